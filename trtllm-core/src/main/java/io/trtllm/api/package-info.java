@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.api;
+
+import org.jspecify.annotations.NullMarked;

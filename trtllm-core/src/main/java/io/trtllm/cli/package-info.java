@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.cli;
+
+import org.jspecify.annotations.NullMarked;

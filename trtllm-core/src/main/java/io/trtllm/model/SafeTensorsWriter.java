@@ -1,0 +1,118 @@
+package io.trtllm.model;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Writes safetensors files (used by model conversion and by tests that build checkpoints). */
+public final class SafeTensorsWriter {
+
+    /** One tensor to write: F32 data from a float array, row-major. */
+    public record Entry(String name, long[] shape, float[] data) {
+        public Entry {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            if (n != data.length) {
+                throw new IllegalArgumentException("tensor " + name + ": " + data.length + " values for "
+                        + java.util.Arrays.toString(shape));
+            }
+        }
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private SafeTensorsWriter() {
+    }
+
+    /**
+     * Writes {@code entries} in order as F32 to {@code file} (header padded to 8 bytes), replacing
+     * it; the file appears complete or not at all (written to a temporary sibling, then moved).
+     */
+    public static void writeF32(Path file, List<Entry> entries, Map<String, String> metadata) {
+        Map<String, Object> header = new LinkedHashMap<>();
+        if (!metadata.isEmpty()) {
+            header.put("__metadata__", metadata);
+        }
+        long offset = 0;
+        for (Entry e : entries) {
+            long bytes = (long) e.data().length * Float.BYTES;
+            Map<String, Object> info = new LinkedHashMap<>();
+            info.put("dtype", "F32");
+            info.put("shape", e.shape());
+            info.put("data_offsets", new long[] {offset, offset + bytes});
+            if (header.put(e.name(), info) != null) {
+                throw new IllegalArgumentException("duplicate tensor name " + e.name());
+            }
+            offset += bytes;
+        }
+        byte[] json;
+        try {
+            json = JSON.writeValueAsBytes(header);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        int padded = (json.length + 7) & ~7;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(json);
+        while (head.hasRemaining()) {
+            head.put((byte) ' ');
+        }
+        head.flip();
+
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.WRITE)) {
+            writeFully(ch, head);
+            ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+            for (Entry e : entries) {
+                for (float v : e.data()) {
+                    if (!buf.hasRemaining()) {
+                        buf.flip();
+                        writeFully(ch, buf);
+                        buf.clear();
+                    }
+                    buf.putFloat(v);
+                }
+            }
+            buf.flip();
+            writeFully(ch, buf);
+            ch.force(true);
+        } catch (IOException e) {
+            deleteQuietly(tmp);
+            throw new UncheckedIOException("writing " + file + ": " + e.getMessage(), e);
+        }
+        try {
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            deleteQuietly(tmp);
+            throw new UncheckedIOException("publishing " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
+        while (buf.hasRemaining()) {
+            ch.write(buf);
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // best effort: the original error is what the caller needs
+        }
+    }
+}

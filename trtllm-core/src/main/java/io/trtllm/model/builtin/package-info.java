@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.model.builtin;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.model;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.runtime.cpu;
+
+import org.jspecify.annotations.NullMarked;

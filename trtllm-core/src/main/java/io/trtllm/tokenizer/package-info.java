@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.tokenizer;
+
+import org.jspecify.annotations.NullMarked;
