@@ -1,0 +1,228 @@
+package io.trtllm.api;
+
+import io.trtllm.executor.Sampler;
+import io.trtllm.model.CacheDirectory;
+import io.trtllm.model.Checkpoint;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.model.builtin.BuiltinModels;
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.tokenizer.IncrementalDetokenizer;
+import io.trtllm.tokenizer.Tokenizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The entry point: loads a model and generates text, in the shape of TensorRT-LLM's {@code LLM}.
+ *
+ * <pre>{@code
+ * try (var llm = new LLM(LlmArgs.builder("stories15M").build())) {
+ *     RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(64));
+ *     System.out.println(out.output().text());
+ * }
+ * }</pre>
+ *
+ * <p>This first version runs one request at a time on the CPU backend; concurrent callers wait
+ * their turn. The executor with inflight batching replaces the loop in {@link #generate}.
+ */
+public final class LLM implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LLM.class);
+
+    private final Path modelDir;
+    private final ModelConfig config;
+    private final Checkpoint checkpoint;
+    private final Tokenizer tokenizer;
+    private final CpuModelRunner runner;
+    private final int maxSeqLen;
+    private final int[] blockTable;
+    private final Set<Integer> eosTokenIds;
+    private final AtomicLong requestIds = new AtomicLong();
+    private final ReentrantLock lock = new ReentrantLock();
+    private volatile boolean closed;
+
+    public LLM(LlmArgs args) {
+        long start = System.nanoTime();
+        if (args.backend().equals("cuda")) {
+            throw new IllegalArgumentException("backend 'cuda' is not available in this version; use 'cpu' or 'auto'");
+        }
+        this.modelDir = resolveModel(args);
+        this.config = ModelConfig.load(modelDir);
+        int cap = Math.min(config.maxPositionEmbeddings(), LlmArgs.DEFAULT_MAX_SEQ_LEN_CAP);
+        this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : cap;
+        if (maxSeqLen > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("max_seq_len " + maxSeqLen + " exceeds the model's max_position_embeddings "
+                    + config.maxPositionEmbeddings() + " (" + modelDir.resolve("config.json") + ")");
+        }
+        Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : modelDir;
+        Checkpoint weights = Checkpoint.open(modelDir);
+        Tokenizer tok = null;
+        try {
+            tok = Tokenizer.load(tokenizerDir);
+            var kv = new KvCacheSpec((maxSeqLen + args.tokensPerBlock() - 1) / args.tokensPerBlock(), args.tokensPerBlock());
+            int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
+            this.runner = new CpuModelRunner(config, weights, kv, threads);
+        } catch (RuntimeException e) {
+            if (tok != null) {
+                tok.close();
+            }
+            weights.close();
+            throw e;
+        }
+        this.checkpoint = weights;
+        this.tokenizer = tok;
+        this.blockTable = new int[runner.kvCache().numBlocks()];
+        for (int i = 0; i < blockTable.length; i++) {
+            blockTable[i] = i;
+        }
+        Set<Integer> eos = new HashSet<>(config.eosTokenIds());
+        eos.addAll(tokenizer.eosTokenIds());
+        this.eosTokenIds = Set.copyOf(eos);
+        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], max_seq_len {}, in {} ms", args.model(), config.modelType(),
+                config.numLayers(), runner.kernelDescription(), maxSeqLen, (System.nanoTime() - start) / 1_000_000);
+    }
+
+    private static Path resolveModel(LlmArgs args) {
+        if (BuiltinModels.isBuiltin(args.model())) {
+            return BuiltinModels.resolve(args.model(), CacheDirectory.resolve(args.cacheDir()));
+        }
+        Path dir = Path.of(args.model());
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("model '" + args.model() + "' is neither a builtin model "
+                    + BuiltinModels.NAMES + " nor a directory");
+        }
+        return dir.toAbsolutePath();
+    }
+
+    /** The model's config.json. */
+    public ModelConfig modelConfig() {
+        return config;
+    }
+
+    /** The model's directory (for a builtin model, its converted copy in the cache). */
+    public Path modelDirectory() {
+        return modelDir;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** Longest prompt + output this instance accepts. */
+    public int maxSeqLen() {
+        return maxSeqLen;
+    }
+
+    /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */
+    public RequestOutput generate(String prompt, SamplingParams params) {
+        return generate(prompt, params, null);
+    }
+
+    /**
+     * Generates a completion of {@code prompt}, handing each new piece of text to {@code onText} as
+     * soon as it is complete (never half a UTF-8 character).
+     */
+    public RequestOutput generate(String prompt, SamplingParams params, @Nullable Consumer<String> onText) {
+        return run(prompt, tokenizer.encode(prompt, true), params, onText);
+    }
+
+    /** Generates a completion of a prompt given as token ids. */
+    public RequestOutput generate(int[] promptTokenIds, SamplingParams params) {
+        return run("", promptTokenIds.clone(), params, null);
+    }
+
+    private RequestOutput run(String prompt, int[] promptIds, SamplingParams params, @Nullable Consumer<String> onText) {
+        checkArguments(promptIds, params);
+        String requestId = Long.toString(requestIds.incrementAndGet());
+        lock.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("LLM is closed");
+            }
+            return decodeLoop(requestId, prompt, promptIds, params, onText);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void checkArguments(int[] promptIds, SamplingParams params) {
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty: at least one token is needed");
+        }
+        for (int id : promptIds) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("prompt token id " + id + " is out of range [0, " + config.vocabSize() + ")");
+            }
+        }
+        if (promptIds.length + params.maxTokens() > maxSeqLen) {
+            throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) + max_tokens ("
+                    + params.maxTokens() + ") = " + (promptIds.length + params.maxTokens())
+                    + " exceeds max_seq_len " + maxSeqLen);
+        }
+    }
+
+    private RequestOutput decodeLoop(String requestId, String prompt, int[] promptIds, SamplingParams params,
+                                     @Nullable Consumer<String> onText) {
+        var random = params.seed() != null ? new SplittableRandom(params.seed()) : new SplittableRandom();
+        IncrementalDetokenizer detok = tokenizer.newDetokenizer(true);
+        List<Integer> generated = new ArrayList<>();
+        int vocab = config.vocabSize();
+        String finishReason = CompletionOutput.LENGTH;
+
+        long t0 = System.nanoTime();
+        float[] logits = runner.forward(Batch.of(new SequenceChunk(promptIds, 0, blockTable, SequenceChunk.LogitsMode.LAST)))[0];
+        long t1 = System.nanoTime();
+        int position = promptIds.length;
+        while (true) {
+            int next = Sampler.sample(logits, 0, vocab, params, random);
+            generated.add(next);
+            if ((!params.ignoreEos() && eosTokenIds.contains(next)) || params.stopTokenIds().contains(next)) {
+                finishReason = CompletionOutput.STOP;
+                break;
+            }
+            String piece = detok.add(next);
+            if (onText != null && !piece.isEmpty()) {
+                onText.accept(piece);
+            }
+            if (generated.size() >= params.maxTokens()) {
+                break;
+            }
+            logits = runner.forward(Batch.of(new SequenceChunk(new int[] {next}, position, blockTable,
+                    SequenceChunk.LogitsMode.LAST)))[0];
+            position++;
+        }
+        long t2 = System.nanoTime();
+        int[] ids = generated.stream().mapToInt(Integer::intValue).toArray();
+        var metrics = new RequestMetrics(promptIds.length, ids.length, t1 - t0, t2 - t1);
+        var output = new CompletionOutput(0, detok.text(), ids, finishReason);
+        return new RequestOutput(requestId, prompt, promptIds, List.of(output), true, metrics);
+    }
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            runner.close();
+            tokenizer.close();
+            checkpoint.close();
+        } finally {
+            lock.unlock();
+        }
+    }
+}

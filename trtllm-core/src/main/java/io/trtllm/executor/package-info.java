@@ -1,0 +1,4 @@
+@NullMarked
+package io.trtllm.executor;
+
+import org.jspecify.annotations.NullMarked;

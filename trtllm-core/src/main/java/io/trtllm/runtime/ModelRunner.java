@@ -1,0 +1,32 @@
+package io.trtllm.runtime;
+
+import io.trtllm.model.ModelConfig;
+
+/**
+ * A backend's forward pass. It computes; it does not decide: which tokens run and which KV-cache
+ * blocks they use come in the {@link Batch}. Not thread-safe: one executor thread drives it.
+ */
+public interface ModelRunner extends AutoCloseable {
+
+    /** The model this runner computes. */
+    ModelConfig config();
+
+    /** The paged KV cache this runner owns. */
+    KvCacheSpec kvCache();
+
+    /** Backend name for logs and health ("cpu", "cuda"). */
+    String backend();
+
+    /**
+     * Runs one forward pass: writes the keys and values of every new token into its sequence's
+     * blocks and returns, per chunk (same order as the batch), the requested logits rows
+     * ({@code logitsRows × vocabSize} floats, row-major; empty when none were asked for).
+     *
+     * @throws IllegalArgumentException if a chunk's block table does not cover its positions, a block
+     *                                  id or token id is out of range, or a position exceeds the model's limit
+     */
+    float[][] forward(Batch batch);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,79 @@
+package io.trtllm.runtime;
+
+/**
+ * One sequence's share of a forward pass: the tokens to compute now, where they start, and where
+ * the sequence's keys and values live.
+ *
+ * @param tokenIds      the new tokens (a prompt chunk, or the last sampled token when decoding)
+ * @param startPosition position of {@code tokenIds[0]}; positions before it are already in the KV cache
+ * @param blockTable    KV-cache block ids of this sequence, in order; must cover
+ *                      {@code startPosition + tokenIds.length} positions
+ * @param logits        which rows need logits
+ */
+public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits) {
+
+    /** Which rows of a chunk need logits. */
+    public enum LogitsMode {
+        /** None: a prefill chunk that does not end its prompt. */
+        NONE,
+        /** Only the last token's row: sampling the next token. */
+        LAST,
+        /** Every row: prompt log-probabilities and parity tests. */
+        ALL
+    }
+
+    public SequenceChunk {
+        if (tokenIds.length == 0) {
+            throw new IllegalArgumentException("a sequence chunk needs at least one token");
+        }
+        if (startPosition < 0) {
+            throw new IllegalArgumentException("startPosition must be >= 0, got " + startPosition);
+        }
+        tokenIds = tokenIds.clone();
+        blockTable = blockTable.clone();
+    }
+
+    /** Position after the last token of this chunk. */
+    public int endPosition() {
+        return startPosition + tokenIds.length;
+    }
+
+    /** Number of logits rows this chunk asks for. */
+    public int logitsRows() {
+        return switch (logits) {
+            case NONE -> 0;
+            case LAST -> 1;
+            case ALL -> tokenIds.length;
+        };
+    }
+
+    @Override
+    public int[] tokenIds() {
+        return tokenIds.clone();
+    }
+
+    @Override
+    public int[] blockTable() {
+        return blockTable.clone();
+    }
+
+    /** Token {@code i} without copying the array. */
+    public int tokenId(int i) {
+        return tokenIds[i];
+    }
+
+    /** Number of new tokens. */
+    public int length() {
+        return tokenIds.length;
+    }
+
+    /** Block {@code i} of the table without copying. */
+    public int block(int i) {
+        return blockTable[i];
+    }
+
+    /** Number of blocks in the table. */
+    public int blockCount() {
+        return blockTable.length;
+    }
+}

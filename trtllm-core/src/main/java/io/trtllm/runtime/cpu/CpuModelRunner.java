@@ -1,0 +1,466 @@
+package io.trtllm.runtime.cpu;
+
+import io.trtllm.model.Checkpoint;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.RopeScaling;
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.SequenceChunk;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The pure-Java forward pass of a Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3) over a
+ * paged KV cache. Every chunk of a {@link Batch} is computed in one pass: the matmuls run over all
+ * rows of the batch at once, so a weight byte is read once per pass, not once per sequence.
+ *
+ * <p>Weights stay in the checkpoint's mapped files (F32, BF16 or F16) and are converted to F32
+ * inside the kernels; the KV cache and activations are F32 on the heap.
+ *
+ * <pre>
+ * x = embed[tokens]                                   (T, dim)
+ * for each layer:
+ *   h = rmsnorm(x) ; q,k,v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ (+bias) ; [q,k = rmsnorm per head]   (Qwen3)
+ *   q,k = rope(q,k, position) ; cache[k,v] at the sequence's slots
+ *   a = softmax(q·Kᵀ/√d, causal, window) · V ; x += a·Woᵀ
+ *   h = rmsnorm(x) ; x += (silu(h·Wgᵀ) * h·Wuᵀ)·Wdᵀ
+ * logits = rmsnorm(x[rows]) · Wlmᵀ
+ * </pre>
+ */
+public final class CpuModelRunner implements ModelRunner {
+    private static final Logger LOG = LoggerFactory.getLogger(CpuModelRunner.class);
+
+    /** One decoder layer's weights. Norm scales and biases are small and copied to float arrays. */
+    private record Layer(
+            float[] attnNorm,
+            WeightMatrix wq, WeightMatrix wk, WeightMatrix wv, WeightMatrix wo,
+            float @Nullable [] bq, float @Nullable [] bk, float @Nullable [] bv, float @Nullable [] bo,
+            float @Nullable [] qNorm, float @Nullable [] kNorm,
+            float[] ffnNorm,
+            WeightMatrix gate, WeightMatrix up, WeightMatrix down) {
+    }
+
+    private final ModelConfig config;
+    private final KvCacheSpec kvSpec;
+    private final Kernels kernels;
+    private final ParallelRunner pool;
+    private final WeightMatrix embedding;
+    private final WeightMatrix lmHead;
+    private final float[] finalNorm;
+    private final Layer[] layers;
+    private final float[] invFreq;
+    /** Per layer: keys and values, {@code [block][slot][kvHead][headDim]} flattened. */
+    private final float[][] keyCache;
+    private final float[][] valueCache;
+
+    // Activations, grown on demand to the largest batch seen (forward allocates nothing otherwise).
+    private int capacity;
+    private float[] x = new float[0];
+    private float[] xb = new float[0];
+    private float[] qkv = new float[0];
+    private float[] att = new float[0];
+    private float[] gateUp = new float[0];
+    private float[] hidden = new float[0];
+    private int[] rowPosition = new int[0];
+    private int[] rowChunk = new int[0];
+    private float[][] scores;
+
+    /**
+     * Builds a runner over an open checkpoint. The checkpoint must stay open while the runner is
+     * used (weights are read in place); the caller owns and closes it.
+     *
+     * @param threads worker threads for the parallel loops (the calling thread counts as one)
+     */
+    public CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, int threads) {
+        this(config, weights, kvSpec, threads, CpuKernels.best());
+    }
+
+    CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, int threads, Kernels kernels) {
+        this.config = config;
+        this.kvSpec = kvSpec;
+        this.kernels = kernels;
+        int dim = config.hiddenSize();
+        this.embedding = WeightMatrix.of(weights.tensor("model.embed_tokens.weight"), config.vocabSize(), dim);
+        if (config.tieWordEmbeddings()) {
+            this.lmHead = embedding;
+        } else {
+            this.lmHead = WeightMatrix.of(weights.tensor("lm_head.weight"), config.vocabSize(), dim);
+        }
+        this.finalNorm = WeightMatrix.vector(weights.tensor("model.norm.weight"), dim);
+        this.layers = new Layer[config.numLayers()];
+        for (int l = 0; l < layers.length; l++) {
+            layers[l] = loadLayer(weights, l);
+        }
+        this.invFreq = RopeScaling.inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
+
+        long slots = kvSpec.capacityTokens() * config.kvDim();
+        if (slots > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("KV cache of " + kvSpec.capacityTokens() + " tokens × " + config.kvDim()
+                    + " floats per layer exceeds the CPU backend's 2^31-element arrays; lower max_tokens");
+        }
+        this.keyCache = new float[layers.length][(int) slots];
+        this.valueCache = new float[layers.length][(int) slots];
+        this.pool = new ParallelRunner(threads, "trtllm-cpu");
+        this.scores = new float[threads][0];
+        LOG.debug("CPU runner: {} layers, {} threads, kernels {}, KV cache {} blocks × {} tokens ({} MiB)",
+                layers.length, threads, kernels.description(), kvSpec.numBlocks(), kvSpec.blockSize(),
+                2L * layers.length * slots * 4 / (1 << 20));
+    }
+
+    private Layer loadLayer(Checkpoint w, int l) {
+        ModelConfig c = config;
+        String p = "model.layers." + l + ".";
+        int dim = c.hiddenSize();
+        float[] bq = null, bk = null, bv = null, bo = null, qn = null, kn = null;
+        if (c.attentionBias()) {
+            bq = WeightMatrix.vector(w.tensor(p + "self_attn.q_proj.bias"), c.qDim());
+            bk = WeightMatrix.vector(w.tensor(p + "self_attn.k_proj.bias"), c.kvDim());
+            bv = WeightMatrix.vector(w.tensor(p + "self_attn.v_proj.bias"), c.kvDim());
+        }
+        if (c.outputBias()) {
+            bo = WeightMatrix.vector(w.tensor(p + "self_attn.o_proj.bias"), dim);
+        }
+        if (c.qkNorm()) {
+            qn = WeightMatrix.vector(w.tensor(p + "self_attn.q_norm.weight"), c.headDim());
+            kn = WeightMatrix.vector(w.tensor(p + "self_attn.k_norm.weight"), c.headDim());
+        }
+        return new Layer(
+                WeightMatrix.vector(w.tensor(p + "input_layernorm.weight"), dim),
+                WeightMatrix.of(w.tensor(p + "self_attn.q_proj.weight"), c.qDim(), dim),
+                WeightMatrix.of(w.tensor(p + "self_attn.k_proj.weight"), c.kvDim(), dim),
+                WeightMatrix.of(w.tensor(p + "self_attn.v_proj.weight"), c.kvDim(), dim),
+                WeightMatrix.of(w.tensor(p + "self_attn.o_proj.weight"), dim, c.qDim()),
+                bq, bk, bv, bo, qn, kn,
+                WeightMatrix.vector(w.tensor(p + "post_attention_layernorm.weight"), dim),
+                WeightMatrix.of(w.tensor(p + "mlp.gate_proj.weight"), c.intermediateSize(), dim),
+                WeightMatrix.of(w.tensor(p + "mlp.up_proj.weight"), c.intermediateSize(), dim),
+                WeightMatrix.of(w.tensor(p + "mlp.down_proj.weight"), dim, c.intermediateSize()));
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public KvCacheSpec kvCache() {
+        return kvSpec;
+    }
+
+    @Override
+    public String backend() {
+        return "cpu";
+    }
+
+    /** Which kernels this runner uses (for logs). */
+    public String kernelDescription() {
+        return kernels.description() + ", " + pool.threads() + " threads";
+    }
+
+    @Override
+    public float[][] forward(Batch batch) {
+        int tokens = batch.tokenCount();
+        validate(batch);
+        ensureCapacity(tokens, batch);
+        int dim = config.hiddenSize();
+
+        int row = 0;
+        for (int c = 0; c < batch.chunks().size(); c++) {
+            SequenceChunk chunk = batch.chunks().get(c);
+            for (int i = 0; i < chunk.length(); i++, row++) {
+                rowPosition[row] = chunk.startPosition() + i;
+                rowChunk[row] = c;
+                embedding.row(chunk.tokenId(i), x, row * dim);
+            }
+        }
+
+        for (int l = 0; l < layers.length; l++) {
+            attentionBlock(l, batch, tokens);
+            mlpBlock(layers[l], tokens);
+        }
+        return logits(batch);
+    }
+
+    private void validate(Batch batch) {
+        for (SequenceChunk chunk : batch.chunks()) {
+            if (chunk.endPosition() > config.maxPositionEmbeddings()) {
+                throw new IllegalArgumentException("position " + (chunk.endPosition() - 1)
+                        + " is beyond the model's max_position_embeddings " + config.maxPositionEmbeddings());
+            }
+            int needed = kvSpec.blocksFor(chunk.endPosition());
+            if (chunk.blockCount() < needed) {
+                throw new IllegalArgumentException("block table has " + chunk.blockCount() + " blocks but positions up to "
+                        + chunk.endPosition() + " need " + needed);
+            }
+            for (int b = 0; b < needed; b++) {
+                int id = chunk.block(b);
+                if (id < 0 || id >= kvSpec.numBlocks()) {
+                    throw new IllegalArgumentException("block id " + id + " is out of range [0, " + kvSpec.numBlocks() + ")");
+                }
+            }
+            for (int i = 0; i < chunk.length(); i++) {
+                int t = chunk.tokenId(i);
+                if (t < 0 || t >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + t + " is out of range [0, " + config.vocabSize() + ")");
+                }
+            }
+        }
+    }
+
+    private void ensureCapacity(int tokens, Batch batch) {
+        int maxContext = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            maxContext = Math.max(maxContext, c.endPosition());
+        }
+        if (scores[0].length < maxContext) {
+            for (int i = 0; i < scores.length; i++) {
+                scores[i] = new float[maxContext];
+            }
+        }
+        if (tokens <= capacity) {
+            return;
+        }
+        ModelConfig c = config;
+        capacity = tokens;
+        x = new float[tokens * c.hiddenSize()];
+        xb = new float[tokens * Math.max(c.hiddenSize(), c.qDim())];
+        qkv = new float[tokens * (c.qDim() + 2 * c.kvDim())];
+        att = new float[tokens * c.qDim()];
+        gateUp = new float[tokens * 2 * c.intermediateSize()];
+        hidden = new float[tokens * c.intermediateSize()];
+        rowPosition = new int[tokens];
+        rowChunk = new int[tokens];
+    }
+
+    private void attentionBlock(int l, Batch batch, int tokens) {
+        Layer w = layers[l];
+        ModelConfig c = config;
+        int dim = c.hiddenSize();
+        int qDim = c.qDim();
+        int kvDim = c.kvDim();
+        int qkvDim = qDim + 2 * kvDim;
+        int headDim = c.headDim();
+
+        rmsNormRows(x, xb, tokens, dim, dim, w.attnNorm(), (float) c.rmsNormEps());
+
+        // q, k and v side by side in one row of qkvDim, computed in one parallel region.
+        pool.parallelFor(qkvDim, (start, end, worker) -> {
+            project(w.wq(), 0, qDim, start, end, tokens, qkvDim);
+            project(w.wk(), qDim, kvDim, start, end, tokens, qkvDim);
+            project(w.wv(), qDim + kvDim, kvDim, start, end, tokens, qkvDim);
+        });
+
+        float[] ql = new float[0];
+        for (int t = 0; t < tokens; t++) {
+            int base = t * qkvDim;
+            addBias(qkv, base, w.bq(), qDim);
+            addBias(qkv, base + qDim, w.bk(), kvDim);
+            addBias(qkv, base + qDim + kvDim, w.bv(), kvDim);
+            if (w.qNorm() != null) {
+                for (int h = 0; h < c.numHeads(); h++) {
+                    rmsNormInPlace(qkv, base + h * headDim, headDim, w.qNorm(), (float) c.rmsNormEps());
+                }
+                for (int h = 0; h < c.numKvHeads(); h++) {
+                    rmsNormInPlace(qkv, base + qDim + h * headDim, headDim, w.kNorm(), (float) c.rmsNormEps());
+                }
+            }
+            rope(qkv, base, c.numHeads(), rowPosition[t]);
+            rope(qkv, base + qDim, c.numKvHeads(), rowPosition[t]);
+            SequenceChunk chunk = batch.chunks().get(rowChunk[t]);
+            int slot = slot(chunk, rowPosition[t]);
+            System.arraycopy(qkv, base + qDim, keyCache[l], slot * kvDim, kvDim);
+            System.arraycopy(qkv, base + qDim + kvDim, valueCache[l], slot * kvDim, kvDim);
+        }
+
+        // Attention per (row, head) over the sequence's cached positions.
+        int heads = c.numHeads();
+        int group = heads / c.numKvHeads();
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        Integer window = c.slidingWindow();
+        float[] kc = keyCache[l];
+        float[] vc = valueCache[l];
+        pool.parallelFor(tokens * heads, (start, end, worker) -> {
+            float[] s = scores[worker];
+            for (int task = start; task < end; task++) {
+                int t = task / heads;
+                int h = task % heads;
+                int kvHead = h / group;
+                int pos = rowPosition[t];
+                int from = window == null ? 0 : Math.max(0, pos - window + 1);
+                SequenceChunk chunk = batch.chunks().get(rowChunk[t]);
+                int qOff = t * qkvDim + h * headDim;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int p = from; p <= pos; p++) {
+                    int kOff = slot(chunk, p) * kvDim + kvHead * headDim;
+                    float score = kernels.dot(qkv, qOff, kc, kOff, headDim) * scale;
+                    s[p] = score;
+                    max = Math.max(max, score);
+                }
+                float sum = 0f;
+                for (int p = from; p <= pos; p++) {
+                    float e = (float) Math.exp(s[p] - max);
+                    s[p] = e;
+                    sum += e;
+                }
+                int outOff = t * qDim + h * headDim;
+                java.util.Arrays.fill(att, outOff, outOff + headDim, 0f);
+                float inv = 1f / sum;
+                for (int p = from; p <= pos; p++) {
+                    int vOff = slot(chunk, p) * kvDim + kvHead * headDim;
+                    kernels.axpy(s[p] * inv, vc, vOff, att, outOff, headDim);
+                }
+            }
+        });
+
+        // x += att · Woᵀ (+ bias)
+        pool.parallelFor(dim, (start, end, worker) -> kernels.matmul(att, tokens, w.wo(), start, end, xb, dim, 0));
+        for (int t = 0; t < tokens; t++) {
+            addBias(xb, t * dim, w.bo(), dim);
+            for (int i = 0; i < dim; i++) {
+                x[t * dim + i] += xb[t * dim + i];
+            }
+        }
+    }
+
+    private void mlpBlock(Layer w, int tokens) {
+        ModelConfig c = config;
+        int dim = c.hiddenSize();
+        int inter = c.intermediateSize();
+        rmsNormRows(x, xb, tokens, dim, dim, w.ffnNorm(), (float) c.rmsNormEps());
+        pool.parallelFor(2 * inter, (start, end, worker) -> {
+            int g0 = Math.min(start, inter), g1 = Math.min(end, inter);
+            if (g0 < g1) {
+                kernels.matmul(xb, tokens, w.gate(), g0, g1, gateUp, 2 * inter, 0);
+            }
+            int u0 = Math.max(start, inter) - inter, u1 = Math.max(end, inter) - inter;
+            if (u0 < u1) {
+                kernels.matmul(xb, tokens, w.up(), u0, u1, gateUp, 2 * inter, inter);
+            }
+        });
+        for (int t = 0; t < tokens; t++) {
+            int g = t * 2 * inter;
+            int h = t * inter;
+            for (int i = 0; i < inter; i++) {
+                float gv = gateUp[g + i];
+                hidden[h + i] = (float) (gv / (1.0 + Math.exp(-gv))) * gateUp[g + inter + i];
+            }
+        }
+        pool.parallelFor(dim, (start, end, worker) -> kernels.matmul(hidden, tokens, w.down(), start, end, xb, dim, 0));
+        for (int i = 0, n = tokens * dim; i < n; i++) {
+            x[i] += xb[i];
+        }
+    }
+
+    private float[][] logits(Batch batch) {
+        int dim = config.hiddenSize();
+        int vocab = config.vocabSize();
+        int rows = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            rows += c.logitsRows();
+        }
+        float[][] result = new float[batch.chunks().size()][];
+        if (rows == 0) {
+            for (int i = 0; i < result.length; i++) {
+                result[i] = new float[0];
+            }
+            return result;
+        }
+        // Gather the rows that need logits, normalize them, and run the LM head over them only.
+        float[] sel = new float[rows * dim];
+        int r = 0;
+        int firstRow = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            int from = c.logits() == SequenceChunk.LogitsMode.LAST ? c.length() - 1 : 0;
+            for (int i = from; i < from + c.logitsRows(); i++, r++) {
+                rmsNorm(x, (firstRow + i) * dim, sel, r * dim, dim, finalNorm, (float) config.rmsNormEps());
+            }
+            firstRow += c.length();
+        }
+        float[] out = new float[rows * vocab];
+        int totalRows = rows;
+        pool.parallelFor(vocab, (start, end, worker) -> kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0));
+        r = 0;
+        for (int i = 0; i < result.length; i++) {
+            int n = batch.chunks().get(i).logitsRows();
+            result[i] = java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
+            r += n;
+        }
+        return result;
+    }
+
+    // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----
+
+    private void project(WeightMatrix w, int offset, int width, int start, int end, int tokens, int stride) {
+        int j0 = Math.max(start, offset) - offset;
+        int j1 = Math.min(end, offset + width) - offset;
+        if (j0 < j1) {
+            kernels.matmul(xb, tokens, w, j0, j1, qkv, stride, offset);
+        }
+    }
+
+    private int slot(SequenceChunk chunk, int position) {
+        int bs = kvSpec.blockSize();
+        return chunk.block(position / bs) * bs + position % bs;
+    }
+
+    private static void addBias(float[] v, int off, float @Nullable [] bias, int n) {
+        if (bias != null) {
+            for (int i = 0; i < n; i++) {
+                v[off + i] += bias[i];
+            }
+        }
+    }
+
+    private void rmsNormRows(float[] in, float[] out, int tokens, int dim, int outStride, float[] weight, float eps) {
+        for (int t = 0; t < tokens; t++) {
+            rmsNorm(in, t * dim, out, t * outStride, dim, weight, eps);
+        }
+    }
+
+    /** {@code out = weight * in / sqrt(mean(in²) + eps)}, as Hugging Face's {@code LlamaRMSNorm}. */
+    static void rmsNorm(float[] in, int inOff, float[] out, int outOff, int n, float[] weight, float eps) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) {
+            float v = in[inOff + i];
+            ss += v * v;
+        }
+        float inv = (float) (1.0 / Math.sqrt((float) (ss / n) + eps));
+        for (int i = 0; i < n; i++) {
+            out[outOff + i] = weight[i] * (in[inOff + i] * inv);
+        }
+    }
+
+    private static void rmsNormInPlace(float[] v, int off, int n, float[] weight, float eps) {
+        rmsNorm(v, off, v, off, n, weight, eps);
+    }
+
+    /**
+     * Rotates {@code heads} heads starting at {@code off} by {@code position}, in Hugging Face's
+     * half-split convention: pairs are {@code (i, i + headDim/2)}.
+     */
+    private void rope(float[] v, int off, int heads, int position) {
+        int headDim = config.headDim();
+        int half = headDim / 2;
+        for (int i = 0; i < half; i++) {
+            float angle = position * invFreq[i];
+            float cos = (float) Math.cos(angle);
+            float sin = (float) Math.sin(angle);
+            for (int h = 0; h < heads; h++) {
+                int a = off + h * headDim + i;
+                int b = a + half;
+                float x0 = v[a];
+                float x1 = v[b];
+                v[a] = x0 * cos - x1 * sin;
+                v[b] = x1 * cos + x0 * sin;
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+}

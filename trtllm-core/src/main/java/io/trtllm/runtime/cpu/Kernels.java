@@ -1,0 +1,33 @@
+package io.trtllm.runtime.cpu;
+
+/**
+ * The numerical inner loops of the CPU runner. {@link ScalarKernels} is the reference;
+ * {@link VectorKernels} the SIMD fast path, checked against it by tests. All accumulate in F32.
+ */
+interface Kernels {
+
+    /**
+     * {@code out[t * outStride + outOffset + (j - j0')] = dot(x row t, w row j)} for {@code j} in
+     * {@code [j0, j1)} and {@code t} in {@code [0, tokens)}: a slice of {@code x · wᵀ}. Output column
+     * of row {@code j} is {@code outOffset + j}.
+     *
+     * @param x         input rows, {@code tokens × w.cols()}, row-major
+     * @param tokens    rows of {@code x}
+     * @param w         weights {@code (outFeatures, inFeatures)}
+     * @param j0        first output feature
+     * @param j1        end of output features (exclusive)
+     * @param out       output rows with {@code outStride} floats each
+     * @param outStride floats per output row
+     * @param outOffset column of output feature 0
+     */
+    void matmul(float[] x, int tokens, WeightMatrix w, int j0, int j1, float[] out, int outStride, int outOffset);
+
+    /** {@code Σ a[aOff + i] * b[bOff + i]} for {@code i < n}. */
+    float dot(float[] a, int aOff, float[] b, int bOff, int n);
+
+    /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n}. */
+    void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
+
+    /** Human-readable name for logs ("Vector API, 512-bit" or "scalar"). */
+    String description();
+}

@@ -1,0 +1,280 @@
+package io.trtllm.runtime.cpu;
+
+import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * SIMD kernels on the Vector API ({@code jdk.incubator.vector}). Only loaded when that module is
+ * present (see {@link CpuKernels}); otherwise class loading would fail.
+ *
+ * <p>The matmul is written once per weight dtype on purpose: the weight load sits in the innermost
+ * loop, and the JIT only keeps vectors in registers when every call there is inlined and
+ * monomorphic. Two blockings cover the two shapes of work: decode ({@code tokens == 1}) computes
+ * four output rows per pass over {@code x}; prefill computes four tokens per pass over a weight
+ * row, so each weight byte is read once per four tokens.
+ */
+final class VectorKernels implements Kernels {
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    /** Shorts with as many lanes as {@link #F}: one half-width weight vector per float vector. */
+    private static final VectorSpecies<Short> S =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    private static final int L = F.length();
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    @Override
+    public String description() {
+        return "Vector API, " + F.vectorBitSize() + "-bit";
+    }
+
+    @Override
+    public void matmul(float[] x, int tokens, WeightMatrix w, int j0, int j1, float[] out, int outStride, int outOffset) {
+        int cols = w.cols();
+        int t = 0;
+        if (tokens == 1) {
+            int j = j0;
+            for (; j + 4 <= j1; j += 4) {
+                rows4(x, w, j, cols, out, outOffset + j);
+            }
+            for (; j < j1; j++) {
+                out[outOffset + j] = dot1(x, 0, w, j, cols);
+            }
+            return;
+        }
+        for (; t + 4 <= tokens; t += 4) {
+            for (int j = j0; j < j1; j++) {
+                tokens4(x, t * cols, w, j, cols, out, t * outStride + outOffset + j, outStride);
+            }
+        }
+        for (; t < tokens; t++) {
+            for (int j = j0; j < j1; j++) {
+                out[t * outStride + outOffset + j] = dot1(x, t * cols, w, j, cols);
+            }
+        }
+    }
+
+    // ---- weight loads: one float vector of weights starting at element index `e` ----
+
+    private static FloatVector loadF32(MemorySegment seg, long e) {
+        return FloatVector.fromMemorySegment(F, seg, e * 4, LE);
+    }
+
+    private static FloatVector loadBF16(MemorySegment seg, long e) {
+        ShortVector s = ShortVector.fromMemorySegment(S, seg, e * 2, LE);
+        IntVector i = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
+        return i.lanewise(LSHL, 16).reinterpretAsFloats();
+    }
+
+    /** IEEE half to float, exact for normals, subnormals, infinities and NaNs. */
+    private static FloatVector loadF16(MemorySegment seg, long e) {
+        ShortVector s = ShortVector.fromMemorySegment(S, seg, e * 2, LE);
+        IntVector i = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
+        IntVector em = i.and(0x7fff);
+        IntVector shifted = em.lanewise(LSHL, 13);
+        IntVector scaled = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7c00);
+        IntVector bits = scaled.blend(shifted.or(0x7f800000), special);
+        return bits.or(i.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
+    }
+
+    private static float scalarWeight(WeightMatrix w, long e) {
+        return w.get((int) (e / w.cols()), (int) (e % w.cols()));
+    }
+
+    // ---- one token, one row ----
+
+    private static float dot1(float[] x, int xOff, WeightMatrix w, int j, int cols) {
+        MemorySegment seg = w.data();
+        long base = (long) j * cols;
+        int bound = F.loopBound(cols);
+        FloatVector acc = FloatVector.zero(F);
+        int k = 0;
+        switch (w.dtype()) {
+            case F32 -> {
+                for (; k < bound; k += L) {
+                    acc = FloatVector.fromArray(F, x, xOff + k).fma(loadF32(seg, base + k), acc);
+                }
+            }
+            case BF16 -> {
+                for (; k < bound; k += L) {
+                    acc = FloatVector.fromArray(F, x, xOff + k).fma(loadBF16(seg, base + k), acc);
+                }
+            }
+            case F16 -> {
+                for (; k < bound; k += L) {
+                    acc = FloatVector.fromArray(F, x, xOff + k).fma(loadF16(seg, base + k), acc);
+                }
+            }
+        }
+        float sum = acc.reduceLanes(ADD);
+        for (; k < cols; k++) {
+            sum += x[xOff + k] * scalarWeight(w, base + k);
+        }
+        return sum;
+    }
+
+    // ---- decode: one token, four rows ----
+
+    private static void rows4(float[] x, WeightMatrix w, int j, int cols, float[] out, int o) {
+        switch (w.dtype()) {
+            case F32 -> rows4F32(x, w.data(), j, cols, out, o);
+            case BF16 -> rows4BF16(x, w.data(), j, cols, out, o);
+            case F16 -> rows4F16(x, w.data(), j, cols, out, o);
+        }
+        int tail = F.loopBound(cols);
+        if (tail < cols) {
+            for (int r = 0; r < 4; r++) {
+                long base = (long) (j + r) * cols;
+                float s = 0;
+                for (int k = tail; k < cols; k++) {
+                    s += x[k] * scalarWeight(w, base + k);
+                }
+                out[o + r] += s;
+            }
+        }
+    }
+
+    private static void rows4F32(float[] x, MemorySegment seg, int j, int cols, float[] out, int o) {
+        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int bound = F.loopBound(cols);
+        for (int k = 0; k < bound; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, k);
+            a0 = xv.fma(loadF32(seg, b0 + k), a0);
+            a1 = xv.fma(loadF32(seg, b1 + k), a1);
+            a2 = xv.fma(loadF32(seg, b2 + k), a2);
+            a3 = xv.fma(loadF32(seg, b3 + k), a3);
+        }
+        out[o] = a0.reduceLanes(ADD);
+        out[o + 1] = a1.reduceLanes(ADD);
+        out[o + 2] = a2.reduceLanes(ADD);
+        out[o + 3] = a3.reduceLanes(ADD);
+    }
+
+    private static void rows4BF16(float[] x, MemorySegment seg, int j, int cols, float[] out, int o) {
+        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int bound = F.loopBound(cols);
+        for (int k = 0; k < bound; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, k);
+            a0 = xv.fma(loadBF16(seg, b0 + k), a0);
+            a1 = xv.fma(loadBF16(seg, b1 + k), a1);
+            a2 = xv.fma(loadBF16(seg, b2 + k), a2);
+            a3 = xv.fma(loadBF16(seg, b3 + k), a3);
+        }
+        out[o] = a0.reduceLanes(ADD);
+        out[o + 1] = a1.reduceLanes(ADD);
+        out[o + 2] = a2.reduceLanes(ADD);
+        out[o + 3] = a3.reduceLanes(ADD);
+    }
+
+    private static void rows4F16(float[] x, MemorySegment seg, int j, int cols, float[] out, int o) {
+        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int bound = F.loopBound(cols);
+        for (int k = 0; k < bound; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, k);
+            a0 = xv.fma(loadF16(seg, b0 + k), a0);
+            a1 = xv.fma(loadF16(seg, b1 + k), a1);
+            a2 = xv.fma(loadF16(seg, b2 + k), a2);
+            a3 = xv.fma(loadF16(seg, b3 + k), a3);
+        }
+        out[o] = a0.reduceLanes(ADD);
+        out[o + 1] = a1.reduceLanes(ADD);
+        out[o + 2] = a2.reduceLanes(ADD);
+        out[o + 3] = a3.reduceLanes(ADD);
+    }
+
+    // ---- prefill: four tokens, one row ----
+
+    private static void tokens4(float[] x, int xOff, WeightMatrix w, int j, int cols, float[] out, int o, int stride) {
+        MemorySegment seg = w.data();
+        long base = (long) j * cols;
+        int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int bound = F.loopBound(cols);
+        int k = 0;
+        switch (w.dtype()) {
+            case F32 -> {
+                for (; k < bound; k += L) {
+                    FloatVector wv = loadF32(seg, base + k);
+                    a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, x, x3 + k).fma(wv, a3);
+                }
+            }
+            case BF16 -> {
+                for (; k < bound; k += L) {
+                    FloatVector wv = loadBF16(seg, base + k);
+                    a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, x, x3 + k).fma(wv, a3);
+                }
+            }
+            case F16 -> {
+                for (; k < bound; k += L) {
+                    FloatVector wv = loadF16(seg, base + k);
+                    a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, x, x3 + k).fma(wv, a3);
+                }
+            }
+        }
+        float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
+        for (; k < cols; k++) {
+            float wk = scalarWeight(w, base + k);
+            s0 += x[x0 + k] * wk;
+            s1 += x[x1 + k] * wk;
+            s2 += x[x2 + k] * wk;
+            s3 += x[x3 + k] * wk;
+        }
+        out[o] = s0;
+        out[o + stride] = s1;
+        out[o + 2 * stride] = s2;
+        out[o + 3 * stride] = s3;
+    }
+
+    // ---- attention helpers ----
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int bound = F.loopBound(n);
+        int i = 0;
+        for (; i < bound; i += L) {
+            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+        }
+        float sum = acc.reduceLanes(ADD);
+        for (; i < n; i++) {
+            sum += a[aOff + i] * b[bOff + i];
+        }
+        return sum;
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        FloatVector av = FloatVector.broadcast(F, alpha);
+        int bound = F.loopBound(n);
+        int i = 0;
+        for (; i < bound; i += L) {
+            FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package io.trtllm.runtime.cpu;
+
+import io.trtllm.model.DType;
+import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * A weight matrix {@code (rows, cols)} in row-major order, read in place from its mapped bytes
+ * (F32, BF16 or F16; little-endian). Rows are output features, columns input features, as in
+ * PyTorch's {@code nn.Linear.weight}.
+ */
+record WeightMatrix(String name, DType dtype, int rows, int cols, MemorySegment data) {
+
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+
+    /** Checks that {@code t} is a matrix of the expected shape. */
+    static WeightMatrix of(Tensor t, int rows, int cols) {
+        long[] shape = t.shape();
+        if (shape.length != 2 || shape[0] != rows || shape[1] != cols) {
+            throw new ModelFormatException("tensor '" + t.name() + "' has shape " + Arrays.toString(shape)
+                    + ", expected [" + rows + ", " + cols + "]");
+        }
+        return new WeightMatrix(t.name(), t.dtype(), rows, cols, t.data());
+    }
+
+    /** Element {@code (row, col)} as float (slow path: tests, embedding lookups). */
+    float get(int row, int col) {
+        long index = (long) row * cols + col;
+        return switch (dtype) {
+            case F32 -> data.get(F32, index * 4);
+            case BF16 -> Float.intBitsToFloat((data.get(U16, index * 2) & 0xffff) << 16);
+            case F16 -> Float.float16ToFloat(data.get(U16, index * 2));
+        };
+    }
+
+    /** Copies row {@code row} as floats into {@code out[offset ..]}. */
+    void row(int row, float[] out, int offset) {
+        long base = (long) row * cols;
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(data, F32, base * 4, out, offset, cols);
+            case BF16 -> {
+                for (int c = 0; c < cols; c++) {
+                    out[offset + c] = Float.intBitsToFloat((data.get(U16, (base + c) * 2) & 0xffff) << 16);
+                }
+            }
+            case F16 -> {
+                for (int c = 0; c < cols; c++) {
+                    out[offset + c] = Float.float16ToFloat(data.get(U16, (base + c) * 2));
+                }
+            }
+        }
+    }
+
+    /** A vector of weights (norm scales, biases) as floats. */
+    static float[] vector(Tensor t, int length) {
+        long[] shape = t.shape();
+        if (shape.length != 1 || shape[0] != length) {
+            throw new ModelFormatException("tensor '" + t.name() + "' has shape " + Arrays.toString(shape)
+                    + ", expected [" + length + "]");
+        }
+        float[] out = new float[length];
+        new WeightMatrix(t.name(), t.dtype(), 1, length, t.data()).row(0, out, 0);
+        return out;
+    }
+}
