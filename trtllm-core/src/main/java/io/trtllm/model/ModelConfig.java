@@ -143,6 +143,10 @@ public record ModelConfig(
         }
         int hidden = r.integer("hidden_size", null);
         int heads = r.integer("num_attention_heads", null);
+        if (heads <= 0) {
+            // checked here, not only in the constructor: head_dim below divides by it
+            throw new ModelFormatException(source + ": num_attention_heads must be > 0, got " + heads);
+        }
         int kvHeads = r.integer("num_key_value_heads", heads);
         Integer explicitHeadDim = r.optionalInteger("head_dim");
         int headDim = explicitHeadDim != null ? explicitHeadDim : hidden / heads;
@@ -162,8 +166,8 @@ public record ModelConfig(
         JsonNode ropeParams = root.get("rope_parameters");
         JsonNode ropeScalingNode = root.get("rope_scaling");
         double theta = r.number("rope_theta", 10000.0);
-        if (ropeParams != null && ropeParams.isObject() && ropeParams.has("rope_theta")) {
-            theta = ropeParams.get("rope_theta").asDouble();
+        if (ropeParams != null && ropeParams.isObject()) {
+            theta = new Reader(ropeParams, source + " rope_parameters").number("rope_theta", theta);
         }
         JsonNode scalingNode = ropeScalingNode != null && !ropeScalingNode.isNull() ? ropeScalingNode : ropeParams;
         RopeScaling scaling = parseRopeScaling(scalingNode, source);

@@ -1,5 +1,7 @@
 package io.trtllm.model;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * Rotary-embedding frequency scaling, as in Hugging Face's {@code rope_scaling}
  * ({@code rope_parameters} in transformers 5).
@@ -32,9 +34,10 @@ public record RopeScaling(String type, double factor, double lowFreqFactor, doub
 
     /**
      * Inverse frequencies for {@code headDim / 2} rotary pairs, as Hugging Face's
-     * {@code ROPE_INIT_FUNCTIONS} compute them (in double, rounded to float at the end).
+     * {@code ROPE_INIT_FUNCTIONS} compute them (in double, rounded to float at the end);
+     * {@code scaling} null means unscaled.
      */
-    public static float[] inverseFrequencies(int headDim, double theta, RopeScaling scaling) {
+    public static float[] inverseFrequencies(int headDim, double theta, @Nullable RopeScaling scaling) {
         int half = headDim / 2;
         double[] inv = new double[half];
         for (int i = 0; i < half; i++) {
