@@ -1,0 +1,131 @@
+package io.trtllm.runtime.cpu;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import io.trtllm.model.DType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Each SIMD kernel against its scalar reference, for every weight dtype and awkward shapes. */
+class KernelsTests {
+    private final Kernels scalar = new ScalarKernels();
+    private final Kernels vector = new VectorKernels();
+
+    static WeightMatrix randomMatrix(DType dtype, int rows, int cols, SplittableRandom rnd) {
+        MemorySegment seg = Arena.ofAuto().allocate((long) rows * cols * dtype.byteSize());
+        for (long i = 0; i < (long) rows * cols; i++) {
+            float v = (float) rnd.nextGaussian();
+            switch (dtype) {
+                case F32 -> seg.set(WeightMatrix.F32, i * 4, v);
+                case BF16 -> seg.set(WeightMatrix.U16, i * 2, (short) (Float.floatToIntBits(v) >>> 16));
+                case F16 -> seg.set(WeightMatrix.U16, i * 2, Float.floatToFloat16(v));
+            }
+        }
+        return new WeightMatrix("w", dtype, rows, cols, seg);
+    }
+
+    @ParameterizedTest(name = "{0} tokens={1} rows={2} cols={3}")
+    @CsvSource({
+        "F32, 1, 37, 288", "F32, 1, 8, 19", "F32, 5, 13, 64", "F32, 9, 3, 100",
+        "BF16, 1, 37, 288", "BF16, 1, 8, 19", "BF16, 5, 13, 64", "BF16, 9, 3, 100",
+        "F16, 1, 37, 288", "F16, 1, 8, 19", "F16, 5, 13, 64", "F16, 9, 3, 100"})
+    void vectorMatmulMatchesScalar(DType dtype, int tokens, int rows, int cols) {
+        var rnd = new SplittableRandom(42);
+        WeightMatrix w = randomMatrix(dtype, rows, cols, rnd);
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        int stride = rows + 3;
+        float[] expected = new float[tokens * stride];
+        float[] actual = new float[tokens * stride];
+        // A sub-range of rows written at an offset: the executor's fused q/k/v layout.
+        scalar.matmul(x, tokens, w, 1, rows, expected, stride, 2);
+        vector.matmul(x, tokens, w, 1, rows, actual, stride, 2);
+        for (int i = 0; i < expected.length; i++) {
+            assertThat(actual[i]).as("element %d", i).isCloseTo(expected[i], within(1e-4f * (1 + Math.abs(expected[i]))));
+        }
+        assertThat(actual[2]).as("row 0 is outside [1, rows) and stays untouched").isZero();
+    }
+
+    @Test
+    void halfPrecisionSpecialValuesConvertExactly() {
+        short[] halves = {0x0000, (short) 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, (short) 0xc000, 0x7bff,
+            0x7c00, (short) 0xfc00, 0x7e00, 0x3555, 0x1234, (short) 0x8001, 0x0200, 0x7a00};
+        // Row i holds halves[i] in column 0 and zeros elsewhere; x is all ones, so out[i] == halves[i].
+        int rows = halves.length;
+        int cols = 32;
+        MemorySegment seg = Arena.ofAuto().allocate((long) rows * cols * 2);
+        for (int i = 0; i < rows; i++) {
+            seg.set(WeightMatrix.U16, (long) i * cols * 2, halves[i]);
+        }
+        var w = new WeightMatrix("h", DType.F16, rows, cols, seg);
+        float[] x = new float[cols];
+        java.util.Arrays.fill(x, 1f);
+        float[] out = new float[rows];
+        vector.matmul(x, 1, w, 0, rows, out, rows, 0);
+        for (int i = 0; i < rows; i++) {
+            float expected = Float.float16ToFloat(halves[i]);
+            assertThat(Float.floatToIntBits(out[i]) == Float.floatToIntBits(expected) || out[i] == expected)
+                    .as("half %04x: got %s, expected %s", halves[i], out[i], expected).isTrue();
+        }
+    }
+
+    @Test
+    void dotAndAxpyMatchScalar() {
+        var rnd = new SplittableRandom(7);
+        for (int n : new int[] {1, 15, 16, 17, 48, 128, 131}) {
+            float[] a = new float[n + 3];
+            float[] b = new float[n + 5];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) rnd.nextGaussian();
+            }
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (float) rnd.nextGaussian();
+            }
+            assertThat(vector.dot(a, 3, b, 5, n)).isCloseTo(scalar.dot(a, 3, b, 5, n), within(1e-4f));
+            float[] y1 = b.clone();
+            float[] y2 = b.clone();
+            scalar.axpy(0.7f, a, 2, y1, 1, n);
+            vector.axpy(0.7f, a, 2, y2, 1, n);
+            for (int i = 0; i < y1.length; i++) {
+                assertThat(y2[i]).isCloseTo(y1[i], within(1e-5f));
+            }
+        }
+    }
+
+    @Test
+    void parallelRunnerCoversEveryIndexOnceAndPropagatesFailures() {
+        try (var pool = new ParallelRunner(3, "test")) {
+            for (int n : new int[] {1, 2, 3, 7, 1000}) {
+                var hits = new AtomicIntegerArray(n);
+                for (int round = 0; round < 50; round++) {
+                    pool.parallelFor(n, (start, end, worker) -> {
+                        for (int i = start; i < end; i++) {
+                            hits.incrementAndGet(i);
+                        }
+                    });
+                }
+                for (int i = 0; i < n; i++) {
+                    assertThat(hits.get(i)).isEqualTo(50);
+                }
+            }
+            assertThatThrownBy(() -> pool.parallelFor(10, (start, end, worker) -> {
+                if (worker == 2) {
+                    throw new IllegalStateException("boom in worker");
+                }
+            })).isInstanceOf(IllegalStateException.class).hasMessage("boom in worker");
+            // Still usable after a failure.
+            var count = new java.util.concurrent.atomic.AtomicInteger();
+            pool.parallelFor(10, (start, end, worker) -> count.addAndGet(end - start));
+            assertThat(count).hasValue(10);
+        }
+    }
+}
