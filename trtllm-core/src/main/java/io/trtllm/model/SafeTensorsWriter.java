@@ -14,6 +14,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /** Writes safetensors files (used by model conversion and by tests that build checkpoints). */
 public final class SafeTensorsWriter {
@@ -32,6 +33,13 @@ public final class SafeTensorsWriter {
         }
     }
 
+    /**
+     * One tensor whose F32 values are computed only when the writer reaches it, so a converter
+     * holds a single tensor in memory at a time instead of the whole model.
+     */
+    public record LazyEntry(String name, long[] shape, Supplier<float[]> data) {
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private SafeTensorsWriter() {
@@ -42,13 +50,26 @@ public final class SafeTensorsWriter {
      * it; the file appears complete or not at all (written to a temporary sibling, then moved).
      */
     public static void writeF32(Path file, List<Entry> entries, Map<String, String> metadata) {
+        writeF32Lazy(file, entries.stream()
+                .map(e -> new LazyEntry(e.name(), e.shape(), e::data))
+                .toList(), metadata);
+    }
+
+    /**
+     * Like {@link #writeF32}, but each tensor's values are requested from its supplier just before
+     * they are written (in list order) and dropped afterwards.
+     *
+     * @throws IllegalArgumentException when a supplier returns a number of values that does not
+     *                                  match its shape, or two entries share a name
+     */
+    public static void writeF32Lazy(Path file, List<LazyEntry> entries, Map<String, String> metadata) {
         Map<String, Object> header = new LinkedHashMap<>();
         if (!metadata.isEmpty()) {
             header.put("__metadata__", metadata);
         }
         long offset = 0;
-        for (Entry e : entries) {
-            long bytes = (long) e.data().length * Float.BYTES;
+        for (LazyEntry e : entries) {
+            long bytes = elements(e.shape()) * Float.BYTES;
             Map<String, Object> info = new LinkedHashMap<>();
             info.put("dtype", "F32");
             info.put("shape", e.shape());
@@ -77,14 +98,24 @@ public final class SafeTensorsWriter {
                 StandardOpenOption.WRITE)) {
             writeFully(ch, head);
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-            for (Entry e : entries) {
-                for (float v : e.data()) {
-                    if (!buf.hasRemaining()) {
+            for (LazyEntry e : entries) {
+                float[] data = e.data().get();
+                if (data.length != elements(e.shape())) {
+                    throw new IllegalArgumentException("tensor " + e.name() + ": " + data.length + " values for "
+                            + java.util.Arrays.toString(e.shape()));
+                }
+                int i = 0;
+                while (i < data.length) {
+                    int n = Math.min(data.length - i, buf.remaining() / Float.BYTES);
+                    if (n == 0) {
                         buf.flip();
                         writeFully(ch, buf);
                         buf.clear();
+                        continue;
                     }
-                    buf.putFloat(v);
+                    buf.asFloatBuffer().put(data, i, n);
+                    buf.position(buf.position() + n * Float.BYTES);
+                    i += n;
                 }
             }
             buf.flip();
@@ -93,6 +124,9 @@ public final class SafeTensorsWriter {
         } catch (IOException e) {
             deleteQuietly(tmp);
             throw new UncheckedIOException("writing " + file + ": " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            deleteQuietly(tmp);
+            throw e;
         }
         try {
             Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -100,6 +134,14 @@ public final class SafeTensorsWriter {
             deleteQuietly(tmp);
             throw new UncheckedIOException("publishing " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
     }
 
     private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
