@@ -41,6 +41,8 @@ import org.slf4j.LoggerFactory;
 public final class LLM implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LLM.class);
 
+    private static final int WARMUP_DECODE_STEPS = 48;
+
     private final Path modelDir;
     private final ModelConfig config;
     private final Checkpoint checkpoint;
@@ -87,11 +89,33 @@ public final class LLM implements AutoCloseable {
         for (int i = 0; i < blockTable.length; i++) {
             blockTable[i] = i;
         }
+        warmUp();
         Set<Integer> eos = new HashSet<>(config.eosTokenIds());
         eos.addAll(tokenizer.eosTokenIds());
         this.eosTokenIds = Set.copyOf(eos);
         LOG.info("Loaded {} ({}, {} layers) on cpu [{}], max_seq_len {}, in {} ms", args.model(), config.modelType(),
                 config.numLayers(), runner.kernelDescription(), maxSeqLen, (System.nanoTime() - start) / 1_000_000);
+    }
+
+    /**
+     * Runs a short prefill and a few decode steps on scratch KV blocks so that the JIT compiles the
+     * kernels before the first request (otherwise the first ~20 tokens run interpreted/C1 code).
+     */
+    private void warmUp() {
+        long start = System.nanoTime();
+        int prompt = Math.min(16, maxSeqLen / 2);
+        int steps = Math.min(WARMUP_DECODE_STEPS, maxSeqLen - prompt);
+        int[] tokens = new int[prompt];
+        for (int i = 0; i < prompt; i++) {
+            tokens[i] = i % config.vocabSize();
+        }
+        runner.forward(Batch.of(new SequenceChunk(tokens, 0, blockTable, SequenceChunk.LogitsMode.LAST)));
+        for (int i = 0; i < steps; i++) {
+            runner.forward(Batch.of(new SequenceChunk(new int[] {i % config.vocabSize()}, prompt + i, blockTable,
+                    SequenceChunk.LogitsMode.LAST)));
+        }
+        LOG.debug("Warm-up ({} prompt tokens, {} decode steps) took {} ms", prompt, steps,
+                (System.nanoTime() - start) / 1_000_000);
     }
 
     private static Path resolveModel(LlmArgs args) {

@@ -104,6 +104,11 @@ public final class Main implements Runnable {
                     var m = result.metrics();
                     out.printf(Locale.ROOT, "prefill: %.1f tok/s (%d tokens)%n", m.prefillTokensPerSecond(), m.promptTokens());
                     out.printf(Locale.ROOT, "decode: %.1f tok/s (%d tokens)%n", m.decodeTokensPerSecond(), m.generatedTokens());
+                    out.printf(Locale.ROOT, "peak heap: %.1f MiB%n", MemoryStats.peakHeapBytes() / 1048576.0);
+                    long rss = MemoryStats.peakRssBytes();
+                    if (rss > 0) {
+                        out.printf(Locale.ROOT, "peak RSS: %.1f MiB%n", rss / 1048576.0);
+                    }
                 }
             }
             return 0;

@@ -43,11 +43,7 @@ final class VectorKernels implements Kernels {
         int cols = w.cols();
         int t = 0;
         if (tokens == 1) {
-            int j = j0;
-            for (; j + 4 <= j1; j += 4) {
-                rows4(x, w, j, cols, out, outOffset + j);
-            }
-            for (; j < j1; j++) {
+            for (int j = j0; j < j1; j++) {
                 out[outOffset + j] = dot1(x, 0, w, j, cols);
             }
             return;
@@ -64,21 +60,21 @@ final class VectorKernels implements Kernels {
         }
     }
 
-    // ---- weight loads: one float vector of weights starting at element index `e` ----
+    // ---- weight loads: one float vector of weights starting at byte offset `b` ----
 
-    private static FloatVector loadF32(MemorySegment seg, long e) {
-        return FloatVector.fromMemorySegment(F, seg, e * 4, LE);
+    private static FloatVector loadF32(MemorySegment seg, long b) {
+        return FloatVector.fromMemorySegment(F, seg, b, LE);
     }
 
-    private static FloatVector loadBF16(MemorySegment seg, long e) {
-        ShortVector s = ShortVector.fromMemorySegment(S, seg, e * 2, LE);
+    private static FloatVector loadBF16(MemorySegment seg, long b) {
+        ShortVector s = ShortVector.fromMemorySegment(S, seg, b, LE);
         IntVector i = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
         return i.lanewise(LSHL, 16).reinterpretAsFloats();
     }
 
     /** IEEE half to float, exact for normals, subnormals, infinities and NaNs. */
-    private static FloatVector loadF16(MemorySegment seg, long e) {
-        ShortVector s = ShortVector.fromMemorySegment(S, seg, e * 2, LE);
+    private static FloatVector loadF16(MemorySegment seg, long b) {
+        ShortVector s = ShortVector.fromMemorySegment(S, seg, b, LE);
         IntVector i = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
         IntVector em = i.and(0x7fff);
         IntVector shifted = em.lanewise(LSHL, 13);
@@ -92,123 +88,77 @@ final class VectorKernels implements Kernels {
         return w.get((int) (e / w.cols()), (int) (e % w.cols()));
     }
 
-    // ---- one token, one row ----
+    // The loops below walk the weights with a long byte offset into a slice that starts at the
+    // row(s) being read. C2 then hoists the segment's bounds and liveness checks out of the loop;
+    // with an int counter and a long base offset it re-checks on every load and runs ~2x slower.
+
+    // ---- one token, one row: the decode path ----
+    // One weight row at a time is a single sequential stream, which the hardware prefetcher
+    // follows best; measured on stories15M's LM head (37 MB, AMD EPYC, 1 thread): 1.3 ms versus
+    // 2.8 ms for four interleaved rows. Two accumulators hide the FMA latency.
 
     private static float dot1(float[] x, int xOff, WeightMatrix w, int j, int cols) {
-        MemorySegment seg = w.data();
-        long base = (long) j * cols;
-        int bound = F.loopBound(cols);
-        FloatVector acc = FloatVector.zero(F);
-        int k = 0;
+        int size = w.dtype().byteSize();
+        MemorySegment row = w.data().asSlice((long) j * cols * size, (long) cols * size);
+        int bound2 = cols - cols % (2 * L);
+        long bound2Bytes = (long) bound2 * size;
+        long step = (long) L * size;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int k = xOff;
         switch (w.dtype()) {
             case F32 -> {
-                for (; k < bound; k += L) {
-                    acc = FloatVector.fromArray(F, x, xOff + k).fma(loadF32(seg, base + k), acc);
+                for (long o = 0; o < bound2Bytes; o += 2 * step, k += 2 * L) {
+                    a0 = FloatVector.fromArray(F, x, k).fma(loadF32(row, o), a0);
+                    a1 = FloatVector.fromArray(F, x, k + L).fma(loadF32(row, o + step), a1);
                 }
             }
             case BF16 -> {
-                for (; k < bound; k += L) {
-                    acc = FloatVector.fromArray(F, x, xOff + k).fma(loadBF16(seg, base + k), acc);
+                for (long o = 0; o < bound2Bytes; o += 2 * step, k += 2 * L) {
+                    a0 = FloatVector.fromArray(F, x, k).fma(loadBF16(row, o), a0);
+                    a1 = FloatVector.fromArray(F, x, k + L).fma(loadBF16(row, o + step), a1);
                 }
             }
             case F16 -> {
-                for (; k < bound; k += L) {
-                    acc = FloatVector.fromArray(F, x, xOff + k).fma(loadF16(seg, base + k), acc);
+                for (long o = 0; o < bound2Bytes; o += 2 * step, k += 2 * L) {
+                    a0 = FloatVector.fromArray(F, x, k).fma(loadF16(row, o), a0);
+                    a1 = FloatVector.fromArray(F, x, k + L).fma(loadF16(row, o + step), a1);
                 }
             }
         }
-        float sum = acc.reduceLanes(ADD);
-        for (; k < cols; k++) {
-            sum += x[xOff + k] * scalarWeight(w, base + k);
+        int c = bound2;
+        if (c + L <= cols) {
+            long o = (long) c * size;
+            FloatVector wv = switch (w.dtype()) {
+                case F32 -> loadF32(row, o);
+                case BF16 -> loadBF16(row, o);
+                case F16 -> loadF16(row, o);
+            };
+            a0 = FloatVector.fromArray(F, x, xOff + c).fma(wv, a0);
+            c += L;
+        }
+        float sum = a0.add(a1).reduceLanes(ADD);
+        long base = (long) j * cols;
+        for (; c < cols; c++) {
+            sum += x[xOff + c] * scalarWeight(w, base + c);
         }
         return sum;
-    }
-
-    // ---- decode: one token, four rows ----
-
-    private static void rows4(float[] x, WeightMatrix w, int j, int cols, float[] out, int o) {
-        switch (w.dtype()) {
-            case F32 -> rows4F32(x, w.data(), j, cols, out, o);
-            case BF16 -> rows4BF16(x, w.data(), j, cols, out, o);
-            case F16 -> rows4F16(x, w.data(), j, cols, out, o);
-        }
-        int tail = F.loopBound(cols);
-        if (tail < cols) {
-            for (int r = 0; r < 4; r++) {
-                long base = (long) (j + r) * cols;
-                float s = 0;
-                for (int k = tail; k < cols; k++) {
-                    s += x[k] * scalarWeight(w, base + k);
-                }
-                out[o + r] += s;
-            }
-        }
-    }
-
-    private static void rows4F32(float[] x, MemorySegment seg, int j, int cols, float[] out, int o) {
-        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int bound = F.loopBound(cols);
-        for (int k = 0; k < bound; k += L) {
-            FloatVector xv = FloatVector.fromArray(F, x, k);
-            a0 = xv.fma(loadF32(seg, b0 + k), a0);
-            a1 = xv.fma(loadF32(seg, b1 + k), a1);
-            a2 = xv.fma(loadF32(seg, b2 + k), a2);
-            a3 = xv.fma(loadF32(seg, b3 + k), a3);
-        }
-        out[o] = a0.reduceLanes(ADD);
-        out[o + 1] = a1.reduceLanes(ADD);
-        out[o + 2] = a2.reduceLanes(ADD);
-        out[o + 3] = a3.reduceLanes(ADD);
-    }
-
-    private static void rows4BF16(float[] x, MemorySegment seg, int j, int cols, float[] out, int o) {
-        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int bound = F.loopBound(cols);
-        for (int k = 0; k < bound; k += L) {
-            FloatVector xv = FloatVector.fromArray(F, x, k);
-            a0 = xv.fma(loadBF16(seg, b0 + k), a0);
-            a1 = xv.fma(loadBF16(seg, b1 + k), a1);
-            a2 = xv.fma(loadBF16(seg, b2 + k), a2);
-            a3 = xv.fma(loadBF16(seg, b3 + k), a3);
-        }
-        out[o] = a0.reduceLanes(ADD);
-        out[o + 1] = a1.reduceLanes(ADD);
-        out[o + 2] = a2.reduceLanes(ADD);
-        out[o + 3] = a3.reduceLanes(ADD);
-    }
-
-    private static void rows4F16(float[] x, MemorySegment seg, int j, int cols, float[] out, int o) {
-        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int bound = F.loopBound(cols);
-        for (int k = 0; k < bound; k += L) {
-            FloatVector xv = FloatVector.fromArray(F, x, k);
-            a0 = xv.fma(loadF16(seg, b0 + k), a0);
-            a1 = xv.fma(loadF16(seg, b1 + k), a1);
-            a2 = xv.fma(loadF16(seg, b2 + k), a2);
-            a3 = xv.fma(loadF16(seg, b3 + k), a3);
-        }
-        out[o] = a0.reduceLanes(ADD);
-        out[o + 1] = a1.reduceLanes(ADD);
-        out[o + 2] = a2.reduceLanes(ADD);
-        out[o + 3] = a3.reduceLanes(ADD);
     }
 
     // ---- prefill: four tokens, one row ----
 
     private static void tokens4(float[] x, int xOff, WeightMatrix w, int j, int cols, float[] out, int o, int stride) {
-        MemorySegment seg = w.data();
-        long base = (long) j * cols;
+        int size = w.dtype().byteSize();
+        MemorySegment row = w.data().asSlice((long) j * cols * size, (long) cols * size);
         int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         int bound = F.loopBound(cols);
+        long boundBytes = (long) bound * size;
+        long step = (long) L * size;
         int k = 0;
         switch (w.dtype()) {
             case F32 -> {
-                for (; k < bound; k += L) {
-                    FloatVector wv = loadF32(seg, base + k);
+                for (long b = 0; b < boundBytes; b += step, k += L) {
+                    FloatVector wv = loadF32(row, b);
                     a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
                     a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
                     a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
@@ -216,8 +166,8 @@ final class VectorKernels implements Kernels {
                 }
             }
             case BF16 -> {
-                for (; k < bound; k += L) {
-                    FloatVector wv = loadBF16(seg, base + k);
+                for (long b = 0; b < boundBytes; b += step, k += L) {
+                    FloatVector wv = loadBF16(row, b);
                     a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
                     a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
                     a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
@@ -225,8 +175,8 @@ final class VectorKernels implements Kernels {
                 }
             }
             case F16 -> {
-                for (; k < bound; k += L) {
-                    FloatVector wv = loadF16(seg, base + k);
+                for (long b = 0; b < boundBytes; b += step, k += L) {
+                    FloatVector wv = loadF16(row, b);
                     a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
                     a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
                     a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
@@ -235,7 +185,8 @@ final class VectorKernels implements Kernels {
             }
         }
         float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
-        for (; k < cols; k++) {
+        long base = (long) j * cols;
+        for (k = bound; k < cols; k++) {
             float wk = scalarWeight(w, base + k);
             s0 += x[x0 + k] * wk;
             s1 += x[x1 + k] * wk;

@@ -1,0 +1,125 @@
+package io.trtllm.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The builtin stories15M model end to end through {@link LLM}: greedy parity with Hugging Face
+ * transformers ({@code reference/stories15M-greedy.json}, made by
+ * {@code scripts/reference/stories15m_reference.py} from the checkpoint our converter writes), and
+ * the argument checks.
+ */
+class Stories15MTests {
+    static LLM llm;
+    static JsonNode reference;
+
+    @BeforeAll
+    static void load() throws IOException {
+        try (InputStream in = Stories15MTests.class.getResourceAsStream("/reference/stories15M-greedy.json")) {
+            assertThat(in).as("reference/stories15M-greedy.json (made by scripts/reference/stories15m_reference.py)").isNotNull();
+            reference = new ObjectMapper().readTree(in);
+        }
+        llm = new LLM(LlmArgs.builder("stories15M").build());
+    }
+
+    @AfterAll
+    static void close() {
+        if (llm != null) {
+            llm.close();
+        }
+    }
+
+    static int[] ints(JsonNode node) {
+        int[] out = new int[node.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = node.get(i).asInt();
+        }
+        return out;
+    }
+
+    @Test
+    void promptTokenizesAsTransformersDoes() {
+        RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(1));
+        assertThat(out.promptTokenIds()).containsExactly(ints(reference.get("prompt_ids")));
+        assertThat(out.promptTokenIds()).containsExactly(1, 9038, 2501, 263, 931);
+    }
+
+    @Test
+    void greedyFirst64TokensEqualTransformers() {
+        int[] expected = Arrays.copyOf(ints(reference.get("greedy_ids")), 64);
+        RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(64));
+        assertThat(out.output().tokenIds()).containsExactly(expected);
+        assertThat(out.output().finishReason()).isEqualTo(CompletionOutput.LENGTH);
+        assertThat(reference.get("greedy_text").asText()).startsWith(out.output().text());
+        assertThat(out.output().text()).startsWith(", there was a little girl named Lily.");
+    }
+
+    @Test
+    void streamedPiecesConcatenateToTheText() {
+        List<String> pieces = new ArrayList<>();
+        RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(40), pieces::add);
+        assertThat(String.join("", pieces)).isEqualTo(out.output().text());
+        assertThat(pieces.size()).isGreaterThan(10);
+    }
+
+    @Test
+    void tokenIdPromptGivesTheSameTokens() {
+        RequestOutput a = llm.generate("Once upon a time", SamplingParams.greedy(16));
+        RequestOutput b = llm.generate(new int[] {1, 9038, 2501, 263, 931}, SamplingParams.greedy(16));
+        assertThat(b.output().tokenIds()).containsExactly(a.output().tokenIds());
+    }
+
+    @Test
+    void seededSamplingIsReproducibleAndDiffersFromGreedy() {
+        var params = SamplingParams.builder().maxTokens(32).temperature(1.0f).topK(40).topP(0.9f).seed(7L).build();
+        RequestOutput a = llm.generate("Once upon a time", params);
+        RequestOutput b = llm.generate("Once upon a time", params);
+        assertThat(a.output().tokenIds()).containsExactly(b.output().tokenIds());
+        var other = SamplingParams.builder().maxTokens(32).temperature(1.0f).seed(8L).build();
+        assertThat(llm.generate("Once upon a time", other).output().tokenIds()).isNotEqualTo(a.output().tokenIds());
+    }
+
+    @Test
+    void stopsAtEndOfSequence() {
+        // The first story ends with </s> (id 2) well within 256 positions.
+        RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(250));
+        int[] ids = out.output().tokenIds();
+        assertThat(out.output().finishReason()).isEqualTo(CompletionOutput.STOP);
+        assertThat(ids[ids.length - 1]).isEqualTo(2);
+        assertThat(out.output().text()).doesNotContain("</s>").endsWith(".");
+    }
+
+    @Test
+    void argumentChecksNameTheProblem() {
+        assertThatThrownBy(() -> llm.generate("Once upon a time", SamplingParams.greedy(300)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("max_tokens (300)")
+                .hasMessageContaining("max_seq_len 256");
+        assertThatThrownBy(() -> llm.generate(new int[0], SamplingParams.greedy(3)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompt is empty");
+        assertThatThrownBy(() -> llm.generate(new int[] {1, 32000}, SamplingParams.greedy(3)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 32000");
+        assertThatThrownBy(() -> SamplingParams.builder().temperature(-1).build())
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
+        assertThatThrownBy(() -> SamplingParams.builder().topP(0).build())
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("top_p");
+        assertThatThrownBy(() -> new LLM(LlmArgs.builder("stories15M").maxSeqLen(512).build()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("max_seq_len 512").hasMessageContaining("max_position_embeddings 256");
+        assertThatThrownBy(() -> new LLM(LlmArgs.builder("no/such/dir").build()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no/such/dir");
+        assertThatThrownBy(() -> LlmArgs.builder("stories15M").backend("tpu").build())
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("backend 'tpu'");
+    }
+}
