@@ -48,13 +48,15 @@ final class VectorKernels implements Kernels {
             }
             return;
         }
-        for (; t + 4 <= tokens; t += 4) {
-            for (int j = j0; j < j1; j++) {
-                tokens4(x, t * cols, w, j, cols, out, t * outStride + outOffset + j, outStride);
+        // Row-outer: a weight row (≤ a few KB) stays in L1 while every group of four tokens uses it.
+        int size = w.dtype().byteSize();
+        long rowBytes = (long) cols * size;
+        for (int j = j0; j < j1; j++) {
+            MemorySegment row = w.data().asSlice(j * rowBytes, rowBytes);
+            for (t = 0; t + 4 <= tokens; t += 4) {
+                tokens4(x, t * cols, w, row, j, cols, out, t * outStride + outOffset + j, outStride);
             }
-        }
-        for (; t < tokens; t++) {
-            for (int j = j0; j < j1; j++) {
+            for (; t < tokens; t++) {
                 out[t * outStride + outOffset + j] = dot1(x, t * cols, w, j, cols);
             }
         }
@@ -146,9 +148,9 @@ final class VectorKernels implements Kernels {
 
     // ---- prefill: four tokens, one row ----
 
-    private static void tokens4(float[] x, int xOff, WeightMatrix w, int j, int cols, float[] out, int o, int stride) {
+    private static void tokens4(float[] x, int xOff, WeightMatrix w, MemorySegment row, int j, int cols, float[] out,
+                                int o, int stride) {
         int size = w.dtype().byteSize();
-        MemorySegment row = w.data().asSlice((long) j * cols * size, (long) cols * size);
         int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         int bound = F.loopBound(cols);
