@@ -253,7 +253,6 @@ public final class CpuModelRunner implements ModelRunner {
             project(w.wv(), qDim + kvDim, kvDim, start, end, tokens, qkvDim);
         });
 
-        float[] ql = new float[0];
         for (int t = 0; t < tokens; t++) {
             int base = t * qkvDim;
             addBias(qkv, base, w.bq(), qDim);
@@ -330,24 +329,19 @@ public final class CpuModelRunner implements ModelRunner {
         int dim = c.hiddenSize();
         int inter = c.intermediateSize();
         rmsNormRows(x, xb, tokens, dim, dim, w.ffnNorm(), (float) c.rmsNormEps());
-        pool.parallelFor(2 * inter, (start, end, worker) -> {
-            int g0 = Math.min(start, inter), g1 = Math.min(end, inter);
-            if (g0 < g1) {
-                kernels.matmul(xb, tokens, w.gate(), g0, g1, gateUp, 2 * inter, 0);
-            }
-            int u0 = Math.max(start, inter) - inter, u1 = Math.max(end, inter) - inter;
-            if (u0 < u1) {
-                kernels.matmul(xb, tokens, w.up(), u0, u1, gateUp, 2 * inter, inter);
+        // gate, up and silu(gate) * up for one range of features per thread, in one region.
+        pool.parallelFor(inter, (start, end, worker) -> {
+            kernels.matmul(xb, tokens, w.gate(), start, end, gateUp, 2 * inter, 0);
+            kernels.matmul(xb, tokens, w.up(), start, end, gateUp, 2 * inter, inter);
+            for (int t = 0; t < tokens; t++) {
+                int g = t * 2 * inter;
+                int h = t * inter;
+                for (int i = start; i < end; i++) {
+                    float gv = gateUp[g + i];
+                    hidden[h + i] = (float) (gv / (1.0 + Math.exp(-gv))) * gateUp[g + inter + i];
+                }
             }
         });
-        for (int t = 0; t < tokens; t++) {
-            int g = t * 2 * inter;
-            int h = t * inter;
-            for (int i = 0; i < inter; i++) {
-                float gv = gateUp[g + i];
-                hidden[h + i] = (float) (gv / (1.0 + Math.exp(-gv))) * gateUp[g + inter + i];
-            }
-        }
         pool.parallelFor(dim, (start, end, worker) -> kernels.matmul(hidden, tokens, w.down(), start, end, xb, dim, 0));
         for (int i = 0, n = tokens * dim; i < n; i++) {
             x[i] += xb[i];
