@@ -1,0 +1,275 @@
+package io.trtllm.tokenizer;
+
+import com.hubspot.jinjava.interpret.JinjavaInterpreter.InterpreterScopeClosable;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.lib.tag.Tag;
+import com.hubspot.jinjava.tree.Node;
+import com.hubspot.jinjava.tree.TagNode;
+import java.time.ZonedDateTime;
+import java.time.format.TextStyle;
+import java.time.temporal.ChronoField;
+import java.time.temporal.IsoFields;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The globals, filters and tags that transformers adds to Jinja2 for chat templates, written for
+ * Jinjava: {@code raise_exception(msg)}, {@code strftime_now(fmt)}, a {@code tojson} with Python's
+ * spelling, {@code trim} with Python's idea of whitespace, and the {@code {% generation %}} block
+ * (which marks assistant text for training masks and renders its body unchanged).
+ */
+final class JinjaExtensions {
+    private JinjaExtensions() {
+    }
+
+    /** What {@code raise_exception} throws; {@link ChatTemplate} finds it among Jinjava's errors. */
+    static final class TemplateRaisedException extends RuntimeException {
+        TemplateRaisedException(String message) {
+            super(message);
+        }
+    }
+
+    static List<ELFunctionDefinition> functions() {
+        return List.of(
+                new ELFunctionDefinition("", "raise_exception", JinjaExtensions.class, "raiseException", Object.class),
+                new ELFunctionDefinition("", "strftime_now", JinjaExtensions.class, "strftimeNow", String.class),
+                new ELFunctionDefinition("", JinjaPreprocessor.SLICE_FUNCTION, JinjaExtensions.class, "slice",
+                        Object.class, Object.class, Object.class));
+    }
+
+    public static Object raiseException(@Nullable Object message) {
+        throw new TemplateRaisedException(PythonJson.str(message));
+    }
+
+    /** Python's {@code datetime.now().strftime(format)}, local time, C locale. */
+    public static String strftimeNow(String format) {
+        return strftime(format, ZonedDateTime.now());
+    }
+
+    public static String slice(@Nullable Object start, @Nullable Object stop, @Nullable Object step) {
+        return PythonStrings.sliceKey(start, stop, step);
+    }
+
+    /** The C-locale {@code strftime} directives templates use ({@code %d %b %Y}, ...), plus glibc's {@code %-d}. */
+    static String strftime(String format, ZonedDateTime t) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < format.length(); i++) {
+            char c = format.charAt(i);
+            if (c != '%' || i + 1 == format.length()) {
+                sb.append(c);
+                continue;
+            }
+            char d = format.charAt(++i);
+            boolean pad = true;
+            if (d == '-' && i + 1 < format.length()) {
+                pad = false;
+                d = format.charAt(++i);
+            }
+            switch (d) {
+                case 'a' -> sb.append(t.getDayOfWeek().getDisplayName(TextStyle.SHORT, Locale.ENGLISH));
+                case 'A' -> sb.append(t.getDayOfWeek().getDisplayName(TextStyle.FULL, Locale.ENGLISH));
+                case 'b', 'h' -> sb.append(t.getMonth().getDisplayName(TextStyle.SHORT, Locale.ENGLISH));
+                case 'B' -> sb.append(t.getMonth().getDisplayName(TextStyle.FULL, Locale.ENGLISH));
+                case 'd' -> number(sb, t.getDayOfMonth(), 2, pad);
+                case 'e' -> sb.append(String.format("%2d", t.getDayOfMonth()));
+                case 'm' -> number(sb, t.getMonthValue(), 2, pad);
+                case 'y' -> number(sb, t.getYear() % 100, 2, pad);
+                case 'Y' -> sb.append(t.getYear());
+                case 'H' -> number(sb, t.getHour(), 2, pad);
+                case 'I' -> number(sb, t.getHour() % 12 == 0 ? 12 : t.getHour() % 12, 2, pad);
+                case 'M' -> number(sb, t.getMinute(), 2, pad);
+                case 'S' -> number(sb, t.getSecond(), 2, pad);
+                case 'f' -> number(sb, t.getNano() / 1000, 6, true);
+                case 'p' -> sb.append(t.getHour() < 12 ? "AM" : "PM");
+                case 'j' -> number(sb, t.getDayOfYear(), 3, pad);
+                case 'u' -> sb.append(t.getDayOfWeek().getValue());
+                case 'w' -> sb.append(t.getDayOfWeek().getValue() % 7);
+                case 'V' -> number(sb, t.get(IsoFields.WEEK_OF_WEEK_BASED_YEAR), 2, pad);
+                case 'G' -> sb.append(t.get(IsoFields.WEEK_BASED_YEAR));
+                case 'z' -> {
+                    int s = t.getOffset().getTotalSeconds();
+                    sb.append(s < 0 ? '-' : '+');
+                    number(sb, Math.abs(s) / 3600, 2, true);
+                    number(sb, Math.abs(s) / 60 % 60, 2, true);
+                }
+                case 'Z' -> sb.append(t.getZone().getDisplayName(TextStyle.SHORT, Locale.ENGLISH));
+                case 'F' -> sb.append(strftime("%Y-%m-%d", t));
+                case 'D' -> sb.append(strftime("%m/%d/%y", t));
+                case 'T' -> sb.append(strftime("%H:%M:%S", t));
+                case 'R' -> sb.append(strftime("%H:%M", t));
+                case 'c' -> sb.append(strftime("%a %b %e %H:%M:%S %Y", t));
+                case 'x' -> sb.append(strftime("%m/%d/%y", t));
+                case 'X' -> sb.append(strftime("%H:%M:%S", t));
+                case 's' -> sb.append(t.toEpochSecond());
+                case 'C' -> number(sb, t.get(ChronoField.YEAR) / 100, 2, pad);
+                case 'n' -> sb.append('\n');
+                case 't' -> sb.append('\t');
+                case '%' -> sb.append('%');
+                default -> sb.append('%').append(pad ? "" : "-").append(d);
+            }
+        }
+        return sb.toString();
+    }
+
+    private static void number(StringBuilder sb, int value, int width, boolean pad) {
+        String s = Integer.toString(value);
+        if (pad) {
+            sb.append("0".repeat(Math.max(0, width - s.length())));
+        }
+        sb.append(s);
+    }
+
+    /** transformers' {@code tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)}. */
+    static final class ToJsonFilter implements Filter {
+        @Override
+        public String getName() {
+            return "tojson";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            // Positional order of transformers' signature: ensure_ascii, indent, separators, sort_keys.
+            Object ensureAscii = arg(args, kwargs, 0, "ensure_ascii");
+            Object indent = arg(args, kwargs, 1, "indent");
+            Object separators = arg(args, kwargs, 2, "separators");
+            Object sortKeys = arg(args, kwargs, 3, "sort_keys");
+            String indentText = indent == null ? null
+                    : indent instanceof Number n ? " ".repeat(n.intValue()) : indent.toString();
+            List<String> seps = null;
+            if (separators != null) {
+                List<Object> parts = PythonStrings.toList(separators);
+                if (parts == null || parts.size() != 2) {
+                    throw new IllegalStateException("tojson: separators must be a pair of strings, found " + separators);
+                }
+                seps = List.of(String.valueOf(parts.get(0)), String.valueOf(parts.get(1)));
+            }
+            return PythonJson.dumps(var, Boolean.TRUE.equals(ensureAscii), indentText, seps, Boolean.TRUE.equals(sortKeys));
+        }
+    }
+
+    /** Jinja2's {@code trim(value, chars=None)}: Python's {@code str(value).strip(chars)}. */
+    static final class TrimFilter implements Filter {
+        @Override
+        public String getName() {
+            return "trim";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object chars = arg(args, kwargs, 0, "chars");
+            String text = var == null ? "" : var instanceof String s ? s : PythonJson.str(var);
+            return PythonStrings.strip(text, chars == null ? null : chars.toString(), true, true);
+        }
+    }
+
+    /** Jinja2's {@code string} filter: Python's {@code str(value)} ({@code True}, {@code None}, {@code ['a', 1]}). */
+    static final class StringFilter implements Filter {
+        @Override
+        public String getName() {
+            return "string";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            return PythonJson.str(var);
+        }
+    }
+
+    /** Jinja2's {@code items} filter (3.1): the (key, value) pairs of a mapping; nothing for undefined. */
+    static final class ItemsFilter implements Filter {
+        @Override
+        public String getName() {
+            return "items";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            List<List<Object>> pairs = new ArrayList<>();
+            if (var instanceof Map<?, ?> map) {
+                map.forEach((k, v) -> pairs.add(Arrays.asList(k, v)));
+            } else if (var != null) {
+                throw new IllegalArgumentException("items: expected a mapping, found " + var.getClass().getSimpleName());
+            }
+            return pairs;
+        }
+    }
+
+    /**
+     * Jinja2's {@code indent(s, width=4, first=False, blank=False)} (Jinjava's takes other argument
+     * names): indents every line but the first, and blank lines only with {@code blank}.
+     */
+    static final class IndentFilter implements Filter {
+        @Override
+        public String getName() {
+            return "indent";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object width = arg(args, kwargs, 0, "width");
+            Object first = kwargs.containsKey("indentfirst") ? kwargs.get("indentfirst") : arg(args, kwargs, 1, "first");
+            Object blank = arg(args, kwargs, 2, "blank");
+            String indention = width == null ? "    "
+                    : width instanceof Number n ? " ".repeat(n.intValue()) : width.toString();
+            String s = (var == null ? "" : PythonJson.str(var)) + "\n";
+            List<String> lines = PythonStrings.splitlines(s);
+            StringBuilder sb = new StringBuilder();
+            if (Boolean.TRUE.equals(blank)) {
+                sb.append(String.join("\n" + indention, lines));
+            } else {
+                sb.append(lines.getFirst());
+                for (String line : lines.subList(1, lines.size())) {
+                    sb.append('\n').append(line.isEmpty() ? "" : indention).append(line);
+                }
+            }
+            return Boolean.TRUE.equals(first) ? indention + sb : sb.toString();
+        }
+    }
+
+    /** {@code {% generation %}...{% endgeneration %}}: transformers' assistant-mask marker; renders its body. */
+    static final class GenerationTag implements Tag {
+        @Override
+        public String getName() {
+            return "generation";
+        }
+
+        @Override
+        public String interpret(TagNode tagNode, JinjavaInterpreter interpreter) {
+            try (InterpreterScopeClosable ignored = interpreter.enterScope()) {
+                StringBuilder sb = new StringBuilder();
+                for (Node child : tagNode.getChildren()) {
+                    sb.append(child.render(interpreter).getValue());
+                }
+                return sb.toString();
+            }
+        }
+    }
+
+    private static @Nullable Object arg(Object[] args, Map<String, Object> kwargs, int position, String name) {
+        if (kwargs.containsKey(name)) {
+            return kwargs.get(name);
+        }
+        return position < args.length ? args[position] : null;
+    }
+}
