@@ -227,6 +227,10 @@ public final class LLM implements AutoCloseable {
                     SequenceChunk.LogitsMode.LAST)))[0];
             position++;
         }
+        String tail = detok.flush();
+        if (onText != null && !tail.isEmpty()) {
+            onText.accept(tail);
+        }
         long t2 = System.nanoTime();
         int[] ids = generated.stream().mapToInt(Integer::intValue).toArray();
         var metrics = new RequestMetrics(promptIds.length, ids.length, t1 - t0, t2 - t1);

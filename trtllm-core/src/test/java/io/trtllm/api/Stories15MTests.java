@@ -9,10 +9,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The builtin stories15M model end to end through {@link LLM}: greedy parity with Hugging Face
@@ -91,13 +94,35 @@ class Stories15MTests {
     }
 
     @Test
-    void stopsAtEndOfSequence() {
-        // The first story ends with </s> (id 2) well within 256 positions.
-        RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(250));
+    void stopTokenEndsGenerationAndIsNotInTheText() {
+        // TinyStories separates stories with BOS (id 1): the first story ends before the second begins.
+        var params = SamplingParams.builder().maxTokens(250).temperature(0).stopTokenIds(List.of(1)).build();
+        RequestOutput out = llm.generate("Once upon a time", params);
         int[] ids = out.output().tokenIds();
         assertThat(out.output().finishReason()).isEqualTo(CompletionOutput.STOP);
-        assertThat(ids[ids.length - 1]).isEqualTo(2);
-        assertThat(out.output().text()).doesNotContain("</s>").endsWith(".");
+        assertThat(ids[ids.length - 1]).isEqualTo(1);
+        assertThat(ids.length).isLessThan(250);
+        assertThat(out.output().text()).endsWith("they played together in the sunshine.");
+    }
+
+    @Test
+    void endOfSequenceFromConfigStopsUnlessIgnored(@TempDir Path tmp) throws IOException {
+        // The same model with eos_token_id 1 in its config.json: generation stops at the story's end.
+        Path dir = llm.modelDirectory();
+        for (String f : List.of("model.safetensors", "tokenizer.json", "tokenizer_config.json")) {
+            Files.createSymbolicLink(tmp.resolve(f), dir.resolve(f));
+        }
+        Files.writeString(tmp.resolve("config.json"),
+                Files.readString(dir.resolve("config.json")).replaceAll("\"eos_token_id\"\\s*:\\s*2", "\"eos_token_id\": 1"));
+        try (var other = new LLM(LlmArgs.builder(tmp.toString()).build())) {
+            RequestOutput stopped = other.generate("Once upon a time", SamplingParams.greedy(250));
+            assertThat(stopped.output().finishReason()).isEqualTo(CompletionOutput.STOP);
+            assertThat(stopped.output().text()).endsWith("sunshine.");
+            var ignore = SamplingParams.builder().maxTokens(250).temperature(0).ignoreEos(true).build();
+            RequestOutput ignored = other.generate("Once upon a time", ignore);
+            assertThat(ignored.output().finishReason()).isEqualTo(CompletionOutput.LENGTH);
+            assertThat(ignored.output().tokenIds()).hasSize(250);
+        }
     }
 
     @Test
