@@ -46,7 +46,7 @@ public final class SafeTensorsWriter {
     }
 
     /**
-     * Writes {@code entries} in order as F32 to {@code file} (header padded to 8 bytes), replacing
+     * Writes {@code entries} in order as F32 to {@code file} (the header padded so that the data starts 64-byte aligned), replacing
      * it; the file appears complete or not at all (written to a temporary sibling, then moved).
      */
     public static void writeF32(Path file, List<Entry> entries, Map<String, String> metadata) {
@@ -85,7 +85,9 @@ public final class SafeTensorsWriter {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        int padded = (json.length + 7) & ~7;
+        // Pad the header with spaces so the data area starts on a 64-byte (cache-line) boundary:
+        // SIMD loads of the weights then never straddle two lines.
+        int padded = ((8 + json.length + 63) & ~63) - 8;
         ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
         head.putLong(padded).put(json);
         while (head.hasRemaining()) {

@@ -51,7 +51,7 @@ public final class BuiltinModels {
     public static final String MARKER = "trtllm-builtin.json";
 
     /** Bumped whenever the conversion output changes, so directories from older versions are redone. */
-    static final int FORMAT_VERSION = 1;
+    static final int FORMAT_VERSION = 2;
 
     private static final Logger log = LoggerFactory.getLogger(BuiltinModels.class);
 
