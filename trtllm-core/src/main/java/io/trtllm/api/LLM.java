@@ -149,6 +149,11 @@ public final class LLM implements AutoCloseable {
         return tokenizer;
     }
 
+    /** The backend and how it runs, for logs and benchmarks (e.g. "cpu [Vector API, 512-bit, 2 threads]"). */
+    public String backendDescription() {
+        return runner.backend() + " [" + runner.kernelDescription() + "]";
+    }
+
     /** Longest prompt + output this instance accepts. */
     public int maxSeqLen() {
         return maxSeqLen;

@@ -1,0 +1,110 @@
+package io.trtllm.cli;
+
+import io.trtllm.api.LLM;
+import io.trtllm.api.LlmArgs;
+import io.trtllm.api.RequestMetrics;
+import io.trtllm.api.SamplingParams;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.function.ToDoubleFunction;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Single-stream speed of one model: greedy decode tokens/s and prefill tokens/s, each the median of
+ * several timed runs after warm-up runs, in one JVM (so the numbers are the engine's, not the JIT's).
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure single-stream decode and prefill speed.")
+final class Bench implements Callable<Integer> {
+    /** Text repeated to build the prefill prompt. */
+    private static final String PREFILL_TEXT = "Once upon a time, there was a little girl named Lily. "
+            + "She loved to play outside in the sunshine with her friends and her dog. ";
+
+    @Option(names = "--model", defaultValue = "stories15M", description = "Builtin model name or model directory (default ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--prompt", defaultValue = "Once upon a time", description = "Prompt of the decode runs.")
+    String prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "200", description = "Tokens generated per decode run (default ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--prefill-tokens", defaultValue = "128", description = "Prompt length of the prefill runs (default ${DEFAULT-VALUE}).")
+    int prefillTokens;
+
+    @Option(names = "--runs", defaultValue = "5", description = "Timed runs of each kind (default ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--warmup-runs", defaultValue = "3", description = "Untimed runs first (default ${DEFAULT-VALUE}).")
+    int warmupRuns;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all processors.")
+    int threads;
+
+    @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
+    Integer maxSeqLen;
+
+    @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
+    Path cacheDir;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        if (runs < 1 || warmupRuns < 0 || maxTokens < 1 || prefillTokens < 1) {
+            throw new IllegalArgumentException("--runs, --max-tokens and --prefill-tokens must be >= 1, --warmup-runs >= 0");
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        var args = LlmArgs.builder(model).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).build();
+        try (var llm = new LLM(args)) {
+            var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
+            int[] longPrompt = prefillPrompt(llm);
+            var prefill = SamplingParams.greedy(1);
+            for (int i = 0; i < warmupRuns; i++) {
+                llm.generate(prompt, decode);
+                llm.generate(longPrompt, prefill);
+            }
+            RequestMetrics[] decodeRuns = new RequestMetrics[runs];
+            RequestMetrics[] prefillRuns = new RequestMetrics[runs];
+            for (int i = 0; i < runs; i++) {
+                decodeRuns[i] = llm.generate(prompt, decode).metrics();
+                prefillRuns[i] = llm.generate(longPrompt, prefill).metrics();
+            }
+            var c = llm.modelConfig();
+            out.printf(Locale.ROOT, "model: %s (%s, %d layers, hidden %d), backend %s%n", model, c.modelType(),
+                    c.numLayers(), c.hiddenSize(), llm.backendDescription());
+            out.printf(Locale.ROOT, "decode: %s tok/s, %d tokens after a %d-token prompt%n",
+                    summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
+            out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
+                    summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
+            out.printf(Locale.ROOT, "peak heap: %.1f MiB%n", MemoryStats.peakHeapBytes() / 1048576.0);
+            long rss = MemoryStats.peakRssBytes();
+            if (rss > 0) {
+                out.printf(Locale.ROOT, "peak RSS: %.1f MiB%n", rss / 1048576.0);
+            }
+        }
+        return 0;
+    }
+
+    private int[] prefillPrompt(LLM llm) {
+        int limit = llm.maxSeqLen() - 1;
+        if (prefillTokens > limit) {
+            throw new IllegalArgumentException("--prefill-tokens " + prefillTokens + " leaves no room to generate within max_seq_len "
+                    + llm.maxSeqLen());
+        }
+        int[] text = llm.tokenizer().encode(PREFILL_TEXT.repeat(1 + prefillTokens / 8), true);
+        return Arrays.copyOf(text, Math.min(prefillTokens, text.length));
+    }
+
+    private static String summary(RequestMetrics[] runs, ToDoubleFunction<RequestMetrics> f) {
+        double[] v = Arrays.stream(runs).mapToDouble(f).sorted().toArray();
+        double median = v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+        return String.format(Locale.ROOT, "median %.1f of %d runs (min %.1f, max %.1f)", median, v.length, v[0], v[v.length - 1]);
+    }
+}
