@@ -1,11 +1,9 @@
 package io.trtllm.cli;
 
 import io.trtllm.api.LLM;
-import io.trtllm.api.LlmArgs;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.SamplingParams;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -25,8 +23,8 @@ final class Bench implements Callable<Integer> {
     private static final String PREFILL_TEXT = "Once upon a time, there was a little girl named Lily. "
             + "She loved to play outside in the sunshine with her friends and her dog. ";
 
-    @Option(names = "--model", defaultValue = "stories15M", description = "Builtin model name or model directory (default ${DEFAULT-VALUE}).")
-    String model;
+    @CommandLine.Mixin
+    EngineOptions engine;
 
     @Option(names = "--prompt", defaultValue = "Once upon a time", description = "Prompt of the decode runs.")
     String prompt;
@@ -43,15 +41,6 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--warmup-runs", defaultValue = "3", description = "Untimed runs first (default ${DEFAULT-VALUE}).")
     int warmupRuns;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all processors.")
-    int threads;
-
-    @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
-    Integer maxSeqLen;
-
-    @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
-    Path cacheDir;
-
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -61,8 +50,7 @@ final class Bench implements Callable<Integer> {
             throw new IllegalArgumentException("--runs, --max-tokens and --prefill-tokens must be >= 1, --warmup-runs >= 0");
         }
         PrintWriter out = spec.commandLine().getOut();
-        var args = LlmArgs.builder(model).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).build();
-        try (var llm = new LLM(args)) {
+        try (var llm = new LLM(engine.toArgs())) {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
             int[] longPrompt = prefillPrompt(llm);
             var prefill = SamplingParams.greedy(1);
@@ -77,17 +65,13 @@ final class Bench implements Callable<Integer> {
                 prefillRuns[i] = llm.generate(longPrompt, prefill).metrics();
             }
             var c = llm.modelConfig();
-            out.printf(Locale.ROOT, "model: %s (%s, %d layers, hidden %d), backend %s%n", model, c.modelType(),
+            out.printf(Locale.ROOT, "model: %s (%s, %d layers, hidden %d), backend %s%n", engine.model, c.modelType(),
                     c.numLayers(), c.hiddenSize(), llm.backendDescription());
             out.printf(Locale.ROOT, "decode: %s tok/s, %d tokens after a %d-token prompt%n",
                     summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
-            out.printf(Locale.ROOT, "peak heap: %.1f MiB%n", MemoryStats.peakHeapBytes() / 1048576.0);
-            long rss = MemoryStats.peakRssBytes();
-            if (rss > 0) {
-                out.printf(Locale.ROOT, "peak RSS: %.1f MiB%n", rss / 1048576.0);
-            }
+            EngineOptions.printMemory(out);
         }
         return 0;
     }

@@ -1,12 +1,10 @@
 package io.trtllm.cli;
 
 import io.trtllm.api.LLM;
-import io.trtllm.api.LlmArgs;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -47,8 +45,8 @@ public final class Main implements Runnable {
     @Command(name = "generate", mixinStandardHelpOptions = true,
             description = "Complete a prompt and print the completion.")
     static final class Generate implements Callable<Integer> {
-        @Option(names = "--model", required = true, description = "Builtin model name (stories15M) or Hugging Face model directory.")
-        String model;
+        @CommandLine.Mixin
+        EngineOptions engine;
 
         @Option(names = "--prompt", required = true, description = "The prompt text.")
         String prompt;
@@ -71,15 +69,6 @@ public final class Main implements Runnable {
         @Option(names = "--ignore-eos", description = "Keep generating past the end-of-sequence token.")
         boolean ignoreEos;
 
-        @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
-        Integer maxSeqLen;
-
-        @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all processors.")
-        int threads;
-
-        @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
-        Path cacheDir;
-
         @Option(names = "--stats", description = "Also print prefill and decode speed.")
         boolean stats;
 
@@ -89,7 +78,7 @@ public final class Main implements Runnable {
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            var args = LlmArgs.builder(model).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).build();
+            var args = engine.toArgs();
             var params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topK(topK).topP(topP)
                     .seed(seed).ignoreEos(ignoreEos).build();
             try (var llm = new LLM(args)) {
@@ -104,11 +93,7 @@ public final class Main implements Runnable {
                     var m = result.metrics();
                     out.printf(Locale.ROOT, "prefill: %.1f tok/s (%d tokens)%n", m.prefillTokensPerSecond(), m.promptTokens());
                     out.printf(Locale.ROOT, "decode: %.1f tok/s (%d tokens)%n", m.decodeTokensPerSecond(), m.generatedTokens());
-                    out.printf(Locale.ROOT, "peak heap: %.1f MiB%n", MemoryStats.peakHeapBytes() / 1048576.0);
-                    long rss = MemoryStats.peakRssBytes();
-                    if (rss > 0) {
-                        out.printf(Locale.ROOT, "peak RSS: %.1f MiB%n", rss / 1048576.0);
-                    }
+                    EngineOptions.printMemory(out);
                 }
             }
             return 0;

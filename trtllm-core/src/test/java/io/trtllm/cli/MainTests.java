@@ -61,8 +61,8 @@ class MainTests {
         Result r = run("generate", "--model", "stories15M", "--prompt", "hi", "--temperature", "-1");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("temperature must be");
-        r = run("generate", "--prompt", "hi");
+        r = run("generate", "--model", "stories15M");
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("--model");
+        assertThat(r.err()).contains("--prompt");
     }
 }
