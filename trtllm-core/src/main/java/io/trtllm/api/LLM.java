@@ -72,25 +72,31 @@ public final class LLM implements AutoCloseable {
         Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : modelDir;
         Checkpoint weights = Checkpoint.open(modelDir);
         Tokenizer tok = null;
+        CpuModelRunner cpu = null;
         try {
             tok = Tokenizer.load(tokenizerDir);
             var kv = new KvCacheSpec((maxSeqLen + args.tokensPerBlock() - 1) / args.tokensPerBlock(), args.tokensPerBlock());
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
-            this.runner = new CpuModelRunner(config, weights, kv, threads);
-        } catch (RuntimeException e) {
+            cpu = new CpuModelRunner(config, weights, kv, threads);
+            this.blockTable = new int[cpu.kvCache().numBlocks()];
+            for (int i = 0; i < blockTable.length; i++) {
+                blockTable[i] = i;
+            }
+            warmUp(cpu);
+        } catch (RuntimeException | Error e) {
+            // Whatever was opened is closed again: threads, the native tokenizer, the mapped files.
+            if (cpu != null) {
+                cpu.close();
+            }
             if (tok != null) {
                 tok.close();
             }
             weights.close();
             throw e;
         }
+        this.runner = cpu;
         this.checkpoint = weights;
         this.tokenizer = tok;
-        this.blockTable = new int[runner.kvCache().numBlocks()];
-        for (int i = 0; i < blockTable.length; i++) {
-            blockTable[i] = i;
-        }
-        warmUp();
         Set<Integer> eos = new HashSet<>(config.eosTokenIds());
         eos.addAll(tokenizer.eosTokenIds());
         this.eosTokenIds = Set.copyOf(eos);
@@ -104,16 +110,16 @@ public final class LLM implements AutoCloseable {
      * Bounded by {@link #WARMUP_DECODE_STEPS} and {@link #WARMUP_BUDGET_NANOS}, so that a large
      * model (seconds per step on a CPU) does not spend minutes here.
      */
-    private void warmUp() {
+    private void warmUp(CpuModelRunner runner) {
         long start = System.nanoTime();
-        int prompt = Math.min(16, maxSeqLen / 2);
+        int prompt = Math.max(1, Math.min(16, maxSeqLen / 2));
         int[] tokens = new int[prompt];
         for (int i = 0; i < prompt; i++) {
             tokens[i] = i % config.vocabSize();
         }
         runner.forward(Batch.of(new SequenceChunk(tokens, 0, blockTable, SequenceChunk.LogitsMode.LAST)));
         int steps = 0;
-        while (steps < WARMUP_DECODE_STEPS && System.nanoTime() - start < WARMUP_BUDGET_NANOS) {
+        while (steps < WARMUP_DECODE_STEPS && prompt < maxSeqLen && System.nanoTime() - start < WARMUP_BUDGET_NANOS) {
             int position = prompt + steps % (maxSeqLen - prompt);
             runner.forward(Batch.of(new SequenceChunk(new int[] {steps % config.vocabSize()}, position, blockTable,
                     SequenceChunk.LogitsMode.LAST)));
@@ -169,7 +175,7 @@ public final class LLM implements AutoCloseable {
      * soon as it is complete (never half a UTF-8 character).
      */
     public RequestOutput generate(String prompt, SamplingParams params, @Nullable Consumer<String> onText) {
-        return run(prompt, tokenizer.encode(prompt, true), params, onText);
+        return run(prompt, null, params, onText);
     }
 
     /** Generates a completion of a prompt given as token ids. */
@@ -177,15 +183,18 @@ public final class LLM implements AutoCloseable {
         return run("", promptTokenIds.clone(), params, null);
     }
 
-    private RequestOutput run(String prompt, int[] promptIds, SamplingParams params, @Nullable Consumer<String> onText) {
-        checkArguments(promptIds, params);
+    /** {@code promptIds} null: tokenize {@code prompt} (under the lock, so close() cannot free the tokenizer meanwhile). */
+    private RequestOutput run(String prompt, int @Nullable [] promptIds, SamplingParams params,
+                              @Nullable Consumer<String> onText) {
         String requestId = Long.toString(requestIds.incrementAndGet());
         lock.lock();
         try {
             if (closed) {
                 throw new IllegalStateException("LLM is closed");
             }
-            return decodeLoop(requestId, prompt, promptIds, params, onText);
+            int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
+            checkArguments(ids, params);
+            return decodeLoop(requestId, prompt, ids, params, onText);
         } finally {
             lock.unlock();
         }
@@ -220,7 +229,7 @@ public final class LLM implements AutoCloseable {
         long t1 = System.nanoTime();
         int position = promptIds.length;
         while (true) {
-            int next = Sampler.sample(logits, 0, vocab, params, random);
+            int next = Sampler.sample(logits, 0, vocab, params.temperature(), params.topK(), params.topP(), random);
             generated.add(next);
             if ((!params.ignoreEos() && eosTokenIds.contains(next)) || params.stopTokenIds().contains(next)) {
                 finishReason = CompletionOutput.STOP;

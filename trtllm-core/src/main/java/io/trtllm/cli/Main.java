@@ -82,8 +82,6 @@ public final class Main implements Runnable {
             var params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topK(topK).topP(topP)
                     .seed(seed).ignoreEos(ignoreEos).build();
             try (var llm = new LLM(args)) {
-                out.print(prompt);
-                out.flush();
                 RequestOutput result = llm.generate(prompt, params, piece -> {
                     out.print(piece);
                     out.flush();

@@ -1,6 +1,5 @@
 package io.trtllm.executor;
 
-import io.trtllm.api.SamplingParams;
 import java.util.Arrays;
 import java.util.random.RandomGenerator;
 
@@ -28,13 +27,20 @@ public final class Sampler {
         return best;
     }
 
-    /** Chooses a token id from {@code logits[offset .. offset + vocab)}. */
-    public static int sample(float[] logits, int offset, int vocab, SamplingParams params, RandomGenerator random) {
-        if (params.greedy()) {
+    /**
+     * Chooses a token id from {@code logits[offset .. offset + vocab)}.
+     *
+     * @param temperature 0 for argmax, else the logits' divisor
+     * @param topK        keep the k most likely tokens (0 = all)
+     * @param topP        keep the smallest set reaching probability p (1 = all)
+     */
+    public static int sample(float[] logits, int offset, int vocab, float temperature, int topK, float topP,
+                             RandomGenerator random) {
+        if (temperature == 0f) {
             return argmax(logits, offset, vocab);
         }
-        float invT = 1f / params.temperature();
-        if (params.topK() == 0 && params.topP() == 1f) {
+        float invT = 1f / temperature;
+        if (topK == 0 && topP == 1f) {
             return sampleAll(logits, offset, vocab, invT, random);
         }
         // Candidates sorted by logit, descending; top-k cuts the list before the softmax.
@@ -43,7 +49,7 @@ public final class Sampler {
             order[i] = i;
         }
         Arrays.sort(order, (a, b) -> Float.compare(logits[offset + b], logits[offset + a]));
-        int keep = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
+        int keep = topK > 0 ? Math.min(topK, vocab) : vocab;
         double max = logits[offset + order[0]] * invT;
         double[] probs = new double[keep];
         double sum = 0;
@@ -51,12 +57,12 @@ public final class Sampler {
             probs[i] = Math.exp(logits[offset + order[i]] * invT - max);
             sum += probs[i];
         }
-        if (params.topP() < 1f) {
+        if (topP < 1f) {
             double cumulative = 0;
             int cut = keep;
             for (int i = 0; i < keep; i++) {
                 cumulative += probs[i] / sum;
-                if (cumulative >= params.topP()) {
+                if (cumulative >= topP) {
                     cut = i + 1;
                     break;
                 }

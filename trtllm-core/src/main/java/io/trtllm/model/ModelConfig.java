@@ -180,14 +180,32 @@ public record ModelConfig(
         };
         if (slidingUsed) {
             slidingWindow = r.optionalInteger("sliding_window");
+            // Qwen2/Qwen3 window only the layers from max_window_layers on; this engine applies one
+            // window to all layers, so refuse what it would compute wrongly.
+            Integer maxWindowLayers = r.optionalInteger("max_window_layers");
+            int layers = r.integer("num_hidden_layers", null);
+            if (slidingWindow != null && !modelType.equals("mistral") && maxWindowLayers != null
+                    && maxWindowLayers > 0 && maxWindowLayers < layers) {
+                throw new ModelFormatException(source + ": use_sliding_window with max_window_layers " + maxWindowLayers
+                        + " < num_hidden_layers " + layers + " (a window on some layers only) is not supported");
+            }
         }
 
         List<Integer> eos = new ArrayList<>();
         JsonNode eosNode = root.get("eos_token_id");
         if (eosNode != null && eosNode.isArray()) {
-            eosNode.forEach(n -> eos.add(n.asInt()));
-        } else if (eosNode != null && eosNode.isIntegralNumber()) {
-            eos.add(eosNode.asInt());
+            for (JsonNode n : eosNode) {
+                if (!n.isIntegralNumber() || !n.canConvertToInt() || n.intValue() < 0) {
+                    throw new ModelFormatException(source + ": key 'eos_token_id' must hold token ids, got " + eosNode);
+                }
+                eos.add(n.intValue());
+            }
+        } else if (eosNode != null && !eosNode.isNull()) {
+            int id = r.integer("eos_token_id", null);
+            if (id < 0) {
+                throw new ModelFormatException(source + ": key 'eos_token_id' must be >= 0, got " + id);
+            }
+            eos.add(id);
         }
 
         DType dtype = null;

@@ -97,7 +97,15 @@ public final class IncrementalDetokenizer {
 
     /** Emits what {@code full} adds to the prefix; the pending tokens become the next prefix. */
     private String emit(String full) {
-        String delta = full.length() > prefixText.length() ? full.substring(prefixText.length()) : "";
+        // Normally full extends prefixText. After a forced emission (invalid bytes), a later byte can
+        // complete a character across the window edge and rewrite the prefix's tail: then only
+        // what follows the common part is new.
+        int common = 0;
+        int limit = Math.min(full.length(), prefixText.length());
+        while (common < limit && full.charAt(common) == prefixText.charAt(common)) {
+            common++;
+        }
+        String delta = full.length() > common ? full.substring(common) : "";
         int pending = length - prefixLength;
         System.arraycopy(window, prefixLength, window, 0, pending);
         length = pending;

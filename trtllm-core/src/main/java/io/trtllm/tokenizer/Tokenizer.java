@@ -35,6 +35,8 @@ public final class Tokenizer implements AutoCloseable {
 
     private final Path dir;
     private final HuggingFaceTokenizer hf;
+    /** Guards the native handle: shared by encode/decode, exclusive for close. */
+    private final java.util.concurrent.locks.ReentrantReadWriteLock nativeLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
     private final Vocabulary vocabulary;
     private final TokenizerConfigFile config;
     private final @Nullable ChatTemplate chatTemplate;
@@ -92,7 +94,13 @@ public final class Tokenizer implements AutoCloseable {
     /** Token ids of {@code text}; {@code addSpecialTokens} applies the post-processor (e.g. BOS). */
     public int[] encode(String text, boolean addSpecialTokens) {
         Objects.requireNonNull(text, "text");
-        long[] ids = handle().encode(text, addSpecialTokens, false).getIds();
+        long[] ids;
+        nativeLock.readLock().lock();
+        try {
+            ids = handle().encode(text, addSpecialTokens, false).getIds();
+        } finally {
+            nativeLock.readLock().unlock();
+        }
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
             out[i] = (int) ids[i];
@@ -118,7 +126,12 @@ public final class Tokenizer implements AutoCloseable {
             }
             longs[i - from] = ids[i];
         }
-        return handle().decode(longs, skipSpecialTokens);
+        nativeLock.readLock().lock();
+        try {
+            return handle().decode(longs, skipSpecialTokens);
+        } finally {
+            nativeLock.readLock().unlock();
+        }
     }
 
     /** Vocabulary size including added tokens (Hugging Face's {@code get_vocab_size(with_added_tokens=True)}). */
@@ -226,7 +239,14 @@ public final class Tokenizer implements AutoCloseable {
 
     @Override
     public void close() {
-        hf.close();
+        // The write lock waits for encodes/decodes in flight: freeing the native tokenizer under
+        // one of them would be a use-after-free in native code, not an exception.
+        nativeLock.writeLock().lock();
+        try {
+            hf.close();
+        } finally {
+            nativeLock.writeLock().unlock();
+        }
     }
 
     @Override

@@ -126,6 +126,36 @@ class Stories15MTests {
     }
 
     @Test
+    void concurrentCallersEachGetTheirOwnCompleteResult() throws Exception {
+        int[] expected = llm.generate("Once upon a time", SamplingParams.greedy(24)).output().tokenIds();
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(3)) {
+            var futures = new ArrayList<java.util.concurrent.Future<RequestOutput>>();
+            for (int i = 0; i < 3; i++) {
+                futures.add(pool.submit(() -> llm.generate("Once upon a time", SamplingParams.greedy(24))));
+            }
+            for (var f : futures) {
+                assertThat(f.get().output().tokenIds()).containsExactly(expected);
+            }
+        }
+    }
+
+    @Test
+    void closeReleasesAndLaterCallsFailClearly() {
+        var other = new LLM(LlmArgs.builder("stories15M").threads(2).build());
+        long threadsBefore = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("trtllm-cpu")).count();
+        other.close();
+        other.close(); // idempotent
+        assertThatThrownBy(() -> other.generate("Once upon a time", SamplingParams.greedy(4)))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+        assertThatThrownBy(() -> other.tokenizer().encode("hi", true))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+        long threadsAfter = Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("trtllm-cpu") && t.isAlive()).count();
+        assertThat(threadsAfter).isLessThan(threadsBefore);
+    }
+
+    @Test
     void argumentChecksNameTheProblem() {
         assertThatThrownBy(() -> llm.generate("Once upon a time", SamplingParams.greedy(300)))
                 .isInstanceOf(IllegalArgumentException.class)

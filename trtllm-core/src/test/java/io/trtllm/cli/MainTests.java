@@ -26,7 +26,8 @@ class MainTests {
         Result r = run("generate", "--model", "stories15M", "--prompt", "Once upon a time", "--max-tokens", "20",
                 "--temperature", "0", "--stats");
         assertThat(r.code()).isZero();
-        assertThat(r.out()).startsWith("Once upon a time, there was a little girl named Lily.");
+        // The completion only, not the prompt.
+        assertThat(r.out()).startsWith(", there was a little girl named Lily.");
         assertThat(r.out()).containsPattern("(?m)^prefill: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^decode: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^peak heap: [0-9.]+ MiB");
@@ -42,6 +43,14 @@ class MainTests {
         r = run("bench", "--prefill-tokens", "300");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");
+    }
+
+    @Test
+    void argumentErrorsLeaveStandardOutputEmpty() {
+        Result r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "300");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.out()).isEmpty();
+        assertThat(r.err()).contains("exceeds max_seq_len 256");
     }
 
     @Test

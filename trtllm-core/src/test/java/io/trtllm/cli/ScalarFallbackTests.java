@@ -26,7 +26,7 @@ class ScalarFallbackTests {
         Result scalar = run(tmp, false, args);
         assertThat(simd.code()).as(simd.err()).isZero();
         assertThat(scalar.code()).as(scalar.err()).isZero();
-        assertThat(scalar.out()).isEqualTo(simd.out()).startsWith("Once upon a time, there was a little girl");
+        assertThat(scalar.out()).isEqualTo(simd.out()).startsWith(", there was a little girl");
         assertThat(scalar.err()).contains("module jdk.incubator.vector is not enabled")
                 .contains("--add-modules jdk.incubator.vector");
         assertThat(simd.err()).doesNotContain("is not enabled");

@@ -277,8 +277,7 @@ class ModelConfigTests {
         assertThat(c.tieWordEmbeddings()).isTrue();
         assertThat(c.rmsNormEps()).isEqualTo(1e-6);
         assertThat(c.eosTokenIds()).containsExactly(151645);
-        assertThat(load(QWEN2.replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"))
-                .slidingWindow()).isEqualTo(32768);
+        assertThat(c.slidingWindow()).isNull();
     }
 
     @Test
@@ -354,6 +353,26 @@ class ModelConfigTests {
         assertThatThrownBy(() -> load(LLAMA_2.replace("\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": \"1e-5\"")))
                 .isInstanceOf(ModelFormatException.class)
                 .hasMessageContaining("key 'rms_norm_eps' must be a number");
+    }
+
+    @Test
+    void loadShouldRejectMalformedEosIds() {
+        assertThatThrownBy(() -> load(LLAMA_2.replace("\"eos_token_id\": 2", "\"eos_token_id\": [2, \"x\"]")))
+                .isInstanceOf(ModelFormatException.class).hasMessageContaining("eos_token_id");
+        assertThatThrownBy(() -> load(LLAMA_2.replace("\"eos_token_id\": 2", "\"eos_token_id\": -1")))
+                .isInstanceOf(ModelFormatException.class).hasMessageContaining("eos_token_id");
+        assertThat(load(LLAMA_2.replace("\"eos_token_id\": 2", "\"eos_token_id\": [2, 7]")).eosTokenIds()).containsExactly(2, 7);
+    }
+
+    @Test
+    void loadShouldRejectQwenSlidingWindowOnSomeLayersOnly() {
+        assertThatThrownBy(() -> load(QWEN2.replace("\"use_sliding_window\": false", "\"use_sliding_window\": true")))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("max_window_layers 21 < num_hidden_layers 24");
+        // A window on every layer is what the engine computes, so it loads.
+        String all = QWEN2.replace("\"use_sliding_window\": false", "\"use_sliding_window\": true")
+                .replace("\"max_window_layers\": 21", "\"max_window_layers\": 0");
+        assertThat(load(all).slidingWindow()).isEqualTo(32768);
     }
 
     @Test

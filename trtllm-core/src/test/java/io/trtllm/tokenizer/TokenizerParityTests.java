@@ -97,12 +97,7 @@ class TokenizerParityTests {
     }
 
     private static Path builtinModel(String name) {
-        try {
-            return BuiltinModels.resolve(name, CacheDirectory.resolve(null));
-        } catch (UnsupportedOperationException e) {
-            return fail("the tokenizer of builtin model " + name + " comes from BuiltinModels.resolve(\"" + name
-                    + "\", cache), which is not implemented yet (" + e.getMessage() + ")", e);
-        }
+        return BuiltinModels.resolve(name, CacheDirectory.resolve(null));
     }
 
     private static String tokenizerFileHint(String name) {

@@ -51,7 +51,14 @@ public final class NpmPackages {
                         + ": " + e.getMessage() + ". Install Node.js/npm (e.g. apt-get install npm) or set -D"
                         + NPM_PROPERTY + " to the npm executable.", e);
             }
-            if (!p.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES)) {
+            boolean finished;
+            try {
+                finished = p.waitFor(TIMEOUT_MINUTES, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                p.destroyForcibly(); // an interrupted fetch leaves no npm process behind
+                throw e;
+            }
+            if (!finished) {
                 p.destroyForcibly();
                 throw new IllegalStateException("'npm pack " + spec + "' did not finish in " + TIMEOUT_MINUTES
                         + " minutes; check the network connection to the npm registry and try again");

@@ -225,12 +225,13 @@ public final class CpuModelRunner implements ModelRunner {
         }
         ModelConfig c = config;
         capacity = tokens;
-        x = new float[tokens * c.hiddenSize()];
-        xb = new float[tokens * Math.max(c.hiddenSize(), c.qDim())];
-        qkv = new float[tokens * (c.qDim() + 2 * c.kvDim())];
-        att = new float[tokens * c.qDim()];
-        gateUp = new float[tokens * 2 * c.intermediateSize()];
-        hidden = new float[tokens * c.intermediateSize()];
+        // multiplyExact: a batch too large for Java arrays fails here with a clear exception.
+        x = new float[Math.multiplyExact(tokens, c.hiddenSize())];
+        xb = new float[Math.multiplyExact(tokens, Math.max(c.hiddenSize(), c.qDim()))];
+        qkv = new float[Math.multiplyExact(tokens, c.qDim() + 2 * c.kvDim())];
+        att = new float[Math.multiplyExact(tokens, c.qDim())];
+        gateUp = new float[Math.multiplyExact(tokens, 2 * c.intermediateSize())];
+        hidden = new float[Math.multiplyExact(tokens, c.intermediateSize())];
         rowPosition = new int[tokens];
         rowChunk = new int[tokens];
     }
@@ -373,7 +374,7 @@ public final class CpuModelRunner implements ModelRunner {
             }
             firstRow += c.length();
         }
-        float[] out = new float[rows * vocab];
+        float[] out = new float[Math.multiplyExact(rows, vocab)];
         int totalRows = rows;
         pool.parallelFor(vocab, (start, end, worker) -> kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0));
         r = 0;

@@ -5,9 +5,10 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed team of threads for the forward pass's data-parallel loops. A decode step runs about
- * forty short parallel regions per token, so the fork/join cost must be a few microseconds: the
- * workers spin briefly on a generation counter before parking, and the calling thread takes a
- * share of every region itself.
+ * forty short parallel regions per token, so the fork/join cost must be a few microseconds: idle
+ * threads spin for {@link #SPIN_NANOS} before they park (long enough to bridge the short
+ * sequential steps between regions, short enough not to steal a shared CPU from other work), and
+ * the calling thread takes a share of every region itself.
  */
 final class ParallelRunner implements AutoCloseable {
 
@@ -17,7 +18,7 @@ final class ParallelRunner implements AutoCloseable {
         void run(int start, int end, int worker);
     }
 
-    private static final int SPIN_ITERATIONS = 1 << 16;
+    static final long SPIN_NANOS = 50_000;
 
     private final int threads;
     private final Thread[] workers;
@@ -27,6 +28,7 @@ final class ParallelRunner implements AutoCloseable {
     private volatile RangeBody body;
     private volatile int total;
     private volatile Throwable failure;
+    private volatile Thread caller;
 
     ParallelRunner(int threads, String namePrefix) {
         if (threads < 1) {
@@ -54,16 +56,17 @@ final class ParallelRunner implements AutoCloseable {
         if (n <= 0) {
             return;
         }
+        if (closed) {
+            throw new IllegalStateException("parallel runner is closed");
+        }
         if (threads == 1 || n == 1) {
             body.run(0, n, 0);
             return;
         }
-        if (closed) {
-            throw new IllegalStateException("parallel runner is closed");
-        }
         this.body = body;
         this.total = n;
         this.failure = null;
+        this.caller = Thread.currentThread();
         pending.set(threads - 1);
         generation++; // publishes body/total to the workers
         for (Thread w : workers) {
@@ -75,12 +78,13 @@ final class ParallelRunner implements AutoCloseable {
         } catch (Throwable t) {
             mine = t;
         }
+        long spinStart = System.nanoTime();
         int spins = 0;
         while (pending.get() != 0) {
-            if (++spins < SPIN_ITERATIONS) {
+            if ((++spins & 63) != 0 || System.nanoTime() - spinStart < SPIN_NANOS) {
                 Thread.onSpinWait();
             } else {
-                Thread.yield();
+                LockSupport.park(this); // the last worker to finish unparks us
             }
         }
         this.body = null;
@@ -107,16 +111,19 @@ final class ParallelRunner implements AutoCloseable {
     private void workLoop(int worker) {
         long seen = 0;
         while (true) {
+            long spinStart = System.nanoTime();
             int spins = 0;
-            while (generation == seen && !closed) {
-                if (++spins < SPIN_ITERATIONS) {
+            // Work already published is done even when close() comes in between, so a caller
+            // inside parallelFor never waits forever.
+            while (generation == seen) {
+                if (closed) {
+                    return;
+                }
+                if ((++spins & 63) != 0 || System.nanoTime() - spinStart < SPIN_NANOS) {
                     Thread.onSpinWait();
                 } else {
                     LockSupport.park(this);
                 }
-            }
-            if (closed) {
-                return;
             }
             seen = generation;
             try {
@@ -124,16 +131,33 @@ final class ParallelRunner implements AutoCloseable {
             } catch (Throwable t) {
                 failure = t;
             } finally {
-                pending.decrementAndGet();
+                if (pending.decrementAndGet() == 0) {
+                    LockSupport.unpark(caller);
+                }
             }
         }
     }
 
+    /** Stops the worker threads and waits for them to end. */
     @Override
     public void close() {
         closed = true;
         for (Thread w : workers) {
             LockSupport.unpark(w);
+        }
+        boolean interrupted = false;
+        for (Thread w : workers) {
+            while (true) {
+                try {
+                    w.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 }

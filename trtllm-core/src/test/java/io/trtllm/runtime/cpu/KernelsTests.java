@@ -122,10 +122,26 @@ class KernelsTests {
                     throw new IllegalStateException("boom in worker");
                 }
             })).isInstanceOf(IllegalStateException.class).hasMessage("boom in worker");
-            // Still usable after a failure.
+            // Still usable after a failure; parks and wakes across idle gaps longer than the spin.
+            try {
+                Thread.sleep(2 * ParallelRunner.SPIN_NANOS / 1_000_000 + 5);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
             var count = new java.util.concurrent.atomic.AtomicInteger();
             pool.parallelFor(10, (start, end, worker) -> count.addAndGet(end - start));
             assertThat(count).hasValue(10);
         }
+    }
+
+    @Test
+    void closeEndsTheWorkerThreads() throws InterruptedException {
+        var pool = new ParallelRunner(3, "closing-test");
+        pool.parallelFor(9, (start, end, worker) -> { });
+        pool.close();
+        assertThat(Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("closing-test")))
+                .isEmpty();
+        assertThatThrownBy(() -> pool.parallelFor(9, (start, end, worker) -> { }))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
     }
 }
