@@ -219,7 +219,9 @@ public final class LLM implements AutoCloseable {
     private RequestOutput decodeLoop(String requestId, String prompt, int[] promptIds, SamplingParams params,
                                      @Nullable Consumer<String> onText) {
         var random = params.seed() != null ? new SplittableRandom(params.seed()) : new SplittableRandom();
-        IncrementalDetokenizer detok = tokenizer.newDetokenizer(true);
+        // Streaming detokenizes token by token; otherwise one decode at the end gives the same text
+        // (IncrementalDetokenizer's contract) without a native call per step.
+        IncrementalDetokenizer detok = onText != null ? tokenizer.newDetokenizer(true) : null;
         List<Integer> generated = new ArrayList<>();
         int vocab = config.vocabSize();
         String finishReason = CompletionOutput.LENGTH;
@@ -235,9 +237,11 @@ public final class LLM implements AutoCloseable {
                 finishReason = CompletionOutput.STOP;
                 break;
             }
-            String piece = detok.add(next);
-            if (onText != null && !piece.isEmpty()) {
-                onText.accept(piece);
+            if (detok != null) {
+                String piece = detok.add(next);
+                if (!piece.isEmpty()) {
+                    onText.accept(piece);
+                }
             }
             if (generated.size() >= params.maxTokens()) {
                 break;
@@ -246,15 +250,31 @@ public final class LLM implements AutoCloseable {
                     SequenceChunk.LogitsMode.LAST)))[0];
             position++;
         }
-        String tail = detok.flush();
-        if (onText != null && !tail.isEmpty()) {
-            onText.accept(tail);
+        String text;
+        if (detok != null) {
+            String tail = detok.flush();
+            if (!tail.isEmpty()) {
+                onText.accept(tail);
+            }
+            text = detok.text();
+        } else {
+            text = tokenizer.decode(textIds(generated, finishReason), true);
         }
         long t2 = System.nanoTime();
         int[] ids = generated.stream().mapToInt(Integer::intValue).toArray();
         var metrics = new RequestMetrics(promptIds.length, ids.length, t1 - t0, t2 - t1);
-        var output = new CompletionOutput(0, detok.text(), ids, finishReason);
+        var output = new CompletionOutput(0, text, ids, finishReason);
         return new RequestOutput(requestId, prompt, promptIds, List.of(output), true, metrics);
+    }
+
+    /** The ids whose text is the output: all but a final stop/EOS token, which never reaches the text. */
+    private static int[] textIds(List<Integer> generated, String finishReason) {
+        int n = finishReason.equals(CompletionOutput.STOP) ? generated.size() - 1 : generated.size();
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = generated.get(i);
+        }
+        return ids;
     }
 
     @Override

@@ -74,6 +74,8 @@ class Stories15MTests {
         RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(40), pieces::add);
         assertThat(String.join("", pieces)).isEqualTo(out.output().text());
         assertThat(pieces.size()).isGreaterThan(10);
+        // Without a listener the text is decoded once at the end: the same text.
+        assertThat(llm.generate("Once upon a time", SamplingParams.greedy(40)).output().text()).isEqualTo(out.output().text());
     }
 
     @Test
