@@ -1,6 +1,8 @@
 package io.trtllm.api;
 
-import io.trtllm.executor.Sampler;
+import io.trtllm.executor.Executor;
+import io.trtllm.executor.GenerationRequest;
+import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
@@ -9,17 +11,22 @@ import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.cpu.CpuModelRunner;
-import io.trtllm.tokenizer.IncrementalDetokenizer;
 import io.trtllm.tokenizer.Tokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.SplittableRandom;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Flow;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -27,33 +34,32 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The entry point: loads a model and generates text, in the shape of TensorRT-LLM's {@code LLM}.
+ * Many callers share one instance: requests go to an {@link Executor} that batches them inflight.
  *
  * <pre>{@code
  * try (var llm = new LLM(LlmArgs.builder("stories15M").build())) {
  *     RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(64));
- *     System.out.println(out.output().text());
+ *     CompletableFuture<RequestOutput> later = llm.generateAsync("One day", SamplingParams.greedy(64));
+ *     Flow.Publisher<RequestOutput> stream = llm.generateStream("Once upon a time", SamplingParams.greedy(64));
  * }
  * }</pre>
- *
- * <p>This first version runs one request at a time on the CPU backend; concurrent callers wait
- * their turn. The executor with inflight batching replaces the loop in {@link #generate}.
  */
 public final class LLM implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LLM.class);
-
     private static final int WARMUP_DECODE_STEPS = 160;
     private static final long WARMUP_BUDGET_NANOS = 1_500_000_000L;
+    /** How long {@link #close()} lets requests in flight finish before aborting them. */
+    public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
 
     private final Path modelDir;
     private final ModelConfig config;
     private final Checkpoint checkpoint;
     private final Tokenizer tokenizer;
     private final CpuModelRunner runner;
+    private final Executor executor;
+    private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final int maxSeqLen;
-    private final int[] blockTable;
-    private final Set<Integer> eosTokenIds;
     private final AtomicLong requestIds = new AtomicLong();
-    private final ReentrantLock lock = new ReentrantLock();
     private volatile boolean closed;
 
     public LLM(LlmArgs args) {
@@ -69,20 +75,25 @@ public final class LLM implements AutoCloseable {
             throw new IllegalArgumentException("max_seq_len " + maxSeqLen + " exceeds the model's max_position_embeddings "
                     + config.maxPositionEmbeddings() + " (" + modelDir.resolve("config.json") + ")");
         }
+        if (maxSeqLen < 2) {
+            throw new IllegalArgumentException("max_seq_len must be >= 2 (a prompt token and a generated one), got " + maxSeqLen);
+        }
         Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : modelDir;
         Checkpoint weights = Checkpoint.open(modelDir);
         Tokenizer tok = null;
         CpuModelRunner cpu = null;
         try {
             tok = Tokenizer.load(tokenizerDir);
-            var kv = new KvCacheSpec((maxSeqLen + args.tokensPerBlock() - 1) / args.tokensPerBlock(), args.tokensPerBlock());
+            var kv = kvCacheSpec(args);
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
             cpu = new CpuModelRunner(config, weights, kv, threads);
-            this.blockTable = new int[cpu.kvCache().numBlocks()];
-            for (int i = 0; i < blockTable.length; i++) {
-                blockTable[i] = i;
-            }
             warmUp(cpu);
+            Set<Integer> eos = new HashSet<>(config.eosTokenIds());
+            eos.addAll(tok.eosTokenIds());
+            var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
+                    args.enableChunkedPrefill());
+            this.executor = new Executor(cpu, new Executor.Config(scheduler, args.maxQueueSize(), maxSeqLen,
+                    args.kvCacheConfig().enableBlockReuse()), eos);
         } catch (RuntimeException | Error e) {
             // Whatever was opened is closed again: threads, the native tokenizer, the mapped files.
             if (cpu != null) {
@@ -92,16 +103,38 @@ public final class LLM implements AutoCloseable {
                 tok.close();
             }
             weights.close();
+            delivery.close();
             throw e;
         }
         this.runner = cpu;
         this.checkpoint = weights;
         this.tokenizer = tok;
-        Set<Integer> eos = new HashSet<>(config.eosTokenIds());
-        eos.addAll(tokenizer.eosTokenIds());
-        this.eosTokenIds = Set.copyOf(eos);
-        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], max_seq_len {}, in {} ms", args.model(), config.modelType(),
-                config.numLayers(), runner.kernelDescription(), maxSeqLen, (System.nanoTime() - start) / 1_000_000);
+        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], max_seq_len {}, KV cache {} tokens, in {} ms", args.model(),
+                config.modelType(), config.numLayers(), runner.kernelDescription(), maxSeqLen,
+                runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000);
+    }
+
+    /**
+     * The cache's token slots: {@code max_tokens} when given, else what {@code memory_fraction} of
+     * the heap holds, at least one max_seq_len sequence and at most max_batch_size of them.
+     */
+    private KvCacheSpec kvCacheSpec(LlmArgs args) {
+        KvCacheConfig kv = args.kvCacheConfig();
+        int block = kv.tokensPerBlock();
+        long tokens;
+        if (kv.maxTokens() != null) {
+            tokens = kv.maxTokens();
+            if (tokens < maxSeqLen) {
+                throw new IllegalArgumentException("kv_cache_config.max_tokens " + tokens + " cannot hold one sequence of max_seq_len "
+                        + maxSeqLen);
+            }
+        } else {
+            long bytesPerToken = 2L * config.numLayers() * config.kvDim() * Float.BYTES;
+            long budget = (long) (Runtime.getRuntime().maxMemory() * kv.memoryFraction()) / bytesPerToken;
+            tokens = Math.max(maxSeqLen, Math.min(budget, (long) args.maxBatchSize() * maxSeqLen));
+        }
+        long blocks = (tokens + block - 1) / block;
+        return new KvCacheSpec((int) Math.min(blocks, Integer.MAX_VALUE), block);
     }
 
     /**
@@ -110,18 +143,22 @@ public final class LLM implements AutoCloseable {
      * Bounded by {@link #WARMUP_DECODE_STEPS} and {@link #WARMUP_BUDGET_NANOS}, so that a large
      * model (seconds per step on a CPU) does not spend minutes here.
      */
-    private void warmUp(CpuModelRunner runner) {
+    private void warmUp(CpuModelRunner cpu) {
         long start = System.nanoTime();
+        int[] table = new int[cpu.kvCache().blocksFor(maxSeqLen)];
+        for (int i = 0; i < table.length; i++) {
+            table[i] = i;
+        }
         int prompt = Math.max(1, Math.min(16, maxSeqLen / 2));
         int[] tokens = new int[prompt];
         for (int i = 0; i < prompt; i++) {
             tokens[i] = i % config.vocabSize();
         }
-        runner.forward(Batch.of(new SequenceChunk(tokens, 0, blockTable, SequenceChunk.LogitsMode.LAST)));
+        cpu.forward(Batch.of(new SequenceChunk(tokens, 0, table, SequenceChunk.LogitsMode.LAST)));
         int steps = 0;
         while (steps < WARMUP_DECODE_STEPS && prompt < maxSeqLen && System.nanoTime() - start < WARMUP_BUDGET_NANOS) {
             int position = prompt + steps % (maxSeqLen - prompt);
-            runner.forward(Batch.of(new SequenceChunk(new int[] {steps % config.vocabSize()}, position, blockTable,
+            cpu.forward(Batch.of(new SequenceChunk(new int[] {steps % config.vocabSize()}, position, table,
                     SequenceChunk.LogitsMode.LAST)));
             steps++;
         }
@@ -165,39 +202,111 @@ public final class LLM implements AutoCloseable {
         return maxSeqLen;
     }
 
+    /** The executor's state: running and waiting requests, KV blocks, last batch. */
+    public Executor.Stats stats() {
+        return executor.stats();
+    }
+
+    // ---- blocking ----
+
     /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */
     public RequestOutput generate(String prompt, SamplingParams params) {
-        return generate(prompt, params, null);
+        return await(generateAsync(prompt, params));
+    }
+
+    /** Generates a completion of a prompt given as token ids. */
+    public RequestOutput generate(int[] promptTokenIds, SamplingParams params) {
+        return await(generateAsync(promptTokenIds, params));
+    }
+
+    /** Generates completions of several prompts, batched together; results in prompt order. */
+    public List<RequestOutput> generate(List<String> prompts, SamplingParams params) {
+        List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
+        try {
+            for (String p : prompts) {
+                futures.add(generateAsync(p, params));
+            }
+        } catch (RuntimeException e) {
+            futures.forEach(f -> f.cancel(true));
+            throw e;
+        }
+        List<RequestOutput> out = new ArrayList<>();
+        for (var f : futures) {
+            out.add(await(f));
+        }
+        return out;
     }
 
     /**
      * Generates a completion of {@code prompt}, handing each new piece of text to {@code onText} as
      * soon as it is complete (never half a UTF-8 character).
      */
-    public RequestOutput generate(String prompt, SamplingParams params, @Nullable Consumer<String> onText) {
-        return run(prompt, null, params, onText);
-    }
-
-    /** Generates a completion of a prompt given as token ids. */
-    public RequestOutput generate(int[] promptTokenIds, SamplingParams params) {
-        return run("", promptTokenIds.clone(), params, null);
-    }
-
-    /** {@code promptIds} null: tokenize {@code prompt} (under the lock, so close() cannot free the tokenizer meanwhile). */
-    private RequestOutput run(String prompt, int @Nullable [] promptIds, SamplingParams params,
-                              @Nullable Consumer<String> onText) {
-        String requestId = Long.toString(requestIds.incrementAndGet());
-        lock.lock();
-        try {
-            if (closed) {
-                throw new IllegalStateException("LLM is closed");
+    public RequestOutput generate(String prompt, SamplingParams params, Consumer<String> onText) {
+        var tracker = submit(prompt, null, params, update -> {
+            String diff = update.output().textDiff();
+            if (!diff.isEmpty()) {
+                onText.accept(diff);
             }
-            int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
-            checkArguments(ids, params);
-            return decodeLoop(requestId, prompt, ids, params, onText);
-        } finally {
-            lock.unlock();
+        });
+        return await(tracker);
+    }
+
+    // ---- asynchronous ----
+
+    /** Queues a completion of {@code prompt}; cancelling the future aborts the request. */
+    public CompletableFuture<RequestOutput> generateAsync(String prompt, SamplingParams params) {
+        return submit(prompt, null, params, null);
+    }
+
+    /** Queues a completion of a prompt given as token ids; cancelling the future aborts the request. */
+    public CompletableFuture<RequestOutput> generateAsync(int[] promptTokenIds, SamplingParams params) {
+        return submit("", promptTokenIds.clone(), params, null);
+    }
+
+    // ---- streaming ----
+
+    /**
+     * A stream of updates of one completion: each {@link RequestOutput} carries the text and token ids
+     * so far and their diffs since the previous one; the last has {@code finished() == true}. The
+     * request starts when a subscriber subscribes; cancelling the subscription aborts it. Items are
+     * delivered as the subscriber requests them.
+     */
+    public Flow.Publisher<RequestOutput> generateStream(String prompt, SamplingParams params) {
+        return new RequestPublisher(onUpdate -> submit(prompt, null, params, onUpdate));
+    }
+
+    /** Like {@link #generateStream(String, SamplingParams)} for a prompt given as token ids. */
+    public Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params) {
+        int[] ids = promptTokenIds.clone();
+        return new RequestPublisher(onUpdate -> submit("", ids, params, onUpdate));
+    }
+
+    /** Aborts a request by id (finish reason {@code cancelled}); false if it is not running or queued. */
+    public boolean abort(String requestId) {
+        return executor.abort(requestId);
+    }
+
+    private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
+                                                    @Nullable Consumer<RequestOutput> onUpdate) {
+        if (closed) {
+            throw new IllegalStateException("LLM is closed");
         }
+        int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
+        checkArguments(ids, params);
+        String requestId = Long.toString(requestIds.incrementAndGet());
+        var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, true, onUpdate, delivery);
+        var request = new GenerationRequest(requestId, ids, params.maxTokens(), params.temperature(), params.topK(),
+                params.topP(), params.seed(), params.ignoreEos(), Set.copyOf(params.stopTokenIds()));
+        executor.submit(request, tracker);
+        CompletableFuture<RequestOutput> result = tracker.result();
+        // Cancelling what the caller holds aborts the request in the engine.
+        CompletableFuture<RequestOutput> handle = result.whenComplete((r, e) -> { });
+        handle.whenComplete((r, e) -> {
+            if (e instanceof CancellationException) {
+                executor.abort(requestId);
+            }
+        });
+        return handle;
     }
 
     private void checkArguments(int[] promptIds, SamplingParams params) {
@@ -216,80 +325,44 @@ public final class LLM implements AutoCloseable {
         }
     }
 
-    private RequestOutput decodeLoop(String requestId, String prompt, int[] promptIds, SamplingParams params,
-                                     @Nullable Consumer<String> onText) {
-        var random = params.seed() != null ? new SplittableRandom(params.seed()) : new SplittableRandom();
-        // Streaming detokenizes token by token; otherwise one decode at the end gives the same text
-        // (IncrementalDetokenizer's contract) without a native call per step.
-        IncrementalDetokenizer detok = onText != null ? tokenizer.newDetokenizer(true) : null;
-        List<Integer> generated = new ArrayList<>();
-        int vocab = config.vocabSize();
-        String finishReason = CompletionOutput.LENGTH;
-
-        long t0 = System.nanoTime();
-        float[] logits = runner.forward(Batch.of(new SequenceChunk(promptIds, 0, blockTable, SequenceChunk.LogitsMode.LAST)))[0];
-        long t1 = System.nanoTime();
-        int position = promptIds.length;
-        while (true) {
-            int next = Sampler.sample(logits, 0, vocab, params.temperature(), params.topK(), params.topP(), random);
-            generated.add(next);
-            if ((!params.ignoreEos() && eosTokenIds.contains(next)) || params.stopTokenIds().contains(next)) {
-                finishReason = CompletionOutput.STOP;
-                break;
+    private static RequestOutput await(CompletableFuture<RequestOutput> future) {
+        try {
+            return future.get();
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new CancellationException("interrupted while waiting for generation");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
             }
-            if (detok != null) {
-                String piece = detok.add(next);
-                if (!piece.isEmpty()) {
-                    onText.accept(piece);
-                }
+            if (cause instanceof Error err) {
+                throw err;
             }
-            if (generated.size() >= params.maxTokens()) {
-                break;
-            }
-            logits = runner.forward(Batch.of(new SequenceChunk(new int[] {next}, position, blockTable,
-                    SequenceChunk.LogitsMode.LAST)))[0];
-            position++;
+            throw new CompletionException(cause);
         }
-        String text;
-        if (detok != null) {
-            String tail = detok.flush();
-            if (!tail.isEmpty()) {
-                onText.accept(tail);
-            }
-            text = detok.text();
-        } else {
-            text = tokenizer.decode(textIds(generated, finishReason), true);
-        }
-        long t2 = System.nanoTime();
-        int[] ids = generated.stream().mapToInt(Integer::intValue).toArray();
-        var metrics = new RequestMetrics(promptIds.length, ids.length, t1 - t0, t2 - t1);
-        var output = new CompletionOutput(0, text, ids, finishReason);
-        return new RequestOutput(requestId, prompt, promptIds, List.of(output), true, metrics);
     }
 
-    /** The ids whose text is the output: all but a final stop/EOS token, which never reaches the text. */
-    private static int[] textIds(List<Integer> generated, String finishReason) {
-        int n = finishReason.equals(CompletionOutput.STOP) ? generated.size() - 1 : generated.size();
-        int[] ids = new int[n];
-        for (int i = 0; i < n; i++) {
-            ids[i] = generated.get(i);
-        }
-        return ids;
-    }
-
+    /**
+     * Stops admitting requests, lets those in flight finish for up to {@link #CLOSE_TIMEOUT} (then
+     * aborts them), and releases the threads, the native tokenizer and the mapped weights.
+     */
     @Override
     public void close() {
-        lock.lock();
-        try {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            runner.close();
-            tokenizer.close();
-            checkpoint.close();
-        } finally {
-            lock.unlock();
+        close(CLOSE_TIMEOUT);
+    }
+
+    /** {@link #close()} with another grace period for requests in flight. */
+    public synchronized void close(Duration timeout) {
+        if (closed) {
+            return;
         }
+        closed = true;
+        executor.close(timeout);
+        delivery.close(); // waits for the last outputs to be delivered
+        runner.close();
+        tokenizer.close();
+        checkpoint.close();
     }
 }

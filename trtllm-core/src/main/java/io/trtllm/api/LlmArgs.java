@@ -12,9 +12,15 @@ import org.jspecify.annotations.Nullable;
  * @param tokenizer      directory holding {@code tokenizer.json} when it is not the model's, or null
  * @param backend        {@code auto} or {@code cpu} ({@code cuda} comes with the CUDA backend)
  * @param maxSeqLen      longest prompt + output, or null for min(max_position_embeddings, 4096)
- * @param tokensPerBlock tokens per KV-cache block
+ * @param tokensPerBlock tokens per KV-cache block (kept for compatibility; {@code kvCacheConfig} wins when set)
  * @param threads        CPU threads for the forward pass; 0 = all available processors
  * @param cacheDir       cache root, or null for {@code TRTLLM_CACHE_DIR} / {@code ~/.cache/trtllm}
+ * @param maxBatchSize   most sequences in one forward pass
+ * @param maxNumTokens   most tokens in one forward pass (prefill chunks + decodes)
+ * @param maxQueueSize   most requests waiting to run; more are rejected at once
+ * @param enableChunkedPrefill whether long prompts are split across iterations so decodes keep flowing
+ * @param schedulerPolicy {@code GUARANTEED_NO_EVICT} or {@code MAX_UTILIZATION}
+ * @param kvCacheConfig  KV-cache size and block reuse
  */
 public record LlmArgs(
         String model,
@@ -23,7 +29,13 @@ public record LlmArgs(
         @Nullable Integer maxSeqLen,
         int tokensPerBlock,
         int threads,
-        @Nullable Path cacheDir) {
+        @Nullable Path cacheDir,
+        int maxBatchSize,
+        int maxNumTokens,
+        int maxQueueSize,
+        boolean enableChunkedPrefill,
+        io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy,
+        KvCacheConfig kvCacheConfig) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
@@ -48,13 +60,22 @@ public record LlmArgs(
         if (threads < 0) {
             throw new IllegalArgumentException("threads must be >= 0 (0 = all processors), got " + threads);
         }
+        if (maxBatchSize <= 0) {
+            throw new IllegalArgumentException("max_batch_size must be > 0, got " + maxBatchSize);
+        }
+        if (maxNumTokens <= 0) {
+            throw new IllegalArgumentException("max_num_tokens must be > 0, got " + maxNumTokens);
+        }
+        if (maxQueueSize <= 0) {
+            throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
+        }
     }
 
     public static Builder builder(String model) {
         return new Builder(model);
     }
 
-    /** Builder with defaults: backend auto, 32 tokens per block, all processors. */
+    /** Builder with defaults: backend auto, all processors, 64 sequences and 2048 tokens per pass, chunked prefill, no eviction. */
     public static final class Builder {
         private final String model;
         private @Nullable Path tokenizer;
@@ -63,6 +84,13 @@ public record LlmArgs(
         private int tokensPerBlock = 32;
         private int threads;
         private @Nullable Path cacheDir;
+        private int maxBatchSize = 64;
+        private int maxNumTokens = 2048;
+        private int maxQueueSize = 1024;
+        private boolean enableChunkedPrefill = true;
+        private io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy =
+                io.trtllm.executor.SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT;
+        private @Nullable KvCacheConfig kvCacheConfig;
 
         private Builder(String model) {
             this.model = model;
@@ -98,8 +126,41 @@ public record LlmArgs(
             return this;
         }
 
+        public Builder maxBatchSize(int maxBatchSize) {
+            this.maxBatchSize = maxBatchSize;
+            return this;
+        }
+
+        public Builder maxNumTokens(int maxNumTokens) {
+            this.maxNumTokens = maxNumTokens;
+            return this;
+        }
+
+        public Builder maxQueueSize(int maxQueueSize) {
+            this.maxQueueSize = maxQueueSize;
+            return this;
+        }
+
+        public Builder enableChunkedPrefill(boolean enableChunkedPrefill) {
+            this.enableChunkedPrefill = enableChunkedPrefill;
+            return this;
+        }
+
+        public Builder schedulerPolicy(io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy) {
+            this.schedulerPolicy = schedulerPolicy;
+            return this;
+        }
+
+        public Builder kvCacheConfig(KvCacheConfig kvCacheConfig) {
+            this.kvCacheConfig = kvCacheConfig;
+            return this;
+        }
+
         public LlmArgs build() {
-            return new LlmArgs(model, tokenizer, backend, maxSeqLen, tokensPerBlock, threads, cacheDir);
+            KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
+                    : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
+            return new LlmArgs(model, tokenizer, backend, maxSeqLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
+                    maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.trtllm.cli;
 
+import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.SamplingParams;
@@ -50,7 +51,9 @@ final class Bench implements Callable<Integer> {
             throw new IllegalArgumentException("--runs, --max-tokens and --prefill-tokens must be >= 1, --warmup-runs >= 0");
         }
         PrintWriter out = spec.commandLine().getOut();
-        try (var llm = new LLM(engine.toArgs())) {
+        // Block reuse off: every run computes its whole prompt, as a first request would.
+        var args = engine.builder().kvCacheConfig(new KvCacheConfig(null, 0.25, false, 32)).build();
+        try (var llm = new LLM(args)) {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
             int[] longPrompt = prefillPrompt(llm);
             var prefill = SamplingParams.greedy(1);

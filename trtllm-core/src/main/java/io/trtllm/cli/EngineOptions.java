@@ -22,7 +22,11 @@ final class EngineOptions {
     Path cacheDir;
 
     LlmArgs toArgs() {
-        return LlmArgs.builder(model).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).build();
+        return builder().build();
+    }
+
+    LlmArgs.Builder builder() {
+        return LlmArgs.builder(model).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir);
     }
 
     /** Prints the peak heap and (on Linux) peak RSS lines of {@code --stats} and {@code bench}. */

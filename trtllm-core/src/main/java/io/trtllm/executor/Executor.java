@@ -1,0 +1,341 @@
+package io.trtllm.executor;
+
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.SequenceChunk;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One engine's request loop with inflight batching: every iteration it takes new requests and
+ * aborts, asks the {@link Scheduler} for a batch, runs it through the {@link ModelRunner} in one
+ * forward pass, samples, and reports tokens to each request's {@link GenerationListener}.
+ *
+ * <pre>
+ * chunks = scheduler.schedule();  logits = runner.forward(batch(chunks));  postprocess(chunks, logits);
+ * </pre>
+ *
+ * <p>Thread-safe: {@link #submit}, {@link #abort} and {@link #close} may be called from any thread.
+ */
+public final class Executor implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Executor.class);
+    private static final long IDLE_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+    /**
+     * @param scheduler        batching limits and capacity policy
+     * @param maxQueueSize     most requests waiting to run; more are rejected at once
+     * @param maxSeqLen        longest prompt + output
+     * @param enableBlockReuse whether full KV blocks are shared between requests with a common prefix
+     */
+    public record Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse) {
+        public Config {
+            if (maxQueueSize <= 0) {
+                throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
+            }
+            if (maxSeqLen <= 1) {
+                throw new IllegalArgumentException("max_seq_len must be > 1, got " + maxSeqLen);
+            }
+        }
+    }
+
+    /**
+     * A snapshot of the loop.
+     *
+     * @param alive          whether the loop runs (false after close or a fatal error)
+     * @param running        sequences admitted
+     * @param waiting        requests queued (not yet admitted)
+     * @param kvCache        block accounting
+     * @param iterations     forward passes so far
+     * @param lastBatchSize  sequences in the last pass
+     * @param lastBatchTokens tokens in the last pass
+     */
+    public record Stats(boolean alive, int running, int waiting, KvCacheManager.Stats kvCache, long iterations,
+                        int lastBatchSize, int lastBatchTokens) {
+    }
+
+    private final ModelRunner runner;
+    private final KvCacheManager kv;
+    private final Scheduler scheduler;
+    private final Config config;
+    private final Set<Integer> eosTokenIds;
+    private final ConcurrentLinkedQueue<Sequence> incoming = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<String> aborts = new ConcurrentLinkedQueue<>();
+    private final Map<String, Sequence> live = new ConcurrentHashMap<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final AtomicLong sequenceIds = new AtomicLong();
+    private final Thread loop;
+    private volatile boolean accepting = true;
+    private volatile long drainDeadlineNanos = Long.MAX_VALUE;
+    private volatile boolean stopped;
+    private volatile @Nullable Throwable fatal;
+    private volatile Stats stats;
+    private long iterations;
+
+    public Executor(ModelRunner runner, Config config, Set<Integer> eosTokenIds) {
+        this.runner = runner;
+        this.config = config;
+        this.eosTokenIds = Set.copyOf(eosTokenIds);
+        var spec = runner.kvCache();
+        this.kv = new KvCacheManager(spec.numBlocks(), spec.blockSize(), config.enableBlockReuse());
+        if (spec.blocksFor(config.maxSeqLen()) > spec.numBlocks()) {
+            throw new IllegalArgumentException("the KV cache (" + spec.capacityTokens() + " tokens) cannot hold one sequence of "
+                    + "max_seq_len " + config.maxSeqLen());
+        }
+        this.scheduler = new Scheduler(config.scheduler(), kv);
+        this.stats = snapshot(0, 0);
+        this.loop = Thread.ofPlatform().name("trtllm-executor").daemon().unstarted(this::runLoop);
+        loop.start();
+    }
+
+    /**
+     * Queues a request; tokens and the end come to {@code listener}.
+     *
+     * @throws QueueFullException       when {@code max_queue_size} requests are waiting
+     * @throws IllegalArgumentException for a prompt + max_tokens beyond max_seq_len, or a duplicate id
+     * @throws IllegalStateException    after {@link #close} or a fatal error
+     */
+    public void submit(GenerationRequest request, GenerationListener listener) {
+        if (!accepting || fatal != null) {
+            throw new IllegalStateException("the executor is not accepting requests"
+                    + (fatal != null ? " (failed: " + fatal + ")" : " (shut down)"));
+        }
+        int total = request.promptTokenIds().length + request.maxTokens();
+        if (total > config.maxSeqLen()) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + request.promptTokenIds().length
+                    + " tokens) + max_tokens (" + request.maxTokens() + ") = " + total + " exceeds max_seq_len " + config.maxSeqLen());
+        }
+        if (queued.incrementAndGet() > config.maxQueueSize()) {
+            queued.decrementAndGet();
+            throw new QueueFullException("the request queue is full (max_queue_size " + config.maxQueueSize()
+                    + "); retry later");
+        }
+        var seq = new Sequence(sequenceIds.incrementAndGet(), request, listener);
+        if (live.putIfAbsent(request.requestId(), seq) != null) {
+            queued.decrementAndGet();
+            throw new IllegalArgumentException("request id " + request.requestId() + " is already in use");
+        }
+        incoming.add(seq);
+        LockSupport.unpark(loop);
+    }
+
+    /** Stops a request (finish reason CANCELLED) and frees its blocks; false if it is not live. */
+    public boolean abort(String requestId) {
+        if (!live.containsKey(requestId)) {
+            return false;
+        }
+        aborts.add(requestId);
+        LockSupport.unpark(loop);
+        return true;
+    }
+
+    /** The latest snapshot (updated after every iteration). */
+    public Stats stats() {
+        return stats;
+    }
+
+    /** The error that stopped the loop, if any. */
+    public @Nullable Throwable failure() {
+        return fatal;
+    }
+
+    /**
+     * Stops admitting, lets requests in flight finish for up to {@code timeout}, aborts the rest,
+     * and stops the loop.
+     */
+    public void close(Duration timeout) {
+        accepting = false;
+        drainDeadlineNanos = System.nanoTime() + timeout.toNanos();
+        LockSupport.unpark(loop);
+        try {
+            loop.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopped = true;
+        }
+    }
+
+    @Override
+    public void close() {
+        close(Duration.ofSeconds(30));
+    }
+
+    private void runLoop() {
+        try {
+            while (true) {
+                takeIncoming();
+                takeAborts();
+                if (!accepting && (System.nanoTime() >= drainDeadlineNanos || stopped)) {
+                    abortAll("the executor was shut down");
+                    break;
+                }
+                if (!accepting && !scheduler.hasWork() && incoming.isEmpty()) {
+                    break;
+                }
+                List<ScheduledChunk> chunks = scheduler.hasWork() ? scheduler.schedule() : List.of();
+                if (chunks.isEmpty()) {
+                    stats = snapshot(0, 0); // aborts and finishes change the counts without a pass
+                    LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+                    continue;
+                }
+                iterate(chunks);
+            }
+        } catch (Throwable t) {
+            fatal = t;
+            LOG.error("Executor loop failed; failing all requests", t);
+            for (Sequence s : new ArrayList<>(live.values())) {
+                fail(s, t);
+            }
+        } finally {
+            accepting = false;
+            stats = snapshot(0, 0);
+        }
+    }
+
+    private void takeIncoming() {
+        Sequence s;
+        while ((s = incoming.poll()) != null) {
+            scheduler.add(s);
+        }
+    }
+
+    private void takeAborts() {
+        String id;
+        while ((id = aborts.poll()) != null) {
+            Sequence s = live.get(id);
+            if (s != null) {
+                if (incoming.remove(s)) {
+                    scheduler.add(s); // so that remove() below finds it
+                }
+                finish(s, FinishReason.CANCELLED);
+            }
+        }
+    }
+
+    private void abortAll(String why) {
+        takeIncoming();
+        for (Sequence s : scheduler.all()) {
+            LOG.debug("Aborting request {}: {}", s.request.requestId(), why);
+            finish(s, FinishReason.CANCELLED);
+        }
+    }
+
+    private void iterate(List<ScheduledChunk> chunks) {
+        List<SequenceChunk> work = new ArrayList<>(chunks.size());
+        int tokens = 0;
+        for (ScheduledChunk c : chunks) {
+            Sequence s = c.sequence();
+            if (!s.admitted) {
+                s.admitted = true;
+                queued.decrementAndGet();
+            }
+            work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id),
+                    c.sample() ? SequenceChunk.LogitsMode.LAST : SequenceChunk.LogitsMode.NONE));
+            tokens += c.length();
+        }
+        float[][] logits;
+        try {
+            logits = runner.forward(new Batch(work));
+        } catch (RuntimeException e) {
+            // A failed pass fails the requests in it; the loop keeps serving the others.
+            LOG.warn("Forward pass of {} sequences failed: {}", chunks.size(), e.toString());
+            for (ScheduledChunk c : chunks) {
+                fail(c.sequence(), e);
+            }
+            return;
+        }
+        iterations++;
+        int vocab = runner.config().vocabSize();
+        for (int i = 0; i < chunks.size(); i++) {
+            ScheduledChunk c = chunks.get(i);
+            Sequence s = c.sequence();
+            try {
+                scheduler.computed(c);
+                if (!c.sample()) {
+                    continue;
+                }
+                GenerationRequest r = s.request;
+                int token = Sampler.sample(logits[i], 0, vocab, r.temperature(), r.topK(), r.topP(), s.random);
+                s.append(token);
+                if (s.firstTokenNanos == 0) {
+                    s.firstTokenNanos = System.nanoTime();
+                }
+                FinishReason reason = finishReason(s, token);
+                s.listener.onToken(token, reason);
+                if (reason != null) {
+                    finish(s, reason);
+                }
+            } catch (RuntimeException e) {
+                fail(s, e);
+            }
+        }
+        stats = snapshot(chunks.size(), tokens);
+    }
+
+    private @Nullable FinishReason finishReason(Sequence s, int token) {
+        GenerationRequest r = s.request;
+        if ((!r.ignoreEos() && eosTokenIds.contains(token)) || r.stopTokenIds().contains(token)) {
+            return FinishReason.STOP;
+        }
+        if (s.generated() >= r.maxTokens() || s.length() >= config.maxSeqLen()) {
+            return FinishReason.LENGTH;
+        }
+        return null;
+    }
+
+    private void finish(Sequence s, FinishReason reason) {
+        if (!release(s)) {
+            return;
+        }
+        try {
+            s.listener.onFinish(reason, statsOf(s));
+        } catch (RuntimeException e) {
+            LOG.warn("Listener of request {} failed on finish: {}", s.request.requestId(), e.toString());
+        }
+    }
+
+    private void fail(Sequence s, Throwable error) {
+        if (!release(s)) {
+            return;
+        }
+        try {
+            s.listener.onFailure(error);
+        } catch (RuntimeException e) {
+            LOG.warn("Listener of request {} failed on failure: {}", s.request.requestId(), e.toString());
+        }
+    }
+
+    /** Takes a sequence out of everything (blocks, queues, the live map); false if it was already out. */
+    private boolean release(Sequence s) {
+        if (!live.remove(s.request.requestId(), s)) {
+            return false;
+        }
+        if (!s.admitted) {
+            s.admitted = true;
+            queued.decrementAndGet();
+        }
+        scheduler.remove(s);
+        return true;
+    }
+
+    private RequestStats statsOf(Sequence s) {
+        return new RequestStats(s.arrivalNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, s.generated(),
+                s.cachedPrefix, s.preemptions);
+    }
+
+    private Stats snapshot(int batchSize, int batchTokens) {
+        return new Stats(loop != null && loop.isAlive() && fatal == null && accepting, scheduler.runningCount(),
+                queued.get(), kv.stats(), iterations, batchSize, batchTokens);
+    }
+}

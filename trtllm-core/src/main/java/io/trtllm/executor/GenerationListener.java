@@ -1,0 +1,24 @@
+package io.trtllm.executor;
+
+/**
+ * Receives one request's progress. Called on the executor's loop thread, in order; implementations
+ * must return quickly (hand heavy work such as detokenization to another thread). An exception
+ * thrown here fails this request only.
+ */
+public interface GenerationListener {
+
+    /**
+     * A new token was generated.
+     *
+     * @param finish null while generation goes on; else why this token ends it ({@code STOP}: it is
+     *               an end-of-sequence or stop token, which belongs to the ids but not to the text;
+     *               {@code LENGTH}: it is the last one allowed). {@link #onFinish} follows.
+     */
+    void onToken(int tokenId, @org.jspecify.annotations.Nullable FinishReason finish);
+
+    /** The request ended; no call follows. */
+    void onFinish(FinishReason reason, RequestStats stats);
+
+    /** The request failed; no call follows. */
+    void onFailure(Throwable error);
+}

@@ -1,0 +1,36 @@
+package io.trtllm.executor;
+
+/**
+ * How the scheduler admits and batches requests (TensorRT-LLM's {@code SchedulerConfig} and the
+ * batching limits of {@code LlmArgs}).
+ *
+ * @param policy                {@link CapacityPolicy#GUARANTEED_NO_EVICT} (default) or
+ *                              {@link CapacityPolicy#MAX_UTILIZATION}
+ * @param maxBatchSize          most sequences in one forward pass
+ * @param maxNumTokens          most tokens (prefill chunks + decodes) in one forward pass
+ * @param enableChunkedPrefill  whether a long prompt may be split across iterations
+ */
+public record SchedulerConfig(CapacityPolicy policy, int maxBatchSize, int maxNumTokens, boolean enableChunkedPrefill) {
+
+    /** What the scheduler promises about KV-cache capacity. */
+    public enum CapacityPolicy {
+        /** Admit a request only when blocks for its whole length (prompt + max_tokens) are free: never evicts. */
+        GUARANTEED_NO_EVICT,
+        /** Admit while blocks for the prompt are free; on pressure preempt the newest request and recompute it later. */
+        MAX_UTILIZATION
+    }
+
+    public SchedulerConfig {
+        if (maxBatchSize <= 0) {
+            throw new IllegalArgumentException("max_batch_size must be > 0, got " + maxBatchSize);
+        }
+        if (maxNumTokens <= 0) {
+            throw new IllegalArgumentException("max_num_tokens must be > 0, got " + maxNumTokens);
+        }
+    }
+
+    /** Defaults: no eviction, 64 sequences, 2048 tokens per pass, chunked prefill on. */
+    public static SchedulerConfig defaults() {
+        return new SchedulerConfig(CapacityPolicy.GUARANTEED_NO_EVICT, 64, 2048, true);
+    }
+}

@@ -1,0 +1,87 @@
+package io.trtllm.executor;
+
+import java.util.Arrays;
+
+/**
+ * One request's tokens and progress as the scheduler tracks them. State is counters: how many
+ * positions have their keys/values in the cache ({@link #computed}), how many came from the
+ * prefix cache, how many tokens were generated.
+ */
+final class Sequence {
+    enum Status { WAITING, RUNNING, FINISHED }
+
+    final long id;
+    final GenerationRequest request;
+    private int[] tokens;
+    private int length;
+    final int promptLength;
+    /** Positions [0, computed) have KV in the cache. */
+    int computed;
+    /** Prompt tokens found in the prefix cache at the last admission. */
+    int cachedPrefix;
+    /** Times this sequence was preempted (its KV dropped, to be recomputed). */
+    int preemptions;
+    Status status = Status.WAITING;
+    /** Whether it has run once (then it no longer counts against max_queue_size). */
+    boolean admitted;
+    final GenerationListener listener;
+    final java.util.random.RandomGenerator random;
+    final long arrivalNanos = System.nanoTime();
+    long firstTokenNanos;
+    /** Set once the blocks for the whole length were reserved (GUARANTEED_NO_EVICT). */
+    boolean reservedFullLength;
+
+    Sequence(long id, GenerationRequest request, GenerationListener listener) {
+        this.id = id;
+        this.request = request;
+        this.listener = listener;
+        this.random = request.seed() != null ? new java.util.SplittableRandom(request.seed()) : new java.util.SplittableRandom();
+        this.promptLength = request.promptTokenIds().length;
+        this.tokens = Arrays.copyOf(request.promptTokenIds(), promptLength + Math.min(request.maxTokens(), 256));
+        this.length = promptLength;
+    }
+
+    int length() {
+        return length;
+    }
+
+    int generated() {
+        return length - promptLength;
+    }
+
+    int token(int i) {
+        return tokens[i];
+    }
+
+    /** Tokens [0, length) (a copy). */
+    int[] tokens() {
+        return Arrays.copyOf(tokens, length);
+    }
+
+    /** Tokens [from, to) (a copy). */
+    int[] tokens(int from, int to) {
+        return Arrays.copyOfRange(tokens, from, to);
+    }
+
+    void append(int token) {
+        if (length == tokens.length) {
+            tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, length + 1));
+        }
+        tokens[length++] = token;
+    }
+
+    /** Tokens still to compute before the next token can be sampled. */
+    int uncomputed() {
+        return length - computed;
+    }
+
+    /** Whether the prompt (and any output being recomputed after preemption) is not yet in the cache. */
+    boolean inPrefill() {
+        return length - computed > 1 || computed == 0;
+    }
+
+    /** Positions this sequence can reach: prompt + max_tokens. */
+    int maxLength() {
+        return promptLength + request.maxTokens();
+    }
+}

@@ -1,0 +1,310 @@
+package io.trtllm.executor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.trtllm.model.Checkpoint;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.cpu.CpuModelRunner;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The executor on the tiny random Llama-3 checkpoint of the parity tests (vocab 256): batching,
+ * chunked prefill, preemption and prefix reuse must not change any greedy output, and every block
+ * must come back.
+ */
+class ExecutorTests {
+    static final int MAX_SEQ_LEN = 128;
+
+    Checkpoint weights;
+    ModelConfig config;
+    final List<AutoCloseable> toClose = new ArrayList<>();
+
+    /** What a test listener saw. */
+    record Result(List<Integer> tokens, @Nullable FinishReason reason, @Nullable RequestStats stats, @Nullable Throwable error) {
+    }
+
+    static class Collector implements GenerationListener {
+        final List<Integer> tokens = new ArrayList<>();
+        final CompletableFuture<Result> done = new CompletableFuture<>();
+
+        @Override
+        public void onToken(int tokenId, @Nullable FinishReason finish) {
+            tokens.add(tokenId);
+        }
+
+        @Override
+        public void onFinish(FinishReason reason, RequestStats stats) {
+            done.complete(new Result(List.copyOf(tokens), reason, stats, null));
+        }
+
+        @Override
+        public void onFailure(Throwable error) {
+            done.complete(new Result(List.copyOf(tokens), null, null, error));
+        }
+
+        Result await() throws Exception {
+            return done.get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    @BeforeEach
+    void open() throws URISyntaxException {
+        Path dir = Path.of(ExecutorTests.class.getResource("/parity/llama3/config.json").toURI()).getParent();
+        config = ModelConfig.load(dir);
+        weights = Checkpoint.open(dir);
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        for (AutoCloseable c : toClose.reversed()) {
+            c.close();
+        }
+        weights.close();
+    }
+
+    Executor executor(SchedulerConfig scheduler, int kvTokens, int blockSize, int maxQueueSize, boolean reuse) {
+        var runner = new CpuModelRunner(config, weights, new KvCacheSpec(kvTokens / blockSize, blockSize), 2);
+        toClose.add(runner);
+        var executor = new Executor(runner, new Executor.Config(scheduler, maxQueueSize, MAX_SEQ_LEN, reuse), Set.of());
+        toClose.add(executor);
+        return executor;
+    }
+
+    static int[] prompt(int seed, int length) {
+        var rnd = new SplittableRandom(seed);
+        int[] p = new int[length];
+        p[0] = 1;
+        for (int i = 1; i < length; i++) {
+            p[i] = 3 + rnd.nextInt(250);
+        }
+        return p;
+    }
+
+    static GenerationRequest greedy(String id, int[] prompt, int maxTokens) {
+        return new GenerationRequest(id, prompt, maxTokens, 0f, 0, 1f, null, true, Set.of());
+    }
+
+    /** Each prompt alone: the reference for everything batched. */
+    List<List<Integer>> alone(List<int[]> prompts, int maxTokens) throws Exception {
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 1, 4096, false),
+                MAX_SEQ_LEN, 16, 16, false);
+        List<List<Integer>> out = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            var c = new Collector();
+            ex.submit(greedy("alone-" + i, prompts.get(i), maxTokens), c);
+            out.add(c.await().tokens());
+        }
+        return out;
+    }
+
+    List<Result> together(Executor ex, List<int[]> prompts, int maxTokens) throws Exception {
+        List<Collector> collectors = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            var c = new Collector();
+            collectors.add(c);
+            ex.submit(greedy("req-" + i, prompts.get(i), maxTokens), c);
+        }
+        List<Result> out = new ArrayList<>();
+        for (Collector c : collectors) {
+            out.add(c.await());
+        }
+        return out;
+    }
+
+    static List<int[]> prompts(int n) {
+        List<int[]> p = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            p.add(prompt(100 + i, 5 + (i * 7) % 40));
+        }
+        return p;
+    }
+
+    static void assertNoBlocksHeld(Executor ex) throws InterruptedException {
+        // The snapshot is taken after each iteration; the last one follows the last finish.
+        for (int i = 0; i < 100 && ex.stats().kvCache().usedBlocks() != 0; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(ex.stats().kvCache().usedBlocks()).as("KV blocks still referenced").isZero();
+    }
+
+    @Test
+    void batchedGreedyOutputsEqualEachRequestAlone() throws Exception {
+        List<int[]> prompts = prompts(12);
+        var expected = alone(prompts, 20);
+        var ex = executor(SchedulerConfig.defaults(), 12 * MAX_SEQ_LEN, 16, 64, true);
+        var results = together(ex, prompts, 20);
+        for (int i = 0; i < prompts.size(); i++) {
+            assertThat(results.get(i).reason()).isEqualTo(FinishReason.LENGTH);
+            assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(expected.get(i));
+        }
+        assertThat(ex.stats().iterations()).isLessThan(12 * 20); // they really ran together
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void chunkedPrefillGivesTheSameOutputs() throws Exception {
+        List<int[]> prompts = prompts(6);
+        var expected = alone(prompts, 10);
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 8, 7, true),
+                8 * MAX_SEQ_LEN, 16, 64, false);
+        var results = together(ex, prompts, 10);
+        for (int i = 0; i < prompts.size(); i++) {
+            assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(expected.get(i));
+        }
+        assertThat(ex.stats().lastBatchTokens()).isLessThanOrEqualTo(7);
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void maxUtilizationPreemptsAndRecomputesWithoutChangingOutputs() throws Exception {
+        List<int[]> prompts = prompts(8);
+        var expected = alone(prompts, 40);
+        // Room for about two full sequences: the others are preempted and recomputed.
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 8, 512, true),
+                160, 8, 64, false);
+        var results = together(ex, prompts, 40);
+        int preemptions = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(expected.get(i));
+            preemptions += results.get(i).stats().preemptions();
+        }
+        assertThat(preemptions).isPositive();
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void guaranteedNoEvictNeverPreempts() throws Exception {
+        List<int[]> prompts = prompts(8);
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 8, 512, true),
+                160, 8, 64, false);
+        var results = together(ex, prompts, 40);
+        for (Result r : results) {
+            assertThat(r.reason()).isEqualTo(FinishReason.LENGTH);
+            assertThat(r.stats().preemptions()).isZero();
+        }
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void sharedPrefixIsReusedAndGivesTheSameOutput() throws Exception {
+        int[] p = prompt(7, 50);
+        var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
+        var first = together(ex, List.of(p), 10).getFirst();
+        var second = together(ex, List.of(p), 10).getFirst();
+        assertThat(second.tokens()).isEqualTo(first.tokens());
+        assertThat(first.stats().cachedPromptTokens()).isZero();
+        assertThat(second.stats().cachedPromptTokens()).isEqualTo(48); // three full blocks of 16
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void abortEndsTheRequestAndFreesItsBlocks() throws Exception {
+        var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
+        var gate = new CountDownLatch(1);
+        var c = new Collector() {
+            @Override
+            public void onToken(int tokenId, @Nullable FinishReason finish) {
+                super.onToken(tokenId, finish);
+                gate.countDown();
+            }
+        };
+        ex.submit(greedy("long", prompt(3, 10), 110), c);
+        assertThat(gate.await(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(ex.abort("long")).isTrue();
+        Result r = c.await();
+        assertThat(r.reason()).isEqualTo(FinishReason.CANCELLED);
+        assertThat(r.tokens().size()).isLessThan(110);
+        assertThat(ex.abort("long")).isFalse();
+        assertThat(ex.abort("never-submitted")).isFalse();
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void aFullQueueRejectsAtOnceAndAFailingListenerFailsOnlyItsRequest() throws Exception {
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 1, 512, true),
+                4 * MAX_SEQ_LEN, 16, 2, false);
+        var release = new CountDownLatch(1);
+        var blocker = new Collector() {
+            @Override
+            public void onToken(int tokenId, @Nullable FinishReason finish) {
+                super.onToken(tokenId, finish);
+                try {
+                    release.await(); // holds the loop: nothing else is admitted meanwhile
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        };
+        ex.submit(greedy("blocker", prompt(1, 5), 3), blocker);
+        while (blocker.tokens.isEmpty()) {
+            Thread.sleep(5);
+        }
+        var failing = new Collector() {
+            @Override
+            public void onToken(int tokenId, @Nullable FinishReason finish) {
+                throw new IllegalStateException("listener broke");
+            }
+        };
+        var fine = new Collector();
+        ex.submit(greedy("failing", prompt(2, 5), 3), failing);
+        ex.submit(greedy("fine", prompt(3, 5), 3), fine);
+        assertThatThrownBy(() -> ex.submit(greedy("third", prompt(4, 5), 3), new Collector()))
+                .isInstanceOf(QueueFullException.class).hasMessageContaining("max_queue_size 2");
+        assertThatThrownBy(() -> ex.submit(greedy("fine", prompt(3, 5), 3), new Collector()))
+                .isInstanceOf(RuntimeException.class);
+        release.countDown();
+        assertThat(blocker.await().reason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(failing.await().error()).hasMessage("listener broke");
+        assertThat(fine.await().reason()).isEqualTo(FinishReason.LENGTH);
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void argumentsBeyondMaxSeqLenAreRejectedBeforeQueueing() {
+        var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
+        assertThatThrownBy(() -> ex.submit(greedy("x", prompt(1, 100), 29), new Collector()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("exceeds max_seq_len 128");
+        assertThat(ex.stats().waiting()).isZero();
+    }
+
+    @Test
+    void closeLetsRunningRequestsFinishOrCancelsThemAndThenRejects() throws Exception {
+        var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
+        var quick = new Collector();
+        var slow = new Collector() {
+            @Override
+            public void onToken(int tokenId, @Nullable FinishReason finish) {
+                super.onToken(tokenId, finish);
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        ex.submit(greedy("quick", prompt(1, 5), 2), quick);
+        ex.submit(greedy("slow", prompt(2, 5), 100), slow);
+        ex.close(Duration.ofMillis(200));
+        assertThat(quick.await().reason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(slow.await().reason()).isEqualTo(FinishReason.CANCELLED);
+        assertThat(ex.stats().alive()).isFalse();
+        assertThat(ex.stats().kvCache().usedBlocks()).isZero();
+        assertThatThrownBy(() -> ex.submit(greedy("late", prompt(3, 5), 2), new Collector()))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("not accepting");
+    }
+}
