@@ -42,13 +42,18 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--warmup-runs", defaultValue = "3", description = "Untimed runs first (default ${DEFAULT-VALUE}).")
     int warmupRuns;
 
+    @Option(names = "--concurrency", defaultValue = "1",
+            description = "Also measure aggregate output tok/s of this many concurrent requests (default ${DEFAULT-VALUE}: off).")
+    int concurrency;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
-        if (runs < 1 || warmupRuns < 0 || maxTokens < 1 || prefillTokens < 1) {
-            throw new IllegalArgumentException("--runs, --max-tokens and --prefill-tokens must be >= 1, --warmup-runs >= 0");
+        if (runs < 1 || warmupRuns < 0 || maxTokens < 1 || prefillTokens < 1 || concurrency < 1) {
+            throw new IllegalArgumentException("--runs, --max-tokens, --prefill-tokens and --concurrency must be >= 1, "
+                    + "--warmup-runs >= 0");
         }
         PrintWriter out = spec.commandLine().getOut();
         // Block reuse off: every run computes its whole prompt, as a first request would.
@@ -74,6 +79,16 @@ final class Bench implements Callable<Integer> {
                     summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
+            if (concurrency > 1) {
+                double[] throughput = new double[runs];
+                for (int i = 0; i < runs; i++) {
+                    throughput[i] = concurrent(llm, decode);
+                }
+                Arrays.sort(throughput);
+                out.printf(Locale.ROOT, "throughput: median %.1f of %d runs (min %.1f, max %.1f) output tok/s, %d concurrent "
+                                + "requests of %d tokens%n", median(throughput), runs, throughput[0], throughput[runs - 1],
+                        concurrency, maxTokens);
+            }
             EngineOptions.printMemory(out);
         }
         return 0;
@@ -87,6 +102,25 @@ final class Bench implements Callable<Integer> {
         }
         int[] text = llm.tokenizer().encode(PREFILL_TEXT.repeat(1 + prefillTokens / 8), true);
         return Arrays.copyOf(text, Math.min(prefillTokens, text.length));
+    }
+
+    /** Output tokens per second of {@code concurrency} requests submitted at once. */
+    private double concurrent(LLM llm, SamplingParams params) {
+        long start = System.nanoTime();
+        var futures = new java.util.ArrayList<java.util.concurrent.CompletableFuture<io.trtllm.api.RequestOutput>>();
+        for (int i = 0; i < concurrency; i++) {
+            futures.add(llm.generateAsync(prompt + " " + i, params));
+        }
+        long tokens = 0;
+        for (var f : futures) {
+            tokens += f.join().output().tokenIds().length;
+        }
+        return tokens * 1e9 / (System.nanoTime() - start);
+    }
+
+    private static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static String summary(RequestMetrics[] runs, ToDoubleFunction<RequestMetrics> f) {

@@ -35,11 +35,13 @@ class MainTests {
 
     @Test
     void benchPrintsMedianDecodeAndPrefillSpeed() {
-        Result r = run("bench", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16");
+        Result r = run("bench", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16",
+                "--concurrency", "3");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
+        assertThat(r.out()).containsPattern("(?m)^throughput: median [0-9.]+ of 3 runs .* output tok/s, 3 concurrent requests of 8 tokens");
         r = run("bench", "--prefill-tokens", "300");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");
