@@ -16,12 +16,16 @@ import org.jspecify.annotations.Nullable;
  * lives in block {@code blockTable(seq)[p / blockSize]} at offset {@code p % blockSize}.
  *
  * <p>With block reuse on, a block whose {@code blockSize} tokens are all known and computed is
- * registered under a chained key {@code hash(prevBlockHash, blockTokens)}, so the key names the
- * whole prefix up to and including the block. A later sequence whose prompt starts with the same
- * full blocks gets those blocks (reference count + 1) instead of recomputing them. An unreferenced
- * registered block keeps its content on an LRU list and is evicted only when no empty block is
- * left. Shared blocks are never written: only full blocks are shared, and a sequence writes only
- * positions past its cached prefix, which start a fresh block.
+ * registered under a chained key {@code hash(parentKey, blockTokens)} (SHA-256, first 64 bits), so
+ * the key stands for the whole prefix up to and including the block. A later sequence whose prompt
+ * starts with the same full blocks gets those blocks (reference count + 1) instead of recomputing
+ * them. The key only finds a candidate: a hit also needs equal tokens and the same parent block,
+ * holding the same content as when the candidate was registered, as the block matched just before.
+ * So by induction a hit is exact for the whole prefix, whatever the hash's collisions.
+ *
+ * <p>An unreferenced registered block keeps its content on an LRU list and is evicted only when no
+ * empty block is left. Shared blocks are never written: only full blocks are shared, and a
+ * sequence writes only positions past its cached prefix, which start a fresh block.
  *
  * <p>Checks pair with their actions ({@link #canAllocate}/{@link #allocate},
  * {@link #canAppend}/{@link #append}); an action that fails its check throws and changes nothing.
@@ -34,22 +38,32 @@ public final class KvCacheManager {
                         long reuseHitBlocks, long reuseHitTokens) {
     }
 
-    /** Chain start: the "previous block hash" of a sequence's first block. */
-    private static final long ROOT_HASH = 0L;
+    /** Key of a full block from its parent's key and its tokens {@code [from, from + blockSize)}. */
+    @FunctionalInterface
+    interface BlockHash {
+        long key(long parentKey, int[] tokens, int from, int blockSize);
+    }
 
     private static final class Block {
         final int id;
         int refCount;
-        /** Registered content, or null for an empty block; {@code tokens != null} iff it is in {@code byHash}. */
+        /** Registered content, or null for an empty block; {@code tokens != null} iff it is in {@code byKey}. */
         int @Nullable [] tokens;
-        long hash;
-        /** Key of the block before it in the prefix, checked on a hit against the matched chain. */
-        long parentHash;
+        long key;
+        /** The registered block before it in its prefix ({@link #ROOT} for a first block) ... */
+        @Nullable Block parent;
+        /** ... and that block's {@link #generation} then: a later eviction makes this one unreachable. */
+        int parentGeneration;
+        /** Evictions so far: each one ends a content. */
+        int generation;
 
         Block(int id) {
             this.id = id;
         }
     }
+
+    /** The parent of every sequence's first block; its key 0 starts each chain. */
+    private static final Block ROOT = new Block(-1);
 
     /** One sequence's block table and how far it has been registered. */
     private static final class Table {
@@ -57,8 +71,16 @@ public final class KvCacheManager {
         int size;
         /** Leading blocks already registered (or found in the cache): commit resumes here. */
         int committedBlocks;
-        /** Key of block {@code committedBlocks - 1}, the parent of the next one registered. */
-        long lastHash = ROOT_HASH;
+        /**
+         * The registered block holding the content of block {@code committedBlocks - 1}: the parent of
+         * the next one registered. Null once a key collision stopped this sequence's registrations.
+         */
+        @Nullable Block last = ROOT;
+        /**
+         * {@code last}'s generation when it was found to hold this sequence's content. Our own and hit
+         * blocks are referenced and never evicted; a twin computed by another sequence may be.
+         */
+        int lastGeneration;
 
         void add(int id) {
             if (size == ids.length) {
@@ -76,13 +98,18 @@ public final class KvCacheManager {
     /** Unreferenced registered blocks, least recently released first: the eviction order. */
     private final LinkedHashSet<Block> evictable = new LinkedHashSet<>();
     /** At most one block per key; a duplicate computed elsewhere simply stays unregistered. */
-    private final Map<Long, Block> byHash = new HashMap<>();
+    private final Map<Long, Block> byKey = new HashMap<>();
     private final Map<Long, Table> tables = new HashMap<>();
-    private final MessageDigest sha256;
+    private final BlockHash hash;
     private long reuseHitBlocks;
     private long reuseHitTokens;
 
     public KvCacheManager(int numBlocks, int blockSize, boolean enableBlockReuse) {
+        this(numBlocks, blockSize, enableBlockReuse, sha256());
+    }
+
+    /** With a chosen key function: tests pass weak ones to exercise collisions. */
+    KvCacheManager(int numBlocks, int blockSize, boolean enableBlockReuse, BlockHash hash) {
         if (numBlocks < 0) {
             throw new IllegalArgumentException("numBlocks must be >= 0, got " + numBlocks);
         }
@@ -96,11 +123,7 @@ public final class KvCacheManager {
             blocks[i] = new Block(i);
             empty.add(blocks[i]);
         }
-        try {
-            this.sha256 = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required of every Java platform", e);
-        }
+        this.hash = hash;
     }
 
     public int blockSize() {
@@ -159,7 +182,8 @@ public final class KvCacheManager {
         checkPrompt("sequence " + seqId, promptTokens);
         checkLength("sequence " + seqId, "tokensToCover", tokensToCover);
         if (tables.containsKey(seqId)) {
-            throw new IllegalStateException("sequence " + seqId + " already has blocks; free it before allocating again");
+            throw new IllegalStateException(
+                    "sequence " + seqId + " already has blocks; free it before allocating again");
         }
         Block[] hits = matchPrefix(promptTokens);
         int missing = missingBlocks(hits, tokensToCover);
@@ -181,7 +205,8 @@ public final class KvCacheManager {
             table.add(takeBlock().id);
         }
         table.committedBlocks = hits.length;
-        table.lastHash = hits.length == 0 ? ROOT_HASH : hits[hits.length - 1].hash;
+        table.last = hits.length == 0 ? ROOT : hits[hits.length - 1];
+        table.lastGeneration = table.last.generation;
         tables.put(seqId, table);
         reuseHitBlocks += hits.length;
         reuseHitTokens += cached;
@@ -231,20 +256,29 @@ public final class KvCacheManager {
             return;
         }
         int full = computedLength / blockSize;
-        for (int i = table.committedBlocks; i < full; i++) {
-            int from = i * blockSize;
-            long hash = hash(table.lastHash, tokens, from);
-            Block block = blocks[table.ids[i]];
-            // A taken key (the same prefix computed by another sequence, or a collision) leaves this
-            // block unregistered: it returns to the empty pool when released.
-            if (!byHash.containsKey(hash)) {
-                block.tokens = Arrays.copyOfRange(tokens, from, from + blockSize);
-                block.hash = hash;
-                block.parentHash = table.lastHash;
-                byHash.put(hash, block);
+        for (; table.committedBlocks < full && table.last != null; table.committedBlocks++) {
+            Block parent = table.last;
+            if (parent.generation != table.lastGeneration) {
+                table.last = null;  // the twin we chained to was evicted: the chain is lost
+                break;
             }
-            table.lastHash = hash;
-            table.committedBlocks = i + 1;
+            int from = table.committedBlocks * blockSize;
+            long key = hash.key(parent.key, tokens, from, blockSize);
+            Block cached = byKey.get(key);
+            if (cached == null) {
+                Block block = blocks[table.ids[table.committedBlocks]];
+                block.tokens = Arrays.copyOfRange(tokens, from, from + blockSize);
+                block.key = key;
+                block.parent = parent;
+                block.parentGeneration = parent.generation;
+                byKey.put(key, block);
+                table.last = block;
+            } else {
+                // The same prefix block computed by another sequence (a twin) continues the chain, and
+                // this sequence's copy returns to the empty pool when released; a collision ends it.
+                table.last = holds(cached, parent, tokens, from) ? cached : null;
+            }
+            table.lastGeneration = table.last == null ? 0 : table.last.generation;
         }
     }
 
@@ -267,7 +301,7 @@ public final class KvCacheManager {
     public void free(long seqId) {
         Table table = table(seqId);
         tables.remove(seqId);
-        for (int i = 0; i < table.size; i++) {
+        for (int i = table.size - 1; i >= 0; i--) {
             Block block = blocks[table.ids[i]];
             if (--block.refCount == 0) {
                 if (block.tokens != null) {
@@ -290,8 +324,8 @@ public final class KvCacheManager {
 
     /**
      * The cached blocks of the longest prefix of full prompt blocks, stopping one token short of the
-     * prompt's end. A hit must match the key, the stored tokens and the parent key, which is the key
-     * of the block matched just before: so each hit is verified against the whole prefix.
+     * prompt's end. Each hit is verified: its tokens, and its parent being the block matched just
+     * before with unchanged content; so by induction against the whole prefix.
      */
     private Block[] matchPrefix(int[] promptTokens) {
         if (!enableBlockReuse) {
@@ -299,19 +333,27 @@ public final class KvCacheManager {
         }
         int maxBlocks = (promptTokens.length - 1) / blockSize;
         Block[] hits = new Block[maxBlocks];
-        long prev = ROOT_HASH;
+        Block parent = ROOT;
         int n = 0;
         while (n < maxBlocks) {
             int from = n * blockSize;
-            Block block = byHash.get(hash(prev, promptTokens, from));
-            if (block == null || block.parentHash != prev
-                    || !Arrays.equals(block.tokens, 0, blockSize, promptTokens, from, from + blockSize)) {
+            Block cached = byKey.get(hash.key(parent.key, promptTokens, from, blockSize));
+            if (cached == null || !holds(cached, parent, promptTokens, from)) {
                 break;
             }
-            hits[n++] = block;
-            prev = block.hash;
+            hits[n++] = cached;
+            parent = cached;
         }
         return Arrays.copyOf(hits, n);
+    }
+
+    /**
+     * Whether registered {@code block} holds {@code tokens[from, from + blockSize)} right after
+     * {@code parent}'s current content.
+     */
+    private boolean holds(Block block, Block parent, int[] tokens, int from) {
+        return block.parent == parent && block.parentGeneration == parent.generation
+                && Arrays.equals(block.tokens, 0, blockSize, tokens, from, from + blockSize);
     }
 
     /** New blocks still lacking after the hits are claimed; {@code <= 0} means it fits. */
@@ -333,20 +375,30 @@ public final class KvCacheManager {
             var lru = evictable.iterator();
             block = lru.next();
             lru.remove();
-            byHash.remove(block.hash);
+            byKey.remove(block.key);
             block.tokens = null;
+            block.parent = null;
+            block.generation++;
         }
         block.refCount = 1;
         return block;
     }
 
     /** First 64 bits of SHA-256 over the parent key and the block's tokens, big-endian. */
-    private long hash(long parentHash, int[] tokens, int from) {
-        ByteBuffer bytes = ByteBuffer.allocate(Long.BYTES + blockSize * Integer.BYTES).putLong(parentHash);
-        for (int i = from; i < from + blockSize; i++) {
-            bytes.putInt(tokens[i]);
+    private static BlockHash sha256() {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is required of every Java platform", e);
         }
-        return ByteBuffer.wrap(sha256.digest(bytes.array())).getLong();
+        return (parentKey, tokens, from, blockSize) -> {
+            ByteBuffer bytes = ByteBuffer.allocate(Long.BYTES + blockSize * Integer.BYTES).putLong(parentKey);
+            for (int i = from; i < from + blockSize; i++) {
+                bytes.putInt(tokens[i]);
+            }
+            return ByteBuffer.wrap(digest.digest(bytes.array())).getLong();
+        };
     }
 
     private Table table(long seqId) {
