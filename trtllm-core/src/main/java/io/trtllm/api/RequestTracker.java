@@ -27,6 +27,7 @@ final class RequestTracker implements GenerationListener {
     private final boolean skipSpecialTokens;
     private final @Nullable Consumer<RequestOutput> onUpdate;
     private final CompletableFuture<RequestOutput> result = new CompletableFuture<>();
+    private final long arrivalNanos = System.nanoTime();
     private final Executor delivery;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final AtomicInteger pendingTasks = new AtomicInteger();
@@ -77,7 +78,7 @@ final class RequestTracker implements GenerationListener {
             if (finish == null) {
                 String diff = detokenize();
                 if (!diff.isEmpty()) {
-                    onUpdate.accept(output(diff, null, new RequestMetrics(promptIds.length, count, 0, 0)));
+                    onUpdate.accept(output(diff, null, new RequestMetrics(promptIds.length, count, 0, arrivalNanos, 0, 0)));
                 }
             }
         });
@@ -103,9 +104,9 @@ final class RequestTracker implements GenerationListener {
             };
             String diff = detok != null ? detokenize() + detok.flush()
                     : tokenizer.decode(Arrays.copyOf(ids, textCount), skipSpecialTokens);
-            long ttft = stats.firstTokenNanos() == 0 ? 0 : stats.firstTokenNanos() - stats.arrivalNanos();
-            long decode = stats.firstTokenNanos() == 0 ? 0 : stats.finishNanos() - stats.firstTokenNanos();
-            var out = output(diff, finish, new RequestMetrics(stats.promptTokens(), stats.generatedTokens(), ttft, decode));
+            var metrics = new RequestMetrics(stats.promptTokens(), stats.generatedTokens(), stats.cachedPromptTokens(),
+                    stats.arrivalNanos(), stats.firstTokenNanos(), stats.finishNanos());
+            var out = output(diff, finish, metrics);
             if (onUpdate != null) {
                 onUpdate.accept(out);
             }

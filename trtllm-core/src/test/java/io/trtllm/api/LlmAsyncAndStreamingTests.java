@@ -159,6 +159,26 @@ class LlmAsyncAndStreamingTests {
     }
 
     @Test
+    void metricsHaveTimesCountsAndPrefixCacheHits() {
+        String longPrompt = "Once upon a time, there was a little girl named Lily. She loved to play outside. ".repeat(4);
+        RequestOutput first = llm.generate(longPrompt, SamplingParams.greedy(8));
+        RequestOutput second = llm.generate(longPrompt, SamplingParams.greedy(8));
+        RequestMetrics m = second.metrics();
+        assertThat(m.promptTokens()).isGreaterThan(64);
+        assertThat(m.generatedTokens()).isEqualTo(8);
+        assertThat(m.cachedPromptTokens()).isEqualTo((m.promptTokens() - 1) / 32 * 32);
+        assertThat(first.metrics().cachedPromptTokens()).isLessThan(m.cachedPromptTokens());
+        assertThat(m.timeToFirstTokenNanos()).isPositive();
+        assertThat(m.endToEndNanos()).isGreaterThanOrEqualTo(m.timeToFirstTokenNanos() + m.decodeNanos());
+        assertThat(m.timePerOutputTokenNanos()).isPositive();
+        assertThat(second.output().tokenIds()).containsExactly(first.output().tokenIds());
+        var stats = llm.stats();
+        assertThat(stats.alive()).isTrue();
+        assertThat(stats.iterations()).isPositive();
+        assertThat(stats.kvCache().reuseHitTokens()).isPositive();
+    }
+
+    @Test
     void badArgumentsFailBeforeAnythingIsQueued() {
         assertThatThrownBy(() -> llm.generateAsync("Once upon a time", SamplingParams.greedy(300)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max_seq_len 256");
