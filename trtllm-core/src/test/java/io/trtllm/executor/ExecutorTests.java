@@ -275,6 +275,56 @@ class ExecutorTests {
     }
 
     @Test
+    void aFailedForwardPassFailsItsRequestsAndTheLoopServesOn() throws Exception {
+        var real = new CpuModelRunner(config, weights, new KvCacheSpec(4 * MAX_SEQ_LEN / 16, 16), 2);
+        toClose.add(real);
+        // A runner that fails every pass containing token 7 (a poisoned prompt).
+        var flaky = new io.trtllm.runtime.ModelRunner() {
+            @Override
+            public ModelConfig config() {
+                return real.config();
+            }
+
+            @Override
+            public KvCacheSpec kvCache() {
+                return real.kvCache();
+            }
+
+            @Override
+            public String backend() {
+                return "flaky";
+            }
+
+            @Override
+            public float[][] forward(io.trtllm.runtime.Batch batch) {
+                for (var c : batch.chunks()) {
+                    for (int t : c.tokenIds()) {
+                        if (t == 7) {
+                            throw new IllegalStateException("device error in this pass");
+                        }
+                    }
+                }
+                return real.forward(batch);
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        var ex = new Executor(flaky, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+                1, 512, true), 64, MAX_SEQ_LEN, true), Set.of());
+        toClose.add(ex);
+        var poisoned = new Collector();
+        var healthy = new Collector();
+        ex.submit(greedy("poisoned", new int[] {1, 7, 9}, 4), poisoned);
+        ex.submit(greedy("healthy", prompt(5, 6), 4), healthy);
+        assertThat(poisoned.await().error()).hasMessage("device error in this pass");
+        assertThat(healthy.await().reason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(ex.stats().alive()).isTrue();
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
     void argumentsBeyondMaxSeqLenAreRejectedBeforeQueueing() {
         var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
         assertThatThrownBy(() -> ex.submit(greedy("x", prompt(1, 100), 29), new Collector()))
