@@ -4,16 +4,51 @@ import java.util.Arrays;
 import java.util.random.RandomGenerator;
 
 /**
- * Picks the next token from one row of logits: argmax when greedy, else temperature, top-k and
- * top-p (in that order, as Hugging Face's logits processors apply them) and a draw from the
- * request's own random generator, so results depend only on the request's seed.
+ * Picks the next token of a sequence from its row of logits: the {@link LogitsProcessor} chain on a
+ * copy of the row (the runner's logits are never modified), then argmax when greedy, else one draw
+ * from the sequence's own random generator ({@link SamplingState#random()}), so results depend only
+ * on the request's seed, never on what else is in the batch.
+ *
+ * <p>An instance keeps scratch buffers the size of the vocabulary and reuses them: one per thread
+ * that samples (not thread-safe). Greedy decoding without penalties reads the row in place.
  */
 public final class Sampler {
+    private float[] row = new float[0];
+    private double[] weights = new double[0];
 
-    private Sampler() {
+    /**
+     * Chooses the next token from {@code logits[offset .. offset + vocab)}, records it in
+     * {@code state} ({@link SamplingState#append}), and returns it with the log-probabilities the
+     * config asks for ({@link SampledToken}: those of the raw logits).
+     *
+     * @throws IllegalStateException when the processors banned every token
+     */
+    public SampledToken sample(float[] logits, int offset, int vocab, SamplingState state) {
+        SamplingConfig config = state.config();
+        int token;
+        if (config.greedy() && !config.penalizes() && !state.belowMinTokens()) {
+            token = argmax(logits, offset, vocab);
+        } else {
+            float[] work = row(vocab);
+            System.arraycopy(logits, offset, work, 0, vocab);
+            LogitsProcessor.process(work, 0, vocab, state);
+            if (config.greedy()) {
+                token = argmax(work, 0, vocab);
+                if (work[token] == Float.NEGATIVE_INFINITY) {
+                    throw new IllegalStateException("every token is banned; nothing to choose from");
+                }
+            } else {
+                token = draw(work, vocab, weights(vocab), state.random());
+            }
+        }
+        SampledToken result = config.logprobs() == SamplingConfig.NO_LOGPROBS
+                ? SampledToken.of(token)
+                : logprobs(logits, offset, vocab, token, Math.min(config.logprobs(), vocab));
+        state.append(token);
+        return result;
     }
 
-    /** Index of the largest logit; the first one on ties (as {@code torch.argmax}). */
+    /** Index of the largest logit; the lowest such index on ties (as {@code torch.argmax}). */
     public static int argmax(float[] logits, int offset, int n) {
         int best = 0;
         float max = logits[offset];
@@ -28,10 +63,11 @@ public final class Sampler {
     }
 
     /**
-     * Chooses a token id from {@code logits[offset .. offset + vocab)}.
+     * Chooses a token id from {@code logits[offset .. offset + vocab)} with temperature, top-k and
+     * top-p only (no penalties, no state), as {@link LogitsProcessor} applies them.
      *
      * @param temperature 0 for argmax, else the logits' divisor
-     * @param topK        keep the k most likely tokens (0 = all)
+     * @param topK        keep the k most likely tokens, and any tied with the k-th (0 = all)
      * @param topP        keep the smallest set reaching probability p (1 = all)
      */
     public static int sample(float[] logits, int offset, int vocab, float temperature, int topK, float topP,
@@ -39,67 +75,80 @@ public final class Sampler {
         if (temperature == 0f) {
             return argmax(logits, offset, vocab);
         }
-        float invT = 1f / temperature;
-        if (topK == 0 && topP == 1f) {
-            return sampleAll(logits, offset, vocab, invT, random);
-        }
-        // Candidates sorted by logit, descending; top-k cuts the list before the softmax.
-        Integer[] order = new Integer[vocab];
-        for (int i = 0; i < vocab; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Float.compare(logits[offset + b], logits[offset + a]));
-        int keep = topK > 0 ? Math.min(topK, vocab) : vocab;
-        double max = logits[offset + order[0]] * invT;
-        double[] probs = new double[keep];
-        double sum = 0;
-        for (int i = 0; i < keep; i++) {
-            probs[i] = Math.exp(logits[offset + order[i]] * invT - max);
-            sum += probs[i];
-        }
-        if (topP < 1f) {
-            double cumulative = 0;
-            int cut = keep;
-            for (int i = 0; i < keep; i++) {
-                cumulative += probs[i] / sum;
-                if (cumulative >= topP) {
-                    cut = i + 1;
-                    break;
-                }
-            }
-            keep = cut;
-            sum = 0;
-            for (int i = 0; i < keep; i++) {
-                sum += probs[i];
-            }
-        }
-        double r = random.nextDouble() * sum;
-        double acc = 0;
-        for (int i = 0; i < keep; i++) {
-            acc += probs[i];
-            if (r < acc) {
-                return order[i];
-            }
-        }
-        return order[keep - 1];
+        float[] work = Arrays.copyOfRange(logits, offset, offset + vocab);
+        LogitsProcessor.applyTemperature(work, 0, vocab, temperature);
+        LogitsProcessor.applyTopK(work, 0, vocab, topK);
+        LogitsProcessor.applyTopP(work, 0, vocab, topP);
+        return draw(work, vocab, new double[vocab], random);
     }
 
-    private static int sampleAll(float[] logits, int offset, int vocab, float invT, RandomGenerator random) {
-        double max = logits[offset + argmax(logits, offset, vocab)] * invT;
-        double[] probs = new double[vocab];
+    /**
+     * Log-probabilities of a position under the raw distribution ({@code log_softmax} of the
+     * unmodified logits, in double precision): of {@code tokenId}, and of the {@code topN} most likely
+     * tokens, most likely first. Also what prompt_logprobs needs, with {@code tokenId} the actual next
+     * prompt token.
+     */
+    public static SampledToken logprobs(float[] logits, int offset, int vocab, int tokenId, int topN) {
+        if (tokenId < 0 || tokenId >= vocab) {
+            throw new IllegalArgumentException("token id must be in [0, " + vocab + "), got " + tokenId);
+        }
+        float max = logits[offset + argmax(logits, offset, vocab)];
+        double sum = 0;
+        for (int i = offset; i < offset + vocab; i++) {
+            sum += Math.exp(logits[i] - max);
+        }
+        double logZ = max + Math.log(sum);
+        int[] top = TopN.of(logits, offset, vocab, topN);
+        float[] topLogprobs = new float[top.length];
+        for (int i = 0; i < top.length; i++) {
+            topLogprobs[i] = (float) (logits[offset + top[i]] - logZ);
+        }
+        return new SampledToken(tokenId, (float) (logits[offset + tokenId] - logZ), top, topLogprobs);
+    }
+
+    /** One draw from the softmax of {@code row[0 .. vocab)}; banned ({@code -Infinity}) entries never win. */
+    private static int draw(float[] row, int vocab, double[] weights, RandomGenerator random) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) {
+            max = Math.max(max, row[i]);
+        }
+        if (max == Float.NEGATIVE_INFINITY) {
+            throw new IllegalStateException("every token is banned; nothing to sample from");
+        }
         double sum = 0;
         for (int i = 0; i < vocab; i++) {
-            probs[i] = Math.exp(logits[offset + i] * invT - max);
-            sum += probs[i];
+            float v = row[i];
+            double w = v == Float.NEGATIVE_INFINITY ? 0 : Math.exp(v - max);
+            weights[i] = w;
+            sum += w;
         }
         double r = random.nextDouble() * sum;
-        double acc = 0;
+        double cumulative = 0;
+        int last = -1;
         for (int i = 0; i < vocab; i++) {
-            acc += probs[i];
-            if (r < acc) {
-                return i;
+            double w = weights[i];
+            if (w > 0) {
+                cumulative += w;
+                last = i;
+                if (r < cumulative) {
+                    return i;
+                }
             }
         }
-        return argmax(logits, offset, vocab);
+        return last; // r landed on the rounding error of the sum
+    }
+
+    private float[] row(int vocab) {
+        if (row.length < vocab) {
+            row = new float[vocab];
+        }
+        return row;
+    }
+
+    private double[] weights(int vocab) {
+        if (weights.length < vocab) {
+            weights = new double[vocab];
+        }
+        return weights;
     }
 }
