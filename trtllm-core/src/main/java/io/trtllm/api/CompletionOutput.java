@@ -1,20 +1,26 @@
 package io.trtllm.api;
 
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 
 /**
  * One generated continuation of a prompt, as of the last update.
  *
- * @param index        which of the request's outputs this is (0 for a single output)
- * @param text         the text generated so far (detokenized, without the prompt)
- * @param tokenIds     the token ids generated so far
- * @param finishReason {@code stop} (end-of-sequence or a stop token), {@code length} (max_tokens or
- *                     the sequence-length limit), {@code cancelled} (aborted), or null while running
- * @param textDiff     text added since the previous update of a stream (the whole text otherwise)
- * @param tokenIdsDiff token ids added since the previous update of a stream (all otherwise)
+ * @param index             which of the request's outputs this is (0 for a single output)
+ * @param text              the text generated so far (detokenized, without the prompt; trimmed at a stop
+ *                          string unless {@code include_stop_str_in_output})
+ * @param tokenIds          the token ids generated so far (an ending stop/EOS token included)
+ * @param cumulativeLogprob sum of the chosen tokens' log-probabilities, or null when not computed
+ * @param logprobs          per generated token, when {@code logprobs} was asked for; else empty
+ * @param finishReason      {@code stop} (end-of-sequence, stop token or stop string), {@code length}
+ *                          (max_tokens or the sequence-length limit), {@code cancelled}, or null while running
+ * @param stopReason        the stop string (String) or stop token id (Integer) that ended it, else null
+ * @param textDiff          text added since the previous update of a stream (the whole text otherwise)
+ * @param tokenIdsDiff      token ids added since the previous update of a stream (all otherwise)
  */
-public record CompletionOutput(int index, String text, int[] tokenIds, @Nullable String finishReason, String textDiff,
-                               int[] tokenIdsDiff) {
+public record CompletionOutput(int index, String text, int[] tokenIds, @Nullable Double cumulativeLogprob,
+                               List<TokenLogprob> logprobs, @Nullable String finishReason, @Nullable Object stopReason,
+                               String textDiff, int[] tokenIdsDiff) {
     public static final String STOP = "stop";
     public static final String LENGTH = "length";
     public static final String CANCELLED = "cancelled";
@@ -22,11 +28,12 @@ public record CompletionOutput(int index, String text, int[] tokenIds, @Nullable
     public CompletionOutput {
         tokenIds = tokenIds.clone();
         tokenIdsDiff = tokenIdsDiff.clone();
+        logprobs = List.copyOf(logprobs);
     }
 
-    /** A final output: the diffs are the whole output. */
+    /** A final output without log-probabilities: the diffs are the whole output. */
     public CompletionOutput(int index, String text, int[] tokenIds, @Nullable String finishReason) {
-        this(index, text, tokenIds, finishReason, text, tokenIds);
+        this(index, text, tokenIds, null, List.of(), finishReason, null, text, tokenIds);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.trtllm.api;
 
 import io.trtllm.executor.Executor;
+import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.CacheDirectory;
@@ -59,6 +60,7 @@ public final class LLM implements AutoCloseable {
     private final Executor executor;
     private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final int maxSeqLen;
+    private final int[] eosTokenIds;
     private final AtomicLong requestIds = new AtomicLong();
     private volatile boolean closed;
 
@@ -90,10 +92,11 @@ public final class LLM implements AutoCloseable {
             warmUp(cpu);
             Set<Integer> eos = new HashSet<>(config.eosTokenIds());
             eos.addAll(tok.eosTokenIds());
+            this.eosTokenIds = eos.stream().mapToInt(Integer::intValue).toArray();
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
             this.executor = new Executor(cpu, new Executor.Config(scheduler, args.maxQueueSize(), maxSeqLen,
-                    args.kvCacheConfig().enableBlockReuse()), eos);
+                    args.kvCacheConfig().enableBlockReuse()));
         } catch (RuntimeException | Error e) {
             // Whatever was opened is closed again: threads, the native tokenizer, the mapped files.
             if (cpu != null) {
@@ -291,22 +294,36 @@ public final class LLM implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }
+        checkSupported(params);
         int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
+        if (params.truncatePromptTokens() != null && ids.length > params.truncatePromptTokens()) {
+            ids = java.util.Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
+        }
         checkArguments(ids, params);
         String requestId = Long.toString(requestIds.incrementAndGet());
-        var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, true, onUpdate, delivery);
-        var request = new GenerationRequest(requestId, ids, params.maxTokens(), params.temperature(), params.topK(),
-                params.topP(), params.seed(), params.ignoreEos(), Set.copyOf(params.stopTokenIds()));
-        executor.submit(request, tracker);
-        CompletableFuture<RequestOutput> result = tracker.result();
+        var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
+        var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, params, onUpdate,
+                id -> executor.abort(id, FinishReason.STOP), delivery);
+        executor.submit(new GenerationRequest(requestId, ids, params.maxTokens(), sampling), tracker);
         // Cancelling what the caller holds aborts the request in the engine.
-        CompletableFuture<RequestOutput> handle = result.whenComplete((r, e) -> { });
+        CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
         handle.whenComplete((r, e) -> {
             if (e instanceof CancellationException) {
                 executor.abort(requestId);
             }
         });
         return handle;
+    }
+
+    /** Refuses what this version does not do yet, rather than doing something else silently. */
+    private static void checkSupported(SamplingParams params) {
+        if (params.n() > 1 || params.bestOf() > 1 || params.useBeamSearch()) {
+            throw new IllegalArgumentException("n > 1, best_of > 1 and use_beam_search are not supported yet (n="
+                    + params.n() + ", best_of=" + params.bestOf() + ", use_beam_search=" + params.useBeamSearch() + ")");
+        }
+        if (params.promptLogprobs() != null) {
+            throw new IllegalArgumentException("prompt_logprobs is not supported yet");
+        }
     }
 
     private void checkArguments(int[] promptIds, SamplingParams params) {

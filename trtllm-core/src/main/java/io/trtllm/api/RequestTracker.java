@@ -3,8 +3,11 @@ package io.trtllm.api;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationListener;
 import io.trtllm.executor.RequestStats;
+import io.trtllm.executor.SampledToken;
+import io.trtllm.executor.StopStringMatcher;
 import io.trtllm.tokenizer.IncrementalDetokenizer;
 import io.trtllm.tokenizer.Tokenizer;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -15,50 +18,66 @@ import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Turns one request's executor events into {@link RequestOutput}s. The executor calls it on its
- * loop thread; everything slow (detokenization, the caller's callbacks) runs on the delivery pool,
- * one task at a time per request and in order, so the loop never waits for a caller.
+ * Turns one request's executor events into {@link RequestOutput}s: ids, log-probabilities, text
+ * (incremental when streamed or when stop strings must be watched; else decoded once at the end),
+ * stop strings. The executor calls it on its loop thread; everything slow runs on the delivery
+ * pool, one task at a time per request and in order, so the loop never waits for a caller.
+ *
+ * <p>A stop string is found in the text a little after the token that completed it was sampled:
+ * the tracker then asks the executor to stop the request and drops the tokens generated meanwhile.
  */
 final class RequestTracker implements GenerationListener {
     private final String requestId;
     private final String prompt;
     private final int[] promptIds;
     private final Tokenizer tokenizer;
-    private final boolean skipSpecialTokens;
+    private final SamplingParams params;
     private final @Nullable Consumer<RequestOutput> onUpdate;
+    private final Consumer<String> stopRequest;
     private final CompletableFuture<RequestOutput> result = new CompletableFuture<>();
     private final long arrivalNanos = System.nanoTime();
     private final Executor delivery;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final AtomicInteger pendingTasks = new AtomicInteger();
+    /** Whether text is produced token by token (streaming or stop strings), off the loop thread. */
+    private final boolean incremental;
 
-    // Below: touched only by delivery tasks, which never run concurrently (and, when nothing is
-    // streamed, by the executor's loop thread before the finish task is queued).
+    // Below: touched only by delivery tasks, which never run concurrently (and, when not
+    // incremental, by the executor's loop thread before the finish task is queued).
     private final @Nullable IncrementalDetokenizer detok;
+    private final @Nullable StopStringMatcher stops;
+    private final List<TokenLogprob> logprobs = new ArrayList<>();
+    private final StringBuilder text = new StringBuilder();
+    private double cumulativeLogprob;
+    private boolean haveLogprobs;
     private int[] ids = new int[32];
     private int count;
     /** Ids that belong to the text: all but a final stop/EOS token. */
     private int textCount;
-    /** Ids already turned into streamed text. */
+    /** Ids already turned into text. */
     private int detokenized;
     /** Ids already reported in a token diff. */
     private int reported;
+    private @Nullable String stopString;
 
     /**
-     * @param onUpdate called with each streamed update (text and token diffs) and the final output,
-     *                 or null when the caller only wants the final output (its text is then
-     *                 decoded once, at the end)
+     * @param onUpdate    called with each streamed update (text and token diffs) and the final output,
+     *                    or null when the caller only wants the final output
+     * @param stopRequest asks the executor to end request {@code requestId} with reason STOP
      */
-    RequestTracker(String requestId, String prompt, int[] promptIds, Tokenizer tokenizer, boolean skipSpecialTokens,
-                   @Nullable Consumer<RequestOutput> onUpdate, Executor delivery) {
+    RequestTracker(String requestId, String prompt, int[] promptIds, Tokenizer tokenizer, SamplingParams params,
+                   @Nullable Consumer<RequestOutput> onUpdate, Consumer<String> stopRequest, Executor delivery) {
         this.requestId = requestId;
         this.prompt = prompt;
         this.promptIds = promptIds;
         this.tokenizer = tokenizer;
-        this.skipSpecialTokens = skipSpecialTokens;
+        this.params = params;
         this.onUpdate = onUpdate;
+        this.stopRequest = stopRequest;
         this.delivery = delivery;
-        this.detok = onUpdate != null ? tokenizer.newDetokenizer(skipSpecialTokens) : null;
+        this.stops = params.stop().isEmpty() ? null : new StopStringMatcher(params.stop(), params.includeStopStrInOutput());
+        this.incremental = params.detokenize() && (onUpdate != null || stops != null);
+        this.detok = incremental ? tokenizer.newDetokenizer(params.skipSpecialTokens()) : null;
     }
 
     CompletableFuture<RequestOutput> result() {
@@ -66,47 +85,111 @@ final class RequestTracker implements GenerationListener {
     }
 
     @Override
-    public void onToken(int tokenId, @Nullable FinishReason finish) {
-        if (detok == null) {
-            // Nothing to stream: just record the id, here on the loop thread; the finish task reads
-            // the ids after this (the task queue orders the two).
-            record(tokenId, finish);
+    public void onToken(SampledToken token, @Nullable FinishReason finish) {
+        if (!incremental) {
+            record(token, finish); // nothing to stream: record here; the finish task comes after
             return;
         }
         deliver(() -> {
-            record(tokenId, finish);
-            if (finish == null) {
-                String diff = detokenize();
-                if (!diff.isEmpty()) {
-                    onUpdate.accept(output(diff, null, new RequestMetrics(promptIds.length, count, 0, arrivalNanos, 0, 0)));
-                }
+            if (stopString != null) {
+                return; // generated after a stop string, before the executor stopped: dropped
+            }
+            record(token, finish);
+            if (finish != null) {
+                return; // the finish task turns the last ids into text and sends the final output
+            }
+            String diff = emitText();
+            if (onUpdate != null && stopString == null && (!diff.isEmpty() || count > reported)) {
+                onUpdate.accept(output(diff, null, null, new RequestMetrics(promptIds.length, count, 0, arrivalNanos, 0, 0)));
             }
         });
     }
 
-    private void record(int tokenId, @Nullable FinishReason finish) {
+    private void record(SampledToken token, @Nullable FinishReason finish) {
         if (count == ids.length) {
             ids = Arrays.copyOf(ids, count * 2);
         }
-        ids[count++] = tokenId;
+        ids[count++] = token.tokenId();
         if (finish != FinishReason.STOP) {
             textCount = count;
         }
+        if (token.hasLogprob()) {
+            haveLogprobs = true;
+            cumulativeLogprob += token.logprob();
+            if (params.logprobs() != null) {
+                logprobs.add(new TokenLogprob(token.tokenId(), token.logprob(), token.topTokenIds(), token.topLogprobs()));
+            }
+        }
+    }
+
+    /** Detokenizes the new text ids, runs the stop strings over them, returns the text safe to show. */
+    private String emitText() {
+        StringBuilder delta = new StringBuilder();
+        while (detokenized < textCount) {
+            delta.append(detok.add(ids[detokenized++]));
+        }
+        return screen(delta.toString());
+    }
+
+    private String screen(String delta) {
+        if (stops == null) {
+            text.append(delta);
+            return delta;
+        }
+        StopStringMatcher.Result r = stops.feed(delta);
+        text.append(r.text());
+        if (r.stopString() != null) {
+            stopString = r.stopString();
+            // Keep the ids up to the token that completed the stop string; stop the request.
+            stopRequest.accept(requestId);
+        }
+        return r.text();
     }
 
     @Override
     public void onFinish(FinishReason reason, RequestStats stats) {
         deliver(() -> {
-            String finish = switch (reason) {
-                case STOP -> CompletionOutput.STOP;
-                case LENGTH -> CompletionOutput.LENGTH;
-                case CANCELLED -> CompletionOutput.CANCELLED;
-            };
-            String diff = detok != null ? detokenize() + detok.flush()
-                    : tokenizer.decode(Arrays.copyOf(ids, textCount), skipSpecialTokens);
-            var metrics = new RequestMetrics(stats.promptTokens(), stats.generatedTokens(), stats.cachedPromptTokens(),
+            String diff;
+            if (!params.detokenize()) {
+                diff = "";
+            } else if (incremental) {
+                if (stopString == null) {
+                    StringBuilder rest = new StringBuilder(emitText());
+                    String tail = detok.flush();
+                    if (stopString == null) {
+                        rest.append(screen(tail));
+                    }
+                    if (stopString == null && stops != null) {
+                        String held = stops.flush();
+                        text.append(held);
+                        rest.append(held);
+                    }
+                    diff = rest.toString();
+                } else {
+                    diff = "";
+                }
+            } else {
+                diff = tokenizer.decode(Arrays.copyOf(ids, textCount), params.skipSpecialTokens());
+                text.append(diff);
+            }
+            String finish;
+            Object stopReason = null;
+            if (stopString != null) {
+                finish = CompletionOutput.STOP;
+                stopReason = stopString;
+            } else {
+                finish = switch (reason) {
+                    case STOP -> CompletionOutput.STOP;
+                    case LENGTH -> CompletionOutput.LENGTH;
+                    case CANCELLED -> CompletionOutput.CANCELLED;
+                };
+                if (reason == FinishReason.STOP && count > 0 && params.stopTokenIds().contains(ids[count - 1])) {
+                    stopReason = ids[count - 1];
+                }
+            }
+            var metrics = new RequestMetrics(stats.promptTokens(), count, stats.cachedPromptTokens(),
                     stats.arrivalNanos(), stats.firstTokenNanos(), stats.finishNanos());
-            var out = output(diff, finish, metrics);
+            var out = output(diff, finish, stopReason, metrics);
             if (onUpdate != null) {
                 onUpdate.accept(out);
             }
@@ -119,21 +202,13 @@ final class RequestTracker implements GenerationListener {
         deliver(() -> result.completeExceptionally(error));
     }
 
-    /** Text that the text ids received since the last call complete. */
-    private String detokenize() {
-        StringBuilder diff = new StringBuilder();
-        while (detokenized < textCount) {
-            diff.append(detok.add(ids[detokenized++]));
-        }
-        return diff.toString();
-    }
-
-    private RequestOutput output(String textDiff, @Nullable String finish, RequestMetrics metrics) {
-        String text = detok != null ? detok.text() : textDiff;
+    private RequestOutput output(String textDiff, @Nullable String finish, @Nullable Object stopReason,
+                                 RequestMetrics metrics) {
         int[] all = Arrays.copyOf(ids, count);
-        int[] idsDiff = Arrays.copyOfRange(ids, reported, count);
+        int[] idsDiff = Arrays.copyOfRange(ids, Math.min(reported, count), count);
         reported = count;
-        var completion = new CompletionOutput(0, text, all, finish, textDiff, idsDiff);
+        var completion = new CompletionOutput(0, text.toString(), all, haveLogprobs ? cumulativeLogprob : null, logprobs,
+                finish, stopReason, textDiff, idsDiff);
         return new RequestOutput(requestId, prompt, promptIds, List.of(completion), finish != null, metrics);
     }
 

@@ -7,7 +7,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
@@ -69,9 +68,8 @@ public final class Executor implements AutoCloseable {
     private final KvCacheManager kv;
     private final Scheduler scheduler;
     private final Config config;
-    private final Set<Integer> eosTokenIds;
     private final ConcurrentLinkedQueue<Sequence> incoming = new ConcurrentLinkedQueue<>();
-    private final ConcurrentLinkedQueue<String> aborts = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<Abort> aborts = new ConcurrentLinkedQueue<>();
     private final Map<String, Sequence> live = new ConcurrentHashMap<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final AtomicLong sequenceIds = new AtomicLong();
@@ -83,10 +81,11 @@ public final class Executor implements AutoCloseable {
     private volatile Stats stats;
     private long iterations;
 
-    public Executor(ModelRunner runner, Config config, Set<Integer> eosTokenIds) {
+    private final Sampler sampler = new Sampler();
+
+    public Executor(ModelRunner runner, Config config) {
         this.runner = runner;
         this.config = config;
-        this.eosTokenIds = Set.copyOf(eosTokenIds);
         var spec = runner.kvCache();
         this.kv = new KvCacheManager(spec.numBlocks(), spec.blockSize(), config.enableBlockReuse());
         if (spec.blocksFor(config.maxSeqLen()) > spec.numBlocks()) {
@@ -132,12 +131,23 @@ public final class Executor implements AutoCloseable {
 
     /** Stops a request (finish reason CANCELLED) and frees its blocks; false if it is not live. */
     public boolean abort(String requestId) {
+        return abort(requestId, FinishReason.CANCELLED);
+    }
+
+    /**
+     * Stops a request with the given reason (e.g. {@code STOP} when the caller found a stop string
+     * in its text) and frees its blocks; false if it is not live.
+     */
+    public boolean abort(String requestId, FinishReason reason) {
         if (!live.containsKey(requestId)) {
             return false;
         }
-        aborts.add(requestId);
+        aborts.add(new Abort(requestId, reason));
         LockSupport.unpark(loop);
         return true;
+    }
+
+    private record Abort(String requestId, FinishReason reason) {
     }
 
     /** The latest snapshot (updated after every iteration). */
@@ -211,14 +221,14 @@ public final class Executor implements AutoCloseable {
     }
 
     private void takeAborts() {
-        String id;
-        while ((id = aborts.poll()) != null) {
-            Sequence s = live.get(id);
+        Abort abort;
+        while ((abort = aborts.poll()) != null) {
+            Sequence s = live.get(abort.requestId());
             if (s != null) {
                 if (incoming.remove(s)) {
                     scheduler.add(s); // so that remove() below finds it
                 }
-                finish(s, FinishReason.CANCELLED);
+                finish(s, abort.reason());
             }
         }
     }
@@ -265,13 +275,12 @@ public final class Executor implements AutoCloseable {
                 if (!c.sample()) {
                     continue;
                 }
-                GenerationRequest r = s.request;
-                int token = Sampler.sample(logits[i], 0, vocab, r.temperature(), r.topK(), r.topP(), s.random);
-                s.append(token);
+                SampledToken token = sampler.sample(logits[i], 0, vocab, s.sampling);
+                s.append(token.tokenId());
                 if (s.firstTokenNanos == 0) {
                     s.firstTokenNanos = System.nanoTime();
                 }
-                FinishReason reason = finishReason(s, token);
+                FinishReason reason = finishReason(s, token.tokenId());
                 s.listener.onToken(token, reason);
                 if (reason != null) {
                     finish(s, reason);
@@ -284,11 +293,12 @@ public final class Executor implements AutoCloseable {
     }
 
     private @Nullable FinishReason finishReason(Sequence s, int token) {
-        GenerationRequest r = s.request;
-        if ((!r.ignoreEos() && eosTokenIds.contains(token)) || r.stopTokenIds().contains(token)) {
-            return FinishReason.STOP;
+        for (int end : s.sampling.config().endTokenIds()) {
+            if (end == token) {
+                return FinishReason.STOP;
+            }
         }
-        if (s.generated() >= r.maxTokens() || s.length() >= config.maxSeqLen()) {
+        if (s.generated() >= s.request.maxTokens() || s.length() >= config.maxSeqLen()) {
             return FinishReason.LENGTH;
         }
         return null;

@@ -8,13 +8,13 @@ package io.trtllm.executor;
 public interface GenerationListener {
 
     /**
-     * A new token was generated.
+     * A new token was generated (with its log-probabilities when the request asked for them).
      *
      * @param finish null while generation goes on; else why this token ends it ({@code STOP}: it is
      *               an end-of-sequence or stop token, which belongs to the ids but not to the text;
      *               {@code LENGTH}: it is the last one allowed). {@link #onFinish} follows.
      */
-    void onToken(int tokenId, @org.jspecify.annotations.Nullable FinishReason finish);
+    void onToken(SampledToken token, @org.jspecify.annotations.Nullable FinishReason finish);
 
     /** The request ended; no call follows. */
     void onFinish(FinishReason reason, RequestStats stats);

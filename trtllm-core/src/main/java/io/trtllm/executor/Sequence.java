@@ -25,7 +25,8 @@ final class Sequence {
     /** Whether it has run once (then it no longer counts against max_queue_size). */
     boolean admitted;
     final GenerationListener listener;
-    final java.util.random.RandomGenerator random;
+    /** Penalty counts and the random stream: kept across preemption, so a resumed draw continues it. */
+    final SamplingState sampling;
     final long arrivalNanos = System.nanoTime();
     long firstTokenNanos;
     /** Set once the blocks for the whole length were reserved (GUARANTEED_NO_EVICT). */
@@ -35,7 +36,7 @@ final class Sequence {
         this.id = id;
         this.request = request;
         this.listener = listener;
-        this.random = request.seed() != null ? new java.util.SplittableRandom(request.seed()) : new java.util.SplittableRandom();
+        this.sampling = new SamplingState(request.sampling(), request.promptTokenIds(), 0);
         this.promptLength = request.promptTokenIds().length;
         this.tokens = Arrays.copyOf(request.promptTokenIds(), promptLength + Math.min(request.maxTokens(), 256));
         this.length = promptLength;

@@ -43,8 +43,8 @@ class ExecutorTests {
         final CompletableFuture<Result> done = new CompletableFuture<>();
 
         @Override
-        public void onToken(int tokenId, @Nullable FinishReason finish) {
-            tokens.add(tokenId);
+        public void onToken(SampledToken token, @Nullable FinishReason finish) {
+            tokens.add(token.tokenId());
         }
 
         @Override
@@ -80,7 +80,7 @@ class ExecutorTests {
     Executor executor(SchedulerConfig scheduler, int kvTokens, int blockSize, int maxQueueSize, boolean reuse) {
         var runner = new CpuModelRunner(config, weights, new KvCacheSpec(kvTokens / blockSize, blockSize), 2);
         toClose.add(runner);
-        var executor = new Executor(runner, new Executor.Config(scheduler, maxQueueSize, MAX_SEQ_LEN, reuse), Set.of());
+        var executor = new Executor(runner, new Executor.Config(scheduler, maxQueueSize, MAX_SEQ_LEN, reuse));
         toClose.add(executor);
         return executor;
     }
@@ -96,7 +96,7 @@ class ExecutorTests {
     }
 
     static GenerationRequest greedy(String id, int[] prompt, int maxTokens) {
-        return new GenerationRequest(id, prompt, maxTokens, 0f, 0, 1f, null, true, Set.of());
+        return new GenerationRequest(id, prompt, maxTokens, SamplingConfig.builder().temperature(0).build());
     }
 
     /** Each prompt alone: the reference for everything batched. */
@@ -218,8 +218,8 @@ class ExecutorTests {
         var gate = new CountDownLatch(1);
         var c = new Collector() {
             @Override
-            public void onToken(int tokenId, @Nullable FinishReason finish) {
-                super.onToken(tokenId, finish);
+            public void onToken(SampledToken token, @Nullable FinishReason finish) {
+                super.onToken(token, finish);
                 gate.countDown();
             }
         };
@@ -241,8 +241,8 @@ class ExecutorTests {
         var release = new CountDownLatch(1);
         var blocker = new Collector() {
             @Override
-            public void onToken(int tokenId, @Nullable FinishReason finish) {
-                super.onToken(tokenId, finish);
+            public void onToken(SampledToken token, @Nullable FinishReason finish) {
+                super.onToken(token, finish);
                 try {
                     release.await(); // holds the loop: nothing else is admitted meanwhile
                 } catch (InterruptedException e) {
@@ -256,7 +256,7 @@ class ExecutorTests {
         }
         var failing = new Collector() {
             @Override
-            public void onToken(int tokenId, @Nullable FinishReason finish) {
+            public void onToken(SampledToken token, @Nullable FinishReason finish) {
                 throw new IllegalStateException("listener broke");
             }
         };
@@ -312,7 +312,7 @@ class ExecutorTests {
             }
         };
         var ex = new Executor(flaky, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
-                1, 512, true), 64, MAX_SEQ_LEN, true), Set.of());
+                1, 512, true), 64, MAX_SEQ_LEN, true));
         toClose.add(ex);
         var poisoned = new Collector();
         var healthy = new Collector();
@@ -338,8 +338,8 @@ class ExecutorTests {
         var quick = new Collector();
         var slow = new Collector() {
             @Override
-            public void onToken(int tokenId, @Nullable FinishReason finish) {
-                super.onToken(tokenId, finish);
+            public void onToken(SampledToken token, @Nullable FinishReason finish) {
+                super.onToken(token, finish);
                 try {
                     Thread.sleep(20);
                 } catch (InterruptedException e) {

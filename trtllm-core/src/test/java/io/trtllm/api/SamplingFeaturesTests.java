@@ -1,0 +1,109 @@
+package io.trtllm.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** SamplingParams features end to end on stories15M (greedy story: ", there was a little girl named Lily. ..."). */
+class SamplingFeaturesTests {
+    static LLM llm;
+    static final String PROMPT = "Once upon a time";
+
+    @BeforeAll
+    static void load() {
+        llm = new LLM(LlmArgs.builder("stories15M").build());
+    }
+
+    @AfterAll
+    static void close() {
+        llm.close();
+    }
+
+    static SamplingParams.Builder greedy(int maxTokens) {
+        return SamplingParams.builder().maxTokens(maxTokens).temperature(0);
+    }
+
+    @Test
+    void stopStringsEndTheOutputAndAreTrimmedUnlessIncluded() {
+        CompletionOutput trimmed = llm.generate(PROMPT, greedy(60).stop(List.of("Lily")).build()).output();
+        assertThat(trimmed.text()).isEqualTo(", there was a little girl named ");
+        assertThat(trimmed.finishReason()).isEqualTo(CompletionOutput.STOP);
+        assertThat(trimmed.stopReason()).isEqualTo("Lily");
+        assertThat(trimmed.tokenIds().length).isLessThan(15);
+
+        CompletionOutput kept = llm.generate(PROMPT, greedy(60).stop(List.of("Lily")).includeStopStrInOutput(true).build()).output();
+        assertThat(kept.text()).isEqualTo(", there was a little girl named Lily");
+    }
+
+    @Test
+    void streamedTextNeverShowsTheStopString() {
+        List<String> pieces = new ArrayList<>();
+        RequestOutput out = llm.generate(PROMPT, greedy(60).stop(List.of(" sunshine")).build(), pieces::add);
+        assertThat(out.output().text()).isEqualTo(", there was a little girl named Lily. She loved to play outside in the");
+        assertThat(String.join("", pieces)).isEqualTo(out.output().text());
+        assertThat(out.output().stopReason()).isEqualTo(" sunshine");
+    }
+
+    @Test
+    void logprobsArePerTokenAndSumToTheCumulative() {
+        CompletionOutput out = llm.generate(PROMPT, greedy(10).logprobs(3).build()).output();
+        assertThat(out.logprobs()).hasSize(10);
+        double sum = 0;
+        int[] ids = out.tokenIds();
+        for (int i = 0; i < 10; i++) {
+            TokenLogprob lp = out.logprobs().get(i);
+            assertThat(lp.tokenId()).isEqualTo(ids[i]);
+            assertThat(lp.topTokenIds()).hasSize(3);
+            assertThat(lp.topTokenIds()[0]).as("greedy picks the most likely").isEqualTo(ids[i]);
+            assertThat(lp.logprob()).isEqualTo(lp.topLogprobs()[0]).isLessThanOrEqualTo(0f);
+            assertThat(lp.topLogprobs()[0]).isGreaterThanOrEqualTo(lp.topLogprobs()[1]);
+            sum += lp.logprob();
+        }
+        assertThat(out.cumulativeLogprob()).isCloseTo(sum, within(1e-4));
+        assertThat(llm.generate(PROMPT, greedy(10).build()).output().logprobs()).isEmpty();
+    }
+
+    @Test
+    void badWordsAndPenaltiesChangeWhatIsGenerated() {
+        String plain = llm.generate(PROMPT, greedy(20).build()).output().text();
+        String noLily = llm.generate(PROMPT, greedy(20).bad(List.of("Lily")).build()).output().text();
+        assertThat(plain).contains("Lily");
+        assertThat(noLily).doesNotContain("Lily");
+        String penalized = llm.generate(PROMPT, greedy(40).repetitionPenalty(2.0f).build()).output().text();
+        assertThat(penalized).isNotEqualTo(llm.generate(PROMPT, greedy(40).build()).output().text());
+    }
+
+    @Test
+    void minTokensHoldsBackStopTokens() {
+        int period = llm.tokenizer().tokenToId(".");
+        CompletionOutput early = llm.generate(PROMPT, greedy(60).stopTokenIds(List.of(period)).build()).output();
+        assertThat(early.finishReason()).isEqualTo(CompletionOutput.STOP);
+        assertThat(early.stopReason()).isEqualTo(period);
+        assertThat(early.text()).isEqualTo(", there was a little girl named Lily");
+        CompletionOutput later = llm.generate(PROMPT, greedy(60).stopTokenIds(List.of(period)).minTokens(15).build()).output();
+        assertThat(later.tokenIds().length).isGreaterThanOrEqualTo(15);
+        // The period is banned for the first 15 tokens, so the sentence goes on differently.
+        assertThat(later.text()).startsWith(early.text()).hasSizeGreaterThan(early.text().length() + 20);
+        assertThat(later.text()).doesNotContain(".");
+    }
+
+    @Test
+    void truncatePromptTokensKeepsTheEnd() {
+        RequestOutput out = llm.generate("Once upon a time there was a dog", greedy(4).truncatePromptTokens(3).build());
+        assertThat(out.promptTokenIds()).hasSize(3);
+    }
+
+    @Test
+    void unsupportedCombinationsAreRefusedNotIgnored() {
+        assertThatThrownBy(() -> llm.generate(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not supported yet");
+        assertThatThrownBy(() -> llm.generate(PROMPT, greedy(5).promptLogprobs(1).build()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompt_logprobs");
+    }
+}
