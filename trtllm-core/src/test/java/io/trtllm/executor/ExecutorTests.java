@@ -157,6 +157,32 @@ class ExecutorTests {
     }
 
     @Test
+    void seededSamplingDoesNotDependOnWhatElseIsInTheBatch() throws Exception {
+        var sampling = SamplingConfig.builder().temperature(1.0f).topK(50).seed(42L).build();
+        int[] p = prompt(9, 12);
+        var ex = executor(SchedulerConfig.defaults(), 8 * MAX_SEQ_LEN, 16, 64, false);
+        var alone = new Collector();
+        ex.submit(new GenerationRequest("alone", p, 30, sampling), alone);
+        List<Integer> expected = alone.await().tokens();
+        List<Collector> others = new ArrayList<>();
+        var again = new Collector();
+        for (int i = 0; i < 5; i++) {
+            var c = new Collector();
+            others.add(c);
+            ex.submit(new GenerationRequest("other-" + i, prompt(20 + i, 7 + 3 * i), 30,
+                    SamplingConfig.builder().temperature(1.0f).seed((long) i).build()), c);
+            if (i == 2) {
+                ex.submit(new GenerationRequest("again", p, 30, sampling), again);
+            }
+        }
+        assertThat(again.await().tokens()).isEqualTo(expected);
+        for (Collector c : others) {
+            c.await();
+        }
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
     void chunkedPrefillGivesTheSameOutputs() throws Exception {
         List<int[]> prompts = prompts(6);
         var expected = alone(prompts, 10);

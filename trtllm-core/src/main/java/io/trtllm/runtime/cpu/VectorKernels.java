@@ -11,6 +11,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -31,6 +32,29 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Short> S =
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final int L = F.length();
+    private static final VectorShuffle<Float> ROTATE_8 = VectorShuffle.fromOp(F, i -> (i + 8) % L);
+    private static final VectorShuffle<Float> ROTATE_4 = VectorShuffle.fromOp(F, i -> (i + 4) % L);
+    private static final VectorShuffle<Float> ROTATE_2 = VectorShuffle.fromOp(F, i -> (i + 2) % L);
+    private static final VectorShuffle<Float> ROTATE_1 = VectorShuffle.fromOp(F, i -> (i + 1) % L);
+
+    /**
+     * Sum of the lanes in a fixed tree order. {@code reduceLanes(ADD)} adds in one order when
+     * interpreted and in another once C2 compiled it, so the same dot product could differ in its
+     * last bit between two call sites; rotate-and-add is the same in every tier, which keeps a
+     * token's logits identical alone and in a batch.
+     */
+    private static float sum(FloatVector v) {
+        if (L >= 16) {
+            v = v.add(v.rearrange(ROTATE_8));
+        }
+        if (L >= 8) {
+            v = v.add(v.rearrange(ROTATE_4));
+        }
+        if (L >= 4) {
+            v = v.add(v.rearrange(ROTATE_2));
+        }
+        return v.add(v.rearrange(ROTATE_1)).lane(0);
+    }
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     @Override
@@ -141,7 +165,7 @@ final class VectorKernels implements Kernels {
             a0 = FloatVector.fromArray(F, x, xOff + c).fma(wv, a0);
             c += L;
         }
-        float sum = a0.add(a1).reduceLanes(ADD);
+        float sum = sum(a0.add(a1));
         long base = (long) j * cols;
         for (; c < cols; c++) {
             sum += x[xOff + c] * scalarWeight(w, base + c);
@@ -151,52 +175,88 @@ final class VectorKernels implements Kernels {
 
     // ---- prefill: four tokens, one row ----
 
+    /**
+     * Four tokens against one row, summed in exactly {@link #dot1}'s order (even blocks into one
+     * accumulator, odd blocks into another, then the tail): a token's logits are then the same
+     * bits whether it runs alone or in a batch, so batching never changes a sampled token.
+     */
     private static void tokens4(float[] x, int xOff, WeightMatrix w, MemorySegment row, int j, int cols, float[] out,
                                 int o, int stride) {
         int size = w.dtype().byteSize();
         int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        int bound = F.loopBound(cols);
-        long boundBytes = (long) bound * size;
+        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
+        FloatVector d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+        int bound2 = cols - cols % (2 * L);
+        long bound2Bytes = (long) bound2 * size;
         long step = (long) L * size;
         int k = 0;
         switch (w.dtype()) {
             case F32 -> {
-                for (long b = 0; b < boundBytes; b += step, k += L) {
-                    FloatVector wv = loadF32(row, b);
-                    a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
-                    a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
-                    a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
-                    a3 = FloatVector.fromArray(F, x, x3 + k).fma(wv, a3);
+                for (long b = 0; b < bound2Bytes; b += 2 * step, k += 2 * L) {
+                    FloatVector we = loadF32(row, b);
+                    FloatVector wd = loadF32(row, b + step);
+                    e0 = FloatVector.fromArray(F, x, x0 + k).fma(we, e0);
+                    e1 = FloatVector.fromArray(F, x, x1 + k).fma(we, e1);
+                    e2 = FloatVector.fromArray(F, x, x2 + k).fma(we, e2);
+                    e3 = FloatVector.fromArray(F, x, x3 + k).fma(we, e3);
+                    d0 = FloatVector.fromArray(F, x, x0 + k + L).fma(wd, d0);
+                    d1 = FloatVector.fromArray(F, x, x1 + k + L).fma(wd, d1);
+                    d2 = FloatVector.fromArray(F, x, x2 + k + L).fma(wd, d2);
+                    d3 = FloatVector.fromArray(F, x, x3 + k + L).fma(wd, d3);
                 }
             }
             case BF16 -> {
-                for (long b = 0; b < boundBytes; b += step, k += L) {
-                    FloatVector wv = loadBF16(row, b);
-                    a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
-                    a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
-                    a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
-                    a3 = FloatVector.fromArray(F, x, x3 + k).fma(wv, a3);
+                for (long b = 0; b < bound2Bytes; b += 2 * step, k += 2 * L) {
+                    FloatVector we = loadBF16(row, b);
+                    FloatVector wd = loadBF16(row, b + step);
+                    e0 = FloatVector.fromArray(F, x, x0 + k).fma(we, e0);
+                    e1 = FloatVector.fromArray(F, x, x1 + k).fma(we, e1);
+                    e2 = FloatVector.fromArray(F, x, x2 + k).fma(we, e2);
+                    e3 = FloatVector.fromArray(F, x, x3 + k).fma(we, e3);
+                    d0 = FloatVector.fromArray(F, x, x0 + k + L).fma(wd, d0);
+                    d1 = FloatVector.fromArray(F, x, x1 + k + L).fma(wd, d1);
+                    d2 = FloatVector.fromArray(F, x, x2 + k + L).fma(wd, d2);
+                    d3 = FloatVector.fromArray(F, x, x3 + k + L).fma(wd, d3);
                 }
             }
             case F16 -> {
-                for (long b = 0; b < boundBytes; b += step, k += L) {
-                    FloatVector wv = loadF16(row, b);
-                    a0 = FloatVector.fromArray(F, x, x0 + k).fma(wv, a0);
-                    a1 = FloatVector.fromArray(F, x, x1 + k).fma(wv, a1);
-                    a2 = FloatVector.fromArray(F, x, x2 + k).fma(wv, a2);
-                    a3 = FloatVector.fromArray(F, x, x3 + k).fma(wv, a3);
+                for (long b = 0; b < bound2Bytes; b += 2 * step, k += 2 * L) {
+                    FloatVector we = loadF16(row, b);
+                    FloatVector wd = loadF16(row, b + step);
+                    e0 = FloatVector.fromArray(F, x, x0 + k).fma(we, e0);
+                    e1 = FloatVector.fromArray(F, x, x1 + k).fma(we, e1);
+                    e2 = FloatVector.fromArray(F, x, x2 + k).fma(we, e2);
+                    e3 = FloatVector.fromArray(F, x, x3 + k).fma(we, e3);
+                    d0 = FloatVector.fromArray(F, x, x0 + k + L).fma(wd, d0);
+                    d1 = FloatVector.fromArray(F, x, x1 + k + L).fma(wd, d1);
+                    d2 = FloatVector.fromArray(F, x, x2 + k + L).fma(wd, d2);
+                    d3 = FloatVector.fromArray(F, x, x3 + k + L).fma(wd, d3);
                 }
             }
         }
-        float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
+        int c = bound2;
+        if (c + L <= cols) {
+            long b = (long) c * size;
+            FloatVector wv = switch (w.dtype()) {
+                case F32 -> loadF32(row, b);
+                case BF16 -> loadBF16(row, b);
+                case F16 -> loadF16(row, b);
+            };
+            e0 = FloatVector.fromArray(F, x, x0 + c).fma(wv, e0);
+            e1 = FloatVector.fromArray(F, x, x1 + c).fma(wv, e1);
+            e2 = FloatVector.fromArray(F, x, x2 + c).fma(wv, e2);
+            e3 = FloatVector.fromArray(F, x, x3 + c).fma(wv, e3);
+            c += L;
+        }
+        float s0 = sum(e0.add(d0)), s1 = sum(e1.add(d1));
+        float s2 = sum(e2.add(d2)), s3 = sum(e3.add(d3));
         long base = (long) j * cols;
-        for (k = bound; k < cols; k++) {
-            float wk = scalarWeight(w, base + k);
-            s0 += x[x0 + k] * wk;
-            s1 += x[x1 + k] * wk;
-            s2 += x[x2 + k] * wk;
-            s3 += x[x3 + k] * wk;
+        for (; c < cols; c++) {
+            float wk = scalarWeight(w, base + c);
+            s0 += x[x0 + c] * wk;
+            s1 += x[x1 + c] * wk;
+            s2 += x[x2 + c] * wk;
+            s3 += x[x3 + c] * wk;
         }
         out[o] = s0;
         out[o + stride] = s1;
@@ -214,7 +274,7 @@ final class VectorKernels implements Kernels {
         for (; i < bound; i += L) {
             acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
         }
-        float sum = acc.reduceLanes(ADD);
+        float sum = sum(acc);
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
         }

@@ -55,6 +55,30 @@ class KernelsTests {
         assertThat(actual[2]).as("row 0 is outside [1, rows) and stays untouched").isZero();
     }
 
+    @ParameterizedTest(name = "{0} cols={1}")
+    @CsvSource({"F32, 288", "F32, 100", "F32, 19", "BF16, 288", "BF16, 100", "F16, 288", "F16, 47"})
+    void aTokensResultIsTheSameBitsAloneOrInABatch(DType dtype, int cols) {
+        var rnd = new SplittableRandom(3);
+        int rows = 11;
+        int tokens = 9;
+        WeightMatrix w = randomMatrix(dtype, rows, cols, rnd);
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        float[] batched = new float[tokens * rows];
+        vector.matmul(x, tokens, w, 0, rows, batched, rows, 0);
+        for (int t = 0; t < tokens; t++) {
+            float[] one = java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols);
+            float[] alone = new float[rows];
+            vector.matmul(one, 1, w, 0, rows, alone, rows, 0);
+            for (int j = 0; j < rows; j++) {
+                assertThat(Float.floatToIntBits(batched[t * rows + j])).as("token %d row %d", t, j)
+                        .isEqualTo(Float.floatToIntBits(alone[j]));
+            }
+        }
+    }
+
     @Test
     void halfPrecisionSpecialValuesConvertExactly() {
         short[] halves = {0x0000, (short) 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, (short) 0xc000, 0x7bff,
