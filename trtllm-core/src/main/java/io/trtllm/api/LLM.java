@@ -294,7 +294,7 @@ public final class LLM implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }
-        checkSupported(params);
+        checkSupported(params, onUpdate != null);
         int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
         if (params.truncatePromptTokens() != null && ids.length > params.truncatePromptTokens()) {
             ids = java.util.Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
@@ -302,24 +302,78 @@ public final class LLM implements AutoCloseable {
         checkArguments(ids, params);
         String requestId = Long.toString(requestIds.incrementAndGet());
         var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
+        if (params.bestOf() == 1) {
+            return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
+        }
+        // best_of samples of the same prompt, each with its own split of the seed's random stream;
+        // the n with the highest cumulative log-probability are returned (all of them when n == best_of).
+        List<CompletableFuture<RequestOutput>> samples = new ArrayList<>();
+        try {
+            for (int i = 0; i < params.bestOf(); i++) {
+                samples.add(submitOne(requestId, requestId + "-" + i, prompt, ids, params, sampling, i, null));
+            }
+        } catch (RuntimeException e) {
+            samples.forEach(f -> f.cancel(true));
+            throw e;
+        }
+        int[] promptTokens = ids;
+        CompletableFuture<RequestOutput> combined = CompletableFuture.allOf(samples.toArray(CompletableFuture[]::new))
+                .thenApply(done -> rank(requestId, prompt, promptTokens, params, samples.stream().map(CompletableFuture::join).toList()));
+        combined.whenComplete((r, e) -> {
+            if (e instanceof CancellationException) {
+                samples.forEach(f -> f.cancel(true));
+            }
+        });
+        return combined;
+    }
+
+    private CompletableFuture<RequestOutput> submitOne(String requestId, String sampleId, String prompt, int[] ids,
+                                                       SamplingParams params, io.trtllm.executor.SamplingConfig sampling,
+                                                       int index, @Nullable Consumer<RequestOutput> onUpdate) {
         var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, params, onUpdate,
-                id -> executor.abort(id, FinishReason.STOP), delivery);
-        executor.submit(new GenerationRequest(requestId, ids, params.maxTokens(), sampling), tracker);
+                id -> executor.abort(sampleId, FinishReason.STOP), delivery);
+        executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index), tracker);
         // Cancelling what the caller holds aborts the request in the engine.
         CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
         handle.whenComplete((r, e) -> {
             if (e instanceof CancellationException) {
-                executor.abort(requestId);
+                executor.abort(sampleId);
             }
         });
         return handle;
     }
 
+    /** The n best of the samples by cumulative log-probability (all, in sample order, when n == best_of). */
+    private static RequestOutput rank(String requestId, String prompt, int[] promptIds, SamplingParams params,
+                                      List<RequestOutput> samples) {
+        List<CompletionOutput> outputs = new ArrayList<>(samples.stream().map(RequestOutput::output).toList());
+        if (params.bestOf() > params.n()) {
+            outputs.sort(java.util.Comparator.comparingDouble(
+                    (CompletionOutput o) -> o.cumulativeLogprob() != null ? o.cumulativeLogprob() : Double.NEGATIVE_INFINITY)
+                    .reversed());
+        }
+        List<CompletionOutput> best = new ArrayList<>();
+        for (int i = 0; i < params.n(); i++) {
+            CompletionOutput o = outputs.get(i);
+            best.add(new CompletionOutput(i, o.text(), o.tokenIds(), params.logprobs() != null ? o.cumulativeLogprob() : null,
+                    o.logprobs(), o.finishReason(), o.stopReason(), o.textDiff(), o.tokenIdsDiff()));
+        }
+        RequestMetrics first = samples.getFirst().metrics();
+        int generated = samples.stream().mapToInt(r -> r.metrics().generatedTokens()).sum();
+        long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
+        var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
+                first.firstTokenNanos(), finish);
+        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics);
+    }
+
     /** Refuses what this version does not do yet, rather than doing something else silently. */
-    private static void checkSupported(SamplingParams params) {
-        if (params.n() > 1 || params.bestOf() > 1 || params.useBeamSearch()) {
-            throw new IllegalArgumentException("n > 1, best_of > 1 and use_beam_search are not supported yet (n="
-                    + params.n() + ", best_of=" + params.bestOf() + ", use_beam_search=" + params.useBeamSearch() + ")");
+    private static void checkSupported(SamplingParams params, boolean streaming) {
+        if (params.useBeamSearch()) {
+            throw new IllegalArgumentException("use_beam_search is not supported yet");
+        }
+        if (streaming && params.bestOf() > 1) {
+            throw new IllegalArgumentException("streaming supports n = best_of = 1 for now (n=" + params.n() + ", best_of="
+                    + params.bestOf() + "); use generate or generateAsync");
         }
         if (params.promptLogprobs() != null) {
             throw new IllegalArgumentException("prompt_logprobs is not supported yet");

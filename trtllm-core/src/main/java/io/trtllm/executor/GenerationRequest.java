@@ -8,8 +8,11 @@ package io.trtllm.executor;
  * @param promptTokenIds the prompt
  * @param maxTokens      most tokens to generate
  * @param sampling       how to pick tokens; its end ids (EOS unless ignored, and stop ids) end generation
+ * @param sequenceIndex  which of a request's samples this is (n / best_of): sample i draws from the
+ *                       i-th split of the seed's random stream, so each depends only on the seed
  */
-public record GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling) {
+public record GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling,
+                                int sequenceIndex) {
     public GenerationRequest {
         if (promptTokenIds.length == 0) {
             throw new IllegalArgumentException("request " + requestId + ": the prompt is empty");
@@ -17,7 +20,15 @@ public record GenerationRequest(String requestId, int[] promptTokenIds, int maxT
         if (maxTokens <= 0) {
             throw new IllegalArgumentException("request " + requestId + ": max_tokens must be > 0, got " + maxTokens);
         }
+        if (sequenceIndex < 0) {
+            throw new IllegalArgumentException("request " + requestId + ": sequenceIndex must be >= 0, got " + sequenceIndex);
+        }
         promptTokenIds = promptTokenIds.clone();
+    }
+
+    /** A single-sample request. */
+    public GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling) {
+        this(requestId, promptTokenIds, maxTokens, sampling, 0);
     }
 
     @Override

@@ -36,7 +36,7 @@ final class Sequence {
         this.id = id;
         this.request = request;
         this.listener = listener;
-        this.sampling = new SamplingState(request.sampling(), request.promptTokenIds(), 0);
+        this.sampling = new SamplingState(request.sampling(), request.promptTokenIds(), request.sequenceIndex());
         this.promptLength = request.promptTokenIds().length;
         this.tokens = Arrays.copyOf(request.promptTokenIds(), promptLength + Math.min(request.maxTokens(), 256));
         this.length = promptLength;

@@ -100,9 +100,35 @@ class SamplingFeaturesTests {
     }
 
     @Test
+    void nSamplesAreSeededIndependentlyAndBestOfKeepsTheMostLikely() {
+        var params = SamplingParams.builder().maxTokens(12).temperature(2.0f).n(3).seed(11L).build();
+        RequestOutput a = llm.generate(PROMPT, params);
+        RequestOutput b = llm.generate(PROMPT, params);
+        assertThat(a.outputs()).hasSize(3);
+        for (int i = 0; i < 3; i++) {
+            assertThat(a.outputs().get(i).index()).isEqualTo(i);
+            assertThat(a.outputs().get(i).tokenIds()).containsExactly(b.outputs().get(i).tokenIds());
+        }
+        assertThat(a.outputs().get(0).tokenIds()).isNotEqualTo(a.outputs().get(1).tokenIds());
+
+        var best = SamplingParams.builder().maxTokens(12).temperature(1.0f).n(2).bestOf(5).seed(11L).logprobs(0).build();
+        RequestOutput r = llm.generate(PROMPT, best);
+        assertThat(r.outputs()).hasSize(2);
+        assertThat(r.outputs().get(0).cumulativeLogprob()).isGreaterThanOrEqualTo(r.outputs().get(1).cumulativeLogprob());
+        // The two kept are the two most likely of the five samples (sample i is the i-th split of the seed).
+        var all = llm.generate(PROMPT, SamplingParams.builder().maxTokens(12).temperature(1.0f).n(5).seed(11L).logprobs(0).build());
+        double second = all.outputs().stream().mapToDouble(CompletionOutput::cumulativeLogprob).sorted().skip(3).findFirst().orElseThrow();
+        assertThat(r.outputs().get(1).cumulativeLogprob()).isEqualTo(second);
+    }
+
+    @Test
     void unsupportedCombinationsAreRefusedNotIgnored() {
-        assertThatThrownBy(() -> llm.generate(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not supported yet");
+        assertThatThrownBy(() -> llm.generate(PROMPT, SamplingParams.builder().maxTokens(5).n(2).bestOf(2)
+                .useBeamSearch(true).build()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_beam_search is not supported yet");
+        var sub = new LlmAsyncAndStreamingTests.StepSubscriber(-1);
+        llm.generateStream(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()).subscribe(sub);
+        assertThat(sub.error.get()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("streaming supports n");
         assertThatThrownBy(() -> llm.generate(PROMPT, greedy(5).promptLogprobs(1).build()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompt_logprobs");
     }
