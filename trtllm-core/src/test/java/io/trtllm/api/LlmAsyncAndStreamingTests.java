@@ -160,13 +160,13 @@ class LlmAsyncAndStreamingTests {
 
     @Test
     void metricsHaveTimesCountsAndPrefixCacheHits() {
-        String longPrompt = "Once upon a time, there was a little girl named Lily. She loved to play outside. ".repeat(4);
+        String longPrompt = "Once upon a time, there was a little girl named Lily. She loved to play outside. ".repeat(8);
         RequestOutput first = llm.generate(longPrompt, SamplingParams.greedy(8));
         RequestOutput second = llm.generate(longPrompt, SamplingParams.greedy(8));
         RequestMetrics m = second.metrics();
         assertThat(m.promptTokens()).isGreaterThan(64);
         assertThat(m.generatedTokens()).isEqualTo(8);
-        assertThat(m.cachedPromptTokens()).isEqualTo((m.promptTokens() - 1) / 32 * 32);
+        assertThat(m.cachedPromptTokens()).isEqualTo((m.promptTokens() - 1) / 32 * 32).isGreaterThanOrEqualTo(4 * 32);
         assertThat(first.metrics().cachedPromptTokens()).isLessThan(m.cachedPromptTokens());
         assertThat(m.timeToFirstTokenNanos()).isPositive();
         assertThat(m.endToEndNanos()).isGreaterThanOrEqualTo(m.timeToFirstTokenNanos() + m.decodeNanos());

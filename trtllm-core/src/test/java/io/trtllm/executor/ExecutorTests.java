@@ -144,16 +144,96 @@ class ExecutorTests {
 
     @Test
     void batchedGreedyOutputsEqualEachRequestAlone() throws Exception {
-        List<int[]> prompts = prompts(12);
+        List<int[]> prompts = prompts(16);
         var expected = alone(prompts, 20);
-        var ex = executor(SchedulerConfig.defaults(), 12 * MAX_SEQ_LEN, 16, 64, true);
+        var ex = executor(SchedulerConfig.defaults(), 16 * MAX_SEQ_LEN, 16, 64, true);
         var results = together(ex, prompts, 20);
         for (int i = 0; i < prompts.size(); i++) {
             assertThat(results.get(i).reason()).isEqualTo(FinishReason.LENGTH);
             assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(expected.get(i));
         }
-        assertThat(ex.stats().iterations()).isLessThan(12 * 20); // they really ran together
+        assertThat(ex.stats().iterations()).isLessThan(16 * 20); // they really ran together
         assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void sharedSystemPromptWithPrefixReuseAndChunkedPrefillKeepsOutputsAlone() throws Exception {
+        int[] system = prompt(77, 40);
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < 16; i++) {
+            int[] user = prompt(200 + i, 3 + i % 7);
+            int[] p = java.util.Arrays.copyOf(system, system.length + user.length - 1);
+            System.arraycopy(user, 1, p, system.length, user.length - 1);
+            prompts.add(p);
+        }
+        var expected = alone(prompts, 12);
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 16, 64, true),
+                16 * MAX_SEQ_LEN, 16, 64, true);
+        together(ex, List.of(prompts.getFirst()), 1); // the system prompt's blocks are now cached
+        var results = together(ex, prompts, 12);
+        int reused = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(expected.get(i));
+            reused += results.get(i).stats().cachedPromptTokens();
+        }
+        assertThat(reused).isGreaterThanOrEqualTo(16 * 32); // two full 16-token blocks of the system prompt each
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void soakOf500RequestsWithCancellationsAndAFullQueueEndsEachExactlyOnceAndLeaksNothing() throws Exception {
+        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 16, 256, true),
+                12 * MAX_SEQ_LEN, 16, 48, true);
+        int freeAtStart = ex.stats().kvCache().freeBlocks();
+        var rnd = new SplittableRandom(2026);
+        var terminal = new java.util.concurrent.ConcurrentHashMap<String, java.util.concurrent.atomic.AtomicInteger>();
+        var failures = new java.util.concurrent.ConcurrentLinkedQueue<Throwable>();
+        List<String> submitted = new ArrayList<>();
+        int rejected = 0;
+        for (int i = 0; i < 500; i++) {
+            String id = "soak-" + i;
+            int promptLength = 1 + rnd.nextInt(60);
+            int maxTokens = 1 + rnd.nextInt(MAX_SEQ_LEN - promptLength);
+            var listener = new GenerationListener() {
+                @Override
+                public void onToken(SampledToken token, @Nullable FinishReason finish) {
+                }
+
+                @Override
+                public void onFinish(FinishReason reason, RequestStats stats) {
+                    terminal.computeIfAbsent(id, k -> new java.util.concurrent.atomic.AtomicInteger()).incrementAndGet();
+                }
+
+                @Override
+                public void onFailure(Throwable error) {
+                    failures.add(error);
+                    terminal.computeIfAbsent(id, k -> new java.util.concurrent.atomic.AtomicInteger()).incrementAndGet();
+                }
+            };
+            var sampling = rnd.nextBoolean() ? SamplingConfig.builder().temperature(0).build()
+                    : SamplingConfig.builder().temperature(0.9f).topP(0.9f).seed((long) i).build();
+            try {
+                ex.submit(new GenerationRequest(id, prompt(i, promptLength), maxTokens, sampling), listener);
+                submitted.add(id);
+            } catch (QueueFullException e) {
+                rejected++;
+                Thread.sleep(2);
+            }
+            if (rnd.nextInt(6) == 0 && !submitted.isEmpty()) {
+                ex.abort(submitted.get(rnd.nextInt(submitted.size())));
+            }
+        }
+        for (int i = 0; i < 6000 && terminal.size() < submitted.size(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(rejected).as("the queue filled at times").isPositive();
+        assertThat(failures).isEmpty();
+        assertThat(terminal.keySet()).containsExactlyInAnyOrderElementsOf(submitted);
+        assertThat(terminal.values()).allMatch(n -> n.get() == 1);
+        assertNoBlocksHeld(ex);
+        assertThat(ex.stats().kvCache().freeBlocks()).isEqualTo(freeAtStart);
+        assertThat(ex.stats().waiting()).isZero();
+        assertThat(ex.stats().running()).isZero();
     }
 
     @Test
