@@ -61,6 +61,10 @@ final class Bench implements Callable<Integer> {
         try (var llm = new LLM(args)) {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
             int[] longPrompt = prefillPrompt(llm);
+            if (concurrency > 1 && longPrompt.length + maxTokens > llm.maxSeqLen()) {
+                throw new IllegalArgumentException("--prefill-tokens " + longPrompt.length + " + --max-tokens " + maxTokens
+                        + " exceeds max_seq_len " + llm.maxSeqLen());
+            }
             var prefill = SamplingParams.greedy(1);
             for (int i = 0; i < warmupRuns; i++) {
                 llm.generate(prompt, decode);
@@ -82,12 +86,12 @@ final class Bench implements Callable<Integer> {
             if (concurrency > 1) {
                 double[] throughput = new double[runs];
                 for (int i = 0; i < runs; i++) {
-                    throughput[i] = concurrent(llm, decode);
+                    throughput[i] = concurrent(llm, longPrompt, decode);
                 }
                 Arrays.sort(throughput);
                 out.printf(Locale.ROOT, "throughput: median %.1f of %d runs (min %.1f, max %.1f) output tok/s, %d concurrent "
-                                + "requests of %d tokens%n", median(throughput), runs, throughput[0], throughput[runs - 1],
-                        concurrency, maxTokens);
+                                + "requests of %d tokens after %d-token prompts%n", median(throughput), runs, throughput[0],
+                        throughput[runs - 1], concurrency, maxTokens, longPrompt.length);
             }
             EngineOptions.printMemory(out);
         }
@@ -104,12 +108,17 @@ final class Bench implements Callable<Integer> {
         return Arrays.copyOf(text, Math.min(prefillTokens, text.length));
     }
 
-    /** Output tokens per second of {@code concurrency} requests submitted at once. */
-    private double concurrent(LLM llm, SamplingParams params) {
+    /**
+     * Output tokens per second of {@code concurrency} requests submitted at once, each a
+     * {@code --prefill-tokens} prompt (made distinct per request) generating {@code --max-tokens}.
+     */
+    private double concurrent(LLM llm, int[] basePrompt, SamplingParams params) {
         long start = System.nanoTime();
         var futures = new java.util.ArrayList<java.util.concurrent.CompletableFuture<io.trtllm.api.RequestOutput>>();
         for (int i = 0; i < concurrency; i++) {
-            futures.add(llm.generateAsync(prompt + " " + i, params));
+            int[] p = basePrompt.clone();
+            p[Math.min(1, p.length - 1)] = 100 + i;
+            futures.add(llm.generateAsync(p, params));
         }
         long tokens = 0;
         for (var f : futures) {

@@ -41,7 +41,7 @@ class MainTests {
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
-        assertThat(r.out()).containsPattern("(?m)^throughput: median [0-9.]+ of 3 runs .* output tok/s, 3 concurrent requests of 8 tokens");
+        assertThat(r.out()).containsPattern("(?m)^throughput: median [0-9.]+ of 3 runs .* output tok/s, 3 concurrent requests of 8 tokens after 16-token prompts");
         r = run("bench", "--prefill-tokens", "300");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");

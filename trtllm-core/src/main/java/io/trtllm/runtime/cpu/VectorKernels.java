@@ -11,7 +11,6 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -32,28 +31,14 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Short> S =
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final int L = F.length();
-    private static final VectorShuffle<Float> ROTATE_8 = VectorShuffle.fromOp(F, i -> (i + 8) % L);
-    private static final VectorShuffle<Float> ROTATE_4 = VectorShuffle.fromOp(F, i -> (i + 4) % L);
-    private static final VectorShuffle<Float> ROTATE_2 = VectorShuffle.fromOp(F, i -> (i + 2) % L);
-    private static final VectorShuffle<Float> ROTATE_1 = VectorShuffle.fromOp(F, i -> (i + 1) % L);
-
     /**
-     * Sum of the lanes in a fixed tree order. {@code reduceLanes(ADD)} adds in one order when
-     * interpreted and in another once C2 compiled it, so the same dot product could differ in its
-     * last bit between two call sites; rotate-and-add is the same in every tier, which keeps a
-     * token's logits identical alone and in a batch.
+     * Sum of the lanes. C2 compiles every {@code reduceLanes(ADD)} of this species to the same
+     * instruction sequence, so {@link #dot1} and {@link #block4x4} give a token the same bits alone
+     * and in a batch once compiled (the interpreter adds in another order: {@code LLM} warms the
+     * kernels up before serving). A fixed-order sum by shuffles was tried: 2x slower prefill.
      */
     private static float sum(FloatVector v) {
-        if (L >= 16) {
-            v = v.add(v.rearrange(ROTATE_8));
-        }
-        if (L >= 8) {
-            v = v.add(v.rearrange(ROTATE_4));
-        }
-        if (L >= 4) {
-            v = v.add(v.rearrange(ROTATE_2));
-        }
-        return v.add(v.rearrange(ROTATE_1)).lane(0);
+        return v.reduceLanes(ADD);
     }
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
@@ -75,15 +60,25 @@ final class VectorKernels implements Kernels {
             }
             return;
         }
-        // Row-outer: a weight row (≤ a few KB) stays in L1 while every group of four tokens uses it.
+        // Blocks of four rows × four tokens: 8 loads feed 16 FMAs. Row-outer: the block's weight rows
+        // (a few KB) stay in L1 while every group of four tokens uses them.
         int size = w.dtype().byteSize();
         long rowBytes = (long) cols * size;
-        for (int j = j0; j < j1; j++) {
-            MemorySegment row = w.data().asSlice(j * rowBytes, rowBytes);
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            MemorySegment rows = w.data().asSlice(j * rowBytes, 4 * rowBytes);
             for (t = 0; t + 4 <= tokens; t += 4) {
-                tokens4(x, t * cols, w, row, j, cols, out, t * outStride + outOffset + j, outStride);
+                block4x4(x, t * cols, w, rows, rowBytes, j, cols, out, t * outStride + outOffset + j, outStride);
             }
             for (; t < tokens; t++) {
+                for (int r = 0; r < 4; r++) {
+                    out[t * outStride + outOffset + j + r] = dot1(x, t * cols, w, rows, r * rowBytes, j + r, cols);
+                }
+            }
+        }
+        for (; j < j1; j++) {
+            MemorySegment row = w.data().asSlice(j * rowBytes, rowBytes);
+            for (t = 0; t < tokens; t++) {
                 out[t * outStride + outOffset + j] = dot1(x, t * cols, w, row, 0, j, cols);
             }
         }
@@ -126,142 +121,125 @@ final class VectorKernels implements Kernels {
     // follows best; measured on stories15M's LM head (37 MB, AMD EPYC, 1 thread): 1.3 ms versus
     // 2.8 ms for four interleaved rows. Two accumulators hide the FMA latency.
 
-    /** Row {@code j} of {@code w}, which starts at byte {@code start} of {@code row}, dotted with x. */
+    /**
+     * Row {@code j} of {@code w}, which starts at byte {@code start} of {@code row}, dotted with x.
+     * One accumulator, blocks in order, then the lanes' fixed-order sum, then the scalar tail:
+     * {@link #block4x4} sums in exactly this order, so a token's result has the same bits alone
+     * and in a batch. (One FMA chain is enough here: decode is bound by memory, not FMA latency.)
+     */
     private static float dot1(float[] x, int xOff, WeightMatrix w, MemorySegment row, long start, int j, int cols) {
         int size = w.dtype().byteSize();
-        int bound2 = cols - cols % (2 * L);
-        long bound2Bytes = start + (long) bound2 * size;
+        int bound = F.loopBound(cols);
+        long boundBytes = start + (long) bound * size;
         long step = (long) L * size;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        FloatVector a = FloatVector.zero(F);
         int k = xOff;
         switch (w.dtype()) {
             case F32 -> {
-                for (long o = start; o < bound2Bytes; o += 2 * step, k += 2 * L) {
-                    a0 = FloatVector.fromArray(F, x, k).fma(loadF32(row, o), a0);
-                    a1 = FloatVector.fromArray(F, x, k + L).fma(loadF32(row, o + step), a1);
+                for (long o = start; o < boundBytes; o += step, k += L) {
+                    a = FloatVector.fromArray(F, x, k).fma(loadF32(row, o), a);
                 }
             }
             case BF16 -> {
-                for (long o = start; o < bound2Bytes; o += 2 * step, k += 2 * L) {
-                    a0 = FloatVector.fromArray(F, x, k).fma(loadBF16(row, o), a0);
-                    a1 = FloatVector.fromArray(F, x, k + L).fma(loadBF16(row, o + step), a1);
+                for (long o = start; o < boundBytes; o += step, k += L) {
+                    a = FloatVector.fromArray(F, x, k).fma(loadBF16(row, o), a);
                 }
             }
             case F16 -> {
-                for (long o = start; o < bound2Bytes; o += 2 * step, k += 2 * L) {
-                    a0 = FloatVector.fromArray(F, x, k).fma(loadF16(row, o), a0);
-                    a1 = FloatVector.fromArray(F, x, k + L).fma(loadF16(row, o + step), a1);
+                for (long o = start; o < boundBytes; o += step, k += L) {
+                    a = FloatVector.fromArray(F, x, k).fma(loadF16(row, o), a);
                 }
             }
         }
-        int c = bound2;
-        if (c + L <= cols) {
-            long o = start + (long) c * size;
-            FloatVector wv = switch (w.dtype()) {
-                case F32 -> loadF32(row, o);
-                case BF16 -> loadBF16(row, o);
-                case F16 -> loadF16(row, o);
-            };
-            a0 = FloatVector.fromArray(F, x, xOff + c).fma(wv, a0);
-            c += L;
-        }
-        float sum = sum(a0.add(a1));
+        float sum = sum(a);
         long base = (long) j * cols;
-        for (; c < cols; c++) {
+        for (int c = bound; c < cols; c++) {
             sum += x[xOff + c] * scalarWeight(w, base + c);
         }
         return sum;
     }
 
-    // ---- prefill: four tokens, one row ----
-
     /**
-     * Four tokens against one row, summed in exactly {@link #dot1}'s order (even blocks into one
-     * accumulator, odd blocks into another, then the tail): a token's logits are then the same
-     * bits whether it runs alone or in a batch, so batching never changes a sampled token.
+     * Four tokens × four consecutive rows (starting at byte 0 of {@code rows}, {@code rowBytes}
+     * apart), each sum in {@link #dot1}'s order. Writes {@code out[o + t * stride + r]}.
      */
-    private static void tokens4(float[] x, int xOff, WeightMatrix w, MemorySegment row, int j, int cols, float[] out,
-                                int o, int stride) {
+    private static void block4x4(float[] x, int xOff, WeightMatrix w, MemorySegment rows, long rowBytes, int j,
+                                 int cols, float[] out, int o, int stride) {
         int size = w.dtype().byteSize();
         int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
-        FloatVector d0 = e0, d1 = e0, d2 = e0, d3 = e0;
-        int bound2 = cols - cols % (2 * L);
-        long bound2Bytes = (long) bound2 * size;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
+        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int bound = F.loopBound(cols);
+        long boundBytes = (long) bound * size;
         long step = (long) L * size;
+        long r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes;
         int k = 0;
-        switch (w.dtype()) {
-            case F32 -> {
-                for (long b = 0; b < bound2Bytes; b += 2 * step, k += 2 * L) {
-                    FloatVector we = loadF32(row, b);
-                    FloatVector wd = loadF32(row, b + step);
-                    e0 = FloatVector.fromArray(F, x, x0 + k).fma(we, e0);
-                    e1 = FloatVector.fromArray(F, x, x1 + k).fma(we, e1);
-                    e2 = FloatVector.fromArray(F, x, x2 + k).fma(we, e2);
-                    e3 = FloatVector.fromArray(F, x, x3 + k).fma(we, e3);
-                    d0 = FloatVector.fromArray(F, x, x0 + k + L).fma(wd, d0);
-                    d1 = FloatVector.fromArray(F, x, x1 + k + L).fma(wd, d1);
-                    d2 = FloatVector.fromArray(F, x, x2 + k + L).fma(wd, d2);
-                    d3 = FloatVector.fromArray(F, x, x3 + k + L).fma(wd, d3);
+        for (long b = 0; b < boundBytes; b += step, k += L) {
+            FloatVector w0, w1, w2, w3;
+            switch (w.dtype()) {
+                case F32 -> {
+                    w0 = loadF32(rows, b);
+                    w1 = loadF32(rows, b + r1);
+                    w2 = loadF32(rows, b + r2);
+                    w3 = loadF32(rows, b + r3);
+                }
+                case BF16 -> {
+                    w0 = loadBF16(rows, b);
+                    w1 = loadBF16(rows, b + r1);
+                    w2 = loadBF16(rows, b + r2);
+                    w3 = loadBF16(rows, b + r3);
+                }
+                default -> {
+                    w0 = loadF16(rows, b);
+                    w1 = loadF16(rows, b + r1);
+                    w2 = loadF16(rows, b + r2);
+                    w3 = loadF16(rows, b + r3);
                 }
             }
-            case BF16 -> {
-                for (long b = 0; b < bound2Bytes; b += 2 * step, k += 2 * L) {
-                    FloatVector we = loadBF16(row, b);
-                    FloatVector wd = loadBF16(row, b + step);
-                    e0 = FloatVector.fromArray(F, x, x0 + k).fma(we, e0);
-                    e1 = FloatVector.fromArray(F, x, x1 + k).fma(we, e1);
-                    e2 = FloatVector.fromArray(F, x, x2 + k).fma(we, e2);
-                    e3 = FloatVector.fromArray(F, x, x3 + k).fma(we, e3);
-                    d0 = FloatVector.fromArray(F, x, x0 + k + L).fma(wd, d0);
-                    d1 = FloatVector.fromArray(F, x, x1 + k + L).fma(wd, d1);
-                    d2 = FloatVector.fromArray(F, x, x2 + k + L).fma(wd, d2);
-                    d3 = FloatVector.fromArray(F, x, x3 + k + L).fma(wd, d3);
-                }
-            }
-            case F16 -> {
-                for (long b = 0; b < bound2Bytes; b += 2 * step, k += 2 * L) {
-                    FloatVector we = loadF16(row, b);
-                    FloatVector wd = loadF16(row, b + step);
-                    e0 = FloatVector.fromArray(F, x, x0 + k).fma(we, e0);
-                    e1 = FloatVector.fromArray(F, x, x1 + k).fma(we, e1);
-                    e2 = FloatVector.fromArray(F, x, x2 + k).fma(we, e2);
-                    e3 = FloatVector.fromArray(F, x, x3 + k).fma(we, e3);
-                    d0 = FloatVector.fromArray(F, x, x0 + k + L).fma(wd, d0);
-                    d1 = FloatVector.fromArray(F, x, x1 + k + L).fma(wd, d1);
-                    d2 = FloatVector.fromArray(F, x, x2 + k + L).fma(wd, d2);
-                    d3 = FloatVector.fromArray(F, x, x3 + k + L).fma(wd, d3);
-                }
-            }
+            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
+            a00 = v.fma(w0, a00);
+            a01 = v.fma(w1, a01);
+            a02 = v.fma(w2, a02);
+            a03 = v.fma(w3, a03);
+            v = FloatVector.fromArray(F, x, x1 + k);
+            a10 = v.fma(w0, a10);
+            a11 = v.fma(w1, a11);
+            a12 = v.fma(w2, a12);
+            a13 = v.fma(w3, a13);
+            v = FloatVector.fromArray(F, x, x2 + k);
+            a20 = v.fma(w0, a20);
+            a21 = v.fma(w1, a21);
+            a22 = v.fma(w2, a22);
+            a23 = v.fma(w3, a23);
+            v = FloatVector.fromArray(F, x, x3 + k);
+            a30 = v.fma(w0, a30);
+            a31 = v.fma(w1, a31);
+            a32 = v.fma(w2, a32);
+            a33 = v.fma(w3, a33);
         }
-        int c = bound2;
-        if (c + L <= cols) {
-            long b = (long) c * size;
-            FloatVector wv = switch (w.dtype()) {
-                case F32 -> loadF32(row, b);
-                case BF16 -> loadBF16(row, b);
-                case F16 -> loadF16(row, b);
-            };
-            e0 = FloatVector.fromArray(F, x, x0 + c).fma(wv, e0);
-            e1 = FloatVector.fromArray(F, x, x1 + c).fma(wv, e1);
-            e2 = FloatVector.fromArray(F, x, x2 + c).fma(wv, e2);
-            e3 = FloatVector.fromArray(F, x, x3 + c).fma(wv, e3);
-            c += L;
-        }
-        float s0 = sum(e0.add(d0)), s1 = sum(e1.add(d1));
-        float s2 = sum(e2.add(d2)), s3 = sum(e3.add(d3));
-        long base = (long) j * cols;
-        for (; c < cols; c++) {
-            float wk = scalarWeight(w, base + c);
-            s0 += x[x0 + c] * wk;
-            s1 += x[x1 + c] * wk;
-            s2 += x[x2 + c] * wk;
-            s3 += x[x3 + c] * wk;
+        store(out, o, sum(a00), sum(a01), sum(a02), sum(a03), x, x0, w, j, cols, bound);
+        store(out, o + stride, sum(a10), sum(a11), sum(a12), sum(a13), x, x1, w, j, cols, bound);
+        store(out, o + 2 * stride, sum(a20), sum(a21), sum(a22), sum(a23), x, x2, w, j, cols, bound);
+        store(out, o + 3 * stride, sum(a30), sum(a31), sum(a32), sum(a33), x, x3, w, j, cols, bound);
+    }
+
+    /** Adds one token's scalar tails to its four row sums and stores them. */
+    private static void store(float[] out, int o, float s0, float s1, float s2, float s3, float[] x, int xOff,
+                              WeightMatrix w, int j, int cols, int bound) {
+        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+        for (int c = bound; c < cols; c++) {
+            float xv = x[xOff + c];
+            s0 += xv * scalarWeight(w, b0 + c);
+            s1 += xv * scalarWeight(w, b1 + c);
+            s2 += xv * scalarWeight(w, b2 + c);
+            s3 += xv * scalarWeight(w, b3 + c);
         }
         out[o] = s0;
-        out[o + stride] = s1;
-        out[o + 2 * stride] = s2;
-        out[o + 3 * stride] = s3;
+        out[o + 1] = s1;
+        out[o + 2] = s2;
+        out[o + 3] = s3;
     }
 
     // ---- attention helpers ----
