@@ -67,6 +67,8 @@ public final class CpuModelRunner implements ModelRunner {
     private int[] rowPosition = new int[0];
     private int[] rowChunk = new int[0];
     private float[][] scores;
+    /** Per worker: the cache offset of each visible position of the row being attended. */
+    private int[][] keyOffsets;
 
     /**
      * Builds a runner over an open checkpoint. The checkpoint must stay open while the runner is
@@ -105,6 +107,7 @@ public final class CpuModelRunner implements ModelRunner {
         this.valueCache = new float[layers.length][(int) slots];
         this.pool = new ParallelRunner(threads, "trtllm-cpu");
         this.scores = new float[threads][0];
+        this.keyOffsets = new int[threads][0];
         LOG.debug("CPU runner: {} layers, {} threads, kernels {}, KV cache {} blocks × {} tokens ({} MiB)",
                 layers.length, threads, kernels.description(), kvSpec.numBlocks(), kvSpec.blockSize(),
                 2L * layers.length * slots * 4 / (1 << 20));
@@ -218,6 +221,7 @@ public final class CpuModelRunner implements ModelRunner {
         if (scores[0].length < maxContext) {
             for (int i = 0; i < scores.length; i++) {
                 scores[i] = new float[maxContext];
+                keyOffsets[i] = new int[maxContext];
             }
         }
         if (tokens <= capacity) {
@@ -282,35 +286,44 @@ public final class CpuModelRunner implements ModelRunner {
         Integer window = c.slidingWindow();
         float[] kc = keyCache[l];
         float[] vc = valueCache[l];
+        int bs = kvSpec.blockSize();
+        SequenceChunk[] chunkOfRow = rowChunks(batch, tokens);
         pool.parallelFor(tokens * heads, (start, end, worker) -> {
             float[] s = scores[worker];
+            int[] offsets = keyOffsets[worker];
+            int lastRow = -1;
             for (int task = start; task < end; task++) {
                 int t = task / heads;
                 int h = task % heads;
                 int kvHead = h / group;
                 int pos = rowPosition[t];
                 int from = window == null ? 0 : Math.max(0, pos - window + 1);
-                SequenceChunk chunk = batch.chunks().get(rowChunk[t]);
+                if (t != lastRow) {
+                    // Cache slot of every visible position, walking the block table once per row.
+                    SequenceChunk chunk = chunkOfRow[t];
+                    for (int p = from; p <= pos; ) {
+                        int blockEnd = Math.min(pos + 1, (p / bs + 1) * bs);
+                        int base = chunk.block(p / bs) * bs - (p / bs) * bs;
+                        for (; p < blockEnd; p++) {
+                            offsets[p] = (base + p) * kvDim;
+                        }
+                    }
+                    lastRow = t;
+                }
+                int head = kvHead * headDim;
                 int qOff = t * qkvDim + h * headDim;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int p = from; p <= pos; p++) {
-                    int kOff = slot(chunk, p) * kvDim + kvHead * headDim;
-                    float score = kernels.dot(qkv, qOff, kc, kOff, headDim) * scale;
+                    float score = kernels.dot(qkv, qOff, kc, offsets[p] + head, headDim) * scale;
                     s[p] = score;
                     max = Math.max(max, score);
                 }
-                float sum = 0f;
-                for (int p = from; p <= pos; p++) {
-                    float e = (float) Math.exp(s[p] - max);
-                    s[p] = e;
-                    sum += e;
-                }
+                float sum = kernels.expSum(s, from, pos + 1, max);
                 int outOff = t * qDim + h * headDim;
                 java.util.Arrays.fill(att, outOff, outOff + headDim, 0f);
                 float inv = 1f / sum;
                 for (int p = from; p <= pos; p++) {
-                    int vOff = slot(chunk, p) * kvDim + kvHead * headDim;
-                    kernels.axpy(s[p] * inv, vc, vOff, att, outOff, headDim);
+                    kernels.axpy(s[p] * inv, vc, offsets[p] + head, att, outOff, headDim);
                 }
             }
         });
@@ -394,6 +407,18 @@ public final class CpuModelRunner implements ModelRunner {
         if (j0 < j1) {
             kernels.matmul(xb, tokens, w, j0, j1, qkv, stride, offset);
         }
+    }
+
+    /** The chunk of every row of the batch. */
+    private static SequenceChunk[] rowChunks(Batch batch, int tokens) {
+        SequenceChunk[] out = new SequenceChunk[tokens];
+        int row = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            for (int i = 0; i < c.length(); i++) {
+                out[row++] = c;
+            }
+        }
+        return out;
     }
 
     private int slot(SequenceChunk chunk, int position) {

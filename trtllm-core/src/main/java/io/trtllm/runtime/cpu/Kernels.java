@@ -25,6 +25,9 @@ interface Kernels {
     /** {@code Σ a[aOff + i] * b[bOff + i]} for {@code i < n}. */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 
+    /** {@code s[i] = exp(s[i] - max)} for {@code i} in {@code [from, to)}; returns their sum (softmax numerators). */
+    float expSum(float[] s, int from, int to, float max);
+
     /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n}. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 

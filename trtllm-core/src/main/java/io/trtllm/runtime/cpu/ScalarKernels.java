@@ -25,6 +25,17 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public float expSum(float[] s, int from, int to, float max) {
+        float sum = 0f;
+        for (int i = from; i < to; i++) {
+            float e = (float) Math.exp(s[i] - max);
+            s[i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         for (int i = 0; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];

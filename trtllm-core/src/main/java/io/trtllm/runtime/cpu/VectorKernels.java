@@ -260,6 +260,25 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
+    public float expSum(float[] s, int from, int to, float max) {
+        FloatVector m = FloatVector.broadcast(F, max);
+        FloatVector acc = FloatVector.zero(F);
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector e = FloatVector.fromArray(F, s, i).sub(m).lanewise(VectorOperators.EXP);
+            e.intoArray(s, i);
+            acc = acc.add(e);
+        }
+        float sum = sum(acc);
+        for (; i < to; i++) {
+            float e = (float) Math.exp(s[i] - max);
+            s[i] = e;
+            sum += e;
+        }
+        return sum;
+    }
+
+    @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         FloatVector av = FloatVector.broadcast(F, alpha);
         int bound = F.loopBound(n);

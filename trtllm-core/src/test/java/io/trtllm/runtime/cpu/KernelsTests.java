@@ -110,6 +110,25 @@ class KernelsTests {
     }
 
     @Test
+    void expSumMatchesScalar() {
+        var rnd = new SplittableRandom(5);
+        for (int n : new int[] {1, 15, 16, 33, 200}) {
+            float[] a = new float[n + 4];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) (rnd.nextGaussian() * 5);
+            }
+            float[] b = a.clone();
+            float max = 3f;
+            float sa = scalar.expSum(a, 2, 2 + n, max);
+            float sb = vector.expSum(b, 2, 2 + n, max);
+            assertThat(sb).isCloseTo(sa, within(1e-5f * Math.max(1f, sa)));
+            for (int i = 0; i < a.length; i++) {
+                assertThat(b[i]).as("element %d", i).isCloseTo(a[i], within(1e-6f * Math.max(1f, Math.abs(a[i]))));
+            }
+        }
+    }
+
+    @Test
     void dotAndAxpyMatchScalar() {
         var rnd = new SplittableRandom(7);
         for (int n : new int[] {1, 15, 16, 17, 48, 128, 131}) {
