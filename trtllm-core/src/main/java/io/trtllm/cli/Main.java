@@ -78,7 +78,8 @@ public final class Main implements Runnable {
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            var args = engine.toArgs();
+            // One request: a KV cache for one sequence is enough.
+            var args = engine.builder().maxBatchSize(1).build();
             var params = SamplingParams.builder().maxTokens(maxTokens).temperature(temperature).topK(topK).topP(topP)
                     .seed(seed).ignoreEos(ignoreEos).build();
             try (var llm = new LLM(args)) {
