@@ -332,7 +332,8 @@ public final class LLM implements AutoCloseable {
                                                        int index, @Nullable Consumer<RequestOutput> onUpdate) {
         var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, params, onUpdate,
                 id -> executor.abort(sampleId, FinishReason.STOP), delivery);
-        executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index), tracker);
+        int promptLogprobs = params.promptLogprobs() != null && index == 0 ? params.promptLogprobs() : -1;
+        executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index, promptLogprobs), tracker);
         // Cancelling what the caller holds aborts the request in the engine.
         CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
         handle.whenComplete((r, e) -> {
@@ -363,7 +364,7 @@ public final class LLM implements AutoCloseable {
         long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
         var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
                 first.firstTokenNanos(), finish);
-        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics);
+        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs());
     }
 
     /** Refuses what this version does not do yet, rather than doing something else silently. */
@@ -374,9 +375,6 @@ public final class LLM implements AutoCloseable {
         if (streaming && params.bestOf() > 1) {
             throw new IllegalArgumentException("streaming supports n = best_of = 1 for now (n=" + params.n() + ", best_of="
                     + params.bestOf() + "); use generate or generateAsync");
-        }
-        if (params.promptLogprobs() != null) {
-            throw new IllegalArgumentException("prompt_logprobs is not supported yet");
         }
     }
 

@@ -11,12 +11,21 @@ import java.util.List;
  * @param outputs        the completions
  * @param finished       whether generation has ended
  * @param metrics        timings and counts
+ * @param promptLogprobs for prompt tokens 1 .. n-1 (the first has no context), when
+ *                       {@code prompt_logprobs} was asked for; else empty
  */
 public record RequestOutput(String requestId, String prompt, int[] promptTokenIds, List<CompletionOutput> outputs,
-                            boolean finished, RequestMetrics metrics) {
+                            boolean finished, RequestMetrics metrics, List<TokenLogprob> promptLogprobs) {
     public RequestOutput {
         promptTokenIds = promptTokenIds.clone();
         outputs = List.copyOf(outputs);
+        promptLogprobs = List.copyOf(promptLogprobs);
+    }
+
+    /** An output without prompt log-probabilities. */
+    public RequestOutput(String requestId, String prompt, int[] promptTokenIds, List<CompletionOutput> outputs,
+                         boolean finished, RequestMetrics metrics) {
+        this(requestId, prompt, promptTokenIds, outputs, finished, metrics, List.of());
     }
 
     @Override

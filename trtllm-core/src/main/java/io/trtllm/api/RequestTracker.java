@@ -47,6 +47,7 @@ final class RequestTracker implements GenerationListener {
     private final @Nullable IncrementalDetokenizer detok;
     private final @Nullable StopStringMatcher stops;
     private final List<TokenLogprob> logprobs = new ArrayList<>();
+    private final List<TokenLogprob> promptLogprobs = new ArrayList<>();
     private final StringBuilder text = new StringBuilder();
     private double cumulativeLogprob;
     private boolean haveLogprobs;
@@ -147,6 +148,17 @@ final class RequestTracker implements GenerationListener {
     }
 
     @Override
+    public void onPromptLogprobs(int fromPosition, List<SampledToken> values) {
+        List<TokenLogprob> converted = values.stream()
+                .map(t -> new TokenLogprob(t.tokenId(), t.logprob(), t.topTokenIds(), t.topLogprobs())).toList();
+        if (incremental) {
+            deliver(() -> promptLogprobs.addAll(converted));
+        } else {
+            promptLogprobs.addAll(converted); // loop thread, before the finish task is queued
+        }
+    }
+
+    @Override
     public void onFinish(FinishReason reason, RequestStats stats) {
         deliver(() -> {
             String diff;
@@ -209,7 +221,8 @@ final class RequestTracker implements GenerationListener {
         reported = count;
         var completion = new CompletionOutput(0, text.toString(), all, haveLogprobs ? cumulativeLogprob : null, logprobs,
                 finish, stopReason, textDiff, idsDiff);
-        return new RequestOutput(requestId, prompt, promptIds, List.of(completion), finish != null, metrics);
+        return new RequestOutput(requestId, prompt, promptIds, List.of(completion), finish != null, metrics,
+                finish != null ? promptLogprobs : List.of());
     }
 
     /** Runs {@code task} after the ones before it, on the delivery pool. */

@@ -250,8 +250,10 @@ public final class Executor implements AutoCloseable {
                 s.admitted = true;
                 queued.decrementAndGet();
             }
+            boolean promptRows = s.request.promptLogprobs() >= 0 && c.start() < s.promptLength;
             work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id),
-                    c.sample() ? SequenceChunk.LogitsMode.LAST : SequenceChunk.LogitsMode.NONE));
+                    promptRows ? SequenceChunk.LogitsMode.ALL
+                            : c.sample() ? SequenceChunk.LogitsMode.LAST : SequenceChunk.LogitsMode.NONE));
             tokens += c.length();
         }
         float[][] logits;
@@ -272,10 +274,15 @@ public final class Executor implements AutoCloseable {
             Sequence s = c.sequence();
             try {
                 scheduler.computed(c);
+                int lastRow = 0;
+                if (s.request.promptLogprobs() >= 0 && c.start() < s.promptLength) {
+                    reportPromptLogprobs(s, c, logits[i], vocab);
+                    lastRow = c.length() - 1;
+                }
                 if (!c.sample()) {
                     continue;
                 }
-                SampledToken token = sampler.sample(logits[i], 0, vocab, s.sampling);
+                SampledToken token = sampler.sample(logits[i], lastRow * vocab, vocab, s.sampling);
                 s.append(token.tokenId());
                 if (s.firstTokenNanos == 0) {
                     s.firstTokenNanos = System.nanoTime();
@@ -290,6 +297,18 @@ public final class Executor implements AutoCloseable {
             }
         }
         stats = snapshot(chunks.size(), tokens);
+    }
+
+    /** Row r of a prompt chunk predicts the token at position start + r + 1. */
+    private void reportPromptLogprobs(Sequence s, ScheduledChunk c, float[] logits, int vocab) {
+        List<SampledToken> out = new ArrayList<>();
+        int from = c.start() + 1;
+        for (int r = 0; r < c.length() && c.start() + r + 1 < s.promptLength; r++) {
+            out.add(Sampler.logprobs(logits, r * vocab, vocab, s.token(c.start() + r + 1), s.request.promptLogprobs()));
+        }
+        if (!out.isEmpty()) {
+            s.listener.onPromptLogprobs(from, out);
+        }
     }
 
     private @Nullable FinishReason finishReason(Sequence s, int token) {

@@ -16,6 +16,14 @@ public interface GenerationListener {
      */
     void onToken(SampledToken token, @org.jspecify.annotations.Nullable FinishReason finish);
 
+    /**
+     * Log-probabilities of prompt tokens {@code [fromPosition, fromPosition + logprobs.size())}
+     * given the tokens before each (only when the request asked for prompt logprobs; called as
+     * prefill chunks complete, before the first {@link #onToken}).
+     */
+    default void onPromptLogprobs(int fromPosition, java.util.List<SampledToken> logprobs) {
+    }
+
     /** The request ended; no call follows. */
     void onFinish(FinishReason reason, RequestStats stats);
 

@@ -10,15 +10,20 @@ package io.trtllm.executor;
  * @param sampling       how to pick tokens; its end ids (EOS unless ignored, and stop ids) end generation
  * @param sequenceIndex  which of a request's samples this is (n / best_of): sample i draws from the
  *                       i-th split of the seed's random stream, so each depends only on the seed
+ * @param promptLogprobs top-N log-probabilities to report for every prompt token after the first,
+ *                       or -1 for none (then the prompt's logits are not computed)
  */
 public record GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling,
-                                int sequenceIndex) {
+                                int sequenceIndex, int promptLogprobs) {
     public GenerationRequest {
         if (promptTokenIds.length == 0) {
             throw new IllegalArgumentException("request " + requestId + ": the prompt is empty");
         }
         if (maxTokens <= 0) {
             throw new IllegalArgumentException("request " + requestId + ": max_tokens must be > 0, got " + maxTokens);
+        }
+        if (promptLogprobs < -1) {
+            throw new IllegalArgumentException("request " + requestId + ": promptLogprobs must be >= -1, got " + promptLogprobs);
         }
         if (sequenceIndex < 0) {
             throw new IllegalArgumentException("request " + requestId + ": sequenceIndex must be >= 0, got " + sequenceIndex);
@@ -28,7 +33,7 @@ public record GenerationRequest(String requestId, int[] promptTokenIds, int maxT
 
     /** A single-sample request. */
     public GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling) {
-        this(requestId, promptTokenIds, maxTokens, sampling, 0);
+        this(requestId, promptTokenIds, maxTokens, sampling, 0, -1);
     }
 
     @Override

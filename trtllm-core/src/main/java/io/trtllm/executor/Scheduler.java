@@ -85,6 +85,11 @@ final class Scheduler {
                 break;
             }
             int cached = kv.allocate(s.id, tokens, cover);
+            if (s.request.promptLogprobs() >= 0 && s.generated() == 0) {
+                // Prompt logprobs need every prompt position's logits: recompute the cached prefix
+                // (it writes the same keys and values into the shared blocks).
+                cached = 0;
+            }
             int n = Math.min(s.length() - cached, budget);
             if (n < s.length() - cached && !config.enableChunkedPrefill()) {
                 kv.free(s.id);

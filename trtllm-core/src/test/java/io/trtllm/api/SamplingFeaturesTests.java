@@ -94,6 +94,40 @@ class SamplingFeaturesTests {
     }
 
     @Test
+    void promptLogprobsMatchTransformersLogits() throws Exception {
+        // reference/stories15M-greedy.json holds transformers' 20 largest logits of every prompt position.
+        var ref = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+                SamplingFeaturesTests.class.getResourceAsStream("/reference/stories15M-greedy.json"));
+        var top = ref.get("prompt_top_logits");
+        RequestOutput out = llm.generate(PROMPT, greedy(2).promptLogprobs(5).build());
+        int[] prompt = out.promptTokenIds();
+        assertThat(out.promptLogprobs()).hasSize(prompt.length - 1);
+        for (int p = 1; p < prompt.length; p++) {
+            TokenLogprob lp = out.promptLogprobs().get(p - 1);
+            var row = top.get(p - 1); // logits at position p-1 predict token p
+            assertThat(lp.tokenId()).isEqualTo(prompt[p]);
+            assertThat(lp.logprob()).isLessThanOrEqualTo(0f);
+            for (int k = 0; k < 5; k++) {
+                assertThat(lp.topTokenIds()[k]).as("position %d rank %d", p, k).isEqualTo(row.get(k).get(0).asInt());
+                // log_softmax shifts all logits by one constant: differences are the logits' differences.
+                double expected = row.get(k).get(1).asDouble() - row.get(0).get(1).asDouble();
+                assertThat((double) (lp.topLogprobs()[k] - lp.topLogprobs()[0])).isCloseTo(expected, within(1e-3));
+            }
+        }
+        // With the prompt's blocks already in the prefix cache, every position is still reported.
+        String longPrompt = "Once upon a time, there was a little girl named Lily. She loved to play outside. ".repeat(4);
+        llm.generate(longPrompt, greedy(2).build());
+        RequestOutput cached = llm.generate(longPrompt, greedy(2).promptLogprobs(1).build());
+        RequestOutput again = llm.generate(longPrompt, greedy(2).promptLogprobs(1).build());
+        assertThat(cached.promptLogprobs()).hasSize(cached.promptTokenIds().length - 1);
+        for (int i = 0; i < cached.promptLogprobs().size(); i++) {
+            assertThat(again.promptLogprobs().get(i).logprob()).isEqualTo(cached.promptLogprobs().get(i).logprob());
+        }
+        // The generated tokens are those of a request without prompt logprobs.
+        assertThat(out.output().tokenIds()).containsExactly(llm.generate(PROMPT, greedy(2).build()).output().tokenIds());
+    }
+
+    @Test
     void truncatePromptTokensKeepsTheEnd() {
         RequestOutput out = llm.generate("Once upon a time there was a dog", greedy(4).truncatePromptTokens(3).build());
         assertThat(out.promptTokenIds()).hasSize(3);
@@ -129,7 +163,5 @@ class SamplingFeaturesTests {
         var sub = new LlmAsyncAndStreamingTests.StepSubscriber(-1);
         llm.generateStream(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()).subscribe(sub);
         assertThat(sub.error.get()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("streaming supports n");
-        assertThatThrownBy(() -> llm.generate(PROMPT, greedy(5).promptLogprobs(1).build()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompt_logprobs");
     }
 }
