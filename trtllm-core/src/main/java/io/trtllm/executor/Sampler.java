@@ -63,26 +63,6 @@ public final class Sampler {
     }
 
     /**
-     * Chooses a token id from {@code logits[offset .. offset + vocab)} with temperature, top-k and
-     * top-p only (no penalties, no state), as {@link LogitsProcessor} applies them.
-     *
-     * @param temperature 0 for argmax, else the logits' divisor
-     * @param topK        keep the k most likely tokens, and any tied with the k-th (0 = all)
-     * @param topP        keep the smallest set reaching probability p (1 = all)
-     */
-    public static int sample(float[] logits, int offset, int vocab, float temperature, int topK, float topP,
-                             RandomGenerator random) {
-        if (temperature == 0f) {
-            return argmax(logits, offset, vocab);
-        }
-        float[] work = Arrays.copyOfRange(logits, offset, offset + vocab);
-        LogitsProcessor.applyTemperature(work, 0, vocab, temperature);
-        LogitsProcessor.applyTopK(work, 0, vocab, topK);
-        LogitsProcessor.applyTopP(work, 0, vocab, topP);
-        return draw(work, vocab, new double[vocab], random);
-    }
-
-    /**
      * Log-probabilities of a position under the raw distribution ({@code log_softmax} of the
      * unmodified logits, in double precision): of {@code tokenId}, and of the {@code topN} most likely
      * tokens, most likely first. Also what prompt_logprobs needs, with {@code tokenId} the actual next

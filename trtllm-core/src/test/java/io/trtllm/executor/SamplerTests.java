@@ -271,27 +271,6 @@ class SamplerTests {
     }
 
     @Test
-    void theStaticSampleKeepsItsContract() {
-        float[] logits = logitsOf(0.1, 0.4, 0.2, 0.3);
-        assertThat(Sampler.sample(logits, 0, 4, 0f, 0, 1f, NO_DRAWS)).isEqualTo(1);
-        var random = new SplittableRandom(61);
-        int[] counts = new int[4];
-        for (int i = 0; i < DRAWS; i++) {
-            counts[Sampler.sample(logits, 0, 4, 1f, 2, 1f, random)]++;
-        }
-        assertThat(counts[0]).isZero();
-        assertThat(counts[2]).isZero();
-        assertThat(counts[1] / (double) DRAWS).isCloseTo(4 / 7.0, within(FREQUENCY_TOLERANCE));
-        // top-p 0.75 over 0.4, 0.3 (0.7), 0.2 (0.9): tokens 1, 3, 2
-        Arrays.fill(counts, 0);
-        for (int i = 0; i < DRAWS; i++) {
-            counts[Sampler.sample(logits, 0, 4, 1f, 0, 0.75f, random)]++;
-        }
-        assertThat(counts[0]).isZero();
-        assertThat(counts[2] / (double) DRAWS).isCloseTo(0.2 / 0.9, within(FREQUENCY_TOLERANCE));
-    }
-
-    @Test
     void topNMatchesAFullSortWithTiesByLowestIndex() {
         var random = new SplittableRandom(71);
         float[] values = new float[5000];
