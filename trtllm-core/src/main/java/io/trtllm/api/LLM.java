@@ -301,6 +301,20 @@ public final class LLM implements AutoCloseable {
         }
         checkArguments(ids, params);
         String requestId = Long.toString(requestIds.incrementAndGet());
+        if (params.useBeamSearch()) {
+            int[] promptTokens = ids;
+            Set<Integer> ends = new HashSet<>();
+            if (!params.ignoreEos()) {
+                for (int e : eosTokenIds) {
+                    ends.add(e);
+                }
+            }
+            ends.addAll(params.stopTokenIds());
+            // The search waits on its steps: it runs on a delivery thread, not the caller's.
+            return CompletableFuture.supplyAsync(() -> BeamSearch.run(requestId, prompt, promptTokens, params, ends,
+                    (input, step) -> submit("", input, step, null),
+                    tokens -> tokenizer.decode(tokens, params.skipSpecialTokens())), delivery);
+        }
         var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
         if (params.bestOf() == 1) {
             return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
@@ -369,8 +383,11 @@ public final class LLM implements AutoCloseable {
 
     /** Refuses what this version does not do yet, rather than doing something else silently. */
     private static void checkSupported(SamplingParams params, boolean streaming) {
-        if (params.useBeamSearch()) {
-            throw new IllegalArgumentException("use_beam_search is not supported yet");
+        if (streaming && params.useBeamSearch()) {
+            throw new IllegalArgumentException("streaming does not support use_beam_search; use generate or generateAsync");
+        }
+        if (params.useBeamSearch() && (!params.stop().isEmpty() || params.logprobs() != null || params.promptLogprobs() != null)) {
+            throw new IllegalArgumentException("use_beam_search does not support stop strings, logprobs or prompt_logprobs");
         }
         if (streaming && params.bestOf() > 1) {
             throw new IllegalArgumentException("streaming supports n = best_of = 1 for now (n=" + params.n() + ", best_of="

@@ -156,10 +156,28 @@ class SamplingFeaturesTests {
     }
 
     @Test
+    void beamSearchOfWidthOneIsGreedyAndWiderBeamsAreRankedAndFindLikelierText() {
+        int[] greedyIds = llm.generate(PROMPT, greedy(16).build()).output().tokenIds();
+        RequestOutput one = llm.generate(PROMPT, SamplingParams.builder().maxTokens(16).temperature(0)
+                .useBeamSearch(true).build());
+        assertThat(one.outputs()).hasSize(1);
+        assertThat(one.output().tokenIds()).containsExactly(greedyIds);
+
+        var wide = SamplingParams.builder().maxTokens(16).temperature(0).useBeamSearch(true).n(2).bestOf(4).build();
+        RequestOutput beams = llm.generate(PROMPT, wide);
+        assertThat(beams.outputs()).hasSize(2);
+        assertThat(beams.outputs().get(0).cumulativeLogprob()).isGreaterThanOrEqualTo(beams.outputs().get(1).cumulativeLogprob());
+        assertThat(beams.outputs().get(0).text()).isEqualTo(llm.tokenizer().decode(beams.outputs().get(0).tokenIds(), true));
+        double greedyCumulative = llm.generate(PROMPT, greedy(16).logprobs(0).build()).output().cumulativeLogprob();
+        assertThat(beams.outputs().get(0).cumulativeLogprob()).isGreaterThanOrEqualTo(greedyCumulative - 1e-4);
+        assertThat(llm.generate(PROMPT, wide).outputs().get(0).tokenIds()).containsExactly(beams.outputs().get(0).tokenIds());
+    }
+
+    @Test
     void unsupportedCombinationsAreRefusedNotIgnored() {
         assertThatThrownBy(() -> llm.generate(PROMPT, SamplingParams.builder().maxTokens(5).n(2).bestOf(2)
-                .useBeamSearch(true).build()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_beam_search is not supported yet");
+                .useBeamSearch(true).stop(List.of("x")).build()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_beam_search does not support stop");
         var sub = new LlmAsyncAndStreamingTests.StepSubscriber(-1);
         llm.generateStream(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()).subscribe(sub);
         assertThat(sub.error.get()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("streaming supports n");
