@@ -36,7 +36,8 @@ final class BeamSearch {
      */
     static RequestOutput run(String requestId, String prompt, int[] promptIds, SamplingParams params, Set<Integer> eosIds,
                              BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step,
-                             java.util.function.Function<int[], String> decode) {
+                             java.util.function.Function<int[], String> decode,
+                             java.util.function.BooleanSupplier cancelled) {
         int width = params.beamWidth();
         var stepParams = SamplingParams.builder().maxTokens(1).temperature(0).logprobs(2 * width).ignoreEos(true).build();
         List<Beam> live = List.of(new Beam(new int[0], 0, false));
@@ -44,6 +45,9 @@ final class BeamSearch {
         long arrival = System.nanoTime();
         long firstToken = 0;
         for (int t = 0; t < params.maxTokens() && !live.isEmpty(); t++) {
+            if (cancelled.getAsBoolean()) {
+                throw new java.util.concurrent.CancellationException("beam search " + requestId + " was cancelled");
+            }
             List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
             for (Beam b : live) {
                 int[] input = Arrays.copyOf(promptIds, promptIds.length + b.tokens().length);
@@ -51,9 +55,23 @@ final class BeamSearch {
                 futures.add(step.apply(input, stepParams));
             }
             List<Beam> candidates = new ArrayList<>();
+            List<RequestOutput> steps = new ArrayList<>();
+            try {
+                for (var f : futures) {
+                    steps.add(f.join());
+                }
+            } catch (RuntimeException e) {
+                futures.forEach(f -> f.cancel(true));
+                throw e;
+            }
             for (int i = 0; i < live.size(); i++) {
                 Beam b = live.get(i);
-                TokenLogprob lp = futures.get(i).join().output().logprobs().getFirst();
+                List<TokenLogprob> stepLogprobs = steps.get(i).output().logprobs();
+                if (stepLogprobs.isEmpty()) {
+                    throw new java.util.concurrent.CancellationException("beam search " + requestId
+                            + ": a step ended without a token (" + steps.get(i).output().finishReason() + ")");
+                }
+                TokenLogprob lp = stepLogprobs.getFirst();
                 int[] ids = lp.topTokenIds();
                 float[] lps = lp.topLogprobs();
                 for (int k = 0; k < ids.length; k++) {

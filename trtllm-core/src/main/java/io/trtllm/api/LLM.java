@@ -310,10 +310,19 @@ public final class LLM implements AutoCloseable {
                 }
             }
             ends.addAll(params.stopTokenIds());
-            // The search waits on its steps: it runs on a delivery thread, not the caller's.
-            return CompletableFuture.supplyAsync(() -> BeamSearch.run(requestId, prompt, promptTokens, params, ends,
-                    (input, step) -> submit("", input, step, null),
-                    tokens -> tokenizer.decode(tokens, params.skipSpecialTokens())), delivery);
+            // The search waits on its steps: it runs on a delivery thread, not the caller's; cancelling
+            // the result stops it before its next step and cancels the steps in flight.
+            CompletableFuture<RequestOutput> result = new CompletableFuture<>();
+            delivery.execute(() -> {
+                try {
+                    result.complete(BeamSearch.run(requestId, prompt, promptTokens, params, ends,
+                            (input, step) -> submit("", input, step, null),
+                            tokens -> tokenizer.decode(tokens, params.skipSpecialTokens()), result::isDone));
+                } catch (Throwable t) {
+                    result.completeExceptionally(t);
+                }
+            });
+            return result;
         }
         var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
         if (params.bestOf() == 1) {
@@ -334,8 +343,8 @@ public final class LLM implements AutoCloseable {
         CompletableFuture<RequestOutput> combined = CompletableFuture.allOf(samples.toArray(CompletableFuture[]::new))
                 .thenApply(done -> rank(requestId, prompt, promptTokens, params, samples.stream().map(CompletableFuture::join).toList()));
         combined.whenComplete((r, e) -> {
-            if (e instanceof CancellationException) {
-                samples.forEach(f -> f.cancel(true));
+            if (e != null) {
+                samples.forEach(f -> f.cancel(true)); // one failed, timed out or was cancelled: stop them all
             }
         });
         return combined;
@@ -351,8 +360,8 @@ public final class LLM implements AutoCloseable {
         // Cancelling what the caller holds aborts the request in the engine.
         CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
         handle.whenComplete((r, e) -> {
-            if (e instanceof CancellationException) {
-                executor.abort(sampleId);
+            if (e != null) {
+                executor.abort(sampleId); // cancelled, timed out or failed: stop the engine's work (no-op once done)
             }
         });
         return handle;

@@ -89,8 +89,15 @@ final class RequestPublisher implements Flow.Publisher<RequestOutput> {
         @Override
         public void request(long n) {
             if (n <= 0) {
-                cancel();
-                subscriber.onError(new IllegalArgumentException("request(" + n + "): demand must be > 0 (rule 3.9)"));
+                // Rule 3.9, signalled through drain so that it is serialized with onNext and terminal once.
+                error = new IllegalArgumentException("request(" + n + "): demand must be > 0 (rule 3.9)");
+                done = true;
+                queue.clear();
+                CompletableFuture<RequestOutput> f = future;
+                if (f != null) {
+                    f.cancel(true);
+                }
+                drain();
                 return;
             }
             demand.getAndUpdate(d -> d + n < 0 ? Long.MAX_VALUE : d + n);
@@ -117,10 +124,17 @@ final class RequestPublisher implements Flow.Publisher<RequestOutput> {
                         break;
                     }
                     demand.decrementAndGet();
-                    subscriber.onNext(next);
+                    try {
+                        subscriber.onNext(next);
+                    } catch (Throwable t) {
+                        // Rule 2.13: a throwing subscriber is cancelled; nothing more is sent to it.
+                        cancel();
+                        break;
+                    }
                 }
                 if (!cancelled && done && queue.isEmpty() && !terminated) {
                     terminated = true;
+                    cancelled = true; // nothing may follow a terminal signal
                     Throwable e = error;
                     if (e != null) {
                         subscriber.onError(e);

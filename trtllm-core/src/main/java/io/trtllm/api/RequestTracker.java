@@ -201,7 +201,7 @@ final class RequestTracker implements GenerationListener {
             }
             var metrics = new RequestMetrics(stats.promptTokens(), count, stats.cachedPromptTokens(),
                     stats.arrivalNanos(), stats.firstTokenNanos(), stats.finishNanos());
-            var out = output(diff, finish, stopReason, metrics);
+            var out = output(onUpdate == null ? text.toString() : diff, finish, stopReason, metrics);
             if (onUpdate != null) {
                 onUpdate.accept(out);
             }
@@ -238,7 +238,9 @@ final class RequestTracker implements GenerationListener {
             Runnable task = tasks.poll();
             try {
                 task.run();
-            } catch (RuntimeException e) {
+            } catch (Throwable e) {
+                // The caller's callback or our own code failed: the request ends with this error (and
+                // LLM aborts it in the engine when the result completes exceptionally).
                 result.completeExceptionally(e);
             }
         } while (pendingTasks.decrementAndGet() != 0);

@@ -46,6 +46,12 @@ public final class Executor implements AutoCloseable {
             if (maxSeqLen <= 1) {
                 throw new IllegalArgumentException("max_seq_len must be > 1, got " + maxSeqLen);
             }
+            if (!scheduler.enableChunkedPrefill() && scheduler.maxNumTokens() < maxSeqLen) {
+                // Without chunking a whole prompt (or a preempted sequence's recompute) must fit one pass,
+                // or it would wait at the head of the queue forever.
+                throw new IllegalArgumentException("with chunked prefill off, max_num_tokens (" + scheduler.maxNumTokens()
+                        + ") must be >= max_seq_len (" + maxSeqLen + ")");
+            }
         }
     }
 
@@ -73,6 +79,8 @@ public final class Executor implements AutoCloseable {
     private final Map<String, Sequence> live = new ConcurrentHashMap<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final AtomicLong sequenceIds = new AtomicLong();
+    /** Orders submissions against the loop's decision to stop, so no request is left behind. */
+    private final Object lifecycle = new Object();
     private final Thread loop;
     private volatile boolean accepting = true;
     private volatile long drainDeadlineNanos = Long.MAX_VALUE;
@@ -106,6 +114,13 @@ public final class Executor implements AutoCloseable {
      * @throws IllegalStateException    after {@link #close} or a fatal error
      */
     public void submit(GenerationRequest request, GenerationListener listener) {
+        synchronized (lifecycle) {
+            submitLocked(request, listener);
+        }
+        LockSupport.unpark(loop);
+    }
+
+    private void submitLocked(GenerationRequest request, GenerationListener listener) {
         if (!accepting || fatal != null) {
             throw new IllegalStateException("the executor is not accepting requests"
                     + (fatal != null ? " (failed: " + fatal + ")" : " (shut down)"));
@@ -126,7 +141,6 @@ public final class Executor implements AutoCloseable {
             throw new IllegalArgumentException("request id " + request.requestId() + " is already in use");
         }
         incoming.add(seq);
-        LockSupport.unpark(loop);
     }
 
     /** Stops a request (finish reason CANCELLED) and frees its blocks; false if it is not live. */
@@ -168,11 +182,20 @@ public final class Executor implements AutoCloseable {
         accepting = false;
         drainDeadlineNanos = System.nanoTime() + timeout.toNanos();
         LockSupport.unpark(loop);
-        try {
-            loop.join();
-        } catch (InterruptedException e) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                loop.join();
+                break;
+            } catch (InterruptedException e) {
+                // Stop draining now, but still wait: the caller frees the runner next.
+                interrupted = true;
+                stopped = true;
+                LockSupport.unpark(loop);
+            }
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
-            stopped = true;
         }
     }
 
@@ -186,12 +209,17 @@ public final class Executor implements AutoCloseable {
             while (true) {
                 takeIncoming();
                 takeAborts();
-                if (!accepting && (System.nanoTime() >= drainDeadlineNanos || stopped)) {
-                    abortAll("the executor was shut down");
-                    break;
-                }
-                if (!accepting && !scheduler.hasWork() && incoming.isEmpty()) {
-                    break;
+                if (!accepting) {
+                    synchronized (lifecycle) { // no submit can slip in between the check and the exit
+                        takeIncoming();
+                        if (System.nanoTime() >= drainDeadlineNanos || stopped) {
+                            abortAll("the executor was shut down");
+                            break;
+                        }
+                        if (!scheduler.hasWork()) {
+                            break;
+                        }
+                    }
                 }
                 List<ScheduledChunk> chunks = scheduler.hasWork() ? scheduler.schedule() : List.of();
                 if (chunks.isEmpty()) {
@@ -202,7 +230,10 @@ public final class Executor implements AutoCloseable {
                 iterate(chunks);
             }
         } catch (Throwable t) {
-            fatal = t;
+            synchronized (lifecycle) {
+                fatal = t;
+                accepting = false;
+            }
             LOG.error("Executor loop failed; failing all requests", t);
             for (Sequence s : new ArrayList<>(live.values())) {
                 fail(s, t);
@@ -216,7 +247,9 @@ public final class Executor implements AutoCloseable {
     private void takeIncoming() {
         Sequence s;
         while ((s = incoming.poll()) != null) {
-            scheduler.add(s);
+            if (s.status != Sequence.Status.FINISHED) { // aborted while it was being submitted
+                scheduler.add(s);
+            }
         }
     }
 
@@ -301,12 +334,14 @@ public final class Executor implements AutoCloseable {
 
     /** Row r of a prompt chunk predicts the token at position start + r + 1. */
     private void reportPromptLogprobs(Sequence s, ScheduledChunk c, float[] logits, int vocab) {
+        // A preempted sequence recomputes its prompt: report each position once.
         List<SampledToken> out = new ArrayList<>();
-        int from = c.start() + 1;
-        for (int r = 0; r < c.length() && c.start() + r + 1 < s.promptLength; r++) {
-            out.add(Sampler.logprobs(logits, r * vocab, vocab, s.token(c.start() + r + 1), s.request.promptLogprobs()));
+        int from = Math.max(c.start() + 1, s.promptLogprobsReported);
+        for (int p = from; p < c.start() + c.length() + 1 && p < s.promptLength; p++) {
+            out.add(Sampler.logprobs(logits, (p - 1 - c.start()) * vocab, vocab, s.token(p), s.request.promptLogprobs()));
         }
         if (!out.isEmpty()) {
+            s.promptLogprobsReported = from + out.size();
             s.listener.onPromptLogprobs(from, out);
         }
     }
@@ -348,6 +383,7 @@ public final class Executor implements AutoCloseable {
     /** Takes a sequence out of everything (blocks, queues, the live map); false if it was already out. */
     private boolean release(Sequence s) {
         if (!live.remove(s.request.requestId(), s)) {
+            scheduler.remove(s); // idempotent: whatever holds it lets go
             return false;
         }
         if (!s.admitted) {

@@ -29,6 +29,8 @@ final class Sequence {
     final SamplingState sampling;
     final long arrivalNanos = System.nanoTime();
     long firstTokenNanos;
+    /** Prompt positions whose log-probabilities went to the listener: [1, promptLogprobsReported). */
+    int promptLogprobsReported = 1;
     /** Set once the blocks for the whole length were reserved (GUARANTEED_NO_EVICT). */
     boolean reservedFullLength;
 

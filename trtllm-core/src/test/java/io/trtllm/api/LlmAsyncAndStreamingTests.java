@@ -134,6 +134,40 @@ class LlmAsyncAndStreamingTests {
     }
 
     @Test
+    void timeoutsThrowingSubscribersAndCancelledBeamSearchesStopTheEngineWork() throws Exception {
+        var timedOut = llm.generateAsync("Once upon a time", SamplingParams.greedy(200))
+                .orTimeout(1, TimeUnit.MILLISECONDS);
+        assertThatThrownBy(timedOut::join).hasCauseInstanceOf(java.util.concurrent.TimeoutException.class);
+        awaitIdle();
+
+        var throwing = new StepSubscriber(-1) {
+            @Override
+            public void onNext(RequestOutput item) {
+                items.add(item);
+                throw new IllegalStateException("subscriber bug");
+            }
+        };
+        llm.generateStream("Once upon a time", SamplingParams.greedy(200)).subscribe(throwing);
+        awaitIdle();
+        Thread.sleep(50);
+        assertThat(throwing.items).hasSize(1);
+        assertThat(throwing.completed).isFalse();
+
+        var beams = llm.generateAsync("Once upon a time",
+                SamplingParams.builder().maxTokens(200).temperature(0).useBeamSearch(true).n(1).bestOf(3).build());
+        Thread.sleep(100);
+        beams.cancel(true);
+        awaitIdle();
+    }
+
+    @Test
+    void nonStreamedOutputsCarryTheWholeTextAsTheirDiff() {
+        CompletionOutput out = llm.generate("Once upon a time",
+                SamplingParams.builder().maxTokens(30).temperature(0).stop(java.util.List.of("Lily")).build()).output();
+        assertThat(out.textDiff()).isEqualTo(out.text()).isNotEmpty();
+    }
+
+    @Test
     void reactiveStreamsRulesAreKept() throws InterruptedException {
         var publisher = llm.generateStream("Once upon a time", SamplingParams.greedy(5));
         var first = new StepSubscriber(-1);

@@ -327,6 +327,11 @@ class ExecutorTests {
             public void onToken(SampledToken token, @Nullable FinishReason finish) {
                 super.onToken(token, finish);
                 gate.countDown();
+                try {
+                    Thread.sleep(2); // slow the loop down so that the abort lands mid-generation
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
         };
         ex.submit(greedy("long", prompt(3, 10), 110), c);
@@ -428,6 +433,14 @@ class ExecutorTests {
         assertThat(healthy.await().reason()).isEqualTo(FinishReason.LENGTH);
         assertThat(ex.stats().alive()).isTrue();
         assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void withoutChunkedPrefillAPassMustHoldAWholeSequence() {
+        assertThatThrownBy(() -> new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+                8, 64, false), 16, MAX_SEQ_LEN, true))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("max_num_tokens (64) must be >= max_seq_len (128)");
     }
 
     @Test
