@@ -1,6 +1,5 @@
 package io.trtllm.executor;
 
-import java.util.Arrays;
 import java.util.random.RandomGenerator;
 
 /**

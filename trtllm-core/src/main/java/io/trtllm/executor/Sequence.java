@@ -78,11 +78,6 @@ final class Sequence {
         return length - computed;
     }
 
-    /** Whether the prompt (and any output being recomputed after preemption) is not yet in the cache. */
-    boolean inPrefill() {
-        return length - computed > 1 || computed == 0;
-    }
-
     /** Positions this sequence can reach: prompt + max_tokens. */
     int maxLength() {
         return promptLength + request.maxTokens();
