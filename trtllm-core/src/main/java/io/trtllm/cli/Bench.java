@@ -1,24 +1,32 @@
 package io.trtllm.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.SamplingParams;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.function.ToDoubleFunction;
+import org.jspecify.annotations.Nullable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * Single-stream speed of one model: greedy decode tokens/s and prefill tokens/s, each the median of
- * several timed runs after warm-up runs, in one JVM (so the numbers are the engine's, not the JIT's).
+ * {@code trtllm bench}: by default a {@code trtllm-bench throughput}-style run (a JSON Lines dataset or
+ * synthetic requests, a concurrency limit; request throughput, output tokens/s, TTFT, TPOT, ITL and
+ * end-to-end latency percentiles, optionally as JSON); with {@code --latency}, single-stream greedy
+ * decode and prefill speed, each the median of several timed runs after warm-up runs. Everything runs
+ * in one JVM, so the numbers are the engine's, not the JIT's.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Measure single-stream decode and prefill speed.")
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Measure throughput and latency (trtllm-bench throughput style), or with --latency "
+                + "single-stream decode and prefill speed."})
 final class Bench implements Callable<Integer> {
     /** Text repeated to build the prefill prompt. */
     private static final String PREFILL_TEXT = "Once upon a time, there was a little girl named Lily. "
@@ -27,33 +35,108 @@ final class Bench implements Callable<Integer> {
     @CommandLine.Mixin
     EngineOptions engine;
 
-    @Option(names = "--prompt", defaultValue = "Once upon a time", description = "Prompt of the decode runs.")
+    @Option(names = "--dataset", description = "JSON Lines requests: task_id, prompt or input_ids, output_tokens "
+            + "(default: synthetic requests).")
+    @Nullable Path dataset;
+
+    @Option(names = "--num-requests", defaultValue = "32", description = "Synthetic requests (default ${DEFAULT-VALUE}).")
+    int numRequests;
+
+    @Option(names = "--input-len", defaultValue = "128", description = "Prompt tokens of each synthetic request (default ${DEFAULT-VALUE}).")
+    int inputLen;
+
+    @Option(names = "--output-len", defaultValue = "128", description = "Generated tokens of each synthetic request (default ${DEFAULT-VALUE}).")
+    int outputLen;
+
+    @Option(names = "--concurrency", defaultValue = "0",
+            description = "Most requests in flight; 0 = all at once (default ${DEFAULT-VALUE}).")
+    int concurrency;
+
+    @Option(names = "--warmup-requests", description = "Untimed requests first, at the same concurrency "
+            + "(default: one round, min(concurrency, requests)).")
+    @Nullable Integer warmupRequests;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the synthetic prompts (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--enable-block-reuse", description = "Reuse cached prompt prefixes (off: every prompt is computed).")
+    boolean blockReuse;
+
+    @Option(names = "--json", description = "Also write the results to this JSON file.")
+    @Nullable Path json;
+
+    @Option(names = "--latency", description = "Single-stream mode: median decode and prefill speed.")
+    boolean latency;
+
+    @Option(names = "--prompt", defaultValue = "Once upon a time", description = "--latency: prompt of the decode runs.")
     String prompt;
 
-    @Option(names = "--max-tokens", defaultValue = "200", description = "Tokens generated per decode run (default ${DEFAULT-VALUE}).")
+    @Option(names = "--max-tokens", defaultValue = "200", description = "--latency: tokens per decode run (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--prefill-tokens", defaultValue = "128", description = "Prompt length of the prefill runs (default ${DEFAULT-VALUE}).")
+    @Option(names = "--prefill-tokens", defaultValue = "128", description = "--latency: prompt length of the prefill runs (default ${DEFAULT-VALUE}).")
     int prefillTokens;
 
-    @Option(names = "--runs", defaultValue = "5", description = "Timed runs of each kind (default ${DEFAULT-VALUE}).")
+    @Option(names = "--runs", defaultValue = "5", description = "--latency: timed runs of each kind (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup-runs", defaultValue = "3", description = "Untimed runs first (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-runs", defaultValue = "3", description = "--latency: untimed runs first (default ${DEFAULT-VALUE}).")
     int warmupRuns;
-
-    @Option(names = "--concurrency", defaultValue = "1",
-            description = "Also measure aggregate output tok/s of this many concurrent requests (default ${DEFAULT-VALUE}: off).")
-    int concurrency;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
-        if (runs < 1 || warmupRuns < 0 || maxTokens < 1 || prefillTokens < 1 || concurrency < 1) {
-            throw new IllegalArgumentException("--runs, --max-tokens, --prefill-tokens and --concurrency must be >= 1, "
-                    + "--warmup-runs >= 0");
+        return latency ? latency() : throughput();
+    }
+
+    private int throughput() {
+        if (numRequests < 1 || inputLen < 1 || outputLen < 1 || concurrency < 0
+                || (warmupRequests != null && warmupRequests < 0)) {
+            throw new IllegalArgumentException("--num-requests, --input-len and --output-len must be >= 1, "
+                    + "--concurrency and --warmup-requests >= 0");
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        var args = engine.builder().kvCacheConfig(new KvCacheConfig(null, 0.25, blockReuse, 32)).build();
+        try (var llm = new LLM(args)) {
+            var tokenizer = llm.tokenizer();
+            int vocab = Math.min(tokenizer.vocabSize(), llm.modelConfig().vocabSize());
+            List<BenchDataset.Entry> entries = dataset != null
+                    ? BenchDataset.read(dataset, tokenizer, vocab)
+                    : BenchDataset.synthetic(numRequests, inputLen, outputLen, vocab, tokenizer::isSpecialToken, seed);
+            ThroughputBench.check(entries, llm.maxSeqLen());
+            int limit = concurrency == 0 ? entries.size() : Math.min(concurrency, entries.size());
+            int warmup = warmupRequests != null ? warmupRequests : limit;
+            if (warmup > 0) {
+                ThroughputBench.run(llm, java.util.stream.IntStream.range(0, warmup)
+                        .mapToObj(i -> entries.get(i % entries.size())).toList(), limit);
+            }
+            var summary = ThroughputBench.run(llm, entries, limit);
+            printModel(out, llm);
+            summary.print(out);
+            EngineOptions.printMemory(out);
+            if (json != null) {
+                var header = new ObjectMapper().createObjectNode();
+                header.put("model", engine.model).put("backend", llm.backendDescription())
+                        .put("dataset", dataset != null ? dataset.toString() : "synthetic")
+                        .put("warmup_requests", warmup).put("enable_block_reuse", blockReuse)
+                        .put("peak_heap_bytes", MemoryStats.peakHeapBytes()).put("peak_rss_bytes", MemoryStats.peakRssBytes());
+                ThroughputBench.writeJson(json, summary, header);
+            }
+        }
+        return 0;
+    }
+
+    private void printModel(PrintWriter out, LLM llm) {
+        var c = llm.modelConfig();
+        out.printf(Locale.ROOT, "model: %s (%s, %d layers, hidden %d), backend %s%n", engine.model, c.modelType(),
+                c.numLayers(), c.hiddenSize(), llm.backendDescription());
+    }
+
+    private int latency() {
+        if (runs < 1 || warmupRuns < 0 || maxTokens < 1 || prefillTokens < 1) {
+            throw new IllegalArgumentException("--runs, --max-tokens and --prefill-tokens must be >= 1, --warmup-runs >= 0");
         }
         PrintWriter out = spec.commandLine().getOut();
         // Block reuse off: every run computes its whole prompt, as a first request would.
@@ -61,10 +144,6 @@ final class Bench implements Callable<Integer> {
         try (var llm = new LLM(args)) {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
             int[] longPrompt = prefillPrompt(llm);
-            if (concurrency > 1 && longPrompt.length + maxTokens > llm.maxSeqLen()) {
-                throw new IllegalArgumentException("--prefill-tokens " + longPrompt.length + " + --max-tokens " + maxTokens
-                        + " exceeds max_seq_len " + llm.maxSeqLen());
-            }
             var prefill = SamplingParams.greedy(1);
             for (int i = 0; i < warmupRuns; i++) {
                 llm.generate(prompt, decode);
@@ -76,23 +155,11 @@ final class Bench implements Callable<Integer> {
                 decodeRuns[i] = llm.generate(prompt, decode).metrics();
                 prefillRuns[i] = llm.generate(longPrompt, prefill).metrics();
             }
-            var c = llm.modelConfig();
-            out.printf(Locale.ROOT, "model: %s (%s, %d layers, hidden %d), backend %s%n", engine.model, c.modelType(),
-                    c.numLayers(), c.hiddenSize(), llm.backendDescription());
+            printModel(out, llm);
             out.printf(Locale.ROOT, "decode: %s tok/s, %d tokens after a %d-token prompt%n",
                     summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
-            if (concurrency > 1) {
-                double[] throughput = new double[runs];
-                for (int i = 0; i < runs; i++) {
-                    throughput[i] = concurrent(llm, longPrompt, decode);
-                }
-                Arrays.sort(throughput);
-                out.printf(Locale.ROOT, "throughput: median %.1f of %d runs (min %.1f, max %.1f) output tok/s, %d concurrent "
-                                + "requests of %d tokens after %d-token prompts%n", median(throughput), runs, throughput[0],
-                        throughput[runs - 1], concurrency, maxTokens, longPrompt.length);
-            }
             EngineOptions.printMemory(out);
         }
         return 0;
@@ -106,30 +173,6 @@ final class Bench implements Callable<Integer> {
         }
         int[] text = llm.tokenizer().encode(PREFILL_TEXT.repeat(1 + prefillTokens / 8), true);
         return Arrays.copyOf(text, Math.min(prefillTokens, text.length));
-    }
-
-    /**
-     * Output tokens per second of {@code concurrency} requests submitted at once, each a
-     * {@code --prefill-tokens} prompt (made distinct per request) generating {@code --max-tokens}.
-     */
-    private double concurrent(LLM llm, int[] basePrompt, SamplingParams params) {
-        long start = System.nanoTime();
-        var futures = new java.util.ArrayList<java.util.concurrent.CompletableFuture<io.trtllm.api.RequestOutput>>();
-        for (int i = 0; i < concurrency; i++) {
-            int[] p = basePrompt.clone();
-            p[Math.min(1, p.length - 1)] = 100 + i;
-            futures.add(llm.generateAsync(p, params));
-        }
-        long tokens = 0;
-        for (var f : futures) {
-            tokens += f.join().output().tokenIds().length;
-        }
-        return tokens * 1e9 / (System.nanoTime() - start);
-    }
-
-    private static double median(double[] sorted) {
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static String summary(RequestMetrics[] runs, ToDoubleFunction<RequestMetrics> f) {

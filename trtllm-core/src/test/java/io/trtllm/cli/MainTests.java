@@ -1,6 +1,9 @@
 package io.trtllm.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -34,17 +37,136 @@ class MainTests {
     }
 
     @Test
-    void benchPrintsMedianDecodeAndPrefillSpeed() {
-        Result r = run("bench", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16",
-                "--concurrency", "3");
+    void benchLatencyPrintsMedianDecodeAndPrefillSpeed() {
+        Result r = run("bench", "--latency", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
-        assertThat(r.out()).containsPattern("(?m)^throughput: median [0-9.]+ of 3 runs .* output tok/s, 3 concurrent requests of 8 tokens after 16-token prompts");
-        r = run("bench", "--prefill-tokens", "300");
+        r = run("bench", "--latency", "--prefill-tokens", "300");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");
+    }
+
+    @Test
+    void benchThroughputOfSyntheticRequestsPrintsLatencyPercentilesAndWritesJson(@TempDir Path tmp) throws Exception {
+        Path json = tmp.resolve("out/result.json");
+        Result r = run("bench", "--num-requests", "6", "--concurrency", "3", "--input-len", "20", "--output-len", "7",
+                "--warmup-requests", "0", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("requests: 6 at concurrency 3, 20.0 input and 7.0 output tokens per request (avg)");
+        for (String metric : new String[] {"TTFT", "TPOT", "ITL", "E2E latency"}) {
+            assertThat(r.out()).containsPattern("(?m)^" + metric + " ms: avg [0-9.]+, p50 [0-9.]+, p90 [0-9.]+, p99 [0-9.]+");
+        }
+        assertThat(r.out()).containsPattern("(?m)^request throughput: [0-9.]+ req/s").containsPattern("(?m)^output tokens/s: [0-9.]+");
+        var node = new ObjectMapper().readTree(json.toFile());
+        assertThat(node.get("num_requests").asInt()).isEqualTo(6);
+        assertThat(node.get("total_output_tokens").asInt()).isEqualTo(42);
+        assertThat(node.get("total_input_tokens").asInt()).isEqualTo(120);
+        double seconds = node.get("total_time_s").asDouble();
+        assertThat(node.get("output_tokens_per_second").asDouble()).isCloseTo(42 / seconds, within(1e-6));
+        assertThat(node.get("request_throughput").asDouble()).isCloseTo(6 / seconds, within(1e-6));
+        for (String key : new String[] {"ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"}) {
+            var d = node.get(key);
+            assertThat(d.get("p50").asDouble()).as(key).isPositive().isLessThanOrEqualTo(d.get("p90").asDouble());
+            assertThat(d.get("p90").asDouble()).as(key).isLessThanOrEqualTo(d.get("p99").asDouble());
+            assertThat(d.get("p99").asDouble()).as(key).isLessThanOrEqualTo(d.get("max").asDouble());
+        }
+        // Time to first token comes before the end of each request.
+        assertThat(node.get("ttft_ms").get("max").asDouble()).isLessThan(node.get("e2e_ms").get("max").asDouble());
+        try (var files = Files.list(json.getParent())) {
+            assertThat(files.map(p -> p.getFileName().toString())).containsExactly("result.json");
+        }
+    }
+
+    @Test
+    void benchRunsAJsonLinesDataset(@TempDir Path tmp) throws Exception {
+        Path data = tmp.resolve("data.jsonl");
+        Files.writeString(data, """
+                {"task_id": 0, "prompt": "Once upon a time", "output_tokens": 5}
+
+                {"task_id": "b", "input_ids": [1, 9038, 2501, 263, 931], "output_tokens": 3}
+                """);
+        Result r = run("bench", "--dataset", data.toString(), "--concurrency", "2");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("requests: 2 at concurrency 2, 5.0 input and 4.0 output tokens per request (avg)");
+    }
+
+    @Test
+    void badDatasetsNameTheFileAndLine(@TempDir Path tmp) throws Exception {
+        Path data = tmp.resolve("bad.jsonl");
+        String[][] cases = {
+                {"{\"task_id\": 1, \"prompt\": \"hi\"}", "line 1: 'output_tokens' must be an integer >= 1"},
+                {"{\"task_id\": 1, \"output_tokens\": 4}", "line 1: exactly one of 'prompt' and 'input_ids'"},
+                {"{\"task_id\": 1, \"prompt\": \"a\", \"output_tokens\": 2}\n{oops", "line 2 is not valid JSON"},
+                {"{\"task_id\": 1, \"input_ids\": [1, 99999], \"output_tokens\": 2}", "input_ids[1] = 99999 is not a token id in [0, 32000)"},
+                {"{\"task_id\": 7, \"input_ids\": [1, 2], \"output_tokens\": 255}", "task_id 7: 2 input + 255 output tokens exceed max_seq_len 256"},
+                {"[1, 2]", "line 1: expected a JSON object"},
+                {"", "has no requests"},
+        };
+        for (String[] c : cases) {
+            Files.writeString(data, c[0]);
+            Result r = run("bench", "--dataset", data.toString());
+            assertThat(r.code()).as(c[0]).isEqualTo(2);
+            assertThat(r.err()).as(c[0]).contains(c[1]);
+            if (!c[1].startsWith("task_id")) {
+                assertThat(r.err()).contains(data.toString());
+            }
+        }
+        Result r = run("bench", "--dataset", tmp.resolve("missing.jsonl").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("missing.jsonl' is not a readable file");
+    }
+
+    @Test
+    void percentilesInterpolateBetweenRanks() {
+        double[] sorted = {1, 2, 3, 4};
+        assertThat(ThroughputBench.Distribution.percentile(sorted, 50)).isEqualTo(2.5);
+        assertThat(ThroughputBench.Distribution.percentile(sorted, 90)).isCloseTo(3.7, within(1e-12));
+        assertThat(ThroughputBench.Distribution.percentile(sorted, 100)).isEqualTo(4);
+        assertThat(ThroughputBench.Distribution.percentile(new double[] {5}, 99)).isEqualTo(5);
+        var d = ThroughputBench.Distribution.ofNanos(new double[] {2e6, Double.NaN, 4e6});
+        assertThat(d.avg()).isEqualTo(3);
+        assertThat(d.min()).isEqualTo(2);
+    }
+
+    @Test
+    void generateStreamPrintsWhatTheBlockingCallPrints() {
+        Result streamed = run("generate", "--prompt", "Once upon a time", "--max-tokens", "24", "--temperature", "0", "--stream");
+        Result blocking = run("generate", "--prompt", "Once upon a time", "--max-tokens", "24", "--temperature", "0");
+        assertThat(streamed.code()).as(streamed.err()).isZero();
+        assertThat(streamed.out()).isEqualTo(blocking.out()).startsWith(", there was a little girl named Lily.");
+        Result r = run("generate", "--prompt", "hi", "--stream", "--n", "2", "--temperature", "0.8");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--stream").contains("--n");
+    }
+
+    @Test
+    void generateTakesTheSamplingOptions() {
+        Result r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "0", "--stop", "Lily");
+        assertThat(r.out()).isEqualTo(", there was a little girl named " + System.lineSeparator());
+        r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "0", "--stop", "Lily",
+                "--include-stop-str");
+        assertThat(r.out()).isEqualTo(", there was a little girl named Lily" + System.lineSeparator());
+        r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0", "--beam-width", "3", "--n", "2");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).containsPattern("(?m)^\\[0\\] , there").containsPattern("(?m)^\\[1\\] ");
+        r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "3", "--temperature", "0", "--logprobs", "2");
+        assertThat(r.out()).contains("logprobs [0]:").containsPattern("(?m)^ +29892 \",\" +-[0-9.]+  \",\" -[0-9.]+  \"there\" -[0-9.]+$");
+        r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "6", "--temperature", "0.9", "--seed", "7",
+                "--top-k", "20", "--top-p", "0.9", "--min-p", "0.05", "--repetition-penalty", "1.2", "--presence-penalty", "0.5",
+                "--frequency-penalty", "0.5", "--min-tokens", "6", "--stop-token-ids", "13,2", "--bad", "dragon");
+        Result again = run("generate", "--prompt", "Once upon a time", "--max-tokens", "6", "--temperature", "0.9", "--seed", "7",
+                "--top-k", "20", "--top-p", "0.9", "--min-p", "0.05", "--repetition-penalty", "1.2", "--presence-penalty", "0.5",
+                "--frequency-penalty", "0.5", "--min-tokens", "6", "--stop-token-ids", "13,2", "--bad", "dragon");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).isNotBlank().isEqualTo(again.out());
+        r = run("generate", "--prompt", "hi", "--top-p", "1.5");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("top_p");
+        r = run("generate", "--prompt", "hi", "--beam-width", "2", "--best-of", "3");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--beam-width and --best-of");
     }
 
     @Test
