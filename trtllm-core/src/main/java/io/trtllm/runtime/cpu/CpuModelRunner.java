@@ -32,6 +32,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class CpuModelRunner implements ModelRunner {
     private static final Logger LOG = LoggerFactory.getLogger(CpuModelRunner.class);
+    /** Floats of slack after scratch arrays that masked vector accesses reach into (one 512-bit vector and more). */
+    private static final int PAD = 64;
 
     /** One decoder layer's weights. Norm scales and biases are small and copied to float arrays. */
     private record Layer(
@@ -218,9 +220,11 @@ public final class CpuModelRunner implements ModelRunner {
         for (SequenceChunk c : batch.chunks()) {
             maxContext = Math.max(maxContext, c.endPosition());
         }
-        if (scores[0].length < maxContext) {
+        if (keyOffsets[0].length < maxContext) {
             for (int i = 0; i < scores.length; i++) {
-                scores[i] = new float[maxContext];
+                // Padded: masked vector stores at the tail stay inside the array (the Vector API checks
+                // lane by lane, slowly, when a masked access's full width crosses the array's end).
+                scores[i] = new float[Math.multiplyExact(config.numHeads(), maxContext) + PAD];
                 keyOffsets[i] = new int[maxContext];
             }
         }
@@ -233,9 +237,9 @@ public final class CpuModelRunner implements ModelRunner {
         x = new float[Math.multiplyExact(tokens, c.hiddenSize())];
         xb = new float[Math.multiplyExact(tokens, Math.max(c.hiddenSize(), c.qDim()))];
         qkv = new float[Math.multiplyExact(tokens, c.qDim() + 2 * c.kvDim())];
-        att = new float[Math.multiplyExact(tokens, c.qDim())];
-        gateUp = new float[Math.multiplyExact(tokens, 2 * c.intermediateSize())];
-        hidden = new float[Math.multiplyExact(tokens, c.intermediateSize())];
+        att = new float[Math.multiplyExact(tokens, c.qDim()) + PAD];
+        gateUp = new float[Math.multiplyExact(tokens, 2 * c.intermediateSize()) + PAD];
+        hidden = new float[Math.multiplyExact(tokens, c.intermediateSize()) + PAD];
         rowPosition = new int[tokens];
         rowChunk = new int[tokens];
     }
@@ -279,7 +283,7 @@ public final class CpuModelRunner implements ModelRunner {
             System.arraycopy(qkv, base + qDim + kvDim, valueCache[l], slot * kvDim, kvDim);
         }
 
-        // Attention per (row, head) over the sequence's cached positions.
+        // Attention of every row over its sequence's cached positions.
         int heads = c.numHeads();
         int group = heads / c.numKvHeads();
         float scale = (float) (1.0 / Math.sqrt(headDim));
@@ -288,14 +292,19 @@ public final class CpuModelRunner implements ModelRunner {
         float[] vc = valueCache[l];
         int bs = kvSpec.blockSize();
         SequenceChunk[] chunkOfRow = rowChunks(batch, tokens);
-        pool.parallelFor(tokens * heads, (start, end, worker) -> {
+        // Tasks: (row, block of KV heads). Big batches take whole rows (every cached row then read
+        // once, front to back); small ones split a row's heads so that every thread has work.
+        int kvHeads = c.numKvHeads();
+        int blocks = Math.min(kvHeads, Math.max(1, (4 * pool.threads() + tokens - 1) / tokens));
+        pool.parallelFor(tokens * blocks, (start, end, worker) -> {
             float[] s = scores[worker];
             int[] offsets = keyOffsets[worker];
             int lastRow = -1;
             for (int task = start; task < end; task++) {
-                int t = task / heads;
-                int h = task % heads;
-                int kvHead = h / group;
+                int t = task / blocks;
+                int b = task % blocks;
+                int h0 = b * kvHeads / blocks * group;
+                int h1 = (b + 1) * kvHeads / blocks * group;
                 int pos = rowPosition[t];
                 int from = window == null ? 0 : Math.max(0, pos - window + 1);
                 if (t != lastRow) {
@@ -310,21 +319,8 @@ public final class CpuModelRunner implements ModelRunner {
                     }
                     lastRow = t;
                 }
-                int head = kvHead * headDim;
-                int qOff = t * qkvDim + h * headDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int p = from; p <= pos; p++) {
-                    float score = kernels.dot(qkv, qOff, kc, offsets[p] + head, headDim) * scale;
-                    s[p] = score;
-                    max = Math.max(max, score);
-                }
-                float sum = kernels.expSum(s, from, pos + 1, max);
-                int outOff = t * qDim + h * headDim;
-                java.util.Arrays.fill(att, outOff, outOff + headDim, 0f);
-                float inv = 1f / sum;
-                for (int p = from; p <= pos; p++) {
-                    kernels.axpy(s[p] * inv, vc, offsets[p] + head, att, outOff, headDim);
-                }
+                kernels.attend(qkv, t * qkvDim + h0 * headDim, kc, vc, offsets, h0, h1, group, headDim, from, pos + 1,
+                        scale, s, att, t * qDim + h0 * headDim);
             }
         });
 
@@ -349,11 +345,7 @@ public final class CpuModelRunner implements ModelRunner {
             kernels.matmul(xb, tokens, w.up(), start, end, gateUp, 2 * inter, inter);
             for (int t = 0; t < tokens; t++) {
                 int g = t * 2 * inter;
-                int h = t * inter;
-                for (int i = start; i < end; i++) {
-                    float gv = gateUp[g + i];
-                    hidden[h + i] = (float) (gv / (1.0 + Math.exp(-gv))) * gateUp[g + inter + i];
-                }
+                kernels.siluMul(gateUp, g + start, g + inter + start, hidden, t * inter + start, end - start);
             }
         });
         pool.parallelFor(dim, (start, end, worker) -> kernels.matmul(hidden, tokens, w.down(), start, end, xb, dim, 0));

@@ -28,6 +28,21 @@ interface Kernels {
     /** {@code s[i] = exp(s[i] - max)} for {@code i} in {@code [from, to)}; returns their sum (softmax numerators). */
     float expSum(float[] s, int from, int to, float max);
 
+    /** {@code out[outOff + i] = silu(in[gateOff + i]) * in[upOff + i]} for {@code i < n}: the gated MLP's activation. */
+    void siluMul(float[] in, int gateOff, int upOff, float[] out, int outOff, int n);
+
+    /**
+     * Attention of one row's query heads {@code [h0, h1)} over its sequence's cached positions {@code p}
+     * in {@code [from, to)}: for each head h, {@code out[outOff + (h - h0)·headDim + d] =
+     * Σ_p softmax_p(scale · q_h·K_p) · V_p[d]}. Query head h uses KV head {@code h / group}; its query
+     * starts at {@code q[qOff + (h - h0)·headDim]}, and position p's keys (values) of KV head g at
+     * {@code keys[offsets[p] + g·headDim]}. Positions are visited in order for all heads together, so
+     * each cached row is read once, front to back. {@code scores} (at least
+     * {@code (h1 - h0) · to}) is scratch.
+     */
+    void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group, int headDim,
+                int from, int to, float scale, float[] scores, float[] out, int outOff);
+
     /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n}. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 

@@ -36,6 +36,36 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public void siluMul(float[] in, int gateOff, int upOff, float[] out, int outOff, int n) {
+        for (int i = 0; i < n; i++) {
+            float g = in[gateOff + i];
+            out[outOff + i] = (float) (g / (1.0 + Math.exp(-g))) * in[upOff + i];
+        }
+    }
+
+    @Override
+    public void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group,
+                       int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff) {
+        for (int h = h0; h < h1; h++) {
+            int head = (h / group) * headDim;
+            int qh = qOff + (h - h0) * headDim;
+            int sh = (h - h0) * to;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int p = from; p < to; p++) {
+                float score = dot(q, qh, keys, offsets[p] + head, headDim) * scale;
+                scores[sh + p] = score;
+                max = Math.max(max, score);
+            }
+            float inv = 1f / expSum(scores, sh + from, sh + to, max);
+            int oh = outOff + (h - h0) * headDim;
+            java.util.Arrays.fill(out, oh, oh + headDim, 0f);
+            for (int p = from; p < to; p++) {
+                axpy(scores[sh + p] * inv, values, offsets[p] + head, out, oh, headDim);
+            }
+        }
+    }
+
+    @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         for (int i = 0; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];

@@ -129,6 +129,122 @@ class KernelsTests {
     }
 
     @Test
+    void vectorExpIsWithinTwoUlpOfMathExp() {
+        float[] xs = new float[200_001];
+        for (int i = 0; i < xs.length; i++) {
+            xs[i] = -87f + 175f * i / (xs.length - 1);
+        }
+        xs[0] = -87.3f;
+        int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+        float worst = 0;
+        for (int i = 0; i + lanes <= xs.length; i += lanes) {
+            var v = VectorKernels.exp(jdk.incubator.vector.FloatVector.fromArray(
+                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED, xs, i));
+            for (int l = 0; l < lanes; l++) {
+                float expected = (float) Math.exp(xs[i + l]);
+                float ulps = Math.abs(v.lane(l) - expected) / Math.ulp(expected);
+                worst = Math.max(worst, ulps);
+            }
+        }
+        assertThat(worst).as("worst error in ulp").isLessThanOrEqualTo(2f);
+        // Far below the range: a tiny positive number, never NaN or a negative.
+        float[] tiny = new float[lanes];
+        java.util.Arrays.fill(tiny, -1000f);
+        float e = VectorKernels.exp(jdk.incubator.vector.FloatVector.fromArray(
+                jdk.incubator.vector.FloatVector.SPECIES_PREFERRED, tiny, 0)).lane(0);
+        assertThat(e).isBetween(0f, 1e-37f);
+    }
+
+    @Test
+    void siluMulMatchesScalar() {
+        var rnd = new SplittableRandom(9);
+        for (int n : new int[] {1, 15, 16, 17, 768, 131}) {
+            float[] in = new float[2 * n + 7];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = (float) (rnd.nextGaussian() * 4);
+            }
+            in[3] = -200f;
+            float[] a = new float[n + 2];
+            float[] b = new float[n + 2];
+            scalar.siluMul(in, 3, 3 + n, a, 1, n);
+            vector.siluMul(in, 3, 3 + n, b, 1, n);
+            for (int i = 0; i < a.length; i++) {
+                assertThat(b[i]).as("n %d element %d", n, i).isCloseTo(a[i], within(2e-6f * Math.max(1f, Math.abs(a[i]))));
+            }
+        }
+    }
+
+    @Test
+    void attentionMatchesScalarAndAPlainSoftmax() {
+        var rnd = new SplittableRandom(11);
+        // (heads, kv heads, head dim, from, to): MHA, GQA, a head dim that is no multiple of the vector, a window.
+        int[][] cases = {{6, 6, 48, 0, 37}, {8, 2, 64, 0, 5}, {4, 2, 20, 3, 40}, {2, 1, 16, 0, 1}};
+        for (int[] c : cases) {
+            int heads = c[0], kvHeads = c[1], headDim = c[2], from = c[3], to = c[4];
+            int group = heads / kvHeads;
+            int kvDim = kvHeads * headDim;
+            float[] keys = new float[(to + 3) * kvDim];
+            float[] values = new float[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                keys[i] = (float) rnd.nextGaussian();
+                values[i] = (float) rnd.nextGaussian();
+            }
+            int[] offsets = new int[to];
+            for (int p = 0; p < to; p++) {
+                offsets[p] = ((p * 7 + 2) % (to + 3)) * kvDim; // scattered slots, as a paged cache has
+            }
+            float[] q = new float[1 + heads * headDim];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (float) rnd.nextGaussian();
+            }
+            float scale = (float) (1 / Math.sqrt(headDim));
+            // Heads [1, heads): all but the first, so the offsets of a head range are exercised.
+            int h0 = group, h1 = heads;
+            float[] expected = new float[(h1 - h0) * headDim];
+            for (int h = h0; h < h1; h++) {
+                double[] w = new double[to];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int p = from; p < to; p++) {
+                    double dot = 0;
+                    for (int d = 0; d < headDim; d++) {
+                        dot += q[1 + (h - h0) * headDim + d] * keys[offsets[p] + (h / group) * headDim + d];
+                    }
+                    w[p] = dot * scale;
+                    max = Math.max(max, w[p]);
+                }
+                double sum = 0;
+                for (int p = from; p < to; p++) {
+                    w[p] = Math.exp(w[p] - max);
+                    sum += w[p];
+                }
+                for (int d = 0; d < headDim; d++) {
+                    double o = 0;
+                    for (int p = from; p < to; p++) {
+                        o += w[p] / sum * values[offsets[p] + (h / group) * headDim + d];
+                    }
+                    expected[(h - h0) * headDim + d] = (float) o;
+                }
+            }
+            float[] a = new float[expected.length + 3];
+            float[] b = new float[expected.length + 3];
+            java.util.Arrays.fill(a, 9f);
+            java.util.Arrays.fill(b, 9f);
+            scalar.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to], a, 2);
+            vector.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to + 64], b, 2);
+            for (int i = 0; i < expected.length; i++) {
+                assertThat(a[2 + i]).as("scalar, case %s, element %d", java.util.Arrays.toString(c), i)
+                        .isCloseTo(expected[i], within(1e-5f));
+                assertThat(b[2 + i]).as("vector, case %s, element %d", java.util.Arrays.toString(c), i)
+                        .isCloseTo(expected[i], within(1e-5f));
+            }
+            // Nothing written outside the heads' output.
+            assertThat(b[0]).isEqualTo(9f);
+            assertThat(b[1]).isEqualTo(9f);
+            assertThat(b[2 + expected.length]).isEqualTo(9f);
+        }
+    }
+
+    @Test
     void dotAndAxpyMatchScalar() {
         var rnd = new SplittableRandom(7);
         for (int n : new int[] {1, 15, 16, 17, 48, 128, 131}) {
