@@ -8,6 +8,7 @@ import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
+import java.lang.foreign.Arena;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -17,8 +18,9 @@ import org.slf4j.LoggerFactory;
  * paged KV cache. Every chunk of a {@link Batch} is computed in one pass: the matmuls run over all
  * rows of the batch at once, so a weight byte is read once per pass, not once per sequence.
  *
- * <p>Weights stay in the checkpoint's mapped files (F32, BF16 or F16) and are converted to F32
- * inside the kernels; the KV cache and activations are F32 on the heap.
+ * <p>Matrices are repacked at load into panels for the kernels ({@link PackedMatrix}, off-heap, in
+ * the checkpoint's dtype: F32, BF16 or F16), converted to F32 inside the kernels; embeddings are
+ * read in place from the mapped files; the KV cache and activations are F32 on the heap.
  *
  * <pre>
  * x = embed[tokens]                                   (T, dim)
@@ -35,14 +37,17 @@ public final class CpuModelRunner implements ModelRunner {
     /** Floats of slack after scratch arrays that masked vector accesses reach into (one 512-bit vector and more). */
     private static final int PAD = 64;
 
-    /** One decoder layer's weights. Norm scales and biases are small and copied to float arrays. */
+    /**
+     * One decoder layer's weights: matrices packed for the kernels (q, k and v as one), norm scales
+     * and biases copied to float arrays.
+     */
     private record Layer(
             float[] attnNorm,
-            WeightMatrix wq, WeightMatrix wk, WeightMatrix wv, WeightMatrix wo,
+            PackedMatrix wqkv, PackedMatrix wo,
             float @Nullable [] bq, float @Nullable [] bk, float @Nullable [] bv, float @Nullable [] bo,
             float @Nullable [] qNorm, float @Nullable [] kNorm,
             float[] ffnNorm,
-            WeightMatrix gate, WeightMatrix up, WeightMatrix down) {
+            PackedMatrix gate, PackedMatrix up, PackedMatrix down) {
     }
 
     private final ModelConfig config;
@@ -50,7 +55,9 @@ public final class CpuModelRunner implements ModelRunner {
     private final Kernels kernels;
     private final ParallelRunner pool;
     private final WeightMatrix embedding;
-    private final WeightMatrix lmHead;
+    private final PackedMatrix lmHead;
+    /** Owns the packed weights; closed with the runner. */
+    private final Arena arena = Arena.ofShared();
     private final float[] finalNorm;
     private final Layer[] layers;
     private final float[] invFreq;
@@ -88,11 +95,8 @@ public final class CpuModelRunner implements ModelRunner {
         this.kernels = kernels;
         int dim = config.hiddenSize();
         this.embedding = WeightMatrix.of(weights.tensor("model.embed_tokens.weight"), config.vocabSize(), dim);
-        if (config.tieWordEmbeddings()) {
-            this.lmHead = embedding;
-        } else {
-            this.lmHead = WeightMatrix.of(weights.tensor("lm_head.weight"), config.vocabSize(), dim);
-        }
+        this.lmHead = pack(config.tieWordEmbeddings() ? embedding
+                : WeightMatrix.of(weights.tensor("lm_head.weight"), config.vocabSize(), dim));
         this.finalNorm = WeightMatrix.vector(weights.tensor("model.norm.weight"), dim);
         this.layers = new Layer[config.numLayers()];
         for (int l = 0; l < layers.length; l++) {
@@ -134,15 +138,19 @@ public final class CpuModelRunner implements ModelRunner {
         }
         return new Layer(
                 WeightMatrix.vector(w.tensor(p + "input_layernorm.weight"), dim),
-                WeightMatrix.of(w.tensor(p + "self_attn.q_proj.weight"), c.qDim(), dim),
-                WeightMatrix.of(w.tensor(p + "self_attn.k_proj.weight"), c.kvDim(), dim),
-                WeightMatrix.of(w.tensor(p + "self_attn.v_proj.weight"), c.kvDim(), dim),
-                WeightMatrix.of(w.tensor(p + "self_attn.o_proj.weight"), dim, c.qDim()),
+                pack(WeightMatrix.of(w.tensor(p + "self_attn.q_proj.weight"), c.qDim(), dim),
+                        WeightMatrix.of(w.tensor(p + "self_attn.k_proj.weight"), c.kvDim(), dim),
+                        WeightMatrix.of(w.tensor(p + "self_attn.v_proj.weight"), c.kvDim(), dim)),
+                pack(WeightMatrix.of(w.tensor(p + "self_attn.o_proj.weight"), dim, c.qDim())),
                 bq, bk, bv, bo, qn, kn,
                 WeightMatrix.vector(w.tensor(p + "post_attention_layernorm.weight"), dim),
-                WeightMatrix.of(w.tensor(p + "mlp.gate_proj.weight"), c.intermediateSize(), dim),
-                WeightMatrix.of(w.tensor(p + "mlp.up_proj.weight"), c.intermediateSize(), dim),
-                WeightMatrix.of(w.tensor(p + "mlp.down_proj.weight"), dim, c.intermediateSize()));
+                pack(WeightMatrix.of(w.tensor(p + "mlp.gate_proj.weight"), c.intermediateSize(), dim)),
+                pack(WeightMatrix.of(w.tensor(p + "mlp.up_proj.weight"), c.intermediateSize(), dim)),
+                pack(WeightMatrix.of(w.tensor(p + "mlp.down_proj.weight"), dim, c.intermediateSize())));
+    }
+
+    private PackedMatrix pack(WeightMatrix... parts) {
+        return PackedMatrix.pack(arena, kernels.panelRows(), parts);
     }
 
     @Override
@@ -235,8 +243,8 @@ public final class CpuModelRunner implements ModelRunner {
         capacity = tokens;
         // multiplyExact: a batch too large for Java arrays fails here with a clear exception.
         x = new float[Math.multiplyExact(tokens, c.hiddenSize())];
-        xb = new float[Math.multiplyExact(tokens, Math.max(c.hiddenSize(), c.qDim()))];
-        qkv = new float[Math.multiplyExact(tokens, c.qDim() + 2 * c.kvDim())];
+        xb = new float[Math.multiplyExact(tokens, Math.max(c.hiddenSize(), c.qDim())) + PAD];
+        qkv = new float[Math.multiplyExact(tokens, c.qDim() + 2 * c.kvDim()) + PAD];
         att = new float[Math.multiplyExact(tokens, c.qDim()) + PAD];
         gateUp = new float[Math.multiplyExact(tokens, 2 * c.intermediateSize()) + PAD];
         hidden = new float[Math.multiplyExact(tokens, c.intermediateSize()) + PAD];
@@ -255,12 +263,9 @@ public final class CpuModelRunner implements ModelRunner {
 
         rmsNormRows(x, xb, tokens, dim, dim, w.attnNorm(), (float) c.rmsNormEps());
 
-        // q, k and v side by side in one row of qkvDim, computed in one parallel region.
-        pool.parallelFor(qkvDim, (start, end, worker) -> {
-            project(w.wq(), 0, qDim, start, end, tokens, qkvDim);
-            project(w.wk(), qDim, kvDim, start, end, tokens, qkvDim);
-            project(w.wv(), qDim + kvDim, kvDim, start, end, tokens, qkvDim);
-        });
+        // q, k and v side by side in one row of qkvDim: one matmul of the packed [Wq; Wk; Wv].
+        pool.parallelFor(w.wqkv().panels(), (start, end, worker) ->
+                kernels.matmul(xb, tokens, w.wqkv(), start, end, qkv, qkvDim, 0));
 
         for (int t = 0; t < tokens; t++) {
             int base = t * qkvDim;
@@ -325,7 +330,7 @@ public final class CpuModelRunner implements ModelRunner {
         });
 
         // x += att · Woᵀ (+ bias)
-        pool.parallelFor(dim, (start, end, worker) -> kernels.matmul(att, tokens, w.wo(), start, end, xb, dim, 0));
+        pool.parallelFor(w.wo().panels(), (start, end, worker) -> kernels.matmul(att, tokens, w.wo(), start, end, xb, dim, 0));
         for (int t = 0; t < tokens; t++) {
             addBias(xb, t * dim, w.bo(), dim);
             for (int i = 0; i < dim; i++) {
@@ -339,16 +344,18 @@ public final class CpuModelRunner implements ModelRunner {
         int dim = c.hiddenSize();
         int inter = c.intermediateSize();
         rmsNormRows(x, xb, tokens, dim, dim, w.ffnNorm(), (float) c.rmsNormEps());
-        // gate, up and silu(gate) * up for one range of features per thread, in one region.
-        pool.parallelFor(inter, (start, end, worker) -> {
+        // gate, up and silu(gate) * up for one range of features (panels) per thread, in one region.
+        pool.parallelFor(w.gate().panels(), (start, end, worker) -> {
             kernels.matmul(xb, tokens, w.gate(), start, end, gateUp, 2 * inter, 0);
             kernels.matmul(xb, tokens, w.up(), start, end, gateUp, 2 * inter, inter);
+            int f0 = start * w.gate().panelRows();
+            int f1 = Math.min(inter, end * w.gate().panelRows());
             for (int t = 0; t < tokens; t++) {
                 int g = t * 2 * inter;
-                kernels.siluMul(gateUp, g + start, g + inter + start, hidden, t * inter + start, end - start);
+                kernels.siluMul(gateUp, g + f0, g + inter + f0, hidden, t * inter + f0, f1 - f0);
             }
         });
-        pool.parallelFor(dim, (start, end, worker) -> kernels.matmul(hidden, tokens, w.down(), start, end, xb, dim, 0));
+        pool.parallelFor(w.down().panels(), (start, end, worker) -> kernels.matmul(hidden, tokens, w.down(), start, end, xb, dim, 0));
         for (int i = 0, n = tokens * dim; i < n; i++) {
             x[i] += xb[i];
         }
@@ -379,9 +386,9 @@ public final class CpuModelRunner implements ModelRunner {
             }
             firstRow += c.length();
         }
-        float[] out = new float[Math.multiplyExact(rows, vocab)];
+        float[] out = new float[Math.multiplyExact(rows, vocab) + PAD];
         int totalRows = rows;
-        pool.parallelFor(vocab, (start, end, worker) -> kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0));
+        pool.parallelFor(lmHead.panels(), (start, end, worker) -> kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0));
         r = 0;
         for (int i = 0; i < result.length; i++) {
             int n = batch.chunks().get(i).logitsRows();
@@ -392,14 +399,6 @@ public final class CpuModelRunner implements ModelRunner {
     }
 
     // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----
-
-    private void project(WeightMatrix w, int offset, int width, int start, int end, int tokens, int stride) {
-        int j0 = Math.max(start, offset) - offset;
-        int j1 = Math.min(end, offset + width) - offset;
-        if (j0 < j1) {
-            kernels.matmul(xb, tokens, w, j0, j1, qkv, stride, offset);
-        }
-    }
 
     /** The chunk of every row of the batch. */
     private static SequenceChunk[] rowChunks(Batch batch, int tokens) {
@@ -474,5 +473,6 @@ public final class CpuModelRunner implements ModelRunner {
     @Override
     public void close() {
         pool.close();
+        arena.close();
     }
 }

@@ -6,21 +6,23 @@ package io.trtllm.runtime.cpu;
  */
 interface Kernels {
 
+    /** Rows per panel of the {@link PackedMatrix} these kernels multiply best. */
+    int panelRows();
+
     /**
-     * {@code out[t * outStride + outOffset + (j - j0')] = dot(x row t, w row j)} for {@code j} in
-     * {@code [j0, j1)} and {@code t} in {@code [0, tokens)}: a slice of {@code x · wᵀ}. Output column
-     * of row {@code j} is {@code outOffset + j}.
+     * A slice of {@code x · wᵀ}: {@code out[t * outStride + outOffset + j] = Σ_k x[t * cols + k] · w[j][k]}
+     * for the rows {@code j < w.rows()} of panels {@code [p0, p1)} and tokens {@code t < tokens}.
      *
      * @param x         input rows, {@code tokens × w.cols()}, row-major
      * @param tokens    rows of {@code x}
-     * @param w         weights {@code (outFeatures, inFeatures)}
-     * @param j0        first output feature
-     * @param j1        end of output features (exclusive)
+     * @param w         packed weights {@code (outFeatures, inFeatures)}
+     * @param p0        first panel
+     * @param p1        end of the panels (exclusive)
      * @param out       output rows with {@code outStride} floats each
      * @param outStride floats per output row
      * @param outOffset column of output feature 0
      */
-    void matmul(float[] x, int tokens, WeightMatrix w, int j0, int j1, float[] out, int outStride, int outOffset);
+    void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset);
 
     /** {@code Σ a[aOff + i] * b[bOff + i]} for {@code i < n}. */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);

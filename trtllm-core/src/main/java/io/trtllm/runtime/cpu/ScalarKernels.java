@@ -4,11 +4,18 @@ package io.trtllm.runtime.cpu;
 final class ScalarKernels implements Kernels {
 
     @Override
-    public void matmul(float[] x, int tokens, WeightMatrix w, int j0, int j1, float[] out, int outStride, int outOffset) {
+    public int panelRows() {
+        return 16;
+    }
+
+    @Override
+    public void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         int cols = w.cols();
         float[] row = new float[cols];
-        for (int j = j0; j < j1; j++) {
-            w.row(j, row, 0);
+        for (int j = p0 * w.panelRows(), end = Math.min(w.rows(), p1 * w.panelRows()); j < end; j++) {
+            for (int c = 0; c < cols; c++) {
+                row[c] = w.get(j, c);
+            }
             for (int t = 0; t < tokens; t++) {
                 out[t * outStride + outOffset + j] = dot(x, t * cols, row, 0, cols);
             }

@@ -3,6 +3,7 @@ package io.trtllm.runtime.cpu;
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 
+import io.trtllm.model.DType;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -17,11 +18,11 @@ import jdk.incubator.vector.VectorSpecies;
  * SIMD kernels on the Vector API ({@code jdk.incubator.vector}). Only loaded when that module is
  * present (see {@link CpuKernels}); otherwise class loading would fail.
  *
- * <p>The matmul is written once per weight dtype on purpose: the weight load sits in the innermost
- * loop, and the JIT only keeps vectors in registers when every call there is inlined and
- * monomorphic. Two blockings cover the two shapes of work: decode ({@code tokens == 1}) computes
- * four output rows per pass over {@code x}; prefill computes four tokens per pass over a weight
- * row, so each weight byte is read once per four tokens.
+ * <p>The matmul runs over {@link PackedMatrix} panels of two vectors of output rows: per input
+ * column, one or two weight vectors are multiplied by a broadcast input value into accumulators
+ * (eight tokens × two vectors in a batch, one token × two vectors alone). The weight load sits in
+ * the innermost loop and is written out per dtype, so that the JIT inlines everything there and
+ * keeps the vectors in registers.
  */
 final class VectorKernels implements Kernels {
 
@@ -31,12 +32,7 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Short> S =
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final int L = F.length();
-    /**
-     * Sum of the lanes. C2 compiles every {@code reduceLanes(ADD)} of this species to the same
-     * instruction sequence, so {@link #dot1} and {@link #block4x4} give a token the same bits alone
-     * and in a batch once compiled (the interpreter adds in another order: {@code LLM} warms the
-     * kernels up before serving). A fixed-order sum by shuffles was tried: 2x slower prefill.
-     */
+    /** Sum of the lanes (attention scores and softmax sums; the matmul sums no lanes). */
     private static float sum(FloatVector v) {
         return v.reduceLanes(ADD);
     }
@@ -47,39 +43,26 @@ final class VectorKernels implements Kernels {
         return "Vector API, " + F.vectorBitSize() + "-bit";
     }
 
+    /** Two vectors of output rows per panel: 16 accumulators for eight tokens fit the 32 registers. */
     @Override
-    public void matmul(float[] x, int tokens, WeightMatrix w, int j0, int j1, float[] out, int outStride, int outOffset) {
+    public int panelRows() {
+        return 2 * L;
+    }
+
+    @Override
+    public void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         int cols = w.cols();
-        int t = 0;
-        if (tokens == 1) {
-            // One slice for the whole range of rows: a slice per row costs an allocation each.
-            long rowBytes = (long) cols * w.dtype().byteSize();
-            MemorySegment rows = w.data().asSlice(j0 * rowBytes, (j1 - j0) * rowBytes);
-            for (int j = j0; j < j1; j++) {
-                out[outOffset + j] = dot1(x, 0, w, rows, (j - j0) * rowBytes, j, cols);
-            }
-            return;
-        }
-        // Blocks of four rows × four tokens: 8 loads feed 16 FMAs. Row-outer: the block's weight rows
-        // (a few KB) stay in L1 while every group of four tokens uses them.
-        int size = w.dtype().byteSize();
-        long rowBytes = (long) cols * size;
-        int j = j0;
-        for (; j + 4 <= j1; j += 4) {
-            MemorySegment rows = w.data().asSlice(j * rowBytes, 4 * rowBytes);
-            for (t = 0; t + 4 <= tokens; t += 4) {
-                block4x4(x, t * cols, w, rows, rowBytes, j, cols, out, t * outStride + outOffset + j, outStride);
+        for (int p = p0; p < p1; p++) {
+            MemorySegment panel = w.panel(p);
+            int j = p * w.panelRows();
+            int valid = Math.min(w.panelRows(), w.rows() - j);
+            int t = 0;
+            // Panel-outer: the panel (cols × 2 vectors) stays in L2 while every group of tokens reads it.
+            for (; t + 8 <= tokens; t += 8) {
+                panel8(x, t * cols, cols, w.dtype(), panel, out, t * outStride + outOffset + j, outStride, valid);
             }
             for (; t < tokens; t++) {
-                for (int r = 0; r < 4; r++) {
-                    out[t * outStride + outOffset + j + r] = dot1(x, t * cols, w, rows, r * rowBytes, j + r, cols);
-                }
-            }
-        }
-        for (; j < j1; j++) {
-            MemorySegment row = w.data().asSlice(j * rowBytes, rowBytes);
-            for (t = 0; t < tokens; t++) {
-                out[t * outStride + outOffset + j] = dot1(x, t * cols, w, row, 0, j, cols);
+                panel1(x, t * cols, cols, w.dtype(), panel, out, t * outStride + outOffset + j, valid);
             }
         }
     }
@@ -108,138 +91,118 @@ final class VectorKernels implements Kernels {
         return bits.or(i.and(0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
     }
 
-    private static float scalarWeight(WeightMatrix w, long e) {
-        return w.get((int) (e / w.cols()), (int) (e % w.cols()));
-    }
-
-    // The loops below walk the weights with a long byte offset into a slice that starts at the
-    // row(s) being read. C2 then hoists the segment's bounds and liveness checks out of the loop;
-    // with an int counter and a long base offset it re-checks on every load and runs ~2x slower.
-
-    // ---- one token, one row: the decode path ----
-    // One weight row at a time is a single sequential stream, which the hardware prefetcher
-    // follows best; measured on stories15M's LM head (37 MB, AMD EPYC, 1 thread): 1.3 ms versus
-    // 2.8 ms for four interleaved rows. Two accumulators hide the FMA latency.
+    // The loops below walk a panel with a long byte offset into its slice: C2 then hoists the
+    // segment's bounds and liveness checks out of the loop (with an int counter and a long base it
+    // re-checks on every load and runs ~2x slower).
 
     /**
-     * Row {@code j} of {@code w}, which starts at byte {@code start} of {@code row}, dotted with x.
-     * One accumulator, blocks in order, then the lanes' fixed-order sum, then the scalar tail:
-     * {@link #block4x4} sums in exactly this order, so a token's result has the same bits alone
-     * and in a batch. (One FMA chain is enough here: decode is bound by memory, not FMA latency.)
+     * One token × one panel: {@code out[o + r] = Σ_k x[xOff + k] · W[k][r]}, each lane one FMA chain
+     * in column order: exactly {@link #panel8}'s arithmetic, so a token's outputs have the same bits
+     * alone and in a batch (in every JIT tier: FMA is exact, and no lanes are summed).
      */
-    private static float dot1(float[] x, int xOff, WeightMatrix w, MemorySegment row, long start, int j, int cols) {
-        int size = w.dtype().byteSize();
-        int bound = F.loopBound(cols);
-        long boundBytes = start + (long) bound * size;
-        long step = (long) L * size;
-        FloatVector a = FloatVector.zero(F);
+    private static void panel1(float[] x, int xOff, int cols, DType dtype, MemorySegment panel, float[] out, int o,
+                               int valid) {
+        int size = dtype.byteSize();
+        long step = 2L * L * size;
+        long half = (long) L * size;
+        long end = cols * step;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
         int k = xOff;
-        switch (w.dtype()) {
-            case F32 -> {
-                for (long o = start; o < boundBytes; o += step, k += L) {
-                    a = FloatVector.fromArray(F, x, k).fma(loadF32(row, o), a);
-                }
-            }
-            case BF16 -> {
-                for (long o = start; o < boundBytes; o += step, k += L) {
-                    a = FloatVector.fromArray(F, x, k).fma(loadBF16(row, o), a);
-                }
-            }
-            case F16 -> {
-                for (long o = start; o < boundBytes; o += step, k += L) {
-                    a = FloatVector.fromArray(F, x, k).fma(loadF16(row, o), a);
-                }
-            }
-        }
-        float sum = sum(a);
-        long base = (long) j * cols;
-        for (int c = bound; c < cols; c++) {
-            sum += x[xOff + c] * scalarWeight(w, base + c);
-        }
-        return sum;
-    }
-
-    /**
-     * Four tokens × four consecutive rows (starting at byte 0 of {@code rows}, {@code rowBytes}
-     * apart), each sum in {@link #dot1}'s order. Writes {@code out[o + t * stride + r]}.
-     */
-    private static void block4x4(float[] x, int xOff, WeightMatrix w, MemorySegment rows, long rowBytes, int j,
-                                 int cols, float[] out, int o, int stride) {
-        int size = w.dtype().byteSize();
-        int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
-        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        int bound = F.loopBound(cols);
-        long boundBytes = (long) bound * size;
-        long step = (long) L * size;
-        long r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes;
-        int k = 0;
-        for (long b = 0; b < boundBytes; b += step, k += L) {
-            FloatVector w0, w1, w2, w3;
-            switch (w.dtype()) {
+        for (long b = 0; b < end; b += step, k++) {
+            FloatVector w0, w1;
+            switch (dtype) {
                 case F32 -> {
-                    w0 = loadF32(rows, b);
-                    w1 = loadF32(rows, b + r1);
-                    w2 = loadF32(rows, b + r2);
-                    w3 = loadF32(rows, b + r3);
+                    w0 = loadF32(panel, b);
+                    w1 = loadF32(panel, b + half);
                 }
                 case BF16 -> {
-                    w0 = loadBF16(rows, b);
-                    w1 = loadBF16(rows, b + r1);
-                    w2 = loadBF16(rows, b + r2);
-                    w3 = loadBF16(rows, b + r3);
+                    w0 = loadBF16(panel, b);
+                    w1 = loadBF16(panel, b + half);
                 }
                 default -> {
-                    w0 = loadF16(rows, b);
-                    w1 = loadF16(rows, b + r1);
-                    w2 = loadF16(rows, b + r2);
-                    w3 = loadF16(rows, b + r3);
+                    w0 = loadF16(panel, b);
+                    w1 = loadF16(panel, b + half);
                 }
             }
-            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
-            a00 = v.fma(w0, a00);
-            a01 = v.fma(w1, a01);
-            a02 = v.fma(w2, a02);
-            a03 = v.fma(w3, a03);
-            v = FloatVector.fromArray(F, x, x1 + k);
-            a10 = v.fma(w0, a10);
-            a11 = v.fma(w1, a11);
-            a12 = v.fma(w2, a12);
-            a13 = v.fma(w3, a13);
-            v = FloatVector.fromArray(F, x, x2 + k);
-            a20 = v.fma(w0, a20);
-            a21 = v.fma(w1, a21);
-            a22 = v.fma(w2, a22);
-            a23 = v.fma(w3, a23);
-            v = FloatVector.fromArray(F, x, x3 + k);
-            a30 = v.fma(w0, a30);
-            a31 = v.fma(w1, a31);
-            a32 = v.fma(w2, a32);
-            a33 = v.fma(w3, a33);
+            FloatVector v = FloatVector.broadcast(F, x[k]);
+            a0 = w0.fma(v, a0);
+            a1 = w1.fma(v, a1);
         }
-        store(out, o, sum(a00), sum(a01), sum(a02), sum(a03), x, x0, w, j, cols, bound);
-        store(out, o + stride, sum(a10), sum(a11), sum(a12), sum(a13), x, x1, w, j, cols, bound);
-        store(out, o + 2 * stride, sum(a20), sum(a21), sum(a22), sum(a23), x, x2, w, j, cols, bound);
-        store(out, o + 3 * stride, sum(a30), sum(a31), sum(a32), sum(a33), x, x3, w, j, cols, bound);
+        store(a0, a1, out, o, valid);
     }
 
-    /** Adds one token's scalar tails to its four row sums and stores them. */
-    private static void store(float[] out, int o, float s0, float s1, float s2, float s3, float[] x, int xOff,
-                              WeightMatrix w, int j, int cols, int bound) {
-        long b0 = (long) j * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        for (int c = bound; c < cols; c++) {
-            float xv = x[xOff + c];
-            s0 += xv * scalarWeight(w, b0 + c);
-            s1 += xv * scalarWeight(w, b1 + c);
-            s2 += xv * scalarWeight(w, b2 + c);
-            s3 += xv * scalarWeight(w, b3 + c);
+    /** Eight tokens ({@code cols} floats apart) × one panel, each output as in {@link #panel1}. */
+    private static void panel8(float[] x, int xOff, int cols, DType dtype, MemorySegment panel, float[] out, int o,
+                               int stride, int valid) {
+        int size = dtype.byteSize();
+        long step = 2L * L * size;
+        long half = (long) L * size;
+        long end = cols * step;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+        int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+        int x4 = x3 + cols, x5 = x4 + cols, x6 = x5 + cols, x7 = x6 + cols;
+        int k = 0;
+        for (long b = 0; b < end; b += step, k++) {
+            FloatVector w0, w1;
+            switch (dtype) {
+                case F32 -> {
+                    w0 = loadF32(panel, b);
+                    w1 = loadF32(panel, b + half);
+                }
+                case BF16 -> {
+                    w0 = loadBF16(panel, b);
+                    w1 = loadBF16(panel, b + half);
+                }
+                default -> {
+                    w0 = loadF16(panel, b);
+                    w1 = loadF16(panel, b + half);
+                }
+            }
+            FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+            a00 = w0.fma(v, a00);
+            a01 = w1.fma(v, a01);
+            v = FloatVector.broadcast(F, x[x1 + k]);
+            a10 = w0.fma(v, a10);
+            a11 = w1.fma(v, a11);
+            v = FloatVector.broadcast(F, x[x2 + k]);
+            a20 = w0.fma(v, a20);
+            a21 = w1.fma(v, a21);
+            v = FloatVector.broadcast(F, x[x3 + k]);
+            a30 = w0.fma(v, a30);
+            a31 = w1.fma(v, a31);
+            v = FloatVector.broadcast(F, x[x4 + k]);
+            a40 = w0.fma(v, a40);
+            a41 = w1.fma(v, a41);
+            v = FloatVector.broadcast(F, x[x5 + k]);
+            a50 = w0.fma(v, a50);
+            a51 = w1.fma(v, a51);
+            v = FloatVector.broadcast(F, x[x6 + k]);
+            a60 = w0.fma(v, a60);
+            a61 = w1.fma(v, a61);
+            v = FloatVector.broadcast(F, x[x7 + k]);
+            a70 = w0.fma(v, a70);
+            a71 = w1.fma(v, a71);
         }
-        out[o] = s0;
-        out[o + 1] = s1;
-        out[o + 2] = s2;
-        out[o + 3] = s3;
+        store(a00, a01, out, o, valid);
+        store(a10, a11, out, o + stride, valid);
+        store(a20, a21, out, o + 2 * stride, valid);
+        store(a30, a31, out, o + 3 * stride, valid);
+        store(a40, a41, out, o + 4 * stride, valid);
+        store(a50, a51, out, o + 5 * stride, valid);
+        store(a60, a61, out, o + 6 * stride, valid);
+        store(a70, a71, out, o + 7 * stride, valid);
+    }
+
+    /** Stores the first {@code valid} of a panel's two vectors of outputs at {@code out[o]}. */
+    private static void store(FloatVector a0, FloatVector a1, float[] out, int o, int valid) {
+        if (valid == 2 * L) {
+            a0.intoArray(out, o);
+            a1.intoArray(out, o + L);
+        } else {
+            a0.intoArray(out, o, F.indexInRange(0, valid));
+            a1.intoArray(out, o + L, F.indexInRange(L, valid));
+        }
     }
 
     // ---- attention helpers ----

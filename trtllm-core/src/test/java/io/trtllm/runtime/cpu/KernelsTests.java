@@ -33,12 +33,14 @@ class KernelsTests {
 
     @ParameterizedTest(name = "{0} tokens={1} rows={2} cols={3}")
     @CsvSource({
-        "F32, 1, 37, 288", "F32, 1, 8, 19", "F32, 5, 13, 64", "F32, 9, 3, 100",
-        "BF16, 1, 37, 288", "BF16, 1, 8, 19", "BF16, 5, 13, 64", "BF16, 9, 3, 100",
-        "F16, 1, 37, 288", "F16, 1, 8, 19", "F16, 5, 13, 64", "F16, 9, 3, 100"})
+        "F32, 1, 37, 288", "F32, 1, 8, 19", "F32, 5, 70, 64", "F32, 9, 3, 100", "F32, 17, 45, 33",
+        "BF16, 1, 37, 288", "BF16, 1, 8, 19", "BF16, 5, 70, 64", "BF16, 9, 3, 100", "BF16, 17, 45, 33",
+        "F16, 1, 37, 288", "F16, 1, 8, 19", "F16, 5, 70, 64", "F16, 9, 3, 100", "F16, 17, 45, 33"})
     void vectorMatmulMatchesScalar(DType dtype, int tokens, int rows, int cols) {
         var rnd = new SplittableRandom(42);
         WeightMatrix w = randomMatrix(dtype, rows, cols, rnd);
+        PackedMatrix pv = PackedMatrix.pack(Arena.ofAuto(), vector.panelRows(), w);
+        PackedMatrix ps = PackedMatrix.pack(Arena.ofAuto(), scalar.panelRows(), w);
         float[] x = new float[tokens * cols];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) rnd.nextGaussian();
@@ -46,39 +48,80 @@ class KernelsTests {
         int stride = rows + 3;
         float[] expected = new float[tokens * stride];
         float[] actual = new float[tokens * stride];
-        // A sub-range of rows written at an offset: the executor's fused q/k/v layout.
-        scalar.matmul(x, tokens, w, 1, rows, expected, stride, 2);
-        vector.matmul(x, tokens, w, 1, rows, actual, stride, 2);
-        for (int i = 0; i < expected.length; i++) {
-            assertThat(actual[i]).as("element %d", i).isCloseTo(expected[i], within(1e-4f * (1 + Math.abs(expected[i]))));
+        // Every row, written at an offset into wider output rows: the fused q/k/v layout.
+        scalar.matmul(x, tokens, ps, 0, ps.panels(), expected, stride, 2);
+        vector.matmul(x, tokens, pv, 0, pv.panels(), actual, stride, 2);
+        for (int t = 0; t < tokens; t++) {
+            for (int j = 0; j < rows; j++) {
+                double exact = 0;
+                for (int k = 0; k < cols; k++) {
+                    exact += (double) x[t * cols + k] * w.get(j, k);
+                }
+                int i = t * stride + 2 + j;
+                assertThat(expected[i]).as("scalar token %d row %d", t, j).isCloseTo((float) exact, within(1e-4f * (1 + Math.abs((float) exact))));
+                assertThat(actual[i]).as("vector token %d row %d", t, j).isCloseTo((float) exact, within(1e-4f * (1 + Math.abs((float) exact))));
+            }
+            // Outside the rows nothing is written (padding rows of the last panel included).
+            assertThat(actual[t * stride]).isZero();
+            assertThat(actual[t * stride + 1]).isZero();
+            if (t + 1 < tokens) {
+                assertThat(actual[t * stride + 2 + rows]).isZero();
+            }
         }
-        assertThat(actual[2]).as("row 0 is outside [1, rows) and stays untouched").isZero();
+        // A range of panels computes those panels' rows only.
+        if (pv.panels() > 1) {
+            float[] part = new float[tokens * stride];
+            vector.matmul(x, tokens, pv, 1, pv.panels(), part, stride, 2);
+            for (int t = 0; t < tokens; t++) {
+                for (int j = 0; j < rows; j++) {
+                    int i = t * stride + 2 + j;
+                    assertThat(part[i]).isEqualTo(j < pv.panelRows() ? 0f : actual[i]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void packingPutsEveryElementWhereGetFindsIt() {
+        var rnd = new SplittableRandom(8);
+        for (DType dtype : DType.values()) {
+            WeightMatrix a = randomMatrix(dtype, 5, 7, rnd);
+            WeightMatrix b = randomMatrix(dtype, 6, 7, rnd);
+            PackedMatrix p = PackedMatrix.pack(Arena.ofAuto(), 4, a, b);
+            assertThat(p.rows()).isEqualTo(11);
+            assertThat(p.panels()).isEqualTo(3);
+            assertThat(p.byteSize()).isEqualTo(3L * 4 * 7 * dtype.byteSize());
+            for (int c = 0; c < 7; c++) {
+                for (int r = 0; r < 5; r++) {
+                    assertThat(p.get(r, c)).isEqualTo(a.get(r, c));
+                }
+                for (int r = 0; r < 6; r++) {
+                    assertThat(p.get(5 + r, c)).isEqualTo(b.get(r, c));
+                }
+            }
+        }
+        assertThatThrownBy(() -> PackedMatrix.pack(Arena.ofAuto(), 4, randomMatrix(DType.F32, 2, 3, rnd),
+                randomMatrix(DType.F32, 2, 4, rnd))).hasMessageContaining("cannot pack");
     }
 
     @ParameterizedTest(name = "{0} cols={1}")
     @CsvSource({"F32, 288", "F32, 100", "F32, 19", "BF16, 288", "BF16, 100", "F16, 288", "F16, 47"})
     void aTokensResultIsTheSameBitsAloneOrInABatch(DType dtype, int cols) {
         var rnd = new SplittableRandom(3);
-        int rows = 11;
-        int tokens = 9;
-        WeightMatrix w = randomMatrix(dtype, rows, cols, rnd);
+        int rows = 45;
+        int tokens = 19; // two groups of eight and three tokens alone
+        PackedMatrix w = PackedMatrix.pack(Arena.ofAuto(), vector.panelRows(), randomMatrix(dtype, rows, cols, rnd));
         float[] x = new float[tokens * cols];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) rnd.nextGaussian();
         }
-        float[] batched = new float[tokens * rows];
-        float[] one0 = java.util.Arrays.copyOfRange(x, 0, cols);
-        float[] scratch = new float[rows];
-        // Bits match once both paths run compiled (the interpreter sums lanes in another order).
-        for (int i = 0; i < 30_000; i++) {
-            vector.matmul(x, tokens, w, 0, rows, batched, rows, 0);
-            vector.matmul(one0, 1, w, 0, rows, scratch, rows, 0);
-        }
-        vector.matmul(x, tokens, w, 0, rows, batched, rows, 0);
+        float[] batched = new float[tokens * rows + 64];
+        // No warm-up needed: no lanes are summed, and FMA is exact in every JIT tier and the interpreter.
+        vector.matmul(x, tokens, w, 0, w.panels(), batched, rows, 0);
         for (int t = 0; t < tokens; t++) {
             float[] one = java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols);
-            float[] alone = new float[rows];
-            vector.matmul(one, 1, w, 0, rows, alone, rows, 0);
+            float[] alone = new float[rows + 64];
+            vector.matmul(one, 1, w, 0, w.panels(), alone, rows, 0);
             for (int j = 0; j < rows; j++) {
                 assertThat(Float.floatToIntBits(batched[t * rows + j])).as("token %d row %d", t, j)
                         .isEqualTo(Float.floatToIntBits(alone[j]));
@@ -97,11 +140,11 @@ class KernelsTests {
         for (int i = 0; i < rows; i++) {
             seg.set(WeightMatrix.U16, (long) i * cols * 2, halves[i]);
         }
-        var w = new WeightMatrix("h", DType.F16, rows, cols, seg);
+        var w = PackedMatrix.pack(Arena.ofAuto(), vector.panelRows(), new WeightMatrix("h", DType.F16, rows, cols, seg));
         float[] x = new float[cols];
         java.util.Arrays.fill(x, 1f);
         float[] out = new float[rows];
-        vector.matmul(x, 1, w, 0, rows, out, rows, 0);
+        vector.matmul(x, 1, w, 0, w.panels(), out, rows, 0);
         for (int i = 0; i < rows; i++) {
             float expected = Float.float16ToFloat(halves[i]);
             assertThat(Float.floatToIntBits(out[i]) == Float.floatToIntBits(expected) || out[i] == expected)
