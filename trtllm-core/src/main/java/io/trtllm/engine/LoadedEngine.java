@@ -6,9 +6,10 @@ import io.trtllm.model.Checkpoint;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,18 +28,16 @@ final class LoadedEngine {
     private final Path directory;
     private final EngineConfig config;
     private final Checkpoint weights;
-    private final @Nullable FileChannel inUseChannel;
-    private final @Nullable FileLock inUseLock;
+    private final @Nullable Path inUseFile;
     private final boolean deleteOnRelease;
     private int references = 1; // guarded by LOADED's monitor (see retain/release)
 
-    private LoadedEngine(Path directory, EngineConfig config, Checkpoint weights, @Nullable FileChannel inUseChannel,
-                         @Nullable FileLock inUseLock, boolean deleteOnRelease) {
+    private LoadedEngine(Path directory, EngineConfig config, Checkpoint weights, @Nullable Path inUseFile,
+                         boolean deleteOnRelease) {
         this.directory = directory;
         this.config = config;
         this.weights = weights;
-        this.inUseChannel = inUseChannel;
-        this.inUseLock = inUseLock;
+        this.inUseFile = inUseFile;
         this.deleteOnRelease = deleteOnRelease;
     }
 
@@ -61,16 +60,15 @@ final class LoadedEngine {
      */
     static LoadedEngine open(Path dir, @Nullable Path inUseFile, boolean deleteOnRelease) {
         EngineConfig config = EngineConfig.read(dir);
-        FileChannel channel = null;
-        FileLock lock = null;
+        boolean marked = false;
         Checkpoint weights = null;
         try {
             if (inUseFile != null) {
-                channel = FileChannel.open(inUseFile, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
-                lock = channel.lock(0, Long.MAX_VALUE, true);
+                markInUse(inUseFile);
+                marked = true;
             }
             weights = Checkpoint.open(dir);
-            LoadedEngine e = new LoadedEngine(dir, config, weights, channel, lock, deleteOnRelease);
+            LoadedEngine e = new LoadedEngine(dir, config, weights, inUseFile, deleteOnRelease);
             if (!deleteOnRelease) {
                 synchronized (LOADED) {
                     LOADED.put(dir, e);
@@ -81,7 +79,9 @@ final class LoadedEngine {
             if (weights != null) {
                 weights.close();
             }
-            closeQuietly(channel);
+            if (marked) {
+                unmarkInUse(inUseFile);
+            }
             if (ex instanceof IOException io) {
                 throw new UncheckedIOException("loading engine " + dir + ": " + io, io);
             }
@@ -111,7 +111,9 @@ final class LoadedEngine {
             LOADED.asMap().remove(directory, this);
         }
         weights.close();
-        closeQuietly(inUseChannel); // releases the in-use lock with it
+        if (inUseFile != null) {
+            unmarkInUse(inUseFile);
+        }
         if (deleteOnRelease) {
             EngineBuilder.deleteTree(directory);
         }
@@ -136,8 +138,50 @@ final class LoadedEngine {
         return weights;
     }
 
-    boolean holdsInUseLock() {
-        return inUseLock != null && inUseLock.isValid();
+    /**
+     * In-use markers held by this process, counted: a JVM may lock a file only once, and an entry
+     * replaced under a holder ({@code skip_build_cache}) shares its in-use file with the new one.
+     */
+    private static final Map<Path, InUse> IN_USE = new HashMap<>();
+
+    private static final class InUse {
+        final FileChannel channel;
+        int count;
+
+        InUse(FileChannel channel) {
+            this.channel = channel;
+        }
+    }
+
+    /** Holds {@code file} with a shared lock (other processes' evictors then keep the entry) until unmarked. */
+    private static void markInUse(Path file) throws IOException {
+        synchronized (IN_USE) {
+            InUse held = IN_USE.get(file);
+            if (held == null) {
+                FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                        StandardOpenOption.WRITE);
+                try {
+                    // Never waits in practice: evictors lock it exclusively only under the key lock our caller holds.
+                    channel.lock(0, Long.MAX_VALUE, true);
+                } catch (IOException | RuntimeException e) {
+                    closeQuietly(channel);
+                    throw e;
+                }
+                held = new InUse(channel);
+                IN_USE.put(file, held);
+            }
+            held.count++;
+        }
+    }
+
+    private static void unmarkInUse(Path file) {
+        synchronized (IN_USE) {
+            InUse held = IN_USE.get(file);
+            if (held != null && --held.count == 0) {
+                IN_USE.remove(file);
+                closeQuietly(held.channel); // releases the lock with it
+            }
+        }
     }
 
     private static void closeQuietly(@Nullable FileChannel channel) {

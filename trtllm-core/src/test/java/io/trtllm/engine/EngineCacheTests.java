@@ -272,6 +272,21 @@ class EngineCacheTests {
     }
 
     @Test
+    void skipBuildCacheUnderAHolderReplacesTheEntryWhileTheHolderKeepsItsWeights() {
+        EngineCache cache = cache();
+        try (EngineLease held = cache.acquire(model, config(128), CPU, false, BuildProgress.NONE)) {
+            try (EngineLease fresh = cache.acquire(model, config(128), CPU, true, BuildProgress.NONE)) {
+                assertThat(fresh.load().kind()).isEqualTo(EngineLoad.Kind.REBUILT);
+                assertThat(fresh.weights()).isNotSameAs(held.weights());
+                assertThat(held.weights().tensor("model.norm.weight").numel()).isEqualTo(64); // old mapping still valid
+            }
+            assertThat(cache.list()).singleElement().satisfies(e -> assertThat(e.inUse()).isTrue());
+            assertThat(cache.clear()).isEmpty();
+        }
+        assertThat(cache.clear()).hasSize(1);
+    }
+
+    @Test
     void evictsLeastRecentlyUsedBeyondMaxRecords() {
         EngineCache cache = cache(2, Long.MAX_VALUE);
         String k64 = build(cache, 64);
