@@ -178,8 +178,12 @@ class HubClientTests {
         cutAfter = size / 2;
         Path snapshot = new HubClient(settings(null, false, 2)).snapshot(REPO, "main");
         assertThat(Files.readAllBytes(snapshot.resolve("model.safetensors"))).isEqualTo(files.get("model.safetensors"));
+        // The resumed request starts where the received bytes end (at most where the server cut: bytes in
+        // flight when a connection is reset may be lost).
         String get = "GET /" + REPO + "/resolve/" + COMMIT + "/model.safetensors";
-        assertThat(requests).contains(get, get + " bytes=" + (size / 2) + "-");
+        assertThat(requests).contains(get);
+        assertThat(requests).filteredOn(r -> r.startsWith(get + " bytes=")).singleElement()
+                .satisfies(r -> assertThat(Long.parseLong(r.replaceAll(".* bytes=(\\d+)-", "$1"))).isBetween(1L, size / 2L));
     }
 
     @Test
@@ -190,13 +194,15 @@ class HubClientTests {
                 .isInstanceOf(HubException.class)
                 .hasMessageContaining("download of model.safetensors")
                 .hasMessageContaining("kept in").hasMessageContaining("to resume next time");
-        assertThat(incompleteFiles()).singleElement().satisfies(p -> assertThat(Files.size(p)).isEqualTo(size / 3));
+        Path partial = incompleteFiles().getFirst();
+        long kept = Files.size(partial);
+        assertThat(kept).isBetween(1L, size / 3L); // bytes in flight when the connection is reset may be lost
         assertThat(repoDir().resolve("snapshots")).doesNotExist();
 
         requests.clear();
         Path snapshot = new HubClient(settings(null, false, 0)).snapshot(REPO, "main");
         assertThat(Files.readAllBytes(snapshot.resolve("model.safetensors"))).isEqualTo(files.get("model.safetensors"));
-        assertThat(requests).contains("GET /" + REPO + "/resolve/" + COMMIT + "/model.safetensors bytes=" + (size / 3) + "-");
+        assertThat(requests).contains("GET /" + REPO + "/resolve/" + COMMIT + "/model.safetensors bytes=" + kept + "-");
         assertThat(incompleteFiles()).isEmpty();
     }
 
