@@ -4,16 +4,22 @@ import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.SchedulerConfig;
+import io.trtllm.engine.BuildConfig;
+import io.trtllm.engine.BuildProgress;
+import io.trtllm.engine.Device;
+import io.trtllm.engine.EngineCache;
+import io.trtllm.engine.EngineLease;
+import io.trtllm.engine.EngineLoad;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
-import io.trtllm.model.builtin.BuiltinModels;
+import io.trtllm.model.ModelSource;
+import io.trtllm.model.hub.HubSettings;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.cpu.CpuModelRunner;
 import io.trtllm.tokenizer.Tokenizer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -54,7 +60,8 @@ public final class LLM implements AutoCloseable {
 
     private final Path modelDir;
     private final ModelConfig config;
-    private final Checkpoint checkpoint;
+    private final EngineLease engine;
+    private final int maxInputLen;
     private final Tokenizer tokenizer;
     private final CpuModelRunner runner;
     private final Executor executor;
@@ -69,22 +76,22 @@ public final class LLM implements AutoCloseable {
         if (args.backend().equals("cuda")) {
             throw new IllegalArgumentException("backend 'cuda' is not available in this version; use 'cpu' or 'auto'");
         }
-        this.modelDir = resolveModel(args);
-        this.config = ModelConfig.load(modelDir);
-        int cap = Math.min(config.maxPositionEmbeddings(), LlmArgs.DEFAULT_MAX_SEQ_LEN_CAP);
-        this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : cap;
-        if (maxSeqLen > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("max_seq_len " + maxSeqLen + " exceeds the model's max_position_embeddings "
-                    + config.maxPositionEmbeddings() + " (" + modelDir.resolve("config.json") + ")");
-        }
-        if (maxSeqLen < 2) {
-            throw new IllegalArgumentException("max_seq_len must be >= 2 (a prompt token and a generated one), got " + maxSeqLen);
-        }
-        Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : modelDir;
-        Checkpoint weights = Checkpoint.open(modelDir);
+        ModelSource source = ModelSource.parse(args.model());
+        this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
+        EngineLease lease = openEngine(source, modelDir, args);
+        this.engine = lease;
+        this.config = lease.config().modelConfig();
+        this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : lease.config().buildConfig().maxSeqLen();
+        this.maxInputLen = lease.config().buildConfig().maxInputLen();
+        Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : lease.directory();
+        Checkpoint weights = lease.weights();
         Tokenizer tok = null;
         CpuModelRunner cpu = null;
         try {
+            if (maxSeqLen > lease.config().buildConfig().maxSeqLen()) {
+                throw new IllegalArgumentException("max_seq_len " + maxSeqLen + " exceeds the engine's max_seq_len "
+                        + lease.config().buildConfig().maxSeqLen() + " (" + lease.directory() + "); rebuild it with a larger one");
+            }
             tok = Tokenizer.load(tokenizerDir);
             var kv = kvCacheSpec(args);
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
@@ -98,23 +105,50 @@ public final class LLM implements AutoCloseable {
             this.executor = new Executor(cpu, new Executor.Config(scheduler, args.maxQueueSize(), maxSeqLen,
                     args.kvCacheConfig().enableBlockReuse()));
         } catch (RuntimeException | Error e) {
-            // Whatever was opened is closed again: threads, the native tokenizer, the mapped files.
+            // Whatever was opened is closed again: threads, the native tokenizer, the engine lease (mapped files).
             if (cpu != null) {
                 cpu.close();
             }
             if (tok != null) {
                 tok.close();
             }
-            weights.close();
+            lease.close();
             delivery.close();
             throw e;
         }
         this.runner = cpu;
-        this.checkpoint = weights;
         this.tokenizer = tok;
-        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], max_seq_len {}, KV cache {} tokens, in {} ms", args.model(),
-                config.modelType(), config.numLayers(), runner.kernelDescription(), maxSeqLen,
-                runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000);
+        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms",
+                args.model(), config.modelType(), config.numLayers(), runner.kernelDescription(), lease.directory(),
+                lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000);
+    }
+
+    /**
+     * The engine to run: a prebuilt engine directory as it is; otherwise the engine of the checkpoint
+     * for these arguments, from the engine cache (built on a miss) or, with the cache disabled, built
+     * privately. max_seq_len is checked against the model before anything is built.
+     */
+    private static EngineLease openEngine(ModelSource source, Path dir, LlmArgs args) {
+        if (source instanceof ModelSource.Engine) {
+            return EngineCache.openPrebuilt(dir);
+        }
+        ModelConfig model = ModelConfig.load(dir);
+        int cap = Math.min(model.maxPositionEmbeddings(), LlmArgs.DEFAULT_MAX_SEQ_LEN_CAP);
+        int seqLen = args.maxSeqLen() != null ? args.maxSeqLen() : cap;
+        if (seqLen > model.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("max_seq_len " + seqLen + " exceeds the model's max_position_embeddings "
+                    + model.maxPositionEmbeddings() + " (" + dir.resolve("config.json") + ")");
+        }
+        if (seqLen < 2) {
+            throw new IllegalArgumentException("max_seq_len must be >= 2 (a prompt token and a generated one), got " + seqLen);
+        }
+        BuildConfig build = BuildConfig.builder(seqLen).maxBatchSize(args.maxBatchSize()).maxNumTokens(args.maxNumTokens())
+                .dtype(BuildConfig.parseDtype(args.dtype())).quantization(args.quantization()).build();
+        EngineCache cache = EngineCache.of(args.buildCacheConfig(), args.cacheDir());
+        Device device = Device.cpu();
+        return args.enableBuildCache()
+                ? cache.acquire(dir, build, device, args.skipBuildCache(), BuildProgress.NONE)
+                : cache.buildUncached(dir, build, device, BuildProgress.NONE);
     }
 
     /**
@@ -169,26 +203,32 @@ public final class LLM implements AutoCloseable {
                 (System.nanoTime() - start) / 1_000_000);
     }
 
-    private static Path resolveModel(LlmArgs args) {
-        if (BuiltinModels.isBuiltin(args.model())) {
-            return BuiltinModels.resolve(args.model(), CacheDirectory.resolve(args.cacheDir()));
-        }
-        Path dir = Path.of(args.model());
-        if (!Files.isDirectory(dir)) {
-            throw new IllegalArgumentException("model '" + args.model() + "' is neither a builtin model "
-                    + BuiltinModels.NAMES + " nor a directory");
-        }
-        return dir.toAbsolutePath();
-    }
-
     /** The model's config.json. */
     public ModelConfig modelConfig() {
         return config;
     }
 
-    /** The model's directory (for a builtin model, its converted copy in the cache). */
+    /**
+     * The model's directory: the checkpoint (for a builtin model its converted copy in the cache, for a
+     * Hub id its snapshot), or the engine directory when a prebuilt engine was given.
+     */
     public Path modelDirectory() {
         return modelDir;
+    }
+
+    /** The engine directory whose weights run (a cache entry, a prebuilt engine, or a private build). */
+    public Path engineDirectory() {
+        return engine.directory();
+    }
+
+    /** How the engine came to be loaded: built, loaded from the cache, shared in-process, or prebuilt. */
+    public EngineLoad engineLoad() {
+        return engine.load();
+    }
+
+    /** What the engine was built for (its limits, dtype and quantization). */
+    public BuildConfig buildConfig() {
+        return engine.config().buildConfig();
     }
 
     public Tokenizer tokenizer() {
@@ -413,6 +453,10 @@ public final class LLM implements AutoCloseable {
                 throw new IllegalArgumentException("prompt token id " + id + " is out of range [0, " + config.vocabSize() + ")");
             }
         }
+        if (promptIds.length > maxInputLen) {
+            throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) exceeds the engine's max_input_len "
+                    + maxInputLen);
+        }
         if (promptIds.length + params.maxTokens() > maxSeqLen) {
             throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) + max_tokens ("
                     + params.maxTokens() + ") = " + (promptIds.length + params.maxTokens())
@@ -458,6 +502,6 @@ public final class LLM implements AutoCloseable {
         delivery.close(); // waits for the last outputs to be delivered
         runner.close();
         tokenizer.close();
-        checkpoint.close();
+        engine.close(); // the last LLM on this engine unmaps its weights
     }
 }

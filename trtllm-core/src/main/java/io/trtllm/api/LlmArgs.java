@@ -1,5 +1,8 @@
 package io.trtllm.api;
 
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.BuildConfig;
+import io.trtllm.engine.Quantization;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -8,7 +11,8 @@ import org.jspecify.annotations.Nullable;
 /**
  * What an {@link LLM} loads and how it runs, named as TensorRT-LLM's {@code LlmArgs}.
  *
- * @param model          a builtin model name ({@code stories15M}) or a Hugging Face model directory
+ * @param model          a builtin model name ({@code stories15M}), a Hugging Face model directory, a prebuilt
+ *                       engine directory ({@code trtllm build}), or a Hugging Face Hub id {@code org/name[@revision]}
  * @param tokenizer      directory holding {@code tokenizer.json} when it is not the model's, or null
  * @param backend        {@code auto} or {@code cpu} ({@code cuda} comes with the CUDA backend)
  * @param maxSeqLen      longest prompt + output, or null for min(max_position_embeddings, 4096)
@@ -21,6 +25,12 @@ import org.jspecify.annotations.Nullable;
  * @param enableChunkedPrefill whether long prompts are split across iterations so decodes keep flowing
  * @param schedulerPolicy {@code GUARANTEED_NO_EVICT} or {@code MAX_UTILIZATION}
  * @param kvCacheConfig  KV-cache size and block reuse
+ * @param dtype          weights' dtype in the engine: {@code auto} (as the checkpoint), {@code float32}, {@code float16}
+ *                       or {@code bfloat16}
+ * @param quantization   weight-only quantization of the engine
+ * @param enableBuildCache whether engines are kept in the engine cache and reused (else built privately per instance)
+ * @param skipBuildCache whether to rebuild the cached engine even if it is there, replacing it
+ * @param buildCacheConfig engine cache location and limits
  */
 public record LlmArgs(
         String model,
@@ -35,7 +45,12 @@ public record LlmArgs(
         int maxQueueSize,
         boolean enableChunkedPrefill,
         io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy,
-        KvCacheConfig kvCacheConfig) {
+        KvCacheConfig kvCacheConfig,
+        String dtype,
+        Quantization quantization,
+        boolean enableBuildCache,
+        boolean skipBuildCache,
+        BuildCacheConfig buildCacheConfig) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
@@ -69,13 +84,17 @@ public record LlmArgs(
         if (maxQueueSize <= 0) {
             throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
         }
+        dtype = BuildConfig.dtypeName(BuildConfig.parseDtype(dtype)); // validated, one spelling
     }
 
     public static Builder builder(String model) {
         return new Builder(model);
     }
 
-    /** Builder with defaults: backend auto, all processors, 64 sequences and 2048 tokens per pass, chunked prefill, no eviction. */
+    /**
+     * Builder with defaults: backend auto, all processors, 64 sequences and 2048 tokens per pass, chunked prefill, no
+     * eviction, dtype auto, no quantization, build cache on.
+     */
     public static final class Builder {
         private final String model;
         private @Nullable Path tokenizer;
@@ -91,6 +110,11 @@ public record LlmArgs(
         private io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy =
                 io.trtllm.executor.SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT;
         private @Nullable KvCacheConfig kvCacheConfig;
+        private String dtype = "auto";
+        private Quantization quantization = Quantization.NONE;
+        private boolean enableBuildCache = true;
+        private boolean skipBuildCache;
+        private BuildCacheConfig buildCacheConfig = BuildCacheConfig.defaults();
 
         private Builder(String model) {
             this.model = model;
@@ -156,11 +180,38 @@ public record LlmArgs(
             return this;
         }
 
+        /** {@code auto}, {@code float32}, {@code float16} or {@code bfloat16} (also {@code f32}, {@code bf16}, ...). */
+        public Builder dtype(String dtype) {
+            this.dtype = dtype;
+            return this;
+        }
+
+        public Builder quantization(Quantization quantization) {
+            this.quantization = quantization;
+            return this;
+        }
+
+        public Builder enableBuildCache(boolean enableBuildCache) {
+            this.enableBuildCache = enableBuildCache;
+            return this;
+        }
+
+        public Builder skipBuildCache(boolean skipBuildCache) {
+            this.skipBuildCache = skipBuildCache;
+            return this;
+        }
+
+        public Builder buildCacheConfig(BuildCacheConfig buildCacheConfig) {
+            this.buildCacheConfig = buildCacheConfig;
+            return this;
+        }
+
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
                     : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
             return new LlmArgs(model, tokenizer, backend, maxSeqLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
-                    maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv);
+                    maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
+                    skipBuildCache, buildCacheConfig);
         }
     }
 }

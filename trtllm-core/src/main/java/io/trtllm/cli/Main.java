@@ -21,7 +21,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "trtllm", mixinStandardHelpOptions = true, version = "trtllm-java 0.1.0",
         description = "In-process LLM inference for the JVM.",
-        subcommands = {Main.Generate.class, Bench.class})
+        subcommands = {Main.Generate.class, Bench.class, Build.class, CacheCommand.class})
 public final class Main implements Runnable {
 
     @Override

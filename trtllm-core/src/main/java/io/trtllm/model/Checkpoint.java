@@ -79,6 +79,28 @@ public final class Checkpoint implements AutoCloseable {
         throw noWeights(modelDir);
     }
 
+    /**
+     * The files that hold the weights of {@code modelDir}, chosen as {@link #open} chooses them:
+     * {@code model.safetensors}, else the index followed by the distinct shards it lists (each
+     * checked to stay inside the directory). Nothing is mapped.
+     *
+     * @throws ModelFormatException when there are no weights or the index is invalid
+     */
+    public static List<Path> weightFiles(Path modelDir) {
+        Path single = modelDir.resolve(SINGLE_FILE);
+        if (Files.exists(single)) {
+            return List.of(single);
+        }
+        Path index = modelDir.resolve(INDEX_FILE);
+        if (Files.exists(index)) {
+            List<Path> files = new ArrayList<>();
+            files.add(index);
+            readIndex(modelDir, index).values().stream().distinct().forEach(files::add);
+            return List.copyOf(files);
+        }
+        throw noWeights(modelDir);
+    }
+
     private static ModelFormatException noWeights(Path modelDir) {
         StringBuilder msg = new StringBuilder(modelDir + ": no weights found; expected " + SINGLE_FILE + " or "
                 + INDEX_FILE + " with the shards it lists");

@@ -1,0 +1,84 @@
+package io.trtllm.cli;
+
+import io.trtllm.api.LlmArgs;
+import io.trtllm.engine.BuildConfig;
+import io.trtllm.engine.Device;
+import io.trtllm.engine.EngineBuilder;
+import io.trtllm.engine.Quantization;
+import io.trtllm.model.CacheDirectory;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.model.ModelSource;
+import io.trtllm.model.hub.HubSettings;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code trtllm build}: a model (builtin, directory or Hub id) to an engine directory, used later as {@code --model}. */
+@Command(name = "build", mixinStandardHelpOptions = true,
+        description = "Build an engine directory from a model; pass it later as --model to load it as it is.")
+final class Build implements Callable<Integer> {
+    @Option(names = "--model", defaultValue = "stories15M",
+            description = "Builtin model (stories15M), Hugging Face model directory or Hub id org/name[@revision] (default ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--output", required = true, description = "Engine directory to create (must not exist).")
+    Path output;
+
+    @Option(names = "--dtype", defaultValue = "auto", description = "auto, float32, float16 or bfloat16 (default ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--quantization", defaultValue = "none", description = "none, int8 or int4 (default ${DEFAULT-VALUE}).")
+    String quantization;
+
+    @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
+    Integer maxSeqLen;
+
+    @Option(names = "--max-input-len", description = "Longest prompt (default: max-seq-len).")
+    Integer maxInputLen;
+
+    @Option(names = "--max-batch-size", defaultValue = "64", description = "Most sequences per forward pass (default ${DEFAULT-VALUE}).")
+    int maxBatchSize;
+
+    @Option(names = "--max-num-tokens", defaultValue = "2048", description = "Most tokens per forward pass (default ${DEFAULT-VALUE}).")
+    int maxNumTokens;
+
+    @Option(names = "--max-beam-width", defaultValue = "1", description = "Widest beam search (default ${DEFAULT-VALUE}).")
+    int maxBeamWidth;
+
+    @Option(names = "--gather-context-logits", description = "Keep the logits of every prompt position.")
+    boolean gatherContextLogits;
+
+    @Option(names = "--gather-generation-logits", description = "Keep the logits of every generated token.")
+    boolean gatherGenerationLogits;
+
+    @Option(names = "--cache-dir", description = "Cache root for builtin models (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
+    Path cacheDir;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        ModelSource source = ModelSource.parse(model);
+        if (source instanceof ModelSource.Engine) {
+            throw new IllegalArgumentException("--model " + model + " is an engine directory already; give the checkpoint it "
+                    + "was built from");
+        }
+        Path dir = source.resolve(CacheDirectory.resolve(cacheDir), HubSettings.fromEnvironment());
+        ModelConfig config = ModelConfig.load(dir);
+        int seqLen = maxSeqLen != null ? maxSeqLen : Math.min(config.maxPositionEmbeddings(), LlmArgs.DEFAULT_MAX_SEQ_LEN_CAP);
+        BuildConfig build = BuildConfig.builder(seqLen).maxInputLen(maxInputLen).maxBatchSize(maxBatchSize)
+                .maxNumTokens(maxNumTokens).maxBeamWidth(maxBeamWidth).dtype(BuildConfig.parseDtype(dtype))
+                .quantization(Quantization.parse(quantization)).gatherContextLogits(gatherContextLogits)
+                .gatherGenerationLogits(gatherGenerationLogits).build();
+        EngineBuilder.Result result = new EngineBuilder(build, Device.cpu()).build(dir, output);
+        out.printf(Locale.ROOT, "engine: %s (%.1f MiB, %d tensors, %.2f s)%n", result.engineDir(), result.bytes() / 1048576.0,
+                result.tensors(), result.duration().toMillis() / 1e3);
+        return 0;
+    }
+}

@@ -1,0 +1,77 @@
+package io.trtllm.cli;
+
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.EngineCache;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code trtllm cache list|clear}: the engine cache's entries. */
+@Command(name = "cache", mixinStandardHelpOptions = true, description = "List or clear the engine cache.",
+        subcommands = {CacheCommand.ListEntries.class, CacheCommand.Clear.class})
+final class CacheCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+    }
+
+    /** The cache-root option both subcommands share. */
+    static final class Root {
+        @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
+        Path cacheDir;
+
+        EngineCache cache() {
+            return EngineCache.of(BuildCacheConfig.defaults(), cacheDir);
+        }
+    }
+
+    @Command(name = "list", mixinStandardHelpOptions = true, description = "List engines, least recently used first.")
+    static final class ListEntries implements Runnable {
+        @CommandLine.Mixin
+        Root root;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public void run() {
+            PrintWriter out = spec.commandLine().getOut();
+            EngineCache cache = root.cache();
+            List<EngineCache.Entry> entries = cache.list();
+            out.printf(Locale.ROOT, "%s: %d engine(s), %.1f MiB%n", cache.directory(), entries.size(),
+                    entries.stream().mapToLong(EngineCache.Entry::sizeBytes).sum() / 1048576.0);
+            for (EngineCache.Entry e : entries) {
+                var b = e.buildConfig();
+                String build = b == null ? "?" : b.path("dtype").asText() + " " + b.path("quantization").asText()
+                        + " max_seq_len " + b.path("max_seq_len").asText();
+                out.printf(Locale.ROOT, "%s  %8.1f MiB  last used %s%s  %s  %s%n", e.key(), e.sizeBytes() / 1048576.0,
+                        e.lastUsed(), e.inUse() ? "  in use" : "", build, e.model());
+            }
+        }
+    }
+
+    @Command(name = "clear", mixinStandardHelpOptions = true, description = "Remove every engine that is not in use.")
+    static final class Clear implements Runnable {
+        @CommandLine.Mixin
+        Root root;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public void run() {
+            EngineCache cache = root.cache();
+            int before = cache.list().size();
+            List<String> removed = cache.clear();
+            spec.commandLine().getOut().printf(Locale.ROOT, "removed %d engine(s) from %s%s%n", removed.size(),
+                    cache.directory(), before > removed.size() ? "; " + (before - removed.size()) + " in use, kept" : "");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+package io.trtllm.engine;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * The device an engine is built for, part of the engine cache key: the backend and what its
+ * weight layout depends on. For the CPU: the processor architecture and the preferred SIMD width.
+ *
+ * @param backend    {@code cpu} (later {@code cuda}, {@code tensorrt})
+ * @param arch       {@code os.arch} for the CPU (later the GPU's SM version)
+ * @param vectorBits the Vector API's preferred float vector width in bits, 0 when {@code jdk.incubator.vector}
+ *                   is not enabled (scalar kernels)
+ */
+public record Device(String backend, String arch, int vectorBits) {
+
+    /** The CPU this JVM runs on. */
+    public static Device cpu() {
+        return new Device("cpu", System.getProperty("os.arch"), preferredVectorBits());
+    }
+
+    private static int preferredVectorBits() {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return 0;
+        }
+        // Reflective, so that this class loads without the incubator module.
+        try {
+            Class<?> floatVector = Class.forName("jdk.incubator.vector.FloatVector");
+            Object species = floatVector.getField("SPECIES_PREFERRED").get(null);
+            return (int) Class.forName("jdk.incubator.vector.VectorSpecies").getMethod("vectorBitSize").invoke(species);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /** The JSON form stored in engine configs and cache metadata. */
+    public ObjectNode toJson() {
+        ObjectNode o = JsonNodeFactory.instance.objectNode();
+        o.put("backend", backend);
+        o.put("arch", arch);
+        o.put("vector_bits", vectorBits);
+        return o;
+    }
+
+    @Override
+    public String toString() {
+        return backend + " " + arch + (vectorBits > 0 ? " " + vectorBits + "-bit SIMD" : " scalar");
+    }
+}

@@ -1,0 +1,105 @@
+package io.trtllm.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.ModelSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * An engine directory's {@code config.json}, in the shape of TensorRT-LLM's engine config: the
+ * format version, the backend and device it was built for, the {@link BuildConfig}, the model's
+ * own Hugging Face config ({@code pretrained_config}, verbatim), and the identity of the
+ * checkpoint it was built from ({@code source}).
+ *
+ * @param formatVersion    {@link #FORMAT_VERSION} of the writer
+ * @param device           backend and architecture the weights are laid out for
+ * @param buildConfig      what the engine was built for
+ * @param pretrainedConfig the checkpoint's config.json
+ * @param modelConfig      {@code pretrainedConfig} parsed
+ * @param source           {@link ModelIdentity} of the checkpoint
+ * @param weights          how the weights were written ({@link WeightTransform#describe()})
+ */
+public record EngineConfig(int formatVersion, Device device, BuildConfig buildConfig, JsonNode pretrainedConfig,
+                           ModelConfig modelConfig, JsonNode source, String weights) {
+
+    /** Bumped whenever the engine layout changes; part of the cache key, so older engines are rebuilt. */
+    public static final int FORMAT_VERSION = 1;
+    /** The engine's configuration file. */
+    public static final String FILE = "config.json";
+    /** The engine's weights (safetensors; names and dtypes as its {@link WeightTransform} planned them). */
+    public static final String WEIGHTS_FILE = "model.safetensors";
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Whether {@code dir} holds an engine (a config.json with {@code engine_format_version}). */
+    public static boolean isEngineDirectory(Path dir) {
+        return ModelSource.isEngineDirectory(dir);
+    }
+
+    /**
+     * Reads {@code dir/config.json}.
+     *
+     * @throws ModelFormatException naming the file and key when it is not an engine config this version reads
+     */
+    public static EngineConfig read(Path dir) {
+        Path file = dir.resolve(FILE);
+        JsonNode root;
+        try {
+            root = JSON.readTree(file.toFile());
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new ModelFormatException(file + ": not found (an engine directory has a config.json)", e);
+        } catch (IOException e) {
+            throw new ModelFormatException(file + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject() || !root.path(ModelSource.ENGINE_FORMAT_KEY).isInt()) {
+            throw new ModelFormatException(file + ": not an engine config (no integer '" + ModelSource.ENGINE_FORMAT_KEY
+                    + "'); build one with 'trtllm build'");
+        }
+        int version = root.get(ModelSource.ENGINE_FORMAT_KEY).intValue();
+        if (version != FORMAT_VERSION) {
+            throw new ModelFormatException(file + ": " + ModelSource.ENGINE_FORMAT_KEY + " " + version
+                    + " is not supported by this version (it reads " + FORMAT_VERSION + "); rebuild the engine");
+        }
+        JsonNode device = root.path("device");
+        JsonNode pretrained = root.get("pretrained_config");
+        if (pretrained == null || !pretrained.isObject()) {
+            throw new ModelFormatException(file + ": key 'pretrained_config' must be an object");
+        }
+        if (!root.path("build_config").isObject()) {
+            throw new ModelFormatException(file + ": key 'build_config' must be an object");
+        }
+        if (!device.path("backend").isTextual() || !device.path("arch").isTextual() || !device.path("vector_bits").isInt()) {
+            throw new ModelFormatException(file + ": key 'device' must hold backend, arch and vector_bits, got " + device);
+        }
+        return new EngineConfig(version,
+                new Device(device.get("backend").asText(), device.get("arch").asText(), device.get("vector_bits").intValue()),
+                BuildConfig.fromJson(root.get("build_config"), file.toString()),
+                pretrained,
+                ModelConfig.parse(pretrained, file + " pretrained_config"),
+                root.path("source"),
+                root.path("weights").asText(""));
+    }
+
+    /** The JSON written to {@link #FILE}. */
+    ObjectNode toJson() {
+        ObjectNode o = JsonNodeFactory.instance.objectNode();
+        o.put(ModelSource.ENGINE_FORMAT_KEY, formatVersion);
+        o.set("device", device.toJson());
+        o.set("build_config", buildConfig.toJson());
+        o.put("weights", weights);
+        o.set("source", source);
+        o.set("pretrained_config", pretrainedConfig);
+        return o;
+    }
+
+    void write(Path dir) throws IOException {
+        Files.write(dir.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(toJson()));
+    }
+}

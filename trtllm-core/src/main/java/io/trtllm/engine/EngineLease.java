@@ -1,0 +1,54 @@
+package io.trtllm.engine;
+
+import io.trtllm.model.Checkpoint;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One user's hold on a loaded engine. The engine's mapped weights are shared by every lease of the
+ * same directory in this process and unmapped when the last lease closes; while any is open the
+ * cache entry counts as in use (a shared file lock) and is never evicted.
+ */
+public final class EngineLease implements AutoCloseable {
+    private final LoadedEngine engine;
+    private final EngineLoad load;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    EngineLease(LoadedEngine engine, EngineLoad load) {
+        this.engine = engine;
+        this.load = load;
+    }
+
+    /** The engine's config.json. */
+    public EngineConfig config() {
+        return engine.config();
+    }
+
+    /** The engine's weights, mapped; valid until this lease (and every other on the engine) is closed. */
+    public Checkpoint weights() {
+        return engine.weights();
+    }
+
+    /** The engine directory. */
+    public Path directory() {
+        return engine.directory();
+    }
+
+    /** How the engine came to be loaded (built, loaded from cache, shared, prebuilt). */
+    public EngineLoad load() {
+        return load;
+    }
+
+    /** How many leases hold this engine in this process (for tests and diagnostics). */
+    public int sharedBy() {
+        return engine.references();
+    }
+
+    /** Releases this hold; the last one unmaps the weights and releases the in-use lock. Idempotent. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            engine.release();
+        }
+    }
+}

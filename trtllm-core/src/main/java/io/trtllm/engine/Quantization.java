@@ -1,0 +1,34 @@
+package io.trtllm.engine;
+
+import java.util.Arrays;
+import java.util.Locale;
+
+/** Weight-only quantization applied when an engine is built. */
+public enum Quantization {
+    /** Weights keep the build's dtype. */
+    NONE,
+    /** 8-bit integer weights with per-channel scales (CPU kernels pending). */
+    INT8,
+    /** 4-bit integer weights, symmetric, group size 128 (CPU kernels pending). */
+    INT4;
+
+    /** The name used in configuration files and on the command line ({@code none}, {@code int8}, {@code int4}). */
+    public String id() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * Parses {@code none}, {@code int8} or {@code int4} (any case).
+     *
+     * @throws IllegalArgumentException naming the value and the accepted ones
+     */
+    public static Quantization parse(String value) {
+        for (Quantization q : values()) {
+            if (q.name().equalsIgnoreCase(value.strip())) {
+                return q;
+            }
+        }
+        throw new IllegalArgumentException("quantization '" + value + "' is not one of "
+                + Arrays.stream(values()).map(Quantization::id).toList());
+    }
+}

@@ -1,0 +1,96 @@
+package io.trtllm.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.BuildConfig;
+import io.trtllm.engine.BuildProgress;
+import io.trtllm.engine.Device;
+import io.trtllm.engine.EngineCache;
+import io.trtllm.engine.EngineConfig;
+import io.trtllm.engine.EngineLease;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code trtllm build} and {@code trtllm cache list|clear}. */
+class BuildAndCacheCommandTests {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void buildWritesAnEngineThatGenerateLoadsAsItIs() {
+        Path engine = tmp.resolve("engine");
+        MainTests.Result r = MainTests.run("build", "--model", "stories15M", "--dtype", "bf16", "--max-seq-len", "128",
+                "--output", engine.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith("engine: " + engine + " (").contains("MiB, 56 tensors");
+        EngineConfig config = EngineConfig.read(engine);
+        assertThat(config.buildConfig().maxSeqLen()).isEqualTo(128);
+        assertThat(config.buildConfig().dtypeName()).isEqualTo("bfloat16");
+
+        r = MainTests.run("generate", "--model", engine.toString(), "--prompt", "Once upon a time", "--max-tokens", "8",
+                "--temperature", "0");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith(", there was a little");
+
+        r = MainTests.run("build", "--model", "stories15M", "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains(engine.toString()).contains("exists already");
+    }
+
+    @Test
+    void buildRefusesWhatItCannotDoWithoutWritingAnything() {
+        Path engine = tmp.resolve("engine");
+        MainTests.Result r = MainTests.run("build", "--model", "stories15M", "--quantization", "int8", "--output",
+                engine.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("quantization int8 is not supported yet");
+        r = MainTests.run("build", "--model", "stories15M", "--quantization", "int3", "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4]");
+        r = MainTests.run("build", "--model", "stories15M", "--dtype", "fp8", "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("dtype 'fp8'");
+        r = MainTests.run("build", "--model", "stories15M", "--max-seq-len", "512", "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("max_seq_len 512 exceeds the model's max_position_embeddings 256");
+        assertThat(engine).doesNotExist();
+        assertThat(tmp).isEmptyDirectory();
+    }
+
+    @Test
+    void cacheListShowsEntriesAndClearKeepsThoseInUse() throws IOException {
+        Path model = Files.createDirectories(tmp.resolve("model"));
+        for (String f : List.of("config.json", "model.safetensors")) {
+            try (InputStream in = getClass().getResourceAsStream("/parity/llama3/" + f)) {
+                Files.copy(in, model.resolve(f));
+            }
+        }
+        Path root = tmp.resolve("cache");
+        var cache = new EngineCache(root, BuildCacheConfig.defaults(), Clock.systemUTC());
+        String idle;
+        try (EngineLease lease = cache.acquire(model, BuildConfig.builder(64).build(), Device.cpu(), false, BuildProgress.NONE)) {
+            idle = lease.load().key();
+        }
+        try (EngineLease held = cache.acquire(model, BuildConfig.builder(32).build(), Device.cpu(), false, BuildProgress.NONE)) {
+            MainTests.Result r = MainTests.run("cache", "list", "--cache-dir", root.toString());
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).contains("2 engine(s)").contains(idle).contains(held.load().key())
+                    .containsPattern(held.load().key() + ".*in use.*auto none max_seq_len 32");
+
+            r = MainTests.run("cache", "clear", "--cache-dir", root.toString());
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).contains("removed 1 engine(s)").contains("1 in use, kept");
+            assertThat(cache.list()).extracting(EngineCache.Entry::key).containsExactly(held.load().key());
+        }
+        MainTests.Result r = MainTests.run("cache", "clear", "--cache-dir", root.toString());
+        assertThat(r.out()).contains("removed 1 engine(s)");
+        assertThat(MainTests.run("cache", "list", "--cache-dir", root.toString()).out()).contains("0 engine(s)");
+    }
+}
