@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.springframework.ai.chat.client.ChatClient;
 import org.springframework.ai.chat.messages.SystemMessage;
 import org.springframework.ai.chat.messages.UserMessage;
 import org.springframework.ai.chat.model.ChatResponse;
@@ -128,6 +129,20 @@ class TrtLlmChatModelTests {
     }
 
     @Test
+    void worksBehindAChatClientWithItsOptionsMerging() {
+        ChatClient client = ChatClient.create(greedy);
+        String expected = llm.generate(PROMPT, SamplingParams.greedy(10)).output().text();
+
+        String called = client.prompt().user(PROMPT).options(TrtLlmChatOptions.builder().maxTokens(10)).call().content();
+        List<String> streamed = client.prompt().user(PROMPT).options(ChatOptions.builder().maxTokens(10)).stream()
+                .content().collectList().block(Duration.ofSeconds(60));
+
+        assertThat(called).isEqualTo(expected);
+        assertThat(streamed).hasSizeGreaterThan(1);
+        assertThat(String.join("", streamed)).isEqualTo(expected);
+    }
+
+    @Test
     void toolCallbacksAreRefusedWithTheReason() {
         var tool = FunctionToolCallback.builder("weather", (String city) -> "sunny").description("weather in a city")
                 .inputType(String.class).build();
@@ -136,6 +151,9 @@ class TrtLlmChatModelTests {
         assertThatThrownBy(() -> greedy.call(prompt)).isInstanceOf(UnsupportedOperationException.class)
                 .hasMessageContaining("tool calling").hasMessageContaining("weather");
         assertThatThrownBy(() -> greedy.stream(prompt).blockLast()).isInstanceOf(UnsupportedOperationException.class);
+        // A ChatClient hands its tools to the model through the options: refused too, not ignored.
+        assertThatThrownBy(() -> ChatClient.create(greedy).prompt().user(PROMPT).toolCallbacks(tool).call().content())
+                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("weather");
     }
 
     @Test
