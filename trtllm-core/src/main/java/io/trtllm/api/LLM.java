@@ -250,6 +250,14 @@ public final class LLM implements AutoCloseable {
         return executor.stats();
     }
 
+    /**
+     * The error that stopped the executor's loop (every request then fails and new ones are refused),
+     * or null while it runs and after a normal {@link #close()}.
+     */
+    public @Nullable Throwable failure() {
+        return executor.failure();
+    }
+
     // ---- blocking ----
 
     /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */

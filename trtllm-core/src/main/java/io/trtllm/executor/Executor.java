@@ -104,6 +104,9 @@ public final class Executor implements AutoCloseable {
         this.stats = snapshot(0, 0);
         this.loop = Thread.ofPlatform().name("trtllm-executor").daemon().unstarted(this::runLoop);
         loop.start();
+        // The snapshot above was taken before the loop ran (alive=false); until the loop's first turn
+        // replaces it, report it alive (no request can have come in yet, so nothing else differs).
+        this.stats = snapshot(0, 0);
     }
 
     /**

@@ -208,6 +208,7 @@ class LlmAsyncAndStreamingTests {
         assertThat(second.output().tokenIds()).containsExactly(first.output().tokenIds());
         var stats = llm.stats();
         assertThat(stats.alive()).isTrue();
+        assertThat(llm.failure()).isNull();
         assertThat(stats.iterations()).isPositive();
         assertThat(stats.kvCache().reuseHitTokens()).isPositive();
     }

@@ -444,6 +444,13 @@ class ExecutorTests {
     }
 
     @Test
+    void aNewExecutorReportsItselfAliveAtOnce() {
+        var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
+        assertThat(ex.stats().alive()).isTrue();
+        assertThat(ex.failure()).isNull();
+    }
+
+    @Test
     void argumentsBeyondMaxSeqLenAreRejectedBeforeQueueing() {
         var ex = executor(SchedulerConfig.defaults(), 4 * MAX_SEQ_LEN, 16, 64, true);
         assertThatThrownBy(() -> ex.submit(greedy("x", prompt(1, 100), 29), new Collector()))

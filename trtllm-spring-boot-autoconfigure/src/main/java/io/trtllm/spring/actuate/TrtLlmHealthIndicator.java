@@ -1,0 +1,49 @@
+package io.trtllm.spring.actuate;
+
+import io.trtllm.api.LLM;
+import io.trtllm.executor.Executor;
+import io.trtllm.executor.KvCacheManager;
+import org.jspecify.annotations.Nullable;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.HealthIndicator;
+
+/**
+ * Health of an {@link LLM}: UP while its executor loop runs (the engine is loaded once the bean
+ * exists), DOWN with the error when the loop died (every request then fails), DOWN when the engine
+ * was closed. Details: backend, model directory, running and queued requests, KV-cache blocks and
+ * utilization.
+ */
+public final class TrtLlmHealthIndicator implements HealthIndicator {
+    private final LLM llm;
+
+    public TrtLlmHealthIndicator(LLM llm) {
+        this.llm = llm;
+    }
+
+    @Override
+    public Health health() {
+        return health(llm.stats(), llm.failure(), llm.backendDescription(), llm.modelDirectory().toString());
+    }
+
+    /** The health for one snapshot of the engine. */
+    static Health health(Executor.Stats stats, @Nullable Throwable failure, String backend, String model) {
+        Health.Builder health;
+        if (failure != null) {
+            health = Health.down(failure);
+        } else if (!stats.alive()) {
+            health = Health.down().withDetail("reason", "the engine is shut down");
+        } else {
+            health = Health.up();
+        }
+        KvCacheManager.Stats kv = stats.kvCache();
+        double utilization = kv.numBlocks() == 0 ? 0 : (double) kv.usedBlocks() / kv.numBlocks();
+        return health.withDetail("backend", backend)
+                .withDetail("model", model)
+                .withDetail("requestsRunning", stats.running())
+                .withDetail("requestsQueued", stats.waiting())
+                .withDetail("kvCacheBlocksUsed", kv.usedBlocks())
+                .withDetail("kvCacheBlocksTotal", kv.numBlocks())
+                .withDetail("kvCacheUtilization", utilization)
+                .build();
+    }
+}

@@ -1,0 +1,130 @@
+package io.trtllm.spring.actuate;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import io.trtllm.api.LLM;
+import io.trtllm.api.RequestMetrics;
+import io.trtllm.api.RequestOutput;
+import io.trtllm.executor.Executor;
+import io.trtllm.executor.QueueFullException;
+import io.trtllm.spring.chat.TrtLlmRequestObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * Micrometer meters of an {@link LLM}.
+ *
+ * <p>Read from {@link LLM#stats()} on every scrape: {@value #ACTIVE} and {@value #QUEUED} (requests
+ * running and waiting), {@value #KV_BLOCKS} tagged {@code state=used|free}, {@value #BATCH_SIZE} (sequences
+ * in the last forward pass) and {@value #ITERATIONS} (forward passes).
+ *
+ * <p>Recorded at the end of each request of a {@link io.trtllm.spring.chat.TrtLlmChatModel} (this is its
+ * {@link TrtLlmRequestObserver}; requests made on the {@code LLM} directly are not counted):
+ * {@value #COMPLETED} tagged {@code reason=stop|length|cancelled}, {@value #REJECTED} (queue full),
+ * {@value #FAILED}, {@value #TOKENS} tagged {@code type=prompt|generated}, and the timers
+ * {@value #TTFT}, {@value #TPOT} and {@value #E2E}.
+ */
+public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
+    static final String ACTIVE = "trtllm.requests.active";
+    static final String QUEUED = "trtllm.requests.queued";
+    static final String KV_BLOCKS = "trtllm.kv.cache.blocks";
+    static final String BATCH_SIZE = "trtllm.iteration.batch.size";
+    static final String ITERATIONS = "trtllm.iterations";
+    static final String COMPLETED = "trtllm.requests.completed";
+    static final String REJECTED = "trtllm.requests.rejected";
+    static final String FAILED = "trtllm.requests.failed";
+    static final String TOKENS = "trtllm.tokens";
+    static final String TTFT = "trtllm.request.time.to.first.token";
+    static final String TPOT = "trtllm.request.time.per.output.token";
+    static final String E2E = "trtllm.request.duration";
+
+    private final LLM llm;
+    private final List<MeterRegistry> registries = new CopyOnWriteArrayList<>();
+
+    public TrtLlmMetrics(LLM llm) {
+        this.llm = llm;
+    }
+
+    @Override
+    public void bindTo(MeterRegistry registry) {
+        gauge(registry, ACTIVE, "Requests running in the engine", s -> s.running());
+        gauge(registry, QUEUED, "Requests waiting to be admitted", s -> s.waiting());
+        Gauge.builder(KV_BLOCKS, llm, l -> l.stats().kvCache().usedBlocks()).description("KV-cache blocks")
+                .tag("state", "used").baseUnit("blocks").register(registry);
+        Gauge.builder(KV_BLOCKS, llm, l -> l.stats().kvCache().freeBlocks()).description("KV-cache blocks")
+                .tag("state", "free").baseUnit("blocks").register(registry);
+        gauge(registry, BATCH_SIZE, "Sequences in the last forward pass", s -> s.lastBatchSize());
+        FunctionCounter.builder(ITERATIONS, llm, l -> l.stats().iterations()).description("Forward passes")
+                .register(registry);
+        // Present from the start, so that dashboards and alerts find them before the first request.
+        rejected(registry);
+        failed(registry);
+        tokens(registry, "prompt");
+        tokens(registry, "generated");
+        registries.add(registry);
+    }
+
+    private void gauge(MeterRegistry registry, String name, String description, ToDoubleFunction<Executor.Stats> value) {
+        Gauge.builder(name, llm, l -> value.applyAsDouble(l.stats())).description(description).register(registry);
+    }
+
+    @Override
+    public void onFinished(RequestOutput output) {
+        String reason = output.output().finishReason();
+        RequestMetrics m = output.metrics();
+        for (MeterRegistry registry : registries) {
+            completed(registry, reason != null ? reason : "unknown").increment();
+            tokens(registry, "prompt").increment(m.promptTokens());
+            tokens(registry, "generated").increment(m.generatedTokens());
+            record(registry, TTFT, "Submission to first token (queueing and prefill)", m.timeToFirstTokenNanos());
+            record(registry, TPOT, "Mean time per output token after the first", m.timePerOutputTokenNanos());
+            record(registry, E2E, "Submission to the end of a request", m.endToEndNanos());
+        }
+    }
+
+    @Override
+    public void onCancelled() {
+        registries.forEach(r -> completed(r, "cancelled").increment());
+    }
+
+    @Override
+    public void onRejected(QueueFullException e) {
+        registries.forEach(r -> rejected(r).increment());
+    }
+
+    @Override
+    public void onFailed(Throwable error) {
+        registries.forEach(r -> failed(r).increment());
+    }
+
+    private static Counter completed(MeterRegistry registry, String reason) {
+        return Counter.builder(COMPLETED).description("Requests that ended, by finish reason").tag("reason", reason)
+                .register(registry);
+    }
+
+    private static Counter rejected(MeterRegistry registry) {
+        return Counter.builder(REJECTED).description("Requests refused because the queue was full").register(registry);
+    }
+
+    private static Counter failed(MeterRegistry registry) {
+        return Counter.builder(FAILED).description("Requests that failed").register(registry);
+    }
+
+    private static Counter tokens(MeterRegistry registry, String type) {
+        return Counter.builder(TOKENS).description("Prompt and generated tokens").tag("type", type).baseUnit("tokens")
+                .register(registry);
+    }
+
+    /** Records a duration; 0 means the event did not happen (no token, a single token) and is skipped. */
+    private static void record(MeterRegistry registry, String name, String description, long nanos) {
+        if (nanos > 0) {
+            Timer.builder(name).description(description).register(registry).record(Duration.ofNanos(nanos));
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package io.trtllm.spring.autoconfigure;
+
+import io.micrometer.observation.ObservationRegistry;
+import io.trtllm.api.LLM;
+import io.trtllm.api.LlmArgs;
+import io.trtllm.spring.chat.TrtLlmChatModel;
+import io.trtllm.spring.chat.TrtLlmRequestObserver;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.observation.ChatModelObservationConvention;
+import org.springframework.ai.model.SpringAIModelProperties;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+
+/**
+ * Auto-configuration of the in-process engine and its Spring AI chat model: an {@link LLM} built from
+ * {@code trtllm.*} at startup (closed on shutdown) and a {@link TrtLlmChatModel} with the
+ * {@code trtllm.chat.options.*} defaults. Gated like Spring AI's own providers: on unless
+ * {@code spring.ai.model.chat} names another provider (or {@code none}). Every bean backs off when
+ * the application defines one of its type.
+ */
+@AutoConfiguration
+@ConditionalOnClass({LLM.class, ChatModel.class})
+@ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = TrtLlmAutoConfiguration.MODEL_NAME,
+        matchIfMissing = true)
+@EnableConfigurationProperties(TrtLlmProperties.class)
+public final class TrtLlmAutoConfiguration {
+    /** Value of {@code spring.ai.model.chat} that selects this provider. */
+    public static final String MODEL_NAME = "trtllm";
+
+    private static final Logger LOG = LoggerFactory.getLogger(TrtLlmAutoConfiguration.class);
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    LLM trtLlm(TrtLlmProperties properties) {
+        LlmArgs args = properties.toLlmArgs();
+        long start = System.nanoTime();
+        LLM llm;
+        try {
+            llm = new LLM(args);
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("Could not start the trtllm engine (trtllm.model=" + args.model()
+                    + ", trtllm.backend=" + args.backend() + "): " + e.getMessage(), e);
+        }
+        LOG.info("trtllm engine ready: model {} on {}, max-seq-len {}, loaded in {} ms", args.model(),
+                llm.backendDescription(), llm.maxSeqLen(), (System.nanoTime() - start) / 1_000_000);
+        return llm;
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    TrtLlmChatModel trtLlmChatModel(LLM llm, TrtLlmProperties properties,
+                                    ObjectProvider<ObservationRegistry> observationRegistry,
+                                    ObjectProvider<ChatModelObservationConvention> observationConvention,
+                                    ObjectProvider<TrtLlmRequestObserver> requestObservers) {
+        var chatModel = TrtLlmChatModel.builder()
+                .llm(llm)
+                .defaultOptions(properties.getChat().getOptions().toChatOptions())
+                .observationRegistry(observationRegistry.getIfUnique(() -> ObservationRegistry.NOOP))
+                .requestObserver(TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()))
+                .build();
+        observationConvention.ifAvailable(chatModel::setObservationConvention);
+        return chatModel;
+    }
+}

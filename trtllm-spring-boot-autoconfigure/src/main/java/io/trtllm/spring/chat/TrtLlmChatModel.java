@@ -1,0 +1,223 @@
+package io.trtllm.spring.chat;
+
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
+import io.trtllm.api.CompletionOutput;
+import io.trtllm.api.LLM;
+import io.trtllm.api.RequestMetrics;
+import io.trtllm.api.RequestOutput;
+import io.trtllm.executor.QueueFullException;
+import io.trtllm.spring.chat.ChatRequestMapper.EngineRequest;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import org.jspecify.annotations.Nullable;
+import org.springframework.ai.chat.messages.AssistantMessage;
+import org.springframework.ai.chat.metadata.ChatGenerationMetadata;
+import org.springframework.ai.chat.metadata.ChatResponseMetadata;
+import org.springframework.ai.chat.metadata.DefaultUsage;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.model.Generation;
+import org.springframework.ai.chat.model.MessageAggregator;
+import org.springframework.ai.chat.observation.ChatModelObservationContext;
+import org.springframework.ai.chat.observation.ChatModelObservationConvention;
+import org.springframework.ai.chat.observation.ChatModelObservationDocumentation;
+import org.springframework.ai.chat.observation.DefaultChatModelObservationConvention;
+import org.springframework.ai.chat.prompt.Prompt;
+import reactor.adapter.JdkFlowAdapter;
+import reactor.core.publisher.Flux;
+
+/**
+ * A Spring AI {@link ChatModel} on an in-process {@link LLM}: the prompt's messages are rendered with
+ * the model's chat template (models without one, such as stories15M, get the messages' text joined by
+ * newlines — see {@link io.trtllm.tokenizer.Tokenizer#applyChatTemplate}), the request's options are
+ * merged over the defaults and sampled by the engine, which batches concurrent requests inflight.
+ *
+ * <p>{@link #stream} emits one {@link ChatResponse} per text delta, the last one carrying the finish
+ * reason; cancelling the subscription aborts the engine request and frees its KV-cache blocks.
+ * Finish reasons are {@code STOP}, {@code LENGTH} or {@code CANCELLED}; the metadata carries the
+ * engine's request id, the model label and the {@link DefaultUsage usage} (prompt and completion
+ * tokens, prefix-cache hits as cache-read tokens, {@link RequestMetrics} as the native usage).
+ * Every request is observed as Spring AI's {@code gen_ai.client.operation} with provider
+ * {@value #PROVIDER_NAME}.
+ *
+ * <p>Not supported yet, refused with {@link UnsupportedOperationException}: tool callbacks, tool
+ * messages and media.
+ */
+public final class TrtLlmChatModel implements ChatModel {
+    /** Provider name in observations. */
+    public static final String PROVIDER_NAME = "trtllm";
+
+    private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
+            new DefaultChatModelObservationConvention();
+
+    private final LLM llm;
+    private final TrtLlmChatOptions defaultOptions;
+    private final ChatRequestMapper mapper;
+    private final ObservationRegistry observationRegistry;
+    private final TrtLlmRequestObserver requestObserver;
+    private ChatModelObservationConvention observationConvention = DEFAULT_OBSERVATION_CONVENTION;
+
+    private TrtLlmChatModel(LLM llm, TrtLlmChatOptions defaultOptions, ObservationRegistry observationRegistry,
+                            TrtLlmRequestObserver requestObserver) {
+        this.llm = llm;
+        this.defaultOptions = defaultOptions.getModel() != null ? defaultOptions
+                : defaultOptions.mutate().model(modelLabel(llm.modelDirectory())).build();
+        this.mapper = new ChatRequestMapper(llm.tokenizer(), llm.maxSeqLen(), this.defaultOptions);
+        this.observationRegistry = observationRegistry;
+        this.requestObserver = requestObserver;
+    }
+
+    /** A builder; {@link Builder#llm} is required. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    private static String modelLabel(Path modelDir) {
+        Path name = modelDir.getFileName();
+        return name != null ? name.toString() : modelDir.toString();
+    }
+
+    @Override
+    public ChatResponse call(Prompt prompt) {
+        EngineRequest request = mapper.map(prompt);
+        var context = ChatModelObservationContext.builder().prompt(request.prompt()).provider(PROVIDER_NAME).build();
+        ChatResponse response = ChatModelObservationDocumentation.CHAT_MODEL_OPERATION
+                .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> context, observationRegistry)
+                .observe(() -> {
+                    RequestOutput output = generate(request);
+                    ChatResponse r = toResponse(output, output.output().text(), request.options());
+                    context.setResponse(r);
+                    return r;
+                });
+        return Objects.requireNonNull(response);
+    }
+
+    private RequestOutput generate(EngineRequest request) {
+        try {
+            RequestOutput output = llm.generate(request.promptTokenIds(), request.params());
+            requestObserver.onFinished(output);
+            return output;
+        } catch (RuntimeException e) {
+            failed(e);
+            throw e;
+        }
+    }
+
+    private void failed(Throwable e) {
+        if (e instanceof QueueFullException full) {
+            requestObserver.onRejected(full);
+        } else {
+            requestObserver.onFailed(e);
+        }
+    }
+
+    @Override
+    public Flux<ChatResponse> stream(Prompt prompt) {
+        return Flux.deferContextual(contextView -> {
+            EngineRequest request = mapper.map(prompt);
+            var context = ChatModelObservationContext.builder().prompt(request.prompt()).provider(PROVIDER_NAME)
+                    .streaming(true).build();
+            Observation observation = ChatModelObservationDocumentation.CHAT_MODEL_OPERATION
+                    .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> context, observationRegistry);
+            Observation parent = contextView.getOrDefault(ObservationThreadLocalAccessor.KEY, null);
+            observation.parentObservation(parent);
+            observation.start();
+
+            Flux<ChatResponse> responses = JdkFlowAdapter
+                    .flowPublisherToFlux(llm.generateStream(request.promptTokenIds(), request.params()))
+                    .filter(update -> update.finished() || !update.output().textDiff().isEmpty())
+                    .doOnNext(update -> {
+                        if (update.finished()) {
+                            requestObserver.onFinished(update);
+                        }
+                    })
+                    .doOnCancel(requestObserver::onCancelled)
+                    .doOnError(this::failed)
+                    .map(update -> toResponse(update, update.output().textDiff(), request.options()))
+                    .doOnError(observation::error)
+                    .doFinally(signal -> observation.stop())
+                    .contextWrite(ctx -> ctx.put(ObservationThreadLocalAccessor.KEY, observation));
+            return new MessageAggregator().aggregate(responses, context::setResponse);
+        });
+    }
+
+    /** One response: {@code text} (the whole text, or a stream's delta) and, once finished, the finish reason. */
+    private static ChatResponse toResponse(RequestOutput output, String text, TrtLlmChatOptions options) {
+        CompletionOutput completion = output.output();
+        String finishReason = completion.finishReason();
+        ChatGenerationMetadata generationMetadata = finishReason == null ? ChatGenerationMetadata.NULL
+                : ChatGenerationMetadata.builder().finishReason(finishReason.toUpperCase(Locale.ROOT)).build();
+        var generation = new Generation(new AssistantMessage(text), generationMetadata);
+        RequestMetrics metrics = output.metrics();
+        var usage = new DefaultUsage(metrics.promptTokens(), metrics.generatedTokens(),
+                metrics.promptTokens() + metrics.generatedTokens(), metrics, (long) metrics.cachedPromptTokens(), null);
+        var metadata = ChatResponseMetadata.builder()
+                .id(output.requestId())
+                .model(Objects.requireNonNull(options.getModel()))
+                .usage(usage)
+                .build();
+        return new ChatResponse(List.of(generation), metadata);
+    }
+
+    /** The default options (a copy can be changed through {@link TrtLlmChatOptions#mutate()}). */
+    @Override
+    public TrtLlmChatOptions getOptions() {
+        return defaultOptions;
+    }
+
+    /** The engine this chat model runs on. */
+    public LLM getLlm() {
+        return llm;
+    }
+
+    /** Replaces the observation convention (Spring AI's default names {@code gen_ai.client.operation}). */
+    public void setObservationConvention(ChatModelObservationConvention observationConvention) {
+        this.observationConvention = Objects.requireNonNull(observationConvention, "observationConvention");
+    }
+
+    /** Builder of {@link TrtLlmChatModel}. */
+    public static final class Builder {
+        private @Nullable LLM llm;
+        private TrtLlmChatOptions defaultOptions = TrtLlmChatOptions.builder().build();
+        private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
+        private TrtLlmRequestObserver requestObserver = TrtLlmRequestObserver.NOOP;
+
+        private Builder() {
+        }
+
+        /** The engine (required). */
+        public Builder llm(LLM llm) {
+            this.llm = llm;
+            return this;
+        }
+
+        /** Options of every request, under the request's own; the model label defaults to the model directory's name. */
+        public Builder defaultOptions(TrtLlmChatOptions defaultOptions) {
+            this.defaultOptions = defaultOptions;
+            return this;
+        }
+
+        /** Where observations go (default {@link ObservationRegistry#NOOP}). */
+        public Builder observationRegistry(ObservationRegistry observationRegistry) {
+            this.observationRegistry = observationRegistry;
+            return this;
+        }
+
+        /** Told about the end of every engine request (default: nothing). */
+        public Builder requestObserver(TrtLlmRequestObserver requestObserver) {
+            this.requestObserver = requestObserver;
+            return this;
+        }
+
+        public TrtLlmChatModel build() {
+            if (llm == null) {
+                throw new IllegalStateException("TrtLlmChatModel.builder(): llm(LLM) is required");
+            }
+            return new TrtLlmChatModel(llm, defaultOptions, observationRegistry, requestObserver);
+        }
+    }
+}

@@ -1,0 +1,228 @@
+package io.trtllm.spring.chat;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.jspecify.annotations.Nullable;
+import org.springframework.ai.chat.prompt.ChatOptions;
+import org.springframework.ai.model.tool.DefaultToolCallingChatOptions;
+import org.springframework.ai.model.tool.ToolCallingChatOptions;
+import org.springframework.ai.tool.ToolCallback;
+
+/**
+ * Options of a {@link TrtLlmChatModel} request: Spring AI's portable chat options plus the engine's
+ * {@code repetitionPenalty} and {@code seed}. Every option may be unset (null); unset options take the
+ * chat model's defaults, and what is still unset then takes {@link io.trtllm.api.SamplingParams}'
+ * defaults (max tokens: up to the model's max sequence length).
+ *
+ * <p>Immutable; change a copy through {@link #mutate()}. Merging follows Spring AI 2.0:
+ * {@code defaults.mutate().combineWith(request.mutate()).build()} — set values of the request win,
+ * stop sequences and tool callbacks are appended.
+ *
+ * <p>{@code model} is a label: one engine serves one model, so it is reported in the response
+ * metadata and observations but does not select anything. Tool callbacks are carried (so that a
+ * {@code ChatClient} can set them) but the chat model refuses requests that have any.
+ */
+public final class TrtLlmChatOptions implements ToolCallingChatOptions {
+    private final @Nullable String model;
+    private final @Nullable Double temperature;
+    private final @Nullable Integer topK;
+    private final @Nullable Double topP;
+    private final @Nullable Integer maxTokens;
+    private final @Nullable List<String> stopSequences;
+    private final @Nullable Double presencePenalty;
+    private final @Nullable Double frequencyPenalty;
+    private final @Nullable Double repetitionPenalty;
+    private final @Nullable Long seed;
+    private final List<ToolCallback> toolCallbacks;
+    private final Map<String, Object> toolContext;
+
+    private TrtLlmChatOptions(@Nullable String model, @Nullable Double temperature, @Nullable Integer topK,
+                              @Nullable Double topP, @Nullable Integer maxTokens, @Nullable List<String> stopSequences,
+                              @Nullable Double presencePenalty, @Nullable Double frequencyPenalty,
+                              @Nullable Double repetitionPenalty, @Nullable Long seed,
+                              @Nullable List<ToolCallback> toolCallbacks, @Nullable Map<String, Object> toolContext) {
+        this.model = model;
+        this.temperature = temperature;
+        this.topK = topK;
+        this.topP = topP;
+        this.maxTokens = maxTokens;
+        this.stopSequences = stopSequences == null ? null : List.copyOf(stopSequences);
+        this.presencePenalty = presencePenalty;
+        this.frequencyPenalty = frequencyPenalty;
+        this.repetitionPenalty = repetitionPenalty;
+        this.seed = seed;
+        this.toolCallbacks = toolCallbacks == null ? List.of() : List.copyOf(toolCallbacks);
+        this.toolContext = toolContext == null ? Map.of() : Map.copyOf(toolContext);
+    }
+
+    /** A builder with every option unset. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * These options with {@code other}'s set values over them (Spring AI's merge rules; see the class
+     * comment). {@code other} may be any {@link ChatOptions}, or null for a copy of these.
+     */
+    public TrtLlmChatOptions merge(@Nullable ChatOptions other) {
+        return other == null ? this : mutate().combineWith(other.mutate()).build();
+    }
+
+    @Override
+    public @Nullable String getModel() {
+        return model;
+    }
+
+    @Override
+    public @Nullable Double getTemperature() {
+        return temperature;
+    }
+
+    @Override
+    public @Nullable Integer getTopK() {
+        return topK;
+    }
+
+    @Override
+    public @Nullable Double getTopP() {
+        return topP;
+    }
+
+    @Override
+    public @Nullable Integer getMaxTokens() {
+        return maxTokens;
+    }
+
+    @Override
+    public @Nullable List<String> getStopSequences() {
+        return stopSequences;
+    }
+
+    @Override
+    public @Nullable Double getPresencePenalty() {
+        return presencePenalty;
+    }
+
+    @Override
+    public @Nullable Double getFrequencyPenalty() {
+        return frequencyPenalty;
+    }
+
+    /** Hugging Face's repetition penalty (> 0; 1 = off), or null. */
+    public @Nullable Double getRepetitionPenalty() {
+        return repetitionPenalty;
+    }
+
+    /** Seed of the request's random draws, or null for a random one. */
+    public @Nullable Long getSeed() {
+        return seed;
+    }
+
+    @Override
+    public List<ToolCallback> getToolCallbacks() {
+        return toolCallbacks;
+    }
+
+    @Override
+    public Map<String, Object> getToolContext() {
+        return toolContext;
+    }
+
+    @Override
+    public Builder mutate() {
+        Builder b = builder()
+                .model(model)
+                .temperature(temperature)
+                .topK(topK)
+                .topP(topP)
+                .maxTokens(maxTokens)
+                .stopSequences(stopSequences)
+                .presencePenalty(presencePenalty)
+                .frequencyPenalty(frequencyPenalty)
+                .repetitionPenalty(repetitionPenalty)
+                .seed(seed);
+        if (!toolCallbacks.isEmpty()) {
+            b.toolCallbacks(toolCallbacks);
+        }
+        if (!toolContext.isEmpty()) {
+            b.toolContext(toolContext);
+        }
+        return b;
+    }
+
+    @Override
+    public boolean equals(@Nullable Object o) {
+        return o instanceof TrtLlmChatOptions that
+                && Objects.equals(model, that.model)
+                && Objects.equals(temperature, that.temperature)
+                && Objects.equals(topK, that.topK)
+                && Objects.equals(topP, that.topP)
+                && Objects.equals(maxTokens, that.maxTokens)
+                && Objects.equals(stopSequences, that.stopSequences)
+                && Objects.equals(presencePenalty, that.presencePenalty)
+                && Objects.equals(frequencyPenalty, that.frequencyPenalty)
+                && Objects.equals(repetitionPenalty, that.repetitionPenalty)
+                && Objects.equals(seed, that.seed)
+                && toolCallbacks.equals(that.toolCallbacks)
+                && toolContext.equals(that.toolContext);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(model, temperature, topK, topP, maxTokens, stopSequences, presencePenalty, frequencyPenalty,
+                repetitionPenalty, seed, toolCallbacks, toolContext);
+    }
+
+    @Override
+    public String toString() {
+        return "TrtLlmChatOptions[model=" + model + ", temperature=" + temperature + ", topK=" + topK + ", topP=" + topP
+                + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", presencePenalty=" + presencePenalty
+                + ", frequencyPenalty=" + frequencyPenalty + ", repetitionPenalty=" + repetitionPenalty + ", seed=" + seed
+                + ", toolCallbacks=" + toolCallbacks.size() + "]";
+    }
+
+    /**
+     * Builder of {@link TrtLlmChatOptions}; {@link #combineWith} copies another builder's set values
+     * over this one's (the engine-specific ones too when the other is a {@code TrtLlmChatOptions} builder).
+     */
+    public static final class Builder extends DefaultToolCallingChatOptions.Builder<Builder> {
+        private @Nullable Double repetitionPenalty;
+        private @Nullable Long seed;
+
+        private Builder() {
+        }
+
+        /** Hugging Face's repetition penalty (> 0; 1 = off), or null to leave it unset. */
+        public Builder repetitionPenalty(@Nullable Double repetitionPenalty) {
+            this.repetitionPenalty = repetitionPenalty;
+            return this;
+        }
+
+        /** Seed of the request's random draws, or null for a random one. */
+        public Builder seed(@Nullable Long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        @Override
+        public Builder combineWith(ChatOptions.Builder<?> other) {
+            super.combineWith(other);
+            if (other instanceof Builder that) {
+                if (that.repetitionPenalty != null) {
+                    this.repetitionPenalty = that.repetitionPenalty;
+                }
+                if (that.seed != null) {
+                    this.seed = that.seed;
+                }
+            }
+            return this;
+        }
+
+        @Override
+        public TrtLlmChatOptions build() {
+            return new TrtLlmChatOptions(model, temperature, topK, topP, maxTokens, stopSequences, presencePenalty,
+                    frequencyPenalty, repetitionPenalty, seed, toolCallbacks, toolContext);
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package io.trtllm.spring.autoconfigure;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.core.instrument.binder.MeterBinder;
+import io.trtllm.api.LLM;
+import io.trtllm.spring.actuate.TrtLlmHealthIndicator;
+import io.trtllm.spring.actuate.TrtLlmMetrics;
+import io.trtllm.spring.chat.TrtLlmChatModel;
+import io.trtllm.spring.chat.TrtLlmRequestObserver;
+import io.trtllm.spring.testing.SharedLlm;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.health.contributor.HealthIndicator;
+import org.springframework.boot.test.context.FilteredClassLoader;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+
+/** Health indicator and meters for whichever engine bean there is, each only when its library is present. */
+class TrtLlmActuatorAutoConfigurationTests {
+    private final ApplicationContextRunner runner = new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmActuatorAutoConfiguration.class))
+            .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class);
+
+    @Test
+    void anEngineGetsAHealthIndicatorAndMetersThatTheChatModelReportsTo() {
+        runner.run(context -> {
+            assertThat(context).hasSingleBean(TrtLlmHealthIndicator.class).hasSingleBean(TrtLlmMetrics.class)
+                    .hasBean("trtllmHealthIndicator");
+            assertThat(context.getBean(TrtLlmRequestObserver.class)).isSameAs(context.getBean(TrtLlmMetrics.class));
+            assertThat(context.getBean(TrtLlmChatModel.class)).isNotNull();
+        });
+    }
+
+    @Test
+    void anEngineWithoutTheChatModelStillGetsThem() {
+        runner.withPropertyValues("spring.ai.model.chat=none").run(context ->
+                assertThat(context).doesNotHaveBean(TrtLlmChatModel.class).hasSingleBean(TrtLlmHealthIndicator.class)
+                        .hasSingleBean(TrtLlmMetrics.class));
+    }
+
+    @Test
+    void noEngineNoIndicatorNoMeters() {
+        new ApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmActuatorAutoConfiguration.class))
+                .withPropertyValues("spring.ai.model.chat=none")
+                .run(context -> assertThat(context).doesNotHaveBean(LLM.class).doesNotHaveBean(TrtLlmHealthIndicator.class)
+                        .doesNotHaveBean(TrtLlmMetrics.class));
+    }
+
+    @Test
+    void theHealthIndicatorCanBeDisabled() {
+        runner.withPropertyValues("management.health.trtllm.enabled=false")
+                .run(context -> assertThat(context).doesNotHaveBean(TrtLlmHealthIndicator.class)
+                        .hasSingleBean(TrtLlmMetrics.class));
+    }
+
+    @Test
+    void withoutTheHealthModuleOrMicrometerTheyBackOff() {
+        runner.withClassLoader(new FilteredClassLoader(HealthIndicator.class))
+                .run(context -> assertThat(context).doesNotHaveBean(TrtLlmHealthIndicator.class)
+                        .hasSingleBean(TrtLlmMetrics.class));
+        runner.withClassLoader(new FilteredClassLoader(MeterBinder.class))
+                .run(context -> assertThat(context).hasSingleBean(TrtLlmHealthIndicator.class)
+                        .doesNotHaveBean(TrtLlmMetrics.class).hasSingleBean(TrtLlmChatModel.class));
+    }
+}

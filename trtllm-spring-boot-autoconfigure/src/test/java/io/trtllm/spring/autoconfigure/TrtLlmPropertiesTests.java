@@ -1,0 +1,151 @@
+package io.trtllm.spring.autoconfigure;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trtllm.api.KvCacheConfig;
+import io.trtllm.api.LlmArgs;
+import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.assertj.core.api.AbstractThrowableAssert;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.test.context.assertj.AssertableApplicationContext;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+
+/**
+ * Binding and checking of {@code trtllm.*}. Every invalid value fails startup before any model is
+ * loaded, with a message naming the key, the value and the reason.
+ */
+class TrtLlmPropertiesTests {
+    private final ApplicationContextRunner runner = new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class));
+
+    @Test
+    void defaultsAreTheEnginesDefaults() {
+        var properties = new TrtLlmProperties();
+
+        assertThat(properties.toLlmArgs()).isEqualTo(LlmArgs.builder("stories15M").build());
+        var options = properties.getChat().getOptions().toChatOptions();
+        assertThat(options.getTemperature()).isEqualTo(0.7);
+        assertThat(options.getTopK()).isZero();
+        assertThat(options.getTopP()).isEqualTo(1.0);
+        assertThat(options.getMaxTokens()).isNull();
+        assertThat(options.getStopSequences()).isNull();
+        assertThat(options.getModel()).isNull();
+    }
+
+    @Test
+    void everyKeyIsBound(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("tokenizer.json"), "{}");
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.model=" + dir, "trtllm.tokenizer=" + dir,
+                        "trtllm.backend=cpu", "trtllm.max-seq-len=128", "trtllm.max-batch-size=8", "trtllm.max-num-tokens=512",
+                        "trtllm.max-queue-size=16", "trtllm.enable-chunked-prefill=false", "trtllm.threads=1",
+                        "trtllm.cache.dir=" + dir, "trtllm.kv-cache.max-tokens=4096", "trtllm.kv-cache.free-memory-fraction=0.5",
+                        "trtllm.kv-cache.enable-block-reuse=false", "trtllm.kv-cache.tokens-per-block=16",
+                        "trtllm.scheduler.policy=max-utilization", "trtllm.chat.options.model=tiny",
+                        "trtllm.chat.options.temperature=0.2", "trtllm.chat.options.top-k=5", "trtllm.chat.options.top-p=0.9",
+                        "trtllm.chat.options.max-tokens=100", "trtllm.chat.options.stop=END,STOP",
+                        "trtllm.chat.options.presence-penalty=0.1", "trtllm.chat.options.frequency-penalty=0.2",
+                        "trtllm.chat.options.repetition-penalty=1.1", "trtllm.chat.options.seed=42")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> {
+                    var properties = context.getBean(TrtLlmProperties.class);
+                    assertThat(properties.toLlmArgs()).isEqualTo(LlmArgs.builder(dir.toString()).tokenizer(dir)
+                            .backend("cpu").maxSeqLen(128).maxBatchSize(8).maxNumTokens(512).maxQueueSize(16)
+                            .enableChunkedPrefill(false).threads(1).cacheDir(dir)
+                            .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16))
+                            .schedulerPolicy(CapacityPolicy.MAX_UTILIZATION).build());
+                    var options = properties.getChat().getOptions().toChatOptions();
+                    assertThat(options.getModel()).isEqualTo("tiny");
+                    assertThat(options.getTemperature()).isEqualTo(0.2);
+                    assertThat(options.getTopK()).isEqualTo(5);
+                    assertThat(options.getTopP()).isEqualTo(0.9);
+                    assertThat(options.getMaxTokens()).isEqualTo(100);
+                    assertThat(options.getStopSequences()).isEqualTo(List.of("END", "STOP"));
+                    assertThat(options.getPresencePenalty()).isEqualTo(0.1);
+                    assertThat(options.getFrequencyPenalty()).isEqualTo(0.2);
+                    assertThat(options.getRepetitionPenalty()).isEqualTo(1.1);
+                    assertThat(options.getSeed()).isEqualTo(42L);
+                });
+    }
+
+    @Test
+    void aModelThatIsNeitherBuiltinNorADirectoryFailsNamingTrtllmModel() {
+        runner.withPropertyValues("trtllm.model=/no/such/model").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.model").hasMessageContaining("/no/such/model")
+                        .hasMessageContaining("neither a builtin model [stories15M] nor an existing directory"));
+    }
+
+    @Test
+    void aTokenizerDirectoryWithoutTokenizerJsonFails(@TempDir Path dir) {
+        runner.withPropertyValues("trtllm.tokenizer=" + dir).run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.tokenizer").hasMessageContaining("no tokenizer.json"));
+    }
+
+    @Test
+    void outOfRangeEngineValuesFailNamingTheKeyAndValue() {
+        runner.withPropertyValues("trtllm.max-batch-size=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.max-batch-size").hasMessageContaining("'0'")
+                        .hasMessageContaining("must be > 0"));
+        runner.withPropertyValues("trtllm.max-seq-len=-5").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.max-seq-len").hasMessageContaining("'-5'"));
+        runner.withPropertyValues("trtllm.threads=-1").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.threads"));
+        runner.withPropertyValues("trtllm.kv-cache.free-memory-fraction=1.5").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.kv-cache.free-memory-fraction")
+                        .hasMessageContaining("'1.5'"));
+        runner.withPropertyValues("trtllm.kv-cache.tokens-per-block=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.kv-cache.tokens-per-block"));
+        runner.withPropertyValues("trtllm.kv-cache.max-tokens=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.kv-cache.max-tokens"));
+    }
+
+    @Test
+    void outOfRangeChatOptionsFailNamingTheKey() {
+        runner.withPropertyValues("trtllm.chat.options.top-p=2").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.options.top-p").hasMessageContaining("top_p must be in (0, 1]"));
+        runner.withPropertyValues("trtllm.chat.options.temperature=-1").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.options.temperature"));
+        runner.withPropertyValues("trtllm.chat.options.max-tokens=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.options.max-tokens"));
+        runner.withPropertyValues("trtllm.chat.options.top-k=-3").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.options.top-k"));
+        runner.withPropertyValues("trtllm.chat.options.repetition-penalty=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.options.repetition-penalty"));
+    }
+
+    @Test
+    void anUnknownBackendFailsBindingNamingTheKey() {
+        runner.withPropertyValues("trtllm.backend=tpu").run(context -> {
+            assertThat(context).hasFailed();
+            assertThat(context.getStartupFailure()).rootCause().isNotNull();
+            assertThat(context.getStartupFailure()).hasStackTraceContaining("trtllm.backend");
+        });
+    }
+
+    @Test
+    void backendCudaFailsSayingItIsNotAvailableYet() {
+        runner.withPropertyValues("trtllm.backend=cuda").run(context -> {
+            assertThat(context).hasFailed();
+            assertThat(context.getStartupFailure()).hasStackTraceContaining("trtllm.backend=cuda")
+                    .hasStackTraceContaining("backend 'cuda' is not available");
+        });
+    }
+
+    private static AbstractThrowableAssert<?, ? extends Throwable> assertInvalid(AssertableApplicationContext context) {
+        assertThat(context).hasFailed();
+        Throwable failure = context.getStartupFailure();
+        while (failure != null && !(failure instanceof InvalidConfigurationPropertyValueException)) {
+            failure = failure.getCause();
+        }
+        return assertThat(failure).isInstanceOf(InvalidConfigurationPropertyValueException.class);
+    }
+
+    @org.springframework.boot.context.properties.EnableConfigurationProperties(TrtLlmProperties.class)
+    static class PropertiesOnly {
+    }
+}
