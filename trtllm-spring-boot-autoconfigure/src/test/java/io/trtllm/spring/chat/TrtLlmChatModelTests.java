@@ -178,6 +178,12 @@ class TrtLlmChatModelTests {
 
         model.call(new Prompt(PROMPT));
         model.stream(new Prompt(PROMPT)).blockLast(Duration.ofSeconds(60));
+        // The stream's observation stops in doFinally, which may run just after blockLast returns.
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (meters.find("gen_ai.client.operation").timers().stream().mapToLong(t -> t.count()).sum() < 2
+                && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
 
         var operations = meters.find("gen_ai.client.operation").tag("gen_ai.system", "trtllm").timers();
         assertThat(operations).isNotEmpty();
