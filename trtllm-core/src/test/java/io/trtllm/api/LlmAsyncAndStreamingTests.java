@@ -148,6 +148,9 @@ class LlmAsyncAndStreamingTests {
             }
         };
         llm.generateStream("Once upon a time", SamplingParams.greedy(200)).subscribe(throwing);
+        for (int i = 0; i < 1000 && throwing.items.isEmpty(); i++) {
+            Thread.sleep(10);
+        }
         awaitIdle();
         Thread.sleep(50);
         assertThat(throwing.items).hasSize(1);
@@ -222,10 +225,13 @@ class LlmAsyncAndStreamingTests {
         assertThat(sub.error.get()).isInstanceOf(IllegalArgumentException.class);
     }
 
+    /** Waits (at most 10 s, for a loaded machine) until nothing is queued, running or holding KV blocks. */
     static void awaitIdle() throws InterruptedException {
-        for (int i = 0; i < 200 && (llm.stats().running() != 0 || llm.stats().kvCache().usedBlocks() != 0); i++) {
+        for (int i = 0; i < 1000 && (llm.stats().running() != 0 || llm.stats().waiting() != 0
+                || llm.stats().kvCache().usedBlocks() != 0); i++) {
             Thread.sleep(10);
         }
+        assertThat(llm.stats().waiting()).isZero();
         assertThat(llm.stats().running()).isZero();
         assertThat(llm.stats().kvCache().usedBlocks()).isZero();
     }
