@@ -24,11 +24,14 @@ final class CacheCommand implements Runnable {
 
     /** The cache-root option both subcommands share. */
     static final class Root {
-        @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
+        @Option(names = "--cache-dir", description = "Cache root to act on: when given, exactly this one, even if "
+                + "$TRTLLM_CACHE_DIR is set (default $TRTLLM_CACHE_DIR, else ~/.cache/trtllm).")
         Path cacheDir;
 
         EngineCache cache() {
-            return EngineCache.of(BuildCacheConfig.defaults(), cacheDir);
+            // A command that lists or deletes acts on the directory it was given, never on another one.
+            return cacheDir != null ? new EngineCache(cacheDir, BuildCacheConfig.defaults(), java.time.Clock.systemUTC())
+                    : EngineCache.of(BuildCacheConfig.defaults(), null);
         }
     }
 
