@@ -168,6 +168,11 @@ public final class CpuModelRunner implements ModelRunner {
         return "cpu";
     }
 
+    @Override
+    public String description() {
+        return kernelDescription();
+    }
+
     /** Which kernels this runner uses (for logs). */
     public String kernelDescription() {
         return kernels.description() + ", " + pool.threads() + " threads";
@@ -176,7 +181,7 @@ public final class CpuModelRunner implements ModelRunner {
     @Override
     public float[][] forward(Batch batch) {
         int tokens = batch.tokenCount();
-        validate(batch);
+        batch.checkAgainst(config, kvSpec);
         ensureCapacity(tokens, batch);
         int dim = config.hiddenSize();
 
@@ -195,32 +200,6 @@ public final class CpuModelRunner implements ModelRunner {
             mlpBlock(layers[l], tokens);
         }
         return logits(batch);
-    }
-
-    private void validate(Batch batch) {
-        for (SequenceChunk chunk : batch.chunks()) {
-            if (chunk.endPosition() > config.maxPositionEmbeddings()) {
-                throw new IllegalArgumentException("position " + (chunk.endPosition() - 1)
-                        + " is beyond the model's max_position_embeddings " + config.maxPositionEmbeddings());
-            }
-            int needed = kvSpec.blocksFor(chunk.endPosition());
-            if (chunk.blockCount() < needed) {
-                throw new IllegalArgumentException("block table has " + chunk.blockCount() + " blocks but positions up to "
-                        + chunk.endPosition() + " need " + needed);
-            }
-            for (int b = 0; b < needed; b++) {
-                int id = chunk.block(b);
-                if (id < 0 || id >= kvSpec.numBlocks()) {
-                    throw new IllegalArgumentException("block id " + id + " is out of range [0, " + kvSpec.numBlocks() + ")");
-                }
-            }
-            for (int i = 0; i < chunk.length(); i++) {
-                int t = chunk.tokenId(i);
-                if (t < 0 || t >= config.vocabSize()) {
-                    throw new IllegalArgumentException("token id " + t + " is out of range [0, " + config.vocabSize() + ")");
-                }
-            }
-        }
     }
 
     private void ensureCapacity(int tokens, Batch batch) {
