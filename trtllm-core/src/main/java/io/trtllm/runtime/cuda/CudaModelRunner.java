@@ -107,6 +107,7 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st qkvPostFn;
     private final CUfunc_st attentionFn;
     private final CUfunc_st siluMulFn;
+    private final CUfunc_st argmaxFn;
     private final FloatPointer one = new FloatPointer(1f);
     private final FloatPointer zero = new FloatPointer(0f);
 
@@ -130,7 +131,9 @@ final class CudaModelRunner implements ModelRunner {
     private int logitsCapacity;
     private long logitsNormed;
     private long logits;
+    private long tokenIds;
     private MemorySegment hostLogits = MemorySegment.NULL;
+    private MemorySegment hostTokenIds = MemorySegment.NULL;
     private long metaCapacity;
     private long meta;
     private MemorySegment hostMeta = MemorySegment.NULL;
@@ -158,6 +161,7 @@ final class CudaModelRunner implements ModelRunner {
             this.qkvPostFn = kernels.function("qkv_post");
             this.attentionFn = kernels.function("attention");
             this.siluMulFn = kernels.function("silu_mul");
+            this.argmaxFn = kernels.function("argmax_rows");
 
             int dim = config.hiddenSize();
             this.embedding = uploadMatrix(weights, List.of("model.embed_tokens.weight"), config.vocabSize(), dim);
@@ -376,11 +380,16 @@ final class CudaModelRunner implements ModelRunner {
             sync();
             free(logitsNormed);
             free(logits);
+            free(tokenIds);
             freeHost(hostLogits);
+            freeHost(hostTokenIds);
             hostLogits = MemorySegment.NULL;
+            hostTokenIds = MemorySegment.NULL;
             logitsNormed = alloc((long) cap * c.hiddenSize() * Short.BYTES);
             logits = alloc((long) cap * c.vocabSize() * Float.BYTES);
+            tokenIds = alloc((long) cap * Integer.BYTES);
             hostLogits = allocHost((long) cap * c.vocabSize() * Float.BYTES);
+            hostTokenIds = allocHost((long) cap * Integer.BYTES);
             logitsCapacity = cap;
         }
         if (metaInts > metaCapacity) {
@@ -479,7 +488,7 @@ final class CudaModelRunner implements ModelRunner {
                 m.setAtIndex(ValueLayout.JAVA_INT, slotOff + row, chunk.block(pos / bs) * bs + pos % bs);
                 m.setAtIndex(ValueLayout.JAVA_INT, seqOff + row, s);
             }
-            int from = chunk.logits() == SequenceChunk.LogitsMode.LAST ? chunk.length() - 1 : 0;
+            int from = chunk.firstLogitsRow();
             for (int i = 0; i < chunk.logitsRows(); i++) {
                 m.setAtIndex(ValueLayout.JAVA_INT, rowsOff + r++, firstRow + from + i);
             }
@@ -532,16 +541,36 @@ final class CudaModelRunner implements ModelRunner {
         int vocab = c.vocabSize();
         kernels.args().ptr(x).ptr(dRows).ptr(finalNorm).ptr(logitsNormed).launch(rmsnormFn, "rmsnorm", logitRows, 1, 256, stream);
         gemm(lmHead, logitsNormed, logits, vocab, dim, logitRows, false);
-        long bytes = (long) logitRows * vocab * Float.BYTES;
-        check(cudaMemcpyAsync(at(hostLogits.address()), at(logits), bytes, cudaMemcpyDeviceToHost, stream),
-                "cudaMemcpyAsync(logits)");
-        sync();
+        // Greedy chunks get their argmax's id; the others their logits rows.
+        boolean anyArgmax = false;
         long offset = 0;
+        for (SequenceChunk chunk : chunks) {
+            long bytes = (long) chunk.logitsRows() * vocab * Float.BYTES;
+            if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+                anyArgmax = true;
+            } else if (bytes > 0) {
+                check(cudaMemcpyAsync(at(hostLogits.address() + offset), at(logits + offset), bytes, cudaMemcpyDeviceToHost,
+                        stream), "cudaMemcpyAsync(logits)");
+            }
+            offset += bytes;
+        }
+        if (anyArgmax) {
+            kernels.args().ptr(logits).i32(vocab).ptr(tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+            check(cudaMemcpyAsync(at(hostTokenIds.address()), at(tokenIds), (long) logitRows * Integer.BYTES,
+                    cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(token ids)");
+        }
+        sync();
+        int logitRow = 0;
         for (int s = 0; s < seqs; s++) {
-            int n = chunks.get(s).logitsRows() * vocab;
-            result[s] = new float[n];
-            MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, offset, result[s], 0, n);
-            offset += (long) n * Float.BYTES;
+            SequenceChunk chunk = chunks.get(s);
+            int n = chunk.logitsRows();
+            if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+                result[s] = new float[] {hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, logitRow)};
+            } else {
+                result[s] = new float[n * vocab];
+                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) logitRow * vocab * Float.BYTES, result[s], 0, n * vocab);
+            }
+            logitRow += n;
         }
         return result;
     }
@@ -585,8 +614,10 @@ final class CudaModelRunner implements ModelRunner {
         }
         allocations.clear();
         freeHost(hostLogits);
+        freeHost(hostTokenIds);
         freeHost(hostMeta);
         hostLogits = MemorySegment.NULL;
+        hostTokenIds = MemorySegment.NULL;
         hostMeta = MemorySegment.NULL;
         if (!stream.isNull()) {
             cudaStreamDestroy(stream);

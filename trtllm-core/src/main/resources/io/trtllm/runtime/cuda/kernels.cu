@@ -313,3 +313,51 @@ extern "C" __global__ void silu_mul(const float* __restrict__ gate_up, bf16* __r
         h[(long) t * INTER + i] = f2bf(s * row[INTER + i]);
     }
 }
+
+// ids[r] = index of the largest logit of row r, the lowest on ties (torch.argmax), so that a greedy
+// step sends back a token id instead of a vocabulary row. Grid: R blocks of 1024 threads.
+extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int vocab, int* __restrict__ ids) {
+    __shared__ float s_val[32];
+    __shared__ int s_idx[32];
+    const float* row = logits + (long) blockIdx.x * vocab;
+    float best = NEG_INF;
+    int bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float v = row[i];
+        if (v > best) {
+            best = v;
+            bi = i;
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > best || (ov == best && oi < bi)) {
+            best = ov;
+            bi = oi;
+        }
+    }
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    if (lane == 0) {
+        s_val[warp] = best;
+        s_idx[warp] = bi;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        int warps = blockDim.x >> 5;
+        best = lane < warps ? s_val[lane] : NEG_INF;
+        bi = lane < warps ? s_idx[lane] : 0x7fffffff;
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, best, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (ov > best || (ov == best && oi < bi)) {
+                best = ov;
+                bi = oi;
+            }
+        }
+        if (lane == 0) {
+            ids[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+        }
+    }
+}
