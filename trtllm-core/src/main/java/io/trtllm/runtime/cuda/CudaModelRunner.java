@@ -15,6 +15,13 @@ import static org.bytedeco.cuda.global.cublas.cublasSetWorkspace_v2;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaGraphInstantiate;
+import static org.bytedeco.cuda.global.cudart.cudaGraphLaunch;
+import static org.bytedeco.cuda.global.cudart.cudaStreamBeginCapture;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureModeThreadLocal;
+import static org.bytedeco.cuda.global.cudart.cudaStreamEndCapture;
 import static org.bytedeco.cuda.global.cudart.cudaFreeHost;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
 import static org.bytedeco.cuda.global.cudart.cudaMallocHost;
@@ -44,10 +51,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -88,6 +99,8 @@ final class CudaModelRunner implements ModelRunner {
     /** Device memory kept free beyond the KV cache for activations of large passes and cuBLAS. */
     private static final long HEADROOM_BYTES = 1L << 30;
     private static final int MIN_CAPACITY = 64;
+    /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
+    private static final int MAX_GRAPH_BATCH = 256;
 
     /** One decoder layer's device buffers (addresses; 0 = absent). */
     private record Layer(long attnNorm, long wqkv, long bqkv, long qNorm, long kNorm, long wo, long bo,
@@ -138,6 +151,11 @@ final class CudaModelRunner implements ModelRunner {
     private long meta;
     private MemorySegment hostMeta = MemorySegment.NULL;
 
+    /** Captured decode passes by padded batch size, and how often each size ran eagerly. */
+    private final Map<Integer, CUgraphExec_st> graphs = new HashMap<>();
+    private final Map<Integer, Integer> eagerRuns = new HashMap<>();
+    private final boolean useGraphs;
+
     private @Nullable Thread boundThread;
     private @Nullable CudaException failure;
     private boolean closed;
@@ -145,6 +163,7 @@ final class CudaModelRunner implements ModelRunner {
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal) {
         long start = System.nanoTime();
         this.config = config;
+        this.useGraphs = !"false".equals(System.getProperty("trtllm.cuda.graphs"));
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
         this.device = CudaDevice.query(ordinal);
@@ -178,7 +197,8 @@ final class CudaModelRunner implements ModelRunner {
 
             long perToken = 2L * config.numLayers() * config.kvDim() * Short.BYTES;
             this.kvSpec = kvSizer.size(Math.max(0, freeBytes() - HEADROOM_BYTES), perToken);
-            long layerBytes = kvSpec.capacityTokens() * config.kvDim() * Short.BYTES;
+            // One block more than the executor's: padding rows of graph replays write there.
+            long layerBytes = (kvSpec.capacityTokens() + kvSpec.blockSize()) * config.kvDim() * Short.BYTES;
             this.keyCache = new long[layers.length];
             this.valueCache = new long[layers.length];
             for (int l = 0; l < layers.length; l++) {
@@ -361,6 +381,9 @@ final class CudaModelRunner implements ModelRunner {
     /** Grows activations to {@code tokens} rows, logits to {@code logitRows} rows, per-pass inputs to {@code metaInts}. */
     private void ensureCapacity(int tokens, int logitRows, long metaInts) {
         ModelConfig c = config;
+        if (tokens > capacity || logitRows > logitsCapacity || metaInts > metaCapacity) {
+            dropGraphs();  // they hold the addresses of the buffers replaced below
+        }
         if (tokens > capacity) {
             int cap = Math.max(MIN_CAPACITY, Integer.highestOneBit(tokens - 1) << 1);
             sync();
@@ -454,58 +477,163 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
+    /**
+     * Offsets (in ints) of the per-pass inputs, fixed by the buffers' capacities so that a captured
+     * graph finds them where it was recorded: tokens | positions | KV slots | row -> sequence |
+     * logits rows | block-table stride | block tables (sequence-major, stride entries each).
+     */
+    private long posOff() {
+        return capacity;
+    }
+
+    private long slotOff() {
+        return 2L * capacity;
+    }
+
+    private long seqOff() {
+        return 3L * capacity;
+    }
+
+    private long rowsOff() {
+        return 4L * capacity;
+    }
+
+    private long strideOff() {
+        return 4L * capacity + logitsCapacity;
+    }
+
+    private long tableOff() {
+        return strideOff() + 1;
+    }
+
     private float[][] run(Batch batch) {
-        ModelConfig c = config;
         List<SequenceChunk> chunks = batch.chunks();
         int tokens = batch.tokenCount();
         int seqs = chunks.size();
         int logitRows = 0;
         int stride = 1;
+        boolean decode = true;
         for (SequenceChunk chunk : chunks) {
             logitRows += chunk.logitsRows();
             stride = Math.max(stride, kvSpec.blocksFor(chunk.endPosition()));
+            decode &= chunk.length() == 1 && chunk.logitsRows() == 1;
         }
-        long metaInts = 4L * tokens + logitRows + (long) seqs * stride;
-        ensureCapacity(tokens, Math.max(1, logitRows), metaInts);
+        // Decode passes (one sampled token per sequence) replay a graph captured for the batch size
+        // padded to a power of two, after running eagerly once at that size (cuBLAS's first call of a
+        // shape may load kernels, which a capture must not do).
+        int padded = decode && useGraphs && seqs <= MAX_GRAPH_BATCH ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
+        int rows = Math.max(tokens, padded);
+        int outRows = Math.max(logitRows, padded);
+        ensureCapacity(rows, Math.max(1, outRows), 0);
+        ensureCapacity(rows, Math.max(1, outRows), tableOff() + (long) Math.max(seqs, padded) * stride);
+        int inputInts = writeInputs(chunks, tokens, logitRows, stride, padded);
+        check(cudaMemcpyAsync(at(meta), at(hostMeta.address()), (long) inputInts * Integer.BYTES, cudaMemcpyHostToDevice,
+                stream), "cudaMemcpyAsync(inputs)");
 
-        // Per-pass inputs, ints: tokens | positions | KV slots | row -> sequence | logits rows | block tables.
-        int posOff = tokens;
-        int slotOff = 2 * tokens;
-        int seqOff = 3 * tokens;
-        int rowsOff = 4 * tokens;
-        int tableOff = 4 * tokens + logitRows;
+        boolean anyArgmax = false;
+        for (SequenceChunk chunk : chunks) {
+            anyArgmax |= chunk.logits() == SequenceChunk.LogitsMode.ARGMAX;
+        }
+        if (padded > 0) {
+            CUgraphExec_st graph = graphs.get(padded);
+            if (graph == null && eagerRuns.merge(padded, 1, Integer::sum) > 1) {
+                graph = capture(padded);
+            }
+            if (graph != null) {
+                check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+            } else {
+                enqueue(padded, padded, true);
+            }
+            anyArgmax = true;  // the graph always reduces every row
+        } else {
+            enqueue(tokens, logitRows, anyArgmax);
+        }
+        return results(chunks, anyArgmax);
+    }
+
+    /**
+     * Writes the pass's inputs to the pinned host buffer; with {@code padded} > 0, rows beyond the
+     * batch up to {@code padded} are padding: token 0 at position 0 of a sequence of their own whose
+     * only block is the scratch block. Returns how many ints to copy to the device.
+     */
+    private int writeInputs(List<SequenceChunk> chunks, int tokens, int logitRows, int stride, int padded) {
         MemorySegment m = hostMeta;
         int bs = kvSpec.blockSize();
         int row = 0;
         int r = 0;
-        for (int s = 0; s < seqs; s++) {
+        for (int s = 0; s < chunks.size(); s++) {
             SequenceChunk chunk = chunks.get(s);
             int firstRow = row;
             for (int i = 0; i < chunk.length(); i++, row++) {
                 int pos = chunk.startPosition() + i;
                 m.setAtIndex(ValueLayout.JAVA_INT, row, chunk.tokenId(i));
-                m.setAtIndex(ValueLayout.JAVA_INT, posOff + row, pos);
-                m.setAtIndex(ValueLayout.JAVA_INT, slotOff + row, chunk.block(pos / bs) * bs + pos % bs);
-                m.setAtIndex(ValueLayout.JAVA_INT, seqOff + row, s);
+                m.setAtIndex(ValueLayout.JAVA_INT, posOff() + row, pos);
+                m.setAtIndex(ValueLayout.JAVA_INT, slotOff() + row, chunk.block(pos / bs) * bs + pos % bs);
+                m.setAtIndex(ValueLayout.JAVA_INT, seqOff() + row, s);
             }
             int from = chunk.firstLogitsRow();
             for (int i = 0; i < chunk.logitsRows(); i++) {
-                m.setAtIndex(ValueLayout.JAVA_INT, rowsOff + r++, firstRow + from + i);
+                m.setAtIndex(ValueLayout.JAVA_INT, rowsOff() + r++, firstRow + from + i);
             }
             int needed = kvSpec.blocksFor(chunk.endPosition());
             for (int b = 0; b < needed; b++) {
-                m.setAtIndex(ValueLayout.JAVA_INT, tableOff + (long) s * stride + b, chunk.block(b));
+                m.setAtIndex(ValueLayout.JAVA_INT, tableOff() + (long) s * stride + b, chunk.block(b));
             }
         }
-        check(cudaMemcpyAsync(at(meta), at(m.address()), metaInts * Integer.BYTES, cudaMemcpyHostToDevice, stream),
-                "cudaMemcpyAsync(inputs)");
-        long dTokens = meta;
-        long dPositions = meta + 4L * posOff;
-        long dSlots = meta + 4L * slotOff;
-        long dRowSeq = meta + 4L * seqOff;
-        long dRows = meta + 4L * rowsOff;
-        long dTables = meta + 4L * tableOff;
+        int scratch = kvSpec.numBlocks();
+        for (int p = chunks.size(); p < padded; p++, row++, r++) {
+            m.setAtIndex(ValueLayout.JAVA_INT, row, 0);
+            m.setAtIndex(ValueLayout.JAVA_INT, posOff() + row, 0);
+            m.setAtIndex(ValueLayout.JAVA_INT, slotOff() + row, scratch * bs);
+            m.setAtIndex(ValueLayout.JAVA_INT, seqOff() + row, p);
+            m.setAtIndex(ValueLayout.JAVA_INT, rowsOff() + r, row);
+            m.setAtIndex(ValueLayout.JAVA_INT, tableOff() + (long) p * stride, scratch);
+        }
+        m.setAtIndex(ValueLayout.JAVA_INT, strideOff(), stride);
+        return (int) (tableOff() + (long) Math.max(chunks.size(), padded) * stride);
+    }
 
+    /** Records the decode pass of {@code batch} rows as a graph; null (eager from then on) if capture fails. */
+    private @Nullable CUgraphExec_st capture(int batch) {
+        CUgraph_st graph = new CUgraph_st();
+        CUgraphExec_st exec = new CUgraphExec_st();
+        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        try {
+            enqueue(batch, batch, true);
+        } finally {
+            check(cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
+        }
+        try {
+            check(cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
+        } finally {
+            cudaGraphDestroy(graph);
+        }
+        graphs.put(batch, exec);
+        LOG.debug("Captured the decode pass of {} sequences as a CUDA graph", batch);
+        return exec;
+    }
+
+    private void dropGraphs() {
+        for (CUgraphExec_st g : graphs.values()) {
+            cudaGraphExecDestroy(g);
+        }
+        graphs.clear();
+        eagerRuns.clear();
+    }
+
+    /**
+     * Launches the pass over {@code tokens} rows (inputs already on the device) and the LM head over
+     * {@code logitRows} rows, then the argmax of every logits row when asked.
+     */
+    private void enqueue(int tokens, int logitRows, boolean argmax) {
+        ModelConfig c = config;
+        long dTokens = meta;
+        long dPositions = meta + 4 * posOff();
+        long dSlots = meta + 4 * slotOff();
+        long dRowSeq = meta + 4 * seqOff();
+        long dRows = meta + 4 * rowsOff();
+        long dStride = meta + 4 * strideOff();
+        long dTables = meta + 4 * tableOff();
         int dim = c.hiddenSize();
         int qkvDim = c.qDim() + 2 * c.kvDim();
         int inter = c.intermediateSize();
@@ -519,7 +647,8 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().ptr(qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(invFreq).ptr(dPositions).ptr(dSlots)
                     .ptr(keyCache[l]).ptr(valueCache[l]).launch(qkvPostFn, "qkv_post", tokens, 1, 128, stream);
             kernels.args().ptr(qkv).ptr(keyCache[l]).ptr(valueCache[l]).ptr(dPositions).ptr(dRowSeq).ptr(dTables)
-                    .i32(stride).i32(kvSpec.blockSize()).f32(scale).ptr(att).launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
+                    .ptr(dStride).i32(kvSpec.blockSize()).f32(scale).ptr(att)
+                    .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
             gemm(w.wo(), att, x, dim, c.qDim(), tokens, true);
             if (w.bo() != 0) {
                 kernels.args().ptr(x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
@@ -529,48 +658,48 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().ptr(gateUp).ptr(hidden).launch(siluMulFn, "silu_mul", tokens, 1, 256, stream);
             gemm(w.wdown(), hidden, x, dim, inter, tokens, true);
         }
-
-        float[][] result = new float[seqs][];
         if (logitRows == 0) {
-            sync();
-            for (int s = 0; s < seqs; s++) {
-                result[s] = new float[0];
-            }
-            return result;
+            return;
         }
         int vocab = c.vocabSize();
         kernels.args().ptr(x).ptr(dRows).ptr(finalNorm).ptr(logitsNormed).launch(rmsnormFn, "rmsnorm", logitRows, 1, 256, stream);
         gemm(lmHead, logitsNormed, logits, vocab, dim, logitRows, false);
-        // Greedy chunks get their argmax's id; the others their logits rows.
-        boolean anyArgmax = false;
+        if (argmax) {
+            kernels.args().ptr(logits).i32(vocab).ptr(tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+        }
+    }
+
+    /** Copies back what each chunk asked for (argmax ids, logits rows), waits, and hands them out. */
+    private float[][] results(List<SequenceChunk> chunks, boolean argmaxDone) {
+        int vocab = config.vocabSize();
+        int logitRows = 0;
         long offset = 0;
         for (SequenceChunk chunk : chunks) {
             long bytes = (long) chunk.logitsRows() * vocab * Float.BYTES;
-            if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
-                anyArgmax = true;
-            } else if (bytes > 0) {
+            if (chunk.logits() != SequenceChunk.LogitsMode.ARGMAX && bytes > 0) {
                 check(cudaMemcpyAsync(at(hostLogits.address() + offset), at(logits + offset), bytes, cudaMemcpyDeviceToHost,
                         stream), "cudaMemcpyAsync(logits)");
             }
             offset += bytes;
+            logitRows += chunk.logitsRows();
         }
-        if (anyArgmax) {
-            kernels.args().ptr(logits).i32(vocab).ptr(tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+        if (argmaxDone && logitRows > 0) {
             check(cudaMemcpyAsync(at(hostTokenIds.address()), at(tokenIds), (long) logitRows * Integer.BYTES,
                     cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(token ids)");
         }
         sync();
-        int logitRow = 0;
-        for (int s = 0; s < seqs; s++) {
+        float[][] result = new float[chunks.size()][];
+        int row = 0;
+        for (int s = 0; s < chunks.size(); s++) {
             SequenceChunk chunk = chunks.get(s);
             int n = chunk.logitsRows();
             if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
-                result[s] = new float[] {hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, logitRow)};
+                result[s] = new float[] {hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, row)};
             } else {
                 result[s] = new float[n * vocab];
-                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) logitRow * vocab * Float.BYTES, result[s], 0, n * vocab);
+                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) row * vocab * Float.BYTES, result[s], 0, n * vocab);
             }
-            logitRow += n;
+            row += n;
         }
         return result;
     }
@@ -603,6 +732,7 @@ final class CudaModelRunner implements ModelRunner {
         if (!stream.isNull()) {
             cudaStreamSynchronize(stream);
         }
+        dropGraphs();
         if (!blas.isNull()) {
             cublasDestroy_v2(blas);
         }

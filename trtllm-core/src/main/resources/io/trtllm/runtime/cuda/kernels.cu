@@ -190,7 +190,8 @@ extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __rest
 // (causal; prefill, chunked-prefill and decode rows alike), GQA. Grid: (T, N_HEADS) blocks of
 // 32 * ATT_WARPS threads. A warp works on 32 / LANES positions at once, LANES lanes per position
 // each holding DPL consecutive dims; online softmax per lane group, merged across groups and warps
-// at the end. Output in bf16 (the input of the o-projection).
+// at the end. Output in bf16 (the input of the o-projection). The block tables' stride is read from
+// device memory, so that a captured graph replays with tables of any length.
 #define ATT_WARPS 8
 #define LANES 8
 #define DPL ((HEAD_DIM + LANES - 1) / LANES)
@@ -198,7 +199,7 @@ extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __rest
 extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
 attention(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
           const int* __restrict__ positions, const int* __restrict__ row_seq,
-          const int* __restrict__ block_tables, int table_stride, int block_size, float scale,
+          const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size, float scale,
           bf16* __restrict__ out) {
     __shared__ float s_m[ATT_WARPS * POS_PER_WARP];
     __shared__ float s_l[ATT_WARPS * POS_PER_WARP];
@@ -219,7 +220,7 @@ attention(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const
         q[j] = d0 + j < HEAD_DIM ? qrow[d0 + j] * scale : 0.0f;
     }
     int pos = positions[t];
-    const int* table = block_tables + (long) row_seq[t] * table_stride;
+    const int* table = block_tables + (long) row_seq[t] * *table_stride;
     int from = 0;
 #if WINDOW > 0
     from = max(0, pos - WINDOW + 1);
