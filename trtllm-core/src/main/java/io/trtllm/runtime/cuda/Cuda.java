@@ -8,6 +8,7 @@ import static org.bytedeco.cuda.global.nvrtc.nvrtcGetErrorString;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
+import org.jspecify.annotations.Nullable;
 
 /** Status checks of the CUDA libraries and raw device addresses as javacpp pointers. */
 final class Cuda {
@@ -31,40 +32,36 @@ final class Cuda {
     /** Checks a CUDA runtime status (cudaError_t). */
     static void check(int status, String call) {
         if (status != 0) {
-            BytePointer s = cudaGetErrorString(status);
-            throw new CudaException("CUDA error in " + call + ": " + (s == null ? "?" : s.getString()) + " (" + status + ")",
-                    status);
+            throw failure("CUDA error", call, cudaGetErrorString(status), status);
         }
     }
 
     /** Checks a CUDA driver status (CUresult). */
     static void checkDriver(int status, String call) {
         if (status != 0) {
-            String text = "?";
             try (PointerPointer<?> p = new PointerPointer<>(1)) {
-                if (cuGetErrorString(status, p) == 0 && p.get(0) != null) {
-                    text = new BytePointer(p.get(0)).getString();
-                }
+                BytePointer text = cuGetErrorString(status, p) == 0 && p.get(0) != null ? new BytePointer(p.get(0)) : null;
+                throw failure("CUDA driver error", call, text, status);
             }
-            throw new CudaException("CUDA driver error in " + call + ": " + text + " (" + status + ")", status);
         }
     }
 
     /** Checks a cuBLAS status (cublasStatus_t). */
     static void checkBlas(int status, String call) {
         if (status != 0) {
-            BytePointer s = cublasGetStatusString(status);
-            throw new CudaException("cuBLAS error in " + call + ": " + (s == null ? "?" : s.getString()) + " (" + status + ")",
-                    status);
+            throw failure("cuBLAS error", call, cublasGetStatusString(status), status);
         }
     }
 
     /** Checks an NVRTC status (nvrtcResult). */
     static void checkNvrtc(int status, String call) {
         if (status != 0) {
-            BytePointer s = nvrtcGetErrorString(status);
-            throw new CudaException("NVRTC error in " + call + ": " + (s == null ? "?" : s.getString()) + " (" + status + ")",
-                    status);
+            throw failure("NVRTC error", call, nvrtcGetErrorString(status), status);
         }
+    }
+
+    private static CudaException failure(String kind, String call, @Nullable BytePointer text, int status) {
+        return new CudaException(kind + " in " + call + ": " + (text == null ? "?" : text.getString()) + " (" + status + ")",
+                status);
     }
 }

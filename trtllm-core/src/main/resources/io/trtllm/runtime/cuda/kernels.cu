@@ -315,6 +315,18 @@ extern "C" __global__ void silu_mul(const float* __restrict__ gate_up, bf16* __r
     }
 }
 
+// (best, bi) of the warp: the largest value, the lowest index among equals; every lane gets it.
+__device__ __forceinline__ void warp_argmax(float& best, int& bi) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > best || (ov == best && oi < bi)) {
+            best = ov;
+            bi = oi;
+        }
+    }
+}
+
 // ids[r] = index of the largest logit of row r, the lowest on ties (torch.argmax), so that a greedy
 // step sends back a token id instead of a vocabulary row. Grid: R blocks of 1024 threads.
 extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int vocab, int* __restrict__ ids) {
@@ -330,14 +342,7 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int voc
             bi = i;
         }
     }
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, best, o);
-        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        if (ov > best || (ov == best && oi < bi)) {
-            best = ov;
-            bi = oi;
-        }
-    }
+    warp_argmax(best, bi);
     int lane = threadIdx.x & 31;
     int warp = threadIdx.x >> 5;
     if (lane == 0) {
@@ -349,14 +354,7 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int voc
         int warps = blockDim.x >> 5;
         best = lane < warps ? s_val[lane] : NEG_INF;
         bi = lane < warps ? s_idx[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, best, o);
-            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (ov > best || (ov == best && oi < bi)) {
-                best = ov;
-                bi = oi;
-            }
-        }
+        warp_argmax(best, bi);
         if (lane == 0) {
             ids[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
         }
