@@ -17,8 +17,10 @@ import io.trtllm.model.ModelSource;
 import io.trtllm.model.hub.HubSettings;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.runtime.cuda.CudaBackend;
 import io.trtllm.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -63,7 +65,7 @@ public final class LLM implements AutoCloseable {
     private final EngineLease engine;
     private final int maxInputLen;
     private final Tokenizer tokenizer;
-    private final CpuModelRunner runner;
+    private final ModelRunner runner;
     private final Executor executor;
     private final ExecutorService delivery = Executors.newVirtualThreadPerTaskExecutor();
     private final int maxSeqLen;
@@ -73,9 +75,7 @@ public final class LLM implements AutoCloseable {
 
     public LLM(LlmArgs args) {
         long start = System.nanoTime();
-        if (args.backend().equals("cuda")) {
-            throw new IllegalArgumentException("backend 'cuda' is not available in this version; use 'cpu' or 'auto'");
-        }
+        String backend = resolveBackend(args.backend());
         ModelSource source = ModelSource.parse(args.model());
         this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
         EngineLease lease = openEngine(source, modelDir, args);
@@ -86,28 +86,33 @@ public final class LLM implements AutoCloseable {
         Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : lease.directory();
         Checkpoint weights = lease.weights();
         Tokenizer tok = null;
-        CpuModelRunner cpu = null;
+        ModelRunner run = null;
         try {
             if (maxSeqLen > lease.config().buildConfig().maxSeqLen()) {
                 throw new IllegalArgumentException("max_seq_len " + maxSeqLen + " exceeds the engine's max_seq_len "
                         + lease.config().buildConfig().maxSeqLen() + " (" + lease.directory() + "); rebuild it with a larger one");
             }
             tok = Tokenizer.load(tokenizerDir);
-            var kv = kvCacheSpec(args);
-            int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
-            cpu = new CpuModelRunner(config, weights, kv, threads);
-            warmUp(cpu);
+            if (backend.equals("cuda")) {
+                run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken));
+            } else {
+                // The CPU cache is F32 on the heap.
+                var kv = kvCacheSpec(args, Runtime.getRuntime().maxMemory(), 2L * config.numLayers() * config.kvDim() * Float.BYTES);
+                int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
+                run = new CpuModelRunner(config, weights, kv, threads);
+            }
+            warmUp(run);
             Set<Integer> eos = new HashSet<>(config.eosTokenIds());
             eos.addAll(tok.eosTokenIds());
             this.eosTokenIds = eos.stream().mapToInt(Integer::intValue).toArray();
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
-            this.executor = new Executor(cpu, new Executor.Config(scheduler, args.maxQueueSize(), maxSeqLen,
+            this.executor = new Executor(run, new Executor.Config(scheduler, args.maxQueueSize(), maxSeqLen,
                     args.kvCacheConfig().enableBlockReuse()));
         } catch (RuntimeException | Error e) {
             // Whatever was opened is closed again: threads, the native tokenizer, the engine lease (mapped files).
-            if (cpu != null) {
-                cpu.close();
+            if (run != null) {
+                run.close();
             }
             if (tok != null) {
                 tok.close();
@@ -116,10 +121,10 @@ public final class LLM implements AutoCloseable {
             delivery.close();
             throw e;
         }
-        this.runner = cpu;
+        this.runner = run;
         this.tokenizer = tok;
-        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms",
-                args.model(), config.modelType(), config.numLayers(), runner.kernelDescription(), lease.directory(),
+        LOG.info("Loaded {} ({}, {} layers) on {} [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms",
+                args.model(), config.modelType(), config.numLayers(), runner.backend(), runner.description(), lease.directory(),
                 lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000);
     }
 
@@ -152,10 +157,30 @@ public final class LLM implements AutoCloseable {
     }
 
     /**
-     * The cache's token slots: {@code max_tokens} when given, else what {@code memory_fraction} of
-     * the heap holds, at least one max_seq_len sequence and at most max_batch_size of them.
+     * The backend for {@code requested}: {@code cpu}; {@code cuda}, failing when no usable CUDA device is
+     * present; {@code auto}: CUDA when a device is usable, else the CPU (saying why in one log line).
      */
-    private KvCacheSpec kvCacheSpec(LlmArgs args) {
+    private static String resolveBackend(String requested) {
+        if (requested.equals("cpu")) {
+            return "cpu";
+        }
+        String reason = CudaBackend.unavailableReason();
+        if (reason == null) {
+            return "cuda";
+        }
+        if (requested.equals("cuda")) {
+            throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
+        }
+        LOG.info("backend auto: using the CPU, CUDA is not usable ({})", reason);
+        return "cpu";
+    }
+
+    /**
+     * The cache's token slots: {@code max_tokens} when given, else what {@code memory_fraction} of
+     * {@code availableBytes} (the heap on the CPU, free device memory on CUDA) holds, at least one
+     * max_seq_len sequence and at most max_batch_size of them.
+     */
+    private KvCacheSpec kvCacheSpec(LlmArgs args, long availableBytes, long bytesPerToken) {
         KvCacheConfig kv = args.kvCacheConfig();
         int block = kv.tokensPerBlock();
         long tokens;
@@ -166,8 +191,7 @@ public final class LLM implements AutoCloseable {
                         + maxSeqLen);
             }
         } else {
-            long bytesPerToken = 2L * config.numLayers() * config.kvDim() * Float.BYTES;
-            long budget = (long) (Runtime.getRuntime().maxMemory() * kv.memoryFraction()) / bytesPerToken;
+            long budget = (long) (availableBytes * kv.memoryFraction()) / bytesPerToken;
             tokens = Math.max(maxSeqLen, Math.min(budget, (long) args.maxBatchSize() * maxSeqLen));
         }
         long blocks = (tokens + block - 1) / block;
@@ -180,9 +204,9 @@ public final class LLM implements AutoCloseable {
      * Bounded by {@link #WARMUP_DECODE_STEPS} and {@link #WARMUP_BUDGET_NANOS}, so that a large
      * model (seconds per step on a CPU) does not spend minutes here.
      */
-    private void warmUp(CpuModelRunner cpu) {
+    private void warmUp(ModelRunner runner) {
         long start = System.nanoTime();
-        int[] table = new int[cpu.kvCache().blocksFor(maxSeqLen)];
+        int[] table = new int[runner.kvCache().blocksFor(maxSeqLen)];
         for (int i = 0; i < table.length; i++) {
             table[i] = i;
         }
@@ -191,11 +215,11 @@ public final class LLM implements AutoCloseable {
         for (int i = 0; i < prompt; i++) {
             tokens[i] = i % config.vocabSize();
         }
-        cpu.forward(Batch.of(new SequenceChunk(tokens, 0, table, SequenceChunk.LogitsMode.LAST)));
+        runner.forward(Batch.of(new SequenceChunk(tokens, 0, table, SequenceChunk.LogitsMode.LAST)));
         int steps = 0;
         while (steps < WARMUP_DECODE_STEPS && prompt < maxSeqLen && System.nanoTime() - start < WARMUP_BUDGET_NANOS) {
             int position = prompt + steps % (maxSeqLen - prompt);
-            cpu.forward(Batch.of(new SequenceChunk(new int[] {steps % config.vocabSize()}, position, table,
+            runner.forward(Batch.of(new SequenceChunk(new int[] {steps % config.vocabSize()}, position, table,
                     SequenceChunk.LogitsMode.LAST)));
             steps++;
         }
@@ -237,7 +261,7 @@ public final class LLM implements AutoCloseable {
 
     /** The backend and how it runs, for logs and benchmarks (e.g. "cpu [Vector API, 512-bit, 2 threads]"). */
     public String backendDescription() {
-        return runner.backend() + " [" + runner.kernelDescription() + "]";
+        return runner.backend() + " [" + runner.description() + "]";
     }
 
     /** Longest prompt + output this instance accepts. */

@@ -14,7 +14,8 @@ import org.jspecify.annotations.Nullable;
  * @param model          a builtin model name ({@code stories15M}), a Hugging Face model directory, a prebuilt
  *                       engine directory ({@code trtllm build}), or a Hugging Face Hub id {@code org/name[@revision]}
  * @param tokenizer      directory holding {@code tokenizer.json} when it is not the model's, or null
- * @param backend        {@code auto} or {@code cpu} ({@code cuda} comes with the CUDA backend)
+ * @param backend        {@code auto} (CUDA when a usable device is present, else the CPU), {@code cpu} or {@code cuda}
+ *                       (fails when no usable CUDA device is present)
  * @param maxSeqLen      longest prompt + output, or null for min(max_position_embeddings, 4096)
  * @param tokensPerBlock tokens per KV-cache block (kept for compatibility; {@code kvCacheConfig} wins when set)
  * @param threads        CPU threads for the forward pass; 0 = all available processors

@@ -12,6 +12,10 @@ final class EngineOptions {
             description = "Builtin model name (stories15M) or Hugging Face model directory (default ${DEFAULT-VALUE}).")
     String model;
 
+    @Option(names = "--backend", defaultValue = "auto",
+            description = "auto (CUDA when a usable NVIDIA GPU is present, else the CPU), cpu or cuda (default ${DEFAULT-VALUE}).")
+    String backend;
+
     @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
     Integer maxSeqLen;
 
@@ -26,7 +30,7 @@ final class EngineOptions {
     }
 
     LlmArgs.Builder builder() {
-        return LlmArgs.builder(model).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir);
+        return LlmArgs.builder(model).backend(backend).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir);
     }
 
     /** Prints the peak heap and (on Linux) peak RSS lines of {@code --stats} and {@code bench}. */

@@ -289,7 +289,9 @@ public final class Executor implements AutoCloseable {
             boolean promptRows = s.request.promptLogprobs() >= 0 && c.start() < s.promptLength;
             work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id),
                     promptRows ? SequenceChunk.LogitsMode.ALL
-                            : c.sample() ? SequenceChunk.LogitsMode.LAST : SequenceChunk.LogitsMode.NONE));
+                            : !c.sample() ? SequenceChunk.LogitsMode.NONE
+                            : Sampler.plainArgmax(s.sampling) ? SequenceChunk.LogitsMode.ARGMAX
+                            : SequenceChunk.LogitsMode.LAST));
             tokens += c.length();
         }
         float[][] logits;
@@ -318,7 +320,9 @@ public final class Executor implements AutoCloseable {
                 if (!c.sample()) {
                     continue;
                 }
-                SampledToken token = sampler.sample(logits[i], lastRow * vocab, vocab, s.sampling);
+                SampledToken token = work.get(i).logits() == SequenceChunk.LogitsMode.ARGMAX
+                        ? sampler.chosen((int) logits[i][0], s.sampling)
+                        : sampler.sample(logits[i], lastRow * vocab, vocab, s.sampling);
                 s.append(token.tokenId());
                 if (s.firstTokenNanos == 0) {
                     s.firstTokenNanos = System.nanoTime();

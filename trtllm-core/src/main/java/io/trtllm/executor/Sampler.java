@@ -47,6 +47,23 @@ public final class Sampler {
         return result;
     }
 
+    /**
+     * Whether the next token of {@code state}'s sequence is the plain argmax of the raw logits (greedy,
+     * nothing that changes a logit, no log-probabilities): the runner may then choose it itself
+     * ({@link io.trtllm.runtime.SequenceChunk.LogitsMode#ARGMAX}) and send back only its id.
+     */
+    public static boolean plainArgmax(SamplingState state) {
+        SamplingConfig config = state.config();
+        return config.greedy() && !config.penalizes() && !state.belowMinTokens()
+                && config.logprobs() == SamplingConfig.NO_LOGPROBS;
+    }
+
+    /** Records {@code token}, chosen by the runner as the argmax (see {@link #plainArgmax}), in {@code state}. */
+    public SampledToken chosen(int token, SamplingState state) {
+        state.append(token);
+        return SampledToken.of(token);
+    }
+
     /** Index of the largest logit; the lowest such index on ties (as {@code torch.argmax}). */
     public static int argmax(float[] logits, int offset, int n) {
         int best = 0;

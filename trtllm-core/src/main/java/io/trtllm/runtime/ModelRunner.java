@@ -17,6 +17,11 @@ public interface ModelRunner extends AutoCloseable {
     /** Backend name for logs and health ("cpu", "cuda"). */
     String backend();
 
+    /** How this runner computes, for logs and benchmarks (kernels, threads, device). */
+    default String description() {
+        return backend();
+    }
+
     /**
      * Runs one forward pass: writes the keys and values of every new token into its sequence's
      * blocks and returns, per chunk (same order as the batch), the requested logits rows

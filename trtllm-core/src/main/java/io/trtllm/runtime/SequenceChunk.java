@@ -19,7 +19,13 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
         /** Only the last token's row: sampling the next token. */
         LAST,
         /** Every row: prompt log-probabilities and parity tests. */
-        ALL
+        ALL,
+        /**
+         * Only the greedy choice of the last row: the runner returns one value, the index of the
+         * largest logit (the lowest on ties, as {@code torch.argmax}) as a float (exact: vocabularies
+         * are far below 2^24). Lets a device backend send back a token id instead of a vocabulary row.
+         */
+        ARGMAX
     }
 
     public SequenceChunk {
@@ -38,11 +44,16 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
         return startPosition + tokenIds.length;
     }
 
-    /** Number of logits rows this chunk asks for. */
+    /** Index of this chunk's first row that needs logits (meaningful when {@link #logitsRows()} > 0). */
+    public int firstLogitsRow() {
+        return logits == LogitsMode.ALL ? 0 : tokenIds.length - 1;
+    }
+
+    /** Number of logits rows this chunk computes (for {@link LogitsMode#ARGMAX} the one row reduced to its argmax). */
     public int logitsRows() {
         return switch (logits) {
             case NONE -> 0;
-            case LAST -> 1;
+            case LAST, ARGMAX -> 1;
             case ALL -> tokenIds.length;
         };
     }

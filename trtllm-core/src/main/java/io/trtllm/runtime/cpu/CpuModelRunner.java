@@ -168,6 +168,11 @@ public final class CpuModelRunner implements ModelRunner {
         return "cpu";
     }
 
+    @Override
+    public String description() {
+        return kernelDescription();
+    }
+
     /** Which kernels this runner uses (for logs). */
     public String kernelDescription() {
         return kernels.description() + ", " + pool.threads() + " threads";
@@ -176,7 +181,7 @@ public final class CpuModelRunner implements ModelRunner {
     @Override
     public float[][] forward(Batch batch) {
         int tokens = batch.tokenCount();
-        validate(batch);
+        batch.checkAgainst(config, kvSpec);
         ensureCapacity(tokens, batch);
         int dim = config.hiddenSize();
 
@@ -195,32 +200,6 @@ public final class CpuModelRunner implements ModelRunner {
             mlpBlock(layers[l], tokens);
         }
         return logits(batch);
-    }
-
-    private void validate(Batch batch) {
-        for (SequenceChunk chunk : batch.chunks()) {
-            if (chunk.endPosition() > config.maxPositionEmbeddings()) {
-                throw new IllegalArgumentException("position " + (chunk.endPosition() - 1)
-                        + " is beyond the model's max_position_embeddings " + config.maxPositionEmbeddings());
-            }
-            int needed = kvSpec.blocksFor(chunk.endPosition());
-            if (chunk.blockCount() < needed) {
-                throw new IllegalArgumentException("block table has " + chunk.blockCount() + " blocks but positions up to "
-                        + chunk.endPosition() + " need " + needed);
-            }
-            for (int b = 0; b < needed; b++) {
-                int id = chunk.block(b);
-                if (id < 0 || id >= kvSpec.numBlocks()) {
-                    throw new IllegalArgumentException("block id " + id + " is out of range [0, " + kvSpec.numBlocks() + ")");
-                }
-            }
-            for (int i = 0; i < chunk.length(); i++) {
-                int t = chunk.tokenId(i);
-                if (t < 0 || t >= config.vocabSize()) {
-                    throw new IllegalArgumentException("token id " + t + " is out of range [0, " + config.vocabSize() + ")");
-                }
-            }
-        }
     }
 
     private void ensureCapacity(int tokens, Batch batch) {
@@ -380,7 +359,7 @@ public final class CpuModelRunner implements ModelRunner {
         int r = 0;
         int firstRow = 0;
         for (SequenceChunk c : batch.chunks()) {
-            int from = c.logits() == SequenceChunk.LogitsMode.LAST ? c.length() - 1 : 0;
+            int from = c.firstLogitsRow();
             for (int i = from; i < from + c.logitsRows(); i++, r++) {
                 rmsNorm(x, (firstRow + i) * dim, sel, r * dim, dim, finalNorm, (float) config.rmsNormEps());
             }
@@ -392,10 +371,25 @@ public final class CpuModelRunner implements ModelRunner {
         r = 0;
         for (int i = 0; i < result.length; i++) {
             int n = batch.chunks().get(i).logitsRows();
-            result[i] = java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
+            result[i] = batch.chunks().get(i).logits() == SequenceChunk.LogitsMode.ARGMAX
+                    ? new float[] {argmax(out, r * vocab, vocab)}
+                    : java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
             r += n;
         }
         return result;
+    }
+
+    /** Index of the largest of {@code n} values at {@code offset}; the lowest on ties (as torch.argmax). */
+    static int argmax(float[] v, int offset, int n) {
+        int best = 0;
+        float max = v[offset];
+        for (int i = 1; i < n; i++) {
+            if (v[offset + i] > max) {
+                max = v[offset + i];
+                best = i;
+            }
+        }
+        return best;
     }
 
     // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----

@@ -29,13 +29,14 @@ import org.junit.jupiter.params.provider.MethodSource;
  * <p>Tolerance: |logit − reference| ≤ 1e-4 + 1e-4·|reference| (observed: about 3e-6). F32 sums in a different order differ
  * in the last bits; the logits here are O(1–10), so this is about five significant digits.
  */
-class ArchitectureParityTests {
+public class ArchitectureParityTests {
     static final double ABS_TOL = 1e-4;
     static final double REL_TOL = 1e-4;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    record Reference(int[] promptIds, float[][] logits, int[] greedyIds) {
-        static Reference load(Path dir) throws IOException {
+    /** A fixture's prompt, Hugging Face's logits at every prompt position, and its greedy continuation. */
+    public record Reference(int[] promptIds, float[][] logits, int[] greedyIds) {
+        public static Reference load(Path dir) throws IOException {
             JsonNode root = JSON.readTree(dir.resolve("reference.json").toFile());
             int[] prompt = ints(root.get("prompt_ids"));
             int[] greedy = ints(root.get("greedy_ids"));
@@ -69,7 +70,8 @@ class ArchitectureParityTests {
         return out.stream();
     }
 
-    static Path fixture(String arch) {
+    /** The directory of the parity fixture of {@code arch} (llama3, mistral, qwen2, qwen3). */
+    public static Path fixture(String arch) {
         try {
             return Path.of(ArchitectureParityTests.class.getResource("/parity/" + arch + "/config.json").toURI()).getParent();
         } catch (URISyntaxException e) {
@@ -82,7 +84,7 @@ class ArchitectureParityTests {
     }
 
     /** A block table that is not the identity, so that paging bugs show. */
-    static int[] scrambledBlocks(int numBlocks) {
+    public static int[] scrambledBlocks(int numBlocks) {
         int[] table = new int[numBlocks];
         for (int i = 0; i < numBlocks; i++) {
             table[i] = (i * 5 + 3) % numBlocks;

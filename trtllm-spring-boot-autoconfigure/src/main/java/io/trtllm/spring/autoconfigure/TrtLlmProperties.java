@@ -34,7 +34,7 @@ public class TrtLlmProperties implements InitializingBean {
     /** Directory holding tokenizer.json when it is not the model directory. */
     private @Nullable Path tokenizer;
 
-    /** Backend to run the model on: auto picks the best available; cuda is not available yet. */
+    /** Backend to run the model on: auto picks CUDA when a usable GPU is present, else the CPU. */
     private Backend backend = Backend.AUTO;
 
     /** Longest prompt plus output, in tokens; unset, min(max_position_embeddings, 4096). */
@@ -65,11 +65,11 @@ public class TrtLlmProperties implements InitializingBean {
 
     /** Backends that can be asked for. */
     public enum Backend {
-        /** The best backend available (today the CPU). */
+        /** CUDA when a usable NVIDIA GPU is present, else the CPU. */
         AUTO,
         /** The pure-Java CPU backend. */
         CPU,
-        /** NVIDIA GPUs through CUDA (not available yet: startup fails saying so). */
+        /** NVIDIA GPUs through CUDA (startup fails, saying why, when none is usable). */
         CUDA
     }
 

@@ -128,11 +128,11 @@ class TrtLlmPropertiesTests {
     }
 
     @Test
-    void backendCudaFailsSayingItIsNotAvailableYet() {
+    void backendCudaWithoutAGpuFailsSayingWhy() {
         runner.withPropertyValues("trtllm.backend=cuda").run(context -> {
             assertThat(context).hasFailed();
             assertThat(context.getStartupFailure()).hasStackTraceContaining("trtllm.backend=cuda")
-                    .hasStackTraceContaining("backend 'cuda' is not available");
+                    .hasStackTraceContaining("backend 'cuda' needs a usable CUDA device");
         });
     }
 

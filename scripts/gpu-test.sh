@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the GPU tests (JUnit tag "gpu") and the GPU benchmarks from .gpu/base.tar.xz + .gpu/app.tar.xz
+# (in $GPU_BUNDLE_DIR, default .gpu; made by scripts/gpu-bundle.sh). Run ON the GPU machine, from the repository root; results go to $OUT
+# (default ./gpu-out):
+#   gpu-results.txt   measurements the tests recorded (agreement lengths, tolerances, memory)
+#   gpu-tests.log     the JUnit tree
+#   bench-latency.txt, bench-throughput.txt, bench-throughput.json
+#   env.txt           nvidia-smi, java -version
+# Steps: GPU_TEST_STEPS="tests latency throughput" (default all).
+set -uo pipefail
+root="$(pwd)"
+out="${OUT:-$root/gpu-out}"
+work="${TRTLLM_GPU_WORK:-/tmp/trtllm-gpu}"
+steps="${GPU_TEST_STEPS:-tests latency throughput}"
+bundle_dir="${GPU_BUNDLE_DIR:-.gpu}"
+mkdir -p "$out"
+rm -rf "$work" && mkdir -p "$work"
+for part in base app; do
+  if ! tar -xJf "$bundle_dir/$part.tar.xz" -C "$work" 2>/dev/null; then
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle_dir/$part.tar.xz" "$work" || exit 1
+  fi
+done
+java="$work/jre/bin/java"
+flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m)
+cp="$work/classes:$(printf '%s:' "$work"/lib/*.jar)"
+model="$work/stories15M-bf16"
+export TRTLLM_CACHE_DIR="$work/cache"
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+{ nvidia-smi; "$java" -version; } > "$out/env.txt" 2>&1
+status=0
+
+if [[ " $steps " == *" tests "* ]]; then
+  "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" \
+    -jar "$work/tools/junit-platform-console-standalone.jar" execute \
+    --class-path "$work/test-classes:$cp" --include-tag gpu --select-package io.trtllm \
+    --details=tree --disable-banner --disable-ansi-colors > "$out/gpu-tests.log" 2>&1 || status=1
+  grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests.log" | head -60
+fi
+if [[ " $steps " == *" latency "* ]]; then
+  "$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
+    > "$out/bench-latency.txt" 2>&1 || status=1
+  tail -n 15 "$out/bench-latency.txt"
+fi
+if [[ " $steps " == *" throughput "* ]]; then
+  "$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --concurrency 64 \
+    --num-requests 128 --json "$out/bench-throughput.json" > "$out/bench-throughput.txt" 2>&1 || status=1
+  tail -n 25 "$out/bench-throughput.txt"
+fi
+exit $status

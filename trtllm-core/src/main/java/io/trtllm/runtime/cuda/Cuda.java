@@ -1,0 +1,67 @@
+package io.trtllm.runtime.cuda;
+
+import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
+import static org.bytedeco.cuda.global.cudart.cuGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetErrorString;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.jspecify.annotations.Nullable;
+
+/** Status checks of the CUDA libraries and raw device addresses as javacpp pointers. */
+final class Cuda {
+    /** cudaErrorMemoryAllocation: the one runtime error that leaves the context usable. */
+    static final int OUT_OF_MEMORY = 2;
+
+    private Cuda() {
+    }
+
+    /** A javacpp pointer holding a raw address (device or host), owning nothing. */
+    static final class Address extends Pointer {
+        Address(long address) {
+            this.address = address;
+        }
+    }
+
+    static Pointer at(long address) {
+        return new Address(address);
+    }
+
+    /** Checks a CUDA runtime status (cudaError_t). */
+    static void check(int status, String call) {
+        if (status != 0) {
+            throw failure("CUDA error", call, cudaGetErrorString(status), status);
+        }
+    }
+
+    /** Checks a CUDA driver status (CUresult). */
+    static void checkDriver(int status, String call) {
+        if (status != 0) {
+            try (PointerPointer<?> p = new PointerPointer<>(1)) {
+                BytePointer text = cuGetErrorString(status, p) == 0 && p.get(0) != null ? new BytePointer(p.get(0)) : null;
+                throw failure("CUDA driver error", call, text, status);
+            }
+        }
+    }
+
+    /** Checks a cuBLAS status (cublasStatus_t). */
+    static void checkBlas(int status, String call) {
+        if (status != 0) {
+            throw failure("cuBLAS error", call, cublasGetStatusString(status), status);
+        }
+    }
+
+    /** Checks an NVRTC status (nvrtcResult). */
+    static void checkNvrtc(int status, String call) {
+        if (status != 0) {
+            throw failure("NVRTC error", call, nvrtcGetErrorString(status), status);
+        }
+    }
+
+    private static CudaException failure(String kind, String call, @Nullable BytePointer text, int status) {
+        return new CudaException(kind + " in " + call + ": " + (text == null ? "?" : text.getString()) + " (" + status + ")",
+                status);
+    }
+}

@@ -1,0 +1,169 @@
+package io.trtllm.runtime.cuda;
+
+import static io.trtllm.runtime.cuda.Cuda.checkDriver;
+import static io.trtllm.runtime.cuda.Cuda.checkNvrtc;
+import static org.bytedeco.cuda.global.cudart.cuLaunchKernel;
+import static org.bytedeco.cuda.global.cudart.cuModuleGetFunction;
+import static org.bytedeco.cuda.global.cudart.cuModuleLoadData;
+import static org.bytedeco.cuda.global.cudart.cuModuleUnload;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcCompileProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcCreateProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcDestroyProgram;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBIN;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetCUBINSize;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLog;
+import static org.bytedeco.cuda.global.nvrtc.nvrtcGetProgramLogSize;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.nvrtc._nvrtcProgram;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The backend's kernels ({@code kernels.cu}) compiled by NVRTC for one model shape and device, loaded
+ * as a module. Compiled cubins are kept in memory per (source, options), so a second runner of the
+ * same model skips NVRTC. Not thread-safe: launches share one argument buffer.
+ */
+final class KernelModule implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(KernelModule.class);
+    private static final String SOURCE_NAME = "kernels.cu";
+    private static final Map<String, byte[]> CUBINS = new ConcurrentHashMap<>();
+    private static final int MAX_ARGS = 16;
+
+    private final CUmod_st module = new CUmod_st();
+    private final Arena arena = Arena.ofShared();
+    /** Kernel arguments, 8 bytes each, and the array of their addresses that cuLaunchKernel reads. */
+    private final MemorySegment argValues;
+    /** cuLaunchKernel's {@code void** kernelParams}: its Pointer overload would pass the address of this address. */
+    private final PointerPointer<?> argPointers;
+    private int argCount;
+
+    KernelModule(String arch, List<String> defines) {
+        String source = source();
+        List<String> options = new ArrayList<>(List.of("--gpu-architecture=" + arch, "--std=c++17", "-default-device"));
+        for (String d : defines) {
+            options.add("-D" + d);
+        }
+        String key = source.hashCode() + "|" + source.length() + "|" + String.join(" ", options);
+        byte[] cubin = CUBINS.computeIfAbsent(key, k -> compile(source, options));
+        try (BytePointer image = new BytePointer(cubin.length)) {
+            image.put(cubin);
+            checkDriver(cuModuleLoadData(module, image), "cuModuleLoadData");
+        }
+        argValues = arena.allocate(8L * MAX_ARGS, 16);
+        MemorySegment pointers = arena.allocate(8L * MAX_ARGS, 16);
+        for (int i = 0; i < MAX_ARGS; i++) {
+            pointers.setAtIndex(ValueLayout.JAVA_LONG, i, argValues.address() + 8L * i);
+        }
+        argPointers = new PointerPointer<>(Cuda.at(pointers.address()));
+    }
+
+    private static String source() {
+        try (InputStream in = KernelModule.class.getResourceAsStream(SOURCE_NAME)) {
+            if (in == null) {
+                throw new IllegalStateException(SOURCE_NAME + " is missing from the class path");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static byte[] compile(String source, List<String> options) {
+        long start = System.nanoTime();
+        _nvrtcProgram program = new _nvrtcProgram();
+        try (BytePointer src = new BytePointer(source); BytePointer name = new BytePointer(SOURCE_NAME)) {
+            checkNvrtc(nvrtcCreateProgram(program, src, name, 0, (PointerPointer<?>) null, (PointerPointer<?>) null),
+                    "nvrtcCreateProgram");
+        }
+        try (PointerPointer<?> opts = new PointerPointer<>(options.toArray(String[]::new))) {
+            int status = nvrtcCompileProgram(program, options.size(), opts);
+            if (status != 0) {
+                throw new CudaException("NVRTC could not compile " + SOURCE_NAME + " with " + options + ":\n" + log(program),
+                        status);
+            }
+            try (SizeTPointer size = new SizeTPointer(1)) {
+                checkNvrtc(nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");
+                byte[] cubin = new byte[(int) size.get()];
+                try (BytePointer out = new BytePointer(size.get())) {
+                    checkNvrtc(nvrtcGetCUBIN(program, out), "nvrtcGetCUBIN");
+                    out.get(cubin);
+                }
+                LOG.debug("NVRTC compiled {} ({} bytes of cubin) in {} ms", SOURCE_NAME, cubin.length,
+                        (System.nanoTime() - start) / 1_000_000);
+                return cubin;
+            }
+        } finally {
+            nvrtcDestroyProgram(program);
+        }
+    }
+
+    private static String log(_nvrtcProgram program) {
+        try (SizeTPointer size = new SizeTPointer(1)) {
+            if (nvrtcGetProgramLogSize(program, size) != 0 || size.get() <= 1) {
+                return "(no log)";
+            }
+            try (BytePointer log = new BytePointer(size.get())) {
+                nvrtcGetProgramLog(program, log);
+                return log.getString();
+            }
+        }
+    }
+
+    /** A kernel of this module. */
+    CUfunc_st function(String name) {
+        CUfunc_st f = new CUfunc_st();
+        checkDriver(cuModuleGetFunction(f, module, name), "cuModuleGetFunction(" + name + ")");
+        return f;
+    }
+
+    // ---- launches: args().ptr(..).i32(..).launch(...) ----
+
+    KernelModule args() {
+        argCount = 0;
+        return this;
+    }
+
+    KernelModule ptr(long address) {
+        argValues.setAtIndex(ValueLayout.JAVA_LONG, argCount++, address);
+        return this;
+    }
+
+    KernelModule i32(int value) {
+        argValues.setAtIndex(ValueLayout.JAVA_LONG, argCount++, value & 0xffffffffL);
+        return this;
+    }
+
+    KernelModule f32(float value) {
+        argValues.setAtIndex(ValueLayout.JAVA_LONG, argCount++, Float.floatToRawIntBits(value) & 0xffffffffL);
+        return this;
+    }
+
+    /** Launches {@code f} with the arguments set since {@link #args()} on a (gridX, gridY) grid. */
+    void launch(CUfunc_st f, String name, int gridX, int gridY, int blockX, CUstream_st stream) {
+        checkDriver(cuLaunchKernel(f, gridX, gridY, 1, blockX, 1, 1, 0, stream, argPointers, (PointerPointer<?>) null),
+                "cuLaunchKernel(" + name + ")");
+    }
+
+    @Override
+    public void close() {
+        cuModuleUnload(module);
+        arena.close();
+    }
+}

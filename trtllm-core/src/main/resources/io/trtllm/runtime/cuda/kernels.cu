@@ -1,0 +1,362 @@
+// Kernels of the CUDA backend (io.trtllm.runtime.cuda.CudaModelRunner), compiled at run time by
+// NVRTC for the device's SM. The model's shape comes in as macros (-D), so loops have constant
+// bounds:
+//   DIM, HEAD_DIM, N_HEADS, N_KV_HEADS, INTER, EPS (float),
+//   WINDOW (sliding window, 0 = none), HAS_QKV_BIAS, HAS_QK_NORM (0/1), KV_BF16 (0/1).
+// Matmuls are cuBLAS's; everything here is memory-bound glue plus attention. bf16 is handled as raw
+// 16-bit words (no cuda_bf16.h, which NVRTC may not find): widening is a shift, narrowing rounds to
+// nearest even, as torch does.
+//
+// Per-token inputs of a pass live in device memory (tokens, positions, KV slots, row -> sequence,
+// block tables), so that a captured graph can replay a pass after only those buffers change.
+
+typedef unsigned short bf16;
+
+#define NEG_INF __int_as_float(0xff800000)
+
+#define Q_DIM (N_HEADS * HEAD_DIM)
+#define KV_DIM (N_KV_HEADS * HEAD_DIM)
+#define QKV_DIM (Q_DIM + 2 * KV_DIM)
+#define GROUP (N_HEADS / N_KV_HEADS)
+
+#if KV_BF16
+typedef bf16 kv_t;
+#else
+typedef float kv_t;
+#endif
+
+__device__ __forceinline__ float bf2f(bf16 h) {
+    return __uint_as_float(((unsigned) h) << 16);
+}
+
+__device__ __forceinline__ bf16 f2bf(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        return (bf16) ((u >> 16) | 0x40);  // quiet NaN
+    }
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16) (u >> 16);
+}
+
+__device__ __forceinline__ float kv_load(const kv_t* p) {
+#if KV_BF16
+    return bf2f(*p);
+#else
+    return *p;
+#endif
+}
+
+__device__ __forceinline__ kv_t kv_store(float f) {
+#if KV_BF16
+    return f2bf(f);
+#else
+    return f;
+#endif
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+// Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets it.
+__device__ float block_sum(float v) {
+    __shared__ float partial[32];
+    __shared__ float total;
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) {
+        partial[warp] = v;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        float s = lane < (blockDim.x >> 5) ? partial[lane] : 0.0f;
+        s = warp_sum(s);
+        if (lane == 0) {
+            total = s;
+        }
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads();
+    return r;
+}
+
+// x[t] = embedding[tokens[t]] (bf16 -> f32). Grid: T blocks.
+extern "C" __global__ void embed(const int* __restrict__ tokens, const bf16* __restrict__ table,
+                                 float* __restrict__ x) {
+    int t = blockIdx.x;
+    const bf16* row = table + (long) tokens[t] * DIM;
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        x[(long) t * DIM + i] = bf2f(row[i]);
+    }
+}
+
+// out[r] = bf16(weight * x[src] / sqrt(mean(x[src]^2) + eps)), src = rows ? rows[r] : r, as
+// Hugging Face's LlamaRMSNorm. Grid: one block per output row.
+extern "C" __global__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ rows,
+                                   const float* __restrict__ weight, bf16* __restrict__ out) {
+    int r = blockIdx.x;
+    int src = rows != nullptr ? rows[r] : r;
+    const float* in = x + (long) src * DIM;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        float v = in[i];
+        ss += v * v;
+    }
+    ss = block_sum(ss);
+    float inv = rsqrtf(ss / DIM + EPS);
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        out[(long) r * DIM + i] = f2bf(weight[i] * (in[i] * inv));
+    }
+}
+
+// x[t] += bias (an output projection's bias). Grid: T blocks.
+extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restrict__ bias) {
+    int t = blockIdx.x;
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        x[(long) t * DIM + i] += bias[i];
+    }
+}
+
+// After the fused q|k|v projection of row t (qkv[t] = [q heads | k heads | v heads], f32):
+// + bias, per-head RMSNorm of q and k (Qwen3), rotary embedding of q and k (Hugging Face's
+// half-split pairs (i, i + HEAD_DIM/2)), q written back in place, k and v stored in the KV cache at
+// the row's slot ([slot][kv head][HEAD_DIM]). Grid: T blocks of 32 * WARPS threads, one warp per head.
+#define POST_WARPS 4
+extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias,
+                                    const float* __restrict__ q_norm, const float* __restrict__ k_norm,
+                                    const float* __restrict__ inv_freq, const int* __restrict__ positions,
+                                    const int* __restrict__ slots, kv_t* __restrict__ k_cache,
+                                    kv_t* __restrict__ v_cache) {
+    __shared__ float head[POST_WARPS][HEAD_DIM];
+    int t = blockIdx.x;
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    float pos = (float) positions[t];
+    long slot = slots[t];
+    float* row = qkv + (long) t * QKV_DIM;
+    for (int h = warp; h < N_HEADS + 2 * N_KV_HEADS; h += POST_WARPS) {
+        int off = h * HEAD_DIM;
+        float ss = 0.0f;
+        for (int i = lane; i < HEAD_DIM; i += 32) {
+            float v = row[off + i];
+#if HAS_QKV_BIAS
+            v += bias[off + i];
+#endif
+            head[warp][i] = v;
+            ss += v * v;
+        }
+        if (h >= N_HEADS + N_KV_HEADS) {  // a v head: to the cache as it is
+            for (int i = lane; i < HEAD_DIM; i += 32) {
+                v_cache[slot * KV_DIM + (off - Q_DIM - KV_DIM) + i] = kv_store(head[warp][i]);
+            }
+            continue;
+        }
+#if HAS_QK_NORM
+        ss = warp_sum(ss);
+        float inv = rsqrtf(ss / HEAD_DIM + EPS);
+        const float* w = h < N_HEADS ? q_norm : k_norm;
+        for (int i = lane; i < HEAD_DIM; i += 32) {
+            head[warp][i] = w[i] * (head[warp][i] * inv);
+        }
+#endif
+        __syncwarp();
+        for (int i = lane; i < HEAD_DIM / 2; i += 32) {
+            float angle = pos * inv_freq[i];
+            float c = cosf(angle);
+            float s = sinf(angle);
+            float x0 = head[warp][i];
+            float x1 = head[warp][i + HEAD_DIM / 2];
+            float y0 = x0 * c - x1 * s;
+            float y1 = x1 * c + x0 * s;
+            if (h < N_HEADS) {
+                row[off + i] = y0;
+                row[off + i + HEAD_DIM / 2] = y1;
+            } else {
+                long base = slot * KV_DIM + (off - Q_DIM);
+                k_cache[base + i] = kv_store(y0);
+                k_cache[base + i + HEAD_DIM / 2] = kv_store(y1);
+            }
+        }
+        __syncwarp();
+    }
+}
+
+// Paged attention of every row over its sequence's cached positions [max(0, pos - WINDOW + 1), pos]
+// (causal; prefill, chunked-prefill and decode rows alike), GQA. Grid: (T, N_HEADS) blocks of
+// 32 * ATT_WARPS threads. A warp works on 32 / LANES positions at once, LANES lanes per position
+// each holding DPL consecutive dims; online softmax per lane group, merged across groups and warps
+// at the end. Output in bf16 (the input of the o-projection). The block tables' stride is read from
+// device memory, so that a captured graph replays with tables of any length.
+#define ATT_WARPS 8
+#define LANES 8
+#define DPL ((HEAD_DIM + LANES - 1) / LANES)
+#define POS_PER_WARP (32 / LANES)
+extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
+attention(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
+          const int* __restrict__ positions, const int* __restrict__ row_seq,
+          const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size, float scale,
+          bf16* __restrict__ out) {
+    __shared__ float s_m[ATT_WARPS * POS_PER_WARP];
+    __shared__ float s_l[ATT_WARPS * POS_PER_WARP];
+    __shared__ float s_acc[ATT_WARPS * POS_PER_WARP][HEAD_DIM];
+    int t = blockIdx.x;
+    int h = blockIdx.y;
+    int kvh = h / GROUP;
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    int g = lane % LANES;          // which dims
+    int sub = lane / LANES;        // which position of the warp's step
+    int d0 = g * DPL;
+
+    float q[DPL];
+    const float* qrow = qkv + (long) t * QKV_DIM + h * HEAD_DIM;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        q[j] = d0 + j < HEAD_DIM ? qrow[d0 + j] * scale : 0.0f;
+    }
+    int pos = positions[t];
+    const int* table = block_tables + (long) row_seq[t] * *table_stride;
+    int from = 0;
+#if WINDOW > 0
+    from = max(0, pos - WINDOW + 1);
+#endif
+    float m = NEG_INF;
+    float l = 0.0f;
+    float acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        acc[j] = 0.0f;
+    }
+    for (int p0 = from; p0 <= pos; p0 += ATT_WARPS * POS_PER_WARP) {
+        int p = p0 + warp * POS_PER_WARP + sub;
+        bool valid = p <= pos;
+        float kv[DPL];
+        float vv[DPL];
+        if (valid) {
+            long slot = (long) table[p / block_size] * block_size + p % block_size;
+            const kv_t* kp = k_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+            const kv_t* vp = v_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                bool in = d0 + j < HEAD_DIM;
+                kv[j] = in ? kv_load(kp + j) : 0.0f;
+                vv[j] = in ? kv_load(vp + j) : 0.0f;
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                kv[j] = 0.0f;
+                vv[j] = 0.0f;
+            }
+        }
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            s += q[j] * kv[j];
+        }
+        for (int o = LANES / 2; o > 0; o >>= 1) {
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        }
+        if (valid) {
+            float m_new = fmaxf(m, s);
+            float corr = expf(m - m_new);
+            float e = expf(s - m_new);
+            l = l * corr + e;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                acc[j] = acc[j] * corr + e * vv[j];
+            }
+            m = m_new;
+        }
+    }
+    int slotIdx = warp * POS_PER_WARP + sub;
+    if (g == 0) {
+        s_m[slotIdx] = m;
+        s_l[slotIdx] = l;
+    }
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        if (d0 + j < HEAD_DIM) {
+            s_acc[slotIdx][d0 + j] = acc[j];
+        }
+    }
+    __syncthreads();
+    const int groups = ATT_WARPS * POS_PER_WARP;
+    float mx = NEG_INF;
+    for (int i = 0; i < groups; i++) {
+        mx = fmaxf(mx, s_m[i]);
+    }
+    float denom = 0.0f;
+    for (int i = 0; i < groups; i++) {
+        denom += s_m[i] == NEG_INF ? 0.0f : s_l[i] * expf(s_m[i] - mx);
+    }
+    for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
+        float num = 0.0f;
+        for (int i = 0; i < groups; i++) {
+            num += s_m[i] == NEG_INF ? 0.0f : s_acc[i][d] * expf(s_m[i] - mx);
+        }
+        out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2bf(num / denom);
+    }
+}
+
+// h[t] = bf16(silu(gate) * up) with gate_up[t] = [gate (INTER) | up (INTER)] in f32. Grid: T blocks.
+extern "C" __global__ void silu_mul(const float* __restrict__ gate_up, bf16* __restrict__ h) {
+    int t = blockIdx.x;
+    const float* row = gate_up + (long) t * 2 * INTER;
+    for (int i = threadIdx.x; i < INTER; i += blockDim.x) {
+        float g = row[i];
+        float s = g / (1.0f + expf(-g));
+        h[(long) t * INTER + i] = f2bf(s * row[INTER + i]);
+    }
+}
+
+// (best, bi) of the warp: the largest value, the lowest index among equals; every lane gets it.
+__device__ __forceinline__ void warp_argmax(float& best, int& bi) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > best || (ov == best && oi < bi)) {
+            best = ov;
+            bi = oi;
+        }
+    }
+}
+
+// ids[r] = index of the largest logit of row r, the lowest on ties (torch.argmax), so that a greedy
+// step sends back a token id instead of a vocabulary row. Grid: R blocks of 1024 threads.
+extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int vocab, int* __restrict__ ids) {
+    __shared__ float s_val[32];
+    __shared__ int s_idx[32];
+    const float* row = logits + (long) blockIdx.x * vocab;
+    float best = NEG_INF;
+    int bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float v = row[i];
+        if (v > best) {
+            best = v;
+            bi = i;
+        }
+    }
+    warp_argmax(best, bi);
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    if (lane == 0) {
+        s_val[warp] = best;
+        s_idx[warp] = bi;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        int warps = blockDim.x >> 5;
+        best = lane < warps ? s_val[lane] : NEG_INF;
+        bi = lane < warps ? s_idx[lane] : 0x7fffffff;
+        warp_argmax(best, bi);
+        if (lane == 0) {
+            ids[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+        }
+    }
+}
