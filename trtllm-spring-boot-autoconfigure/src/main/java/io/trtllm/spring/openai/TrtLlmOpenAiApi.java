@@ -353,7 +353,7 @@ public final class TrtLlmOpenAiApi {
             return new OpenAiException(429, "rate_limit_error", null, "queue_full", "The server is at capacity: "
                     + e.getMessage() + ". Retry after a short wait.");
         }
-        if (llm.failure() != null || e instanceof IllegalStateException && "LLM is closed".equals(e.getMessage())) {
+        if (llm.failure() != null || e instanceof IllegalStateException && !llm.stats().alive()) {
             return new OpenAiException(503, "service_unavailable", null, "engine_unavailable",
                     "The engine is not running: " + (llm.failure() != null ? llm.failure().getMessage() : e.getMessage()));
         }
