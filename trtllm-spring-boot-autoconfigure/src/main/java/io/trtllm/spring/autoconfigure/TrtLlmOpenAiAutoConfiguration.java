@@ -52,7 +52,8 @@ public final class TrtLlmOpenAiAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean(name = "trtLlmOpenAiRoutes")
     RouterFunction<ServerResponse> trtLlmOpenAiRoutes(TrtLlmOpenAiApi api, TrtLlmOpenAiProperties properties) {
-        return api.routes(properties.getBasePath());
+        String basePath = properties.getBasePath();
+        return api.routes(basePath.equals("/") ? "" : basePath);
     }
 
     private static String directoryName(Path dir) {

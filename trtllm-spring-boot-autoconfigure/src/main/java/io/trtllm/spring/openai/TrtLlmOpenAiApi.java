@@ -183,18 +183,20 @@ public final class TrtLlmOpenAiApi {
         }
         String promptParam = request.chat() ? "messages" : "prompt";
         List<SamplingParams> params = new ArrayList<>();
-        Integer asked = request.sampling().maxTokens() != null ? request.sampling().maxTokens() : defaults.getMaxTokens();
+        Integer asked = request.sampling().maxTokens();
         for (int[] ids : prompts) {
             if (ids.length == 0) {
                 throw OpenAiException.invalid(promptParam, "The " + promptParam + " give an empty prompt: at least one "
                         + "token is needed.");
             }
-            int room = llm.maxSeqLen() - ids.length;
-            int maxTokens = asked != null ? asked : Math.max(1, room);
+            // Unset: the configured default, at most what the sequence length leaves (a too-long prompt
+            // leaves nothing: 1 token, so that the check below names the numbers).
+            int room = Math.max(1, llm.maxSeqLen() - ids.length);
+            int maxTokens = asked != null ? asked
+                    : defaults.getMaxTokens() != null ? Math.min(defaults.getMaxTokens(), room) : room;
             if (ids.length + maxTokens > llm.maxSeqLen()) {
                 throw new OpenAiException(400, "invalid_request_error",
-                        asked != null && request.sampling().maxTokens() != null ? request.sampling().maxTokensParam()
-                                : promptParam, "context_length_exceeded",
+                        asked != null ? request.sampling().maxTokensParam() : promptParam, "context_length_exceeded",
                         "This model's maximum context length is " + llm.maxSeqLen() + " tokens. However, you requested "
                                 + (ids.length + maxTokens) + " tokens (" + ids.length + " in the " + promptParam + ", "
                                 + maxTokens + " in the completion). Please reduce the length of the " + promptParam
