@@ -2,6 +2,7 @@ package io.trtllm.engine;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.runtime.cpu.PanelLayout;
 
 /**
  * The device an engine is built for, part of the engine cache key: the backend and what its
@@ -11,12 +12,20 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * @param arch       {@code os.arch} for the CPU (later the GPU's SM version)
  * @param vectorBits the Vector API's preferred float vector width in bits, 0 when {@code jdk.incubator.vector}
  *                   is not enabled (scalar kernels)
+ * @param panelRows  rows per panel of the CPU weight layout ({@code PanelLayout}): two vectors of floats for the
+ *                   Vector API kernels, 16 for the scalar ones; an engine stores its matrices so
  */
-public record Device(String backend, String arch, int vectorBits) {
+public record Device(String backend, String arch, int vectorBits, int panelRows) {
 
-    /** The CPU this JVM runs on. */
+    public Device {
+        if (panelRows <= 0 || panelRows % 2 != 0) {
+            throw new IllegalArgumentException("panel rows must be even and positive, got " + panelRows);
+        }
+    }
+
+    /** The CPU this JVM runs on, with the panel height of the kernels it will run. */
     public static Device cpu() {
-        return new Device("cpu", System.getProperty("os.arch"), preferredVectorBits());
+        return new Device("cpu", System.getProperty("os.arch"), preferredVectorBits(), PanelLayout.nativePanelRows());
     }
 
     private static int preferredVectorBits() {
@@ -39,11 +48,13 @@ public record Device(String backend, String arch, int vectorBits) {
         o.put("backend", backend);
         o.put("arch", arch);
         o.put("vector_bits", vectorBits);
+        o.put("panel_rows", panelRows);
         return o;
     }
 
     @Override
     public String toString() {
-        return backend + " " + arch + (vectorBits > 0 ? " " + vectorBits + "-bit SIMD" : " scalar");
+        return backend + " " + arch + (vectorBits > 0 ? " " + vectorBits + "-bit SIMD" : " scalar") + ", panels of "
+                + panelRows + " rows";
     }
 }
