@@ -69,6 +69,7 @@ public final class LLM implements AutoCloseable {
     private final int maxSeqLen;
     private final int[] eosTokenIds;
     private final AtomicLong requestIds = new AtomicLong();
+    private final LoadTimes loadTimes;
     private volatile boolean closed;
 
     public LLM(LlmArgs args) {
@@ -79,6 +80,7 @@ public final class LLM implements AutoCloseable {
         ModelSource source = ModelSource.parse(args.model());
         this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
         EngineLease lease = openEngine(source, modelDir, args);
+        long engineDone = System.nanoTime();
         this.engine = lease;
         this.config = lease.config().modelConfig();
         this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : lease.config().buildConfig().maxSeqLen();
@@ -96,7 +98,12 @@ public final class LLM implements AutoCloseable {
             var kv = kvCacheSpec(args);
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
             cpu = new CpuModelRunner(config, weights, kv, threads);
+            long runnerDone = System.nanoTime();
             warmUp(cpu);
+            long warmUpDone = System.nanoTime();
+            this.loadTimes = new LoadTimes(Duration.ofNanos(engineDone - start), lease.load().kind(),
+                    Duration.ofNanos(runnerDone - engineDone), Duration.ofNanos(warmUpDone - runnerDone),
+                    Duration.ofNanos(warmUpDone - start));
             Set<Integer> eos = new HashSet<>(config.eosTokenIds());
             eos.addAll(tok.eosTokenIds());
             this.eosTokenIds = eos.stream().mapToInt(Integer::intValue).toArray();
@@ -118,9 +125,11 @@ public final class LLM implements AutoCloseable {
         }
         this.runner = cpu;
         this.tokenizer = tok;
-        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms",
+        LOG.info("Loaded {} ({}, {} layers) on cpu [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms "
+                        + "(engine {} ms, runner {} ms, JIT warm-up {} ms)",
                 args.model(), config.modelType(), config.numLayers(), runner.kernelDescription(), lease.directory(),
-                lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000);
+                lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000,
+                loadTimes.engine().toMillis(), loadTimes.runner().toMillis(), loadTimes.warmUp().toMillis());
     }
 
     /**
@@ -224,6 +233,11 @@ public final class LLM implements AutoCloseable {
     /** How the engine came to be loaded: built, loaded from the cache, shared in-process, or prebuilt. */
     public EngineLoad engineLoad() {
         return engine.load();
+    }
+
+    /** Where construction spent its time: engine (built or loaded), runner setup, JIT warm-up. */
+    public LoadTimes loadTimes() {
+        return loadTimes;
     }
 
     /** What the engine was built for (its limits, dtype and quantization). */

@@ -41,6 +41,9 @@ public final class CpuLayoutTransform implements WeightTransform {
     private final Quantization quantization;
     private final boolean tied;
     private final int panelRows;
+    /** The int4 scales last computed, and of which source tensor (the builder writes one source's tensors in a row). */
+    private @Nullable String lastScalesOf;
+    private float[] lastScales = new float[0];
 
     /**
      * @param dtype        dtype of float weights, or null to keep each tensor's own
@@ -141,10 +144,11 @@ public final class CpuLayoutTransform implements WeightTransform {
                 }
                 case INT4 -> {
                     int group = PanelLayout.int4GroupSize(source.name(), source.dim(1));
+                    float[] scales = int4Scales(source, group);
                     if (values) {
-                        PanelLayout.writeInt4(source, panelRows, group, target);
+                        PanelLayout.writeInt4(source, panelRows, group, scales, target);
                     } else {
-                        PanelLayout.writeInt4Scales(source, panelRows, group, target);
+                        PanelLayout.writeInt4Scales(source, panelRows, group, scales, target);
                     }
                 }
                 case NONE -> throw new IllegalStateException("no quantized tensors without quantization: " + out);
@@ -152,6 +156,15 @@ public final class CpuLayoutTransform implements WeightTransform {
         } else {
             conversion.write(source, out, target);
         }
+    }
+
+    /** The int4 scales of {@code source}, computed once for its values and its scales tensor (searched per group). */
+    private float[] int4Scales(Tensor source, int group) {
+        if (!source.name().equals(lastScalesOf)) {
+            lastScales = PanelLayout.int4Scales(source, group);
+            lastScalesOf = source.name();
+        }
+        return lastScales;
     }
 
     @Override

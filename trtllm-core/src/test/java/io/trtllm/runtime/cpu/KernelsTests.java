@@ -124,8 +124,9 @@ class KernelsTests {
         int group = PanelLayout.int4GroupSize(w.name(), w.cols());
         MemorySegment q = arena.allocate((long) panels * w.cols() * panelRows / 2);
         MemorySegment s = arena.allocate((long) panels * (w.cols() / group) * panelRows * 4);
-        PanelLayout.writeInt4(t, panelRows, group, q);
-        PanelLayout.writeInt4Scales(t, panelRows, group, s);
+        float[] scales = PanelLayout.int4Scales(t, group);
+        PanelLayout.writeInt4(t, panelRows, group, scales, q);
+        PanelLayout.writeInt4Scales(t, panelRows, group, scales, s);
         return PackedMatrix.of(w.name(), format, w.rows(), w.cols(), panelRows, group, q, s);
     }
 
@@ -216,7 +217,7 @@ class KernelsTests {
 
     @Test
     void int4NibblesHoldEveryValueOfBothHalvesOfAPanel() {
-        // Row r holds (r % 15) - 7 in every column, times 0.5: exact in int4 with scale 0.5 (rows with max 7 · 0.5).
+        // Multiples of 0.5 up to ±3.5 (every row holds 3.5 or -3.5): exact in int4 with scale 0.5.
         int rows = 40, cols = 16;
         MemorySegment seg = Arena.ofAuto().allocate((long) rows * cols * 4);
         for (int r = 0; r < rows; r++) {
