@@ -95,6 +95,7 @@ public final class LLM implements AutoCloseable {
                         + lease.config().buildConfig().maxSeqLen() + " (" + lease.directory() + "); rebuild it with a larger one");
             }
             tok = Tokenizer.load(tokenizerDir);
+            long tokenizerDone = System.nanoTime();
             var kv = kvCacheSpec(args);
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
             cpu = new CpuModelRunner(config, weights, kv, threads);
@@ -102,8 +103,8 @@ public final class LLM implements AutoCloseable {
             warmUp(cpu);
             long warmUpDone = System.nanoTime();
             this.loadTimes = new LoadTimes(Duration.ofNanos(engineDone - start), lease.load().kind(),
-                    Duration.ofNanos(runnerDone - engineDone), Duration.ofNanos(warmUpDone - runnerDone),
-                    Duration.ofNanos(warmUpDone - start));
+                    Duration.ofNanos(tokenizerDone - engineDone), Duration.ofNanos(runnerDone - tokenizerDone),
+                    Duration.ofNanos(warmUpDone - runnerDone), Duration.ofNanos(warmUpDone - start));
             Set<Integer> eos = new HashSet<>(config.eosTokenIds());
             eos.addAll(tok.eosTokenIds());
             this.eosTokenIds = eos.stream().mapToInt(Integer::intValue).toArray();
@@ -126,10 +127,11 @@ public final class LLM implements AutoCloseable {
         this.runner = cpu;
         this.tokenizer = tok;
         LOG.info("Loaded {} ({}, {} layers) on cpu [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms "
-                        + "(engine {} ms, runner {} ms, JIT warm-up {} ms)",
+                        + "(engine {} ms, tokenizer {} ms, runner {} ms, JIT warm-up {} ms)",
                 args.model(), config.modelType(), config.numLayers(), runner.kernelDescription(), lease.directory(),
                 lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000,
-                loadTimes.engine().toMillis(), loadTimes.runner().toMillis(), loadTimes.warmUp().toMillis());
+                loadTimes.engine().toMillis(), loadTimes.tokenizer().toMillis(), loadTimes.runner().toMillis(),
+                loadTimes.warmUp().toMillis());
     }
 
     /**

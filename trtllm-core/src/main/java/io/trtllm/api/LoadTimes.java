@@ -10,11 +10,14 @@ import java.time.Duration;
  * @param engine    resolving the model and acquiring its engine: building it on a cache miss, else
  *                  verifying its checksums and mapping it ({@link #engineKind()} says which)
  * @param engineKind how the engine came ({@link EngineLoad.Kind})
- * @param runner    tokenizer and CPU runner setup (weights mapped in place for an engine; KV cache allocation)
+ * @param tokenizer loading the tokenizer (the first one in a JVM loads its native library)
+ * @param runner    the CPU runner's setup: weights mapped in place for an engine (packed for a plain
+ *                  checkpoint), the KV cache allocated, threads started
  * @param warmUp    the JIT warm-up forward passes (at most 1.5 s)
  * @param total     the whole constructor
  */
-public record LoadTimes(Duration engine, EngineLoad.Kind engineKind, Duration runner, Duration warmUp, Duration total) {
+public record LoadTimes(Duration engine, EngineLoad.Kind engineKind, Duration tokenizer, Duration runner, Duration warmUp,
+                        Duration total) {
 
     /** The load path without the warm-up: {@code total - warmUp}. */
     public Duration withoutWarmUp() {

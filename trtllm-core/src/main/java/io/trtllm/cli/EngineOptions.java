@@ -44,9 +44,10 @@ final class EngineOptions {
     /** The engine line of {@code --stats} and {@code bench}: how it was loaded and where the load spent its time. */
     static void printLoad(PrintWriter out, LLM llm) {
         LoadTimes t = llm.loadTimes();
-        out.printf(Locale.ROOT, "load: %d ms without JIT warm-up (engine %s in %d ms, runner %d ms), JIT warm-up %d ms; %s%n",
+        out.printf(Locale.ROOT, "load: %d ms without JIT warm-up (engine %s in %d ms, tokenizer %d ms, runner %d ms), "
+                        + "JIT warm-up %d ms; %s%n",
                 t.withoutWarmUp().toMillis(), t.engineKind().name().toLowerCase(Locale.ROOT), t.engine().toMillis(),
-                t.runner().toMillis(), t.warmUp().toMillis(), llm.buildConfig().quantization() == Quantization.NONE
+                t.tokenizer().toMillis(), t.runner().toMillis(), t.warmUp().toMillis(), llm.buildConfig().quantization() == Quantization.NONE
                         ? "dtype " + llm.buildConfig().dtypeName() : "weight-only " + llm.buildConfig().quantization().id());
     }
 

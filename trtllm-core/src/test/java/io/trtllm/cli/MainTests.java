@@ -34,8 +34,8 @@ class MainTests {
         assertThat(r.out()).containsPattern("(?m)^prefill: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^decode: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^peak heap: [0-9.]+ MiB");
-        assertThat(r.out()).containsPattern("(?m)^load: [0-9]+ ms without JIT warm-up \\(engine [a-z_]+ in [0-9]+ ms, runner "
-                + "[0-9]+ ms\\), JIT warm-up [0-9]+ ms; dtype auto$");
+        assertThat(r.out()).containsPattern("(?m)^load: [0-9]+ ms without JIT warm-up \\(engine [a-z_]+ in [0-9]+ ms, tokenizer [0-9]+ ms, "
+                + "runner [0-9]+ ms\\), JIT warm-up [0-9]+ ms; dtype auto$");
     }
 
     @Test
