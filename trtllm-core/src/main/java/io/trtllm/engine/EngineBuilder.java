@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *                        weights in the runner's panel layout, float or weight-only quantized
  *                        ({@link CpuLayoutTransform}), the rest converted to the build's dtype
  *   tokenizer.json ...   the checkpoint's tokenizer and generation files, copied
- *   checksums.json       size + SHA-256 of every file above, written last
+ *   checksums.json       size + CRC-32C of every file above, written last
  * </pre>
  *
  * <p>The directory appears complete or not at all: everything is written into a temporary sibling

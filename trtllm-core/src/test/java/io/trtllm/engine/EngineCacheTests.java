@@ -270,7 +270,7 @@ class EngineCacheTests {
         byte[] good = Files.readAllBytes(entry.resolve(EngineConfig.WEIGHTS_FILE));
 
         flipByte(entry.resolve(EngineConfig.WEIGHTS_FILE), good.length - 100);
-        assertRebuilt(cache, entry, "model.safetensors: sha256");
+        assertRebuilt(cache, entry, "model.safetensors: crc32c");
         assertThat(Files.readAllBytes(entry.resolve(EngineConfig.WEIGHTS_FILE))).isEqualTo(good);
 
         try (RandomAccessFile f = new RandomAccessFile(entry.resolve(EngineConfig.WEIGHTS_FILE).toFile(), "rw")) {
@@ -279,7 +279,7 @@ class EngineCacheTests {
         assertRebuilt(cache, entry, "bytes, expected " + good.length);
 
         flipByte(entry.resolve(EngineConfig.FILE), 10);
-        assertRebuilt(cache, entry, "config.json: sha256");
+        assertRebuilt(cache, entry, "config.json: crc32c");
 
         Files.delete(entry.resolve(EngineManifest.FILE));
         assertRebuilt(cache, entry, "checksums.json");
