@@ -39,6 +39,8 @@ public final class CpuModelRunner implements ModelRunner {
     private static final Logger LOG = LoggerFactory.getLogger(CpuModelRunner.class);
     /** Floats of slack after scratch arrays that masked vector accesses reach into (one 512-bit vector and more). */
     private static final int PAD = 64;
+    private static final String EMBEDDING = "model.embed_tokens";
+    private static final String LM_HEAD = "lm_head";
 
     /**
      * One decoder layer's weights: matrices packed for the kernels (q, k and v as one), norm scales
@@ -164,9 +166,6 @@ public final class CpuModelRunner implements ModelRunner {
                 linear(w, mlp + "up_proj", c.intermediateSize(), dim),
                 linear(w, mlp + "down_proj", dim, c.intermediateSize()));
     }
-
-    private static final String EMBEDDING = "model.embed_tokens";
-    private static final String LM_HEAD = "lm_head";
 
     /** Whether the checkpoint holds the linear weight of {@code module} in any layout. */
     private static boolean hasModule(Checkpoint w, String module) {

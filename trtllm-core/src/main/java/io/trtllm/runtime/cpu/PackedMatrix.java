@@ -29,16 +29,19 @@ final class PackedMatrix implements RowSource {
 
     /** How a panel's weights are stored. */
     enum Format {
-        F32(4), BF16(2), F16(2),
+        F32(4, DType.F32), BF16(2, DType.BF16), F16(2, DType.F16),
         /** int8 values, an F32 scale per row; kernels scale each row's sum once. */
-        INT8(1),
+        INT8(1, null),
         /** 4-bit values, two a byte, an F32 scale per row and group; kernels scale each group's sum. */
-        INT4(1);
+        INT4(1, null);
 
         private final int elementBytes;
+        /** The element type of float weights; null for quantized ones. */
+        private final @Nullable DType floatType;
 
-        Format(int elementBytes) {
+        Format(int elementBytes, @Nullable DType floatType) {
             this.elementBytes = elementBytes;
+            this.floatType = floatType;
         }
 
         /** Bytes per column of a panel of {@code panelRows} rows. */
@@ -315,12 +318,8 @@ final class PackedMatrix implements RowSource {
         int p = panelOf(row);
         int lane = row - firstRow[p];
         long index = (long) col * panelRows + lane;
-        return switch (format) {
-            case F32 -> weights[p].get(WeightMatrix.F32, index * 4);
-            case BF16 -> Float.intBitsToFloat((weights[p].get(WeightMatrix.U16, index * 2) & 0xffff) << 16);
-            case F16 -> Float.float16ToFloat(weights[p].get(WeightMatrix.U16, index * 2));
-            case INT8, INT4 -> quantized(row, col) * scale(row, col / groupSize);
-        };
+        return format.floatType != null ? WeightMatrix.readFloat(weights[p], format.floatType, index)
+                : quantized(row, col) * scale(row, col / groupSize);
     }
 
     /** The quantized value of {@code (row, col)} (INT8 and INT4 only). */
@@ -347,8 +346,15 @@ final class PackedMatrix implements RowSource {
     /** Copies row {@code row}, dequantized, into {@code out[offset ..]} (embedding lookups of a tied head). */
     @Override
     public void row(int row, float[] out, int offset) {
-        for (int c = 0; c < cols; c++) {
-            out[offset + c] = get(row, c);
+        if (format.quantized()) {
+            for (int c = 0; c < cols; c++) {
+                out[offset + c] = get(row, c);
+            }
+            return;
+        }
+        int p = panelOf(row);
+        for (int c = 0, i = row - firstRow[p]; c < cols; c++, i += panelRows) {
+            out[offset + c] = WeightMatrix.readFloat(weights[p], format.floatType, i);
         }
     }
 
