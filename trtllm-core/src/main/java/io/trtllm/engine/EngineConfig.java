@@ -29,7 +29,11 @@ import java.nio.file.Path;
 public record EngineConfig(int formatVersion, Device device, BuildConfig buildConfig, JsonNode pretrainedConfig,
                            ModelConfig modelConfig, JsonNode source, String weights) {
 
-    /** Bumped whenever the engine layout changes; part of the cache key, so older engines are rebuilt. */
+    /**
+     * Bumped whenever the engine layout changes; part of the cache key, so older engines are rebuilt.
+     * 2: the CPU's linear weights stored in its panel layout (float or weight-only INT8 / INT4), the
+     * device's {@code panel_rows}, CRC-32C checksums.
+     */
     public static final int FORMAT_VERSION = 2;
     /** The engine's configuration file. */
     public static final String FILE = "config.json";
