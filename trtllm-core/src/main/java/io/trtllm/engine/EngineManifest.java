@@ -4,12 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -32,7 +28,6 @@ public final class EngineManifest {
     /** The manifest's file name. */
     public static final String FILE = "checksums.json";
     private static final String ALGORITHM = "crc32c";
-    private static final long CHUNK = 1 << 24;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -65,15 +60,7 @@ public final class EngineManifest {
     /** CRC-32C of the whole file's content, 8 hex digits (read through a mapping, so any size). */
     static String crc32c(Path file) throws IOException {
         CRC32C crc = new CRC32C();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ); Arena arena = Arena.ofConfined()) {
-            long size = ch.size();
-            if (size > 0) {
-                MemorySegment all = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-                for (long off = 0; off < size; off += CHUNK) {
-                    crc.update(all.asSlice(off, Math.min(CHUNK, size - off)).asByteBuffer());
-                }
-            }
-        }
+        Sha256.readMapped(file, crc::update);
         return String.format(Locale.ROOT, "%08x", crc.getValue());
     }
 
