@@ -68,7 +68,7 @@ $nice "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.l
   --strip-debug --no-header-files --no-man-pages --output "$stage/jre" 2>/dev/null
 
 echo "gpu-bundle: stories15M as a BF16 engine ..." >&2
-TRTLLM_JAVA_OPTS="${TRTLLM_JAVA_OPTS:-}" $nice ./trtllm build --model stories15M --dtype bf16 --output "$stage/stories15M-bf16" >&2
+TRTLLM_JAVA_OPTS="${TRTLLM_JAVA_OPTS:-}" $nice ./trtllm build --backend cuda --model stories15M --dtype bf16 --output "$stage/stories15M-bf16" >&2
 
 echo "gpu-bundle: compressing ..." >&2
 tar -C "$stage" -cf - . | $nice xz -6 -T2 > .gpu/base.tar.xz

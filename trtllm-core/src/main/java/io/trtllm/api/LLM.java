@@ -71,6 +71,7 @@ public final class LLM implements AutoCloseable {
     private final int maxSeqLen;
     private final int[] eosTokenIds;
     private final AtomicLong requestIds = new AtomicLong();
+    private final LoadTimes loadTimes;
     private volatile boolean closed;
 
     public LLM(LlmArgs args) {
@@ -78,7 +79,8 @@ public final class LLM implements AutoCloseable {
         String backend = resolveBackend(args.backend());
         ModelSource source = ModelSource.parse(args.model());
         this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
-        EngineLease lease = openEngine(source, modelDir, args);
+        EngineLease lease = openEngine(source, modelDir, args, backend);
+        long engineDone = System.nanoTime();
         this.engine = lease;
         this.config = lease.config().modelConfig();
         this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : lease.config().buildConfig().maxSeqLen();
@@ -93,6 +95,7 @@ public final class LLM implements AutoCloseable {
                         + lease.config().buildConfig().maxSeqLen() + " (" + lease.directory() + "); rebuild it with a larger one");
             }
             tok = Tokenizer.load(tokenizerDir);
+            long tokenizerDone = System.nanoTime();
             if (backend.equals("cuda")) {
                 run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken));
             } else {
@@ -101,7 +104,12 @@ public final class LLM implements AutoCloseable {
                 int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
                 run = new CpuModelRunner(config, weights, kv, threads);
             }
+            long runnerDone = System.nanoTime();
             warmUp(run);
+            long warmUpDone = System.nanoTime();
+            this.loadTimes = new LoadTimes(Duration.ofNanos(engineDone - start), lease.load().kind(),
+                    Duration.ofNanos(tokenizerDone - engineDone), Duration.ofNanos(runnerDone - tokenizerDone),
+                    Duration.ofNanos(warmUpDone - runnerDone), Duration.ofNanos(warmUpDone - start));
             Set<Integer> eos = new HashSet<>(config.eosTokenIds());
             eos.addAll(tok.eosTokenIds());
             this.eosTokenIds = eos.stream().mapToInt(Integer::intValue).toArray();
@@ -123,9 +131,12 @@ public final class LLM implements AutoCloseable {
         }
         this.runner = run;
         this.tokenizer = tok;
-        LOG.info("Loaded {} ({}, {} layers) on {} [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms",
+        LOG.info("Loaded {} ({}, {} layers) on {} [{}], engine {} ({}), max_seq_len {}, KV cache {} tokens, in {} ms "
+                        + "(engine {} ms, tokenizer {} ms, runner {} ms, JIT warm-up {} ms)",
                 args.model(), config.modelType(), config.numLayers(), runner.backend(), runner.description(), lease.directory(),
-                lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000);
+                lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000,
+                loadTimes.engine().toMillis(), loadTimes.tokenizer().toMillis(), loadTimes.runner().toMillis(),
+                loadTimes.warmUp().toMillis());
     }
 
     /**
@@ -133,9 +144,17 @@ public final class LLM implements AutoCloseable {
      * for these arguments, from the engine cache (built on a miss) or, with the cache disabled, built
      * privately. max_seq_len is checked against the model before anything is built.
      */
-    private static EngineLease openEngine(ModelSource source, Path dir, LlmArgs args) {
+    private static EngineLease openEngine(ModelSource source, Path dir, LlmArgs args, String backend) {
         if (source instanceof ModelSource.Engine) {
-            return EngineCache.openPrebuilt(dir);
+            EngineLease lease = EngineCache.openPrebuilt(dir);
+            String builtFor = lease.config().device().backend();
+            // A CPU engine holds the CPU kernels' panel layout; a CUDA engine plain tensors, which the CPU packs at load.
+            if (builtFor.equals("cpu") && !backend.equals("cpu")) {
+                lease.close();
+                throw new IllegalArgumentException("engine " + dir + " was built for the " + builtFor + " backend, not "
+                        + backend + "; rebuild it with trtllm build --backend " + backend);
+            }
+            return lease;
         }
         ModelConfig model = ModelConfig.load(dir);
         int cap = Math.min(model.maxPositionEmbeddings(), LlmArgs.DEFAULT_MAX_SEQ_LEN_CAP);
@@ -150,7 +169,7 @@ public final class LLM implements AutoCloseable {
         BuildConfig build = BuildConfig.builder(seqLen).maxBatchSize(args.maxBatchSize()).maxNumTokens(args.maxNumTokens())
                 .dtype(BuildConfig.parseDtype(args.dtype())).quantization(args.quantization()).build();
         EngineCache cache = EngineCache.of(args.buildCacheConfig(), args.cacheDir());
-        Device device = Device.cpu();
+        Device device = Device.of(backend);
         return args.enableBuildCache()
                 ? cache.acquire(dir, build, device, args.skipBuildCache(), BuildProgress.NONE)
                 : cache.buildUncached(dir, build, device, BuildProgress.NONE);
@@ -248,6 +267,11 @@ public final class LLM implements AutoCloseable {
     /** How the engine came to be loaded: built, loaded from the cache, shared in-process, or prebuilt. */
     public EngineLoad engineLoad() {
         return engine.load();
+    }
+
+    /** Where construction spent its time: engine (built or loaded), runner setup, JIT warm-up. */
+    public LoadTimes loadTimes() {
+        return loadTimes;
     }
 
     /** What the engine was built for (its limits, dtype and quantization). */

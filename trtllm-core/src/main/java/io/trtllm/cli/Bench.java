@@ -156,6 +156,7 @@ final class Bench implements Callable<Integer> {
                 prefillRuns[i] = llm.generate(longPrompt, prefill).metrics();
             }
             printModel(out, llm);
+            EngineOptions.printLoad(out, llm);
             out.printf(Locale.ROOT, "decode: %s tok/s, %d tokens after a %d-token prompt%n",
                     summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",

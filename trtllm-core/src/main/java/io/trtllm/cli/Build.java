@@ -28,6 +28,10 @@ final class Build implements Callable<Integer> {
     @Option(names = "--output", required = true, description = "Engine directory to create (must not exist).")
     Path output;
 
+    @Option(names = "--backend", defaultValue = "cpu",
+            description = "Backend the engine is for: cpu (weights in the CPU kernels' panel layout) or cuda (default ${DEFAULT-VALUE}).")
+    String backend;
+
     @Option(names = "--dtype", defaultValue = "auto", description = "auto, float32, float16 or bfloat16 (default ${DEFAULT-VALUE}).")
     String dtype;
 
@@ -76,7 +80,7 @@ final class Build implements Callable<Integer> {
                 .maxNumTokens(maxNumTokens).maxBeamWidth(maxBeamWidth).dtype(BuildConfig.parseDtype(dtype))
                 .quantization(Quantization.parse(quantization)).gatherContextLogits(gatherContextLogits)
                 .gatherGenerationLogits(gatherGenerationLogits).build();
-        EngineBuilder.Result result = new EngineBuilder(build, Device.cpu()).build(dir, output);
+        EngineBuilder.Result result = new EngineBuilder(build, Device.of(backend)).build(dir, output);
         out.printf(Locale.ROOT, "engine: %s (%.1f MiB, %d tensors, %.2f s)%n", result.engineDir(), result.bytes() / 1048576.0,
                 result.tensors(), result.duration().toMillis() / 1e3);
         return 0;

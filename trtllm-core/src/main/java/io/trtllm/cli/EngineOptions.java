@@ -1,6 +1,9 @@
 package io.trtllm.cli;
 
+import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.api.LoadTimes;
+import io.trtllm.engine.Quantization;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -25,12 +28,31 @@ final class EngineOptions {
     @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
     Path cacheDir;
 
+    @Option(names = "--dtype", defaultValue = "auto",
+            description = "Weights' dtype in the engine: auto, float32, float16 or bfloat16 (default ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--quantization", defaultValue = "none",
+            description = "Weight-only quantization of the engine: none, int8 or int4 (default ${DEFAULT-VALUE}).")
+    String quantization;
+
     LlmArgs toArgs() {
         return builder().build();
     }
 
     LlmArgs.Builder builder() {
-        return LlmArgs.builder(model).backend(backend).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir);
+        return LlmArgs.builder(model).backend(backend).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
+                .quantization(Quantization.parse(quantization));
+    }
+
+    /** The engine line of {@code --stats} and {@code bench}: how it was loaded and where the load spent its time. */
+    static void printLoad(PrintWriter out, LLM llm) {
+        LoadTimes t = llm.loadTimes();
+        out.printf(Locale.ROOT, "load: %d ms without JIT warm-up (engine %s in %d ms, tokenizer %d ms, runner %d ms), "
+                        + "JIT warm-up %d ms; %s%n",
+                t.withoutWarmUp().toMillis(), t.engineKind().name().toLowerCase(Locale.ROOT), t.engine().toMillis(),
+                t.tokenizer().toMillis(), t.runner().toMillis(), t.warmUp().toMillis(), llm.buildConfig().quantization() == Quantization.NONE
+                        ? "dtype " + llm.buildConfig().dtypeName() : "weight-only " + llm.buildConfig().quantization().id());
     }
 
     /** Prints the peak heap and (on Linux) peak RSS lines of {@code --stats} and {@code bench}. */

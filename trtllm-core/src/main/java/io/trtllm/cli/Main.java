@@ -166,6 +166,7 @@ public final class Main implements Runnable {
                     var m = result.metrics();
                     out.printf(Locale.ROOT, "prefill: %.1f tok/s (%d tokens)%n", m.prefillTokensPerSecond(), m.promptTokens());
                     out.printf(Locale.ROOT, "decode: %.1f tok/s (%d tokens)%n", m.decodeTokensPerSecond(), m.generatedTokens());
+                    EngineOptions.printLoad(out, llm);
                     EngineOptions.printMemory(out);
                 }
             }

@@ -50,6 +50,10 @@ public record BuildConfig(
         if (maxInputLen > maxSeqLen) {
             throw new IllegalArgumentException("max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
         }
+        if (dtype != null && !dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("dtype " + dtype + " is not a weight dtype (float32, float16 or bfloat16); "
+                    + "integer weights come from quantization int8 or int4");
+        }
     }
 
     private static void positive(String key, int value) {
@@ -84,6 +88,7 @@ public record BuildConfig(
             case F32 -> "float32";
             case F16 -> "float16";
             case BF16 -> "bfloat16";
+            case I8, U8 -> throw new IllegalArgumentException("dtype " + dtype + " is not a weight dtype");
         };
     }
 

@@ -2,6 +2,7 @@ package io.trtllm.engine;
 
 import io.trtllm.model.DType;
 import io.trtllm.model.Tensor;
+import io.trtllm.runtime.cpu.PanelLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -29,8 +30,14 @@ public final class DTypeConversion implements WeightTransform {
         return target != null ? target : source.dtype();
     }
 
+    /** @throws IllegalArgumentException for an integer (already quantized) tensor, naming it */
     @Override
     public List<EngineTensor> plan(Tensor source) {
+        if (!source.dtype().isFloatingPoint()) {
+            throw new IllegalArgumentException("tensor '" + source.name() + "' has dtype " + source.dtype()
+                    + ": checkpoints with integer (pre-quantized) weights are not supported; give F32, BF16 or F16 "
+                    + "weights and build with quantization int8 or int4");
+        }
         DType to = targetOf(source);
         return List.of(new EngineTensor(source.name(), to.name(), source.shape(), source.numel() * to.byteSize()));
     }
@@ -49,23 +56,15 @@ public final class DTypeConversion implements WeightTransform {
                 case F32 -> from.get(F32, i * 4);
                 case BF16 -> Float.intBitsToFloat((from.get(U16, i * 2) & 0xffff) << 16);
                 case F16 -> Float.float16ToFloat(from.get(U16, i * 2));
+                case I8, U8 -> throw new IllegalArgumentException("tensor '" + source.name() + "' is not floating-point");
             };
             switch (to) {
                 case F32 -> target.set(F32, i * 4, v);
-                case BF16 -> target.set(U16, i * 2, toBfloat16(v));
+                case BF16 -> target.set(U16, i * 2, PanelLayout.toBfloat16(v));
                 case F16 -> target.set(U16, i * 2, Float.floatToFloat16(v));
+                case I8, U8 -> throw new IllegalArgumentException("dtype " + to + " is not a conversion target");
             }
         }
-    }
-
-    /** F32 to BF16 bits, rounding to nearest even; NaN stays a (quiet) NaN. */
-    static short toBfloat16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        if (Float.isNaN(v)) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        int rounding = 0x7fff + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
     }
 
     @Override

@@ -28,6 +28,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,10 +38,11 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * engine/
  *   config.json          format version, device, build_config, pretrained_config, source identity
- *   model.safetensors    the weights as the {@link WeightTransform} wrote them (dtype conversion now;
- *                        quantized and backend-packed layouts plug in as other transforms)
+ *   model.safetensors    the weights as the {@link WeightTransform} wrote them: for the CPU the linear
+ *                        weights in the runner's panel layout, float or weight-only quantized
+ *                        ({@link CpuLayoutTransform}), the rest converted to the build's dtype
  *   tokenizer.json ...   the checkpoint's tokenizer and generation files, copied
- *   checksums.json       size + SHA-256 of every file above, written last
+ *   checksums.json       size + CRC-32C of every file above, written last
  * </pre>
  *
  * <p>The directory appears complete or not at all: everything is written into a temporary sibling
@@ -55,32 +57,40 @@ public final class EngineBuilder {
 
     private final BuildConfig config;
     private final Device device;
-    private WeightTransform transform;
+    private @Nullable WeightTransform transform;
     private BuildProgress progress = BuildProgress.NONE;
 
     /**
      * A builder for {@code config} on {@code device}.
      *
-     * @throws UnsupportedOperationException when the config asks for a quantization this version cannot build
+     * @throws UnsupportedOperationException when the config asks for a quantization the device's backend cannot run
      */
     public EngineBuilder(BuildConfig config, Device device) {
         this.config = config;
         this.device = device;
-        this.transform = defaultTransform(config);
+        checkSupported(config, device);
+    }
+
+    private static void checkSupported(BuildConfig config, Device device) {
+        if (config.quantization() != Quantization.NONE && !device.backend().equals("cpu")) {
+            throw new UnsupportedOperationException("quantization " + config.quantization().id()
+                    + " is built for the cpu backend only, not for " + device.backend()
+                    + "; build with quantization none");
+        }
     }
 
     /**
-     * The weight transform for a build config: a dtype conversion, or a quantizer.
+     * The weight transform for a build config and model: for the CPU, its panel layout (float panels
+     * in the build's dtype, or weight-only INT8 / INT4) with every other tensor converted to the dtype.
      *
-     * @throws UnsupportedOperationException for INT8 / INT4 until their CPU kernels exist
+     * @throws UnsupportedOperationException for a quantization the device's backend cannot run
      */
-    public static WeightTransform defaultTransform(BuildConfig config) {
-        return switch (config.quantization()) {
-            case NONE -> new DTypeConversion(config.dtype());
-            case INT8, INT4 -> throw new UnsupportedOperationException("quantization " + config.quantization().id()
-                    + " is not supported yet: the CPU backend has no " + config.quantization().id()
-                    + " kernels in this version; build with quantization none (dtype float32, float16 or bfloat16)");
-        };
+    public static WeightTransform defaultTransform(BuildConfig config, Device device, ModelConfig model) {
+        checkSupported(config, device);
+        if (device.backend().equals("cpu")) {
+            return new CpuLayoutTransform(config.dtype(), config.quantization(), model, device.panelRows());
+        }
+        return new DTypeConversion(config.dtype());
     }
 
     /** Replaces the weight transform chosen from the build config (e.g. a quantizer under test). */
@@ -136,6 +146,7 @@ public final class EngineBuilder {
             throw new UncheckedIOException(new FileAlreadyExistsException(out.toString(), null,
                     "the engine output directory exists already; remove it or choose another"));
         }
+        WeightTransform transform = this.transform != null ? this.transform : defaultTransform(this.config, device, model);
         Path work = null;
         try {
             Files.createDirectories(out.getParent());
@@ -144,7 +155,7 @@ public final class EngineBuilder {
                     this.config.maxSeqLen(), out);
             int tensors;
             try (Checkpoint checkpoint = Checkpoint.open(modelDir)) {
-                tensors = writeWeights(checkpoint, work.resolve(EngineConfig.WEIGHTS_FILE));
+                tensors = writeWeights(checkpoint, transform, work.resolve(EngineConfig.WEIGHTS_FILE));
             }
             for (String name : ModelIdentity.SIDE_FILES) {
                 Path f = modelDir.resolve(name);
@@ -171,7 +182,7 @@ public final class EngineBuilder {
     }
 
     /** Plans every tensor, lays out one safetensors file, maps it and lets the transform fill each slice. */
-    private int writeWeights(Checkpoint checkpoint, Path file) throws IOException {
+    private int writeWeights(Checkpoint checkpoint, WeightTransform transform, Path file) throws IOException {
         List<String> names = List.copyOf(checkpoint.names());
         Map<String, List<EngineTensor>> plans = new LinkedHashMap<>();
         Set<String> outNames = new HashSet<>();

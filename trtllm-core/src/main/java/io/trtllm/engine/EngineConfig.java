@@ -29,8 +29,12 @@ import java.nio.file.Path;
 public record EngineConfig(int formatVersion, Device device, BuildConfig buildConfig, JsonNode pretrainedConfig,
                            ModelConfig modelConfig, JsonNode source, String weights) {
 
-    /** Bumped whenever the engine layout changes; part of the cache key, so older engines are rebuilt. */
-    public static final int FORMAT_VERSION = 1;
+    /**
+     * Bumped whenever the engine layout changes; part of the cache key, so older engines are rebuilt.
+     * 2: the CPU's linear weights stored in its panel layout (float or weight-only INT8 / INT4), the
+     * device's {@code panel_rows}, CRC-32C checksums.
+     */
+    public static final int FORMAT_VERSION = 2;
     /** The engine's configuration file. */
     public static final String FILE = "config.json";
     /** The engine's weights (safetensors; names and dtypes as its {@link WeightTransform} planned them). */
@@ -75,11 +79,19 @@ public record EngineConfig(int formatVersion, Device device, BuildConfig buildCo
         if (!root.path("build_config").isObject()) {
             throw new ModelFormatException(file + ": key 'build_config' must be an object");
         }
-        if (!device.path("backend").isTextual() || !device.path("arch").isTextual() || !device.path("vector_bits").isInt()) {
-            throw new ModelFormatException(file + ": key 'device' must hold backend, arch and vector_bits, got " + device);
+        if (!device.path("backend").isTextual() || !device.path("arch").isTextual() || !device.path("vector_bits").isInt()
+                || !device.path("panel_rows").isInt()) {
+            throw new ModelFormatException(file + ": key 'device' must hold backend, arch, vector_bits and panel_rows, got "
+                    + device);
         }
-        return new EngineConfig(version,
-                new Device(device.get("backend").asText(), device.get("arch").asText(), device.get("vector_bits").intValue()),
+        Device dev;
+        try {
+            dev = new Device(device.get("backend").asText(), device.get("arch").asText(), device.get("vector_bits").intValue(),
+                    device.get("panel_rows").intValue());
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file + ": device: " + e.getMessage(), e);
+        }
+        return new EngineConfig(version, dev,
                 BuildConfig.fromJson(root.get("build_config"), file.toString()),
                 pretrained,
                 ModelConfig.parse(pretrained, file + " pretrained_config"),

@@ -7,9 +7,12 @@ import java.util.Locale;
 public enum Quantization {
     /** Weights keep the build's dtype. */
     NONE,
-    /** 8-bit integer weights with per-channel scales (CPU kernels pending). */
+    /** 8-bit integer weights of the linear layers, symmetric, one scale per output channel (row). */
     INT8,
-    /** 4-bit integer weights, symmetric, group size 128 (CPU kernels pending). */
+    /**
+     * 4-bit integer weights of the linear layers, symmetric, one scale per row and group of 128 input
+     * features (fewer when 128 does not divide them; see {@code PanelLayout}).
+     */
     INT4;
 
     /** The name used in configuration files and on the command line ({@code none}, {@code int8}, {@code int4}). */

@@ -1,10 +1,17 @@
 package io.trtllm.model;
 
-/** Element types of weights that the engine reads. */
+/**
+ * Element types of tensors that the engine reads, named as safetensors names them. Checkpoints hold
+ * floating-point weights ({@link #F32}, {@link #F16}, {@link #BF16}); the integer types hold the
+ * quantized weights of an engine ({@link #I8}: int8 values, {@link #U8}: bytes of two packed 4-bit
+ * values), never weights read as numbers by themselves.
+ */
 public enum DType {
     F32(4),
     F16(2),
-    BF16(2);
+    BF16(2),
+    I8(1),
+    U8(1);
 
     private final int byteSize;
 
@@ -15,5 +22,10 @@ public enum DType {
     /** Bytes per element. */
     public int byteSize() {
         return byteSize;
+    }
+
+    /** Whether elements are floating-point numbers (F32, F16, BF16): what weights and activations may be. */
+    public boolean isFloatingPoint() {
+        return this == F32 || this == F16 || this == BF16;
     }
 }

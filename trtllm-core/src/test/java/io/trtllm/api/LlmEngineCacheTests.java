@@ -105,7 +105,7 @@ class LlmEngineCacheTests {
         }
         try (rebuilt) {
             assertThat(rebuilt.engineLoad().kind()).isEqualTo(EngineLoad.Kind.REBUILT);
-            assertThat(rebuilt.engineLoad().reason()).contains("model.safetensors: sha256");
+            assertThat(rebuilt.engineLoad().reason()).contains("model.safetensors: crc32c");
             assertThat(greedy(rebuilt)).isEqualTo(built);
         }
         assertThat(captured.toString(StandardCharsets.UTF_8))

@@ -34,18 +34,25 @@ class MainTests {
         assertThat(r.out()).containsPattern("(?m)^prefill: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^decode: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^peak heap: [0-9.]+ MiB");
+        assertThat(r.out()).containsPattern("(?m)^load: [0-9]+ ms without JIT warm-up \\(engine [a-z_]+ in [0-9]+ ms, tokenizer [0-9]+ ms, "
+                + "runner [0-9]+ ms\\), JIT warm-up [0-9]+ ms; dtype auto$");
     }
 
     @Test
     void benchLatencyPrintsMedianDecodeAndPrefillSpeed() {
-        Result r = run("bench", "--latency", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16");
+        Result r = run("bench", "--latency", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16",
+                "--quantization", "int8");
         assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).containsPattern("(?m)^load: .*; weight-only int8$");
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
         r = run("bench", "--latency", "--prefill-tokens", "300");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");
+        r = run("bench", "--latency", "--quantization", "int3");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4]");
     }
 
     @Test

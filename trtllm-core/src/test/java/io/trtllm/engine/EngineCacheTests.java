@@ -6,9 +6,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.model.DType;
+import io.trtllm.model.ModelConfig;
 import io.trtllm.model.SafeTensors;
+import io.trtllm.model.Tensor;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -26,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The engine cache on a tiny checkpoint: keys, build/hit, verification and rebuild, eviction, sharing. */
 class EngineCacheTests {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Device CPU = new Device("cpu", "amd64", 512);
+    private static final Device CPU = new Device("cpu", "amd64", 512, 32);
 
     @TempDir
     Path tmp;
@@ -85,10 +88,13 @@ class EngineCacheTests {
         assertThat(key(model, config(64), CPU)).isNotEqualTo(k);
         assertThat(key(model, base.toBuilder().dtype(DType.BF16).build(), CPU)).isNotEqualTo(k);
         assertThat(key(model, base.toBuilder().dtype(DType.F32).build(), CPU)).as("auto is not float32").isNotEqualTo(k);
-        assertThat(key(model, base.toBuilder().quantization(Quantization.INT8).build(), CPU)).isNotEqualTo(k);
+        String int8 = key(model, base.toBuilder().quantization(Quantization.INT8).build(), CPU);
+        assertThat(int8).isNotEqualTo(k);
+        assertThat(key(model, base.toBuilder().quantization(Quantization.INT4).build(), CPU)).isNotEqualTo(k).isNotEqualTo(int8);
         assertThat(key(model, base.toBuilder().maxBatchSize(8).build(), CPU)).isNotEqualTo(k);
-        assertThat(key(model, base, new Device("cpu", "amd64", 256))).isNotEqualTo(k);
-        assertThat(key(model, base, new Device("cpu", "aarch64", 512))).isNotEqualTo(k);
+        assertThat(key(model, base, new Device("cpu", "amd64", 256, 16))).isNotEqualTo(k);
+        assertThat(key(model, base, new Device("cpu", "aarch64", 512, 32))).isNotEqualTo(k);
+        assertThat(key(model, base, new Device("cpu", "amd64", 512, 16))).as("scalar kernels' panels").isNotEqualTo(k);
 
         // Touching a weight file (same bytes, new modification time) rebuilds: the checkpoint may have changed.
         Path weights = model.resolve("model.safetensors");
@@ -116,7 +122,8 @@ class EngineCacheTests {
             assertThat(lease.directory()).isEqualTo(root.resolve("engines").resolve(first.key()));
             assertThat(lease.config().buildConfig()).isEqualTo(config(128));
             assertThat(lease.config().modelConfig().hiddenSize()).isEqualTo(64);
-            assertThat(lease.weights().names()).contains("model.embed_tokens.weight");
+            assertThat(lease.weights().names()).contains("model.norm.weight", "model.embed_tokens.panels",
+                    "model.layers.1.self_attn.q_proj.panels");
         }
         assertThat(progress).isNotEmpty();
         assertThat(progress.getLast()).matches("(\\d+)/\\1:(\\d+)/\\2");
@@ -168,35 +175,80 @@ class EngineCacheTests {
     }
 
     @Test
-    void dtypeConversionWritesTheRequestedType() {
+    void dtypeConversionWritesTheRequestedTypeWithLinearWeightsInPanels() {
         EngineCache cache = cache();
         try (EngineLease lease = cache.acquire(model, config(64).toBuilder().dtype(DType.BF16).build(), CPU, false,
                 BuildProgress.NONE);
              SafeTensors source = SafeTensors.open(model.resolve("model.safetensors"))) {
-            var converted = lease.weights().tensor("model.layers.0.mlp.up_proj.weight");
+            var packed = lease.weights().tensor("model.layers.0.mlp.up_proj.panels");
             var original = source.tensor("model.layers.0.mlp.up_proj.weight");
-            assertThat(converted.dtype()).isEqualTo(DType.BF16);
-            assertThat(converted.shape()).isEqualTo(original.shape());
+            assertThat(lease.weights().contains("model.layers.0.mlp.up_proj.weight")).isFalse();
+            assertThat(packed.dtype()).isEqualTo(DType.BF16);
+            assertThat(packed.shape()).containsExactly(4, 64, 32); // 128 rows in panels of 32, 64 columns
             var f32 = java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
             var u16 = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
             for (long i = 0; i < original.numel(); i += 97) {
+                long r = i / 64, c = i % 64;
                 float want = original.data().get(f32, i * 4);
-                float got = Float.intBitsToFloat((converted.data().get(u16, i * 2) & 0xffff) << 16);
+                long at = (r / 32 * 64 + c) * 32 + r % 32;
+                float got = Float.intBitsToFloat((packed.data().get(u16, at * 2) & 0xffff) << 16);
                 assertThat(got).isCloseTo(want, org.assertj.core.data.Offset.offset(Math.abs(want) / 128 + 1e-30f));
             }
-            assertThat(lease.config().weights()).isEqualTo("dtype bfloat16");
+            assertThat(lease.weights().tensor("model.norm.weight").dtype()).isEqualTo(DType.BF16);
+            // The tied head: one copy in panels serves the embedding lookups too.
+            assertThat(lease.weights().contains("model.embed_tokens.panels")).isTrue();
+            assertThat(lease.weights().contains("model.embed_tokens.weight")).isFalse();
+            assertThat(lease.config().weights()).isEqualTo("cpu panels of 32 rows, dtype bfloat16");
         }
     }
 
     @Test
-    void quantizedBuildsAreRefusedClearlyForNow() {
-        assertThatThrownBy(() -> cache().acquire(model, config(64).toBuilder().quantization(Quantization.INT4).build(), CPU,
-                false, BuildProgress.NONE))
-                .isInstanceOf(UnsupportedOperationException.class)
-                .hasMessageContaining("quantization int4 is not supported yet");
-        assertThat(root.resolve("engines")).satisfiesAnyOf(
-                p -> assertThat(p).doesNotExist(),
-                p -> assertThat(entries()).isEmpty());
+    void quantizedBuildsStoreValuesAndScalesAndKeepTheEmbedding() {
+        EngineCache cache = cache();
+        try (EngineLease int8 = cache.acquire(model, config(64).toBuilder().quantization(Quantization.INT8).build(), CPU,
+                false, BuildProgress.NONE);
+             EngineLease int4 = cache.acquire(model, config(64).toBuilder().quantization(Quantization.INT4).build(), CPU,
+                     false, BuildProgress.NONE)) {
+            var w = int8.weights();
+            assertThat(w.tensor("model.layers.1.self_attn.o_proj.qweight").dtype()).isEqualTo(DType.I8);
+            assertThat(w.tensor("model.layers.1.self_attn.o_proj.qweight").shape()).containsExactly(2, 64, 32);
+            assertThat(w.tensor("model.layers.1.self_attn.o_proj.scales").shape()).containsExactly(2, 32);
+            assertThat(w.tensor("lm_head.qweight").shape()).containsExactly(8, 64, 32);
+            assertThat(w.tensor("model.embed_tokens.weight").dtype()).isEqualTo(DType.F32);
+            assertThat(int8.config().weights()).isEqualTo("cpu panels of 32 rows, dtype auto, weight-only int8");
+
+            w = int4.weights();
+            assertThat(w.tensor("model.layers.0.mlp.down_proj.qweight").dtype()).isEqualTo(DType.U8);
+            assertThat(w.tensor("model.layers.0.mlp.down_proj.qweight").shape()).containsExactly(2, 128, 16);
+            assertThat(w.tensor("model.layers.0.mlp.down_proj.scales").shape()).as("one group of 128 columns")
+                    .containsExactly(2, 1, 32);
+            assertThat(w.tensor("model.layers.0.mlp.up_proj.scales").shape()).as("64 columns: one group of 64")
+                    .containsExactly(4, 1, 32);
+            assertThat(int4.load().key()).isNotEqualTo(int8.load().key());
+        }
+    }
+
+    @Test
+    void quantizationOfAShapeWithoutAGroupSizeIsRefusedNamingTheTensor() {
+        var config = ModelConfig.load(model);
+        var transform = new CpuLayoutTransform(null, Quantization.INT4, config, 32);
+        var odd = new Tensor("model.layers.0.mlp.down_proj.weight", DType.F32, new long[] {64, 100},
+                Arena.ofAuto().allocate(64 * 100 * 4));
+        assertThatThrownBy(() -> transform.plan(odd)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'model.layers.0.mlp.down_proj.weight'").hasMessageContaining("input dimension 100");
+        var vector = new Tensor("model.layers.0.mlp.down_proj.weight", DType.F32, new long[] {64},
+                Arena.ofAuto().allocate(64 * 4));
+        assertThatThrownBy(() -> transform.plan(vector)).hasMessageContaining("has shape [64], expected a matrix");
+        var ints = new Tensor("model.layers.0.mlp.down_proj.weight", DType.I8, new long[] {8, 8},
+                Arena.ofAuto().allocate(64));
+        assertThatThrownBy(() -> transform.plan(ints)).hasMessageContaining("has dtype I8");
+        assertThatThrownBy(() -> new CpuLayoutTransform(null, Quantization.NONE, config, 0).plan(odd))
+                .hasMessageContaining("panel rows");
+        assertThatThrownBy(() -> new EngineBuilder(config(64).toBuilder().quantization(Quantization.INT8).build(),
+                Device.cuda())).isInstanceOf(UnsupportedOperationException.class)
+                .hasMessageContaining("quantization int8 is built for the cpu backend only");
+        assertThatThrownBy(() -> config(64).toBuilder().dtype(DType.I8).build())
+                .hasMessageContaining("dtype I8 is not a weight dtype");
     }
 
     @Test
@@ -218,7 +270,7 @@ class EngineCacheTests {
         byte[] good = Files.readAllBytes(entry.resolve(EngineConfig.WEIGHTS_FILE));
 
         flipByte(entry.resolve(EngineConfig.WEIGHTS_FILE), good.length - 100);
-        assertRebuilt(cache, entry, "model.safetensors: sha256");
+        assertRebuilt(cache, entry, "model.safetensors: crc32c");
         assertThat(Files.readAllBytes(entry.resolve(EngineConfig.WEIGHTS_FILE))).isEqualTo(good);
 
         try (RandomAccessFile f = new RandomAccessFile(entry.resolve(EngineConfig.WEIGHTS_FILE).toFile(), "rw")) {
@@ -227,7 +279,7 @@ class EngineCacheTests {
         assertRebuilt(cache, entry, "bytes, expected " + good.length);
 
         flipByte(entry.resolve(EngineConfig.FILE), 10);
-        assertRebuilt(cache, entry, "config.json: sha256");
+        assertRebuilt(cache, entry, "config.json: crc32c");
 
         Files.delete(entry.resolve(EngineManifest.FILE));
         assertRebuilt(cache, entry, "checksums.json");

@@ -18,9 +18,12 @@ import org.slf4j.LoggerFactory;
  * paged KV cache. Every chunk of a {@link Batch} is computed in one pass: the matmuls run over all
  * rows of the batch at once, so a weight byte is read once per pass, not once per sequence.
  *
- * <p>Matrices are repacked at load into panels for the kernels ({@link PackedMatrix}, off-heap, in
- * the checkpoint's dtype: F32, BF16 or F16), converted to F32 inside the kernels; embeddings are
- * read in place from the mapped files; the KV cache and activations are F32 on the heap.
+ * <p>Linear weights run in the kernels' panel layout ({@link PackedMatrix}, {@link PanelLayout}):
+ * an engine built for the CPU stores them so (F32, BF16, F16, or quantized INT8 / INT4), and they
+ * are used in place in the mapped file, with no copy; a plain checkpoint's row-major matrices are
+ * repacked at load into off-heap panels of their dtype. Weights are converted to F32 inside the
+ * kernels. Embeddings are read in place from the mapped files (a tied, unquantized head of an
+ * engine serves the lookups from its panels); the KV cache and activations are F32 on the heap.
  *
  * <pre>
  * x = embed[tokens]                                   (T, dim)
@@ -36,6 +39,8 @@ public final class CpuModelRunner implements ModelRunner {
     private static final Logger LOG = LoggerFactory.getLogger(CpuModelRunner.class);
     /** Floats of slack after scratch arrays that masked vector accesses reach into (one 512-bit vector and more). */
     private static final int PAD = 64;
+    private static final String EMBEDDING = "model.embed_tokens";
+    private static final String LM_HEAD = "lm_head";
 
     /**
      * One decoder layer's weights: matrices packed for the kernels (q, k and v as one), norm scales
@@ -54,10 +59,12 @@ public final class CpuModelRunner implements ModelRunner {
     private final KvCacheSpec kvSpec;
     private final Kernels kernels;
     private final ParallelRunner pool;
-    private final WeightMatrix embedding;
+    private final RowSource embedding;
     private final PackedMatrix lmHead;
-    /** Owns the packed weights; closed with the runner. */
+    /** Owns the weights packed at load (none for an engine); closed with the runner. */
     private final Arena arena = Arena.ofShared();
+    /** Bytes of weights packed at load (0 when every matrix was mapped in place). */
+    private long packedBytes;
     private final float[] finalNorm;
     private final Layer[] layers;
     private final float[] invFreq;
@@ -94,9 +101,18 @@ public final class CpuModelRunner implements ModelRunner {
         this.kvSpec = kvSpec;
         this.kernels = kernels;
         int dim = config.hiddenSize();
-        this.embedding = WeightMatrix.of(weights.tensor("model.embed_tokens.weight"), config.vocabSize(), dim);
-        this.lmHead = pack(config.tieWordEmbeddings() ? embedding
-                : WeightMatrix.of(weights.tensor("lm_head.weight"), config.vocabSize(), dim));
+        int vocab = config.vocabSize();
+        if (weights.contains(EMBEDDING + PanelLayout.PANELS)) {
+            // An engine's tied, unquantized head: one copy of the table, in panels, serves both.
+            PackedMatrix table = linear(weights, EMBEDDING, vocab, dim);
+            this.embedding = table;
+            this.lmHead = config.tieWordEmbeddings() ? table : linear(weights, LM_HEAD, vocab, dim);
+        } else {
+            WeightMatrix table = WeightMatrix.of(weights.tensor(EMBEDDING + PanelLayout.WEIGHT), vocab, dim);
+            this.embedding = table;
+            this.lmHead = config.tieWordEmbeddings() && !hasModule(weights, LM_HEAD) ? check(pack(table))
+                    : linear(weights, LM_HEAD, vocab, dim);
+        }
         this.finalNorm = WeightMatrix.vector(weights.tensor("model.norm.weight"), dim);
         this.layers = new Layer[config.numLayers()];
         for (int l = 0; l < layers.length; l++) {
@@ -114,9 +130,10 @@ public final class CpuModelRunner implements ModelRunner {
         this.pool = new ParallelRunner(threads, "trtllm-cpu");
         this.scores = new float[threads][0];
         this.keyOffsets = new int[threads][0];
-        LOG.debug("CPU runner: {} layers, {} threads, kernels {}, KV cache {} blocks × {} tokens ({} MiB)",
-                layers.length, threads, kernels.description(), kvSpec.numBlocks(), kvSpec.blockSize(),
-                2L * layers.length * slots * 4 / (1 << 20));
+        LOG.debug("CPU runner: {} layers, {} threads, kernels {}, weights {} ({}), KV cache {} blocks × {} tokens ({} MiB)",
+                layers.length, threads, kernels.description(), lmHead.format(),
+                packedBytes == 0 ? "mapped in place" : "packed at load, " + (packedBytes >> 20) + " MiB",
+                kvSpec.numBlocks(), kvSpec.blockSize(), 2L * layers.length * slots * 4 / (1 << 20));
     }
 
     private Layer loadLayer(Checkpoint w, int l) {
@@ -136,21 +153,65 @@ public final class CpuModelRunner implements ModelRunner {
             qn = WeightMatrix.vector(w.tensor(p + "self_attn.q_norm.weight"), c.headDim());
             kn = WeightMatrix.vector(w.tensor(p + "self_attn.k_norm.weight"), c.headDim());
         }
+        String attn = p + "self_attn.";
+        String mlp = p + "mlp.";
         return new Layer(
                 WeightMatrix.vector(w.tensor(p + "input_layernorm.weight"), dim),
-                pack(WeightMatrix.of(w.tensor(p + "self_attn.q_proj.weight"), c.qDim(), dim),
-                        WeightMatrix.of(w.tensor(p + "self_attn.k_proj.weight"), c.kvDim(), dim),
-                        WeightMatrix.of(w.tensor(p + "self_attn.v_proj.weight"), c.kvDim(), dim)),
-                pack(WeightMatrix.of(w.tensor(p + "self_attn.o_proj.weight"), dim, c.qDim())),
+                PackedMatrix.join(linear(w, attn + "q_proj", c.qDim(), dim), linear(w, attn + "k_proj", c.kvDim(), dim),
+                        linear(w, attn + "v_proj", c.kvDim(), dim)),
+                linear(w, attn + "o_proj", dim, c.qDim()),
                 bq, bk, bv, bo, qn, kn,
                 WeightMatrix.vector(w.tensor(p + "post_attention_layernorm.weight"), dim),
-                pack(WeightMatrix.of(w.tensor(p + "mlp.gate_proj.weight"), c.intermediateSize(), dim)),
-                pack(WeightMatrix.of(w.tensor(p + "mlp.up_proj.weight"), c.intermediateSize(), dim)),
-                pack(WeightMatrix.of(w.tensor(p + "mlp.down_proj.weight"), dim, c.intermediateSize())));
+                linear(w, mlp + "gate_proj", c.intermediateSize(), dim),
+                linear(w, mlp + "up_proj", c.intermediateSize(), dim),
+                linear(w, mlp + "down_proj", dim, c.intermediateSize()));
+    }
+
+    /** Whether the checkpoint holds the linear weight of {@code module} in any layout. */
+    private static boolean hasModule(Checkpoint w, String module) {
+        return w.contains(module + PanelLayout.WEIGHT) || w.contains(module + PanelLayout.PANELS)
+                || w.contains(module + PanelLayout.QWEIGHT);
+    }
+
+    /**
+     * The linear weight {@code (rows, cols)} of {@code module}: an engine's panels or quantized panels
+     * in place, or a checkpoint's row-major {@code module.weight} packed now.
+     */
+    private PackedMatrix linear(Checkpoint w, String module, int rows, int cols) {
+        if (w.contains(module + PanelLayout.WEIGHT)) {
+            return check(pack(WeightMatrix.of(w.tensor(module + PanelLayout.WEIGHT), rows, cols)));
+        }
+        if (w.contains(module + PanelLayout.PANELS)) {
+            return check(PackedMatrix.mapped(module, rows, cols, w.tensor(module + PanelLayout.PANELS), null, null));
+        }
+        if (w.contains(module + PanelLayout.QWEIGHT)) {
+            String scales = module + PanelLayout.SCALES;
+            if (!w.contains(scales)) {
+                throw new ModelFormatException("tensor '" + scales + "' not found in " + w.directory() + " (the scales of '"
+                        + module + PanelLayout.QWEIGHT + "')");
+            }
+            return check(PackedMatrix.mapped(module, rows, cols, null, w.tensor(module + PanelLayout.QWEIGHT),
+                    w.tensor(scales)));
+        }
+        throw new ModelFormatException("tensor '" + module + PanelLayout.WEIGHT + "' not found in checkpoint "
+                + w.directory() + " (nor an engine's '" + module + PanelLayout.PANELS + "' or '" + module
+                + PanelLayout.QWEIGHT + "')");
+    }
+
+    /** Refuses panels these kernels cannot multiply (an engine built for another SIMD width). */
+    private PackedMatrix check(PackedMatrix m) {
+        if (!kernels.supportsPanelRows(m.panelRows())) {
+            throw new ModelFormatException("'" + m.name() + "' is stored in panels of " + m.panelRows()
+                    + " rows, built for another SIMD width; this JVM's kernels (" + kernels.description()
+                    + ") need panels of " + kernels.panelRows() + ": rebuild the engine on this machine");
+        }
+        return m;
     }
 
     private PackedMatrix pack(WeightMatrix... parts) {
-        return PackedMatrix.pack(arena, kernels.panelRows(), parts);
+        PackedMatrix m = PackedMatrix.pack(arena, kernels.panelRows(), parts);
+        packedBytes += m.byteSize();
+        return m;
     }
 
     @Override
@@ -327,8 +388,8 @@ public final class CpuModelRunner implements ModelRunner {
         pool.parallelFor(w.gate().panels(), (start, end, worker) -> {
             kernels.matmul(xb, tokens, w.gate(), start, end, gateUp, 2 * inter, 0);
             kernels.matmul(xb, tokens, w.up(), start, end, gateUp, 2 * inter, inter);
-            int f0 = start * w.gate().panelRows();
-            int f1 = Math.min(inter, end * w.gate().panelRows());
+            int f0 = w.gate().firstRow(start);
+            int f1 = end == w.gate().panels() ? inter : w.gate().firstRow(end);
             for (int t = 0; t < tokens; t++) {
                 int g = t * 2 * inter;
                 kernels.siluMul(gateUp, g + f0, g + inter + f0, hidden, t * inter + f0, f1 - f0);

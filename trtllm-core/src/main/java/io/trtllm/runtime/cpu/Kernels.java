@@ -9,9 +9,13 @@ interface Kernels {
     /** Rows per panel of the {@link PackedMatrix} these kernels multiply best. */
     int panelRows();
 
+    /** Whether {@link #matmul} takes matrices packed in panels of {@code panelRows} rows (an engine's layout). */
+    boolean supportsPanelRows(int panelRows);
+
     /**
      * A slice of {@code x · wᵀ}: {@code out[t * outStride + outOffset + j] = Σ_k x[t * cols + k] · w[j][k]}
-     * for the rows {@code j < w.rows()} of panels {@code [p0, p1)} and tokens {@code t < tokens}.
+     * for the rows {@code j} of panels {@code [p0, p1)} and tokens {@code t < tokens}. Quantized weights
+     * are {@code q[j][k] · s[j][k / groupSize]}; each group's sum is scaled once.
      *
      * @param x         input rows, {@code tokens × w.cols()}, row-major
      * @param tokens    rows of {@code x}

@@ -8,18 +8,54 @@ final class ScalarKernels implements Kernels {
         return 16;
     }
 
+    /** Any even panel height: the scalar kernels read elements through {@link PackedMatrix}'s accessors. */
+    @Override
+    public boolean supportsPanelRows(int panelRows) {
+        return panelRows > 0 && panelRows % 2 == 0;
+    }
+
     @Override
     public void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         int cols = w.cols();
+        boolean quantized = w.format().quantized();
         float[] row = new float[cols];
-        for (int j = p0 * w.panelRows(), end = Math.min(w.rows(), p1 * w.panelRows()); j < end; j++) {
-            for (int c = 0; c < cols; c++) {
-                row[c] = w.get(j, c);
-            }
-            for (int t = 0; t < tokens; t++) {
-                out[t * outStride + outOffset + j] = dot(x, t * cols, row, 0, cols);
+        for (int p = p0; p < p1; p++) {
+            for (int j = w.firstRow(p), end = j + w.validRows(p); j < end; j++) {
+                for (int c = 0; c < cols; c++) {
+                    row[c] = quantized ? w.quantized(j, c) : w.get(j, c);
+                }
+                for (int t = 0; t < tokens; t++) {
+                    out[t * outStride + outOffset + j] = quantized
+                            ? quantizedDot(x, t * cols, row, w, j)
+                            : dot(x, t * cols, row, 0, cols);
+                }
             }
         }
+    }
+
+    /**
+     * {@code Σ_g s(j, g) · Σ_{k in g} x[k] · q(j, k)} with the vector kernels' arithmetic: FMAs in column
+     * order per group, each group's sum folded in with an FMA by its scale (INT8: one group, so the sum
+     * times the row's scale). The two kernels give the same bits for quantized weights.
+     */
+    private static float quantizedDot(float[] x, int xOff, float[] q, PackedMatrix w, int j) {
+        int group = w.groupSize();
+        if (w.format() == PackedMatrix.Format.INT8) {
+            float acc = 0f;
+            for (int k = 0; k < q.length; k++) {
+                acc = Math.fma(q[k], x[xOff + k], acc);
+            }
+            return acc * w.scale(j, 0);
+        }
+        float total = 0f;
+        for (int g = 0; g * group < q.length; g++) {
+            float acc = 0f;
+            for (int k = g * group; k < (g + 1) * group; k++) {
+                acc = Math.fma(q[k], x[xOff + k], acc);
+            }
+            total = Math.fma(acc, w.scale(j, g), total);
+        }
+        return total;
     }
 
     @Override

@@ -1,11 +1,12 @@
 package io.trtllm.runtime.cpu;
 
 import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 
-import io.trtllm.model.DType;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -21,8 +22,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>The matmul runs over {@link PackedMatrix} panels of two vectors of output rows: per input
  * column, one or two weight vectors are multiplied by a broadcast input value into accumulators
  * (eight tokens × two vectors in a batch, one token × two vectors alone). The weight load sits in
- * the innermost loop and is written out per dtype, so that the JIT inlines everything there and
- * keeps the vectors in registers.
+ * the innermost loop and is written out per format, so that the JIT inlines everything there and
+ * keeps the vectors in registers. Quantized panels (INT8, INT4) are converted to float lanes as they
+ * are loaded and scaled after accumulation (see the quantized microkernels).
  */
 final class VectorKernels implements Kernels {
 
@@ -32,6 +34,12 @@ final class VectorKernels implements Kernels {
     private static final VectorSpecies<Short> S =
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final int L = F.length();
+    /** Bytes with (at least) as many lanes as {@link #F}: one vector of int8 weights, or two of int4. */
+    private static final VectorSpecies<Byte> B =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 4)));
+    /** Whether {@link #B} has more lanes than a weight vector (128-bit floats): byte loads are then masked. */
+    private static final boolean BYTES_MASKED = B.length() > L;
+    private static final VectorMask<Byte> FIRST_L = B.indexInRange(0, L);
     /** Sum of the lanes (attention scores and softmax sums; the matmul sums no lanes). */
     private static float sum(FloatVector v) {
         return v.reduceLanes(ADD);
@@ -50,19 +58,52 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
+    public boolean supportsPanelRows(int panelRows) {
+        return panelRows == 2 * L;
+    }
+
+    @Override
     public void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
+        if (w.panelRows() != 2 * L) {
+            throw new IllegalArgumentException(w.name() + " is packed in panels of " + w.panelRows() + " rows; these kernels need "
+                    + 2 * L);
+        }
         int cols = w.cols();
+        PackedMatrix.Format format = w.format();
+        int group = w.groupSize();
         for (int p = p0; p < p1; p++) {
             MemorySegment panel = w.panel(p);
-            int j = p * w.panelRows();
-            int valid = Math.min(w.panelRows(), w.rows() - j);
+            MemorySegment scales = w.scales(p);
+            int j = w.firstRow(p);
+            int valid = w.validRows(p);
             int t = 0;
             // Panel-outer: the panel (cols × 2 vectors) stays in L2 while every group of tokens reads it.
-            for (; t + 8 <= tokens; t += 8) {
-                panel8(x, t * cols, cols, w.dtype(), panel, out, t * outStride + outOffset + j, outStride, valid);
-            }
-            for (; t < tokens; t++) {
-                panel1(x, t * cols, cols, w.dtype(), panel, out, t * outStride + outOffset + j, valid);
+            switch (format) {
+                case INT8 -> {
+                    for (; t + 8 <= tokens; t += 8) {
+                        panel8Int8(x, t * cols, cols, panel, scales, out, t * outStride + outOffset + j, outStride, valid);
+                    }
+                    for (; t < tokens; t++) {
+                        panel1Int8(x, t * cols, cols, panel, scales, out, t * outStride + outOffset + j, valid);
+                    }
+                }
+                case INT4 -> {
+                    for (; t + 8 <= tokens; t += 8) {
+                        panel8Int4(x, t * cols, cols, group, panel, scales, out, t * outStride + outOffset + j, outStride,
+                                valid);
+                    }
+                    for (; t < tokens; t++) {
+                        panel1Int4(x, t * cols, cols, group, panel, scales, out, t * outStride + outOffset + j, valid);
+                    }
+                }
+                default -> {
+                    for (; t + 8 <= tokens; t += 8) {
+                        panel8(x, t * cols, cols, format, panel, out, t * outStride + outOffset + j, outStride, valid);
+                    }
+                    for (; t < tokens; t++) {
+                        panel1(x, t * cols, cols, format, panel, out, t * outStride + outOffset + j, valid);
+                    }
+                }
             }
         }
     }
@@ -100,17 +141,16 @@ final class VectorKernels implements Kernels {
      * in column order: exactly {@link #panel8}'s arithmetic, so a token's outputs have the same bits
      * alone and in a batch (in every JIT tier: FMA is exact, and no lanes are summed).
      */
-    private static void panel1(float[] x, int xOff, int cols, DType dtype, MemorySegment panel, float[] out, int o,
+    private static void panel1(float[] x, int xOff, int cols, PackedMatrix.Format format, MemorySegment panel, float[] out, int o,
                                int valid) {
-        int size = dtype.byteSize();
-        long step = 2L * L * size;
-        long half = (long) L * size;
+        long step = format.columnBytes(2 * L);
+        long half = step / 2;
         long end = cols * step;
         FloatVector a0 = FloatVector.zero(F), a1 = a0;
         int k = xOff;
         for (long b = 0; b < end; b += step, k++) {
             FloatVector w0, w1;
-            switch (dtype) {
+            switch (format) {
                 case F32 -> {
                     w0 = loadF32(panel, b);
                     w1 = loadF32(panel, b + half);
@@ -132,11 +172,10 @@ final class VectorKernels implements Kernels {
     }
 
     /** Eight tokens ({@code cols} floats apart) × one panel, each output as in {@link #panel1}. */
-    private static void panel8(float[] x, int xOff, int cols, DType dtype, MemorySegment panel, float[] out, int o,
+    private static void panel8(float[] x, int xOff, int cols, PackedMatrix.Format format, MemorySegment panel, float[] out, int o,
                                int stride, int valid) {
-        int size = dtype.byteSize();
-        long step = 2L * L * size;
-        long half = (long) L * size;
+        long step = format.columnBytes(2 * L);
+        long half = step / 2;
         long end = cols * step;
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
         FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
@@ -145,7 +184,7 @@ final class VectorKernels implements Kernels {
         int k = 0;
         for (long b = 0; b < end; b += step, k++) {
             FloatVector w0, w1;
-            switch (dtype) {
+            switch (format) {
                 case F32 -> {
                     w0 = loadF32(panel, b);
                     w1 = loadF32(panel, b + half);
@@ -192,6 +231,209 @@ final class VectorKernels implements Kernels {
         store(a50, a51, out, o + 5 * stride, valid);
         store(a60, a61, out, o + 6 * stride, valid);
         store(a70, a71, out, o + 7 * stride, valid);
+    }
+
+    // ---- quantized panels ----
+    //
+    // INT8: each lane accumulates Σ_k q(r, k) · x[k] with FMAs in column order (the int8 → float
+    // conversion is exact), and the row's scale multiplies the sum once at the end: as accurate as
+    // dequantizing first, with no multiply per weight. INT4: the same per group of columns, each
+    // group's sum folded into the total with one FMA by the group's scale; a 16-accumulator batch
+    // kernel keeps its 16 totals beside them (spilled between groups, read once per group).
+    // panel1 and panel8 do the same operations per lane, so a token's outputs have the same bits
+    // alone and in a batch.
+
+    private static FloatVector loadF32Scales(MemorySegment scales, long b) {
+        return FloatVector.fromMemorySegment(F, scales, b, LE);
+    }
+
+    /** The bytes of one vector of rows ({@link #L} of them) at byte offset {@code b}. */
+    private static ByteVector loadBytes(MemorySegment seg, long b) {
+        return BYTES_MASKED ? ByteVector.fromMemorySegment(B, seg, b, LE, FIRST_L) : ByteVector.fromMemorySegment(B, seg, b, LE);
+    }
+
+    private static FloatVector loadI8(MemorySegment seg, long b) {
+        return (FloatVector) loadBytes(seg, b).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    /** The packed int4 bytes of one column: each byte's low nibble is a row of the first vector, its high nibble of the second. */
+    private static IntVector loadI4(MemorySegment seg, long b) {
+        return (IntVector) loadBytes(seg, b).convertShape(VectorOperators.B2I, I, 0);
+    }
+
+    /** Low nibbles, sign-extended: rows 0 .. L-1 of the panel. */
+    private static FloatVector low(IntVector bytes) {
+        return (FloatVector) bytes.lanewise(LSHL, 28).lanewise(ASHR, 28).convert(VectorOperators.I2F, 0);
+    }
+
+    /** High nibbles of sign-extended bytes: rows L .. 2L-1 of the panel. */
+    private static FloatVector high(IntVector bytes) {
+        return (FloatVector) bytes.lanewise(ASHR, 4).convert(VectorOperators.I2F, 0);
+    }
+
+    /** One token × one INT8 panel: {@code out[o + r] = s(r) · Σ_k x[xOff + k] · q(r, k)}. */
+    private static void panel1Int8(float[] x, int xOff, int cols, MemorySegment panel, MemorySegment scales, float[] out,
+                                   int o, int valid) {
+        long step = 2L * L;
+        long end = cols * step;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int k = xOff;
+        for (long b = 0; b < end; b += step, k++) {
+            FloatVector w0 = loadI8(panel, b);
+            FloatVector w1 = loadI8(panel, b + L);
+            FloatVector v = FloatVector.broadcast(F, x[k]);
+            a0 = w0.fma(v, a0);
+            a1 = w1.fma(v, a1);
+        }
+        FloatVector s0 = loadF32Scales(scales, 0), s1 = loadF32Scales(scales, 4L * L);
+        store(a0.mul(s0), a1.mul(s1), out, o, valid);
+    }
+
+    /** Eight tokens × one INT8 panel, each output as in {@link #panel1Int8}. */
+    private static void panel8Int8(float[] x, int xOff, int cols, MemorySegment panel, MemorySegment scales, float[] out,
+                                   int o, int stride, int valid) {
+        long step = 2L * L;
+        long end = cols * step;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+        int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+        int x4 = x3 + cols, x5 = x4 + cols, x6 = x5 + cols, x7 = x6 + cols;
+        int k = 0;
+        for (long b = 0; b < end; b += step, k++) {
+            FloatVector w0 = loadI8(panel, b);
+            FloatVector w1 = loadI8(panel, b + L);
+            FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+            a00 = w0.fma(v, a00);
+            a01 = w1.fma(v, a01);
+            v = FloatVector.broadcast(F, x[x1 + k]);
+            a10 = w0.fma(v, a10);
+            a11 = w1.fma(v, a11);
+            v = FloatVector.broadcast(F, x[x2 + k]);
+            a20 = w0.fma(v, a20);
+            a21 = w1.fma(v, a21);
+            v = FloatVector.broadcast(F, x[x3 + k]);
+            a30 = w0.fma(v, a30);
+            a31 = w1.fma(v, a31);
+            v = FloatVector.broadcast(F, x[x4 + k]);
+            a40 = w0.fma(v, a40);
+            a41 = w1.fma(v, a41);
+            v = FloatVector.broadcast(F, x[x5 + k]);
+            a50 = w0.fma(v, a50);
+            a51 = w1.fma(v, a51);
+            v = FloatVector.broadcast(F, x[x6 + k]);
+            a60 = w0.fma(v, a60);
+            a61 = w1.fma(v, a61);
+            v = FloatVector.broadcast(F, x[x7 + k]);
+            a70 = w0.fma(v, a70);
+            a71 = w1.fma(v, a71);
+        }
+        FloatVector s0 = loadF32Scales(scales, 0), s1 = loadF32Scales(scales, 4L * L);
+        store(a00.mul(s0), a01.mul(s1), out, o, valid);
+        store(a10.mul(s0), a11.mul(s1), out, o + stride, valid);
+        store(a20.mul(s0), a21.mul(s1), out, o + 2 * stride, valid);
+        store(a30.mul(s0), a31.mul(s1), out, o + 3 * stride, valid);
+        store(a40.mul(s0), a41.mul(s1), out, o + 4 * stride, valid);
+        store(a50.mul(s0), a51.mul(s1), out, o + 5 * stride, valid);
+        store(a60.mul(s0), a61.mul(s1), out, o + 6 * stride, valid);
+        store(a70.mul(s0), a71.mul(s1), out, o + 7 * stride, valid);
+    }
+
+    /**
+     * One token × one INT4 panel: {@code out[o + r] = Σ_g s(r, g) · Σ_{k in g} x[xOff + k] · q(r, k)}, the
+     * groups' sums folded in with FMAs in group order.
+     */
+    private static void panel1Int4(float[] x, int xOff, int cols, int group, MemorySegment panel, MemorySegment scales,
+                                   float[] out, int o, int valid) {
+        long step = L; // bytes per column: two rows a byte
+        long groupBytes = group * step;
+        long end = cols * step;
+        FloatVector t0 = FloatVector.zero(F), t1 = t0;
+        int k = xOff;
+        long s = 0;
+        for (long g = 0; g < end; g += groupBytes, s += 8L * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            for (long b = g, gEnd = g + groupBytes; b < gEnd; b += step, k++) {
+                IntVector q = loadI4(panel, b);
+                FloatVector v = FloatVector.broadcast(F, x[k]);
+                a0 = low(q).fma(v, a0);
+                a1 = high(q).fma(v, a1);
+            }
+            t0 = a0.fma(loadF32Scales(scales, s), t0);
+            t1 = a1.fma(loadF32Scales(scales, s + 4L * L), t1);
+        }
+        store(t0, t1, out, o, valid);
+    }
+
+    /** Eight tokens × one INT4 panel, each output as in {@link #panel1Int4}. */
+    private static void panel8Int4(float[] x, int xOff, int cols, int group, MemorySegment panel, MemorySegment scales,
+                                   float[] out, int o, int stride, int valid) {
+        long step = L;
+        long groupBytes = group * step;
+        long end = cols * step;
+        FloatVector t00 = FloatVector.zero(F), t01 = t00, t10 = t00, t11 = t00, t20 = t00, t21 = t00, t30 = t00, t31 = t00;
+        FloatVector t40 = t00, t41 = t00, t50 = t00, t51 = t00, t60 = t00, t61 = t00, t70 = t00, t71 = t00;
+        int x0 = xOff, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+        int x4 = x3 + cols, x5 = x4 + cols, x6 = x5 + cols, x7 = x6 + cols;
+        int k = 0;
+        long s = 0;
+        for (long g = 0; g < end; g += groupBytes, s += 8L * L) {
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
+            for (long b = g, gEnd = g + groupBytes; b < gEnd; b += step, k++) {
+                IntVector q = loadI4(panel, b);
+                FloatVector w0 = low(q);
+                FloatVector w1 = high(q);
+                FloatVector v = FloatVector.broadcast(F, x[x0 + k]);
+                a00 = w0.fma(v, a00);
+                a01 = w1.fma(v, a01);
+                v = FloatVector.broadcast(F, x[x1 + k]);
+                a10 = w0.fma(v, a10);
+                a11 = w1.fma(v, a11);
+                v = FloatVector.broadcast(F, x[x2 + k]);
+                a20 = w0.fma(v, a20);
+                a21 = w1.fma(v, a21);
+                v = FloatVector.broadcast(F, x[x3 + k]);
+                a30 = w0.fma(v, a30);
+                a31 = w1.fma(v, a31);
+                v = FloatVector.broadcast(F, x[x4 + k]);
+                a40 = w0.fma(v, a40);
+                a41 = w1.fma(v, a41);
+                v = FloatVector.broadcast(F, x[x5 + k]);
+                a50 = w0.fma(v, a50);
+                a51 = w1.fma(v, a51);
+                v = FloatVector.broadcast(F, x[x6 + k]);
+                a60 = w0.fma(v, a60);
+                a61 = w1.fma(v, a61);
+                v = FloatVector.broadcast(F, x[x7 + k]);
+                a70 = w0.fma(v, a70);
+                a71 = w1.fma(v, a71);
+            }
+            FloatVector s0 = loadF32Scales(scales, s), s1 = loadF32Scales(scales, s + 4L * L);
+            t00 = a00.fma(s0, t00);
+            t01 = a01.fma(s1, t01);
+            t10 = a10.fma(s0, t10);
+            t11 = a11.fma(s1, t11);
+            t20 = a20.fma(s0, t20);
+            t21 = a21.fma(s1, t21);
+            t30 = a30.fma(s0, t30);
+            t31 = a31.fma(s1, t31);
+            t40 = a40.fma(s0, t40);
+            t41 = a41.fma(s1, t41);
+            t50 = a50.fma(s0, t50);
+            t51 = a51.fma(s1, t51);
+            t60 = a60.fma(s0, t60);
+            t61 = a61.fma(s1, t61);
+            t70 = a70.fma(s0, t70);
+            t71 = a71.fma(s1, t71);
+        }
+        store(t00, t01, out, o, valid);
+        store(t10, t11, out, o + stride, valid);
+        store(t20, t21, out, o + 2 * stride, valid);
+        store(t30, t31, out, o + 3 * stride, valid);
+        store(t40, t41, out, o + 4 * stride, valid);
+        store(t50, t51, out, o + 5 * stride, valid);
+        store(t60, t61, out, o + 6 * stride, valid);
+        store(t70, t71, out, o + 7 * stride, valid);
     }
 
     /** Stores the first {@code valid} of a panel's two vectors of outputs at {@code out[o]}. */

@@ -304,6 +304,8 @@ final class CudaModelRunner implements ModelRunner {
                 }
             }
             case BF16 -> MemorySegment.copy(src, 0, dst, 0, n * Short.BYTES);
+            case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
+                    + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
         }
     }
 
@@ -331,6 +333,8 @@ final class CudaModelRunner implements ModelRunner {
                 case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
                 case F16 -> Float.float16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
                 case BF16 -> Float.intBitsToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) << 16);
+                case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
+                        + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
             };
         }
     }

@@ -5,8 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.trtllm.model.DType;
+import io.trtllm.model.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
@@ -84,13 +86,16 @@ class KernelsTests {
     @Test
     void packingPutsEveryElementWhereGetFindsIt() {
         var rnd = new SplittableRandom(8);
-        for (DType dtype : DType.values()) {
+        for (DType dtype : List.of(DType.F32, DType.BF16, DType.F16)) {
             WeightMatrix a = randomMatrix(dtype, 5, 7, rnd);
             WeightMatrix b = randomMatrix(dtype, 6, 7, rnd);
             PackedMatrix p = PackedMatrix.pack(Arena.ofAuto(), 4, a, b);
             assertThat(p.rows()).isEqualTo(11);
-            assertThat(p.panels()).isEqualTo(3);
-            assertThat(p.byteSize()).isEqualTo(3L * 4 * 7 * dtype.byteSize());
+            // Each part padded to whole panels: rows 0-3, 4, then 5-8, 9-10.
+            assertThat(p.panels()).isEqualTo(4);
+            assertThat(p.byteSize()).isEqualTo(4L * 4 * 7 * dtype.byteSize());
+            assertThat(java.util.stream.IntStream.range(0, 4).map(p::firstRow).toArray()).containsExactly(0, 4, 5, 9);
+            assertThat(java.util.stream.IntStream.range(0, 4).map(p::validRows).toArray()).containsExactly(4, 1, 4, 2);
             for (int c = 0; c < 7; c++) {
                 for (int r = 0; r < 5; r++) {
                     assertThat(p.get(r, c)).isEqualTo(a.get(r, c));
@@ -104,27 +109,131 @@ class KernelsTests {
                 randomMatrix(DType.F32, 2, 4, rnd))).hasMessageContaining("cannot pack");
     }
 
-    @ParameterizedTest(name = "{0} cols={1}")
-    @CsvSource({"F32, 288", "F32, 100", "F32, 19", "BF16, 288", "BF16, 100", "F16, 288", "F16, 47"})
-    void aTokensResultIsTheSameBitsAloneOrInABatch(DType dtype, int cols) {
-        var rnd = new SplittableRandom(3);
-        int rows = 45;
-        int tokens = 19; // two groups of eight and three tokens alone
-        PackedMatrix w = PackedMatrix.pack(Arena.ofAuto(), vector.panelRows(), randomMatrix(dtype, rows, cols, rnd));
+    /** {@code w} quantized to {@code format} (INT8 or INT4) in panels of {@code panelRows}, as an engine stores it. */
+    static PackedMatrix quantize(PackedMatrix.Format format, WeightMatrix w, int panelRows) {
+        Tensor t = new Tensor(w.name(), w.dtype(), new long[] {w.rows(), w.cols()}, w.data());
+        Arena arena = Arena.ofAuto();
+        int panels = PanelLayout.panels(w.rows(), panelRows);
+        if (format == PackedMatrix.Format.INT8) {
+            MemorySegment q = arena.allocate((long) panels * w.cols() * panelRows);
+            MemorySegment s = arena.allocate((long) panels * panelRows * 4);
+            PanelLayout.writeInt8(t, panelRows, q);
+            PanelLayout.writeInt8Scales(t, panelRows, s);
+            return PackedMatrix.of(w.name(), format, w.rows(), w.cols(), panelRows, w.cols(), q, s);
+        }
+        int group = PanelLayout.int4GroupSize(w.name(), w.cols());
+        MemorySegment q = arena.allocate((long) panels * w.cols() * panelRows / 2);
+        MemorySegment s = arena.allocate((long) panels * (w.cols() / group) * panelRows * 4);
+        float[] scales = PanelLayout.int4Scales(t, group);
+        PanelLayout.writeInt4(t, panelRows, group, scales, q);
+        PanelLayout.writeInt4Scales(t, panelRows, group, scales, s);
+        return PackedMatrix.of(w.name(), format, w.rows(), w.cols(), panelRows, group, q, s);
+    }
+
+    /** {@code format}: a dtype name (packed as it is) or INT8 / INT4 (quantized from F32). */
+    private static PackedMatrix matrix(String format, int rows, int cols, int panelRows, SplittableRandom rnd) {
+        return switch (format) {
+            case "INT8", "INT4" -> quantize(PackedMatrix.Format.valueOf(format), randomMatrix(DType.F32, rows, cols, rnd),
+                    panelRows);
+            default -> PackedMatrix.pack(Arena.ofAuto(), panelRows, randomMatrix(DType.valueOf(format), rows, cols, rnd));
+        };
+    }
+
+    @ParameterizedTest(name = "{0} rows={1} cols={2}")
+    @CsvSource({"INT8, 37, 288", "INT8, 3, 19", "INT8, 45, 64", "INT4, 37, 288", "INT4, 45, 256", "INT4, 3, 40",
+        "INT4, 70, 1024"})
+    void quantizationStaysWithinHalfAStepOfEveryWeight(PackedMatrix.Format format, int rows, int cols) {
+        var rnd = new SplittableRandom(11);
+        WeightMatrix w = randomMatrix(DType.F32, rows, cols, rnd);
+        PackedMatrix q = quantize(format, w, 16);
+        int limit = format == PackedMatrix.Format.INT8 ? 127 : 7;
+        int group = q.groupSize();
+        assertThat(group).isEqualTo(format == PackedMatrix.Format.INT8 ? cols
+                : cols == 288 ? 96 : cols == 40 ? 40 : 128);
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < cols / group; g++) {
+                float max = 0;
+                for (int c = g * group; c < (g + 1) * group; c++) {
+                    max = Math.max(max, Math.abs(w.get(r, c)));
+                }
+                float scale = q.scale(r, g);
+                assertThat(scale).as("row %d group %d", r, g).isEqualTo(max / limit);
+                for (int c = g * group; c < (g + 1) * group; c++) {
+                    assertThat(q.quantized(r, c)).isBetween(-limit, limit);
+                    assertThat(q.get(r, c)).as("(%d, %d)", r, c).isEqualTo(q.quantized(r, c) * scale)
+                            .isCloseTo(w.get(r, c), within(scale * 0.5f * 1.0001f));
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} tokens={1} rows={2} cols={3}")
+    @CsvSource({
+        "INT8, 1, 37, 288", "INT8, 5, 70, 64", "INT8, 9, 3, 100", "INT8, 17, 45, 33",
+        "INT4, 1, 37, 288", "INT4, 9, 70, 256", "INT4, 17, 45, 40", "INT4, 5, 3, 1024"})
+    void quantizedMatmulHasTheScalarBitsAndTheDequantizedValue(PackedMatrix.Format format, int tokens, int rows, int cols) {
+        var rnd = new SplittableRandom(42);
+        WeightMatrix w = randomMatrix(DType.F32, rows, cols, rnd);
+        PackedMatrix pv = quantize(format, w, vector.panelRows());
+        PackedMatrix ps = quantize(format, w, scalar.panelRows());
         float[] x = new float[tokens * cols];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) rnd.nextGaussian();
         }
-        float[] batched = new float[tokens * rows + 64];
-        // No warm-up needed: no lanes are summed, and FMA is exact in every JIT tier and the interpreter.
-        vector.matmul(x, tokens, w, 0, w.panels(), batched, rows, 0);
+        int stride = rows + 3;
+        float[] expected = new float[tokens * stride];
+        float[] actual = new float[tokens * stride + 64];
+        scalar.matmul(x, tokens, ps, 0, ps.panels(), expected, stride, 2);
+        vector.matmul(x, tokens, pv, 0, pv.panels(), actual, stride, 2);
+        double errorSquares = 0;
+        double signalSquares = 0;
         for (int t = 0; t < tokens; t++) {
-            float[] one = java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols);
-            float[] alone = new float[rows + 64];
-            vector.matmul(one, 1, w, 0, w.panels(), alone, rows, 0);
             for (int j = 0; j < rows; j++) {
-                assertThat(Float.floatToIntBits(batched[t * rows + j])).as("token %d row %d", t, j)
-                        .isEqualTo(Float.floatToIntBits(alone[j]));
+                int i = t * stride + 2 + j;
+                // Same arithmetic in both kernels (FMA chains per group, then the scale): the same bits.
+                assertThat(Float.floatToIntBits(actual[i])).as("token %d row %d", t, j)
+                        .isEqualTo(Float.floatToIntBits(expected[i]));
+                double dequantized = 0;
+                double original = 0;
+                for (int k = 0; k < cols; k++) {
+                    dequantized += (double) x[t * cols + k] * pv.get(j, k);
+                    original += (double) x[t * cols + k] * w.get(j, k);
+                }
+                assertThat(actual[i]).as("vs dequantized F32 math, token %d row %d", t, j)
+                        .isCloseTo((float) dequantized, within(2e-5f * (float) Math.sqrt(cols) * (1 + Math.abs((float) dequantized))));
+                errorSquares += (actual[i] - original) * (actual[i] - original);
+                signalSquares += original * original;
+            }
+            assertThat(actual[t * stride]).isZero();
+            assertThat(actual[t * stride + 1]).isZero();
+            if (t + 1 < tokens) {
+                assertThat(actual[t * stride + 2 + rows]).as("padding rows write nothing").isZero();
+            }
+        }
+        // Against the unquantized weights: the quantization error, relative to the outputs' size.
+        double relative = Math.sqrt(errorSquares / signalSquares);
+        assertThat(relative).isLessThan(format == PackedMatrix.Format.INT8 ? 0.01 : 0.15);
+    }
+
+    @Test
+    void int4NibblesHoldEveryValueOfBothHalvesOfAPanel() {
+        // Multiples of 0.5 up to ±3.5 (every row holds 3.5 or -3.5): exact in int4 with scale 0.5.
+        int rows = 40, cols = 16;
+        MemorySegment seg = Arena.ofAuto().allocate((long) rows * cols * 4);
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                float v = c == 0 ? 3.5f * (r % 2 == 0 ? 1 : -1) : ((r + c) % 15 - 7) * 0.5f;
+                seg.set(WeightMatrix.F32, ((long) r * cols + c) * 4, v);
+            }
+        }
+        var w = new WeightMatrix("w", DType.F32, rows, cols, seg);
+        for (int panelRows : new int[] {16, vector.panelRows()}) {
+            PackedMatrix q = quantize(PackedMatrix.Format.INT4, w, panelRows);
+            for (int r = 0; r < rows; r++) {
+                assertThat(q.scale(r, 0)).isEqualTo(0.5f);
+                for (int c = 0; c < cols; c++) {
+                    assertThat(q.get(r, c)).as("(%d, %d) in panels of %d", r, c, panelRows).isEqualTo(w.get(r, c));
+                }
             }
         }
     }
