@@ -43,6 +43,7 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
     static final String TTFT = "trtllm.request.time.to.first.token";
     static final String TPOT = "trtllm.request.time.per.output.token";
     static final String E2E = "trtllm.request.duration";
+    static final String ENGINE_LOADS = "trtllm.engine.loads";
 
     private final LLM llm;
     private final List<MeterRegistry> registries = new CopyOnWriteArrayList<>();
@@ -63,6 +64,9 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
         FunctionCounter.builder(ITERATIONS, llm, l -> l.stats().iterations()).description("Forward passes")
                 .register(registry);
         // Present from the start, so that dashboards and alerts find them before the first request.
+        // How this engine was obtained (built, loaded from the engine cache, shared, ...): 1 for its kind.
+        Counter.builder(ENGINE_LOADS).description("Engines obtained at startup, by how (cache hit or build)")
+                .tag("kind", llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT)).register(registry).increment();
         rejected(registry);
         failed(registry);
         tokens(registry, "prompt");

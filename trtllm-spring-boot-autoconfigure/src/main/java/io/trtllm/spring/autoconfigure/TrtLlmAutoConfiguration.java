@@ -48,8 +48,9 @@ public final class TrtLlmAutoConfiguration {
             throw new IllegalStateException("Could not start the trtllm engine (trtllm.model=" + args.model()
                     + ", trtllm.backend=" + args.backend() + "): " + e.getMessage(), e);
         }
-        LOG.info("trtllm engine ready: model {} on {}, max-seq-len {}, loaded in {} ms", args.model(),
-                llm.backendDescription(), llm.maxSeqLen(), (System.nanoTime() - start) / 1_000_000);
+        LOG.info("trtllm engine ready: model {} on {}, engine {} ({}), max-seq-len {}, loaded in {} ms", args.model(),
+                llm.backendDescription(), llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT),
+                llm.engineDirectory(), llm.maxSeqLen(), (System.nanoTime() - start) / 1_000_000);
         return llm;
     }
 

@@ -3,7 +3,10 @@ package io.trtllm.spring.autoconfigure;
 import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.SamplingParams;
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.Quantization;
 import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
+import io.trtllm.model.ModelSource;
 import io.trtllm.model.builtin.BuiltinModels;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import java.nio.file.Files;
@@ -16,6 +19,7 @@ import org.jspecify.annotations.Nullable;
 import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.util.unit.DataSize;
 
 /**
  * Configuration of the in-process engine ({@code trtllm.*}, mapped to {@link LlmArgs}) and of the
@@ -28,7 +32,10 @@ public class TrtLlmProperties implements InitializingBean {
     /** Prefix of the engine's properties. */
     public static final String PREFIX = "trtllm";
 
-    /** Builtin model name (stories15M) or a Hugging Face model directory (config.json, *.safetensors, tokenizer.json). */
+    /**
+     * Builtin model name (stories15M), a Hugging Face model directory (config.json, *.safetensors,
+     * tokenizer.json), an engine directory from trtllm build, or a Hugging Face Hub id org/name[@revision].
+     */
     private String model = "stories15M";
 
     /** Directory holding tokenizer.json when it is not the model directory. */
@@ -54,6 +61,12 @@ public class TrtLlmProperties implements InitializingBean {
 
     /** CPU threads of the forward pass; 0 uses all available processors. */
     private int threads;
+
+    /** Weight dtype of the engine: auto (the checkpoint's), float32, float16 or bfloat16. */
+    private String dtype = "auto";
+
+    /** Weight-only quantization of the engine (CPU backend): none, int8 or int4. */
+    private String quantization = "none";
 
     private final KvCache kvCache = new KvCache();
 
@@ -95,6 +108,14 @@ public class TrtLlmProperties implements InitializingBean {
         check("max-num-tokens", maxNumTokens, b -> b.maxNumTokens(maxNumTokens));
         check("max-queue-size", maxQueueSize, b -> b.maxQueueSize(maxQueueSize));
         check("threads", threads, b -> b.threads(threads));
+        check("dtype", dtype, b -> b.dtype(dtype));
+        Quantization q;
+        try {
+            q = Quantization.parse(quantization);
+        } catch (IllegalArgumentException e) {
+            throw invalid("quantization", quantization, e.getMessage());
+        }
+        BuildCacheConfig buildCache = cache.toConfig();
         KvCacheConfig kv = kvCache.toConfig();
         return LlmArgs.builder(model)
                 .tokenizer(tokenizer)
@@ -106,6 +127,10 @@ public class TrtLlmProperties implements InitializingBean {
                 .enableChunkedPrefill(enableChunkedPrefill)
                 .threads(threads)
                 .cacheDir(cache.dir)
+                .dtype(dtype)
+                .quantization(q)
+                .enableBuildCache(cache.enabled)
+                .buildCacheConfig(buildCache)
                 .schedulerPolicy(scheduler.policy)
                 .kvCacheConfig(kv)
                 .build();
@@ -116,9 +141,10 @@ public class TrtLlmProperties implements InitializingBean {
             throw invalid("model", model, "give a builtin model name " + BuiltinModels.NAMES
                     + " or a Hugging Face model directory");
         }
-        if (!BuiltinModels.isBuiltin(model) && !Files.isDirectory(Path.of(model))) {
-            throw invalid("model", model, "neither a builtin model " + BuiltinModels.NAMES + " nor an existing directory ("
-                    + Path.of(model).toAbsolutePath() + ")");
+        try {
+            ModelSource.parse(model);
+        } catch (IllegalArgumentException e) {
+            throw invalid("model", model, e.getMessage());
         }
     }
 
@@ -199,6 +225,22 @@ public class TrtLlmProperties implements InitializingBean {
 
     public void setEnableChunkedPrefill(boolean enableChunkedPrefill) {
         this.enableChunkedPrefill = enableChunkedPrefill;
+    }
+
+    public String getDtype() {
+        return dtype;
+    }
+
+    public void setDtype(String dtype) {
+        this.dtype = dtype;
+    }
+
+    public String getQuantization() {
+        return quantization;
+    }
+
+    public void setQuantization(String quantization) {
+        this.quantization = quantization;
     }
 
     public int getThreads() {
@@ -319,12 +361,54 @@ public class TrtLlmProperties implements InitializingBean {
          */
         private @Nullable Path dir;
 
+        /** Whether engines are built once and reused from the engine cache (off: built privately each start). */
+        private boolean enabled = true;
+
+        /** Most engines kept in the cache; the least recently used beyond it are removed (never one in use). */
+        private int maxRecords = BuildCacheConfig.DEFAULT_MAX_RECORDS;
+
+        /** Most bytes of engines kept in the cache, likewise. */
+        private DataSize maxSize = DataSize.ofBytes(BuildCacheConfig.DEFAULT_MAX_SIZE_BYTES);
+
+        BuildCacheConfig toConfig() {
+            try {
+                return new BuildCacheConfig(null, maxRecords, maxSize.toBytes());
+            } catch (IllegalArgumentException e) {
+                throw invalid(maxRecords <= 0 ? "cache.max-records" : "cache.max-size",
+                        maxRecords <= 0 ? maxRecords : maxSize, e.getMessage());
+            }
+        }
+
         public @Nullable Path getDir() {
             return dir;
         }
 
         public void setDir(@Nullable Path dir) {
             this.dir = dir;
+        }
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        public int getMaxRecords() {
+            return maxRecords;
+        }
+
+        public void setMaxRecords(int maxRecords) {
+            this.maxRecords = maxRecords;
+        }
+
+        public DataSize getMaxSize() {
+            return maxSize;
+        }
+
+        public void setMaxSize(DataSize maxSize) {
+            this.maxSize = maxSize;
         }
     }
 

@@ -62,5 +62,8 @@ class TrtLlmMetricsTests {
         assertThat(registry.get(TrtLlmMetrics.QUEUED).gauge().value()).isZero();
         assertThat(registry.get(TrtLlmMetrics.BATCH_SIZE).gauge()).isNotNull();
         assertThat(kv.freeBlocks()).isPositive();
+        // The engine's load at startup, tagged with how it came (built, loaded from the cache, ...).
+        String kind = llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT);
+        assertThat(registry.get(TrtLlmMetrics.ENGINE_LOADS).tag("kind", kind).counter().count()).isEqualTo(1);
     }
 }

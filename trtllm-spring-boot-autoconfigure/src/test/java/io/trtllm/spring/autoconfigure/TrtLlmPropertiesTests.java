@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.Quantization;
 import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,7 +46,9 @@ class TrtLlmPropertiesTests {
         runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.model=" + dir, "trtllm.tokenizer=" + dir,
                         "trtllm.backend=cpu", "trtllm.max-seq-len=128", "trtllm.max-batch-size=8", "trtllm.max-num-tokens=512",
                         "trtllm.max-queue-size=16", "trtllm.enable-chunked-prefill=false", "trtllm.threads=1",
-                        "trtllm.cache.dir=" + dir, "trtllm.kv-cache.max-tokens=4096", "trtllm.kv-cache.free-memory-fraction=0.5",
+                        "trtllm.cache.dir=" + dir, "trtllm.cache.enabled=false", "trtllm.cache.max-records=3",
+                        "trtllm.cache.max-size=2GB", "trtllm.dtype=bfloat16", "trtllm.quantization=int8",
+                        "trtllm.kv-cache.max-tokens=4096", "trtllm.kv-cache.free-memory-fraction=0.5",
                         "trtllm.kv-cache.enable-block-reuse=false", "trtllm.kv-cache.tokens-per-block=16",
                         "trtllm.scheduler.policy=max-utilization", "trtllm.chat.options.model=tiny",
                         "trtllm.chat.options.temperature=0.2", "trtllm.chat.options.top-k=5", "trtllm.chat.options.top-p=0.9",
@@ -56,7 +60,9 @@ class TrtLlmPropertiesTests {
                     var properties = context.getBean(TrtLlmProperties.class);
                     assertThat(properties.toLlmArgs()).isEqualTo(LlmArgs.builder(dir.toString()).tokenizer(dir)
                             .backend("cpu").maxSeqLen(128).maxBatchSize(8).maxNumTokens(512).maxQueueSize(16)
-                            .enableChunkedPrefill(false).threads(1).cacheDir(dir)
+                            .enableChunkedPrefill(false).threads(1).cacheDir(dir).dtype("bfloat16")
+                            .quantization(Quantization.INT8).enableBuildCache(false)
+                            .buildCacheConfig(new BuildCacheConfig(null, 3, 2L << 30))
                             .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16))
                             .schedulerPolicy(CapacityPolicy.MAX_UTILIZATION).build());
                     var options = properties.getChat().getOptions().toChatOptions();
@@ -77,7 +83,24 @@ class TrtLlmPropertiesTests {
     void aModelThatIsNeitherBuiltinNorADirectoryFailsNamingTrtllmModel() {
         runner.withPropertyValues("trtllm.model=/no/such/model").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.model").hasMessageContaining("/no/such/model")
-                        .hasMessageContaining("neither a builtin model [stories15M] nor an existing directory"));
+                        .hasMessageContaining("is neither a builtin model [stories15M], nor a directory, nor a Hugging Face Hub id"));
+    }
+
+    @Test
+    void engineBuildKeysAreCheckedNamingTheKey() {
+        runner.withPropertyValues("trtllm.dtype=fp8").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.dtype").hasMessageContaining("'fp8'"));
+        runner.withPropertyValues("trtllm.quantization=int3").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.quantization")
+                        .hasMessageContaining("quantization 'int3' is not one of [none, int8, int4]"));
+        runner.withPropertyValues("trtllm.cache.max-records=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.cache.max-records"));
+        runner.withPropertyValues("trtllm.cache.max-size=0B").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.cache.max-size"));
+        // A Hugging Face Hub id is a model (downloaded at startup), not a configuration error.
+        var properties = new TrtLlmProperties();
+        properties.setModel("Qwen/Qwen3-0.6B@main");
+        assertThat(properties.toLlmArgs().model()).isEqualTo("Qwen/Qwen3-0.6B@main");
     }
 
     @Test
