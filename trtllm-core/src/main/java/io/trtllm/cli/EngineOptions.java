@@ -22,6 +22,12 @@ final class EngineOptions {
     @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
     Integer maxSeqLen;
 
+    @Option(names = "--max-batch-size", description = "Most sequences per forward pass (default 64).")
+    Integer maxBatchSize;
+
+    @Option(names = "--max-num-tokens", description = "Most tokens per forward pass (default 2048).")
+    Integer maxNumTokens;
+
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all processors.")
     int threads;
 
@@ -41,7 +47,14 @@ final class EngineOptions {
     }
 
     LlmArgs.Builder builder() {
-        return LlmArgs.builder(model).backend(backend).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
+        LlmArgs.Builder b = LlmArgs.builder(model);
+        if (maxBatchSize != null) {
+            b.maxBatchSize(maxBatchSize);
+        }
+        if (maxNumTokens != null) {
+            b.maxNumTokens(maxNumTokens);
+        }
+        return b.backend(backend).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
                 .quantization(Quantization.parse(quantization));
     }
 

