@@ -202,8 +202,8 @@ public final class TrtLlmChatModel implements ChatModel {
      */
     private static ChatResponse toResponse(RequestOutput output, String text, TrtLlmChatOptions options, boolean tools) {
         CompletionOutput completion = output.output();
-        @Nullable String finishReason = completion.finishReason() == null ? null
-                : completion.finishReason().toUpperCase(Locale.ROOT);
+        @Nullable String engineReason = completion.finishReason();
+        @Nullable String finishReason = engineReason == null ? null : engineReason.toUpperCase(Locale.ROOT);
         AssistantMessage message = new AssistantMessage(text);
         if (tools) {
             ToolCallParser.Parsed parsed = ToolCallParser.parse(text);
@@ -260,7 +260,7 @@ public final class TrtLlmChatModel implements ChatModel {
             return this;
         }
 
-        /** Tests: what runs a non-streaming request (default: the engine). */
+        /** Tests: what runs the engine requests (default: the engine). */
         Builder generator(Generator generator) {
             this.generator = generator;
             return this;
