@@ -1,5 +1,7 @@
 package io.trtllm.tokenizer;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
@@ -15,6 +17,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 import jinjava.javax.el.CompositeELResolver;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -24,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * A Hugging Face chat template (the Jinja2 source in {@code tokenizer_config.json}'s
  * {@code chat_template}) rendered with Jinjava the way transformers' {@code apply_chat_template}
  * renders it with Python Jinja2: {@code trim_blocks} and {@code lstrip_blocks} on, no trailing
- * newline, the variables {@code messages} (maps with {@code role} and {@code content}),
+ * newline, the variables {@code messages} (maps with {@code role} and {@code content}; where set,
+ * {@code tool_calls}, {@code tool_call_id} and {@code name} as OpenAI's chat API and transformers have them),
  * {@code add_generation_prompt} and the special tokens ({@code bos_token}, {@code eos_token}, ...),
  * and the globals {@code raise_exception} and {@code strftime_now}.
  *
@@ -55,6 +59,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class ChatTemplate {
     private static final Logger log = LoggerFactory.getLogger(ChatTemplate.class);
+
+    private static final Pattern TOOLS_VARIABLE = Pattern.compile("\\btools\\b");
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String source;
     private final String origin;
@@ -93,14 +100,59 @@ public final class ChatTemplate {
         Map<String, Object> context = new HashMap<>(variables);
         List<Map<String, Object>> maps = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
-            Map<String, Object> map = new LinkedHashMap<>();
-            map.put("role", m.role());
-            map.put("content", m.content());
-            maps.add(map);
+            maps.add(toMap(m));
         }
         context.put("messages", maps);
         context.put("add_generation_prompt", addGenerationPrompt);
         return renderContext(context);
+    }
+
+    /**
+     * Whether the template reads a {@code tools} variable: then it renders tool definitions (passed
+     * as {@code tools}), and by the same convention assistant {@code tool_calls} and {@code tool} messages.
+     */
+    public boolean supportsTools() {
+        return TOOLS_VARIABLE.matcher(source).find();
+    }
+
+    /** A message as transformers hands it to templates; tool fields only where set. */
+    private static Map<String, Object> toMap(ChatMessage m) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        map.put("role", m.role());
+        map.put("content", m.content());
+        if (!m.toolCalls().isEmpty()) {
+            List<Map<String, Object>> calls = new ArrayList<>(m.toolCalls().size());
+            for (ChatMessage.ToolCall call : m.toolCalls()) {
+                Map<String, Object> function = new LinkedHashMap<>();
+                function.put("name", call.name());
+                function.put("arguments", argumentsValue(call.arguments()));
+                Map<String, Object> c = new LinkedHashMap<>();
+                if (call.id() != null) {
+                    c.put("id", call.id());
+                }
+                c.put("type", "function");
+                c.put("function", function);
+                calls.add(c);
+            }
+            map.put("tool_calls", calls);
+        }
+        if (m.toolCallId() != null) {
+            map.put("tool_call_id", m.toolCallId());
+        }
+        if (m.name() != null) {
+            map.put("name", m.name());
+        }
+        return map;
+    }
+
+    /** A JSON object's text as a mapping (what templates expect), anything else as the text. */
+    private static Object argumentsValue(String arguments) {
+        try {
+            Object value = JSON.readValue(arguments, Object.class);
+            return value instanceof Map<?, ?> ? value : arguments;
+        } catch (JsonProcessingException e) {
+            return arguments;
+        }
     }
 
     /** Renders with exactly {@code context} as the template's variables (messages may be any maps). */

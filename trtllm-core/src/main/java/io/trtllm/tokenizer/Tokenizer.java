@@ -224,7 +224,21 @@ public final class Tokenizer implements AutoCloseable {
      * tokens (the template has its own), or the plain fallback's text encoded with them.
      */
     public int[] encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt) {
-        return encode(applyChatTemplate(messages, addGenerationPrompt), chatTemplate == null);
+        return encodeChat(messages, addGenerationPrompt, Map.of());
+    }
+
+    /** As {@link #encodeChat(List, boolean)}, with further template variables (see {@link #applyChatTemplate(List, boolean, Map)}). */
+    public int[] encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, ?> variables) {
+        return encode(applyChatTemplate(messages, addGenerationPrompt, variables), chatTemplate == null);
+    }
+
+    /**
+     * Whether the model's chat template renders tool definitions (it reads a {@code tools} variable:
+     * pass OpenAI-style function definitions, {@code {"type": "function", "function": {"name",
+     * "description", "parameters"}}}, as {@code tools}). False without a template.
+     */
+    public boolean supportsTools() {
+        return chatTemplate != null && chatTemplate.supportsTools();
     }
 
     /** A fresh incremental detokenizer for one output stream. */

@@ -1,22 +1,35 @@
 package io.trtllm.spring.chat;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.api.SamplingParams;
 import io.trtllm.tokenizer.ChatMessage;
 import io.trtllm.tokenizer.Tokenizer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
+import org.springframework.ai.chat.messages.ToolResponseMessage;
 import org.springframework.ai.chat.messages.UserMessage;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.ai.tool.ToolCallback;
+import org.springframework.ai.tool.definition.ToolDefinition;
 
 /**
  * Turns a Spring AI {@link Prompt} into what the engine runs: the options merged over the chat
  * model's defaults, the prompt token ids (the messages rendered with the model's chat template),
  * and the {@link SamplingParams}. Shared by {@code call} and {@code stream}.
+ *
+ * <p>Tools: the options' tool callbacks go to the template as {@code tools} (OpenAI function
+ * definitions); assistant tool calls and {@link ToolResponseMessage}s become the template's
+ * {@code tool_calls} and {@code tool} messages. Both need a template that reads {@code tools} and
+ * tells the model to answer in Qwen's {@code <tool_call>} format (what {@link ToolCallParser} reads);
+ * otherwise the request is refused with an {@link UnsupportedOperationException} naming the model.
  */
 final class ChatRequestMapper {
 
@@ -27,9 +40,13 @@ final class ChatRequestMapper {
      * @param options        the merged options
      * @param promptTokenIds the rendered conversation's token ids
      * @param params         sampling parameters for the engine
+     * @param tools          whether tool definitions were rendered: the reply may hold tool calls
      */
-    record EngineRequest(Prompt prompt, TrtLlmChatOptions options, int[] promptTokenIds, SamplingParams params) {
+    record EngineRequest(Prompt prompt, TrtLlmChatOptions options, int[] promptTokenIds, SamplingParams params,
+                         boolean tools) {
     }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Tokenizer tokenizer;
     private final int maxSeqLen;
@@ -43,16 +60,67 @@ final class ChatRequestMapper {
 
     /**
      * @throws UnsupportedOperationException when the request has tool callbacks, tool calls or tool
-     *                                       responses, or media
+     *                                       responses and the model's chat template has no tool support,
+     *                                       or media
      * @throws IllegalArgumentException      when an option is out of range (the message names it)
      */
     EngineRequest map(Prompt prompt) {
         TrtLlmChatOptions options = defaults.merge(prompt.getOptions());
-        refuseTools(options.getToolCallbacks());
-        List<ChatMessage> messages = messages(prompt.getInstructions());
-        int[] ids = tokenizer.encodeChat(messages, true);
+        List<ToolCallback> callbacks = options.getToolCallbacks();
+        if (!callbacks.isEmpty()) {
+            requireToolSupport(options, "tool callbacks " + callbacks.stream().map(t -> t.getToolDefinition().name()).toList());
+        }
+        List<ChatMessage> messages = messages(prompt.getInstructions(), options);
+        Map<String, Object> variables = callbacks.isEmpty() ? Map.of() : Map.of("tools", toolDefinitions(callbacks));
+        int[] ids = tokenizer.encodeChat(messages, true, variables);
         SamplingParams params = samplingParams(options, ids.length);
-        return new EngineRequest(prompt.mutate().chatOptions(options).build(), options, ids, params);
+        return new EngineRequest(prompt.mutate().chatOptions(options).build(), options, ids, params, !callbacks.isEmpty());
+    }
+
+    /** The callbacks' definitions as OpenAI function definitions, the form chat templates are written for. */
+    static List<Map<String, Object>> toolDefinitions(List<ToolCallback> callbacks) {
+        List<Map<String, Object>> tools = new ArrayList<>(callbacks.size());
+        for (ToolCallback callback : callbacks) {
+            ToolDefinition definition = callback.getToolDefinition();
+            Map<String, Object> function = new LinkedHashMap<>();
+            function.put("name", definition.name());
+            function.put("description", definition.description());
+            function.put("parameters", parseSchema(definition));
+            Map<String, Object> tool = new LinkedHashMap<>();
+            tool.put("type", "function");
+            tool.put("function", function);
+            tools.add(tool);
+        }
+        return tools;
+    }
+
+    private static Object parseSchema(ToolDefinition definition) {
+        try {
+            return JSON.readValue(definition.inputSchema(), Object.class);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("tool '" + definition.name() + "': the input schema is not JSON: "
+                    + e.getOriginalMessage(), e);
+        }
+    }
+
+    /**
+     * Refuses {@code what} unless the template renders tools and asks for Qwen's {@code <tool_call>}
+     * format, the one replies are parsed in.
+     */
+    private void requireToolSupport(TrtLlmChatOptions options, String what) {
+        String model = String.valueOf(options.getModel());
+        if (!tokenizer.supportsTools()) {
+            throw new UnsupportedOperationException("The request has " + what + ", but model '" + model + "' "
+                    + (tokenizer.hasChatTemplate() ? "has a chat template without tools support"
+                    : "has no chat template, so no tools support")
+                    + ": use a model whose chat template renders tools (e.g. Qwen 2.5/3), or remove the tools");
+        }
+        var template = Objects.requireNonNull(tokenizer.chatTemplate());
+        if (!template.source().contains(ToolCallParser.OPEN)) {
+            throw new UnsupportedOperationException("The request has " + what + ", but the chat template of model '"
+                    + model + "' (" + template.origin() + ") does not ask for tool calls in the " + ToolCallParser.OPEN
+                    + " JSON format, the only one TrtLlmChatModel parses (Qwen 2.5/3 and Hermes-style templates)");
+        }
     }
 
     /**
@@ -89,25 +157,34 @@ final class ChatRequestMapper {
         return b.build();
     }
 
-    private static List<ChatMessage> messages(List<Message> instructions) {
+    private List<ChatMessage> messages(List<Message> instructions, TrtLlmChatOptions options) {
         List<ChatMessage> out = new ArrayList<>(instructions.size());
         for (Message m : instructions) {
-            String role = switch (m.getMessageType()) {
-                case SYSTEM -> "system";
-                case USER -> "user";
-                case ASSISTANT -> "assistant";
-                case TOOL -> throw new UnsupportedOperationException(
-                        "TrtLlmChatModel does not support tool calling yet: the prompt has a tool response message");
-            };
             if (m instanceof UserMessage user && !user.getMedia().isEmpty()) {
                 throw new UnsupportedOperationException("TrtLlmChatModel takes text only: a user message has "
                         + user.getMedia().size() + " media attachment(s)");
             }
-            if (m instanceof AssistantMessage assistant && assistant.hasToolCalls()) {
-                throw new UnsupportedOperationException(
-                        "TrtLlmChatModel does not support tool calling yet: an assistant message has tool calls");
+            switch (m.getMessageType()) {
+                case SYSTEM -> out.add(ChatMessage.system(textOf(m)));
+                case USER -> out.add(ChatMessage.user(textOf(m)));
+                case ASSISTANT -> {
+                    if (m instanceof AssistantMessage assistant && assistant.hasToolCalls()) {
+                        requireToolSupport(options, "an assistant message with tool calls");
+                        List<ChatMessage.ToolCall> calls = assistant.getToolCalls().stream()
+                                .map(c -> new ChatMessage.ToolCall(c.id(), c.name(), c.arguments())).toList();
+                        out.add(ChatMessage.assistant(textOf(m), calls));
+                    } else {
+                        out.add(ChatMessage.assistant(textOf(m)));
+                    }
+                }
+                case TOOL -> {
+                    requireToolSupport(options, "a tool response message");
+                    // One template message per result, as OpenAI's API has them.
+                    for (ToolResponseMessage.ToolResponse r : ((ToolResponseMessage) m).getResponses()) {
+                        out.add(ChatMessage.tool(r.responseData(), r.id(), r.name()));
+                    }
+                }
             }
-            out.add(new ChatMessage(role, textOf(m)));
         }
         return out;
     }
@@ -115,13 +192,5 @@ final class ChatRequestMapper {
     private static String textOf(Message m) {
         @Nullable String text = m.getText();
         return text == null ? "" : text;
-    }
-
-    private static void refuseTools(List<ToolCallback> tools) {
-        if (!tools.isEmpty()) {
-            List<String> names = tools.stream().map(t -> t.getToolDefinition().name()).toList();
-            throw new UnsupportedOperationException("TrtLlmChatModel does not support tool calling yet; the request has "
-                    + "tool callbacks " + names + ": remove them, or use a chat model with tool support");
-        }
     }
 }

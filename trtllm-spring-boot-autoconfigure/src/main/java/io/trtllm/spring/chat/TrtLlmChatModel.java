@@ -7,12 +7,15 @@ import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.LLM;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
+import io.trtllm.api.SamplingParams;
 import io.trtllm.executor.QueueFullException;
 import io.trtllm.spring.chat.ChatRequestMapper.EngineRequest;
+import io.trtllm.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.concurrent.Flow;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.metadata.ChatGenerationMetadata;
@@ -44,12 +47,27 @@ import reactor.core.publisher.Flux;
  * Every request is observed as Spring AI's {@code gen_ai.client.operation} with provider
  * {@value #PROVIDER_NAME}.
  *
- * <p>Not supported yet, refused with {@link UnsupportedOperationException}: tool callbacks, tool
- * messages and media.
+ * <p>Tools: when the options carry tool callbacks and the model's chat template renders tools in
+ * Qwen's format (Qwen 2.5/3, Hermes-style templates: they read {@code tools} and ask for
+ * {@code <tool_call>} JSON), their definitions are rendered into the prompt and the reply's
+ * {@code <tool_call>} blocks are returned as {@link AssistantMessage.ToolCall}s with finish reason
+ * {@value #TOOL_CALLS} (see {@link ToolCallParser}). As in Spring AI 2.0's own chat models, this
+ * model does not execute tools: a {@code ChatClient} does (its {@code ToolCallingAdvisor} calls the
+ * tools and this model again with the results, which render as the template's {@code tool}
+ * messages); a direct {@code call} gets the tool calls back. With tools, {@link #stream} emits the
+ * whole reply as one response once it is generated, since a tool call can only be parsed whole
+ * (cancelling still aborts the engine request).
+ * Other templates, or none (stories15M), refuse tools with an {@link UnsupportedOperationException}
+ * naming the model.
+ *
+ * <p>Not supported, refused with {@link UnsupportedOperationException}: media.
  */
 public final class TrtLlmChatModel implements ChatModel {
     /** Provider name in observations. */
     public static final String PROVIDER_NAME = "trtllm";
+
+    /** Finish reason of a reply that calls tools. */
+    public static final String TOOL_CALLS = "TOOL_CALLS";
 
     private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
             new DefaultChatModelObservationConvention();
@@ -59,16 +77,42 @@ public final class TrtLlmChatModel implements ChatModel {
     private final ChatRequestMapper mapper;
     private final ObservationRegistry observationRegistry;
     private final TrtLlmRequestObserver requestObserver;
+    private final Generator generator;
     private ChatModelObservationConvention observationConvention = DEFAULT_OBSERVATION_CONVENTION;
 
-    private TrtLlmChatModel(LLM llm, TrtLlmChatOptions defaultOptions, ObservationRegistry observationRegistry,
-                            TrtLlmRequestObserver requestObserver) {
+    /** Runs engine requests: the {@link LLM}, or in tests a script of replies. */
+    interface Generator {
+        /** As {@link LLM#generate(int[], SamplingParams)}. */
+        RequestOutput generate(int[] promptTokenIds, SamplingParams params);
+
+        /** As {@link LLM#generateStream(int[], SamplingParams)}. */
+        Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params);
+
+        static Generator of(LLM llm) {
+            return new Generator() {
+                @Override
+                public RequestOutput generate(int[] promptTokenIds, SamplingParams params) {
+                    return llm.generate(promptTokenIds, params);
+                }
+
+                @Override
+                public Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params) {
+                    return llm.generateStream(promptTokenIds, params);
+                }
+            };
+        }
+    }
+
+    private TrtLlmChatModel(LLM llm, Tokenizer tokenizer, TrtLlmChatOptions defaultOptions,
+                            ObservationRegistry observationRegistry, TrtLlmRequestObserver requestObserver,
+                            Generator generator) {
         this.llm = llm;
         this.defaultOptions = defaultOptions.getModel() != null ? defaultOptions
                 : defaultOptions.mutate().model(modelLabel(llm.modelDirectory())).build();
-        this.mapper = new ChatRequestMapper(llm.tokenizer(), llm.maxSeqLen(), this.defaultOptions);
+        this.mapper = new ChatRequestMapper(tokenizer, llm.maxSeqLen(), this.defaultOptions);
         this.observationRegistry = observationRegistry;
         this.requestObserver = requestObserver;
+        this.generator = generator;
     }
 
     /** A builder; {@link Builder#llm} is required. */
@@ -89,7 +133,7 @@ public final class TrtLlmChatModel implements ChatModel {
                 .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> context, observationRegistry)
                 .observe(() -> {
                     RequestOutput output = generate(request);
-                    ChatResponse r = toResponse(output, output.output().text(), request.options());
+                    ChatResponse r = toResponse(output, output.output().text(), request.options(), request.tools());
                     context.setResponse(r);
                     return r;
                 });
@@ -98,7 +142,7 @@ public final class TrtLlmChatModel implements ChatModel {
 
     private RequestOutput generate(EngineRequest request) {
         try {
-            RequestOutput output = llm.generate(request.promptTokenIds(), request.params());
+            RequestOutput output = generator.generate(request.promptTokenIds(), request.params());
             requestObserver.onFinished(output);
             return output;
         } catch (RuntimeException e) {
@@ -127,8 +171,13 @@ public final class TrtLlmChatModel implements ChatModel {
             observation.parentObservation(parent);
             observation.start();
 
-            Flux<ChatResponse> responses = JdkFlowAdapter
-                    .flowPublisherToFlux(llm.generateStream(request.promptTokenIds(), request.params()))
+            Flux<RequestOutput> updates = JdkFlowAdapter
+                    .flowPublisherToFlux(generator.generateStream(request.promptTokenIds(), request.params()));
+            if (request.tools()) {
+                // A tool call parses only whole: one response with the whole reply (cancelling still aborts).
+                updates = updates.filter(RequestOutput::finished);
+            }
+            Flux<ChatResponse> responses = updates
                     .filter(update -> update.finished() || !update.output().textDiff().isEmpty())
                     .doOnNext(update -> {
                         if (update.finished()) {
@@ -137,7 +186,9 @@ public final class TrtLlmChatModel implements ChatModel {
                     })
                     .doOnCancel(requestObserver::onCancelled)
                     .doOnError(this::failed)
-                    .map(update -> toResponse(update, update.output().textDiff(), request.options()))
+                    .map(update -> request.tools()
+                            ? toResponse(update, update.output().text(), request.options(), true)
+                            : toResponse(update, update.output().textDiff(), request.options(), false))
                     .doOnError(observation::error)
                     .doFinally(signal -> observation.stop())
                     .contextWrite(ctx -> ctx.put(ObservationThreadLocalAccessor.KEY, observation));
@@ -145,13 +196,25 @@ public final class TrtLlmChatModel implements ChatModel {
         });
     }
 
-    /** One response: {@code text} (the whole text, or a stream's delta) and, once finished, the finish reason. */
-    private static ChatResponse toResponse(RequestOutput output, String text, TrtLlmChatOptions options) {
+    /**
+     * One response: {@code text} (the whole text, or a stream's delta) and, once finished, the finish
+     * reason; with {@code tools}, the text's tool calls parsed out of it.
+     */
+    private static ChatResponse toResponse(RequestOutput output, String text, TrtLlmChatOptions options, boolean tools) {
         CompletionOutput completion = output.output();
-        String finishReason = completion.finishReason();
+        @Nullable String engineReason = completion.finishReason();
+        @Nullable String finishReason = engineReason == null ? null : engineReason.toUpperCase(Locale.ROOT);
+        AssistantMessage message = new AssistantMessage(text);
+        if (tools) {
+            ToolCallParser.Parsed parsed = ToolCallParser.parse(text);
+            if (!parsed.toolCalls().isEmpty()) {
+                message = AssistantMessage.builder().content(parsed.content()).toolCalls(parsed.toolCalls()).build();
+                finishReason = TOOL_CALLS;
+            }
+        }
         ChatGenerationMetadata generationMetadata = finishReason == null ? ChatGenerationMetadata.NULL
-                : ChatGenerationMetadata.builder().finishReason(finishReason.toUpperCase(Locale.ROOT)).build();
-        var generation = new Generation(new AssistantMessage(text), generationMetadata);
+                : ChatGenerationMetadata.builder().finishReason(finishReason).build();
+        var generation = new Generation(message, generationMetadata);
         RequestMetrics metrics = output.metrics();
         var usage = new DefaultUsage(metrics.promptTokens(), metrics.generatedTokens(),
                 metrics.promptTokens() + metrics.generatedTokens(), metrics, (long) metrics.cachedPromptTokens(), null);
@@ -185,8 +248,22 @@ public final class TrtLlmChatModel implements ChatModel {
         private TrtLlmChatOptions defaultOptions = TrtLlmChatOptions.builder().build();
         private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
         private TrtLlmRequestObserver requestObserver = TrtLlmRequestObserver.NOOP;
+        private @Nullable Tokenizer tokenizer;
+        private @Nullable Generator generator;
 
         private Builder() {
+        }
+
+        /** Tests: the tokenizer whose chat template renders the prompts (default: the engine's). */
+        Builder tokenizer(Tokenizer tokenizer) {
+            this.tokenizer = tokenizer;
+            return this;
+        }
+
+        /** Tests: what runs the engine requests (default: the engine). */
+        Builder generator(Generator generator) {
+            this.generator = generator;
+            return this;
         }
 
         /** The engine (required). */
@@ -217,7 +294,9 @@ public final class TrtLlmChatModel implements ChatModel {
             if (llm == null) {
                 throw new IllegalStateException("TrtLlmChatModel.builder(): llm(LLM) is required");
             }
-            return new TrtLlmChatModel(llm, defaultOptions, observationRegistry, requestObserver);
+            LLM engine = llm;
+            return new TrtLlmChatModel(engine, tokenizer != null ? tokenizer : engine.tokenizer(), defaultOptions,
+                    observationRegistry, requestObserver, generator != null ? generator : Generator.of(engine));
         }
     }
 }

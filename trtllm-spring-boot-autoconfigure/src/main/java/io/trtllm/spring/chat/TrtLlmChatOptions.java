@@ -20,8 +20,9 @@ import org.springframework.ai.tool.ToolCallback;
  * stop sequences and tool callbacks are appended.
  *
  * <p>{@code model} is a label: one engine serves one model, so it is reported in the response
- * metadata and observations but does not select anything. Tool callbacks are carried (so that a
- * {@code ChatClient} can set them) but the chat model refuses requests that have any.
+ * metadata and observations but does not select anything. Tool callbacks (a {@code ChatClient} sets
+ * them) are rendered into the prompt when the model's chat template supports tools; see
+ * {@link TrtLlmChatModel}.
  */
 public final class TrtLlmChatOptions implements ToolCallingChatOptions {
     private final @Nullable String model;

@@ -76,15 +76,17 @@ class ChatRequestMapperTests {
     }
 
     @Test
-    void toolMessagesAreRefused() {
+    void toolMessagesAreRefusedWhenTheModelHasNoToolsSupport() {
         var toolResponse = ToolResponseMessage.builder()
                 .responses(List.of(new ToolResponseMessage.ToolResponse("1", "weather", "sunny"))).build();
         var toolCall = AssistantMessage.builder().content("")
                 .toolCalls(List.of(new AssistantMessage.ToolCall("1", "function", "weather", "{}"))).build();
 
         assertThatThrownBy(() -> mapper.map(new Prompt(List.of(new UserMessage("Hi"), toolResponse))))
-                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("tool response");
+                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("tool response")
+                .hasMessageContaining("model 'm' has no chat template, so no tools support");
         assertThatThrownBy(() -> mapper.map(new Prompt(List.of(new UserMessage("Hi"), toolCall))))
-                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("tool calls");
+                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("tool calls")
+                .hasMessageContaining("model 'm'");
     }
 }

@@ -143,13 +143,14 @@ class TrtLlmChatModelTests {
     }
 
     @Test
-    void toolCallbacksAreRefusedWithTheReason() {
+    void toolCallbacksAreRefusedWhenTheChatTemplateHasNoToolsSupport() {
         var tool = FunctionToolCallback.builder("weather", (String city) -> "sunny").description("weather in a city")
                 .inputType(String.class).build();
         var prompt = new Prompt(PROMPT, TrtLlmChatOptions.builder().toolCallbacks(List.of(tool)).build());
 
         assertThatThrownBy(() -> greedy.call(prompt)).isInstanceOf(UnsupportedOperationException.class)
-                .hasMessageContaining("tool calling").hasMessageContaining("weather");
+                .hasMessageContaining("tool callbacks [weather]")
+                .hasMessageContaining("model 'stories15M' has no chat template, so no tools support");
         assertThatThrownBy(() -> greedy.stream(prompt).blockLast()).isInstanceOf(UnsupportedOperationException.class);
         // A ChatClient hands its tools to the model through the options: refused too, not ignored.
         assertThatThrownBy(() -> ChatClient.create(greedy).prompt().user(PROMPT).toolCallbacks(tool).call().content())
