@@ -84,7 +84,8 @@ public final class LLM implements AutoCloseable {
         this.engine = lease;
         this.config = lease.config().modelConfig();
         this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : lease.config().buildConfig().maxSeqLen();
-        this.maxInputLen = lease.config().buildConfig().maxInputLen();
+        int engineInputLen = lease.config().buildConfig().maxInputLen();
+        this.maxInputLen = Math.min(args.maxInputLen() != null ? args.maxInputLen() : engineInputLen, maxSeqLen);
         Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : lease.directory();
         Checkpoint weights = lease.weights();
         Tokenizer tok = null;
@@ -93,6 +94,10 @@ public final class LLM implements AutoCloseable {
             if (maxSeqLen > lease.config().buildConfig().maxSeqLen()) {
                 throw new IllegalArgumentException("max_seq_len " + maxSeqLen + " exceeds the engine's max_seq_len "
                         + lease.config().buildConfig().maxSeqLen() + " (" + lease.directory() + "); rebuild it with a larger one");
+            }
+            if (args.maxInputLen() != null && args.maxInputLen() > engineInputLen) {
+                throw new IllegalArgumentException("max_input_len " + args.maxInputLen() + " exceeds the engine's max_input_len "
+                        + engineInputLen + " (" + lease.directory() + "); rebuild it with a larger one");
             }
             tok = Tokenizer.load(tokenizerDir);
             long tokenizerDone = System.nanoTime();
@@ -166,7 +171,11 @@ public final class LLM implements AutoCloseable {
         if (seqLen < 2) {
             throw new IllegalArgumentException("max_seq_len must be >= 2 (a prompt token and a generated one), got " + seqLen);
         }
-        BuildConfig build = BuildConfig.builder(seqLen).maxBatchSize(args.maxBatchSize()).maxNumTokens(args.maxNumTokens())
+        if (args.maxInputLen() != null && args.maxInputLen() > seqLen) {
+            throw new IllegalArgumentException("max_input_len " + args.maxInputLen() + " exceeds max_seq_len " + seqLen);
+        }
+        BuildConfig build = BuildConfig.builder(seqLen).maxInputLen(args.maxInputLen() != null ? args.maxInputLen() : seqLen)
+                .maxBatchSize(args.maxBatchSize()).maxNumTokens(args.maxNumTokens())
                 .dtype(BuildConfig.parseDtype(args.dtype())).quantization(args.quantization()).build();
         EngineCache cache = EngineCache.of(args.buildCacheConfig(), args.cacheDir());
         Device device = Device.of(backend);

@@ -17,6 +17,8 @@ import org.jspecify.annotations.Nullable;
  * @param backend        {@code auto} (CUDA when a usable device is present, else the CPU), {@code cpu} or {@code cuda}
  *                       (fails when no usable CUDA device is present)
  * @param maxSeqLen      longest prompt + output, or null for min(max_position_embeddings, 4096)
+ * @param maxInputLen    longest prompt (TensorRT-LLM's {@code max_input_len}), or null for max_seq_len; longer
+ *                       prompts are refused before anything is queued (or cut with {@code truncatePromptTokens})
  * @param tokensPerBlock tokens per KV-cache block (kept for compatibility; {@code kvCacheConfig} wins when set)
  * @param threads        CPU threads for the forward pass; 0 = all available processors
  * @param cacheDir       cache root, or null for {@code TRTLLM_CACHE_DIR} / {@code ~/.cache/trtllm}
@@ -38,6 +40,7 @@ public record LlmArgs(
         @Nullable Path tokenizer,
         String backend,
         @Nullable Integer maxSeqLen,
+        @Nullable Integer maxInputLen,
         int tokensPerBlock,
         int threads,
         @Nullable Path cacheDir,
@@ -70,6 +73,12 @@ public record LlmArgs(
         if (maxSeqLen != null && maxSeqLen <= 0) {
             throw new IllegalArgumentException("max_seq_len must be > 0, got " + maxSeqLen);
         }
+        if (maxInputLen != null && maxInputLen <= 0) {
+            throw new IllegalArgumentException("max_input_len must be > 0, got " + maxInputLen);
+        }
+        if (maxInputLen != null && maxSeqLen != null && maxInputLen > maxSeqLen) {
+            throw new IllegalArgumentException("max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
+        }
         if (tokensPerBlock <= 0) {
             throw new IllegalArgumentException("tokens_per_block must be > 0, got " + tokensPerBlock);
         }
@@ -101,6 +110,7 @@ public record LlmArgs(
         private @Nullable Path tokenizer;
         private String backend = "auto";
         private @Nullable Integer maxSeqLen;
+        private @Nullable Integer maxInputLen;
         private int tokensPerBlock = 32;
         private int threads;
         private @Nullable Path cacheDir;
@@ -128,6 +138,11 @@ public record LlmArgs(
 
         public Builder backend(String backend) {
             this.backend = backend;
+            return this;
+        }
+
+        public Builder maxInputLen(@Nullable Integer maxInputLen) {
+            this.maxInputLen = maxInputLen;
             return this;
         }
 
@@ -210,7 +225,7 @@ public record LlmArgs(
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
                     : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
-            return new LlmArgs(model, tokenizer, backend, maxSeqLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
+            return new LlmArgs(model, tokenizer, backend, maxSeqLen, maxInputLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
                     maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
                     skipBuildCache, buildCacheConfig);
         }

@@ -22,6 +22,9 @@ final class EngineOptions {
     @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")
     Integer maxSeqLen;
 
+    @Option(names = "--max-input-len", description = "Longest prompt (default: max-seq-len).")
+    Integer maxInputLen;
+
     @Option(names = "--max-batch-size", description = "Most sequences per forward pass (default 64).")
     Integer maxBatchSize;
 
@@ -54,7 +57,7 @@ final class EngineOptions {
         if (maxNumTokens != null) {
             b.maxNumTokens(maxNumTokens);
         }
-        return b.backend(backend).maxSeqLen(maxSeqLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
+        return b.backend(backend).maxSeqLen(maxSeqLen).maxInputLen(maxInputLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
                 .quantization(Quantization.parse(quantization));
     }
 

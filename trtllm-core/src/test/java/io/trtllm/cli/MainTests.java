@@ -177,6 +177,21 @@ class MainTests {
     }
 
     @Test
+    void maxInputLenRefusesLongerPromptsUnlessTruncated() {
+        // "Once upon a time there was a dog" is 9 tokens with the BOS token.
+        Result r = run("generate", "--max-input-len", "6", "--prompt", "Once upon a time there was a dog", "--max-tokens", "2",
+                "--temperature", "0");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("prompt (9 tokens) exceeds the engine's max_input_len 6");
+        r = run("generate", "--max-seq-len", "32", "--max-input-len", "40", "--prompt", "hi");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("max_input_len 40 exceeds max_seq_len 32");
+        r = run("generate", "--max-input-len", "9", "--prompt", "Once upon a time there was a dog", "--max-tokens", "2",
+                "--temperature", "0");
+        assertThat(r.code()).as(r.err()).isZero();
+    }
+
+    @Test
     void argumentErrorsLeaveStandardOutputEmpty() {
         Result r = run("generate", "--prompt", "Once upon a time", "--max-tokens", "300");
         assertThat(r.code()).isEqualTo(2);

@@ -47,6 +47,9 @@ public class TrtLlmProperties implements InitializingBean {
     /** Longest prompt plus output, in tokens; unset, min(max_position_embeddings, 4096). */
     private @Nullable Integer maxSeqLen;
 
+    /** Longest prompt, in tokens; unset, max-seq-len. Longer prompts are refused before they are queued. */
+    private @Nullable Integer maxInputLen;
+
     /** Most sequences in one forward pass. */
     private int maxBatchSize = 64;
 
@@ -104,6 +107,7 @@ public class TrtLlmProperties implements InitializingBean {
         }
         String backendName = backend.name().toLowerCase(Locale.ROOT);
         check("max-seq-len", maxSeqLen, b -> b.maxSeqLen(maxSeqLen));
+        check("max-input-len", maxInputLen, b -> b.maxSeqLen(maxSeqLen).maxInputLen(maxInputLen));
         check("max-batch-size", maxBatchSize, b -> b.maxBatchSize(maxBatchSize));
         check("max-num-tokens", maxNumTokens, b -> b.maxNumTokens(maxNumTokens));
         check("max-queue-size", maxQueueSize, b -> b.maxQueueSize(maxQueueSize));
@@ -121,6 +125,7 @@ public class TrtLlmProperties implements InitializingBean {
                 .tokenizer(tokenizer)
                 .backend(backendName)
                 .maxSeqLen(maxSeqLen)
+                .maxInputLen(maxInputLen)
                 .maxBatchSize(maxBatchSize)
                 .maxNumTokens(maxNumTokens)
                 .maxQueueSize(maxQueueSize)
@@ -225,6 +230,14 @@ public class TrtLlmProperties implements InitializingBean {
 
     public void setEnableChunkedPrefill(boolean enableChunkedPrefill) {
         this.enableChunkedPrefill = enableChunkedPrefill;
+    }
+
+    public @Nullable Integer getMaxInputLen() {
+        return maxInputLen;
+    }
+
+    public void setMaxInputLen(@Nullable Integer maxInputLen) {
+        this.maxInputLen = maxInputLen;
     }
 
     public String getDtype() {

@@ -44,7 +44,7 @@ class TrtLlmPropertiesTests {
     void everyKeyIsBound(@TempDir Path dir) throws Exception {
         Files.writeString(dir.resolve("tokenizer.json"), "{}");
         runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.model=" + dir, "trtllm.tokenizer=" + dir,
-                        "trtllm.backend=cpu", "trtllm.max-seq-len=128", "trtllm.max-batch-size=8", "trtllm.max-num-tokens=512",
+                        "trtllm.backend=cpu", "trtllm.max-seq-len=128", "trtllm.max-input-len=100", "trtllm.max-batch-size=8", "trtllm.max-num-tokens=512",
                         "trtllm.max-queue-size=16", "trtllm.enable-chunked-prefill=false", "trtllm.threads=1",
                         "trtllm.cache.dir=" + dir, "trtllm.cache.enabled=false", "trtllm.cache.max-records=3",
                         "trtllm.cache.max-size=2GB", "trtllm.dtype=bfloat16", "trtllm.quantization=int8",
@@ -59,7 +59,7 @@ class TrtLlmPropertiesTests {
                 .run(context -> {
                     var properties = context.getBean(TrtLlmProperties.class);
                     assertThat(properties.toLlmArgs()).isEqualTo(LlmArgs.builder(dir.toString()).tokenizer(dir)
-                            .backend("cpu").maxSeqLen(128).maxBatchSize(8).maxNumTokens(512).maxQueueSize(16)
+                            .backend("cpu").maxSeqLen(128).maxInputLen(100).maxBatchSize(8).maxNumTokens(512).maxQueueSize(16)
                             .enableChunkedPrefill(false).threads(1).cacheDir(dir).dtype("bfloat16")
                             .quantization(Quantization.INT8).enableBuildCache(false)
                             .buildCacheConfig(new BuildCacheConfig(null, 3, 2L << 30))
@@ -88,6 +88,9 @@ class TrtLlmPropertiesTests {
 
     @Test
     void engineBuildKeysAreCheckedNamingTheKey() {
+        runner.withPropertyValues("trtllm.max-seq-len=64", "trtllm.max-input-len=100").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.max-input-len")
+                        .hasMessageContaining("max_input_len 100 exceeds max_seq_len 64"));
         runner.withPropertyValues("trtllm.dtype=fp8").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.dtype").hasMessageContaining("'fp8'"));
         runner.withPropertyValues("trtllm.quantization=int3").run(context ->
