@@ -293,6 +293,11 @@ public final class LLM implements AutoCloseable {
     }
 
     /** The backend and how it runs, for logs and benchmarks (e.g. "cpu [Vector API, 512-bit, 2 threads]"). */
+    /** Bytes of GPU memory the engine holds (weights, KV cache, workspace), or -1 on the CPU backend. */
+    public long deviceMemoryBytes() {
+        return runner.deviceMemoryBytes();
+    }
+
     public String backendDescription() {
         return runner.backend() + " [" + runner.description() + "]";
     }

@@ -32,6 +32,11 @@ public interface ModelRunner extends AutoCloseable {
      */
     float[][] forward(Batch batch);
 
+    /** Bytes of device (GPU) memory this runner holds: weights, KV cache, workspace; -1 on the CPU. */
+    default long deviceMemoryBytes() {
+        return -1;
+    }
+
     @Override
     void close();
 }

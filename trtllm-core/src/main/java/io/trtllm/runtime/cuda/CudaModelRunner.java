@@ -53,8 +53,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Locale;
+import java.util.Map;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
@@ -110,7 +110,10 @@ final class CudaModelRunner implements ModelRunner {
     private final ModelConfig config;
     private final CudaDevice device;
     private final KvCacheSpec kvSpec;
-    private final List<Long> allocations = new ArrayList<>();
+    /** Device allocations of this runner: address → bytes. */
+    private final Map<Long, Long> allocations = new HashMap<>();
+    /** Their total, read by metrics threads. */
+    private volatile long deviceBytes;
     private final CUstream_st stream = new CUstream_st();
     private final cublasContext blas = new cublasContext();
     private final KernelModule kernels;
@@ -352,14 +355,18 @@ final class CudaModelRunner implements ModelRunner {
 
     private long alloc(long bytes) {
         Pointer p = new Pointer();
-        check(cudaMalloc(p, Math.max(bytes, 256)), "cudaMalloc(" + bytes + " bytes)");
-        allocations.add(p.address());
+        long size = Math.max(bytes, 256);
+        check(cudaMalloc(p, size), "cudaMalloc(" + bytes + " bytes)");
+        allocations.put(p.address(), size);
+        deviceBytes += size;
         return p.address();
     }
 
     private void free(long address) {
-        if (address != 0 && allocations.remove(address)) {
+        Long size = address != 0 ? allocations.remove(address) : null;
+        if (size != null) {
             cudaFree(at(address));
+            deviceBytes -= size;
         }
     }
 
@@ -373,6 +380,11 @@ final class CudaModelRunner implements ModelRunner {
         if (s.address() != 0) {
             cudaFreeHost(at(s.address()));
         }
+    }
+
+    @Override
+    public long deviceMemoryBytes() {
+        return deviceBytes;
     }
 
     static long freeBytes() {
@@ -743,10 +755,11 @@ final class CudaModelRunner implements ModelRunner {
         if (kernels != null) {
             kernels.close();
         }
-        for (long a : allocations) {
+        for (long a : allocations.keySet()) {
             cudaFree(at(a));
         }
         allocations.clear();
+        deviceBytes = 0;
         freeHost(hostLogits);
         freeHost(hostTokenIds);
         freeHost(hostMeta);

@@ -47,6 +47,10 @@ class CudaSoakGpuTests {
                 .maxQueueSize(48).schedulerPolicy(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION)
                 .kvCacheConfig(new KvCacheConfig(16 * maxSeqLen, 0.25, true, 16)).build())) {
             during = CudaModelRunner.freeBytes();
+            long held = llm.deviceMemoryBytes();
+            GpuResults.record("soak: the engine reports %d MiB of device memory held; cudaMemGetInfo says %d MiB were taken",
+                    held >> 20, (before - during) >> 20);
+            assertThat(held).isPositive().isLessThanOrEqualTo(before - during + (64L << 20));
             int freeBlocks = llm.stats().kvCache().freeBlocks();
             int vocab = llm.modelConfig().vocabSize();
             for (int i = 0; i < 500; i++) {

@@ -44,6 +44,7 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
     static final String TPOT = "trtllm.request.time.per.output.token";
     static final String E2E = "trtllm.request.duration";
     static final String ENGINE_LOADS = "trtllm.engine.loads";
+    static final String GPU_MEMORY = "trtllm.gpu.memory.used";
 
     private final LLM llm;
     private final List<MeterRegistry> registries = new CopyOnWriteArrayList<>();
@@ -67,6 +68,10 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
         // How this engine was obtained (built, loaded from the engine cache, shared, ...): 1 for its kind.
         Counter.builder(ENGINE_LOADS).description("Engines obtained at startup, by how (cache hit or build)")
                 .tag("kind", llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT)).register(registry).increment();
+        if (llm.deviceMemoryBytes() >= 0) {
+            Gauge.builder(GPU_MEMORY, llm, LLM::deviceMemoryBytes).description("GPU memory the engine holds")
+                    .baseUnit("bytes").register(registry);
+        }
         rejected(registry);
         failed(registry);
         tokens(registry, "prompt");

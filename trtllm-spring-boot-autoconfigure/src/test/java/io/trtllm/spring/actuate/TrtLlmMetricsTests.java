@@ -65,5 +65,8 @@ class TrtLlmMetricsTests {
         // The engine's load at startup, tagged with how it came (built, loaded from the cache, ...).
         String kind = llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT);
         assertThat(registry.get(TrtLlmMetrics.ENGINE_LOADS).tag("kind", kind).counter().count()).isEqualTo(1);
+        // The CPU backend holds no GPU memory: no such gauge (the CUDA backend's is checked by CudaSoakGpuTests).
+        assertThat(llm.deviceMemoryBytes()).isEqualTo(-1);
+        assertThat(registry.find(TrtLlmMetrics.GPU_MEMORY).gauge()).isNull();
     }
 }
