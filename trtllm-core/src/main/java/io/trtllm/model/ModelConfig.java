@@ -137,7 +137,16 @@ public record ModelConfig(
             throw new ModelFormatException(source + ": model_type '" + modelType + "' is not supported; supported: "
                     + String.join(", ", SUPPORTED_MODEL_TYPES));
         }
-        String act = r.string("hidden_act", "silu");
+        JsonNode quantized = root.get("quantization_config");
+        if (quantized != null && !quantized.isNull()) {
+            // Pre-quantized checkpoints (AWQ, GPTQ, FP8, bitsandbytes...) hold packed integer tensors this engine
+            // cannot read yet: say so, rather than fail later on a missing weight.
+            throw new ModelFormatException(source + ": quantization_config (quant_method '"
+                    + quantized.path("quant_method").asText("unknown") + "') marks a pre-quantized checkpoint, which is "
+                    + "not supported yet; use the original float16/bfloat16/float32 checkpoint, and quantize it at engine "
+                    + "build with quantization int8 or int4");
+        }
+                String act = r.string("hidden_act", "silu");
         if (!act.equals("silu")) {
             throw new ModelFormatException(source + ": hidden_act '" + act + "' is not supported; supported: silu");
         }

@@ -245,6 +245,17 @@ class ModelConfigTests {
     }
 
     @Test
+    void preQuantizedCheckpointsAreAClearError() throws Exception {
+        var root = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree("{\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, "
+                        + "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 100, "
+                        + "\"quantization_config\": {\"quant_method\": \"awq\", \"bits\": 4}}");
+        assertThatThrownBy(() -> ModelConfig.parse(root, "m/config.json")).isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("m/config.json: quantization_config (quant_method 'awq')")
+                .hasMessageContaining("not supported yet").hasMessageContaining("int8 or int4");
+    }
+
+    @Test
     void loadShouldParseLlama32WithTiedEmbeddingsAndHeadDim() {
         ModelConfig c = load(LLAMA_3_2);
         assertThat(c.tieWordEmbeddings()).isTrue();
