@@ -28,12 +28,6 @@ interface Kernels {
      */
     void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset);
 
-    /** {@code Σ a[aOff + i] * b[bOff + i]} for {@code i < n}. */
-    float dot(float[] a, int aOff, float[] b, int bOff, int n);
-
-    /** {@code s[i] = exp(s[i] - max)} for {@code i} in {@code [from, to)}; returns their sum (softmax numerators). */
-    float expSum(float[] s, int from, int to, float max);
-
     /** {@code out[outOff + i] = silu(in[gateOff + i]) * in[upOff + i]} for {@code i < n}: the gated MLP's activation. */
     void siluMul(float[] in, int gateOff, int upOff, float[] out, int outOff, int n);
 
@@ -48,9 +42,6 @@ interface Kernels {
      */
     void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group, int headDim,
                 int from, int to, float scale, float[] scores, float[] out, int outOff);
-
-    /** {@code y[yOff + i] += alpha * x[xOff + i]} for {@code i < n}. */
-    void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
     /** Human-readable name for logs ("Vector API, 512-bit" or "scalar"). */
     String description();

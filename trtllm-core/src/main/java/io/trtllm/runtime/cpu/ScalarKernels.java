@@ -58,8 +58,7 @@ final class ScalarKernels implements Kernels {
         return total;
     }
 
-    @Override
-    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         float sum = 0f;
         for (int i = 0; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
@@ -67,8 +66,8 @@ final class ScalarKernels implements Kernels {
         return sum;
     }
 
-    @Override
-    public float expSum(float[] s, int from, int to, float max) {
+    /** {@code s[i] = exp(s[i] - max)} for {@code i} in {@code [from, to)}; returns their sum. */
+    private static float expSum(float[] s, int from, int to, float max) {
         float sum = 0f;
         for (int i = from; i < to; i++) {
             float e = (float) Math.exp(s[i] - max);
@@ -108,8 +107,7 @@ final class ScalarKernels implements Kernels {
         }
     }
 
-    @Override
-    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+    private static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         for (int i = 0; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];
         }

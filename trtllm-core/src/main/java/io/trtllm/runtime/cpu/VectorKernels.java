@@ -450,36 +450,6 @@ final class VectorKernels implements Kernels {
     // ---- attention helpers ----
 
     @Override
-    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        int bound = F.loopBound(n);
-        int i = 0;
-        for (; i < bound; i += L) {
-            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-        }
-        float sum = sum(acc);
-        for (; i < n; i++) {
-            sum += a[aOff + i] * b[bOff + i];
-        }
-        return sum;
-    }
-
-    @Override
-    public float expSum(float[] s, int from, int to, float max) {
-        FloatVector m = FloatVector.broadcast(F, max);
-        FloatVector acc = FloatVector.zero(F);
-        // One loop, masked at the tail: a single call site of exp, which C2 inlines (a second one,
-        // for the tail, exceeded its node budget and ran boxed), and every element gets the same exp.
-        for (int i = from; i < to; i += L) {
-            VectorMask<Float> in = F.indexInRange(i, to);
-            FloatVector e = exp(FloatVector.fromArray(F, s, i, in).sub(m));
-            e.intoArray(s, i, in);
-            acc = acc.add(e, in);
-        }
-        return sum(acc);
-    }
-
-    @Override
     public void siluMul(float[] in, int gateOff, int upOff, float[] out, int outOff, int n) {
         int i = 0;
         for (; i < n; i += L) {
@@ -541,10 +511,10 @@ final class VectorKernels implements Kernels {
                 scores[(h - h0) * to + p] = score * scale;
             }
         }
-        // Softmax numerators per head, then each weight scaled by 1/sum (the loop of expSum written out:
-        // this method is then too large for C2 to inline into the runner's loop and is compiled on its
-        // own with exp inlined; inlined there, the budget ran out before exp and the vectors took the
-        // Vector API's slow path, a fifth of a batched step).
+        // Softmax numerators per head (one masked loop: a single call site of exp, the same exp for every
+        // element), then each weight scaled by 1/sum. All in this one method: it is then too large for C2
+        // to inline into the runner's loop and is compiled on its own with exp inlined; inlined there, the
+        // budget ran out before exp and the vectors took the Vector API's slow path, a fifth of a step.
         for (int h = 0; h < heads; h++) {
             int sh = h * to;
             float max = Float.NEGATIVE_INFINITY;
@@ -587,16 +557,4 @@ final class VectorKernels implements Kernels {
         }
     }
 
-    @Override
-    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector av = FloatVector.broadcast(F, alpha);
-        int bound = F.loopBound(n);
-        int i = 0;
-        for (; i < bound; i += L) {
-            FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) {
-            y[yOff + i] += alpha * x[xOff + i];
-        }
-    }
 }

@@ -262,25 +262,6 @@ class KernelsTests {
     }
 
     @Test
-    void expSumMatchesScalar() {
-        var rnd = new SplittableRandom(5);
-        for (int n : new int[] {1, 15, 16, 33, 200}) {
-            float[] a = new float[n + 4];
-            for (int i = 0; i < a.length; i++) {
-                a[i] = (float) (rnd.nextGaussian() * 5);
-            }
-            float[] b = a.clone();
-            float max = 3f;
-            float sa = scalar.expSum(a, 2, 2 + n, max);
-            float sb = vector.expSum(b, 2, 2 + n, max);
-            assertThat(sb).isCloseTo(sa, within(1e-5f * Math.max(1f, sa)));
-            for (int i = 0; i < a.length; i++) {
-                assertThat(b[i]).as("element %d", i).isCloseTo(a[i], within(1e-6f * Math.max(1f, Math.abs(a[i]))));
-            }
-        }
-    }
-
-    @Test
     void vectorExpIsWithinTwoUlpOfMathExp() {
         float[] xs = new float[200_001];
         for (int i = 0; i < xs.length; i++) {
@@ -393,29 +374,6 @@ class KernelsTests {
             assertThat(b[0]).isEqualTo(9f);
             assertThat(b[1]).isEqualTo(9f);
             assertThat(b[2 + expected.length]).isEqualTo(9f);
-        }
-    }
-
-    @Test
-    void dotAndAxpyMatchScalar() {
-        var rnd = new SplittableRandom(7);
-        for (int n : new int[] {1, 15, 16, 17, 48, 128, 131}) {
-            float[] a = new float[n + 3];
-            float[] b = new float[n + 5];
-            for (int i = 0; i < a.length; i++) {
-                a[i] = (float) rnd.nextGaussian();
-            }
-            for (int i = 0; i < b.length; i++) {
-                b[i] = (float) rnd.nextGaussian();
-            }
-            assertThat(vector.dot(a, 3, b, 5, n)).isCloseTo(scalar.dot(a, 3, b, 5, n), within(1e-4f));
-            float[] y1 = b.clone();
-            float[] y2 = b.clone();
-            scalar.axpy(0.7f, a, 2, y1, 1, n);
-            vector.axpy(0.7f, a, 2, y2, 1, n);
-            for (int i = 0; i < y1.length; i++) {
-                assertThat(y2[i]).isCloseTo(y1[i], within(1e-5f));
-            }
         }
     }
 
