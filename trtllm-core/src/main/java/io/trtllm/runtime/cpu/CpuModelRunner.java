@@ -9,6 +9,7 @@ import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
 import java.lang.foreign.Arena;
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -336,7 +337,7 @@ public final class CpuModelRunner implements ModelRunner {
         float[] kc = keyCache[l];
         float[] vc = valueCache[l];
         int bs = kvSpec.blockSize();
-        SequenceChunk[] chunkOfRow = rowChunks(batch, tokens);
+        List<SequenceChunk> chunks = batch.chunks();
         // Tasks: (row, block of KV heads). Big batches take whole rows (every cached row then read
         // once, front to back); small ones split a row's heads so that every thread has work.
         int kvHeads = c.numKvHeads();
@@ -354,7 +355,7 @@ public final class CpuModelRunner implements ModelRunner {
                 int from = window == null ? 0 : Math.max(0, pos - window + 1);
                 if (t != lastRow) {
                     // Cache slot of every visible position, walking the block table once per row.
-                    SequenceChunk chunk = chunkOfRow[t];
+                    SequenceChunk chunk = chunks.get(rowChunk[t]);
                     for (int p = from; p <= pos; ) {
                         int blockEnd = Math.min(pos + 1, (p / bs + 1) * bs);
                         int base = chunk.block(p / bs) * bs - (p / bs) * bs;
@@ -454,18 +455,6 @@ public final class CpuModelRunner implements ModelRunner {
     }
 
     // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----
-
-    /** The chunk of every row of the batch. */
-    private static SequenceChunk[] rowChunks(Batch batch, int tokens) {
-        SequenceChunk[] out = new SequenceChunk[tokens];
-        int row = 0;
-        for (SequenceChunk c : batch.chunks()) {
-            for (int i = 0; i < c.length(); i++) {
-                out[row++] = c;
-            }
-        }
-        return out;
-    }
 
     private int slot(SequenceChunk chunk, int position) {
         int bs = kvSpec.blockSize();
