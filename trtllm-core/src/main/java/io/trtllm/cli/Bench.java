@@ -178,7 +178,7 @@ final class Bench implements Callable<Integer> {
 
     private static String summary(RequestMetrics[] runs, ToDoubleFunction<RequestMetrics> f) {
         double[] v = Arrays.stream(runs).mapToDouble(f).sorted().toArray();
-        double median = v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+        double median = ThroughputBench.Distribution.percentile(v, 50);
         return String.format(Locale.ROOT, "median %.1f of %d runs (min %.1f, max %.1f)", median, v.length, v[0], v[v.length - 1]);
     }
 }

@@ -1,5 +1,6 @@
 package io.trtllm.executor;
 
+import io.trtllm.runtime.ModelRunner;
 import java.util.random.RandomGenerator;
 
 /**
@@ -64,18 +65,9 @@ public final class Sampler {
         return SampledToken.of(token);
     }
 
-    /** Index of the largest logit; the lowest such index on ties (as {@code torch.argmax}). */
+    /** Index of the largest logit; the lowest such index on ties (as {@code torch.argmax}): {@link ModelRunner#argmax}. */
     public static int argmax(float[] logits, int offset, int n) {
-        int best = 0;
-        float max = logits[offset];
-        for (int i = 1; i < n; i++) {
-            float v = logits[offset + i];
-            if (v > max) {
-                max = v;
-                best = i;
-            }
-        }
-        return best;
+        return ModelRunner.argmax(logits, offset, n);
     }
 
     /**

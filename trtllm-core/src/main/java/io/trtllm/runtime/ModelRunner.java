@@ -32,6 +32,24 @@ public interface ModelRunner extends AutoCloseable {
      */
     float[][] forward(Batch batch);
 
+    /**
+     * The greedy choice, what a runner returns for {@link SequenceChunk.LogitsMode#ARGMAX} and what the
+     * executor's sampler picks at temperature 0: the index of the largest of {@code n} logits at
+     * {@code offset}, the lowest such index on ties (as {@code torch.argmax}).
+     */
+    static int argmax(float[] logits, int offset, int n) {
+        int best = 0;
+        float max = logits[offset];
+        for (int i = 1; i < n; i++) {
+            float v = logits[offset + i];
+            if (v > max) {
+                max = v;
+                best = i;
+            }
+        }
+        return best;
+    }
+
     /** Bytes of device (GPU) memory this runner holds: weights, KV cache, workspace; -1 on the CPU. */
     default long deviceMemoryBytes() {
         return -1;

@@ -434,24 +434,11 @@ public final class CpuModelRunner implements ModelRunner {
         for (int i = 0; i < result.length; i++) {
             int n = batch.chunks().get(i).logitsRows();
             result[i] = batch.chunks().get(i).logits() == SequenceChunk.LogitsMode.ARGMAX
-                    ? new float[] {argmax(out, r * vocab, vocab)}
+                    ? new float[] {ModelRunner.argmax(out, r * vocab, vocab)}
                     : java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
             r += n;
         }
         return result;
-    }
-
-    /** Index of the largest of {@code n} values at {@code offset}; the lowest on ties (as torch.argmax). */
-    static int argmax(float[] v, int offset, int n) {
-        int best = 0;
-        float max = v[offset];
-        for (int i = 1; i < n; i++) {
-            if (v[offset + i] > max) {
-                max = v[offset + i];
-                best = i;
-            }
-        }
-        return best;
     }
 
     // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----
