@@ -12,6 +12,7 @@ import io.trtllm.engine.EngineLease;
 import io.trtllm.engine.EngineLoad;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelSource;
 import io.trtllm.model.hub.HubSettings;
@@ -102,12 +103,19 @@ public final class LLM implements AutoCloseable {
             tok = Tokenizer.load(tokenizerDir);
             long tokenizerDone = System.nanoTime();
             if (backend.equals("cuda")) {
+                DType kvType = args.kvCacheConfig().dtypeOr(DType.BF16);
+                if (kvType != DType.BF16) {
+                    throw new IllegalArgumentException("kv_cache_config.dtype " + kvType + " is not supported by the CUDA "
+                            + "backend (its KV cache is bfloat16)");
+                }
                 run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken));
             } else {
-                // The CPU cache is F32 on the heap.
-                var kv = kvCacheSpec(args, Runtime.getRuntime().maxMemory(), 2L * config.numLayers() * config.kvDim() * Float.BYTES);
+                // The CPU cache is on the heap, float32 unless kv_cache_config.dtype asks for 16 bits.
+                DType kvType = args.kvCacheConfig().dtypeOr(DType.F32);
+                var kv = kvCacheSpec(args, Runtime.getRuntime().maxMemory(),
+                        2L * config.numLayers() * config.kvDim() * kvType.byteSize());
                 int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
-                run = new CpuModelRunner(config, weights, kv, threads);
+                run = new CpuModelRunner(config, weights, kv, kvType, threads);
             }
             long runnerDone = System.nanoTime();
             warmUp(run);

@@ -1,7 +1,6 @@
 package io.trtllm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.SamplingParams;
@@ -98,7 +97,7 @@ final class Bench implements Callable<Integer> {
                     + "--concurrency and --warmup-requests >= 0");
         }
         PrintWriter out = spec.commandLine().getOut();
-        var args = engine.builder().kvCacheConfig(new KvCacheConfig(null, 0.25, blockReuse, 32)).build();
+        var args = engine.builder().kvCacheConfig(engine.kvCacheConfig(blockReuse)).build();
         try (var llm = new LLM(args)) {
             var tokenizer = llm.tokenizer();
             int vocab = Math.min(tokenizer.vocabSize(), llm.modelConfig().vocabSize());
@@ -140,7 +139,7 @@ final class Bench implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         // Block reuse off: every run computes its whole prompt, as a first request would.
-        var args = engine.builder().kvCacheConfig(new KvCacheConfig(null, 0.25, false, 32)).build();
+        var args = engine.builder().kvCacheConfig(engine.kvCacheConfig(false)).build();
         try (var llm = new LLM(args)) {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
             int[] longPrompt = prefillPrompt(llm);

@@ -1,5 +1,6 @@
 package io.trtllm.cli;
 
+import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.LoadTimes;
@@ -45,6 +46,17 @@ final class EngineOptions {
             description = "Weight-only quantization of the engine: none, int8 or int4 (default ${DEFAULT-VALUE}).")
     String quantization;
 
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto",
+            description = "KV cache element type: auto (float32 on the CPU, bfloat16 on CUDA), float32, float16 or "
+                    + "bfloat16 (default ${DEFAULT-VALUE}).")
+    String kvCacheDtype;
+
+    /** The KV cache config with {@code --kv-cache-dtype} and the given block reuse (other settings: defaults). */
+    KvCacheConfig kvCacheConfig(boolean enableBlockReuse) {
+        var d = KvCacheConfig.defaults();
+        return new KvCacheConfig(d.maxTokens(), d.memoryFraction(), enableBlockReuse, d.tokensPerBlock()).withDtype(kvCacheDtype);
+    }
+
     LlmArgs toArgs() {
         return builder().build();
     }
@@ -57,7 +69,7 @@ final class EngineOptions {
         if (maxNumTokens != null) {
             b.maxNumTokens(maxNumTokens);
         }
-        return b.backend(backend).maxSeqLen(maxSeqLen).maxInputLen(maxInputLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
+        return b.kvCacheConfig(kvCacheConfig(KvCacheConfig.defaults().enableBlockReuse())).backend(backend).maxSeqLen(maxSeqLen).maxInputLen(maxInputLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
                 .quantization(Quantization.parse(quantization));
     }
 

@@ -41,10 +41,10 @@ class MainTests {
     @Test
     void benchLatencyPrintsMedianDecodeAndPrefillSpeed() {
         Result r = run("bench", "--latency", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16",
-                "--quantization", "int8");
+                "--quantization", "int8", "--kv-cache-dtype", "float16");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).containsPattern("(?m)^load: .*; weight-only int8$");
-        assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[");
+        assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[.*KV cache F16\\]");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
         r = run("bench", "--latency", "--prefill-tokens", "300");
@@ -53,6 +53,9 @@ class MainTests {
         r = run("bench", "--latency", "--quantization", "int3");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4]");
+        r = run("bench", "--latency", "--kv-cache-dtype", "fp8");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("kv_cache_config.dtype 'fp8' is not one of [auto, float32, float16, bfloat16]");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.trtllm.runtime.cpu;
 
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.RopeScaling;
@@ -70,8 +71,12 @@ public final class CpuModelRunner implements ModelRunner {
     private final Layer[] layers;
     private final float[] invFreq;
     /** Per layer: keys and values, {@code [block][slot][kvHead][headDim]} flattened. */
+    /** Per layer: cached keys and values, {@code kvDim} per token slot: floats, or (16-bit caches) {@code kvType} bits. */
     private final float[][] keyCache;
     private final float[][] valueCache;
+    private final short[][] keyCache16;
+    private final short[][] valueCache16;
+    private final DType kvType;
 
     // Activations, grown on demand to the largest batch seen (forward allocates nothing otherwise).
     private int capacity;
@@ -86,6 +91,9 @@ public final class CpuModelRunner implements ModelRunner {
     private float[][] scores;
     /** Per worker: the cache offset of each visible position of the row being attended. */
     private int[][] keyOffsets;
+    /** Per worker, 16-bit caches only: a tile of widened keys or values, and its rows' offsets. */
+    private final float[][] kvTiles;
+    private int[][] tileOffsets;
 
     /**
      * Builds a runner over an open checkpoint. The checkpoint must stay open while the runner is
@@ -94,12 +102,25 @@ public final class CpuModelRunner implements ModelRunner {
      * @param threads worker threads for the parallel loops (the calling thread counts as one)
      */
     public CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, int threads) {
-        this(config, weights, kvSpec, threads, CpuKernels.best());
+        this(config, weights, kvSpec, DType.F32, threads);
     }
 
-    CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, int threads, Kernels kernels) {
+    /**
+     * A runner whose KV cache holds {@code kvType} elements: {@link DType#F32}, or {@link DType#BF16}
+     * / {@link DType#F16} for half the memory and half the bytes attention reads (keys and values
+     * rounded to nearest even when stored).
+     */
+    public CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads) {
+        this(config, weights, kvSpec, kvType, threads, CpuKernels.best());
+    }
+
+    CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads, Kernels kernels) {
+        if (!kvType.isFloatingPoint()) {
+            throw new IllegalArgumentException("KV cache dtype must be F32, F16 or BF16, got " + kvType);
+        }
         this.config = config;
         this.kvSpec = kvSpec;
+        this.kvType = kvType;
         this.kernels = kernels;
         int dim = config.hiddenSize();
         int vocab = config.vocabSize();
@@ -126,15 +147,20 @@ public final class CpuModelRunner implements ModelRunner {
             throw new IllegalArgumentException("KV cache of " + kvSpec.capacityTokens() + " tokens × " + config.kvDim()
                     + " floats per layer exceeds the CPU backend's 2^31-element arrays; lower max_tokens");
         }
-        this.keyCache = new float[layers.length][(int) slots];
-        this.valueCache = new float[layers.length][(int) slots];
+        boolean f32 = kvType == DType.F32;
+        this.keyCache = new float[f32 ? layers.length : 0][(int) slots];
+        this.valueCache = new float[f32 ? layers.length : 0][(int) slots];
+        this.keyCache16 = new short[f32 ? 0 : layers.length][(int) slots];
+        this.valueCache16 = new short[f32 ? 0 : layers.length][(int) slots];
         this.pool = new ParallelRunner(threads, "trtllm-cpu");
         this.scores = new float[threads][0];
         this.keyOffsets = new int[threads][0];
-        LOG.debug("CPU runner: {} layers, {} threads, kernels {}, weights {} ({}), KV cache {} blocks × {} tokens ({} MiB)",
+        this.kvTiles = new float[f32 ? 0 : threads][Kernels.KV_TILE * config.kvDim() + PAD];
+        this.tileOffsets = new int[f32 ? 0 : threads][0];
+        LOG.debug("CPU runner: {} layers, {} threads, kernels {}, weights {} ({}), KV cache {} blocks × {} tokens, {} ({} MiB)",
                 layers.length, threads, kernels.description(), lmHead.format(),
                 packedBytes == 0 ? "mapped in place" : "packed at load, " + (packedBytes >> 20) + " MiB",
-                kvSpec.numBlocks(), kvSpec.blockSize(), 2L * layers.length * slots * 4 / (1 << 20));
+                kvSpec.numBlocks(), kvSpec.blockSize(), kvType, 2L * layers.length * slots * kvType.byteSize() / (1 << 20));
     }
 
     private Layer loadLayer(Checkpoint w, int l) {
@@ -232,7 +258,7 @@ public final class CpuModelRunner implements ModelRunner {
 
     @Override
     public String description() {
-        return kernelDescription();
+        return kernelDescription() + (kvType == DType.F32 ? "" : ", KV cache " + kvType);
     }
 
     /** Which kernels this runner uses (for logs). */
@@ -275,6 +301,9 @@ public final class CpuModelRunner implements ModelRunner {
                 // lane by lane, slowly, when a masked access's full width crosses the array's end).
                 scores[i] = new float[Math.multiplyExact(config.numHeads(), maxContext) + PAD];
                 keyOffsets[i] = new int[maxContext];
+                if (kvType != DType.F32) {
+                    tileOffsets[i] = new int[maxContext];
+                }
             }
         }
         if (tokens <= capacity) {
@@ -325,8 +354,13 @@ public final class CpuModelRunner implements ModelRunner {
             rope(qkv, base + qDim, c.numKvHeads(), rowPosition[t]);
             SequenceChunk chunk = batch.chunks().get(rowChunk[t]);
             int slot = slot(chunk, rowPosition[t]);
-            System.arraycopy(qkv, base + qDim, keyCache[l], slot * kvDim, kvDim);
-            System.arraycopy(qkv, base + qDim + kvDim, valueCache[l], slot * kvDim, kvDim);
+            if (kvType == DType.F32) {
+                System.arraycopy(qkv, base + qDim, keyCache[l], slot * kvDim, kvDim);
+                System.arraycopy(qkv, base + qDim + kvDim, valueCache[l], slot * kvDim, kvDim);
+            } else {
+                KvStore.store(kvType, qkv, base + qDim, keyCache16[l], slot * kvDim, kvDim);
+                KvStore.store(kvType, qkv, base + qDim + kvDim, valueCache16[l], slot * kvDim, kvDim);
+            }
         }
 
         // Attention of every row over its sequence's cached positions.
@@ -334,8 +368,11 @@ public final class CpuModelRunner implements ModelRunner {
         int group = heads / c.numKvHeads();
         float scale = (float) (1.0 / Math.sqrt(headDim));
         Integer window = c.slidingWindow();
-        float[] kc = keyCache[l];
-        float[] vc = valueCache[l];
+        boolean f32 = kvType == DType.F32;
+        float[] kc = f32 ? keyCache[l] : null;
+        float[] vc = f32 ? valueCache[l] : null;
+        short[] kc16 = f32 ? null : keyCache16[l];
+        short[] vc16 = f32 ? null : valueCache16[l];
         int bs = kvSpec.blockSize();
         List<SequenceChunk> chunks = batch.chunks();
         // Tasks: (row, block of KV heads). Big batches take whole rows (every cached row then read
@@ -365,8 +402,13 @@ public final class CpuModelRunner implements ModelRunner {
                     }
                     lastRow = t;
                 }
-                kernels.attend(qkv, t * qkvDim + h0 * headDim, kc, vc, offsets, h0, h1, group, headDim, from, pos + 1,
-                        scale, s, att, t * qDim + h0 * headDim);
+                if (f32) {
+                    kernels.attend(qkv, t * qkvDim + h0 * headDim, kc, vc, offsets, h0, h1, group, headDim, from, pos + 1,
+                            scale, s, att, t * qDim + h0 * headDim);
+                } else {
+                    kernels.attend(qkv, t * qkvDim + h0 * headDim, kc16, vc16, kvType, offsets, h0, h1, group, headDim, from,
+                            pos + 1, scale, s, kvTiles[worker], tileOffsets[worker], att, t * qDim + h0 * headDim);
+                }
             }
         });
 

@@ -1,5 +1,7 @@
 package io.trtllm.runtime.cpu;
 
+import io.trtllm.model.DType;
+
 /**
  * The numerical inner loops of the CPU runner. {@link ScalarKernels} is the reference;
  * {@link VectorKernels} the SIMD fast path, checked against it by tests. All accumulate in F32.
@@ -42,6 +44,20 @@ interface Kernels {
      */
     void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group, int headDim,
                 int from, int to, float scale, float[] scores, float[] out, int outOff);
+
+    /** Positions of a 16-bit cache widened at a time by {@link #attend(float[], int, short[], short[], DType, int[], int,
+     * int, int, int, int, int, float, float[], float[], int[], float[], int) attend}. */
+    int KV_TILE = 64;
+
+    /**
+     * {@link #attend(float[], int, float[], float[], int[], int, int, int, int, int, int, float, float[], float[], int) attend}
+     * over a 16-bit cache whose elements are {@code kvType} (BF16 or F16) bits, see {@link KvStore}.
+     * {@code tile} (at least {@link #KV_TILE} × the KV heads' width) and {@code tileOffsets} (at least
+     * {@code to}) are scratch.
+     */
+    void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] offsets, int h0, int h1, int group,
+                int headDim, int from, int to, float scale, float[] scores, float[] tile, int[] tileOffsets, float[] out,
+                int outOff);
 
     /** Human-readable name for logs ("Vector API, 512-bit" or "scalar"). */
     String description();

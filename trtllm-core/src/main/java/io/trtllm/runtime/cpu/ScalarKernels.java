@@ -1,5 +1,7 @@
 package io.trtllm.runtime.cpu;
 
+import io.trtllm.model.DType;
+
 /** Plain-Java reference kernels; used when the Vector API module is not enabled. */
 final class ScalarKernels implements Kernels {
 
@@ -102,14 +104,40 @@ final class ScalarKernels implements Kernels {
             int oh = outOff + (h - h0) * headDim;
             java.util.Arrays.fill(out, oh, oh + headDim, 0f);
             for (int p = from; p < to; p++) {
-                axpy(scores[sh + p] * inv, values, offsets[p] + head, out, oh, headDim);
+                float w = scores[sh + p] * inv;
+                for (int d = 0; d < headDim; d++) {
+                    out[oh + d] += w * values[offsets[p] + head + d];
+                }
             }
         }
     }
 
-    private static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        for (int i = 0; i < n; i++) {
-            y[yOff + i] += alpha * x[xOff + i];
+    @Override
+    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] offsets, int h0, int h1,
+                       int group, int headDim, int from, int to, float scale, float[] scores, float[] tile, int[] tileOffsets,
+                       float[] out, int outOff) {
+        for (int h = h0; h < h1; h++) {
+            int head = (h / group) * headDim;
+            int qh = qOff + (h - h0) * headDim;
+            int sh = (h - h0) * to;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int p = from; p < to; p++) {
+                float score = 0f;
+                for (int d = 0; d < headDim; d++) {
+                    score += q[qh + d] * KvStore.toFloat(keys[offsets[p] + head + d], kvType);
+                }
+                scores[sh + p] = score * scale;
+                max = Math.max(max, scores[sh + p]);
+            }
+            float inv = 1f / expSum(scores, sh + from, sh + to, max);
+            int oh = outOff + (h - h0) * headDim;
+            java.util.Arrays.fill(out, oh, oh + headDim, 0f);
+            for (int p = from; p < to; p++) {
+                float w = scores[sh + p] * inv;
+                for (int d = 0; d < headDim; d++) {
+                    out[oh + d] += w * KvStore.toFloat(values[offsets[p] + head + d], kvType);
+                }
+            }
         }
     }
 

@@ -1,9 +1,11 @@
 package io.trtllm.runtime.cpu;
 
+
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 
+import io.trtllm.model.DType;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
@@ -123,7 +125,11 @@ final class VectorKernels implements Kernels {
     /** IEEE half to float, exact for normals, subnormals, infinities and NaNs. */
     private static FloatVector loadF16(MemorySegment seg, long b) {
         ShortVector s = ShortVector.fromMemorySegment(S, seg, b, LE);
-        IntVector i = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
+        return halfToFloat((IntVector) s.convertShape(VectorOperators.S2I, I, 0));
+    }
+
+    /** IEEE half bits (sign-extended into int lanes) to floats, exact for every value. */
+    private static FloatVector halfToFloat(IntVector i) {
         IntVector em = i.and(0x7fff);
         IntVector shifted = em.lanewise(LSHL, 13);
         IntVector scaled = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
@@ -492,8 +498,63 @@ final class VectorKernels implements Kernels {
     @Override
     public void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group,
                        int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff) {
-        int heads = h1 - h0;
-        // Scores, position-outer: each cached key row is read once, front to back, for all heads.
+        scores(q, qOff, keys, offsets, h0, h1, group, headDim, from, to, to, scale, scores);
+        softmax(scores, h1 - h0, from, to);
+        java.util.Arrays.fill(out, outOff, outOff + (h1 - h0) * headDim, 0f);
+        weightedValues(values, offsets, h0, h1, group, headDim, from, to, to, scores, out, outOff);
+    }
+
+    /**
+     * As the float32 {@link #attend}, over a 16-bit cache: {@value Kernels#KV_TILE} positions at a
+     * time, the block's keys (then values) are widened into {@code tile} (float16 by a loop that C2
+     * turns into the CPU's half-to-float instruction) and go through the same loops.
+     */
+    @Override
+    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] offsets, int h0, int h1,
+                       int group, int headDim, int from, int to, float scale, float[] scores, float[] tile, int[] tileOffsets,
+                       float[] out, int outOff) {
+        int kv0 = h0 / group;
+        int width = ((h1 - 1) / group + 1 - kv0) * headDim;
+        for (int p0 = from; p0 < to; p0 += KV_TILE) {
+            int p1 = Math.min(to, p0 + KV_TILE);
+            widenTile(keys, kvType, offsets, kv0 * headDim, width, p0, p1, tile, tileOffsets);
+            scores(q, qOff, tile, tileOffsets, h0, h1, group, headDim, p0, p1, to, scale, scores);
+        }
+        softmax(scores, h1 - h0, from, to);
+        java.util.Arrays.fill(out, outOff, outOff + (h1 - h0) * headDim, 0f);
+        for (int p0 = from; p0 < to; p0 += KV_TILE) {
+            int p1 = Math.min(to, p0 + KV_TILE);
+            widenTile(values, kvType, offsets, kv0 * headDim, width, p0, p1, tile, tileOffsets);
+            weightedValues(tile, tileOffsets, h0, h1, group, headDim, p0, p1, to, scores, out, outOff);
+        }
+    }
+
+    /**
+     * Widens {@code width} elements from {@code cache[offsets[p] + first]} for p in [p0, p1) into
+     * consecutive rows of {@code tile}, and sets {@code tileOffsets[p]} so that {@code tileOffsets[p] + first}
+     * is the row's start there (the loops then index the tile as they index a float32 cache).
+     */
+    private static void widenTile(short[] cache, DType type, int[] offsets, int first, int width, int p0, int p1,
+                                  float[] tile, int[] tileOffsets) {
+        for (int p = p0; p < p1; p++) {
+            int src = offsets[p] + first;
+            int dst = (p - p0) * width;
+            if (type == DType.F16) {
+                for (int i = 0; i < width; i++) {
+                    tile[dst + i] = Float.float16ToFloat(cache[src + i]);
+                }
+            } else {
+                for (int i = 0; i < width; i++) {
+                    tile[dst + i] = Float.intBitsToFloat(cache[src + i] << 16);
+                }
+            }
+            tileOffsets[p] = dst - first;
+        }
+    }
+
+    /** {@code scores[(h - h0)·stride + p] = scale · q_h·K_p} for p in [from, to): each key row read once, for all heads. */
+    private static void scores(float[] q, int qOff, float[] keys, int[] offsets, int h0, int h1, int group, int headDim,
+                               int from, int to, int stride, float scale, float[] scores) {
         for (int p = from; p < to; p++) {
             int row = offsets[p];
             for (int h = h0; h < h1; h++) {
@@ -508,13 +569,43 @@ final class VectorKernels implements Kernels {
                 for (; d < headDim; d++) {
                     score += q[qh + d] * keys[k + d];
                 }
-                scores[(h - h0) * to + p] = score * scale;
+                scores[(h - h0) * stride + p] = score * scale;
             }
         }
-        // Softmax numerators per head (one masked loop: a single call site of exp, the same exp for every
-        // element), then each weight scaled by 1/sum. All in this one method: it is then too large for C2
-        // to inline into the runner's loop and is compiled on its own with exp inlined; inlined there, the
-        // budget ran out before exp and the vectors took the Vector API's slow path, a fifth of a step.
+    }
+
+    /**
+     * {@code out_h += Σ_p weight_hp · V_p} for p in [from, to), position-outer: each value row is read
+     * once, front to back (four rows interleaved per pass, to load and store the outputs less often,
+     * measured slower). Every output element sums in position order with FMAs.
+     */
+    private static void weightedValues(float[] values, int[] offsets, int h0, int h1, int group, int headDim, int from,
+                                       int to, int stride, float[] weights, float[] out, int outOff) {
+        for (int p = from; p < to; p++) {
+            int row = offsets[p];
+            for (int h = h0; h < h1; h++) {
+                int v = row + (h / group) * headDim;
+                int o = outOff + (h - h0) * headDim;
+                float ws = weights[(h - h0) * stride + p];
+                FloatVector w = FloatVector.broadcast(F, ws);
+                int d = 0;
+                for (; d + L <= headDim; d += L) {
+                    FloatVector.fromArray(F, values, v + d).fma(w, FloatVector.fromArray(F, out, o + d)).intoArray(out, o + d);
+                }
+                for (; d < headDim; d++) {
+                    out[o + d] += ws * values[v + d];
+                }
+            }
+        }
+    }
+
+    /**
+     * Softmax numerators of each head's scores {@code [h·to + from, h·to + to)} for h below
+     * {@code heads}, each scaled by 1/sum: one masked loop, a single call site of exp. (Kept out of the
+     * attention loops: inlined into a too-large caller, C2's budget ran out before exp and the vectors
+     * took the Vector API's slow path, a fifth of a step.)
+     */
+    private static void softmax(float[] scores, int heads, int from, int to) {
         for (int h = 0; h < heads; h++) {
             int sh = h * to;
             float max = Float.NEGATIVE_INFINITY;
@@ -532,27 +623,6 @@ final class VectorKernels implements Kernels {
             float inv = 1f / sum(total);
             for (int p = sh + from; p < sh + to; p++) {
                 scores[p] *= inv;
-            }
-        }
-        // Weighted sum of values, position-outer: each value row is read once, front to back (four
-        // rows interleaved per pass, to load and store the outputs less often, measured slower). Every
-        // output element sums in position order with FMAs.
-        java.util.Arrays.fill(out, outOff, outOff + heads * headDim, 0f);
-        int p = from;
-        for (; p < to; p++) {
-            int row = offsets[p];
-            for (int h = h0; h < h1; h++) {
-                int v = row + (h / group) * headDim;
-                int o = outOff + (h - h0) * headDim;
-                float ws = scores[(h - h0) * to + p];
-                FloatVector w = FloatVector.broadcast(F, ws);
-                int d = 0;
-                for (; d + L <= headDim; d += L) {
-                    FloatVector.fromArray(F, values, v + d).fma(w, FloatVector.fromArray(F, out, o + d)).intoArray(out, o + d);
-                }
-                for (; d < headDim; d++) {
-                    out[o + d] += ws * values[v + d];
-                }
             }
         }
     }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.executor.Sampler;
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
@@ -99,7 +100,7 @@ public class ArchitectureParityTests {
         Reference ref = Reference.load(dir);
         ModelConfig config = ModelConfig.load(dir);
         try (var weights = Checkpoint.open(dir);
-             var runner = new CpuModelRunner(config, weights, new KvCacheSpec(16, 4), 2, kernels(kernelName))) {
+             var runner = new CpuModelRunner(config, weights, new KvCacheSpec(16, 4), DType.F32, 2, kernels(kernelName))) {
             float[] logits = runner.forward(Batch.of(new SequenceChunk(ref.promptIds(), 0, scrambledBlocks(16),
                     LogitsMode.ALL)))[0];
             assertClose(logits, ref.logits(), config.vocabSize(), 0);
@@ -117,7 +118,7 @@ public class ArchitectureParityTests {
         int[] first = java.util.Arrays.copyOfRange(prompt, 0, split);
         int[] rest = java.util.Arrays.copyOfRange(prompt, split, prompt.length);
         try (var weights = Checkpoint.open(dir);
-             var runner = new CpuModelRunner(config, weights, new KvCacheSpec(32, 4), 2, kernels(kernelName))) {
+             var runner = new CpuModelRunner(config, weights, new KvCacheSpec(32, 4), DType.F32, 2, kernels(kernelName))) {
             int[] tableA = {0, 1, 2, 3, 4, 5, 6, 7};
             int[] tableB = {31, 30, 29, 28, 27, 26, 25, 24};
             // Sequence A in one chunk; sequence B's first chunk rides along in the same batch.
@@ -140,7 +141,7 @@ public class ArchitectureParityTests {
         ModelConfig config = ModelConfig.load(dir);
         int vocab = config.vocabSize();
         try (var weights = Checkpoint.open(dir);
-             var runner = new CpuModelRunner(config, weights, new KvCacheSpec(16, 4), 2, kernels(kernelName))) {
+             var runner = new CpuModelRunner(config, weights, new KvCacheSpec(16, 4), DType.F32, 2, kernels(kernelName))) {
             int[] table = scrambledBlocks(16);
             float[] logits = runner.forward(Batch.of(new SequenceChunk(ref.promptIds(), 0, table, LogitsMode.LAST)))[0];
             int position = ref.promptIds().length;

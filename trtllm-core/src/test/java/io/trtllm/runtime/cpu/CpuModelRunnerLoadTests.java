@@ -117,8 +117,8 @@ class CpuModelRunnerLoadTests {
                 new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda())
                         .build(dir, plain);
                 try (var e = Checkpoint.open(engine); var p = Checkpoint.open(plain);
-                     var inPlace = new CpuModelRunner(ModelConfig.load(dir), e, new KvCacheSpec(4, 8), 1, kernels);
-                     var packed = new CpuModelRunner(ModelConfig.load(dir), p, new KvCacheSpec(4, 8), 1, kernels)) {
+                     var inPlace = new CpuModelRunner(ModelConfig.load(dir), e, new KvCacheSpec(4, 8), DType.F32, 1, kernels);
+                     var packed = new CpuModelRunner(ModelConfig.load(dir), p, new KvCacheSpec(4, 8), DType.F32, 1, kernels)) {
                     assertThat(e.contains("model.embed_tokens.panels")).isTrue();
                     assertThat(p.contains("model.layers.0.self_attn.q_proj.weight")).isTrue();
                     assertThat(logits(inPlace)).as("%s %s", kernels.description(), dtype).containsExactly(logits(packed));
@@ -164,7 +164,7 @@ class CpuModelRunnerLoadTests {
                         .hasMessageContaining("rebuild the engine");
             }
             // The scalar kernels take any panel height.
-            try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 1, new ScalarKernels())) {
+            try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), DType.F32, 1, new ScalarKernels())) {
                 assertThat(logits(runner)).hasSize(10 * 256);
             }
             Tensor qweight = w.tensor("model.layers.0.mlp.up_proj.qweight");

@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** Each SIMD kernel against its scalar reference, for every weight dtype and awkward shapes. */
 class KernelsTests {
@@ -307,8 +308,9 @@ class KernelsTests {
         }
     }
 
-    @Test
-    void attentionMatchesScalarAndAPlainSoftmax() {
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
+    void attentionMatchesScalarAndAPlainSoftmax(DType kvType) {
         var rnd = new SplittableRandom(11);
         // (heads, kv heads, head dim, from, to): MHA, GQA, a head dim that is no multiple of the vector, a window.
         int[][] cases = {{6, 6, 48, 0, 37}, {8, 2, 64, 0, 5}, {4, 2, 20, 3, 40}, {2, 1, 16, 0, 1}};
@@ -321,6 +323,22 @@ class KernelsTests {
             for (int i = 0; i < keys.length; i++) {
                 keys[i] = (float) rnd.nextGaussian();
                 values[i] = (float) rnd.nextGaussian();
+            }
+            // A 16-bit cache as the runner stores it; the expected values use what it holds (rounded).
+            short[] keys16 = new short[keys.length];
+            short[] values16 = new short[keys.length];
+            if (kvType != DType.F32) {
+                KvStore.store(kvType, keys, 0, keys16, 0, keys.length);
+                KvStore.store(kvType, values, 0, values16, 0, keys.length);
+                float tolerance = kvType == DType.BF16 ? 0x1p-8f : 0x1p-11f;
+                for (int i = 0; i < keys.length; i++) {
+                    float k = KvStore.toFloat(keys16[i], kvType);
+                    float v = KvStore.toFloat(values16[i], kvType);
+                    assertThat(k).isCloseTo(keys[i], within(tolerance * Math.abs(keys[i])));
+                    assertThat(v).isCloseTo(values[i], within(tolerance * Math.abs(values[i])));
+                    keys[i] = k;
+                    values[i] = v;
+                }
             }
             int[] offsets = new int[to];
             for (int p = 0; p < to; p++) {
@@ -362,8 +380,15 @@ class KernelsTests {
             float[] b = new float[expected.length + 3];
             java.util.Arrays.fill(a, 9f);
             java.util.Arrays.fill(b, 9f);
-            scalar.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to], a, 2);
-            vector.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to + 64], b, 2);
+            if (kvType == DType.F32) {
+                scalar.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to], a, 2);
+                vector.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to + 64], b, 2);
+            } else {
+                scalar.attend(q, 1, keys16, values16, kvType, offsets, h0, h1, group, headDim, from, to, scale,
+                        new float[heads * to], new float[Kernels.KV_TILE * kvDim], new int[to], a, 2);
+                vector.attend(q, 1, keys16, values16, kvType, offsets, h0, h1, group, headDim, from, to, scale,
+                        new float[heads * to + 64], new float[Kernels.KV_TILE * kvDim + 64], new int[to], b, 2);
+            }
             for (int i = 0; i < expected.length; i++) {
                 assertThat(a[2 + i]).as("scalar, case %s, element %d", java.util.Arrays.toString(c), i)
                         .isCloseTo(expected[i], within(1e-5f));

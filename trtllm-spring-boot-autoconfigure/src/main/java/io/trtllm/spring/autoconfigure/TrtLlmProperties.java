@@ -298,6 +298,13 @@ public class TrtLlmProperties implements InitializingBean {
         /** Tokens per KV-cache block. */
         private int tokensPerBlock = 32;
 
+        /**
+         * Element type of the cached keys and values: auto (float32 on the CPU backend, bfloat16 on
+         * CUDA), float32, float16 or bfloat16. 16 bits on the CPU halve the cache's memory and the
+         * bytes attention reads.
+         */
+        private String dtype = "auto";
+
         KvCacheConfig toConfig() {
             try {
                 new KvCacheConfig(maxTokens, 0.25, true, 32);
@@ -309,11 +316,25 @@ public class TrtLlmProperties implements InitializingBean {
             } catch (IllegalArgumentException e) {
                 throw invalid("kv-cache.free-memory-fraction", freeMemoryFraction, e.getMessage());
             }
+            KvCacheConfig config;
             try {
-                return new KvCacheConfig(maxTokens, freeMemoryFraction, enableBlockReuse, tokensPerBlock);
+                config = new KvCacheConfig(maxTokens, freeMemoryFraction, enableBlockReuse, tokensPerBlock);
             } catch (IllegalArgumentException e) {
                 throw invalid("kv-cache.tokens-per-block", tokensPerBlock, e.getMessage());
             }
+            try {
+                return config.withDtype(dtype);
+            } catch (IllegalArgumentException e) {
+                throw invalid("kv-cache.dtype", dtype, e.getMessage());
+            }
+        }
+
+        public String getDtype() {
+            return dtype;
+        }
+
+        public void setDtype(String dtype) {
+            this.dtype = dtype;
         }
 
         public @Nullable Integer getMaxTokens() {

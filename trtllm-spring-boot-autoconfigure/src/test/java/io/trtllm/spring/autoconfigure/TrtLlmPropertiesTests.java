@@ -7,6 +7,7 @@ import io.trtllm.api.LlmArgs;
 import io.trtllm.engine.BuildCacheConfig;
 import io.trtllm.engine.Quantization;
 import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
+import io.trtllm.model.DType;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -50,7 +51,7 @@ class TrtLlmPropertiesTests {
                         "trtllm.cache.max-size=2GB", "trtllm.dtype=bfloat16", "trtllm.quantization=int8",
                         "trtllm.kv-cache.max-tokens=4096", "trtllm.kv-cache.free-memory-fraction=0.5",
                         "trtllm.kv-cache.enable-block-reuse=false", "trtllm.kv-cache.tokens-per-block=16",
-                        "trtllm.scheduler.policy=max-utilization", "trtllm.chat.options.model=tiny",
+                        "trtllm.kv-cache.dtype=bf16", "trtllm.scheduler.policy=max-utilization", "trtllm.chat.options.model=tiny",
                         "trtllm.chat.options.temperature=0.2", "trtllm.chat.options.top-k=5", "trtllm.chat.options.top-p=0.9",
                         "trtllm.chat.options.max-tokens=100", "trtllm.chat.options.stop=END,STOP",
                         "trtllm.chat.options.presence-penalty=0.1", "trtllm.chat.options.frequency-penalty=0.2",
@@ -63,7 +64,7 @@ class TrtLlmPropertiesTests {
                             .enableChunkedPrefill(false).threads(1).cacheDir(dir).dtype("bfloat16")
                             .quantization(Quantization.INT8).enableBuildCache(false)
                             .buildCacheConfig(new BuildCacheConfig(null, 3, 2L << 30))
-                            .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16))
+                            .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16, DType.BF16))
                             .schedulerPolicy(CapacityPolicy.MAX_UTILIZATION).build());
                     var options = properties.getChat().getOptions().toChatOptions();
                     assertThat(options.getModel()).isEqualTo("tiny");
@@ -128,6 +129,9 @@ class TrtLlmPropertiesTests {
                 assertInvalid(context).hasMessageContaining("trtllm.kv-cache.tokens-per-block"));
         runner.withPropertyValues("trtllm.kv-cache.max-tokens=0").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.kv-cache.max-tokens"));
+        runner.withPropertyValues("trtllm.kv-cache.dtype=int8").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.kv-cache.dtype").hasMessageContaining("'int8'")
+                        .hasMessageContaining("float32, float16, bfloat16"));
     }
 
     @Test
