@@ -77,17 +77,36 @@ public final class LLM implements AutoCloseable {
 
     public LLM(LlmArgs args) {
         long start = System.nanoTime();
-        String backend = resolveBackend(args.backend());
-        ModelSource source = ModelSource.parse(args.model());
-        this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
-        EngineLease lease = openEngine(source, modelDir, args, backend);
+        // The tokenizer loads on its own thread while the model is resolved and its engine built or
+        // loaded: first its native library, then (once the model directory is known) its files.
+        CompletableFuture<Path> tokenizerDir = new CompletableFuture<>();
+        CompletableFuture<TimedTokenizer> tokenizerLoad = CompletableFuture.supplyAsync(() -> {
+            long t0 = System.nanoTime();
+            Tokenizer.loadNativeLibrary();
+            Path dir = tokenizerDir.join();
+            return new TimedTokenizer(Tokenizer.load(dir), Duration.ofNanos(System.nanoTime() - t0));
+        }, task -> Thread.ofPlatform().daemon().name("trtllm-tokenizer-load").start(task));
+        EngineLease lease;
+        String backend;
+        try {
+            backend = resolveBackend(args.backend());
+            ModelSource source = ModelSource.parse(args.model());
+            this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
+            // A checkpoint's tokenizer files are the ones its engine carries; a prebuilt engine is modelDir itself.
+            tokenizerDir.complete(args.tokenizer() != null ? args.tokenizer() : modelDir);
+            lease = openEngine(source, modelDir, args, backend);
+        } catch (RuntimeException | Error e) {
+            tokenizerDir.completeExceptionally(e);
+            tokenizerLoad.thenAccept(t -> t.tokenizer().close()); // whenever it finishes
+            delivery.close();
+            throw e;
+        }
         long engineDone = System.nanoTime();
         this.engine = lease;
         this.config = lease.config().modelConfig();
         this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : lease.config().buildConfig().maxSeqLen();
         int engineInputLen = lease.config().buildConfig().maxInputLen();
         this.maxInputLen = Math.min(args.maxInputLen() != null ? args.maxInputLen() : engineInputLen, maxSeqLen);
-        Path tokenizerDir = args.tokenizer() != null ? args.tokenizer() : lease.directory();
         Checkpoint weights = lease.weights();
         Tokenizer tok = null;
         ModelRunner run = null;
@@ -100,7 +119,8 @@ public final class LLM implements AutoCloseable {
                 throw new IllegalArgumentException("max_input_len " + args.maxInputLen() + " exceeds the engine's max_input_len "
                         + engineInputLen + " (" + lease.directory() + "); rebuild it with a larger one");
             }
-            tok = Tokenizer.load(tokenizerDir);
+            TimedTokenizer loaded = join(tokenizerLoad);
+            tok = loaded.tokenizer();
             long tokenizerDone = System.nanoTime();
             if (backend.equals("cuda")) {
                 DType kvType = args.kvCacheConfig().dtypeOr(DType.BF16);
@@ -121,7 +141,7 @@ public final class LLM implements AutoCloseable {
             warmUp(run);
             long warmUpDone = System.nanoTime();
             this.loadTimes = new LoadTimes(Duration.ofNanos(engineDone - start), lease.load().kind(),
-                    Duration.ofNanos(tokenizerDone - engineDone), Duration.ofNanos(runnerDone - tokenizerDone),
+                    loaded.duration(), Duration.ofNanos(runnerDone - tokenizerDone),
                     Duration.ofNanos(warmUpDone - runnerDone), Duration.ofNanos(warmUpDone - start));
             Set<Integer> eos = new HashSet<>(config.eosTokenIds());
             eos.addAll(tok.eosTokenIds());
@@ -137,6 +157,8 @@ public final class LLM implements AutoCloseable {
             }
             if (tok != null) {
                 tok.close();
+            } else {
+                tokenizerLoad.thenAccept(t -> t.tokenizer().close()); // whenever it finishes
             }
             lease.close();
             delivery.close();
@@ -150,6 +172,36 @@ public final class LLM implements AutoCloseable {
                 lease.load().kind(), maxSeqLen, runner.kvCache().capacityTokens(), (System.nanoTime() - start) / 1_000_000,
                 loadTimes.engine().toMillis(), loadTimes.tokenizer().toMillis(), loadTimes.runner().toMillis(),
                 loadTimes.warmUp().toMillis());
+    }
+
+    /**
+     * The engine that an {@code LLM} of {@code args} would run, without the rest of an {@code LLM}
+     * (tokenizer, runner, executor): the model resolved, its engine built or loaded from the cache (or a
+     * prebuilt engine opened). The caller closes the lease. {@code trtllm bench --engine-load} times this.
+     */
+    public static EngineLease acquireEngine(LlmArgs args) {
+        String backend = resolveBackend(args.backend());
+        ModelSource source = ModelSource.parse(args.model());
+        Path dir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
+        return openEngine(source, dir, args, backend);
+    }
+
+    private record TimedTokenizer(Tokenizer tokenizer, Duration duration) {
+    }
+
+    /** The tokenizer loaded on its own thread; its failure rethrown as it was thrown there. */
+    private static TimedTokenizer join(CompletableFuture<TimedTokenizer> load) {
+        try {
+            return load.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
+        }
     }
 
     /**

@@ -2,9 +2,16 @@ package io.trtllm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.api.LLM;
+import io.trtllm.api.LlmArgs;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.SamplingParams;
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.EngineBuilder;
+import io.trtllm.engine.EngineLease;
+import io.trtllm.engine.EngineLoad;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -82,12 +89,73 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--warmup-runs", defaultValue = "3", description = "--latency: untimed runs first (default ${DEFAULT-VALUE}).")
     int warmupRuns;
 
+    @Option(names = "--engine-load", description = "Engine cache mode: cold build vs warm load of the model's engine "
+            + "(--runs timed pairs after --warmup-runs, in a temporary engine cache).")
+    boolean engineLoad;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
-    public Integer call() {
-        return latency ? latency() : throughput();
+    public Integer call() throws IOException {
+        if (latency && engineLoad) {
+            throw new IllegalArgumentException("--latency and --engine-load are different modes; pick one");
+        }
+        return engineLoad ? engineLoad() : latency ? latency() : throughput();
+    }
+
+    /**
+     * Pairs of (cold, warm) engine acquisitions in this JVM, each pair in a new temporary engine cache:
+     * cold builds the engine there (a cache miss), warm loads it back (key, lock, checksum verification,
+     * mapping). The first pair is reported apart: it pays this JVM's class loading and interpretation.
+     */
+    private int engineLoad() throws IOException {
+        if (runs < 1 || warmupRuns < 0) {
+            throw new IllegalArgumentException("--runs must be >= 1, --warmup-runs >= 0");
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        Path root = Files.createTempDirectory("trtllm-bench-engine-load-");
+        double[] cold = new double[runs];
+        double[] warm = new double[runs];
+        double[] first = new double[2];
+        try {
+            for (int i = 0; i < warmupRuns + runs; i++) {
+                var limits = new BuildCacheConfig(root.resolve("run-" + i), BuildCacheConfig.DEFAULT_MAX_RECORDS,
+                        BuildCacheConfig.DEFAULT_MAX_SIZE_BYTES);
+                LlmArgs args = engine.builder().buildCacheConfig(limits).build();
+                double c = acquireMillis(args, EngineLoad.Kind.BUILT);
+                double w = acquireMillis(args, EngineLoad.Kind.LOADED_FROM_CACHE);
+                if (i == 0) {
+                    first[0] = c;
+                    first[1] = w;
+                }
+                if (i >= warmupRuns) {
+                    cold[i - warmupRuns] = c;
+                    warm[i - warmupRuns] = w;
+                }
+            }
+        } finally {
+            EngineBuilder.deleteTree(root);
+        }
+        out.printf(Locale.ROOT, "engine: %s, backend %s, dtype %s, quantization %s%n", engine.model, engine.backend, engine.dtype,
+                engine.quantization);
+        out.printf(Locale.ROOT, "cold build: %s ms%n", summary(cold));
+        out.printf(Locale.ROOT, "warm load: %s ms%n", summary(warm));
+        out.printf(Locale.ROOT, "warm load is %.1fx faster than cold build (first pair in this JVM: %.1f vs %.1f ms, %.1fx)%n",
+                median(cold) / median(warm), first[0], first[1], first[0] / first[1]);
+        return 0;
+    }
+
+    /** Milliseconds to acquire (and release) the engine of {@code args}, checking it came as {@code expected}. */
+    private static double acquireMillis(LlmArgs args, EngineLoad.Kind expected) {
+        long start = System.nanoTime();
+        try (EngineLease lease = LLM.acquireEngine(args)) {
+            double ms = (System.nanoTime() - start) / 1e6;
+            if (lease.load().kind() != expected) {
+                throw new IllegalStateException("engine came " + lease.load().kind() + ", expected " + expected);
+            }
+            return ms;
+        }
     }
 
     private int throughput() {
@@ -176,8 +244,18 @@ final class Bench implements Callable<Integer> {
     }
 
     private static String summary(RequestMetrics[] runs, ToDoubleFunction<RequestMetrics> f) {
-        double[] v = Arrays.stream(runs).mapToDouble(f).sorted().toArray();
-        double median = ThroughputBench.Distribution.percentile(v, 50);
-        return String.format(Locale.ROOT, "median %.1f of %d runs (min %.1f, max %.1f)", median, v.length, v[0], v[v.length - 1]);
+        return summary(Arrays.stream(runs).mapToDouble(f).toArray());
+    }
+
+    private static String summary(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return String.format(Locale.ROOT, "median %.1f of %d runs (min %.1f, max %.1f)", median(v), v.length, v[0], v[v.length - 1]);
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        return ThroughputBench.Distribution.percentile(v, 50);
     }
 }

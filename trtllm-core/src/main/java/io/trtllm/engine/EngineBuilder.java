@@ -249,7 +249,7 @@ public final class EngineBuilder {
     }
 
     /** Best-effort recursive delete (temporary build output, entries being removed). */
-    static void deleteTree(Path root) {
+    public static void deleteTree(Path root) {
         if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
         }

@@ -91,6 +91,15 @@ public final class Tokenizer implements AutoCloseable {
         }
     }
 
+    /**
+     * Loads the tokenizers' native library now, if no tokenizer has yet (the first load in a JVM takes a
+     * few hundred milliseconds): {@code LLM} calls it on a background thread while it resolves the model.
+     * A failure is not thrown here; {@link #load} reports it.
+     */
+    public static void loadNativeLibrary() {
+        DjlNatives.loaded();
+    }
+
     /** Token ids of {@code text}; {@code addSpecialTokens} applies the post-processor (e.g. BOS). */
     public int[] encode(String text, boolean addSpecialTokens) {
         Objects.requireNonNull(text, "text");
@@ -317,6 +326,10 @@ public final class Tokenizer implements AutoCloseable {
             } catch (RuntimeException e) {
                 return e;
             }
+        }
+
+        static boolean loaded() {
+            return LOAD_FAILURE == null;
         }
 
         private static final Map<String, String> OPTIONS = Map.of(

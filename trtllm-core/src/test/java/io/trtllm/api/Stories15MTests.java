@@ -179,4 +179,22 @@ class Stories15MTests {
         assertThatThrownBy(() -> LlmArgs.builder("stories15M").backend("tpu").build())
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("backend 'tpu'");
     }
+
+    /** The tokenizer loads on its own thread while the engine is acquired; its failure is the constructor's. */
+    @Test
+    void aBrokenTokenizerFailsTheConstructorNamingTheFile(@TempDir Path tmp) throws IOException, InterruptedException {
+        Files.writeString(tmp.resolve("tokenizer.json"), "{\"model\": 42}");
+        assertThatThrownBy(() -> new LLM(LlmArgs.builder("stories15M").tokenizer(tmp).build()))
+                .isInstanceOf(io.trtllm.model.ModelFormatException.class)
+                .hasMessageContaining(tmp.resolve("tokenizer.json").toString());
+        // And the engine's failure is the constructor's, the tokenizer thread ending on its own.
+        assertThatThrownBy(() -> new LLM(LlmArgs.builder("stories15M").maxSeqLen(512).build()))
+                .hasMessageContaining("max_seq_len 512");
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("trtllm-tokenizer-load"))
+                && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().equals("trtllm-tokenizer-load"));
+    }
 }

@@ -59,6 +59,21 @@ class MainTests {
     }
 
     @Test
+    void benchEngineLoadTimesColdBuildsAgainstWarmLoadsInATemporaryCache() {
+        Result r = run("bench", "--engine-load", "--runs", "2", "--warmup-runs", "1", "--quantization", "int8");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).containsPattern("(?m)^engine: stories15M, backend auto, dtype auto, quantization int8$");
+        assertThat(r.out()).containsPattern("(?m)^cold build: median [0-9.]+ of 2 runs \\(min [0-9.]+, max [0-9.]+\\) ms$");
+        assertThat(r.out()).containsPattern("(?m)^warm load: median [0-9.]+ of 2 runs \\(min [0-9.]+, max [0-9.]+\\) ms$");
+        assertThat(r.out()).containsPattern("(?m)^warm load is [0-9.]+x faster than cold build \\(first pair in this JVM: ");
+        // Every pair's cold run was a cache miss and its warm run a hit (checked by the bench itself), in
+        // temporary caches that are gone again: nothing was added to this test's engine cache.
+        r = run("bench", "--engine-load", "--latency");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--latency and --engine-load are different modes");
+    }
+
+    @Test
     void benchThroughputOfSyntheticRequestsPrintsLatencyPercentilesAndWritesJson(@TempDir Path tmp) throws Exception {
         Path json = tmp.resolve("out/result.json");
         Result r = run("bench", "--num-requests", "6", "--concurrency", "3", "--input-len", "20", "--output-len", "7",
