@@ -82,21 +82,13 @@ class KvCacheDtypeTests {
             System.arraycopy(generated, 0, sequence, promptIds.length, generated.length - 1);
             float[] expected = logits(DType.F32, sequence);
             for (DType kv : List.of(DType.BF16, DType.F16)) {
-                float[] actual = logits(kv, sequence);
-                double max = 0;
-                double sum = 0;
-                double magnitude = 0;
-                for (int i = 0; i < expected.length; i++) {
-                    double e = Math.abs(actual[i] - expected[i]);
-                    max = Math.max(max, e);
-                    sum += e;
-                    magnitude += Math.abs(expected[i]);
-                }
+                var error = QuantizedStories15MTests.LogitError.of(expected, logits(kv, sequence));
+                double max = error.max();
                 int agreement = agreement(generated, LLMS.get(kv).generate(prompt, greedy()).output().tokenIds());
                 LOG.info(String.format(Locale.ROOT, "KV cache %s vs F32, prompt \"%s\": greedy agreement %d of %d tokens; logits "
                         + "over %d positions: max |error| %.4f, mean |error| %.5f (%.3f%% of the mean |logit|)", kv, prompt,
-                        agreement, TOKENS, sequence.length, max, sum / expected.length, 100 * sum / magnitude));
-                assertThat(sum / magnitude).as("%s relative logit error, prompt %s", kv, prompt)
+                        agreement, TOKENS, sequence.length, max, error.mean(), 100 * error.relative()));
+                assertThat(error.relative()).as("%s relative logit error, prompt %s", kv, prompt)
                         .isLessThan(kv == DType.BF16 ? 0.01 : 0.002);
                 assertThat(max).as("%s max logit error, prompt %s", kv, prompt).isLessThan(kv == DType.BF16 ? 0.5 : 0.1);
                 if (prompt.equals(PROMPTS.getFirst())) {

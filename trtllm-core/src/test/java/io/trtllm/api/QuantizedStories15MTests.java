@@ -85,18 +85,10 @@ class QuantizedStories15MTests {
             System.arraycopy(generated, 0, sequence, promptLength, generated.length - 1);
             float[] reference = logits(Quantization.NONE, sequence);
             for (Quantization q : List.of(Quantization.INT8, Quantization.INT4)) {
-                float[] quantized = logits(q, sequence);
-                double max = 0;
-                double sum = 0;
-                double magnitude = 0;
-                for (int i = 0; i < reference.length; i++) {
-                    double e = Math.abs(quantized[i] - reference[i]);
-                    max = Math.max(max, e);
-                    sum += e;
-                    magnitude += Math.abs(reference[i]);
-                }
-                double mean = sum / reference.length;
-                double relative = sum / magnitude;
+                LogitError error = LogitError.of(reference, logits(q, sequence));
+                double max = error.max();
+                double mean = error.mean();
+                double relative = error.relative();
                 int agreement = agreement(generated, greedy(q, prompt));
                 LOG.info(String.format(Locale.ROOT, "%s vs F32, prompt \"%s\": greedy agreement %d of %d tokens; logits over %d "
                         + "positions: max |error| %.4f, mean |error| %.5f (%.2f%% of the mean |logit| %.3f)", q.id(), prompt,
@@ -105,6 +97,22 @@ class QuantizedStories15MTests {
                         .isLessThan(q == Quantization.INT8 ? 0.5 : 2);
                 assertThat(max).as("%s max logit error, prompt %s", q, prompt).isLessThan(q == Quantization.INT8 ? 3 : 10);
             }
+        }
+    }
+
+    /** Elementwise |actual − expected|: largest, mean, and summed relative to Σ|expected|. */
+    record LogitError(double max, double mean, double relative) {
+        static LogitError of(float[] expected, float[] actual) {
+            double max = 0;
+            double sum = 0;
+            double magnitude = 0;
+            for (int i = 0; i < expected.length; i++) {
+                double e = Math.abs(actual[i] - expected[i]);
+                max = Math.max(max, e);
+                sum += e;
+                magnitude += Math.abs(expected[i]);
+            }
+            return new LogitError(max, sum / expected.length, sum / magnitude);
         }
     }
 
