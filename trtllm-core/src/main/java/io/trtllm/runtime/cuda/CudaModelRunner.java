@@ -661,6 +661,7 @@ final class CudaModelRunner implements ModelRunner {
         int qkvDim = c.qDim() + 2 * c.kvDim();
         int inter = c.intermediateSize();
         float scale = (float) (1.0 / Math.sqrt(c.headDim()));
+        int headGroups = (c.numHeads() + 2 * c.numKvHeads() + 3) / 4;  // qkv_post: 4 warps, one head each
 
         kernels.args().ptr(dTokens).ptr(embedding).ptr(x).launch(embedFn, "embed", tokens, 1, 128, stream);
         for (int l = 0; l < layers.length; l++) {
@@ -668,7 +669,7 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().ptr(x).ptr(0).ptr(w.attnNorm()).ptr(xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
             gemm(w.wqkv(), xn, qkv, qkvDim, dim, tokens, false);
             kernels.args().ptr(qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(invFreq).ptr(dPositions).ptr(dSlots)
-                    .ptr(keyCache[l]).ptr(valueCache[l]).launch(qkvPostFn, "qkv_post", tokens, 1, 128, stream);
+                    .ptr(keyCache[l]).ptr(valueCache[l]).launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
             kernels.args().ptr(qkv).ptr(keyCache[l]).ptr(valueCache[l]).ptr(dPositions).ptr(dRowSeq).ptr(dTables)
                     .ptr(dStride).i32(kvSpec.blockSize()).f32(scale).ptr(att)
                     .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);

@@ -125,7 +125,9 @@ extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restri
 // After the fused q|k|v projection of row t (qkv[t] = [q heads | k heads | v heads], f32):
 // + bias, per-head RMSNorm of q and k (Qwen3), rotary embedding of q and k (Hugging Face's
 // half-split pairs (i, i + HEAD_DIM/2)), q written back in place, k and v stored in the KV cache at
-// the row's slot ([slot][kv head][HEAD_DIM]). Grid: T blocks of 32 * WARPS threads, one warp per head.
+// the row's slot ([slot][kv head][HEAD_DIM]). Grid: (T, any) blocks of 32 * POST_WARPS threads, one
+// warp per head, the heads spread over the grid's y (at one row, ceil(heads / POST_WARPS) blocks keep
+// the heads in parallel instead of POST_WARPS warps walking them).
 #define POST_WARPS 4
 extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias,
                                     const float* __restrict__ q_norm, const float* __restrict__ k_norm,
@@ -139,7 +141,7 @@ extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __rest
     float pos = (float) positions[t];
     long slot = slots[t];
     float* row = qkv + (long) t * QKV_DIM;
-    for (int h = warp; h < N_HEADS + 2 * N_KV_HEADS; h += POST_WARPS) {
+    for (int h = blockIdx.y * POST_WARPS + warp; h < N_HEADS + 2 * N_KV_HEADS; h += gridDim.y * POST_WARPS) {
         int off = h * HEAD_DIM;
         float ss = 0.0f;
         for (int i = lane; i < HEAD_DIM; i += 32) {
