@@ -5,7 +5,8 @@
 # random BF16 weights generated there (scripts/reference/make_llama8b_shape.py, ≈15 GiB), transformers'
 # generate() as the baseline (scripts/reference/hf_generate_bench.py), then trtllm-java's
 # bench --latency and bench --concurrency 256 on the CUDA backend. Results to $OUT (default ./gpu-out).
-# Steps: LLAMA8B_STEPS="make ours hf" (default all; the weights stay in $TRTLLM_GPU_STAGE while the machine is up).
+# Steps: LLAMA8B_STEPS="make ours hf" (default all; the weights stay in $TRTLLM_GPU_STAGE while the machine is up);
+# "cublas" adds bench --latency with the GEMV kernel off (-Dtrtllm.cuda.gemv=false), cuBLAS for every projection.
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -24,6 +25,11 @@ if [[ "$steps" == *" ours "* ]]; then
 "$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 512 \
   --max-batch-size 256 --max-num-tokens 8192 --concurrency 256 --num-requests 512 --input-len 128 --output-len 128 \
   --json "$out/llama8b-throughput.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput.txt"
+fi
+if [[ "$steps" == *" cublas "* ]]; then
+"$java" "${flags[@]}" -Dtrtllm.cuda.gemv=false -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
+  --max-seq-len 512 --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" \
+  | tee "$out/llama8b-latency-cublas.txt"
 fi
 if [[ "$steps" == *" hf "* ]]; then
   python3 scripts/reference/hf_generate_bench.py "$model" 128 128 256 2>&1 | grep -v Warning | tail -4 | tee "$out/llama8b-hf.txt"

@@ -6,7 +6,8 @@
 #   gpu-tests.log     the JUnit tree
 #   bench-latency.txt, bench-throughput.txt, bench-throughput.json
 #   env.txt           nvidia-smi, java -version
-# Steps: GPU_TEST_STEPS="tests latency throughput" (default all).
+# Steps: GPU_TEST_STEPS="tests latency throughput" (default all). GPU_TEST_CLASSES="io.trtllm.runtime.cuda.CudaGemvGpuTests ..."
+# runs only those test classes (default: every gpu-tagged test under io.trtllm).
 set -uo pipefail
 root="$(pwd)"
 out="${OUT:-$root/gpu-out}"
@@ -30,9 +31,13 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PAT
 status=0
 
 if [[ " $steps " == *" tests "* ]]; then
+  select=(--select-package io.trtllm)
+  if [[ -n "${GPU_TEST_CLASSES:-}" ]]; then
+    select=(); for c in $GPU_TEST_CLASSES; do select+=(--select-class "$c"); done
+  fi
   "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" \
     -jar "$work/tools/junit-platform-console-standalone.jar" execute \
-    --class-path "$work/test-classes:$cp" --include-tag gpu --select-package io.trtllm \
+    --class-path "$work/test-classes:$cp" --include-tag gpu "${select[@]}" \
     --details=tree --disable-banner --disable-ansi-colors > "$out/gpu-tests.log" 2>&1 || status=1
   grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests.log" | head -60
 fi

@@ -85,6 +85,9 @@ import org.slf4j.LoggerFactory;
  * logits = rmsnorm(x[rows that need them])·Wlmᵀ                          rmsnorm, cuBLAS (R, vocab) f32 -> host
  * </pre>
  *
+ * <p>Passes of at most {@link Gemv#MAX_ROWS} rows (decode) run the projections through the
+ * bandwidth-bound {@link Gemv} kernel instead of cuBLAS, gate|up and SiLU·up fused into one launch.
+ *
  * <p>One pass: one host-to-device copy of the pass's token ids, positions, slots and block tables,
  * the launches on one stream, one device-to-host copy of the logits rows asked for, one
  * synchronization. Sampling stays on the host for now. Not thread-safe (one executor thread
@@ -124,6 +127,8 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st attentionFn;
     private final CUfunc_st siluMulFn;
     private final CUfunc_st argmaxFn;
+    /** The projections of passes of few rows; null when turned off ({@code trtllm.cuda.gemv=false}). */
+    private final @Nullable Gemv gemv;
     private final FloatPointer one = new FloatPointer(1f);
     private final FloatPointer zero = new FloatPointer(0f);
 
@@ -184,6 +189,7 @@ final class CudaModelRunner implements ModelRunner {
             this.attentionFn = kernels.function("attention");
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
+            this.gemv = Gemv.enabled() ? new Gemv(kernels) : null;
 
             int dim = config.hiddenSize();
             this.embedding = uploadMatrix(weights, List.of("model.embed_tokens.weight"), config.vocabSize(), dim);
@@ -462,7 +468,8 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public String description() {
-        return device + ", BF16 weights and KV cache, cuBLAS + NVRTC kernels";
+        return device + ", BF16 weights and KV cache, cuBLAS + NVRTC kernels"
+                + (gemv != null ? " (GEMV up to " + Gemv.MAX_ROWS + " rows)" : "");
     }
 
     @Override
@@ -654,6 +661,7 @@ final class CudaModelRunner implements ModelRunner {
         int qkvDim = c.qDim() + 2 * c.kvDim();
         int inter = c.intermediateSize();
         float scale = (float) (1.0 / Math.sqrt(c.headDim()));
+        int headGroups = (c.numHeads() + 2 * c.numKvHeads() + 3) / 4;  // qkv_post: 4 warps, one head each
 
         kernels.args().ptr(dTokens).ptr(embedding).ptr(x).launch(embedFn, "embed", tokens, 1, 128, stream);
         for (int l = 0; l < layers.length; l++) {
@@ -661,7 +669,7 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().ptr(x).ptr(0).ptr(w.attnNorm()).ptr(xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
             gemm(w.wqkv(), xn, qkv, qkvDim, dim, tokens, false);
             kernels.args().ptr(qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(invFreq).ptr(dPositions).ptr(dSlots)
-                    .ptr(keyCache[l]).ptr(valueCache[l]).launch(qkvPostFn, "qkv_post", tokens, 1, 128, stream);
+                    .ptr(keyCache[l]).ptr(valueCache[l]).launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
             kernels.args().ptr(qkv).ptr(keyCache[l]).ptr(valueCache[l]).ptr(dPositions).ptr(dRowSeq).ptr(dTables)
                     .ptr(dStride).i32(kvSpec.blockSize()).f32(scale).ptr(att)
                     .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
@@ -670,8 +678,7 @@ final class CudaModelRunner implements ModelRunner {
                 kernels.args().ptr(x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
             }
             kernels.args().ptr(x).ptr(0).ptr(w.ffnNorm()).ptr(xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
-            gemm(w.wgateUp(), xn, gateUp, 2 * inter, dim, tokens, false);
-            kernels.args().ptr(gateUp).ptr(hidden).launch(siluMulFn, "silu_mul", tokens, 1, 256, stream);
+            gateUpSilu(w.wgateUp(), tokens);
             gemm(w.wdown(), hidden, x, dim, inter, tokens, true);
         }
         if (logitRows == 0) {
@@ -721,11 +728,30 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
+     * {@code hidden = bf16(silu(xn·Wgᵀ) * xn·Wuᵀ)} of {@code rows} rows, {@code wGateUp = [Wg; Wu]}: one
+     * fused GEMV launch for few rows, else the gate|up GEMM into {@code gateUp} and silu_mul.
+     */
+    private void gateUpSilu(long wGateUp, int rows) {
+        int dim = config.hiddenSize();
+        int inter = config.intermediateSize();
+        if (gemv != null && Gemv.applies(rows, dim, wGateUp, xn)) {
+            gemv.launch(wGateUp, xn, hidden, inter, dim, rows, Gemv.SWIGLU, stream);
+        } else {
+            gemm(wGateUp, xn, gateUp, 2 * inter, dim, rows, false);
+            kernels.args().ptr(gateUp).ptr(hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);
+        }
+    }
+
+    /**
      * {@code out[rows × outDim] (f32) = in[rows × inDim] (bf16) · W[outDim × inDim]ᵀ (bf16)}, plus
-     * {@code out} when accumulating (the residual add). Row-major here is column-major transposed
-     * for cuBLAS: {@code outᵀ = W · inᵀ}.
+     * {@code out} when accumulating (the residual add): the {@link Gemv} kernel for few rows, else
+     * cuBLAS. Row-major here is column-major transposed for cuBLAS: {@code outᵀ = W · inᵀ}.
      */
     private void gemm(long w, long in, long out, int outDim, int inDim, int rows, boolean accumulate) {
+        if (gemv != null && Gemv.applies(rows, inDim, w, in)) {
+            gemv.launch(w, in, out, outDim, inDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
+            return;
+        }
         checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, outDim, rows, inDim, one, at(w), CUDA_R_16BF, inDim,
                 at(in), CUDA_R_16BF, inDim, accumulate ? one : zero, at(out), CUDA_R_32F, outDim,
                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");

@@ -125,7 +125,9 @@ extern "C" __global__ void add_bias(float* __restrict__ x, const float* __restri
 // After the fused q|k|v projection of row t (qkv[t] = [q heads | k heads | v heads], f32):
 // + bias, per-head RMSNorm of q and k (Qwen3), rotary embedding of q and k (Hugging Face's
 // half-split pairs (i, i + HEAD_DIM/2)), q written back in place, k and v stored in the KV cache at
-// the row's slot ([slot][kv head][HEAD_DIM]). Grid: T blocks of 32 * WARPS threads, one warp per head.
+// the row's slot ([slot][kv head][HEAD_DIM]). Grid: (T, any) blocks of 32 * POST_WARPS threads, one
+// warp per head, the heads spread over the grid's y (at one row, ceil(heads / POST_WARPS) blocks keep
+// the heads in parallel instead of POST_WARPS warps walking them).
 #define POST_WARPS 4
 extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias,
                                     const float* __restrict__ q_norm, const float* __restrict__ k_norm,
@@ -139,7 +141,7 @@ extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __rest
     float pos = (float) positions[t];
     long slot = slots[t];
     float* row = qkv + (long) t * QKV_DIM;
-    for (int h = warp; h < N_HEADS + 2 * N_KV_HEADS; h += POST_WARPS) {
+    for (int h = blockIdx.y * POST_WARPS + warp; h < N_HEADS + 2 * N_KV_HEADS; h += gridDim.y * POST_WARPS) {
         int off = h * HEAD_DIM;
         float ss = 0.0f;
         for (int i = lane; i < HEAD_DIM; i += 32) {
@@ -360,3 +362,184 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int voc
         }
     }
 }
+
+// ---- GEMV: the projections of passes of few rows (decode) ----
+//
+// out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W bf16 [out_dim × in_dim]
+// row-major, in bf16 [rows × in_dim], out f32 [rows × out_dim]. At so few rows a GEMM is a stream
+// over the weights, which cuBLAS does not read at full bandwidth; this kernel is built for that
+// stream: a block takes GEMV_TILE output rows and splits in_dim over its threads, each thread reading
+// 16 bytes (8 bf16) of each of its weight rows per step, two steps at once (2 * GEMV_TILE loads in
+// flight), past L1 (weights are read once) while the activations, which every block reads, stay in
+// L1. F32 products and sums in each thread, then a warp shuffle and a sum over the block's warps in
+// a fixed order: a row's result depends neither on the number of rows nor on the run.
+// Modes: GEMV_STORE; GEMV_ACCUMULATE, out += (the residual add, cuBLAS's beta = 1); GEMV_SWIGLU, the
+// MLP's fused gate|up projection: W = [gate (out_dim rows) ; up (out_dim rows)] and out bf16
+// [rows × out_dim] = silu(gate) * up, computed as silu_mul does, so the f32 gate|up rows never reach
+// memory (a block then takes GEMV_TILE / 2 gate rows and the matching up rows).
+// gemv_R is compiled for R = 1, 2, 4, 8 rows and takes rows <= R (the others read row rows - 1 again
+// and store nothing). Needs in_dim % 8 == 0 and W, in 16-byte aligned (Gemv.java falls back to cuBLAS
+// otherwise). Grid: ceil(out_dim / GEMV_TILE) blocks (GEMV_SWIGLU: ceil(2 * out_dim / GEMV_TILE)) of
+// 32..GEMV_THREADS threads, a multiple of 32.
+#define GEMV_MAX_ROWS 8
+#define GEMV_TILE 4
+#define GEMV_THREADS 256
+#define GEMV_STORE 0
+#define GEMV_ACCUMULATE 1
+#define GEMV_SWIGLU 2
+
+// 16 bytes of weights, not kept in L1 (each is read once per pass).
+__device__ __forceinline__ uint4 ld_stream(const uint4* p) {
+#if __CUDA_ARCH__ >= 700
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+#else
+    return __ldg(p);
+#endif
+}
+
+// The 8 bf16 of a 16-byte vector as floats, in memory order.
+__device__ __forceinline__ void unpack8(uint4 v, float (&f)[8]) {
+    unsigned u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(u[i] << 16);
+        f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+    }
+}
+
+// acc[r][j] += Σ_e W[row j][8v + e] · in[r][8v + e], the 8 elements of vector v.
+template <int R>
+__device__ __forceinline__ void gemv_step(float (&acc)[R][GEMV_TILE], const uint4 (&wv)[GEMV_TILE],
+                                          const uint4* const (&x)[R], int v) {
+    float wf[GEMV_TILE][8];
+#pragma unroll
+    for (int j = 0; j < GEMV_TILE; j++) {
+        unpack8(wv[j], wf[j]);
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float xf[8];
+        unpack8(__ldg(x[r] + v), xf);
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                acc[r][j] = fmaf(wf[j][e], xf[e], acc[r][j]);
+            }
+        }
+    }
+}
+
+template <int R>
+__device__ __forceinline__ void gemv(const bf16* __restrict__ w, const bf16* __restrict__ in, void* __restrict__ out,
+                                     int out_dim, int in_dim, int rows, int mode) {
+    __shared__ float partial[GEMV_THREADS / 32][R * GEMV_TILE];
+    const int vecs = in_dim >> 3;
+    const int nt = blockDim.x;
+    const bool swiglu = mode == GEMV_SWIGLU;
+    const uint4* wrow[GEMV_TILE];
+#pragma unroll
+    for (int j = 0; j < GEMV_TILE; j++) {
+        long n;
+        if (swiglu) {  // j < TILE/2: gate rows; the others: the matching up rows
+            int i = min((int) blockIdx.x * (GEMV_TILE / 2) + j % (GEMV_TILE / 2), out_dim - 1);
+            n = j < GEMV_TILE / 2 ? i : (long) out_dim + i;
+        } else {
+            n = min((int) blockIdx.x * GEMV_TILE + j, out_dim - 1);  // rows past the end: computed, not stored
+        }
+        wrow[j] = reinterpret_cast<const uint4*>(w + n * in_dim);
+    }
+    const uint4* x[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        x[r] = reinterpret_cast<const uint4*>(in) + (long) min(r, rows - 1) * vecs;
+    }
+    float acc[R][GEMV_TILE];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            acc[r][j] = 0.0f;
+        }
+    }
+    int v = threadIdx.x;
+    for (; v + nt < vecs; v += 2 * nt) {
+        uint4 a[GEMV_TILE];
+        uint4 b[GEMV_TILE];
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            a[j] = ld_stream(wrow[j] + v);
+            b[j] = ld_stream(wrow[j] + v + nt);
+        }
+        gemv_step<R>(acc, a, x, v);
+        gemv_step<R>(acc, b, x, v + nt);
+    }
+    if (v < vecs) {
+        uint4 a[GEMV_TILE];
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            a[j] = ld_stream(wrow[j] + v);
+        }
+        gemv_step<R>(acc, a, x, v);
+    }
+
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            float s = warp_sum(acc[r][j]);
+            if (lane == 0) {
+                partial[warp][r * GEMV_TILE + j] = s;
+            }
+        }
+    }
+    __syncthreads();
+    int warps = nt >> 5;
+    if (swiglu) {
+        for (int t = threadIdx.x; t < rows * (GEMV_TILE / 2); t += nt) {
+            int r = t / (GEMV_TILE / 2);
+            int p = t % (GEMV_TILE / 2);
+            float g = 0.0f;
+            float u = 0.0f;
+            for (int k = 0; k < warps; k++) {
+                g += partial[k][r * GEMV_TILE + p];
+                u += partial[k][r * GEMV_TILE + GEMV_TILE / 2 + p];
+            }
+            int i = blockIdx.x * (GEMV_TILE / 2) + p;
+            if (i < out_dim) {
+                float s = g / (1.0f + expf(-g));
+                static_cast<bf16*>(out)[(long) r * out_dim + i] = f2bf(s * u);
+            }
+        }
+    } else {
+        for (int t = threadIdx.x; t < rows * GEMV_TILE; t += nt) {
+            int r = t / GEMV_TILE;
+            int j = t % GEMV_TILE;
+            float s = 0.0f;
+            for (int k = 0; k < warps; k++) {
+                s += partial[k][t];
+            }
+            int n = blockIdx.x * GEMV_TILE + j;
+            if (n < out_dim) {
+                float* o = static_cast<float*>(out) + (long) r * out_dim + n;
+                *o = mode == GEMV_ACCUMULATE ? *o + s : s;
+            }
+        }
+    }
+}
+
+#define GEMV_KERNEL(R)                                                                                         \
+    extern "C" __global__ void __launch_bounds__(GEMV_THREADS)                                                 \
+    gemv_##R(const bf16* __restrict__ w, const bf16* __restrict__ in, void* __restrict__ out, int out_dim,     \
+             int in_dim, int rows, int mode) {                                                                 \
+        gemv<R>(w, in, out, out_dim, in_dim, rows, mode);                                                      \
+    }
+GEMV_KERNEL(1)
+GEMV_KERNEL(2)
+GEMV_KERNEL(4)
+GEMV_KERNEL(8)
