@@ -102,7 +102,9 @@ public final class LLM implements AutoCloseable {
             tok = Tokenizer.load(tokenizerDir);
             long tokenizerDone = System.nanoTime();
             if (backend.equals("cuda")) {
-                run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken));
+                // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
+                run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken),
+                        CudaBackend.weightType(lease.config().buildConfig().dtype()), lease.kernels());
             } else {
                 // The CPU cache is F32 on the heap.
                 var kv = kvCacheSpec(args, Runtime.getRuntime().maxMemory(), 2L * config.numLayers() * config.kvDim() * Float.BYTES);

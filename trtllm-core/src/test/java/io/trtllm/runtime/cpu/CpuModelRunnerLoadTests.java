@@ -114,7 +114,7 @@ class CpuModelRunnerLoadTests {
                 Path engine = engine("engine-" + kernels.panelRows() + "-" + dtype, Quantization.NONE, dtype, kernels.panelRows());
                 Path plain = engine.resolveSibling("plain-" + kernels.panelRows() + "-" + dtype);
                 // The same weights as a plain checkpoint (row-major, in the engine's dtype): packed at load.
-                new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda())
+                new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda(Device.ANY_ARCH))
                         .build(dir, plain);
                 try (var e = Checkpoint.open(engine); var p = Checkpoint.open(plain);
                      var inPlace = new CpuModelRunner(ModelConfig.load(dir), e, new KvCacheSpec(4, 8), 1, kernels);

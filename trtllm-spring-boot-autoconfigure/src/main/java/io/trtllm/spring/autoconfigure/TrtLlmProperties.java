@@ -65,7 +65,10 @@ public class TrtLlmProperties implements InitializingBean {
     /** CPU threads of the forward pass; 0 uses all available processors. */
     private int threads;
 
-    /** Weight dtype of the engine: auto (the checkpoint's), float32, float16 or bfloat16. */
+    /**
+     * Weight dtype of the engine: auto, float32, float16 or bfloat16 (CPU: auto keeps the checkpoint's; CUDA: auto
+     * and bfloat16 run BF16, float16 runs F16, float32 is refused).
+     */
     private String dtype = "auto";
 
     /** Weight-only quantization of the engine (CPU backend): none, int8 or int4. */
