@@ -66,6 +66,10 @@ public final class CudaBackend {
         if (!Files.exists(Path.of("/proc/driver/nvidia/version")) && !Files.exists(Path.of("/dev/nvidiactl"))) {
             return new Probe("no NVIDIA driver (neither /proc/driver/nvidia/version nor /dev/nvidiactl exists)", null, null);
         }
+        String presets = presetsProblem();
+        if (presets != null) {
+            return new Probe(presets, null, null);
+        }
         try {
             CudaDevice device = CudaDevice.query(0);
             if (device.major() < CudaDevice.MIN_MAJOR) {
@@ -79,13 +83,18 @@ public final class CudaBackend {
         }
     }
 
-    /** Why the CUDA presets cannot be used on this platform at all, or null. */
+    /** Why the CUDA presets' natives cannot run on this platform, or null. */
     private static @Nullable String platformProblem() {
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         String arch = System.getProperty("os.arch", "");
         if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
             return "the CUDA backend runs on linux-x86_64 only; this is " + os + "/" + arch;
         }
+        return null;
+    }
+
+    /** Why the CUDA presets are missing from the class path, or null. */
+    private static @Nullable String presetsProblem() {
         try {
             Class.forName("org.bytedeco.cuda.global.cudart", false, CudaBackend.class.getClassLoader());
         } catch (ClassNotFoundException e) {
@@ -116,6 +125,9 @@ public final class CudaBackend {
     /** "" when NVRTC loads, else the reason. */
     private static String runNvrtcProbe() {
         String platform = platformProblem();
+        if (platform == null) {
+            platform = presetsProblem();
+        }
         if (platform != null) {
             return platform;
         }
