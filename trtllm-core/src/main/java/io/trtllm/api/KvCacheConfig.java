@@ -14,7 +14,7 @@ import org.jspecify.annotations.Nullable;
  * @param enableBlockReuse   whether full blocks are shared between requests with a common prefix
  * @param tokensPerBlock     tokens per block
  * @param dtype              element type of the cached keys and values, or null for {@code auto}: the
- *                           backend's compute type (float32 on the CPU, bfloat16 on CUDA). A 16-bit
+ *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type, the only one it takes). A 16-bit
  *                           cache on the CPU halves its memory and the bytes attention reads per step
  */
 public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse,

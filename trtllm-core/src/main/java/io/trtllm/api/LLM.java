@@ -123,12 +123,15 @@ public final class LLM implements AutoCloseable {
             tok = loaded.tokenizer();
             long tokenizerDone = System.nanoTime();
             if (backend.equals("cuda")) {
-                DType kvType = args.kvCacheConfig().dtypeOr(DType.BF16);
-                if (kvType != DType.BF16) {
+                // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
+                DType weightType = CudaBackend.weightType(lease.config().buildConfig().dtype());
+                DType kvType = args.kvCacheConfig().dtypeOr(weightType);
+                if (kvType != weightType) {
                     throw new IllegalArgumentException("kv_cache_config.dtype " + kvType + " is not supported by the CUDA "
-                            + "backend (its KV cache is bfloat16)");
+                            + "backend with " + weightType + " weights (its KV cache is in the weights' type)");
                 }
-                run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken));
+                run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken),
+                        weightType, lease.kernels());
             } else {
                 // The CPU cache is on the heap, float32 unless kv_cache_config.dtype asks for 16 bits.
                 DType kvType = args.kvCacheConfig().dtypeOr(DType.F32);

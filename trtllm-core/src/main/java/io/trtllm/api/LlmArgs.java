@@ -28,8 +28,11 @@ import org.jspecify.annotations.Nullable;
  * @param enableChunkedPrefill whether long prompts are split across iterations so decodes keep flowing
  * @param schedulerPolicy {@code GUARANTEED_NO_EVICT} or {@code MAX_UTILIZATION}
  * @param kvCacheConfig  KV-cache size and block reuse
- * @param dtype          weights' dtype in the engine: {@code auto} (as the checkpoint), {@code float32}, {@code float16}
- *                       or {@code bfloat16}
+ * @param dtype          weights' dtype in the engine: {@code auto}, {@code float32}, {@code float16} or {@code bfloat16}.
+ *                       On the CPU, {@code auto} keeps the checkpoint's; the CUDA backend runs BF16 ({@code auto},
+ *                       {@code bfloat16}) or F16 ({@code float16}) weights, GEMM inputs and KV cache, and refuses
+ *                       {@code float32}. (No CUDA architecture here: an {@code LLM} builds its engine for the GPU it runs
+ *                       on; {@code trtllm build --cuda-arch} builds for another.)
  * @param quantization   weight-only quantization of the engine
  * @param enableBuildCache whether engines are kept in the engine cache and reused (else built privately per instance)
  * @param skipBuildCache whether to rebuild the cached engine even if it is there, replacing it

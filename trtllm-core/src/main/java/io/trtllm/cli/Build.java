@@ -32,7 +32,13 @@ final class Build implements Callable<Integer> {
             description = "Backend the engine is for: cpu (weights in the CPU kernels' panel layout) or cuda (default ${DEFAULT-VALUE}).")
     String backend;
 
-    @Option(names = "--dtype", defaultValue = "auto", description = "auto, float32, float16 or bfloat16 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--cuda-arch",
+            description = "GPU architecture a cuda engine's kernels are compiled for with NVRTC: sm_80, sm_90, ... "
+                    + "(default: this machine's GPU), or any for an engine without kernels (compiled when loaded).")
+    String cudaArch;
+
+    @Option(names = "--dtype", defaultValue = "auto",
+            description = "auto, float32, float16 or bfloat16 (default ${DEFAULT-VALUE}); cuda: auto = bfloat16, no float32.")
     String dtype;
 
     @Option(names = "--quantization", defaultValue = "none", description = "none, int8 or int4 (default ${DEFAULT-VALUE}).")
@@ -68,6 +74,7 @@ final class Build implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        Device device = Device.of(backend, cudaArch); // before any download: a CUDA build here may need --cuda-arch
         ModelSource source = ModelSource.parse(model);
         if (source instanceof ModelSource.Engine) {
             throw new IllegalArgumentException("--model " + model + " is an engine directory already; give the checkpoint it "
@@ -80,7 +87,7 @@ final class Build implements Callable<Integer> {
                 .maxNumTokens(maxNumTokens).maxBeamWidth(maxBeamWidth).dtype(BuildConfig.parseDtype(dtype))
                 .quantization(Quantization.parse(quantization)).gatherContextLogits(gatherContextLogits)
                 .gatherGenerationLogits(gatherGenerationLogits).build();
-        EngineBuilder.Result result = new EngineBuilder(build, Device.of(backend)).build(dir, output);
+        EngineBuilder.Result result = new EngineBuilder(build, device).build(dir, output);
         out.printf(Locale.ROOT, "engine: %s (%.1f MiB, %d tensors, %.2f s)%n", result.engineDir(), result.bytes() / 1048576.0,
                 result.tensors(), result.duration().toMillis() / 1e3);
         return 0;

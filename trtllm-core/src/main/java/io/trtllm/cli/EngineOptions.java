@@ -47,7 +47,7 @@ final class EngineOptions {
     String quantization;
 
     @Option(names = "--kv-cache-dtype", defaultValue = "auto",
-            description = "KV cache element type: auto (float32 on the CPU, bfloat16 on CUDA), float32, float16 or "
+            description = "KV cache element type: auto (float32 on the CPU, the weights' 16-bit type on CUDA), float32, float16 or "
                     + "bfloat16 (default ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 

@@ -7,6 +7,8 @@ import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.Tensor;
+import io.trtllm.runtime.cuda.CompiledKernels;
+import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
@@ -42,6 +44,8 @@ import org.slf4j.LoggerFactory;
  *                        weights in the runner's panel layout, float or weight-only quantized
  *                        ({@link CpuLayoutTransform}), the rest converted to the build's dtype
  *   tokenizer.json ...   the checkpoint's tokenizer and generation files, copied
+ *   kernels/             CUDA engines for an SM architecture: the kernels NVRTC compiled for it and the
+ *                        model ({@link EngineKernels}); none for {@link Device#ANY_ARCH} or the CPU
  *   checksums.json       size + CRC-32C of every file above, written last
  * </pre>
  *
@@ -63,7 +67,8 @@ public final class EngineBuilder {
     /**
      * A builder for {@code config} on {@code device}.
      *
-     * @throws UnsupportedOperationException when the config asks for a quantization the device's backend cannot run
+     * @throws UnsupportedOperationException when the config asks for a quantization or dtype the device's backend
+     *                                       cannot run (the cuda backend runs bfloat16 or float16 weights)
      */
     public EngineBuilder(BuildConfig config, Device device) {
         this.config = config;
@@ -76,6 +81,9 @@ public final class EngineBuilder {
             throw new UnsupportedOperationException("quantization " + config.quantization().id()
                     + " is built for the cpu backend only, not for " + device.backend()
                     + "; build with quantization none");
+        }
+        if (device.backend().equals("cuda")) {
+            CudaBackend.weightType(config.dtype());
         }
     }
 
@@ -147,6 +155,8 @@ public final class EngineBuilder {
                     "the engine output directory exists already; remove it or choose another"));
         }
         WeightTransform transform = this.transform != null ? this.transform : defaultTransform(this.config, device, model);
+        // First, so that a machine without NVRTC fails before anything is written.
+        CompiledKernels kernels = device.hasCudaKernels() ? compileKernels(model) : null;
         Path work = null;
         try {
             Files.createDirectories(out.getParent());
@@ -162,6 +172,9 @@ public final class EngineBuilder {
                 if (!name.equals(EngineConfig.FILE) && Files.isRegularFile(f)) {
                     Files.copy(f, work.resolve(name)); // follows links (HF cache snapshots are links into blobs/)
                 }
+            }
+            if (kernels != null) {
+                EngineKernels.write(work, kernels);
             }
             new EngineConfig(EngineConfig.FORMAT_VERSION, device, this.config, pretrained, model, identity,
                     transform.describe()).write(work);
@@ -179,6 +192,26 @@ public final class EngineBuilder {
                 deleteTree(work);
             }
         }
+    }
+
+    /**
+     * The CUDA kernels for the device's arch, the model and the weight type the build's dtype runs
+     * as ({@link CudaBackend#weightType}), compiled by NVRTC.
+     *
+     * @throws IllegalStateException when NVRTC cannot be loaded here (naming why, and the alternatives)
+     */
+    private CompiledKernels compileKernels(ModelConfig model) {
+        long start = System.nanoTime();
+        String reason = CudaBackend.nvrtcUnavailableReason();
+        if (reason != null) {
+            throw new IllegalStateException("a CUDA engine for " + device.arch() + " carries kernels compiled by NVRTC, "
+                    + "which cannot run here: " + reason + ". Build it where NVRTC runs (a machine with the NVIDIA driver "
+                    + "and the CUDA 13 runtime), or with cuda arch " + Device.ANY_ARCH + " (kernels compiled at load)");
+        }
+        CompiledKernels k = CudaBackend.compileKernels(model, CudaBackend.weightType(config.dtype()), device.arch());
+        LOG.info("Compiled the CUDA kernels for {} with {} in {} ms ({} bytes of cubin)", k.arch(), k.compiler(),
+                (System.nanoTime() - start) / 1_000_000, k.cubin().length);
+        return k;
     }
 
     /** Plans every tensor, lays out one safetensors file, maps it and lets the transform fill each slice. */

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.model.CacheDirectory;
+import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.ClosedByInterruptException;
@@ -36,8 +37,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Key</b>: SHA-256 of the engine format version, the {@link ModelIdentity} of the checkpoint
  * (resolved path; size, modification time and header hash of every weight file; hashes of its
- * config and tokenizer files), the {@link BuildConfig}, and the {@link Device} (backend and
- * architecture). The same inputs give the same key in every run; any change gives another.
+ * config and tokenizer files), the {@link BuildConfig}, the {@link Device} (backend and
+ * architecture: the CPU's, or the GPU's SM that a CUDA engine's kernels are compiled for) and, for a
+ * CUDA engine with kernels, the SHA-256 of the kernel source. The same inputs give the same key in
+ * every run; any change gives another.
  *
  * <p><b>Safety</b>: a per-key file lock (plus an in-process lock, as a JVM holds a file lock once)
  * serializes building, verifying and removing an entry, so two processes that miss together build
@@ -94,6 +97,9 @@ public final class EngineCache {
         o.set("model", ModelIdentity.of(modelDir));
         o.set("build_config", config.toJson());
         o.set("device", device.toJson());
+        if (device.hasCudaKernels()) {
+            o.put("cuda_kernels_sha256", CudaBackend.kernelsSourceSha256());
+        }
         return o;
     }
 

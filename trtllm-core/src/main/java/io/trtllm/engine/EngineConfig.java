@@ -19,7 +19,7 @@ import java.nio.file.Path;
  * checkpoint it was built from ({@code source}).
  *
  * @param formatVersion    {@link #FORMAT_VERSION} of the writer
- * @param device           backend and architecture the weights are laid out for
+ * @param device           backend and architecture the weights are laid out (CPU) or the kernels compiled (CUDA) for
  * @param buildConfig      what the engine was built for
  * @param pretrainedConfig the checkpoint's config.json
  * @param modelConfig      {@code pretrainedConfig} parsed

@@ -1,8 +1,10 @@
 package io.trtllm.engine;
 
 import io.trtllm.model.Checkpoint;
+import io.trtllm.runtime.cuda.CompiledKernels;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.jspecify.annotations.Nullable;
 
 /**
  * One user's hold on a loaded engine. The engine's mapped weights are shared by every lease of the
@@ -27,6 +29,14 @@ public final class EngineLease implements AutoCloseable {
     /** The engine's weights, mapped; valid until this lease (and every other on the engine) is closed. */
     public Checkpoint weights() {
         return engine.weights();
+    }
+
+    /**
+     * The CUDA kernels the engine carries (compiled for {@code config().device().arch()}), or null: a CPU
+     * engine, or a CUDA engine built for any GPU.
+     */
+    public @Nullable CompiledKernels kernels() {
+        return engine.kernels();
     }
 
     /** The engine directory. */

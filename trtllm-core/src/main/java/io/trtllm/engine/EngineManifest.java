@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -14,8 +15,9 @@ import java.util.zip.CRC32C;
 
 /**
  * The checksum manifest of an engine directory ({@value #FILE}, written last): size and CRC-32C
- * of every other file. {@link #verify} re-checks them all, so a truncated file, a flipped byte or
- * a missing file is caught before anything is loaded.
+ * of every other file, those in subdirectories included (named by their relative path with
+ * {@code /}, e.g. {@code kernels/sm_90.cubin}). {@link #verify} re-checks them all, so a truncated
+ * file, a flipped byte or a missing file is caught before anything is loaded.
  *
  * <p>CRC-32C, not SHA-256: the manifest guards against accidental damage (a crash, a full disk, a
  * bad copy), which a 32-bit CRC detects (every burst of up to 32 bits, all but 2<sup>-32</sup> of
@@ -34,14 +36,14 @@ public final class EngineManifest {
     private EngineManifest() {
     }
 
-    /** Hashes every regular file in {@code dir} (not recursive) and writes the manifest; returns their total size. */
+    /** Hashes every regular file under {@code dir} and writes the manifest; returns their total size. */
     static long write(Path dir) throws IOException {
         ObjectNode root = JSON.createObjectNode();
         root.put("algorithm", ALGORITHM);
         ObjectNode files = root.putObject("files");
         long total = 0;
         for (Path f : listFiles(dir)) {
-            ObjectNode entry = files.putObject(f.getFileName().toString());
+            ObjectNode entry = files.putObject(name(dir, f));
             long size = Files.size(f);
             entry.put("size", size);
             entry.put(ALGORITHM, crc32c(f));
@@ -51,10 +53,25 @@ public final class EngineManifest {
         return total + Files.size(dir.resolve(FILE));
     }
 
+    /** Regular files under {@code dir}, the manifest itself excepted, in the order of their names. */
     private static List<Path> listFiles(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(Files::isRegularFile).filter(p -> !p.getFileName().toString().equals(FILE)).sorted().toList();
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).filter(p -> !p.equals(dir.resolve(FILE)))
+                    .sorted(Comparator.comparing(p -> name(dir, p))).toList();
         }
+    }
+
+    /** A file's name in the manifest: its path relative to {@code dir}, {@code /}-separated. */
+    private static String name(Path dir, Path file) {
+        Path relative = dir.relativize(file);
+        StringBuilder b = new StringBuilder();
+        for (Path part : relative) {
+            if (!b.isEmpty()) {
+                b.append('/');
+            }
+            b.append(part);
+        }
+        return b.toString();
     }
 
     /** CRC-32C of the whole file's content, 8 hex digits (read through a mapping, so any size). */
@@ -85,9 +102,11 @@ public final class EngineManifest {
         if (!files.isObject() || files.isEmpty()) {
             throw new CorruptEngineException(manifest + ": lists no files");
         }
+        Path base = dir.toAbsolutePath().normalize();
         for (Map.Entry<String, JsonNode> e : files.properties()) {
-            Path f = dir.resolve(e.getKey());
-            if (!f.normalize().getParent().equals(dir.normalize())) {
+            Path f = base.resolve(e.getKey()).normalize();
+            if (e.getKey().isEmpty() || e.getKey().startsWith("/") || e.getKey().contains("\\") || !f.startsWith(base)
+                    || f.equals(base)) {
                 throw new CorruptEngineException(manifest + ": file name '" + e.getKey() + "' leaves the directory");
             }
             long expectedSize = e.getValue().path("size").asLong(-1);

@@ -3,6 +3,7 @@ package io.trtllm.engine;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.trtllm.model.Checkpoint;
+import io.trtllm.runtime.cuda.CompiledKernels;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
@@ -28,15 +29,17 @@ final class LoadedEngine {
     private final Path directory;
     private final EngineConfig config;
     private final Checkpoint weights;
+    private final @Nullable CompiledKernels kernels;
     private final @Nullable Path inUseFile;
     private final boolean deleteOnRelease;
     private int references = 1; // guarded by LOADED's monitor (see retain/release)
 
-    private LoadedEngine(Path directory, EngineConfig config, Checkpoint weights, @Nullable Path inUseFile,
-                         boolean deleteOnRelease) {
+    private LoadedEngine(Path directory, EngineConfig config, Checkpoint weights, @Nullable CompiledKernels kernels,
+                         @Nullable Path inUseFile, boolean deleteOnRelease) {
         this.directory = directory;
         this.config = config;
         this.weights = weights;
+        this.kernels = kernels;
         this.inUseFile = inUseFile;
         this.deleteOnRelease = deleteOnRelease;
     }
@@ -60,6 +63,7 @@ final class LoadedEngine {
      */
     static LoadedEngine open(Path dir, @Nullable Path inUseFile, boolean deleteOnRelease) {
         EngineConfig config = EngineConfig.read(dir);
+        CompiledKernels kernels = EngineKernels.read(dir, config.device());
         boolean marked = false;
         Checkpoint weights = null;
         try {
@@ -68,7 +72,7 @@ final class LoadedEngine {
                 marked = true;
             }
             weights = Checkpoint.open(dir);
-            LoadedEngine e = new LoadedEngine(dir, config, weights, inUseFile, deleteOnRelease);
+            LoadedEngine e = new LoadedEngine(dir, config, weights, kernels, inUseFile, deleteOnRelease);
             if (!deleteOnRelease) {
                 synchronized (LOADED) {
                     LOADED.put(dir, e);
@@ -136,6 +140,10 @@ final class LoadedEngine {
 
     Checkpoint weights() {
         return weights;
+    }
+
+    @Nullable CompiledKernels kernels() {
+        return kernels;
     }
 
     /**

@@ -4,9 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.engine.EngineConfig;
+import io.trtllm.engine.ModelIdentity;
+import io.trtllm.model.CacheDirectory;
+import io.trtllm.model.ModelSource;
+import io.trtllm.model.hub.HubSettings;
 import io.trtllm.runtime.cuda.GpuResults;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -14,6 +22,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * stories15M on the CUDA backend through {@link LLM}: greedy tokens against the CPU backend on the
@@ -62,16 +71,45 @@ class CudaStories15MGpuTests {
         assertThat(failures).isEmpty();
     }
 
-    @Test
-    void greedy64TokensEqualTransformersFloat32() throws IOException {
+    /**
+     * The stories15M checkpoint: the builtin's directory, or, when {@code trtllm.gpu.model} is a CUDA
+     * engine (scripts/gpu-test.sh ships one, not the 60 MB float32 checkpoint), a checkpoint of its plain
+     * tensors in {@code dir}: its {@code pretrained_config} as config.json beside links to its weights and
+     * tokenizer files. Engines built from it hold those tensors (the bundle's: BF16) in the build's dtype.
+     */
+    static Path checkpoint(Path dir) throws IOException {
+        String model = System.getProperty("trtllm.gpu.model", "stories15M");
+        ModelSource source = ModelSource.parse(model);
+        if (!(source instanceof ModelSource.Engine)) {
+            return source.resolve(CacheDirectory.resolve(null), HubSettings.fromEnvironment());
+        }
+        Path engine = Path.of(model).toAbsolutePath();
+        Files.createDirectories(dir);
+        Files.write(dir.resolve("config.json"), new ObjectMapper().writeValueAsBytes(EngineConfig.read(engine).pretrainedConfig()));
+        Files.createSymbolicLink(dir.resolve(EngineConfig.WEIGHTS_FILE), engine.resolve(EngineConfig.WEIGHTS_FILE));
+        for (String name : ModelIdentity.SIDE_FILES) {
+            if (!name.equals("config.json") && Files.isRegularFile(engine.resolve(name))) {
+                Files.createSymbolicLink(dir.resolve(name), engine.resolve(name));
+            }
+        }
+        return dir;
+    }
+
+    static int[] transformersGreedyIds() throws IOException {
         JsonNode reference;
-        try (InputStream in = getClass().getResourceAsStream("/reference/stories15M-greedy.json")) {
+        try (InputStream in = CudaStories15MGpuTests.class.getResourceAsStream("/reference/stories15M-greedy.json")) {
             reference = new ObjectMapper().readTree(in);
         }
         int[] expected = new int[64];
         for (int i = 0; i < 64; i++) {
             expected[i] = reference.get("greedy_ids").get(i).asInt();
         }
+        return expected;
+    }
+
+    @Test
+    void greedy64TokensEqualTransformersFloat32() throws IOException {
+        int[] expected = transformersGreedyIds();
         RequestOutput out = cuda.generate("Once upon a time", SamplingParams.greedy(64));
         int agree = GpuResults.agreement(out.output().tokenIds(), expected);
         GpuResults.record("stories15M greedy vs transformers float32 \"Once upon a time\": %d/64 tokens equal; text: %s",
@@ -95,5 +133,27 @@ class CudaStories15MGpuTests {
         GpuResults.record("stories15M batch invariance: %d/%d prompts generate the same 64 tokens alone and batched",
                 equal, PROMPTS.size());
         assertThat(equal).isEqualTo(PROMPTS.size());
+    }
+
+    /**
+     * dtype float16: an engine built here with F16 weights and this GPU's kernels (the weights of the
+     * bundle's BF16 engine, exact in F16), run with F16 GEMM inputs and KV cache; its greedy tokens
+     * equal transformers' float32 ones, as the BF16 runner's do.
+     */
+    @Test
+    void float16Greedy64TokensEqualTransformersFloat32(@TempDir Path tmp) throws IOException {
+        int[] expected = transformersGreedyIds();
+        Path checkpoint = checkpoint(tmp.resolve("checkpoint"));
+        LlmArgs args = LlmArgs.builder(checkpoint.toString()).backend("cuda").dtype("float16")
+                .buildCacheConfig(new BuildCacheConfig(tmp.resolve("cache"), 4, 1L << 30)).build();
+        try (LLM f16 = new LLM(args)) {
+            RequestOutput out = f16.generate("Once upon a time", SamplingParams.greedy(64));
+            int agree = GpuResults.agreement(out.output().tokenIds(), expected);
+            GpuResults.record("stories15M float16 [%s], engine %s: greedy vs transformers float32: %d/64 tokens equal",
+                    f16.backendDescription(), f16.engineLoad().kind(), agree);
+            assertThat(f16.buildConfig().dtypeName()).isEqualTo("float16");
+            assertThat(f16.backendDescription()).contains("F16 weights").contains("kernels from the engine's sm_");
+            assertThat(out.output().tokenIds()).containsExactly(expected);
+        }
     }
 }

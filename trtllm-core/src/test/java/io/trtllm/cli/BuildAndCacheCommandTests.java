@@ -1,6 +1,7 @@
 package io.trtllm.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.trtllm.engine.BuildCacheConfig;
 import io.trtllm.engine.BuildConfig;
@@ -9,6 +10,7 @@ import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.engine.EngineConfig;
 import io.trtllm.engine.EngineLease;
+import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -68,6 +70,47 @@ class BuildAndCacheCommandTests {
         assertThat(r.err()).contains("max_seq_len 512 exceeds the model's max_position_embeddings 256");
         assertThat(engine).doesNotExist();
         assertThat(tmp).isEmptyDirectory();
+    }
+
+    /** CI has no GPU and no NVIDIA driver, so NVRTC cannot run: a CUDA engine here is for any GPU, or an error. */
+    @Test
+    void cudaBuildsNeedAnArchitectureAndNvrtcOrAreForAnyGpu() throws IOException {
+        assumeTrue(CudaBackend.unavailableReason() != null, "a usable GPU is present");
+        assumeTrue(CudaBackend.nvrtcUnavailableReason() != null, "NVRTC runs here");
+        Path model = Files.createDirectories(tmp.resolve("model"));
+        for (String f : List.of("config.json", "model.safetensors")) {
+            try (InputStream in = getClass().getResourceAsStream("/parity/llama3/" + f)) {
+                Files.copy(in, model.resolve(f));
+            }
+        }
+        Path engine = tmp.resolve("engine");
+        MainTests.Result r = MainTests.run("build", "--backend", "cuda", "--model", model.toString(), "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("no usable CUDA device here").contains("--cuda-arch sm_90");
+        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "sm_90", "--model", model.toString(), "--output",
+                engine.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("a CUDA engine for sm_90 carries kernels compiled by NVRTC, which cannot run here");
+        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "sm_75", "--model", model.toString(), "--output",
+                engine.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("sm_75 is older than sm_80");
+        r = MainTests.run("build", "--cuda-arch", "sm_90", "--model", model.toString(), "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("a CUDA architecture (sm_90) is for the cuda backend, not cpu");
+        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "any", "--dtype", "float32", "--model", model.toString(),
+                "--output", engine.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("dtype float32 is not supported by the cuda backend");
+        assertThat(engine).doesNotExist();
+
+        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "any", "--dtype", "float16", "--model", model.toString(),
+                "--output", engine.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        EngineConfig config = EngineConfig.read(engine);
+        assertThat(config.device()).isEqualTo(Device.cuda(Device.ANY_ARCH));
+        assertThat(config.buildConfig().dtypeName()).isEqualTo("float16");
+        assertThat(engine.resolve("kernels")).doesNotExist();
     }
 
     @Test

@@ -245,7 +245,7 @@ class EngineCacheTests {
         assertThatThrownBy(() -> new CpuLayoutTransform(null, Quantization.NONE, config, 0).plan(odd))
                 .hasMessageContaining("panel rows");
         assertThatThrownBy(() -> new EngineBuilder(config(64).toBuilder().quantization(Quantization.INT8).build(),
-                Device.cuda())).isInstanceOf(UnsupportedOperationException.class)
+                Device.cuda("sm_90"))).isInstanceOf(UnsupportedOperationException.class)
                 .hasMessageContaining("quantization int8 is built for the cpu backend only");
         assertThatThrownBy(() -> config(64).toBuilder().dtype(DType.I8).build())
                 .hasMessageContaining("dtype I8 is not a weight dtype");

@@ -1,6 +1,7 @@
 package io.trtllm.runtime.cuda;
 
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.ModelRunner;
@@ -17,8 +18,9 @@ import org.jspecify.annotations.Nullable;
 public final class CudaBackend {
     private static final Object LOCK = new Object();
     private static volatile @Nullable Probe probe;
+    private static volatile @Nullable String nvrtcProbe;
 
-    private record Probe(@Nullable String unavailableReason, @Nullable String device) {
+    private record Probe(@Nullable String unavailableReason, @Nullable String device, @Nullable String arch) {
     }
 
     private CudaBackend() {
@@ -37,6 +39,11 @@ public final class CudaBackend {
         return probe().device();
     }
 
+    /** The SM architecture of the device the backend would use (e.g. {@code sm_90}), or null when none is usable. */
+    public static @Nullable String deviceArch() {
+        return probe().arch();
+    }
+
     private static Probe probe() {
         Probe p = probe;
         if (p == null) {
@@ -52,30 +59,140 @@ public final class CudaBackend {
     }
 
     private static Probe runProbe() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "");
-        if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
-            return new Probe("the CUDA backend runs on linux-x86_64 only; this is " + os + "/" + arch, null);
+        String platform = platformProblem();
+        if (platform != null) {
+            return new Probe(platform, null, null);
         }
         if (!Files.exists(Path.of("/proc/driver/nvidia/version")) && !Files.exists(Path.of("/dev/nvidiactl"))) {
-            return new Probe("no NVIDIA driver (neither /proc/driver/nvidia/version nor /dev/nvidiactl exists)", null);
+            return new Probe("no NVIDIA driver (neither /proc/driver/nvidia/version nor /dev/nvidiactl exists)", null, null);
         }
-        try {
-            Class.forName("org.bytedeco.cuda.global.cudart", false, CudaBackend.class.getClassLoader());
-        } catch (ClassNotFoundException e) {
-            return new Probe("org.bytedeco:cuda is not on the class path", null);
+        String presets = presetsProblem();
+        if (presets != null) {
+            return new Probe(presets, null, null);
         }
         try {
             CudaDevice device = CudaDevice.query(0);
             if (device.major() < CudaDevice.MIN_MAJOR) {
-                return new Probe(device + " is older than sm_80; the CUDA backend needs BF16 tensor cores", null);
+                return new Probe(device + " is older than sm_80; the CUDA backend needs BF16 tensor cores", null, null);
             }
-            return new Probe(null, device.toString());
+            return new Probe(null, device.toString(), device.smArch());
         } catch (CudaException e) {
-            return new Probe(e.getMessage(), null);
+            return new Probe(e.getMessage(), null, null);
         } catch (LinkageError e) {
-            return new Probe("the CUDA 13 runtime could not be loaded (" + e + ")", null);
+            return new Probe("the CUDA 13 runtime could not be loaded (" + e + ")", null, null);
         }
+    }
+
+    /** Why the CUDA presets' natives cannot run on this platform, or null. */
+    private static @Nullable String platformProblem() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "");
+        if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+            return "the CUDA backend runs on linux-x86_64 only; this is " + os + "/" + arch;
+        }
+        return null;
+    }
+
+    /** Why the CUDA presets are missing from the class path, or null. */
+    private static @Nullable String presetsProblem() {
+        try {
+            Class.forName("org.bytedeco.cuda.global.cudart", false, CudaBackend.class.getClassLoader());
+        } catch (ClassNotFoundException e) {
+            return "org.bytedeco:cuda is not on the class path";
+        }
+        return null;
+    }
+
+    /**
+     * Null when NVRTC can compile the kernels here (no GPU needed, but bytedeco's NVRTC binding loads
+     * the CUDA runtime, which links the driver library {@code libcuda.so.1}); otherwise why not, in
+     * words. Probed once per JVM.
+     */
+    public static @Nullable String nvrtcUnavailableReason() {
+        String p = nvrtcProbe;
+        if (p == null) {
+            synchronized (LOCK) {
+                p = nvrtcProbe;
+                if (p == null) {
+                    p = runNvrtcProbe();
+                    nvrtcProbe = p;
+                }
+            }
+        }
+        return p.isEmpty() ? null : p;
+    }
+
+    /** "" when NVRTC loads, else the reason. */
+    private static String runNvrtcProbe() {
+        String platform = platformProblem();
+        if (platform == null) {
+            platform = presetsProblem();
+        }
+        if (platform != null) {
+            return platform;
+        }
+        try {
+            KernelModule.version();
+            return "";
+        } catch (CudaException e) {
+            return e.getMessage();
+        } catch (LinkageError e) {
+            Throwable root = e;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            return "the NVRTC natives could not be loaded (" + e.getMessage()
+                    + (root != e ? "; " + root.getMessage() : "") + ")";
+        }
+    }
+
+    /**
+     * The weight type a CUDA runner uses for an engine of {@code dtype}: {@code auto} (null) and
+     * {@code bfloat16} run BF16, {@code float16} runs F16.
+     *
+     * @throws UnsupportedOperationException for float32 (or any other type), saying what to use
+     */
+    public static DType weightType(@Nullable DType dtype) {
+        if (dtype == null || dtype == DType.BF16) {
+            return DType.BF16;
+        }
+        if (dtype == DType.F16) {
+            return DType.F16;
+        }
+        throw new UnsupportedOperationException("dtype " + (dtype == DType.F32 ? "float32" : dtype.toString()) + " is not supported by the cuda "
+                + "backend, which runs bfloat16 or float16 weights (F32 accumulation): use dtype auto (= bfloat16), "
+                + "bfloat16 or float16, or the cpu backend for float32");
+    }
+
+    /** SHA-256 (hex) of the kernel source this version compiles; part of a CUDA engine's cache key. */
+    public static String kernelsSourceSha256() {
+        return KernelSource.sha256();
+    }
+
+    /**
+     * Checks a GPU architecture name for kernel compilation: {@code sm_<major><minor>}, sm_80 or newer.
+     *
+     * @return {@code arch}
+     * @throws IllegalArgumentException naming the value and the expected form
+     */
+    public static String checkArch(String arch) {
+        return KernelSource.checkArch(arch);
+    }
+
+    /**
+     * Compiles the kernels with NVRTC for {@code arch} and the model, as a runner of weight type
+     * {@code weightType} ({@link #weightType}) will need them. Needs no GPU, only NVRTC.
+     *
+     * @throws IllegalStateException when NVRTC cannot be loaded here (with the reason)
+     * @throws CudaException         when NVRTC fails (with its log)
+     */
+    public static CompiledKernels compileKernels(ModelConfig config, DType weightType, String arch) {
+        checkArch(arch);
+        String reason = nvrtcUnavailableReason();
+        if (reason != null) {
+            throw new IllegalStateException("compiling the CUDA kernels for " + arch + " needs NVRTC: " + reason);
+        }
+        return KernelModule.compile(arch, CudaModelRunner.defines(config, weightType(weightType)));
     }
 
     /**
@@ -86,10 +203,22 @@ public final class CudaBackend {
      * @throws IllegalStateException if no usable CUDA device is present (with the reason)
      */
     public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer) {
+        return open(config, weights, kvSizer, DType.BF16, null);
+    }
+
+    /**
+     * A CUDA runner on device 0 of weight type {@code weightType} ({@link #weightType}), with the
+     * kernels an engine carries when they fit the device and model (else NVRTC compiles them and one
+     * log line says why).
+     *
+     * @throws IllegalStateException if no usable CUDA device is present (with the reason)
+     */
+    public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
+                                   @Nullable CompiledKernels kernels) {
         String reason = unavailableReason();
         if (reason != null) {
             throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
-        return new CudaModelRunner(config, weights, kvSizer, 0);
+        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kernels);
     }
 }

@@ -13,6 +13,7 @@ import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSetWorkspace_v2;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16F;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
 import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
@@ -69,9 +70,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The forward pass of a Llama-family decoder on one CUDA device, the same computation as
- * {@link io.trtllm.runtime.cpu.CpuModelRunner}: weights in BF16 (F32 and F16 checkpoints are
- * converted while uploading), BF16 GEMM inputs with F32 accumulation and F32 outputs (cuBLAS), an F32
- * residual stream, a BF16 paged KV cache whose block ids are the executor's.
+ * {@link io.trtllm.runtime.cpu.CpuModelRunner}: weights in one 16-bit type, BF16 by default or F16
+ * (checkpoints of other types are converted while uploading), GEMM inputs in that type with F32
+ * accumulation and F32 outputs (cuBLAS), an F32 residual stream, a paged KV cache in the same 16-bit
+ * type whose block ids are the executor's. "bf16" in the shapes below stands for that type.
  *
  * <pre>
  * x = embed[tokens]                                                       embed        (T, dim) f32
@@ -112,6 +114,8 @@ final class CudaModelRunner implements ModelRunner {
 
     private final ModelConfig config;
     private final CudaDevice device;
+    /** BF16 or F16: the weights, the GEMMs' activation inputs and the KV cache. */
+    private final DType weightType;
     private final KvCacheSpec kvSpec;
     /** Device allocations of this runner: address → bytes. */
     private final Map<Long, Long> allocations = new HashMap<>();
@@ -168,9 +172,27 @@ final class CudaModelRunner implements ModelRunner {
     private @Nullable CudaException failure;
     private boolean closed;
 
+    /** A BF16 runner whose kernels NVRTC compiles (the in-memory cache aside). */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal) {
+        this(config, weights, kvSizer, ordinal, DType.BF16, null);
+    }
+
+    /**
+     * A runner on device {@code ordinal}.
+     *
+     * @param weightType  {@link DType#BF16} or {@link DType#F16}: the type of the weights on the device, of the
+     *                    GEMMs' activation inputs and of the KV cache
+     * @param precompiled the kernels an engine carries, used when they fit this device and model (else NVRTC
+     *                    compiles them, saying why in one log line), or null
+     */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    @Nullable CompiledKernels precompiled) {
         long start = System.nanoTime();
         this.config = config;
+        if (weightType != DType.BF16 && weightType != DType.F16) {
+            throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
+        }
+        this.weightType = weightType;
         this.useGraphs = !"false".equals(System.getProperty("trtllm.cuda.graphs"));
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
@@ -181,7 +203,7 @@ final class CudaModelRunner implements ModelRunner {
             checkBlas(cublasCreate_v2(blas), "cublasCreate");
             checkBlas(cublasSetStream_v2(blas, stream), "cublasSetStream");
             checkBlas(cublasSetWorkspace_v2(blas, at(alloc(WORKSPACE_BYTES)), WORKSPACE_BYTES), "cublasSetWorkspace");
-            this.kernels = new KernelModule(device.smArch(), defines(config));
+            this.kernels = KernelModule.load(device.smArch(), defines(config, weightType), precompiled);
             this.embedFn = kernels.function("embed");
             this.rmsnormFn = kernels.function("rmsnorm");
             this.addBiasFn = kernels.function("add_bias");
@@ -225,17 +247,24 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    /** The model's shape as compile-time constants of the kernels. */
-    private static List<String> defines(ModelConfig c) {
+    /** The model's shape and the runner's 16-bit type ({@code weightType}) as compile-time constants of the kernels. */
+    static List<String> defines(ModelConfig c, DType weightType) {
         if (c.headDim() % 2 != 0 || c.headDim() > 256) {
             throw new IllegalArgumentException("the CUDA backend needs an even head_dim <= 256, got " + c.headDim());
         }
         Integer window = c.slidingWindow();
+        boolean f16 = weightType == DType.F16;
         return List.of("DIM=" + c.hiddenSize(), "HEAD_DIM=" + c.headDim(), "N_HEADS=" + c.numHeads(),
                 "N_KV_HEADS=" + c.numKvHeads(), "INTER=" + c.intermediateSize(),
                 "EPS=" + String.format(Locale.ROOT, "%.9ef", c.rmsNormEps()),
                 "WINDOW=" + (window == null ? 0 : window), "HAS_QKV_BIAS=" + (c.attentionBias() ? 1 : 0),
-                "HAS_QK_NORM=" + (c.qkNorm() ? 1 : 0), "KV_BF16=1");
+                "HAS_QK_NORM=" + (c.qkNorm() ? 1 : 0), f16 ? "WEIGHT_F16=1" : "WEIGHT_F16=0",
+                f16 ? "KV_F16=1" : "KV_BF16=1");
+    }
+
+    /** Where the kernels came from: the engine's cubin, or NVRTC at load. */
+    String kernelOrigin() {
+        return kernels.origin();
     }
 
     // ---- upload ----
@@ -267,7 +296,7 @@ final class CudaModelRunner implements ModelRunner {
                 uploadMatrix(w, List.of(p + "mlp.down_proj.weight"), dim, c.intermediateSize()));
     }
 
-    /** Row-major matrices stacked on their rows ({@code rows × cols} in all), as BF16 on the device. */
+    /** Row-major matrices stacked on their rows ({@code rows × cols} in all), in the weight type on the device. */
     private long uploadMatrix(Checkpoint w, List<String> names, long rows, long cols) {
         long dst = alloc(rows * cols * Short.BYTES);
         long offset = 0;
@@ -278,13 +307,17 @@ final class CudaModelRunner implements ModelRunner {
                 throw new ModelFormatException("tensor " + name + " has shape " + java.util.Arrays.toString(t.shape())
                         + "; expected [*, " + cols + "] within " + rows + " rows");
             }
-            if (t.dtype() == DType.BF16 && t.data().isNative()) {
+            if (t.dtype() == weightType && t.data().isNative()) {
                 check(cudaMemcpy(at(dst + offset), at(t.data().address()), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
             } else {
                 try (Arena staging = Arena.ofConfined()) {
-                    MemorySegment bf16 = staging.allocate(bytes, 64);
-                    toBf16(t, bf16);
-                    check(cudaMemcpy(at(dst + offset), at(bf16.address()), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+                    MemorySegment converted = staging.allocate(bytes, 64);
+                    if (weightType == DType.F16) {
+                        toF16(t, converted);
+                    } else {
+                        toBf16(t, converted);
+                    }
+                    check(cudaMemcpy(at(dst + offset), at(converted.address()), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
                 }
             }
             offset += bytes;
@@ -313,6 +346,31 @@ final class CudaModelRunner implements ModelRunner {
                 }
             }
             case BF16 -> MemorySegment.copy(src, 0, dst, 0, n * Short.BYTES);
+            case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
+                    + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
+        }
+    }
+
+    /**
+     * Converts a tensor to F16, rounding to nearest even with overflow to infinity, as torch's
+     * {@code .to(torch.float16)} ({@link Float#floatToFloat16}); BF16 values go through F32 (exact).
+     */
+    static void toF16(Tensor t, MemorySegment dst) {
+        MemorySegment src = t.data();
+        long n = t.numel();
+        switch (t.dtype()) {
+            case F32 -> {
+                for (long i = 0; i < n; i++) {
+                    dst.setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(src.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i)));
+                }
+            }
+            case BF16 -> {
+                for (long i = 0; i < n; i++) {
+                    float f = Float.intBitsToFloat(src.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) << 16);
+                    dst.setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(f));
+                }
+            }
+            case F16 -> MemorySegment.copy(src, 0, dst, 0, n * Short.BYTES);
             case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
                     + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
         }
@@ -468,7 +526,7 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public String description() {
-        return device + ", BF16 weights and KV cache, cuBLAS + NVRTC kernels"
+        return device + ", " + weightType + " weights and KV cache, cuBLAS + kernels " + kernels.origin()
                 + (gemv != null ? " (GEMV up to " + Gemv.MAX_ROWS + " rows)" : "");
     }
 
@@ -743,7 +801,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
-     * {@code out[rows × outDim] (f32) = in[rows × inDim] (bf16) · W[outDim × inDim]ᵀ (bf16)}, plus
+     * {@code out[rows × outDim] (f32) = in[rows × inDim] (bf16|f16) · W[outDim × inDim]ᵀ (bf16|f16)}, plus
      * {@code out} when accumulating (the residual add): the {@link Gemv} kernel for few rows, else
      * cuBLAS. Row-major here is column-major transposed for cuBLAS: {@code outᵀ = W · inᵀ}.
      */
@@ -752,8 +810,9 @@ final class CudaModelRunner implements ModelRunner {
             gemv.launch(w, in, out, outDim, inDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
             return;
         }
-        checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, outDim, rows, inDim, one, at(w), CUDA_R_16BF, inDim,
-                at(in), CUDA_R_16BF, inDim, accumulate ? one : zero, at(out), CUDA_R_32F, outDim,
+        int type = weightType == DType.F16 ? CUDA_R_16F : CUDA_R_16BF;
+        checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, outDim, rows, inDim, one, at(w), type, inDim,
+                at(in), type, inDim, accumulate ? one : zero, at(out), CUDA_R_32F, outDim,
                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
     }
 

@@ -2,10 +2,13 @@
 // NVRTC for the device's SM. The model's shape comes in as macros (-D), so loops have constant
 // bounds:
 //   DIM, HEAD_DIM, N_HEADS, N_KV_HEADS, INTER, EPS (float),
-//   WINDOW (sliding window, 0 = none), HAS_QKV_BIAS, HAS_QK_NORM (0/1), KV_BF16 (0/1).
-// Matmuls are cuBLAS's; everything here is memory-bound glue plus attention. bf16 is handled as raw
-// 16-bit words (no cuda_bf16.h, which NVRTC may not find): widening is a shift, narrowing rounds to
-// nearest even, as torch does.
+//   WINDOW (sliding window, 0 = none), HAS_QKV_BIAS, HAS_QK_NORM (0/1),
+//   WEIGHT_F16 (0/1: the weights and the GEMMs' activation inputs are F16 instead of BF16),
+//   KV_BF16, KV_F16 (0/1: the KV cache in BF16 or F16; neither: F32).
+// Matmuls are cuBLAS's; everything here is memory-bound glue plus attention. 16-bit floats are
+// handled as raw 16-bit words (no cuda_bf16.h / cuda_fp16.h, which NVRTC may not find): bf16
+// widening is a shift, narrowing rounds to nearest even, as torch does; f16 goes through the PTX
+// cvt instructions (round to nearest even, overflow to infinity, as torch's .half()).
 //
 // Per-token inputs of a pass live in device memory (tokens, positions, KV slots, row -> sequence,
 // block tables), so that a captured graph can replay a pass after only those buffers change.
@@ -19,10 +22,10 @@ typedef unsigned short bf16;
 #define QKV_DIM (Q_DIM + 2 * KV_DIM)
 #define GROUP (N_HEADS / N_KV_HEADS)
 
-#if KV_BF16
-typedef bf16 kv_t;
-#else
-typedef float kv_t;
+typedef unsigned short f16;
+
+#if KV_BF16 && KV_F16
+#error "KV_BF16 and KV_F16 exclude each other"
 #endif
 
 __device__ __forceinline__ float bf2f(bf16 h) {
@@ -38,9 +41,51 @@ __device__ __forceinline__ bf16 f2bf(float f) {
     return (bf16) (u >> 16);
 }
 
+__device__ __forceinline__ float h2f(f16 h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+__device__ __forceinline__ f16 f2h(float f) {
+    f16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+
+// wt: the 16-bit type of the weights (the embedding table included) and of the activations that
+// feed the GEMMs (rmsnorm, attention and silu_mul outputs); wt2f / f2wt convert it.
+#if WEIGHT_F16
+typedef f16 wt;
+__device__ __forceinline__ float wt2f(wt w) {
+    return h2f(w);
+}
+__device__ __forceinline__ wt f2wt(float f) {
+    return f2h(f);
+}
+#else
+typedef bf16 wt;
+__device__ __forceinline__ float wt2f(wt w) {
+    return bf2f(w);
+}
+__device__ __forceinline__ wt f2wt(float f) {
+    return f2bf(f);
+}
+#endif
+
+#if KV_BF16
+typedef bf16 kv_t;
+#elif KV_F16
+typedef f16 kv_t;
+#else
+typedef float kv_t;
+#endif
+
 __device__ __forceinline__ float kv_load(const kv_t* p) {
 #if KV_BF16
     return bf2f(*p);
+#elif KV_F16
+    return h2f(*p);
 #else
     return *p;
 #endif
@@ -49,6 +94,8 @@ __device__ __forceinline__ float kv_load(const kv_t* p) {
 __device__ __forceinline__ kv_t kv_store(float f) {
 #if KV_BF16
     return f2bf(f);
+#elif KV_F16
+    return f2h(f);
 #else
     return f;
 #endif
@@ -85,20 +132,20 @@ __device__ float block_sum(float v) {
     return r;
 }
 
-// x[t] = embedding[tokens[t]] (bf16 -> f32). Grid: T blocks.
-extern "C" __global__ void embed(const int* __restrict__ tokens, const bf16* __restrict__ table,
+// x[t] = embedding[tokens[t]] (wt -> f32). Grid: T blocks.
+extern "C" __global__ void embed(const int* __restrict__ tokens, const wt* __restrict__ table,
                                  float* __restrict__ x) {
     int t = blockIdx.x;
-    const bf16* row = table + (long) tokens[t] * DIM;
+    const wt* row = table + (long) tokens[t] * DIM;
     for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
-        x[(long) t * DIM + i] = bf2f(row[i]);
+        x[(long) t * DIM + i] = wt2f(row[i]);
     }
 }
 
-// out[r] = bf16(weight * x[src] / sqrt(mean(x[src]^2) + eps)), src = rows ? rows[r] : r, as
+// out[r] = wt(weight * x[src] / sqrt(mean(x[src]^2) + eps)), src = rows ? rows[r] : r, as
 // Hugging Face's LlamaRMSNorm. Grid: one block per output row.
 extern "C" __global__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ rows,
-                                   const float* __restrict__ weight, bf16* __restrict__ out) {
+                                   const float* __restrict__ weight, wt* __restrict__ out) {
     int r = blockIdx.x;
     int src = rows != nullptr ? rows[r] : r;
     const float* in = x + (long) src * DIM;
@@ -110,7 +157,7 @@ extern "C" __global__ void rmsnorm(const float* __restrict__ x, const int* __res
     ss = block_sum(ss);
     float inv = rsqrtf(ss / DIM + EPS);
     for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
-        out[(long) r * DIM + i] = f2bf(weight[i] * (in[i] * inv));
+        out[(long) r * DIM + i] = f2wt(weight[i] * (in[i] * inv));
     }
 }
 
@@ -192,7 +239,7 @@ extern "C" __global__ void qkv_post(float* __restrict__ qkv, const float* __rest
 // (causal; prefill, chunked-prefill and decode rows alike), GQA. Grid: (T, N_HEADS) blocks of
 // 32 * ATT_WARPS threads. A warp works on 32 / LANES positions at once, LANES lanes per position
 // each holding DPL consecutive dims; online softmax per lane group, merged across groups and warps
-// at the end. Output in bf16 (the input of the o-projection). The block tables' stride is read from
+// at the end. Output in wt (the input of the o-projection). The block tables' stride is read from
 // device memory, so that a captured graph replays with tables of any length.
 #define ATT_WARPS 8
 #define LANES 8
@@ -202,7 +249,7 @@ extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
 attention(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
           const int* __restrict__ positions, const int* __restrict__ row_seq,
           const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size, float scale,
-          bf16* __restrict__ out) {
+          wt* __restrict__ out) {
     __shared__ float s_m[ATT_WARPS * POS_PER_WARP];
     __shared__ float s_l[ATT_WARPS * POS_PER_WARP];
     __shared__ float s_acc[ATT_WARPS * POS_PER_WARP][HEAD_DIM];
@@ -302,18 +349,18 @@ attention(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const
         for (int i = 0; i < groups; i++) {
             num += s_m[i] == NEG_INF ? 0.0f : s_acc[i][d] * expf(s_m[i] - mx);
         }
-        out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2bf(num / denom);
+        out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2wt(num / denom);
     }
 }
 
-// h[t] = bf16(silu(gate) * up) with gate_up[t] = [gate (INTER) | up (INTER)] in f32. Grid: T blocks.
-extern "C" __global__ void silu_mul(const float* __restrict__ gate_up, bf16* __restrict__ h) {
+// h[t] = wt(silu(gate) * up) with gate_up[t] = [gate (INTER) | up (INTER)] in f32. Grid: T blocks.
+extern "C" __global__ void silu_mul(const float* __restrict__ gate_up, wt* __restrict__ h) {
     int t = blockIdx.x;
     const float* row = gate_up + (long) t * 2 * INTER;
     for (int i = threadIdx.x; i < INTER; i += blockDim.x) {
         float g = row[i];
         float s = g / (1.0f + expf(-g));
-        h[(long) t * INTER + i] = f2bf(s * row[INTER + i]);
+        h[(long) t * INTER + i] = f2wt(s * row[INTER + i]);
     }
 }
 
@@ -365,16 +412,16 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int voc
 
 // ---- GEMV: the projections of passes of few rows (decode) ----
 //
-// out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W bf16 [out_dim × in_dim]
-// row-major, in bf16 [rows × in_dim], out f32 [rows × out_dim]. At so few rows a GEMM is a stream
+// out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W wt (bf16 or f16) [out_dim × in_dim]
+// row-major, in wt [rows × in_dim], out f32 [rows × out_dim]. At so few rows a GEMM is a stream
 // over the weights, which cuBLAS does not read at full bandwidth; this kernel is built for that
 // stream: a block takes GEMV_TILE output rows and splits in_dim over its threads, each thread reading
-// 16 bytes (8 bf16) of each of its weight rows per step, two steps at once (2 * GEMV_TILE loads in
+// 16 bytes (8 values) of each of its weight rows per step, two steps at once (2 * GEMV_TILE loads in
 // flight), past L1 (weights are read once) while the activations, which every block reads, stay in
 // L1. F32 products and sums in each thread, then a warp shuffle and a sum over the block's warps in
 // a fixed order: a row's result depends neither on the number of rows nor on the run.
 // Modes: GEMV_STORE; GEMV_ACCUMULATE, out += (the residual add, cuBLAS's beta = 1); GEMV_SWIGLU, the
-// MLP's fused gate|up projection: W = [gate (out_dim rows) ; up (out_dim rows)] and out bf16
+// MLP's fused gate|up projection: W = [gate (out_dim rows) ; up (out_dim rows)] and out wt
 // [rows × out_dim] = silu(gate) * up, computed as silu_mul does, so the f32 gate|up rows never reach
 // memory (a block then takes GEMV_TILE / 2 gate rows and the matching up rows).
 // gemv_R is compiled for R = 1, 2, 4, 8 rows and takes rows <= R (the others read row rows - 1 again
@@ -400,13 +447,18 @@ __device__ __forceinline__ uint4 ld_stream(const uint4* p) {
 #endif
 }
 
-// The 8 bf16 of a 16-byte vector as floats, in memory order.
+// The 8 16-bit values (wt: bf16, or f16 with WEIGHT_F16) of a 16-byte vector as floats, in memory order.
 __device__ __forceinline__ void unpack8(uint4 v, float (&f)[8]) {
     unsigned u[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int i = 0; i < 4; i++) {
+#if WEIGHT_F16
+        f[2 * i] = wt2f((wt) (u[i] & 0xffffu));
+        f[2 * i + 1] = wt2f((wt) (u[i] >> 16));
+#else
         f[2 * i] = __uint_as_float(u[i] << 16);
         f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+#endif
     }
 }
 
@@ -434,7 +486,7 @@ __device__ __forceinline__ void gemv_step(float (&acc)[R][GEMV_TILE], const uint
 }
 
 template <int R>
-__device__ __forceinline__ void gemv(const bf16* __restrict__ w, const bf16* __restrict__ in, void* __restrict__ out,
+__device__ __forceinline__ void gemv(const wt* __restrict__ w, const wt* __restrict__ in, void* __restrict__ out,
                                      int out_dim, int in_dim, int rows, int mode) {
     __shared__ float partial[GEMV_THREADS / 32][R * GEMV_TILE];
     const int vecs = in_dim >> 3;
@@ -513,7 +565,7 @@ __device__ __forceinline__ void gemv(const bf16* __restrict__ w, const bf16* __r
             int i = blockIdx.x * (GEMV_TILE / 2) + p;
             if (i < out_dim) {
                 float s = g / (1.0f + expf(-g));
-                static_cast<bf16*>(out)[(long) r * out_dim + i] = f2bf(s * u);
+                static_cast<wt*>(out)[(long) r * out_dim + i] = f2wt(s * u);
             }
         }
     } else {
@@ -535,7 +587,7 @@ __device__ __forceinline__ void gemv(const bf16* __restrict__ w, const bf16* __r
 
 #define GEMV_KERNEL(R)                                                                                         \
     extern "C" __global__ void __launch_bounds__(GEMV_THREADS)                                                 \
-    gemv_##R(const bf16* __restrict__ w, const bf16* __restrict__ in, void* __restrict__ out, int out_dim,     \
+    gemv_##R(const wt* __restrict__ w, const wt* __restrict__ in, void* __restrict__ out, int out_dim,     \
              int in_dim, int rows, int mode) {                                                                 \
         gemv<R>(w, in, out, out_dim, in_dim, rows, mode);                                                      \
     }

@@ -112,10 +112,13 @@ class CpuModelRunnerLoadTests {
         for (Kernels kernels : List.of(new VectorKernels(), new ScalarKernels())) {
             for (DType dtype : List.of(DType.F32, DType.BF16)) {
                 Path engine = engine("engine-" + kernels.panelRows() + "-" + dtype, Quantization.NONE, dtype, kernels.panelRows());
-                Path plain = engine.resolveSibling("plain-" + kernels.panelRows() + "-" + dtype);
-                // The same weights as a plain checkpoint (row-major, in the engine's dtype): packed at load.
-                new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda())
-                        .build(dir, plain);
+                // The same weights as a plain checkpoint (row-major, in the engine's dtype): packed at load. The
+                // fixture is F32; a CUDA engine (plain tensors, BF16 or F16 only) holds its BF16 version.
+                Path plain = dtype == DType.F32 ? dir : engine.resolveSibling("plain-" + kernels.panelRows() + "-" + dtype);
+                if (!Files.exists(plain)) {
+                    new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda(Device.ANY_ARCH))
+                            .build(dir, plain);
+                }
                 try (var e = Checkpoint.open(engine); var p = Checkpoint.open(plain);
                      var inPlace = new CpuModelRunner(ModelConfig.load(dir), e, new KvCacheSpec(4, 8), DType.F32, 1, kernels);
                      var packed = new CpuModelRunner(ModelConfig.load(dir), p, new KvCacheSpec(4, 8), DType.F32, 1, kernels)) {

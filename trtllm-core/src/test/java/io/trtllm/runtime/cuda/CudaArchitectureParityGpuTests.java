@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.trtllm.executor.Sampler;
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
@@ -28,10 +29,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <p>Tolerance: the runner rounds weights and GEMM inputs to BF16 (8 significant bits) and
  * accumulates in F32, so the logits differ from float32 by about 2^-8 relative per rounding:
  * ‖cuda − ref‖₂ / ‖ref‖₂ ≤ 2e-2 over all positions, and the top token equal at ≥ 90% of positions.
+ * With F16 weights, GEMM inputs and KV cache (11 significant bits, roundings 8× finer; the Mistral
+ * fixture's F16 weights go up unrounded): ≤ 5e-3, and never further from the reference than the
+ * BF16 runner on the same fixture.
  */
 @Tag("gpu")
 class CudaArchitectureParityGpuTests {
     static final double REL_L2_TOL = 2e-2;
+    static final double REL_L2_TOL_F16 = 5e-3;
 
     record Diff(double relL2, double maxAbs, int argmaxEqual, int rows) {
     }
@@ -129,5 +134,46 @@ class CudaArchitectureParityGpuTests {
             assertThat(during).isLessThan(before);
             assertThat(Math.abs(after - before)).isLessThan(8L << 20);
         }
+    }
+
+    /** Every prompt position's logits and the greedy continuation of a runner of {@code weightType}. */
+    private static Diff promptLogitsAndGreedy(Path dir, DType weightType, int[] greedyAgreement) throws IOException {
+        Reference ref = Reference.load(dir);
+        ModelConfig config = ModelConfig.load(dir);
+        int vocab = config.vocabSize();
+        int[] prompt = ref.promptIds();
+        try (var weights = Checkpoint.open(dir);
+             var runner = new CudaModelRunner(config, weights, (available, perToken) -> new KvCacheSpec(32, 4), 0, weightType,
+                     null)) {
+            int[] table = scrambledBlocks(16);
+            float[] all = runner.forward(Batch.of(new SequenceChunk(prompt, 0, table, LogitsMode.ALL)))[0];
+            Diff d = diff(all, ref.logits(), vocab, 0);
+            float[] logits = Arrays.copyOfRange(all, (prompt.length - 1) * vocab, prompt.length * vocab);
+            int position = prompt.length;
+            int[] generated = new int[ref.greedyIds().length];
+            for (int i = 0; i < generated.length; i++) {
+                generated[i] = Sampler.argmax(logits, 0, vocab);
+                logits = runner.forward(Batch.of(new SequenceChunk(new int[] {generated[i]}, position++, table,
+                        LogitsMode.LAST)))[0];
+            }
+            greedyAgreement[0] = GpuResults.agreement(generated, ref.greedyIds());
+            return d;
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3", "mistral", "qwen2", "qwen3"})
+    void f16LogitsAreAtLeastAsCloseToTransformersAsBf16(String arch) throws IOException {
+        Path dir = fixture(arch);
+        int[] bf16Greedy = new int[1];
+        int[] f16Greedy = new int[1];
+        Diff bf16 = promptLogitsAndGreedy(dir, DType.BF16, bf16Greedy);
+        Diff f16 = promptLogitsAndGreedy(dir, DType.F16, f16Greedy);
+        int tokens = Reference.load(dir).greedyIds().length;
+        GpuResults.record("parity %s F16: prompt logits rel L2 %.2e (BF16 %.2e), max |diff| %.4f (BF16 %.3f), top-1 equal"
+                        + " %d/%d (BF16 %d); greedy %d/%d tokens equal to transformers (BF16 %d)", arch, f16.relL2(), bf16.relL2(),
+                f16.maxAbs(), bf16.maxAbs(), f16.argmaxEqual(), f16.rows(), bf16.argmaxEqual(), f16Greedy[0], tokens, bf16Greedy[0]);
+        assertThat(f16.relL2()).isLessThan(REL_L2_TOL_F16).isLessThanOrEqualTo(bf16.relL2());
+        assertThat(f16.argmaxEqual()).isGreaterThanOrEqualTo((int) Math.ceil(0.9 * f16.rows()));
     }
 }

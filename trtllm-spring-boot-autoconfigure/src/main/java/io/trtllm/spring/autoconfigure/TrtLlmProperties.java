@@ -65,7 +65,10 @@ public class TrtLlmProperties implements InitializingBean {
     /** CPU threads of the forward pass; 0 uses all available processors. */
     private int threads;
 
-    /** Weight dtype of the engine: auto (the checkpoint's), float32, float16 or bfloat16. */
+    /**
+     * Weight dtype of the engine: auto, float32, float16 or bfloat16 (CPU: auto keeps the checkpoint's; CUDA: auto
+     * and bfloat16 run BF16, float16 runs F16, float32 is refused).
+     */
     private String dtype = "auto";
 
     /** Weight-only quantization of the engine (CPU backend): none, int8 or int4. */
@@ -299,8 +302,8 @@ public class TrtLlmProperties implements InitializingBean {
         private int tokensPerBlock = 32;
 
         /**
-         * Element type of the cached keys and values: auto (float32 on the CPU backend, bfloat16 on
-         * CUDA), float32, float16 or bfloat16. 16 bits on the CPU halve the cache's memory and the
+         * Element type of the cached keys and values: auto (float32 on the CPU backend, the weights'
+         * 16-bit type on CUDA), float32, float16 or bfloat16. 16 bits on the CPU halve the cache's memory and the
          * bytes attention reads.
          */
         private String dtype = "auto";

@@ -1,0 +1,88 @@
+package io.trtllm.runtime.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The backend's kernel source ({@code kernels.cu}, a class-path resource) and the NVRTC options it is
+ * compiled with: what a compiled module must match to be used. Pure Java (no CUDA natives), so that
+ * engine builds and cache keys can name it on machines without a GPU.
+ */
+final class KernelSource {
+    static final String NAME = "kernels.cu";
+    /** {@code sm_<major><minor>}, e.g. sm_80, sm_90, sm_100, with an optional feature suffix (sm_90a). */
+    private static final Pattern ARCH = Pattern.compile("sm_(\\d{1,2})(\\d)([af]?)");
+    private static volatile String text;
+    private static volatile String sha256;
+
+    private KernelSource() {
+    }
+
+    /** The source text. */
+    static String text() {
+        String t = text;
+        if (t == null) {
+            try (InputStream in = KernelSource.class.getResourceAsStream(NAME)) {
+                if (in == null) {
+                    throw new IllegalStateException(NAME + " is missing from the class path");
+                }
+                t = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            text = t;
+        }
+        return t;
+    }
+
+    /** SHA-256 of the source's UTF-8 bytes, hex. */
+    static String sha256() {
+        String h = sha256;
+        if (h == null) {
+            try {
+                h = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text().getBytes(StandardCharsets.UTF_8)));
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+            sha256 = h;
+        }
+        return h;
+    }
+
+    /** The NVRTC options for {@code arch} with the model's {@code defines} ({@code NAME=value} each). */
+    static List<String> options(String arch, List<String> defines) {
+        List<String> options = new ArrayList<>(List.of("--gpu-architecture=" + arch, "--std=c++17", "-default-device"));
+        for (String d : defines) {
+            options.add("-D" + d);
+        }
+        return List.copyOf(options);
+    }
+
+    /**
+     * Checks an SM architecture name: {@code sm_<major><minor>} with major ≥ {@link CudaDevice#MIN_MAJOR}
+     * (BF16 tensor cores), e.g. sm_80 (A100), sm_89 (L4), sm_90 (H100).
+     *
+     * @throws IllegalArgumentException naming the value and the expected form
+     */
+    static String checkArch(String arch) {
+        Matcher m = ARCH.matcher(arch);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("CUDA architecture '" + arch + "' is not of the form sm_<major><minor> "
+                    + "(e.g. sm_80 for A100, sm_90 for H100)");
+        }
+        if (Integer.parseInt(m.group(1)) < CudaDevice.MIN_MAJOR) {
+            throw new IllegalArgumentException("CUDA architecture " + arch + " is older than sm_80; the CUDA backend needs "
+                    + "BF16 tensor cores");
+        }
+        return arch;
+    }
+}
