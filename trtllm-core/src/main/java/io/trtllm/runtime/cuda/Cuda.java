@@ -33,6 +33,12 @@ final class Cuda {
         return new Address(address);
     }
 
+    /** The CUDA runtime's words for a status (cudaError_t). */
+    static String errorString(int status) {
+        BytePointer text = cudaGetErrorString(status);
+        return text == null ? "?" : text.getString();
+    }
+
     /** Checks a CUDA runtime status (cudaError_t). */
     static void check(int status, String call) {
         if (status != 0) {

@@ -561,12 +561,30 @@ final class CudaModelRunner implements ModelRunner {
         try {
             return run(batch);
         } catch (CudaException e) {
-            if (!e.outOfMemory()) {
-                failure = e;
-                LOG.error("The CUDA backend is unusable from now on: {}", e.getMessage());
+            if (e.outOfMemory()) {
+                throw e;
             }
-            throw e;
+            CudaException error = withDeviceError(e);
+            failure = error;
+            LOG.error("The CUDA backend is unusable from now on: {}", error.getMessage());
+            throw error;
         }
+    }
+
+    /**
+     * {@code e}, with the device's own error added when the call that failed reported another (cuBLAS
+     * says "execution failed" where the stream holds "an illegal memory access"): so that the message
+     * always names the CUDA error. After a sticky error the synchronization returns at once.
+     */
+    private CudaException withDeviceError(CudaException e) {
+        int status = cudaStreamSynchronize(stream);
+        if (status == 0 || e.getMessage().endsWith("(" + status + ")")) {
+            return e;
+        }
+        var error = new CudaException(e.getMessage() + "; the device reports: " + Cuda.errorString(status) + " (" + status
+                + ")", status, false);
+        error.addSuppressed(e);
+        return error;
     }
 
     /** The device error that made this runner unusable (see the class comment), or null. */
