@@ -34,6 +34,8 @@ public final class TokenSampler {
     static final float FIX_ONE = 0x1p40f;
 
     private float[] values = new float[0];
+    /** {@link #weight} of each value, before any filter. */
+    private long[] weights = new long[0];
     private final long[] buckets = new long[BUCKETS];
     private long[] keys = new long[64];
     private float[] floats = new float[64];
@@ -110,7 +112,7 @@ public final class TokenSampler {
         if ((double) v - max < logMinP) {
             return 0;
         }
-        return weight(v, max);
+        return weights[i];
     }
 
     private void filter(float[] logits, int offset, int vocab, TokenSampling s) {
@@ -120,6 +122,7 @@ public final class TokenSampler {
         }
         if (values.length < vocab) {
             values = new float[vocab];
+            weights = new long[vocab];
         }
         float[] v = values;
         float t = s.temperature();
@@ -129,6 +132,9 @@ public final class TokenSampler {
             m = Math.max(m, v[i]);
         }
         max = m;
+        for (int i = 0; i < vocab; i++) {
+            weights[i] = weight(v[i], m);
+        }
         topKThreshold = s.topK() > 0 && s.topK() < vocab ? kthLargest(vocab, s.topK()) : Float.NEGATIVE_INFINITY;
         topP = s.topP() < 1f;
         if (topP) {
@@ -173,7 +179,7 @@ public final class TokenSampler {
         for (int i = 0; i < vocab; i++) {
             float v = values[i];
             if (v >= topKThreshold) {
-                long w = weight(v, max);
+                long w = weights[i];
                 mass[bucket(v, max)] += w;
                 total += w;
             }
@@ -192,7 +198,7 @@ public final class TokenSampler {
         int n = 0;
         for (int i = 0; i < vocab; i++) {
             float v = values[i];
-            if (v >= topKThreshold && bucket(v, max) == b && weight(v, max) > 0) {
+            if (v >= topKThreshold && bucket(v, max) == b && weights[i] > 0) {
                 if (n == keys.length) {
                     keys = Arrays.copyOf(keys, n * 2);
                 }
@@ -203,7 +209,7 @@ public final class TokenSampler {
         long cumulative = 0;
         for (int j = 0; j < n; j++) {
             int id = (int) keys[j];
-            cumulative += weight(values[id], max);
+            cumulative += weights[id];
             if (cumulative >= need) {
                 topPThreshold = values[id];
                 topPLastId = id;
