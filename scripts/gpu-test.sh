@@ -3,16 +3,21 @@
 # (in $GPU_BUNDLE_DIR, default .gpu; made by scripts/gpu-bundle.sh). Run ON the GPU machine, from the repository root; results go to $OUT
 # (default ./gpu-out):
 #   gpu-results.txt   measurements the tests recorded (agreement lengths, tolerances, memory)
-#   gpu-tests.log     the JUnit tree
+#   gpu-tests.log     the JUnit tree (gpu-tests-fault.log: the tests tagged gpu-fault, run in a JVM of their own)
 #   bench-latency.txt, bench-throughput.txt, bench-throughput.json
 #   env.txt           nvidia-smi, java -version
-# Steps: GPU_TEST_STEPS="tests latency throughput" (default all). GPU_TEST_CLASSES="io.trtllm.runtime.cuda.CudaGemvGpuTests ..."
-# runs only those test classes (default: every gpu-tagged test under io.trtllm).
+# Steps: GPU_TEST_STEPS="tests latency throughput" (default all). GPU_TEST_CLASSES="io.trtllm.x.ATests ..." runs only
+# those test classes (default: every class of io.trtllm tagged gpu).
 set -uo pipefail
 root="$(pwd)"
 out="${OUT:-$root/gpu-out}"
 work="${TRTLLM_GPU_WORK:-/tmp/trtllm-gpu}"
 steps="${GPU_TEST_STEPS:-tests latency throughput}"
+select=(--select-package io.trtllm)
+if [[ -n "${GPU_TEST_CLASSES:-}" ]]; then
+  select=()
+  for c in $GPU_TEST_CLASSES; do select+=(--select-class "$c"); done
+fi
 bundle_dir="${GPU_BUNDLE_DIR:-.gpu}"
 mkdir -p "$out"
 rm -rf "$work" && mkdir -p "$work"
@@ -31,15 +36,17 @@ export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PAT
 status=0
 
 if [[ " $steps " == *" tests "* ]]; then
-  select=(--select-package io.trtllm)
-  if [[ -n "${GPU_TEST_CLASSES:-}" ]]; then
-    select=(); for c in $GPU_TEST_CLASSES; do select+=(--select-class "$c"); done
-  fi
+  # Tests tagged gpu-fault break the CUDA context of their process on purpose: they run last, in a JVM of their own.
   "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" \
     -jar "$work/tools/junit-platform-console-standalone.jar" execute \
-    --class-path "$work/test-classes:$cp" --include-tag gpu "${select[@]}" \
+    --class-path "$work/test-classes:$cp" --include-tag gpu --exclude-tag gpu-fault "${select[@]}" \
     --details=tree --disable-banner --disable-ansi-colors > "$out/gpu-tests.log" 2>&1 || status=1
-  grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests.log" | head -60
+  grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests.log" | head -80
+  "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" \
+    -jar "$work/tools/junit-platform-console-standalone.jar" execute \
+    --class-path "$work/test-classes:$cp" --include-tag gpu-fault "${select[@]}" \
+    --details=tree --disable-banner --disable-ansi-colors > "$out/gpu-tests-fault.log" 2>&1 || status=1
+  grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests-fault.log" | head -20
 fi
 if [[ " $steps " == *" latency "* ]]; then
   "$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \

@@ -376,8 +376,11 @@ public final class LLM implements AutoCloseable {
     }
 
     /**
-     * The error that stopped the executor's loop (every request then fails and new ones are refused),
-     * or null while it runs and after a normal {@link #close()}.
+     * The error that stopped the executor's loop (every request then fails and new ones are refused,
+     * naming it), or null while it runs and after a normal {@link #close()}. On CUDA, a device error that
+     * leaves the context unusable (an illegal memory access, say) stops it: the requests in flight fail
+     * with that {@code CudaException}, and only a new process can use the GPU again. {@link #stats()}
+     * then reports the loop not alive; Spring's health indicator reports DOWN with this error.
      */
     public @Nullable Throwable failure() {
         return executor.failure();

@@ -124,9 +124,10 @@ public final class Executor implements AutoCloseable {
     }
 
     private void submitLocked(GenerationRequest request, GenerationListener listener) {
-        if (!accepting || fatal != null) {
+        Throwable failed = fatal;
+        if (!accepting || failed != null) {
             throw new IllegalStateException("the executor is not accepting requests"
-                    + (fatal != null ? " (failed: " + fatal + ")" : " (shut down)"));
+                    + (failed != null ? " (failed: " + failed + ")" : " (shut down)"), failed);
         }
         int total = request.promptTokenIds().length + request.maxTokens();
         if (total > config.maxSeqLen()) {
@@ -172,7 +173,11 @@ public final class Executor implements AutoCloseable {
         return stats;
     }
 
-    /** The error that stopped the loop, if any. */
+    /**
+     * The error that stopped the loop, if any: a failed pass of a runner that reports itself unusable
+     * ({@link ModelRunner#failure()}, e.g. a CUDA illegal memory access), or a bug. Every request then
+     * failed with it, and {@link #submit} refuses new ones naming it.
+     */
     public @Nullable Throwable failure() {
         return fatal;
     }
@@ -287,17 +292,22 @@ public final class Executor implements AutoCloseable {
                 queued.decrementAndGet();
             }
             boolean promptRows = s.request.promptLogprobs() >= 0 && c.start() < s.promptLength;
-            work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id),
-                    promptRows ? SequenceChunk.LogitsMode.ALL
-                            : !c.sample() ? SequenceChunk.LogitsMode.NONE
-                            : Sampler.plainArgmax(s.sampling) ? SequenceChunk.LogitsMode.ARGMAX
-                            : SequenceChunk.LogitsMode.LAST));
+            SequenceChunk.LogitsMode mode = promptRows ? SequenceChunk.LogitsMode.ALL
+                    : !c.sample() ? SequenceChunk.LogitsMode.NONE
+                    : Sampler.plainArgmax(s.sampling) ? SequenceChunk.LogitsMode.ARGMAX
+                    : Sampler.plainDraw(s.sampling) ? SequenceChunk.LogitsMode.SAMPLE
+                    : SequenceChunk.LogitsMode.LAST;
+            work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id), mode,
+                    mode == SequenceChunk.LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null));
             tokens += c.length();
         }
         float[][] logits;
         try {
             logits = runner.forward(new Batch(work));
         } catch (RuntimeException e) {
+            if (runner.failure() != null) {
+                throw e; // the runner is unusable: the loop stops, failing every request and refusing new ones
+            }
             // A failed pass fails the requests in it; the loop keeps serving the others.
             LOG.warn("Forward pass of {} sequences failed: {}", chunks.size(), e.toString());
             for (ScheduledChunk c : chunks) {
@@ -320,7 +330,8 @@ public final class Executor implements AutoCloseable {
                 if (!c.sample()) {
                     continue;
                 }
-                SampledToken token = work.get(i).logits() == SequenceChunk.LogitsMode.ARGMAX
+                SequenceChunk.LogitsMode mode = work.get(i).logits();
+                SampledToken token = mode == SequenceChunk.LogitsMode.ARGMAX || mode == SequenceChunk.LogitsMode.SAMPLE
                         ? sampler.chosen((int) logits[i][0], s.sampling)
                         : sampler.sample(logits[i], lastRow * vocab, vocab, s.sampling);
                 s.append(token.tokenId());

@@ -1,6 +1,8 @@
 package io.trtllm.executor;
 
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.TokenSampling;
 import java.util.random.RandomGenerator;
 
 /**
@@ -59,8 +61,48 @@ public final class Sampler {
                 && config.logprobs() == SamplingConfig.NO_LOGPROBS;
     }
 
-    /** Records {@code token}, chosen by the runner as the argmax (see {@link #plainArgmax}), in {@code state}. */
+    /**
+     * Whether the next token of {@code state}'s sequence is a plain draw that the runner may make itself
+     * ({@link SequenceChunk.LogitsMode#SAMPLE}, on the GPU for CUDA) and send back only its id: sampling
+     * (temperature &gt; 0, top-k other than 1) shaped by temperature, top-k, top-p and min-p alone, which
+     * is what {@link io.trtllm.runtime.TokenSampler} implements. Not when anything else touches the row
+     * or needs it afterwards:
+     * <ul>
+     *   <li>penalties (repetition, presence, frequency) and bans (bad token ids, bad words): they read
+     *       the sequence's tokens;</li>
+     *   <li>min_tokens while it still bans the end tokens (from then on the draw is plain);</li>
+     *   <li>log-probabilities (also what best_of &gt; n asks for, to rank its samples, and what each
+     *       beam-search step asks for): they need the raw row.</li>
+     * </ul>
+     * The n sequences of a request (n = best_of) qualify one by one: each has its own state and key. The
+     * choice depends only on the sequence's own state, so its tokens never depend on the batch. The
+     * draws come from the sequence's key ({@link SamplingState#drawKey()}) and step, not from
+     * {@link SamplingState#random()}: both depend only on the seed, but the two paths draw differently.
+     */
+    public static boolean plainDraw(SamplingState state) {
+        SamplingConfig config = state.config();
+        return !config.greedy() && !config.penalizes() && !state.belowMinTokens()
+                && config.logprobs() == SamplingConfig.NO_LOGPROBS;
+    }
+
+    /** What the runner needs to draw the next token of a {@link #plainDraw} sequence. */
+    public static TokenSampling tokenSampling(SamplingState state) {
+        SamplingConfig c = state.config();
+        return new TokenSampling(c.temperature(), c.topK(), c.topP(), c.minP(), state.drawKey(), state.generatedTokens());
+    }
+
+    /**
+     * Records {@code token}, chosen by the runner (the argmax, see {@link #plainArgmax}, or its own draw,
+     * see {@link #plainDraw}), in {@code state}.
+     *
+     * @throws IllegalStateException when the runner found no token to draw (it returns -1 when every
+     *                               probability is zero: NaN or infinite logits)
+     */
     public SampledToken chosen(int token, SamplingState state) {
+        if (token < 0) {
+            throw new IllegalStateException("the runner found no token to draw: every probability is zero "
+                    + "(NaN or infinite logits)");
+        }
         state.append(token);
         return SampledToken.of(token);
     }

@@ -15,6 +15,8 @@ import org.jspecify.annotations.Nullable;
 public final class SamplingState {
     private final SamplingConfig config;
     private final RandomGenerator random;
+    private long drawKey;
+    private boolean drawKeyTaken;
     private final int promptTokens;
     private int[] tokens;
     private int length;
@@ -56,6 +58,19 @@ public final class SamplingState {
     /** This sequence's random generator; every draw of the sequence comes from it. */
     public RandomGenerator random() {
         return random;
+    }
+
+    /**
+     * The key of the draws a runner makes for this sequence ({@link Sampler#plainDraw}): taken from
+     * {@link #random()} the first time it is asked for, then fixed, so that it depends only on the seed
+     * (and the sequence's own history), and sequences of one request get different keys.
+     */
+    public long drawKey() {
+        if (!drawKeyTaken) {
+            drawKey = random.nextLong();
+            drawKeyTaken = true;
+        }
+        return drawKey;
     }
 
     /** Records a generated token (the {@link Sampler} does this for the tokens it picks). */

@@ -1,6 +1,7 @@
 package io.trtllm.runtime;
 
 import io.trtllm.model.ModelConfig;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A backend's forward pass. It computes; it does not decide: which tokens run and which KV-cache
@@ -48,6 +49,16 @@ public interface ModelRunner extends AutoCloseable {
             }
         }
         return best;
+    }
+
+    /**
+     * The error after which this runner computes nothing more (for CUDA, a device error such as an illegal
+     * memory access, which corrupts the context), or null while it is usable. When a pass fails and this is
+     * set, the executor stops: it fails every request and refuses new ones, rather than failing them one
+     * pass at a time. Errors that leave the runner usable (bad input, out of memory for one pass) keep it null.
+     */
+    default @Nullable Throwable failure() {
+        return null;
     }
 
     /** Bytes of device (GPU) memory this runner holds: weights, KV cache, workspace; -1 on the CPU. */

@@ -1,5 +1,7 @@
 package io.trtllm.runtime;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * One sequence's share of a forward pass: the tokens to compute now, where they start, and where
  * the sequence's keys and values live.
@@ -9,8 +11,10 @@ package io.trtllm.runtime;
  * @param blockTable    KV-cache block ids of this sequence, in order; must cover
  *                      {@code startPosition + tokenIds.length} positions
  * @param logits        which rows need logits
+ * @param sampling      how to draw the next token, for {@link LogitsMode#SAMPLE} (null for every other mode)
  */
-public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits) {
+public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits,
+                            @Nullable TokenSampling sampling) {
 
     /** Which rows of a chunk need logits. */
     public enum LogitsMode {
@@ -25,7 +29,19 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
          * largest logit (the lowest on ties, as {@code torch.argmax}) as a float (exact: vocabularies
          * are far below 2^24). Lets a device backend send back a token id instead of a vocabulary row.
          */
-        ARGMAX
+        ARGMAX,
+        /**
+         * Only a token drawn from the last row as {@link SequenceChunk#sampling()} says (temperature,
+         * top-k, top-p, min-p, the sequence's key and step; see {@link TokenSampler}): the runner returns
+         * one value, the token id as a float, or -1 when no token has a non-zero probability. Lets a device
+         * backend send back a token id instead of a vocabulary row for plainly sampled requests.
+         */
+        SAMPLE
+    }
+
+    /** A chunk of any mode but {@link LogitsMode#SAMPLE}. */
+    public SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits) {
+        this(tokenIds, startPosition, blockTable, logits, null);
     }
 
     public SequenceChunk {
@@ -34,6 +50,10 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
         }
         if (startPosition < 0) {
             throw new IllegalArgumentException("startPosition must be >= 0, got " + startPosition);
+        }
+        if ((logits == LogitsMode.SAMPLE) != (sampling != null)) {
+            throw new IllegalArgumentException(logits == LogitsMode.SAMPLE
+                    ? "a SAMPLE chunk needs its sampling parameters" : "sampling parameters belong to SAMPLE chunks only, not " + logits);
         }
         tokenIds = tokenIds.clone();
         blockTable = blockTable.clone();
@@ -49,11 +69,14 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
         return logits == LogitsMode.ALL ? 0 : tokenIds.length - 1;
     }
 
-    /** Number of logits rows this chunk computes (for {@link LogitsMode#ARGMAX} the one row reduced to its argmax). */
+    /**
+     * Number of logits rows this chunk computes (for {@link LogitsMode#ARGMAX} and {@link LogitsMode#SAMPLE}
+     * the one row reduced to a token id).
+     */
     public int logitsRows() {
         return switch (logits) {
             case NONE -> 0;
-            case LAST, ARGMAX -> 1;
+            case LAST, ARGMAX, SAMPLE -> 1;
             case ALL -> tokenIds.length;
         };
     }

@@ -435,6 +435,151 @@ class ExecutorTests {
         assertNoBlocksHeld(ex);
     }
 
+    /** A runner that passes everything to {@code real}, seeing each batch first. */
+    static class Delegating implements io.trtllm.runtime.ModelRunner {
+        final io.trtllm.runtime.ModelRunner real;
+
+        Delegating(io.trtllm.runtime.ModelRunner real) {
+            this.real = real;
+        }
+
+        @Override
+        public ModelConfig config() {
+            return real.config();
+        }
+
+        @Override
+        public KvCacheSpec kvCache() {
+            return real.kvCache();
+        }
+
+        @Override
+        public String backend() {
+            return "delegating";
+        }
+
+        @Override
+        public float[][] forward(io.trtllm.runtime.Batch batch) {
+            return real.forward(batch);
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
+    void plainlySampledRequestsAreDrawnByTheRunnerWithTheirKeyAndStep() throws Exception {
+        var real = new CpuModelRunner(config, weights, new KvCacheSpec(4 * MAX_SEQ_LEN / 16, 16), 2);
+        toClose.add(real);
+        List<io.trtllm.runtime.SequenceChunk> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        var recording = new Delegating(real) {
+            @Override
+            public float[][] forward(io.trtllm.runtime.Batch batch) {
+                batch.chunks().stream().filter(c -> c.logitsRows() > 0).forEach(seen::add);
+                return super.forward(batch);
+            }
+        };
+        var ex = new Executor(recording, new Executor.Config(SchedulerConfig.defaults(), 64, MAX_SEQ_LEN, false));
+        toClose.add(ex);
+        var plain = SamplingConfig.builder().temperature(0.9f).topK(30).topP(0.95f).minP(0.01f).seed(5L).build();
+        var draws = new Collector();
+        ex.submit(new GenerationRequest("plain", prompt(1, 6), 6, plain), draws);
+        List<Integer> tokens = draws.await().tokens();
+        assertThat(seen).hasSize(6).allMatch(c -> c.logits() == io.trtllm.runtime.SequenceChunk.LogitsMode.SAMPLE);
+        long key = new SplittableRandom(5L).nextLong(); // sequence 0's generator, first draw: the key
+        for (int step = 0; step < 6; step++) {
+            assertThat(seen.get(step).sampling())
+                    .isEqualTo(new io.trtllm.runtime.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
+        }
+        // the CPU runner draws with the host's reference: the same tokens from its logits rows
+        seen.clear();
+        var again = new Collector();
+        ex.submit(new GenerationRequest("again", prompt(1, 6), 6, plain), again);
+        assertThat(again.await().tokens()).isEqualTo(tokens);
+
+        seen.clear();
+        ex.submit(new GenerationRequest("penalized", prompt(2, 6), 3, SamplingConfig.builder().temperature(0.9f)
+                .repetitionPenalty(1.2f).seed(5L).build()), new Collector());
+        ex.submit(greedy("greedy", prompt(3, 6), 3), new Collector());
+        for (int i = 0; i < 500 && seen.size() < 6; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(seen.stream().map(io.trtllm.runtime.SequenceChunk::logits).distinct())
+                .containsExactlyInAnyOrder(io.trtllm.runtime.SequenceChunk.LogitsMode.LAST,
+                        io.trtllm.runtime.SequenceChunk.LogitsMode.ARGMAX);
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void aRunnerThatReportsItselfBrokenStopsTheExecutorFailingEveryRequestAndRefusingNewOnes() throws Exception {
+        var real = new CpuModelRunner(config, weights, new KvCacheSpec(4 * MAX_SEQ_LEN / 16, 16), 2);
+        toClose.add(real);
+        var deviceError = new IllegalStateException("CUDA error in cudaStreamSynchronize: an illegal memory access "
+                + "was encountered (700)");
+        // Like the CUDA runner after an illegal address: the pass with token 7 fails and every later one would too.
+        var broken = new Delegating(real) {
+            volatile @Nullable Throwable failure;
+
+            @Override
+            public float[][] forward(io.trtllm.runtime.Batch batch) {
+                for (var c : batch.chunks()) {
+                    for (int t : c.tokenIds()) {
+                        if (t == 7) {
+                            failure = deviceError;
+                        }
+                    }
+                }
+                if (failure != null) {
+                    throw deviceError;
+                }
+                return super.forward(batch);
+            }
+
+            @Override
+            public @Nullable Throwable failure() {
+                return failure;
+            }
+        };
+        var ex = new Executor(broken, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+                2, 512, true), 64, MAX_SEQ_LEN, false));
+        toClose.add(ex);
+        var started = new CountDownLatch(1);
+        var inFlight = new Collector() {
+            @Override
+            public void onToken(SampledToken token, @Nullable FinishReason finish) {
+                super.onToken(token, finish);
+                started.countDown();
+                try {
+                    Thread.sleep(2); // slow the loop down so that the poisoned pass comes before the end
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        ex.submit(greedy("in-flight", prompt(1, 5), 100), inFlight);
+        assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+        var poisoned = new Collector();
+        var queued = new Collector(); // max_batch_size 2: waits for a free slot
+        ex.submit(greedy("poisoned", new int[] {1, 7, 9}, 4), poisoned);
+        ex.submit(greedy("queued", prompt(2, 5), 4), queued);
+        for (Collector c : List.of(inFlight, poisoned, queued)) {
+            assertThat(c.await().error()).isSameAs(deviceError);
+        }
+        assertThat(ex.failure()).isSameAs(deviceError);
+        for (int i = 0; i < 100 && ex.stats().alive(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(ex.stats().alive()).isFalse();
+        assertThatThrownBy(() -> ex.submit(greedy("late", prompt(3, 5), 2), new Collector()))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("not accepting requests")
+                .hasMessageContaining("illegal memory access").hasCause(deviceError);
+        long start = System.nanoTime();
+        ex.close();
+        assertThat(System.nanoTime() - start).as("close of a stopped executor").isLessThan(TimeUnit.SECONDS.toNanos(5));
+        assertThat(ex.stats().kvCache().usedBlocks()).isZero();
+    }
+
     @Test
     void withoutChunkedPrefillAPassMustHoldAWholeSequence() {
         assertThatThrownBy(() -> new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,

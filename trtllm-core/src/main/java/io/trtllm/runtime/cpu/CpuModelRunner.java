@@ -9,6 +9,7 @@ import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.TokenSampler;
 import java.lang.foreign.Arena;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
@@ -65,6 +66,8 @@ public final class CpuModelRunner implements ModelRunner {
     private final PackedMatrix lmHead;
     /** Owns the weights packed at load (none for an engine); closed with the runner. */
     private final Arena arena = Arena.ofShared();
+    /** Draws of {@link SequenceChunk.LogitsMode#SAMPLE} chunks (one pass at a time, as the runner). */
+    private final TokenSampler sampler = new TokenSampler();
     /** Bytes of weights packed at load (0 when every matrix was mapped in place). */
     private long packedBytes;
     private final float[] finalNorm;
@@ -474,10 +477,13 @@ public final class CpuModelRunner implements ModelRunner {
         pool.parallelFor(lmHead.panels(), (start, end, worker) -> kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0));
         r = 0;
         for (int i = 0; i < result.length; i++) {
-            int n = batch.chunks().get(i).logitsRows();
-            result[i] = batch.chunks().get(i).logits() == SequenceChunk.LogitsMode.ARGMAX
-                    ? new float[] {ModelRunner.argmax(out, r * vocab, vocab)}
-                    : java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
+            SequenceChunk chunk = batch.chunks().get(i);
+            int n = chunk.logitsRows();
+            result[i] = switch (chunk.logits()) {
+                case ARGMAX -> new float[] {ModelRunner.argmax(out, r * vocab, vocab)};
+                case SAMPLE -> new float[] {sampler.sample(out, r * vocab, vocab, chunk.sampling())};
+                default -> java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
+            };
             r += n;
         }
         return result;

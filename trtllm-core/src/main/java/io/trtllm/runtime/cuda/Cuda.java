@@ -14,6 +14,10 @@ import org.jspecify.annotations.Nullable;
 final class Cuda {
     /** cudaErrorMemoryAllocation: the one runtime error that leaves the context usable. */
     static final int OUT_OF_MEMORY = 2;
+    /** CUDA_ERROR_OUT_OF_MEMORY, CUBLAS_STATUS_ALLOC_FAILED, NVRTC_ERROR_OUT_OF_MEMORY. */
+    private static final int DRIVER_OUT_OF_MEMORY = 2;
+    private static final int CUBLAS_ALLOC_FAILED = 3;
+    private static final int NVRTC_OUT_OF_MEMORY = 1;
 
     private Cuda() {
     }
@@ -29,10 +33,16 @@ final class Cuda {
         return new Address(address);
     }
 
+    /** The CUDA runtime's words for a status (cudaError_t). */
+    static String errorString(int status) {
+        BytePointer text = cudaGetErrorString(status);
+        return text == null ? "?" : text.getString();
+    }
+
     /** Checks a CUDA runtime status (cudaError_t). */
     static void check(int status, String call) {
         if (status != 0) {
-            throw failure("CUDA error", call, cudaGetErrorString(status), status);
+            throw failure("CUDA error", call, cudaGetErrorString(status), status, status == OUT_OF_MEMORY);
         }
     }
 
@@ -41,7 +51,7 @@ final class Cuda {
         if (status != 0) {
             try (PointerPointer<?> p = new PointerPointer<>(1)) {
                 BytePointer text = cuGetErrorString(status, p) == 0 && p.get(0) != null ? new BytePointer(p.get(0)) : null;
-                throw failure("CUDA driver error", call, text, status);
+                throw failure("CUDA driver error", call, text, status, status == DRIVER_OUT_OF_MEMORY);
             }
         }
     }
@@ -49,19 +59,20 @@ final class Cuda {
     /** Checks a cuBLAS status (cublasStatus_t). */
     static void checkBlas(int status, String call) {
         if (status != 0) {
-            throw failure("cuBLAS error", call, cublasGetStatusString(status), status);
+            throw failure("cuBLAS error", call, cublasGetStatusString(status), status, status == CUBLAS_ALLOC_FAILED);
         }
     }
 
     /** Checks an NVRTC status (nvrtcResult). */
     static void checkNvrtc(int status, String call) {
         if (status != 0) {
-            throw failure("NVRTC error", call, nvrtcGetErrorString(status), status);
+            throw failure("NVRTC error", call, nvrtcGetErrorString(status), status, status == NVRTC_OUT_OF_MEMORY);
         }
     }
 
-    private static CudaException failure(String kind, String call, @Nullable BytePointer text, int status) {
+    private static CudaException failure(String kind, String call, @Nullable BytePointer text, int status,
+                                         boolean outOfMemory) {
         return new CudaException(kind + " in " + call + ": " + (text == null ? "?" : text.getString()) + " (" + status + ")",
-                status);
+                status, outOfMemory);
     }
 }

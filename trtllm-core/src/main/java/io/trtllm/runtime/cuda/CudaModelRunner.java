@@ -16,6 +16,7 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16F;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
 import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphInstantiate;
@@ -48,6 +49,8 @@ import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.TokenSampler;
+import io.trtllm.runtime.TokenSampling;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -91,12 +94,22 @@ import org.slf4j.LoggerFactory;
  * bandwidth-bound {@link Gemv} kernel instead of cuBLAS, gate|up and SiLU·up fused into one launch.
  *
  * <p>One pass: one host-to-device copy of the pass's token ids, positions, slots and block tables,
- * the launches on one stream, one device-to-host copy of the logits rows asked for, one
- * synchronization. Sampling stays on the host for now. Not thread-safe (one executor thread
+ * the launches on one stream, one device-to-host copy of the logits rows asked for (or only token ids:
+ * the argmax of {@link SequenceChunk.LogitsMode#ARGMAX} rows and the draws of
+ * {@link SequenceChunk.LogitsMode#SAMPLE} rows, made by the kernel {@code sample_rows} as
+ * {@link TokenSampler} does on the host), one synchronization. Not thread-safe (one executor thread
  * drives it); the calling thread is bound to the device on each pass.
  *
- * <p>A device error fails the pass with a {@link CudaException} naming the call; after one that is
- * not an allocation failure, the CUDA context may be corrupt, so every later pass fails at once.
+ * <p>A device error fails the pass with a {@link CudaException} naming the call and the CUDA error;
+ * after one that is not an allocation failure, the CUDA context may be corrupt, so the runner reports it
+ * as its {@link #failure()} (the executor then stops serving) and every later pass fails at once. Running
+ * out of device memory names the bytes asked for and the bytes free.
+ *
+ * <p>System properties read at construction: {@code trtllm.cuda.graphs=false} runs decode passes eagerly;
+ * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
+ * comparison of the benchmarks); {@code trtllm.cuda.test.faultOnToken=ID}, a test hook, makes every pass
+ * whose tokens include ID launch a kernel that writes to an unmapped address first (a real illegal
+ * memory access, which poisons the CUDA context of the whole process).
  */
 final class CudaModelRunner implements ModelRunner {
     private static final Logger LOG = LoggerFactory.getLogger(CudaModelRunner.class);
@@ -106,6 +119,9 @@ final class CudaModelRunner implements ModelRunner {
     private static final int MIN_CAPACITY = 64;
     /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
     private static final int MAX_GRAPH_BATCH = 256;
+    /** {@code sizeof(SampleParams)} in kernels.cu. */
+    private static final int SAMPLE_PARAMS_BYTES = 32;
+    private static final int SAMPLE_THREADS = 1024;
 
     /** One decoder layer's device buffers (addresses; 0 = absent). */
     private record Layer(long attnNorm, long wqkv, long bqkv, long qNorm, long kNorm, long wo, long bo,
@@ -133,6 +149,10 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st argmaxFn;
     /** The projections of passes of few rows; null when turned off ({@code trtllm.cuda.gemv=false}). */
     private final @Nullable Gemv gemv;
+    private final CUfunc_st sampleFn;
+    /** The test hook's kernel and token (-1: off; then the hook costs one comparison per pass). */
+    private final @Nullable CUfunc_st faultFn;
+    private final int faultToken;
     private final FloatPointer one = new FloatPointer(1f);
     private final FloatPointer zero = new FloatPointer(0f);
 
@@ -162,8 +182,17 @@ final class CudaModelRunner implements ModelRunner {
     private long metaCapacity;
     private long meta;
     private MemorySegment hostMeta = MemorySegment.NULL;
+    /** Per logits row, the {@code SampleParams} of kernels.cu (32 bytes), as many rows as the logits hold. */
+    private int sampleCapacity;
+    private long sampleParams;
+    private MemorySegment hostSampleParams = MemorySegment.NULL;
+    private final boolean deviceSampling;
+    /** Draws of SAMPLE rows on the host, when device sampling is off. */
+    private final TokenSampler hostSampler = new TokenSampler();
+    /** Logits rows copied to the host so far (SAMPLE and ARGMAX rows copy none while drawn on the device). */
+    private long logitsRowsCopied;
 
-    /** Captured decode passes by padded batch size, and how often each size ran eagerly. */
+    /** Captured decode passes by {@link #graphKey}, and how often each ran eagerly. */
     private final Map<Integer, CUgraphExec_st> graphs = new HashMap<>();
     private final Map<Integer, Integer> eagerRuns = new HashMap<>();
     private final boolean useGraphs;
@@ -194,6 +223,8 @@ final class CudaModelRunner implements ModelRunner {
         }
         this.weightType = weightType;
         this.useGraphs = !"false".equals(System.getProperty("trtllm.cuda.graphs"));
+        this.deviceSampling = !"false".equals(System.getProperty("trtllm.cuda.deviceSampling"));
+        this.faultToken = Integer.getInteger("trtllm.cuda.test.faultOnToken", -1);
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
         this.device = CudaDevice.query(ordinal);
@@ -202,7 +233,8 @@ final class CudaModelRunner implements ModelRunner {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
             checkBlas(cublasCreate_v2(blas), "cublasCreate");
             checkBlas(cublasSetStream_v2(blas, stream), "cublasSetStream");
-            checkBlas(cublasSetWorkspace_v2(blas, at(alloc(WORKSPACE_BYTES)), WORKSPACE_BYTES), "cublasSetWorkspace");
+            checkBlas(cublasSetWorkspace_v2(blas, at(alloc(WORKSPACE_BYTES, "the cuBLAS workspace")), WORKSPACE_BYTES),
+                    "cublasSetWorkspace");
             this.kernels = KernelModule.load(device.smArch(), defines(config, weightType), precompiled);
             this.embedFn = kernels.function("embed");
             this.rmsnormFn = kernels.function("rmsnorm");
@@ -212,6 +244,11 @@ final class CudaModelRunner implements ModelRunner {
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
             this.gemv = Gemv.enabled() ? new Gemv(kernels) : null;
+            this.sampleFn = kernels.function("sample_rows");
+            this.faultFn = faultToken >= 0 ? kernels.function("fault") : null;
+            if (faultToken >= 0) {
+                LOG.warn("Test hook on: a pass with token {} will write to an unmapped device address", faultToken);
+            }
 
             int dim = config.hiddenSize();
             this.embedding = uploadMatrix(weights, List.of("model.embed_tokens.weight"), config.vocabSize(), dim);
@@ -232,9 +269,11 @@ final class CudaModelRunner implements ModelRunner {
             long layerBytes = (kvSpec.capacityTokens() + kvSpec.blockSize()) * config.kvDim() * Short.BYTES;
             this.keyCache = new long[layers.length];
             this.valueCache = new long[layers.length];
+            String kv = "the KV cache (" + kvSpec.numBlocks() + " blocks of " + kvSpec.blockSize() + " tokens, "
+                    + 2 * layers.length * layerBytes + " bytes in all)";
             for (int l = 0; l < layers.length; l++) {
-                keyCache[l] = alloc(layerBytes);
-                valueCache[l] = alloc(layerBytes);
+                keyCache[l] = alloc(layerBytes, kv + ", keys of layer " + l);
+                valueCache[l] = alloc(layerBytes, kv + ", values of layer " + l);
             }
             ok = true;
             LOG.debug("CUDA runner on {}: {} layers, KV cache {} blocks × {} tokens ({} MiB), ready in {} ms", device,
@@ -418,9 +457,35 @@ final class CudaModelRunner implements ModelRunner {
     // ---- device memory ----
 
     private long alloc(long bytes) {
+        return alloc(bytes, "weights");
+    }
+
+    /**
+     * {@code bytes} of device memory for {@code what}.
+     *
+     * @throws CudaException when the device has too little free (its message names what, the bytes asked
+     *                       for and the bytes free), or on another CUDA error
+     */
+    private long alloc(long bytes, String what) {
         Pointer p = new Pointer();
         long size = Math.max(bytes, 256);
-        check(cudaMalloc(p, size), "cudaMalloc(" + bytes + " bytes)");
+        int status = cudaMalloc(p, size);
+        if (status == Cuda.OUT_OF_MEMORY) {
+            cudaGetLastError(); // not sticky: clear it so that later calls do not report it
+            long available = -1;
+            long total = -1;
+            try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
+                if (cudaMemGetInfo(f, t) == 0) {
+                    available = f.get();
+                    total = t.get();
+                }
+            }
+            throw new CudaException(String.format(Locale.ROOT,
+                    "out of device memory: %s asked for %,d bytes (%,d MiB); %,d bytes (%,d MiB) are free of %,d MiB on %s "
+                            + "(this runner holds %,d MiB)", what, size, size >> 20, available, available >> 20, total >> 20, device,
+                    deviceBytes >> 20), status, true);
+        }
+        check(status, "cudaMalloc(" + bytes + " bytes for " + what + ")");
         allocations.put(p.address(), size);
         deviceBytes += size;
         return p.address();
@@ -470,12 +535,13 @@ final class CudaModelRunner implements ModelRunner {
             for (long a : new long[] {x, xn, qkv, att, gateUp, hidden}) {
                 free(a);
             }
-            x = alloc((long) cap * c.hiddenSize() * Float.BYTES);
-            xn = alloc((long) cap * c.hiddenSize() * Short.BYTES);
-            qkv = alloc((long) cap * (c.qDim() + 2 * c.kvDim()) * Float.BYTES);
-            att = alloc((long) cap * c.qDim() * Short.BYTES);
-            gateUp = alloc((long) cap * 2 * c.intermediateSize() * Float.BYTES);
-            hidden = alloc((long) cap * c.intermediateSize() * Short.BYTES);
+            String what = "activations of " + cap + " rows";
+            x = alloc((long) cap * c.hiddenSize() * Float.BYTES, what);
+            xn = alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
+            qkv = alloc((long) cap * (c.qDim() + 2 * c.kvDim()) * Float.BYTES, what);
+            att = alloc((long) cap * c.qDim() * Short.BYTES, what);
+            gateUp = alloc((long) cap * 2 * c.intermediateSize() * Float.BYTES, what);
+            hidden = alloc((long) cap * c.intermediateSize() * Short.BYTES, what);
             capacity = cap;
         }
         if (logitRows > logitsCapacity) {
@@ -488,9 +554,10 @@ final class CudaModelRunner implements ModelRunner {
             freeHost(hostTokenIds);
             hostLogits = MemorySegment.NULL;
             hostTokenIds = MemorySegment.NULL;
-            logitsNormed = alloc((long) cap * c.hiddenSize() * Short.BYTES);
-            logits = alloc((long) cap * c.vocabSize() * Float.BYTES);
-            tokenIds = alloc((long) cap * Integer.BYTES);
+            String what = "logits of " + cap + " rows";
+            logitsNormed = alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
+            logits = alloc((long) cap * c.vocabSize() * Float.BYTES, what);
+            tokenIds = alloc((long) cap * Integer.BYTES, what);
             hostLogits = allocHost((long) cap * c.vocabSize() * Float.BYTES);
             hostTokenIds = allocHost((long) cap * Integer.BYTES);
             logitsCapacity = cap;
@@ -501,10 +568,25 @@ final class CudaModelRunner implements ModelRunner {
             free(meta);
             freeHost(hostMeta);
             hostMeta = MemorySegment.NULL;
-            meta = alloc(cap * Integer.BYTES);
+            meta = alloc(cap * Integer.BYTES, "per-pass inputs");
             hostMeta = allocHost(cap * Integer.BYTES);
             metaCapacity = cap;
         }
+    }
+
+    /** Grows the sampling parameters to as many rows as the logits hold. */
+    private void ensureSamplingCapacity() {
+        if (sampleCapacity >= logitsCapacity) {
+            return;
+        }
+        dropGraphs(); // those that draw hold the address of the buffer replaced below
+        sync();
+        free(sampleParams);
+        freeHost(hostSampleParams);
+        hostSampleParams = MemorySegment.NULL;
+        sampleParams = alloc((long) logitsCapacity * SAMPLE_PARAMS_BYTES, "sampling parameters");
+        hostSampleParams = allocHost((long) logitsCapacity * SAMPLE_PARAMS_BYTES);
+        sampleCapacity = logitsCapacity;
     }
 
     // ---- the pass ----
@@ -544,11 +626,41 @@ final class CudaModelRunner implements ModelRunner {
         try {
             return run(batch);
         } catch (CudaException e) {
-            if (e.code() != Cuda.OUT_OF_MEMORY) {
-                failure = e;
+            if (e.outOfMemory()) {
+                throw e;
             }
-            throw e;
+            CudaException error = withDeviceError(e);
+            failure = error;
+            LOG.error("The CUDA backend is unusable from now on: {}", error.getMessage());
+            throw error;
         }
+    }
+
+    /**
+     * {@code e}, with the device's own error added when the call that failed reported another (cuBLAS
+     * says "execution failed" where the stream holds "an illegal memory access"): so that the message
+     * always names the CUDA error. After a sticky error the synchronization returns at once.
+     */
+    private CudaException withDeviceError(CudaException e) {
+        int status = cudaStreamSynchronize(stream);
+        if (status == 0 || e.getMessage().endsWith("(" + status + ")")) {
+            return e;
+        }
+        var error = new CudaException(e.getMessage() + "; the device reports: " + Cuda.errorString(status) + " (" + status
+                + ")", status, false);
+        error.addSuppressed(e);
+        return error;
+    }
+
+    /** The device error that made this runner unusable (see the class comment), or null. */
+    @Override
+    public @Nullable Throwable failure() {
+        return failure;
+    }
+
+    /** Logits rows copied to the host since construction: 0 while every row is an argmax or a device draw. */
+    long logitsRowsCopied() {
+        return logitsRowsCopied;
     }
 
     private void bindThread() {
@@ -612,24 +724,97 @@ final class CudaModelRunner implements ModelRunner {
                 stream), "cudaMemcpyAsync(inputs)");
 
         boolean anyArgmax = false;
+        boolean anySample = false;
         for (SequenceChunk chunk : chunks) {
             anyArgmax |= chunk.logits() == SequenceChunk.LogitsMode.ARGMAX;
+            anySample |= chunk.logits() == SequenceChunk.LogitsMode.SAMPLE;
+        }
+        boolean draw = anySample && deviceSampling;
+        if (draw) {
+            writeSampling(chunks, Math.max(logitRows, padded));
+        }
+        if (faultFn != null) {
+            injectFault(chunks);
         }
         if (padded > 0) {
-            CUgraphExec_st graph = graphs.get(padded);
-            if (graph == null && eagerRuns.merge(padded, 1, Integer::sum) > 1) {
-                graph = capture(padded);
+            int key = graphKey(padded, draw);
+            CUgraphExec_st graph = graphs.get(key);
+            if (graph == null && eagerRuns.merge(key, 1, Integer::sum) > 1) {
+                graph = capture(padded, draw);
             }
             if (graph != null) {
                 check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
             } else {
                 enqueue(padded, padded, true);
+                if (draw) {
+                    enqueueSampling(padded);
+                }
             }
             anyArgmax = true;  // the graph always reduces every row
         } else {
             enqueue(tokens, logitRows, anyArgmax);
+            if (draw) {
+                enqueueSampling(logitRows);
+            }
         }
-        return results(chunks, anyArgmax);
+        return results(chunks, anyArgmax, draw);
+    }
+
+    /** Decode graphs are kept per padded batch size, with and without the draw kernel. */
+    private static int graphKey(int padded, boolean draw) {
+        return 2 * padded + (draw ? 1 : 0);
+    }
+
+    /**
+     * Writes each logits row's {@code SampleParams} (kernels.cu) to the pinned buffer and copies them to
+     * the device: a SAMPLE row's parameters; temperature 0 (not drawn) for every other row up to
+     * {@code rows} (graph padding included).
+     */
+    private void writeSampling(List<SequenceChunk> chunks, int rows) {
+        ensureSamplingCapacity();
+        MemorySegment m = hostSampleParams;
+        int r = 0;
+        for (SequenceChunk chunk : chunks) {
+            TokenSampling s = chunk.sampling();
+            for (int i = 0; i < chunk.logitsRows(); i++, r++) {
+                long at = (long) r * SAMPLE_PARAMS_BYTES;
+                if (s == null) {
+                    m.set(ValueLayout.JAVA_FLOAT, at, 0f);
+                    continue;
+                }
+                m.set(ValueLayout.JAVA_FLOAT, at, s.temperature());
+                m.set(ValueLayout.JAVA_INT, at + 4, s.topK());
+                m.set(ValueLayout.JAVA_FLOAT, at + 8, s.topP());
+                m.set(ValueLayout.JAVA_INT, at + 12, s.step());
+                m.set(ValueLayout.JAVA_DOUBLE, at + 16, s.logMinP());
+                m.set(ValueLayout.JAVA_LONG, at + 24, s.key());
+            }
+        }
+        for (; r < rows; r++) {
+            m.set(ValueLayout.JAVA_FLOAT, (long) r * SAMPLE_PARAMS_BYTES, 0f);
+        }
+        check(cudaMemcpyAsync(at(sampleParams), at(m.address()), (long) rows * SAMPLE_PARAMS_BYTES, cudaMemcpyHostToDevice,
+                stream), "cudaMemcpyAsync(sampling parameters)");
+    }
+
+    /** Draws a token for every logits row whose parameters ask for one (see {@link #writeSampling}), into the ids. */
+    private void enqueueSampling(int logitRows) {
+        kernels.args().ptr(logits).i32(config.vocabSize()).ptr(sampleParams).ptr(tokenIds)
+                .launch(sampleFn, "sample_rows", logitRows, 1, SAMPLE_THREADS, stream);
+    }
+
+    /** The test hook: when a chunk holds the fault token, a kernel writes to an unmapped address. */
+    private void injectFault(List<SequenceChunk> chunks) {
+        for (SequenceChunk chunk : chunks) {
+            for (int i = 0; i < chunk.length(); i++) {
+                if (chunk.tokenId(i) == faultToken) {
+                    LOG.warn("Test hook: token {} in this pass, launching a kernel that writes to an unmapped address",
+                            faultToken);
+                    kernels.args().ptr(8).launch(faultFn, "fault", 1, 1, 1, stream);
+                    return;
+                }
+            }
+        }
     }
 
     /**
@@ -674,13 +859,16 @@ final class CudaModelRunner implements ModelRunner {
         return (int) (tableOff() + (long) Math.max(chunks.size(), padded) * stride);
     }
 
-    /** Records the decode pass of {@code batch} rows as a graph; null (eager from then on) if capture fails. */
-    private @Nullable CUgraphExec_st capture(int batch) {
+    /** Records the decode pass of {@code batch} rows (and its draws) as a graph; null (eager from then on) if capture fails. */
+    private @Nullable CUgraphExec_st capture(int batch, boolean draw) {
         CUgraph_st graph = new CUgraph_st();
         CUgraphExec_st exec = new CUgraphExec_st();
         check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
         try {
             enqueue(batch, batch, true);
+            if (draw) {
+                enqueueSampling(batch);
+            }
         } finally {
             check(cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
         }
@@ -689,8 +877,8 @@ final class CudaModelRunner implements ModelRunner {
         } finally {
             cudaGraphDestroy(graph);
         }
-        graphs.put(batch, exec);
-        LOG.debug("Captured the decode pass of {} sequences as a CUDA graph", batch);
+        graphs.put(graphKey(batch, draw), exec);
+        LOG.debug("Captured the decode pass of {} sequences{} as a CUDA graph", batch, draw ? " with its draws" : "");
         return exec;
     }
 
@@ -750,21 +938,25 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    /** Copies back what each chunk asked for (argmax ids, logits rows), waits, and hands them out. */
-    private float[][] results(List<SequenceChunk> chunks, boolean argmaxDone) {
+    /**
+     * Copies back what each chunk asked for (token ids of argmax rows and of rows drawn on the device,
+     * logits rows), waits, and hands them out; SAMPLE rows not drawn on the device are drawn here.
+     */
+    private float[][] results(List<SequenceChunk> chunks, boolean argmaxDone, boolean drawn) {
         int vocab = config.vocabSize();
         int logitRows = 0;
         long offset = 0;
         for (SequenceChunk chunk : chunks) {
             long bytes = (long) chunk.logitsRows() * vocab * Float.BYTES;
-            if (chunk.logits() != SequenceChunk.LogitsMode.ARGMAX && bytes > 0) {
+            if (!idOnly(chunk, drawn) && bytes > 0) {
                 check(cudaMemcpyAsync(at(hostLogits.address() + offset), at(logits + offset), bytes, cudaMemcpyDeviceToHost,
                         stream), "cudaMemcpyAsync(logits)");
+                logitsRowsCopied += chunk.logitsRows();
             }
             offset += bytes;
             logitRows += chunk.logitsRows();
         }
-        if (argmaxDone && logitRows > 0) {
+        if ((argmaxDone || drawn) && logitRows > 0) {
             check(cudaMemcpyAsync(at(hostTokenIds.address()), at(tokenIds), (long) logitRows * Integer.BYTES,
                     cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(token ids)");
         }
@@ -774,15 +966,24 @@ final class CudaModelRunner implements ModelRunner {
         for (int s = 0; s < chunks.size(); s++) {
             SequenceChunk chunk = chunks.get(s);
             int n = chunk.logitsRows();
-            if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+            if (idOnly(chunk, drawn)) {
                 result[s] = new float[] {hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, row)};
             } else {
                 result[s] = new float[n * vocab];
                 MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) row * vocab * Float.BYTES, result[s], 0, n * vocab);
+                if (chunk.logits() == SequenceChunk.LogitsMode.SAMPLE) {
+                    result[s] = new float[] {hostSampler.sample(result[s], 0, vocab, chunk.sampling())};
+                }
             }
             row += n;
         }
         return result;
+    }
+
+    /** Whether only a token id of this chunk comes back: an argmax, or a draw made on the device. */
+    private static boolean idOnly(SequenceChunk chunk, boolean drawn) {
+        return chunk.logits() == SequenceChunk.LogitsMode.ARGMAX
+                || (drawn && chunk.logits() == SequenceChunk.LogitsMode.SAMPLE);
     }
 
     /**
@@ -848,9 +1049,11 @@ final class CudaModelRunner implements ModelRunner {
         freeHost(hostLogits);
         freeHost(hostTokenIds);
         freeHost(hostMeta);
+        freeHost(hostSampleParams);
         hostLogits = MemorySegment.NULL;
         hostTokenIds = MemorySegment.NULL;
         hostMeta = MemorySegment.NULL;
+        hostSampleParams = MemorySegment.NULL;
         if (!stream.isNull()) {
             cudaStreamDestroy(stream);
         }

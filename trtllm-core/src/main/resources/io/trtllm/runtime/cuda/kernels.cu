@@ -595,3 +595,505 @@ GEMV_KERNEL(1)
 GEMV_KERNEL(2)
 GEMV_KERNEL(4)
 GEMV_KERNEL(8)
+
+// ---- token sampling on the device (SequenceChunk.LogitsMode.SAMPLE) ----
+//
+// One token per row drawn from softmax(logits / temperature) after top-k, top-p and min-p, exactly as
+// io.trtllm.runtime.TokenSampler (the host's reference) does: the same thresholds, the same integer
+// weights w = floor(exp(v - max) * 2^40) (so sums are exact whatever the order of additions), the same
+// uniform number (SplitMix64 of the sequence's key and step), so that only a token id goes back to the
+// host and a sequence's draws never depend on the batch. Grid: one block of SAMPLE_THREADS per logits
+// row; rows whose temperature is 0 (argmax rows, logits rows, graph padding) are left alone.
+//
+// Passes over the row (read from L2): the maximum; for top-k, a histogram of counts by distance below
+// the maximum (1/32-nat buckets) and a radix selection inside the bucket that holds the k-th largest;
+// for top-p, the same with weights; then the draw (per-warp sums of the kept weights, a scan, and one
+// warp walking its slice). A bucket's tokens are gathered into shared memory when they fit (the usual
+// case), else the selection reads them from the row.
+
+struct SampleParams {          // 32 bytes per logits row (CudaModelRunner.writeSampling)
+    float temperature;         // > 0: draw this row; 0: leave it
+    int top_k;                 // 0 = off
+    float top_p;               // 1 = off
+    int step;                  // the draw's index in its sequence
+    double log_min_p;          // ln(min_p); -inf = off
+    unsigned long long key;    // the sequence's random key
+};
+
+#define SAMPLE_THREADS 1024
+#define SAMPLE_WARPS (SAMPLE_THREADS / 32)
+#define BUCKETS 1024
+#define BUCKETS_PER_NAT 32.0f
+#define GATHER_CAP 4096
+#define FIX_ONE 1099511627776.0f   // 2^40
+#define NO_LIMIT 0x7fffffff
+
+typedef unsigned long long u64;
+
+__device__ __forceinline__ u64 mix64(u64 z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// The (step + 1)-th nextDouble() of java.util.SplittableRandom(key): TokenSampling.uniform.
+__device__ __forceinline__ double uniform01(u64 key, int step) {
+    u64 z = mix64(key + (u64) (step + 1) * 0x9e3779b97f4a7c15ull);
+    return (double) (z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+// Unsigned order = float order (-0 counts as +0); and back.
+__device__ __forceinline__ unsigned ordered_key(float v) {
+    unsigned u = __float_as_uint(v + 0.0f);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ float key_value(unsigned k) {
+    return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+__device__ __forceinline__ int bucket_of(float v, float m) {
+    float d = (m - v) * BUCKETS_PER_NAT;
+    return d < (float) (BUCKETS - 1) ? (int) d : BUCKETS - 1;  // NaN: the last
+}
+
+__device__ __forceinline__ u64 weight_of(float v, float m) {
+    float w = expf(v - m) * FIX_ONE;
+    return w > 0.0f ? (u64) w : 0ull;  // NaN weighs nothing
+}
+
+__device__ __forceinline__ u64 warp_sum_u64(u64 v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+__device__ __forceinline__ u64 warp_inclusive_scan_u64(u64 v) {
+    int lane = threadIdx.x & 31;
+    for (int o = 1; o < 32; o <<= 1) {
+        u64 n = __shfl_up_sync(0xffffffffu, v, o);
+        if (lane >= o) {
+            v += n;
+        }
+    }
+    return v;
+}
+
+__device__ float block_max(float v) {
+    __shared__ float partial[32];
+    __shared__ float total;
+    for (int o = 16; o > 0; o >>= 1) {
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    }
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    if (lane == 0) {
+        partial[warp] = v;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        float m = lane < (blockDim.x >> 5) ? partial[lane] : NEG_INF;
+        for (int o = 16; o > 0; o >>= 1) {
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        }
+        if (lane == 0) {
+            total = m;
+        }
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads();
+    return r;
+}
+
+// Over BUCKETS counters (one per thread: blockDim.x == BUCKETS), the first bucket at which the running
+// sum reaches target; *before = the sum of the buckets before it. With a total below target: the last
+// bucket, and *before = the sum of all others.
+__device__ int find_crossing(const u64* __restrict__ hist, u64 target, u64* before) {
+    __shared__ u64 warp_total[SAMPLE_WARPS];
+    __shared__ int s_bucket;
+    __shared__ u64 s_before;
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    u64 own = hist[threadIdx.x];
+    u64 inclusive = warp_inclusive_scan_u64(own);
+    if (lane == 31) {
+        warp_total[warp] = inclusive;
+    }
+    if (threadIdx.x == 0) {
+        s_bucket = BUCKETS - 1;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        u64 t = warp_inclusive_scan_u64(warp_total[lane]);
+        warp_total[lane] = t - warp_total[lane];  // exclusive
+    }
+    __syncthreads();
+    inclusive += warp_total[warp];
+    u64 exclusive = inclusive - own;
+    if (exclusive < target && inclusive >= target) {  // exactly one thread, if any
+        s_bucket = threadIdx.x;
+        s_before = exclusive;
+    }
+    if (threadIdx.x == BUCKETS - 1 && inclusive < target) {
+        s_before = exclusive;
+    }
+    __syncthreads();
+    int b = s_bucket;
+    *before = s_before;
+    __syncthreads();
+    return b;
+}
+
+// The digit (0..255) at which the weight of digits from 255 down reaches *need, and *need minus the
+// weight of the digits above it; warp 0 of the block. hist holds 256 counters.
+__device__ void pick_digit(const u64* __restrict__ hist, u64* need, unsigned* digit, u64* group) {
+    int lane = threadIdx.x & 31;
+    // lane l holds digits 8l .. 8l + 7; the walk runs from lane 31 down.
+    u64 sum = 0;
+    for (int j = 0; j < 8; j++) {
+        sum += hist[lane * 8 + j];
+    }
+    // weight of the lanes above: an inclusive scan over reversed lanes, minus our own
+    u64 rev = __shfl_sync(0xffffffffu, sum, 31 - lane);
+    u64 scanned = warp_inclusive_scan_u64(rev);
+    u64 above = __shfl_sync(0xffffffffu, scanned, 31 - lane) - sum;
+    u64 n = *need;
+    bool mine = above < n && above + sum >= n;
+    unsigned ballot = __ballot_sync(0xffffffffu, mine);
+    int owner = ballot ? 31 - __clz(ballot) : 0;  // the one lane (the highest, should rounding ever allow two)
+    if (lane == owner) {
+        u64 rest = ballot ? n - above : n;
+        int d = lane * 8 + 7;
+        for (; d > lane * 8; d--) {
+            if (hist[d] >= rest) {
+                break;
+            }
+            rest -= hist[d];
+        }
+        *digit = (unsigned) d;
+        *need = rest;
+        *group = hist[d];
+    }
+}
+
+// MSB-first radix selection, 8 bits a pass, over the (key, weight) pairs that visit(emit) emits
+// (called by every thread; each emits its share): the largest key K such that the candidates with
+// key >= K weigh at least need. Returns K; *rest = need minus the weight of candidates with key > K
+// (what K's own group supplies), *group = the weight of the candidates with key == K.
+// Shared memory of radix_select and gather (passed in: a template's own __shared__ arrays would be
+// allocated once per instantiation).
+struct SelectScratch {
+    u64 hist[256];
+    u64 need;
+    u64 group;
+    unsigned digit;
+    int count;
+};
+
+template <class Visit>
+__device__ unsigned radix_select(Visit visit, u64 need, u64* rest, u64* group, SelectScratch* sc) {
+    u64* hist = sc->hist;
+    u64& s_need = sc->need;
+    u64& s_group = sc->group;
+    unsigned& s_digit = sc->digit;
+    unsigned prefix = 0;
+    unsigned mask = 0;
+    if (threadIdx.x == 0) {
+        s_need = need;
+    }
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+            hist[i] = 0;
+        }
+        __syncthreads();
+        visit([&](unsigned key, u64 w) {
+            if ((key & mask) == prefix && w != 0) {
+                atomicAdd(&hist[(key >> shift) & 255u], w);
+            }
+        });
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            pick_digit(hist, &s_need, &s_digit, &s_group);
+        }
+        __syncthreads();
+        prefix |= s_digit << shift;
+        mask |= 255u << shift;
+    }
+    *rest = s_need;
+    *group = s_group;
+    __syncthreads();
+    return prefix;
+}
+
+// Copies the row's tokens that pass pred(v, i) into cand_v / cand_id (v = logit / temperature); returns
+// how many passed (beyond GATHER_CAP only the count is right). Every thread of the block calls it.
+template <class Pred>
+__device__ int gather(const float* __restrict__ row, int vocab, float temperature, Pred pred,
+                      float* cand_v, int* cand_id, SelectScratch* sc) {
+    int& s_count = sc->count;
+    if (threadIdx.x == 0) {
+        s_count = 0;
+    }
+    __syncthreads();
+    int lane = threadIdx.x & 31;
+    for (int base = 0; base < vocab; base += blockDim.x) {
+        int i = base + threadIdx.x;
+        float v = 0.0f;
+        bool take = false;
+        if (i < vocab) {
+            v = row[i] / temperature + 0.0f;
+            take = pred(v, i);
+        }
+        unsigned ballot = __ballot_sync(0xffffffffu, take);
+        int first = 0;
+        if (lane == 0 && ballot != 0) {
+            first = atomicAdd(&s_count, __popc(ballot));
+        }
+        first = __shfl_sync(0xffffffffu, first, 0);
+        if (take) {
+            int slot = first + __popc(ballot & ((1u << lane) - 1u));
+            if (slot < GATHER_CAP) {
+                cand_v[slot] = v;
+                cand_id[slot] = i;
+            }
+        }
+    }
+    __syncthreads();
+    int n = s_count;
+    __syncthreads();
+    return n;
+}
+
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
+sample_rows(const float* __restrict__ logits, int vocab, const SampleParams* __restrict__ params, int* __restrict__ ids) {
+    __shared__ u64 hist[BUCKETS];
+    __shared__ float cand_v[GATHER_CAP];
+    __shared__ int cand_id[GATHER_CAP];
+    __shared__ u64 warp_weight[SAMPLE_WARPS];
+    __shared__ int s_warp;
+    __shared__ u64 s_r;
+    __shared__ int s_token;
+    __shared__ SelectScratch sc;
+
+    const SampleParams p = params[blockIdx.x];
+    if (!(p.temperature > 0.0f)) {
+        return;
+    }
+    const float* row = logits + (long) blockIdx.x * vocab;
+    const float t = p.temperature;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+
+    float m = NEG_INF;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        m = fmaxf(m, row[i] / t + 0.0f);
+    }
+    m = block_max(m);
+
+    // top-k: keep v >= tk, the k-th largest
+    float tk = NEG_INF;
+    if (p.top_k > 0 && p.top_k < vocab) {
+        for (int i = threadIdx.x; i < BUCKETS; i += blockDim.x) {
+            hist[i] = 0;
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+            int b = bucket_of(row[i] / t + 0.0f, m);
+            if (b < BUCKETS - 1) {  // the last bucket's count is what the others leave
+                atomicAdd(&hist[b], 1ull);
+            }
+        }
+        __syncthreads();
+        u64 before;
+        int kb = find_crossing(hist, (u64) p.top_k, &before);
+        u64 need = (u64) p.top_k - before;
+        int n = gather(row, vocab, t, [&](float v, int i) { return bucket_of(v, m) == kb; }, cand_v, cand_id, &sc);
+        u64 rest;
+        u64 group;
+        unsigned key;
+        if (n <= GATHER_CAP) {
+            key = radix_select([&](auto emit) {
+                for (int j = threadIdx.x; j < n; j += blockDim.x) {
+                    emit(ordered_key(cand_v[j]), 1ull);
+                }
+            }, need, &rest, &group, &sc);
+        } else {
+            key = radix_select([&](auto emit) {
+                for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+                    float v = row[i] / t + 0.0f;
+                    if (bucket_of(v, m) == kb) {
+                        emit(ordered_key(v), 1ull);
+                    }
+                }
+            }, need, &rest, &group, &sc);
+        }
+        tk = key_value(key);
+    }
+
+    // top-p: keep v > tp, and v == tp up to id tie_limit
+    bool use_p = p.top_p < 1.0f;
+    float tp = NEG_INF;
+    int tie_limit = NO_LIMIT;
+    if (use_p) {
+        for (int i = threadIdx.x; i < BUCKETS; i += blockDim.x) {
+            hist[i] = 0;
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+            float v = row[i] / t + 0.0f;
+            if (v >= tk) {
+                u64 w = weight_of(v, m);
+                if (w != 0) {
+                    atomicAdd(&hist[bucket_of(v, m)], w);
+                }
+            }
+        }
+        __syncthreads();
+        u64 total;
+        find_crossing(hist, ~0ull, &total);  // nothing reaches 2^64 - 1: the sum of all buckets but the last
+        total += hist[BUCKETS - 1];
+        if (total == 0) {
+            use_p = false;
+        } else {
+            double target_d = ceil((double) p.top_p * (double) total);
+            u64 target = (u64) target_d;
+            if (target > total) {
+                target = total;
+            }
+            u64 before;
+            int pb = find_crossing(hist, target, &before);
+            u64 need = target - before;
+            auto in_bucket = [&](float v, int i) { return v >= tk && bucket_of(v, m) == pb && weight_of(v, m) != 0; };
+            int n = gather(row, vocab, t, in_bucket, cand_v, cand_id, &sc);
+            u64 rest;
+            u64 group;
+            unsigned key;
+            if (n <= GATHER_CAP) {
+                key = radix_select([&](auto emit) {
+                    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+                        emit(ordered_key(cand_v[j]), weight_of(cand_v[j], m));
+                    }
+                }, need, &rest, &group, &sc);
+            } else {
+                key = radix_select([&](auto emit) {
+                    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+                        float v = row[i] / t + 0.0f;
+                        if (in_bucket(v, i)) {
+                            emit(ordered_key(v), weight_of(v, m));
+                        }
+                    }
+                }, need, &rest, &group, &sc);
+            }
+            tp = key_value(key);
+            u64 wt = weight_of(tp, m);
+            u64 ties = group / wt;
+            u64 keep = (rest + wt - 1) / wt;  // the ties, lowest ids first, that top-p still needs
+            if (keep < ties) {
+                // the keep-th lowest id among v == tp: a selection on ~id (descending = id ascending)
+                unsigned idkey;
+                if (n <= GATHER_CAP) {
+                    idkey = radix_select([&](auto emit) {
+                        for (int j = threadIdx.x; j < n; j += blockDim.x) {
+                            if (cand_v[j] == tp) {
+                                emit(~(unsigned) cand_id[j], 1ull);
+                            }
+                        }
+                    }, keep, &rest, &group, &sc);
+                } else {
+                    idkey = radix_select([&](auto emit) {
+                        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+                            if (row[i] / t + 0.0f == tp) {
+                                emit(~(unsigned) i, 1ull);
+                            }
+                        }
+                    }, keep, &rest, &group, &sc);
+                }
+                tie_limit = (int) ~idkey;
+            }
+        }
+    }
+
+    // the draw: per-warp slices of the row in id order, their kept weights, a scan, one warp's walk
+    const double log_min_p = p.log_min_p;
+    auto kept_weight = [&](int i) -> u64 {
+        float v = row[i] / t + 0.0f;
+        if (v < tk) {
+            return 0ull;
+        }
+        if (use_p && (v < tp || (v == tp && i > tie_limit))) {
+            return 0ull;
+        }
+        if ((double) v - (double) m < log_min_p) {
+            return 0ull;
+        }
+        return weight_of(v, m);
+    };
+    int slice = (vocab + SAMPLE_WARPS - 1) / SAMPLE_WARPS;
+    slice = (slice + 31) & ~31;
+    int lo = warp * slice;
+    int hi = min(vocab, lo + slice);
+    u64 sum = 0;
+    for (int i = lo + lane; i < hi; i += 32) {
+        sum += kept_weight(i);
+    }
+    sum = warp_sum_u64(sum);
+    if (lane == 0) {
+        warp_weight[warp] = sum;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        u64 own = warp_weight[lane];
+        u64 inclusive = warp_inclusive_scan_u64(own);
+        u64 total = __shfl_sync(0xffffffffu, inclusive, 31);
+        u64 r = 0;
+        if (total != 0) {
+            r = (u64) (uniform01(p.key, p.step) * (double) total);
+            if (r >= total) {
+                r = total - 1;
+            }
+        }
+        u64 exclusive = inclusive - own;
+        bool mine = total != 0 && exclusive <= r && r < inclusive;
+        if (lane == 0) {
+            s_warp = -1;
+        }
+        __syncwarp();
+        if (mine) {
+            s_warp = lane;
+            s_r = r - exclusive;
+        }
+    }
+    if (threadIdx.x == 0) {
+        s_token = -1;
+    }
+    __syncthreads();
+    if (warp == s_warp) {
+        u64 r = s_r;
+        u64 done = 0;
+        for (int base = lo; base < hi; base += 32) {
+            int i = base + lane;
+            u64 w = i < hi ? kept_weight(i) : 0ull;
+            u64 cumulative = done + warp_inclusive_scan_u64(w);
+            unsigned ballot = __ballot_sync(0xffffffffu, cumulative > r);
+            if (ballot != 0) {
+                if (lane == __ffs(ballot) - 1) {
+                    s_token = i;
+                }
+                break;
+            }
+            done = __shfl_sync(0xffffffffu, cumulative, 31);
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        ids[blockIdx.x] = s_token;
+    }
+}
+
+// Test hook (CudaModelRunner, system property trtllm.cuda.test.faultOnToken): a write to an address
+// that is never mapped, so that the context fails with an illegal memory access, a sticky error.
+extern "C" __global__ void fault(int* p) {
+    *(volatile int*) p = 1;
+}

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The executor's soak on the CUDA backend: 500 requests of random lengths, greedy and sampled (the
- * latter take logits rows to the host), a queue that fills, random cancellations, and a KV cache small
+ * latter drawn on the device), a queue that fills, random cancellations, and a KV cache small
  * enough that MAX_UTILIZATION preempts. Every request ends once, nothing fails, the engine returns
  * to idle with no KV block held, and after close() the device has its memory back. Model: the system
  * property {@code trtllm.gpu.model} (scripts/gpu-test.sh ships the BF16 engine), else stories15M.

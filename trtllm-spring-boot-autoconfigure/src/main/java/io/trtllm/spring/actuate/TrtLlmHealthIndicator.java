@@ -9,8 +9,9 @@ import org.springframework.boot.health.contributor.HealthIndicator;
 
 /**
  * Health of an {@link LLM}: UP while its executor loop runs (the engine is loaded once the bean
- * exists), DOWN with the error when the loop died (every request then fails), DOWN when the engine
- * was closed. Details: backend, model directory, running and queued requests, KV-cache blocks and
+ * exists), DOWN with the error when the loop died (every request then fails and new ones are refused:
+ * for example after a CUDA error that left the device unusable, such as an illegal memory access,
+ * which only a restart of the process clears), DOWN when the engine was closed. Details: backend, model directory, running and queued requests, KV-cache blocks and
  * utilization.
  */
 public final class TrtLlmHealthIndicator implements HealthIndicator {

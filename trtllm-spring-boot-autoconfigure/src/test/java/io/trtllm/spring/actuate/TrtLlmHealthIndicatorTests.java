@@ -5,13 +5,30 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.executor.Executor;
+import io.trtllm.executor.FinishReason;
+import io.trtllm.executor.GenerationListener;
+import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.KvCacheManager;
+import io.trtllm.executor.RequestStats;
+import io.trtllm.executor.SampledToken;
+import io.trtllm.executor.SamplingConfig;
+import io.trtllm.executor.SchedulerConfig;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.ModelRunner;
 import io.trtllm.spring.testing.SharedLlm;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
 
-/** UP with details on a running engine, DOWN with the cause when its loop died, DOWN once closed. */
+/**
+ * UP with details on a running engine, DOWN with the cause when its loop died (a device error that left
+ * the backend unusable, say), DOWN once closed.
+ */
 class TrtLlmHealthIndicatorTests {
 
     @Test
@@ -38,6 +55,73 @@ class TrtLlmHealthIndicatorTests {
         assertThat(health.getStatus()).isEqualTo(Status.DOWN);
         assertThat(health.getDetails()).containsEntry("error", "java.lang.OutOfMemoryError: Java heap space")
                 .containsEntry("kvCacheUtilization", 0.25).containsEntry("requestsQueued", 3);
+    }
+
+    @Test
+    void anEngineWhoseRunnerBrokeIsDownWithTheDeviceError() throws Exception {
+        ModelConfig config = SharedLlm.get().modelConfig();
+        var deviceError = new IllegalStateException("CUDA error in cudaStreamSynchronize: an illegal memory access was "
+                + "encountered (700)");
+        // What the CUDA runner does after an illegal address: the pass fails, and it reports itself unusable.
+        var broken = new ModelRunner() {
+            volatile @Nullable Throwable failure;
+
+            @Override
+            public ModelConfig config() {
+                return config;
+            }
+
+            @Override
+            public KvCacheSpec kvCache() {
+                return new KvCacheSpec(4, 16);
+            }
+
+            @Override
+            public String backend() {
+                return "cuda";
+            }
+
+            @Override
+            public float[][] forward(Batch batch) {
+                failure = deviceError;
+                throw deviceError;
+            }
+
+            @Override
+            public @Nullable Throwable failure() {
+                return failure;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (var executor = new Executor(broken, new Executor.Config(SchedulerConfig.defaults(), 8, 32, false))) {
+            var failed = new CompletableFuture<Throwable>();
+            executor.submit(new GenerationRequest("r", new int[] {1, 2}, 4, SamplingConfig.builder().build()),
+                    new GenerationListener() {
+                        @Override
+                        public void onToken(SampledToken token, @Nullable FinishReason finish) {
+                        }
+
+                        @Override
+                        public void onFinish(FinishReason reason, RequestStats stats) {
+                            failed.complete(null);
+                        }
+
+                        @Override
+                        public void onFailure(Throwable error) {
+                            failed.complete(error);
+                        }
+                    });
+            assertThat(failed.get(10, TimeUnit.SECONDS)).isSameAs(deviceError);
+
+            Health health = TrtLlmHealthIndicator.health(executor.stats(), executor.failure(), "cuda", "/m");
+
+            assertThat(health.getStatus()).isEqualTo(Status.DOWN);
+            assertThat(health.getDetails()).containsEntry("error", deviceError.toString());
+            assertThat((String) health.getDetails().get("error")).contains("illegal memory access");
+        }
     }
 
     @Test
