@@ -6,7 +6,8 @@
 # generate() as the baseline (scripts/reference/hf_generate_bench.py), then trtllm-java's
 # bench --latency and bench --concurrency 256 on the CUDA backend. Results to $OUT (default ./gpu-out).
 # Steps: LLAMA8B_STEPS="make ours hf" (default all; the weights stay in $TRTLLM_GPU_STAGE while the machine is up);
-# "cublas" adds bench --latency with the GEMV kernel off (-Dtrtllm.cuda.gemv=false), cuBLAS for every projection.
+# "cublas" adds bench --latency with the GEMV kernel off (-Dtrtllm.cuda.gemv=false), cuBLAS for every projection;
+# "load" adds bench --engine-load (one cold build against one warm load of the engine, in a temporary cache).
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -30,6 +31,10 @@ if [[ "$steps" == *" cublas "* ]]; then
 "$java" "${flags[@]}" -Dtrtllm.cuda.gemv=false -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
   --max-seq-len 512 --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" \
   | tee "$out/llama8b-latency-cublas.txt"
+fi
+if [[ "$steps" == *" load "* ]]; then
+"$java" "${flags[@]}" -Djava.io.tmpdir="$stage" -cp "$cp" io.trtllm.cli.Main bench --engine-load --backend cuda --model "$model" \
+  --max-seq-len 512 --runs 1 --warmup-runs 0 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-engine-load.txt"
 fi
 if [[ "$steps" == *" hf "* ]]; then
   python3 scripts/reference/hf_generate_bench.py "$model" 128 128 256 2>&1 | grep -v Warning | tail -4 | tee "$out/llama8b-hf.txt"
