@@ -56,16 +56,41 @@ class CudaStories15MGpuTests {
         }
     }
 
+    /** CPU logit margin below which BF16 rounding may pick the runner-up (see greedy64TokensEqualTheCpuBackend). */
+    private static final float NEAR_TIE = 0.05f;
+
+    /**
+     * 64 greedy tokens equal to the CPU backend's on the same BF16 engine, or equal up to a near-tie: a
+     * position where the CPU's two best logits are less than {@link #NEAR_TIE} apart and CUDA took the
+     * runner-up (after which the two texts are different sequences and are compared no further).
+     */
     @Test
     void greedy64TokensEqualTheCpuBackend() {
+        // BF16 GEMM inputs move stories15M's logits by up to a few hundredths (the parity fixtures' max |diff|
+        // is 0.035-0.044): two tokens closer than this can swap.
         List<String> failures = new ArrayList<>();
         for (String prompt : PROMPTS) {
             int[] gpu = cuda.generate(prompt, SamplingParams.greedy(64)).output().tokenIds();
             int[] ref = cpu.generate(prompt, SamplingParams.greedy(64)).output().tokenIds();
             int agree = GpuResults.agreement(gpu, ref);
-            GpuResults.record("stories15M greedy vs cpu backend, \"%s\": %d/64 tokens equal", prompt, agree);
-            if (agree < 64) {
-                failures.add(prompt + ": first difference at token " + agree);
+            if (agree == 64) {
+                GpuResults.record("stories15M greedy vs cpu backend, \"%s\": 64/64 tokens equal", prompt);
+                continue;
+            }
+            // CUDA rounds the GEMM inputs to BF16, the CPU keeps them in F32: where the CPU's two best
+            // tokens are a near-tie, either may win. A difference counts only if it is not such a tie.
+            int[] promptIds = cpu.tokenizer().encode(prompt, true);
+            int[] prefix = java.util.Arrays.copyOf(promptIds, promptIds.length + agree);
+            System.arraycopy(ref, 0, prefix, promptIds.length, agree);
+            TokenLogprob top = cpu.generate(prefix, SamplingParams.builder().maxTokens(1).temperature(0).logprobs(2).build())
+                    .output().logprobs().getFirst();
+            float margin = top.topLogprobs()[0] - top.topLogprobs()[1];
+            boolean nearTie = margin < NEAR_TIE && gpu[agree] == top.topTokenIds()[1];
+            GpuResults.record("stories15M greedy vs cpu backend, \"%s\": %d/64 tokens equal; at token %d the CPU's best two "
+                    + "(%d, %d) are %.4f apart in logit and CUDA took %d: %s", prompt, agree, agree, top.topTokenIds()[0],
+                    top.topTokenIds()[1], margin, gpu[agree], nearTie ? "a near-tie" : "NOT a near-tie");
+            if (!nearTie) {
+                failures.add(prompt + ": first difference at token " + agree + ", CPU logit margin " + margin);
             }
         }
         assertThat(failures).isEmpty();

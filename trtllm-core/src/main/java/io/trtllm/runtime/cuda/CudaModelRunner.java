@@ -149,6 +149,13 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st argmaxFn;
     /** The projections of passes of few rows; null when turned off ({@code trtllm.cuda.gemv=false}). */
     private final @Nullable Gemv gemv;
+    /**
+     * Whether the pass being enqueued may use {@link #gemv}: decode passes only. A prompt's rows go
+     * through cuBLAS whatever their number, so that a prompt alone and a prompt batched with others
+     * (more rows than the GEMV takes) are computed by the same kernels; decode rows are computed the
+     * same by the GEMV at any row count up to its limit.
+     */
+    private boolean gemvPass;
     private final CUfunc_st sampleFn;
     /** The test hook's kernel and token (-1: off; then the hook costs one comparison per pass). */
     private final @Nullable CUfunc_st faultFn;
@@ -736,6 +743,7 @@ final class CudaModelRunner implements ModelRunner {
         if (faultFn != null) {
             injectFault(chunks);
         }
+        gemvPass = decode;
         if (padded > 0) {
             int key = graphKey(padded, draw);
             CUgraphExec_st graph = graphs.get(key);
@@ -993,7 +1001,7 @@ final class CudaModelRunner implements ModelRunner {
     private void gateUpSilu(long wGateUp, int rows) {
         int dim = config.hiddenSize();
         int inter = config.intermediateSize();
-        if (gemv != null && Gemv.applies(rows, dim, wGateUp, xn)) {
+        if (gemv != null && gemvPass && Gemv.applies(rows, dim, wGateUp, xn)) {
             gemv.launch(wGateUp, xn, hidden, inter, dim, rows, Gemv.SWIGLU, stream);
         } else {
             gemm(wGateUp, xn, gateUp, 2 * inter, dim, rows, false);
@@ -1007,7 +1015,7 @@ final class CudaModelRunner implements ModelRunner {
      * cuBLAS. Row-major here is column-major transposed for cuBLAS: {@code outᵀ = W · inᵀ}.
      */
     private void gemm(long w, long in, long out, int outDim, int inDim, int rows, boolean accumulate) {
-        if (gemv != null && Gemv.applies(rows, inDim, w, in)) {
+        if (gemv != null && gemvPass && Gemv.applies(rows, inDim, w, in)) {
             gemv.launch(w, in, out, outDim, inDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
             return;
         }

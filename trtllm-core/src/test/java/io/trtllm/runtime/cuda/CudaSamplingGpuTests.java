@@ -319,7 +319,23 @@ class CudaSamplingGpuTests {
                             .isLessThanOrEqualTo(chi.limit());
                     assertThat(equalToReference).isGreaterThanOrEqualTo(20 * (ROWS - 1) * 98 / 100);
                     if (cfg[1] == 1) {
-                        assertThat(counts[next]).as("top-k 1: the argmax every time").isEqualTo(draws);
+                        // The argmax of the decode row (the logits after the prompt and `next`), not `next`
+                        // itself: `next` is the prompt's argmax, the token these passes feed in at `position`.
+                        // Top-k keeps ties at the k-th value, so every token at the row's maximum is "the argmax".
+                        float max = Float.NEGATIVE_INFINITY;
+                        for (int i = 0; i < vocab; i++) {
+                            max = Math.max(max, row[i]);
+                        }
+                        int atMax = 0;
+                        int argmaxDraws = 0;
+                        for (int i = 0; i < vocab; i++) {
+                            if (row[i] == max) {
+                                atMax++;
+                                argmaxDraws += counts[i];
+                            }
+                        }
+                        assertThat(atMax).as("tokens at the row's maximum").isBetween(1, 4);
+                        assertThat(argmaxDraws).as("top-k 1: the argmax every time").isEqualTo(draws);
                     }
                 }
                 assertThat(runner.logitsRowsCopied()).as("only row 0 of each decode pass").isEqualTo((long) configs.length * passes);
@@ -363,6 +379,11 @@ class CudaSamplingGpuTests {
 
     // ---- the executor on the runner ----
 
+    /**
+     * Within the GEMV's range ({@link Gemv#MAX_ROWS} decode sequences, every row computed the same at any
+     * row count): beyond it the decode projections go to cuBLAS, whose last bits differ from the GEMV's,
+     * so a draw near a CDF boundary may differ (README, CUDA backend).
+     */
     @Test
     void aSeededRequestGivesTheSameTokensAloneAndInABusyBatchWithNoRowCopiedToTheHost() throws Exception {
         try (var lease = EngineCache.openPrebuilt(Path.of(model()))) {
@@ -377,7 +398,8 @@ class CudaSamplingGpuTests {
                 var rnd = new SplittableRandom(99);
                 List<CompletableFuture<List<Integer>>> others = new ArrayList<>();
                 CompletableFuture<List<Integer>> again = null;
-                for (int i = 0; i < 63; i++) {
+                int othersCount = Gemv.MAX_ROWS - 1;
+                for (int i = 0; i < othersCount; i++) {
                     int[] p = new int[1 + rnd.nextInt(40)];
                     p[0] = 1;
                     for (int j = 1; j < p.length; j++) {
@@ -387,7 +409,7 @@ class CudaSamplingGpuTests {
                             : SamplingConfig.builder().temperature(0.5f + rnd.nextInt(10) / 10f).topK(rnd.nextInt(3) * 30)
                                     .topP(rnd.nextBoolean() ? 1f : 0.9f).seed((long) i).build();
                     others.add(Collector.start(executor, "other-" + i, p, 20 + rnd.nextInt(maxSeqLen - p.length - 20), sampling));
-                    if (i == 30) {
+                    if (i == othersCount / 2) {
                         again = Collector.start(executor, "again", prompt, 120, seeded);
                     }
                 }
@@ -396,7 +418,7 @@ class CudaSamplingGpuTests {
                     f.get(120, TimeUnit.SECONDS);
                 }
                 GpuResults.record("seeded request (temperature 0.9, top-k 40, top-p 0.95, min-p 0.02), 120 tokens: alone vs among "
-                        + "63 others, %d of 120 equal; logits rows copied to the host: %d", GpuResults.agreement(
+                        + "%d others, %d of 120 equal; logits rows copied to the host: %d", othersCount, GpuResults.agreement(
                         alone.stream().mapToInt(Integer::intValue).toArray(), busy.stream().mapToInt(Integer::intValue).toArray()),
                         runner.logitsRowsCopied());
                 assertThat(busy).isEqualTo(alone);
