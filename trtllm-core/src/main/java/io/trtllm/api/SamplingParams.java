@@ -1,6 +1,7 @@
 package io.trtllm.api;
 
 import io.trtllm.executor.SamplingConfig;
+import io.trtllm.runtime.TokenSampling;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -106,15 +107,7 @@ public record SamplingParams(
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
         }
-        if (topK < 0) {
-            throw new IllegalArgumentException("top_k must be >= 0 (0 disables it), got " + topK);
-        }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
-        }
-        if (!(minP >= 0 && minP <= 1)) {
-            throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
-        }
+        TokenSampling.checkFilters(topK, topP, minP);
         stop = nonEmptyStrings("stop", stop);
         stopTokenIds = tokenIds("stop_token_ids", stopTokenIds);
         bad = nonEmptyStrings("bad", bad);

@@ -1,5 +1,6 @@
 package io.trtllm.executor;
 
+import io.trtllm.runtime.TokenSampling;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -55,15 +56,7 @@ public record SamplingConfig(
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
         }
-        if (topK < 0) {
-            throw new IllegalArgumentException("top_k must be >= 0 (0 disables it), got " + topK);
-        }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
-        }
-        if (!(minP >= 0 && minP <= 1)) {
-            throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
-        }
+        TokenSampling.checkFilters(topK, topP, minP);
         if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
             throw new IllegalArgumentException("repetition_penalty must be a finite number > 0, got " + repetitionPenalty);
         }

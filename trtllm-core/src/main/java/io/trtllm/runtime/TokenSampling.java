@@ -26,6 +26,14 @@ public record TokenSampling(float temperature, int topK, float topP, float minP,
         if (!(temperature > 0) || Float.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be a finite number > 0 to draw a token, got " + temperature);
         }
+        checkFilters(topK, topP, minP);
+        if (step < 0) {
+            throw new IllegalArgumentException("step must be >= 0, got " + step);
+        }
+    }
+
+    /** The checks of top_k, top_p and min_p that every sampling config makes, with the same messages. */
+    public static void checkFilters(int topK, float topP, float minP) {
         if (topK < 0) {
             throw new IllegalArgumentException("top_k must be >= 0 (0 disables it), got " + topK);
         }
@@ -34,9 +42,6 @@ public record TokenSampling(float temperature, int topK, float topP, float minP,
         }
         if (!(minP >= 0 && minP <= 1)) {
             throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
-        }
-        if (step < 0) {
-            throw new IllegalArgumentException("step must be >= 0, got " + step);
         }
     }
 
