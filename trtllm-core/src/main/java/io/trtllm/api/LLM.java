@@ -83,8 +83,11 @@ public final class LLM implements AutoCloseable {
         CompletableFuture<TimedTokenizer> tokenizerLoad = CompletableFuture.supplyAsync(() -> {
             long t0 = System.nanoTime();
             Tokenizer.loadNativeLibrary();
-            Path dir = tokenizerDir.join();
-            return new TimedTokenizer(Tokenizer.load(dir), Duration.ofNanos(System.nanoTime() - t0));
+            long nativeNanos = System.nanoTime() - t0;
+            Path dir = tokenizerDir.join(); // not timed: resolving the model (a download, a conversion) is not the tokenizer's
+            long t1 = System.nanoTime();
+            Tokenizer tokenizer = Tokenizer.load(dir);
+            return new TimedTokenizer(tokenizer, Duration.ofNanos(nativeNanos + System.nanoTime() - t1));
         }, task -> Thread.ofPlatform().daemon().name("trtllm-tokenizer-load").start(task));
         EngineLease lease;
         String backend;
@@ -94,10 +97,14 @@ public final class LLM implements AutoCloseable {
             this.modelDir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
             // A checkpoint's tokenizer files are the ones its engine carries; a prebuilt engine is modelDir itself.
             tokenizerDir.complete(args.tokenizer() != null ? args.tokenizer() : modelDir);
+            if (backend.equals("cuda") && !(source instanceof ModelSource.Engine)) {
+                // Before a build that may take minutes: the engine's weight type comes from args.dtype.
+                checkCudaKvType(args, CudaBackend.weightType(BuildConfig.parseDtype(args.dtype())));
+            }
             lease = openEngine(source, modelDir, args, backend);
-        } catch (RuntimeException | Error e) {
-            tokenizerDir.completeExceptionally(e);
-            tokenizerLoad.thenAccept(t -> t.tokenizer().close()); // whenever it finishes
+        } catch (Throwable e) {
+            tokenizerDir.completeExceptionally(e); // the loader thread ends; a tokenizer it loaded is closed
+            tokenizerLoad.thenAccept(t -> t.tokenizer().close());
             delivery.close();
             throw e;
         }
@@ -125,11 +132,7 @@ public final class LLM implements AutoCloseable {
             if (backend.equals("cuda")) {
                 // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
                 DType weightType = CudaBackend.weightType(lease.config().buildConfig().dtype());
-                DType kvType = args.kvCacheConfig().dtypeOr(weightType);
-                if (kvType != weightType) {
-                    throw new IllegalArgumentException("kv_cache_config.dtype " + kvType + " is not supported by the CUDA "
-                            + "backend with " + weightType + " weights (its KV cache is in the weights' type)");
-                }
+                checkCudaKvType(args, weightType);
                 run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken),
                         weightType, lease.kernels());
             } else {
@@ -187,6 +190,15 @@ public final class LLM implements AutoCloseable {
         ModelSource source = ModelSource.parse(args.model());
         Path dir = source.resolve(CacheDirectory.resolve(args.cacheDir()), HubSettings.fromEnvironment());
         return openEngine(source, dir, args, backend);
+    }
+
+    /** The CUDA backend keeps its KV cache in the weights' 16-bit type: kv_cache_config.dtype must be that or auto. */
+    private static void checkCudaKvType(LlmArgs args, DType weightType) {
+        DType kvType = args.kvCacheConfig().dtypeOr(weightType);
+        if (kvType != weightType) {
+            throw new IllegalArgumentException("kv_cache_config.dtype " + kvType + " is not supported by the CUDA "
+                    + "backend with " + weightType + " weights (its KV cache is in the weights' type)");
+        }
     }
 
     private record TimedTokenizer(Tokenizer tokenizer, Duration duration) {

@@ -83,10 +83,10 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--prefill-tokens", defaultValue = "128", description = "--latency: prompt length of the prefill runs (default ${DEFAULT-VALUE}).")
     int prefillTokens;
 
-    @Option(names = "--runs", defaultValue = "5", description = "--latency: timed runs of each kind (default ${DEFAULT-VALUE}).")
+    @Option(names = "--runs", defaultValue = "5", description = "--latency and --engine-load: timed runs of each kind (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup-runs", defaultValue = "3", description = "--latency: untimed runs first (default ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup-runs", defaultValue = "3", description = "--latency and --engine-load: untimed runs first (default ${DEFAULT-VALUE}).")
     int warmupRuns;
 
     @Option(names = "--engine-load", description = "Engine cache mode: cold build vs warm load of the model's engine "
@@ -125,6 +125,7 @@ final class Bench implements Callable<Integer> {
                 LlmArgs args = engine.builder().buildCacheConfig(limits).build();
                 double c = acquireMillis(args, EngineLoad.Kind.BUILT);
                 double w = acquireMillis(args, EngineLoad.Kind.LOADED_FROM_CACHE);
+                EngineBuilder.deleteTree(limits.cacheRoot()); // one engine on disk at a time (an 8B one is 15 GiB)
                 if (i == 0) {
                     first[0] = c;
                     first[1] = w;

@@ -150,10 +150,12 @@ final class CudaModelRunner implements ModelRunner {
     /** The projections of passes of few rows; null when turned off ({@code trtllm.cuda.gemv=false}). */
     private final @Nullable Gemv gemv;
     /**
-     * Whether the pass being enqueued may use {@link #gemv}: decode passes only. A prompt's rows go
-     * through cuBLAS whatever their number, so that a prompt alone and a prompt batched with others
-     * (more rows than the GEMV takes) are computed by the same kernels; decode rows are computed the
-     * same by the GEMV at any row count up to its limit.
+     * Whether the pass being enqueued may use {@link #gemv}: passes whose every chunk is one token with
+     * one logits row (decode). A prompt's rows go through cuBLAS whatever their number, so that a prompt
+     * alone and a prompt batched with others are computed by the same kernels; decode rows are computed
+     * the same by the GEMV at any row count up to its limit. (A one-token chunk of a prompt — a one-token
+     * prompt, or the last token after a cached prefix — looks like decode and takes the GEMV when its pass
+     * is all such chunks.)
      */
     private boolean gemvPass;
     private final CUfunc_st sampleFn;

@@ -5,9 +5,10 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
  * The projections of passes of few rows (decode) through kernels.cu's {@code gemv_R} instead of
- * cuBLAS: {@code out[rows × outDim] (f32) = in[rows × inDim] (bf16) · W[outDim × inDim]ᵀ (bf16)},
+ * cuBLAS: {@code out[rows × outDim] (f32) = in[rows × inDim] (wt) · W[outDim × inDim]ᵀ (wt)},
+ * wt the weights' 16-bit type (bf16, or f16 in an F16 engine),
  * stored, added to {@code out} (the residual add) or, for the MLP's stacked gate|up weights, turned
- * into {@code bf16(silu(gate) * up)} in the same pass.
+ * into {@code wt(silu(gate) * up)} in the same pass.
  *
  * <p>Why: at a handful of rows a projection reads each weight once and does a few FLOPs per byte, so
  * its time is the weights' bytes over the memory bandwidth; cuBLAS's kernels for such shapes reach
@@ -83,7 +84,7 @@ final class Gemv {
 
     /**
      * Enqueues {@code out = in · Wᵀ} ({@link #STORE}), {@code out += in · Wᵀ} ({@link #ACCUMULATE}) or
-     * {@code out = bf16(silu(in · Wgᵀ) * in · Wuᵀ)} with {@code W = [Wg; Wu]} of {@code 2 × outDim} rows
+     * {@code out = wt(silu(in · Wgᵀ) * in · Wuᵀ)} with {@code W = [Wg; Wu]} of {@code 2 × outDim} rows
      * ({@link #SWIGLU}). Device addresses; the caller has checked {@link #applies}.
      */
     void launch(long weights, long in, long out, int outDim, int inDim, int rows, int mode, CUstream_st stream) {

@@ -1,5 +1,5 @@
-// Kernels of the CUDA backend (io.trtllm.runtime.cuda.CudaModelRunner), compiled at run time by
-// NVRTC for the device's SM. The model's shape comes in as macros (-D), so loops have constant
+// Kernels of the CUDA backend (io.trtllm.runtime.cuda.CudaModelRunner), compiled by NVRTC for the
+// GPU's SM when a CUDA engine is built (kept in the engine), else when the runner starts. The model's shape comes in as macros (-D), so loops have constant
 // bounds:
 //   DIM, HEAD_DIM, N_HEADS, N_KV_HEADS, INTER, EPS (float),
 //   WINDOW (sliding window, 0 = none), HAS_QKV_BIAS, HAS_QK_NORM (0/1),
