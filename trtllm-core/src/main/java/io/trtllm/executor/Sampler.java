@@ -2,6 +2,7 @@ package io.trtllm.executor;
 
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.TokenSampler;
 import io.trtllm.runtime.TokenSampling;
 import java.util.random.RandomGenerator;
 
@@ -17,6 +18,7 @@ import java.util.random.RandomGenerator;
 public final class Sampler {
     private float[] row = new float[0];
     private double[] weights = new double[0];
+    private final TokenSampler tokenSampler = new TokenSampler();
 
     /**
      * Chooses the next token from {@code logits[offset .. offset + vocab)}, records it in
@@ -30,6 +32,13 @@ public final class Sampler {
         int token;
         if (config.greedy() && !config.penalizes() && !state.belowMinTokens()) {
             token = argmax(logits, offset, vocab);
+        } else if (drawsAsTheRunner(state)) {
+            // The runner's draw (the same key and step), made here because the row came to the host (logprobs,
+            // prompt logprobs): a seeded sequence's tokens do not depend on what else was asked or on the mode.
+            token = tokenSampler.sample(logits, offset, vocab, tokenSampling(state));
+            if (token < 0) {
+                throw new IllegalStateException("no token to draw: every probability is zero (NaN or infinite logits)");
+            }
         } else {
             float[] work = row(vocab);
             System.arraycopy(logits, offset, work, 0, vocab);
@@ -80,9 +89,17 @@ public final class Sampler {
      * {@link SamplingState#random()}: both depend only on the seed, but the two paths draw differently.
      */
     public static boolean plainDraw(SamplingState state) {
+        return drawsAsTheRunner(state) && state.config().logprobs() == SamplingConfig.NO_LOGPROBS;
+    }
+
+    /**
+     * Whether the next token of {@code state}'s sequence is drawn from temperature, top-k, top-p and min-p
+     * alone ({@link io.trtllm.runtime.TokenSampler} with {@link #tokenSampling}), wherever the draw is
+     * made: by the runner ({@link #plainDraw}) or here, when the row comes to the host anyway.
+     */
+    public static boolean drawsAsTheRunner(SamplingState state) {
         SamplingConfig config = state.config();
-        return !config.greedy() && !config.penalizes() && !state.belowMinTokens()
-                && config.logprobs() == SamplingConfig.NO_LOGPROBS;
+        return !config.greedy() && !config.penalizes() && !state.belowMinTokens();
     }
 
     /** What the runner needs to draw the next token of a {@link #plainDraw} sequence. */

@@ -15,8 +15,7 @@ import org.jspecify.annotations.Nullable;
 public final class SamplingState {
     private final SamplingConfig config;
     private final RandomGenerator random;
-    private long drawKey;
-    private boolean drawKeyTaken;
+    private final long drawKey;
     private final int promptTokens;
     private int[] tokens;
     private int length;
@@ -39,6 +38,8 @@ public final class SamplingState {
     public SamplingState(SamplingConfig config, int[] promptTokenIds, RandomGenerator random) {
         this.config = config;
         this.random = random;
+        // First, so that it depends on the seed alone, whatever draws the generator makes later.
+        this.drawKey = random.nextLong();
         this.promptTokens = promptTokenIds.length;
         this.tokens = Arrays.copyOf(promptTokenIds, Math.max(16, promptTokenIds.length * 2));
         this.length = promptTokenIds.length;
@@ -61,15 +62,11 @@ public final class SamplingState {
     }
 
     /**
-     * The key of the draws a runner makes for this sequence ({@link Sampler#plainDraw}): taken from
-     * {@link #random()} the first time it is asked for, then fixed, so that it depends only on the seed
-     * (and the sequence's own history), and sequences of one request get different keys.
+     * The key of this sequence's plain draws ({@link Sampler#drawsAsTheRunner}), by the runner or on the
+     * host: the generator's first value, taken when the state is made, so it depends only on the seed,
+     * and sequences of one request get different keys.
      */
     public long drawKey() {
-        if (!drawKeyTaken) {
-            drawKey = random.nextLong();
-            drawKeyTaken = true;
-        }
         return drawKey;
     }
 

@@ -50,6 +50,23 @@ class SamplingFeaturesTests {
         assertThat(out.output().stopReason()).isEqualTo(" sunshine");
     }
 
+    /**
+     * A seeded draw is the same wherever it is made: by the runner (plain request) or on the host, where
+     * the row comes when logprobs or prompt logprobs are asked for; and asking for them takes nothing
+     * from the sequence's random stream.
+     */
+    @Test
+    void askingForLogprobsDoesNotChangeASeededSequence() {
+        var base = SamplingParams.builder().maxTokens(48).temperature(0.9f).topK(40).topP(0.95f).seed(7L).ignoreEos(true);
+        int[] plain = llm.generate(PROMPT, base.build()).output().tokenIds();
+        int[] withLogprobs = llm.generate(PROMPT, base.logprobs(2).build()).output().tokenIds();
+        int[] withPromptLogprobs = llm.generate(PROMPT, base.logprobs(null).promptLogprobs(0).build()).output().tokenIds();
+        assertThat(withLogprobs).isEqualTo(plain);
+        assertThat(withPromptLogprobs).isEqualTo(plain);
+        int[] otherSeed = llm.generate(PROMPT, base.promptLogprobs(null).seed(8L).build()).output().tokenIds();
+        assertThat(otherSeed).isNotEqualTo(plain);
+    }
+
     @Test
     void logprobsArePerTokenAndSumToTheCumulative() {
         CompletionOutput out = llm.generate(PROMPT, greedy(10).logprobs(3).build()).output();

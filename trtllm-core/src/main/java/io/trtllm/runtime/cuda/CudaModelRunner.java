@@ -544,6 +544,10 @@ final class CudaModelRunner implements ModelRunner {
             for (long a : new long[] {x, xn, qkv, att, gateUp, hidden}) {
                 free(a);
             }
+            // Until the new buffers exist, nothing is held: an allocation that fails (out of memory, which
+            // leaves the runner usable) makes the next pass allocate again instead of using freed memory.
+            capacity = 0;
+            x = xn = qkv = att = gateUp = hidden = 0;
             String what = "activations of " + cap + " rows";
             x = alloc((long) cap * c.hiddenSize() * Float.BYTES, what);
             xn = alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
@@ -563,6 +567,8 @@ final class CudaModelRunner implements ModelRunner {
             freeHost(hostTokenIds);
             hostLogits = MemorySegment.NULL;
             hostTokenIds = MemorySegment.NULL;
+            logitsCapacity = 0; // as for the activations: nothing held until the new buffers exist
+            logitsNormed = logits = tokenIds = 0;
             String what = "logits of " + cap + " rows";
             logitsNormed = alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
             logits = alloc((long) cap * c.vocabSize() * Float.BYTES, what);
@@ -577,6 +583,8 @@ final class CudaModelRunner implements ModelRunner {
             free(meta);
             freeHost(hostMeta);
             hostMeta = MemorySegment.NULL;
+            metaCapacity = 0;
+            meta = 0;
             meta = alloc(cap * Integer.BYTES, "per-pass inputs");
             hostMeta = allocHost(cap * Integer.BYTES);
             metaCapacity = cap;
