@@ -15,7 +15,8 @@ import org.jspecify.annotations.Nullable;
 public final class SamplingState {
     private final SamplingConfig config;
     private final RandomGenerator random;
-    private final long drawKey;
+    private long drawKey;
+    private boolean drawKeyTaken;
     private final int promptTokens;
     private int[] tokens;
     private int length;
@@ -38,8 +39,6 @@ public final class SamplingState {
     public SamplingState(SamplingConfig config, int[] promptTokenIds, RandomGenerator random) {
         this.config = config;
         this.random = random;
-        // First, so that it depends on the seed alone, whatever draws the generator makes later.
-        this.drawKey = random.nextLong();
         this.promptTokens = promptTokenIds.length;
         this.tokens = Arrays.copyOf(promptTokenIds, Math.max(16, promptTokenIds.length * 2));
         this.length = promptTokenIds.length;
@@ -63,10 +62,16 @@ public final class SamplingState {
 
     /**
      * The key of this sequence's plain draws ({@link Sampler#drawsAsTheRunner}), by the runner or on the
-     * host: the generator's first value, taken when the state is made, so it depends only on the seed,
-     * and sequences of one request get different keys.
+     * host: taken from {@link #random()} at the first such draw, then fixed. Every plain draw uses it,
+     * wherever it is made, so the key depends only on the seed and the sequence's own earlier draws (those
+     * made while min_tokens still banned the end), never on logprobs, the batch or a preemption; greedy
+     * sequences never take it.
      */
     public long drawKey() {
+        if (!drawKeyTaken) {
+            drawKey = random.nextLong();
+            drawKeyTaken = true;
+        }
         return drawKey;
     }
 
