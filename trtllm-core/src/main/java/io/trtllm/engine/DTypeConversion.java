@@ -44,7 +44,16 @@ public final class DTypeConversion implements WeightTransform {
 
     @Override
     public void write(Tensor source, EngineTensor out, MemorySegment target) {
-        DType to = targetOf(source);
+        convert(source, targetOf(source), target);
+    }
+
+    /**
+     * Writes {@code source}'s elements into {@code target} as {@code to} (F32, BF16 or F16; little-endian),
+     * rounding to nearest even as torch's {@code .to(dtype)} does; the same type is copied as it is.
+     *
+     * @throws IllegalArgumentException when either type is not floating-point
+     */
+    public static void convert(Tensor source, DType to, MemorySegment target) {
         MemorySegment from = source.data();
         if (source.dtype() == to) {
             MemorySegment.copy(from, 0, target, 0, from.byteSize());

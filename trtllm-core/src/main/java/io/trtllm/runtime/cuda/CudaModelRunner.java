@@ -38,6 +38,7 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 
+import io.trtllm.engine.DTypeConversion;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
@@ -360,11 +361,11 @@ final class CudaModelRunner implements ModelRunner {
             } else {
                 try (Arena staging = Arena.ofConfined()) {
                     MemorySegment converted = staging.allocate(bytes, 64);
-                    if (weightType == DType.F16) {
-                        toF16(t, converted);
-                    } else {
-                        toBf16(t, converted);
+                    if (!t.dtype().isFloatingPoint()) {
+                        throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
+                                + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
                     }
+                    DTypeConversion.convert(t, weightType, converted);
                     check(cudaMemcpy(at(dst + offset), at(converted.address()), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
                 }
             }
@@ -375,61 +376,6 @@ final class CudaModelRunner implements ModelRunner {
                     + rows + " × " + cols);
         }
         return dst;
-    }
-
-    /** Converts a tensor to BF16, rounding to nearest even as torch's {@code .to(torch.bfloat16)}. */
-    static void toBf16(Tensor t, MemorySegment dst) {
-        MemorySegment src = t.data();
-        long n = t.numel();
-        switch (t.dtype()) {
-            case F32 -> {
-                for (long i = 0; i < n; i++) {
-                    dst.setAtIndex(ValueLayout.JAVA_SHORT, i, bf16(src.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i)));
-                }
-            }
-            case F16 -> {
-                for (long i = 0; i < n; i++) {
-                    float f = Float.float16ToFloat(src.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
-                    dst.setAtIndex(ValueLayout.JAVA_SHORT, i, bf16(f));
-                }
-            }
-            case BF16 -> MemorySegment.copy(src, 0, dst, 0, n * Short.BYTES);
-            case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
-                    + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
-        }
-    }
-
-    /**
-     * Converts a tensor to F16, rounding to nearest even with overflow to infinity, as torch's
-     * {@code .to(torch.float16)} ({@link Float#floatToFloat16}); BF16 values go through F32 (exact).
-     */
-    static void toF16(Tensor t, MemorySegment dst) {
-        MemorySegment src = t.data();
-        long n = t.numel();
-        switch (t.dtype()) {
-            case F32 -> {
-                for (long i = 0; i < n; i++) {
-                    dst.setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(src.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i)));
-                }
-            }
-            case BF16 -> {
-                for (long i = 0; i < n; i++) {
-                    float f = Float.intBitsToFloat(src.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) << 16);
-                    dst.setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(f));
-                }
-            }
-            case F16 -> MemorySegment.copy(src, 0, dst, 0, n * Short.BYTES);
-            case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
-                    + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
-        }
-    }
-
-    static short bf16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        if ((bits & 0x7fffffff) > 0x7f800000) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
     }
 
     private long uploadVector(Checkpoint w, String name, int n) {

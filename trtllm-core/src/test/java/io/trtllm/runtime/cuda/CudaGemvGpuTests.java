@@ -44,6 +44,7 @@ import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
 import io.trtllm.runtime.cpu.ArchitectureParityTests.Reference;
+import io.trtllm.runtime.cpu.PanelLayout;
 import io.trtllm.runtime.cuda.CudaArchitectureParityGpuTests.Diff;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -565,7 +566,7 @@ class CudaGemvGpuTests {
                 long count = Math.min(CHUNK, n - from);
                 IntStream.range(0, 64).parallel().forEach(part -> {
                     for (long i = count * part / 64; i < count * (part + 1) / 64; i++) {
-                        staging.setAtIndex(ValueLayout.JAVA_SHORT, i, CudaModelRunner.bf16(uniform(seed, start + i)));
+                        staging.setAtIndex(ValueLayout.JAVA_SHORT, i, PanelLayout.toBfloat16(uniform(seed, start + i)));
                     }
                 });
                 check(cudaMemcpy(at(dst + from * Short.BYTES), at(staging.address()), count * Short.BYTES,
