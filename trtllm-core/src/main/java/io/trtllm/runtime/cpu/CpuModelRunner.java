@@ -11,7 +11,6 @@ import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.TokenSampler;
 import java.lang.foreign.Arena;
-import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -73,8 +72,10 @@ public final class CpuModelRunner implements ModelRunner {
     private final float[] finalNorm;
     private final Layer[] layers;
     private final float[] invFreq;
-    /** Per layer: keys and values, {@code [block][slot][kvHead][headDim]} flattened. */
-    /** Per layer: cached keys and values, {@code kvDim} per token slot: floats, or (16-bit caches) {@code kvType} bits. */
+    /**
+     * Per layer: cached keys and values as {@link Kernels#keyIndex} and {@link Kernels#valueIndex} lay
+     * them out (keys transposed inside each block): floats, or (16-bit caches) {@code kvType} bits.
+     */
     private final float[][] keyCache;
     private final float[][] valueCache;
     private final short[][] keyCache16;
@@ -91,12 +92,21 @@ public final class CpuModelRunner implements ModelRunner {
     private float[] hidden = new float[0];
     private int[] rowPosition = new int[0];
     private int[] rowChunk = new int[0];
+    /** Per chunk of the pass: whether it has a single row (a decode step). */
+    private boolean[] singleRow = new boolean[0];
+    /** Per row: cos then sin of its position times each rotary frequency ({@code headDim} floats). */
+    private float[] rotary = new float[0];
+    /** The logits rows of a pass, and the normalized hidden rows they are computed from. */
+    private float[] logitsRows = new float[0];
+    private float[] logitsInput = new float[0];
+    /** Per worker and logits row: the best value and index in the worker's part of the vocabulary. */
+    private float[][] partialMax;
+    private int[][] partialArg;
+    /** Per worker: attention scores of the head being attended. */
     private float[][] scores;
-    /** Per worker: the cache offset of each visible position of the row being attended. */
-    private int[][] keyOffsets;
-    /** Per worker, 16-bit caches only: a tile of widened keys or values, and its rows' offsets. */
+    private int scoresCapacity;
+    /** Per worker, 16-bit caches only: one block of a head's widened keys or values. */
     private final float[][] kvTiles;
-    private int[][] tileOffsets;
 
     /**
      * Builds a runner over an open checkpoint. The checkpoint must stay open while the runner is
@@ -145,7 +155,7 @@ public final class CpuModelRunner implements ModelRunner {
         }
         this.invFreq = RopeScaling.inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
 
-        long slots = kvSpec.capacityTokens() * config.kvDim();
+        long slots = kvSpec.capacityTokens() * config.kvDim() + Kernels.CACHE_PAD;
         if (slots > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("KV cache of " + kvSpec.capacityTokens() + " tokens × " + config.kvDim()
                     + " floats per layer exceeds the CPU backend's 2^31-element arrays; lower max_tokens");
@@ -157,9 +167,9 @@ public final class CpuModelRunner implements ModelRunner {
         this.valueCache16 = new short[f32 ? 0 : layers.length][(int) slots];
         this.pool = new ParallelRunner(threads, "trtllm-cpu");
         this.scores = new float[threads][0];
-        this.keyOffsets = new int[threads][0];
-        this.kvTiles = new float[f32 ? 0 : threads][Kernels.KV_TILE * config.kvDim() + PAD];
-        this.tileOffsets = new int[f32 ? 0 : threads][0];
+        this.partialMax = new float[threads][0];
+        this.partialArg = new int[threads][0];
+        this.kvTiles = new float[f32 ? 0 : threads][Kernels.tileLength(config.kvDim(), kvSpec.blockSize())];
         LOG.debug("CPU runner: {} layers, {} threads, kernels {}, weights {} ({}), KV cache {} blocks × {} tokens, {} ({} MiB)",
                 layers.length, threads, kernels.description(), lmHead.format(),
                 packedBytes == 0 ? "mapped in place" : "packed at load, " + (packedBytes >> 20) + " MiB",
@@ -277,17 +287,24 @@ public final class CpuModelRunner implements ModelRunner {
         int dim = config.hiddenSize();
 
         int row = 0;
+        int[][] blockTables = new int[batch.chunks().size()][];
+        if (singleRow.length < blockTables.length) {
+            singleRow = new boolean[blockTables.length];
+        }
         for (int c = 0; c < batch.chunks().size(); c++) {
             SequenceChunk chunk = batch.chunks().get(c);
+            blockTables[c] = chunk.blockTable();
+            singleRow[c] = chunk.length() == 1;
             for (int i = 0; i < chunk.length(); i++, row++) {
                 rowPosition[row] = chunk.startPosition() + i;
                 rowChunk[row] = c;
                 embedding.row(chunk.tokenId(i), x, row * dim);
             }
         }
+        rotaryAngles(tokens);
 
         for (int l = 0; l < layers.length; l++) {
-            attentionBlock(l, batch, tokens);
+            attentionBlock(l, blockTables, tokens);
             mlpBlock(layers[l], tokens);
         }
         return logits(batch);
@@ -298,15 +315,10 @@ public final class CpuModelRunner implements ModelRunner {
         for (SequenceChunk c : batch.chunks()) {
             maxContext = Math.max(maxContext, c.endPosition());
         }
-        if (keyOffsets[0].length < maxContext) {
+        if (scoresCapacity < maxContext) {
+            scoresCapacity = maxContext;
             for (int i = 0; i < scores.length; i++) {
-                // Padded: masked vector stores at the tail stay inside the array (the Vector API checks
-                // lane by lane, slowly, when a masked access's full width crosses the array's end).
-                scores[i] = new float[Math.multiplyExact(config.numHeads(), maxContext) + PAD];
-                keyOffsets[i] = new int[maxContext];
-                if (kvType != DType.F32) {
-                    tileOffsets[i] = new int[maxContext];
-                }
+                scores[i] = new float[Kernels.scoresLength(config.numHeads(), maxContext, kvSpec.blockSize())];
             }
         }
         if (tokens <= capacity) {
@@ -323,9 +335,10 @@ public final class CpuModelRunner implements ModelRunner {
         hidden = new float[Math.multiplyExact(tokens, c.intermediateSize()) + PAD];
         rowPosition = new int[tokens];
         rowChunk = new int[tokens];
+        rotary = new float[Math.multiplyExact(tokens, c.headDim())];
     }
 
-    private void attentionBlock(int l, Batch batch, int tokens) {
+    private void attentionBlock(int l, int[][] blockTables, int tokens) {
         Layer w = layers[l];
         ModelConfig c = config;
         int dim = c.hiddenSize();
@@ -333,94 +346,111 @@ public final class CpuModelRunner implements ModelRunner {
         int kvDim = c.kvDim();
         int qkvDim = qDim + 2 * kvDim;
         int headDim = c.headDim();
+        int bs = kvSpec.blockSize();
 
         rmsNormRows(x, xb, tokens, dim, dim, w.attnNorm(), (float) c.rmsNormEps());
 
         // q, k and v side by side in one row of qkvDim: one matmul of the packed [Wq; Wk; Wv].
-        pool.parallelFor(w.wqkv().panels(), (start, end, worker) ->
-                kernels.matmul(xb, tokens, w.wqkv(), start, end, qkv, qkvDim, 0));
+        matmul(xb, tokens, w.wqkv(), qkv, qkvDim, 0);
 
+        // Each row's q and k are rotated and its k and v stored in the cache before any row attends.
+        // A row alone in its chunk (a decode) is only attended by itself: its task does that work (in
+        // parallel, the stored lines still in cache when it reads them); other rows are done here first.
+        int heads = c.numHeads();
+        int kvHeads = c.numKvHeads();
+        int splits = Math.min(kvHeads, Math.max(1, (4 * pool.threads() + tokens - 1) / tokens));
+        boolean inTask = splits == 1;
         for (int t = 0; t < tokens; t++) {
-            int base = t * qkvDim;
-            addBias(qkv, base, w.bq(), qDim);
-            addBias(qkv, base + qDim, w.bk(), kvDim);
-            addBias(qkv, base + qDim + kvDim, w.bv(), kvDim);
-            if (w.qNorm() != null) {
-                for (int h = 0; h < c.numHeads(); h++) {
-                    rmsNormInPlace(qkv, base + h * headDim, headDim, w.qNorm(), (float) c.rmsNormEps());
-                }
-                for (int h = 0; h < c.numKvHeads(); h++) {
-                    rmsNormInPlace(qkv, base + qDim + h * headDim, headDim, w.kNorm(), (float) c.rmsNormEps());
-                }
-            }
-            rope(qkv, base, c.numHeads(), rowPosition[t]);
-            rope(qkv, base + qDim, c.numKvHeads(), rowPosition[t]);
-            SequenceChunk chunk = batch.chunks().get(rowChunk[t]);
-            int slot = slot(chunk, rowPosition[t]);
-            if (kvType == DType.F32) {
-                System.arraycopy(qkv, base + qDim, keyCache[l], slot * kvDim, kvDim);
-                System.arraycopy(qkv, base + qDim + kvDim, valueCache[l], slot * kvDim, kvDim);
-            } else {
-                KvStore.store(kvType, qkv, base + qDim, keyCache16[l], slot * kvDim, kvDim);
-                KvStore.store(kvType, qkv, base + qDim + kvDim, valueCache16[l], slot * kvDim, kvDim);
+            if (!inTask || !singleRow[rowChunk[t]]) {
+                prepareRow(l, t, blockTables);
             }
         }
-
-        // Attention of every row over its sequence's cached positions.
-        int heads = c.numHeads();
-        int group = heads / c.numKvHeads();
+        // Attention of every row over its sequence's cached positions. Tasks are rows (each cached block
+        // then read once, front to back, for all heads); small batches split a row's KV heads so that
+        // every thread has work. Rows of different lengths cost differently, so threads take tasks as
+        // they finish.
+        int group = heads / kvHeads;
+        boolean f32 = kvType == DType.F32;
         float scale = (float) (1.0 / Math.sqrt(headDim));
         Integer window = c.slidingWindow();
-        boolean f32 = kvType == DType.F32;
         float[] kc = f32 ? keyCache[l] : null;
         float[] vc = f32 ? valueCache[l] : null;
         short[] kc16 = f32 ? null : keyCache16[l];
         short[] vc16 = f32 ? null : valueCache16[l];
-        int bs = kvSpec.blockSize();
-        List<SequenceChunk> chunks = batch.chunks();
-        // Tasks: (row, block of KV heads). Big batches take whole rows (every cached row then read
-        // once, front to back); small ones split a row's heads so that every thread has work.
-        int kvHeads = c.numKvHeads();
-        int blocks = Math.min(kvHeads, Math.max(1, (4 * pool.threads() + tokens - 1) / tokens));
-        pool.parallelFor(tokens * blocks, (start, end, worker) -> {
+        pool.parallelForDynamic(tokens * splits, 1, (start, end, worker) -> {
             float[] s = scores[worker];
-            int[] offsets = keyOffsets[worker];
-            int lastRow = -1;
             for (int task = start; task < end; task++) {
-                int t = task / blocks;
-                int b = task % blocks;
-                int h0 = b * kvHeads / blocks * group;
-                int h1 = (b + 1) * kvHeads / blocks * group;
+                int t = task / splits;
+                int b = task % splits;
+                int h0 = b * kvHeads / splits * group;
+                int h1 = (b + 1) * kvHeads / splits * group;
                 int pos = rowPosition[t];
                 int from = window == null ? 0 : Math.max(0, pos - window + 1);
-                if (t != lastRow) {
-                    // Cache slot of every visible position, walking the block table once per row.
-                    SequenceChunk chunk = chunks.get(rowChunk[t]);
-                    for (int p = from; p <= pos; ) {
-                        int blockEnd = Math.min(pos + 1, (p / bs + 1) * bs);
-                        int base = chunk.block(p / bs) * bs - (p / bs) * bs;
-                        for (; p < blockEnd; p++) {
-                            offsets[p] = (base + p) * kvDim;
-                        }
-                    }
-                    lastRow = t;
+                int[] blocks = blockTables[rowChunk[t]];
+                if (inTask && singleRow[rowChunk[t]]) {
+                    prepareRow(l, t, blockTables);
                 }
                 if (f32) {
-                    kernels.attend(qkv, t * qkvDim + h0 * headDim, kc, vc, offsets, h0, h1, group, headDim, from, pos + 1,
-                            scale, s, att, t * qDim + h0 * headDim);
+                    kernels.attend(qkv, t * qkvDim + h0 * headDim, kc, vc, blocks, bs, kvDim, h0, h1, group, headDim, from,
+                            pos + 1, scale, s, att, t * qDim + h0 * headDim);
                 } else {
-                    kernels.attend(qkv, t * qkvDim + h0 * headDim, kc16, vc16, kvType, offsets, h0, h1, group, headDim, from,
-                            pos + 1, scale, s, kvTiles[worker], tileOffsets[worker], att, t * qDim + h0 * headDim);
+                    kernels.attend(qkv, t * qkvDim + h0 * headDim, kc16, vc16, kvType, blocks, bs, kvDim, h0, h1, group,
+                            headDim, from, pos + 1, scale, s, kvTiles[worker], att, t * qDim + h0 * headDim);
                 }
             }
         });
 
         // x += att · Woᵀ (+ bias)
-        pool.parallelFor(w.wo().panels(), (start, end, worker) -> kernels.matmul(att, tokens, w.wo(), start, end, xb, dim, 0));
+        matmul(att, tokens, w.wo(), xb, dim, 0);
         for (int t = 0; t < tokens; t++) {
             addBias(xb, t * dim, w.bo(), dim);
-            for (int i = 0; i < dim; i++) {
-                x[t * dim + i] += xb[t * dim + i];
+        }
+        addInPlace(x, xb, tokens * dim);
+    }
+
+    /**
+     * Row {@code t} of layer {@code l} after the qkv matmul: biases, Qwen3's q/k norms, rotary
+     * embedding of q and k, and k and v stored at the row's cache slot.
+     */
+    private void prepareRow(int l, int t, int[][] blockTables) {
+        Layer w = layers[l];
+        ModelConfig c = config;
+        int qDim = c.qDim();
+        int kvDim = c.kvDim();
+        int headDim = c.headDim();
+        int bs = kvSpec.blockSize();
+        int base = t * (qDim + 2 * kvDim);
+        addBias(qkv, base, w.bq(), qDim);
+        addBias(qkv, base + qDim, w.bk(), kvDim);
+        addBias(qkv, base + qDim + kvDim, w.bv(), kvDim);
+        if (w.qNorm() != null) {
+            for (int h = 0; h < c.numHeads(); h++) {
+                rmsNormInPlace(qkv, base + h * headDim, headDim, w.qNorm(), (float) c.rmsNormEps());
+            }
+            for (int h = 0; h < c.numKvHeads(); h++) {
+                rmsNormInPlace(qkv, base + qDim + h * headDim, headDim, w.kNorm(), (float) c.rmsNormEps());
+            }
+        }
+        rope(qkv, base, c.numHeads(), t);
+        rope(qkv, base + qDim, c.numKvHeads(), t);
+        int pos = rowPosition[t];
+        int block = blockTables[rowChunk[t]][pos / bs];
+        int keyAt = Kernels.keyIndex(block, pos % bs, 0, bs, kvDim);
+        boolean f32 = kvType == DType.F32;
+        if (f32) {
+            float[] kc = keyCache[l];
+            for (int i = 0; i < kvDim; i++) {
+                kc[keyAt + i * bs] = qkv[base + qDim + i];
+            }
+        } else {
+            KvStore.storeStrided(kvType, qkv, base + qDim, keyCache16[l], keyAt, bs, kvDim);
+        }
+        for (int g = 0; g < c.numKvHeads(); g++) {
+            int valueAt = Kernels.valueIndex(block, pos % bs, g, 0, bs, kvDim, headDim);
+            if (f32) {
+                System.arraycopy(qkv, base + qDim + kvDim + g * headDim, valueCache[l], valueAt, headDim);
+            } else {
+                KvStore.store(kvType, qkv, base + qDim + kvDim + g * headDim, valueCache16[l], valueAt, headDim);
             }
         }
     }
@@ -431,19 +461,81 @@ public final class CpuModelRunner implements ModelRunner {
         int inter = c.intermediateSize();
         rmsNormRows(x, xb, tokens, dim, dim, w.ffnNorm(), (float) c.rmsNormEps());
         // gate, up and silu(gate) * up for one range of features (panels) per thread, in one region.
-        pool.parallelFor(w.gate().panels(), (start, end, worker) -> {
-            kernels.matmul(xb, tokens, w.gate(), start, end, gateUp, 2 * inter, 0);
-            kernels.matmul(xb, tokens, w.up(), start, end, gateUp, 2 * inter, inter);
+        forEachUnit(w.gate(), tokens, (t0, t1, start, end) -> {
+            kernels.matmul(xb, t0, t1, w.gate(), start, end, gateUp, 2 * inter, 0);
+            kernels.matmul(xb, t0, t1, w.up(), start, end, gateUp, 2 * inter, inter);
             int f0 = w.gate().firstRow(start);
             int f1 = end == w.gate().panels() ? inter : w.gate().firstRow(end);
-            for (int t = 0; t < tokens; t++) {
+            for (int t = t0; t < t1; t++) {
                 int g = t * 2 * inter;
                 kernels.siluMul(gateUp, g + f0, g + inter + f0, hidden, t * inter + f0, f1 - f0);
             }
         });
-        pool.parallelFor(w.down().panels(), (start, end, worker) -> kernels.matmul(hidden, tokens, w.down(), start, end, xb, dim, 0));
-        for (int i = 0, n = tokens * dim; i < n; i++) {
-            x[i] += xb[i];
+       
+        matmul(hidden, tokens, w.down(), xb, dim, 0);
+        addInPlace(x, xb, tokens * dim);
+    }
+
+    /** Tokens per unit of a {@link #matmul}'s work when panels alone would not divide it evenly. */
+    private static final int TOKEN_GROUP = 8;
+    /**
+     * Tokens per block of a long pass's matmuls: a block's input rows (64 × 288 floats = 72 KiB for
+     * stories15M) stay in the core's L2 cache while every panel of the matrix streams past them; over
+     * all of a prefill's rows at once, each panel would read the whole input back from L3 or memory.
+     */
+    private static final int TOKEN_BLOCK = 64;
+
+    /**
+     * {@code out = x · wᵀ} for {@code tokens} rows, in parallel. Units of work are (block of up to 64
+     * tokens, panel) pairs in block order; in a pass of one block they are panels, or, when a matrix has
+     * few panels for the threads (a 288-row matrix has 9), (panel, group of 8 tokens) pairs in panel
+     * order: 9 panels × 4 groups split 18 / 18 over two threads where panels alone split 5 / 4.
+     */
+    private void matmul(float[] in, int tokens, PackedMatrix w, float[] out, int outStride, int outOffset) {
+        forEachUnit(w, tokens, (t0, t1, p0, p1) -> kernels.matmul(in, t0, t1, w, p0, p1, out, outStride, outOffset));
+    }
+
+    /** A piece of a matmul: tokens {@code [t0, t1)} × panels {@code [p0, p1)}. */
+    @FunctionalInterface
+    private interface MatmulUnit {
+        void run(int t0, int t1, int p0, int p1);
+    }
+
+    /** Runs {@code unit} over all of {@code tokens} × {@code w}'s panels in parallel, split as {@link #matmul} says. */
+    private void forEachUnit(PackedMatrix w, int tokens, MatmulUnit unit) {
+        int panels = w.panels();
+        int blocks = (tokens + TOKEN_BLOCK - 1) / TOKEN_BLOCK;
+        if (blocks > 1) {
+            pool.parallelFor(blocks * panels, (start, end, worker) -> {
+                for (int u = start; u < end; ) {
+                    int b = u / panels;
+                    int p0 = u % panels;
+                    int p1 = Math.min(panels, p0 + end - u); // this block's panels inside [start, end)
+                    unit.run(b * TOKEN_BLOCK, Math.min(tokens, (b + 1) * TOKEN_BLOCK), p0, p1);
+                    u += p1 - p0;
+                }
+            });
+            return;
+        }
+        int groups = panels >= 8 * pool.threads() ? 1 : (tokens + TOKEN_GROUP - 1) / TOKEN_GROUP;
+        if (groups <= 1) {
+            pool.parallelFor(panels, (start, end, worker) -> unit.run(0, tokens, start, end));
+            return;
+        }
+        pool.parallelFor(panels * groups, (start, end, worker) -> {
+            for (int u = start; u < end; ) {
+                int p = u / groups;
+                int g0 = u % groups;
+                int g1 = Math.min(groups, g0 + end - u); // this panel's groups inside [start, end)
+                unit.run(g0 * TOKEN_GROUP, Math.min(tokens, g1 * TOKEN_GROUP), p, p + 1);
+                u += g1 - g0;
+            }
+        });
+    }
+
+    private static void addInPlace(float[] x, float[] y, int n) {
+        for (int i = 0; i < n; i++) {
+            x[i] += y[i];
         }
     }
 
@@ -462,31 +554,92 @@ public final class CpuModelRunner implements ModelRunner {
             return result;
         }
         // Gather the rows that need logits, normalize them, and run the LM head over them only.
-        float[] sel = new float[rows * dim];
+        if (logitsInput.length < rows * dim) {
+            logitsInput = new float[rows * dim];
+            logitsRows = new float[Math.multiplyExact(rows, vocab) + PAD];
+            for (int w = 0; w < partialMax.length; w++) {
+                partialMax[w] = new float[rows];
+                partialArg[w] = new int[rows];
+            }
+        }
+        float[] sel = logitsInput;
+        float[] out = logitsRows;
+        // Rows whose chunk only wants the argmax: each thread finds the best of its part of the
+        // vocabulary while those logits are still in its cache; the parts are then compared in order.
+        boolean[] argmaxRow = new boolean[rows];
         int r = 0;
         int firstRow = 0;
         for (SequenceChunk c : batch.chunks()) {
             int from = c.firstLogitsRow();
             for (int i = from; i < from + c.logitsRows(); i++, r++) {
                 rmsNorm(x, (firstRow + i) * dim, sel, r * dim, dim, finalNorm, (float) config.rmsNormEps());
+                argmaxRow[r] = c.logits() == SequenceChunk.LogitsMode.ARGMAX;
             }
             firstRow += c.length();
         }
-        float[] out = new float[Math.multiplyExact(rows, vocab) + PAD];
         int totalRows = rows;
-        pool.parallelFor(lmHead.panels(), (start, end, worker) -> kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0));
+        boolean[] partsUsed = new boolean[pool.threads()];
+        pool.parallelFor(lmHead.panels(), (start, end, worker) -> {
+            kernels.matmul(sel, totalRows, lmHead, start, end, out, vocab, 0);
+            int v0 = lmHead.firstRow(start);
+            int v1 = end == lmHead.panels() ? vocab : lmHead.firstRow(end);
+            for (int row = 0; row < totalRows; row++) {
+                if (argmaxRow[row]) {
+                    int best = v0 + kernels.argmax(out, row * vocab + v0, v1 - v0);
+                    if (v0 > 0 && Float.isNaN(out[row * vocab + best])) {
+                        // A NaN wins only as a row's first logit; past it NaNs are passed over.
+                        best = argmaxSkippingNaN(out, row * vocab, v0, v1);
+                    }
+                    partialArg[worker][row] = best;
+                    partialMax[worker][row] = best < 0 ? Float.NaN : out[row * vocab + best];
+                }
+            }
+            partsUsed[worker] = true;
+        });
         r = 0;
         for (int i = 0; i < result.length; i++) {
             SequenceChunk chunk = batch.chunks().get(i);
             int n = chunk.logitsRows();
             result[i] = switch (chunk.logits()) {
-                case ARGMAX -> new float[] {ModelRunner.argmax(out, r * vocab, vocab)};
+                case ARGMAX -> new float[] {combineArgmax(r, partsUsed)};
                 case SAMPLE -> new float[] {sampler.sample(out, r * vocab, vocab, chunk.sampling())};
                 default -> java.util.Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
             };
             r += n;
         }
         return result;
+    }
+
+    /**
+     * The argmax of logits row {@code row} from the threads' parts (ascending vocabulary ranges): a
+     * later part wins only when strictly greater, so ties go to the lowest index, as one pass would.
+     */
+    private int combineArgmax(int row, boolean[] partsUsed) {
+        int best = -1;
+        float max = 0f;
+        for (int w = 0; w < partsUsed.length; w++) {
+            if (!partsUsed[w] || partialArg[w][row] < 0) {
+                continue;
+            }
+            // Ordered by range: parallelFor gives worker w the w-th contiguous range.
+            if (best < 0 || partialMax[w][row] > max) {
+                best = partialArg[w][row];
+                max = partialMax[w][row];
+            }
+        }
+        return best;
+    }
+
+    /** The first index in {@code [v0, v1)} of the largest non-NaN {@code row[rowOff + v]}, or -1 when all are NaN. */
+    private static int argmaxSkippingNaN(float[] row, int rowOff, int v0, int v1) {
+        int best = -1;
+        for (int v = v0; v < v1; v++) {
+            float value = row[rowOff + v];
+            if (!Float.isNaN(value) && (best < 0 || value > row[rowOff + best])) {
+                best = v;
+            }
+        }
+        return best;
     }
 
     // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----
@@ -527,24 +680,37 @@ public final class CpuModelRunner implements ModelRunner {
         rmsNorm(v, off, v, off, n, weight, eps);
     }
 
-    /**
-     * Rotates {@code heads} heads starting at {@code off} by {@code position}, in Hugging Face's
-     * half-split convention: pairs are {@code (i, i + headDim/2)}.
-     */
-    private void rope(float[] v, int off, int heads, int position) {
+    /** Fills {@link #rotary}: per row, the cos and then the sin of its position times each inverse frequency. */
+    private void rotaryAngles(int tokens) {
         int headDim = config.headDim();
         int half = headDim / 2;
-        for (int i = 0; i < half; i++) {
-            float angle = position * invFreq[i];
-            float cos = (float) Math.cos(angle);
-            float sin = (float) Math.sin(angle);
-            for (int h = 0; h < heads; h++) {
-                int a = off + h * headDim + i;
-                int b = a + half;
-                float x0 = v[a];
-                float x1 = v[b];
-                v[a] = x0 * cos - x1 * sin;
-                v[b] = x1 * cos + x0 * sin;
+        for (int t = 0; t < tokens; t++) {
+            int base = t * headDim;
+            for (int i = 0; i < half; i++) {
+                float angle = rowPosition[t] * invFreq[i];
+                rotary[base + i] = (float) Math.cos(angle);
+                rotary[base + half + i] = (float) Math.sin(angle);
+            }
+        }
+    }
+
+    /**
+     * Rotates {@code heads} heads starting at {@code off} by row {@code t}'s position, in Hugging Face's
+     * half-split convention: pairs are {@code (i, i + headDim/2)}.
+     */
+    private void rope(float[] v, int off, int heads, int t) {
+        int headDim = config.headDim();
+        int half = headDim / 2;
+        int angles = t * headDim;
+        for (int h = 0; h < heads; h++) {
+            int a = off + h * headDim;
+            for (int i = 0; i < half; i++) {
+                float cos = rotary[angles + i];
+                float sin = rotary[angles + half + i];
+                float x0 = v[a + i];
+                float x1 = v[a + half + i];
+                v[a + i] = x0 * cos - x1 * sin;
+                v[a + half + i] = x1 * cos + x0 * sin;
             }
         }
     }

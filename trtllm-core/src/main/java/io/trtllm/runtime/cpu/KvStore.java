@@ -25,6 +25,21 @@ final class KvStore {
         }
     }
 
+    /**
+     * Stores {@code src[srcOff + i]} at {@code dst[dstOff + i·stride]} for {@code i < n}, converted to
+     * {@code type} (BF16 or F16): a key into its block's transposed rows.
+     */
+    static void storeStrided(DType type, float[] src, int srcOff, short[] dst, int dstOff, int stride, int n) {
+        for (int i = 0; i < n; i++) {
+            dst[dstOff + i * stride] = toBits(src[srcOff + i], type);
+        }
+    }
+
+    /** {@code value} as a 16-bit element of {@code type} (BF16 or F16), rounded to nearest even. */
+    static short toBits(float value, DType type) {
+        return type == DType.BF16 ? PanelLayout.toBfloat16(value) : Float.floatToFloat16(value);
+    }
+
     /** The float that 16-bit element {@code bits} of {@code type} (BF16 or F16) holds. */
     static float toFloat(short bits, DType type) {
         return type == DType.BF16 ? Float.intBitsToFloat(bits << 16) : Float.float16ToFloat(bits);

@@ -23,6 +23,8 @@ final class ParallelRunner implements AutoCloseable {
     private final int threads;
     private final Thread[] workers;
     private final AtomicInteger pending = new AtomicInteger();
+    /** The next unclaimed index of a {@link #parallelForDynamic} loop. */
+    private final AtomicInteger next = new AtomicInteger();
     private volatile long generation;
     private volatile boolean closed;
     private volatile RangeBody body;
@@ -98,6 +100,28 @@ final class ParallelRunner implements AutoCloseable {
         if (f != null) {
             throw new IllegalStateException(f);
         }
+    }
+
+    /**
+     * As {@link #parallelFor}, but the threads take {@code grain} indices at a time from a shared
+     * counter until none is left: for loops whose iterations differ in cost (attention over sequences
+     * of different lengths). {@code body} may run several times per thread, on ascending ranges.
+     */
+    void parallelForDynamic(int n, int grain, RangeBody body) {
+        if (grain < 1) {
+            throw new IllegalArgumentException("grain must be >= 1, got " + grain);
+        }
+        if (threads == 1 || n <= grain) {
+            parallelFor(n, body);
+            return;
+        }
+        AtomicInteger next = this.next;
+        next.set(0);
+        parallelFor(threads, (unused, unusedEnd, worker) -> {
+            for (int i = next.getAndAdd(grain); i < n; i = next.getAndAdd(grain)) {
+                body.run(i, Math.min(n, i + grain), worker);
+            }
+        });
     }
 
     private void runChunk(RangeBody b, int n, int worker) {

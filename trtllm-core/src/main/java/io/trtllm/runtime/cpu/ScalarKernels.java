@@ -17,7 +17,7 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
+    public void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         int cols = w.cols();
         boolean quantized = w.format().quantized();
         float[] row = new float[cols];
@@ -26,7 +26,7 @@ final class ScalarKernels implements Kernels {
                 for (int c = 0; c < cols; c++) {
                     row[c] = quantized ? w.quantized(j, c) : w.get(j, c);
                 }
-                for (int t = 0; t < tokens; t++) {
+                for (int t = t0; t < t1; t++) {
                     out[t * outStride + outOffset + j] = quantized
                             ? quantizedDot(x, t * cols, row, w, j)
                             : dot(x, t * cols, row, 0, cols);
@@ -88,54 +88,66 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group,
-                       int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff) {
+    public int argmax(float[] x, int off, int n) {
+        return io.trtllm.runtime.ModelRunner.argmax(x, off, n);
+    }
+
+    @Override
+    public void attend(float[] q, int qOff, float[] keys, float[] values, int[] blocks, int blockSize, int kvDim, int h0,
+                       int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff) {
         for (int h = h0; h < h1; h++) {
-            int head = (h / group) * headDim;
+            int c0 = (h / group) * headDim;
             int qh = qOff + (h - h0) * headDim;
-            int sh = (h - h0) * to;
             float max = Float.NEGATIVE_INFINITY;
             for (int p = from; p < to; p++) {
-                float score = dot(q, qh, keys, offsets[p] + head, headDim) * scale;
-                scores[sh + p] = score;
-                max = Math.max(max, score);
+                int block = blocks[p / blockSize];
+                int slot = p % blockSize;
+                float score = 0f;
+                for (int d = 0; d < headDim; d++) {
+                    score += q[qh + d] * keys[Kernels.keyIndex(block, slot, c0 + d, blockSize, kvDim)];
+                }
+                scores[p] = score * scale;
+                max = Math.max(max, scores[p]);
             }
-            float inv = 1f / expSum(scores, sh + from, sh + to, max);
+            float inv = 1f / expSum(scores, from, to, max);
             int oh = outOff + (h - h0) * headDim;
             java.util.Arrays.fill(out, oh, oh + headDim, 0f);
             for (int p = from; p < to; p++) {
-                float w = scores[sh + p] * inv;
+                float w = scores[p] * inv;
+                int row = Kernels.valueIndex(blocks[p / blockSize], p % blockSize, h / group, 0, blockSize, kvDim, headDim);
                 for (int d = 0; d < headDim; d++) {
-                    out[oh + d] += w * values[offsets[p] + head + d];
+                    out[oh + d] += w * values[row + d];
                 }
             }
         }
     }
 
     @Override
-    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] offsets, int h0, int h1,
-                       int group, int headDim, int from, int to, float scale, float[] scores, float[] tile, int[] tileOffsets,
+    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] blocks, int blockSize, int kvDim,
+                       int h0, int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] tile,
                        float[] out, int outOff) {
         for (int h = h0; h < h1; h++) {
-            int head = (h / group) * headDim;
+            int c0 = (h / group) * headDim;
             int qh = qOff + (h - h0) * headDim;
-            int sh = (h - h0) * to;
             float max = Float.NEGATIVE_INFINITY;
             for (int p = from; p < to; p++) {
+                int block = blocks[p / blockSize];
+                int slot = p % blockSize;
                 float score = 0f;
                 for (int d = 0; d < headDim; d++) {
-                    score += q[qh + d] * KvStore.toFloat(keys[offsets[p] + head + d], kvType);
+                    score += q[qh + d] * KvStore.toFloat(keys[Kernels.keyIndex(block, slot, c0 + d, blockSize, kvDim)], kvType);
                 }
-                scores[sh + p] = score * scale;
-                max = Math.max(max, scores[sh + p]);
+                scores[p] = score * scale;
+                max = Math.max(max, scores[p]);
             }
-            float inv = 1f / expSum(scores, sh + from, sh + to, max);
+            float inv = 1f / expSum(scores, from, to, max);
             int oh = outOff + (h - h0) * headDim;
             java.util.Arrays.fill(out, oh, oh + headDim, 0f);
             for (int p = from; p < to; p++) {
-                float w = scores[sh + p] * inv;
+                float w = scores[p] * inv;
+                int row = Kernels.valueIndex(blocks[p / blockSize], p % blockSize, h / group, 0, blockSize, kvDim, headDim);
                 for (int d = 0; d < headDim; d++) {
-                    out[oh + d] += w * KvStore.toFloat(values[offsets[p] + head + d], kvType);
+                    out[oh + d] += w * KvStore.toFloat(values[row + d], kvType);
                 }
             }
         }

@@ -65,7 +65,7 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
-    public void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
+    public void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         if (w.panelRows() != 2 * L) {
             throw new IllegalArgumentException(w.name() + " is packed in panels of " + w.panelRows() + " rows; these kernels need "
                     + 2 * L);
@@ -78,31 +78,31 @@ final class VectorKernels implements Kernels {
             MemorySegment scales = w.scales(p);
             int j = w.firstRow(p);
             int valid = w.validRows(p);
-            int t = 0;
+            int t = t0;
             // Panel-outer: the panel (cols × 2 vectors) stays in L2 while every group of tokens reads it.
             switch (format) {
                 case INT8 -> {
-                    for (; t + 8 <= tokens; t += 8) {
+                    for (; t + 8 <= t1; t += 8) {
                         panel8Int8(x, t * cols, cols, panel, scales, out, t * outStride + outOffset + j, outStride, valid);
                     }
-                    for (; t < tokens; t++) {
+                    for (; t < t1; t++) {
                         panel1Int8(x, t * cols, cols, panel, scales, out, t * outStride + outOffset + j, valid);
                     }
                 }
                 case INT4 -> {
-                    for (; t + 8 <= tokens; t += 8) {
+                    for (; t + 8 <= t1; t += 8) {
                         panel8Int4(x, t * cols, cols, group, panel, scales, out, t * outStride + outOffset + j, outStride,
                                 valid);
                     }
-                    for (; t < tokens; t++) {
+                    for (; t < t1; t++) {
                         panel1Int4(x, t * cols, cols, group, panel, scales, out, t * outStride + outOffset + j, valid);
                     }
                 }
                 default -> {
-                    for (; t + 8 <= tokens; t += 8) {
+                    for (; t + 8 <= t1; t += 8) {
                         panel8(x, t * cols, cols, format, panel, out, t * outStride + outOffset + j, outStride, valid);
                     }
-                    for (; t < tokens; t++) {
+                    for (; t < t1; t++) {
                         panel1(x, t * cols, cols, format, panel, out, t * outStride + outOffset + j, valid);
                     }
                 }
@@ -496,135 +496,247 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
-    public void attend(float[] q, int qOff, float[] keys, float[] values, int[] offsets, int h0, int h1, int group,
-                       int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff) {
-        scores(q, qOff, keys, offsets, h0, h1, group, headDim, from, to, to, scale, scores);
-        softmax(scores, h1 - h0, from, to);
-        java.util.Arrays.fill(out, outOff, outOff + (h1 - h0) * headDim, 0f);
-        weightedValues(values, offsets, h0, h1, group, headDim, from, to, to, scores, out, outOff);
+    public int argmax(float[] x, int off, int n) {
+        int end = off + n;
+        int i = off;
+        FloatVector max = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (; i + L <= end; i += L) {
+            max = max.max(FloatVector.fromArray(F, x, i));
+        }
+        float m = max.reduceLanes(VectorOperators.MAX);
+        for (int j = i; j < end; j++) {
+            m = Math.max(m, x[j]);
+        }
+        if (Float.isNaN(m) || Float.isNaN(x[off])) {
+            return io.trtllm.runtime.ModelRunner.argmax(x, off, n); // NaN rules: the plain loop's
+        }
+        FloatVector mv = FloatVector.broadcast(F, m);
+        for (i = off; i + L <= end; i += L) {
+            VectorMask<Float> hit = FloatVector.fromArray(F, x, i).compare(VectorOperators.EQ, mv);
+            if (hit.anyTrue()) {
+                return i - off + hit.firstTrue();
+            }
+        }
+        for (; i < end; i++) {
+            if (x[i] == m) {
+                return i - off;
+            }
+        }
+        throw new IllegalStateException("argmax: maximum " + m + " not found again");
     }
 
     /**
-     * As the float32 {@link #attend}, over a 16-bit cache: {@value Kernels#KV_TILE} positions at a
-     * time, the block's keys (then values) are widened into {@code tile} (float16 by a loop that C2
-     * turns into the CPU's half-to-float instruction) and go through the same loops.
+     * Block by block, all heads of the row at once: a block's keys (and later its values) are one
+     * contiguous run of {@code blockSize × kvDim} floats, read front to back once for every head, as
+     * the hardware prefetcher likes (with tens of sequences the cache does not fit the CPU's caches,
+     * and attention waits on memory). Scores of head h go to {@code scores[(h - h0)·stride + p]}.
      */
     @Override
-    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] offsets, int h0, int h1,
-                       int group, int headDim, int from, int to, float scale, float[] scores, float[] tile, int[] tileOffsets,
-                       float[] out, int outOff) {
-        int kv0 = h0 / group;
-        int width = ((h1 - 1) / group + 1 - kv0) * headDim;
-        for (int p0 = from; p0 < to; p0 += KV_TILE) {
-            int p1 = Math.min(to, p0 + KV_TILE);
-            widenTile(keys, kvType, offsets, kv0 * headDim, width, p0, p1, tile, tileOffsets);
-            scores(q, qOff, tile, tileOffsets, h0, h1, group, headDim, p0, p1, to, scale, scores);
+    public void attend(float[] q, int qOff, float[] keys, float[] values, int[] blocks, int blockSize, int kvDim, int h0,
+                       int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff) {
+        int b0 = from / blockSize;
+        int b1 = (to - 1) / blockSize;
+        int stride = Kernels.scoresLength(to, blockSize);
+        for (int b = b0; b <= b1; b++) {
+            int i0 = b == b0 ? from - b * blockSize : 0;
+            int i1 = b == b1 ? to - b * blockSize : blockSize;
+            for (int h = h0; h < h1; h++) {
+                blockScores(q, qOff + (h - h0) * headDim, headDim, keys,
+                        Kernels.keyIndex(blocks[b], 0, (h / group) * headDim, blockSize, kvDim), blockSize, i0, i1, scale,
+                        scores, (h - h0) * stride + b * blockSize);
+            }
         }
-        softmax(scores, h1 - h0, from, to);
+        float[] inv = softmaxAll(scores, h1 - h0, stride, from, to);
         java.util.Arrays.fill(out, outOff, outOff + (h1 - h0) * headDim, 0f);
-        for (int p0 = from; p0 < to; p0 += KV_TILE) {
-            int p1 = Math.min(to, p0 + KV_TILE);
-            widenTile(values, kvType, offsets, kv0 * headDim, width, p0, p1, tile, tileOffsets);
-            weightedValues(tile, tileOffsets, h0, h1, group, headDim, p0, p1, to, scores, out, outOff);
-        }
-    }
-
-    /**
-     * Widens {@code width} elements from {@code cache[offsets[p] + first]} for p in [p0, p1) into
-     * consecutive rows of {@code tile}, and sets {@code tileOffsets[p]} so that {@code tileOffsets[p] + first}
-     * is the row's start there (the loops then index the tile as they index a float32 cache).
-     */
-    private static void widenTile(short[] cache, DType type, int[] offsets, int first, int width, int p0, int p1,
-                                  float[] tile, int[] tileOffsets) {
-        for (int p = p0; p < p1; p++) {
-            int src = offsets[p] + first;
-            int dst = (p - p0) * width;
-            if (type == DType.F16) {
-                for (int i = 0; i < width; i++) {
-                    tile[dst + i] = Float.float16ToFloat(cache[src + i]);
-                }
-            } else {
-                for (int i = 0; i < width; i++) {
-                    tile[dst + i] = Float.intBitsToFloat(cache[src + i] << 16);
-                }
-            }
-            tileOffsets[p] = dst - first;
-        }
-    }
-
-    /** {@code scores[(h - h0)·stride + p] = scale · q_h·K_p} for p in [from, to): each key row read once, for all heads. */
-    private static void scores(float[] q, int qOff, float[] keys, int[] offsets, int h0, int h1, int group, int headDim,
-                               int from, int to, int stride, float scale, float[] scores) {
-        for (int p = from; p < to; p++) {
-            int row = offsets[p];
+        for (int b = b0; b <= b1; b++) {
+            int i0 = b == b0 ? from - b * blockSize : 0;
+            int i1 = b == b1 ? to - b * blockSize : blockSize;
             for (int h = h0; h < h1; h++) {
-                int k = row + (h / group) * headDim;
-                int qh = qOff + (h - h0) * headDim;
-                FloatVector acc = FloatVector.zero(F);
-                int d = 0;
-                for (; d + L <= headDim; d += L) {
-                    acc = FloatVector.fromArray(F, q, qh + d).fma(FloatVector.fromArray(F, keys, k + d), acc);
-                }
-                float score = sum(acc);
-                for (; d < headDim; d++) {
-                    score += q[qh + d] * keys[k + d];
-                }
-                scores[(h - h0) * stride + p] = score * scale;
+                blockValues(values, Kernels.valueIndex(blocks[b], 0, h / group, 0, blockSize, kvDim, headDim), headDim, i0, i1,
+                        scores, (h - h0) * stride + b * blockSize, out, outOff + (h - h0) * headDim, headDim);
             }
+        }
+        for (int h = h0; h < h1; h++) {
+            scaleInPlace(out, outOff + (h - h0) * headDim, headDim, inv[h - h0]);
         }
     }
 
     /**
-     * {@code out_h += Σ_p weight_hp · V_p} for p in [from, to), position-outer: each value row is read
-     * once, front to back (four rows interleaved per pass, to load and store the outputs less often,
-     * measured slower). Every output element sums in position order with FMAs.
+     * As the float32 {@link #attend}, over a 16-bit cache: per block, the KV heads' keys (one contiguous
+     * run, float16 widened by a loop that C2 turns into the CPU's half-to-float instruction) and later
+     * their values are widened into {@code tile} and go through the same loops.
      */
-    private static void weightedValues(float[] values, int[] offsets, int h0, int h1, int group, int headDim, int from,
-                                       int to, int stride, float[] weights, float[] out, int outOff) {
-        for (int p = from; p < to; p++) {
-            int row = offsets[p];
+    @Override
+    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] blocks, int blockSize, int kvDim,
+                       int h0, int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] tile,
+                       float[] out, int outOff) {
+        int b0 = from / blockSize;
+        int b1 = (to - 1) / blockSize;
+        int stride = Kernels.scoresLength(to, blockSize);
+        int kv0 = h0 / group;
+        int width = ((h1 - 1) / group + 1 - kv0) * headDim; // elements of the KV heads used, per slot
+        for (int b = b0; b <= b1; b++) {
+            int i0 = b == b0 ? from - b * blockSize : 0;
+            int i1 = b == b1 ? to - b * blockSize : blockSize;
+            widen(keys, kvType, Kernels.keyIndex(blocks[b], 0, kv0 * headDim, blockSize, kvDim), tile, 0, width * blockSize);
             for (int h = h0; h < h1; h++) {
-                int v = row + (h / group) * headDim;
-                int o = outOff + (h - h0) * headDim;
-                float ws = weights[(h - h0) * stride + p];
-                FloatVector w = FloatVector.broadcast(F, ws);
-                int d = 0;
-                for (; d + L <= headDim; d += L) {
-                    FloatVector.fromArray(F, values, v + d).fma(w, FloatVector.fromArray(F, out, o + d)).intoArray(out, o + d);
-                }
-                for (; d < headDim; d++) {
-                    out[o + d] += ws * values[v + d];
-                }
+                blockScores(q, qOff + (h - h0) * headDim, headDim, tile, (h / group - kv0) * headDim * blockSize, blockSize,
+                        i0, i1, scale, scores, (h - h0) * stride + b * blockSize);
             }
+        }
+        float[] inv = softmaxAll(scores, h1 - h0, stride, from, to);
+        java.util.Arrays.fill(out, outOff, outOff + (h1 - h0) * headDim, 0f);
+        for (int b = b0; b <= b1; b++) {
+            int i0 = b == b0 ? from - b * blockSize : 0;
+            int i1 = b == b1 ? to - b * blockSize : blockSize;
+            widen(values, kvType, Kernels.valueIndex(blocks[b], 0, kv0, 0, blockSize, kvDim, headDim), tile, 0,
+                    width * blockSize);
+            for (int h = h0; h < h1; h++) {
+                blockValues(tile, (h / group - kv0) * headDim * blockSize, headDim, i0, i1, scores,
+                        (h - h0) * stride + b * blockSize, out, outOff + (h - h0) * headDim, headDim);
+            }
+        }
+        for (int h = h0; h < h1; h++) {
+            scaleInPlace(out, outOff + (h - h0) * headDim, headDim, inv[h - h0]);
         }
     }
 
-    /**
-     * Softmax numerators of each head's scores {@code [h·to + from, h·to + to)} for h below
-     * {@code heads}, each scaled by 1/sum: one masked loop, a single call site of exp. (Kept out of the
-     * attention loops: inlined into a too-large caller, C2's budget ran out before exp and the vectors
-     * took the Vector API's slow path, a fifth of a step.)
-     */
-    private static void softmax(float[] scores, int heads, int from, int to) {
+    /** Softmax numerators of each head's scores (in place); returns 1 / their sum per head. */
+    private static float[] softmaxAll(float[] scores, int heads, int stride, int from, int to) {
+        float[] inv = new float[heads];
         for (int h = 0; h < heads; h++) {
-            int sh = h * to;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int p = from; p < to; p++) {
-                max = Math.max(max, scores[sh + p]);
+            inv[h] = 1f / softmaxNumerators(scores, h * stride + from, h * stride + to);
+        }
+        return inv;
+    }
+
+    /** {@code tile[dst, dst + n) = cache[src, src + n)} widened from {@code type} (BF16 or F16) to float. */
+    private static void widen(short[] cache, DType type, int src, float[] tile, int dst, int n) {
+        if (type == DType.F16) {
+            for (int i = 0; i < n; i++) {
+                tile[dst + i] = Float.float16ToFloat(cache[src + i]);
             }
-            FloatVector mv = FloatVector.broadcast(F, max);
-            FloatVector total = FloatVector.zero(F);
-            for (int i = sh + from; i < sh + to; i += L) {
-                VectorMask<Float> in = F.indexInRange(i, sh + to);
-                FloatVector e = exp(FloatVector.fromArray(F, scores, i, in).sub(mv));
-                e.intoArray(scores, i, in);
-                total = total.add(e, in);
-            }
-            float inv = 1f / sum(total);
-            for (int p = sh + from; p < sh + to; p++) {
-                scores[p] *= inv;
+        } else {
+            for (int i = 0; i < n; i++) {
+                tile[dst + i] = Float.intBitsToFloat(cache[src + i] << 16);
             }
         }
     }
 
+    /**
+     * {@code scores[sOff + i] = scale · Σ_d q[qh + d] · K[kb + d·blockSize + i]} for slots i in
+     * {@code [i0, i1)} of one block whose keys are transposed ({@code headDim} rows of {@code blockSize}
+     * slots): two vectors of slots at a time, broadcast query elements, even and odd d in separate
+     * accumulators (four independent FMA chains); no sums across lanes. Whole vectors are computed and
+     * stored: lanes past {@code i1} read slack or the next rows and land in slack of {@code scores}.
+     */
+    private static void blockScores(float[] q, int qh, int headDim, float[] k, int kb, int blockSize, int i0, int i1,
+                                    float scale, float[] scores, int sOff) {
+        for (int i = i0; i < i1; i += 2 * L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0;
+            int row = kb + i;
+            int d = 0;
+            for (; d + 1 < headDim; d += 2, row += 2 * blockSize) {
+                FloatVector qe = FloatVector.broadcast(F, q[qh + d]);
+                FloatVector qo = FloatVector.broadcast(F, q[qh + d + 1]);
+                a0 = FloatVector.fromArray(F, k, row).fma(qe, a0);
+                a1 = FloatVector.fromArray(F, k, row + L).fma(qe, a1);
+                b0 = FloatVector.fromArray(F, k, row + blockSize).fma(qo, b0);
+                b1 = FloatVector.fromArray(F, k, row + blockSize + L).fma(qo, b1);
+            }
+            if (d < headDim) {
+                FloatVector qe = FloatVector.broadcast(F, q[qh + d]);
+                a0 = FloatVector.fromArray(F, k, row).fma(qe, a0);
+                a1 = FloatVector.fromArray(F, k, row + L).fma(qe, a1);
+            }
+            a0.add(b0).mul(scale).intoArray(scores, sOff + i);
+            a1.add(b1).mul(scale).intoArray(scores, sOff + i + L);
+        }
+    }
+
+    /**
+     * {@code out[o + d] += Σ_i w[wOff + i] · V[vb + i·rowStride + d]} for slots i in {@code [i0, i1)} of one
+     * block, {@code d < headDim}: slot-inner, the output vectors kept in registers (two vectors of d at a
+     * time with even and odd slots in separate accumulators, or one vector with four), each value row
+     * read once. A head dimension that is no multiple of the vector ends with a masked store (the loads
+     * read slack past the row).
+     */
+    private static void blockValues(float[] v, int vb, int rowStride, int i0, int i1, float[] w, int wOff, float[] out, int o,
+                                    int headDim) {
+        int d = 0;
+        for (; d + 2 * L <= headDim; d += 2 * L) {
+            FloatVector a0 = FloatVector.fromArray(F, out, o + d), a1 = FloatVector.fromArray(F, out, o + d + L);
+            FloatVector b0 = FloatVector.zero(F), b1 = b0;
+            int row = vb + i0 * rowStride + d;
+            int i = i0;
+            for (; i + 1 < i1; i += 2, row += 2 * rowStride) {
+                FloatVector we = FloatVector.broadcast(F, w[wOff + i]);
+                FloatVector wo = FloatVector.broadcast(F, w[wOff + i + 1]);
+                a0 = FloatVector.fromArray(F, v, row).fma(we, a0);
+                a1 = FloatVector.fromArray(F, v, row + L).fma(we, a1);
+                b0 = FloatVector.fromArray(F, v, row + rowStride).fma(wo, b0);
+                b1 = FloatVector.fromArray(F, v, row + rowStride + L).fma(wo, b1);
+            }
+            if (i < i1) {
+                FloatVector we = FloatVector.broadcast(F, w[wOff + i]);
+                a0 = FloatVector.fromArray(F, v, row).fma(we, a0);
+                a1 = FloatVector.fromArray(F, v, row + L).fma(we, a1);
+            }
+            a0.add(b0).intoArray(out, o + d);
+            a1.add(b1).intoArray(out, o + d + L);
+        }
+        for (; d < headDim; d += L) {
+            VectorMask<Float> part = d + L <= headDim ? null : F.indexInRange(d, headDim);
+            FloatVector a0 = part == null ? FloatVector.fromArray(F, out, o + d) : FloatVector.fromArray(F, out, o + d, part);
+            FloatVector a1 = FloatVector.zero(F), a2 = a1, a3 = a1;
+            int row = vb + i0 * rowStride + d;
+            int i = i0;
+            for (; i + 3 < i1; i += 4, row += 4 * rowStride) {
+                a0 = FloatVector.fromArray(F, v, row).fma(FloatVector.broadcast(F, w[wOff + i]), a0);
+                a1 = FloatVector.fromArray(F, v, row + rowStride).fma(FloatVector.broadcast(F, w[wOff + i + 1]), a1);
+                a2 = FloatVector.fromArray(F, v, row + 2 * rowStride).fma(FloatVector.broadcast(F, w[wOff + i + 2]), a2);
+                a3 = FloatVector.fromArray(F, v, row + 3 * rowStride).fma(FloatVector.broadcast(F, w[wOff + i + 3]), a3);
+            }
+            for (; i < i1; i++, row += rowStride) {
+                a0 = FloatVector.fromArray(F, v, row).fma(FloatVector.broadcast(F, w[wOff + i]), a0);
+            }
+            FloatVector sum = a0.add(a1).add(a2.add(a3));
+            if (part == null) {
+                sum.intoArray(out, o + d);
+            } else {
+                sum.intoArray(out, o + d, part);
+            }
+        }
+    }
+
+    private static void scaleInPlace(float[] x, int off, int n, float factor) {
+        for (int i = 0; i < n; i++) {
+            x[off + i] *= factor;
+        }
+    }
+
+    /**
+     * {@code s[p] = exp(s[p] - max)} for p in {@code [from, to)}, max over the same range; returns their
+     * sum. Whole vectors, then one masked vector for the rest (so exp has a single call site's code).
+     */
+    private static float softmaxNumerators(float[] s, int from, int to) {
+        FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        int p = from;
+        for (; p + L <= to; p += L) {
+            mv = mv.max(FloatVector.fromArray(F, s, p));
+        }
+        float max = mv.reduceLanes(VectorOperators.MAX);
+        for (int i = p; i < to; i++) {
+            max = Math.max(max, s[i]);
+        }
+        mv = FloatVector.broadcast(F, max);
+        FloatVector total = FloatVector.zero(F);
+        for (p = from; p < to; p += L) {
+            VectorMask<Float> in = p + L <= to ? F.maskAll(true) : F.indexInRange(p, to);
+            FloatVector e = exp(FloatVector.fromArray(F, s, p).sub(mv));
+            e.intoArray(s, p, in);
+            total = total.add(e, in);
+        }
+        return sum(total);
+    }
 }

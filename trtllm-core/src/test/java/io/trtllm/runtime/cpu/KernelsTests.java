@@ -310,55 +310,74 @@ class KernelsTests {
 
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
-    void attentionMatchesScalarAndAPlainSoftmax(DType kvType) {
+    void attentionOverAPagedCacheMatchesScalarAndAPlainSoftmax(DType kvType) {
         var rnd = new SplittableRandom(11);
-        // (heads, kv heads, head dim, from, to): MHA, GQA, a head dim that is no multiple of the vector, a window.
-        int[][] cases = {{6, 6, 48, 0, 37}, {8, 2, 64, 0, 5}, {4, 2, 20, 3, 40}, {2, 1, 16, 0, 1}};
+        // (heads, kv heads, head dim, from, to, block size): MHA, GQA, a head dim that is no multiple of
+        // the vector, a window starting inside a block, a single position, block sizes that are no
+        // multiple of the vector (7, 1) and a block larger than two vectors (48).
+        int[][] cases = {{6, 6, 48, 0, 37, 32}, {8, 2, 64, 0, 5, 16}, {4, 2, 20, 3, 40, 7}, {2, 1, 16, 0, 1, 32},
+                {6, 6, 48, 45, 100, 32}, {4, 4, 24, 0, 9, 1}, {3, 1, 40, 10, 130, 48}};
         for (int[] c : cases) {
-            int heads = c[0], kvHeads = c[1], headDim = c[2], from = c[3], to = c[4];
+            int heads = c[0], kvHeads = c[1], headDim = c[2], from = c[3], to = c[4], bs = c[5];
             int group = heads / kvHeads;
             int kvDim = kvHeads * headDim;
-            float[] keys = new float[(to + 3) * kvDim];
-            float[] values = new float[keys.length];
-            for (int i = 0; i < keys.length; i++) {
-                keys[i] = (float) rnd.nextGaussian();
-                values[i] = (float) rnd.nextGaussian();
+            // Logical keys and values per position, scattered over the blocks of a larger pool.
+            int blocksUsed = (to + bs - 1) / bs;
+            int poolBlocks = 2 * blocksUsed + 3;
+            int[] table = new int[blocksUsed];
+            for (int b = 0; b < blocksUsed; b++) {
+                table[b] = poolBlocks - 1 - 2 * b; // distinct, descending, with gaps: as a paged pool hands them out
             }
-            // A 16-bit cache as the runner stores it; the expected values use what it holds (rounded).
-            short[] keys16 = new short[keys.length];
-            short[] values16 = new short[keys.length];
-            if (kvType != DType.F32) {
-                KvStore.store(kvType, keys, 0, keys16, 0, keys.length);
-                KvStore.store(kvType, values, 0, values16, 0, keys.length);
-                float tolerance = kvType == DType.BF16 ? 0x1p-8f : 0x1p-11f;
-                for (int i = 0; i < keys.length; i++) {
-                    float k = KvStore.toFloat(keys16[i], kvType);
-                    float v = KvStore.toFloat(values16[i], kvType);
-                    assertThat(k).isCloseTo(keys[i], within(tolerance * Math.abs(keys[i])));
-                    assertThat(v).isCloseTo(values[i], within(tolerance * Math.abs(values[i])));
-                    keys[i] = k;
-                    values[i] = v;
-                }
+            float[][] k = new float[to][kvDim];
+            float[][] v = new float[to][kvDim];
+            int size = poolBlocks * bs * kvDim + Kernels.CACHE_PAD;
+            float[] keys = new float[size];
+            float[] values = new float[size];
+            for (int i = 0; i < size; i++) { // stale data everywhere: unused slots must not matter
+                keys[i] = (float) rnd.nextGaussian() * 50;
+                values[i] = (float) rnd.nextGaussian() * 50;
             }
-            int[] offsets = new int[to];
+            short[] keys16 = new short[size];
+            short[] values16 = new short[size];
             for (int p = 0; p < to; p++) {
-                offsets[p] = ((p * 7 + 2) % (to + 3)) * kvDim; // scattered slots, as a paged cache has
+                for (int e = 0; e < kvDim; e++) {
+                    k[p][e] = (float) rnd.nextGaussian();
+                    v[p][e] = (float) rnd.nextGaussian();
+                    if (kvType != DType.F32) {
+                        // A 16-bit cache holds the values rounded; the expected result uses what it holds.
+                        short kb = KvStore.toBits(k[p][e], kvType);
+                        short vb = KvStore.toBits(v[p][e], kvType);
+                        // Half an ulp relative; float16's subnormals (below 2^-14) have a fixed step of 2^-24.
+                        float tolerance = kvType == DType.BF16 ? 0x1p-8f : 0x1p-11f;
+                        assertThat(KvStore.toFloat(kb, kvType))
+                                .isCloseTo(k[p][e], within(Math.max(tolerance * Math.abs(k[p][e]), 0x1p-25f)));
+                        k[p][e] = KvStore.toFloat(kb, kvType);
+                        v[p][e] = KvStore.toFloat(vb, kvType);
+                    }
+                    int ki = Kernels.keyIndex(table[p / bs], p % bs, e, bs, kvDim);
+                    int vi = Kernels.valueIndex(table[p / bs], p % bs, e / headDim, e % headDim, bs, kvDim, headDim);
+                    keys[ki] = k[p][e];
+                    values[vi] = v[p][e];
+                    keys16[ki] = KvStore.toBits(k[p][e], kvType == DType.F32 ? DType.F16 : kvType);
+                    values16[vi] = KvStore.toBits(v[p][e], kvType == DType.F32 ? DType.F16 : kvType);
+                }
             }
             float[] q = new float[1 + heads * headDim];
             for (int i = 0; i < q.length; i++) {
                 q[i] = (float) rnd.nextGaussian();
             }
             float scale = (float) (1 / Math.sqrt(headDim));
-            // Heads [1, heads): all but the first, so the offsets of a head range are exercised.
+            // Heads [group, heads): all but the first KV head's, so the offsets of a head range are exercised.
             int h0 = group, h1 = heads;
             float[] expected = new float[(h1 - h0) * headDim];
             for (int h = h0; h < h1; h++) {
+                int c0 = (h / group) * headDim;
                 double[] w = new double[to];
                 double max = Double.NEGATIVE_INFINITY;
                 for (int p = from; p < to; p++) {
                     double dot = 0;
                     for (int d = 0; d < headDim; d++) {
-                        dot += q[1 + (h - h0) * headDim + d] * keys[offsets[p] + (h / group) * headDim + d];
+                        dot += q[1 + (h - h0) * headDim + d] * k[p][c0 + d];
                     }
                     w[p] = dot * scale;
                     max = Math.max(max, w[p]);
@@ -371,7 +390,7 @@ class KernelsTests {
                 for (int d = 0; d < headDim; d++) {
                     double o = 0;
                     for (int p = from; p < to; p++) {
-                        o += w[p] / sum * values[offsets[p] + (h / group) * headDim + d];
+                        o += w[p] / sum * v[p][c0 + d];
                     }
                     expected[(h - h0) * headDim + d] = (float) o;
                 }
@@ -380,14 +399,17 @@ class KernelsTests {
             float[] b = new float[expected.length + 3];
             java.util.Arrays.fill(a, 9f);
             java.util.Arrays.fill(b, 9f);
+            int scratch = Kernels.scoresLength(h1 - h0, to, bs);
             if (kvType == DType.F32) {
-                scalar.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to], a, 2);
-                vector.attend(q, 1, keys, values, offsets, h0, h1, group, headDim, from, to, scale, new float[heads * to + 64], b, 2);
+                scalar.attend(q, 1, keys, values, table, bs, kvDim, h0, h1, group, headDim, from, to, scale,
+                        new float[scratch], a, 2);
+                vector.attend(q, 1, keys, values, table, bs, kvDim, h0, h1, group, headDim, from, to, scale,
+                        new float[scratch], b, 2);
             } else {
-                scalar.attend(q, 1, keys16, values16, kvType, offsets, h0, h1, group, headDim, from, to, scale,
-                        new float[heads * to], new float[Kernels.KV_TILE * kvDim], new int[to], a, 2);
-                vector.attend(q, 1, keys16, values16, kvType, offsets, h0, h1, group, headDim, from, to, scale,
-                        new float[heads * to + 64], new float[Kernels.KV_TILE * kvDim + 64], new int[to], b, 2);
+                scalar.attend(q, 1, keys16, values16, kvType, table, bs, kvDim, h0, h1, group, headDim, from, to, scale,
+                        new float[scratch], new float[Kernels.tileLength(kvDim, bs)], a, 2);
+                vector.attend(q, 1, keys16, values16, kvType, table, bs, kvDim, h0, h1, group, headDim, from, to, scale,
+                        new float[scratch], new float[Kernels.tileLength(kvDim, bs)], b, 2);
             }
             for (int i = 0; i < expected.length; i++) {
                 assertThat(a[2 + i]).as("scalar, case %s, element %d", java.util.Arrays.toString(c), i)
@@ -396,9 +418,110 @@ class KernelsTests {
                         .isCloseTo(expected[i], within(1e-5f));
             }
             // Nothing written outside the heads' output.
-            assertThat(b[0]).isEqualTo(9f);
-            assertThat(b[1]).isEqualTo(9f);
-            assertThat(b[2 + expected.length]).isEqualTo(9f);
+            for (float[] out : new float[][] {a, b}) {
+                assertThat(out[0]).isEqualTo(9f);
+                assertThat(out[1]).isEqualTo(9f);
+                assertThat(out[2 + expected.length]).isEqualTo(9f);
+            }
+        }
+    }
+
+    @Test
+    void attentionOfAHeadDoesNotDependOnTheHeadsComputedWithIt() {
+        // The runner splits a row's heads into tasks for small batches: a head's bits must not change.
+        var rnd = new SplittableRandom(5);
+        int heads = 4, headDim = 48, kvDim = heads * headDim, bs = 32, to = 70;
+        int[] table = {2, 0, 1};
+        float[] keys = new float[3 * bs * kvDim + Kernels.CACHE_PAD];
+        float[] values = new float[keys.length];
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = (float) rnd.nextGaussian();
+            values[i] = (float) rnd.nextGaussian();
+        }
+        float[] q = new float[kvDim];
+        for (int i = 0; i < q.length; i++) {
+            q[i] = (float) rnd.nextGaussian();
+        }
+        float[] all = new float[kvDim];
+        vector.attend(q, 0, keys, values, table, bs, kvDim, 0, heads, 1, headDim, 0, to, 0.1f,
+                new float[Kernels.scoresLength(heads, to, bs)], all, 0);
+        for (int h = 0; h < heads; h++) {
+            float[] one = new float[headDim];
+            vector.attend(q, h * headDim, keys, values, table, bs, kvDim, h, h + 1, 1, headDim, 0, to, 0.1f,
+                    new float[Kernels.scoresLength(1, to, bs)], one, 0);
+            assertThat(one).containsExactly(java.util.Arrays.copyOfRange(all, h * headDim, (h + 1) * headDim));
+        }
+    }
+
+    @Test
+    void argmaxFindsTheFirstLargestAsThePlainLoop() {
+        var rnd = new SplittableRandom(3);
+        for (int n : new int[] {1, 5, 16, 17, 100, 32000}) {
+            for (int round = 0; round < 20; round++) {
+                float[] x = new float[n + 7];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) rnd.nextInt(-20, 20); // many ties
+                }
+                if (round == 1) {
+                    x[3 + n - 1] = 1000f; // the largest is the last
+                }
+                if (round == 2) {
+                    x[3 + rnd.nextInt(n)] = Float.NaN; // passed over unless first
+                }
+                if (round == 3) {
+                    x[3] = Float.NaN; // a NaN first element wins
+                }
+                int expected = io.trtllm.runtime.ModelRunner.argmax(x, 3, n);
+                assertThat(vector.argmax(x, 3, n)).as("n %d round %d", n, round).isEqualTo(expected);
+                assertThat(scalar.argmax(x, 3, n)).isEqualTo(expected);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "tokens {0}..{1}")
+    @CsvSource({"0, 1", "3, 12", "8, 16", "5, 6", "0, 21"})
+    void aTokenRangeComputesThoseRowsWithTheSameBits(int t0, int t1) {
+        var rnd = new SplittableRandom(9);
+        int tokens = 21, rows = 70, cols = 64;
+        WeightMatrix w = randomMatrix(DType.F32, rows, cols, rnd);
+        PackedMatrix pv = PackedMatrix.pack(Arena.ofAuto(), vector.panelRows(), w);
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        float[] all = new float[tokens * rows];
+        vector.matmul(x, tokens, pv, 0, pv.panels(), all, rows, 0);
+        float[] part = new float[tokens * rows];
+        vector.matmul(x, t0, t1, pv, 0, pv.panels(), part, rows, 0);
+        for (int t = 0; t < tokens; t++) {
+            for (int j = 0; j < rows; j++) {
+                assertThat(part[t * rows + j]).as("token %d row %d", t, j).isEqualTo(t >= t0 && t < t1 ? all[t * rows + j] : 0f);
+            }
+        }
+    }
+
+    @Test
+    void dynamicLoopCoversEveryIndexOnce() {
+        try (var pool = new ParallelRunner(3, "dynamic-test")) {
+            for (int n : new int[] {1, 2, 3, 7, 1000}) {
+                for (int grain : new int[] {1, 4}) {
+                    var hits = new AtomicIntegerArray(n);
+                    pool.parallelForDynamic(n, grain, (start, end, worker) -> {
+                        assertThat(end - start).isBetween(1, grain);
+                        for (int i = start; i < end; i++) {
+                            hits.incrementAndGet(i);
+                        }
+                    });
+                    for (int i = 0; i < n; i++) {
+                        assertThat(hits.get(i)).as("n %d grain %d index %d", n, grain, i).isEqualTo(1);
+                    }
+                }
+            }
+            assertThatThrownBy(() -> pool.parallelForDynamic(100, 1, (start, end, worker) -> {
+                if (start == 50) {
+                    throw new IllegalStateException("boom at 50");
+                }
+            })).isInstanceOf(IllegalStateException.class).hasMessage("boom at 50");
         }
     }
 
