@@ -11,6 +11,7 @@ import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.TokenSampler;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -78,8 +79,8 @@ public final class CpuModelRunner implements ModelRunner {
      */
     private final float[][] keyCache;
     private final float[][] valueCache;
-    private final short[][] keyCache16;
-    private final short[][] valueCache16;
+    private final MemorySegment[] keyCache16;
+    private final MemorySegment[] valueCache16;
     private final DType kvType;
 
     // Activations, grown on demand to the largest batch seen (forward allocates nothing otherwise).
@@ -163,8 +164,13 @@ public final class CpuModelRunner implements ModelRunner {
         boolean f32 = kvType == DType.F32;
         this.keyCache = new float[f32 ? layers.length : 0][(int) slots];
         this.valueCache = new float[f32 ? layers.length : 0][(int) slots];
-        this.keyCache16 = new short[f32 ? 0 : layers.length][(int) slots];
-        this.valueCache16 = new short[f32 ? 0 : layers.length][(int) slots];
+        // 16-bit caches live off the heap: the kernels load their element pairs as int vectors.
+        this.keyCache16 = new MemorySegment[f32 ? 0 : layers.length];
+        this.valueCache16 = new MemorySegment[f32 ? 0 : layers.length];
+        for (int l = 0; l < keyCache16.length; l++) {
+            keyCache16[l] = arena.allocate(slots * 2, 64);
+            valueCache16[l] = arena.allocate(slots * 2, 64);
+        }
         this.pool = new ParallelRunner(threads, "trtllm-cpu");
         this.scores = new float[threads][0];
         this.partialMax = new float[threads][0];
@@ -375,8 +381,8 @@ public final class CpuModelRunner implements ModelRunner {
         Integer window = c.slidingWindow();
         float[] kc = f32 ? keyCache[l] : null;
         float[] vc = f32 ? valueCache[l] : null;
-        short[] kc16 = f32 ? null : keyCache16[l];
-        short[] vc16 = f32 ? null : valueCache16[l];
+        MemorySegment kc16 = f32 ? null : keyCache16[l];
+        MemorySegment vc16 = f32 ? null : valueCache16[l];
         pool.parallelForDynamic(tokens * splits, 1, (start, end, worker) -> {
             float[] s = scores[worker];
             for (int task = start; task < end; task++) {
@@ -443,14 +449,14 @@ public final class CpuModelRunner implements ModelRunner {
                 kc[keyAt + i * bs] = qkv[base + qDim + i];
             }
         } else {
-            KvStore.storeStrided(kvType, qkv, base + qDim, keyCache16[l], keyAt, bs, kvDim);
+            KvStore.store(kvType, qkv, base + qDim, keyCache16[l], keyAt, bs, kvDim);
         }
         for (int g = 0; g < c.numKvHeads(); g++) {
             int valueAt = Kernels.valueIndex(block, pos % bs, g, 0, bs, kvDim, headDim);
             if (f32) {
                 System.arraycopy(qkv, base + qDim + kvDim + g * headDim, valueCache[l], valueAt, headDim);
             } else {
-                KvStore.store(kvType, qkv, base + qDim + kvDim + g * headDim, valueCache16[l], valueAt, headDim);
+                KvStore.store(kvType, qkv, base + qDim + kvDim + g * headDim, valueCache16[l], valueAt, 1, headDim);
             }
         }
     }

@@ -1,6 +1,7 @@
 package io.trtllm.runtime.cpu;
 
 import io.trtllm.model.DType;
+import java.lang.foreign.MemorySegment;
 
 /**
  * The numerical inner loops of the CPU runner. {@link ScalarKernels} is the reference;
@@ -99,11 +100,11 @@ interface Kernels {
 
     /**
      * {@link #attend(float[], int, float[], float[], int[], int, int, int, int, int, int, int, int, float, float[], float[], int)
-     * attend} over a 16-bit cache whose elements are {@code kvType} (BF16 or F16) bits, see {@link KvStore}.
-     * Each block's keys (then values) are widened into {@code tile} (at least {@link #tileLength})
-     * and go through the float loops.
+     * attend} over a 16-bit cache whose elements are {@code kvType} (BF16 or F16) bits, little-endian
+     * ({@link KvStore#ELEMENT}), at the same element indices. {@code tile} (at least {@link #tileLength})
+     * is scratch for block sizes or head dimensions that are odd.
      */
-    void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] blocks, int blockSize, int kvDim,
+    void attend(float[] q, int qOff, MemorySegment keys, MemorySegment values, DType kvType, int[] blocks, int blockSize, int kvDim,
                 int h0, int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] tile,
                 float[] out, int outOff);
 

@@ -1,6 +1,9 @@
 package io.trtllm.runtime.cpu;
 
 import io.trtllm.model.DType;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
  * The CPU KV cache's 16-bit element types: bfloat16 and IEEE float16 bits in {@code short}s, and
@@ -9,30 +12,22 @@ import io.trtllm.model.DType;
  * a sequence's cache is the same alone or in any batch.
  */
 final class KvStore {
+    /** A 16-bit element, little-endian (the kernels load pairs of them as little-endian ints). */
+    static final ValueLayout.OfShort ELEMENT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
+
     private KvStore() {
     }
 
-    /** Stores {@code src[srcOff, srcOff + n)} at {@code dst[dstOff]}, converted to {@code type} (BF16 or F16). */
-    static void store(DType type, float[] src, int srcOff, short[] dst, int dstOff, int n) {
-        if (type == DType.BF16) {
-            for (int i = 0; i < n; i++) {
-                dst[dstOff + i] = PanelLayout.toBfloat16(src[srcOff + i]);
-            }
-        } else {
-            for (int i = 0; i < n; i++) {
-                dst[dstOff + i] = Float.floatToFloat16(src[srcOff + i]);
-            }
+    /** Stores {@code src[srcOff + i]} as element {@code dst + i·stride} of {@code cache}, converted to {@code type}. */
+    static void store(DType type, float[] src, int srcOff, MemorySegment cache, long dst, long stride, int n) {
+        for (int i = 0; i < n; i++) {
+            cache.setAtIndex(ELEMENT, dst + i * stride, toBits(src[srcOff + i], type));
         }
     }
 
-    /**
-     * Stores {@code src[srcOff + i]} at {@code dst[dstOff + i·stride]} for {@code i < n}, converted to
-     * {@code type} (BF16 or F16): a key into its block's transposed rows.
-     */
-    static void storeStrided(DType type, float[] src, int srcOff, short[] dst, int dstOff, int stride, int n) {
-        for (int i = 0; i < n; i++) {
-            dst[dstOff + i * stride] = toBits(src[srcOff + i], type);
-        }
+    /** Element {@code index} of a 16-bit {@code cache} of {@code type}, as float. */
+    static float get(MemorySegment cache, long index, DType type) {
+        return toFloat(cache.getAtIndex(ELEMENT, index), type);
     }
 
     /** {@code value} as a 16-bit element of {@code type} (BF16 or F16), rounded to nearest even. */

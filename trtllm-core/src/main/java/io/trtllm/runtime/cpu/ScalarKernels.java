@@ -1,6 +1,7 @@
 package io.trtllm.runtime.cpu;
 
 import io.trtllm.model.DType;
+import java.lang.foreign.MemorySegment;
 
 /** Plain-Java reference kernels; used when the Vector API module is not enabled. */
 final class ScalarKernels implements Kernels {
@@ -123,8 +124,8 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
-    public void attend(float[] q, int qOff, short[] keys, short[] values, DType kvType, int[] blocks, int blockSize, int kvDim,
-                       int h0, int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] tile,
+    public void attend(float[] q, int qOff, MemorySegment keys, MemorySegment values, DType kvType, int[] blocks, int blockSize,
+                       int kvDim, int h0, int h1, int group, int headDim, int from, int to, float scale, float[] scores, float[] tile,
                        float[] out, int outOff) {
         for (int h = h0; h < h1; h++) {
             int c0 = (h / group) * headDim;
@@ -135,7 +136,7 @@ final class ScalarKernels implements Kernels {
                 int slot = p % blockSize;
                 float score = 0f;
                 for (int d = 0; d < headDim; d++) {
-                    score += q[qh + d] * KvStore.toFloat(keys[Kernels.keyIndex(block, slot, c0 + d, blockSize, kvDim)], kvType);
+                    score += q[qh + d] * KvStore.get(keys, Kernels.keyIndex(block, slot, c0 + d, blockSize, kvDim), kvType);
                 }
                 scores[p] = score * scale;
                 max = Math.max(max, scores[p]);
@@ -147,7 +148,7 @@ final class ScalarKernels implements Kernels {
                 float w = scores[p] * inv;
                 int row = Kernels.valueIndex(blocks[p / blockSize], p % blockSize, h / group, 0, blockSize, kvDim, headDim);
                 for (int d = 0; d < headDim; d++) {
-                    out[oh + d] += w * KvStore.toFloat(values[row + d], kvType);
+                    out[oh + d] += w * KvStore.get(values, row + d, kvType);
                 }
             }
         }

@@ -316,7 +316,8 @@ class KernelsTests {
         // the vector, a window starting inside a block, a single position, block sizes that are no
         // multiple of the vector (7, 1) and a block larger than two vectors (48).
         int[][] cases = {{6, 6, 48, 0, 37, 32}, {8, 2, 64, 0, 5, 16}, {4, 2, 20, 3, 40, 7}, {2, 1, 16, 0, 1, 32},
-                {6, 6, 48, 45, 100, 32}, {4, 4, 24, 0, 9, 1}, {3, 1, 40, 10, 130, 48}};
+                {6, 6, 48, 45, 100, 32}, {4, 4, 24, 0, 9, 1}, {3, 1, 40, 10, 130, 48}, {2, 2, 9, 0, 33, 32},
+                {2, 1, 80, 30, 64, 64}};
         for (int[] c : cases) {
             int heads = c[0], kvHeads = c[1], headDim = c[2], from = c[3], to = c[4], bs = c[5];
             int group = heads / kvHeads;
@@ -337,8 +338,12 @@ class KernelsTests {
                 keys[i] = (float) rnd.nextGaussian() * 50;
                 values[i] = (float) rnd.nextGaussian() * 50;
             }
-            short[] keys16 = new short[size];
-            short[] values16 = new short[size];
+            MemorySegment keys16 = Arena.ofAuto().allocate(2L * size);
+            MemorySegment values16 = Arena.ofAuto().allocate(2L * size);
+            for (int i = 0; i < size; i++) { // stale data here too (finite halves)
+                keys16.setAtIndex(KvStore.ELEMENT, i, KvStore.toBits(keys[i], DType.F16));
+                values16.setAtIndex(KvStore.ELEMENT, i, KvStore.toBits(values[i], DType.F16));
+            }
             for (int p = 0; p < to; p++) {
                 for (int e = 0; e < kvDim; e++) {
                     k[p][e] = (float) rnd.nextGaussian();
@@ -358,8 +363,8 @@ class KernelsTests {
                     int vi = Kernels.valueIndex(table[p / bs], p % bs, e / headDim, e % headDim, bs, kvDim, headDim);
                     keys[ki] = k[p][e];
                     values[vi] = v[p][e];
-                    keys16[ki] = KvStore.toBits(k[p][e], kvType == DType.F32 ? DType.F16 : kvType);
-                    values16[vi] = KvStore.toBits(v[p][e], kvType == DType.F32 ? DType.F16 : kvType);
+                    keys16.setAtIndex(KvStore.ELEMENT, ki, KvStore.toBits(k[p][e], kvType == DType.F32 ? DType.F16 : kvType));
+                    values16.setAtIndex(KvStore.ELEMENT, vi, KvStore.toBits(v[p][e], kvType == DType.F32 ? DType.F16 : kvType));
                 }
             }
             float[] q = new float[1 + heads * headDim];
