@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * are used in place in the mapped file, with no copy; a plain checkpoint's row-major matrices are
  * repacked at load into off-heap panels of their dtype. Weights are converted to F32 inside the
  * kernels. Embeddings are read in place from the mapped files (a tied, unquantized head of an
- * engine serves the lookups from its panels); the KV cache and activations are F32 on the heap.
+ * engine serves the lookups from its panels); activations are F32 on the heap, the paged KV cache F32 on the
+ * heap or 16-bit off it, laid out as {@link Kernels#keyIndex} and {@link Kernels#valueIndex} say.
  *
  * <pre>
  * x = embed[tokens]                                   (T, dim)
