@@ -104,10 +104,10 @@ public final class CpuModelRunner implements ModelRunner {
     /** Per worker and logits row: the best value and index in the worker's part of the vocabulary. */
     private float[][] partialMax;
     private int[][] partialArg;
-    /** Per worker: attention scores of the head being attended. */
+    /** Per worker: attention scores of the heads of the row being attended ({@link Kernels#scoresLength}). */
     private float[][] scores;
     private int scoresCapacity;
-    /** Per worker, 16-bit caches only: one block of a head's widened keys or values. */
+    /** Per worker, 16-bit caches only: one block's widened keys or values (odd block sizes or head dimensions). */
     private final float[][] kvTiles;
 
     /**
@@ -478,7 +478,6 @@ public final class CpuModelRunner implements ModelRunner {
                 kernels.siluMul(gateUp, g + f0, g + inter + f0, hidden, t * inter + f0, f1 - f0);
             }
         });
-       
         matmul(hidden, tokens, w.down(), xb, dim, 0);
         addInPlace(x, xb, tokens * dim);
     }
@@ -650,11 +649,6 @@ public final class CpuModelRunner implements ModelRunner {
     }
 
     // ---- small helpers (sequential: they are O(tokens × dim), the matmuls are O(tokens × dim²)) ----
-
-    private int slot(SequenceChunk chunk, int position) {
-        int bs = kvSpec.blockSize();
-        return chunk.block(position / bs) * bs + position % bs;
-    }
 
     private static void addBias(float[] v, int off, float @Nullable [] bias, int n) {
         if (bias != null) {
