@@ -9,6 +9,12 @@ import io.trtllm.engine.BuildCacheConfig;
 import io.trtllm.engine.EngineBuilder;
 import io.trtllm.engine.EngineLease;
 import io.trtllm.engine.EngineLoad;
+import io.trtllm.model.DType;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.cpu.CpuModelRunner;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -89,6 +95,19 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--warmup-runs", defaultValue = "3", description = "--latency and --engine-load: untimed runs first (default ${DEFAULT-VALUE}).")
     int warmupRuns;
 
+    @Option(names = "--pass", description = "Forward-pass mode (CPU runner alone, no executor): decode (one new token "
+            + "for each of --pass-sequences sequences at --pass-context cached positions) or prefill (--pass-sequences "
+            + "prompts of --pass-context tokens); median ms per pass of --runs runs of 10 passes, after at least 3 s "
+            + "of untimed passes.")
+    @Nullable String pass;
+
+    @Option(names = "--pass-sequences", defaultValue = "32", description = "--pass: sequences in the pass (default ${DEFAULT-VALUE}).")
+    int passSequences;
+
+    @Option(names = "--pass-context", defaultValue = "192",
+            description = "--pass: decode: positions already cached; prefill: prompt tokens (default ${DEFAULT-VALUE}).")
+    int passContext;
+
     @Option(names = "--engine-load", description = "Engine cache mode: cold build vs warm load of the model's engine "
             + "(--runs timed pairs after --warmup-runs, in a temporary engine cache).")
     boolean engineLoad;
@@ -98,10 +117,89 @@ final class Bench implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (latency && engineLoad) {
-            throw new IllegalArgumentException("--latency and --engine-load are different modes; pick one");
+        if ((latency ? 1 : 0) + (engineLoad ? 1 : 0) + (pass != null ? 1 : 0) > 1) {
+            throw new IllegalArgumentException("--latency, --engine-load and --pass are different modes; pick one");
         }
-        return engineLoad ? engineLoad() : latency ? latency() : throughput();
+        return engineLoad ? engineLoad() : latency ? latency() : pass != null ? pass(pass) : throughput();
+    }
+
+    /** Passes per timed run of {@code --pass}. */
+    private static final int PASSES_PER_RUN = 10;
+    /** Least untimed time of {@code --pass} before its runs. */
+    private static final long WARMUP_NANOS = 3_000_000_000L;
+
+    /**
+     * One kind of forward pass of the CPU runner, timed without the executor, the sampler's callers or
+     * the bench's clients: a decode step of {@code --pass-sequences} sequences at {@code --pass-context}
+     * cached positions, or a prefill of that many prompts of {@code --pass-context} tokens. Tokens are
+     * drawn from the vocabulary with a fixed seed; each sequence has its own blocks, interleaved in the
+     * pool as a busy cache hands them out.
+     */
+    private int pass(String kind) {
+        boolean decode = switch (kind) {
+            case "decode" -> true;
+            case "prefill" -> false;
+            default -> throw new IllegalArgumentException("--pass '" + kind + "' is not one of [decode, prefill]");
+        };
+        if (runs < 1 || warmupRuns < 0 || passSequences < 1 || passContext < (decode ? 0 : 1)) {
+            throw new IllegalArgumentException("--runs and --pass-sequences must be >= 1, --warmup-runs >= 0, --pass-context >= "
+                    + (decode ? 0 : 1));
+        }
+        if (!engine.backend.equals("auto") && !engine.backend.equals("cpu")) {
+            throw new IllegalArgumentException("--pass measures the CPU runner; --backend " + engine.backend
+                    + " is measured by --latency and the throughput mode");
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        LlmArgs args = engine.builder().backend("cpu").build();
+        try (EngineLease lease = LLM.acquireEngine(args)) {
+            ModelConfig config = lease.config().modelConfig();
+            int positions = passContext + (decode ? 1 : 0);
+            int maxSeq = lease.config().buildConfig().maxSeqLen();
+            if (positions > maxSeq) {
+                throw new IllegalArgumentException("--pass-context " + passContext + " needs " + positions
+                        + " positions; the engine's max_seq_len is " + maxSeq);
+            }
+            int blockSize = args.kvCacheConfig().tokensPerBlock();
+            int perSequence = (positions + blockSize - 1) / blockSize;
+            DType kvType = args.kvCacheConfig().dtypeOr(DType.F32);
+            int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
+            var kv = new KvCacheSpec(Math.multiplyExact(passSequences, perSequence), blockSize);
+            try (var runner = new CpuModelRunner(config, lease.weights(), kv, kvType, threads)) {
+                var random = new java.util.Random(seed);
+                var chunks = new java.util.ArrayList<SequenceChunk>();
+                for (int s = 0; s < passSequences; s++) {
+                    int[] table = new int[perSequence];
+                    for (int b = 0; b < perSequence; b++) {
+                        table[b] = b * passSequences + s;
+                    }
+                    int[] ids = random.ints(decode ? 1 : passContext, 0, config.vocabSize()).toArray();
+                    chunks.add(new SequenceChunk(ids, decode ? passContext : 0, table, SequenceChunk.LogitsMode.ARGMAX));
+                }
+                var batch = new Batch(chunks);
+                // Untimed: --warmup-runs, and passes for at least WARMUP_NANOS (the JIT compiles the kernels).
+                long warmupStart = System.nanoTime();
+                for (int i = 0; i < warmupRuns || System.nanoTime() - warmupStart < WARMUP_NANOS; i++) {
+                    for (int p = 0; p < PASSES_PER_RUN; p++) {
+                        runner.forward(batch);
+                    }
+                }
+                double[] ms = new double[runs];
+                for (int i = 0; i < runs; i++) {
+                    long start = System.nanoTime();
+                    for (int p = 0; p < PASSES_PER_RUN; p++) {
+                        runner.forward(batch);
+                    }
+                    ms[i] = (System.nanoTime() - start) / 1e6 / PASSES_PER_RUN;
+                }
+                int tokens = batch.tokenCount();
+                out.printf(Locale.ROOT, "model: %s (%s, %d layers, hidden %d), backend cpu [%s]%n", engine.model,
+                        config.modelType(), config.numLayers(), config.hiddenSize(), runner.description());
+                out.printf(Locale.ROOT, "%s pass, %d sequences, %s: %s ms per pass; %.1f tokens/s%n", kind, passSequences,
+                        decode ? passContext + " cached positions each" : passContext + "-token prompts", summary(ms), tokens
+                                / (median(ms) / 1e3));
+            }
+        }
+        return 0;
     }
 
     /**

@@ -59,6 +59,31 @@ class MainTests {
     }
 
     @Test
+    void benchPassTimesTheCpuRunnersDecodeAndPrefillPasses() {
+        Result r = run("bench", "--pass", "decode", "--pass-sequences", "3", "--pass-context", "40", "--runs", "2",
+                "--warmup-runs", "0", "--kv-cache-dtype", "bfloat16");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[.*KV cache BF16\\]");
+        assertThat(r.out()).containsPattern("(?m)^decode pass, 3 sequences, 40 cached positions each: median [0-9.]+ of 2 runs "
+                + "\\(min [0-9.]+, max [0-9.]+\\) ms per pass; [0-9.]+ tokens/s$");
+        r = run("bench", "--pass", "prefill", "--pass-sequences", "2", "--pass-context", "16", "--runs", "1", "--warmup-runs", "0");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).containsPattern("(?m)^prefill pass, 2 sequences, 16-token prompts: median [0-9.]+ of 1 runs");
+        r = run("bench", "--pass", "verify");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--pass 'verify' is not one of [decode, prefill]");
+        r = run("bench", "--pass", "decode", "--pass-context", "256");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--pass-context 256 needs 257 positions; the engine's max_seq_len is 256");
+        r = run("bench", "--pass", "decode", "--backend", "cuda");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--pass measures the CPU runner");
+        r = run("bench", "--pass", "decode", "--latency");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--latency, --engine-load and --pass are different modes");
+    }
+
+    @Test
     void benchEngineLoadTimesColdBuildsAgainstWarmLoadsInATemporaryCache() {
         Result r = run("bench", "--engine-load", "--runs", "2", "--warmup-runs", "1", "--quantization", "int8");
         assertThat(r.code()).as(r.err()).isZero();
@@ -70,7 +95,7 @@ class MainTests {
         // temporary caches that are gone again: nothing was added to this test's engine cache.
         r = run("bench", "--engine-load", "--latency");
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("--latency and --engine-load are different modes");
+        assertThat(r.err()).contains("--latency, --engine-load and --pass are different modes");
     }
 
     @Test
