@@ -136,7 +136,8 @@ public final class LLM implements AutoCloseable {
                 run = CudaBackend.open(config, weights, (available, perToken) -> kvCacheSpec(args, available, perToken),
                         weightType, lease.kernels());
             } else {
-                // The CPU cache is on the heap, float32 unless kv_cache_config.dtype asks for 16 bits.
+                // The CPU cache is float32 on the heap unless kv_cache_config.dtype asks for 16 bits (off the
+                // heap); either way it is sized from the heap's limit.
                 DType kvType = args.kvCacheConfig().dtypeOr(DType.F32);
                 var kv = kvCacheSpec(args, Runtime.getRuntime().maxMemory(),
                         2L * config.numLayers() * config.kvDim() * kvType.byteSize());
