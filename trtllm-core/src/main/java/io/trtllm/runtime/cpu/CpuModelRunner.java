@@ -94,6 +94,7 @@ public final class CpuModelRunner implements ModelRunner {
     private float[] hidden = new float[0];
     private int[] rowPosition = new int[0];
     private int[] rowChunk = new int[0];
+    private int[] rowToken = new int[0];
     /** Per chunk of the pass: whether it has a single row (a decode step). */
     private boolean[] singleRow = new boolean[0];
     /** Per row: cos then sin of its position times each rotary frequency ({@code headDim} floats). */
@@ -305,10 +306,15 @@ public final class CpuModelRunner implements ModelRunner {
             for (int i = 0; i < chunk.length(); i++, row++) {
                 rowPosition[row] = chunk.startPosition() + i;
                 rowChunk[row] = c;
-                embedding.row(chunk.tokenId(i), x, row * dim);
+                rowToken[row] = chunk.tokenId(i);
             }
         }
-        rotaryAngles(tokens);
+        forRows(tokens, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                embedding.row(rowToken[t], x, t * dim);
+                rotaryAngles(t);
+            }
+        });
 
         for (int l = 0; l < layers.length; l++) {
             attentionBlock(l, blockTables, tokens);
@@ -342,6 +348,7 @@ public final class CpuModelRunner implements ModelRunner {
         hidden = new float[Math.multiplyExact(tokens, c.intermediateSize()) + PAD];
         rowPosition = new int[tokens];
         rowChunk = new int[tokens];
+        rowToken = new int[tokens];
         rotary = new float[Math.multiplyExact(tokens, c.headDim())];
     }
 
@@ -367,11 +374,13 @@ public final class CpuModelRunner implements ModelRunner {
         int kvHeads = c.numKvHeads();
         int splits = Math.min(kvHeads, Math.max(1, (4 * pool.threads() + tokens - 1) / tokens));
         boolean inTask = splits == 1;
-        for (int t = 0; t < tokens; t++) {
-            if (!inTask || !singleRow[rowChunk[t]]) {
-                prepareRow(l, t, blockTables);
+        forRows(tokens, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                if (!inTask || !singleRow[rowChunk[t]]) {
+                    prepareRow(l, t, blockTables); // rows write their own q/k/v and cache slots only
+                }
             }
-        }
+        });
         // Attention of every row over its sequence's cached positions. Tasks are rows (each cached block
         // then read once, front to back, for all heads); small batches split a row's KV heads so that
         // every thread has work. Rows of different lengths cost differently, so threads take tasks as
@@ -409,10 +418,12 @@ public final class CpuModelRunner implements ModelRunner {
 
         // x += att · Woᵀ (+ bias)
         matmul(att, tokens, w.wo(), xb, dim, 0);
-        for (int t = 0; t < tokens; t++) {
-            addBias(xb, t * dim, w.bo(), dim);
-        }
-        addInPlace(x, xb, tokens * dim);
+        forRows(tokens, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                addBias(xb, t * dim, w.bo(), dim);
+            }
+            addInPlace(x, xb, t0 * dim, t1 * dim);
+        });
     }
 
     /**
@@ -479,7 +490,7 @@ public final class CpuModelRunner implements ModelRunner {
             }
         });
         matmul(hidden, tokens, w.down(), xb, dim, 0);
-        addInPlace(x, xb, tokens * dim);
+        forRows(tokens, (t0, t1) -> addInPlace(x, xb, t0 * dim, t1 * dim));
     }
 
     /** Tokens per unit of a {@link #matmul}'s work when panels alone would not divide it evenly. */
@@ -539,9 +550,30 @@ public final class CpuModelRunner implements ModelRunner {
         });
     }
 
-    private static void addInPlace(float[] x, float[] y, int n) {
-        for (int i = 0; i < n; i++) {
+    private static void addInPlace(float[] x, float[] y, int from, int to) {
+        for (int i = from; i < to; i++) {
             x[i] += y[i];
+        }
+    }
+
+    /** Rows of a pass from which per-row work (norms, residual adds, rope and k/v stores) runs in parallel. */
+    private static final int PARALLEL_ROWS = 64;
+
+    /** A range {@code [t0, t1)} of rows. */
+    @FunctionalInterface
+    private interface RowRange {
+        void run(int t0, int t1);
+    }
+
+    /**
+     * Runs {@code body} over rows {@code [0, tokens)}: on this thread for a few rows (a decode step's
+     * few microseconds would not pay for a parallel region), split over the threads for a prefill's.
+     */
+    private void forRows(int tokens, RowRange body) {
+        if (tokens < PARALLEL_ROWS) {
+            body.run(0, tokens);
+        } else {
+            pool.parallelFor(tokens, (start, end, worker) -> body.run(start, end));
         }
     }
 
@@ -659,9 +691,11 @@ public final class CpuModelRunner implements ModelRunner {
     }
 
     private void rmsNormRows(float[] in, float[] out, int tokens, int dim, int outStride, float[] weight, float eps) {
-        for (int t = 0; t < tokens; t++) {
-            rmsNorm(in, t * dim, out, t * outStride, dim, weight, eps);
-        }
+        forRows(tokens, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                rmsNorm(in, t * dim, out, t * outStride, dim, weight, eps);
+            }
+        });
     }
 
     /** {@code out = weight * in / sqrt(mean(in²) + eps)}, as Hugging Face's {@code LlamaRMSNorm}. */
@@ -681,17 +715,15 @@ public final class CpuModelRunner implements ModelRunner {
         rmsNorm(v, off, v, off, n, weight, eps);
     }
 
-    /** Fills {@link #rotary}: per row, the cos and then the sin of its position times each inverse frequency. */
-    private void rotaryAngles(int tokens) {
+    /** Fills row {@code t} of {@link #rotary}: the cos and then the sin of its position times each inverse frequency. */
+    private void rotaryAngles(int t) {
         int headDim = config.headDim();
         int half = headDim / 2;
-        for (int t = 0; t < tokens; t++) {
-            int base = t * headDim;
-            for (int i = 0; i < half; i++) {
-                float angle = rowPosition[t] * invFreq[i];
-                rotary[base + i] = (float) Math.cos(angle);
-                rotary[base + half + i] = (float) Math.sin(angle);
-            }
+        int base = t * headDim;
+        for (int i = 0; i < half; i++) {
+            float angle = rowPosition[t] * invFreq[i];
+            rotary[base + i] = (float) Math.cos(angle);
+            rotary[base + half + i] = (float) Math.sin(angle);
         }
     }
 
