@@ -95,6 +95,9 @@ public final class CpuModelRunner implements ModelRunner {
     private int[] rowPosition = new int[0];
     private int[] rowChunk = new int[0];
     private int[] rowToken = new int[0];
+    /** Attention tasks of a pass: first row and number of rows. */
+    private int[] taskRow = new int[0];
+    private int[] taskRows = new int[0];
     /** Per chunk of the pass: whether it has a single row (a decode step). */
     private boolean[] singleRow = new boolean[0];
     /** Per row: cos then sin of its position times each rotary frequency ({@code headDim} floats). */
@@ -331,7 +334,7 @@ public final class CpuModelRunner implements ModelRunner {
         if (scoresCapacity < maxContext) {
             scoresCapacity = maxContext;
             for (int i = 0; i < scores.length; i++) {
-                scores[i] = new float[Kernels.scoresLength(config.numHeads(), maxContext, kvSpec.blockSize())];
+                scores[i] = new float[Kernels.scoresLength(Kernels.ROW_TILE * config.numHeads(), maxContext, kvSpec.blockSize())];
             }
         }
         if (tokens <= capacity) {
@@ -349,6 +352,8 @@ public final class CpuModelRunner implements ModelRunner {
         rowPosition = new int[tokens];
         rowChunk = new int[tokens];
         rowToken = new int[tokens];
+        taskRow = new int[tokens];
+        taskRows = new int[tokens];
         rotary = new float[Math.multiplyExact(tokens, c.headDim())];
     }
 
@@ -393,16 +398,35 @@ public final class CpuModelRunner implements ModelRunner {
         float[] vc = f32 ? valueCache[l] : null;
         MemorySegment kc16 = f32 ? null : keyCache16[l];
         MemorySegment vc16 = f32 ? null : valueCache16[l];
-        pool.parallelForDynamic(tokens * splits, 1, (start, end, worker) -> {
+        // Tasks: a row (or, split, part of its heads), or ROW_TILE consecutive rows of a prompt chunk, which
+        // attend together (each cached key and value row then serves them all; float32 caches).
+        int tasks = 0;
+        for (int t = 0; t < tokens; ) {
+            int n = 1;
+            if (f32 && splits == 1 && !singleRow[rowChunk[t]] && t + Kernels.ROW_TILE <= tokens
+                    && rowChunk[t + Kernels.ROW_TILE - 1] == rowChunk[t]) {
+                n = Kernels.ROW_TILE;
+            }
+            taskRow[tasks] = t;
+            taskRows[tasks++] = n;
+            t += n;
+        }
+        pool.parallelForDynamic(tasks * splits, 1, (start, end, worker) -> {
             float[] s = scores[worker];
             for (int task = start; task < end; task++) {
-                int t = task / splits;
+                int t = taskRow[task / splits];
+                int rows = taskRows[task / splits];
                 int b = task % splits;
                 int h0 = b * kvHeads / splits * group;
                 int h1 = (b + 1) * kvHeads / splits * group;
                 int pos = rowPosition[t];
-                int from = window == null ? 0 : Math.max(0, pos - window + 1);
                 int[] blocks = blockTables[rowChunk[t]];
+                if (rows > 1) {
+                    kernels.attendRows(qkv, t * qkvDim + h0 * headDim, qkvDim, rows, kc, vc, blocks, bs, kvDim, h0, h1, group,
+                            headDim, pos, window == null ? 0 : window, scale, s, att, t * qDim + h0 * headDim, qDim);
+                    continue;
+                }
+                int from = window == null ? 0 : Math.max(0, pos - window + 1);
                 if (inTask && singleRow[rowChunk[t]]) {
                     prepareRow(l, t, blockTables);
                 }

@@ -98,6 +98,28 @@ interface Kernels {
     void attend(float[] q, int qOff, float[] keys, float[] values, int[] blocks, int blockSize, int kvDim, int h0, int h1,
                 int group, int headDim, int from, int to, float scale, float[] scores, float[] out, int outOff);
 
+    /** Rows of a prompt chunk that {@link #attendRows} computes together at best (each loaded key or value row serves them all). */
+    int ROW_TILE = 4;
+
+    /**
+     * {@link #attend(float[], int, float[], float[], int[], int, int, int, int, int, int, int, int, float, float[], float[], int)
+     * attend} for {@code rows} consecutive positions of one sequence (rows of a prompt chunk): row r is at
+     * position {@code firstPos + r}, its query at {@code q[qOff + r·qStride]} and its output at
+     * {@code out[outOff + r·outStride]}; it attends {@code [from, firstPos + r + 1)} with {@code from = 0}, or,
+     * for a sliding {@code window > 0}, {@code max(0, firstPos + r - window + 1)}. Each row gets the bits
+     * {@code attend} gives it alone. {@code scores} holds at least
+     * {@link #scoresLength(int, int, int) scoresLength(rows · (h1 - h0), firstPos + rows, blockSize)}.
+     */
+    default void attendRows(float[] q, int qOff, int qStride, int rows, float[] keys, float[] values, int[] blocks,
+                            int blockSize, int kvDim, int h0, int h1, int group, int headDim, int firstPos, int window,
+                            float scale, float[] scores, float[] out, int outOff, int outStride) {
+        for (int r = 0; r < rows; r++) {
+            int pos = firstPos + r;
+            attend(q, qOff + r * qStride, keys, values, blocks, blockSize, kvDim, h0, h1, group, headDim,
+                    window > 0 ? Math.max(0, pos - window + 1) : 0, pos + 1, scale, scores, out, outOff + r * outStride);
+        }
+    }
+
     /**
      * {@link #attend(float[], int, float[], float[], int[], int, int, int, int, int, int, int, int, float, float[], float[], int)
      * attend} over a 16-bit cache whose elements are {@code kvType} (BF16 or F16) bits, little-endian

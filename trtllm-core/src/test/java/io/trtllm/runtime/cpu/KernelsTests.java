@@ -459,6 +459,56 @@ class KernelsTests {
     }
 
     @Test
+    void attendRowsGivesEachRowTheBitsOfAttendAlone() {
+        // Prompt rows attend together; chunked prefill and batching must not change a row's bits.
+        var rnd = new SplittableRandom(17);
+        // (heads, kv heads, head dim, first position, rows, block size, window): MHA, GQA, head dims that are
+        // no multiple of the vector or odd, block sizes that are no multiple of it, windows starting inside blocks.
+        int[][] cases = {{6, 6, 48, 0, 4, 32, 0}, {6, 6, 48, 61, 4, 32, 0}, {8, 2, 64, 29, 4, 16, 0}, {4, 2, 20, 3, 4, 7, 0},
+                {2, 2, 9, 40, 4, 32, 0}, {3, 1, 80, 100, 4, 48, 30}, {6, 6, 48, 70, 4, 32, 17}, {4, 4, 32, 5, 3, 32, 0},
+                {2, 1, 16, 0, 1, 32, 0}};
+        for (int[] c : cases) {
+            int heads = c[0], kvHeads = c[1], headDim = c[2], first = c[3], rows = c[4], bs = c[5], window = c[6];
+            int group = heads / kvHeads;
+            int kvDim = kvHeads * headDim;
+            int to = first + rows;
+            int blocksUsed = (to + bs - 1) / bs;
+            int poolBlocks = 2 * blocksUsed + 3;
+            int[] table = new int[blocksUsed];
+            for (int b = 0; b < blocksUsed; b++) {
+                table[b] = poolBlocks - 1 - 2 * b;
+            }
+            float[] keys = new float[poolBlocks * bs * kvDim + Kernels.CACHE_PAD];
+            float[] values = new float[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                keys[i] = (float) rnd.nextGaussian();
+                values[i] = (float) rnd.nextGaussian();
+            }
+            int qStride = heads * headDim + 5;
+            float[] q = new float[rows * qStride + 1];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (float) rnd.nextGaussian();
+            }
+            int outStride = heads * headDim + 3;
+            for (Kernels k : List.of(vector, scalar)) {
+                float[] together = new float[rows * outStride + 1];
+                float[] alone = new float[rows * outStride + 1];
+                java.util.Arrays.fill(together, 7f);
+                java.util.Arrays.fill(alone, 7f);
+                k.attendRows(q, 1, qStride, rows, keys, values, table, bs, kvDim, 0, heads, group, headDim, first, window, 0.125f,
+                        new float[Kernels.scoresLength(rows * heads, to, bs)], together, 1, outStride);
+                for (int r = 0; r < rows; r++) {
+                    int pos = first + r;
+                    k.attend(q, 1 + r * qStride, keys, values, table, bs, kvDim, 0, heads, group, headDim,
+                            window > 0 ? Math.max(0, pos - window + 1) : 0, pos + 1, 0.125f,
+                            new float[Kernels.scoresLength(heads, pos + 1, bs)], alone, 1 + r * outStride);
+                }
+                assertThat(together).as("%s, case %s", k.description(), java.util.Arrays.toString(c)).containsExactly(alone);
+            }
+        }
+    }
+
+    @Test
     void argmaxFindsTheFirstLargestAsThePlainLoop() {
         var rnd = new SplittableRandom(3);
         for (int n : new int[] {1, 5, 16, 17, 100, 32000}) {
