@@ -120,6 +120,32 @@ class LlmAsyncAndStreamingTests {
     }
 
     @Test
+    void outputsReachCallersOnTheDeliveryThreadWhileABeamSearchWaitsOnItsSteps() throws InterruptedException {
+        // A beam search blocks on its steps; it must not hold the thread that delivers them (nor the streams').
+        var search = llm.generateAsync("Once upon a time", SamplingParams.builder().maxTokens(12).useBeamSearch(true)
+                .bestOf(2).n(2).build());
+        var threads = new CopyOnWriteArrayList<String>();
+        var subs = new ArrayList<StepSubscriber>();
+        for (String p : PROMPTS.subList(0, 2)) {
+            var sub = new StepSubscriber(-1) {
+                @Override
+                public void onNext(RequestOutput item) {
+                    threads.add(Thread.currentThread().getName());
+                    super.onNext(item);
+                }
+            };
+            subs.add(sub);
+            llm.generateStream(p, SamplingParams.greedy(20)).subscribe(sub);
+        }
+        for (var sub : subs) {
+            assertThat(sub.done.await(60, TimeUnit.SECONDS)).isTrue();
+            assertThat(sub.completed).isTrue();
+        }
+        assertThat(threads).isNotEmpty().allMatch(name -> name.startsWith("trtllm-delivery-"));
+        assertThat(search.orTimeout(60, TimeUnit.SECONDS).join().outputs()).hasSize(2);
+    }
+
+    @Test
     void cancellingAStreamOrAFutureAbortsTheRequest() throws Exception {
         var sub = new StepSubscriber(3);
         llm.generateStream("Once upon a time", SamplingParams.greedy(200)).subscribe(sub);
