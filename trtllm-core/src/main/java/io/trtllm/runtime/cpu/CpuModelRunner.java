@@ -71,6 +71,9 @@ public final class CpuModelRunner implements ModelRunner {
     private final TokenSampler sampler = new TokenSampler();
     /** Bytes of weights packed at load (0 when every matrix was mapped in place). */
     private long packedBytes;
+    /** Bytes of weights copied onto huge pages at load (0: used where loaded). */
+    private final long hugePageBytes;
+    private java.lang.foreign.@Nullable SegmentAllocator hugePageMemory;
     private final float[] finalNorm;
     private final Layer[] layers;
     private final float[] invFreq;
@@ -143,21 +146,32 @@ public final class CpuModelRunner implements ModelRunner {
         this.kernels = kernels;
         int dim = config.hiddenSize();
         int vocab = config.vocabSize();
+        PackedMatrix head;
         if (weights.contains(EMBEDDING + PanelLayout.PANELS)) {
             // An engine's tied, unquantized head: one copy of the table, in panels, serves both.
             PackedMatrix table = linear(weights, EMBEDDING, vocab, dim);
             this.embedding = table;
-            this.lmHead = config.tieWordEmbeddings() ? table : linear(weights, LM_HEAD, vocab, dim);
+            head = config.tieWordEmbeddings() ? table : linear(weights, LM_HEAD, vocab, dim);
         } else {
             WeightMatrix table = WeightMatrix.of(weights.tensor(EMBEDDING + PanelLayout.WEIGHT), vocab, dim);
             this.embedding = table;
-            this.lmHead = config.tieWordEmbeddings() && !hasModule(weights, LM_HEAD) ? check(pack(table))
+            head = config.tieWordEmbeddings() && !hasModule(weights, LM_HEAD) ? check(pack(table))
                     : linear(weights, LM_HEAD, vocab, dim);
         }
         this.finalNorm = WeightMatrix.vector(weights.tensor("model.norm.weight"), dim);
         this.layers = new Layer[config.numLayers()];
         for (int l = 0; l < layers.length; l++) {
             layers[l] = loadLayer(weights, l);
+        }
+        this.hugePageBytes = onHugePages(head, layers);
+        this.lmHead = hugePageBytes > 0 ? head.copyInto(hugePageMemory) : head;
+        if (hugePageBytes > 0) {
+            for (int l = 0; l < layers.length; l++) {
+                Layer w = layers[l];
+                layers[l] = new Layer(w.attnNorm(), w.wqkv().copyInto(hugePageMemory), w.wo().copyInto(hugePageMemory),
+                        w.bq(), w.bk(), w.bv(), w.bo(), w.qNorm(), w.kNorm(), w.ffnNorm(),
+                        w.gate().copyInto(hugePageMemory), w.up().copyInto(hugePageMemory), w.down().copyInto(hugePageMemory));
+            }
         }
         this.invFreq = RopeScaling.inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
 
@@ -183,8 +197,47 @@ public final class CpuModelRunner implements ModelRunner {
         this.kvTiles = new float[f32 ? 0 : threads][Kernels.tileLength(config.kvDim(), kvSpec.blockSize())];
         LOG.debug("CPU runner: {} layers, {} threads, kernels {}, weights {} ({}), KV cache {} blocks × {} tokens, {} ({} MiB)",
                 layers.length, threads, kernels.description(), lmHead.format(),
-                packedBytes == 0 ? "mapped in place" : "packed at load, " + (packedBytes >> 20) + " MiB",
+                (packedBytes == 0 ? "mapped in place" : "packed at load, " + (packedBytes >> 20) + " MiB")
+                        + (hugePageBytes == 0 ? "" : ", matmul weights copied onto huge pages (" + (hugePageBytes >> 20) + " MiB)"),
                 kvSpec.numBlocks(), kvSpec.blockSize(), kvType, 2L * layers.length * slots * kvType.byteSize() / (1 << 20));
+    }
+
+    /** Property: {@code false} keeps the matmul weights where they were loaded (mapped or packed). */
+    static final String HUGE_PAGES_PROPERTY = "trtllm.cpu.hugePages";
+    /** The largest share of physical memory the copy of the weights onto huge pages may take. */
+    private static final int HUGE_PAGES_MEMORY_SHARE = 8;
+
+    /**
+     * Decides whether the matmul weights move onto transparent huge pages (see {@link HugePages}):
+     * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, and when
+     * the copy takes at most an eighth of physical memory (a large model stays mapped in place, where
+     * the page cache shares it). Allocates {@link #hugePageMemory} and returns its size, or 0.
+     */
+    private long onHugePages(PackedMatrix head, Layer[] layers) {
+        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || !HugePages.available()) {
+            return 0;
+        }
+        long bytes = copyBytes(head);
+        for (Layer w : layers) {
+            bytes += copyBytes(w.wqkv()) + copyBytes(w.wo()) + copyBytes(w.gate()) + copyBytes(w.up()) + copyBytes(w.down());
+        }
+        long physical = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getTotalMemorySize();
+        if (bytes > physical / HUGE_PAGES_MEMORY_SHARE) {
+            LOG.debug("Weights ({} MiB) stay in place: more than 1/{} of physical memory", bytes >> 20, HUGE_PAGES_MEMORY_SHARE);
+            return 0;
+        }
+        MemorySegment memory = HugePages.allocate(arena, bytes);
+        if (memory == null) {
+            return 0;
+        }
+        hugePageMemory = java.lang.foreign.SegmentAllocator.slicingAllocator(memory);
+        return bytes;
+    }
+
+    /** Bytes {@link PackedMatrix#copyInto} takes: the matrix, and each panel's slices aligned to 64 bytes. */
+    private static long copyBytes(PackedMatrix m) {
+        return m.byteSize() + 2L * 64 * m.panels();
     }
 
     private Layer loadLayer(Checkpoint w, int l) {
@@ -282,7 +335,7 @@ public final class CpuModelRunner implements ModelRunner {
 
     @Override
     public String description() {
-        return kernelDescription() + (kvType == DType.F32 ? "" : ", KV cache " + kvType);
+        return kernelDescription() + (hugePageBytes == 0 ? "" : ", huge pages") + (kvType == DType.F32 ? "" : ", KV cache " + kvType);
     }
 
     /** Which kernels this runner uses (for logs). */

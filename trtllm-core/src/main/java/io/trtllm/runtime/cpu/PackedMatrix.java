@@ -367,6 +367,20 @@ final class PackedMatrix implements RowSource {
         return p >= 0 ? p : -p - 2;
     }
 
+    /**
+     * This matrix with its panels and scales copied, back to back, into memory from {@code memory}
+     * (which must have {@link #byteSize()} bytes left): the same rows, the same bits, other pages.
+     */
+    PackedMatrix copyInto(java.lang.foreign.SegmentAllocator memory) {
+        MemorySegment[] w = new MemorySegment[weights.length];
+        MemorySegment[] s = new MemorySegment[scales.length];
+        for (int p = 0; p < weights.length; p++) {
+            w[p] = memory.allocate(weights[p].byteSize(), 64).copyFrom(weights[p]);
+            s[p] = scales[p].byteSize() == 0 ? scales[p] : memory.allocate(scales[p].byteSize(), 64).copyFrom(scales[p]);
+        }
+        return new PackedMatrix(name, format, rows, cols, panelRows, groupSize, w, s, firstRow, validRows);
+    }
+
     /** Bytes of packed weights and scales (padding included). */
     long byteSize() {
         return byteSize;

@@ -131,6 +131,50 @@ class CpuModelRunnerLoadTests {
     }
 
     @Test
+    void weightsCopiedOntoHugePagesGiveTheBitsOfWeightsLeftInPlace() {
+        Path dir = ArchitectureParityTests.fixture("llama3");
+        int panelRows = CpuKernels.best().panelRows();
+        List<Path> sources = new ArrayList<>(List.of(dir)); // a checkpoint, packed at load
+        for (Quantization q : List.of(Quantization.NONE, Quantization.INT8, Quantization.INT4)) {
+            sources.add(engine("hp-" + q.id(), q, DType.F32, panelRows)); // engines, mapped in place
+        }
+        sources.add(engine("hp-bf16", Quantization.NONE, DType.BF16, panelRows));
+        for (Path source : sources) {
+            float[] inPlace;
+            try (var w = Checkpoint.open(source)) {
+                System.setProperty(CpuModelRunner.HUGE_PAGES_PROPERTY, "false");
+                try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
+                    assertThat(runner.description()).doesNotContain("huge pages");
+                    inPlace = logits(runner);
+                } finally {
+                    System.clearProperty(CpuModelRunner.HUGE_PAGES_PROPERTY);
+                }
+                try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
+                    // Copied wherever this machine's kernel offers transparent huge pages (it does on the CI machine).
+                    assertThat(runner.description().contains("huge pages")).as(source.toString()).isEqualTo(HugePages.available());
+                    assertThat(logits(runner)).as(source.toString()).containsExactly(inPlace);
+                }
+            }
+        }
+    }
+
+    @Test
+    void hugePageMemoryIsAlignedZeroedAndWholePages() {
+        // Where the kernel offers none, there is nothing to allocate (the test above checks the runner then keeps
+        // its weights in place): reported as skipped, not passed.
+        org.junit.jupiter.api.Assumptions.assumeTrue(HugePages.available(), "transparent huge pages offered by the kernel");
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var memory = HugePages.allocate(arena, 3 * HugePages.SIZE + 1);
+            assertThat(memory).isNotNull();
+            assertThat(memory.address() % HugePages.SIZE).isZero();
+            assertThat(memory.byteSize()).isEqualTo(4 * HugePages.SIZE);
+            assertThat(memory.asSlice(0, 4096).toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0);
+            memory.set(ValueLayout.JAVA_LONG, memory.byteSize() - 8, -1L);
+            assertThat(memory.get(ValueLayout.JAVA_LONG, memory.byteSize() - 8)).isEqualTo(-1L);
+        }
+    }
+
+    @Test
     void quantizedEnginesRunAndStayCloseToF32() {
         Path dir = ArchitectureParityTests.fixture("llama3");
         float[] reference;
