@@ -209,12 +209,14 @@ public final class CpuModelRunner implements ModelRunner {
 
     /**
      * Decides whether the matmul weights move onto transparent huge pages (see {@link HugePages}):
-     * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, and when
-     * the copy takes at most an eighth of physical memory (a large model stays mapped in place, where
-     * the page cache shares it). Allocates {@link #hugePageMemory} and returns its size, or 0.
+     * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, when they
+     * are an engine's panels mapped in place (weights packed at load already took memory of their
+     * own), and when the copy takes at most an eighth of physical memory (a large model stays mapped
+     * in place, where the page cache shares it). Allocates {@link #hugePageMemory} and returns its
+     * size, or 0.
      */
     private long onHugePages(PackedMatrix head, Layer[] layers) {
-        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || !HugePages.available()) {
+        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || packedBytes > 0 || !HugePages.available()) {
             return 0;
         }
         long bytes = copyBytes(head);
