@@ -65,7 +65,8 @@ final class Bench implements Callable<Integer> {
     int concurrency;
 
     @Option(names = "--warmup-requests", description = "Untimed requests first, at the same concurrency "
-            + "(default: one round, min(concurrency, requests)).")
+            + "(default: rounds of min(concurrency, requests) for at least 3 s, so that the JIT has compiled the "
+            + "kernels before the timed run).")
     @Nullable Integer warmupRequests;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the synthetic prompts (default ${DEFAULT-VALUE}).")
@@ -273,10 +274,17 @@ final class Bench implements Callable<Integer> {
                     : BenchDataset.synthetic(numRequests, inputLen, outputLen, vocab, tokenizer::isSpecialToken, seed);
             ThroughputBench.check(entries, llm.maxSeqLen());
             int limit = concurrency == 0 ? entries.size() : Math.min(concurrency, entries.size());
-            int warmup = warmupRequests != null ? warmupRequests : limit;
-            if (warmup > 0) {
-                ThroughputBench.run(llm, java.util.stream.IntStream.range(0, warmup)
+            // Untimed: --warmup-requests, or rounds of `limit` requests for at least WARMUP_NANOS. One round is not
+            // enough at low concurrency: a single stream's round is a fraction of a second, and a decode step's
+            // kernels were measured 30% slower while C2 was still compiling them (docs/PERFORMANCE.md).
+            int warmup = 0;
+            long warmupStart = System.nanoTime();
+            while (warmupRequests != null ? warmup < warmupRequests : warmup == 0 || System.nanoTime() - warmupStart < WARMUP_NANOS) {
+                int n = warmupRequests != null ? Math.min(limit, warmupRequests - warmup) : limit;
+                int from = warmup;
+                ThroughputBench.run(llm, java.util.stream.IntStream.range(from, from + n)
                         .mapToObj(i -> entries.get(i % entries.size())).toList(), limit);
+                warmup += n;
             }
             var summary = ThroughputBench.run(llm, entries, limit);
             printModel(out, llm);

@@ -111,6 +111,7 @@ class MainTests {
         assertThat(r.out()).containsPattern("(?m)^request throughput: [0-9.]+ req/s").containsPattern("(?m)^output tokens/s: [0-9.]+");
         var node = new ObjectMapper().readTree(json.toFile());
         assertThat(node.get("num_requests").asInt()).isEqualTo(6);
+        assertThat(node.get("warmup_requests").asInt()).isZero();
         assertThat(node.get("total_output_tokens").asInt()).isEqualTo(42);
         assertThat(node.get("total_input_tokens").asInt()).isEqualTo(120);
         double seconds = node.get("total_time_s").asDouble();
@@ -137,9 +138,13 @@ class MainTests {
 
                 {"task_id": "b", "input_ids": [1, 9038, 2501, 263, 931], "output_tokens": 3}
                 """);
-        Result r = run("bench", "--dataset", data.toString(), "--concurrency", "2");
+        Path json = tmp.resolve("result.json");
+        Result r = run("bench", "--dataset", data.toString(), "--concurrency", "2", "--json", json.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("requests: 2 at concurrency 2, 5.0 input and 4.0 output tokens per request (avg)");
+        // The default warm-up: rounds of 2 for at least 3 s (each round takes a few milliseconds here).
+        int warmup = new ObjectMapper().readTree(json.toFile()).get("warmup_requests").asInt();
+        assertThat(warmup).isGreaterThan(2).matches(w -> w % 2 == 0, "whole rounds");
     }
 
     @Test
