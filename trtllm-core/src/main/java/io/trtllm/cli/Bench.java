@@ -279,9 +279,10 @@ final class Bench implements Callable<Integer> {
             // kernels were measured 30% slower while C2 was still compiling them (docs/PERFORMANCE.md).
             int warmup = 0;
             long warmupStart = System.nanoTime();
-            while (warmupRequests != null ? warmup < warmupRequests : warmup == 0 || System.nanoTime() - warmupStart < WARMUP_NANOS) {
-                int n = warmupRequests != null ? Math.min(limit, warmupRequests - warmup) : limit;
+            while (warmupRequests != null ? warmup < warmupRequests
+                    : warmup == 0 || System.nanoTime() - warmupStart < WARMUP_NANOS) {
                 int from = warmup;
+                int n = warmupRequests != null ? Math.min(limit, warmupRequests - warmup) : limit;
                 ThroughputBench.run(llm, java.util.stream.IntStream.range(from, from + n)
                         .mapToObj(i -> entries.get(i % entries.size())).toList(), limit);
                 warmup += n;

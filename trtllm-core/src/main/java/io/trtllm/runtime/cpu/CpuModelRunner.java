@@ -71,9 +71,8 @@ public final class CpuModelRunner implements ModelRunner {
     private final TokenSampler sampler = new TokenSampler();
     /** Bytes of weights packed at load (0 when every matrix was mapped in place). */
     private long packedBytes;
-    /** Bytes of weights copied onto huge pages at load (0: used where loaded). */
+    /** Bytes of memory on huge pages holding the matmul weights, copied at load (0: used where loaded). */
     private final long hugePageBytes;
-    private java.lang.foreign.@Nullable SegmentAllocator hugePageMemory;
     private final float[] finalNorm;
     private final Layer[] layers;
     private final float[] invFreq;
@@ -163,16 +162,19 @@ public final class CpuModelRunner implements ModelRunner {
         for (int l = 0; l < layers.length; l++) {
             layers[l] = loadLayer(weights, l);
         }
-        this.hugePageBytes = onHugePages(head, layers);
-        this.lmHead = hugePageBytes > 0 ? head.copyInto(hugePageMemory) : head;
-        if (hugePageBytes > 0) {
+        MemorySegment hugePages = hugePagesFor(head, layers);
+        this.hugePageBytes = hugePages == null ? 0 : hugePages.byteSize();
+        if (hugePages != null) {
+            var memory = java.lang.foreign.SegmentAllocator.slicingAllocator(hugePages);
+            head = head.copyInto(memory);
             for (int l = 0; l < layers.length; l++) {
                 Layer w = layers[l];
-                layers[l] = new Layer(w.attnNorm(), w.wqkv().copyInto(hugePageMemory), w.wo().copyInto(hugePageMemory),
+                layers[l] = new Layer(w.attnNorm(), w.wqkv().copyInto(memory), w.wo().copyInto(memory),
                         w.bq(), w.bk(), w.bv(), w.bo(), w.qNorm(), w.kNorm(), w.ffnNorm(),
-                        w.gate().copyInto(hugePageMemory), w.up().copyInto(hugePageMemory), w.down().copyInto(hugePageMemory));
+                        w.gate().copyInto(memory), w.up().copyInto(memory), w.down().copyInto(memory));
             }
         }
+        this.lmHead = head;
         this.invFreq = RopeScaling.inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
 
         long slots = kvSpec.capacityTokens() * config.kvDim() + Kernels.CACHE_PAD;
@@ -212,12 +214,12 @@ public final class CpuModelRunner implements ModelRunner {
      * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, when they
      * are an engine's panels mapped in place (weights packed at load already took memory of their
      * own), and when the copy takes at most an eighth of physical memory (a large model stays mapped
-     * in place, where the page cache shares it). Allocates {@link #hugePageMemory} and returns its
-     * size, or 0.
+     * in place, where the page cache shares it). Returns memory on huge pages with room for them all,
+     * or null.
      */
-    private long onHugePages(PackedMatrix head, Layer[] layers) {
+    private @Nullable MemorySegment hugePagesFor(PackedMatrix head, Layer[] layers) {
         if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || packedBytes > 0 || !HugePages.available()) {
-            return 0;
+            return null;
         }
         long bytes = copyBytes(head);
         for (Layer w : layers) {
@@ -227,14 +229,9 @@ public final class CpuModelRunner implements ModelRunner {
                 .getOperatingSystemMXBean()).getTotalMemorySize();
         if (bytes > physical / HUGE_PAGES_MEMORY_SHARE) {
             LOG.debug("Weights ({} MiB) stay in place: more than 1/{} of physical memory", bytes >> 20, HUGE_PAGES_MEMORY_SHARE);
-            return 0;
+            return null;
         }
-        MemorySegment memory = HugePages.allocate(arena, bytes);
-        if (memory == null) {
-            return 0;
-        }
-        hugePageMemory = java.lang.foreign.SegmentAllocator.slicingAllocator(memory);
-        return bytes;
+        return HugePages.allocate(arena, bytes);
     }
 
     /** Bytes {@link PackedMatrix#copyInto} takes: the matrix, and each panel's slices aligned to 64 bytes. */

@@ -369,7 +369,8 @@ final class PackedMatrix implements RowSource {
 
     /**
      * This matrix with its panels and scales copied, back to back, into memory from {@code memory}
-     * (which must have {@link #byteSize()} bytes left): the same rows, the same bits, other pages.
+     * (room for {@link #byteSize()} bytes, each panel's slices aligned to 64): the same rows, the same
+     * bits, other pages.
      */
     PackedMatrix copyInto(java.lang.foreign.SegmentAllocator memory) {
         MemorySegment[] w = new MemorySegment[weights.length];
