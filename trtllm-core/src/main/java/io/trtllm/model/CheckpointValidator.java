@@ -227,32 +227,37 @@ public final class CheckpointValidator {
         return whole;
     }
 
+    /**
+     * Scans {@code [from, from + length)} of {@code data}, copied a piece at a time into an array: a bulk
+     * copy and a plain array loop run fast from the first call, before the JIT has compiled anything.
+     */
     private static void scan(Tensor t, MemorySegment data, long from, long length, Path file) {
-        long end = from + length;
-        switch (t.dtype()) {
-            case F32 -> {
-                for (long at = from; at < end; at += 4) {
-                    if ((data.get(I32, at) & 0x7f80_0000) == 0x7f80_0000) {
-                        throw nonFinite(t, at / 4, Float.intBitsToFloat(data.get(I32, at)), file);
+        int size = t.dtype().byteSize();
+        if (t.dtype() == DType.F32) {
+            int[] bits = new int[SCAN_PIECE_BYTES / 4];
+            for (long at = from; at < from + length; at += SCAN_PIECE_BYTES) {
+                int n = (int) Math.min(bits.length, (from + length - at) / size);
+                MemorySegment.copy(data, I32, at, bits, 0, n);
+                for (int i = 0; i < n; i++) {
+                    if ((bits[i] & 0x7f80_0000) == 0x7f80_0000) {
+                        throw nonFinite(t, at / 4 + i, Float.intBitsToFloat(bits[i]), file);
                     }
                 }
             }
-            case BF16 -> {
-                for (long at = from; at < end; at += 2) {
-                    if ((data.get(I16, at) & 0x7f80) == 0x7f80) {
-                        throw nonFinite(t, at / 2, Float.intBitsToFloat((data.get(I16, at) & 0xffff) << 16), file);
+        } else if (t.dtype() == DType.BF16 || t.dtype() == DType.F16) {
+            // BF16: 8 exponent bits at 0x7f80; F16: 5 at 0x7c00. All ones is infinity or NaN.
+            int exponent = t.dtype() == DType.BF16 ? 0x7f80 : 0x7c00;
+            short[] bits = new short[SCAN_PIECE_BYTES / 2];
+            for (long at = from; at < from + length; at += SCAN_PIECE_BYTES) {
+                int n = (int) Math.min(bits.length, (from + length - at) / size);
+                MemorySegment.copy(data, I16, at, bits, 0, n);
+                for (int i = 0; i < n; i++) {
+                    if ((bits[i] & exponent) == exponent) {
+                        float value = t.dtype() == DType.BF16 ? Float.intBitsToFloat((bits[i] & 0xffff) << 16)
+                                : Float.float16ToFloat(bits[i]);
+                        throw nonFinite(t, at / 2 + i, value, file);
                     }
                 }
-            }
-            case F16 -> {
-                for (long at = from; at < end; at += 2) {
-                    if ((data.get(I16, at) & 0x7c00) == 0x7c00) {
-                        throw nonFinite(t, at / 2, Float.float16ToFloat(data.get(I16, at)), file);
-                    }
-                }
-            }
-            case I8, U8 -> {
-                // integers are always finite
             }
         }
     }
