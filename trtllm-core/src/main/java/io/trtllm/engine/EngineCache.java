@@ -749,6 +749,10 @@ public final class EngineCache {
 
         /** An exclusive lock on an in-use file, or null when anyone (this process included) holds it shared. */
         static @Nullable KeyLock tryExclusive(Path file) throws IOException {
+            if (LoadedEngine.marksInUse(file)) {
+                // Held here: opening and closing a second channel would release this process's shared lock.
+                return null;
+            }
             FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
                     StandardOpenOption.WRITE);
             try {

@@ -164,6 +164,16 @@ final class LoadedEngine {
         }
     }
 
+    /**
+     * Whether this process holds {@code file} as an in-use marker. Callers ask before opening another
+     * channel on it: on Linux, closing any channel of a file drops every lock this process holds on it.
+     */
+    static boolean marksInUse(Path file) {
+        synchronized (IN_USE) {
+            return IN_USE.containsKey(file);
+        }
+    }
+
     /** Holds {@code file} with a shared lock (other processes' evictors then keep the entry) until unmarked. */
     private static void markInUse(Path file) throws IOException {
         synchronized (IN_USE) {

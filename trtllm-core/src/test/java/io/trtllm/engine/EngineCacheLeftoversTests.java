@@ -139,6 +139,27 @@ class EngineCacheLeftoversTests {
         assertThat(engines.resolve(".locks")).isEmptyDirectory();
     }
 
+    /**
+     * Probing an entry this process has loaded must not release its in-use lock: on Linux, closing any
+     * channel of a file drops every lock the process holds on it (checked in /proc/locks by inode).
+     */
+    @Test
+    void clearAndListKeepTheInUseLockOfAnEngineThisProcessHoldsLoaded() throws IOException {
+        try (EngineLease held = cache.acquire(model, config(64), CPU, false, BuildProgress.NONE)) {
+            Path inUse = engines.resolve(".locks").resolve(held.load().key() + ".inuse");
+            long inode = (Long) Files.getAttribute(inUse, "unix:ino");
+            assertThat(locksOn(inode)).isEqualTo(1);
+            assertThat(cache.clear()).isEmpty();
+            assertThat(cache.evict(null)).isEmpty();
+            assertThat(cache.list()).singleElement().satisfies(e -> assertThat(e.inUse()).isTrue());
+            assertThat(locksOn(inode)).as("the shared lock other processes' evictors see").isEqualTo(1);
+        }
+    }
+
+    private static long locksOn(long inode) throws IOException {
+        return Files.readAllLines(Path.of("/proc/locks")).stream().filter(l -> l.contains(":" + inode + " ")).count();
+    }
+
     @Test
     void tooLittleFreeSpaceFailsWithTheCachesOwnErrorBeforeWriting() {
         String goodKey;
