@@ -115,6 +115,10 @@ class EngineCacheFileSystemIT {
         try (EngineLease lease = cache(ro).acquire(model, BuildConfig.builder(64).build(), CPU, false, BuildProgress.NONE)) {
             entry = lease.directory();
         }
+        // What a build killed just before the file system went read-only left: it can be shown, not removed.
+        String stale = ".." + "cd".repeat(32) + ".staging.tmp-1";
+        Files.write(Files.createDirectories(ro.resolve("engines").resolve(stale)).resolve("model.safetensors"),
+                new byte[300_000]);
         String remount = run("mount", "-o", "remount,ro", ro.toString());
         assertThat(remount).as("remount read-only").isNull();
         assertThatThrownBy(() -> Files.createFile(ro.resolve("probe"))).hasMessageContaining("Read-only file system");
@@ -133,6 +137,8 @@ class EngineCacheFileSystemIT {
         var err = new StringWriter();
         assertThat(Main.execute(new String[] {"cache", "list", "--cache-dir", ro.toString()}, new PrintWriter(out, true),
                 new PrintWriter(err, true))).as(err.toString()).isZero();
-        assertThat(out.toString()).contains("1 engine(s)").contains(entry.getFileName().toString());
+        assertThat(out.toString()).contains("1 engine(s)").contains(entry.getFileName().toString())
+                .containsPattern("leftover " + stale.replace(".", "\\.") + " +0\\.3 MiB  kept: could not remove it: .*"
+                        + "Read-only file system");
     }
 }
