@@ -10,7 +10,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code trtllm cache list|clear}: the engine cache's entries. */
+/** {@code trtllm cache list|clear}: the engine cache's entries, and the leftovers of interrupted builds. */
 @Command(name = "cache", mixinStandardHelpOptions = true, description = "List or clear the engine cache.",
         subcommands = {CacheCommand.ListEntries.class, CacheCommand.Clear.class})
 final class CacheCommand implements Runnable {
@@ -35,7 +35,8 @@ final class CacheCommand implements Runnable {
         }
     }
 
-    @Command(name = "list", mixinStandardHelpOptions = true, description = "List engines, least recently used first.")
+    @Command(name = "list", mixinStandardHelpOptions = true, description = "List engines, least recently used first; remove the leftovers of interrupted builds and list any "
+            + "that must stay.")
     static final class ListEntries implements Runnable {
         @CommandLine.Mixin
         Root root;
@@ -47,6 +48,7 @@ final class CacheCommand implements Runnable {
         public void run() {
             PrintWriter out = spec.commandLine().getOut();
             EngineCache cache = root.cache();
+            EngineCache.Sweep sweep = cache.sweep();
             List<EngineCache.Entry> entries = cache.list();
             out.printf(Locale.ROOT, "%s: %d engine(s), %.1f MiB%n", cache.directory(), entries.size(),
                     entries.stream().mapToLong(EngineCache.Entry::sizeBytes).sum() / 1048576.0);
@@ -57,10 +59,23 @@ final class CacheCommand implements Runnable {
                 out.printf(Locale.ROOT, "%s  %8.1f MiB  last used %s%s  %s  %s%n", e.key(), e.sizeBytes() / 1048576.0,
                         e.lastUsed(), e.inUse() ? "  in use" : "", build, e.model());
             }
+            printSweep(out, sweep);
         }
     }
 
-    @Command(name = "clear", mixinStandardHelpOptions = true, description = "Remove every engine that is not in use.")
+    /** What a sweep removed (one line) and every leftover it kept, with why: the cache hides nothing it holds. */
+    static void printSweep(PrintWriter out, EngineCache.Sweep sweep) {
+        if (!sweep.removed().isEmpty()) {
+            out.printf(Locale.ROOT, "removed %d leftover(s) of interrupted builds, %.1f MiB%n", sweep.removed().size(),
+                    sweep.removedBytes() / 1048576.0);
+        }
+        for (EngineCache.Leftover l : sweep.kept()) {
+            out.printf(Locale.ROOT, "leftover %s  %8.1f MiB  kept: %s%n", l.path().getFileName(), l.sizeBytes() / 1048576.0,
+                    l.keptBecause());
+        }
+    }
+
+    @Command(name = "clear", mixinStandardHelpOptions = true, description = "Remove every engine that is not in use, and the leftovers of interrupted builds.")
     static final class Clear implements Runnable {
         @CommandLine.Mixin
         Root root;
@@ -71,10 +86,13 @@ final class CacheCommand implements Runnable {
         @Override
         public void run() {
             EngineCache cache = root.cache();
+            EngineCache.Sweep sweep = cache.sweep();
             int before = cache.list().size();
             List<String> removed = cache.clear();
-            spec.commandLine().getOut().printf(Locale.ROOT, "removed %d engine(s) from %s%s%n", removed.size(),
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf(Locale.ROOT, "removed %d engine(s) from %s%s%n", removed.size(),
                     cache.directory(), before > removed.size() ? "; " + (before - removed.size()) + " in use, kept" : "");
+            printSweep(out, sweep);
         }
     }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.CheckpointValidator;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.Tensor;
@@ -49,7 +50,9 @@ import org.slf4j.LoggerFactory;
  *   checksums.json       size + CRC-32C of every file above, written last
  * </pre>
  *
- * <p>The directory appears complete or not at all: everything is written into a temporary sibling
+ * <p>Nothing is written before the checkpoint has been checked against its config
+ * ({@link CheckpointValidator}) and the output's file system has room for the whole engine. The
+ * directory appears complete or not at all: everything is written into a temporary sibling
  * that is renamed into place. Progress goes to a {@link BuildProgress} and to the log (a line at
  * least every {@link #LOG_INTERVAL}); the duration and engine size are logged at the end.
  */
@@ -63,6 +66,7 @@ public final class EngineBuilder {
     private final Device device;
     private @Nullable WeightTransform transform;
     private BuildProgress progress = BuildProgress.NONE;
+    private SpaceProbe spaceProbe = SpaceProbe.FILE_STORE;
 
     /**
      * A builder for {@code config} on {@code device}.
@@ -128,7 +132,10 @@ public final class EngineBuilder {
      * Builds the engine of {@code modelDir} into {@code output}, which must not exist yet.
      *
      * @throws IllegalArgumentException when the build config does not fit the model (names both values)
-     * @throws ModelFormatException     when the checkpoint is invalid
+     * @throws ModelFormatException     when the checkpoint is invalid or does not fit its config
+     *                                  ({@link CheckpointValidator}); checked before anything is written
+     * @throws NotEnoughSpaceException  when the output's file system has too little free space, before anything is
+     *                                  written, or when it fills up while the engine is written (nothing is left behind)
      * @throws UncheckedIOException     when the output cannot be written (nothing is left behind)
      */
     public Result build(Path modelDir, Path output) {
@@ -155,18 +162,28 @@ public final class EngineBuilder {
                     "the engine output directory exists already; remove it or choose another"));
         }
         WeightTransform transform = this.transform != null ? this.transform : defaultTransform(this.config, device, model);
-        // First, so that a machine without NVRTC fails before anything is written.
-        CompiledKernels kernels = device.hasCudaKernels() ? compileKernels(model) : null;
         Path work = null;
-        try {
-            Files.createDirectories(out.getParent());
-            work = Files.createTempDirectory(out.getParent(), "." + out.getFileName() + ".tmp-");
+        long need = 0;
+        long free = -1;
+        try (Checkpoint checkpoint = Checkpoint.open(modelDir)) {
+            // Before anything is written or compiled: a checkpoint that cannot run fails here, naming the
+            // file, tensor and expected shape, and never reaches the engine cache.
+            CheckpointValidator.validate(model, checkpoint, config);
+            WeightsPlan plan = plan(checkpoint, transform);
+            // First, so that a machine without NVRTC fails before anything is written.
+            CompiledKernels kernels = device.hasCudaKernels() ? compileKernels(model) : null;
+            Path parent = out.getParent();
+            Files.createDirectories(parent);
+            need = plan.fileBytes() + sideFileBytes(modelDir) + (kernels == null ? 0 : kernels.cubin().length)
+                    + CONFIG_ALLOWANCE;
+            free = spaceProbe.usableBytes(parent);
+            if (free < need) {
+                throw new NotEnoughSpaceException(parent, need, free);
+            }
+            work = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
             LOG.info("Building engine of {} ({}, {}, max_seq_len {}) into {}", modelDir, transform.describe(), device,
                     this.config.maxSeqLen(), out);
-            int tensors;
-            try (Checkpoint checkpoint = Checkpoint.open(modelDir)) {
-                tensors = writeWeights(checkpoint, transform, work.resolve(EngineConfig.WEIGHTS_FILE));
-            }
+            writeWeights(checkpoint, transform, plan, work.resolve(EngineConfig.WEIGHTS_FILE), need, free);
             for (String name : ModelIdentity.SIDE_FILES) {
                 Path f = modelDir.resolve(name);
                 if (!name.equals(EngineConfig.FILE) && Files.isRegularFile(f)) {
@@ -183,15 +200,45 @@ public final class EngineBuilder {
             work = null;
             Duration took = Duration.ofNanos(System.nanoTime() - start);
             LOG.info("Built engine {} in {} s: {} tensors, {} MiB", out, String.format(Locale.ROOT, "%.2f", took.toMillis() / 1e3),
-                    tensors, String.format(Locale.ROOT, "%.1f", bytes / 1048576.0));
-            return new Result(out, bytes, tensors, took);
+                    plan.sources(), String.format(Locale.ROOT, "%.1f", bytes / 1048576.0));
+            return new Result(out, bytes, plan.sources(), took);
         } catch (IOException e) {
+            if (free >= 0 && isOutOfSpace(e)) {
+                throw new NotEnoughSpaceException(out.getParent(), need, free, " when the build started; the disk filled "
+                        + "up while the engine was written (" + e.getMessage() + ")", e);
+            }
             throw new UncheckedIOException("building engine " + out + " from " + modelDir + ": " + e, e);
         } finally {
             if (work != null) {
                 deleteTree(work);
             }
         }
+    }
+
+    /** Bytes an engine's config.json and checksums.json take at most, beyond the weights and copied files. */
+    private static final long CONFIG_ALLOWANCE = 1 << 20;
+
+    /** Replaces how free space is measured (tests of a full disk). */
+    EngineBuilder spaceProbe(SpaceProbe probe) {
+        this.spaceProbe = probe;
+        return this;
+    }
+
+    private static long sideFileBytes(Path modelDir) throws IOException {
+        long total = 0;
+        for (String name : ModelIdentity.SIDE_FILES) {
+            Path f = modelDir.resolve(name);
+            if (!name.equals(EngineConfig.FILE) && Files.isRegularFile(f)) {
+                total += Files.size(f);
+            }
+        }
+        return total;
+    }
+
+    /** Whether {@code e} says the file system is full (ENOSPC, or EDQUOT: a quota). */
+    static boolean isOutOfSpace(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        return m.contains("No space left on device") || m.contains("Disk quota exceeded");
     }
 
     /**
@@ -214,8 +261,19 @@ public final class EngineBuilder {
         return k;
     }
 
-    /** Plans every tensor, lays out one safetensors file, maps it and lets the transform fill each slice. */
-    private int writeWeights(Checkpoint checkpoint, WeightTransform transform, Path file) throws IOException {
+    /**
+     * The layout of the engine's weights file: its header (64-byte aligned data), every source tensor's
+     * planned engine tensors, and the file's total size.
+     */
+    private record WeightsPlan(List<String> names, Map<String, List<EngineTensor>> plans, byte[] json, int padded,
+                               long dataStart, long fileBytes, long sourceBytes) {
+        int sources() {
+            return names.size();
+        }
+    }
+
+    /** Plans every tensor and lays out one safetensors file; reads only headers. */
+    private static WeightsPlan plan(Checkpoint checkpoint, WeightTransform transform) throws IOException {
         List<String> names = List.copyOf(checkpoint.names());
         Map<String, List<EngineTensor>> plans = new LinkedHashMap<>();
         Set<String> outNames = new HashSet<>();
@@ -244,11 +302,22 @@ public final class EngineBuilder {
         // Pad the header with spaces so that the data starts 64-byte aligned, as SafeTensorsWriter does.
         int padded = ((8 + json.length + 63) & ~63) - 8;
         long dataStart = 8L + padded;
-        long total = dataStart + offset;
+        return new WeightsPlan(names, plans, json, padded, dataStart, dataStart + offset, sourceBytes);
+    }
+
+    /**
+     * Writes the planned file: the header through the channel, the tensors through a mapping that the
+     * transform fills slice by slice. Writing through a mapping on a full disk faults (SIGBUS, which the
+     * JVM raises as an {@link InternalError}); the caller checked the free space before, and a disk that
+     * fills up meanwhile is reported as a {@link NotEnoughSpaceException}.
+     */
+    private void writeWeights(Checkpoint checkpoint, WeightTransform transform, WeightsPlan plan, Path file, long need,
+                              long free) throws IOException {
+        List<String> names = plan.names();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
                 StandardOpenOption.WRITE); Arena arena = Arena.ofConfined()) {
-            ByteBuffer head = ByteBuffer.allocate((int) dataStart).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(padded).put(json);
+            ByteBuffer head = ByteBuffer.allocate((int) plan.dataStart()).order(ByteOrder.LITTLE_ENDIAN);
+            head.putLong(plan.padded()).put(plan.json());
             while (head.hasRemaining()) {
                 head.put((byte) ' ');
             }
@@ -256,29 +325,50 @@ public final class EngineBuilder {
             while (head.hasRemaining()) {
                 ch.write(head);
             }
-            MemorySegment mapped = ch.map(FileChannel.MapMode.READ_WRITE, 0, total, arena);
-            long at = dataStart;
+            MemorySegment mapped = ch.map(FileChannel.MapMode.READ_WRITE, 0, plan.fileBytes(), arena);
+            long at = plan.dataStart();
             long bytesDone = 0;
             int done = 0;
             long lastLog = System.nanoTime();
-            for (String name : names) {
-                Tensor t = checkpoint.tensor(name);
-                for (EngineTensor e : plans.get(name)) {
-                    transform.write(t, e, mapped.asSlice(at, e.byteSize()));
-                    at += e.byteSize();
+            try {
+                for (String name : names) {
+                    Tensor t = checkpoint.tensor(name);
+                    for (EngineTensor e : plan.plans().get(name)) {
+                        transform.write(t, e, mapped.asSlice(at, e.byteSize()));
+                        at += e.byteSize();
+                    }
+                    bytesDone += t.data().byteSize();
+                    done++;
+                    progress.update(done, names.size(), bytesDone, plan.sourceBytes());
+                    if (System.nanoTime() - lastLog >= LOG_INTERVAL.toNanos()) {
+                        lastLog = System.nanoTime();
+                        LOG.info("Building engine: {}/{} tensors, {}/{} MiB ({}%)", done, names.size(),
+                                bytesDone >> 20, plan.sourceBytes() >> 20,
+                                plan.sourceBytes() == 0 ? 100 : bytesDone * 100 / plan.sourceBytes());
+                    }
                 }
-                bytesDone += t.data().byteSize();
-                done++;
-                progress.update(done, names.size(), bytesDone, sourceBytes);
-                if (System.nanoTime() - lastLog >= LOG_INTERVAL.toNanos()) {
-                    lastLog = System.nanoTime();
-                    LOG.info("Building engine: {}/{} tensors, {}/{} MiB ({}%)", done, names.size(),
-                            bytesDone >> 20, sourceBytes >> 20, sourceBytes == 0 ? 100 : bytesDone * 100 / sourceBytes);
+                mapped.force();
+            } catch (InternalError fault) {
+                // The JVM's translation of SIGBUS on a mapped page: here, the engine file could not be backed by
+                // disk blocks (or a mapped checkpoint file was truncated under us). Report which, never the raw error.
+                long nowFree = freeOrZero(file.getParent());
+                if (nowFree < plan.fileBytes() - (at - plan.dataStart())) {
+                    throw new NotEnoughSpaceException(file.getParent().getParent(), need, free, " when the build started; "
+                            + "the disk filled up while the engine was written", new IOException(fault.getMessage(), fault));
                 }
+                throw new UncheckedIOException("building engine " + file.getParent() + ": a mapped file could not be "
+                        + "read or written at tensor offset " + at + " (was the checkpoint truncated while it was read?)",
+                        new IOException(fault.getMessage(), fault));
             }
-            mapped.force();
         }
-        return names.size();
+    }
+
+    private long freeOrZero(Path dir) {
+        try {
+            return spaceProbe.usableBytes(dir);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
     }
 
     /** Best-effort recursive delete (temporary build output, entries being removed). */

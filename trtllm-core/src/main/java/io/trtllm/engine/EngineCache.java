@@ -12,11 +12,16 @@ import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -25,8 +30,10 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.stream.Stream;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,6 +58,18 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Eviction</b>: after each build, the least recently used entries beyond {@code max_records}
  * or {@code max_size_bytes} are removed, skipping any that is in use or locked by a builder.
+ *
+ * <p><b>Leftovers</b>: a process killed while it builds, replaces or removes an entry leaves a
+ * staging, temporary or trash directory ({@code ..<key>.staging.tmp-*}, {@code .<key>.staging},
+ * {@code .trash-<key>-*}, {@code .uncached-*}). Each has an owner lock that its writer holds for as
+ * long as it writes (the key lock; a private engine's own lock), so a leftover whose lock nobody
+ * holds is dead: {@link #sweep()} removes those, at every {@link #acquire} and {@link #clear()}, and
+ * reports the ones it must keep.
+ *
+ * <p><b>Read-only caches</b>: when the cache directory cannot be written (a read-only mount, an
+ * immutable directory), a valid entry is still loaded, verified against its manifest, without
+ * locks and without updating its last use (logged once as a warning); a missing or corrupt one is
+ * an error, as nothing can be built there.
  */
 public final class EngineCache {
     private static final Logger LOG = LoggerFactory.getLogger(EngineCache.class);
@@ -62,9 +81,18 @@ public final class EngineCache {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
     private static final Map<Path, ReentrantLock> LOCAL_LOCKS = new ConcurrentHashMap<>();
 
+    /** Names of the directories a writer of {@code <key>} leaves when killed: its owner lock is the key lock. */
+    private static final Pattern KEYED_LEFTOVER = Pattern.compile(
+            "\\.\\.?(?<key>[0-9a-f]{64})\\.staging(\\.tmp-.*)?|\\.trash-(?<trashed>[0-9a-f]{64})-\\d+");
+    /** Names of a private (uncached) engine's directory and its builder's temporary one. */
+    private static final Pattern UNCACHED = Pattern.compile("\\.\\.?(?<id>uncached-\\d+-\\d+)(\\.tmp-.*)?");
+    private static final String LOCKS = ".locks";
+
     private final Path engines;
     private final BuildCacheConfig limits;
     private final Clock clock;
+    private SpaceProbe spaceProbe = SpaceProbe.FILE_STORE;
+    private final AtomicBoolean readOnlyWarned = new AtomicBoolean();
 
     /** A cache at {@code <limits.cacheRoot or CacheDirectory.resolve(cacheDir)>/engines}. */
     public static EngineCache of(BuildCacheConfig limits, @Nullable Path cacheDir) {
@@ -86,6 +114,12 @@ public final class EngineCache {
     /** {@code <cache root>/engines}. */
     public Path directory() {
         return engines;
+    }
+
+    /** Replaces how free space is measured before a build (tests of a full disk). */
+    EngineCache spaceProbe(SpaceProbe probe) {
+        this.spaceProbe = probe;
+        return this;
     }
 
     // ---- key ----
@@ -135,11 +169,15 @@ public final class EngineCache {
                 return new EngineLease(shared, new EngineLoad(EngineLoad.Kind.SHARED, entry, key, null, since(start)));
             }
         }
+        if (isReadOnly()) {
+            return acquireReadOnly(entry, key, skipBuildCache, start);
+        }
         try {
-            Files.createDirectories(engines.resolve(".locks"));
+            Files.createDirectories(engines.resolve(LOCKS));
         } catch (IOException e) {
             throw diskError(e);
         }
+        sweep();
         try (KeyLock ignored = KeyLock.acquire(lockFile(key), true)) {
             removeLeftovers(key);
             String reason = null;
@@ -187,6 +225,51 @@ public final class EngineCache {
     }
 
     /**
+     * Whether the cache directory exists but cannot be written (checked with {@code access(2)}, which
+     * also says no to root on a read-only mount or an immutable directory).
+     */
+    private boolean isReadOnly() {
+        Path locks = engines.resolve(LOCKS);
+        return Files.isDirectory(engines)
+                && (!Files.isWritable(engines) || Files.isDirectory(locks) && !Files.isWritable(locks));
+    }
+
+    /**
+     * A valid entry of a read-only cache, loaded without locks: nothing here can build, evict or replace
+     * it, and a writer elsewhere only ever renames entries away, which leaves this mapping intact.
+     */
+    private EngineLease acquireReadOnly(Path entry, String key, boolean skipBuildCache, long start) {
+        String advice = "; make it writable, or point " + CacheDirectory.ENV + " (trtllm.cache.dir) at a writable "
+                + "directory";
+        if (skipBuildCache) {
+            throw new UncheckedIOException(new AccessDeniedException(engines.toString(), null, "engine cache is read-only: "
+                    + "skip_build_cache cannot rebuild engine " + key + advice));
+        }
+        if (!Files.isDirectory(entry)) {
+            throw new UncheckedIOException(new AccessDeniedException(engines.toString(), null, "engine cache is read-only "
+                    + "and holds no engine " + key + " for this model and build config, which cannot be built there"
+                    + advice));
+        }
+        try {
+            EngineManifest.verify(entry);
+            readMetadata(entry);
+        } catch (CorruptEngineException | IOException e) {
+            throw new UncheckedIOException(new AccessDeniedException(entry.toString(), null, "engine cache is read-only "
+                    + "and this entry is corrupt or incomplete (" + e.getMessage() + "); it cannot be rebuilt there"
+                    + advice));
+        }
+        if (readOnlyWarned.compareAndSet(false, true)) {
+            LOG.warn("Engine cache {} is read-only: loading its engines without locks (a process that can write there "
+                    + "may evict them meanwhile; this one keeps its mapping) and without updating their last use",
+                    engines);
+        }
+        LoadedEngine engine = LoadedEngine.open(entry, null, false);
+        EngineLoad load = new EngineLoad(EngineLoad.Kind.LOADED_FROM_CACHE, entry, key, null, since(start));
+        LOG.info("Engine cache hit {} ({} ms): verified and loaded from a read-only cache", key, load.duration().toMillis());
+        return new EngineLease(engine, load);
+    }
+
+    /**
      * Loads a prebuilt engine directory as it is, after checking it against its manifest.
      *
      * @throws CorruptEngineException when a file does not match (a prebuilt engine is never rebuilt)
@@ -206,13 +289,34 @@ public final class EngineCache {
     /** Builds {@code modelDir} into a private directory under the cache root, deleted when the lease closes. */
     public EngineLease buildUncached(Path modelDir, BuildConfig config, Device device, BuildProgress progress) {
         long start = System.nanoTime();
-        Path dir = engines.resolve(".uncached-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        new EngineBuilder(config, device).progress(progress).build(modelDir, dir);
+        String id = "uncached-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        Path dir = engines.resolve("." + id);
+        Path ownerLock = engines.resolve(LOCKS).resolve(id + ".lock");
+        KeyLock owner;
         try {
+            Files.createDirectories(ownerLock.getParent());
+            sweep();
+            // Held from before the build until the lease closes: a sweep removes the directory only once it is free.
+            owner = KeyLock.acquire(ownerLock, true);
+        } catch (IOException e) {
+            throw diskError(e);
+        }
+        Runnable release = () -> {
+            try {
+                Files.deleteIfExists(ownerLock); // a unique name, which no other process ever locks
+                owner.close();
+            } catch (IOException e) {
+                LOG.debug("releasing {}: {}", ownerLock, e.toString());
+            }
+        };
+        try {
+            new EngineBuilder(config, device).progress(progress).spaceProbe(spaceProbe).build(modelDir, dir);
             LoadedEngine engine = LoadedEngine.open(dir, null, true);
-            return new EngineLease(engine, new EngineLoad(EngineLoad.Kind.BUILT_UNCACHED, dir, null, null, since(start)));
-        } catch (RuntimeException e) {
+            return new EngineLease(engine, new EngineLoad(EngineLoad.Kind.BUILT_UNCACHED, dir, null, null, since(start)),
+                    release);
+        } catch (RuntimeException | Error e) {
             EngineBuilder.deleteTree(dir);
+            release.run();
             throw e;
         }
     }
@@ -221,7 +325,8 @@ public final class EngineCache {
     private void publish(Path modelDir, BuildConfig config, Device device, ObjectNode inputs, String key, Path entry,
                          BuildProgress progress) throws IOException {
         Path staging = engines.resolve("." + key + ".staging");
-        EngineBuilder.Result built = new EngineBuilder(config, device).progress(progress).build(modelDir, staging, inputs.with("model"));
+        EngineBuilder.Result built = new EngineBuilder(config, device).progress(progress).spaceProbe(spaceProbe)
+                .build(modelDir, staging, inputs.with("model"));
         try {
             ObjectNode meta = JSON.createObjectNode();
             meta.put("key", key);
@@ -259,11 +364,28 @@ public final class EngineCache {
         }
     }
 
-    private static void writeJson(Path file, JsonNode node) throws IOException {
+    private void writeJson(Path file, JsonNode node) throws IOException {
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-"
                 + Thread.currentThread().threadId());
-        Files.write(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node));
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(node);
+        try {
+            Files.write(tmp, bytes);
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            if (EngineBuilder.isOutOfSpace(e)) {
+                throw new NotEnoughSpaceException(file.getParent(), bytes.length, freeOrZero(file.getParent()), "", e);
+            }
+            throw e;
+        }
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private long freeOrZero(Path dir) {
+        try {
+            return spaceProbe.usableBytes(dir);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
     }
 
     // ---- listing and eviction ----
@@ -357,6 +479,7 @@ public final class EngineCache {
      * @return the keys removed
      */
     public List<String> clear() {
+        sweep();
         List<String> removed = new ArrayList<>();
         for (Entry e : list()) {
             if (removeIfIdle(e, "cleared")) {
@@ -415,11 +538,12 @@ public final class EngineCache {
         EngineBuilder.deleteTree(trash);
     }
 
-    /** Temporary and trash directories that a crashed process left for {@code key}. Caller holds the key lock. */
+    /**
+     * Staging, temporary and trash directories that a killed process left for {@code key}: dead for
+     * sure, as the caller holds the key lock that their writer held.
+     */
     private void removeLeftovers(String key) throws IOException {
-        try (DirectoryStream<Path> stale = Files.newDirectoryStream(engines,
-                p -> p.getFileName().toString().startsWith("." + key + ".")
-                        || p.getFileName().toString().startsWith(".trash-" + key + "-"))) {
+        try (DirectoryStream<Path> stale = Files.newDirectoryStream(engines, p -> key.equals(ownerKey(p)))) {
             for (Path p : stale) {
                 LOG.info("Removing {} left by an interrupted build", p);
                 EngineBuilder.deleteTree(p);
@@ -427,22 +551,142 @@ public final class EngineCache {
         }
     }
 
-    private static long sizeOf(Path dir) throws IOException {
-        try (Stream<Path> files = Files.walk(dir)) {
-            long total = 0;
-            for (Path p : files.filter(Files::isRegularFile).toList()) {
-                total += Files.size(p);
-            }
-            return total;
+    /** The key whose lock guards the leftover {@code p}, or null when it is not a keyed leftover. */
+    private static @Nullable String ownerKey(Path p) {
+        Matcher m = KEYED_LEFTOVER.matcher(p.getFileName().toString());
+        if (!m.matches()) {
+            return null;
+        }
+        return m.group("key") != null ? m.group("key") : m.group("trashed");
+    }
+
+    /**
+     * Something in the cache directory that is not an entry: what a killed build, removal or private
+     * engine left, or a file the cache did not make.
+     *
+     * @param path        where it is
+     * @param sizeBytes   bytes on disk
+     * @param keptBecause why it is still there, or null when it was removed
+     */
+    public record Leftover(Path path, long sizeBytes, @Nullable String keptBecause) {
+    }
+
+    /**
+     * What a {@link #sweep()} found.
+     *
+     * @param removed leftovers of dead writers, removed
+     * @param kept    leftovers still there, each with why: a live process holds its lock, it could not be
+     *                removed (a read-only directory), or the cache did not make it
+     */
+    public record Sweep(List<Leftover> removed, List<Leftover> kept) {
+        /** Bytes freed. */
+        public long removedBytes() {
+            return removed.stream().mapToLong(Leftover::sizeBytes).sum();
         }
     }
 
+    /**
+     * Removes the leftovers of dead writers: every staging, temporary, trash or private-engine
+     * directory whose owner lock nobody holds (a live builder holds it for as long as it writes;
+     * the kernel releases it when the process dies, also on {@code kill -9}).
+     */
+    public Sweep sweep() {
+        List<Leftover> removed = new ArrayList<>();
+        List<Leftover> kept = new ArrayList<>();
+        if (!Files.isDirectory(engines)) {
+            return new Sweep(removed, kept);
+        }
+        List<Path> candidates = new ArrayList<>();
+        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(engines,
+                p -> p.getFileName().toString().startsWith(".") && !p.getFileName().toString().equals(LOCKS))) {
+            dirs.forEach(candidates::add);
+        } catch (IOException e) {
+            throw diskError(e);
+        }
+        for (Path p : candidates) {
+            long size = sizeOf(p);
+            String why = removeIfDead(p);
+            if (why == null) {
+                removed.add(new Leftover(p, size, null));
+            } else if (!why.isEmpty()) {
+                kept.add(new Leftover(p, size, why));
+            }
+        }
+        if (!removed.isEmpty()) {
+            LOG.info("Engine cache {}: removed {} leftover(s) of interrupted builds ({} MiB): {}", engines, removed.size(),
+                    removed.stream().mapToLong(Leftover::sizeBytes).sum() >> 20,
+                    removed.stream().map(l -> l.path().getFileName().toString()).toList());
+        }
+        for (Leftover l : kept) {
+            LOG.debug("Engine cache leftover {} kept: {}", l.path(), l.keptBecause());
+        }
+        return new Sweep(removed, kept);
+    }
+
+    /** Removes {@code p} if its owner is dead: null when removed, "" when it vanished meanwhile, else why it stays. */
+    private @Nullable String removeIfDead(Path p) {
+        String name = p.getFileName().toString();
+        String key = ownerKey(p);
+        Matcher uncached = UNCACHED.matcher(name);
+        Path lock;
+        @Nullable Path inUse = null;
+        if (key != null) {
+            lock = lockFile(key);
+        } else if (uncached.matches()) {
+            lock = engines.resolve(LOCKS).resolve(uncached.group("id") + ".lock");
+        } else {
+            return "not made by the engine cache; left alone";
+        }
+        try (KeyLock owner = KeyLock.acquire(lock, false)) {
+            if (owner == null) {
+                return "a live process holds its lock " + engines.relativize(lock) + " (building or using it)";
+            }
+            if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                return "";
+            }
+            EngineBuilder.deleteTree(p);
+            if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                return "could not remove it (see the log)";
+            }
+            if (key == null) {
+                Files.deleteIfExists(lock); // a private engine's lock: its name is never used again
+            }
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return "could not remove it: " + e.getMessage();
+        }
+    }
+
+    /** Bytes of the regular files under {@code dir}; files that vanish meanwhile count as nothing. */
+    private static long sizeOf(Path dir) {
+        long[] total = {0};
+        try {
+            Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    if (attrs.isRegularFile()) {
+                        total[0] += attrs.size();
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) {
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (IOException e) {
+            LOG.debug("sizing {}: {}", dir, e.toString());
+        }
+        return total[0];
+    }
+
     private Path lockFile(String key) {
-        return engines.resolve(".locks").resolve(key + ".lock");
+        return engines.resolve(LOCKS).resolve(key + ".lock");
     }
 
     private Path inUseFile(String key) {
-        return engines.resolve(".locks").resolve(key + ".inuse");
+        return engines.resolve(LOCKS).resolve(key + ".inuse");
     }
 
     private static Duration since(long startNanos) {
@@ -450,6 +694,9 @@ public final class EngineCache {
     }
 
     private UncheckedIOException diskError(IOException e) {
+        if (EngineBuilder.isOutOfSpace(e)) {
+            return new NotEnoughSpaceException(engines, 1, freeOrZero(engines), " (" + e.getMessage() + ")", e);
+        }
         return new UncheckedIOException("engine cache " + engines + ": " + e + ". Check free disk space and write permission"
                 + " there, or set " + CacheDirectory.ENV + " to another directory.", e);
     }
@@ -469,7 +716,8 @@ public final class EngineCache {
             ReentrantLock local = LOCAL_LOCKS.computeIfAbsent(file, k -> new ReentrantLock());
             if (wait) {
                 local.lock();
-            } else if (!local.tryLock()) {
+            } else if (local.isHeldByCurrentThread() || !local.tryLock()) {
+                // Held by this very thread (a sweep while it builds): busy, as for anyone else.
                 return null;
             }
             FileChannel channel = null;
@@ -501,6 +749,10 @@ public final class EngineCache {
 
         /** An exclusive lock on an in-use file, or null when anyone (this process included) holds it shared. */
         static @Nullable KeyLock tryExclusive(Path file) throws IOException {
+            if (LoadedEngine.marksInUse(file)) {
+                // Held here: opening and closing a second channel would release this process's shared lock.
+                return null;
+            }
             FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
                     StandardOpenOption.WRITE);
             try {

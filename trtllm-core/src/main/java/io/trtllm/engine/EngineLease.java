@@ -14,11 +14,18 @@ import org.jspecify.annotations.Nullable;
 public final class EngineLease implements AutoCloseable {
     private final LoadedEngine engine;
     private final EngineLoad load;
+    private final @Nullable Runnable afterRelease;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     EngineLease(LoadedEngine engine, EngineLoad load) {
+        this(engine, load, null);
+    }
+
+    /** A lease that runs {@code afterRelease} once its engine is released (a private engine's owner lock). */
+    EngineLease(LoadedEngine engine, EngineLoad load, @Nullable Runnable afterRelease) {
         this.engine = engine;
         this.load = load;
+        this.afterRelease = afterRelease;
     }
 
     /** The engine's config.json. */
@@ -58,7 +65,13 @@ public final class EngineLease implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            engine.release();
+            try {
+                engine.release();
+            } finally {
+                if (afterRelease != null) {
+                    afterRelease.run();
+                }
+            }
         }
     }
 }

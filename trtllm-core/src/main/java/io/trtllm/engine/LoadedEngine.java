@@ -3,6 +3,7 @@ package io.trtllm.engine;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.trtllm.model.Checkpoint;
+import io.trtllm.model.CheckpointValidator;
 import io.trtllm.runtime.cuda.CompiledKernels;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -72,6 +73,8 @@ final class LoadedEngine {
                 marked = true;
             }
             weights = Checkpoint.open(dir);
+            // The runner allocates per layer of the config: a count the weights do not bear out fails here, by name.
+            CheckpointValidator.checkLayerCount(config.modelConfig(), weights, dir.resolve(EngineConfig.FILE));
             LoadedEngine e = new LoadedEngine(dir, config, weights, kernels, inUseFile, deleteOnRelease);
             if (!deleteOnRelease) {
                 synchronized (LOADED) {
@@ -158,6 +161,16 @@ final class LoadedEngine {
 
         InUse(FileChannel channel) {
             this.channel = channel;
+        }
+    }
+
+    /**
+     * Whether this process holds {@code file} as an in-use marker. Callers ask before opening another
+     * channel on it: on Linux, closing any channel of a file drops every lock this process holds on it.
+     */
+    static boolean marksInUse(Path file) {
+        synchronized (IN_USE) {
+            return IN_USE.containsKey(file);
         }
     }
 

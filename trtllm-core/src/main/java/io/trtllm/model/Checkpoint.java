@@ -234,6 +234,20 @@ public final class Checkpoint implements AutoCloseable {
         return byName.containsKey(name);
     }
 
+    /** The safetensors file that holds tensor {@code name} (header data: still known after {@link #close()}). */
+    public Path fileOf(String name) {
+        SafeTensors st = byName.get(name);
+        if (st == null) {
+            throw new ModelFormatException("tensor '" + name + "' not found in checkpoint " + directory);
+        }
+        return st.file();
+    }
+
+    /** The weight files, in the order they were opened. */
+    public List<Path> files() {
+        return shards.stream().map(SafeTensors::file).toList();
+    }
+
     /**
      * A tensor by name; missing is a {@link ModelFormatException} naming the directory and tensor.
      *

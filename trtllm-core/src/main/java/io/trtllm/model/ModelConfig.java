@@ -73,6 +73,9 @@ public record ModelConfig(
         positive("num_key_value_heads", numKvHeads);
         positive("head_dim", headDim);
         positive("max_position_embeddings", maxPositionEmbeddings);
+        // The runner sizes its buffers with int products of these; refuse what would overflow them.
+        product("num_attention_heads", numHeads, "head_dim", headDim);
+        product("num_key_value_heads", numKvHeads, "head_dim", headDim);
         if (numHeads % numKvHeads != 0) {
             throw new IllegalArgumentException("num_attention_heads (" + numHeads
                     + ") must be a multiple of num_key_value_heads (" + numKvHeads + ")");
@@ -80,16 +83,23 @@ public record ModelConfig(
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("head_dim must be even for rotary embeddings, got " + headDim);
         }
-        if (!(rmsNormEps > 0)) {
-            throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
+        if (!(rmsNormEps > 0) || Double.isInfinite(rmsNormEps)) {
+            throw new IllegalArgumentException("rms_norm_eps must be finite and > 0, got " + rmsNormEps);
         }
-        if (!(ropeTheta > 0)) {
-            throw new IllegalArgumentException("rope_theta must be > 0, got " + ropeTheta);
+        if (!(ropeTheta > 0) || Double.isInfinite(ropeTheta)) {
+            throw new IllegalArgumentException("rope_theta must be finite and > 0, got " + ropeTheta);
         }
         if (slidingWindow != null) {
             positive("sliding_window", slidingWindow);
         }
         eosTokenIds = List.copyOf(eosTokenIds);
+    }
+
+    private static void product(String aKey, int a, String bKey, int b) {
+        if ((long) a * b > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(aKey + " " + a + " × " + bKey + " " + b + " = " + (long) a * b
+                    + " exceeds " + Integer.MAX_VALUE);
+        }
     }
 
     private static void positive(String key, int value) {
@@ -329,6 +339,10 @@ public record ModelConfig(
             }
             if (!v.isNumber()) {
                 throw new ModelFormatException(source + ": key '" + key + "' must be a number, got " + v);
+            }
+            if (!Double.isFinite(v.doubleValue())) {
+                // 1e999 parses as infinity: not a value any config means.
+                throw new ModelFormatException(source + ": key '" + key + "' must be a finite number, got " + v);
             }
             return v.doubleValue();
         }
