@@ -124,7 +124,8 @@ public final class Executor implements AutoCloseable {
      * Queues a request; tokens and the end come to {@code listener}.
      *
      * @throws QueueFullException       when {@code max_queue_size} requests are waiting
-     * @throws IllegalArgumentException for a prompt + max_tokens beyond max_seq_len, or a duplicate id
+     * @throws IllegalArgumentException for a prompt + max_tokens beyond max_seq_len, more logprobs or prompt
+     *                                  logprobs than the vocabulary has tokens, or a duplicate id
      * @throws IllegalStateException    after {@link #close} or a fatal error
      */
     public void submit(GenerationRequest request, GenerationListener listener) {
@@ -140,10 +141,21 @@ public final class Executor implements AutoCloseable {
             throw new IllegalStateException("the executor is not accepting requests"
                     + (failed != null ? " (failed: " + failed + ")" : " (shut down)"), failed);
         }
-        int total = request.promptTokenIds().length + request.maxTokens();
+        int promptLength = request.promptTokenIds().length;
+        // Compared as a long: max_tokens comes from callers and may be anything up to 2^31 - 1.
+        long total = (long) promptLength + request.maxTokens();
         if (total > config.maxSeqLen()) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + request.promptTokenIds().length
+            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + promptLength
                     + " tokens) + max_tokens (" + request.maxTokens() + ") = " + total + " exceeds max_seq_len " + config.maxSeqLen());
+        }
+        int vocab = runner.config().vocabSize();
+        if (request.sampling().logprobs() > vocab) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": logprobs (" + request.sampling().logprobs()
+                    + ") exceeds the vocabulary size " + vocab);
+        }
+        if (request.promptLogprobs() > vocab) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": prompt_logprobs (" + request.promptLogprobs()
+                    + ") exceeds the vocabulary size " + vocab);
         }
         if (queued.incrementAndGet() > config.maxQueueSize()) {
             queued.decrementAndGet();
