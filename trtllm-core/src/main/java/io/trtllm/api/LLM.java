@@ -85,6 +85,7 @@ public final class LLM implements AutoCloseable {
     /** Beam searches, which wait on their steps: a virtual thread each, never the delivery thread. */
     private final ExecutorService searches = Executors.newVirtualThreadPerTaskExecutor();
     private final int maxSeqLen;
+    private final int maxQueueSize;
     private final int[] eosTokenIds;
     private final AtomicLong requestIds = new AtomicLong();
     private static final AtomicLong DELIVERY_THREADS = new AtomicLong();
@@ -129,6 +130,7 @@ public final class LLM implements AutoCloseable {
         this.engine = lease;
         this.config = lease.config().modelConfig();
         this.maxSeqLen = args.maxSeqLen() != null ? args.maxSeqLen() : lease.config().buildConfig().maxSeqLen();
+        this.maxQueueSize = args.maxQueueSize();
         int engineInputLen = lease.config().buildConfig().maxInputLen();
         this.maxInputLen = Math.min(args.maxInputLen() != null ? args.maxInputLen() : engineInputLen, maxSeqLen);
         Checkpoint weights = lease.weights();
@@ -616,19 +618,38 @@ public final class LLM implements AutoCloseable {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("the prompt is empty: at least one token is needed");
         }
+        if (promptIds.length > maxInputLen) { // before the ids: a huge prompt is refused without reading it
+            throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) exceeds the engine's max_input_len "
+                    + maxInputLen);
+        }
         for (int id : promptIds) {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException("prompt token id " + id + " is out of range [0, " + config.vocabSize() + ")");
             }
         }
-        if (promptIds.length > maxInputLen) {
-            throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) exceeds the engine's max_input_len "
-                    + maxInputLen);
-        }
-        if (promptIds.length + params.maxTokens() > maxSeqLen) {
+        // Sums and products of caller-given sizes are taken as longs: each may be up to 2^31 - 1.
+        long total = (long) promptIds.length + params.maxTokens();
+        if (total > maxSeqLen) {
             throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) + max_tokens ("
-                    + params.maxTokens() + ") = " + (promptIds.length + params.maxTokens())
-                    + " exceeds max_seq_len " + maxSeqLen);
+                    + params.maxTokens() + ") = " + total + " exceeds max_seq_len " + maxSeqLen);
+        }
+        int vocab = config.vocabSize();
+        if (params.logprobs() != null && params.logprobs() > vocab) {
+            throw new IllegalArgumentException("logprobs (" + params.logprobs() + ") exceeds the vocabulary size " + vocab);
+        }
+        if (params.promptLogprobs() != null && params.promptLogprobs() > vocab) {
+            throw new IllegalArgumentException("prompt_logprobs (" + params.promptLogprobs() + ") exceeds the vocabulary size "
+                    + vocab);
+        }
+        // best_of samples (or beams) wait in the queue together: more than it holds could never all be admitted.
+        if (params.bestOf() > maxQueueSize) {
+            throw new IllegalArgumentException((params.useBeamSearch() ? "the beam width" : "best_of") + " ("
+                    + params.bestOf() + ") exceeds max_queue_size " + maxQueueSize);
+        }
+        // Each beam-search step asks for the 2 × width most likely tokens.
+        if (params.useBeamSearch() && 2L * params.bestOf() > vocab) {
+            throw new IllegalArgumentException("the beam width (" + params.bestOf() + ") needs 2 × " + params.bestOf()
+                    + " candidate tokens per step, more than the vocabulary size " + vocab);
         }
     }
 

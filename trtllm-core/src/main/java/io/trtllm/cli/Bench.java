@@ -154,17 +154,23 @@ final class Bench implements Callable<Integer> {
         LlmArgs args = engine.builder().backend("cpu").build();
         try (EngineLease lease = LLM.acquireEngine(args)) {
             ModelConfig config = lease.config().modelConfig();
-            int positions = passContext + (decode ? 1 : 0);
+            long needed = (long) passContext + (decode ? 1 : 0); // a long: --pass-context may be up to 2^31 - 1
             int maxSeq = lease.config().buildConfig().maxSeqLen();
-            if (positions > maxSeq) {
-                throw new IllegalArgumentException("--pass-context " + passContext + " needs " + positions
+            if (needed > maxSeq) {
+                throw new IllegalArgumentException("--pass-context " + passContext + " needs " + needed
                         + " positions; the engine's max_seq_len is " + maxSeq);
             }
+            int positions = (int) needed;
             int blockSize = args.kvCacheConfig().tokensPerBlock();
-            int perSequence = (positions + blockSize - 1) / blockSize;
+            int perSequence = Math.ceilDiv(positions, blockSize);
             DType kvType = args.kvCacheConfig().dtypeOr(DType.F32);
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
-            var kv = new KvCacheSpec(Math.multiplyExact(passSequences, perSequence), blockSize);
+            long blocks = (long) passSequences * perSequence;
+            if (blocks > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("--pass-sequences " + passSequences + " × " + perSequence
+                        + " KV blocks each exceeds 2^31 - 1 blocks");
+            }
+            var kv = new KvCacheSpec((int) blocks, blockSize);
             try (var runner = new CpuModelRunner(config, lease.weights(), kv, kvType, threads)) {
                 var random = new java.util.Random(seed);
                 var chunks = new java.util.ArrayList<SequenceChunk>();
@@ -269,6 +275,10 @@ final class Bench implements Callable<Integer> {
         try (var llm = new LLM(args)) {
             var tokenizer = llm.tokenizer();
             int vocab = Math.min(tokenizer.vocabSize(), llm.modelConfig().vocabSize());
+            if (dataset == null && (long) inputLen + outputLen > llm.maxSeqLen()) { // before making the prompts
+                throw new IllegalArgumentException("--input-len " + inputLen + " + --output-len " + outputLen
+                        + " exceeds max_seq_len " + llm.maxSeqLen());
+            }
             List<BenchDataset.Entry> entries = dataset != null
                     ? BenchDataset.read(dataset, tokenizer, vocab)
                     : BenchDataset.synthetic(numRequests, inputLen, outputLen, vocab, tokenizer::isSpecialToken, seed);

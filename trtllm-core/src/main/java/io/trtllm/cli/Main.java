@@ -147,6 +147,11 @@ public final class Main implements Runnable {
             }
             // One request (of best_of sequences): a KV cache for those is enough.
             var args = engine.builder().maxBatchSize(params.bestOf()).build();
+            if (params.bestOf() > args.maxQueueSize()) { // LLM refuses it too, but only after loading the model
+                String option = beamWidth != null ? "--beam-width" : bestOf != null ? "--best-of" : "--n";
+                throw new IllegalArgumentException(option + " " + params.bestOf() + " exceeds the request queue (max_queue_size "
+                        + args.maxQueueSize() + ")");
+            }
             try (var llm = new LLM(args)) {
                 RequestOutput result = stream ? streamed(llm, params, out) : llm.generate(prompt, params);
                 if (!stream) {

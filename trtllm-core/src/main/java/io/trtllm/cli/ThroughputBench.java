@@ -138,7 +138,7 @@ final class ThroughputBench {
     /** Checks every request fits the engine before anything runs. */
     static void check(List<BenchDataset.Entry> entries, int maxSeqLen) {
         for (var e : entries) {
-            if (e.inputIds().length + e.outputTokens() > maxSeqLen) {
+            if ((long) e.inputIds().length + e.outputTokens() > maxSeqLen) { // output_tokens may be up to 2^31 - 1
                 throw new IllegalArgumentException("request task_id " + e.taskId() + ": " + e.inputIds().length
                         + " input + " + e.outputTokens() + " output tokens exceed max_seq_len " + maxSeqLen);
             }

@@ -26,6 +26,12 @@ import org.slf4j.LoggerFactory;
  * chunks = scheduler.schedule();  logits = runner.forward(batch(chunks));  postprocess(chunks, logits);
  * </pre>
  *
+ * <p>One request cannot stop the loop: whatever one sequence's step throws (admission, KV bookkeeping,
+ * sampling, finish checks, its listener) fails that request alone, with its blocks freed, and the
+ * iteration goes on for the others. A forward pass that throws fails the requests in it. Only a runner
+ * that reports itself unusable ({@link ModelRunner#failure()}), an error of the JVM itself (out of
+ * memory, stack overflow) or a break of the loop's own invariants stops it, failing every request.
+ *
  * <p>Thread-safe: {@link #submit}, {@link #abort} and {@link #close} may be called from any thread.
  */
 public final class Executor implements AutoCloseable {
@@ -92,6 +98,11 @@ public final class Executor implements AutoCloseable {
     private final Sampler sampler = new Sampler();
 
     public Executor(ModelRunner runner, Config config) {
+        this(runner, config, StepHook.NONE);
+    }
+
+    /** With a hook before each sequence's steps: tests inject failures into one sequence's bookkeeping. */
+    Executor(ModelRunner runner, Config config, StepHook hook) {
         this.runner = runner;
         this.config = config;
         var spec = runner.kvCache();
@@ -100,7 +111,7 @@ public final class Executor implements AutoCloseable {
             throw new IllegalArgumentException("the KV cache (" + spec.capacityTokens() + " tokens) cannot hold one sequence of "
                     + "max_seq_len " + config.maxSeqLen());
         }
-        this.scheduler = new Scheduler(config.scheduler(), kv);
+        this.scheduler = new Scheduler(config.scheduler(), kv, hook);
         this.stats = snapshot(0, 0);
         this.loop = Thread.ofPlatform().name("trtllm-executor").daemon().unstarted(this::runLoop);
         loop.start();
@@ -113,7 +124,8 @@ public final class Executor implements AutoCloseable {
      * Queues a request; tokens and the end come to {@code listener}.
      *
      * @throws QueueFullException       when {@code max_queue_size} requests are waiting
-     * @throws IllegalArgumentException for a prompt + max_tokens beyond max_seq_len, or a duplicate id
+     * @throws IllegalArgumentException for a prompt + max_tokens beyond max_seq_len, more logprobs or prompt
+     *                                  logprobs than the vocabulary has tokens, or a duplicate id
      * @throws IllegalStateException    after {@link #close} or a fatal error
      */
     public void submit(GenerationRequest request, GenerationListener listener) {
@@ -129,10 +141,21 @@ public final class Executor implements AutoCloseable {
             throw new IllegalStateException("the executor is not accepting requests"
                     + (failed != null ? " (failed: " + failed + ")" : " (shut down)"), failed);
         }
-        int total = request.promptTokenIds().length + request.maxTokens();
+        int promptLength = request.promptTokenIds().length;
+        // Compared as a long: max_tokens comes from callers and may be anything up to 2^31 - 1.
+        long total = (long) promptLength + request.maxTokens();
         if (total > config.maxSeqLen()) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + request.promptTokenIds().length
+            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + promptLength
                     + " tokens) + max_tokens (" + request.maxTokens() + ") = " + total + " exceeds max_seq_len " + config.maxSeqLen());
+        }
+        int vocab = runner.config().vocabSize();
+        if (request.sampling().logprobs() > vocab) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": logprobs (" + request.sampling().logprobs()
+                    + ") exceeds the vocabulary size " + vocab);
+        }
+        if (request.promptLogprobs() > vocab) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": prompt_logprobs (" + request.promptLogprobs()
+                    + ") exceeds the vocabulary size " + vocab);
         }
         if (queued.incrementAndGet() > config.maxQueueSize()) {
             queued.decrementAndGet();
@@ -230,6 +253,11 @@ public final class Executor implements AutoCloseable {
                     }
                 }
                 List<ScheduledChunk> chunks = scheduler.hasWork() ? scheduler.schedule() : List.of();
+                for (Scheduler.Failure f : scheduler.takeFailures()) {
+                    LOG.warn("Request {} failed while it was scheduled; the others go on", f.sequence().request.requestId(),
+                            f.error());
+                    fail(f.sequence(), f.error());
+                }
                 if (chunks.isEmpty()) {
                     stats = snapshot(0, 0); // aborts and finishes change the counts without a pass
                     LockSupport.parkNanos(this, IDLE_PARK_NANOS);
@@ -282,24 +310,34 @@ public final class Executor implements AutoCloseable {
         }
     }
 
-    private void iterate(List<ScheduledChunk> chunks) {
-        List<SequenceChunk> work = new ArrayList<>(chunks.size());
+    private void iterate(List<ScheduledChunk> scheduled) {
+        List<ScheduledChunk> chunks = new ArrayList<>(scheduled.size());
+        List<SequenceChunk> work = new ArrayList<>(scheduled.size());
         int tokens = 0;
-        for (ScheduledChunk c : chunks) {
+        for (ScheduledChunk c : scheduled) {
             Sequence s = c.sequence();
             if (!s.admitted) {
                 s.admitted = true;
                 queued.decrementAndGet();
             }
-            boolean promptRows = s.request.promptLogprobs() >= 0 && c.start() < s.promptLength;
-            SequenceChunk.LogitsMode mode = promptRows ? SequenceChunk.LogitsMode.ALL
-                    : !c.sample() ? SequenceChunk.LogitsMode.NONE
-                    : Sampler.plainArgmax(s.sampling) ? SequenceChunk.LogitsMode.ARGMAX
-                    : Sampler.plainDraw(s.sampling) ? SequenceChunk.LogitsMode.SAMPLE
-                    : SequenceChunk.LogitsMode.LAST;
-            work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id), mode,
-                    mode == SequenceChunk.LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null));
-            tokens += c.length();
+            try {
+                boolean promptRows = s.request.promptLogprobs() >= 0 && c.start() < s.promptLength;
+                SequenceChunk.LogitsMode mode = promptRows ? SequenceChunk.LogitsMode.ALL
+                        : !c.sample() ? SequenceChunk.LogitsMode.NONE
+                        : Sampler.plainArgmax(s.sampling) ? SequenceChunk.LogitsMode.ARGMAX
+                        : Sampler.plainDraw(s.sampling) ? SequenceChunk.LogitsMode.SAMPLE
+                        : SequenceChunk.LogitsMode.LAST;
+                work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id), mode,
+                        mode == SequenceChunk.LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null));
+                chunks.add(c);
+                tokens += c.length();
+            } catch (RuntimeException | Error e) {
+                failSequence(s, "preparing its chunk", e); // it stays out of this pass
+            }
+        }
+        if (chunks.isEmpty()) {
+            stats = snapshot(0, 0);
+            return;
         }
         float[][] logits;
         try {
@@ -343,11 +381,23 @@ public final class Executor implements AutoCloseable {
                 if (reason != null) {
                     finish(s, reason);
                 }
-            } catch (RuntimeException e) {
-                fail(s, e);
+            } catch (RuntimeException | Error e) {
+                failSequence(s, "after the forward pass", e);
             }
         }
         stats = snapshot(chunks.size(), tokens);
+    }
+
+    /**
+     * Fails one sequence whose own step threw, and lets the loop go on with the others. Errors of the
+     * JVM itself (out of memory, stack overflow) are no one request's doing: they go on up and stop the loop.
+     */
+    private void failSequence(Sequence s, String where, Throwable error) {
+        if (error instanceof VirtualMachineError fatal) {
+            throw fatal;
+        }
+        LOG.warn("Request {} failed {}; the others go on", s.request.requestId(), where, error);
+        fail(s, error);
     }
 
     /** Row r of a prompt chunk predicts the token at position start + r + 1. */
@@ -382,7 +432,10 @@ public final class Executor implements AutoCloseable {
         }
         try {
             s.listener.onFinish(reason, statsOf(s));
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            if (e instanceof VirtualMachineError fatal) {
+                throw fatal;
+            }
             LOG.warn("Listener of request {} failed on finish: {}", s.request.requestId(), e.toString());
         }
     }
@@ -393,7 +446,10 @@ public final class Executor implements AutoCloseable {
         }
         try {
             s.listener.onFailure(error);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            if (e instanceof VirtualMachineError fatal) {
+                throw fatal;
+            }
             LOG.warn("Listener of request {} failed on failure: {}", s.request.requestId(), e.toString());
         }
     }

@@ -248,9 +248,10 @@ public final class KvCacheManager {
     public void commit(long seqId, int[] tokens, int computedLength) {
         checkLength(seqId, "computedLength", computedLength);
         Table table = table(seqId);
-        if (computedLength > tokens.length || computedLength > table.size * blockSize) {
+        long positions = (long) table.size * blockSize; // a long: blocks × block size may pass 2^31 - 1
+        if (computedLength > tokens.length || computedLength > positions) {
             throw new IllegalArgumentException("sequence " + seqId + ": computedLength " + computedLength
-                    + " exceeds its " + tokens.length + " tokens or its " + table.size * blockSize + " positions");
+                    + " exceeds its " + tokens.length + " tokens or its " + positions + " positions");
         }
         if (!enableBlockReuse) {
             return;

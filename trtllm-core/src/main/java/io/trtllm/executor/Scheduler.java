@@ -18,17 +18,32 @@ import java.util.List;
  * the newest running sequence is preempted: its blocks are freed and it goes back to the front of
  * the queue, to be recomputed (prefix reuse makes that cheap where blocks survived).
  *
+ * <p>Each sequence's step is confined: when admitting or growing one sequence throws (a bug, or data
+ * the bookkeeping cannot handle), that sequence is taken out with its blocks freed and handed to the
+ * executor through {@link #takeFailures}, and the iteration goes on for the others.
+ *
  * <p>Not thread-safe: the executor loop owns it.
  */
 final class Scheduler {
+    /** A sequence taken out because its step threw; the executor fails its request with {@code error}. */
+    record Failure(Sequence sequence, Throwable error) {
+    }
+
     private final SchedulerConfig config;
     private final KvCacheManager kv;
+    private final StepHook hook;
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
+    private final List<Failure> failures = new ArrayList<>();
 
     Scheduler(SchedulerConfig config, KvCacheManager kv) {
+        this(config, kv, StepHook.NONE);
+    }
+
+    Scheduler(SchedulerConfig config, KvCacheManager kv, StepHook hook) {
         this.config = config;
         this.kv = kv;
+        this.hook = hook;
     }
 
     void add(Sequence s) {
@@ -54,7 +69,10 @@ final class Scheduler {
         return all;
     }
 
-    /** The next iteration's chunks; empty when nothing can run. */
+    /**
+     * The next iteration's chunks; empty when nothing can run. Sequences whose step threw are not in
+     * them: they wait in {@link #takeFailures}.
+     */
     List<ScheduledChunk> schedule() {
         List<ScheduledChunk> out = new ArrayList<>();
         int budget = config.maxNumTokens();
@@ -63,48 +81,88 @@ final class Scheduler {
         // Running sequences, oldest first.
         for (int i = 0; i < running.size() && out.size() < config.maxBatchSize() && budget > 0; i++) {
             Sequence s = running.get(i);
-            int n = Math.min(s.uncomputed(), budget);
-            if (n < s.uncomputed() && !config.enableChunkedPrefill()) {
-                continue; // a whole prompt does not fit this iteration; it runs when the budget allows
+            try {
+                hook.before(StepHook.Step.SCHEDULE, s.request.requestId());
+                int n = Math.min(s.uncomputed(), budget);
+                if (n < s.uncomputed() && !config.enableChunkedPrefill()) {
+                    continue; // a whole prompt does not fit this iteration; it runs when the budget allows
+                }
+                if (!s.reservedFullLength && !growOrPreempt(s, s.computed + n)) {
+                    i--; // s itself was preempted: the list shifted
+                    continue;
+                }
+                out.add(new ScheduledChunk(s, s.computed, n, s.computed + n == s.length()));
+                budget -= n;
+            } catch (RuntimeException | Error e) {
+                takeOut(s, e, out);
+                i--; // s was at i (preemption takes only from the tail, after it): the list shifted
             }
-            if (!s.reservedFullLength && !growOrPreempt(s, s.computed + n)) {
-                i--; // s itself was preempted: the list shifted
-                continue;
-            }
-            out.add(new ScheduledChunk(s, s.computed, n, s.computed + n == s.length()));
-            budget -= n;
         }
 
         // Admissions, in arrival order, never skipping the head.
         while (!waiting.isEmpty() && running.size() < config.maxBatchSize() && out.size() < config.maxBatchSize()
                 && budget > 0) {
             Sequence s = waiting.peekFirst();
-            int[] tokens = s.tokens();
-            int cover = guaranteed ? s.maxLength() : s.length();
-            if (!kv.canAllocate(tokens, cover)) {
-                break;
+            try {
+                hook.before(StepHook.Step.ADMIT, s.request.requestId());
+                int[] tokens = s.tokens();
+                int cover = guaranteed ? s.maxLength() : s.length();
+                if (!kv.canAllocate(tokens, cover)) {
+                    break;
+                }
+                int cached = kv.allocate(s.id, tokens, cover);
+                if (s.request.promptLogprobs() >= 0 && s.generated() == 0) {
+                    // Prompt logprobs need every prompt position's logits: recompute the cached prefix
+                    // (it writes the same keys and values into the shared blocks).
+                    cached = 0;
+                }
+                int n = Math.min(s.length() - cached, budget);
+                if (n < s.length() - cached && !config.enableChunkedPrefill()) {
+                    kv.free(s.id);
+                    break;
+                }
+                waiting.pollFirst();
+                s.computed = cached;
+                s.cachedPrefix = cached;
+                s.reservedFullLength = guaranteed;
+                s.status = Sequence.Status.RUNNING;
+                running.add(s);
+                out.add(new ScheduledChunk(s, cached, n, cached + n == s.length()));
+                budget -= n;
+            } catch (RuntimeException | Error e) {
+                takeOut(s, e, out); // the head is gone: the next one gets its turn
             }
-            int cached = kv.allocate(s.id, tokens, cover);
-            if (s.request.promptLogprobs() >= 0 && s.generated() == 0) {
-                // Prompt logprobs need every prompt position's logits: recompute the cached prefix
-                // (it writes the same keys and values into the shared blocks).
-                cached = 0;
-            }
-            int n = Math.min(s.length() - cached, budget);
-            if (n < s.length() - cached && !config.enableChunkedPrefill()) {
-                kv.free(s.id);
-                break;
-            }
-            waiting.pollFirst();
-            s.computed = cached;
-            s.cachedPrefix = cached;
-            s.reservedFullLength = guaranteed;
-            s.status = Sequence.Status.RUNNING;
-            running.add(s);
-            out.add(new ScheduledChunk(s, cached, n, cached + n == s.length()));
-            budget -= n;
         }
         return out;
+    }
+
+    /** The sequences taken out since the last call, each with what its step threw. */
+    List<Failure> takeFailures() {
+        if (failures.isEmpty()) {
+            return List.of();
+        }
+        List<Failure> taken = List.copyOf(failures);
+        failures.clear();
+        return taken;
+    }
+
+    /**
+     * Takes {@code s} out after its step threw {@code error}: out of the queues and this iteration's
+     * chunks, its blocks freed, recorded for {@link #takeFailures}. Errors of the JVM itself (out of
+     * memory, stack overflow) are no one sequence's doing and go on up: they stop the loop.
+     */
+    private void takeOut(Sequence s, Throwable error, List<ScheduledChunk> out) {
+        if (error instanceof VirtualMachineError fatal) {
+            throw fatal;
+        }
+        running.remove(s);
+        waiting.remove(s);
+        out.removeIf(c -> c.sequence() == s);
+        if (kv.contains(s.id)) {
+            kv.free(s.id);
+        }
+        s.status = Sequence.Status.FINISHED;
+        failures.add(new Failure(s, error));
     }
 
     /**
@@ -135,6 +193,7 @@ final class Scheduler {
     /** Records that a chunk's positions are now in the cache (and registers full blocks for reuse). */
     void computed(ScheduledChunk c) {
         Sequence s = c.sequence();
+        hook.before(StepHook.Step.COMMIT, s.request.requestId());
         s.computed = c.start() + c.length();
         kv.commit(s.id, s.tokens(), s.computed);
     }

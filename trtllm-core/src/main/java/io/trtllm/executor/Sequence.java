@@ -78,8 +78,17 @@ final class Sequence {
         return length - computed;
     }
 
-    /** Positions this sequence can reach: prompt + max_tokens. */
+    /**
+     * Positions this sequence can reach: prompt + max_tokens. {@link Executor#submit} keeps that within
+     * max_seq_len; should a sum past 2^31 - 1 get here anyway, it fails this sequence rather than wrap
+     * to a negative length.
+     */
     int maxLength() {
-        return promptLength + request.maxTokens();
+        long length = (long) promptLength + request.maxTokens();
+        if (length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + promptLength
+                    + " tokens) + max_tokens (" + request.maxTokens() + ") = " + length + " positions exceeds 2^31 - 1");
+        }
+        return (int) length;
     }
 }

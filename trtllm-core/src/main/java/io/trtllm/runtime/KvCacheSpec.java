@@ -24,6 +24,6 @@ public record KvCacheSpec(int numBlocks, int blockSize) {
 
     /** Blocks needed to hold {@code tokens} positions. */
     public int blocksFor(int tokens) {
-        return (tokens + blockSize - 1) / blockSize;
+        return Math.ceilDiv(tokens, blockSize); // (tokens + blockSize - 1) would wrap for tokens near 2^31
     }
 }
