@@ -13,16 +13,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.Tuple;
-import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.BeforeContainer;
-import net.jqwik.api.statistics.Statistics;
+import io.trtllm.testing.Gen;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -58,13 +53,13 @@ class ConfigPropertyTests {
     private static Path fixture;
     private static Path scratch;
 
-    @BeforeContainer
+    @BeforeAll
     static void copyFixture() throws IOException {
         scratch = Files.createTempDirectory("config-props");
         fixture = TinyModels.llama(scratch.resolve("fixture"));
     }
 
-    @AfterContainer
+    @AfterAll
     static void removeScratch() {
         EngineBuilder.deleteTree(scratch);
     }
@@ -85,22 +80,32 @@ class ConfigPropertyTests {
         return config;
     }
 
-    @Property(tries = 600)
-    void editedConfigsParseOrFailWithAMessage(@ForAll("edits") List<Edit> edits) throws IOException {
+    static Stream<Long> parseSeeds() {
+        return Gen.seeds("ConfigPropertyTests.parse", 600);
+    }
+
+    static Stream<Long> buildSeeds() {
+        return Gen.seeds("ConfigPropertyTests.build", 150);
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("parseSeeds")
+    void editedConfigsParseOrFailWithAMessage(long seed) throws IOException {
+        List<Edit> edits = edits(new Gen(seed));
         JsonNode config = JSON.readTree(JSON.writeValueAsString(edited(edits)));
         try {
             ModelConfig c = ModelConfig.parse(config, "config.json");
             assertThat(c.qDim()).isPositive();
             assertThat(c.kvDim()).isPositive();
-            Statistics.label("outcome").collect("parses");
         } catch (ModelFormatException | IllegalArgumentException e) {
             assertThat(e.getMessage()).startsWith("config.json").hasSizeGreaterThan(20);
-            Statistics.label("outcome").collect("refused");
         }
     }
 
-    @Property(tries = 150)
-    void editedConfigsOverTheFixtureBuildOrFailBeforeWriting(@ForAll("edits") List<Edit> edits) throws IOException {
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("buildSeeds")
+    void editedConfigsOverTheFixtureBuildOrFailBeforeWriting(long seed) throws IOException {
+        List<Edit> edits = edits(new Gen(seed));
         Path dir = Files.createTempDirectory(scratch, "model");
         try {
             Files.write(dir.resolve("config.json"), JSON.writeValueAsBytes(edited(edits)));
@@ -109,32 +114,32 @@ class ConfigPropertyTests {
             try {
                 new EngineBuilder(BuildConfig.builder(16).build(), CPU).build(dir, out);
                 EngineManifest.verify(out);
-                Statistics.label("outcome").collect("builds");
             } catch (ModelFormatException | IllegalArgumentException e) {
                 assertThat(e.getMessage()).hasSizeGreaterThan(20);
                 try (Stream<Path> s = Files.list(dir)) {
                     assertThat(s.map(p -> p.getFileName().toString())).as("nothing written")
                             .containsExactlyInAnyOrder("config.json", "model.safetensors");
                 }
-                Statistics.label("outcome").collect(e instanceof ModelFormatException ? "refused: model format"
-                        : "refused: argument");
             }
         } finally {
             EngineBuilder.deleteTree(dir);
         }
     }
 
-    @Provide
-    Arbitrary<List<Edit>> edits() {
-        Arbitrary<String> keys = Arbitraries.frequencyOf(
-                Tuple.of(9, Arbitraries.of(KEYS)),
-                Tuple.of(1, Arbitraries.strings().alpha().ofMinLength(1).ofMaxLength(8)));
-        Arbitrary<String> values = Arbitraries.frequencyOf(
-                Tuple.of(6, Arbitraries.of(VALUES)),
-                Tuple.of(2, Arbitraries.integers().map(Object::toString)),
-                Tuple.of(1, Arbitraries.longs().map(Object::toString)),
-                Tuple.of(1, Arbitraries.doubles().map(d -> Double.isFinite(d) ? Double.toString(d) : "1e999")),
-                Tuple.of(1, Arbitraries.just((String) null)));
-        return Combinators.combine(keys, values).as(Edit::new).list().ofMinSize(1).ofMaxSize(4);
+    /** One to four edits: mostly known keys, set to listed, random or missing values. */
+    static List<Edit> edits(Gen g) {
+        List<Edit> edits = new java.util.ArrayList<>();
+        int n = g.intBetween(1, 4);
+        for (int i = 0; i < n; i++) {
+            String key = g.frequency(9, () -> g.oneOf(KEYS), 1, () -> g.string("abcdefghijklmnopqrstuvwxyz", 1, 8));
+            String value = g.frequency(6, () -> g.oneOf(VALUES), 2, () -> Integer.toString(g.anyInt()),
+                    1, () -> Long.toString(g.anyLong()), 2, () -> g.bool() ? finite(g.anyDouble()) : null);
+            edits.add(new Edit(key, value));
+        }
+        return edits;
+    }
+
+    private static String finite(double d) {
+        return Double.isFinite(d) ? Double.toString(d) : "1e999";
     }
 }

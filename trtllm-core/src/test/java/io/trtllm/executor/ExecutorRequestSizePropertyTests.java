@@ -10,16 +10,12 @@ import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.cpu.CpuModelRunner;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicInteger;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.Tuple;
-import net.jqwik.api.statistics.Statistics;
-import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.AfterProperty;
-import net.jqwik.api.lifecycle.BeforeContainer;
+import io.trtllm.testing.Gen;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * For any sizes a caller can put in a request (prompt length, max_tokens, min_tokens, logprobs and
@@ -36,7 +32,7 @@ class ExecutorRequestSizePropertyTests {
     static CpuModelRunner runner;
     static Executor executor;
 
-    @BeforeContainer
+    @BeforeAll
     static void open() throws Exception {
         Path dir = Path.of(ExecutorRequestSizePropertyTests.class.getResource("/parity/llama3/config.json").toURI()).getParent();
         weights = Checkpoint.open(dir);
@@ -44,47 +40,63 @@ class ExecutorRequestSizePropertyTests {
         executor = new Executor(runner, new Executor.Config(SchedulerConfig.defaults(), 64, MAX_SEQ_LEN, true));
     }
 
-    @AfterContainer
+    @AfterAll
     static void close() {
-        executor.close();
-        runner.close();
-        weights.close();
+        try {
+            everyOutcomeWasSeen();
+        } finally {
+            executor.close();
+            runner.close();
+            weights.close();
+        }
     }
+
+    private static final Gen.Outcomes OUTCOMES = new Gen.Outcomes();
 
     /**
      * Mostly small values (so that many requests fit and run), then values around max_seq_len, near
-     * 2^31 - 1, and any int (jqwik adds the edge cases: 0, ±1, Integer.MIN_VALUE, Integer.MAX_VALUE).
+     * 2^31 - 1, and any int (edges included: 0, ±1, Integer.MIN_VALUE, Integer.MAX_VALUE).
      */
-    @Provide
-    @SuppressWarnings("unchecked")
-    Arbitrary<Integer> sizes() {
-        return Arbitraries.frequencyOf(Tuple.of(8, Arbitraries.integers().between(0, 40)),
-                Tuple.of(2, Arbitraries.integers().between(MAX_SEQ_LEN - 4, MAX_SEQ_LEN + 4)),
-                Tuple.of(1, Arbitraries.integers().between(Integer.MAX_VALUE - 300, Integer.MAX_VALUE)),
-                Tuple.of(1, Arbitraries.integers()));
+    static int size(Gen g) {
+        return g.frequency(8, () -> g.intBetween(0, 40), 2, () -> g.intBetween(MAX_SEQ_LEN - 4, MAX_SEQ_LEN + 4),
+                1, () -> g.intBetween(Integer.MAX_VALUE - 300, Integer.MAX_VALUE), 1, g::anyInt);
     }
 
-    @Provide
-    @SuppressWarnings("unchecked")
-    Arbitrary<Integer> promptLengths() {
-        return Arbitraries.frequencyOf(Tuple.of(8, Arbitraries.integers().between(0, 40)),
-                Tuple.of(2, Arbitraries.integers().between(MAX_SEQ_LEN - 4, MAX_SEQ_LEN + 4)),
-                Tuple.of(1, Arbitraries.just(1 << 16)));
+    static int promptLength(Gen g) {
+        return g.frequency(8, () -> g.intBetween(0, 40), 2, () -> g.intBetween(MAX_SEQ_LEN - 4, MAX_SEQ_LEN + 4),
+                1, () -> 1 << 16);
     }
 
     /** Logprob counts: mostly none (-1) or a few, then around the vocabulary's 256, and any int. */
-    @Provide
-    @SuppressWarnings("unchecked")
-    Arbitrary<Integer> counts() {
-        return Arbitraries.frequencyOf(Tuple.of(8, Arbitraries.integers().between(-1, 5)),
-                Tuple.of(2, Arbitraries.integers().between(250, 260)),
-                Tuple.of(1, Arbitraries.integers()));
+    static int count(Gen g) {
+        return g.frequency(8, () -> g.intBetween(-1, 5), 2, () -> g.intBetween(250, 260), 1, g::anyInt);
     }
 
-    @Property(tries = 250)
-    void aRequestOfAnySizeIsRefusedBeforeItIsQueuedOrRunsToANormalEnd(
-            @ForAll("promptLengths") int promptLength, @ForAll("sizes") int maxTokens, @ForAll("sizes") int minTokens,
-            @ForAll("counts") int logprobs, @ForAll("counts") int promptLogprobs, @ForAll boolean sampled) throws Exception {
+    static Stream<Long> seeds() {
+        return Gen.seeds("ExecutorRequestSizePropertyTests", 250);
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void aRequestOfAnySizeIsRefusedBeforeItIsQueuedOrRunsToANormalEnd(long seed) throws Exception {
+        Gen g = new Gen(seed);
+        int promptLength = promptLength(g);
+        int maxTokens = size(g);
+        int minTokens = size(g);
+        int logprobs = count(g);
+        int promptLogprobs = count(g);
+        boolean sampled = g.bool();
+        try {
+            run(promptLength, maxTokens, minTokens, logprobs, promptLogprobs, sampled);
+        } finally {
+            ExecutorTests.assertNoBlocksHeld(executor);
+            assertThat(executor.stats().alive()).isTrue();
+            assertThat(executor.stats().waiting()).isZero();
+        }
+    }
+
+    private void run(int promptLength, int maxTokens, int minTokens, int logprobs, int promptLogprobs, boolean sampled)
+            throws Exception {
         GenerationRequest request;
         try {
             // End id 2 (the checkpoint's EOS) may end a request early, once min_tokens allow it.
@@ -93,18 +105,18 @@ class ExecutorRequestSizePropertyTests {
             request = new GenerationRequest("size-" + IDS.incrementAndGet(), promptLength == 0 ? new int[0] : ExecutorTests.prompt(promptLength, promptLength),
                     maxTokens, sampling, 0, promptLogprobs);
         } catch (IllegalArgumentException refusedWhereBuilt) {
-            Statistics.label("outcome").collect("refused where built");
+            OUTCOMES.count("refused where built");
             return;
         }
         var listener = new Collector();
         try {
             executor.submit(request, listener);
         } catch (IllegalArgumentException refused) {
-            Statistics.label("outcome").collect("refused at submit");
+            OUTCOMES.count("refused at submit");
             assertThat(executor.stats().waiting()).isZero();
             return;
         }
-        Statistics.label("outcome").collect("ran");
+        OUTCOMES.count("ran");
         Result r = listener.await();
         assertThat(r.error()).as("a failure from inside the executor").isNull();
         assertThat(r.reason()).isIn(FinishReason.LENGTH, FinishReason.STOP);
@@ -113,16 +125,13 @@ class ExecutorRequestSizePropertyTests {
         assertThat(executor.failure()).isNull();
     }
 
-    @AfterProperty
-    void nothingIsHeldAndTheLoopRuns() throws InterruptedException {
-        // Each outcome came often enough for the property to say something about it.
-        Statistics.label("outcome").coverage(c -> {
-            c.check("ran").count(n -> n >= 30);
-            c.check("refused at submit").count(n -> n >= 30);
-            c.check("refused where built").count(n -> n >= 15);
-        });
-        ExecutorTests.assertNoBlocksHeld(executor);
-        assertThat(executor.stats().alive()).isTrue();
-        assertThat(executor.stats().waiting()).isZero();
+    /** Each outcome came often enough for the property to say something about it. */
+    private static void everyOutcomeWasSeen() {
+        if (Gen.Outcomes.singleSeed()) {
+            return;
+        }
+        assertThat(OUTCOMES.of("ran")).as(OUTCOMES.toString()).isGreaterThanOrEqualTo(30);
+        assertThat(OUTCOMES.of("refused at submit")).as(OUTCOMES.toString()).isGreaterThanOrEqualTo(30);
+        assertThat(OUTCOMES.of("refused where built")).as(OUTCOMES.toString()).isGreaterThanOrEqualTo(15);
     }
 }
