@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -29,9 +30,9 @@ import org.testcontainers.lifecycle.Startables;
 /**
  * Two replicas of the server image started at once on one empty engine-cache volume, as a Deployment with a
  * shared PersistentVolumeClaim starts them: the engine cache's file locks let one build the engine while the
- * other waits and then loads what it built. Then what an orchestrator and a scraper see of a replica: the
- * liveness and readiness probes, health with the engine's details, the Prometheus meters the deploy/ manifests
- * use, the API key, the non-root user and the JVM flags the image bakes in.
+ * other waits and then loads what it built; both on a read-only root file system. Then what an orchestrator and a
+ * scraper see of a replica: the liveness and readiness probes, health with the engine's details, the Prometheus
+ * meters the deploy/ manifests use, the API key, the non-root user and the JVM flags the image bakes in.
  */
 @ExtendWith(ServerImage.class)
 class TrtLlmReplicasIT {
@@ -49,6 +50,10 @@ class TrtLlmReplicasIT {
                     .withModelDirectory(model)
                     .withApiKey(API_KEY)
                     .withCacheVolume(VOLUME)
+                    // As deploy/kubernetes/deployment.yaml runs them: read-only root, /tmp writable (and exec:
+                    // the natives the jars carry are unpacked and loaded there).
+                    .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig().withReadonlyRootfs(true))
+                    .withTmpFs(Map.of("/tmp", "rw,exec,nosuid,size=1g"))
                     .withLogConsumer(new Slf4jLogConsumer(LoggerFactory.getLogger("trtllm-" + name))));
         }
         Startables.deepStart(REPLICAS.stream()).join();
@@ -127,13 +132,18 @@ class TrtLlmReplicasIT {
     }
 
     @Test
-    void theServerRunsAsTheNonRootUserWithTheBakedInJvmFlags() throws Exception {
+    void theServerRunsAsTheNonRootUserOnAReadOnlyRootWithTheBakedInJvmFlags() throws Exception {
         TrtLlmContainer replica = REPLICAS.getFirst();
         assertThat(replica.getContainerInfo().getConfig().getUser()).isEqualTo("10001:10001");
         // The image has no coreutils: dash's read over /proc/1/status (real, effective, saved, fs uid).
         var uid = replica.execInContainer("/bin/sh", "-c",
                 "while read -r key value rest; do [ \"$key\" = Uid: ] && echo \"$value $rest\"; done < /proc/1/status");
         assertThat(uid.getStdout().strip().split("\\s+")).containsOnly("10001");
+
+        assertThat(replica.getContainerInfo().getHostConfig().getReadonlyRootfs()).isTrue();
+        var write = replica.execInContainer("/bin/sh", "-c", "echo x > /app/written");
+        assertThat(write.getExitCode()).isNotZero();
+        assertThat(write.getStderr()).contains("Read-only file system");
 
         var commandLine = replica.execInContainer("/opt/java/bin/jcmd", "1", "VM.command_line");
         assertThat(commandLine.getExitCode()).as(commandLine.getStderr()).isZero();
