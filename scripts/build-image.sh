@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the OCI image of the OpenAI-compatible server (the sample app) with podman, from this checkout:
-#   scripts/build-image.sh [--skip-maven] [--tag NAME:TAG]
+#   scripts/build-image.sh [--skip-maven] [--tag NAME:TAG] [--cuda-base IMAGE]
 # Default tag localhost/trtllm-server:<project version> (also :latest). Needs Java 25, Maven, podman, python3,
 # and apt-get with package lists (a Debian machine): the base layer is made of Debian's packages (glibc,
 # libgcc_s, libstdc++, dash), downloaded with apt-get and assembled by image/rootfs.py. No registry is used.
-#   --skip-maven   use sample-app/target/trtllm-sample-app-<version>.jar as it is (CI builds it just before)
+#   --skip-maven        use sample-app/target/trtllm-sample-app-<version>.jar as it is
+#   --cuda-base IMAGE   the CUDA variant (image/Containerfile.cuda) on IMAGE, an NVIDIA CUDA 13 runtime image
+#                       (pulled from its registry); default tag localhost/trtllm-server:<version>-cuda
 # Environment: TRTLLM_BASE_PACKAGES pins the Debian packages (e.g. "libc6=2.36-9+deb12u14 ..."); the versions
 # taken are recorded in the image's label io.trtllm.base-packages. SOURCE_DATE_EPOCH (default: the last commit's
 # time) stamps every file and the image, so the same inputs give the same layers.
@@ -16,15 +18,25 @@ export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 version="$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' pom.xml | head -1)"
 tag="localhost/trtllm-server:$version"
 skip_maven=false
+cuda_base=""
+tag_given=false
 while (( $# )); do
   case "$1" in
     --skip-maven) skip_maven=true ;;
-    --tag) tag="$2"; shift ;;
-    *) echo "build-image: unknown argument '$1' (use --skip-maven, --tag NAME:TAG)" >&2; exit 2 ;;
+    --tag) tag="${2:?--tag needs NAME:TAG}"; tag_given=true; shift ;;
+    --cuda-base) cuda_base="${2:?--cuda-base needs an image}"; shift ;;
+    *) echo "build-image: unknown argument '$1' (use --skip-maven, --tag NAME:TAG, --cuda-base IMAGE)" >&2; exit 2 ;;
   esac
   shift
 done
-for tool in podman python3 apt-get "$JAVA_HOME/bin/jlink"; do
+if [[ -n "$cuda_base" ]] && ! $tag_given; then
+  tag="localhost/trtllm-server:$version-cuda"
+fi
+tools=(podman "$JAVA_HOME/bin/jlink")
+if [[ -z "$cuda_base" ]]; then
+  tools+=(python3 apt-get dpkg-deb)
+fi
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "build-image: '$tool' is needed (see docs/OPERATIONS.md)" >&2; exit 1; }
 done
 
@@ -63,30 +75,40 @@ if [[ ! -d "$stage/jre" || "$(cat "$stage/jre.key" 2>/dev/null)" != "$jre_key" ]
 fi
 cp -a "$stage/jre" "$context/jre"
 
-echo "build-image: Debian packages ($packages) ..." >&2
-rm -rf "$stage/debs" && mkdir -p "$stage/debs"
-# shellcheck disable=SC2086  # a list of package names
-if ! (cd "$stage/debs" && apt-get download -q -o APT::Sandbox::User=root $packages >/dev/null); then
-  echo "build-image: apt-get download failed; run 'apt-get update' first (the package lists may be missing)" >&2
-  exit 1
+if [[ -z "$cuda_base" ]]; then
+  echo "build-image: Debian packages ($packages) ..." >&2
+  rm -rf "$stage/debs" && mkdir -p "$stage/debs"
+  # shellcheck disable=SC2086  # a list of package names
+  if ! (cd "$stage/debs" && apt-get download -q -o APT::Sandbox::User=root $packages >/dev/null); then
+    echo "build-image: apt-get download failed; run 'apt-get update' first (the package lists may be missing)" >&2
+    exit 1
+  fi
+  base_packages="$(for d in "$stage"/debs/*.deb; do dpkg-deb -f "$d" Package Version | paste -sd= ; done | paste -sd' ')"
+  python3 image/rootfs.py --output "$context/rootfs.tar" --epoch "$epoch" "$stage"/debs/*.deb
 fi
-base_packages="$(for d in "$stage"/debs/*.deb; do dpkg-deb -f "$d" Package Version | paste -sd= ; done | paste -sd' ')"
-python3 image/rootfs.py --output "$context/rootfs.tar" --epoch "$epoch" "$stage"/debs/*.deb
 
 echo "build-image: extracting the application's layers ..." >&2
 "$JAVA_HOME/bin/java" -Djarmode=tools -jar "$jar" extract --layers --application-filename app.jar \
   --destination "$context/app"
-cp image/Containerfile image/trtllm-server "$context/"
+cp image/Containerfile image/Containerfile.cuda image/trtllm-server "$context/"
 
 echo "build-image: podman build $tag ..." >&2
 revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-podman build --quiet --timestamp "$epoch" -f "$context/Containerfile" -t "$tag" \
+if [[ -n "$cuda_base" ]]; then
+  containerfile=Containerfile.cuda
+  base_args=(--build-arg "CUDA_BASE=$cuda_base" --label io.trtllm.base-image="$cuda_base")
+else
+  containerfile=Containerfile
+  base_args=(--label io.trtllm.base-packages="$base_packages")
+fi
+podman build --quiet --timestamp "$epoch" -f "$context/$containerfile" -t "$tag" "${base_args[@]}" \
   --label org.opencontainers.image.title=trtllm-server \
   --label org.opencontainers.image.description="TensorRT-LLM's LLM API in Java: the OpenAI-compatible server" \
   --label org.opencontainers.image.version="$version" \
   --label org.opencontainers.image.revision="$revision" \
-  --label io.trtllm.base-packages="$base_packages" \
   "$context" >/dev/null
-[[ "$tag" == *:"$version" ]] && podman tag "$tag" "${tag%:*}:latest"
+if [[ "$tag" == *:"$version" ]]; then
+  podman tag "$tag" "${tag%:*}:latest"
+fi
 rm -rf "$context"
 echo "build-image: $tag ($(podman image inspect "$tag" --format '{{.Id}}' | cut -c1-12), $(( $(podman image inspect "$tag" --format '{{.Size}}') / 1048576 )) MiB) in $(( SECONDS - start )) s" >&2
