@@ -58,6 +58,17 @@ def control_fields(members):
     raise SystemExit("no control file in the package")
 
 
+def relative(name, deb):
+    """A package member's path without its leading "./" (empty for the root), refusing ".." and absolute paths."""
+    path = name[2:] if name.startswith("./") else name
+    path = posixpath.normpath(path) if path else "."
+    if path == ".":
+        return ""
+    if path.startswith("/") or path == ".." or path.startswith("../"):
+        raise SystemExit(f"{deb}: member {name!r} is outside the root")
+    return path
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--output", required=True)
@@ -98,12 +109,16 @@ def main():
         only = ONLY.get(package)
         with open_member(members, "data") as tar:
             for info in tar.getmembers():
-                path = posixpath.normpath(info.name).lstrip("./") if info.name not in (".", "./") else ""
+                path = relative(info.name, deb)
                 if not path or any((path + "/").startswith(p) or path.startswith(p) for p in SKIP_PREFIXES):
                     continue
                 if only is not None and path not in only:
                     continue
+                if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
+                    raise SystemExit(f"{deb}: {info.name} is neither a file, a directory nor a link")
                 data = tar.extractfile(info).read() if info.isreg() else None
+                if info.islnk():
+                    info.linkname = relative(info.linkname, deb)
                 info.name, info.uid, info.gid = path, 0, 0
                 add(info, data)
         if only is None:
