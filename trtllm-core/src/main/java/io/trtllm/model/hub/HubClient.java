@@ -14,6 +14,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -27,7 +28,11 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -66,6 +71,9 @@ public final class HubClient {
     private static final Duration LOG_INTERVAL = Duration.ofSeconds(3);
     private static final int MAX_REDIRECTS = 5;
     private static final String USER_AGENT = "trtllm-java/0.1.0; java/" + Runtime.version().feature();
+
+    /** In-process locks of the blob lock files (a JVM holds a file lock once; its threads take turns here). */
+    private static final Map<Path, ReentrantLock> BLOB_LOCKS = new ConcurrentHashMap<>();
 
     private final HubSettings settings;
     private final HttpClient http;
@@ -266,14 +274,39 @@ public final class HubClient {
         return e;
     }
 
-    /** Downloads one blob (resuming a previous .incomplete), verifies it and renames it into place. */
+    /**
+     * Downloads one blob (resuming a previous .incomplete), verifies it and renames it into place. Processes that
+     * share the cache (replicas on one volume) and threads of this one take turns per blob, under a file lock
+     * plus an in-process lock (a JVM holds a file lock once): the first downloads, the others then find the blob.
+     */
     private void fetchBlob(String repoId, String commit, RemoteFile f, Path blobs) throws IOException {
         Path blob = blobs.resolve(f.etag());
-        if (Files.isRegularFile(blob) && (f.size() < 0 || Files.size(blob) == f.size())) {
+        if (isCached(blob, f)) {
             LOG.debug("Blob {} of {} is cached", f.etag(), f.name());
             return;
         }
-        Path partial = blobs.resolve(f.etag() + ".incomplete");
+        Path locks = Files.createDirectories(blobs.resolveSibling(".trtllm-locks"));
+        Path lockFile = locks.resolve(f.etag() + ".lock").toAbsolutePath().normalize();
+        ReentrantLock local = BLOB_LOCKS.computeIfAbsent(lockFile, k -> new ReentrantLock());
+        local.lock();
+        try (FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+             FileLock ignored = channel.lock()) {
+            if (isCached(blob, f)) {
+                LOG.debug("Blob {} of {} was downloaded by another process while this one waited", f.etag(), f.name());
+                return;
+            }
+            downloadBlob(repoId, commit, f, blob);
+        } finally {
+            local.unlock();
+        }
+    }
+
+    private static boolean isCached(Path blob, RemoteFile f) throws IOException {
+        return Files.isRegularFile(blob) && (f.size() < 0 || Files.size(blob) == f.size());
+    }
+
+    private void downloadBlob(String repoId, String commit, RemoteFile f, Path blob) throws IOException {
+        Path partial = blob.resolveSibling(f.etag() + ".incomplete");
         URI uri = resolveUrl(repoId, commit, f.name());
         IOException last = null;
         for (int attempt = 0; attempt <= settings.retries(); attempt++) {
@@ -424,7 +457,7 @@ public final class HubClient {
     private static void link(Path snapshot, RemoteFile f, Path blob) throws IOException {
         Path target = snapshot.resolve(f.name());
         Files.createDirectories(target.getParent());
-        Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        Path tmp = tempSibling(target);
         Files.deleteIfExists(tmp);
         try {
             Files.createSymbolicLink(tmp, tmp.getParent().relativize(blob));
@@ -434,8 +467,17 @@ public final class HubClient {
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
+    /**
+     * A temporary name beside {@code file}, unique among processes sharing the cache: the process id alone is not
+     * (in containers every server is PID 1).
+     */
+    private static Path tempSibling(Path file) {
+        return file.resolveSibling("." + file.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-"
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+    }
+
     private static void writeAtomically(Path file, String content) throws IOException {
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        Path tmp = tempSibling(file);
         Files.writeString(tmp, content);
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }

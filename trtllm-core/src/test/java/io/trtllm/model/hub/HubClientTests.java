@@ -15,11 +15,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -47,6 +50,8 @@ class HubClientTests {
     volatile long cutAfter = -1;
     /** Whether model.safetensors is served with a flipped byte. */
     volatile boolean corrupt;
+    /** Pause in the middle of each GET of model.safetensors, in milliseconds. */
+    volatile long pauseMillis;
 
     @BeforeEach
     void start() throws IOException {
@@ -135,7 +140,22 @@ class HubClientTests {
                 out.flush();
                 throw new IOException("test server cuts the connection after " + cut + " bytes");
             }
+            if (pauseMillis > 0 && lfs(name)) {
+                int half = from + (content.length - from) / 2;
+                out.write(content, from, half - from);
+                out.flush();
+                sleep(pauseMillis);
+                from = half;
+            }
             out.write(content, from, content.length - from);
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -170,6 +190,40 @@ class HubClientTests {
         requests.clear();
         assertThat(new HubClient(settings(null, false, 0)).snapshot(REPO, "main")).isEqualTo(snapshot);
         assertThat(requests).containsExactly("GET /api/models/" + REPO + "/revision/main");
+    }
+
+    @Test
+    void clientsSharingTheCacheDownloadEachBlobOnce() throws Exception {
+        // Two replicas on one cache volume start together: the second waits for the first's download of the
+        // weights (held up mid-file here) and uses its blob instead of writing into the same .incomplete file.
+        pauseMillis = 500;
+        var start = new CountDownLatch(1);
+        List<Path> snapshots = new CopyOnWriteArrayList<>();
+        List<Thread> replicas = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            replicas.add(Thread.ofPlatform().start(() -> {
+                try {
+                    start.await();
+                    snapshots.add(new HubClient(settings(null, false, 0)).snapshot(REPO, "main"));
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            }));
+        }
+        start.countDown();
+        for (Thread t : replicas) {
+            t.join(Duration.ofSeconds(30));
+        }
+
+        assertThat(snapshots).hasSize(2).containsOnly(repoDir().resolve("snapshots").resolve(COMMIT));
+        assertThat(requests.stream().filter(r -> r.startsWith("GET ") && r.endsWith("/model.safetensors")))
+                .hasSize(1);
+        assertThat(Files.readAllBytes(snapshots.getFirst().resolve("model.safetensors")))
+                .isEqualTo(files.get("model.safetensors"));
+        assertThat(incompleteFiles()).isEmpty();
+        try (Stream<Path> left = Files.walk(repoDir().resolve("snapshots"))) {
+            assertThat(left.filter(p -> p.getFileName().toString().contains(".tmp-"))).isEmpty();
+        }
     }
 
     @Test

@@ -10,6 +10,7 @@ import io.trtllm.api.LLM;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.executor.Executor;
+import io.trtllm.executor.KvCacheManager;
 import io.trtllm.executor.QueueFullException;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import java.time.Duration;
@@ -21,7 +22,8 @@ import java.util.function.ToDoubleFunction;
  * Micrometer meters of an {@link LLM}.
  *
  * <p>Read from {@link LLM#stats()} on every scrape: {@value #ACTIVE} and {@value #QUEUED} (requests
- * running and waiting), {@value #KV_BLOCKS} tagged {@code state=used|free}, {@value #BATCH_SIZE} (sequences
+ * running and waiting), {@value #KV_BLOCKS} tagged {@code state=used|free}, {@value #KV_USAGE} (their
+ * fraction in use, 0 to 1), {@value #BATCH_SIZE} (sequences
  * in the last forward pass) and {@value #ITERATIONS} (forward passes).
  *
  * <p>Recorded at the end of each request of a {@link io.trtllm.spring.chat.TrtLlmChatModel} (this is its
@@ -34,6 +36,7 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
     static final String ACTIVE = "trtllm.requests.active";
     static final String QUEUED = "trtllm.requests.queued";
     static final String KV_BLOCKS = "trtllm.kv.cache.blocks";
+    static final String KV_USAGE = "trtllm.kv.cache.usage";
     static final String BATCH_SIZE = "trtllm.iteration.batch.size";
     static final String ITERATIONS = "trtllm.iterations";
     static final String COMPLETED = "trtllm.requests.completed";
@@ -61,6 +64,10 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
                 .tag("state", "used").baseUnit("blocks").register(registry);
         Gauge.builder(KV_BLOCKS, llm, l -> l.stats().kvCache().freeBlocks()).description("KV-cache blocks")
                 .tag("state", "free").baseUnit("blocks").register(registry);
+        // One gauge of the fraction in use (Prometheus: trtllm_kv_cache_usage_ratio), as an inference gateway's
+        // endpoint picker and an autoscaler read it: they take a metric name, not an expression.
+        Gauge.builder(KV_USAGE, llm, l -> usage(l.stats().kvCache())).description("Fraction of KV-cache blocks in use")
+                .baseUnit("ratio").register(registry);
         gauge(registry, BATCH_SIZE, "Sequences in the last forward pass", s -> s.lastBatchSize());
         FunctionCounter.builder(ITERATIONS, llm, l -> l.stats().iterations()).description("Forward passes")
                 .register(registry);
@@ -77,6 +84,10 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
         tokens(registry, "prompt");
         tokens(registry, "generated");
         registries.add(registry);
+    }
+
+    private static double usage(KvCacheManager.Stats kv) {
+        return kv.numBlocks() == 0 ? 0 : (double) kv.usedBlocks() / kv.numBlocks();
     }
 
     private void gauge(MeterRegistry registry, String name, String description, ToDoubleFunction<Executor.Stats> value) {

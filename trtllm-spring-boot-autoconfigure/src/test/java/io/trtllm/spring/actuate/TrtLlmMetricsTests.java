@@ -58,6 +58,8 @@ class TrtLlmMetricsTests {
         var kv = llm.stats().kvCache();
         assertThat(registry.get(TrtLlmMetrics.KV_BLOCKS).tag("state", "free").gauge().value()).isEqualTo(kv.freeBlocks());
         assertThat(registry.get(TrtLlmMetrics.KV_BLOCKS).tag("state", "used").gauge().value()).isEqualTo(kv.usedBlocks());
+        assertThat(registry.get(TrtLlmMetrics.KV_USAGE).gauge().value())
+                .isEqualTo((double) kv.usedBlocks() / kv.numBlocks()).isBetween(0.0, 1.0);
         assertThat(registry.get(TrtLlmMetrics.ACTIVE).gauge().value()).isZero();
         assertThat(registry.get(TrtLlmMetrics.QUEUED).gauge().value()).isZero();
         assertThat(registry.get(TrtLlmMetrics.BATCH_SIZE).gauge()).isNotNull();
