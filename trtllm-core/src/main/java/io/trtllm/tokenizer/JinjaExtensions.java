@@ -2,6 +2,7 @@ package io.trtllm.tokenizer;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter.InterpreterScopeClosable;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.lib.filter.AdvancedFilter;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import com.hubspot.jinjava.lib.tag.Tag;
@@ -16,6 +17,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -23,6 +26,11 @@ import org.jspecify.annotations.Nullable;
  * Jinjava: {@code raise_exception(msg)}, {@code strftime_now(fmt)}, a {@code tojson} with Python's
  * spelling, {@code trim} with Python's idea of whitespace, and the {@code {% generation %}} block
  * (which marks assistant text for training masks and renders its body unchanged).
+ *
+ * <p>Filters that take a size ({@code indent}'s width, {@code center}'s, {@code batch}'s count, the
+ * widths in a {@code format} string) check it against the render's limits ({@link RenderBudget})
+ * before building anything: {@code 'x'|center(2000000000)} would take gigabytes in one step, where
+ * no check between template nodes could stop it.
  */
 final class JinjaExtensions {
     private JinjaExtensions() {
@@ -144,8 +152,7 @@ final class JinjaExtensions {
             Object indent = arg(args, kwargs, 1, "indent");
             Object separators = arg(args, kwargs, 2, "separators");
             Object sortKeys = arg(args, kwargs, 3, "sort_keys");
-            String indentText = indent == null ? null
-                    : indent instanceof Number n ? " ".repeat(n.intValue()) : indent.toString();
+            String indentText = indent == null ? null : indent instanceof Number n ? spaces(n, "tojson") : indent.toString();
             List<String> seps = null;
             if (separators != null) {
                 List<Object> parts = PythonStrings.toList(separators);
@@ -230,10 +237,10 @@ final class JinjaExtensions {
             Object width = arg(args, kwargs, 0, "width");
             Object first = kwargs.containsKey("indentfirst") ? kwargs.get("indentfirst") : arg(args, kwargs, 1, "first");
             Object blank = arg(args, kwargs, 2, "blank");
-            String indention = width == null ? "    "
-                    : width instanceof Number n ? " ".repeat(n.intValue()) : width.toString();
+            String indention = width == null ? "    " : width instanceof Number n ? spaces(n, "indent") : width.toString();
             String s = (var == null ? "" : PythonJson.str(var)) + "\n";
             List<String> lines = PythonStrings.splitlines(s);
+            RenderBudget.requireChars(s.length() + (long) lines.size() * indention.length(), "indent");
             StringBuilder sb = new StringBuilder();
             if (Boolean.TRUE.equals(blank)) {
                 sb.append(String.join("\n" + indention, lines));
@@ -244,6 +251,131 @@ final class JinjaExtensions {
                 }
             }
             return Boolean.TRUE.equals(first) ? indention + sb : sb.toString();
+        }
+    }
+
+    /** Jinja2's {@code center(value, width=80)}: Python's {@code str(value).center(width)}. */
+    static final class CenterFilter implements Filter {
+        @Override
+        public String getName() {
+            return "center";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object width = arg(args, kwargs, 0, "width");
+            long w = width == null ? 80 : number(width, "center").longValue();
+            String s = var == null ? "" : PythonJson.str(var);
+            long length = s.codePointCount(0, s.length());
+            if (w <= length) {
+                return s;
+            }
+            RenderBudget.requireChars(s.length() + (w - length), "center");
+            // CPython's pad(): the odd space goes left when the width is odd.
+            long margin = w - length;
+            long left = margin / 2 + (margin & w & 1);
+            return " ".repeat((int) left) + s + " ".repeat((int) (margin - left));
+        }
+    }
+
+    /** Jinja2's {@code replace(s, old, new, count=None)}: Python's {@code str.replace}, within the limits. */
+    static final class ReplaceFilter implements Filter {
+        @Override
+        public String getName() {
+            return "replace";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object old = arg(args, kwargs, 0, "old");
+            Object replacement = arg(args, kwargs, 1, "new");
+            Object count = arg(args, kwargs, 2, "count");
+            if (old == null || replacement == null) {
+                throw new IllegalArgumentException("replace: expects old and new strings, found " + old + ", " + replacement);
+            }
+            String s = var == null ? "" : PythonJson.str(var);
+            return PythonStrings.replace(s, PythonJson.str(old), PythonJson.str(replacement),
+                    count == null ? -1 : number(count, "replace").longValue());
+        }
+    }
+
+    /**
+     * Jinja2's {@code pprint}: the value as Python prints it (for the short values templates hold,
+     * {@code pprint.pformat} is {@code repr}; Jinjava's own prints its Java class and HTML escapes).
+     */
+    static final class PprintFilter implements Filter {
+        @Override
+        public String getName() {
+            return "pprint";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            return PythonJson.repr(var);
+        }
+    }
+
+    /** Jinjava's {@code batch}, whose count (the length its last batch is filled to) is held to the item limit. */
+    static final class BatchFilter implements Filter {
+        private final Filter batch = new com.hubspot.jinjava.lib.filter.BatchFilter();
+
+        @Override
+        public String getName() {
+            return "batch";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object count = arg(args, kwargs, 0, "linecount");
+            if (count != null) {
+                RenderBudget.requireItems(number(count, "batch").longValue(), "batch");
+            }
+            return batch.filter(var, interpreter, args, kwargs);
+        }
+    }
+
+    /**
+     * Jinja2's {@code format} (printf style; Jinjava's, through Java's formatter), whose widths and
+     * precisions ({@code %2000000000s}) are held to the string limit before the text is built.
+     */
+    static final class FormatFilter implements AdvancedFilter {
+        private static final Pattern SIZES = Pattern.compile("%(?:\\d+\\$)?[-#+ 0,(<]*(\\d+)?(?:\\.(\\d+))?");
+
+        private final AdvancedFilter format = new com.hubspot.jinjava.lib.filter.FormatFilter();
+
+        @Override
+        public String getName() {
+            return "format";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Matcher m = SIZES.matcher(var == null ? "" : var.toString());
+            while (m.find()) {
+                for (int g = 1; g <= 2; g++) {
+                    if (m.group(g) != null) {
+                        // Digits past a long are past any limit.
+                        RenderBudget.requireChars(m.group(g).length() > 18 ? Long.MAX_VALUE : Long.parseLong(m.group(g)),
+                                "format");
+                    }
+                }
+            }
+            return format.filter(var, interpreter, args, kwargs);
         }
     }
 
@@ -263,6 +395,24 @@ final class JinjaExtensions {
                 }
                 return sb.toString();
             }
+        }
+    }
+
+    /** {@code n} spaces, for a width a template passes (e.g. {@code indent(4)}), within the string limit. */
+    private static String spaces(Number n, String what) {
+        long width = Math.max(0, n.longValue());
+        RenderBudget.requireChars(width, what);
+        return " ".repeat((int) width);
+    }
+
+    private static Number number(Object value, String what) {
+        if (value instanceof Number n) {
+            return n;
+        }
+        try {
+            return Long.parseLong(value.toString().strip());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(what + ": expects an integer, found " + value);
         }
     }
 

@@ -4,6 +4,7 @@ import java.beans.FeatureDescriptor;
 import java.lang.reflect.Array;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -27,6 +28,9 @@ import org.jspecify.annotations.Nullable;
  *   <li>slices with a step ({@code xs[::-1]}), which {@link JinjaPreprocessor} turns into a
  *       subscript by a {@link #sliceKey slice key}.</li>
  * </ul>
+ * Methods that can build more than they are given ({@code replace}, {@code join}, {@code format},
+ * {@code split}) check the size of what they build against the render's limits
+ * ({@link RenderBudget}) before taking the memory: {@code s.replace('a', s)} squares a string.
  */
 final class PythonStrings extends ELResolver {
     /** Prefix of the subscript key that stands for a Python slice {@code [start:stop:step]}. */
@@ -89,18 +93,13 @@ final class PythonStrings extends ELResolver {
 
     private static Object slice(Object base, String key) {
         String[] parts = key.substring(SLICE_KEY_PREFIX.length()).split(":", -1);
-        List<Object> items;
-        boolean isString = base instanceof String;
-        if (isString) {
-            items = new ArrayList<>();
-            ((String) base).codePoints().forEach(cp -> items.add(new String(Character.toChars(cp))));
-        } else {
-            items = toList(base);
-            if (items == null) {
-                throw new ELException("cannot slice a " + base.getClass().getSimpleName());
-            }
+        // A string slices by code point (as Python's str), without a String per character.
+        int[] codePoints = base instanceof String s ? s.codePoints().toArray() : null;
+        List<Object> items = codePoints != null ? null : toList(base);
+        if (codePoints == null && items == null) {
+            throw new ELException("cannot slice a " + base.getClass().getSimpleName());
         }
-        int n = items.size();
+        int n = codePoints != null ? codePoints.length : items.size();
         long step = parts[2].isEmpty() ? 1 : Long.parseLong(parts[2]);
         if (step == 0) {
             throw new ELException("slice step cannot be zero");
@@ -108,14 +107,16 @@ final class PythonStrings extends ELResolver {
         // Python's PySlice_AdjustIndices.
         long start = adjust(parts[0], n, step, true);
         long stop = adjust(parts[1], n, step, false);
+        if (codePoints != null) {
+            StringBuilder sb = new StringBuilder();
+            for (long i = start; step > 0 ? i < stop : i > stop; i += step) {
+                sb.appendCodePoint(codePoints[(int) i]);
+            }
+            return sb.toString();
+        }
         List<Object> out = new ArrayList<>();
         for (long i = start; step > 0 ? i < stop : i > stop; i += step) {
             out.add(items.get((int) i));
-        }
-        if (isString) {
-            StringBuilder sb = new StringBuilder();
-            out.forEach(sb::append);
-            return sb.toString();
         }
         return out;
     }
@@ -197,7 +198,9 @@ final class PythonStrings extends ELResolver {
                 }
                 StringBuilder sb = new StringBuilder();
                 for (int i = 0; i < items.size(); i++) {
-                    sb.append(i == 0 ? "" : s).append(items.get(i));
+                    String item = String.valueOf(items.get(i));
+                    RenderBudget.requireChars(sb.length() + (i == 0 ? 0L : s.length()) + item.length(), "str.join");
+                    sb.append(i == 0 ? "" : s).append(item);
                 }
                 yield sb.toString();
             }
@@ -273,7 +276,9 @@ final class PythonStrings extends ELResolver {
         if (sep != null && sep.isEmpty()) {
             throw new ELException("str." + method + ": empty separator");
         }
-        List<String> parts = new ArrayList<>();
+        // From the right, parts are collected last first and reversed at the end (adding each at
+        // the front would take time quadratic in their number).
+        List<String> parts = new BoundedList("str." + method);
         if (sep == null) {
             // Runs of whitespace separate; leading and trailing whitespace yields no empty strings.
             int[] cps = s.codePoints().toArray();
@@ -287,14 +292,14 @@ final class PythonStrings extends ELResolver {
                         break;
                     }
                     if (max >= 0 && parts.size() == max) {
-                        parts.addFirst(new String(cps, 0, i));
+                        parts.add(new String(cps, 0, i));
                         break;
                     }
                     int j = i;
                     while (j > 0 && !isPythonWhitespace(cps[j - 1])) {
                         j--;
                     }
-                    parts.addFirst(new String(cps, j, i - j));
+                    parts.add(new String(cps, j, i - j));
                     i = j;
                 }
             } else {
@@ -318,16 +323,21 @@ final class PythonStrings extends ELResolver {
                     i = j;
                 }
             }
+            if (fromRight) {
+                Collections.reverse(parts);
+            }
             return parts;
         }
         if (fromRight) {
             int end = s.length();
             int at;
             while ((max < 0 || parts.size() < max) && (at = s.lastIndexOf(sep, end - sep.length())) >= 0) {
-                parts.addFirst(s.substring(at + sep.length(), end));
+                parts.add(s.substring(at + sep.length(), end));
                 end = at;
             }
-            parts.addFirst(s.substring(0, end));
+            parts.add(s.substring(0, end));
+            Collections.reverse(parts);
+            return parts;
         } else {
             int from = 0;
             int at;
@@ -341,7 +351,7 @@ final class PythonStrings extends ELResolver {
     }
 
     static List<String> splitlines(String s) {
-        List<String> lines = new ArrayList<>();
+        List<String> lines = new BoundedList("str.splitlines");
         int start = 0;
         int i = 0;
         while (i < s.length()) {
@@ -362,6 +372,28 @@ final class PythonStrings extends ELResolver {
         return lines;
     }
 
+    /** The parts of a split: refused past the render's item limit (a long message splits into millions). */
+    private static final class BoundedList extends ArrayList<String> {
+        private final String what;
+        private final int max = RenderBudget.limits().maxItems();
+
+        BoundedList(String what) {
+            this.what = what;
+        }
+
+        @Override
+        public boolean add(String part) {
+            room();
+            return super.add(part);
+        }
+
+        private void room() {
+            if (size() >= max) {
+                RenderBudget.requireItems(size() + 1L, what);
+            }
+        }
+    }
+
     private static String title(String s) {
         StringBuilder sb = new StringBuilder(s.length());
         boolean previousCased = false;
@@ -375,7 +407,11 @@ final class PythonStrings extends ELResolver {
         return sb.toString();
     }
 
-    private static String replace(String s, String old, String replacement, long count) {
+    /** Python's {@code s.replace(old, replacement, count)} ({@code count < 0}: all), within the render's limits. */
+    static String replace(String s, String old, String replacement, long count) {
+        long occurrences = count(s, old);
+        long replaced = count < 0 ? occurrences : Math.min(count, occurrences);
+        RenderBudget.requireChars(s.length() + replaced * (replacement.length() - old.length()), "str.replace");
         if (count < 0) {
             return s.replace(old, replacement);
         }
@@ -436,7 +472,9 @@ final class PythonStrings extends ELResolver {
                 if (index >= a.length) {
                     throw new ELException("str.format: no argument for field {" + field + "}");
                 }
-                sb.append(PythonJson.str(a[index]));
+                String value = PythonJson.str(a[index]);
+                RenderBudget.requireChars((long) sb.length() + value.length(), "str.format");
+                sb.append(value);
                 i = close;
             } else {
                 sb.append(c);
