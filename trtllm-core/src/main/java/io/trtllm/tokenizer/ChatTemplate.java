@@ -66,7 +66,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Messages are data.</b> The template is the model's code; what a conversation brings is only
  * ever a value: text a message holds is printed as it is, never rendered again (Jinjava's nested
- * interpretation is off, and its {@code render} filter is disabled), so {@code {{ 6*7 }}} in a message
+ * interpretation is off, its {@code render} filter is disabled, and {@code striptags}, which in
+ * Jinjava renders its value first, is MarkupSafe's), so {@code {{ 6*7 }}} in a message
  * reaches the model as those nine characters, as in transformers. Templates are self-contained:
  * {@code include}, {@code import}, {@code from} and {@code extends} read no file, from the class path
  * or elsewhere (transformers' Jinja2 environment has no loader either); a template that tries fails
@@ -334,6 +335,7 @@ public final class ChatTemplate {
             globals.registerFilter(new JinjaExtensions.StringFilter());
             globals.registerFilter(new JinjaExtensions.ItemsFilter());
             globals.registerFilter(new JinjaExtensions.IndentFilter());
+            globals.registerFilter(new JinjaExtensions.StripTagsFilter());
             globals.registerFilter(new JinjaExtensions.CenterFilter());
             globals.registerFilter(new JinjaExtensions.ReplaceFilter());
             globals.registerFilter(new JinjaExtensions.PprintFilter());

@@ -283,6 +283,120 @@ final class JinjaExtensions {
         }
     }
 
+    /**
+     * Jinja2's {@code striptags}: MarkupSafe's {@code Markup(value).striptags()}: comments, then tags
+     * removed, whitespace runs collapsed to one space, character references unescaped (numeric ones,
+     * and {@code &amp; &lt; &gt; &quot; &apos; &nbsp;}; Python's {@code html.unescape} knows all of
+     * HTML5's names). Jinjava's own renders the value as a template first, which would run message
+     * text as template code.
+     */
+    static final class StripTagsFilter implements Filter {
+        @Override
+        public String getName() {
+            return "striptags";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            String s = var == null ? "" : PythonJson.str(var);
+            s = removeSpans(removeSpans(s, "<!--", "-->"), "<", ">");
+            StringBuilder words = new StringBuilder(s.length());
+            for (int i = 0; i < s.length(); ) {
+                int cp = s.codePointAt(i);
+                if (PythonStrings.isPythonWhitespace(cp)) {
+                    i += Character.charCount(cp);
+                    continue;
+                }
+                int end = i;
+                while (end < s.length() && !PythonStrings.isPythonWhitespace(s.codePointAt(end))) {
+                    end += Character.charCount(s.codePointAt(end));
+                }
+                words.append(words.isEmpty() ? "" : " ").append(s, i, end);
+                i = end;
+            }
+            return unescape(words.toString());
+        }
+
+        private static final Pattern REFERENCE = Pattern.compile("&(?:#([0-9]{1,8})|#[xX]([0-9a-fA-F]{1,7})|(amp|lt|gt|quot|nbsp)|(apos)(?=;));?");
+
+        /** Python's {@code html.unescape} for numeric references and the common named ones. */
+        static String unescape(String s) {
+            if (s.indexOf('&') < 0) {
+                return s;
+            }
+            return REFERENCE.matcher(s).replaceAll(m -> {
+                String named = m.group(3) != null ? m.group(3) : m.group(4);
+                if (named != null) {
+                    return Matcher.quoteReplacement(switch (named) {
+                        case "amp" -> "&";
+                        case "lt" -> "<";
+                        case "gt" -> ">";
+                        case "quot" -> "\"";
+                        case "apos" -> "'";
+                        default -> "\u00a0";
+                    });
+                }
+                int cp = m.group(1) != null ? Integer.parseInt(m.group(1)) : Integer.parseInt(m.group(2), 16);
+                boolean valid = cp > 0 && cp <= Character.MAX_CODE_POINT && (cp < 0xD800 || cp > 0xDFFF);
+                return Matcher.quoteReplacement(valid ? new String(Character.toChars(cp)) : "\ufffd");
+            });
+        }
+
+        /**
+         * MarkupSafe's loop, in one pass: while the text holds {@code open} with a {@code close} at or
+         * after it, the first such span goes, and the search starts again from the text's beginning
+         * (so {@code "<!-<!--x-->-y-->"} loses both comments). The text before the first {@code open}
+         * holds none, so only its last few characters, joined with what follows, are searched again.
+         */
+        static String removeSpans(String s, String open, String close) {
+            StringBuilder out = new StringBuilder(s.length());
+            int i = 0; // the text is out + s[i..]
+            while (true) {
+                int o = out.length();
+                int start = find(out, s, i, open, Math.max(0, o - open.length() + 1));
+                int end = start < 0 ? -1 : find(out, s, i, close, start);
+                if (end < 0) {
+                    break;
+                }
+                // The open runs past out's end, so the close ends past it too: the rest resumes in s.
+                int resume = i + (end + close.length() - o);
+                if (start < o) {
+                    out.setLength(start);
+                } else {
+                    out.append(s, i, i + (start - o));
+                }
+                i = resume;
+            }
+            return out.append(s, i, s.length()).toString();
+        }
+
+        /** Index in {@code out + s[i..]} of the first {@code needle} at or after {@code from}, or -1. */
+        private static int find(StringBuilder out, String s, int i, String needle, int from) {
+            int o = out.length();
+            for (int v = from; v < o; v++) {
+                if (startsAt(out, s, i, v, needle)) {
+                    return v;
+                }
+            }
+            int at = s.indexOf(needle, i + Math.max(0, from - o));
+            return at < 0 ? -1 : o + (at - i);
+        }
+
+        private static boolean startsAt(StringBuilder out, String s, int i, int v, String needle) {
+            for (int k = 0; k < needle.length(); k++) {
+                int p = v + k;
+                int q = i + (p - out.length());
+                if (p >= out.length() && q >= s.length()) {
+                    return false;
+                }
+                if ((p < out.length() ? out.charAt(p) : s.charAt(q)) != needle.charAt(k)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
     /** Jinja2's {@code replace(s, old, new, count=None)}: Python's {@code str.replace}, within the limits. */
     static final class ReplaceFilter implements Filter {
         @Override

@@ -142,6 +142,14 @@ class ChatTemplateHostileInputTests {
         }
     }
 
+    @Test
+    void striptagsPrintsMessageTextWithoutRenderingIt() {
+        // Jinjava's striptags renders its value as a template first; this one is MarkupSafe's.
+        ChatTemplate template = new ChatTemplate("{{ messages[0].content|striptags }}", "t");
+        assertThat(template.render(List.of(user("<b>{{ 6*7 }}</b> " + NESTED_RANGES)), true, Map.of()))
+                .isEqualTo("{{ 6*7 }} " + NESTED_RANGES);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"{{ messages[0].content|render }}", "{{ messages[0].content|regex_replace('(a+)+$', '') }}"})
     void filtersThatRunMessageTextAreDisabled(String source) {
