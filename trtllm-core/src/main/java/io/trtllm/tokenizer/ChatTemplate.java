@@ -14,6 +14,7 @@ import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.OutputTooBigException;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.loader.ResourceLocator;
 import io.trtllm.model.ModelFormatException;
 import java.io.IOException;
@@ -237,20 +238,20 @@ public final class ChatTemplate {
                 result = jinjava.renderForResult(jinjavaSource, context, config);
             } catch (RuntimeException e) {
                 stopped(budget);
-                throw new ModelFormatException(origin + ": the chat template failed to render: " + e.getMessage(), e);
+                throw new ModelFormatException(origin + ": the chat template failed to render: " + brief(e.getMessage()), e);
             }
             // A render that went past a limit was cut short: whatever else it reports follows from that.
             stopped(budget);
         }
         TemplateError firstFatal = null;
         for (TemplateError error : result.getErrors()) {
-            String refused = causeOfType(error.getException(), TemplateFileRefused.class);
+            TemplateFileRefused refused = cause(error.getException(), TemplateFileRefused.class);
             if (refused != null) {
-                throw new ModelFormatException(origin + ": the chat template " + refused);
+                throw new ModelFormatException(origin + ": the chat template " + refused.getMessage());
             }
-            String raised = causeOfType(error.getException(), JinjaExtensions.TemplateRaisedException.class);
+            var raised = cause(error.getException(), JinjaExtensions.TemplateRaisedException.class);
             if (raised != null) {
-                throw new ChatTemplateException(origin, "the chat template rejected the conversation: " + raised);
+                throw new ChatTemplateException(origin, "the chat template rejected the conversation: " + raised.getMessage());
             }
             if (error.getSeverity() == TemplateError.ErrorType.FATAL) {
                 firstFatal = firstFatal == null ? error : firstFatal;
@@ -261,7 +262,7 @@ public final class ChatTemplate {
         }
         if (firstFatal != null) {
             throw new ModelFormatException(origin + ": the chat template failed to render at line "
-                    + firstFatal.getLineno() + ": " + firstFatal.getMessage());
+                    + firstFatal.getLineno() + ": " + brief(firstFatal.getMessage()));
         }
         String output = result.getOutput();
         if (output.length() > limits.maxChars()) {
@@ -269,6 +270,15 @@ public final class ChatTemplate {
                     + " characters is over its limit of " + limits.maxChars());
         }
         return output;
+    }
+
+    /**
+     * Jinjava's message, cut short: it quotes values (a list it could not coerce, with every long
+     * message in it), and a log line should not hold megabytes.
+     */
+    private static String brief(@Nullable String message) {
+        String text = String.valueOf(message);
+        return text.length() <= 1000 ? text : text.substring(0, 1000) + "... (" + text.length() + " characters)";
     }
 
     /** Throws what ended a render that went past a limit or was interrupted; returns if neither. */
@@ -281,11 +291,11 @@ public final class ChatTemplate {
         }
     }
 
-    /** The message of the first cause of type {@code type} in {@code t}'s chain, or null. */
-    private static @Nullable String causeOfType(@Nullable Throwable t, Class<? extends Throwable> type) {
+    /** The first throwable of type {@code type} in {@code t}'s cause chain, or null. */
+    private static <T extends Throwable> @Nullable T cause(@Nullable Throwable t, Class<T> type) {
         for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
             if (type.isInstance(c)) {
-                return c.getMessage();
+                return type.cast(c);
             }
         }
         return null;
@@ -342,6 +352,11 @@ public final class ChatTemplate {
             globals.registerFilter(new JinjaExtensions.BatchFilter());
             globals.registerFilter(new JinjaExtensions.FormatFilter());
             globals.registerTag(new JinjaExtensions.GenerationTag());
+            for (Filter filter : List.copyOf(globals.getAllFilters())) {
+                if (!JinjaExtensions.PrintableInputs.PASS_REFERENCES.contains(filter.getName())) {
+                    globals.registerFilter(new JinjaExtensions.PrintableInputs(filter));
+                }
+            }
             return jinjava;
         }
 
@@ -423,11 +438,11 @@ public final class ChatTemplate {
             }
             Limits limits = RenderBudget.limits();
             if (error.getReason() == TemplateError.ErrorReason.OUTPUT_TOO_BIG
-                    || causeOfType(error.getException(), OutputTooBigException.class) != null) {
+                    || cause(error.getException(), OutputTooBigException.class) != null) {
                 RenderBudget.jinjavaLimit("the chat template's output or a string it builds would exceed its limit of "
                         + limits.maxChars() + " characters");
             } else if (error.getReason() == TemplateError.ErrorReason.COLLECTION_TOO_BIG
-                    || causeOfType(error.getException(), CollectionTooBigException.class) != null) {
+                    || cause(error.getException(), CollectionTooBigException.class) != null) {
                 RenderBudget.jinjavaLimit("a list or mapping in the chat template would exceed its limit of "
                         + limits.maxItems() + " items");
             }

@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -490,6 +491,53 @@ final class JinjaExtensions {
                 }
             }
             return format.filter(var, interpreter, args, kwargs);
+        }
+    }
+
+    /**
+     * Every filter but the few that only pass references on: its value and arguments may be printed
+     * with Java's {@code toString} (Jinjava's default for arguments, and what many of its filters do
+     * with a list), so a value whose text would be over the string limit is refused first (see
+     * {@link RenderBudget#requirePrintable}).
+     */
+    static final class PrintableInputs implements Filter {
+        /** Filters that return a member, a count or references, and never print their list. */
+        static final Set<String> PASS_REFERENCES = Set.of("length", "count", "first", "last", "list", "map", "select",
+                "reject", "selectattr", "rejectattr", "sort", "unique", "reverse", "slice", "sum", "min", "max", "random",
+                "dictsort", "groupby", "default", "d", "safe", "join");
+
+        private final Filter filter;
+
+        PrintableInputs(Filter filter) {
+            this.filter = filter;
+        }
+
+        @Override
+        public String getName() {
+            return filter.getName();
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            RenderBudget.requirePrintable(var, getName());
+            return filter.filter(var, interpreter, args);
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            RenderBudget.requirePrintable(var, getName());
+            for (Object arg : args) {
+                RenderBudget.requirePrintable(arg, getName());
+            }
+            for (Object arg : kwargs.values()) {
+                RenderBudget.requirePrintable(arg, getName());
+            }
+            return filter.filter(var, interpreter, args, kwargs);
+        }
+
+        @Override
+        public boolean preserveSafeString() {
+            return filter.preserveSafeString();
         }
     }
 

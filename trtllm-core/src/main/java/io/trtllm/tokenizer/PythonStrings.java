@@ -1,5 +1,6 @@
 package io.trtllm.tokenizer;
 
+import com.hubspot.jinjava.util.ForLoop;
 import java.beans.FeatureDescriptor;
 import java.lang.reflect.Array;
 import java.util.ArrayList;
@@ -8,6 +9,9 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import jinjava.javax.el.ELContext;
 import jinjava.javax.el.ELException;
 import jinjava.javax.el.ELResolver;
@@ -31,6 +35,8 @@ import org.jspecify.annotations.Nullable;
  * Methods that can build more than they are given ({@code replace}, {@code join}, {@code format},
  * {@code split}) check the size of what they build against the render's limits
  * ({@link RenderBudget}) before taking the memory: {@code s.replace('a', s)} squares a string.
+ * No other method of a string can be called, and of other values only Python's non-mutating
+ * mapping and sequence methods (see {@link #invoke}).
  */
 final class PythonStrings extends ELResolver {
     /** Prefix of the subscript key that stands for a Python slice {@code [start:stop:step]}. */
@@ -61,19 +67,47 @@ final class PythonStrings extends ELResolver {
         return null;
     }
 
+    /**
+     * The methods a template may call besides {@code str}'s: Python's non-mutating ones, as in
+     * transformers' immutable sandbox (whose lists and dicts refuse {@code append} or {@code update}).
+     */
+    private static final Set<String> MAPPING_METHODS = Set.of("items", "keys", "values", "get");
+    private static final Set<String> SEQUENCE_METHODS = Set.of("index", "count", "copy");
+    private static final Set<String> LOOP_METHODS = Set.of("cycle");
+
+    /**
+     * Strings get Python's methods; mappings, sequences and {@code loop} the few above, left to Jinjava.
+     * Any other method of theirs is refused: Jinjava would call any public Java method, and
+     * {@code 'x'.repeat(2000000000)} or a list's {@code toString()} takes gigabytes in one step.
+     */
     @Override
     public @Nullable Object invoke(ELContext context, @Nullable Object base, @Nullable Object method,
             Class<?> @Nullable [] paramTypes, Object @Nullable [] params) {
-        if (!(base instanceof String s) || method == null) {
+        if (base == null || method == null) {
             return null;
         }
-        Object[] args = params == null ? new Object[0] : params;
-        Object result = call(s, method.toString(), args);
-        if (result == NOT_HANDLED) {
-            return null;
+        String name = method.toString();
+        if (base instanceof String s) {
+            Object[] args = params == null ? new Object[0] : params;
+            Object result = call(s, name, args);
+            if (result == NOT_HANDLED) {
+                throw new ELException("str has no method '" + name + "' here: chat templates get Python's str methods ("
+                        + STR_METHODS + ")");
+            }
+            context.setPropertyResolved(true);
+            return result;
         }
-        context.setPropertyResolved(true);
-        return result;
+        // Jinjava calls filters, tests and macros as methods too (filter, evaluate): only values are limited.
+        Set<String> allowed = base instanceof Map<?, ?> ? MAPPING_METHODS
+                : base instanceof Collection<?> || base.getClass().isArray() ? SEQUENCE_METHODS
+                : base instanceof ForLoop ? LOOP_METHODS
+                : null;
+        if (allowed != null && !allowed.contains(name)) {
+            throw new ELException("'" + name + "' cannot be called here: chat templates get Python's non-mutating "
+                    + "methods of str, dict (" + String.join(", ", new TreeSet<>(MAPPING_METHODS)) + ") and list ("
+                    + String.join(", ", new TreeSet<>(SEQUENCE_METHODS)) + "), and loop.cycle");
+        }
+        return null;
     }
 
     /** The key under which {@code base[start:stop:step]} is looked up (null bounds are Python's None). */
@@ -161,6 +195,10 @@ final class PythonStrings extends ELResolver {
         return null;
     }
 
+    private static final String STR_METHODS = "startswith endswith strip lstrip rstrip split rsplit splitlines upper "
+            + "lower title capitalize replace join find rfind count format removeprefix removesuffix isdigit isalpha "
+            + "isalnum isspace isupper islower";
+
     private static Object call(String s, String method, Object[] a) {
         return switch (method) {
             case "startswith" -> {
@@ -198,7 +236,8 @@ final class PythonStrings extends ELResolver {
                 }
                 StringBuilder sb = new StringBuilder();
                 for (int i = 0; i < items.size(); i++) {
-                    String item = String.valueOf(items.get(i));
+                    // Python joins strings only; anything else prints as str() (bounded, unlike Java's toString).
+                    String item = items.get(i) instanceof String text ? text : PythonJson.str(items.get(i));
                     RenderBudget.requireChars(sb.length() + (i == 0 ? 0L : s.length()) + item.length(), "str.join");
                     sb.append(i == 0 ? "" : s).append(item);
                 }

@@ -1,5 +1,6 @@
 package io.trtllm.tokenizer;
 
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -108,6 +109,63 @@ final class RenderBudget implements AutoCloseable {
             // Python stops there too (RecursionError); here the thread's stack would.
             exceeded(what + " would write a value nested more than " + MAX_DEPTH + " levels deep");
         }
+    }
+
+    /**
+     * {@code value} is about to be handed to code that may print it with Java's {@code toString}
+     * (Jinjava's own filters): refused when its printed text would be over the string limit. A list
+     * that holds one long message a thousand times prints to gigabytes in one step. Strings and
+     * numbers pass at once; collections are walked only until the limit is reached.
+     */
+    static void requirePrintable(@Nullable Object value, String what) {
+        if (value == null || value instanceof CharSequence || value instanceof Number || value instanceof Boolean) {
+            return;
+        }
+        int max = limits().maxChars();
+        long size = printedSize(value, max, 0);
+        if (size > max) {
+            exceeded(what + " would print a value over the chat template's limit of " + max + " characters");
+        }
+    }
+
+    /** An upper estimate of {@code value}'s printed length, or anything over {@code max} once it is exceeded. */
+    private static long printedSize(@Nullable Object value, long max, int depth) {
+        if (value instanceof CharSequence s) {
+            return s.length() + 2L;
+        }
+        if (depth > MAX_DEPTH) {
+            return max + 1; // deeper than anything prints (a list that holds itself)
+        }
+        long size = 2;
+        if (value instanceof Map<?, ?> map) {
+            for (Map.Entry<?, ?> e : map.entrySet()) {
+                size += 4 + printedSize(e.getKey(), max, depth + 1) + printedSize(e.getValue(), max, depth + 1);
+                if (size > max) {
+                    return size;
+                }
+            }
+            return size;
+        }
+        if (value instanceof Iterable<?> items) {
+            for (Object item : items) {
+                size += 2 + printedSize(item, max, depth + 1);
+                if (size > max) {
+                    return size;
+                }
+            }
+            return size;
+        }
+        if (value instanceof Object[] items) {
+            for (Object item : items) {
+                size += 2 + printedSize(item, max, depth + 1);
+                if (size > max) {
+                    return size;
+                }
+            }
+            return size;
+        }
+        // Numbers, booleans, null, and other scalars print short.
+        return 24;
     }
 
     /** Nesting depth of values that {@code tojson} and printing follow (Python's recursion limit is 1000). */

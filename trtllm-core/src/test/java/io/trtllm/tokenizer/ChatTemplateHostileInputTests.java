@@ -271,6 +271,43 @@ class ChatTemplateHostileInputTests {
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
     }
 
+    /** A list that holds one 32,768-character string eight times, printed by Jinjava's own code. */
+    @ParameterizedTest
+    @ValueSource(strings = {"l|e", "l|escape", "l|forceescape", "l|title", "l|wordcount", "l|urlencode", "l|wordwrap(10)",
+            "l|int", "l|float", "l|urlize", "l|filesizeformat", "l|attr('x')", "'%s'|format(l)", "'x'|replace(l, 'y')",
+            "l|string", "l|pprint", "l|tojson", "l|indent", "l|center(3)", "l|trim", "l|striptags"})
+    void listsThatWouldPrintPastTheLimitAreRefusedBeforeJavaPrintsThem(String expression) {
+        var limits = new ChatTemplate.Limits(Duration.ofSeconds(30), 1 << 16, 100_000);
+        String source = "{% set ns = namespace(s='x') %}{% for i in range(15) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+                + "{% set l = [ns.s, ns.s, ns.s, ns.s, ns.s, ns.s, ns.s, ns.s] %}{{ " + expression + " }}";
+
+        assertThatThrownBy(() -> new ChatTemplate(source, "t", limits).render(List.of(user("hi")), true, Map.of()))
+                .isInstanceOf(TemplateLimitException.class)
+                .hasMessageMatching("t: .*(would print a value over|would build a string of \\d+ characters, over) the chat "
+                        + "template's limit of 65536.*");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"'x'.repeat(2000000000)", "'a\\nb'.indent(2000000000)", "'%s'.formatted(messages)",
+            "messages.toString()", "messages[0].content.getClass()", "messages[0].toString()", "messages.append(1)",
+            "messages.subList(0, 1)", "messages[0].update({'role': 'system'})", "messages[0].content.length()"})
+    void javaMethodsOfTemplateValuesCannotBeCalled(String expression) {
+        assertThatThrownBy(() -> new ChatTemplate("{{ " + expression + " }}", "t").render(List.of(user("hi")), true, Map.of()))
+                .isInstanceOf(ModelFormatException.class)
+                .hasMessageMatching("t: the chat template failed to render at line 1: .*(has no method|cannot be called here).*");
+    }
+
+    @Test
+    void pythonsNonMutatingMethodsStillWork() {
+        // As Jinja2 3.1 renders it in transformers' sandbox.
+        String source = "{% set d = {'a': 1, 'b': 2} %}{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %} "
+                + "{{ d.keys()|list }} {{ d.values()|list }} "
+                + "{{ d.get('a') }} {{ [1, 2].copy()|length }} {{ [1, 2, 2].index(2) }} {{ [1, 2, 2].count(2) }} "
+                + "{% for m in messages %}{{ loop.cycle('odd', 'even') }}{% endfor %} {{ messages[0]['content'].upper() }}";
+        assertThat(new ChatTemplate(source, "t").render(List.of(user("hi"), user("there")), true, Map.of()))
+                .isEqualTo("a=1;b=2; ['a', 'b'] [1, 2] 1 2 1 2 oddeven HI");
+    }
+
     @Test
     void limitsOfOutputAndItemsAreTheConfiguredOnes() {
         var small = new ChatTemplate.Limits(Duration.ofSeconds(10), 1000, 10);
