@@ -12,7 +12,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>before every template node Jinjava renders (a node pre-processor): the deadline, and
  *       whether the thread was interrupted;</li>
  *   <li>wherever this package's filters and string methods build text or lists: their size, before
- *       the memory is taken;</li>
+ *       the memory is taken; and before Jinjava's own filters get a value they may print with Java's
+ *       {@code toString} ({@link #requirePrintable});</li>
  *   <li>where Jinjava reports its own size limits ({@code maxOutputSize}, {@code maxListSize}).</li>
  * </ul>
  * The first limit hit is kept and a {@link Stop} thrown; every later node throws again, so a
