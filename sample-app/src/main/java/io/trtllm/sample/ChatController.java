@@ -1,5 +1,7 @@
 package io.trtllm.sample;
 
+import io.trtllm.tokenizer.ChatTemplateException;
+import io.trtllm.tokenizer.TemplateLimitException;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.SystemMessage;
@@ -11,7 +13,9 @@ import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.http.HttpStatus;
 import org.springframework.http.MediaType;
+import org.springframework.http.ProblemDetail;
 import org.springframework.http.codec.ServerSentEvent;
+import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
@@ -29,6 +33,11 @@ import reactor.core.scheduler.Schedulers;
  * server-sent events, one {@code {"text": delta}} per piece of text, then an event named {@code done}
  * with the finish reason and token counts. Text goes as JSON because an event's data that starts with
  * a space would lose it (the SSE format strips one space after {@code data:}).
+ *
+ * <p>A message that the model's chat template refuses, or that takes the template past its limits, is
+ * answered 400 with a problem detail saying why (without the template's file, a server path). The
+ * template renders off the event loop: {@code call()} runs on a bounded-elastic worker, and the chat
+ * model's {@code stream()} renders on one itself.
  */
 @RestController
 @RequestMapping("/api/chat")
@@ -92,6 +101,14 @@ class ChatController {
             }
             return events;
         });
+    }
+
+    /** The chat template refused the message or went past its limits: the message is at fault. */
+    @ExceptionHandler(ChatTemplateException.class)
+    ProblemDetail templateRefused(ChatTemplateException e) {
+        ProblemDetail problem = ProblemDetail.forStatusAndDetail(HttpStatus.BAD_REQUEST, e.reason());
+        problem.setTitle(e instanceof TemplateLimitException ? "Chat template limit exceeded" : "Chat template refused the message");
+        return problem;
     }
 
     private static Prompt prompt(@Nullable String message, @Nullable String system, @Nullable Double temperature,

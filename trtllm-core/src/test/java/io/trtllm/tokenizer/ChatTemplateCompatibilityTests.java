@@ -78,6 +78,23 @@ class ChatTemplateCompatibilityTests {
     }
 
     @Test
+    void striptagsIsMarkupSafesAndRendersNothing() {
+        // Expected values are Jinja2 3.1 with MarkupSafe 3.0.
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put("<b>bold</b>  and\n <i>it</i> &amp; &lt;x&gt; &#39;q&#39; &#x41;&quot;", "bold and it & <x> 'q' A\"");
+        cases.put("{{ 6*7 }} <p>{% include 'a' %}</p>", "{{ 6*7 }} {% include 'a' %}");
+        cases.put("<!-<!--x-->-y-->z", "z");
+        cases.put("a<!-- c <b> -->b", "ab");
+        cases.put("<!-->x", "x");
+        cases.put("a < b > c", "a c");
+        cases.put("unclosed <tag", "unclosed <tag");
+        cases.put("x<!--unclosed", "x<!--unclosed");
+        cases.put("&nbsp;a&nbsp;\u00a0b", "\u00a0a\u00a0 b");
+        cases.forEach((value, expected) -> assertThat(render("{{ s|striptags }}", Map.of("s", value)))
+                .as(value).isEqualTo(expected));
+    }
+
+    @Test
     void tojsonSpellsJsonAsPython() {
         String template = "{{ {'a': 1, 'b': [1, 2.5, none, true], 'c': 'é\"\\n', 'd': {}} | tojson }}";
         assertThat(render(template)).isEqualTo("{\"a\": 1, \"b\": [1, 2.5, null, true], \"c\": \"é\\\"\\n\", \"d\": {}}");

@@ -32,6 +32,8 @@ import org.springframework.ai.chat.observation.DefaultChatModelObservationConven
 import org.springframework.ai.chat.prompt.Prompt;
 import reactor.adapter.JdkFlowAdapter;
 import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * A Spring AI {@link ChatModel} on an in-process {@link LLM}: the prompt's messages are rendered with
@@ -40,7 +42,11 @@ import reactor.core.publisher.Flux;
  * merged over the defaults and sampled by the engine, which batches concurrent requests inflight.
  *
  * <p>{@link #stream} emits one {@link ChatResponse} per text delta, the last one carrying the finish
- * reason; cancelling the subscription aborts the engine request and frees its KV-cache blocks.
+ * reason; cancelling the subscription aborts the engine request and frees its KV-cache blocks. It
+ * renders the chat template on Reactor's bounded-elastic workers, not on the subscribing thread (a
+ * web server's event loop); {@link #call} blocks, and renders on the calling thread. A conversation
+ * the template refuses, or that takes it past its {@link io.trtllm.tokenizer.ChatTemplate.Limits},
+ * fails with a {@link io.trtllm.tokenizer.ChatTemplateException} (an {@link IllegalArgumentException}).
  * Finish reasons are {@code STOP}, {@code LENGTH} or {@code CANCELLED}; the metadata carries the
  * engine's request id, the model label and the {@link DefaultUsage usage} (prompt and completion
  * tokens, prefix-cache hits as cache-read tokens, {@link RequestMetrics} as the native usage).
@@ -161,8 +167,15 @@ public final class TrtLlmChatModel implements ChatModel {
 
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
+        // The chat template renders for up to its time limit: not on the subscriber's thread, which
+        // for a web request is the event loop that serves every other connection.
+        return Mono.fromCallable(() -> mapper.map(prompt))
+                .subscribeOn(Schedulers.boundedElastic())
+                .flatMapMany(request -> stream(request));
+    }
+
+    private Flux<ChatResponse> stream(EngineRequest request) {
         return Flux.deferContextual(contextView -> {
-            EngineRequest request = mapper.map(prompt);
             var context = ChatModelObservationContext.builder().prompt(request.prompt()).provider(PROVIDER_NAME)
                     .streaming(true).build();
             Observation observation = ChatModelObservationDocumentation.CHAT_MODEL_OPERATION

@@ -11,6 +11,8 @@ import io.trtllm.executor.QueueFullException;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.openai.OpenAiResponses.Header;
+import io.trtllm.tokenizer.ChatTemplateException;
+import io.trtllm.tokenizer.TemplateLimitException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Instant;
@@ -39,6 +41,7 @@ import org.springframework.web.server.ServerWebInputException;
 import reactor.adapter.JdkFlowAdapter;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * An OpenAI-compatible HTTP API on an in-process {@link LLM}, as WebFlux functional routes under a
@@ -55,10 +58,13 @@ import reactor.core.publisher.Mono;
  * chat model's defaults ({@code trtllm.chat.options.*}), then the engine's.
  *
  * <p>Errors have OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}: 400 for an
- * invalid request (param names the field), 401 for a missing or wrong API key when one is configured,
+ * invalid request (param names the field; also messages that the chat template refuses or that take it
+ * past its limits, see {@link io.trtllm.tokenizer.ChatTemplate.Limits}), 401 for a missing or wrong API key when one is configured,
  * 404 for another model or an unknown path, 413 for a body over the codec limit, 429 when the
- * engine's queue is full, 503 when the engine has stopped. A client that disconnects aborts its engine
- * request (the KV-cache blocks are freed on the engine's next iteration).
+ * engine's queue is full, 503 when the engine has stopped; a 500 names no class or server path (the
+ * log has the exception). A client that disconnects aborts its engine request (the KV-cache blocks are
+ * freed on the engine's next iteration). Requests are parsed, rendered with the chat template and
+ * tokenized on Reactor's bounded-elastic workers, never on the event loop.
  */
 public final class TrtLlmOpenAiApi {
     private static final Logger LOG = LoggerFactory.getLogger(TrtLlmOpenAiApi.class);
@@ -156,12 +162,16 @@ public final class TrtLlmOpenAiApi {
     private Mono<ServerResponse> generate(ServerRequest http, boolean chat) {
         return http.bodyToMono(byte[].class)
                 .defaultIfEmpty(new byte[0])
-                .flatMap(body -> {
+                // Parsing, the chat template and tokenizing take time in proportion to the request (the
+                // template up to its render time limit): on a worker thread, never on the event loop,
+                // which serves every other connection.
+                .publishOn(Schedulers.boundedElastic())
+                .map(body -> {
                     JsonNode json = OpenAiRequestParser.readObject(body);
                     OpenAiRequest request = chat ? OpenAiRequestParser.chat(json) : OpenAiRequestParser.completion(json);
-                    Call call = prepare(request);
-                    return request.stream() ? stream(call) : complete(call);
+                    return prepare(request);
                 })
+                .flatMap(call -> call.request().stream() ? stream(call) : complete(call))
                 .onErrorResume(e -> error(toOpenAi(e)));
     }
 
@@ -359,6 +369,13 @@ public final class TrtLlmOpenAiApi {
             return new OpenAiException(503, "service_unavailable", null, "engine_unavailable",
                     "The engine is not running: " + (llm.failure() != null ? llm.failure().getMessage() : e.getMessage()));
         }
+        if (e instanceof ChatTemplateException template) {
+            // The messages are at fault (the template refused them or they exceeded its limits). The
+            // reason leaves out the template's file: a server path is none of the client's business.
+            return new OpenAiException(400, "invalid_request_error", "messages",
+                    e instanceof TemplateLimitException ? "chat_template_limit_exceeded" : "chat_template_error",
+                    template.reason());
+        }
         if (e instanceof DataBufferLimitException) {
             return new OpenAiException(413, "invalid_request_error", null, "request_too_large",
                     "The request body is too large: " + e.getMessage());
@@ -372,7 +389,10 @@ public final class TrtLlmOpenAiApi {
             return OpenAiException.invalid(message.startsWith("prompt") ? "prompt" : null, message);
         }
         LOG.error("OpenAI API request failed", e);
-        return new OpenAiException(500, "server_error", null, null, "The server failed to process the request: " + e);
+        // The log has the exception; the client gets no class names or server paths (a broken chat
+        // template's message names its file).
+        return new OpenAiException(500, "server_error", null, null,
+                "The server failed to process the request; its log has the details.");
     }
 
     private static Mono<ServerResponse> error(OpenAiException e) {
