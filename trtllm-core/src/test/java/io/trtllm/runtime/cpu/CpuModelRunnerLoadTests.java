@@ -142,12 +142,12 @@ class CpuModelRunnerLoadTests {
         for (Path source : sources) {
             float[] inPlace;
             try (var w = Checkpoint.open(source)) {
-                System.setProperty(CpuModelRunner.HUGE_PAGES_PROPERTY, "false");
+                System.setProperty(CpuWeights.HUGE_PAGES_PROPERTY, "false");
                 try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
                     assertThat(runner.description()).doesNotContain("huge pages");
                     inPlace = logits(runner);
                 } finally {
-                    System.clearProperty(CpuModelRunner.HUGE_PAGES_PROPERTY);
+                    System.clearProperty(CpuWeights.HUGE_PAGES_PROPERTY);
                 }
                 try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
                     // Copied wherever this machine's kernel offers transparent huge pages (it does on the CI machine).

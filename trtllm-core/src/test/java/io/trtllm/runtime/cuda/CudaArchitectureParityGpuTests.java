@@ -123,12 +123,12 @@ class CudaArchitectureParityGpuTests {
         // A first runner loads the CUDA context, cuBLAS and the module cache; then measure.
         try (var weights = Checkpoint.open(dir)) {
             new CudaModelRunner(config, weights, (a, p) -> new KvCacheSpec(32, 4), 0).close();
-            long before = CudaModelRunner.freeBytes();
+            long before = DeviceMemory.freeBytes();
             var runner = new CudaModelRunner(config, weights, (a, p) -> new KvCacheSpec(4096, 32), 0);
-            long during = CudaModelRunner.freeBytes();
+            long during = DeviceMemory.freeBytes();
             runner.forward(Batch.of(new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, LogitsMode.LAST)));
             runner.close();
-            long after = CudaModelRunner.freeBytes();
+            long after = DeviceMemory.freeBytes();
             GpuResults.record("device memory: free %d MiB before, %d MiB with a runner, %d MiB after close",
                     before >> 20, during >> 20, after >> 20);
             assertThat(during).isLessThan(before);

@@ -210,7 +210,7 @@ class CudaSamplingGpuTests {
             }
         }
 
-        /** As CudaModelRunner.writeSampling lays out kernels.cu's SampleParams. */
+        /** As SamplingBuffers.write lays out kernels.cu's SampleParams. */
         void writeParams(TokenSampling[] rows) {
             for (int r = 0; r < rows.length; r++) {
                 long at = (long) r * SAMPLE_PARAMS_BYTES;

@@ -35,7 +35,7 @@ class CudaSoakGpuTests {
         int maxSeqLen = 128;
         // A first engine loads the CUDA context, cuBLAS and the kernel cache; then measure.
         new LLM(LlmArgs.builder(model).backend("cuda").maxSeqLen(maxSeqLen).build()).close();
-        long before = CudaModelRunner.freeBytes();
+        long before = DeviceMemory.freeBytes();
         var rnd = new SplittableRandom(2026);
         int rejected = 0;
         int cancelled = 0;
@@ -46,7 +46,7 @@ class CudaSoakGpuTests {
         try (LLM llm = new LLM(LlmArgs.builder(model).backend("cuda").maxSeqLen(maxSeqLen).maxBatchSize(32)
                 .maxQueueSize(48).schedulerPolicy(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION)
                 .kvCacheConfig(new KvCacheConfig(16 * maxSeqLen, 0.25, true, 16)).build())) {
-            during = CudaModelRunner.freeBytes();
+            during = DeviceMemory.freeBytes();
             long held = llm.deviceMemoryBytes();
             GpuResults.record("soak: the engine reports %d MiB of device memory held; cudaMemGetInfo says %d MiB were taken",
                     held >> 20, (before - during) >> 20);
@@ -108,7 +108,7 @@ class CudaSoakGpuTests {
             assertThat(llm.stats().kvCache().usedBlocks()).isZero();
             assertThat(llm.stats().kvCache().freeBlocks()).isEqualTo(freeBlocks);
         }
-        long after = CudaModelRunner.freeBytes();
+        long after = DeviceMemory.freeBytes();
         GpuResults.record("soak: device memory free %d MiB before, %d MiB with the engine, %d MiB after close",
                 before >> 20, during >> 20, after >> 20);
         assertThat(during).isLessThan(before);
