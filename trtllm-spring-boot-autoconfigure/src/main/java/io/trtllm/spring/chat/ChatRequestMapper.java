@@ -128,6 +128,15 @@ final class ChatRequestMapper {
      * max tokens: unset, a reply may use what the sequence length leaves after the prompt.
      */
     SamplingParams samplingParams(TrtLlmChatOptions options, int promptTokens) {
+        Integer asked = options.getMaxTokens();
+        // In long, before the engine sees it: max tokens may be anything up to 2^31-1, and the sum must not wrap.
+        if (asked != null && asked > 0 && (long) promptTokens + asked > maxSeqLen) {
+            int room = maxSeqLen - promptTokens;
+            throw new IllegalArgumentException("max tokens (" + asked + ") + prompt (" + promptTokens + " tokens) = "
+                    + ((long) promptTokens + asked) + " exceeds the model's maximum sequence length " + maxSeqLen
+                    + (room > 0 ? ": ask for at most " + room + " tokens, or send a shorter prompt"
+                    : ": the prompt alone fills it, send a shorter one"));
+        }
         SamplingParams.Builder b = SamplingParams.builder();
         // Too long a prompt leaves no room: 1 lets the engine reject it with the numbers.
         b.maxTokens(options.getMaxTokens() != null ? options.getMaxTokens() : Math.max(1, maxSeqLen - promptTokens));

@@ -76,6 +76,28 @@ class ChatRequestMapperTests {
     }
 
     @Test
+    void maxTokensBeyondWhatThePromptLeavesIsRefusedWithoutOverflow() {
+        int prompt = mapper.map(new Prompt("Hi")).promptTokenIds().length;
+        int room = llm.maxSeqLen() - prompt;
+        assertThat(mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(room).build())).params().maxTokens())
+                .isEqualTo(room);
+        for (int maxTokens : new int[] {room + 1, Integer.MAX_VALUE, Integer.MAX_VALUE - prompt + 1}) {
+            assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(maxTokens).build())))
+                    .as("maxTokens %d", maxTokens)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("max tokens (" + maxTokens + ")")
+                    .hasMessageContaining("= " + ((long) prompt + maxTokens))
+                    .hasMessageContaining("maximum sequence length " + llm.maxSeqLen());
+        }
+        for (double temperature : new double[] {-1, 1e308, Double.NaN}) {
+            assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().temperature(temperature).build())))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
+        }
+        assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(-1).build())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max_tokens");
+    }
+
+    @Test
     void toolMessagesAreRefusedWhenTheModelHasNoToolsSupport() {
         var toolResponse = ToolResponseMessage.builder()
                 .responses(List.of(new ToolResponseMessage.ToolResponse("1", "weather", "sunny"))).build();
