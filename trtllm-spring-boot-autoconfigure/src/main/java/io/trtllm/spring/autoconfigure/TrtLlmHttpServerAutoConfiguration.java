@@ -1,6 +1,5 @@
 package io.trtllm.spring.autoconfigure;
 
-import io.trtllm.spring.web.RequestHeaderTimeout;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
@@ -15,9 +14,20 @@ import org.springframework.core.env.Environment;
 import reactor.netty.http.server.HttpServer;
 
 /**
- * Timeouts of the embedded Netty server against slow clients ({@code trtllm.http.*}): a deadline for
- * each request's headers ({@link RequestHeaderTimeout}), Reactor Netty's request timeout for its body,
- * and an idle timeout between requests (Spring Boot's {@code server.netty.idle-timeout} wins when set).
+ * Timeouts of the embedded Netty server against slow clients ({@code trtllm.http.*}); Spring Boot sets
+ * none by default, and a client that opened a connection and trickled its headers held it for as long
+ * as it liked (1,000 such connections were held for 90 s).
+ *
+ * <ul>
+ *   <li>The request head: Reactor Netty's idle timeout ({@code HttpServer.idleTimeout}), which runs while
+ *   a connection waits for a request. In Reactor Netty 1.3 its handler sits after the HTTP codec and
+ *   counts decoded messages, not bytes: the bytes of an incomplete head do not restart it, so it bounds
+ *   a slowloris as well as an idle connection (tested). Spring Boot's {@code server.netty.idle-timeout}
+ *   wins when set.</li>
+ *   <li>The request body: Reactor Netty's request timeout ({@code HttpServer.requestTimeout}), from the
+ *   end of the head to the end of the body; then 408. (Its read timeout, by contrast, restarts with
+ *   every read.)</li>
+ * </ul>
  * Off with {@code trtllm.http.enabled=false}.
  */
 @AutoConfiguration(afterName = "org.springframework.boot.reactor.netty.autoconfigure.NettyReactiveWebServerAutoConfiguration")
@@ -32,11 +42,10 @@ public final class TrtLlmHttpServerAutoConfiguration {
     @ConditionalOnMissingBean(name = "trtLlmNettyTimeouts")
     WebServerFactoryCustomizer<NettyReactiveWebServerFactory> trtLlmNettyTimeouts(TrtLlmHttpServerProperties properties,
                                                                                  Environment environment) {
-        boolean bootIdleTimeout = environment.containsProperty(BOOT_IDLE_TIMEOUT);
-        return new NettyTimeouts(properties, bootIdleTimeout);
+        return new NettyTimeouts(properties, environment.containsProperty(BOOT_IDLE_TIMEOUT));
     }
 
-    /** Ordered after Spring Boot's own customizer of the factory (order 0), whose settings it leaves alone. */
+    /** After Spring Boot's own customizer of the factory (order 0), whose idle timeout it leaves alone. */
     private record NettyTimeouts(TrtLlmHttpServerProperties properties, boolean bootIdleTimeout)
             implements WebServerFactoryCustomizer<NettyReactiveWebServerFactory>, Ordered {
         @Override
@@ -46,11 +55,8 @@ public final class TrtLlmHttpServerAutoConfiguration {
 
         @Override
         public void customize(NettyReactiveWebServerFactory factory) {
-            var headerTimeout = properties.getHeaderTimeout();
             factory.addServerCustomizers(server -> {
-                HttpServer s = server.requestTimeout(properties.getBodyTimeout())
-                        .doOnChannelInit((observer, channel, remote) -> RequestHeaderTimeout.install(channel.pipeline(),
-                                headerTimeout));
+                HttpServer s = server.requestTimeout(properties.getBodyTimeout());
                 return bootIdleTimeout ? s : s.idleTimeout(properties.getIdleTimeout());
             });
         }

@@ -7,10 +7,10 @@ import org.springframework.boot.context.properties.source.InvalidConfigurationPr
 
 /**
  * How long the embedded Netty server waits for slow clients ({@code trtllm.http.*}), so that clients
- * that trickle bytes cannot hold connections: the whole application's server, not only the API.
- * Header and body sizes are bounded by Spring Boot's own settings ({@code server.max-http-request-header-size},
- * default 8KB; {@code server.netty.max-initial-line-length}, 4KB; {@code spring.codec.max-in-memory-size},
- * 256KB of body that a handler reads).
+ * that trickle bytes or send nothing cannot hold connections: the whole application's server, not only
+ * the API. Header and body sizes are bounded by Spring Boot's own settings
+ * ({@code server.max-http-request-header-size}, default 8KB; {@code server.netty.max-initial-line-length},
+ * 4KB; {@code spring.codec.max-in-memory-size}, 256KB of body that a handler reads).
  */
 @ConfigurationProperties(prefix = TrtLlmHttpServerProperties.PREFIX)
 public class TrtLlmHttpServerProperties implements InitializingBean {
@@ -21,30 +21,25 @@ public class TrtLlmHttpServerProperties implements InitializingBean {
     private boolean enabled = true;
 
     /**
-     * Most time from a request's first byte to the end of its headers; then 408 and the connection
-     * closes (not reset by each byte, unlike the idle timeout).
+     * Most time a connection may wait for a whole request head (request line and headers): after it
+     * opens, and between requests. Bytes of an incomplete head do not restart it, so a client that
+     * trickles its headers is closed after it too. Ignored when server.netty.idle-timeout is set.
      */
-    private Duration headerTimeout = Duration.ofSeconds(20);
+    private Duration idleTimeout = Duration.ofSeconds(20);
 
-    /** Most time to read a request's body once its headers are in; then 408 and the connection closes. */
+    /** Most time to read a request's body once its head is in; then 408 and the connection closes. */
     private Duration bodyTimeout = Duration.ofSeconds(60);
-
-    /**
-     * How long a connection may wait for its next request; ignored when server.netty.idle-timeout is set.
-     */
-    private Duration idleTimeout = Duration.ofSeconds(60);
 
     @Override
     public void afterPropertiesSet() {
-        positive("header-timeout", headerTimeout);
-        positive("body-timeout", bodyTimeout);
         positive("idle-timeout", idleTimeout);
+        positive("body-timeout", bodyTimeout);
     }
 
     private static void positive(String key, Duration value) {
         if (value.isNegative() || value.isZero()) {
             throw new InvalidConfigurationPropertyValueException(PREFIX + "." + key, value,
-                    "must be positive (turn all of them off with " + PREFIX + ".enabled=false)");
+                    "must be positive (turn both off with " + PREFIX + ".enabled=false)");
         }
     }
 
@@ -56,12 +51,12 @@ public class TrtLlmHttpServerProperties implements InitializingBean {
         this.enabled = enabled;
     }
 
-    public Duration getHeaderTimeout() {
-        return headerTimeout;
+    public Duration getIdleTimeout() {
+        return idleTimeout;
     }
 
-    public void setHeaderTimeout(Duration headerTimeout) {
-        this.headerTimeout = headerTimeout;
+    public void setIdleTimeout(Duration idleTimeout) {
+        this.idleTimeout = idleTimeout;
     }
 
     public Duration getBodyTimeout() {
@@ -70,13 +65,5 @@ public class TrtLlmHttpServerProperties implements InitializingBean {
 
     public void setBodyTimeout(Duration bodyTimeout) {
         this.bodyTimeout = bodyTimeout;
-    }
-
-    public Duration getIdleTimeout() {
-        return idleTimeout;
-    }
-
-    public void setIdleTimeout(Duration idleTimeout) {
-        this.idleTimeout = idleTimeout;
     }
 }

@@ -11,6 +11,7 @@ import io.trtllm.executor.QueueFullException;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.openai.OpenAiResponses.Header;
+import io.trtllm.spring.web.BodyTimeouts;
 import io.trtllm.spring.web.ClientMessages;
 import io.trtllm.spring.web.TrtLlmRequestGuard;
 import java.nio.charset.StandardCharsets;
@@ -57,7 +58,8 @@ import reactor.core.publisher.Mono;
  * <p>Errors have OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}: 400 for an
  * invalid request (param names the field; also for {@code n}, {@code best_of} or a batch of prompts
  * beyond {@code maxN} or the engine's queue, which could never be admitted), 404 for another model or
- * an unknown path, 413 for a body over the codec limit, 415 for a body that is not
+ * an unknown path, 408 for a body that did not arrive in time, 413 for a body over the codec limit, 415
+ * for a body that is not
  * {@code application/json}, 429 when the engine's queue is full (retry), 503 when the engine has
  * stopped. Messages name the problem without the server's paths or class names; an unexpected error is
  * a 500 whose details stay in the log. A client that disconnects aborts its engine request (the
@@ -411,6 +413,10 @@ public final class TrtLlmOpenAiApi {
             Throwable cause = llm.failure() != null ? llm.failure() : e;
             return new OpenAiException(503, "service_unavailable", null, "engine_unavailable",
                     "The engine is not running: " + ClientMessages.sanitize(cause.getMessage()));
+        }
+        if (BodyTimeouts.isBodyTimeout(e)) {
+            return new OpenAiException(408, "invalid_request_error", null, "request_timeout",
+                    "The request body did not arrive within the server's time limit.");
         }
         if (e instanceof DataBufferLimitException) {
             return new OpenAiException(413, "invalid_request_error", null, "request_too_large",
