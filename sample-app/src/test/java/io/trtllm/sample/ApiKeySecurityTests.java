@@ -39,7 +39,10 @@ class ApiKeySecurityTests {
     int port;
 
     private WebTestClient client(@Nullable String authorization) {
-        var builder = WebTestClient.bindToServer().baseUrl("http://localhost:" + port).responseTimeout(Duration.ofSeconds(60));
+        // A connection per request: Reactor Netty 1.3.6 can stop reading a reused keep-alive connection
+        // (reactor/reactor-netty#4361), which hung this test once; it is not what this test is about.
+        var builder = WebTestClient.bindToServer().baseUrl("http://localhost:" + port).responseTimeout(Duration.ofSeconds(60))
+                .defaultHeader(HttpHeaders.CONNECTION, "close");
         if (authorization != null) {
             builder.defaultHeader(HttpHeaders.AUTHORIZATION, authorization);
         }
