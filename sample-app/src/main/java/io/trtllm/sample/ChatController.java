@@ -115,8 +115,8 @@ class ChatController {
         if (maxTokens != null && maxTokens < 1) {
             throw new ChatErrors.BadRequest("maxTokens", "'maxTokens' must be at least 1, got " + maxTokens + ".");
         }
-        // A maxTokens beyond what the model's length leaves after the prompt is refused by the chat model,
-        // which knows the prompt's length (400 through ChatErrors).
+        // A maxTokens beyond the model's sequence length is refused by the chat model, one beyond what the
+        // prompt leaves by the engine, which knows the prompt's length (both 400 through ChatErrors).
         var options = ChatOptions.builder().temperature(temperature).maxTokens(maxTokens).build();
         return system == null || system.isBlank()
                 ? new Prompt(new UserMessage(message), options)

@@ -129,13 +129,13 @@ final class ChatRequestMapper {
      */
     SamplingParams samplingParams(TrtLlmChatOptions options, int promptTokens) {
         Integer asked = options.getMaxTokens();
-        // In long, before the engine sees it: max tokens may be anything up to 2^31-1, and the sum must not wrap.
-        if (asked != null && asked > 0 && (long) promptTokens + asked > maxSeqLen) {
-            int room = maxSeqLen - promptTokens;
-            throw new IllegalArgumentException("max tokens (" + asked + ") + prompt (" + promptTokens + " tokens) = "
-                    + ((long) promptTokens + asked) + " exceeds the model's maximum sequence length " + maxSeqLen
-                    + (room > 0 ? ": ask for at most " + room + " tokens, or send a shorter prompt"
-                    : ": the prompt alone fills it, send a shorter one"));
+        // Before the engine sees it: a max tokens beyond the whole sequence length can never be served, and
+        // refusing it here keeps every later sum (prompt + max tokens) far from int overflow. A sum beyond
+        // the length is the engine's to refuse; it knows the prompt it is given.
+        if (asked != null && asked > maxSeqLen) {
+            throw new IllegalArgumentException("max tokens (" + asked + ") exceeds the model's maximum sequence length "
+                    + maxSeqLen + " (prompt and reply together): ask for at most " + Math.max(1, maxSeqLen - promptTokens)
+                    + " tokens");
         }
         SamplingParams.Builder b = SamplingParams.builder();
         // Too long a prompt leaves no room: 1 lets the engine reject it with the numbers.
