@@ -49,12 +49,14 @@ class SlowClientTests {
      * reads until the server closes the connection (or 30 s pass).
      */
     private Outcome trickle(String head, String trickle) throws IOException {
+        // Before the connect: the server's clock starts when it accepts, and a busy machine may pause this
+        // thread between the connect and its next line.
+        long start = System.nanoTime();
         try (Socket socket = new Socket("localhost", port)) {
             socket.setSoTimeout(300);
             OutputStream out = socket.getOutputStream();
             InputStream in = socket.getInputStream();
             var answer = new ByteArrayOutputStream();
-            long start = System.nanoTime();
             out.write(head.getBytes(StandardCharsets.US_ASCII));
             out.flush();
             byte[] buf = new byte[4096];
