@@ -419,6 +419,21 @@ public final class LLM implements AutoCloseable {
         return executor.failure();
     }
 
+    /**
+     * Calls {@code listener} with the error that stops the engine (see {@link #failure()}), once: when
+     * it happens (on the engine's thread, after the requests in flight have failed), or at once if it
+     * already has. Never called after a normal {@link #close()}. For health reporting: Spring's
+     * auto-configuration turns it into a broken liveness state.
+     */
+    public void onFailure(Consumer<? super Throwable> listener) {
+        executor.onFailure(listener);
+    }
+
+    /** Most requests that may wait to run at once; beyond it a request is refused with a {@code QueueFullException}. */
+    public int maxQueueSize() {
+        return executor.config().maxQueueSize();
+    }
+
     // ---- blocking ----
 
     /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */

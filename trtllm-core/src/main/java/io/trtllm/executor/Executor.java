@@ -7,12 +7,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -92,6 +94,8 @@ public final class Executor implements AutoCloseable {
     private volatile long drainDeadlineNanos = Long.MAX_VALUE;
     private volatile boolean stopped;
     private volatile @Nullable Throwable fatal;
+    /** Completed with {@link #fatal} once the loop has stopped with it; never on a normal close. */
+    private final CompletableFuture<Throwable> failed = new CompletableFuture<>();
     private volatile Stats stats;
     private long iterations;
 
@@ -206,6 +210,27 @@ public final class Executor implements AutoCloseable {
     }
 
     /**
+     * Calls {@code listener} with the error that stopped the loop (see {@link #failure()}), once: on the
+     * loop's thread after every request in flight has failed and {@link #stats()} reports the loop not
+     * alive, or at once on the caller's thread if that has already happened. Never called after a
+     * normal {@link #close}. A listener that throws is logged; the others are still called.
+     */
+    public void onFailure(Consumer<? super Throwable> listener) {
+        failed.thenAccept(error -> {
+            try {
+                listener.accept(error);
+            } catch (RuntimeException e) {
+                LOG.warn("Failure listener {} failed: {}", listener, e.toString());
+            }
+        });
+    }
+
+    /** The configuration this executor runs with. */
+    public Config config() {
+        return config;
+    }
+
+    /**
      * Stops admitting, lets requests in flight finish for up to {@code timeout}, aborts the rest,
      * and stops the loop.
      */
@@ -277,6 +302,10 @@ public final class Executor implements AutoCloseable {
         } finally {
             accepting = false;
             stats = snapshot(0, 0);
+            Throwable error = fatal;
+            if (error != null) {
+                failed.complete(error);
+            }
         }
     }
 

@@ -128,6 +128,15 @@ final class ChatRequestMapper {
      * max tokens: unset, a reply may use what the sequence length leaves after the prompt.
      */
     SamplingParams samplingParams(TrtLlmChatOptions options, int promptTokens) {
+        Integer asked = options.getMaxTokens();
+        // Before the engine sees it: a max tokens beyond the whole sequence length can never be served, and
+        // refusing it here keeps every later sum (prompt + max tokens) far from int overflow. A sum beyond
+        // the length is the engine's to refuse; it knows the prompt it is given.
+        if (asked != null && asked > maxSeqLen) {
+            throw new IllegalArgumentException("max tokens (" + asked + ") exceeds the model's maximum sequence length "
+                    + maxSeqLen + " (prompt and reply together): ask for at most " + Math.max(1, maxSeqLen - promptTokens)
+                    + " tokens");
+        }
         SamplingParams.Builder b = SamplingParams.builder();
         // Too long a prompt leaves no room: 1 lets the engine reject it with the numbers.
         b.maxTokens(options.getMaxTokens() != null ? options.getMaxTokens() : Math.max(1, maxSeqLen - promptTokens));

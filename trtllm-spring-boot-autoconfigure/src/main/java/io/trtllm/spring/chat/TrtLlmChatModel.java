@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.Flow;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.metadata.ChatGenerationMetadata;
@@ -205,7 +206,16 @@ public final class TrtLlmChatModel implements ChatModel {
                     .doOnError(observation::error)
                     .doFinally(signal -> observation.stop())
                     .contextWrite(ctx -> ctx.put(ObservationThreadLocalAccessor.KEY, observation));
-            return new MessageAggregator().aggregate(responses, context::setResponse);
+            // Errors go around Spring AI's aggregator, which logs every error with its stack trace at ERROR:
+            // most are the caller's (a prompt longer than the model, a full queue) and are the caller's to
+            // report; the observation has recorded each, and the engine logs its own failures.
+            AtomicReference<Throwable> error = new AtomicReference<>();
+            return new MessageAggregator()
+                    .aggregate(responses.onErrorResume(e -> {
+                        error.set(e);
+                        return Flux.empty();
+                    }), context::setResponse)
+                    .concatWith(Flux.defer(() -> error.get() == null ? Flux.empty() : Flux.error(error.get())));
         });
     }
 

@@ -76,6 +76,31 @@ class ChatRequestMapperTests {
     }
 
     @Test
+    void maxTokensBeyondTheSequenceLengthIsRefusedBeforeTheEngine() {
+        int prompt = mapper.map(new Prompt("Hi")).promptTokenIds().length;
+        int room = llm.maxSeqLen() - prompt;
+        assertThat(mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(room).build())).params().maxTokens())
+                .isEqualTo(room);
+        // Within the sequence length but beyond what the prompt leaves: the engine refuses it, naming both.
+        assertThat(mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(llm.maxSeqLen()).build())).params()
+                .maxTokens()).isEqualTo(llm.maxSeqLen());
+        for (int maxTokens : new int[] {llm.maxSeqLen() + 1, Integer.MAX_VALUE}) {
+            assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(maxTokens).build())))
+                    .as("maxTokens %d", maxTokens)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("max tokens (" + maxTokens + ")")
+                    .hasMessageContaining("maximum sequence length " + llm.maxSeqLen())
+                    .hasMessageContaining("at most " + room);
+        }
+        for (double temperature : new double[] {-1, 1e308, Double.NaN}) {
+            assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().temperature(temperature).build())))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
+        }
+        assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(-1).build())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max_tokens");
+    }
+
+    @Test
     void toolMessagesAreRefusedWhenTheModelHasNoToolsSupport() {
         var toolResponse = ToolResponseMessage.builder()
                 .responses(List.of(new ToolResponseMessage.ToolResponse("1", "weather", "sunny"))).build();
