@@ -12,22 +12,17 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
-import net.jqwik.api.EdgeCasesMode;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.ShrinkingMode;
-import net.jqwik.api.statistics.Statistics;
-import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.BeforeContainer;
+import io.trtllm.testing.Gen;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.web.server.context.WebServerApplicationContext;
 import org.springframework.context.ConfigurableApplicationContext;
@@ -40,8 +35,8 @@ import org.springframework.context.ConfigurableApplicationContext;
  * is a 200 or a well-formed OpenAI-shaped 4xx, never a 5xx, and never carries a stack trace, a class
  * name or a server path; after each request the engine is healthy, idle and holds no KV block.
  *
- * <p>The sample app runs once for all tries (jqwik does not run Spring's test context), with an API
- * key, and replies of at most 8 tokens so that the tries that do generate stay quick.
+ * <p>The sample app runs once for all tries (started here rather than as a Spring test context), with an
+ * API key, and replies of at most 8 tokens so that the tries that do generate stay quick.
  */
 class OpenAiSchemaPropertyTests {
     private static final String KEY = "sk-property-tests";
@@ -55,7 +50,7 @@ class OpenAiSchemaPropertyTests {
     private static LLM llm;
     private static String base;
 
-    @BeforeContainer
+    @BeforeAll
     static void start() {
         app = new SpringApplicationBuilder(SampleApplication.class)
                 .properties("server.port=0", "spring.main.banner-mode=off", "trtllm.openai.api-key=" + KEY,
@@ -65,23 +60,40 @@ class OpenAiSchemaPropertyTests {
         base = "http://localhost:" + ((WebServerApplicationContext) app).getWebServer().getPort();
     }
 
-    @AfterContainer
+    @AfterAll
     static void stop() {
         if (app != null) {
             app.close();
         }
+        if (!Gen.Outcomes.singleSeed()) {
+            // How the tries spread over the answers: a property that only ever saw 400s would prove little.
+            assertThat(STATUSES.of("200")).as(STATUSES.toString()).isGreaterThanOrEqualTo(40);
+            assertThat(STATUSES.of("400")).as(STATUSES.toString()).isGreaterThanOrEqualTo(40);
+        }
     }
+
+    private static final Gen.Outcomes STATUSES = new Gen.Outcomes();
 
     // ---- properties ----
 
-    @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED, edgeCases = EdgeCasesMode.NONE)
-    void chatCompletionsAnswerEveryBodyWithA200OrAnOpenAi4xx(@ForAll("chatBodies") Body body) throws Exception {
-        check("/v1/chat/completions", body);
+    static Stream<Long> chatSeeds() {
+        return Gen.seeds("OpenAiSchemaPropertyTests.chat", 200);
     }
 
-    @Property(tries = 200, shrinking = ShrinkingMode.BOUNDED, edgeCases = EdgeCasesMode.NONE)
-    void completionsAnswerEveryBodyWithA200OrAnOpenAi4xx(@ForAll("completionBodies") Body body) throws Exception {
-        check("/v1/completions", body);
+    static Stream<Long> completionSeeds() {
+        return Gen.seeds("OpenAiSchemaPropertyTests.completions", 200);
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("chatSeeds")
+    void chatCompletionsAnswerEveryBodyWithA200OrAnOpenAi4xx(long seed) throws Exception {
+        check("/v1/chat/completions", chatBody(new Gen(seed)));
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("completionSeeds")
+    void completionsAnswerEveryBodyWithA200OrAnOpenAi4xx(long seed) throws Exception {
+        check("/v1/completions", completionBody(new Gen(seed)));
     }
 
     /** A request body: its text (JSON or not) and the Content-Type it is sent with (null: none). */
@@ -106,9 +118,7 @@ class OpenAiSchemaPropertyTests {
         }
         int status = response.statusCode();
         String answer = response.body();
-        // Reported after each property: how the tries spread over the answers (a property that only ever
-        // saw 400s would prove little).
-        Statistics.label("status").collect(status);
+        STATUSES.count(Integer.toString(status));
 
         assertThat(status).as("status for %s", body).isIn(200, 400, 404, 413, 415);
         for (String leak : LEAKS) {
@@ -184,168 +194,155 @@ class OpenAiSchemaPropertyTests {
     record Raw(String literal) {
     }
 
-    @Provide
-    Arbitrary<Body> chatBodies() {
-        return bodies("messages", messages(), Map.ofEntries(
-                Map.entry("model", Arbitraries.of("stories15M", "")),
-                Map.entry("max_tokens", smallInts()),
-                Map.entry("max_completion_tokens", smallInts()),
-                Map.entry("temperature", Arbitraries.of(0.0, 0.7, 1.0, 2.0)),
-                Map.entry("top_p", Arbitraries.of(0.5, 1.0)),
-                Map.entry("top_k", Arbitraries.of(0, 1, 40)),
-                Map.entry("min_p", Arbitraries.of(0.0, 0.1)),
-                Map.entry("stop", Arbitraries.of("\n", "The", List.of("a", "b"))),
-                Map.entry("seed", Arbitraries.longs()),
-                Map.entry("presence_penalty", Arbitraries.of(-2.0, 0.0, 1.5)),
-                Map.entry("frequency_penalty", Arbitraries.of(-2.0, 0.0, 1.5)),
-                Map.entry("repetition_penalty", Arbitraries.of(0.5, 1.0, 1.3)),
-                Map.entry("logprobs", Arbitraries.of(true, false)),
-                Map.entry("stream", Arbitraries.of(true, false)),
-                Map.entry("response_format", Arbitraries.of(Map.of("type", "text"))),
-                Map.entry("ignore_eos", Arbitraries.of(true, false)),
-                Map.entry("stop_token_ids", Arbitraries.of(List.of(13), List.of())),
-                Map.entry("user", Arbitraries.strings().ofMaxLength(20))),
+    static Body chatBody(Gen g) {
+        Map<String, Function<Gen, Object>> optional = new LinkedHashMap<>();
+        optional.put("model", x -> x.oneOf("stories15M", ""));
+        optional.put("max_tokens", OpenAiSchemaPropertyTests::smallInt);
+        optional.put("max_completion_tokens", OpenAiSchemaPropertyTests::smallInt);
+        optional.put("temperature", x -> x.oneOf(0.0, 0.7, 1.0, 2.0));
+        optional.put("top_p", x -> x.oneOf(0.5, 1.0));
+        optional.put("top_k", x -> x.oneOf(0, 1, 40));
+        optional.put("min_p", x -> x.oneOf(0.0, 0.1));
+        optional.put("stop", x -> x.oneOf("\n", "The", List.of("a", "b")));
+        optional.put("seed", Gen::anyLong);
+        optional.put("presence_penalty", x -> x.oneOf(-2.0, 0.0, 1.5));
+        optional.put("frequency_penalty", x -> x.oneOf(-2.0, 0.0, 1.5));
+        optional.put("repetition_penalty", x -> x.oneOf(0.5, 1.0, 1.3));
+        optional.put("logprobs", Gen::bool);
+        optional.put("stream", Gen::bool);
+        optional.put("response_format", x -> Map.of("type", "text"));
+        optional.put("ignore_eos", Gen::bool);
+        optional.put("stop_token_ids", x -> x.oneOf(List.of(13), List.of()));
+        optional.put("user", x -> x.anyString(20));
+        return body(g, "messages", OpenAiSchemaPropertyTests::messages, optional,
                 List.of("n", "best_of", "top_logprobs", "stream_options", "min_tokens", "tools", "tool_choice",
                         "logit_bias", "modalities", "functions", "audio"));
     }
 
-    @Provide
-    Arbitrary<Body> completionBodies() {
-        return bodies("prompt", prompts(), Map.ofEntries(
-                Map.entry("model", Arbitraries.of("stories15M")),
-                Map.entry("max_tokens", smallInts()),
-                Map.entry("temperature", Arbitraries.of(0.0, 0.8)),
-                Map.entry("top_p", Arbitraries.of(0.9, 1.0)),
-                Map.entry("n", Arbitraries.integers().between(1, 3)),
-                Map.entry("logprobs", Arbitraries.integers().between(0, 5)),
-                Map.entry("echo", Arbitraries.of(false)),
-                Map.entry("stop", Arbitraries.of(".", List.of("Once"))),
-                Map.entry("seed", Arbitraries.longs()),
-                Map.entry("ignore_eos", Arbitraries.of(true, false)),
-                Map.entry("skip_special_tokens", Arbitraries.of(true, false)),
-                Map.entry("include_stop_str_in_output", Arbitraries.of(true, false))),
+    static Body completionBody(Gen g) {
+        Map<String, Function<Gen, Object>> optional = new LinkedHashMap<>();
+        optional.put("model", x -> "stories15M");
+        optional.put("max_tokens", OpenAiSchemaPropertyTests::smallInt);
+        optional.put("temperature", x -> x.oneOf(0.0, 0.8));
+        optional.put("top_p", x -> x.oneOf(0.9, 1.0));
+        optional.put("n", x -> x.intBetween(1, 3));
+        optional.put("logprobs", x -> x.intBetween(0, 5));
+        optional.put("echo", x -> false);
+        optional.put("stop", x -> x.oneOf(".", List.of("Once")));
+        optional.put("seed", Gen::anyLong);
+        optional.put("ignore_eos", Gen::bool);
+        optional.put("skip_special_tokens", Gen::bool);
+        optional.put("include_stop_str_in_output", Gen::bool);
+        return body(g, "prompt", OpenAiSchemaPropertyTests::prompt, optional,
                 List.of("best_of", "stream", "stream_options", "suffix", "logit_bias", "min_tokens", "echo",
                         "stop_token_ids", "min_p", "top_k", "repetition_penalty"));
     }
 
     /**
-     * Bodies of one endpoint: a valid request (the required field and any of the optional ones, each a
+     * A body of one endpoint: a valid request (the required field and any of the optional ones, each a
      * value of its own kind), then up to three mutations (a field, optional, required or one of
      * {@code others}, set to any JSON at all; the required field removed; an unknown field added); now
      * and then not an object, not JSON, or not sent as JSON.
      */
-    private static Arbitrary<Body> bodies(String required, Arbitrary<Object> requiredValue,
-                                          Map<String, Arbitrary<?>> optional, List<String> others) {
-        List<Arbitrary<Map.Entry<String, Object>>> entries = new ArrayList<>();
+    private static Body body(Gen g, String required, Function<Gen, Object> requiredValue,
+                             Map<String, Function<Gen, Object>> optional, List<String> others) {
+        Map<String, Object> object = new LinkedHashMap<>();
+        object.put(required, requiredValue.apply(g));
         for (var field : optional.entrySet()) {
-            entries.add(Arbitraries.frequencyOf(
-                    net.jqwik.api.Tuple.of(3, Arbitraries.just(new AbstractMap.SimpleImmutableEntry<>(field.getKey(),
-                            (Object) Absent.VALUE))),
-                    net.jqwik.api.Tuple.of(1, field.getValue().map(v -> new AbstractMap.SimpleImmutableEntry<>(
-                            field.getKey(), (Object) v)))));
+            if (g.chance(0.25)) {
+                object.put(field.getKey(), field.getValue().apply(g));
+            }
         }
-        Arbitrary<Map<String, Object>> valid = Combinators.combine(Combinators.combine(entries).as(l -> l), requiredValue)
-                .as((list, value) -> {
-                    Map<String, Object> object = new LinkedHashMap<>();
-                    object.put(required, value);
-                    for (var e : list) {
-                        if (e.getValue() != Absent.VALUE) {
-                            object.put(e.getKey(), e.getValue());
-                        }
-                    }
-                    return object;
-                });
         List<String> names = new ArrayList<>(optional.keySet());
         names.add(required);
         names.addAll(others);
-        Arbitrary<Mutation> mutation = Arbitraries.frequencyOf(
-                net.jqwik.api.Tuple.of(6, Combinators.combine(Arbitraries.of(names), json(2)).as(Mutation::new)),
-                net.jqwik.api.Tuple.of(1, Arbitraries.just(new Mutation(required, Absent.VALUE))),
-                net.jqwik.api.Tuple.of(1, Combinators.combine(Arbitraries.strings().ofMaxLength(12), json(2))
-                        .as(Mutation::new)));
-        Arbitrary<Map<String, Object>> mutated = Combinators.combine(valid,
-                        Arbitraries.frequencyOf(net.jqwik.api.Tuple.of(3, Arbitraries.just(List.<Mutation>of())),
-                                net.jqwik.api.Tuple.of(7, mutation.list().ofMinSize(1).ofMaxSize(3))))
-                .as((object, mutations) -> {
-                    Map<String, Object> body = new LinkedHashMap<>(object);
-                    for (Mutation m : mutations) {
-                        if (m.value() == Absent.VALUE) {
-                            body.remove(m.field());
-                        } else {
-                            body.put(m.field(), m.value());
-                        }
-                    }
-                    return body;
-                });
-        Arbitrary<String> text = Arbitraries.frequencyOf(
-                net.jqwik.api.Tuple.of(30, mutated.map(OpenAiSchemaPropertyTests::write)),
-                net.jqwik.api.Tuple.of(1, json(3).map(OpenAiSchemaPropertyTests::write)),
-                net.jqwik.api.Tuple.of(1, Arbitraries.strings().ofMaxLength(40)));
-        Arbitrary<String> contentType = Arbitraries.frequency(
-                net.jqwik.api.Tuple.of(40, "application/json"),
-                net.jqwik.api.Tuple.of(4, "application/json; charset=utf-8"),
-                net.jqwik.api.Tuple.of(1, "text/plain"),
-                net.jqwik.api.Tuple.of(1, "application/x-www-form-urlencoded"));
-        return Combinators.combine(text, contentType.injectNull(0.02)).as(Body::new);
+        if (g.chance(0.7)) {
+            int mutations = g.intBetween(1, 3);
+            for (int i = 0; i < mutations; i++) {
+                switch (g.<Integer>frequency(6, () -> 0, 1, () -> 1, 1, () -> 2)) {
+                    case 0 -> object.put(g.oneOf(names), json(g, 2));
+                    case 1 -> object.remove(required);
+                    default -> object.put(g.anyString(12), json(g, 2));
+                }
+            }
+        }
+        String text = g.frequency(30, () -> write(object), 1, () -> write(json(g, 3)), 1, () -> g.anyString(40));
+        String contentType = g.chance(0.02) ? null : g.frequency(40, () -> "application/json",
+                4, () -> "application/json; charset=utf-8", 1, () -> "text/plain",
+                1, () -> "application/x-www-form-urlencoded");
+        return new Body(text, contentType);
     }
 
-    /** A change to a valid body: {@code field} set to {@code value}, or removed for {@link Absent#VALUE}. */
-    record Mutation(String field, Object value) {
+    private static Object smallInt(Gen g) {
+        return g.intBetween(1, 8);
     }
 
-    /** Marks a field left out of the body. */
-    private enum Absent { VALUE }
-
-    private static Arbitrary<Integer> smallInts() {
-        return Arbitraries.integers().between(1, 8);
+    private static Object messages(Gen g) {
+        Function<Gen, Object> message = x -> {
+            Object text = text(x);
+            Object content = x.bool() ? text : List.of(Map.of("type", "text", "text", text));
+            return Map.of("role", x.oneOf("user", "system", "assistant", "developer"), "content", content);
+        };
+        if (g.bool()) {
+            List<Object> list = new ArrayList<>(g.listOf(2, () -> message.apply(g)));
+            list.add(message.apply(g));
+            return list;
+        }
+        return g.listOf(3, () -> g.bool() ? message.apply(g) : json(g, 2));
     }
 
-    private static Arbitrary<Object> messages() {
-        Arbitrary<Object> content = Arbitraries.oneOf(text(),
-                text().map(t -> List.of(Map.of("type", "text", "text", t))));
-        Arbitrary<Object> message = Combinators.combine(Arbitraries.of("user", "system", "assistant", "developer"), content)
-                .as((role, c) -> Map.of("role", role, "content", c));
-        return Arbitraries.oneOf(message.list().ofMinSize(1).ofMaxSize(3).map(l -> (Object) l),
-                Arbitraries.oneOf(message, json(2)).list().ofMaxSize(3).map(l -> (Object) l));
-    }
-
-    private static Arbitrary<Object> prompts() {
-        Arbitrary<Object> ids = Arbitraries.integers().between(0, 32_000).list().ofMinSize(1).ofMaxSize(20).map(l -> l);
-        return Arbitraries.oneOf(text(), ids, text().list().ofMinSize(1).ofMaxSize(3).map(l -> l),
-                ids.list().ofMinSize(1).ofMaxSize(3).map(l -> l));
+    private static Object prompt(Gen g) {
+        java.util.function.Supplier<Object> ids = () -> {
+            List<Object> l = new ArrayList<>(g.listOf(19, () -> g.intBetween(0, 32_000)));
+            l.add(g.intBetween(0, 32_000));
+            return l;
+        };
+        return switch (g.intBetween(0, 3)) {
+            case 0 -> text(g);
+            case 1 -> ids.get();
+            case 2 -> {
+                List<Object> l = new ArrayList<>(g.listOf(2, () -> text(g)));
+                l.add(text(g));
+                yield l;
+            }
+            default -> List.of(ids.get(), ids.get());
+        };
     }
 
     /** Text: short English, any unicode (unpaired surrogates, controls, right-to-left), or very long. */
-    private static Arbitrary<Object> text() {
-        return Arbitraries.frequencyOf(
-                net.jqwik.api.Tuple.of(20, Arbitraries.of("Once upon a time", "Hi", "The cat sat", " ")),
-                net.jqwik.api.Tuple.of(8, Arbitraries.strings().all().ofMaxLength(60)),
-                net.jqwik.api.Tuple.of(1, Arbitraries.strings().withChars("ab \u202e\u0000\ud83d\ude00").ofMinLength(2000)
-                        .ofMaxLength(6000)),
-                net.jqwik.api.Tuple.of(1, Arbitraries.just("x".repeat(300_000)))); // beyond the 256KB body limit
+    private static Object text(Gen g) {
+        return g.frequency(20, () -> g.oneOf("Once upon a time", "Hi", "The cat sat", " "),
+                8, () -> g.anyString(60),
+                1, () -> g.string("ab \u202e\u0000\ud83d\ude00", 2000, 6000),
+                1, () -> "x".repeat(300_000)); // beyond the 256KB body limit
     }
 
     /** Any JSON value, nested at most {@code depth} deep; numbers at the edges of every type. */
-    private static Arbitrary<Object> json(int depth) {
-        Arbitrary<Object> scalars = Arbitraries.oneOf(
-                Arbitraries.just(null),
-                Arbitraries.of(true, false),
-                Arbitraries.of(0, 1, -1, Integer.MAX_VALUE, Integer.MIN_VALUE, 2_147_483_648L, Long.MAX_VALUE, Long.MIN_VALUE,
-                        1_000_000_000),
-                Arbitraries.of(0.5, 1.5, 2.0, -0.5, 1e20, 1e308, -1e308, 4.9e-324, 1e9),
-                Arbitraries.of(new Raw("1e400"), new Raw("-1e400"), new Raw("123456789012345678901234567890"),
-                        new Raw("-0"), new Raw("1E2"), new Raw("0.0000001")),
-                Arbitraries.strings().all().ofMaxLength(30),
-                Arbitraries.of("abc", "", "1", "NaN", "Infinity", "null", "true", "{{ 6*7 }}", "../../etc/passwd"));
+    private static Object json(Gen g, int depth) {
+        java.util.function.Supplier<Object> scalar = () -> switch (g.intBetween(0, 6)) {
+            case 0 -> null;
+            case 1 -> g.bool();
+            case 2 -> g.oneOf(0, 1, -1, Integer.MAX_VALUE, Integer.MIN_VALUE, 2_147_483_648L, Long.MAX_VALUE, Long.MIN_VALUE,
+                    1_000_000_000);
+            case 3 -> g.oneOf(0.5, 1.5, 2.0, -0.5, 1e20, 1e308, -1e308, 4.9e-324, 1e9);
+            case 4 -> g.oneOf(new Raw("1e400"), new Raw("-1e400"), new Raw("123456789012345678901234567890"),
+                    new Raw("-0"), new Raw("1E2"), new Raw("0.0000001"));
+            case 5 -> g.anyString(30);
+            default -> g.oneOf("abc", "", "1", "NaN", "Infinity", "null", "true", "{{ 6*7 }}", "../../etc/passwd");
+        };
         if (depth == 0) {
-            return scalars;
+            return scalar.get();
         }
-        Arbitrary<Object> inner = json(depth - 1);
-        return Arbitraries.frequencyOf(
-                net.jqwik.api.Tuple.of(6, scalars),
-                net.jqwik.api.Tuple.of(2, inner.list().ofMaxSize(4).map(l -> l)),
-                net.jqwik.api.Tuple.of(2, Arbitraries.maps(Arbitraries.strings().ofMaxLength(8), inner).ofMaxSize(3).map(m -> m)),
-                net.jqwik.api.Tuple.of(1, Arbitraries.just(1).list().ofSize(5000).map(l -> l)));
+        return g.frequency(6, scalar,
+                2, () -> g.listOf(4, () -> json(g, depth - 1)),
+                2, () -> {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    for (int i = g.intBetween(0, 3); i > 0; i--) {
+                        m.put(g.anyString(8), json(g, depth - 1));
+                    }
+                    return m;
+                },
+                1, () -> java.util.Collections.nCopies(5000, 1));
     }
 
     // ---- JSON text, written by hand: any char (an unpaired surrogate too) as a \\u escape, raw numbers as is ----
