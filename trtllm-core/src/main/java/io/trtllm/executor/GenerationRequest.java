@@ -1,5 +1,7 @@
 package io.trtllm.executor;
 
+import io.trtllm.sampling.SamplingConfig;
+
 /**
  * What the executor needs to run one request: token ids in, how to pick each token, and when to
  * stop. Built by the API layer from {@code SamplingParams}, validated there.

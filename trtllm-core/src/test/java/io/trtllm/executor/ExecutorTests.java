@@ -7,6 +7,8 @@ import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -407,7 +409,7 @@ class ExecutorTests {
             }
 
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 for (var c : batch.chunks()) {
                     for (int t : c.tokenIds()) {
                         if (t == 7) {
@@ -459,7 +461,7 @@ class ExecutorTests {
         }
 
         @Override
-        public float[][] forward(io.trtllm.runtime.Batch batch) {
+        public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
             return real.forward(batch);
         }
 
@@ -475,7 +477,7 @@ class ExecutorTests {
         List<io.trtllm.runtime.SequenceChunk> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
         var recording = new Delegating(real) {
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 batch.chunks().stream().filter(c -> c.logitsRows() > 0).forEach(seen::add);
                 return super.forward(batch);
             }
@@ -490,7 +492,7 @@ class ExecutorTests {
         long key = new SplittableRandom(5L).nextLong(); // sequence 0's generator, first draw: the key
         for (int step = 0; step < 6; step++) {
             assertThat(seen.get(step).sampling())
-                    .isEqualTo(new io.trtllm.runtime.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
+                    .isEqualTo(new io.trtllm.sampling.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
         }
         // the CPU runner draws with the host's reference: the same tokens from its logits rows
         seen.clear();
@@ -522,7 +524,7 @@ class ExecutorTests {
             volatile @Nullable Throwable failure;
 
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 for (var c : batch.chunks()) {
                     for (int t : c.tokenIds()) {
                         if (t == 7) {
