@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * </pre>
  *
  * <p>What the runner computes for a sequence is the sampler's call ({@link Sampler#need}): the token alone
- * where the runner can choose it, the row where the host must ({@link Pass#logitsMode}).
+ * where the runner can choose it, the row where the host must; the executor only maps it to the runner's
+ * {@link io.trtllm.runtime.SequenceChunk.LogitsMode}.
  *
  * <p>One request cannot stop the loop: whatever one sequence's step throws (admission, KV bookkeeping,
  * sampling, finish checks, its listener) fails that request alone, with its blocks freed, and the

@@ -74,12 +74,22 @@ final class Pass {
     /**
      * The next token of chunk {@code i}'s sequence, recorded in its sampling state: the one the runner chose,
      * or the sampler's choice from the chunk's last logits row.
+     *
+     * @throws IllegalStateException when the runner chose no token, or one outside the vocabulary (a device
+     *                               fault): the sequence fails here, before its next pass could fail all
      */
     SampledToken nextToken(int i, ForwardResult result, Sampler sampler, int vocab) {
         SequenceChunk chunk = chunks.get(i);
         Sequence s = scheduled.get(i).sequence();
         return switch (chunk.logits()) {
-            case ARGMAX, SAMPLE -> sampler.chosen(result.tokenId(i), s.sampling);
+            case ARGMAX, SAMPLE -> {
+                int token = result.tokenId(i);
+                if (token >= vocab) {
+                    throw new IllegalStateException("the runner chose token id " + token + ", outside the vocabulary of "
+                            + vocab);
+                }
+                yield sampler.chosen(token, s.sampling);
+            }
             case LAST, ALL -> sampler.sample(result.logits(i), (chunk.logitsRows() - 1) * vocab, vocab, s.sampling);
             case NONE -> throw new IllegalStateException("chunk " + i + " of the pass asked for no logits; no token follows it");
         };

@@ -36,7 +36,7 @@ public final class LogitsProcessor {
     private LogitsProcessor() {
     }
 
-    /** Every processor of the sequence's config, in order; the warpers only when not greedy. */
+    /** Every processor of the sequence's config and its mask, in order; the warpers only when not greedy. */
     public static void process(float[] logits, int offset, int vocab, SamplingState state) {
         applyPenalties(logits, offset, vocab, state);
         TokenMask mask = state.mask();

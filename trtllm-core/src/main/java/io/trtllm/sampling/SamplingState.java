@@ -64,8 +64,8 @@ public final class SamplingState {
 
     /**
      * The key of this sequence's plain draws ({@link RowNeed#DRAW}, and the same draws made on the host when
-     * the row comes there for log-probabilities), by the runner or on the
-     * host: taken from {@link #random()} at the first such draw, then fixed. Every plain draw uses it,
+     * the row comes there for log-probabilities), by the runner or on the host: taken from
+     * {@link #random()} at the first such draw, then fixed. Every plain draw uses it,
      * wherever it is made, so the key depends only on the seed and the sequence's own earlier draws (those
      * made while min_tokens still banned the end), never on logprobs, the batch or a preemption; greedy
      * sequences never take it.
@@ -138,8 +138,8 @@ public final class SamplingState {
     }
 
     /**
-     * Whether nothing changes the next row's logits before the warpers: no penalty or ban, min_tokens no longer
-     * banning the end tokens, no mask. The row can then be reduced where it is (argmax, or a draw as
+     * Whether nothing changes the next row's logits before the warpers: no penalty or ban, min_tokens no
+     * longer banning the end tokens, no mask. The row can then be reduced where it is (argmax, or a draw as
      * {@link TokenSampler} makes it).
      */
     boolean rowUntouched() {

@@ -437,6 +437,39 @@ class ExecutorTests {
         assertNoBlocksHeld(ex);
     }
 
+    @Test
+    void aTokenIdOutsideTheVocabularyFailsItsSequenceAloneBeforeItsNextPass() throws Exception {
+        var real = new CpuModelRunner(config, weights, new KvCacheSpec(4 * MAX_SEQ_LEN / 16, 16), 2);
+        toClose.add(real);
+        int vocab = config.vocabSize();
+        // Like a device fault in the argmax: the chunk whose prompt starts with token 7 gets id vocab + 5.
+        var faulty = new Delegating(real) {
+            @Override
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
+                var result = super.forward(batch);
+                var out = io.trtllm.runtime.ForwardResult.builder(result.size());
+                for (int i = 0; i < result.size(); i++) {
+                    var c = batch.chunks().get(i);
+                    out.logits(i, result.logits(i)).tokenId(i, c.startPosition() == 0 && c.tokenId(0) == 7 ? vocab + 5
+                            : result.tokenId(i));
+                }
+                return out.build();
+            }
+        };
+        var ex = new Executor(faulty, new Executor.Config(SchedulerConfig.defaults(), 64, MAX_SEQ_LEN, false));
+        toClose.add(ex);
+        var broken = new Collector();
+        var healthy = new Collector();
+        ex.submit(greedy("broken", new int[] {7, 8, 9}, 4), broken);
+        ex.submit(greedy("healthy", prompt(5, 6), 4), healthy);
+        assertThat(broken.await().error()).isInstanceOf(IllegalStateException.class)
+                .hasMessage("the runner chose token id " + (vocab + 5) + ", outside the vocabulary of " + vocab);
+        assertThat(broken.await().tokens()).isEmpty();
+        assertThat(healthy.await().tokens()).isEqualTo(alone(List.of(prompt(5, 6)), 4).getFirst());
+        assertThat(ex.stats().alive()).isTrue();
+        assertNoBlocksHeld(ex);
+    }
+
     /** A runner that passes everything to {@code real}, seeing each batch first. */
     static class Delegating implements io.trtllm.runtime.ModelRunner {
         final io.trtllm.runtime.ModelRunner real;
