@@ -140,21 +140,7 @@ public final class Executor implements AutoCloseable {
             throw new IllegalStateException("the executor is not accepting requests"
                     + (failed != null ? " (failed: " + failed + ")" : " (shut down)"), failed);
         }
-        int promptLength = request.promptTokenIds().length;
-        // Compared as a long: max_tokens comes from callers and may be anything up to 2^31 - 1.
-        long total = (long) promptLength + request.maxTokens();
-        if (total > config.maxSeqLen()) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + promptLength
-                    + " tokens) + max_tokens (" + request.maxTokens() + ") = " + total + " exceeds max_seq_len " + config.maxSeqLen());
-        }
-        if (request.sampling().logprobs() > vocab) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": logprobs (" + request.sampling().logprobs()
-                    + ") exceeds the vocabulary size " + vocab);
-        }
-        if (request.promptLogprobs() > vocab) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": prompt_logprobs (" + request.promptLogprobs()
-                    + ") exceeds the vocabulary size " + vocab);
-        }
+        request.checkFits(config.maxSeqLen(), vocab);
         requests.add(request, listener);
     }
 
@@ -272,11 +258,7 @@ public final class Executor implements AutoCloseable {
     /** The scheduler's chunks; the sequences whose admission or growth threw fail here. */
     private List<ScheduledChunk> schedule() {
         List<ScheduledChunk> scheduled = scheduler.hasWork() ? scheduler.schedule() : List.of();
-        for (Scheduler.Failure f : scheduler.takeFailures()) {
-            LOG.warn("Request {} failed while it was scheduled; the others go on", f.sequence().request.requestId(),
-                    f.error());
-            requests.fail(f.sequence(), f.error());
-        }
+        requests.failScheduled(scheduler.takeFailures());
         return scheduled;
     }
 

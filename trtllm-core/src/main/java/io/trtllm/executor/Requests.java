@@ -1,6 +1,7 @@
 package io.trtllm.executor;
 
 import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -130,6 +131,15 @@ final class Requests {
                 throw fatal;
             }
             LOG.warn("Listener of request {} failed on failure: {}", s.request.requestId(), e.toString());
+        }
+    }
+
+    /** Fails the sequences the scheduler took out because their admission or growth threw. */
+    void failScheduled(List<Scheduler.Failure> failures) {
+        for (Scheduler.Failure f : failures) {
+            LOG.warn("Request {} failed while it was scheduled; the others go on", f.sequence().request.requestId(),
+                    f.error());
+            fail(f.sequence(), f.error());
         }
     }
 
