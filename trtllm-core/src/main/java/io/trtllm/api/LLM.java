@@ -576,7 +576,7 @@ public final class LLM implements AutoCloseable {
     }
 
     private CompletableFuture<RequestOutput> submitOne(String requestId, String sampleId, String prompt, int[] ids,
-                                                       SamplingParams params, io.trtllm.executor.SamplingConfig sampling,
+                                                       SamplingParams params, io.trtllm.sampling.SamplingConfig sampling,
                                                        int index, @Nullable Consumer<RequestOutput> onUpdate) {
         var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, params, onUpdate,
                 id -> executor.abort(sampleId, FinishReason.STOP), delivery);
