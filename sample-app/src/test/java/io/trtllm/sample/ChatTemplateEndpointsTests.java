@@ -118,7 +118,7 @@ class ChatTemplateEndpointsTests extends SampleAppTestSupport {
                 .exchange()
                 .expectStatus().isEqualTo(500)
                 .expectBody(String.class).returnResult().getResponseBody();
-        assertThat(body).contains("\"type\":\"server_error\"").contains("its log has the details")
+        assertThat(body).contains("\"type\":\"server_error\"").contains("error id")
                 .doesNotContain("tokenizer_config.json").doesNotContain("Exception").doesNotContain("stories15M-chat-template")
                 .doesNotContain("application.yml");
 

@@ -158,7 +158,7 @@ class OpenAiSchemaPropertyTests {
      * A client of its own for each request, so that no connection is reused. Reactor Netty 1.3.6 can stop
      * reading a keep-alive connection when a request arrives before the previous response's operations
      * have terminated (reactor/reactor-netty#4361): the next request on it then hangs until the client
-     * gives up. That bug is not what this test is about (see docs/security-notes/http.md); with reused
+     * gives up. That bug is not what this test is about (see docs/SECURITY.md); with reused
      * connections it showed up about once in 400 requests here.
      */
     private static HttpClient client() {

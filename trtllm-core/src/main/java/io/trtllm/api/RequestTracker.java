@@ -3,7 +3,7 @@ package io.trtllm.api;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationListener;
 import io.trtllm.executor.RequestStats;
-import io.trtllm.executor.SampledToken;
+import io.trtllm.sampling.SampledToken;
 import io.trtllm.tokenizer.IncrementalDetokenizer;
 import io.trtllm.tokenizer.StopStringMatcher;
 import io.trtllm.tokenizer.Tokenizer;

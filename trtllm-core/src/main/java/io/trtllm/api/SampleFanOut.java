@@ -3,7 +3,7 @@ package io.trtllm.api;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
-import io.trtllm.executor.SamplingConfig;
+import io.trtllm.sampling.SamplingConfig;
 import io.trtllm.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Comparator;

@@ -132,7 +132,7 @@ class KvCacheDtypeTests {
                 BuildProgress.NONE);
              var runner = new CpuModelRunner(llm.modelConfig(), lease.weights(), new KvCacheSpec(4, 64), kv, 1)) {
             return runner.forward(Batch.of(new SequenceChunk(tokens, 0, new int[] {0, 1, 2, 3},
-                    SequenceChunk.LogitsMode.ALL)))[0];
+                    SequenceChunk.LogitsMode.ALL))).logits(0);
         }
     }
 }

@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.List;
@@ -48,7 +51,7 @@ class ExecutorFailureListenerTests {
         }
 
         @Override
-        public float[][] forward(Batch batch) {
+        public ForwardResult forward(Batch batch) {
             failure = DEVICE_ERROR;
             throw DEVICE_ERROR;
         }

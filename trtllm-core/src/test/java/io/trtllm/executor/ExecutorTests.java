@@ -8,6 +8,8 @@ import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -407,7 +409,7 @@ class ExecutorTests {
             }
 
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 for (var c : batch.chunks()) {
                     for (int t : c.tokenIds()) {
                         if (t == 7) {
@@ -431,6 +433,39 @@ class ExecutorTests {
         ex.submit(greedy("healthy", prompt(5, 6), 4), healthy);
         assertThat(poisoned.await().error()).hasMessage("device error in this pass");
         assertThat(healthy.await().reason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(ex.stats().alive()).isTrue();
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void aTokenIdOutsideTheVocabularyFailsItsSequenceAloneBeforeItsNextPass() throws Exception {
+        var real = new CpuModelRunner(config, weights, new KvCacheSpec(4 * MAX_SEQ_LEN / 16, 16), 2);
+        toClose.add(real);
+        int vocab = config.vocabSize();
+        // Like a device fault in the argmax: the chunk whose prompt starts with token 7 gets id vocab + 5.
+        var faulty = new Delegating(real) {
+            @Override
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
+                var result = super.forward(batch);
+                var out = io.trtllm.runtime.ForwardResult.builder(result.size());
+                for (int i = 0; i < result.size(); i++) {
+                    var c = batch.chunks().get(i);
+                    out.logits(i, result.logits(i)).tokenId(i, c.startPosition() == 0 && c.tokenId(0) == 7 ? vocab + 5
+                            : result.tokenId(i));
+                }
+                return out.build();
+            }
+        };
+        var ex = new Executor(faulty, new Executor.Config(SchedulerConfig.defaults(), 64, MAX_SEQ_LEN, false));
+        toClose.add(ex);
+        var broken = new Collector();
+        var healthy = new Collector();
+        ex.submit(greedy("broken", new int[] {7, 8, 9}, 4), broken);
+        ex.submit(greedy("healthy", prompt(5, 6), 4), healthy);
+        assertThat(broken.await().error()).isInstanceOf(IllegalStateException.class)
+                .hasMessage("the runner chose token id " + (vocab + 5) + ", outside the vocabulary of " + vocab);
+        assertThat(broken.await().tokens()).isEmpty();
+        assertThat(healthy.await().tokens()).isEqualTo(alone(List.of(prompt(5, 6)), 4).getFirst());
         assertThat(ex.stats().alive()).isTrue();
         assertNoBlocksHeld(ex);
     }
@@ -459,7 +494,7 @@ class ExecutorTests {
         }
 
         @Override
-        public float[][] forward(io.trtllm.runtime.Batch batch) {
+        public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
             return real.forward(batch);
         }
 
@@ -475,7 +510,7 @@ class ExecutorTests {
         List<io.trtllm.runtime.SequenceChunk> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
         var recording = new Delegating(real) {
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 batch.chunks().stream().filter(c -> c.logitsRows() > 0).forEach(seen::add);
                 return super.forward(batch);
             }
@@ -490,7 +525,7 @@ class ExecutorTests {
         long key = new SplittableRandom(5L).nextLong(); // sequence 0's generator, first draw: the key
         for (int step = 0; step < 6; step++) {
             assertThat(seen.get(step).sampling())
-                    .isEqualTo(new io.trtllm.runtime.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
+                    .isEqualTo(new io.trtllm.sampling.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
         }
         // the CPU runner draws with the host's reference: the same tokens from its logits rows
         seen.clear();
@@ -522,7 +557,7 @@ class ExecutorTests {
             volatile @Nullable Throwable failure;
 
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 for (var c : batch.chunks()) {
                     for (int t : c.tokenIds()) {
                         if (t == 7) {

@@ -4,6 +4,7 @@ import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
 import org.jspecify.annotations.Nullable;
@@ -126,7 +127,7 @@ public final class CpuModelRunner implements ModelRunner {
 
     /** The pass, step by step as the class comment draws it: T rows, every chunk of the batch at once. */
     @Override
-    public float[][] forward(Batch batch) {
+    public ForwardResult forward(Batch batch) {
         batch.checkAgainst(config, kvSpec);
         int tokens = batch.tokenCount();
         int dim = config.hiddenSize();

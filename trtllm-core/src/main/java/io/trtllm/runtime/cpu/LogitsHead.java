@@ -2,8 +2,9 @@ package io.trtllm.runtime.cpu;
 
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.SequenceChunk;
-import io.trtllm.runtime.TokenSampler;
+import io.trtllm.sampling.TokenSampler;
 import java.util.Arrays;
 
 /**
@@ -38,19 +39,16 @@ final class LogitsHead {
     }
 
     /** Per chunk of {@code batch}: its argmax, its draw, its logits rows, or nothing; {@code x} is the residual stream. */
-    float[][] logits(Batch batch, float[] x) {
+    ForwardResult logits(Batch batch, float[] x) {
         int dim = config.hiddenSize();
         int vocab = config.vocabSize();
         int rows = 0;
         for (SequenceChunk c : batch.chunks()) {
             rows += c.logitsRows();
         }
-        float[][] result = new float[batch.chunks().size()][];
+        ForwardResult.Builder result = ForwardResult.builder(batch.chunks().size());
         if (rows == 0) {
-            for (int i = 0; i < result.length; i++) {
-                result[i] = new float[0];
-            }
-            return result;
+            return result.build();
         }
         // Gather the rows that need logits, normalize them, and run the LM head over them only.
         if (logitsInput.length < rows * dim) {
@@ -96,17 +94,17 @@ final class LogitsHead {
             partsUsed[worker] = true;
         });
         r = 0;
-        for (int i = 0; i < result.length; i++) {
+        for (int i = 0; i < batch.chunks().size(); i++) {
             SequenceChunk chunk = batch.chunks().get(i);
             int n = chunk.logitsRows();
-            result[i] = switch (chunk.logits()) {
-                case ARGMAX -> new float[] {combineArgmax(r, partsUsed)};
-                case SAMPLE -> new float[] {sampler.sample(out, r * vocab, vocab, chunk.sampling())};
-                default -> Arrays.copyOfRange(out, r * vocab, (r + n) * vocab);
-            };
+            switch (chunk.logits()) {
+                case ARGMAX -> result.tokenId(i, combineArgmax(r, partsUsed));
+                case SAMPLE -> result.tokenId(i, sampler.sample(out, r * vocab, vocab, chunk.sampling()));
+                default -> result.logits(i, Arrays.copyOfRange(out, r * vocab, (r + n) * vocab));
+            }
             r += n;
         }
-        return result;
+        return result.build();
     }
 
     /**

@@ -12,11 +12,12 @@ import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.SequenceChunk;
-import io.trtllm.runtime.TokenSampler;
+import io.trtllm.sampling.TokenSampler;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
@@ -223,7 +224,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     @Override
-    public float[][] forward(Batch batch) {
+    public ForwardResult forward(Batch batch) {
         if (closed) {
             throw new IllegalStateException("the CUDA runner is closed");
         }
@@ -290,7 +291,7 @@ final class CudaModelRunner implements ModelRunner {
         inputs.ensure(activations.capacity(), outputs.capacity(), sequences, stride);
     }
 
-    private float[][] run(Batch batch) {
+    private ForwardResult run(Batch batch) {
         List<SequenceChunk> chunks = batch.chunks();
         int tokens = batch.tokenCount();
         int seqs = chunks.size();

@@ -6,8 +6,9 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 
 import io.trtllm.model.ModelConfig;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.SequenceChunk;
-import io.trtllm.runtime.TokenSampler;
+import io.trtllm.sampling.TokenSampler;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -77,7 +78,7 @@ final class LogitsBuffers implements AutoCloseable {
      * logits rows), waits for {@code stream}, and hands them out; SAMPLE rows not drawn on the device are
      * drawn here.
      */
-    float[][] results(List<SequenceChunk> chunks, boolean argmaxDone, boolean drawn, CUstream_st stream) {
+    ForwardResult results(List<SequenceChunk> chunks, boolean argmaxDone, boolean drawn, CUstream_st stream) {
         int vocab = config.vocabSize();
         int logitRows = 0;
         long offset = 0;
@@ -96,23 +97,25 @@ final class LogitsBuffers implements AutoCloseable {
                     cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(token ids)");
         }
         Cuda.sync(stream);
-        float[][] result = new float[chunks.size()][];
+        ForwardResult.Builder result = ForwardResult.builder(chunks.size());
         int row = 0;
         for (int s = 0; s < chunks.size(); s++) {
             SequenceChunk chunk = chunks.get(s);
             int n = chunk.logitsRows();
             if (idOnly(chunk, drawn)) {
-                result[s] = new float[] {hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, row)};
+                result.tokenId(s, hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, row));
             } else {
-                result[s] = new float[n * vocab];
-                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) row * vocab * Float.BYTES, result[s], 0, n * vocab);
+                float[] rows = new float[n * vocab];
+                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) row * vocab * Float.BYTES, rows, 0, n * vocab);
                 if (chunk.logits() == SequenceChunk.LogitsMode.SAMPLE) {
-                    result[s] = new float[] {hostSampler.sample(result[s], 0, vocab, chunk.sampling())};
+                    result.tokenId(s, hostSampler.sample(rows, 0, vocab, chunk.sampling()));
+                } else {
+                    result.logits(s, rows);
                 }
             }
             row += n;
         }
-        return result;
+        return result.build();
     }
 
     /** Whether only a token id of this chunk comes back: an argmax, or a draw made on the device. */

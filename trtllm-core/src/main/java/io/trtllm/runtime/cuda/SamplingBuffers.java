@@ -6,7 +6,7 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 
 import io.trtllm.runtime.SequenceChunk;
-import io.trtllm.runtime.TokenSampling;
+import io.trtllm.sampling.TokenSampling;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;

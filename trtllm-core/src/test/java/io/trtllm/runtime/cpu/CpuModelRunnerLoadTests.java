@@ -103,7 +103,7 @@ class CpuModelRunnerLoadTests {
 
     private static float[] logits(CpuModelRunner runner) {
         int[] prompt = {1, 17, 200, 31, 99, 5, 250, 3, 64, 128};
-        return runner.forward(Batch.of(new SequenceChunk(prompt, 0, new int[] {0, 1}, LogitsMode.ALL)))[0];
+        return runner.forward(Batch.of(new SequenceChunk(prompt, 0, new int[] {0, 1}, LogitsMode.ALL))).logits(0);
     }
 
     @Test

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
@@ -45,8 +46,8 @@ class CudaOutOfMemoryGpuTests {
             assertThat(Math.abs(after - before)).as("device memory after the failed construction, ± 64 MiB")
                     .isLessThan(64L << 20);
             try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(4, 32), 0)) {
-                float[][] out = runner.forward(Batch.of(new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, LogitsMode.ARGMAX)));
-                assertThat((int) out[0][0]).isBetween(0, config.vocabSize() - 1);
+                ForwardResult out = runner.forward(Batch.of(new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, LogitsMode.ARGMAX)));
+                assertThat(out.tokenId(0)).isBetween(0, config.vocabSize() - 1);
                 assertThat(runner.failure()).isNull();
             }
         }

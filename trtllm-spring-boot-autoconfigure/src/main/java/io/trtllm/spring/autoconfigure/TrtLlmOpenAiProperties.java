@@ -11,7 +11,7 @@ import org.springframework.boot.context.properties.source.InvalidConfigurationPr
  * The OpenAI-compatible HTTP API ({@code trtllm.openai.*}): {@code POST <base-path>/chat/completions},
  * {@code POST <base-path>/completions} and {@code GET <base-path>/models} on a WebFlux application,
  * and how it and the application's own generating endpoints ({@code protected-paths}) are protected:
- * the API key (needs Spring Security), CORS, JSON-only bodies. See docs/security-notes/http.md.
+ * the API key (needs Spring Security), CORS, JSON-only bodies. See docs/SECURITY.md.
  */
 @ConfigurationProperties(prefix = TrtLlmOpenAiProperties.PREFIX)
 public class TrtLlmOpenAiProperties implements InitializingBean {

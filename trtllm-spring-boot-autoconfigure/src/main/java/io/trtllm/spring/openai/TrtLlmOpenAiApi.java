@@ -162,13 +162,14 @@ public final class TrtLlmOpenAiApi {
                 .defaultIfEmpty(new byte[0])
                 // Parsing, the chat template and tokenizing take time in proportion to the request (the
                 // template up to its render time limit): on a worker thread, never on the event loop,
-                // which serves every other connection.
-                .publishOn(Schedulers.boundedElastic())
-                .map(body -> {
+                // which serves every other connection. Only the body's work hops: an error in reading the
+                // body (the body timeout's 408) is answered on the event loop at once, before Netty closes
+                // the connection.
+                .flatMap(body -> Mono.fromCallable(() -> {
                     JsonNode json = OpenAiRequestParser.readObject(body);
                     OpenAiRequest request = chat ? OpenAiRequestParser.chat(json) : OpenAiRequestParser.completion(json);
                     return prepare(request);
-                })
+                }).subscribeOn(Schedulers.boundedElastic()))
                 .flatMap(call -> call.request().stream() ? stream(call) : complete(call))
                 .onErrorResume(e -> error(toOpenAi(e)));
     }

@@ -7,13 +7,14 @@ import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationListener;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.RequestStats;
-import io.trtllm.executor.SampledToken;
-import io.trtllm.executor.SamplingConfig;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import io.trtllm.spring.testing.SharedLlm;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -66,7 +67,7 @@ class TrtLlmEngineAvailabilityTests {
         }
 
         @Override
-        public float[][] forward(Batch batch) {
+        public ForwardResult forward(Batch batch) {
             failure = DEVICE_ERROR;
             throw DEVICE_ERROR;
         }

@@ -11,13 +11,14 @@ import io.trtllm.executor.GenerationListener;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.KvCacheManager;
 import io.trtllm.executor.RequestStats;
-import io.trtllm.executor.SampledToken;
-import io.trtllm.executor.SamplingConfig;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import io.trtllm.spring.testing.SharedLlm;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -83,7 +84,7 @@ class TrtLlmHealthIndicatorTests {
             }
 
             @Override
-            public float[][] forward(Batch batch) {
+            public ForwardResult forward(Batch batch) {
                 failure = deviceError;
                 throw deviceError;
             }

@@ -1,4 +1,4 @@
-package io.trtllm.runtime;
+package io.trtllm.sampling;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -7,8 +7,9 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The parameters of a runner's own draw: validated where they enter, the counter-based uniform number
- * (SplitMix64, the same stream as {@link SplittableRandom}), and their place in a {@link SequenceChunk}.
+ * The parameters of a runner's own draw: validated where they enter, and the counter-based uniform number
+ * (SplitMix64, the same stream as {@link SplittableRandom}). Their place in a chunk: the runtime's
+ * {@code SequenceChunkTests}.
  */
 class TokenSamplingTests {
 
@@ -41,19 +42,5 @@ class TokenSamplingTests {
     void minPIsALogBoundAndOffIsMinusInfinity() {
         assertThat(new TokenSampling(1f, 0, 1f, 0f, 1L, 0).logMinP()).isEqualTo(Double.NEGATIVE_INFINITY);
         assertThat(new TokenSampling(1f, 0, 1f, 0.1f, 1L, 0).logMinP()).isEqualTo(Math.log(0.1f));
-    }
-
-    @Test
-    void onlySampleChunksCarrySamplingParametersAndTheyAskForOneRow() {
-        var sampling = new TokenSampling(0.8f, 40, 0.9f, 0f, 5L, 2);
-        var chunk = new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, SequenceChunk.LogitsMode.SAMPLE, sampling);
-        assertThat(chunk.logitsRows()).isEqualTo(1);
-        assertThat(chunk.firstLogitsRow()).isEqualTo(2);
-        assertThat(chunk.sampling()).isEqualTo(sampling);
-        assertThat(new SequenceChunk(new int[] {1}, 0, new int[] {0}, SequenceChunk.LogitsMode.LAST).sampling()).isNull();
-        assertThatThrownBy(() -> new SequenceChunk(new int[] {1}, 0, new int[] {0}, SequenceChunk.LogitsMode.SAMPLE))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs its sampling parameters");
-        assertThatThrownBy(() -> new SequenceChunk(new int[] {1}, 0, new int[] {0}, SequenceChunk.LogitsMode.LAST, sampling))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not LAST");
     }
 }

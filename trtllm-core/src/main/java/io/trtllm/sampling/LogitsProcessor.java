@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
 import java.util.Arrays;
 
@@ -13,6 +13,7 @@ import java.util.Arrays;
  *   <li>bad token ids and bad words (HF {@code NoBadWordsLogitsProcessor});</li>
  *   <li>min_tokens: end tokens banned while too few tokens were generated
  *       (HF {@code MinNewTokensLengthLogitsProcessor});</li>
+ *   <li>the sequence's {@link TokenMask}, if it has one (guided decoding): tokens it may not take next;</li>
  *   <li>the warpers, skipped when decoding greedily: temperature, top-k, top-p, min-p (HF
  *       {@code TemperatureLogitsWarper}, {@code TopKLogitsWarper}, {@code TopPLogitsWarper},
  *       {@code MinPLogitsWarper}).</li>
@@ -35,9 +36,13 @@ public final class LogitsProcessor {
     private LogitsProcessor() {
     }
 
-    /** Every processor of the sequence's config, in order; the warpers only when not greedy. */
+    /** Every processor of the sequence's config and its mask, in order; the warpers only when not greedy. */
     public static void process(float[] logits, int offset, int vocab, SamplingState state) {
         applyPenalties(logits, offset, vocab, state);
+        TokenMask mask = state.mask();
+        if (mask != null) {
+            mask.apply(logits, offset, vocab, state);
+        }
         if (!state.config().greedy()) {
             applyWarpers(logits, offset, vocab, state.config());
         }
@@ -51,7 +56,7 @@ public final class LogitsProcessor {
         applyMinTokens(logits, offset, vocab, state);
     }
 
-    /** Step 5: temperature, top-k, top-p, min-p. The config must not be greedy (temperature 0). */
+    /** Step 6: temperature, top-k, top-p, min-p. The config must not be greedy (temperature 0). */
     public static void applyWarpers(float[] logits, int offset, int vocab, SamplingConfig config) {
         applyTemperature(logits, offset, vocab, config.temperature());
         applyTopK(logits, offset, vocab, config.topK());

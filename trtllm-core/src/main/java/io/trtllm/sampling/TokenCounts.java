@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
 import java.util.Arrays;
 

@@ -1,6 +1,5 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
-import io.trtllm.runtime.TokenSampling;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -9,8 +8,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The numeric part of a request's sampling settings, as the executor sees it: everything
- * {@link LogitsProcessor} and {@link Sampler} need, with strings already turned into token ids.
- * The API's {@code SamplingParams} builds one (it depends on this package, never the reverse).
+ * {@link LogitsProcessor} and {@link Sampler} need, with strings already turned into token ids, checked by
+ * {@link SamplingChecks}. The API's {@code SamplingParams} builds one (it depends on this package, never the
+ * reverse).
  *
  * <p>Arrays are copied on the way in; the public accessors return copies. Code in this package reads
  * the arrays through package-private accessors without copying, because it does so once per token.
@@ -53,22 +53,9 @@ public record SamplingConfig(
     public static final int NO_LOGPROBS = -1;
 
     public SamplingConfig {
-        if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
-        }
-        TokenSampling.checkFilters(topK, topP, minP);
-        if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
-            throw new IllegalArgumentException("repetition_penalty must be a finite number > 0, got " + repetitionPenalty);
-        }
-        if (!Float.isFinite(presencePenalty)) {
-            throw new IllegalArgumentException("presence_penalty must be a finite number, got " + presencePenalty);
-        }
-        if (!Float.isFinite(frequencyPenalty)) {
-            throw new IllegalArgumentException("frequency_penalty must be a finite number, got " + frequencyPenalty);
-        }
-        if (minTokens < 0) {
-            throw new IllegalArgumentException("min_tokens must be >= 0, got " + minTokens);
-        }
+        SamplingChecks.checkWarpers(temperature, topK, topP, minP);
+        SamplingChecks.checkPenalties(repetitionPenalty, presencePenalty, frequencyPenalty);
+        SamplingChecks.checkMinTokens(minTokens);
         if (logprobs < NO_LOGPROBS) {
             throw new IllegalArgumentException("logprobs must be >= 0, or " + NO_LOGPROBS + " for none, got " + logprobs);
         }
@@ -144,6 +131,16 @@ public record SamplingConfig(
             copy[i] = badWords[i].clone();
         }
         return copy;
+    }
+
+    /** Whether {@code tokenId} ends the sequence: one of {@link #endTokenIds()}. */
+    public boolean isEndToken(int tokenId) {
+        for (int end : endTokenIds) {
+            if (end == tokenId) {
+                return true;
+            }
+        }
+        return false;
     }
 
     int[] endIds() {

@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
 /**
  * Indexes of the n largest values of a row, by partial selection: a bounded min-heap, O(length log n)

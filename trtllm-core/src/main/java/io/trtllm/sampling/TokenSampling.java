@@ -1,10 +1,10 @@
-package io.trtllm.runtime;
+package io.trtllm.sampling;
 
 /**
- * What a runner needs to draw a sequence's next token itself ({@link SequenceChunk.LogitsMode#SAMPLE}):
- * one token from {@code softmax(logits / temperature)} after top-k, top-p and min-p, in that order and
- * with the semantics of the executor's {@code LogitsProcessor} (Hugging Face's warpers), drawn with the
- * uniform number {@link #uniform()} of this sequence's key and step. {@link TokenSampler} is the
+ * What a runner needs to draw a sequence's next token itself ({@link RowNeed#DRAW}; the runtime's
+ * {@code SequenceChunk.LogitsMode.SAMPLE}): one token from {@code softmax(logits / temperature)} after
+ * top-k, top-p and min-p, in that order and with the semantics of {@link LogitsProcessor} (Hugging Face's
+ * warpers), drawn with the uniform number {@link #uniform()} of this sequence's key and step. {@link TokenSampler} is the
  * reference on the host; a device backend computes the same thresholds and weights and uses the same
  * uniform, so that for equal logits both pick the same token, and a sequence's draws depend only on its
  * key and step, never on the batch around it.
@@ -23,25 +23,12 @@ public record TokenSampling(float temperature, int topK, float topP, float minP,
     private static final double DOUBLE_UNIT = 0x1.0p-53;
 
     public TokenSampling {
-        if (!(temperature > 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be a finite number > 0 to draw a token, got " + temperature);
+        SamplingChecks.checkWarpers(temperature, topK, topP, minP);
+        if (temperature == 0) {
+            throw new IllegalArgumentException("temperature must be > 0 to draw a token (0 means greedy), got " + temperature);
         }
-        checkFilters(topK, topP, minP);
         if (step < 0) {
             throw new IllegalArgumentException("step must be >= 0, got " + step);
-        }
-    }
-
-    /** The checks of top_k, top_p and min_p that every sampling config makes, with the same messages. */
-    public static void checkFilters(int topK, float topP, float minP) {
-        if (topK < 0) {
-            throw new IllegalArgumentException("top_k must be >= 0 (0 disables it), got " + topK);
-        }
-        if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
-        }
-        if (!(minP >= 0 && minP <= 1)) {
-            throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
         }
     }
 

@@ -1,11 +1,9 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
-import io.trtllm.runtime.TokenSampler;
-import io.trtllm.runtime.TokenSampling;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -13,7 +11,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Draws that a runner makes itself ({@code LogitsMode.SAMPLE}): which sequences qualify
- * ({@link Sampler#plainDraw}), the parameters they carry, and the host's reference
+ * ({@link Sampler#need}), the parameters they carry, and the host's reference
  * ({@link TokenSampler}) against the executor's own warpers ({@link LogitsProcessor#applyWarpers} then
  * softmax): the same tokens kept and the same probabilities, on vocabularies up to Llama-3's, with ties.
  */
@@ -28,28 +26,54 @@ class PlainDrawTests {
 
     @Test
     void onlyTemperatureTopKTopPMinPAndSeedMakeAPlainDraw() {
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().build()))).isTrue();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().temperature(0.7f).topK(40).topP(0.9f).minP(0.05f)
-                .seed(3L).endTokenIds(2).build()))).isTrue();
+        assertThat(Sampler.need(state(SamplingConfig.builder().build()))).isEqualTo(RowNeed.DRAW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().temperature(0.7f).topK(40).topP(0.9f).minP(0.05f)
+                .seed(3L).endTokenIds(2).build()))).isEqualTo(RowNeed.DRAW);
         // greedy: the runner's argmax instead
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().temperature(0).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().topK(1).build()))).isFalse();
+        assertThat(Sampler.need(state(SamplingConfig.builder().temperature(0).build()))).isEqualTo(RowNeed.ARGMAX);
+        assertThat(Sampler.need(state(SamplingConfig.builder().topK(1).build()))).isEqualTo(RowNeed.ARGMAX);
         // anything that reads the sequence or needs the raw row stays on the host
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().repetitionPenalty(1.1f).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().presencePenalty(0.5f).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().frequencyPenalty(0.5f).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().badTokenIds(5).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().badWords(new int[] {5, 6}).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().logprobs(0).build()))).isFalse();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().logprobs(3).build()))).isFalse();
+        assertThat(Sampler.need(state(SamplingConfig.builder().repetitionPenalty(1.1f).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().presencePenalty(0.5f).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().frequencyPenalty(0.5f).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().badTokenIds(5).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().badWords(new int[] {5, 6}).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().logprobs(0).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().logprobs(3).build()))).isEqualTo(RowNeed.ROW);
         // min_tokens only while it bans the end tokens
         var minTokens = state(SamplingConfig.builder().minTokens(2).endTokenIds(9).build());
-        assertThat(Sampler.plainDraw(minTokens)).isFalse();
+        assertThat(Sampler.need(minTokens)).isEqualTo(RowNeed.ROW);
         minTokens.append(4);
-        assertThat(Sampler.plainDraw(minTokens)).isFalse();
+        assertThat(Sampler.need(minTokens)).isEqualTo(RowNeed.ROW);
         minTokens.append(4);
-        assertThat(Sampler.plainDraw(minTokens)).isTrue();
-        assertThat(Sampler.plainDraw(state(SamplingConfig.builder().minTokens(5).build()))).as("no end ids to ban").isTrue();
+        assertThat(Sampler.need(minTokens)).isEqualTo(RowNeed.DRAW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().minTokens(5).build()))).as("no end ids to ban")
+                .isEqualTo(RowNeed.DRAW);
+    }
+
+    @Test
+    void greedyIsTheRunnersArgmaxOnlyWhenNothingTouchesTheRow() {
+        var greedy = SamplingConfig.builder().temperature(0);
+        assertThat(Sampler.need(state(greedy.seed(3L).endTokenIds(2).build()))).isEqualTo(RowNeed.ARGMAX);
+        assertThat(Sampler.need(state(greedy.logprobs(0).build()))).isEqualTo(RowNeed.ROW);
+        assertThat(Sampler.need(state(SamplingConfig.builder().temperature(0).repetitionPenalty(1.2f).build())))
+                .isEqualTo(RowNeed.ROW);
+        var minTokens = state(SamplingConfig.builder().temperature(0).minTokens(1).endTokenIds(9).build());
+        assertThat(Sampler.need(minTokens)).isEqualTo(RowNeed.ROW);
+        minTokens.append(4);
+        assertThat(Sampler.need(minTokens)).isEqualTo(RowNeed.ARGMAX);
+    }
+
+    @Test
+    void aMaskedSequenceNeedsItsRowOnTheHostUntilTheMaskIsLifted() {
+        for (var config : List.of(SamplingConfig.builder().build(), SamplingConfig.builder().temperature(0).build())) {
+            var state = state(config);
+            RowNeed plain = Sampler.need(state);
+            state.mask((logits, offset, vocab, s) -> { });
+            assertThat(Sampler.need(state)).isEqualTo(RowNeed.ROW);
+            state.mask(null);
+            assertThat(Sampler.need(state)).isEqualTo(plain);
+        }
     }
 
     @Test

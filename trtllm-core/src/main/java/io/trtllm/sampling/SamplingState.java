@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
 import java.util.Arrays;
 import java.util.random.RandomGenerator;
@@ -24,6 +24,8 @@ public final class SamplingState {
     private final @Nullable TokenCounts contextCounts;
     /** Tokens of the output only, for presence and frequency penalties; null when those are off. */
     private final @Nullable TokenCounts outputCounts;
+    /** Which tokens may come next (guided decoding); null when any may. */
+    private @Nullable TokenMask mask;
 
     /**
      * State for sequence {@code sequenceIndex} of a request, drawing from
@@ -61,8 +63,9 @@ public final class SamplingState {
     }
 
     /**
-     * The key of this sequence's plain draws ({@link Sampler#drawsAsTheRunner}), by the runner or on the
-     * host: taken from {@link #random()} at the first such draw, then fixed. Every plain draw uses it,
+     * The key of this sequence's plain draws ({@link RowNeed#DRAW}, and the same draws made on the host when
+     * the row comes there for log-probabilities), by the runner or on the host: taken from
+     * {@link #random()} at the first such draw, then fixed. Every plain draw uses it,
      * wherever it is made, so the key depends only on the seed and the sequence's own earlier draws (those
      * made while min_tokens still banned the end), never on logprobs, the batch or a preemption; greedy
      * sequences never take it.
@@ -118,6 +121,29 @@ public final class SamplingState {
     /** The generated token ids. */
     public int[] outputTokenIds() {
         return Arrays.copyOfRange(tokens, promptTokens, length);
+    }
+
+    /**
+     * Restricts the tokens this sequence may take next to those {@code mask} leaves (null: any), from the next
+     * token on: its rows then come to the host ({@link RowNeed#ROW}), where {@link LogitsProcessor#process}
+     * applies the mask before the warpers and the draw.
+     */
+    public void mask(@Nullable TokenMask mask) {
+        this.mask = mask;
+    }
+
+    /** The mask of the tokens this sequence may take next, or null when any may. */
+    public @Nullable TokenMask mask() {
+        return mask;
+    }
+
+    /**
+     * Whether nothing changes the next row's logits before the warpers: no penalty or ban, min_tokens no
+     * longer banning the end tokens, no mask. The row can then be reduced where it is (argmax, or a draw as
+     * {@link TokenSampler} makes it).
+     */
+    boolean rowUntouched() {
+        return !config.penalizes() && !belowMinTokens() && mask == null;
     }
 
     /** Whether {@link LogitsProcessor#applyMinTokens} still bans the end tokens. */

@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
 /**
  * A token chosen at one position, with log-probabilities when they were asked for.

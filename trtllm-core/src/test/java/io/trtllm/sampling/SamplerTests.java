@@ -1,11 +1,12 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
-import static io.trtllm.executor.LogitsProcessorTests.logitsOf;
+import static io.trtllm.sampling.LogitsProcessorTests.logitsOf;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.random.RandomGenerator;
 import java.util.stream.IntStream;
@@ -311,5 +312,66 @@ class SamplerTests {
         assertThat(config.newRandom(0).nextLong()).isEqualTo(new SplittableRandom(7).nextLong());
         assertThat(config.newRandom(2).nextLong()).isEqualTo(config.newRandom(2).nextLong())
                 .isNotEqualTo(config.newRandom(1).nextLong());
+    }
+
+    /** Bans the even token ids. */
+    private static final TokenMask ODD_ONLY = (logits, offset, vocab, state) -> {
+        for (int i = 0; i < vocab; i += 2) {
+            logits[offset + i] = Float.NEGATIVE_INFINITY;
+        }
+    };
+
+    @Test
+    void aMaskBansTokensBeforeTheWarpersAndTheChoiceButNotInTheLogprobs() {
+        float[] logits = logitsOf(0.4, 0.3, 0.2, 0.1);
+        var greedy = state(SamplingConfig.builder().temperature(0).logprobs(1).build(), NO_DRAWS);
+        greedy.mask(ODD_ONLY);
+        SampledToken chosen = new Sampler().sample(logits, 0, 4, greedy);
+        assertThat(chosen.tokenId()).isEqualTo(1);
+        assertThat(chosen.logprob()).as("the raw row's").isCloseTo((float) Math.log(0.3), within(1e-5f));
+        assertThat(chosen.topTokenIds()).containsExactly(0);
+        // Over the odd tokens alone the probabilities are 0.75 and 0.25: top-p 0.7 keeps token 1 only (on the
+        // unmasked row it would keep 0 and 1), so the mask comes before the warpers.
+        var config = SamplingConfig.builder().topP(0.7f).seed(61L).build();
+        var sampler = new Sampler();
+        var state = new SamplingState(config, new int[] {0}, 0);
+        state.mask(ODD_ONLY);
+        for (int i = 0; i < 200; i++) {
+            assertThat(sampler.sample(logits, 0, 4, state).tokenId()).isEqualTo(1);
+        }
+        assertThat(logits).as("the runner's row is not modified").containsExactly(logitsOf(0.4, 0.3, 0.2, 0.1));
+    }
+
+    @Test
+    void aMaskedSampleDrawsTheAllowedTokensInProportion() {
+        float[] logits = logitsOf(0.4, 0.3, 0.2, 0.1);
+        var sampler = new Sampler();
+        var state = new SamplingState(SamplingConfig.builder().seed(62L).build(), new int[] {0}, 0);
+        state.mask(ODD_ONLY);
+        int[] counts = new int[4];
+        for (int i = 0; i < DRAWS; i++) {
+            counts[sampler.sample(logits, 0, 4, state).tokenId()]++;
+        }
+        assertFrequencies(Arrays.stream(counts).mapToDouble(c -> c / (double) DRAWS).toArray(), 0, 0.75, 0, 0.25);
+    }
+
+    @Test
+    void everyEntryChecksTheSettingsWithTheSameMessages() {
+        // SamplingParams (the API) calls the same checks: SamplingParamsTests holds its messages.
+        assertThatThrownBy(() -> SamplingConfig.builder().temperature(-1f).build())
+                .hasMessage("temperature must be a finite number >= 0, got -1.0");
+        assertThatThrownBy(() -> new TokenSampling(Float.NaN, 0, 1f, 0f, 1L, 0))
+                .hasMessage("temperature must be a finite number >= 0, got NaN");
+        assertThatThrownBy(() -> new TokenSampling(0f, 0, 1f, 0f, 1L, 0))
+                .hasMessage("temperature must be > 0 to draw a token (0 means greedy), got 0.0");
+        for (var check : List.<Runnable>of(() -> SamplingConfig.builder().topK(-2).build(),
+                () -> new TokenSampling(1f, -2, 1f, 0f, 1L, 0), () -> SamplingChecks.checkWarpers(1f, -2, 1f, 0f))) {
+            assertThatThrownBy(check::run).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessage("top_k must be >= 0 (0 disables it), got -2");
+        }
+        assertThatThrownBy(() -> SamplingConfig.builder().minP(Float.NaN).build()).hasMessage("min_p must be in [0, 1], got NaN");
+        assertThatThrownBy(() -> SamplingConfig.builder().frequencyPenalty(Float.POSITIVE_INFINITY).build())
+                .hasMessage("frequency_penalty must be a finite number, got Infinity");
+        assertThatThrownBy(() -> SamplingConfig.builder().minTokens(-3).build()).hasMessage("min_tokens must be >= 0, got -3");
     }
 }

@@ -1,11 +1,11 @@
-package io.trtllm.runtime;
+package io.trtllm.sampling;
 
 import java.util.Arrays;
 
 /**
  * Draws one token from a row of logits as {@link TokenSampling} says: the host's reference of
- * {@link SequenceChunk.LogitsMode#SAMPLE}, which the CPU runner uses and the CUDA kernel
- * {@code sample_rows} mirrors (same thresholds, same integer weights, same uniform number).
+ * {@link RowNeed#DRAW} (the runtime's {@code SequenceChunk.LogitsMode.SAMPLE}), which the CPU runner uses
+ * and the CUDA kernel {@code sample_rows} mirrors (same thresholds, same integer weights, same uniform number).
  *
  * <p>With {@code v = logit / temperature} and {@code max} the largest v:
  * <ol>
@@ -15,12 +15,12 @@ import java.util.Arrays;
  *       ≈27.7 nats below the top weigh 0 and are never drawn (probability below 2^-40 · 1/sum);</li>
  *   <li>top-p keeps tokens in the order logit descending, id ascending, up to and including the first at
  *       which the cumulative weight reaches {@code ceil(p · S)} (S: the weight kept by top-k), as the
- *       executor's {@code LogitsProcessor.applyTopP} does with probabilities;</li>
- *   <li>min-p keeps {@code (double) v - max >= ln(min_p)}, as {@code LogitsProcessor.applyMinP};</li>
+ *       {@link LogitsProcessor#applyTopP} does with probabilities;</li>
+ *   <li>min-p keeps {@code (double) v - max >= ln(min_p)}, as {@link LogitsProcessor#applyMinP};</li>
  *   <li>the draw: {@code r = floor(u · W)} for the uniform u of the sequence's key and step and W the total
  *       weight kept; the token is the first, in id order, whose cumulative weight exceeds r.</li>
  * </ol>
- * So the distribution is the executor's {@code LogitsProcessor.applyWarpers} then softmax, up to the
+ * So the distribution is {@link LogitsProcessor#applyWarpers} then softmax, up to the
  * rounding of weights to 2^-40 of the top token's.
  *
  * <p>O(vocab): top-k and top-p find their bucket (1/32 nat wide, below the maximum) from a histogram and

@@ -1,9 +1,5 @@
-package io.trtllm.executor;
+package io.trtllm.sampling;
 
-import io.trtllm.runtime.ModelRunner;
-import io.trtllm.runtime.SequenceChunk;
-import io.trtllm.runtime.TokenSampler;
-import io.trtllm.runtime.TokenSampling;
 import java.util.random.RandomGenerator;
 
 /**
@@ -12,6 +8,10 @@ import java.util.random.RandomGenerator;
  * from the sequence's own random generator ({@link SamplingState#random()}), so results depend only
  * on the request's seed, never on what else is in the batch.
  *
+ * <p>It also decides what it needs of the row ({@link #need}): when nothing but temperature, top-k, top-p
+ * and min-p shapes the choice and no log-probability is asked for, a runner may choose the token where the
+ * logits are and send back its id ({@link #chosen} records it); otherwise the row comes here ({@link #sample}).
+ *
  * <p>An instance keeps scratch buffers the size of the vocabulary and reuses them: one per thread
  * that samples (not thread-safe). Greedy decoding without penalties reads the row in place.
  */
@@ -19,6 +19,31 @@ public final class Sampler {
     private float[] row = new float[0];
     private double[] weights = new double[0];
     private final TokenSampler tokenSampler = new TokenSampler();
+
+    /**
+     * What choosing the next token of {@code state}'s sequence needs of its row; it depends only on the
+     * sequence's own state, so its tokens never depend on the batch:
+     * <ul>
+     *   <li>{@link RowNeed#ARGMAX}: greedy (temperature 0 or top-k 1), nothing that changes a logit, no
+     *       log-probabilities;</li>
+     *   <li>{@link RowNeed#DRAW}: sampling shaped by temperature, top-k, top-p and min-p alone, which is what
+     *       {@link TokenSampler} implements, with {@link #tokenSampling};</li>
+     *   <li>{@link RowNeed#ROW} when anything else touches the row or needs it afterwards: penalties
+     *       (repetition, presence, frequency) and bans (bad token ids, bad words), which read the sequence's
+     *       tokens; min_tokens while it still bans the end tokens (from then on the choice is plain); a
+     *       {@link TokenMask}; log-probabilities (also what best_of &gt; n asks for, to rank its samples, and
+     *       what each beam-search step asks for), which need the raw row.</li>
+     * </ul>
+     * The n sequences of a request (n = best_of) qualify one by one: each has its own state and key. Draws
+     * come from the sequence's key ({@link SamplingState#drawKey()}) and step, not from
+     * {@link SamplingState#random()}: both depend only on the seed, but the two paths draw differently.
+     */
+    public static RowNeed need(SamplingState state) {
+        if (!state.rowUntouched() || state.config().logprobs() != SamplingConfig.NO_LOGPROBS) {
+            return RowNeed.ROW;
+        }
+        return state.config().greedy() ? RowNeed.ARGMAX : RowNeed.DRAW;
+    }
 
     /**
      * Chooses the next token from {@code logits[offset .. offset + vocab)}, records it in
@@ -30,9 +55,9 @@ public final class Sampler {
     public SampledToken sample(float[] logits, int offset, int vocab, SamplingState state) {
         SamplingConfig config = state.config();
         int token;
-        if (config.greedy() && !config.penalizes() && !state.belowMinTokens()) {
+        if (state.rowUntouched() && config.greedy()) {
             token = argmax(logits, offset, vocab);
-        } else if (drawsAsTheRunner(state)) {
+        } else if (state.rowUntouched()) {
             // The runner's draw (the same key and step), made here because the row came to the host (logprobs,
             // prompt logprobs): a seeded sequence's tokens do not depend on what else was asked or on the mode.
             token = tokenSampler.sample(logits, offset, vocab, tokenSampling(state));
@@ -59,61 +84,19 @@ public final class Sampler {
         return result;
     }
 
-    /**
-     * Whether the next token of {@code state}'s sequence is the plain argmax of the raw logits (greedy,
-     * nothing that changes a logit, no log-probabilities): the runner may then choose it itself
-     * ({@link io.trtllm.runtime.SequenceChunk.LogitsMode#ARGMAX}) and send back only its id.
-     */
-    public static boolean plainArgmax(SamplingState state) {
-        SamplingConfig config = state.config();
-        return config.greedy() && !config.penalizes() && !state.belowMinTokens()
-                && config.logprobs() == SamplingConfig.NO_LOGPROBS;
-    }
-
-    /**
-     * Whether the next token of {@code state}'s sequence is a plain draw that the runner may make itself
-     * ({@link SequenceChunk.LogitsMode#SAMPLE}, on the GPU for CUDA) and send back only its id: sampling
-     * (temperature &gt; 0, top-k other than 1) shaped by temperature, top-k, top-p and min-p alone, which
-     * is what {@link io.trtllm.runtime.TokenSampler} implements. Not when anything else touches the row
-     * or needs it afterwards:
-     * <ul>
-     *   <li>penalties (repetition, presence, frequency) and bans (bad token ids, bad words): they read
-     *       the sequence's tokens;</li>
-     *   <li>min_tokens while it still bans the end tokens (from then on the draw is plain);</li>
-     *   <li>log-probabilities (also what best_of &gt; n asks for, to rank its samples, and what each
-     *       beam-search step asks for): they need the raw row.</li>
-     * </ul>
-     * The n sequences of a request (n = best_of) qualify one by one: each has its own state and key. The
-     * choice depends only on the sequence's own state, so its tokens never depend on the batch. The
-     * draws come from the sequence's key ({@link SamplingState#drawKey()}) and step, not from
-     * {@link SamplingState#random()}: both depend only on the seed, but the two paths draw differently.
-     */
-    public static boolean plainDraw(SamplingState state) {
-        return drawsAsTheRunner(state) && state.config().logprobs() == SamplingConfig.NO_LOGPROBS;
-    }
-
-    /**
-     * Whether the next token of {@code state}'s sequence is drawn from temperature, top-k, top-p and min-p
-     * alone ({@link io.trtllm.runtime.TokenSampler} with {@link #tokenSampling}), wherever the draw is
-     * made: by the runner ({@link #plainDraw}) or here, when the row comes to the host anyway.
-     */
-    public static boolean drawsAsTheRunner(SamplingState state) {
-        SamplingConfig config = state.config();
-        return !config.greedy() && !config.penalizes() && !state.belowMinTokens();
-    }
-
-    /** What the runner needs to draw the next token of a {@link #plainDraw} sequence. */
+    /** What a runner needs to draw the next token of a {@link RowNeed#DRAW} sequence. */
     public static TokenSampling tokenSampling(SamplingState state) {
         SamplingConfig c = state.config();
         return new TokenSampling(c.temperature(), c.topK(), c.topP(), c.minP(), state.drawKey(), state.generatedTokens());
     }
 
     /**
-     * Records {@code token}, chosen by the runner (the argmax, see {@link #plainArgmax}, or its own draw,
-     * see {@link #plainDraw}), in {@code state}.
+     * Records {@code token}, chosen by the runner (the argmax of a {@link RowNeed#ARGMAX} sequence, or its own
+     * draw for a {@link RowNeed#DRAW} one), in {@code state}.
      *
-     * @throws IllegalStateException when the runner found no token to draw (it returns -1 when every
-     *                               probability is zero: NaN or infinite logits)
+     * @param token the token id, or a negative value when the runner found no token to draw (every
+     *              probability zero: NaN or infinite logits)
+     * @throws IllegalStateException when the runner found no token to draw
      */
     public SampledToken chosen(int token, SamplingState state) {
         if (token < 0) {
@@ -124,9 +107,22 @@ public final class Sampler {
         return SampledToken.of(token);
     }
 
-    /** Index of the largest logit; the lowest such index on ties (as {@code torch.argmax}): {@link ModelRunner#argmax}. */
+    /**
+     * The greedy choice: the index of the largest of {@code n} logits at {@code offset}, the lowest such index
+     * on ties (as {@code torch.argmax}); a NaN wins only as the first element, later ones are passed over.
+     * What a runner returns for {@link RowNeed#ARGMAX}.
+     */
     public static int argmax(float[] logits, int offset, int n) {
-        return ModelRunner.argmax(logits, offset, n);
+        int best = 0;
+        float max = logits[offset];
+        for (int i = 1; i < n; i++) {
+            float v = logits[offset + i];
+            if (v > max) {
+                max = v;
+                best = i;
+            }
+        }
+        return best;
     }
 
     /**
