@@ -1,7 +1,7 @@
 package io.trtllm.sample;
 
-import io.trtllm.tokenizer.ChatTemplateException;
-import io.trtllm.tokenizer.TemplateLimitException;
+import io.trtllm.api.ChatTemplateException;
+import io.trtllm.api.TemplateLimitException;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.SystemMessage;

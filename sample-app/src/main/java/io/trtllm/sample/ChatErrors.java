@@ -1,7 +1,7 @@
 package io.trtllm.sample;
 
 import io.trtllm.api.LLM;
-import io.trtllm.executor.QueueFullException;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.spring.web.BodyTimeouts;
 import io.trtllm.spring.web.ClientMessages;
 import java.util.UUID;

@@ -16,6 +16,7 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.loader.ResourceLocator;
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.model.ModelFormatException;
 import java.io.IOException;
 import java.nio.charset.Charset;

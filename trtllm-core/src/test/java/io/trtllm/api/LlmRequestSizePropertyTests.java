@@ -2,7 +2,6 @@ package io.trtllm.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.executor.Executor;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -149,7 +148,7 @@ class LlmRequestSizePropertyTests {
         // Stats are a snapshot taken after each iteration: a request admitted and finished in one pass
         // (max_tokens 1) completes before the snapshot that no longer counts it as waiting. Judge one
         // snapshot at a time, so a stale one read first cannot pass the wait and a newer one fail the check.
-        Executor.Stats stats = llm.stats();
+        EngineStats stats = llm.stats();
         for (int i = 0; i < 200 && (stats.kvCache().usedBlocks() != 0 || stats.waiting() != 0); i++) {
             Thread.sleep(10);
             stats = llm.stats();

@@ -2,12 +2,12 @@ package io.trtllm.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.engine.BuildProgress;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.engine.EngineLease;
-import io.trtllm.engine.Quantization;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;

@@ -3,6 +3,7 @@ package io.trtllm.executor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.KvCacheSpec;
@@ -14,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -103,7 +103,7 @@ class ExecutorTests {
 
     /** Each prompt alone: the reference for everything batched. */
     List<List<Integer>> alone(List<int[]> prompts, int maxTokens) throws Exception {
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 1, 4096, false),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 1, 4096, false),
                 MAX_SEQ_LEN, 16, 16, false);
         List<List<Integer>> out = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
@@ -169,7 +169,7 @@ class ExecutorTests {
             prompts.add(p);
         }
         var expected = alone(prompts, 12);
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 16, 64, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 16, 64, true),
                 16 * MAX_SEQ_LEN, 16, 64, true);
         together(ex, List.of(prompts.getFirst()), 1); // the system prompt's blocks are now cached
         var results = together(ex, prompts, 12);
@@ -184,7 +184,7 @@ class ExecutorTests {
 
     @Test
     void soakOf500RequestsWithCancellationsAndAFullQueueEndsEachExactlyOnceAndLeaksNothing() throws Exception {
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 16, 256, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.MAX_UTILIZATION, 16, 256, true),
                 12 * MAX_SEQ_LEN, 16, 48, true);
         int freeAtStart = ex.stats().kvCache().freeBlocks();
         var rnd = new SplittableRandom(2026);
@@ -268,7 +268,7 @@ class ExecutorTests {
     void chunkedPrefillGivesTheSameOutputs() throws Exception {
         List<int[]> prompts = prompts(6);
         var expected = alone(prompts, 10);
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 8, 7, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 7, true),
                 8 * MAX_SEQ_LEN, 16, 64, false);
         var results = together(ex, prompts, 10);
         for (int i = 0; i < prompts.size(); i++) {
@@ -283,7 +283,7 @@ class ExecutorTests {
         List<int[]> prompts = prompts(8);
         var expected = alone(prompts, 40);
         // Room for about two full sequences: the others are preempted and recomputed.
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 8, 512, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.MAX_UTILIZATION, 8, 512, true),
                 160, 8, 64, false);
         var results = together(ex, prompts, 40);
         int preemptions = 0;
@@ -298,7 +298,7 @@ class ExecutorTests {
     @Test
     void guaranteedNoEvictNeverPreempts() throws Exception {
         List<int[]> prompts = prompts(8);
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 8, 512, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 512, true),
                 160, 8, 64, false);
         var results = together(ex, prompts, 40);
         for (Result r : results) {
@@ -349,7 +349,7 @@ class ExecutorTests {
 
     @Test
     void aFullQueueRejectsAtOnceAndAFailingListenerFailsOnlyItsRequest() throws Exception {
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 1, 512, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 1, 512, true),
                 4 * MAX_SEQ_LEN, 16, 2, false);
         var release = new CountDownLatch(1);
         var blocker = new Collector() {
@@ -424,7 +424,7 @@ class ExecutorTests {
             public void close() {
             }
         };
-        var ex = new Executor(flaky, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+        var ex = new Executor(flaky, new Executor.Config(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT,
                 1, 512, true), 64, MAX_SEQ_LEN, true));
         toClose.add(ex);
         var poisoned = new Collector();
@@ -576,7 +576,7 @@ class ExecutorTests {
                 return failure;
             }
         };
-        var ex = new Executor(broken, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+        var ex = new Executor(broken, new Executor.Config(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT,
                 2, 512, true), 64, MAX_SEQ_LEN, false));
         toClose.add(ex);
         var started = new CountDownLatch(1);
@@ -617,7 +617,7 @@ class ExecutorTests {
 
     @Test
     void withoutChunkedPrefillAPassMustHoldAWholeSequence() {
-        assertThatThrownBy(() -> new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+        assertThatThrownBy(() -> new Executor.Config(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT,
                 8, 64, false), 16, MAX_SEQ_LEN, true))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("max_num_tokens (64) must be >= max_seq_len (128)");

@@ -2,7 +2,7 @@ package io.trtllm.executor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
+import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.SamplingConfig;
 import io.trtllm.testing.Gen;
@@ -50,7 +50,7 @@ class SchedulerTests {
     private long ids;
     private final List<Sequence> finished = new ArrayList<>();
 
-    private void scheduler(CapacityPolicy policy, int maxBatchSize, int maxNumTokens, boolean chunked, int blocks,
+    private void scheduler(SchedulerPolicy policy, int maxBatchSize, int maxNumTokens, boolean chunked, int blocks,
                            boolean reuse) {
         kv = new KvCacheManager(blocks, BLOCK_SIZE, reuse);
         scheduler = new Scheduler(new SchedulerConfig(policy, maxBatchSize, maxNumTokens, chunked), kv);
@@ -102,7 +102,7 @@ class SchedulerTests {
 
     @Test
     void requestsAreAdmittedInArrivalOrderUpToMaxBatchSize() {
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 2, 100, true, 64, false);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 2, 100, true, 64, false);
         add("a", 5, 3);
         add("b", 5, 3);
         add("c", 5, 3);
@@ -125,7 +125,7 @@ class SchedulerTests {
 
     @Test
     void maxNumTokensBoundsAPassAndAPromptBeyondItIsChunked() {
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 10, true, 64, false);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 10, true, 64, false);
         var a = add("a", 6, 2);
         var b = add("b", 8, 2);
 
@@ -142,7 +142,7 @@ class SchedulerTests {
 
     @Test
     void withoutChunkedPrefillAPromptWaitsForAPassThatHoldsItWhole() {
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 10, false, 64, false);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 10, false, 64, false);
         add("a", 6, 2);
         var b = add("b", 8, 2);
 
@@ -156,7 +156,7 @@ class SchedulerTests {
     @Test
     void admissionNeverSkipsTheHeadOfTheQueue() {
         // 4 blocks of 4: a reserves 3, b would need 4, c only 1 — but c waits behind b.
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 4, false);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 4, false);
         add("a", 8, 4);
         add("b", 8, 8);
         add("c", 2, 2);
@@ -174,7 +174,7 @@ class SchedulerTests {
     @Test
     void guaranteedNoEvictReservesTheWholeLengthAndNeverPreempts() {
         // 4 blocks of 4: each request needs 4 + 8 positions = 3 blocks, so the second waits for the first.
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 4, false);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 4, false);
         var a = add("a", 4, 8);
         var b = add("b", 4, 8);
         while (!finished.contains(a)) {
@@ -195,7 +195,7 @@ class SchedulerTests {
     @Test
     void maxUtilizationPreemptsTheNewestAndPutsItBackAtTheFrontOfTheQueue() {
         // 4 blocks of 4: three 4-token prompts take one block each; growing to 5 positions takes a second.
-        scheduler(CapacityPolicy.MAX_UTILIZATION, 8, 100, true, 4, false);
+        scheduler(SchedulerPolicy.MAX_UTILIZATION, 8, 100, true, 4, false);
         var a = add("a", 4, 8);
         var b = add("b", 4, 8);
         var c = add("c", 4, 8);
@@ -230,7 +230,7 @@ class SchedulerTests {
 
     @Test
     void aPrefixInTheCacheIsNotComputedAgainButAtLeastOneTokenIs() {
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 16, true);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 16, true);
         int[] first = IntStream.rangeClosed(1, 10).toArray();
         add("a", first, 1, -1);
         assertThat(show(step())).containsExactly("a@0+10*");
@@ -250,7 +250,7 @@ class SchedulerTests {
 
     @Test
     void promptLogprobsRecomputeTheCachedPrefix() {
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 16, true);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 16, true);
         int[] prompt = IntStream.rangeClosed(1, 10).toArray();
         add("a", prompt, 1, -1);
         step();
@@ -275,7 +275,7 @@ class SchedulerTests {
     @Test
     void finishedAndAbortedSequencesGiveBackEveryBlockOnce() {
         // 6 blocks of 4: a and b reserve 3 each (5 + 4 positions), c waits.
-        scheduler(CapacityPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 6, false);
+        scheduler(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 100, true, 6, false);
         var a = add("a", 5, 4);
         var b = add("b", 5, 4);
         var c = add("c", 5, 4);
@@ -329,7 +329,7 @@ class SchedulerTests {
     @MethodSource("seeds")
     void anyWorkloadKeepsTheBudgetsAndGivesBackEveryBlock(long seed) {
         var gen = new Gen(seed);
-        CapacityPolicy policy = gen.oneOf(CapacityPolicy.values());
+        SchedulerPolicy policy = gen.oneOf(SchedulerPolicy.values());
         boolean chunked = gen.bool();
         int blocks = gen.intBetween(4, 24);
         int maxBatchSize = gen.intBetween(1, 6);
@@ -367,7 +367,7 @@ class SchedulerTests {
             }
             int held = (int) all.stream().filter(s -> kv.contains(s.id)).count();
             assertThat(held).isEqualTo(scheduler.runningCount());
-            if (policy == CapacityPolicy.GUARANTEED_NO_EVICT) {
+            if (policy == SchedulerPolicy.GUARANTEED_NO_EVICT) {
                 assertThat(all).allMatch(s -> s.preemptions == 0);
             }
         }

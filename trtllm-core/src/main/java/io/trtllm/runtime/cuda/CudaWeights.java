@@ -5,13 +5,13 @@ import static io.trtllm.runtime.cuda.Cuda.check;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 
-import io.trtllm.engine.DTypeConversion;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.RopeScaling;
 import io.trtllm.model.Tensor;
+import io.trtllm.model.TensorConversion;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -126,7 +126,7 @@ final class CudaWeights implements AutoCloseable {
                         throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
                                 + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
                     }
-                    DTypeConversion.convert(t, weightType, converted);
+                    TensorConversion.convert(t, weightType, converted);
                     check(cudaMemcpy(at(dst + offset), at(converted.address()), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
                 }
             }

@@ -3,10 +3,10 @@ package io.trtllm.runtime.cpu;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.trtllm.engine.BuildConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineBuilder;
-import io.trtllm.engine.Quantization;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
@@ -96,7 +96,7 @@ class CpuModelRunnerLoadTests {
     /** An engine's weights, built for {@code panelRows} with {@code quantization}, into {@code tmp/name}. */
     private Path engine(String name, Quantization quantization, DType dtype, int panelRows) {
         Path out = tmp.resolve(name);
-        new EngineBuilder(BuildConfig.builder(64).dtype(dtype).quantization(quantization).build(),
+        new EngineBuilder(BuildConfig.builder(64).dtype(dtype.name()).quantization(quantization).build(),
                 new Device("cpu", "test", 0, panelRows)).build(ArchitectureParityTests.fixture("llama3"), out);
         return out;
     }
@@ -116,7 +116,7 @@ class CpuModelRunnerLoadTests {
                 // fixture is F32; a CUDA engine (plain tensors, BF16 or F16 only) holds its BF16 version.
                 Path plain = dtype == DType.F32 ? dir : engine.resolveSibling("plain-" + kernels.panelRows() + "-" + dtype);
                 if (!Files.exists(plain)) {
-                    new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda(Device.ANY_ARCH))
+                    new EngineBuilder(BuildConfig.builder(64).dtype(dtype.name()).build(), Device.cuda(Device.ANY_ARCH))
                             .build(dir, plain);
                 }
                 try (var e = Checkpoint.open(engine); var p = Checkpoint.open(plain);

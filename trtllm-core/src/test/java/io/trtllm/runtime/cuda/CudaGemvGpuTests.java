@@ -1,5 +1,6 @@
 package io.trtllm.runtime.cuda;
 
+import io.trtllm.model.TensorConversion;
 import static io.trtllm.runtime.cpu.ArchitectureParityTests.fixture;
 import static io.trtllm.runtime.cuda.Cuda.at;
 import static io.trtllm.runtime.cuda.Cuda.check;
@@ -567,7 +568,7 @@ class CudaGemvGpuTests {
                 long count = Math.min(CHUNK, n - from);
                 IntStream.range(0, 64).parallel().forEach(part -> {
                     for (long i = count * part / 64; i < count * (part + 1) / 64; i++) {
-                        staging.setAtIndex(ValueLayout.JAVA_SHORT, i, PanelLayout.toBfloat16(uniform(seed, start + i)));
+                        staging.setAtIndex(ValueLayout.JAVA_SHORT, i, TensorConversion.toBfloat16(uniform(seed, start + i)));
                     }
                 });
                 check(cudaMemcpy(at(dst + from * Short.BYTES), at(staging.address()), count * Short.BYTES,

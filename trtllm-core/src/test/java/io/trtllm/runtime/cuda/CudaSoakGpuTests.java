@@ -2,13 +2,13 @@ package io.trtllm.runtime.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.executor.QueueFullException;
-import io.trtllm.executor.SchedulerConfig;
+import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.SchedulerPolicy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -44,7 +44,7 @@ class CudaSoakGpuTests {
         List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
         long during;
         try (LLM llm = new LLM(LlmArgs.builder(model).backend("cuda").maxSeqLen(maxSeqLen).maxBatchSize(32)
-                .maxQueueSize(48).schedulerPolicy(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION)
+                .maxQueueSize(48).schedulerPolicy(SchedulerPolicy.MAX_UTILIZATION)
                 .kvCacheConfig(new KvCacheConfig(16 * maxSeqLen, 0.25, true, 16)).build())) {
             during = DeviceMemory.freeBytes();
             long held = llm.deviceMemoryBytes();

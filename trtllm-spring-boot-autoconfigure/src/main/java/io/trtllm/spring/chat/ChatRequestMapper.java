@@ -3,8 +3,8 @@ package io.trtllm.spring.chat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.tokenizer.ChatMessage;
-import io.trtllm.tokenizer.Tokenizer;
+import io.trtllm.api.Tokenizer;
+import io.trtllm.api.config.ChatMessage;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -115,10 +115,10 @@ final class ChatRequestMapper {
                     : "has no chat template, so no tools support")
                     + ": use a model whose chat template renders tools (e.g. Qwen 2.5/3), or remove the tools");
         }
-        var template = Objects.requireNonNull(tokenizer.chatTemplate());
-        if (!template.source().contains(ToolCallParser.OPEN)) {
+        String template = Objects.requireNonNull(tokenizer.chatTemplateSource());
+        if (!template.contains(ToolCallParser.OPEN)) {
             throw new UnsupportedOperationException("The request has " + what + ", but the chat template of model '"
-                    + model + "' (" + template.origin() + ") does not ask for tool calls in the " + ToolCallParser.OPEN
+                    + model + "' (" + tokenizer.chatTemplateOrigin() + ") does not ask for tool calls in the " + ToolCallParser.OPEN
                     + " JSON format, the only one TrtLlmChatModel parses (Qwen 2.5/3 and Hermes-style templates)");
         }
     }

@@ -5,12 +5,12 @@ import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.LLM;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.executor.QueueFullException;
+import io.trtllm.api.Tokenizer;
 import io.trtllm.spring.chat.ChatRequestMapper.EngineRequest;
-import io.trtllm.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -39,15 +39,16 @@ import reactor.core.scheduler.Schedulers;
 /**
  * A Spring AI {@link ChatModel} on an in-process {@link LLM}: the prompt's messages are rendered with
  * the model's chat template (models without one, such as stories15M, get the messages' text joined by
- * newlines — see {@link io.trtllm.tokenizer.Tokenizer#applyChatTemplate}), the request's options are
+ * newlines — see {@link io.trtllm.api.Tokenizer#applyChatTemplate}), the request's options are
  * merged over the defaults and sampled by the engine, which batches concurrent requests inflight.
  *
  * <p>{@link #stream} emits one {@link ChatResponse} per text delta, the last one carrying the finish
  * reason; cancelling the subscription aborts the engine request and frees its KV-cache blocks. It
  * renders the chat template on Reactor's bounded-elastic workers, not on the subscribing thread (a
  * web server's event loop); {@link #call} blocks, and renders on the calling thread. A conversation
- * the template refuses, or that takes it past its {@link io.trtllm.tokenizer.ChatTemplate.Limits},
- * fails with a {@link io.trtllm.tokenizer.ChatTemplateException} (an {@link IllegalArgumentException}).
+ * the template refuses, or that takes it past its render limits, fails with a
+ * {@link io.trtllm.api.ChatTemplateException} (an {@link IllegalArgumentException}; a
+ * {@link io.trtllm.api.TemplateLimitException} for the limits).
  * Finish reasons are {@code STOP}, {@code LENGTH} or {@code CANCELLED}; the metadata carries the
  * engine's request id, the model label and the {@link DefaultUsage usage} (prompt and completion
  * tokens, prefix-cache hits as cache-read tokens, {@link RequestMetrics} as the native usage).

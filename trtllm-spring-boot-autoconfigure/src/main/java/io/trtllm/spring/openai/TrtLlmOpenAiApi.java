@@ -2,20 +2,20 @@ package io.trtllm.spring.openai;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.ChatTemplateException;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.LLM;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.executor.QueueFullException;
+import io.trtllm.api.TemplateLimitException;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.openai.OpenAiResponses.Header;
 import io.trtllm.spring.web.BodyTimeouts;
 import io.trtllm.spring.web.ClientMessages;
 import io.trtllm.spring.web.TrtLlmRequestGuard;
-import io.trtllm.tokenizer.ChatTemplateException;
-import io.trtllm.tokenizer.TemplateLimitException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -59,7 +59,7 @@ import reactor.core.scheduler.Schedulers;
  *
  * <p>Errors have OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}: 400 for an
  * invalid request (param names the field; also messages that the chat template refuses or that take it
- * past its limits, see {@link io.trtllm.tokenizer.ChatTemplate.Limits}; also for {@code n}, {@code best_of} or a batch of prompts
+ * past its limits, see {@link io.trtllm.api.TemplateLimitException}; also for {@code n}, {@code best_of} or a batch of prompts
  * beyond {@code maxN} or the engine's queue, which could never be admitted), 404 for another model or
  * an unknown path, 408 for a body that did not arrive in time, 413 for a body over the codec limit, 415
  * for a body that is not

@@ -36,8 +36,8 @@ class ChatRequestMapperTests {
         var request = mapper.map(prompt);
 
         assertThat(request.promptTokenIds()).containsExactly(llm.tokenizer().encodeChat(List.of(
-                io.trtllm.tokenizer.ChatMessage.system("Be brief."), io.trtllm.tokenizer.ChatMessage.user("Hi"),
-                io.trtllm.tokenizer.ChatMessage.assistant("Hello"), io.trtllm.tokenizer.ChatMessage.user("Tell a story")),
+                io.trtllm.api.config.ChatMessage.system("Be brief."), io.trtllm.api.config.ChatMessage.user("Hi"),
+                io.trtllm.api.config.ChatMessage.assistant("Hello"), io.trtllm.api.config.ChatMessage.user("Tell a story")),
                 true));
         assertThat(request.promptTokenIds()).containsExactly(
                 llm.tokenizer().encode("Be brief.\nHi\nHello\nTell a story", true));

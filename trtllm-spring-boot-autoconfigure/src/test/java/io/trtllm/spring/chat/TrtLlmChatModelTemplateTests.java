@@ -5,14 +5,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.ChatTemplateException;
 import io.trtllm.api.LLM;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
+import io.trtllm.api.TemplateLimitException;
+import io.trtllm.api.TransformersTokenizer;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.spring.testing.SharedLlm;
-import io.trtllm.tokenizer.ChatTemplateException;
-import io.trtllm.tokenizer.TemplateLimitException;
-import io.trtllm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -56,7 +56,7 @@ class TrtLlmChatModelTemplateTests {
     static Path dir;
 
     static LLM llm;
-    static Tokenizer tokenizer;
+    static TransformersTokenizer tokenizer;
 
     final Recording recording = new Recording();
 
@@ -68,7 +68,7 @@ class TrtLlmChatModelTemplateTests {
         ObjectNode config = (ObjectNode) json.readTree(llm.modelDirectory().resolve("tokenizer_config.json").toFile());
         config.put("chat_template", HOSTILE_CHECKPOINT);
         json.writeValue(dir.resolve("tokenizer_config.json").toFile(), config);
-        tokenizer = Tokenizer.load(dir);
+        tokenizer = TransformersTokenizer.load(dir);
     }
 
     @AfterAll

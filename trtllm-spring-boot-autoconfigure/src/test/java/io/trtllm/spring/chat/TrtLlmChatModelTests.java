@@ -17,8 +17,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-import org.springframework.boot.test.system.CapturedOutput;
-import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.ai.chat.client.ChatClient;
 import org.springframework.ai.chat.messages.SystemMessage;
 import org.springframework.ai.chat.messages.UserMessage;
@@ -27,6 +25,8 @@ import org.springframework.ai.chat.observation.ChatModelMeterObservationHandler;
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.ai.tool.function.FunctionToolCallback;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 
 /** TrtLlmChatModel on stories15M: call, stream, cancellation, options, usage, observations. */
 @ExtendWith(OutputCaptureExtension.class)
@@ -236,7 +236,7 @@ class TrtLlmChatModelTests {
         }
 
         @Override
-        public void onRejected(io.trtllm.executor.QueueFullException e) {
+        public void onRejected(io.trtllm.api.QueueFullException e) {
             events.add("rejected");
         }
 

@@ -114,7 +114,7 @@ class TrtLlmOpenAiApiTests {
                 }
 
                 @Override
-                public void onRejected(io.trtllm.executor.QueueFullException e) {
+                public void onRejected(io.trtllm.api.QueueFullException e) {
                     seen.merge("rejected", 1, Integer::sum);
                 }
             };
@@ -176,7 +176,7 @@ class TrtLlmOpenAiApiTests {
     void unsetFieldsTakeTheDefaultsAndTheRequestsFieldsWin() {
         var defaults = TrtLlmChatOptions.builder().temperature(0.0).maxTokens(6).build();
         String greedy = SharedLlm.get().generate(SharedLlm.get().tokenizer().encodeChat(
-                List.of(io.trtllm.tokenizer.ChatMessage.user("Once upon a time")), true),
+                List.of(io.trtllm.api.config.ChatMessage.user("Once upon a time")), true),
                 io.trtllm.api.SamplingParams.greedy(3)).output().text();
 
         client(defaults, "").post().uri("/chat/completions").contentType(MediaType.APPLICATION_JSON)

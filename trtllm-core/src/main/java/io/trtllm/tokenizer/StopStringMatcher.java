@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.tokenizer;
 
 import java.util.List;
 import org.jspecify.annotations.Nullable;

@@ -1,4 +1,4 @@
-package io.trtllm.executor;
+package io.trtllm.tokenizer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

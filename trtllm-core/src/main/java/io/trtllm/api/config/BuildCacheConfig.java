@@ -1,4 +1,4 @@
-package io.trtllm.engine;
+package io.trtllm.api.config;
 
 import java.nio.file.Path;
 import org.jspecify.annotations.Nullable;

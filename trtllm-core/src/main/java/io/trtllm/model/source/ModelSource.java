@@ -1,4 +1,4 @@
-package io.trtllm.model;
+package io.trtllm.model.source;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

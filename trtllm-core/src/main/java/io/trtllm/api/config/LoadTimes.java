@@ -1,10 +1,9 @@
-package io.trtllm.api;
+package io.trtllm.api.config;
 
-import io.trtllm.engine.EngineLoad;
 import java.time.Duration;
 
 /**
- * Where the construction of an {@link LLM} spent its time, so that a cold start (engine built) and a
+ * Where the construction of an {@code LLM} spent its time, so that a cold start (engine built) and a
  * warm one (engine loaded from the cache) can be compared without the JIT warm-up, which both pay.
  *
  * @param engine    resolving the model and acquiring its engine: building it on a cache miss, else

@@ -1,4 +1,4 @@
-package io.trtllm.tokenizer;
+package io.trtllm.api.config;
 
 import java.util.List;
 import org.jspecify.annotations.Nullable;

@@ -1,4 +1,4 @@
-package io.trtllm.engine;
+package io.trtllm.api.config;
 
 import java.util.Arrays;
 import java.util.Locale;

@@ -1,7 +1,5 @@
-package io.trtllm.api;
+package io.trtllm.api.config;
 
-import io.trtllm.engine.BuildConfig;
-import io.trtllm.model.DType;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -13,12 +11,12 @@ import org.jspecify.annotations.Nullable;
  *                           max_seq_len sequence, and never more than max_batch_size of them)
  * @param enableBlockReuse   whether full blocks are shared between requests with a common prefix
  * @param tokensPerBlock     tokens per block
- * @param dtype              element type of the cached keys and values, or null for {@code auto}: the
+ * @param dtype              element type of the cached keys and values; {@link Dtype#AUTO}: the
  *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type, the only one it takes). A 16-bit
  *                           cache on the CPU halves its memory and the bytes attention reads per step
  */
 public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse,
-                            int tokensPerBlock, @Nullable DType dtype) {
+                            int tokensPerBlock, Dtype dtype) {
     public KvCacheConfig {
         if (maxTokens != null && maxTokens <= 0) {
             throw new IllegalArgumentException("kv_cache_config.max_tokens must be > 0, got " + maxTokens);
@@ -29,30 +27,22 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
         if (tokensPerBlock <= 0) {
             throw new IllegalArgumentException("kv_cache_config.tokens_per_block must be > 0, got " + tokensPerBlock);
         }
-        if (dtype != null && !dtype.isFloatingPoint()) {
-            throw new IllegalArgumentException("kv_cache_config.dtype must be float32, float16 or bfloat16, got " + dtype);
-        }
     }
 
     /** A cache of the backend's compute type ({@code dtype} auto). */
     public KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse, int tokensPerBlock) {
-        this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, null);
+        this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, Dtype.AUTO);
     }
 
     /** This config with the element type {@code dtype}: auto, float32, float16 or bfloat16 (as {@code --kv-cache-dtype} spells it). */
     public KvCacheConfig withDtype(String dtype) {
-        DType parsed;
+        Dtype parsed;
         try {
-            parsed = BuildConfig.parseDtype(dtype);
+            parsed = Dtype.parse(dtype);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("kv_cache_config." + e.getMessage(), e);
         }
         return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed);
-    }
-
-    /** The element type on a backend whose compute type is {@code auto}. */
-    public DType dtypeOr(DType auto) {
-        return dtype != null ? dtype : auto;
     }
 
     /** Defaults: sized from 25% of the heap, block reuse on, 32 tokens per block. */
