@@ -49,6 +49,8 @@ class TrtLlmReplicasIT {
             REPLICAS.add(new TrtLlmContainer(ServerImage.NAME)
                     .withModelDirectory(model)
                     .withApiKey(API_KEY)
+                    // As deploy/kubernetes/deployment.yaml: the scrape open to the gateway's endpoint picker.
+                    .withEnv("TRTLLM_OPENAI_OPEN_ACTUATOR_ENDPOINTS", "prometheus")
                     .withCacheVolume(VOLUME)
                     // As deploy/kubernetes/deployment.yaml runs them: read-only root, /tmp writable (and exec:
                     // the natives the jars carry are unpacked and loaded there).
@@ -92,7 +94,10 @@ class TrtLlmReplicasIT {
             assertThat(response.statusCode()).as(probe).isEqualTo(200);
             assertThat(response.body()).as(probe).contains("\"status\":\"UP\"");
         }
-        var health = get(replica, "/actuator/health");
+        var anonymous = get(replica, "/actuator/health");
+        assertThat(anonymous.statusCode()).isEqualTo(200);
+        assertThat(anonymous.body()).as("no details without the key").doesNotContain("components");
+        var health = get(replica, "/actuator/health", "Authorization", "Bearer " + API_KEY);
         assertThat(health.statusCode()).isEqualTo(200);
         DocumentContext json = JsonPath.parse(health.body());
         assertThat(json.read("$.components.trtllm.status", String.class)).isEqualTo("UP");
@@ -112,7 +117,8 @@ class TrtLlmReplicasIT {
         assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
 
         var scrape = get(replica, "/actuator/prometheus");
-        assertThat(scrape.statusCode()).isEqualTo(200);
+        assertThat(scrape.statusCode()).as("the scrape is open, as the deployment sets it").isEqualTo(200);
+        assertThat(get(replica, "/actuator/metrics").statusCode()).as("the rest of Actuator needs the key").isEqualTo(401);
         assertThat(scrape.body()).contains("trtllm_requests_queued ", "trtllm_requests_active ",
                 "trtllm_kv_cache_usage_ratio ", "trtllm_kv_cache_blocks{", "trtllm_iterations_total ",
                 "trtllm_request_duration_seconds_count ", "jvm_memory_used_bytes{");

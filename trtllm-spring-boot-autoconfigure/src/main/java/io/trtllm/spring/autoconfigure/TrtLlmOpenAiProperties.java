@@ -37,6 +37,13 @@ public class TrtLlmOpenAiProperties implements InitializingBean {
      */
     private List<String> protectedPaths = new ArrayList<>();
 
+    /**
+     * Actuator endpoint ids (e.g. prometheus) that stay open without the API key when one is set, for
+     * scrapers that cannot send credentials (the Gateway API inference extension's endpoint picker). The
+     * health probes are always open, status only.
+     */
+    private List<String> openActuatorEndpoints = new ArrayList<>();
+
     /** Most choices one request may ask for (n, best_of, and n times the prompts of a batch). */
     private int maxN = 16;
 
@@ -59,6 +66,12 @@ public class TrtLlmOpenAiProperties implements InitializingBean {
             if (!path.startsWith("/") || path.contains(" ")) {
                 throw new InvalidConfigurationPropertyValueException(PREFIX + ".protected-paths", path,
                         "each must be a path pattern starting with '/' without spaces (e.g. /api/**)");
+            }
+        }
+        for (String id : openActuatorEndpoints) {
+            if (!id.matches("[a-zA-Z][a-zA-Z0-9-]*")) {
+                throw new InvalidConfigurationPropertyValueException(PREFIX + ".open-actuator-endpoints", id,
+                        "each must be an Actuator endpoint id such as prometheus");
             }
         }
         if (maxN < 1) {
@@ -106,6 +119,14 @@ public class TrtLlmOpenAiProperties implements InitializingBean {
 
     public void setProtectedPaths(List<String> protectedPaths) {
         this.protectedPaths = protectedPaths;
+    }
+
+    public List<String> getOpenActuatorEndpoints() {
+        return openActuatorEndpoints;
+    }
+
+    public void setOpenActuatorEndpoints(List<String> openActuatorEndpoints) {
+        this.openActuatorEndpoints = openActuatorEndpoints;
     }
 
     public int getMaxN() {

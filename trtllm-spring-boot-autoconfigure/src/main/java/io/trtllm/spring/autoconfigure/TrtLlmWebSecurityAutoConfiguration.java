@@ -143,7 +143,7 @@ public final class TrtLlmWebSecurityAutoConfiguration {
                 ServerWebExchangeMatcher open = exchange -> ServerWebExchangeMatcher.MatchResult.notMatch();
                 if (ActuatorMatchers.available(context)) {
                     protect.add(ActuatorMatchers.anyEndpoint());
-                    open = ActuatorMatchers.health();
+                    open = ActuatorMatchers.open(context, properties.getOpenActuatorEndpoints());
                 }
                 if (protect.isEmpty()) {
                     throw new InvalidConfigurationPropertyValueException(TrtLlmOpenAiProperties.PREFIX + ".api-key", "(hidden)",
@@ -185,13 +185,30 @@ public final class TrtLlmWebSecurityAutoConfiguration {
             return org.springframework.boot.security.autoconfigure.actuate.web.reactive.EndpointRequest.toAnyEndpoint();
         }
 
-        /** The health endpoint, its groups (liveness, readiness) and their additional paths (/livez, /readyz). */
-        static ServerWebExchangeMatcher health() {
+        /**
+         * What needs no key: the health endpoint, its groups (liveness, readiness) and their additional paths
+         * (/livez, /readyz), and the endpoints {@code ids} names, each of which must be exposed on the web.
+         */
+        static ServerWebExchangeMatcher open(ApplicationContext context, List<String> ids) {
             Class<?> health = org.springframework.boot.health.actuate.endpoint.HealthEndpoint.class;
-            return new OrServerWebExchangeMatcher(
+            List<ServerWebExchangeMatcher> open = new ArrayList<>(List.of(
                     org.springframework.boot.security.autoconfigure.actuate.web.reactive.EndpointRequest.to(health),
                     org.springframework.boot.security.autoconfigure.actuate.web.reactive.EndpointRequest.toAdditionalPaths(
-                            org.springframework.boot.actuate.endpoint.web.WebServerNamespace.SERVER, health));
+                            org.springframework.boot.actuate.endpoint.web.WebServerNamespace.SERVER, health)));
+            if (!ids.isEmpty()) {
+                var endpoints = context.getBean(org.springframework.boot.actuate.endpoint.web.PathMappedEndpoints.class);
+                for (String id : ids) {
+                    // An id that matches nothing would leave the scraper on 401 with no hint why.
+                    if (endpoints.getEndpoint(org.springframework.boot.actuate.endpoint.EndpointId.of(id)) == null) {
+                        throw new InvalidConfigurationPropertyValueException(TrtLlmOpenAiProperties.PREFIX
+                                + ".open-actuator-endpoints", id, "no Actuator endpoint of that id is exposed on the web "
+                                + "(management.endpoints.web.exposure.include)");
+                    }
+                }
+                open.add(org.springframework.boot.security.autoconfigure.actuate.web.reactive.EndpointRequest.to(
+                        ids.toArray(String[]::new)));
+            }
+            return new OrServerWebExchangeMatcher(open);
         }
     }
 }
