@@ -84,11 +84,6 @@ public final class EngineBuilder {
     }
 
     private static void checkSupported(BuildConfig config, Device device) {
-        if (config.quantization() != Quantization.NONE && !device.backend().equals("cpu")) {
-            throw new UnsupportedOperationException("quantization " + config.quantization().id()
-                    + " is built for the cpu backend only, not for " + device.backend()
-                    + "; build with quantization none");
-        }
         if (device.backend().equals("cuda")) {
             CudaBackend.weightType(DType.of(config.dtype()));
         }
@@ -96,7 +91,8 @@ public final class EngineBuilder {
 
     /**
      * The weight transform for a build config and model: for the CPU, its panel layout (float panels
-     * in the build's dtype, or weight-only INT8 / INT4) with every other tensor converted to the dtype.
+     * in the build's dtype, or weight-only INT8 / INT4) with every other tensor converted to the dtype;
+     * for CUDA, the dtype conversion, or weight-only INT8 / INT4 in {@link CudaQuantizedTransform}'s layout.
      *
      * @throws UnsupportedOperationException for a quantization the device's backend cannot run
      */
@@ -104,6 +100,9 @@ public final class EngineBuilder {
         checkSupported(config, device);
         if (device.backend().equals("cpu")) {
             return new CpuLayoutTransform(config.dtype(), config.quantization(), model, device.panelRows());
+        }
+        if (config.quantization() != Quantization.NONE) {
+            return new CudaQuantizedTransform(config.dtype(), config.quantization(), model);
         }
         return new DTypeConversion(config.dtype());
     }
