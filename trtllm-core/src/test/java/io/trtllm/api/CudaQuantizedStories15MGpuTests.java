@@ -1,0 +1,90 @@
+package io.trtllm.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.Quantization;
+import io.trtllm.runtime.cuda.GpuResults;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Weight-only INT8 and INT4 engines of stories15M on the CUDA backend through {@link LLM}, built on the GPU
+ * machine from the bundle's checkpoint ({@link CudaStories15MGpuTests#checkpoint}): INT8's greedy text
+ * against transformers float32 (the CPU backend's INT8 bound: at least 32 of 64 tokens equal), INT4's
+ * figure recorded; and INT8 rows computed the same alone and batched (decode through the quantized GEMV,
+ * prompts dequantized for cuBLAS). Needs an NVIDIA GPU (tag {@code gpu}).
+ */
+@Tag("gpu")
+class CudaQuantizedStories15MGpuTests {
+    @TempDir
+    static Path tmp;
+    static LLM int8;
+    static LLM int4;
+
+    @BeforeAll
+    static void load() throws IOException {
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint"));
+        int8 = open(checkpoint, Quantization.INT8);
+        int4 = open(checkpoint, Quantization.INT4);
+    }
+
+    private static LLM open(Path checkpoint, Quantization q) {
+        LLM llm = new LLM(LlmArgs.builder(checkpoint.toString()).backend("cuda").quantization(q)
+                .buildCacheConfig(new BuildCacheConfig(tmp.resolve("cache"), 4, 1L << 30)).build());
+        GpuResults.record("stories15M %s engine: [%s]", q.id(), llm.backendDescription());
+        return llm;
+    }
+
+    @AfterAll
+    static void close() {
+        for (LLM llm : new LLM[] {int8, int4}) {
+            if (llm != null) {
+                llm.close();
+            }
+        }
+    }
+
+    @Test
+    void int8GreedyTextEqualsTransformersFloat32ForAtLeast32Tokens() throws IOException {
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        RequestOutput out8 = int8.generate("Once upon a time", SamplingParams.greedy(64));
+        RequestOutput out4 = int4.generate("Once upon a time", SamplingParams.greedy(64));
+        int agree8 = GpuResults.agreement(out8.output().tokenIds(), expected);
+        int agree4 = GpuResults.agreement(out4.output().tokenIds(), expected);
+        GpuResults.record("stories15M greedy vs transformers float32 \"Once upon a time\": INT8 %d/64 tokens equal, INT4 %d/64;"
+                + " INT8 text: %s | INT4 text: %s", agree8, agree4, out8.output().text().replace('\n', ' '),
+                out4.output().text().replace('\n', ' '));
+        assertThat(int8.buildConfig().quantization()).isEqualTo(Quantization.INT8);
+        assertThat(int8.backendDescription()).contains("weight-only INT8");
+        assertThat(int4.backendDescription()).contains("weight-only INT4");
+        assertThat(out4.output().tokenIds()).hasSize(64);
+        assertThat(agree8).isGreaterThanOrEqualTo(32);
+    }
+
+    @Test
+    void int8GreedyTokensAreTheSameAloneAndBatched() {
+        List<int[]> alone = new ArrayList<>();
+        for (String p : CudaStories15MGpuTests.PROMPTS) {
+            alone.add(int8.generate(p, SamplingParams.greedy(64)).output().tokenIds());
+        }
+        List<RequestOutput> batched = int8.generate(CudaStories15MGpuTests.PROMPTS, SamplingParams.greedy(64));
+        int equal = 0;
+        for (int i = 0; i < alone.size(); i++) {
+            if (Arrays.equals(alone.get(i), batched.get(i).output().tokenIds())) {
+                equal++;
+            }
+        }
+        GpuResults.record("stories15M INT8 batch invariance: %d/%d prompts generate the same 64 tokens alone and batched",
+                equal, alone.size());
+        assertThat(equal).isEqualTo(alone.size());
+    }
+}
