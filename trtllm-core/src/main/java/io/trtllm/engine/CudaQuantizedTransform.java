@@ -13,8 +13,8 @@ import java.util.stream.Stream;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The CUDA backend's weight-only quantized engine layout ({@link QuantizedLayout}): the decoder's linear
- * weights (q/k/v/o, gate/up/down, the LM head) as row-major INT8 or INT4 values with F32 scales; every
+ * The CUDA backend's quantized engine layout ({@link QuantizedLayout}): the decoder's linear
+ * weights (q/k/v/o, gate/up/down, the LM head) as row-major INT8, INT4 or FP8 (E4M3) values with F32 scales; every
  * other tensor (embeddings, norms, biases) converted to the build's dtype as {@link DTypeConversion}
  * does. A tied LM head ({@code tie_word_embeddings}) gets its own {@code lm_head.qweight}/{@code .scales}
  * written from the embedding, which keeps its dtype for the lookups; a checkpoint's own
@@ -36,13 +36,13 @@ public final class CudaQuantizedTransform implements WeightTransform {
 
     /**
      * @param dtype        dtype of the tensors that stay floating-point; {@link Dtype#AUTO} keeps each tensor's own
-     * @param quantization {@link Quantization#INT8} or {@link Quantization#INT4}
+     * @param quantization {@link Quantization#INT8}, {@link Quantization#INT4} or {@link Quantization#FP8}
      * @param model        the model (whether its LM head is tied to the embedding)
      * @throws IllegalArgumentException for another quantization
      */
     public CudaQuantizedTransform(Dtype dtype, Quantization quantization, ModelConfig model) {
-        if (quantization != Quantization.INT8 && quantization != Quantization.INT4) {
-            throw new IllegalArgumentException("the CUDA quantized layout is for int8 or int4, not " + quantization.id());
+        if (quantization == Quantization.NONE) {
+            throw new IllegalArgumentException("the CUDA quantized layout is for int8, int4 or fp8, not " + quantization.id());
         }
         this.conversion = new DTypeConversion(dtype);
         this.configured = dtype;
@@ -79,8 +79,9 @@ public final class CudaQuantizedTransform implements WeightTransform {
         }
         long rows = shape[0];
         long cols = shape[1];
-        if (quantization == Quantization.INT8) {
-            return List.of(tensor(module + QuantizedLayout.QWEIGHT, DType.I8, QuantizedLayout.int8Shape(rows, cols)),
+        if (quantization == Quantization.INT8 || quantization == Quantization.FP8) {
+            DType values = quantization == Quantization.INT8 ? DType.I8 : DType.F8_E4M3;
+            return List.of(tensor(module + QuantizedLayout.QWEIGHT, values, QuantizedLayout.int8Shape(rows, cols)),
                     tensor(module + QuantizedLayout.SCALES, DType.F32, QuantizedLayout.int8ScalesShape(rows)));
         }
         int group = QuantizedLayout.int4GroupSize(source.name(), cols);
@@ -110,6 +111,8 @@ public final class CudaQuantizedTransform implements WeightTransform {
             QuantizedLayout.writeScales(scales, target);
         } else if (quantization == Quantization.INT8) {
             QuantizedLayout.writeInt8(source, scales, target);
+        } else if (quantization == Quantization.FP8) {
+            QuantizedLayout.writeFp8(source, scales, target);
         } else {
             QuantizedLayout.writeInt4(source, group, scales, target);
         }
@@ -118,8 +121,12 @@ public final class CudaQuantizedTransform implements WeightTransform {
     /** The scales of {@code source}, computed once for its values and its scales tensor. */
     private float[] scales(Tensor source, int group) {
         if (!source.name().equals(lastScalesOf)) {
-            lastScales = quantization == Quantization.INT8 ? QuantizedLayout.int8Scales(source)
-                    : QuantizedLayout.int4Scales(source, group);
+            lastScales = switch (quantization) {
+                case INT8 -> QuantizedLayout.int8Scales(source);
+                case FP8 -> QuantizedLayout.fp8Scales(source);
+                case INT4 -> QuantizedLayout.int4Scales(source, group);
+                case NONE -> throw new IllegalStateException("no scales without quantization");
+            };
             lastScalesOf = source.name();
         }
         return lastScales;

@@ -83,9 +83,19 @@ public final class EngineBuilder {
         checkSupported(config, device);
     }
 
+    /** Why an FP8 engine is not built for the CPU. */
+    static final String FP8_ON_CPU = "quantization fp8 runs on the cuda backend only (FP8 weights need a GPU of sm_89 or "
+            + "newer); for the cpu backend build with quantization int8 or int4";
+
     private static void checkSupported(BuildConfig config, Device device) {
+        if (config.quantization() == Quantization.FP8 && !device.backend().equals("cuda")) {
+            throw new UnsupportedOperationException(FP8_ON_CPU);
+        }
         if (device.backend().equals("cuda")) {
             CudaBackend.weightType(DType.of(config.dtype()));
+            if (config.quantization() == Quantization.FP8 && !device.arch().equals(Device.ANY_ARCH)) {
+                CudaBackend.checkFp8(device.arch());
+            }
         }
     }
 

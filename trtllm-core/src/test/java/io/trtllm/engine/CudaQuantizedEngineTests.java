@@ -8,6 +8,7 @@ import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.Quantization;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
+import io.trtllm.model.Fp8;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.Tensor;
 import io.trtllm.runtime.cuda.QuantizedLayout;
@@ -107,13 +108,55 @@ class CudaQuantizedEngineTests {
     }
 
     @Test
+    void fp8EnginesHoldE4m3ValuesWithinHalfAStepOfTheCheckpoint() {
+        Path out = tmp.resolve("engine-fp8");
+        new EngineBuilder(BuildConfig.builder(64).quantization(Quantization.FP8).build(), ANY_GPU).build(model, out);
+        try (EngineLease lease = EngineCache.openPrebuilt(out); Checkpoint source = Checkpoint.open(model)) {
+            Tensor w = source.tensor("model.layers.1.mlp.down_proj.weight");
+            Tensor values = lease.weights().tensor("model.layers.1.mlp.down_proj.qweight");
+            Tensor scales = lease.weights().tensor("model.layers.1.mlp.down_proj.scales");
+            assertThat(values.dtype()).isEqualTo(DType.F8_E4M3);
+            assertThat(values.shape()).isEqualTo(w.shape());
+            assertThat(scales.shape()).isEqualTo(new long[] {w.dim(0)});
+            assertThat(lease.weights().tensor("lm_head.qweight").dtype()).isEqualTo(DType.F8_E4M3);
+            long cols = w.dim(1);
+            for (long i = 0; i < w.numel(); i++) {
+                float s = scales.data().get(F32, 4L * (i / cols));
+                float x = floatAt(w, i);
+                double err = Math.abs(x - (double) Fp8.decode(values.data().get(ValueLayout.JAVA_BYTE, i)) * s);
+                assertThat(err).as("element %d", i).isLessThanOrEqualTo(Math.abs(x) / 16 * 1.0001 + s * 0x1p-10 * 1.0001);
+            }
+        }
+    }
+
+    @Test
+    void fp8IsForGpusOfSm89OrNewerOnly() {
+        BuildConfig fp8 = BuildConfig.builder(64).quantization(Quantization.FP8).build();
+        assertThatThrownBy(() -> new EngineBuilder(fp8, Device.cpu())).isInstanceOf(UnsupportedOperationException.class)
+                .hasMessageContaining("quantization fp8 runs on the cuda backend only")
+                .hasMessageContaining("int8 or int4");
+        assertThatThrownBy(() -> new EngineBuilder(fp8, Device.cuda("sm_80"))).isInstanceOf(UnsupportedOperationException.class)
+                .hasMessageContaining("quantization fp8 needs a GPU of sm_89 or newer").hasMessageContaining("this one is sm_80");
+        assertThatThrownBy(() -> new EngineBuilder(fp8, Device.cuda("sm_86"))).hasMessageContaining("this one is sm_86");
+        new EngineBuilder(fp8, Device.cuda("sm_89"));
+        new EngineBuilder(fp8, Device.cuda("sm_90"));
+        new EngineBuilder(fp8, Device.cuda("sm_90a"));
+        new EngineBuilder(fp8, Device.cuda("sm_100"));
+        new EngineBuilder(fp8, ANY_GPU);  // checked when a runner opens it on a GPU
+        assertThat(Quantization.parse("FP8")).isEqualTo(Quantization.FP8);
+        assertThat(Quantization.FP8.id()).isEqualTo("fp8");
+    }
+
+    @Test
     void quantizationIsPartOfTheCudaEnginesKeyAndItsDescription() {
         BuildConfig base = BuildConfig.builder(128).build();
         String none = EngineCache.key(EngineCache.keyInputs(model, base, ANY_GPU));
         String int8 = EngineCache.key(EngineCache.keyInputs(model, base.toBuilder().quantization(Quantization.INT8).build(), ANY_GPU));
         String int4 = EngineCache.key(EngineCache.keyInputs(model, base.toBuilder().quantization(Quantization.INT4).build(), ANY_GPU));
+        String fp8 = EngineCache.key(EngineCache.keyInputs(model, base.toBuilder().quantization(Quantization.FP8).build(), ANY_GPU));
         assertThat(int8).isNotEqualTo(none);
         assertThat(int4).isNotEqualTo(none).isNotEqualTo(int8);
+        assertThat(fp8).isNotEqualTo(none).isNotEqualTo(int8).isNotEqualTo(int4);
         ModelConfig config = ModelConfig.load(model);
         assertThat(EngineBuilder.defaultTransform(base.toBuilder().quantization(Quantization.INT4).build(), ANY_GPU, config)
                 .describe()).isEqualTo("cuda row-major, dtype auto, weight-only int4");
@@ -139,7 +182,7 @@ class CudaQuantizedEngineTests {
                 java.lang.foreign.Arena.ofAuto().allocate(256));
         assertThatThrownBy(() -> transform.plan(untied)).hasMessageContaining("has shape [64], expected a matrix");
         assertThatThrownBy(() -> new CudaQuantizedTransform(Dtype.AUTO, Quantization.NONE, config))
-                .hasMessageContaining("int8 or int4, not none");
+                .hasMessageContaining("int8, int4 or fp8, not none");
         assertThat(transform.plan(new Tensor("model.norm.weight", DType.F32, new long[] {64},
                 java.lang.foreign.Arena.ofAuto().allocate(256)))).as("a norm stays a float tensor").hasSize(1);
     }

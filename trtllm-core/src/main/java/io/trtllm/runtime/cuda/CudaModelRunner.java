@@ -168,6 +168,9 @@ final class CudaModelRunner implements ModelRunner {
             if (hook != null) {
                 LOG.warn("A test's pass hook is installed: it runs before the launches of every pass");
             }
+            if (CudaWeights.holdsFp8(weights)) {
+                CudaBackend.checkFp8(device.smArch());
+            }
             this.weights = new CudaWeights(config, weights, weightType, memory);
             if (this.weights.maxQuantizedElements() > 0) {
                 projections.reserveScratch(this.weights.maxQuantizedElements(), this.weights.maxQuantizedCols());
@@ -227,6 +230,7 @@ final class CudaModelRunner implements ModelRunner {
             case FLOAT -> weightType + " weights";
             case INT8 -> "weight-only INT8 (" + weightType + " activations)";
             case INT4 -> "weight-only INT4 (" + weightType + " activations)";
+            case FP8 -> "FP8 E4M3 weights (" + weightType + " activations)";
         };
         return device + ", " + weightsNote + ", " + weightType + " KV cache, cuBLAS + kernels " + kernels.origin()
                 + projections.gemvNote();

@@ -109,6 +109,16 @@ final class CudaWeights implements AutoCloseable {
                 uploadLinear(w, List.of(p + "mlp.down_proj"), dim, c.intermediateSize()));
     }
 
+    /** Whether {@code w} holds FP8 weights (an engine built with quantization fp8). */
+    static boolean holdsFp8(Checkpoint w) {
+        for (String name : w.names()) {
+            if (name.endsWith(QuantizedLayout.QWEIGHT) && w.tensor(name).dtype() == DType.F8_E4M3) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The largest quantized matrix's values and columns (what the dequantization scratch must hold); 0 when none is. */
     long maxQuantizedElements() {
         long max = 0;
@@ -157,8 +167,9 @@ final class CudaWeights implements AutoCloseable {
         DeviceMatrix.Format format = switch (first.dtype()) {
             case I8 -> DeviceMatrix.Format.INT8;
             case U8 -> DeviceMatrix.Format.INT4;
+            case F8_E4M3 -> DeviceMatrix.Format.FP8;
             default -> throw new ModelFormatException("tensor " + first.name() + " has dtype " + first.dtype()
-                    + "; quantized weights are I8 (int8) or U8 (int4, two values a byte)");
+                    + "; quantized weights are I8 (int8), U8 (int4, two values a byte) or F8_E4M3 (fp8)");
         };
         boolean int4 = format == DeviceMatrix.Format.INT4;
         int groupSize = int4 ? groupSize(w.tensor(modules.getFirst() + QuantizedLayout.SCALES), cols) : cols;
@@ -262,7 +273,7 @@ final class CudaWeights implements AutoCloseable {
                 case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
                 case F16 -> Float.float16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
                 case BF16 -> Float.intBitsToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) << 16);
-                case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
+                case I8, U8, F8_E4M3 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
                         + "): the CUDA backend takes floating-point weights here (a quantized engine stores .qweight and .scales)");
             };
         }

@@ -5,7 +5,7 @@ package io.trtllm.runtime.cuda;
  * or weight-only quantized in {@link QuantizedLayout}'s layout with its F32 scales.
  *
  * @param weights   device address of the values
- * @param scales    device address of the scales ({@link Format#INT8}: one per row; {@link Format#INT4}: one per
+ * @param scales    device address of the scales ({@link Format#INT8}, {@link Format#FP8}: one per row; {@link Format#INT4}: one per
  *                  row and group); 0 for {@link Format#FLOAT}
  * @param format    how the values are stored
  * @param rows      output features
@@ -21,7 +21,9 @@ record DeviceMatrix(long weights, long scales, Format format, int rows, int cols
         /** int8 values, an F32 scale per row. */
         INT8,
         /** int4 values two a byte, an F32 scale per row and group of {@code groupSize} columns. */
-        INT4
+        INT4,
+        /** FP8 E4M3 values, an F32 scale per row. */
+        FP8
     }
 
     DeviceMatrix {

@@ -52,6 +52,7 @@ final class Projections implements AutoCloseable {
     private final KernelModule kernels;
     private final CUfunc_st dequantI8;
     private final CUfunc_st dequantI4;
+    private final CUfunc_st dequantF8;
     /** 16-bit values that quantized weights are dequantized into for cuBLAS; 0 until {@link #reserveScratch}. */
     private long scratch;
     private long scratchElements;
@@ -74,6 +75,7 @@ final class Projections implements AutoCloseable {
         this.kernels = kernels;
         this.dequantI8 = kernels.function("dequant_i8");
         this.dequantI4 = kernels.function("dequant_i4");
+        this.dequantF8 = kernels.function("dequant_f8");
         long ws = 0;
         boolean ok = false;
         try {
@@ -151,6 +153,9 @@ final class Projections implements AutoCloseable {
             if (w.format() == DeviceMatrix.Format.INT8) {
                 kernels.args().ptr(w.weights()).ptr(w.scales()).ptr(scratch).i64(first).i32(cols)
                         .launch(dequantI8, "dequant_i8", n, 1, 256, stream);
+            } else if (w.format() == DeviceMatrix.Format.FP8) {
+                kernels.args().ptr(w.weights()).ptr(w.scales()).ptr(scratch).i64(first).i32(cols)
+                        .launch(dequantF8, "dequant_f8", n, 1, 256, stream);
             } else {
                 kernels.args().ptr(w.weights()).ptr(w.scales()).ptr(scratch).i64(first).i32(cols).i32(w.groupSize())
                         .launch(dequantI4, "dequant_i4", n, 1, 256, stream);

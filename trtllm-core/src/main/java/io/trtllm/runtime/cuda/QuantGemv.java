@@ -4,7 +4,7 @@ import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
- * {@link Gemv} over weight-only quantized weights (kernels.cu's {@code qgemv8_R} and {@code qgemv4_R}):
+ * {@link Gemv} over quantized weights (kernels.cu's {@code qgemv8_R}, {@code qgemv4_R} and {@code qgemvf8_R}):
  * {@code out[rows × outDim] (f32) = in[rows × inDim] (wt) · dequant(W)[outDim × inDim]ᵀ}, stored, added to
  * {@code out} or, for stacked gate|up weights, turned into {@code wt(silu(gate) * up)}: the same tiles,
  * modes and fixed-order sums, the weights dequantized in registers.
@@ -17,14 +17,15 @@ import org.bytedeco.cuda.cudart.CUstream_st;
  */
 final class QuantGemv {
     private final KernelModule kernels;
-    /** By row count 1..MAX_ROWS, for int8 ([0]) and int4 ([1]). */
-    private final CUfunc_st[][] byRows = new CUfunc_st[2][Gemv.MAX_ROWS + 1];
-    private final String[][] names = new String[2][Gemv.MAX_ROWS + 1];
+    /** By row count 1..MAX_ROWS, for int8 ([0]), int4 ([1]) and fp8 ([2]). */
+    private final CUfunc_st[][] byRows = new CUfunc_st[3][Gemv.MAX_ROWS + 1];
+    private final String[][] names = new String[3][Gemv.MAX_ROWS + 1];
+    private static final String[] PREFIXES = {"qgemv8_", "qgemv4_", "qgemvf8_"};
 
     QuantGemv(KernelModule kernels) {
         this.kernels = kernels;
-        for (int bits = 0; bits < 2; bits++) {
-            String prefix = bits == 0 ? "qgemv8_" : "qgemv4_";
+        for (int bits = 0; bits < PREFIXES.length; bits++) {
+            String prefix = PREFIXES[bits];
             for (int compiled = 1; compiled <= Gemv.MAX_ROWS; compiled *= 2) {
                 CUfunc_st f = kernels.function(prefix + compiled);
                 for (int rows = compiled / 2 + 1; rows <= compiled; rows++) {
@@ -38,7 +39,7 @@ final class QuantGemv {
     /** Values in one 16-byte weight vector: 16 int8 or 32 int4. */
     static int valuesPerVector(DeviceMatrix.Format format) {
         return switch (format) {
-            case INT8 -> 16;
+            case INT8, FP8 -> 16;
             case INT4 -> 32;
             case FLOAT -> throw new IllegalArgumentException("not a quantized format: " + format);
         };
@@ -46,7 +47,7 @@ final class QuantGemv {
 
     /**
      * Whether the kernel takes this projection: a quantized matrix, 1 to {@link Gemv#MAX_ROWS} rows, whole
-     * 16-byte weight vectors per row (cols a multiple of 16 for int8, 32 for int4), for int4 groups of
+     * 16-byte weight vectors per row (cols a multiple of 16 for int8 and fp8, 32 for int4), for int4 groups of
      * whole vectors (so that a vector has one scale), weights and inputs 16-byte aligned.
      */
     static boolean applies(int rows, DeviceMatrix w, long in) {
@@ -54,7 +55,7 @@ final class QuantGemv {
             return false;
         }
         int vals = valuesPerVector(w.format());
-        return w.cols() % vals == 0 && (w.format() == DeviceMatrix.Format.INT8 || w.groupSize() % vals == 0);
+        return w.cols() % vals == 0 && (w.format() != DeviceMatrix.Format.INT4 || w.groupSize() % vals == 0);
     }
 
     /** Threads per block for rows of {@code cols} quantized values: as {@link Gemv#threads}, counted in weight vectors. */
@@ -76,7 +77,12 @@ final class QuantGemv {
                     + " matrix of " + w.rows() + " × " + w.cols() + " (groups of " + w.groupSize() + ") -> " + outDim
                     + " (mode " + mode + ")");
         }
-        int bits = w.format() == DeviceMatrix.Format.INT8 ? 0 : 1;
+        int bits = switch (w.format()) {
+            case INT8 -> 0;
+            case INT4 -> 1;
+            case FP8 -> 2;
+            case FLOAT -> throw new IllegalStateException("not quantized");
+        };
         kernels.args().ptr(w.weights()).ptr(w.scales()).i32(w.groupSize()).ptr(in).ptr(out).i32(outDim).i32(w.cols())
                 .i32(rows).i32(mode)
                 .launch(byRows[bits][rows], names[bits][rows], Gemv.blocks(outDim, mode), 1, threads(w.format(), w.cols()),

@@ -1,5 +1,6 @@
 package io.trtllm.runtime.cuda;
 
+import io.trtllm.model.Fp8;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.Tensor;
 import java.lang.foreign.MemorySegment;
@@ -8,7 +9,7 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
- * The CUDA backend's layout of weight-only quantized linear weights (TensorRT-LLM's W8A16 / W4A16), as
+ * The CUDA backend's layout of quantized linear weights (TensorRT-LLM's W8A16 / W4A16, and FP8 weights), as
  * the engine builder writes it and {@link CudaWeights} uploads it. A linear weight {@code (rows, cols)}
  * (PyTorch's {@code nn.Linear.weight}: rows are output features) stays row-major, so that a GEMV thread
  * streams consecutive input features of a row in 16-byte loads and a dequantizing kernel writes a
@@ -21,6 +22,8 @@ import java.util.Arrays;
  * m.qweight  U8   [rows, cols / 2]        int4: byte (r, c / 2) holds q(r, c) of even c in its low nibble and
  *                                         q(r, c + 1) in its high nibble, two's complement
  * m.scales   F32  [rows, cols / group]    int4: w(r, c) ≈ q(r, c) · s(r, c / group)
+ * m.qweight  F8_E4M3 [rows, cols]         fp8: w(r, c) ≈ e4m3(r, c) · s(r), s(r) = max|w(r, ·)| / 448
+ * m.scales   F32  [rows]
  * </pre>
  *
  * <p>The numbers are those of the CPU backend's {@code PanelLayout} (only the arrangement differs):
@@ -102,6 +105,30 @@ public final class QuantizedLayout {
             long base = (long) r * m.cols;
             for (int c = 0; c < m.cols; c++) {
                 target.set(ValueLayout.JAVA_BYTE, base + c, (byte) quantize(m.get(r, c), scales[r], 127));
+            }
+        }
+    }
+
+    /** The FP8 scales of {@code source}, one per row: {@code max|w(r, ·)| / 448} (E4M3's largest value). */
+    public static float[] fp8Scales(Tensor source) {
+        Matrix m = Matrix.of(source);
+        float[] s = new float[m.rows];
+        for (int r = 0; r < m.rows; r++) {
+            s[r] = m.maxAbs(r, 0, m.cols) / Fp8.MAX;
+        }
+        return s;
+    }
+
+    /** Writes the FP8 E4M3 codes of {@code w / s(r)} ({@code [rows, cols]}, F8_E4M3) with its {@link #fp8Scales}. */
+    public static void writeFp8(Tensor source, float[] scales, MemorySegment target) {
+        Matrix m = Matrix.of(source);
+        checkScales(source, scales, m.rows);
+        check(source, target, (long) m.rows * m.cols);
+        for (int r = 0; r < m.rows; r++) {
+            long base = (long) r * m.cols;
+            float s = scales[r];
+            for (int c = 0; c < m.cols; c++) {
+                target.set(ValueLayout.JAVA_BYTE, base + c, (byte) (s == 0f ? 0 : Fp8.encode(m.get(r, c) / s)));
             }
         }
     }
@@ -207,7 +234,7 @@ public final class QuantizedLayout {
                 case F32 -> d.get(F32, i * 4);
                 case BF16 -> Float.intBitsToFloat((d.get(U16, i * 2) & 0xffff) << 16);
                 case F16 -> Float.float16ToFloat(d.get(U16, i * 2));
-                case I8, U8 -> throw new IllegalStateException("not floating-point: " + tensor.dtype());
+                case I8, U8, F8_E4M3 -> throw new IllegalStateException("not floating-point: " + tensor.dtype());
             };
         }
 

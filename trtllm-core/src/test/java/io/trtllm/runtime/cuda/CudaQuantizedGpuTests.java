@@ -26,7 +26,16 @@ import io.trtllm.runtime.cpu.ArchitectureParityTests.Reference;
 import io.trtllm.runtime.cpu.CpuModelRunner;
 import io.trtllm.runtime.cuda.CudaArchitectureParityGpuTests.Diff;
 import io.trtllm.runtime.cuda.DeviceMatrix.Format;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.model.Checkpoint;
+import io.trtllm.model.SafeTensorsWriter;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.provider.ValueSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -42,13 +51,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * Weight-only INT8 / INT4 on the GPU: the quantized GEMV ({@link QuantGemv}: {@code qgemv8_R},
- * {@code qgemv4_R}) against a float64 reference of the dequantized weights on the shapes it runs on
+ * Weight-only INT8 / INT4 and FP8 weights on the GPU: the quantized GEMV ({@link QuantGemv}: {@code qgemv8_R},
+ * {@code qgemv4_R}, {@code qgemvf8_R}) against a float64 reference of the dequantized weights on the shapes it runs on
  * (the tiny fixtures', stories15M's, Llama-3.1-8B's q|k|v and down, odd ones), 1 to 8 rows, stored,
  * accumulated and as the fused SwiGLU; the dequantization kernels bit for bit against Java; the
  * dequantize-then-cuBLAS path in slices; and the runner on INT8 / INT4 engines of the tiny Llama-3,
  * Mistral, Qwen2 and Qwen3 fixtures against the CPU backend on the CPU's INT8 / INT4 engines of the same
- * checkpoints. Needs an NVIDIA GPU (tag {@code gpu}).
+ * checkpoints; FP8 engines against the CPU backend on their dequantized weights. Needs an NVIDIA GPU
+ * (tag {@code gpu}).
  *
  * <p>Tolerances. GEMV: the products q·x are exact in F32 and a result is rounded along
  * {@code n = V·⌈vectors/threads⌉ + 5 + warps + 3} additions and multiplications (V = 16 or 32 values a
@@ -88,6 +98,9 @@ class CudaQuantizedGpuTests {
         double exact(int r, int c) {
             boolean int4 = device.format() == Format.INT4;
             int cols = device.cols();
+            if (device.format() == Format.FP8) {
+                return (double) QuantizedLayoutTests.fp8(values, cols, r, c) * scales[r];
+            }
             int q = QuantizedLayoutTests.q(values, int4, cols, r, c);
             float s = int4 ? scales[r * (cols / device.groupSize()) + c / device.groupSize()] : scales[r];
             return (double) q * s;
@@ -104,12 +117,17 @@ class CudaQuantizedGpuTests {
         Tensor t = new Tensor("w", DType.F32, new long[] {rows, cols}, source);
         boolean int4 = format == Format.INT4;
         int group = int4 ? QuantizedLayout.int4GroupSize("w", cols) : cols;
-        float[] scales = int4 ? QuantizedLayout.int4Scales(t, group) : QuantizedLayout.int8Scales(t);
+        float[] scales = switch (format) {
+            case INT4 -> QuantizedLayout.int4Scales(t, group);
+            case INT8 -> QuantizedLayout.int8Scales(t);
+            case FP8 -> QuantizedLayout.fp8Scales(t);
+            case FLOAT -> throw new IllegalArgumentException("not quantized");
+        };
         MemorySegment values = arena.allocate(int4 ? (long) rows * cols / 2 : (long) rows * cols, 64);
-        if (int4) {
-            QuantizedLayout.writeInt4(t, group, scales, values);
-        } else {
-            QuantizedLayout.writeInt8(t, scales, values);
+        switch (format) {
+            case INT4 -> QuantizedLayout.writeInt4(t, group, scales, values);
+            case INT8 -> QuantizedLayout.writeInt8(t, scales, values);
+            default -> QuantizedLayout.writeFp8(t, scales, values);
         }
         MemorySegment scaleBytes = arena.allocate(scales.length * 4L, 64);
         QuantizedLayout.writeScales(scales, scaleBytes);
@@ -124,7 +142,7 @@ class CudaQuantizedGpuTests {
     void quantizedGemvMatchesAFloat64ReferenceOnEveryShape() {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128)) {
             QuantGemv gemv = new QuantGemv(kernels);
-            for (Format format : List.of(Format.INT8, Format.INT4)) {
+            for (Format format : List.of(Format.INT8, Format.INT4, Format.FP8)) {
                 for (Shape s : SHAPES) {
                     try (Arena arena = Arena.ofShared()) {  // the 8B shapes' host copies: freed shape by shape
                         checkShape(d, arena, gemv, format, s);
@@ -218,7 +236,7 @@ class CudaQuantizedGpuTests {
     @Test
     void dequantizationKernelsAreExact() {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128); Arena arena = Arena.ofShared()) {
-            for (Format format : List.of(Format.INT8, Format.INT4)) {
+            for (Format format : List.of(Format.INT8, Format.INT4, Format.FP8)) {
                 int rows = 300;
                 int cols = 288;  // int4 groups of 96
                 Quantized w = quantize(d, arena, format, rows, cols, 99 + format.ordinal());
@@ -226,12 +244,17 @@ class CudaQuantizedGpuTests {
                 int n = rows - first;
                 long out = d.alloc((long) n * cols * Short.BYTES);
                 boolean int4 = format == Format.INT4;
-                CUfunc_st f = kernels.function(int4 ? "dequant_i4" : "dequant_i8");
+                String name = switch (format) {
+                    case INT4 -> "dequant_i4";
+                    case INT8 -> "dequant_i8";
+                    default -> "dequant_f8";
+                };
+                CUfunc_st f = kernels.function(name);
                 kernels.args().ptr(w.device().weights()).ptr(w.device().scales()).ptr(out).i64(first).i32(cols);
                 if (int4) {
                     kernels.i32(w.device().groupSize());
                 }
-                kernels.launch(f, int4 ? "dequant_i4" : "dequant_i8", n, 1, 256, d.stream);
+                kernels.launch(f, name, n, 1, 256, d.stream);
                 d.sync();
                 short[] got = d.shorts(out, n * cols);
                 int wrong = 0;
@@ -259,7 +282,7 @@ class CudaQuantizedGpuTests {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128); Arena arena = Arena.ofShared();
              var memory = new DeviceMemory(CudaDevice.query(0));
              var projections = new Projections(DType.BF16, kernels, d.stream, memory)) {
-            for (Format format : List.of(Format.INT8, Format.INT4)) {
+            for (Format format : List.of(Format.INT8, Format.INT4, Format.FP8)) {
                 int outDim = 1001;
                 int inDim = 288;
                 int rows = 13;
@@ -296,6 +319,97 @@ class CudaQuantizedGpuTests {
                 d.free(w.device().weights(), w.device().scales(), x, y);
             }
         }
+    }
+
+    /**
+     * The runner on FP8 engines of the tiny fixtures (sm_89 or newer) against the CPU backend on a float32
+     * checkpoint of the very numbers the engine holds (each FP8 value times its row's scale; the head untied,
+     * since the engine quantizes a tied head beside the float embedding): prefill and one token a pass within
+     * the BF16 bound; the distance to transformers float32 (what FP8 weights cost) recorded, and bounded
+     * loosely at 0.15 rel L2 to catch a wrong decoding.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3", "mistral", "qwen2", "qwen3"})
+    void fp8EnginesComputeTheirDequantizedWeightsWithinTheBf16Bound(String arch, @TempDir Path tmp) throws IOException {
+        Assumptions.assumeTrue(KernelSource.supportsFp8(CudaDevice.query(0).smArch()), "FP8 needs sm_89 or newer");
+        Path dir = fixture(arch);
+        Reference ref = Reference.load(dir);
+        int[] prompt = ref.promptIds();
+        Path cudaEngine = tmp.resolve("cuda");
+        new EngineBuilder(BuildConfig.builder(64).quantization(Quantization.FP8).build(), Device.cuda(Device.ANY_ARCH))
+                .build(dir, cudaEngine);
+        try (EngineLease lease = EngineCache.openPrebuilt(cudaEngine)) {
+            ModelConfig config = lease.config().modelConfig();
+            int vocab = config.vocabSize();
+            Path dequantized = dequantizedCheckpoint(lease.weights(), dir, tmp.resolve("dequantized"));
+            float[][] cpu = new float[prompt.length][];
+            try (var weights = Checkpoint.open(dequantized);
+                 var runner = new CpuModelRunner(ModelConfig.load(dequantized), weights, new KvCacheSpec(32, 4), DType.F32, 4)) {
+                float[] all = runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL))).logits(0);
+                for (int p = 0; p < prompt.length; p++) {
+                    cpu[p] = Arrays.copyOfRange(all, p * vocab, (p + 1) * vocab);
+                }
+            }
+            try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16, null)) {
+                assertThat(runner.description()).contains("FP8 E4M3 weights");
+                float[] prefill = runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL)))
+                        .logits(0);
+                int[] table = {20, 3, 17, 9, 25, 1, 30, 11};
+                float[] stepwise = new float[prompt.length * vocab];
+                for (int p = 0; p < prompt.length; p++) {
+                    float[] row = runner.forward(Batch.of(new SequenceChunk(new int[] {prompt[p]}, p, table, LogitsMode.LAST)))
+                            .logits(0);
+                    System.arraycopy(row, 0, stepwise, p * vocab, vocab);
+                }
+                Diff prefillVsCpu = CudaArchitectureParityGpuTests.diff(prefill, cpu, vocab, 0);
+                Diff stepwiseVsCpu = CudaArchitectureParityGpuTests.diff(stepwise, cpu, vocab, 0);
+                Diff vsHf = CudaArchitectureParityGpuTests.diff(prefill, ref.logits(), vocab, 0);
+                GpuResults.record("fp8 %s: cuda vs cpu on the dequantized weights rel L2 %.2e prefill, %.2e one token a pass "
+                                + "(GEMV); vs transformers float32 rel L2 %.2e, max |diff| %.3f, top-1 %d/%d", arch,
+                        prefillVsCpu.relL2(), stepwiseVsCpu.relL2(), vsHf.relL2(), vsHf.maxAbs(), vsHf.argmaxEqual(), vsHf.rows());
+                CudaArchitectureParityGpuTests.assertWithinTolerance(prefillVsCpu);
+                CudaArchitectureParityGpuTests.assertWithinTolerance(stepwiseVsCpu);
+                assertThat(vsHf.relL2()).isLessThan(0.15);
+            }
+        }
+    }
+
+    /**
+     * A float32 checkpoint of what a quantized engine holds: each module's {@code .qweight}·{@code .scales} as
+     * its {@code .weight}, the other tensors as floats, the fixture's config with the head untied.
+     */
+    private static Path dequantizedCheckpoint(Checkpoint engine, Path fixture, Path out) throws IOException {
+        List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
+        for (String name : engine.names()) {
+            Tensor t = engine.tensor(name);
+            if (name.endsWith(QuantizedLayout.SCALES)) {
+                continue;
+            }
+            if (name.endsWith(QuantizedLayout.QWEIGHT)) {
+                String module = name.substring(0, name.length() - QuantizedLayout.QWEIGHT.length());
+                Tensor s = engine.tensor(module + QuantizedLayout.SCALES);
+                int rows = (int) t.dim(0);
+                int cols = (int) t.dim(1);
+                float[] w = new float[rows * cols];
+                for (int r = 0; r < rows; r++) {
+                    float scale = s.data().get(QuantizedLayoutTests.F32, 4L * r);
+                    for (int c = 0; c < cols; c++) {
+                        w[r * cols + c] = QuantizedLayoutTests.fp8(t.data(), cols, r, c) * scale;
+                    }
+                }
+                entries.add(new SafeTensorsWriter.Entry(module + ".weight", t.shape(), w));
+            } else {
+                MemorySegment f32 = Arena.ofAuto().allocate(t.numel() * Float.BYTES, 64);
+                TensorConversion.convert(t, DType.F32, f32);
+                entries.add(new SafeTensorsWriter.Entry(name, t.shape(), f32.toArray(ValueLayout.JAVA_FLOAT)));
+            }
+        }
+        Files.createDirectories(out);
+        SafeTensorsWriter.writeF32(out.resolve("model.safetensors"), entries, Map.of("format", "pt"));
+        ObjectNode config = (ObjectNode) new ObjectMapper().readTree(fixture.resolve("config.json").toFile());
+        config.put("tie_word_embeddings", false);
+        Files.write(out.resolve("config.json"), new ObjectMapper().writeValueAsBytes(config));
+        return out;
     }
 
     /**

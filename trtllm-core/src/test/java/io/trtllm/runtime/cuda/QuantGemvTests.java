@@ -24,6 +24,9 @@ class QuantGemvTests {
         assertThat(QuantGemv.applies(1, int4(0x1000, 4096, 4096, 128), 0x2000)).isTrue();
         assertThat(QuantGemv.applies(8, int4(0x1000, 864, 288, 96), 0x2000)).as("stories15M's groups of 96").isTrue();
         assertThat(QuantGemv.applies(2, int4(0x1000, 256, 64, 64), 0x2000)).as("the tiny fixtures'").isTrue();
+        assertThat(QuantGemv.applies(5, new DeviceMatrix(0x1000, 0x9000, Format.FP8, 864, 288, 288), 0x2000)).isTrue();
+        assertThat(QuantGemv.applies(5, new DeviceMatrix(0x1000, 0x9000, Format.FP8, 8, 24, 24), 0x2000))
+                .as("fp8 cols not a multiple of 16").isFalse();
     }
 
     @Test
@@ -48,6 +51,8 @@ class QuantGemvTests {
         assertThat(QuantGemv.threads(Format.INT8, 1 << 20)).isEqualTo(Gemv.MAX_THREADS);
         assertThat(QuantGemv.valuesPerVector(Format.INT8)).isEqualTo(16);
         assertThat(QuantGemv.valuesPerVector(Format.INT4)).isEqualTo(32);
+        assertThat(QuantGemv.valuesPerVector(Format.FP8)).isEqualTo(16);
+        assertThat(QuantGemv.threads(Format.FP8, 4096)).isEqualTo(64);
         assertThatThrownBy(() -> QuantGemv.valuesPerVector(Format.FLOAT)).hasMessageContaining("not a quantized format");
     }
 

@@ -35,6 +35,11 @@ class QuantizedLayoutTests {
 
     // ---- the kernels' decoding, as a scalar reference (kernels.cu: unpack_i8x4, unpack_i4x8, dequant_i*) ----
 
+    /** The FP8 value of {@code (r, c)} of an fp8 {@code [rows, cols]} layout (before its scale). */
+    static float fp8(MemorySegment values, int cols, int r, int c) {
+        return io.trtllm.model.Fp8.decode(values.get(ValueLayout.JAVA_BYTE, (long) r * cols + c));
+    }
+
     /** The quantized value of {@code (r, c)} of an int8 {@code [rows, cols]} or int4 {@code [rows, cols / 2]} layout. */
     static int q(MemorySegment values, boolean int4, int cols, int r, int c) {
         if (!int4) {
@@ -152,6 +157,34 @@ class QuantizedLayoutTests {
                         .isEqualTo(s == 0 ? 0 : (int) Math.rint(v / s));
                 // v / s is rounded to float before rint: within a few ulps of half a scale
                 assertThat(Math.abs(v - (double) q * s)).as("(%d, %d)", r, c).isLessThanOrEqualTo(s * 0.50001);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void fp8ValuesAreTheSourceWithinHalfAStepOfTheScaledFormat(long seed) {
+        Gen g = new Gen(seed);
+        int rows = g.intBetween(1, 24);
+        int cols = 16 * g.intBetween(1, 12);
+        Tensor w = matrix(g, "m.weight", g.oneOf(DType.F32, DType.BF16, DType.F16), rows, cols);
+        float[] scales = QuantizedLayout.fp8Scales(w);
+        MemorySegment values = arena.allocate((long) rows * cols);
+        QuantizedLayout.writeFp8(w, scales, values);
+        for (int r = 0; r < rows; r++) {
+            float max = 0;
+            for (int c = 0; c < cols; c++) {
+                max = Math.max(max, Math.abs(get(w, r, c)));
+            }
+            assertThat(scales[r]).isEqualTo(max / 448);
+            for (int c = 0; c < cols; c++) {
+                int code = values.get(ValueLayout.JAVA_BYTE, (long) r * cols + c) & 0xff;
+                float v = get(w, r, c);
+                assertThat(code & 0x7f).as("(%d, %d): never NaN", r, c).isNotEqualTo(0x7f);
+                assertThat(code).isEqualTo(scales[r] == 0 ? 0 : io.trtllm.model.Fp8.encode(v / scales[r]));
+                // E4M3 keeps 4 significant bits: within 1/16 of the value, or half a subnormal step of the scale.
+                double err = Math.abs(v - (double) io.trtllm.model.Fp8.decode(code) * scales[r]);
+                assertThat(err).as("(%d, %d)", r, c).isLessThanOrEqualTo(Math.abs(v) / 16 * 1.0001 + scales[r] * 0x1p-10 * 1.0001);
             }
         }
     }
