@@ -8,6 +8,8 @@
 # Steps: LLAMA8B_STEPS="make ours hf" (default all; the weights stay in $TRTLLM_GPU_STAGE while the machine is up);
 # "cublas" adds bench --latency with the GEMV kernel off (-Dtrtllm.cuda.gemv=false), cuBLAS for every projection;
 # "load" adds bench --engine-load (one cold build against one warm load of the engine, in a temporary cache).
+# "quant" adds bench --latency (single stream, 128/128) of engines built there with each of LLAMA8B_QUANT
+# (default "int8 int4 fp8"; the build quantizes ≈8 G weights on the host, a minute or two each).
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -31,6 +33,13 @@ if [[ "$steps" == *" cublas "* ]]; then
 "$java" "${flags[@]}" -Dtrtllm.cuda.gemv=false -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
   --max-seq-len 512 --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" \
   | tee "$out/llama8b-latency-cublas.txt"
+fi
+if [[ "$steps" == *" quant "* ]]; then
+for q in ${LLAMA8B_QUANT:-int8 int4 fp8}; do
+"$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --quantization "$q" \
+  --max-seq-len 512 --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" \
+  | tee "$out/llama8b-latency-$q.txt"
+done
 fi
 if [[ "$steps" == *" load "* ]]; then
 "$java" "${flags[@]}" -Djava.io.tmpdir="$stage" -cp "$cp" io.trtllm.cli.Main bench --engine-load --backend cuda --model "$model" \

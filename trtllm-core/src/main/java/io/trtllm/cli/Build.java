@@ -41,7 +41,7 @@ final class Build implements Callable<Integer> {
             description = "auto, float32, float16 or bfloat16 (default ${DEFAULT-VALUE}); cuda: auto = bfloat16, no float32.")
     String dtype;
 
-    @Option(names = "--quantization", defaultValue = "none", description = "none, int8 or int4 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--quantization", defaultValue = "none", description = "none, int8, int4 or fp8 (cuda, sm_89+) (default ${DEFAULT-VALUE}).")
     String quantization;
 
     @Option(names = "--max-seq-len", description = "Longest prompt + output (default: min(model limit, 4096)).")

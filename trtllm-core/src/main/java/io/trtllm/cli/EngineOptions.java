@@ -43,7 +43,7 @@ final class EngineOptions {
     String dtype;
 
     @Option(names = "--quantization", defaultValue = "none",
-            description = "Weight-only quantization of the engine: none, int8 or int4 (default ${DEFAULT-VALUE}).")
+            description = "Quantization of the engine's weights: none, int8, int4 (weight-only) or fp8 (cuda, sm_89+) (default ${DEFAULT-VALUE}).")
     String quantization;
 
     @Option(names = "--kv-cache-dtype", defaultValue = "auto",

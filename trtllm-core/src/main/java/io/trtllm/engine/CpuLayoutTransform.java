@@ -110,6 +110,7 @@ public final class CpuLayoutTransform implements WeightTransform {
             }
             case INT8 -> List.of(tensor(module + PanelLayout.QWEIGHT, DType.I8, PanelLayout.panelsShape(rows, cols, panelRows)),
                     tensor(module + PanelLayout.SCALES, DType.F32, PanelLayout.int8ScalesShape(rows, panelRows)));
+            case FP8 -> throw new UnsupportedOperationException(EngineBuilder.FP8_ON_CPU);
             case INT4 -> {
                 int group = PanelLayout.int4GroupSize(source.name(), cols);
                 yield List.of(tensor(module + PanelLayout.QWEIGHT, DType.U8, PanelLayout.int4Shape(rows, cols, panelRows)),
@@ -155,7 +156,8 @@ public final class CpuLayoutTransform implements WeightTransform {
                         PanelLayout.writeInt4Scales(source, panelRows, group, scales, target);
                     }
                 }
-                case NONE -> throw new IllegalStateException("no quantized tensors without quantization: " + out);
+                case NONE, FP8 -> throw new IllegalStateException("no quantized tensors of the cpu layout for quantization "
+                        + quantization.id() + ": " + out);
             }
         } else {
             conversion.write(source, out, target);

@@ -83,20 +83,26 @@ public final class EngineBuilder {
         checkSupported(config, device);
     }
 
+    /** Why an FP8 engine is not built for the CPU. */
+    static final String FP8_ON_CPU = "quantization fp8 runs on the cuda backend only (FP8 weights need a GPU of sm_89 or "
+            + "newer); for the cpu backend build with quantization int8 or int4";
+
     private static void checkSupported(BuildConfig config, Device device) {
-        if (config.quantization() != Quantization.NONE && !device.backend().equals("cpu")) {
-            throw new UnsupportedOperationException("quantization " + config.quantization().id()
-                    + " is built for the cpu backend only, not for " + device.backend()
-                    + "; build with quantization none");
+        if (config.quantization() == Quantization.FP8 && !device.backend().equals("cuda")) {
+            throw new UnsupportedOperationException(FP8_ON_CPU);
         }
         if (device.backend().equals("cuda")) {
             CudaBackend.weightType(DType.of(config.dtype()));
+            if (config.quantization() == Quantization.FP8 && !device.arch().equals(Device.ANY_ARCH)) {
+                CudaBackend.checkFp8(device.arch());
+            }
         }
     }
 
     /**
      * The weight transform for a build config and model: for the CPU, its panel layout (float panels
-     * in the build's dtype, or weight-only INT8 / INT4) with every other tensor converted to the dtype.
+     * in the build's dtype, or weight-only INT8 / INT4) with every other tensor converted to the dtype;
+     * for CUDA, the dtype conversion, or weight-only INT8 / INT4 in {@link CudaQuantizedTransform}'s layout.
      *
      * @throws UnsupportedOperationException for a quantization the device's backend cannot run
      */
@@ -104,6 +110,9 @@ public final class EngineBuilder {
         checkSupported(config, device);
         if (device.backend().equals("cpu")) {
             return new CpuLayoutTransform(config.dtype(), config.quantization(), model, device.panelRows());
+        }
+        if (config.quantization() != Quantization.NONE) {
+            return new CudaQuantizedTransform(config.dtype(), config.quantization(), model);
         }
         return new DTypeConversion(config.dtype());
     }

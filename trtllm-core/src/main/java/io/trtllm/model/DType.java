@@ -7,14 +7,17 @@ import org.jspecify.annotations.Nullable;
  * Element types of tensors that the engine reads, named as safetensors names them. Checkpoints hold
  * floating-point weights ({@link #F32}, {@link #F16}, {@link #BF16}); the integer types hold the
  * quantized weights of an engine ({@link #I8}: int8 values, {@link #U8}: bytes of two packed 4-bit
- * values), never weights read as numbers by themselves.
+ * values), and so does {@link #F8_E4M3} (FP8 values, each row with its scale): never weights read as numbers
+ * by themselves.
  */
 public enum DType {
     F32(4),
     F16(2),
     BF16(2),
     I8(1),
-    U8(1);
+    U8(1),
+    /** FP8 E4M3 (torch's {@code float8_e4m3fn}: no infinities, largest finite ±448), the values of an FP8 engine. */
+    F8_E4M3(1);
 
     private final int byteSize;
 

@@ -59,7 +59,7 @@ public final class SafeTensors implements AutoCloseable {
 
     /** Element types this engine reads, by their safetensors names. */
     private static final Map<String, DType> DTYPES = Map.of("F32", DType.F32, "F16", DType.F16, "BF16", DType.BF16,
-            "I8", DType.I8, "U8", DType.U8);
+            "I8", DType.I8, "U8", DType.U8, "F8_E4M3", DType.F8_E4M3);
 
     /** Same bound as the Rust implementation: a larger header is a corrupt or hostile file. */
     static final long MAX_HEADER_BYTES = 100_000_000L;

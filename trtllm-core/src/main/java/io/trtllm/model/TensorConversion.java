@@ -35,13 +35,13 @@ public final class TensorConversion {
                 case F32 -> from.get(F32, i * 4);
                 case BF16 -> Float.intBitsToFloat((from.get(U16, i * 2) & 0xffff) << 16);
                 case F16 -> Float.float16ToFloat(from.get(U16, i * 2));
-                case I8, U8 -> throw new IllegalArgumentException("tensor '" + source.name() + "' is not floating-point");
+                case I8, U8, F8_E4M3 -> throw new IllegalArgumentException("tensor '" + source.name() + "' is not floating-point");
             };
             switch (to) {
                 case F32 -> target.set(F32, i * 4, v);
                 case BF16 -> target.set(U16, i * 2, toBfloat16(v));
                 case F16 -> target.set(U16, i * 2, Float.floatToFloat16(v));
-                case I8, U8 -> throw new IllegalArgumentException("dtype " + to + " is not a conversion target");
+                case I8, U8, F8_E4M3 -> throw new IllegalArgumentException("dtype " + to + " is not a conversion target");
             }
         }
     }

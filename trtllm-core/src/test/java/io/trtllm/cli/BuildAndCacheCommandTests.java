@@ -61,7 +61,7 @@ class BuildAndCacheCommandTests {
         Path engine = tmp.resolve("engine");
         MainTests.Result r = MainTests.run("build", "--model", "stories15M", "--quantization", "int3", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4]");
+        assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4, fp8]");
         r = MainTests.run("build", "--model", "stories15M", "--dtype", "fp8", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("dtype 'fp8'");

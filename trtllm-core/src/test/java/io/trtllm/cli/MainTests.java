@@ -52,7 +52,7 @@ class MainTests {
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");
         r = run("bench", "--latency", "--quantization", "int3");
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4]");
+        assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4, fp8]");
         r = run("bench", "--latency", "--kv-cache-dtype", "fp8");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("kv_cache_config.dtype 'fp8' is not one of [auto, float32, float16, bfloat16]");

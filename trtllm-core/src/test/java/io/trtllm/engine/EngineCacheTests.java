@@ -249,9 +249,10 @@ class EngineCacheTests {
         assertThatThrownBy(() -> transform.plan(ints)).hasMessageContaining("has dtype I8");
         assertThatThrownBy(() -> new CpuLayoutTransform(Dtype.AUTO, Quantization.NONE, config, 0).plan(odd))
                 .hasMessageContaining("panel rows");
-        assertThatThrownBy(() -> new EngineBuilder(config(64).toBuilder().quantization(Quantization.INT8).build(),
-                Device.cuda("sm_90"))).isInstanceOf(UnsupportedOperationException.class)
-                .hasMessageContaining("quantization int8 is built for the cpu backend only");
+        // CUDA engines quantize too (CudaQuantizedEngineTests), with the same group-size rule.
+        assertThatThrownBy(() -> EngineBuilder.defaultTransform(config(64).toBuilder().quantization(Quantization.INT4).build(),
+                Device.cuda("sm_90"), config).plan(odd)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'model.layers.0.mlp.down_proj.weight'").hasMessageContaining("input dimension 100");
         // Integer weights come from quantization: a dtype names floating-point types only.
         assertThatThrownBy(() -> config(64).toBuilder().dtype("int8").build())
                 .hasMessageContaining("dtype 'int8' is not one of [auto, float32, float16, bfloat16]");

@@ -3,7 +3,7 @@ package io.trtllm.api.config;
 import java.util.Arrays;
 import java.util.Locale;
 
-/** Weight-only quantization applied when an engine is built. */
+/** Quantization applied to the weights when an engine is built. */
 public enum Quantization {
     /** Weights keep the build's dtype. */
     NONE,
@@ -13,15 +13,21 @@ public enum Quantization {
      * 4-bit integer weights of the linear layers, symmetric, one scale per row and group of 128 input
      * features (fewer when 128 does not divide them; see {@code PanelLayout}).
      */
-    INT4;
+    INT4,
+    /**
+     * FP8 (E4M3) weights of the linear layers, one scale per output channel (row): {@code max|w| / 448}.
+     * The CUDA backend on GPUs of sm_89 or newer (FP8 tensor cores); the values are dequantized in the
+     * projection kernels, activations stay BF16 (see docs/GPU-TESTS.md for what runs where).
+     */
+    FP8;
 
-    /** The name used in configuration files and on the command line ({@code none}, {@code int8}, {@code int4}). */
+    /** The name used in configuration files and on the command line ({@code none}, {@code int8}, {@code int4}, {@code fp8}). */
     public String id() {
         return name().toLowerCase(Locale.ROOT);
     }
 
     /**
-     * Parses {@code none}, {@code int8} or {@code int4} (any case).
+     * Parses {@code none}, {@code int8}, {@code int4} or {@code fp8} (any case).
      *
      * @throws IllegalArgumentException naming the value and the accepted ones
      */

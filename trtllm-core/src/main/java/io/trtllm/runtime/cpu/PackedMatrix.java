@@ -58,7 +58,7 @@ final class PackedMatrix implements RowSource {
                 case F32 -> F32;
                 case BF16 -> BF16;
                 case F16 -> F16;
-                case I8, U8 -> throw new IllegalArgumentException(dtype + " weights are quantized; give their scales");
+                case I8, U8, F8_E4M3 -> throw new IllegalArgumentException(dtype + " weights are quantized; give their scales");
             };
         }
     }

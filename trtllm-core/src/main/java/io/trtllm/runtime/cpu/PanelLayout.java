@@ -120,7 +120,7 @@ public final class PanelLayout {
                     case F32 -> target.set(F32, i * 4, v);
                     case BF16 -> target.set(U16, i * 2, TensorConversion.toBfloat16(v));
                     case F16 -> target.set(U16, i * 2, Float.floatToFloat16(v));
-                    case I8, U8 -> throw new IllegalArgumentException("panels of " + dtype + " are written by the quantizers");
+                    case I8, U8, F8_E4M3 -> throw new IllegalArgumentException("panels of " + dtype + " are written by the quantizers");
                 }
             }
         }

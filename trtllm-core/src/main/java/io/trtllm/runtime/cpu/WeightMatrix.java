@@ -48,7 +48,7 @@ record WeightMatrix(String name, DType dtype, int rows, int cols, MemorySegment 
             case F32 -> data.get(F32, index * 4);
             case BF16 -> Float.intBitsToFloat((data.get(U16, index * 2) & 0xffff) << 16);
             case F16 -> Float.float16ToFloat(data.get(U16, index * 2));
-            case I8, U8 -> throw new IllegalArgumentException("dtype " + dtype + " is not a floating-point type");
+            case I8, U8, F8_E4M3 -> throw new IllegalArgumentException("dtype " + dtype + " is not a floating-point type");
         };
     }
 
@@ -68,7 +68,7 @@ record WeightMatrix(String name, DType dtype, int rows, int cols, MemorySegment 
                     out[offset + c] = Float.float16ToFloat(data.get(U16, (base + c) * 2));
                 }
             }
-            case I8, U8 -> throw new IllegalArgumentException("matrix " + name + " of " + dtype + " is not floating-point");
+            case I8, U8, F8_E4M3 -> throw new IllegalArgumentException("matrix " + name + " of " + dtype + " is not floating-point");
         }
     }
 

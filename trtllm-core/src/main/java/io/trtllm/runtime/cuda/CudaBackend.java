@@ -170,6 +170,20 @@ public final class CudaBackend {
     }
 
     /**
+     * Checks that GPUs of {@code arch} run FP8 engines: FP8 (E4M3) needs sm_89 (Ada) or newer.
+     *
+     * @return {@code arch}
+     * @throws UnsupportedOperationException naming the architecture and what to use instead
+     */
+    public static String checkFp8(String arch) {
+        if (!KernelSource.supportsFp8(checkArch(arch))) {
+            throw new UnsupportedOperationException("quantization fp8 needs a GPU of sm_89 or newer (FP8 tensor cores: Ada, "
+                    + "Hopper, Blackwell); this one is " + arch + ": build with quantization int8, int4 or none");
+        }
+        return arch;
+    }
+
+    /**
      * Checks a GPU architecture name for kernel compilation: {@code sm_<major><minor>}, sm_80 or newer.
      *
      * @return {@code arch}

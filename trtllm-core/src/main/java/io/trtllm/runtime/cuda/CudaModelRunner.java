@@ -168,7 +168,13 @@ final class CudaModelRunner implements ModelRunner {
             if (hook != null) {
                 LOG.warn("A test's pass hook is installed: it runs before the launches of every pass");
             }
+            if (CudaWeights.holdsFp8(weights)) {
+                CudaBackend.checkFp8(device.smArch());
+            }
             this.weights = new CudaWeights(config, weights, weightType, memory);
+            if (this.weights.maxQuantizedElements() > 0) {
+                projections.reserveScratch(this.weights.maxQuantizedElements(), this.weights.maxQuantizedCols());
+            }
             ensureCapacity(ActivationBuffers.MIN_ROWS, 1, 0, 1);
 
             long perToken = 2L * config.numLayers() * config.kvDim() * Short.BYTES;
@@ -220,7 +226,14 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public String description() {
-        return device + ", " + weightType + " weights and KV cache, cuBLAS + kernels " + kernels.origin() + projections.gemvNote();
+        String weightsNote = switch (weights.linearFormat()) {
+            case FLOAT -> weightType + " weights";
+            case INT8 -> "weight-only INT8 (" + weightType + " activations)";
+            case INT4 -> "weight-only INT4 (" + weightType + " activations)";
+            case FP8 -> "FP8 E4M3 weights (" + weightType + " activations)";
+        };
+        return device + ", " + weightsNote + ", " + weightType + " KV cache, cuBLAS + kernels " + kernels.origin()
+                + projections.gemvNote();
     }
 
     @Override
@@ -401,7 +414,7 @@ final class CudaModelRunner implements ModelRunner {
      * {@code hidden = bf16(silu(xn·Wgᵀ) * xn·Wuᵀ)} of {@code rows} rows, {@code wGateUp = [Wg; Wu]}: one
      * fused GEMV launch for few rows, else the gate|up GEMM into {@code gateUp} and silu_mul.
      */
-    private void gateUpSilu(long wGateUp, int rows) {
+    private void gateUpSilu(DeviceMatrix wGateUp, int rows) {
         int dim = config.hiddenSize();
         int inter = config.intermediateSize();
         ActivationBuffers a = activations;

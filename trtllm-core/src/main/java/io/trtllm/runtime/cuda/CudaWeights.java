@@ -22,15 +22,17 @@ import java.util.List;
 /**
  * A model's weights on the device, as {@link CudaModelRunner} launches over them: matrices row-major in
  * the runner's 16-bit type ({@code weightType}; checkpoints of other floating-point types are converted
- * while uploading), q|k|v and gate|up stacked on their rows so that each pair or triple is one GEMM;
+ * while uploading), or, from a weight-only quantized engine, INT8 / INT4 values with their scales as
+ * the engine stores them ({@link QuantizedLayout}); q|k|v and gate|up stacked on their rows so that
+ * each pair or triple is one GEMM;
  * norm scales, biases and the rotary inverse frequencies as F32. Addresses; 0 for what the model lacks.
  * Owns its device memory (through {@link DeviceMemory}); the checkpoint may be closed once uploaded.
  */
 final class CudaWeights implements AutoCloseable {
 
     /** One decoder layer's device buffers (addresses; 0 = absent). */
-    record Layer(long attnNorm, long wqkv, long bqkv, long qNorm, long kNorm, long wo, long bo,
-                 long ffnNorm, long wgateUp, long wdown) {
+    record Layer(long attnNorm, DeviceMatrix wqkv, long bqkv, long qNorm, long kNorm, DeviceMatrix wo, long bo,
+                 long ffnNorm, DeviceMatrix wgateUp, DeviceMatrix wdown) {
     }
 
     private final ModelConfig config;
@@ -40,8 +42,8 @@ final class CudaWeights implements AutoCloseable {
     private final List<Long> uploaded = new ArrayList<>();
     /** {@code (vocab, dim)} bf16. */
     final long embedding;
-    /** {@code (vocab, dim)} bf16; the embedding's address when tied. */
-    final long lmHead;
+    /** {@code (vocab, dim)} bf16 (the embedding when tied), or quantized. */
+    final DeviceMatrix lmHead;
     /** {@code dim} f32. */
     final long finalNorm;
     /** {@code headDim / 2} f32. */
@@ -60,8 +62,10 @@ final class CudaWeights implements AutoCloseable {
         this.memory = memory;
         int dim = config.hiddenSize();
         this.embedding = uploadMatrix(weights, List.of("model.embed_tokens.weight"), config.vocabSize(), dim);
-        this.lmHead = config.tieWordEmbeddings() ? embedding
-                : uploadMatrix(weights, List.of("lm_head.weight"), config.vocabSize(), dim);
+        // A quantized engine quantizes a tied head into lm_head.qweight (the embedding keeps its dtype for lookups).
+        this.lmHead = config.tieWordEmbeddings() && !weights.contains("lm_head" + QuantizedLayout.QWEIGHT)
+                ? DeviceMatrix.floats(embedding, config.vocabSize(), dim)
+                : uploadLinear(weights, List.of("lm_head"), config.vocabSize(), dim);
         this.finalNorm = uploadVector(weights, "model.norm.weight", dim);
         this.invFreq = uploadFloats(RopeScaling.inverseFrequencies(config.headDim(), config.ropeTheta(),
                 config.ropeScaling()));
@@ -94,16 +98,130 @@ final class CudaWeights implements AutoCloseable {
         }
         return new Layer(
                 uploadVector(w, p + "input_layernorm.weight", dim),
-                uploadMatrix(w, List.of(p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
-                        p + "self_attn.v_proj.weight"), qkvDim, dim),
+                uploadLinear(w, List.of(p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"), qkvDim, dim),
                 bqkv,
                 c.qkNorm() ? uploadVector(w, p + "self_attn.q_norm.weight", c.headDim()) : 0,
                 c.qkNorm() ? uploadVector(w, p + "self_attn.k_norm.weight", c.headDim()) : 0,
-                uploadMatrix(w, List.of(p + "self_attn.o_proj.weight"), dim, c.qDim()),
+                uploadLinear(w, List.of(p + "self_attn.o_proj"), dim, c.qDim()),
                 c.outputBias() ? uploadVector(w, p + "self_attn.o_proj.bias", dim) : 0,
                 uploadVector(w, p + "post_attention_layernorm.weight", dim),
-                uploadMatrix(w, List.of(p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"), 2 * c.intermediateSize(), dim),
-                uploadMatrix(w, List.of(p + "mlp.down_proj.weight"), dim, c.intermediateSize()));
+                uploadLinear(w, List.of(p + "mlp.gate_proj", p + "mlp.up_proj"), 2 * c.intermediateSize(), dim),
+                uploadLinear(w, List.of(p + "mlp.down_proj"), dim, c.intermediateSize()));
+    }
+
+    /** Whether {@code w} holds FP8 weights (an engine built with quantization fp8). */
+    static boolean holdsFp8(Checkpoint w) {
+        for (String name : w.names()) {
+            if (name.endsWith(QuantizedLayout.QWEIGHT) && w.tensor(name).dtype() == DType.F8_E4M3) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The largest quantized matrix's values and columns (what the dequantization scratch must hold); 0 when none is. */
+    long maxQuantizedElements() {
+        long max = 0;
+        for (DeviceMatrix m : linears()) {
+            if (m.quantized()) {
+                max = Math.max(max, (long) m.rows() * m.cols());
+            }
+        }
+        return max;
+    }
+
+    /** The widest quantized matrix's columns; 0 when none is. */
+    int maxQuantizedCols() {
+        int max = 0;
+        for (DeviceMatrix m : linears()) {
+            if (m.quantized()) {
+                max = Math.max(max, m.cols());
+            }
+        }
+        return max;
+    }
+
+    /** How the linear weights are stored ({@code FLOAT} for a float engine; the quantized format otherwise). */
+    DeviceMatrix.Format linearFormat() {
+        return layers.length > 0 ? layers[0].wqkv().format() : lmHead.format();
+    }
+
+    private List<DeviceMatrix> linears() {
+        List<DeviceMatrix> all = new ArrayList<>(List.of(lmHead));
+        for (Layer l : layers) {
+            all.addAll(List.of(l.wqkv(), l.wo(), l.wgateUp(), l.wdown()));
+        }
+        return all;
+    }
+
+    /**
+     * The linear weights of {@code modules} stacked on their rows ({@code rows × cols} in all): from their
+     * {@code .weight} tensors as the runner's 16-bit type, or, in a weight-only quantized engine, their
+     * {@code .qweight} and {@code .scales} ({@link QuantizedLayout}) as they are.
+     */
+    private DeviceMatrix uploadLinear(Checkpoint w, List<String> modules, int rows, int cols) {
+        if (!w.contains(modules.getFirst() + QuantizedLayout.QWEIGHT)) {
+            return DeviceMatrix.floats(uploadMatrix(w, modules.stream().map(m -> m + ".weight").toList(), rows, cols), rows, cols);
+        }
+        Tensor first = w.tensor(modules.getFirst() + QuantizedLayout.QWEIGHT);
+        DeviceMatrix.Format format = switch (first.dtype()) {
+            case I8 -> DeviceMatrix.Format.INT8;
+            case U8 -> DeviceMatrix.Format.INT4;
+            case F8_E4M3 -> DeviceMatrix.Format.FP8;
+            default -> throw new ModelFormatException("tensor " + first.name() + " has dtype " + first.dtype()
+                    + "; quantized weights are I8 (int8), U8 (int4, two values a byte) or F8_E4M3 (fp8)");
+        };
+        boolean int4 = format == DeviceMatrix.Format.INT4;
+        int groupSize = int4 ? groupSize(w.tensor(modules.getFirst() + QuantizedLayout.SCALES), cols) : cols;
+        long valueBytes = int4 ? (long) cols / 2 : cols;
+        int groups = cols / groupSize;
+        long values = alloc(rows * valueBytes);
+        long scales = alloc((long) rows * groups * Float.BYTES);
+        long row = 0;
+        for (String module : modules) {
+            Tensor q = w.tensor(module + QuantizedLayout.QWEIGHT);
+            Tensor s = w.tensor(module + QuantizedLayout.SCALES);
+            long n = q.rank() == 2 ? q.dim(0) : -1;
+            long[] qShape = int4 ? QuantizedLayout.int4Shape(n, cols) : QuantizedLayout.int8Shape(n, cols);
+            long[] sShape = int4 ? QuantizedLayout.int4ScalesShape(n, cols, groupSize) : QuantizedLayout.int8ScalesShape(n);
+            if (q.dtype() != first.dtype() || !Arrays.equals(q.shape(), qShape) || s.dtype() != DType.F32
+                    || !Arrays.equals(s.shape(), sShape) || row + n > rows) {
+                throw new ModelFormatException("quantized module " + module + ": " + q.name() + " is " + q.dtype()
+                        + Arrays.toString(q.shape()) + " and " + s.name() + " " + s.dtype() + Arrays.toString(s.shape())
+                        + "; expected " + first.dtype() + Arrays.toString(qShape) + " and F32" + Arrays.toString(sShape)
+                        + " within " + rows + " rows of " + cols + " columns");
+            }
+            copyBytes(q, values + row * valueBytes);
+            copyBytes(s, scales + row * groups * Float.BYTES);
+            row += n;
+        }
+        if (row != rows) {
+            throw new ModelFormatException("quantized modules " + modules + " hold " + row + " rows; expected " + rows);
+        }
+        return new DeviceMatrix(values, scales, format, rows, cols, groupSize);
+    }
+
+    /** The int4 group size that scales of shape {@code [rows, groups]} give to {@code cols} columns. */
+    private static int groupSize(Tensor scales, int cols) {
+        if (scales.rank() != 2 || scales.dim(1) <= 0 || cols % scales.dim(1) != 0 || (cols / scales.dim(1)) % 2 != 0) {
+            throw new ModelFormatException("tensor " + scales.name() + " has shape " + Arrays.toString(scales.shape())
+                    + "; int4 scales are [rows, groups] with groups dividing " + cols + " columns in even groups");
+        }
+        return (int) (cols / scales.dim(1));
+    }
+
+    /** Copies a tensor's bytes as they are to {@code dst}. */
+    private static void copyBytes(Tensor t, long dst) {
+        MemorySegment data = t.data();
+        if (data.isNative()) {
+            check(cudaMemcpy(at(dst), at(data.address()), data.byteSize(), cudaMemcpyHostToDevice), "cudaMemcpy");
+            return;
+        }
+        try (Arena staging = Arena.ofConfined()) {
+            MemorySegment copy = staging.allocate(data.byteSize(), 64);
+            copy.copyFrom(data);
+            check(cudaMemcpy(at(dst), at(copy.address()), copy.byteSize(), cudaMemcpyHostToDevice), "cudaMemcpy");
+        }
     }
 
     /** Row-major matrices stacked on their rows ({@code rows × cols} in all), in the weight type on the device. */
@@ -124,7 +242,7 @@ final class CudaWeights implements AutoCloseable {
                     MemorySegment converted = staging.allocate(bytes, 64);
                     if (!t.dtype().isFloatingPoint()) {
                         throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
-                                + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
+                                + "): the CUDA backend takes floating-point weights here (a quantized engine stores .qweight and .scales)");
                     }
                     TensorConversion.convert(t, weightType, converted);
                     check(cudaMemcpy(at(dst + offset), at(converted.address()), bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
@@ -155,8 +273,8 @@ final class CudaWeights implements AutoCloseable {
                 case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
                 case F16 -> Float.float16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
                 case BF16 -> Float.intBitsToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i) << 16);
-                case I8, U8 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
-                        + "): the CUDA backend takes floating-point weights (quantized engines are for the CPU backend)");
+                case I8, U8, F8_E4M3 -> throw new ModelFormatException("tensor " + t.name() + " holds integers (" + t.dtype()
+                        + "): the CUDA backend takes floating-point weights here (a quantized engine stores .qweight and .scales)");
             };
         }
     }

@@ -184,6 +184,11 @@ final class KernelModule implements AutoCloseable {
         return this;
     }
 
+    KernelModule i64(long value) {
+        argValues.setAtIndex(ValueLayout.JAVA_LONG, argCount++, value);
+        return this;
+    }
+
     KernelModule f32(float value) {
         argValues.setAtIndex(ValueLayout.JAVA_LONG, argCount++, Float.floatToRawIntBits(value) & 0xffffffffL);
         return this;

@@ -90,6 +90,15 @@ final class KernelSource {
         return List.copyOf(options);
     }
 
+    /** Whether GPUs of {@code arch} (a checked {@code sm_<major><minor>}) have FP8: sm_89 or newer. */
+    static boolean supportsFp8(String arch) {
+        Matcher m = ARCH.matcher(arch);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("CUDA architecture '" + arch + "' is not of the form sm_<major><minor>");
+        }
+        return Integer.parseInt(m.group(1)) * 10 + Integer.parseInt(m.group(2)) >= 89;
+    }
+
     /**
      * Checks an SM architecture name: {@code sm_<major><minor>} with major ≥ {@link CudaDevice#MIN_MAJOR}
      * (BF16 tensor cores), e.g. sm_80 (A100), sm_89 (L4), sm_90 (H100).

@@ -17,6 +17,7 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 
 import io.trtllm.model.DType;
 import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
 import org.jspecify.annotations.Nullable;
@@ -24,11 +25,17 @@ import org.jspecify.annotations.Nullable;
 /**
  * The projections of a {@link CudaModelRunner} pass, {@code out (f32) = in (bf16) · Wᵀ (bf16)}: cuBLAS
  * GEMMs with F32 accumulation, or, for decode passes of at most {@link Gemv#MAX_ROWS} rows, the
- * bandwidth-bound {@link Gemv} kernel (gate|up and SiLU·up fused into one launch). Owns the cuBLAS
- * handle and its workspace.
+ * bandwidth-bound {@link Gemv} kernel (gate|up and SiLU·up fused into one launch). Weight-only
+ * quantized matrices ({@link DeviceMatrix.Format#INT8}, {@link DeviceMatrix.Format#INT4}) take the
+ * {@link QuantGemv} in decode passes, and otherwise are dequantized to the 16-bit type into a scratch,
+ * slice by slice, for the same cuBLAS GEMM (the simplest correct prefill; a GEMM that dequantizes
+ * its tiles on the way into the tensor cores would not write the scratch). Owns the cuBLAS handle, its
+ * workspace and the scratch.
  */
 final class Projections implements AutoCloseable {
     private static final long WORKSPACE_BYTES = 32L << 20;
+    /** Largest dequantization scratch: 64 MiB, 32 M 16-bit values (an 8B model's gate|up is 117 M values). */
+    static final long MAX_SCRATCH_BYTES = 64L << 20;
 
     private final CUstream_st stream;
     private final DeviceMemory memory;
@@ -40,6 +47,15 @@ final class Projections implements AutoCloseable {
     private final FloatPointer zero = new FloatPointer(0f);
     /** The projections of passes of few rows; null when turned off ({@code trtllm.cuda.gemv=false}). */
     private final @Nullable Gemv gemv;
+    /** The GEMV of quantized weights; null when the GEMV is off. */
+    private final @Nullable QuantGemv quantGemv;
+    private final KernelModule kernels;
+    private final CUfunc_st dequantI8;
+    private final CUfunc_st dequantI4;
+    private final CUfunc_st dequantF8;
+    /** 16-bit values that quantized weights are dequantized into for cuBLAS; 0 until {@link #reserveScratch}. */
+    private long scratch;
+    private long scratchElements;
     /**
      * Whether the pass being enqueued may use {@link #gemv}: passes whose every chunk is one token with
      * one logits row (decode). A prompt's rows go through cuBLAS whatever their number, so that a prompt
@@ -56,6 +72,10 @@ final class Projections implements AutoCloseable {
         this.stream = stream;
         this.memory = memory;
         this.type = weightType == DType.F16 ? CUDA_R_16F : CUDA_R_16BF;
+        this.kernels = kernels;
+        this.dequantI8 = kernels.function("dequant_i8");
+        this.dequantI4 = kernels.function("dequant_i4");
+        this.dequantF8 = kernels.function("dequant_f8");
         long ws = 0;
         boolean ok = false;
         try {
@@ -64,6 +84,7 @@ final class Projections implements AutoCloseable {
             ws = memory.alloc(WORKSPACE_BYTES, "the cuBLAS workspace");
             checkBlas(cublasSetWorkspace_v2(blas, at(ws), WORKSPACE_BYTES), "cublasSetWorkspace");
             this.gemv = Gemv.enabled() ? new Gemv(kernels) : null;
+            this.quantGemv = Gemv.enabled() ? new QuantGemv(kernels) : null;
             ok = true;
         } finally {
             this.workspace = ws;
@@ -88,14 +109,76 @@ final class Projections implements AutoCloseable {
      * {@code out} when accumulating (the residual add): the {@link Gemv} kernel for few rows, else
      * cuBLAS. Row-major here is column-major transposed for cuBLAS: {@code outᵀ = W · inᵀ}.
      */
-    void gemm(long w, long in, long out, int outDim, int inDim, int rows, boolean accumulate) {
-        if (gemv != null && gemvPass && Gemv.applies(rows, inDim, w, in)) {
-            gemv.launch(w, in, out, outDim, inDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
+    void gemm(DeviceMatrix w, long in, long out, int outDim, int inDim, int rows, boolean accumulate) {
+        if (w.rows() != outDim || w.cols() != inDim) {
+            throw new IllegalArgumentException("a " + w.rows() + " × " + w.cols() + " matrix for a projection " + inDim
+                    + " -> " + outDim);
+        }
+        if (w.quantized()) {
+            if (quantGemv != null && gemvPass && QuantGemv.applies(rows, w, in)) {
+                quantGemv.launch(w, in, out, outDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
+            } else {
+                dequantizedGemm(w, in, out, rows, accumulate);
+            }
             return;
         }
+        if (gemv != null && gemvPass && Gemv.applies(rows, inDim, w.weights(), in)) {
+            gemv.launch(w.weights(), in, out, outDim, inDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
+            return;
+        }
+        blasGemm(w.weights(), in, out, outDim, outDim, inDim, rows, accumulate);
+    }
+
+    /** {@code out[rows × ldOut] (f32, the first outDim columns) (+)= in · Wᵀ}, W {@code outDim × inDim} 16-bit at {@code w}. */
+    private void blasGemm(long w, long in, long out, int outDim, int ldOut, int inDim, int rows, boolean accumulate) {
         checkBlas(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, outDim, rows, inDim, one, at(w), type, inDim,
-                at(in), type, inDim, accumulate ? one : zero, at(out), CUDA_R_32F, outDim,
+                at(in), type, inDim, accumulate ? one : zero, at(out), CUDA_R_32F, ldOut,
                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+    }
+
+    /**
+     * A quantized projection as cuBLAS takes it: the weights dequantized to the 16-bit type into the
+     * scratch, as many output features at a time as it holds, each slice a GEMM into its columns of
+     * {@code out} (row-major {@code rows × w.rows()}, so a slice of output features is a column block).
+     */
+    private void dequantizedGemm(DeviceMatrix w, long in, long out, int rows, boolean accumulate) {
+        int cols = w.cols();
+        int slice = (int) Math.min(w.rows(), scratchElements / cols);
+        if (slice < 1) {
+            throw new IllegalStateException("the dequantization scratch of " + scratchElements + " values holds no row of "
+                    + cols + " (reserveScratch was not called for this matrix)");
+        }
+        for (int first = 0; first < w.rows(); first += slice) {
+            int n = Math.min(slice, w.rows() - first);
+            if (w.format() == DeviceMatrix.Format.INT8) {
+                kernels.args().ptr(w.weights()).ptr(w.scales()).ptr(scratch).i64(first).i32(cols)
+                        .launch(dequantI8, "dequant_i8", n, 1, 256, stream);
+            } else if (w.format() == DeviceMatrix.Format.FP8) {
+                kernels.args().ptr(w.weights()).ptr(w.scales()).ptr(scratch).i64(first).i32(cols)
+                        .launch(dequantF8, "dequant_f8", n, 1, 256, stream);
+            } else {
+                kernels.args().ptr(w.weights()).ptr(w.scales()).ptr(scratch).i64(first).i32(cols).i32(w.groupSize())
+                        .launch(dequantI4, "dequant_i4", n, 1, 256, stream);
+            }
+            blasGemm(scratch, in, out + (long) first * Float.BYTES, n, w.rows(), cols, rows, accumulate);
+        }
+    }
+
+    /**
+     * Makes room for dequantizing {@code maxElements} values at a time (the largest quantized matrix),
+     * at most {@link #MAX_SCRATCH_BYTES}; larger matrices are dequantized in slices. Call before the
+     * first pass: the scratch's address is recorded into CUDA graphs.
+     */
+    void reserveScratch(long maxElements, int maxCols) {
+        long elements = Math.min(maxElements, Math.max(MAX_SCRATCH_BYTES / Short.BYTES, maxCols));
+        if (elements <= scratchElements) {
+            return;
+        }
+        memory.free(scratch);
+        scratch = 0;
+        scratchElements = 0;
+        scratch = memory.alloc(elements * Short.BYTES, "the dequantization scratch");
+        scratchElements = elements;
     }
 
     /**
@@ -103,9 +186,16 @@ final class Projections implements AutoCloseable {
      * {@code wGateUp = [Wg; Wu]}, when the GEMV takes it; false when it does not (then the caller runs the
      * gate|up GEMM and silu_mul).
      */
-    boolean swiglu(long wGateUp, long in, long hidden, int inter, int dim, int rows) {
-        if (gemv != null && gemvPass && Gemv.applies(rows, dim, wGateUp, in)) {
-            gemv.launch(wGateUp, in, hidden, inter, dim, rows, Gemv.SWIGLU, stream);
+    boolean swiglu(DeviceMatrix wGateUp, long in, long hidden, int inter, int dim, int rows) {
+        if (wGateUp.quantized()) {
+            if (quantGemv != null && gemvPass && QuantGemv.applies(rows, wGateUp, in)) {
+                quantGemv.launch(wGateUp, in, hidden, inter, rows, Gemv.SWIGLU, stream);
+                return true;
+            }
+            return false;
+        }
+        if (gemv != null && gemvPass && Gemv.applies(rows, dim, wGateUp.weights(), in)) {
+            gemv.launch(wGateUp.weights(), in, hidden, inter, dim, rows, Gemv.SWIGLU, stream);
             return true;
         }
         return false;
@@ -123,6 +213,7 @@ final class Projections implements AutoCloseable {
             blas.setNull();
         }
         memory.free(workspace);
+        memory.free(scratch);
         one.close();
         zero.close();
     }

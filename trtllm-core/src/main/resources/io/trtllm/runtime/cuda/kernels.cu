@@ -596,6 +596,284 @@ GEMV_KERNEL(2)
 GEMV_KERNEL(4)
 GEMV_KERNEL(8)
 
+// ---- quantized projections (W8A16 / W4A16 / FP8 weights; layout: QuantizedLayout.java) ----
+//
+// Weights row-major, q int8 [out_dim × in_dim] with an f32 scale per row (w = q · s[n]), or q int4
+// [out_dim × in_dim / 2] (byte k of a row holds column 2k in its low nibble and 2k + 1 in its high one,
+// two's complement) with an f32 scale per row and group of group_size columns (w = q · s[n][k / group]), or
+// FP8 E4M3 codes [out_dim × in_dim] with an f32 scale per row (w = e4m3(q) · s[n]).
+//
+// qgemv8_R / qgemv4_R / qgemvf8_R: gemv_R's stream (same tiles, modes, two 16-byte loads in flight per output row,
+// fixed-order sums) over the quantized weights, dequantized in registers: a 16-byte vector holds 16
+// int8 or fp8, or 32 int4 values, against 2 or 4 16-byte vectors of activations. Products q·x are exact
+// in f32 (q has at most 8 significant bits, x is bf16 or f16), so a vector's partial sum is the same
+// whatever the scale; int4 multiplies each vector's partial sum by its group's scale (group_size % 32 ==
+// 0, so a vector lies in one group), int8 and fp8 multiply the row's sum once. Needs in_dim % 32 == 0
+// (int4) or % 16 == 0, W and in 16-byte aligned (QuantGemv.java checks, else dequant + cuBLAS).
+//
+// dequant_i8 / dequant_i4 / dequant_f8: rows [first_row, first_row + rows) of a quantized matrix into a row-major
+// wt scratch, wt(q · s), for cuBLAS (prefill, and decode passes of more rows than the GEMV takes).
+// Grid: one block per row.
+
+// The 8 signed values of one 32-bit word of packed int4 (column order), as floats.
+__device__ __forceinline__ void unpack_i4x8(unsigned u, float (&f)[8]) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        f[k] = (float) (((int) (u << (28 - 4 * k))) >> 28);
+    }
+}
+
+// The value of an FP8 E4M3 code (torch's float8_e4m3fn; io.trtllm.model.Fp8.decode): 4 exponent bits of bias
+// 7, 3 mantissa bits, subnormals below 2^-6, 0x7f / 0xff NaN (never written by the engine builder).
+__device__ __forceinline__ float e4m3_to_f(unsigned b) {
+    unsigned e = (b >> 3) & 0xfu;
+    unsigned m = b & 7u;
+    float v = e == 0 ? (float) m * 0.001953125f : __uint_as_float(((e + 120u) << 23) | (m << 20));
+    v = (b & 0x7fu) == 0x7fu ? __int_as_float(0x7fc00000) : v;
+    return (b & 0x80u) ? -v : v;
+}
+
+// The 4 FP8 E4M3 values of one 32-bit word (column order), as floats.
+__device__ __forceinline__ void unpack_f8x4(unsigned u, float* f) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        f[k] = e4m3_to_f((u >> (8 * k)) & 0xffu);
+    }
+}
+
+// The 4 signed values of one 32-bit word of int8 (column order), as floats.
+__device__ __forceinline__ void unpack_i8x4(unsigned u, float* f) {
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        f[k] = (float) (((int) (u << (24 - 8 * k))) >> 24);
+    }
+}
+
+#define Q_I8 0
+#define Q_I4 1
+#define Q_F8 2
+
+// acc[r][j] += scale[j] · Σ_e q[row j][e] · in[r][e] over the VALS values of weight vector v (16-byte
+// vectors: 16 int8 or fp8, or 32 int4 values), in chunks of 8 columns to keep the registers few.
+template <int R, int Q>
+__device__ __forceinline__ void qgemv_step(float (&acc)[R][GEMV_TILE], const uint4 (&wv)[GEMV_TILE],
+                                           const float (&scale)[GEMV_TILE], const uint4* const (&x)[R], int v) {
+    constexpr bool INT4 = Q == Q_I4;
+    constexpr int CHUNKS = INT4 ? 4 : 2;  // chunks of 8 columns in one 16-byte weight vector
+    float part[R][GEMV_TILE];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            part[r][j] = 0.0f;
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < CHUNKS; c++) {
+        float wf[GEMV_TILE][8];
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            unsigned words[4] = {wv[j].x, wv[j].y, wv[j].z, wv[j].w};
+            if (Q == Q_I4) {
+                unpack_i4x8(words[c], wf[j]);
+            } else if (Q == Q_F8) {
+                unpack_f8x4(words[2 * c], wf[j]);
+                unpack_f8x4(words[2 * c + 1], wf[j] + 4);
+            } else {
+                unpack_i8x4(words[2 * c], wf[j]);
+                unpack_i8x4(words[2 * c + 1], wf[j] + 4);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            float xf[8];
+            unpack8(__ldg(x[r] + (long) v * CHUNKS + c), xf);
+#pragma unroll
+            for (int j = 0; j < GEMV_TILE; j++) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    part[r][j] = fmaf(wf[j][e], xf[e], part[r][j]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            acc[r][j] = INT4 ? fmaf(scale[j], part[r][j], acc[r][j]) : acc[r][j] + part[r][j];
+        }
+    }
+}
+
+template <int R, int Q>
+__device__ __forceinline__ void qgemv(const unsigned char* __restrict__ w, const float* __restrict__ scales,
+                                      int group_size, const wt* __restrict__ in, void* __restrict__ out,
+                                      int out_dim, int in_dim, int rows, int mode) {
+    __shared__ float partial[GEMV_THREADS / 32][R * GEMV_TILE];
+    constexpr bool INT4 = Q == Q_I4;
+    constexpr int VALS = INT4 ? 32 : 16;
+    const int vecs = in_dim / VALS;
+    const int groups = INT4 ? in_dim / group_size : 1;
+    const int nt = blockDim.x;
+    const bool swiglu = mode == GEMV_SWIGLU;
+    const uint4* wrow[GEMV_TILE];
+    const float* srow[GEMV_TILE];
+#pragma unroll
+    for (int j = 0; j < GEMV_TILE; j++) {
+        long n;
+        if (swiglu) {
+            int i = min((int) blockIdx.x * (GEMV_TILE / 2) + j % (GEMV_TILE / 2), out_dim - 1);
+            n = j < GEMV_TILE / 2 ? i : (long) out_dim + i;
+        } else {
+            n = min((int) blockIdx.x * GEMV_TILE + j, out_dim - 1);
+        }
+        wrow[j] = reinterpret_cast<const uint4*>(w + n * (in_dim / (INT4 ? 2 : 1)));
+        srow[j] = scales + n * groups;
+    }
+    const uint4* x[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        x[r] = reinterpret_cast<const uint4*>(in) + (long) min(r, rows - 1) * (in_dim >> 3);
+    }
+    float acc[R][GEMV_TILE];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            acc[r][j] = 0.0f;
+        }
+    }
+    const int per_group = INT4 ? group_size / VALS : 1;
+    int v = threadIdx.x;
+    for (; v + nt < vecs; v += 2 * nt) {
+        uint4 a[GEMV_TILE];
+        uint4 b[GEMV_TILE];
+        float sa[GEMV_TILE];
+        float sb[GEMV_TILE];
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            a[j] = ld_stream(wrow[j] + v);
+            b[j] = ld_stream(wrow[j] + v + nt);
+            sa[j] = INT4 ? __ldg(srow[j] + v / per_group) : 1.0f;
+            sb[j] = INT4 ? __ldg(srow[j] + (v + nt) / per_group) : 1.0f;
+        }
+        qgemv_step<R, Q>(acc, a, sa, x, v);
+        qgemv_step<R, Q>(acc, b, sb, x, v + nt);
+    }
+    if (v < vecs) {
+        uint4 a[GEMV_TILE];
+        float sa[GEMV_TILE];
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            a[j] = ld_stream(wrow[j] + v);
+            sa[j] = INT4 ? __ldg(srow[j] + v / per_group) : 1.0f;
+        }
+        qgemv_step<R, Q>(acc, a, sa, x, v);
+    }
+
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int j = 0; j < GEMV_TILE; j++) {
+            float s = warp_sum(acc[r][j]);
+            if (lane == 0) {
+                partial[warp][r * GEMV_TILE + j] = INT4 ? s : s * __ldg(srow[j]);
+            }
+        }
+    }
+    __syncthreads();
+    int warps = nt >> 5;
+    if (swiglu) {
+        for (int t = threadIdx.x; t < rows * (GEMV_TILE / 2); t += nt) {
+            int r = t / (GEMV_TILE / 2);
+            int p = t % (GEMV_TILE / 2);
+            float g = 0.0f;
+            float u = 0.0f;
+            for (int k = 0; k < warps; k++) {
+                g += partial[k][r * GEMV_TILE + p];
+                u += partial[k][r * GEMV_TILE + GEMV_TILE / 2 + p];
+            }
+            int i = blockIdx.x * (GEMV_TILE / 2) + p;
+            if (i < out_dim) {
+                float s = g / (1.0f + expf(-g));
+                static_cast<wt*>(out)[(long) r * out_dim + i] = f2wt(s * u);
+            }
+        }
+    } else {
+        for (int t = threadIdx.x; t < rows * GEMV_TILE; t += nt) {
+            int r = t / GEMV_TILE;
+            int j = t % GEMV_TILE;
+            float s = 0.0f;
+            for (int k = 0; k < warps; k++) {
+                s += partial[k][t];
+            }
+            int n = blockIdx.x * GEMV_TILE + j;
+            if (n < out_dim) {
+                float* o = static_cast<float*>(out) + (long) r * out_dim + n;
+                *o = mode == GEMV_ACCUMULATE ? *o + s : s;
+            }
+        }
+    }
+}
+
+#define QGEMV_KERNEL(R)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(GEMV_THREADS)                                                 \
+    qgemv8_##R(const unsigned char* __restrict__ w, const float* __restrict__ scales, int group_size,        \
+               const wt* __restrict__ in, void* __restrict__ out, int out_dim, int in_dim, int rows, int mode) { \
+        qgemv<R, Q_I8>(w, scales, group_size, in, out, out_dim, in_dim, rows, mode);                           \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(GEMV_THREADS)                                                 \
+    qgemv4_##R(const unsigned char* __restrict__ w, const float* __restrict__ scales, int group_size,        \
+               const wt* __restrict__ in, void* __restrict__ out, int out_dim, int in_dim, int rows, int mode) { \
+        qgemv<R, Q_I4>(w, scales, group_size, in, out, out_dim, in_dim, rows, mode);                           \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(GEMV_THREADS)                                                 \
+    qgemvf8_##R(const unsigned char* __restrict__ w, const float* __restrict__ scales, int group_size,       \
+                const wt* __restrict__ in, void* __restrict__ out, int out_dim, int in_dim, int rows, int mode) { \
+        qgemv<R, Q_F8>(w, scales, group_size, in, out, out_dim, in_dim, rows, mode);                           \
+    }
+QGEMV_KERNEL(1)
+QGEMV_KERNEL(2)
+QGEMV_KERNEL(4)
+QGEMV_KERNEL(8)
+
+extern "C" __global__ void dequant_i8(const signed char* __restrict__ q, const float* __restrict__ scales,
+                                      wt* __restrict__ out, long first_row, int cols) {
+    long n = first_row + blockIdx.x;
+    const signed char* row = q + n * cols;
+    float s = scales[n];
+    wt* o = out + (long) blockIdx.x * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        o[c] = f2wt((float) row[c] * s);
+    }
+}
+
+extern "C" __global__ void dequant_f8(const unsigned char* __restrict__ q, const float* __restrict__ scales,
+                                      wt* __restrict__ out, long first_row, int cols) {
+    long n = first_row + blockIdx.x;
+    const unsigned char* row = q + n * cols;
+    float s = scales[n];
+    wt* o = out + (long) blockIdx.x * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        o[c] = f2wt(e4m3_to_f(row[c]) * s);
+    }
+}
+
+extern "C" __global__ void dequant_i4(const unsigned char* __restrict__ q, const float* __restrict__ scales,
+                                      wt* __restrict__ out, long first_row, int cols, int group_size) {
+    long n = first_row + blockIdx.x;
+    const unsigned char* row = q + n * (cols / 2);
+    const float* s = scales + n * (cols / group_size);
+    wt* o = out + (long) blockIdx.x * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        int bits = (row[c >> 1] >> ((c & 1) * 4)) & 0xf;
+        o[c] = f2wt((float) (bits >= 8 ? bits - 16 : bits) * s[c / group_size]);
+    }
+}
+
 // ---- token sampling on the device (SequenceChunk.LogitsMode.SAMPLE) ----
 //
 // One token per row drawn from softmax(logits / temperature) after top-k, top-p and min-p, exactly as

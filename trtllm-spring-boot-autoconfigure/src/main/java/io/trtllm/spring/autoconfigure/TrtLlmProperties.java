@@ -69,7 +69,7 @@ public class TrtLlmProperties implements InitializingBean {
      */
     private String dtype = "auto";
 
-    /** Weight-only quantization of the engine (CPU backend): none, int8 or int4. */
+    /** Quantization of the engine's weights: none, int8 or int4 (weight-only; cpu and cuda), fp8 (cuda, sm_89 or newer). */
     private String quantization = "none";
 
     private final KvCache kvCache = new KvCache();

@@ -96,7 +96,7 @@ class TrtLlmPropertiesTests {
                 assertInvalid(context).hasMessageContaining("trtllm.dtype").hasMessageContaining("'fp8'"));
         runner.withPropertyValues("trtllm.quantization=int3").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.quantization")
-                        .hasMessageContaining("quantization 'int3' is not one of [none, int8, int4]"));
+                        .hasMessageContaining("quantization 'int3' is not one of [none, int8, int4, fp8]"));
         runner.withPropertyValues("trtllm.cache.max-records=0").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.cache.max-records"));
         runner.withPropertyValues("trtllm.cache.max-size=0B").run(context ->

@@ -1,0 +1,119 @@
+package io.trtllm.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.Quantization;
+import io.trtllm.runtime.cuda.CudaBackend;
+import io.trtllm.runtime.cuda.GpuResults;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Weight-only INT8 and INT4, and FP8, engines of stories15M on the CUDA backend through {@link LLM}, built on the GPU
+ * machine from the bundle's checkpoint ({@link CudaStories15MGpuTests#checkpoint}): INT8's greedy text
+ * against transformers float32 (the CPU backend's INT8 bound: at least 32 of 64 tokens equal), INT4's
+ * figure recorded; and INT8 rows computed the same alone and batched (decode through the quantized GEMV,
+ * prompts dequantized for cuBLAS). Needs an NVIDIA GPU (tag {@code gpu}).
+ */
+@Tag("gpu")
+class CudaQuantizedStories15MGpuTests {
+    @TempDir
+    static Path tmp;
+    static LLM int8;
+    static LLM int4;
+
+    @BeforeAll
+    static void load() throws IOException {
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint"));
+        int8 = open(checkpoint, Quantization.INT8);
+        int4 = open(checkpoint, Quantization.INT4);
+    }
+
+    private static LLM open(Path checkpoint, Quantization q) {
+        LLM llm = new LLM(LlmArgs.builder(checkpoint.toString()).backend("cuda").quantization(q)
+                .buildCacheConfig(new BuildCacheConfig(tmp.resolve("cache"), 4, 1L << 30)).build());
+        GpuResults.record("stories15M %s engine: [%s]", q.id(), llm.backendDescription());
+        return llm;
+    }
+
+    @AfterAll
+    static void close() {
+        for (LLM llm : new LLM[] {int8, int4}) {
+            if (llm != null) {
+                llm.close();
+            }
+        }
+    }
+
+    @Test
+    void int8GreedyTextEqualsTransformersFloat32ForAtLeast32Tokens() throws IOException {
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        RequestOutput out8 = int8.generate("Once upon a time", SamplingParams.greedy(64));
+        RequestOutput out4 = int4.generate("Once upon a time", SamplingParams.greedy(64));
+        int agree8 = GpuResults.agreement(out8.output().tokenIds(), expected);
+        int agree4 = GpuResults.agreement(out4.output().tokenIds(), expected);
+        GpuResults.record("stories15M greedy vs transformers float32 \"Once upon a time\": INT8 %d/64 tokens equal, INT4 %d/64;"
+                + " INT8 text: %s | INT4 text: %s", agree8, agree4, out8.output().text().replace('\n', ' '),
+                out4.output().text().replace('\n', ' '));
+        assertThat(int8.buildConfig().quantization()).isEqualTo(Quantization.INT8);
+        assertThat(int8.backendDescription()).contains("weight-only INT8");
+        assertThat(int4.backendDescription()).contains("weight-only INT4");
+        assertThat(out4.output().tokenIds()).hasSize(64);
+        assertThat(agree8).isGreaterThanOrEqualTo(32);
+    }
+
+    /**
+     * FP8 weights (sm_89 or newer; the engine built here like the others): greedy text against transformers
+     * float32, the issue's bound for FP8 as for INT8, at least 32 of 64 tokens equal.
+     */
+    @Test
+    void fp8GreedyTextEqualsTransformersFloat32ForAtLeast32Tokens() throws IOException {
+        Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        try (LLM fp8 = open(CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-fp8")), Quantization.FP8)) {
+            RequestOutput out = fp8.generate("Once upon a time", SamplingParams.greedy(64));
+            int agree = GpuResults.agreement(out.output().tokenIds(), expected);
+            GpuResults.record("stories15M greedy vs transformers float32 \"Once upon a time\": FP8 %d/64 tokens equal; text: %s",
+                    agree, out.output().text().replace('\n', ' '));
+            assertThat(fp8.backendDescription()).contains("FP8 E4M3 weights");
+            assertThat(agree).isGreaterThanOrEqualTo(32);
+        }
+    }
+
+    private static boolean fp8Arch(String arch) {
+        try {
+            CudaBackend.checkFp8(arch);
+            return true;
+        } catch (UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    @Test
+    void int8GreedyTokensAreTheSameAloneAndBatched() {
+        List<int[]> alone = new ArrayList<>();
+        for (String p : CudaStories15MGpuTests.PROMPTS) {
+            alone.add(int8.generate(p, SamplingParams.greedy(64)).output().tokenIds());
+        }
+        List<RequestOutput> batched = int8.generate(CudaStories15MGpuTests.PROMPTS, SamplingParams.greedy(64));
+        int equal = 0;
+        for (int i = 0; i < alone.size(); i++) {
+            if (Arrays.equals(alone.get(i), batched.get(i).output().tokenIds())) {
+                equal++;
+            }
+        }
+        GpuResults.record("stories15M INT8 batch invariance: %d/%d prompts generate the same 64 tokens alone and batched",
+                equal, alone.size());
+        assertThat(equal).isEqualTo(alone.size());
+    }
+}
