@@ -13,6 +13,7 @@ import io.trtllm.executor.Executor;
 import io.trtllm.executor.KvCacheManager;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -77,7 +78,8 @@ public final class LLM implements AutoCloseable {
      * @throws IllegalStateException    when {@code backend cuda} is asked for and no usable GPU is present
      */
     public LLM(LlmArgs args) {
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads()),
+        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
+                        new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds()),
                 args.tokenizer());
         try {
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),

@@ -45,6 +45,7 @@ public final class RankGroupRunner implements ModelRunner {
     private final AtomicLong[] passes;
     private final AtomicLong[] lastPassNanos;
     private final @Nullable String[] rankFailures;
+    private final List<AutoCloseable> owned = new ArrayList<>();
     private volatile @Nullable Throwable failure;
     private boolean closed;
 
@@ -188,6 +189,11 @@ public final class RankGroupRunner implements ModelRunner {
         }
     }
 
+    /** Closes {@code resource} after the ranks (the weights they read in place). */
+    public void closeAfter(AutoCloseable resource) {
+        owned.add(resource);
+    }
+
     @Override
     public @Nullable Throwable failure() {
         return failure;
@@ -230,6 +236,13 @@ public final class RankGroupRunner implements ModelRunner {
         }
         for (Communicator c : communicators) {
             c.close();
+        }
+        for (AutoCloseable r : owned) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                LOG.warn("Closing {} failed: {}", r, e.toString());
+            }
         }
     }
 }
