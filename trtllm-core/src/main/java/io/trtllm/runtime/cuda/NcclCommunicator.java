@@ -214,11 +214,13 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
+    /** Fails when aborted; else makes this rank's device current on the calling thread (its rank thread). */
     private void usable() {
         Throwable cause = failure.get();
         if (cause != null) {
             throw new CommunicatorException("NCCL communicator of rank " + rank + " was aborted: " + cause.getMessage(), cause);
         }
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
     }
 
     private void checkPeer(int peer) {
