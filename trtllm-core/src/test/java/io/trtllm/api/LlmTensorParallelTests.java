@@ -27,6 +27,11 @@ class LlmTensorParallelTests {
         try (var llm = new LLM(args)) {
             RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(64));
             assertThat(out.output().tokenIds()).containsExactly(expected);
+            assertThat(llm.rankStats()).hasSize(4).allMatch(r -> r.passes() > 64 && r.failure() == null
+                    && r.deviceMemoryBytes() == -1);
+            assertThat(llm.rankStats()).extracting(RankStats::shard).first().asString()
+                    .contains("rank 0", "stage 0 of 2", "layers 0-2");
+            assertThat(llm.backendDescription()).contains("TP 2 × PP 2");
         }
     }
 

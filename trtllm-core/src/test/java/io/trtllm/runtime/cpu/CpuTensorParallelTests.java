@@ -84,8 +84,8 @@ class CpuTensorParallelTests {
     }
 
     static Stream<Parallelism> storiesSplits() {
-        return Stream.of(new Parallelism(2, 1), new Parallelism(3, 1), new Parallelism(6, 1), new Parallelism(1, 2),
-                new Parallelism(2, 2));
+        // TP 2 × PP 2 of stories15M runs through LLM in LlmTensorParallelTests; TP 2 and PP 2 on the tiny checkpoints.
+        return Stream.of(new Parallelism(3, 1), new Parallelism(6, 1), new Parallelism(1, 2));
     }
 
     @ParameterizedTest(name = "{0}")
