@@ -12,6 +12,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,7 +45,8 @@ public final class RankGroupRunner implements ModelRunner {
     private final ExecutorService[] threads;
     private final AtomicLong[] passes;
     private final AtomicLong[] lastPassNanos;
-    private final @Nullable String[] rankFailures;
+    /** Per rank: why it failed, or null; written by the rank threads and the caller, read by health. */
+    private final AtomicReferenceArray<@Nullable String> rankFailures;
     private final List<AutoCloseable> owned = new ArrayList<>();
     private volatile @Nullable Throwable failure;
     private boolean closed;
@@ -70,7 +72,7 @@ public final class RankGroupRunner implements ModelRunner {
         this.threads = new ExecutorService[n];
         this.passes = new AtomicLong[n];
         this.lastPassNanos = new AtomicLong[n];
-        this.rankFailures = new String[n];
+        this.rankFailures = new AtomicReferenceArray<>(n);
         for (int r = 0; r < n; r++) {
             int rank = r;
             threads[r] = Executors.newSingleThreadExecutor(task -> {
@@ -113,7 +115,7 @@ public final class RankGroupRunner implements ModelRunner {
         List<RankStatus> out = new ArrayList<>(ranks.size());
         for (int r = 0; r < ranks.size(); r++) {
             out.add(new RankStatus(r, ranks.get(r).shard().toString(), passes[r].get(), lastPassNanos[r].get(),
-                    ranks.get(r).deviceMemoryBytes(), rankFailures[r]));
+                    ranks.get(r).deviceMemoryBytes(), rankFailures.get(r)));
         }
         return List.copyOf(out);
     }
@@ -134,7 +136,7 @@ public final class RankGroupRunner implements ModelRunner {
                 try {
                     return ranks.get(rank).forward(batch);
                 } catch (RuntimeException | Error e) {
-                    rankFailures[rank] = String.valueOf(e.getMessage());
+                    rankFailures.set(rank, String.valueOf(e.getMessage()));
                     abortAll(new CommunicatorException("rank " + rank + " failed: " + e.getMessage(), e));
                     throw e;
                 } finally {
@@ -155,7 +157,7 @@ public final class RankGroupRunner implements ModelRunner {
             } catch (TimeoutException e) {
                 var timedOut = new CommunicatorException("rank " + r + " did not finish its pass within "
                         + timeoutNanos / 1_000_000 + " ms");
-                rankFailures[r] = timedOut.getMessage();
+                rankFailures.set(r, timedOut.getMessage());
                 abortAll(timedOut);
                 first = first == null ? timedOut : first;
                 // The aborted collectives return soon; give the rank's thread that long, not forever.

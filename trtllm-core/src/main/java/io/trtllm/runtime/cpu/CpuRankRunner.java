@@ -405,7 +405,7 @@ public final class CpuRankRunner implements RankRunner {
             }
             f += n;
             if (c.logits() == SequenceChunk.LogitsMode.SAMPLE) {
-                result.tokenId(ci, sampler.sample(logits, (n - 1) * vocab, vocab, c.sampling()));
+                result.tokenId(ci, sampler.sample(logits, 0, vocab, c.sampling())); // its first row, as LogitsHead draws
             } else {
                 result.logits(ci, logits);
             }

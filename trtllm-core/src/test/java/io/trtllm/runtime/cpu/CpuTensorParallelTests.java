@@ -173,13 +173,21 @@ class CpuTensorParallelTests {
              var one = new CpuModelRunner(config, weights, spec, DType.F32, 1);
              var ranks = split(config, weights, p, spec)) {
             int[] table = ArchitectureParityTests.scrambledBlocks(16);
+            // Draws from the gathered rows: the same key and step give TP 1's token (temperature 1, the whole
+            // vocabulary; top-k 40 with top-p 0.9).
+            var draw = new io.trtllm.sampling.TokenSampling(1f, 0, 1f, 0f, 11, 3);
+            var narrow = new io.trtllm.sampling.TokenSampling(0.7f, 40, 0.9f, 0f, 12, 0);
             var last = Batch.of(new SequenceChunk(prompt, 0, table, LogitsMode.LAST),
-                    new SequenceChunk(new int[] {9, 9}, 0, new int[] {0, 1}, LogitsMode.NONE));
+                    new SequenceChunk(new int[] {9, 9}, 0, new int[] {0, 1}, LogitsMode.NONE),
+                    new SequenceChunk(prompt, 0, new int[] {10, 11}, LogitsMode.SAMPLE, draw),
+                    new SequenceChunk(new int[] {5, 6, 7}, 0, new int[] {12}, LogitsMode.SAMPLE, narrow));
             var expected = one.forward(last);
             var actual = ranks.forward(last);
             assertClose(actual.logits(0), expected.logits(0));
             assertThat(actual.logits(1)).isEmpty();
             assertThat(actual.tokenId(1)).isEqualTo(io.trtllm.runtime.ForwardResult.NO_TOKEN);
+            assertThat(actual.tokenId(2)).isEqualTo(expected.tokenId(2)).isNotNegative();
+            assertThat(actual.tokenId(3)).isEqualTo(expected.tokenId(3)).isNotNegative();
         }
     }
 
