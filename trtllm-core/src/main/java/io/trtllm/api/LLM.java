@@ -13,6 +13,8 @@ import io.trtllm.executor.Executor;
 import io.trtllm.executor.KvCacheManager;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
+import io.trtllm.runtime.RankGroupRunner;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -77,7 +79,8 @@ public final class LLM implements AutoCloseable {
      * @throws IllegalStateException    when {@code backend cuda} is asked for and no usable GPU is present
      */
     public LLM(LlmArgs args) {
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads()),
+        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
+                        new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds()),
                 args.tokenizer());
         try {
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
@@ -180,6 +183,18 @@ public final class LLM implements AutoCloseable {
         return new EngineStats(s.alive(), s.running(), s.waiting(), new EngineStats.KvCache(kv.numBlocks(),
                 kv.usedBlocks(), kv.freeBlocks(), kv.cachedBlocks(), kv.reuseHitBlocks(), kv.reuseHitTokens()),
                 s.iterations(), s.lastBatchSize(), s.lastBatchTokens());
+    }
+
+    /**
+     * Each rank's passes, last pass time, device memory and failure when the model is split over ranks
+     * ({@code tensor_parallel_size} or {@code pipeline_parallel_size} above 1), in rank order; empty for one rank.
+     */
+    public List<RankStats> rankStats() {
+        if (!(model.runner() instanceof RankGroupRunner ranks)) {
+            return List.of();
+        }
+        return ranks.ranks().stream().map(r -> new RankStats(r.rank(), r.shard(), r.passes(), r.lastPassNanos(),
+                r.deviceMemoryBytes(), r.failure())).toList();
     }
 
     /**

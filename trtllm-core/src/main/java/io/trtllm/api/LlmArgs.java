@@ -42,6 +42,10 @@ import org.jspecify.annotations.Nullable;
  * @param enableBuildCache whether engines are kept in the engine cache and reused (else built privately per instance)
  * @param skipBuildCache whether to rebuild the cached engine even if it is there, replacing it
  * @param buildCacheConfig engine cache location and limits
+ * @param tensorParallelSize ranks that split every layer (TensorRT-LLM's {@code tensor_parallel_size}); 1 = none
+ * @param pipelineParallelSize stages of contiguous layers ({@code pipeline_parallel_size}); 1 = none
+ * @param deviceIds      the devices of the ranks, rank order (CUDA device ordinals), or empty for devices
+ *                       0 .. TP × PP − 1; on the CPU the ranks are threads and this must be empty
  */
 public record LlmArgs(
         String model,
@@ -62,7 +66,10 @@ public record LlmArgs(
         Quantization quantization,
         boolean enableBuildCache,
         boolean skipBuildCache,
-        BuildCacheConfig buildCacheConfig) {
+        BuildCacheConfig buildCacheConfig,
+        int tensorParallelSize,
+        int pipelineParallelSize,
+        List<Integer> deviceIds) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
@@ -103,6 +110,22 @@ public record LlmArgs(
             throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
         }
         dtype = Dtype.parse(dtype).id(); // validated, one spelling
+        if (tensorParallelSize < 1) {
+            throw new IllegalArgumentException("tensor_parallel_size must be >= 1, got " + tensorParallelSize);
+        }
+        if (pipelineParallelSize < 1) {
+            throw new IllegalArgumentException("pipeline_parallel_size must be >= 1, got " + pipelineParallelSize);
+        }
+        deviceIds = List.copyOf(deviceIds);
+        int world = tensorParallelSize * pipelineParallelSize;
+        if (!deviceIds.isEmpty() && deviceIds.size() != world) {
+            throw new IllegalArgumentException("device_ids " + deviceIds + " name " + deviceIds.size() + " devices for "
+                    + world + " ranks (tensor_parallel_size " + tensorParallelSize + " × pipeline_parallel_size "
+                    + pipelineParallelSize + ")");
+        }
+        if (deviceIds.stream().anyMatch(d -> d < 0) || deviceIds.stream().distinct().count() != deviceIds.size()) {
+            throw new IllegalArgumentException("device_ids " + deviceIds + " must be distinct device ordinals >= 0");
+        }
     }
 
     /** The builtin model names {@code model} may be ({@code stories15M}). */
@@ -149,6 +172,9 @@ public record LlmArgs(
         private boolean enableBuildCache = true;
         private boolean skipBuildCache;
         private BuildCacheConfig buildCacheConfig = BuildCacheConfig.defaults();
+        private int tensorParallelSize = 1;
+        private int pipelineParallelSize = 1;
+        private List<Integer> deviceIds = List.of();
 
         private Builder(String model) {
             this.model = model;
@@ -245,12 +271,31 @@ public record LlmArgs(
             return this;
         }
 
+        /** Ranks that split every layer (Megatron-style tensor parallelism); 1 = none. */
+        public Builder tensorParallelSize(int tensorParallelSize) {
+            this.tensorParallelSize = tensorParallelSize;
+            return this;
+        }
+
+        /** Pipeline stages, each a contiguous range of layers; 1 = none. */
+        public Builder pipelineParallelSize(int pipelineParallelSize) {
+            this.pipelineParallelSize = pipelineParallelSize;
+            return this;
+        }
+
+        /** The ranks' CUDA devices in rank order; empty = devices 0 .. TP × PP − 1. */
+        public Builder deviceIds(List<Integer> deviceIds) {
+            this.deviceIds = deviceIds;
+            return this;
+        }
+
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
                     : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
             return new LlmArgs(model, tokenizer, backend, maxSeqLen, maxInputLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
                     maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
-                    skipBuildCache, buildCacheConfig);
+                    skipBuildCache, buildCacheConfig, tensorParallelSize,
+                    pipelineParallelSize, deviceIds);
         }
     }
 }

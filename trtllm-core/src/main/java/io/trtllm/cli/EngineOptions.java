@@ -35,6 +35,18 @@ final class EngineOptions {
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all processors.")
     int threads;
 
+    @Option(names = "--tensor-parallel-size", defaultValue = "1",
+            description = "Ranks that split every layer (tensor parallelism; default ${DEFAULT-VALUE}).")
+    int tensorParallelSize;
+
+    @Option(names = "--pipeline-parallel-size", defaultValue = "1",
+            description = "Pipeline stages, each a contiguous range of layers (default ${DEFAULT-VALUE}).")
+    int pipelineParallelSize;
+
+    @Option(names = "--device-ids", split = ",",
+            description = "CUDA devices of the ranks in rank order, comma-separated (default: 0 .. TP × PP - 1).")
+    java.util.List<Integer> deviceIds;
+
     @Option(names = "--cache-dir", description = "Cache root (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
     Path cacheDir;
 
@@ -70,6 +82,8 @@ final class EngineOptions {
             b.maxNumTokens(maxNumTokens);
         }
         return b.kvCacheConfig(kvCacheConfig(KvCacheConfig.defaults().enableBlockReuse())).backend(backend).maxSeqLen(maxSeqLen).maxInputLen(maxInputLen).threads(threads).cacheDir(cacheDir).dtype(dtype)
+                .tensorParallelSize(tensorParallelSize).pipelineParallelSize(pipelineParallelSize)
+                .deviceIds(deviceIds == null ? java.util.List.of() : deviceIds)
                 .quantization(Quantization.parse(quantization));
     }
 

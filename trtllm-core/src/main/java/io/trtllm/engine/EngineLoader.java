@@ -56,6 +56,10 @@ public final class EngineLoader {
                 // Before a build that may take minutes: the engine's weight type comes from the dtype asked for.
                 Runners.checkCudaKvType(options.kvCache(), CudaBackend.weightType(DType.of(spec.dtype())));
             }
+            if (!options.parallelism().single() && !(source instanceof ModelSource.Engine)) {
+                // Before a build: a split the model does not allow fails here, naming both.
+                Runners.checkParallel(ModelConfig.load(modelDir), backend, options);
+            }
             engine = open(source, modelDir, spec, backend);
         } catch (RuntimeException | Error e) {
             tokenizerLoad.abandon(e);
@@ -78,7 +82,7 @@ public final class EngineLoader {
             int maxInputLen = Math.min(spec.maxInputLen() != null ? spec.maxInputLen() : built.maxInputLen(), maxSeqLen);
             tok = tokenizerLoad.join();
             long tokenizerDone = System.nanoTime();
-            runner = Runners.open(engine, backend, options, maxSeqLen, spec.maxBatchSize());
+            runner = Runners.open(engine, modelDir, backend, options, maxSeqLen, spec.maxBatchSize());
             long runnerDone = System.nanoTime();
             Runners.warmUp(runner, maxSeqLen);
             long warmUpDone = System.nanoTime();

@@ -2,13 +2,20 @@ package io.trtllm.engine;
 
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.model.DType;
+import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
+import io.trtllm.model.RankShard;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.RankGroupRunner;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.runtime.cpu.CpuRankRunner;
 import io.trtllm.runtime.cuda.CudaBackend;
+import java.nio.file.Path;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,8 +46,29 @@ public final class Runners {
      */
     public static ModelRunner open(EngineLease engine, String backend, RunnerOptions options, int maxSeqLen,
                                    int maxBatchSize) {
+        return open(engine, null, backend, options, maxSeqLen, maxBatchSize);
+    }
+
+    /**
+     * {@link #open(EngineLease, String, RunnerOptions, int, int)}, for a model split over ranks too
+     * ({@link RunnerOptions#parallelism()}): on the CPU, one rank per thread group behind one runner, each
+     * slicing its share of the row-major weights. A CPU engine holds its matrices in the kernels' panel layout,
+     * which is not sliced: the ranks then read {@code checkpoint}, the Hugging Face directory the engine was
+     * built from.
+     *
+     * @param checkpoint the model's checkpoint directory, or null (a prebuilt engine)
+     * @throws IllegalArgumentException when the model does not split as asked (naming the size and the model's
+     *                                  value), device ids are given for CPU ranks, or the split is asked of CUDA
+     */
+    public static ModelRunner open(EngineLease engine, @Nullable Path checkpoint, String backend, RunnerOptions options,
+                                   int maxSeqLen, int maxBatchSize) {
         ModelConfig config = engine.config().modelConfig();
         KvCacheConfig kv = options.kvCache();
+        Parallelism parallelism = options.parallelism();
+        if (!parallelism.single()) {
+            checkParallel(config, backend, options);
+            return openCpuRanks(engine, checkpoint, options, config, maxSeqLen, maxBatchSize);
+        }
         if (backend.equals("cuda")) {
             // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
             DType weightType = CudaBackend.weightType(DType.of(engine.config().buildConfig().dtype()));
@@ -56,6 +84,66 @@ public final class Runners {
                 2L * config.numLayers() * config.kvDim() * kvType.byteSize());
         int threads = options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();
         return new CpuModelRunner(config, engine.weights(), spec, kvType, threads);
+    }
+
+    /**
+     * Checks a split over ranks before anything is built or loaded: the model must split as asked
+     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend has the
+     * NCCL communicator ({@code runtime.cuda.NcclCommunicator}) but no rank runner yet, so it refuses a split.
+     *
+     * @throws IllegalArgumentException naming the value that does not fit
+     */
+    public static void checkParallel(ModelConfig config, String backend, RunnerOptions options) {
+        Parallelism parallelism = options.parallelism();
+        if (parallelism.single()) {
+            return;
+        }
+        parallelism.check(config);
+        if (backend.equals("cuda")) {
+            throw new IllegalArgumentException(parallelism + " is not supported on the CUDA backend yet (only on the "
+                    + "CPU backend); use tensor_parallel_size 1 and pipeline_parallel_size 1 on CUDA");
+        }
+        if (!options.deviceIds().isEmpty()) {
+            throw new IllegalArgumentException("device_ids " + options.deviceIds() + " name CUDA devices; the CPU "
+                    + "backend's ranks are threads (leave device_ids empty)");
+        }
+    }
+
+    private static ModelRunner openCpuRanks(EngineLease engine, @Nullable Path checkpoint, RunnerOptions options,
+                                            ModelConfig config, int maxSeqLen, int maxBatchSize) {
+        Parallelism parallelism = options.parallelism();
+        DType kvType = DType.of(options.kvCache().dtype(), DType.F32);
+        // Every rank's cache is on this heap: a token costs the sum of the ranks' KV heads × layers (replicas included).
+        long bytesPerToken = 0;
+        for (RankShard shard : parallelism.shards(config)) {
+            ModelConfig local = shard.localConfig();
+            bytesPerToken += 2L * local.numLayers() * local.kvDim() * kvType.byteSize();
+        }
+        KvCacheSpec spec = kvCacheSpec(options.kvCache(), maxSeqLen, maxBatchSize, Runtime.getRuntime().maxMemory(),
+                bytesPerToken);
+        int threads = options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();
+        int perRank = Math.max(1, threads / parallelism.worldSize());
+        Checkpoint weights = engine.weights();
+        boolean packed = weights.names().stream().anyMatch(n -> n.endsWith(".panels") || n.endsWith(".qweight"));
+        if (!packed) {
+            return CpuRankRunner.openGroup(config, weights, parallelism, spec, kvType, perRank, options.rankTimeout());
+        }
+        if (checkpoint == null || checkpoint.equals(engine.directory())) {
+            throw new IllegalArgumentException("engine " + engine.directory().getFileName() + " holds the CPU panel layout, "
+                    + "which cannot be split over ranks; load the model's Hugging Face directory with " + parallelism);
+        }
+        LOG.info("{}: the ranks read their shares of {} (the CPU engine's panel layout is not split)", parallelism,
+                checkpoint.getFileName());
+        Checkpoint source = Checkpoint.open(checkpoint);
+        try {
+            RankGroupRunner runner = CpuRankRunner.openGroup(config, source, parallelism, spec, kvType, perRank,
+                    options.rankTimeout());
+            runner.closeAfter(source);
+            return runner;
+        } catch (RuntimeException | Error e) {
+            source.close();
+            throw e;
+        }
     }
 
     /**

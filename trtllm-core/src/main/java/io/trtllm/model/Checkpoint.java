@@ -32,7 +32,7 @@ import org.slf4j.LoggerFactory;
  * directory (checked lexically, not by resolving links, because the Hugging Face hub cache stores
  * every file as a symlink into a {@code blobs/} folder outside the snapshot directory).
  */
-public final class Checkpoint implements AutoCloseable {
+public final class Checkpoint implements TensorSource, AutoCloseable {
 
     /** Single-file checkpoint name. */
     public static final String SINGLE_FILE = "model.safetensors";
@@ -225,11 +225,18 @@ public final class Checkpoint implements AutoCloseable {
         return directory;
     }
 
+    @Override
+    public String location() {
+        return directory.toString();
+    }
+
     /** Tensor names, shard by shard in index order, each in its file order. */
+    @Override
     public Set<String> names() {
         return byName.keySet();
     }
 
+    @Override
     public boolean contains(String name) {
         return byName.containsKey(name);
     }
@@ -253,6 +260,7 @@ public final class Checkpoint implements AutoCloseable {
      *
      * @throws IllegalStateException after {@link #close()}
      */
+    @Override
     public Tensor tensor(String name) {
         if (closed.get()) {
             throw new IllegalStateException("checkpoint " + directory + " is closed; tensor '" + name

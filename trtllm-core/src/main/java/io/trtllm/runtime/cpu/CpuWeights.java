@@ -1,8 +1,8 @@
 package io.trtllm.runtime.cpu;
 
-import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.TensorSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
@@ -66,7 +66,7 @@ final class CpuWeights implements AutoCloseable {
      *
      * @throws ModelFormatException when a tensor is missing or its panels were built for another SIMD width
      */
-    CpuWeights(ModelConfig config, Checkpoint weights, Kernels kernels) {
+    CpuWeights(ModelConfig config, TensorSource weights, Kernels kernels) {
         this.config = config;
         this.kernels = kernels;
         boolean ok = false;
@@ -180,7 +180,7 @@ final class CpuWeights implements AutoCloseable {
         return m.byteSize() + 2L * 64 * m.panels();
     }
 
-    private Layer loadLayer(Checkpoint w, int l) {
+    private Layer loadLayer(TensorSource w, int l) {
         ModelConfig c = config;
         String p = "model.layers." + l + ".";
         int dim = c.hiddenSize();
@@ -212,7 +212,7 @@ final class CpuWeights implements AutoCloseable {
     }
 
     /** Whether the checkpoint holds the linear weight of {@code module} in any layout. */
-    private static boolean hasModule(Checkpoint w, String module) {
+    private static boolean hasModule(TensorSource w, String module) {
         return w.contains(module + PanelLayout.WEIGHT) || w.contains(module + PanelLayout.PANELS)
                 || w.contains(module + PanelLayout.QWEIGHT);
     }
@@ -221,7 +221,7 @@ final class CpuWeights implements AutoCloseable {
      * The linear weight {@code (rows, cols)} of {@code module}: an engine's panels or quantized panels
      * in place, or a checkpoint's row-major {@code module.weight} packed now.
      */
-    private PackedMatrix linear(Checkpoint w, String module, int rows, int cols) {
+    private PackedMatrix linear(TensorSource w, String module, int rows, int cols) {
         if (w.contains(module + PanelLayout.WEIGHT)) {
             return check(pack(WeightMatrix.of(w.tensor(module + PanelLayout.WEIGHT), rows, cols)));
         }
@@ -231,14 +231,14 @@ final class CpuWeights implements AutoCloseable {
         if (w.contains(module + PanelLayout.QWEIGHT)) {
             String scales = module + PanelLayout.SCALES;
             if (!w.contains(scales)) {
-                throw new ModelFormatException("tensor '" + scales + "' not found in " + w.directory() + " (the scales of '"
+                throw new ModelFormatException("tensor '" + scales + "' not found in " + w.location() + " (the scales of '"
                         + module + PanelLayout.QWEIGHT + "')");
             }
             return check(PackedMatrix.mapped(module, rows, cols, null, w.tensor(module + PanelLayout.QWEIGHT),
                     w.tensor(scales)));
         }
         throw new ModelFormatException("tensor '" + module + PanelLayout.WEIGHT + "' not found in checkpoint "
-                + w.directory() + " (nor an engine's '" + module + PanelLayout.PANELS + "' or '" + module
+                + w.location() + " (nor an engine's '" + module + PanelLayout.PANELS + "' or '" + module
                 + PanelLayout.QWEIGHT + "')");
     }
 

@@ -1,0 +1,500 @@
+package io.trtllm.runtime.cpu;
+
+import io.trtllm.model.DType;
+import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
+import io.trtllm.model.RankShard;
+import io.trtllm.model.ShardedTensors;
+import io.trtllm.model.TensorSource;
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.Communicator;
+import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.InProcessCommunicators;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.RankGroupRunner;
+import io.trtllm.runtime.RankRunner;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.sampling.Sampler;
+import io.trtllm.sampling.TokenSampler;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.time.Duration;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One rank of a model split over CPU threads ({@link io.trtllm.runtime.RankGroupRunner} drives the ranks):
+ * {@link CpuModelRunner}'s pass over this rank's {@link RankShard#localConfig shard}, with the exchanges
+ * Megatron's split needs. The kernels, the attention and the KV cache are {@link CpuModelRunner}'s, run on the
+ * shard's heads and features; what differs is said below.
+ *
+ * <pre>
+ * first stage:  x = embed[tokens] of this rank's vocabulary rows (0 elsewhere) ; all-reduce(x)
+ * other stages: x = receive from the previous stage
+ * for each layer of the stage:
+ *   h = rmsnorm(x) ; q,k,v of this rank's heads ; attention over this rank's KV cache
+ *   xb = att · Wo[:, rank's columns]ᵀ ; all-reduce(xb) ; x += xb (+ bias, once)
+ *   h = rmsnorm(x) ; hidden = silu(h·Wg[rank's rows]ᵀ) * h·Wu[rank's rows]ᵀ
+ *   xb = hidden · Wd[:, rank's columns]ᵀ ; all-reduce(xb) ; x += xb
+ * last stage:   logits of this rank's vocabulary rows = rmsnorm(x[rows]) · Wlm[rank's rows]ᵀ
+ *                 argmax: each rank's best (value, id), all-gathered, compared in vocabulary order
+ *                 logits rows and draws: the rows all-gathered into whole rows on TP rank 0
+ * other stages: send x to the next stage
+ * </pre>
+ *
+ * <p>Micro-batches: with pipeline stages, a batch is cut into as many micro-batches as stages (fewer when it
+ * has fewer sequences), by whole sequences and about equal tokens ({@link #microBatches}). Each stage runs
+ * them in order on its own thread, sending one on as soon as it is done; so while stage 1 computes
+ * micro-batch 0, stage 0 computes micro-batch 1 (GPipe's forward schedule, without a backward pass). Every
+ * stage keeps the KV cache of its own layers, in the block ids the scheduler gave; the residual stream is
+ * identical on the TP ranks of a stage (the all-reduce gives each the same bits), so each sends its own copy
+ * to the same TP rank of the next stage.
+ */
+public final class CpuRankRunner implements RankRunner {
+    private static final Logger LOG = LoggerFactory.getLogger(CpuRankRunner.class);
+    private final RankShard shard;
+    private final ModelConfig local;
+    private final int vocab;
+    private final Kernels kernels;
+    private final ShardedTensors view;
+    private final CpuWeights weights;
+    private final CpuKvCache cache;
+    private final ParallelLoops loops;
+    private final RunState s;
+    private final CpuAttention attention;
+    private final Communicator tp;
+    private final @Nullable Communicator pp;
+    private final TokenSampler sampler = new TokenSampler();
+    private float[] logitsInput = new float[0];
+    private float[] localLogits = new float[0];
+    private boolean closed;
+
+    /**
+     * Loads this rank's shard of {@code weights} (a checkpoint's row-major tensors, or a rank's shard of an
+     * engine built for this split) and allocates its KV cache: the cache's blocks are the whole model's, each
+     * holding this rank's KV heads of its stage's layers.
+     *
+     * @param weights the whole model's tensors; this runner slices its part ({@link RankShard#view})
+     * @param tp      this rank's communicator among the TP ranks of its stage (size TP, rank = TP rank)
+     * @param pp      this rank's communicator among the stages of its TP rank (size PP, rank = stage), or null
+     *                for one stage
+     */
+    public CpuRankRunner(RankShard shard, TensorSource weights, KvCacheSpec kvSpec, DType kvType, int threads,
+                         Communicator tp, @Nullable Communicator pp) {
+        this(shard, weights, kvSpec, kvType, threads, tp, pp, CpuKernels.best());
+    }
+
+    CpuRankRunner(RankShard shard, TensorSource weights, KvCacheSpec kvSpec, DType kvType, int threads,
+                  Communicator tp, @Nullable Communicator pp, Kernels kernels) {
+        CpuKvCache.checkType(kvType);
+        if (tp.size() != shard.parallelism().tensorParallelSize() || tp.rank() != shard.tpRank()) {
+            throw new IllegalArgumentException("TP communicator rank " + tp.rank() + " of " + tp.size() + " does not fit " + shard);
+        }
+        int stages = shard.parallelism().pipelineParallelSize();
+        if (stages > 1 && (pp == null || pp.size() != stages || pp.rank() != shard.stage())) {
+            throw new IllegalArgumentException("pipeline communicator does not fit " + shard);
+        }
+        this.shard = shard;
+        this.local = shard.localConfig();
+        this.vocab = shard.model().vocabSize();
+        this.kernels = kernels;
+        this.tp = tp;
+        this.pp = stages > 1 ? pp : null;
+        // Only the row-major tensors can be sliced: an engine built for this split is a checkpoint per rank
+        // already, and is sliced as one of TP 1 × PP 1 by the caller (see Runners).
+        this.view = shard.view(weights);
+        CpuWeights w = null;
+        CpuKvCache kv = null;
+        ParallelLoops l = null;
+        try {
+            w = new CpuWeights(local, view, kernels);
+            kv = new CpuKvCache(local, kvSpec, kvType);
+            l = new ParallelLoops(threads, kernels);
+        } catch (RuntimeException | Error e) {
+            if (kv != null) {
+                kv.close();
+            }
+            if (w != null) {
+                w.close();
+            }
+            view.close();
+            throw e;
+        }
+        this.weights = w;
+        this.cache = kv;
+        this.loops = l;
+        this.s = new RunState(local);
+        this.attention = new CpuAttention(local, kvSpec, kernels, loops, cache, s);
+    }
+
+    /**
+     * The ranks of {@code parallelism} over {@code weights}, one thread each, behind one {@link ModelRunner}: a
+     * TP communicator per stage and a pipeline communicator per TP rank, all in-process.
+     *
+     * @param threads  threads of each rank's parallel loops (the rank's own thread counts as one)
+     * @param timeout  longest a pass (and a wait in a collective) may take before the group fails
+     * @throws IllegalArgumentException when the model does not split as asked ({@link Parallelism#check})
+     */
+    public static RankGroupRunner openGroup(ModelConfig config, TensorSource weights, Parallelism parallelism,
+                                            KvCacheSpec kvSpec, DType kvType, int threads, Duration timeout) {
+        parallelism.check(config);
+        int tpSize = parallelism.tensorParallelSize();
+        int ppSize = parallelism.pipelineParallelSize();
+        List<List<Communicator>> tpGroups = new ArrayList<>();
+        List<List<Communicator>> ppGroups = new ArrayList<>();
+        List<Communicator> all = new ArrayList<>();
+        for (int stage = 0; stage < ppSize; stage++) {
+            tpGroups.add(InProcessCommunicators.create(tpSize, timeout));
+            all.addAll(tpGroups.getLast());
+        }
+        for (int t = 0; t < tpSize; t++) {
+            ppGroups.add(InProcessCommunicators.create(ppSize, timeout));
+            all.addAll(ppGroups.getLast());
+        }
+        List<CpuRankRunner> ranks = new ArrayList<>();
+        try {
+            for (RankShard shard : parallelism.shards(config)) {
+                ranks.add(new CpuRankRunner(shard, weights, kvSpec, kvType, threads,
+                        tpGroups.get(shard.stage()).get(shard.tpRank()),
+                        ppSize > 1 ? ppGroups.get(shard.tpRank()).get(shard.stage()) : null));
+            }
+            LOG.debug("CPU ranks: {}, {} threads each, KV cache {} blocks × {} tokens per rank", parallelism, threads,
+                    kvSpec.numBlocks(), kvSpec.blockSize());
+            return new RankGroupRunner(config, kvSpec, "cpu", parallelism, ranks, all, timeout);
+        } catch (RuntimeException | Error e) {
+            for (CpuRankRunner r : ranks) {
+                r.close();
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public RankShard shard() {
+        return shard;
+    }
+
+    @Override
+    public @Nullable ForwardResult forward(Batch batch) {
+        int stages = shard.parallelism().pipelineParallelSize();
+        List<Batch> micro = microBatches(batch, stages);
+        ForwardResult.Builder result = ForwardResult.builder(batch.chunks().size());
+        int firstChunk = 0;
+        for (Batch mb : micro) {
+            ForwardResult part = pass(mb);
+            if (part != null) {
+                for (int c = 0; c < part.size(); c++) {
+                    result.tokenId(firstChunk + c, part.tokenId(c));
+                    result.logits(firstChunk + c, part.logits(c));
+                }
+            }
+            firstChunk += mb.chunks().size();
+        }
+        return returnsResult() ? result.build() : null;
+    }
+
+    /** Whether this rank hands back the pass's result: TP rank 0 of the last stage. */
+    private boolean returnsResult() {
+        return shard.lastStage() && shard.tpRank() == 0;
+    }
+
+    /**
+     * {@code batch} cut into at most {@code parts} micro-batches of whole sequences in order, each about an
+     * equal share of the tokens: the cut after a sequence falls where the running token count first reaches
+     * the next share. Every rank cuts the same batch the same way.
+     */
+    static List<Batch> microBatches(Batch batch, int parts) {
+        List<SequenceChunk> chunks = batch.chunks();
+        int m = Math.min(parts, chunks.size());
+        if (m <= 1) {
+            return List.of(batch);
+        }
+        long total = batch.tokenCount();
+        List<Batch> out = new ArrayList<>(m);
+        int from = 0;
+        long seen = 0;
+        for (int c = 0; c < chunks.size(); c++) {
+            seen += chunks.get(c).length();
+            int left = chunks.size() - c - 1; // sequences after this one
+            int cutsLeft = m - out.size() - 1; // micro-batches still to start after this one
+            boolean share = seen * m >= total * (out.size() + 1);
+            if (cutsLeft > 0 && (share || left == cutsLeft)) {
+                out.add(new Batch(chunks.subList(from, c + 1)));
+                from = c + 1;
+            }
+        }
+        out.add(new Batch(chunks.subList(from, chunks.size())));
+        return out;
+    }
+
+    /** One micro-batch through this rank's layers; the result on the rank that returns it, else null. */
+    private @Nullable ForwardResult pass(Batch batch) {
+        int tokens = batch.tokenCount();
+        int dim = local.hiddenSize();
+        int qkvDim = local.qDim() + 2 * local.kvDim();
+        RunState s = this.s;
+        s.prepare(batch);
+        attention.prepare(batch);
+
+        loops.forRows(tokens, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                attention.rotaryAngles(t);
+            }
+        });
+        if (shard.firstStage()) {
+            // x = embed[token]: this rank's vocabulary rows, zeros for the others' tokens; the sum over the ranks is the lookup.
+            RowSource embedding = weights.embedding();
+            int v0 = shard.firstVocabRow();
+            int rows = shard.vocabRows();
+            for (int t = 0; t < tokens; t++) {
+                int id = s.rowToken[t] - v0;
+                if (id >= 0 && id < rows) {
+                    embedding.row(id, s.x, t * dim);
+                } else {
+                    Arrays.fill(s.x, t * dim, (t + 1) * dim, 0f);
+                }
+            }
+            allReduce(s.x, tokens * dim);
+        } else {
+            pp().receive(MemorySegment.ofArray(s.x).asSlice(0, tokens * dim * 4L), shard.stage() - 1);
+        }
+
+        for (int l = 0; l < weights.layers(); l++) {
+            CpuWeights.Layer w = weights.layer(l);
+            rmsNormRows(s.x, s.xb, tokens, w.attnNorm());
+            loops.matmul(s.xb, tokens, w.wqkv(), s.qkv, qkvDim, 0);
+            attention.run(l, w, tokens);
+            // This rank's heads' share of att · Woᵀ; summed over the ranks before the residual (and the bias, once).
+            loops.matmul(s.att, tokens, w.wo(), s.xb, dim, 0);
+            allReduce(s.xb, tokens * dim);
+            addToResidual(tokens, w.bo());
+
+            rmsNormRows(s.x, s.xb, tokens, w.ffnNorm());
+            gateUpSilu(w, tokens);
+            loops.matmul(s.hidden, tokens, w.down(), s.xb, dim, 0);
+            allReduce(s.xb, tokens * dim);
+            addToResidual(tokens, null);
+        }
+
+        if (!shard.lastStage()) {
+            pp().send(MemorySegment.ofArray(s.x).asSlice(0, tokens * dim * 4L), shard.stage() + 1);
+            return null;
+        }
+        return head(batch);
+    }
+
+    private Communicator pp() {
+        if (pp == null) {
+            throw new IllegalStateException("no pipeline communicator for " + shard);
+        }
+        return pp;
+    }
+
+    private void allReduce(float[] buffer, int count) {
+        if (tp.size() > 1) {
+            tp.allReduceSum(buffer, 0, count);
+        }
+    }
+
+    /**
+     * The logits of the rows that need them, over this rank's vocabulary rows; what each chunk gets back,
+     * on TP rank 0. Argmax rows exchange one (value, id) pair per rank; other rows their logits.
+     */
+    private @Nullable ForwardResult head(Batch batch) {
+        int dim = local.hiddenSize();
+        int rows = 0;
+        int argmaxRows = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            rows += c.logitsRows();
+            if (c.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+                argmaxRows += c.logitsRows();
+            }
+        }
+        ForwardResult.Builder result = ForwardResult.builder(batch.chunks().size());
+        if (rows == 0) {
+            return shard.tpRank() == 0 ? result.build() : null;
+        }
+        int localVocab = shard.vocabRows();
+        if (logitsInput.length < rows * dim) {
+            logitsInput = new float[rows * dim];
+        }
+        if (localLogits.length < rows * localVocab + RunState.PAD) {
+            localLogits = new float[rows * localVocab + RunState.PAD];
+        }
+        float[] sel = logitsInput;
+        float[] out = localLogits;
+        int r = 0;
+        int firstRow = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            for (int i = c.firstLogitsRow(); i < c.firstLogitsRow() + c.logitsRows(); i++, r++) {
+                RowOps.rmsNorm(s.x, (firstRow + i) * dim, sel, r * dim, dim, weights.finalNorm(), (float) local.rmsNormEps());
+            }
+            firstRow += c.length();
+        }
+        PackedMatrix lmHead = weights.lmHead();
+        int totalRows = rows;
+        loops.parallelFor(lmHead.panels(), (start, end, worker) ->
+                kernels.matmul(sel, totalRows, lmHead, start, end, out, localVocab, 0));
+
+        int tpSize = tp.size();
+        int v0 = shard.firstVocabRow();
+        // Argmax rows: this rank's best (value, global id), gathered; compared in vocabulary order below.
+        float[] pairs = new float[2 * argmaxRows];
+        // Other rows: this rank's logits, at a stride of ceil(vocab / tp) so that every rank sends as many.
+        int stride = shard.vocabStride();
+        int fullRows = rows - argmaxRows;
+        float[] part = new float[fullRows * stride];
+        r = 0;
+        int a = 0;
+        int f = 0;
+        for (SequenceChunk c : batch.chunks()) {
+            for (int i = 0; i < c.logitsRows(); i++, r++) {
+                if (c.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+                    // Sampler.argmax's rule over the whole row: a NaN wins only as logit 0 (rank 0's first).
+                    int best = shard.tpRank() == 0 ? Sampler.argmax(out, r * localVocab, localVocab)
+                            : argmaxSkippingNaN(out, r * localVocab, localVocab);
+                    pairs[2 * a] = best < 0 ? Float.NaN : out[r * localVocab + best];
+                    pairs[2 * a + 1] = best < 0 ? -1 : v0 + best; // ids < 2^24 are exact as floats
+                    a++;
+                } else {
+                    System.arraycopy(out, r * localVocab, part, f * stride, localVocab);
+                    f++;
+                }
+            }
+        }
+        float[] allPairs = pairs;
+        float[] allParts = part;
+        if (tpSize > 1) {
+            allPairs = new float[tpSize * pairs.length];
+            if (pairs.length > 0) {
+                tp.allGather(MemorySegment.ofArray(pairs), MemorySegment.ofArray(allPairs));
+            }
+            allParts = new float[tpSize * part.length];
+            if (part.length > 0) {
+                tp.allGather(MemorySegment.ofArray(part), MemorySegment.ofArray(allParts));
+            }
+        }
+        if (shard.tpRank() != 0) {
+            return null;
+        }
+        r = 0;
+        a = 0;
+        f = 0;
+        for (int ci = 0; ci < batch.chunks().size(); ci++) {
+            SequenceChunk c = batch.chunks().get(ci);
+            int n = c.logitsRows();
+            if (n == 0) {
+                continue;
+            }
+            if (c.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+                result.tokenId(ci, combineArgmax(allPairs, a, argmaxRows, tpSize));
+                a += n;
+                continue;
+            }
+            float[] logits = new float[n * vocab];
+            for (int i = 0; i < n; i++) {
+                for (int rank = 0; rank < tpSize; rank++) {
+                    int first = rank * stride;
+                    int count = Math.min(vocab, first + stride) - first;
+                    System.arraycopy(allParts, rank * part.length + (f + i) * stride, logits, i * vocab + first, count);
+                }
+            }
+            f += n;
+            if (c.logits() == SequenceChunk.LogitsMode.SAMPLE) {
+                result.tokenId(ci, sampler.sample(logits, 0, vocab, c.sampling())); // its first row, as LogitsHead draws
+            } else {
+                result.logits(ci, logits);
+            }
+        }
+        return result.build();
+    }
+
+    /** The argmax of argmax row {@code row} from the ranks' (value, id) pairs: a later rank wins only when greater. */
+    private static int combineArgmax(float[] pairs, int row, int rowsPerRank, int ranks) {
+        float max = pairs[2 * row];
+        int best = (int) pairs[2 * row + 1];
+        if (Float.isNaN(max)) {
+            return best; // logit 0 is NaN: it wins, as in Sampler.argmax
+        }
+        for (int rank = 1; rank < ranks; rank++) {
+            int at = 2 * (rank * rowsPerRank + row);
+            int id = (int) pairs[at + 1];
+            if (id >= 0 && pairs[at] > max) {
+                max = pairs[at];
+                best = id;
+            }
+        }
+        return best;
+    }
+
+    /** The first index of the largest non-NaN logit of a row part, or -1 when all are NaN. */
+    private static int argmaxSkippingNaN(float[] row, int offset, int n) {
+        int best = -1;
+        for (int v = 0; v < n; v++) {
+            float value = row[offset + v];
+            if (!Float.isNaN(value) && (best < 0 || value > row[offset + best])) {
+                best = v;
+            }
+        }
+        return best;
+    }
+
+    private void rmsNormRows(float[] in, float[] out, int tokens, float[] weight) {
+        int dim = local.hiddenSize();
+        float eps = (float) local.rmsNormEps();
+        loops.forRows(tokens, (t0, t1) -> {
+            for (int t = t0; t < t1; t++) {
+                RowOps.rmsNorm(in, t * dim, out, t * dim, dim, weight, eps);
+            }
+        });
+    }
+
+    private void addToResidual(int tokens, float @Nullable [] bias) {
+        int dim = local.hiddenSize();
+        float[] x = s.x;
+        float[] xb = s.xb;
+        loops.forRows(tokens, (t0, t1) -> {
+            if (bias != null) {
+                for (int t = t0; t < t1; t++) {
+                    RowOps.addBias(xb, t * dim, bias, dim);
+                }
+            }
+            RowOps.addInPlace(x, xb, t0 * dim, t1 * dim);
+        });
+    }
+
+    /** {@link CpuModelRunner}'s fused gate, up and SiLU product, over this rank's features. */
+    private void gateUpSilu(CpuWeights.Layer w, int tokens) {
+        int inter = local.intermediateSize();
+        float[] xb = s.xb;
+        float[] gateUp = s.gateUp;
+        float[] hidden = s.hidden;
+        loops.forEachUnit(w.gate(), tokens, (t0, t1, start, end) -> {
+            kernels.matmul(xb, t0, t1, w.gate(), start, end, gateUp, 2 * inter, 0);
+            kernels.matmul(xb, t0, t1, w.up(), start, end, gateUp, 2 * inter, inter);
+            int f0 = w.gate().firstRow(start);
+            int f1 = end == w.gate().panels() ? inter : w.gate().firstRow(end);
+            for (int t = t0; t < t1; t++) {
+                int g = t * 2 * inter;
+                kernels.siluMul(gateUp, g + f0, g + inter + f0, hidden, t * inter + f0, f1 - f0);
+            }
+        });
+    }
+
+    /** Frees the KV cache, the weights packed at load and the copied slices; stops the threads. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        loops.close();
+        cache.close();
+        weights.close();
+        view.close();
+    }
+}
