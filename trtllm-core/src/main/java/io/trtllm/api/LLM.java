@@ -79,7 +79,9 @@ public final class LLM implements AutoCloseable {
     public LLM(LlmArgs args) {
         LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads()),
                 args.tokenizer());
+        int[] eos;
         try {
+            eos = eosTokenIds(loaded.engine().config().modelConfig(), loaded);
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
             this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
@@ -94,7 +96,7 @@ public final class LLM implements AutoCloseable {
         this.limits = new RequestLimits(loaded.maxInputLen(), loaded.maxSeqLen(), config.vocabSize(), args.maxQueueSize());
         this.delivery = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
-        this.fanOut = new SampleFanOut(executor, loaded.tokenizer(), delivery, eosTokenIds(config, loaded),
+        this.fanOut = new SampleFanOut(executor, loaded.tokenizer(), delivery, eos,
                 (input, step) -> submit("", input, step, null));
     }
 
@@ -113,10 +115,20 @@ public final class LLM implements AutoCloseable {
                 args.skipBuildCache(), args.buildCacheConfig());
     }
 
-    /** End-of-sequence ids: the model config's and the tokenizer's, each once. */
+    /**
+     * End-of-sequence ids: the model config's and the tokenizer's, each once.
+     *
+     * @throws IllegalArgumentException when one is outside the vocabulary (it could never end a sequence)
+     */
     private static int[] eosTokenIds(ModelConfig config, LoadedModel loaded) {
         Set<Integer> eos = new HashSet<>(config.eosTokenIds());
         eos.addAll(loaded.tokenizer().eosTokenIds());
+        for (int id : eos) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("eos_token_id " + id + " of " + loaded.modelDirectory().getFileName()
+                        + " (config.json or tokenizer_config.json) is out of the vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
         return eos.stream().mapToInt(Integer::intValue).toArray();
     }
 

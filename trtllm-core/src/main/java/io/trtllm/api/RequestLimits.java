@@ -26,6 +26,15 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         }
     }
 
+    /** Ids a request names must be tokens of the model: one beyond the vocabulary could never be generated. */
+    private void checkTokenIds(String field, java.util.List<Integer> ids) {
+        for (int id : ids) {
+            if (id >= vocabSize) {
+                throw new IllegalArgumentException(field + " holds " + id + ", out of range [0, " + vocabSize + ")");
+            }
+        }
+    }
+
     /** Refuses a prompt or parameters beyond these limits. */
     void check(int[] promptIds, SamplingParams params) {
         if (promptIds.length == 0) {
@@ -45,6 +54,11 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         if (total > maxSeqLen) {
             throw new IllegalArgumentException("prompt (" + promptIds.length + " tokens) + max_tokens ("
                     + params.maxTokens() + ") = " + total + " exceeds max_seq_len " + maxSeqLen);
+        }
+        checkTokenIds("stop_token_ids", params.stopTokenIds());
+        checkTokenIds("bad_token_ids", params.badTokenIds());
+        if (params.endId() != null && params.endId() >= vocabSize) {
+            throw new IllegalArgumentException("end_id " + params.endId() + " is out of range [0, " + vocabSize + ")");
         }
         if (params.logprobs() != null && params.logprobs() > vocabSize) {
             throw new IllegalArgumentException("logprobs (" + params.logprobs() + ") exceeds the vocabulary size " + vocabSize);

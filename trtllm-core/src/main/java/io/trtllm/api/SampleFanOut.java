@@ -81,7 +81,7 @@ final class SampleFanOut implements AutoCloseable {
     private CompletableFuture<RequestOutput> beamSearch(String requestId, String prompt, int[] ids, SamplingParams params) {
         Set<Integer> ends = new HashSet<>();
         if (!params.ignoreEos()) {
-            for (int e : eosTokenIds) {
+            for (int e : params.endId() != null ? new int[] {params.endId()} : eosTokenIds) {
                 ends.add(e);
             }
         }

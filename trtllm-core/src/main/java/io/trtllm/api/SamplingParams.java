@@ -64,6 +64,9 @@ import org.jspecify.annotations.Nullable;
  * @param detokenize             whether to turn the output tokens into text (stop strings need it)
  * @param skipSpecialTokens      whether the output text leaves out special tokens
  * @param truncatePromptTokens   keep only the last k prompt tokens (left truncation), or null to keep all
+ * @param endId                  TensorRT-LLM's {@code end_id}: the token that ends generation in place of the
+ *                               model's end-of-sequence ids, or null for the model's (config.json's and
+ *                               the tokenizer's); must be in the vocabulary
  */
 public record SamplingParams(
         int maxTokens,
@@ -90,7 +93,8 @@ public record SamplingParams(
         float lengthPenalty,
         boolean detokenize,
         boolean skipSpecialTokens,
-        @Nullable Integer truncatePromptTokens) {
+        @Nullable Integer truncatePromptTokens,
+        @Nullable Integer endId) {
 
     public static final int DEFAULT_MAX_TOKENS = 32;
 
@@ -137,6 +141,9 @@ public record SamplingParams(
             throw new IllegalArgumentException("truncate_prompt_tokens must be >= 1 (or null to keep all), got "
                     + truncatePromptTokens);
         }
+        if (endId != null && endId < 0) {
+            throw new IllegalArgumentException("end_id must be >= 0 (or null for the model's), got " + endId);
+        }
     }
 
     private static List<String> nonEmptyStrings(String field, List<String> values) {
@@ -172,14 +179,15 @@ public record SamplingParams(
     /**
      * The executor's view of these settings.
      *
-     * @param eosTokenIds the model's end-of-sequence ids (ignored when {@code ignoreEos})
+     * @param eosTokenIds the model's end-of-sequence ids (replaced by {@code endId} when set; ignored when
+     *                    {@code ignoreEos})
      * @param encode      tokenizes a bad word, without special tokens (as TensorRT-LLM's
      *                    {@code tokenizer.encode(word, add_special_tokens=False)})
      */
     public SamplingConfig toSamplingConfig(int[] eosTokenIds, Function<? super String, int[]> encode) {
         Set<Integer> endIds = new LinkedHashSet<>();
         if (!ignoreEos) {
-            for (int id : eosTokenIds) {
+            for (int id : endId != null ? new int[] {endId} : eosTokenIds) {
                 endIds.add(id);
             }
         }
@@ -228,7 +236,7 @@ public record SamplingParams(
                 .repetitionPenalty(repetitionPenalty).presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty).logprobs(logprobs).promptLogprobs(promptLogprobs).n(n)
                 .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).detokenize(detokenize)
-                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens);
+                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId);
     }
 
     /** Greedy decoding of up to {@code maxTokens} tokens. */
@@ -263,6 +271,7 @@ public record SamplingParams(
         private boolean detokenize = true;
         private boolean skipSpecialTokens = true;
         private @Nullable Integer truncatePromptTokens;
+        private @Nullable Integer endId;
 
         private Builder() {
         }
@@ -409,11 +418,17 @@ public record SamplingParams(
             return this;
         }
 
+        /** The token that ends generation in place of the model's end-of-sequence ids; null for the model's. */
+        public Builder endId(@Nullable Integer endId) {
+            this.endId = endId;
+            return this;
+        }
+
         public SamplingParams build() {
             return new SamplingParams(maxTokens, minTokens, temperature, topK, topP, minP, seed, stop,
                     includeStopStrInOutput, stopTokenIds, ignoreEos, bad, badTokenIds, repetitionPenalty,
                     presencePenalty, frequencyPenalty, logprobs, promptLogprobs, n, bestOf != null ? bestOf : n,
-                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens);
+                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, endId);
         }
     }
 }

@@ -292,6 +292,7 @@ public final class EngineCache {
     /** Builds {@code modelDir} into a private directory under the cache root, deleted when the lease closes. */
     public EngineLease buildUncached(Path modelDir, BuildConfig config, Device device, BuildProgress progress) {
         long start = System.nanoTime();
+        progress.beforeBuild();
         String id = "uncached-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         Path dir = engines.resolve("." + id);
         Path ownerLock = engines.resolve(LOCKS).resolve(id + ".lock");
@@ -327,6 +328,7 @@ public final class EngineCache {
     /** Build into {@code .<key>.staging}, add the metadata, rename to the entry. Caller holds the key lock. */
     private void publish(Path modelDir, BuildConfig config, Device device, ObjectNode inputs, String key, Path entry,
                          BuildProgress progress) throws IOException {
+        progress.beforeBuild();
         Path staging = engines.resolve("." + key + ".staging");
         EngineBuilder.Result built = new EngineBuilder(config, device).progress(progress).spaceProbe(spaceProbe)
                 .build(modelDir, staging, inputs.with("model"));

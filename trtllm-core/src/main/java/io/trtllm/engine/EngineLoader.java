@@ -56,7 +56,18 @@ public final class EngineLoader {
                 // Before a build that may take minutes: the engine's weight type comes from the dtype asked for.
                 Runners.checkCudaKvType(options.kvCache(), CudaBackend.weightType(DType.of(spec.dtype())));
             }
-            engine = open(source, modelDir, spec, backend);
+            // A build takes seconds to minutes and leaves a cache entry: the tokenizer is checked first.
+            BuildProgress checkTokenizer = new BuildProgress() {
+                @Override
+                public void update(int tensorsDone, int tensorsTotal, long bytesDone, long bytesTotal) {
+                }
+
+                @Override
+                public void beforeBuild() {
+                    tokenizerLoad.join();
+                }
+            };
+            engine = open(source, modelDir, spec, backend, checkTokenizer);
         } catch (RuntimeException | Error e) {
             tokenizerLoad.abandon(e);
             throw e;
@@ -111,7 +122,7 @@ public final class EngineLoader {
         String backend = resolveBackend(spec.backend());
         ModelSource source = ModelSource.parse(spec.model());
         Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment());
-        return open(source, dir, spec, backend);
+        return open(source, dir, spec, backend, BuildProgress.NONE);
     }
 
     /**
@@ -138,7 +149,7 @@ public final class EngineLoader {
      * for {@code spec}, from the engine cache (built on a miss) or, with the cache disabled, built
      * privately. max_seq_len is checked against the model before anything is built.
      */
-    private static EngineLease open(ModelSource source, Path dir, EngineSpec spec, String backend) {
+    private static EngineLease open(ModelSource source, Path dir, EngineSpec spec, String backend, BuildProgress progress) {
         if (source instanceof ModelSource.Engine) {
             EngineLease lease = EngineCache.openPrebuilt(dir);
             String builtFor = lease.config().device().backend();
@@ -169,8 +180,8 @@ public final class EngineLoader {
         EngineCache cache = EngineCache.of(spec.buildCache(), spec.cacheDir());
         Device device = Device.of(backend);
         return spec.enableBuildCache()
-                ? cache.acquire(dir, build, device, spec.skipBuildCache(), BuildProgress.NONE)
-                : cache.buildUncached(dir, build, device, BuildProgress.NONE);
+                ? cache.acquire(dir, build, device, spec.skipBuildCache(), progress)
+                : cache.buildUncached(dir, build, device, progress);
     }
 
     private static void log(EngineSpec spec, LoadedModel model) {
