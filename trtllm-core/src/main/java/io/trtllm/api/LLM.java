@@ -1,33 +1,23 @@
 package io.trtllm.api;
 
 import io.trtllm.api.config.BuildConfig;
-import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.EngineLoad;
 import io.trtllm.api.config.LoadTimes;
 import io.trtllm.engine.EngineLease;
 import io.trtllm.engine.EngineLoader;
-import io.trtllm.engine.EngineSpec;
 import io.trtllm.engine.LoadedModel;
-import io.trtllm.engine.RunnerOptions;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.KvCacheManager;
-import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Flow;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
@@ -52,22 +42,9 @@ import org.jspecify.annotations.Nullable;
 public final class LLM implements AutoCloseable {
     /** How long {@link #close()} lets requests in flight finish before aborting them. */
     public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
-    private static final AtomicLong DELIVERY_THREADS = new AtomicLong();
-
+    private final LlmEngine engine;
     private final LoadedModel model;
     private final Executor executor;
-    private final TransformersTokenizer tokenizer;
-    private final RequestLimits limits;
-    /**
-     * Turns the executor's events into outputs (detokenization, stop strings) and hands them to the
-     * callers: one thread, which stays awake while tokens flow. A thread per event would wake a
-     * carrier for each of a decode step's tokens, and those wake-ups compete with the forward pass
-     * for the cores (measured: 4-5% of output tokens/s at 32 concurrent requests on 2 vCPUs).
-     */
-    private final ExecutorService delivery;
-    private final SampleFanOut fanOut;
-    private final AtomicLong requestIds = new AtomicLong();
-    private volatile boolean closed;
 
     /**
      * Loads the model of {@code args} (its engine built or taken from the engine cache, its runner warmed
@@ -77,27 +54,19 @@ public final class LLM implements AutoCloseable {
      * @throws IllegalStateException    when {@code backend cuda} is asked for and no usable GPU is present
      */
     public LLM(LlmArgs args) {
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads()),
-                args.tokenizer());
-        int[] eos;
-        try {
-            eos = eosTokenIds(loaded.engine().config().modelConfig(), loaded);
-            var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
-                    args.enableChunkedPrefill());
-            this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
-                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse()));
-        } catch (RuntimeException | Error e) {
-            loaded.close();
-            throw e;
-        }
-        this.model = loaded;
-        this.tokenizer = new TransformersTokenizer(loaded.tokenizer(), false);
-        ModelConfig config = loaded.engine().config().modelConfig();
-        this.limits = new RequestLimits(loaded.maxInputLen(), loaded.maxSeqLen(), config.vocabSize(), args.maxQueueSize());
-        this.delivery = Executors.newSingleThreadExecutor(
-                Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
-        this.fanOut = new SampleFanOut(executor, loaded.tokenizer(), delivery, eos,
-                (input, step) -> submit("", input, step, null));
+        this.engine = new LlmEngine(args);
+        this.model = engine.model;
+        this.executor = engine.executor;
+    }
+
+    /** {@code new LLM(LlmArgs.builder(model).build())}: a builtin name, a model or engine directory, or a Hub id. */
+    public LLM(String model) {
+        this(LlmArgs.builder(model).build());
+    }
+
+    /** The arguments of an {@code LLM} of {@code model}; {@link LlmArgs.Builder#load()} loads it. */
+    public static LlmArgs.Builder builder(String model) {
+        return LlmArgs.builder(model);
     }
 
     /**
@@ -106,30 +75,7 @@ public final class LLM implements AutoCloseable {
      * prebuilt engine opened). The caller closes the lease. {@code trtllm bench --engine-load} times this.
      */
     public static EngineLease acquireEngine(LlmArgs args) {
-        return EngineLoader.acquire(engineSpec(args));
-    }
-
-    private static EngineSpec engineSpec(LlmArgs args) {
-        return new EngineSpec(args.model(), args.backend(), args.cacheDir(), args.maxSeqLen(), args.maxInputLen(),
-                args.maxBatchSize(), args.maxNumTokens(), Dtype.parse(args.dtype()), args.quantization(), args.enableBuildCache(),
-                args.skipBuildCache(), args.buildCacheConfig());
-    }
-
-    /**
-     * End-of-sequence ids: the model config's and the tokenizer's, each once.
-     *
-     * @throws IllegalArgumentException when one is outside the vocabulary (it could never end a sequence)
-     */
-    private static int[] eosTokenIds(ModelConfig config, LoadedModel loaded) {
-        Set<Integer> eos = new HashSet<>(config.eosTokenIds());
-        eos.addAll(loaded.tokenizer().eosTokenIds());
-        for (int id : eos) {
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("eos_token_id " + id + " of " + loaded.modelDirectory().getFileName()
-                        + " (config.json or tokenizer_config.json) is out of the vocabulary [0, " + config.vocabSize() + ")");
-            }
-        }
-        return eos.stream().mapToInt(Integer::intValue).toArray();
+        return EngineLoader.acquire(LlmEngine.engineSpec(args));
     }
 
     /** The model's config.json. */
@@ -165,9 +111,14 @@ public final class LLM implements AutoCloseable {
         return model.engine().config().buildConfig();
     }
 
-    /** The model's tokenizer (closed with this {@code LLM}; closing it otherwise does nothing). */
+    /**
+     * The tokenizer: the model's (closed with this {@code LLM}; closing it otherwise does nothing) or the one
+     * given in {@link LlmArgs#tokenizerObject()}.
+     *
+     * @throws IllegalStateException with {@link LlmArgs#skipTokenizerInit()}: there is none
+     */
     public Tokenizer tokenizer() {
-        return tokenizer;
+        return engine.tokenizer();
     }
 
     /** Bytes of GPU memory the engine holds (weights, KV cache, workspace), or -1 on the CPU backend. */
@@ -301,16 +252,7 @@ public final class LLM implements AutoCloseable {
 
     private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                                     @Nullable Consumer<RequestOutput> onUpdate) {
-        if (closed) {
-            throw new IllegalStateException("LLM is closed");
-        }
-        RequestLimits.checkSupported(params, onUpdate != null);
-        int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
-        if (params.truncatePromptTokens() != null && ids.length > params.truncatePromptTokens()) {
-            ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
-        }
-        limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
+        return engine.submit(prompt, promptIds, params, onUpdate);
     }
 
     private static RequestOutput await(CompletableFuture<RequestOutput> future) {
@@ -342,14 +284,7 @@ public final class LLM implements AutoCloseable {
     }
 
     /** {@link #close()} with another grace period for requests in flight. */
-    public synchronized void close(Duration timeout) {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        executor.close(timeout);
-        fanOut.close(); // beam searches: their steps have ended, finished or failed by the executor's close
-        delivery.close(); // waits for the last outputs to be delivered
-        model.close(); // runner, tokenizer, engine lease: the last LLM on an engine unmaps its weights
+    public void close(Duration timeout) {
+        engine.close(timeout);
     }
 }

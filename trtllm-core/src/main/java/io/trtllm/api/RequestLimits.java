@@ -1,5 +1,7 @@
 package io.trtllm.api;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * What an {@link LLM} refuses before anything is queued: prompts it cannot hold, sizes beyond its
  * engine's limits, and features this version does not combine. Each refusal is an
@@ -9,8 +11,9 @@ package io.trtllm.api;
  * @param maxSeqLen    longest prompt + output
  * @param vocabSize    the model's vocabulary size (prompt ids and logprobs counts must fit it)
  * @param maxQueueSize most requests waiting: best_of samples (or beams) wait together
+ * @param maxBeamWidth widest beam search ({@code LlmArgs.maxBeamWidth})
  */
-record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueueSize) {
+record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueueSize, int maxBeamWidth) {
 
     /** Refuses what this version does not do yet, rather than doing something else silently. */
     static void checkSupported(SamplingParams params, boolean streaming) {
@@ -32,6 +35,20 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
             if (id >= vocabSize) {
                 throw new IllegalArgumentException(field + " holds " + id + ", out of range [0, " + vocabSize + ")");
             }
+        }
+    }
+
+    /**
+     * Without a tokenizer ({@code skip_tokenizer_init}) a request must be token ids, and may not ask for
+     * what needs text (stop strings, bad words); its output text is empty.
+     */
+    static void checkWithoutTokenizer(int @Nullable [] promptIds, SamplingParams params) {
+        if (promptIds == null) {
+            throw new IllegalArgumentException("skip_tokenizer_init is set: give the prompt as token ids, not text");
+        }
+        if (!params.stop().isEmpty() || !params.bad().isEmpty()) {
+            throw new IllegalArgumentException("skip_tokenizer_init is set: stop and bad strings need a tokenizer; use "
+                    + "stop_token_ids and bad_token_ids");
         }
     }
 
@@ -71,6 +88,10 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         if (params.bestOf() > maxQueueSize) {
             throw new IllegalArgumentException((params.useBeamSearch() ? "the beam width" : "best_of") + " ("
                     + params.bestOf() + ") exceeds max_queue_size " + maxQueueSize);
+        }
+        if (params.beamWidth() > maxBeamWidth) {
+            throw new IllegalArgumentException("the beam width (" + params.beamWidth() + ") exceeds max_beam_width "
+                    + maxBeamWidth + "; set LlmArgs maxBeamWidth to allow it");
         }
         // Each beam-search step asks for the 2 × width most likely tokens.
         if (params.useBeamSearch() && 2L * params.bestOf() > vocabSize) {

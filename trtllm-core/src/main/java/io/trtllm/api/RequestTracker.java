@@ -30,7 +30,8 @@ final class RequestTracker implements GenerationListener {
     private final String requestId;
     private final String prompt;
     private final int[] promptIds;
-    private final Tokenizer tokenizer;
+    /** Null with skip_tokenizer_init: the text stays empty. */
+    private final @Nullable Tokenizer tokenizer;
     private final SamplingParams params;
     private final @Nullable Consumer<RequestOutput> onUpdate;
     private final Consumer<String> stopRequest;
@@ -66,7 +67,7 @@ final class RequestTracker implements GenerationListener {
      *                    or null when the caller only wants the final output
      * @param stopRequest asks the executor to end request {@code requestId} with reason STOP
      */
-    RequestTracker(String requestId, String prompt, int[] promptIds, Tokenizer tokenizer, SamplingParams params,
+    RequestTracker(String requestId, String prompt, int[] promptIds, @Nullable Tokenizer tokenizer, SamplingParams params,
                    @Nullable Consumer<RequestOutput> onUpdate, Consumer<String> stopRequest, Executor delivery) {
         this.requestId = requestId;
         this.prompt = prompt;
@@ -77,7 +78,7 @@ final class RequestTracker implements GenerationListener {
         this.stopRequest = stopRequest;
         this.delivery = delivery;
         this.stops = params.stop().isEmpty() ? null : new StopStringMatcher(params.stop(), params.includeStopStrInOutput());
-        this.incremental = params.detokenize() && (onUpdate != null || stops != null);
+        this.incremental = tokenizer != null && params.detokenize() && (onUpdate != null || stops != null);
         this.detok = incremental ? tokenizer.newDetokenizer(params.skipSpecialTokens()) : null;
     }
 
@@ -162,7 +163,7 @@ final class RequestTracker implements GenerationListener {
     public void onFinish(FinishReason reason, RequestStats stats) {
         deliver(() -> {
             String diff;
-            if (!params.detokenize()) {
+            if (!params.detokenize() || tokenizer == null) {
                 diff = "";
             } else if (incremental) {
                 if (stopString == null) {

@@ -25,7 +25,8 @@ import org.jspecify.annotations.Nullable;
  */
 final class SampleFanOut implements AutoCloseable {
     private final Executor executor;
-    private final Tokenizer tokenizer;
+    /** Null with skip_tokenizer_init: requests then ask for nothing that needs one (checked before). */
+    private final @Nullable Tokenizer tokenizer;
     private final java.util.concurrent.Executor delivery;
     private final int[] eosTokenIds;
     /** Runs one beam-search step as a request of its own (through the LLM's checks). */
@@ -38,7 +39,7 @@ final class SampleFanOut implements AutoCloseable {
      * @param eosTokenIds the ids that end a sequence (model config's and tokenizer's)
      * @param step        submits one beam-search step
      */
-    SampleFanOut(Executor executor, Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
+    SampleFanOut(Executor executor, @Nullable Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
                  BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step) {
         this.executor = executor;
         this.tokenizer = tokenizer;
@@ -53,7 +54,8 @@ final class SampleFanOut implements AutoCloseable {
         if (params.useBeamSearch()) {
             return beamSearch(requestId, prompt, ids, params);
         }
-        var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
+        var sampling = tokenizer != null ? params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false))
+                : params.toSamplingConfig(eosTokenIds);
         if (params.bestOf() == 1) {
             return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
         }
@@ -93,7 +95,8 @@ final class SampleFanOut implements AutoCloseable {
         searches.execute(() -> {
             try {
                 result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, step,
-                        tokens -> tokenizer.decode(tokens, params.skipSpecialTokens()), result::isDone));
+                        tokens -> tokenizer != null ? tokenizer.decode(tokens, params.skipSpecialTokens()) : "",
+                        result::isDone));
             } catch (Throwable t) {
                 result.completeExceptionally(t);
             }

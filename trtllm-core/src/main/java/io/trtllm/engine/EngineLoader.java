@@ -41,8 +41,16 @@ public final class EngineLoader {
      * @throws IllegalStateException    when {@code cuda} is asked for and no usable device is present
      */
     public static LoadedModel load(EngineSpec spec, RunnerOptions options, @Nullable Path tokenizer) {
+        return load(spec, options, tokenizer, true);
+    }
+
+    /**
+     * {@link #load(EngineSpec, RunnerOptions, Path)}, or without a tokenizer when {@code loadTokenizer} is
+     * false (the caller brings its own, or works on token ids alone): the result's tokenizer is then null.
+     */
+    public static LoadedModel load(EngineSpec spec, RunnerOptions options, @Nullable Path tokenizer, boolean loadTokenizer) {
         long start = System.nanoTime();
-        var tokenizerLoad = new TokenizerLoad();
+        var tokenizerLoad = new TokenizerLoad(loadTokenizer);
         String backend;
         Path modelDir;
         EngineLease engine;
@@ -73,7 +81,7 @@ public final class EngineLoader {
             throw e;
         }
         long engineDone = System.nanoTime();
-        Tokenizer tok = null;
+        @Nullable Tokenizer tok = null;
         ModelRunner runner = null;
         try {
             BuildConfig built = engine.config().buildConfig();
@@ -203,16 +211,21 @@ public final class EngineLoader {
     private static final class TokenizerLoad {
         private final CompletableFuture<Path> directory = new CompletableFuture<>();
         private volatile Duration duration = Duration.ZERO;
-        private final CompletableFuture<Tokenizer> loaded = CompletableFuture.supplyAsync(() -> {
-            long t0 = System.nanoTime();
-            Tokenizer.loadNativeLibrary();
-            long nativeNanos = System.nanoTime() - t0;
-            Path dir = directory.join(); // not timed: resolving the model (a download, a conversion) is not the tokenizer's
-            long t1 = System.nanoTime();
-            Tokenizer tokenizer = Tokenizer.load(dir);
-            duration = Duration.ofNanos(nativeNanos + System.nanoTime() - t1);
-            return tokenizer;
-        }, task -> Thread.ofPlatform().daemon().name("trtllm-tokenizer-load").start(task));
+        /** The tokenizer, or null when none is to be loaded. */
+        private final CompletableFuture<@Nullable Tokenizer> loaded;
+
+        TokenizerLoad(boolean wanted) {
+            loaded = !wanted ? CompletableFuture.completedFuture(null) : CompletableFuture.supplyAsync(() -> {
+                long t0 = System.nanoTime();
+                Tokenizer.loadNativeLibrary();
+                long nativeNanos = System.nanoTime() - t0;
+                Path dir = directory.join(); // not timed: resolving the model (a download, a conversion) is not the tokenizer's
+                long t1 = System.nanoTime();
+                Tokenizer tokenizer = Tokenizer.load(dir);
+                duration = Duration.ofNanos(nativeNanos + System.nanoTime() - t1);
+                return tokenizer;
+            }, task -> Thread.ofPlatform().daemon().name("trtllm-tokenizer-load").start(task));
+        }
 
         void start(Path dir) {
             directory.complete(dir);
@@ -223,8 +236,8 @@ public final class EngineLoader {
             return duration;
         }
 
-        /** The tokenizer; its failure rethrown as it was thrown on the loading thread. */
-        Tokenizer join() {
+        /** The tokenizer (null when none is loaded); its failure rethrown as it was thrown on the loading thread. */
+        @Nullable Tokenizer join() {
             try {
                 return loaded.join();
             } catch (CompletionException e) {
@@ -241,7 +254,11 @@ public final class EngineLoader {
         /** The load is not wanted: the thread ends, and a tokenizer it loaded anyway is closed. */
         void abandon(Throwable cause) {
             directory.completeExceptionally(cause);
-            loaded.thenAccept(Tokenizer::close);
+            loaded.thenAccept(t -> {
+                if (t != null) {
+                    t.close();
+                }
+            });
         }
     }
 }
