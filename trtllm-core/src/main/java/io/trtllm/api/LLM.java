@@ -173,6 +173,11 @@ public final class LLM implements AutoCloseable {
 
     // ---- blocking ----
 
+    /** Generates a completion of {@code prompt} with TensorRT-LLM's default {@link SamplingParams#defaults()}. */
+    public RequestOutput generate(String prompt) {
+        return generate(prompt, SamplingParams.defaults());
+    }
+
     /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */
     public RequestOutput generate(String prompt, SamplingParams params) {
         return await(generateAsync(prompt, params));
@@ -183,22 +188,25 @@ public final class LLM implements AutoCloseable {
         return await(generateAsync(promptTokenIds, params));
     }
 
+    /** Generates completions of several prompts with {@link SamplingParams#defaults()}; results in prompt order. */
+    public List<RequestOutput> generate(List<String> prompts) {
+        return generate(prompts, SamplingParams.defaults());
+    }
+
     /** Generates completions of several prompts, batched together; results in prompt order. */
     public List<RequestOutput> generate(List<String> prompts, SamplingParams params) {
-        List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
-        try {
-            for (String p : prompts) {
-                futures.add(generateAsync(p, params));
-            }
-        } catch (RuntimeException e) {
-            futures.forEach(f -> f.cancel(true));
-            throw e;
+        return await(generateAsync(prompts, params));
+    }
+
+    /**
+     * Generates completions of several prompts, each with its own parameters (TensorRT-LLM's list of
+     * {@code sampling_params}), batched together; results in prompt order.
+     */
+    public List<RequestOutput> generate(List<String> prompts, List<SamplingParams> params) {
+        if (params.size() != prompts.size()) {
+            throw new IllegalArgumentException(prompts.size() + " prompts but " + params.size() + " sampling params");
         }
-        List<RequestOutput> out = new ArrayList<>();
-        for (var f : futures) {
-            out.add(await(f));
-        }
-        return out;
+        return await(all(prompts.size(), i -> generateAsync(prompts.get(i), params.get(i))));
     }
 
     /**
@@ -217,6 +225,11 @@ public final class LLM implements AutoCloseable {
 
     // ---- asynchronous ----
 
+    /** Queues a completion of {@code prompt} with {@link SamplingParams#defaults()}. */
+    public CompletableFuture<RequestOutput> generateAsync(String prompt) {
+        return generateAsync(prompt, SamplingParams.defaults());
+    }
+
     /** Queues a completion of {@code prompt}; cancelling the future aborts the request. */
     public CompletableFuture<RequestOutput> generateAsync(String prompt, SamplingParams params) {
         return submit(prompt, null, params, null);
@@ -227,22 +240,57 @@ public final class LLM implements AutoCloseable {
         return submit("", promptTokenIds.clone(), params, null);
     }
 
+    /**
+     * Queues completions of several prompts, batched together; the future completes with all of them in
+     * prompt order, or fails with the first failure. Cancelling it aborts them all. A prompt refused
+     * before queueing throws here, and the ones already queued are aborted.
+     */
+    public CompletableFuture<List<RequestOutput>> generateAsync(List<String> prompts, SamplingParams params) {
+        return all(prompts.size(), i -> generateAsync(prompts.get(i), params));
+    }
+
+    private static CompletableFuture<List<RequestOutput>> all(int count,
+                                                              java.util.function.IntFunction<CompletableFuture<RequestOutput>> submit) {
+        List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
+        try {
+            for (int i = 0; i < count; i++) {
+                futures.add(submit.apply(i));
+            }
+        } catch (RuntimeException e) {
+            futures.forEach(f -> f.cancel(true));
+            throw e;
+        }
+        CompletableFuture<List<RequestOutput>> all = CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
+                .thenApply(done -> futures.stream().map(CompletableFuture::join).toList());
+        all.whenComplete((r, e) -> {
+            if (e != null) {
+                futures.forEach(f -> f.cancel(true)); // cancelled or one failed: stop the rest
+            }
+        });
+        return all;
+    }
+
     // ---- streaming ----
 
     /**
      * A stream of updates of one completion: each {@link RequestOutput} carries the text and token ids
-     * so far and their diffs since the previous one; the last has {@code finished() == true}. The
-     * request starts when a subscriber subscribes; cancelling the subscription aborts it. Items are
-     * delivered as the subscriber requests them.
+     * so far and their diffs since the previous one; the last has {@code finished() == true}. Read it as a
+     * {@link Flow.Publisher} (the request starts when a subscriber subscribes; cancelling the subscription
+     * aborts it; items are delivered as requested) or iterate it: {@code for (RequestOutput o : stream)}.
      */
-    public Flow.Publisher<RequestOutput> generateStream(String prompt, SamplingParams params) {
-        return new RequestPublisher(onUpdate -> submit(prompt, null, params, onUpdate));
+    public RequestStream generateStream(String prompt, SamplingParams params) {
+        return new RequestStream(onUpdate -> submit(prompt, null, params, onUpdate));
+    }
+
+    /** {@link #generateStream(String, SamplingParams)} with {@link SamplingParams#defaults()}. */
+    public RequestStream generateStream(String prompt) {
+        return generateStream(prompt, SamplingParams.defaults());
     }
 
     /** Like {@link #generateStream(String, SamplingParams)} for a prompt given as token ids. */
-    public Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params) {
+    public RequestStream generateStream(int[] promptTokenIds, SamplingParams params) {
         int[] ids = promptTokenIds.clone();
-        return new RequestPublisher(onUpdate -> submit("", ids, params, onUpdate));
+        return new RequestStream(onUpdate -> submit("", ids, params, onUpdate));
     }
 
     /** Aborts a request by id (finish reason {@code cancelled}); false if it is not running or queued. */
@@ -255,7 +303,7 @@ public final class LLM implements AutoCloseable {
         return engine.submit(prompt, promptIds, params, onUpdate);
     }
 
-    private static RequestOutput await(CompletableFuture<RequestOutput> future) {
+    private static <T> T await(CompletableFuture<T> future) {
         try {
             return future.get();
         } catch (InterruptedException e) {

@@ -239,6 +239,29 @@ public record SamplingParams(
                 .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId);
     }
 
+    /**
+     * What TensorRT-LLM's {@code SamplingParams()} does when nothing is set, used by the {@code LLM} calls
+     * that take no parameters: greedy decoding (its top_k and top_p unset mean argmax) of up to
+     * {@value #DEFAULT_MAX_TOKENS} tokens, stopping at the model's end-of-sequence ids. The
+     * {@link #builder()} starts from temperature 1 instead (see the class comment): a builder's unset
+     * fields keep the meaning they have had for this library's callers.
+     */
+    public static SamplingParams defaults() {
+        return DEFAULTS;
+    }
+
+    private static final SamplingParams DEFAULTS = greedy(DEFAULT_MAX_TOKENS);
+
+    /**
+     * These settings with some changed, for one call: {@code params.with(b -> b.maxTokens(64).seed(7L))}.
+     * This instance is left as it is.
+     */
+    public SamplingParams with(java.util.function.Consumer<Builder> overrides) {
+        Builder b = toBuilder();
+        overrides.accept(b);
+        return b.build();
+    }
+
     /** Greedy decoding of up to {@code maxTokens} tokens. */
     public static SamplingParams greedy(int maxTokens) {
         return builder().maxTokens(maxTokens).temperature(0).build();
