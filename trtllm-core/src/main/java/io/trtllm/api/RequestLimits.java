@@ -20,6 +20,10 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         if (streaming && params.useBeamSearch()) {
             throw new IllegalArgumentException("streaming does not support use_beam_search; use generate or generateAsync");
         }
+        if (params.useBeamSearch() && (params.returnContextLogits() || params.returnGenerationLogits())) {
+            throw new IllegalArgumentException("use_beam_search does not support return_context_logits or "
+                    + "return_generation_logits");
+        }
         if (params.useBeamSearch() && (!params.stop().isEmpty() || params.logprobs() != null || params.promptLogprobs() != null)) {
             throw new IllegalArgumentException("use_beam_search does not support stop strings, logprobs or prompt_logprobs");
         }
@@ -49,6 +53,15 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         if (!params.stop().isEmpty() || !params.bad().isEmpty()) {
             throw new IllegalArgumentException("skip_tokenizer_init is set: stop and bad strings need a tokenizer; use "
                     + "stop_token_ids and bad_token_ids");
+        }
+    }
+
+    /** {@code a × b}, or Long.MAX_VALUE where it would overflow (sizes a caller gives may each be near 2^31). */
+    private static long saturatedProduct(long a, long b) {
+        try {
+            return Math.multiplyExact(a, b);
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
         }
     }
 
@@ -83,6 +96,17 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         if (params.promptLogprobs() != null && params.promptLogprobs() > vocabSize) {
             throw new IllegalArgumentException("prompt_logprobs (" + params.promptLogprobs() + ") exceeds the vocabulary size "
                     + vocabSize);
+        }
+        if (params.returnContextLogits() && (long) promptIds.length * vocabSize > SamplingParams.MAX_LOGITS_VALUES) {
+            throw new IllegalArgumentException("return_context_logits: prompt (" + promptIds.length + " tokens) × vocabulary ("
+                    + vocabSize + ") = " + (long) promptIds.length * vocabSize + " values exceeds the limit of "
+                    + SamplingParams.MAX_LOGITS_VALUES + " per request; shorten the prompt");
+        }
+        long generationValues = saturatedProduct((long) params.maxTokens() * params.bestOf(), vocabSize);
+        if (params.returnGenerationLogits() && generationValues > SamplingParams.MAX_LOGITS_VALUES) {
+            throw new IllegalArgumentException("return_generation_logits: max_tokens (" + params.maxTokens() + ") × best_of ("
+                    + params.bestOf() + ") × vocabulary (" + vocabSize + ") = " + generationValues
+                    + " values exceeds the limit of " + SamplingParams.MAX_LOGITS_VALUES + " per request; lower max_tokens");
         }
         // best_of samples (or beams) wait in the queue together: more than it holds could never all be admitted.
         if (params.bestOf() > maxQueueSize) {

@@ -61,6 +61,10 @@ final class RequestTracker implements GenerationListener {
     /** Ids already reported in a token diff. */
     private int reported;
     private @Nullable String stopString;
+    // Written on the loop thread before the finish task is queued, read by that task.
+    private float @Nullable [] contextLogits;
+    private int logitsVocab;
+    private final List<float[]> generationLogits = new ArrayList<>();
 
     /**
      * @param onUpdate    called with each streamed update (text and token diffs) and the final output,
@@ -160,6 +164,34 @@ final class RequestTracker implements GenerationListener {
     }
 
     @Override
+    public void onContextLogits(int fromPosition, int rows, float[] values) {
+        if (contextLogits == null) {
+            logitsVocab = values.length / rows;
+            contextLogits = new float[promptIds.length * logitsVocab];
+        }
+        System.arraycopy(values, 0, contextLogits, fromPosition * logitsVocab, values.length);
+    }
+
+    @Override
+    public void onGenerationLogits(float[] row) {
+        logitsVocab = row.length;
+        generationLogits.add(row);
+    }
+
+    /** The rows of the tokens kept (those generated after a stop string was found are dropped). */
+    private @Nullable Logits generationLogits() {
+        if (!params.returnGenerationLogits() || logitsVocab == 0) {
+            return null;
+        }
+        int rows = Math.min(generationLogits.size(), count);
+        float[] values = new float[rows * logitsVocab];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(generationLogits.get(r), 0, values, r * logitsVocab, logitsVocab);
+        }
+        return new Logits(rows, logitsVocab, values);
+    }
+
+    @Override
     public void onFinish(FinishReason reason, RequestStats stats) {
         deliver(() -> {
             String diff;
@@ -220,10 +252,12 @@ final class RequestTracker implements GenerationListener {
         int[] all = Arrays.copyOf(ids, count);
         int[] idsDiff = Arrays.copyOfRange(ids, Math.min(reported, count), count);
         reported = count;
+        boolean last = finish != null;
         var completion = new CompletionOutput(0, text.toString(), all, haveLogprobs ? cumulativeLogprob : null, logprobs,
-                finish, stopReason, textDiff, idsDiff);
-        return new RequestOutput(requestId, prompt, promptIds, List.of(completion), finish != null, metrics,
-                finish != null ? promptLogprobs : List.of());
+                finish, stopReason, textDiff, idsDiff, last ? generationLogits() : null);
+        Logits context = last && contextLogits != null ? new Logits(promptIds.length, logitsVocab, contextLogits) : null;
+        return new RequestOutput(requestId, prompt, promptIds, List.of(completion), last, metrics,
+                last ? promptLogprobs : List.of(), context);
     }
 
     /** Runs {@code task} after the ones before it, on the delivery pool. */

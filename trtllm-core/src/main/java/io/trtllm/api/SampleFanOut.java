@@ -111,7 +111,8 @@ final class SampleFanOut implements AutoCloseable {
                 id -> executor.abort(sampleId, FinishReason.STOP), delivery);
         int promptLogprobs = params.promptLogprobs() != null && index == 0 ? params.promptLogprobs() : -1;
         try {
-            executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index, promptLogprobs), tracker);
+            executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index, promptLogprobs,
+                    params.returnContextLogits() && index == 0, params.returnGenerationLogits()), tracker);
         } catch (io.trtllm.executor.QueueFullException e) {
             throw new QueueFullException(e.getMessage(), e);
         }
@@ -137,15 +138,16 @@ final class SampleFanOut implements AutoCloseable {
         List<CompletionOutput> best = new ArrayList<>();
         for (int i = 0; i < params.n(); i++) {
             CompletionOutput o = outputs.get(i);
-            best.add(new CompletionOutput(i, o.text(), o.tokenIds(), params.logprobs() != null ? o.cumulativeLogprob() : null,
-                    o.logprobs(), o.finishReason(), o.stopReason(), o.textDiff(), o.tokenIdsDiff()));
+            best.add(new CompletionOutput(i, o.text(), o.tokenIds(), o.cumulativeLogprob(), o.logprobs(), o.finishReason(),
+                    o.stopReason(), o.textDiff(), o.tokenIdsDiff(), o.generationLogits()));
         }
         RequestMetrics first = samples.getFirst().metrics();
         int generated = samples.stream().mapToInt(r -> r.metrics().generatedTokens()).sum();
         long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
         var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
                 first.firstTokenNanos(), finish);
-        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs());
+        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs(),
+                samples.getFirst().contextLogits());
     }
 
     /** Waits for the beam searches, whose steps have ended (finished, or failed by the executor's close). */

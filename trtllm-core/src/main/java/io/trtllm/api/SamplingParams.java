@@ -67,6 +67,11 @@ import org.jspecify.annotations.Nullable;
  * @param endId                  TensorRT-LLM's {@code end_id}: the token that ends generation in place of the
  *                               model's end-of-sequence ids, or null for the model's (config.json's and
  *                               the tokenizer's); must be in the vocabulary
+ * @param returnContextLogits    whether the output carries the logits of every prompt position
+ *                               ({@link RequestOutput#contextLogits()}; bounded: see {@link #MAX_LOGITS_VALUES})
+ * @param returnGenerationLogits whether each output carries the logits each of its tokens was chosen from
+ *                               ({@link CompletionOutput#generationLogits()}; bounded likewise). The runners
+ *                               compute the rows a request asks for, so no engine build option is needed.
  */
 public record SamplingParams(
         int maxTokens,
@@ -94,7 +99,15 @@ public record SamplingParams(
         boolean detokenize,
         boolean skipSpecialTokens,
         @Nullable Integer truncatePromptTokens,
-        @Nullable Integer endId) {
+        @Nullable Integer endId,
+        boolean returnContextLogits,
+        boolean returnGenerationLogits) {
+
+    /**
+     * Most logits values one request may return of each kind (context: prompt tokens × vocabulary;
+     * generation: max_tokens × best_of × vocabulary): 16 Mi floats, 64 MiB.
+     */
+    public static final long MAX_LOGITS_VALUES = 1L << 24;
 
     public static final int DEFAULT_MAX_TOKENS = 32;
 
@@ -202,9 +215,10 @@ public record SamplingParams(
                 bannedWords.add(ids.clone());
             }
         }
-        // Ranking best_of samples needs each token's log-probability even when none are returned.
+        // Ranking best_of samples needs each token's log-probability even when none are returned; with
+        // generation logits the row is on the host anyway, and the chosen token's gives cumulative_logprob.
         int logprobsPerToken = logprobs != null ? logprobs
-                : bestOf > n && !useBeamSearch ? 0 : SamplingConfig.NO_LOGPROBS;
+                : (bestOf > n && !useBeamSearch) || returnGenerationLogits ? 0 : SamplingConfig.NO_LOGPROBS;
         return new SamplingConfig(temperature, topK, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty,
                 minTokens, ints(endIds), ints(bannedIds), bannedWords.toArray(int[][]::new), seed, logprobsPerToken);
     }
@@ -236,7 +250,8 @@ public record SamplingParams(
                 .repetitionPenalty(repetitionPenalty).presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty).logprobs(logprobs).promptLogprobs(promptLogprobs).n(n)
                 .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).detokenize(detokenize)
-                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId);
+                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId)
+                .returnContextLogits(returnContextLogits).returnGenerationLogits(returnGenerationLogits);
     }
 
     /**
@@ -295,6 +310,8 @@ public record SamplingParams(
         private boolean skipSpecialTokens = true;
         private @Nullable Integer truncatePromptTokens;
         private @Nullable Integer endId;
+        private boolean returnContextLogits;
+        private boolean returnGenerationLogits;
 
         private Builder() {
         }
@@ -447,11 +464,22 @@ public record SamplingParams(
             return this;
         }
 
+        public Builder returnContextLogits(boolean returnContextLogits) {
+            this.returnContextLogits = returnContextLogits;
+            return this;
+        }
+
+        public Builder returnGenerationLogits(boolean returnGenerationLogits) {
+            this.returnGenerationLogits = returnGenerationLogits;
+            return this;
+        }
+
         public SamplingParams build() {
             return new SamplingParams(maxTokens, minTokens, temperature, topK, topP, minP, seed, stop,
                     includeStopStrInOutput, stopTokenIds, ignoreEos, bad, badTokenIds, repetitionPenalty,
                     presencePenalty, frequencyPenalty, logprobs, promptLogprobs, n, bestOf != null ? bestOf : n,
-                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, endId);
+                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, endId,
+                    returnContextLogits, returnGenerationLogits);
         }
     }
 }

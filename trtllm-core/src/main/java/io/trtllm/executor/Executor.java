@@ -344,6 +344,9 @@ public final class Executor implements AutoCloseable {
                     pass.reportPromptLogprobs(i, result, vocab);
                 }
                 if (c.sample()) {
+                    if (s.request.returnGenerationLogits()) {
+                        pass.reportGenerationLogits(i, result, vocab);
+                    }
                     append(s, pass.nextToken(i, result, sampler, vocab));
                 }
             } catch (RuntimeException | Error e) {
