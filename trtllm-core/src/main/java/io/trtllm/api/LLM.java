@@ -3,11 +3,11 @@ package io.trtllm.api;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.EngineLoad;
 import io.trtllm.api.config.LoadTimes;
+import io.trtllm.engine.EngineExport;
 import io.trtllm.engine.EngineLease;
 import io.trtllm.engine.EngineLoader;
 import io.trtllm.engine.LoadedModel;
 import io.trtllm.executor.Executor;
-import io.trtllm.executor.KvCacheManager;
 import io.trtllm.model.ModelConfig;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -136,13 +136,35 @@ public final class LLM implements AutoCloseable {
         return model.maxSeqLen();
     }
 
-    /** The engine's state: running and waiting requests, KV blocks, last batch. */
+    /** The engine's state now: running and waiting requests, KV blocks, last batch. */
     public EngineStats stats() {
-        Executor.Stats s = executor.stats();
-        KvCacheManager.Stats kv = s.kvCache();
-        return new EngineStats(s.alive(), s.running(), s.waiting(), new EngineStats.KvCache(kv.numBlocks(),
-                kv.usedBlocks(), kv.freeBlocks(), kv.cachedBlocks(), kv.reuseHitBlocks(), kv.reuseHitTokens()),
-                s.iterations(), s.lastBatchSize(), s.lastBatchTokens());
+        return StatsHistory.of(executor.stats());
+    }
+
+    /**
+     * The stats of each iteration that ran a forward pass since the previous call, oldest first (TensorRT-LLM's
+     * {@code get_stats}): at most the last 1024 are kept between calls.
+     */
+    public List<EngineStats> iterationStats() {
+        return engine.history.drain();
+    }
+
+    /**
+     * Calls {@code listener} with each iteration's stats as it ends, on the engine's thread: keep it short
+     * (every request waits while it runs). What it throws is logged and ignored.
+     */
+    public void onIterationStats(Consumer<? super EngineStats> listener) {
+        engine.history.addListener(listener);
+    }
+
+    /**
+     * Writes the engine directory to {@code dir} (TensorRT-LLM's {@code save}) so that it loads later as a
+     * prebuilt engine: {@code new LLM(dir.toString())}. {@code dir} must not exist or be empty.
+     *
+     * @throws IllegalArgumentException when {@code dir} holds something
+     */
+    public void save(Path dir) {
+        EngineExport.save(engineDirectory(), dir);
     }
 
     /**
@@ -206,7 +228,7 @@ public final class LLM implements AutoCloseable {
         if (params.size() != prompts.size()) {
             throw new IllegalArgumentException(prompts.size() + " prompts but " + params.size() + " sampling params");
         }
-        return await(all(prompts.size(), i -> generateAsync(prompts.get(i), params.get(i))));
+        return await(LlmEngine.all(prompts.size(), i -> generateAsync(prompts.get(i), params.get(i))));
     }
 
     /**
@@ -246,28 +268,7 @@ public final class LLM implements AutoCloseable {
      * before queueing throws here, and the ones already queued are aborted.
      */
     public CompletableFuture<List<RequestOutput>> generateAsync(List<String> prompts, SamplingParams params) {
-        return all(prompts.size(), i -> generateAsync(prompts.get(i), params));
-    }
-
-    private static CompletableFuture<List<RequestOutput>> all(int count,
-                                                              java.util.function.IntFunction<CompletableFuture<RequestOutput>> submit) {
-        List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
-        try {
-            for (int i = 0; i < count; i++) {
-                futures.add(submit.apply(i));
-            }
-        } catch (RuntimeException e) {
-            futures.forEach(f -> f.cancel(true));
-            throw e;
-        }
-        CompletableFuture<List<RequestOutput>> all = CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
-                .thenApply(done -> futures.stream().map(CompletableFuture::join).toList());
-        all.whenComplete((r, e) -> {
-            if (e != null) {
-                futures.forEach(f -> f.cancel(true)); // cancelled or one failed: stop the rest
-            }
-        });
-        return all;
+        return LlmEngine.all(prompts.size(), i -> generateAsync(prompts.get(i), params));
     }
 
     // ---- streaming ----

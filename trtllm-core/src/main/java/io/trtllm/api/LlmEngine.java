@@ -43,6 +43,8 @@ final class LlmEngine implements AutoCloseable {
     private final ExecutorService delivery;
     private final SampleFanOut fanOut;
     private final AtomicLong requestIds = new AtomicLong();
+    /** Each iteration's stats, for {@link LLM#iterationStats()} and its listeners. */
+    final StatsHistory history = new StatsHistory();
     private volatile boolean closed;
 
     LlmEngine(LlmArgs args) {
@@ -65,6 +67,7 @@ final class LlmEngine implements AutoCloseable {
             throw e;
         }
         this.model = loaded;
+        executor.onIteration(history::record);
         this.limits = new RequestLimits(loaded.maxInputLen(), loaded.maxSeqLen(), config.vocabSize(), args.maxQueueSize(),
                 args.maxBeamWidth());
         this.delivery = Executors.newSingleThreadExecutor(
@@ -124,6 +127,31 @@ final class LlmEngine implements AutoCloseable {
         }
         limits.check(ids, params);
         return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
+    }
+
+    /**
+     * Submits {@code count} requests; the result completes with all outputs in order. A submission that throws
+     * cancels those before it; a failure or cancellation of the result cancels them all.
+     */
+    static CompletableFuture<java.util.List<RequestOutput>> all(int count,
+                                                                java.util.function.IntFunction<CompletableFuture<RequestOutput>> submit) {
+        java.util.List<CompletableFuture<RequestOutput>> futures = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < count; i++) {
+                futures.add(submit.apply(i));
+            }
+        } catch (RuntimeException e) {
+            futures.forEach(f -> f.cancel(true));
+            throw e;
+        }
+        CompletableFuture<java.util.List<RequestOutput>> all = CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new))
+                .thenApply(done -> futures.stream().map(CompletableFuture::join).toList());
+        all.whenComplete((r, e) -> {
+            if (e != null) {
+                futures.forEach(f -> f.cancel(true)); // cancelled or one failed: stop the rest
+            }
+        });
+        return all;
     }
 
     boolean isClosed() {
