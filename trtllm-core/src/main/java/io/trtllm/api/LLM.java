@@ -1,35 +1,25 @@
 package io.trtllm.api;
 
 import io.trtllm.api.config.BuildConfig;
-import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.EngineLoad;
 import io.trtllm.api.config.LoadTimes;
+import io.trtllm.engine.EngineExport;
 import io.trtllm.engine.EngineLease;
 import io.trtllm.engine.EngineLoader;
-import io.trtllm.engine.EngineSpec;
 import io.trtllm.engine.LoadedModel;
-import io.trtllm.engine.RunnerOptions;
 import io.trtllm.executor.Executor;
-import io.trtllm.executor.KvCacheManager;
-import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.Parallelism;
 import io.trtllm.runtime.RankGroupRunner;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Flow;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
@@ -54,22 +44,9 @@ import org.jspecify.annotations.Nullable;
 public final class LLM implements AutoCloseable {
     /** How long {@link #close()} lets requests in flight finish before aborting them. */
     public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
-    private static final AtomicLong DELIVERY_THREADS = new AtomicLong();
-
+    private final LlmEngine engine;
     private final LoadedModel model;
     private final Executor executor;
-    private final TransformersTokenizer tokenizer;
-    private final RequestLimits limits;
-    /**
-     * Turns the executor's events into outputs (detokenization, stop strings) and hands them to the
-     * callers: one thread, which stays awake while tokens flow. A thread per event would wake a
-     * carrier for each of a decode step's tokens, and those wake-ups compete with the forward pass
-     * for the cores (measured: 4-5% of output tokens/s at 32 concurrent requests on 2 vCPUs).
-     */
-    private final ExecutorService delivery;
-    private final SampleFanOut fanOut;
-    private final AtomicLong requestIds = new AtomicLong();
-    private volatile boolean closed;
 
     /**
      * Loads the model of {@code args} (its engine built or taken from the engine cache, its runner warmed
@@ -79,26 +56,19 @@ public final class LLM implements AutoCloseable {
      * @throws IllegalStateException    when {@code backend cuda} is asked for and no usable GPU is present
      */
     public LLM(LlmArgs args) {
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
-                        new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds()),
-                args.tokenizer());
-        try {
-            var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
-                    args.enableChunkedPrefill());
-            this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
-                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse()));
-        } catch (RuntimeException | Error e) {
-            loaded.close();
-            throw e;
-        }
-        this.model = loaded;
-        this.tokenizer = new TransformersTokenizer(loaded.tokenizer(), false);
-        ModelConfig config = loaded.engine().config().modelConfig();
-        this.limits = new RequestLimits(loaded.maxInputLen(), loaded.maxSeqLen(), config.vocabSize(), args.maxQueueSize());
-        this.delivery = Executors.newSingleThreadExecutor(
-                Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
-        this.fanOut = new SampleFanOut(executor, loaded.tokenizer(), delivery, eosTokenIds(config, loaded),
-                (input, step) -> submit("", input, step, null));
+        this.engine = new LlmEngine(args);
+        this.model = engine.model;
+        this.executor = engine.executor;
+    }
+
+    /** {@code new LLM(LlmArgs.builder(model).build())}: a builtin name, a model or engine directory, or a Hub id. */
+    public LLM(String model) {
+        this(LlmArgs.builder(model).build());
+    }
+
+    /** The arguments of an {@code LLM} of {@code model}; {@link LlmArgs.Builder#load()} loads it. */
+    public static LlmArgs.Builder builder(String model) {
+        return LlmArgs.builder(model);
     }
 
     /**
@@ -107,20 +77,7 @@ public final class LLM implements AutoCloseable {
      * prebuilt engine opened). The caller closes the lease. {@code trtllm bench --engine-load} times this.
      */
     public static EngineLease acquireEngine(LlmArgs args) {
-        return EngineLoader.acquire(engineSpec(args));
-    }
-
-    private static EngineSpec engineSpec(LlmArgs args) {
-        return new EngineSpec(args.model(), args.backend(), args.cacheDir(), args.maxSeqLen(), args.maxInputLen(),
-                args.maxBatchSize(), args.maxNumTokens(), Dtype.parse(args.dtype()), args.quantization(), args.enableBuildCache(),
-                args.skipBuildCache(), args.buildCacheConfig());
-    }
-
-    /** End-of-sequence ids: the model config's and the tokenizer's, each once. */
-    private static int[] eosTokenIds(ModelConfig config, LoadedModel loaded) {
-        Set<Integer> eos = new HashSet<>(config.eosTokenIds());
-        eos.addAll(loaded.tokenizer().eosTokenIds());
-        return eos.stream().mapToInt(Integer::intValue).toArray();
+        return EngineLoader.acquire(LlmEngine.engineSpec(args));
     }
 
     /** The model's config.json. */
@@ -156,9 +113,14 @@ public final class LLM implements AutoCloseable {
         return model.engine().config().buildConfig();
     }
 
-    /** The model's tokenizer (closed with this {@code LLM}; closing it otherwise does nothing). */
+    /**
+     * The tokenizer: the model's (closed with this {@code LLM}; closing it otherwise does nothing) or the one
+     * given in {@link LlmArgs#tokenizerObject()}.
+     *
+     * @throws IllegalStateException with {@link LlmArgs#skipTokenizerInit()}: there is none
+     */
     public Tokenizer tokenizer() {
-        return tokenizer;
+        return engine.tokenizer();
     }
 
     /** Bytes of GPU memory the engine holds (weights, KV cache, workspace), or -1 on the CPU backend. */
@@ -176,13 +138,35 @@ public final class LLM implements AutoCloseable {
         return model.maxSeqLen();
     }
 
-    /** The engine's state: running and waiting requests, KV blocks, last batch. */
+    /** The engine's state now: running and waiting requests, KV blocks, last batch. */
     public EngineStats stats() {
-        Executor.Stats s = executor.stats();
-        KvCacheManager.Stats kv = s.kvCache();
-        return new EngineStats(s.alive(), s.running(), s.waiting(), new EngineStats.KvCache(kv.numBlocks(),
-                kv.usedBlocks(), kv.freeBlocks(), kv.cachedBlocks(), kv.reuseHitBlocks(), kv.reuseHitTokens()),
-                s.iterations(), s.lastBatchSize(), s.lastBatchTokens());
+        return StatsHistory.of(executor.stats());
+    }
+
+    /**
+     * The stats of each iteration that ran a forward pass since the previous call, oldest first (TensorRT-LLM's
+     * {@code get_stats}): at most the last 1024 are kept between calls.
+     */
+    public List<EngineStats> iterationStats() {
+        return engine.history.drain();
+    }
+
+    /**
+     * Calls {@code listener} with each iteration's stats as it ends, on the engine's thread: keep it short
+     * (every request waits while it runs). What it throws is logged and ignored.
+     */
+    public void onIterationStats(Consumer<? super EngineStats> listener) {
+        engine.history.addListener(listener);
+    }
+
+    /**
+     * Writes the engine directory to {@code dir} (TensorRT-LLM's {@code save}) so that it loads later as a
+     * prebuilt engine: {@code new LLM(dir.toString())}. {@code dir} must not exist or be empty.
+     *
+     * @throws IllegalArgumentException when {@code dir} holds something
+     */
+    public void save(Path dir) {
+        EngineExport.save(engineDirectory(), dir);
     }
 
     /**
@@ -225,6 +209,11 @@ public final class LLM implements AutoCloseable {
 
     // ---- blocking ----
 
+    /** Generates a completion of {@code prompt} with TensorRT-LLM's default {@link SamplingParams#defaults()}. */
+    public RequestOutput generate(String prompt) {
+        return generate(prompt, SamplingParams.defaults());
+    }
+
     /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */
     public RequestOutput generate(String prompt, SamplingParams params) {
         return await(generateAsync(prompt, params));
@@ -235,22 +224,25 @@ public final class LLM implements AutoCloseable {
         return await(generateAsync(promptTokenIds, params));
     }
 
+    /** Generates completions of several prompts with {@link SamplingParams#defaults()}; results in prompt order. */
+    public List<RequestOutput> generate(List<String> prompts) {
+        return generate(prompts, SamplingParams.defaults());
+    }
+
     /** Generates completions of several prompts, batched together; results in prompt order. */
     public List<RequestOutput> generate(List<String> prompts, SamplingParams params) {
-        List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
-        try {
-            for (String p : prompts) {
-                futures.add(generateAsync(p, params));
-            }
-        } catch (RuntimeException e) {
-            futures.forEach(f -> f.cancel(true));
-            throw e;
+        return await(generateAsync(prompts, params));
+    }
+
+    /**
+     * Generates completions of several prompts, each with its own parameters (TensorRT-LLM's list of
+     * {@code sampling_params}), batched together; results in prompt order.
+     */
+    public List<RequestOutput> generate(List<String> prompts, List<SamplingParams> params) {
+        if (params.size() != prompts.size()) {
+            throw new IllegalArgumentException(prompts.size() + " prompts but " + params.size() + " sampling params");
         }
-        List<RequestOutput> out = new ArrayList<>();
-        for (var f : futures) {
-            out.add(await(f));
-        }
-        return out;
+        return await(LlmEngine.all(prompts.size(), i -> generateAsync(prompts.get(i), params.get(i))));
     }
 
     /**
@@ -269,6 +261,11 @@ public final class LLM implements AutoCloseable {
 
     // ---- asynchronous ----
 
+    /** Queues a completion of {@code prompt} with {@link SamplingParams#defaults()}. */
+    public CompletableFuture<RequestOutput> generateAsync(String prompt) {
+        return generateAsync(prompt, SamplingParams.defaults());
+    }
+
     /** Queues a completion of {@code prompt}; cancelling the future aborts the request. */
     public CompletableFuture<RequestOutput> generateAsync(String prompt, SamplingParams params) {
         return submit(prompt, null, params, null);
@@ -279,22 +276,36 @@ public final class LLM implements AutoCloseable {
         return submit("", promptTokenIds.clone(), params, null);
     }
 
+    /**
+     * Queues completions of several prompts, batched together; the future completes with all of them in
+     * prompt order, or fails with the first failure. Cancelling it aborts them all. A prompt refused
+     * before queueing throws here, and the ones already queued are aborted.
+     */
+    public CompletableFuture<List<RequestOutput>> generateAsync(List<String> prompts, SamplingParams params) {
+        return LlmEngine.all(prompts.size(), i -> generateAsync(prompts.get(i), params));
+    }
+
     // ---- streaming ----
 
     /**
      * A stream of updates of one completion: each {@link RequestOutput} carries the text and token ids
-     * so far and their diffs since the previous one; the last has {@code finished() == true}. The
-     * request starts when a subscriber subscribes; cancelling the subscription aborts it. Items are
-     * delivered as the subscriber requests them.
+     * so far and their diffs since the previous one; the last has {@code finished() == true}. Read it as a
+     * {@link Flow.Publisher} (the request starts when a subscriber subscribes; cancelling the subscription
+     * aborts it; items are delivered as requested) or iterate it: {@code for (RequestOutput o : stream)}.
      */
-    public Flow.Publisher<RequestOutput> generateStream(String prompt, SamplingParams params) {
-        return new RequestPublisher(onUpdate -> submit(prompt, null, params, onUpdate));
+    public RequestStream generateStream(String prompt, SamplingParams params) {
+        return new RequestStream(onUpdate -> submit(prompt, null, params, onUpdate));
+    }
+
+    /** {@link #generateStream(String, SamplingParams)} with {@link SamplingParams#defaults()}. */
+    public RequestStream generateStream(String prompt) {
+        return generateStream(prompt, SamplingParams.defaults());
     }
 
     /** Like {@link #generateStream(String, SamplingParams)} for a prompt given as token ids. */
-    public Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params) {
+    public RequestStream generateStream(int[] promptTokenIds, SamplingParams params) {
         int[] ids = promptTokenIds.clone();
-        return new RequestPublisher(onUpdate -> submit("", ids, params, onUpdate));
+        return new RequestStream(onUpdate -> submit("", ids, params, onUpdate));
     }
 
     /** Aborts a request by id (finish reason {@code cancelled}); false if it is not running or queued. */
@@ -304,19 +315,10 @@ public final class LLM implements AutoCloseable {
 
     private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                                     @Nullable Consumer<RequestOutput> onUpdate) {
-        if (closed) {
-            throw new IllegalStateException("LLM is closed");
-        }
-        RequestLimits.checkSupported(params, onUpdate != null);
-        int[] ids = promptIds != null ? promptIds : tokenizer.encode(prompt, true);
-        if (params.truncatePromptTokens() != null && ids.length > params.truncatePromptTokens()) {
-            ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
-        }
-        limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
+        return engine.submit(prompt, promptIds, params, onUpdate);
     }
 
-    private static RequestOutput await(CompletableFuture<RequestOutput> future) {
+    private static <T> T await(CompletableFuture<T> future) {
         try {
             return future.get();
         } catch (InterruptedException e) {
@@ -345,14 +347,7 @@ public final class LLM implements AutoCloseable {
     }
 
     /** {@link #close()} with another grace period for requests in flight. */
-    public synchronized void close(Duration timeout) {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        executor.close(timeout);
-        fanOut.close(); // beam searches: their steps have ended, finished or failed by the executor's close
-        delivery.close(); // waits for the last outputs to be delivered
-        model.close(); // runner, tokenizer, engine lease: the last LLM on an engine unmaps its weights
+    public void close(Duration timeout) {
+        engine.close(timeout);
     }
 }

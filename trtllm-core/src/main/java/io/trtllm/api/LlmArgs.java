@@ -46,6 +46,15 @@ import org.jspecify.annotations.Nullable;
  * @param pipelineParallelSize stages of contiguous layers ({@code pipeline_parallel_size}); 1 = none
  * @param deviceIds      the devices of the ranks, rank order (CUDA device ordinals), or empty for devices
  *                       0 .. TP × PP − 1; on the CPU the ranks are threads and this must be empty
+ * @param maxBeamWidth   widest beam search a request may ask for (TensorRT-LLM's {@code max_beam_width}, default 1):
+ *                       a wider one is refused before it is queued
+ * @param tokenizerObject a tokenizer to use instead of loading the model's (TensorRT-LLM's {@code tokenizer} given
+ *                       as an object), or null; it stays the caller's to close, after the {@code LLM}
+ * @param skipTokenizerInit whether to load no tokenizer at all (TensorRT-LLM's {@code skip_tokenizer_init}): prompts are
+ *                       token ids, outputs are token ids with empty text, and what needs a tokenizer (text prompts, stop
+ *                       strings, bad words) is refused. The end-of-sequence ids come from config.json. TensorRT-LLM's
+ *                       {@code tokenizer_mode} has no counterpart: the one tokenizer is Hugging Face's fast (Rust) one,
+ *                       which is what its {@code auto} mode picks
  */
 public record LlmArgs(
         String model,
@@ -69,7 +78,10 @@ public record LlmArgs(
         BuildCacheConfig buildCacheConfig,
         int tensorParallelSize,
         int pipelineParallelSize,
-        List<Integer> deviceIds) {
+        List<Integer> deviceIds,
+        int maxBeamWidth,
+        @Nullable TransformersTokenizer tokenizerObject,
+        boolean skipTokenizerInit) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
@@ -126,6 +138,16 @@ public record LlmArgs(
         if (deviceIds.stream().anyMatch(d -> d < 0) || deviceIds.stream().distinct().count() != deviceIds.size()) {
             throw new IllegalArgumentException("device_ids " + deviceIds + " must be distinct device ordinals >= 0");
         }
+        if (maxBeamWidth <= 0) {
+            throw new IllegalArgumentException("max_beam_width must be > 0, got " + maxBeamWidth);
+        }
+        if (tokenizerObject != null && tokenizer != null) {
+            throw new IllegalArgumentException("a tokenizer object and a tokenizer directory (" + tokenizer
+                    + ") are both given; give one");
+        }
+        if (skipTokenizerInit && (tokenizerObject != null || tokenizer != null)) {
+            throw new IllegalArgumentException("skip_tokenizer_init is set and a tokenizer is given; give one or the other");
+        }
     }
 
     /** The builtin model names {@code model} may be ({@code stories15M}). */
@@ -175,6 +197,9 @@ public record LlmArgs(
         private int tensorParallelSize = 1;
         private int pipelineParallelSize = 1;
         private List<Integer> deviceIds = List.of();
+        private int maxBeamWidth = 1;
+        private @Nullable TransformersTokenizer tokenizerObject;
+        private boolean skipTokenizerInit;
 
         private Builder(String model) {
             this.model = model;
@@ -289,13 +314,55 @@ public record LlmArgs(
             return this;
         }
 
+        /**
+         * Takes the engine's limits and types from {@code config} (TensorRT-LLM's {@code build_config}): max_seq_len,
+         * max_input_len, max_batch_size, max_num_tokens, max_beam_width, dtype and quantization. A later setter of
+         * one of them wins.
+         */
+        public Builder buildConfig(BuildConfig config) {
+            this.maxSeqLen = config.maxSeqLen();
+            this.maxInputLen = config.maxInputLen();
+            this.maxBatchSize = config.maxBatchSize();
+            this.maxNumTokens = config.maxNumTokens();
+            this.maxBeamWidth = config.maxBeamWidth();
+            this.dtype = config.dtypeName();
+            this.quantization = config.quantization();
+            return this;
+        }
+
+        /** Widest beam search a request may ask for (default 1: no beam search wider than greedy). */
+        public Builder maxBeamWidth(int maxBeamWidth) {
+            this.maxBeamWidth = maxBeamWidth;
+            return this;
+        }
+
+        /**
+         * A tokenizer to use instead of loading the model's, e.g. {@code TransformersTokenizer.load(dir)}; it
+         * must stay open while the {@code LLM} runs, and is the caller's to close.
+         */
+        public Builder tokenizer(@Nullable TransformersTokenizer tokenizer) {
+            this.tokenizerObject = tokenizer;
+            return this;
+        }
+
+        /** Whether to load no tokenizer: token ids in, token ids out (see {@link LlmArgs#skipTokenizerInit()}). */
+        public Builder skipTokenizerInit(boolean skipTokenizerInit) {
+            this.skipTokenizerInit = skipTokenizerInit;
+            return this;
+        }
+
+        /** Builds the arguments and loads an {@link LLM} over them: {@code new LLM(build())}. */
+        public LLM load() {
+            return new LLM(build());
+        }
+
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
                     : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
             return new LlmArgs(model, tokenizer, backend, maxSeqLen, maxInputLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
                     maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
-                    skipBuildCache, buildCacheConfig, tensorParallelSize,
-                    pipelineParallelSize, deviceIds);
+                    skipBuildCache, buildCacheConfig, tensorParallelSize, pipelineParallelSize, deviceIds, maxBeamWidth,
+                    tokenizerObject, skipTokenizerInit);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.trtllm.api;
 
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The result of one generation request.
@@ -13,13 +14,22 @@ import java.util.List;
  * @param metrics        timings and counts
  * @param promptLogprobs for prompt tokens 1 .. n-1 (the first has no context), when
  *                       {@code prompt_logprobs} was asked for; else empty
+ * @param contextLogits  the logits of every prompt position when {@code return_context_logits} was asked for
+ *                       (in the final output), else null
  */
 public record RequestOutput(String requestId, String prompt, int[] promptTokenIds, List<CompletionOutput> outputs,
-                            boolean finished, RequestMetrics metrics, List<TokenLogprob> promptLogprobs) {
+                            boolean finished, RequestMetrics metrics, List<TokenLogprob> promptLogprobs,
+                            @Nullable Logits contextLogits) {
     public RequestOutput {
         promptTokenIds = promptTokenIds.clone();
         outputs = List.copyOf(outputs);
         promptLogprobs = List.copyOf(promptLogprobs);
+    }
+
+    /** An output without context logits. */
+    public RequestOutput(String requestId, String prompt, int[] promptTokenIds, List<CompletionOutput> outputs,
+                         boolean finished, RequestMetrics metrics, List<TokenLogprob> promptLogprobs) {
+        this(requestId, prompt, promptTokenIds, outputs, finished, metrics, promptLogprobs, null);
     }
 
     /** An output without prompt log-probabilities. */

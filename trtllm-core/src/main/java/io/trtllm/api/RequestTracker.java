@@ -30,7 +30,8 @@ final class RequestTracker implements GenerationListener {
     private final String requestId;
     private final String prompt;
     private final int[] promptIds;
-    private final Tokenizer tokenizer;
+    /** Null with skip_tokenizer_init: the text stays empty. */
+    private final @Nullable Tokenizer tokenizer;
     private final SamplingParams params;
     private final @Nullable Consumer<RequestOutput> onUpdate;
     private final Consumer<String> stopRequest;
@@ -60,13 +61,17 @@ final class RequestTracker implements GenerationListener {
     /** Ids already reported in a token diff. */
     private int reported;
     private @Nullable String stopString;
+    // Written on the loop thread before the finish task is queued, read by that task.
+    private float @Nullable [] contextLogits;
+    private int logitsVocab;
+    private final List<float[]> generationLogits = new ArrayList<>();
 
     /**
      * @param onUpdate    called with each streamed update (text and token diffs) and the final output,
      *                    or null when the caller only wants the final output
      * @param stopRequest asks the executor to end request {@code requestId} with reason STOP
      */
-    RequestTracker(String requestId, String prompt, int[] promptIds, Tokenizer tokenizer, SamplingParams params,
+    RequestTracker(String requestId, String prompt, int[] promptIds, @Nullable Tokenizer tokenizer, SamplingParams params,
                    @Nullable Consumer<RequestOutput> onUpdate, Consumer<String> stopRequest, Executor delivery) {
         this.requestId = requestId;
         this.prompt = prompt;
@@ -77,7 +82,7 @@ final class RequestTracker implements GenerationListener {
         this.stopRequest = stopRequest;
         this.delivery = delivery;
         this.stops = params.stop().isEmpty() ? null : new StopStringMatcher(params.stop(), params.includeStopStrInOutput());
-        this.incremental = params.detokenize() && (onUpdate != null || stops != null);
+        this.incremental = tokenizer != null && params.detokenize() && (onUpdate != null || stops != null);
         this.detok = incremental ? tokenizer.newDetokenizer(params.skipSpecialTokens()) : null;
     }
 
@@ -159,10 +164,38 @@ final class RequestTracker implements GenerationListener {
     }
 
     @Override
+    public void onContextLogits(int fromPosition, int rows, float[] values) {
+        if (contextLogits == null) {
+            logitsVocab = values.length / rows;
+            contextLogits = new float[promptIds.length * logitsVocab];
+        }
+        System.arraycopy(values, 0, contextLogits, fromPosition * logitsVocab, values.length);
+    }
+
+    @Override
+    public void onGenerationLogits(float[] row) {
+        logitsVocab = row.length;
+        generationLogits.add(row);
+    }
+
+    /** The rows of the tokens kept (those generated after a stop string was found are dropped). */
+    private @Nullable Logits generationLogits() {
+        if (!params.returnGenerationLogits() || logitsVocab == 0) {
+            return null;
+        }
+        int rows = Math.min(generationLogits.size(), count);
+        float[] values = new float[rows * logitsVocab];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(generationLogits.get(r), 0, values, r * logitsVocab, logitsVocab);
+        }
+        return new Logits(rows, logitsVocab, values);
+    }
+
+    @Override
     public void onFinish(FinishReason reason, RequestStats stats) {
         deliver(() -> {
             String diff;
-            if (!params.detokenize()) {
+            if (!params.detokenize() || tokenizer == null) {
                 diff = "";
             } else if (incremental) {
                 if (stopString == null) {
@@ -219,10 +252,12 @@ final class RequestTracker implements GenerationListener {
         int[] all = Arrays.copyOf(ids, count);
         int[] idsDiff = Arrays.copyOfRange(ids, Math.min(reported, count), count);
         reported = count;
+        boolean last = finish != null;
         var completion = new CompletionOutput(0, text.toString(), all, haveLogprobs ? cumulativeLogprob : null, logprobs,
-                finish, stopReason, textDiff, idsDiff);
-        return new RequestOutput(requestId, prompt, promptIds, List.of(completion), finish != null, metrics,
-                finish != null ? promptLogprobs : List.of());
+                finish, stopReason, textDiff, idsDiff, last ? generationLogits() : null);
+        Logits context = last && contextLogits != null ? new Logits(promptIds.length, logitsVocab, contextLogits) : null;
+        return new RequestOutput(requestId, prompt, promptIds, List.of(completion), last, metrics,
+                last ? promptLogprobs : List.of(), context);
     }
 
     /** Runs {@code task} after the ones before it, on the delivery pool. */

@@ -25,7 +25,8 @@ import org.jspecify.annotations.Nullable;
  */
 final class SampleFanOut implements AutoCloseable {
     private final Executor executor;
-    private final Tokenizer tokenizer;
+    /** Null with skip_tokenizer_init: requests then ask for nothing that needs one (checked before). */
+    private final @Nullable Tokenizer tokenizer;
     private final java.util.concurrent.Executor delivery;
     private final int[] eosTokenIds;
     /** Runs one beam-search step as a request of its own (through the LLM's checks). */
@@ -38,7 +39,7 @@ final class SampleFanOut implements AutoCloseable {
      * @param eosTokenIds the ids that end a sequence (model config's and tokenizer's)
      * @param step        submits one beam-search step
      */
-    SampleFanOut(Executor executor, Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
+    SampleFanOut(Executor executor, @Nullable Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
                  BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step) {
         this.executor = executor;
         this.tokenizer = tokenizer;
@@ -53,7 +54,8 @@ final class SampleFanOut implements AutoCloseable {
         if (params.useBeamSearch()) {
             return beamSearch(requestId, prompt, ids, params);
         }
-        var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
+        var sampling = tokenizer != null ? params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false))
+                : params.toSamplingConfig(eosTokenIds);
         if (params.bestOf() == 1) {
             return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
         }
@@ -81,7 +83,7 @@ final class SampleFanOut implements AutoCloseable {
     private CompletableFuture<RequestOutput> beamSearch(String requestId, String prompt, int[] ids, SamplingParams params) {
         Set<Integer> ends = new HashSet<>();
         if (!params.ignoreEos()) {
-            for (int e : eosTokenIds) {
+            for (int e : params.endId() != null ? new int[] {params.endId()} : eosTokenIds) {
                 ends.add(e);
             }
         }
@@ -93,7 +95,8 @@ final class SampleFanOut implements AutoCloseable {
         searches.execute(() -> {
             try {
                 result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, step,
-                        tokens -> tokenizer.decode(tokens, params.skipSpecialTokens()), result::isDone));
+                        tokens -> tokenizer != null ? tokenizer.decode(tokens, params.skipSpecialTokens()) : "",
+                        result::isDone));
             } catch (Throwable t) {
                 result.completeExceptionally(t);
             }
@@ -108,7 +111,8 @@ final class SampleFanOut implements AutoCloseable {
                 id -> executor.abort(sampleId, FinishReason.STOP), delivery);
         int promptLogprobs = params.promptLogprobs() != null && index == 0 ? params.promptLogprobs() : -1;
         try {
-            executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index, promptLogprobs), tracker);
+            executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index, promptLogprobs,
+                    params.returnContextLogits() && index == 0, params.returnGenerationLogits()), tracker);
         } catch (io.trtllm.executor.QueueFullException e) {
             throw new QueueFullException(e.getMessage(), e);
         }
@@ -134,15 +138,16 @@ final class SampleFanOut implements AutoCloseable {
         List<CompletionOutput> best = new ArrayList<>();
         for (int i = 0; i < params.n(); i++) {
             CompletionOutput o = outputs.get(i);
-            best.add(new CompletionOutput(i, o.text(), o.tokenIds(), params.logprobs() != null ? o.cumulativeLogprob() : null,
-                    o.logprobs(), o.finishReason(), o.stopReason(), o.textDiff(), o.tokenIdsDiff()));
+            best.add(new CompletionOutput(i, o.text(), o.tokenIds(), o.cumulativeLogprob(), o.logprobs(), o.finishReason(),
+                    o.stopReason(), o.textDiff(), o.tokenIdsDiff(), o.generationLogits()));
         }
         RequestMetrics first = samples.getFirst().metrics();
         int generated = samples.stream().mapToInt(r -> r.metrics().generatedTokens()).sum();
         long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
         var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
                 first.firstTokenNanos(), finish);
-        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs());
+        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs(),
+                samples.getFirst().contextLogits());
     }
 
     /** Waits for the beam searches, whose steps have ended (finished, or failed by the executor's close). */

@@ -64,6 +64,14 @@ import org.jspecify.annotations.Nullable;
  * @param detokenize             whether to turn the output tokens into text (stop strings need it)
  * @param skipSpecialTokens      whether the output text leaves out special tokens
  * @param truncatePromptTokens   keep only the last k prompt tokens (left truncation), or null to keep all
+ * @param endId                  TensorRT-LLM's {@code end_id}: the token that ends generation in place of the
+ *                               model's end-of-sequence ids, or null for the model's (config.json's and
+ *                               the tokenizer's); must be in the vocabulary
+ * @param returnContextLogits    whether the output carries the logits of every prompt position
+ *                               ({@link RequestOutput#contextLogits()}; bounded: see {@link #MAX_LOGITS_VALUES})
+ * @param returnGenerationLogits whether each output carries the logits each of its tokens was chosen from
+ *                               ({@link CompletionOutput#generationLogits()}; bounded likewise). The runners
+ *                               compute the rows a request asks for, so no engine build option is needed.
  */
 public record SamplingParams(
         int maxTokens,
@@ -90,7 +98,16 @@ public record SamplingParams(
         float lengthPenalty,
         boolean detokenize,
         boolean skipSpecialTokens,
-        @Nullable Integer truncatePromptTokens) {
+        @Nullable Integer truncatePromptTokens,
+        @Nullable Integer endId,
+        boolean returnContextLogits,
+        boolean returnGenerationLogits) {
+
+    /**
+     * Most logits values one request may return of each kind (context: prompt tokens × vocabulary;
+     * generation: max_tokens × best_of × vocabulary): 16 Mi floats, 64 MiB.
+     */
+    public static final long MAX_LOGITS_VALUES = 1L << 24;
 
     public static final int DEFAULT_MAX_TOKENS = 32;
 
@@ -137,6 +154,9 @@ public record SamplingParams(
             throw new IllegalArgumentException("truncate_prompt_tokens must be >= 1 (or null to keep all), got "
                     + truncatePromptTokens);
         }
+        if (endId != null && endId < 0) {
+            throw new IllegalArgumentException("end_id must be >= 0 (or null for the model's), got " + endId);
+        }
     }
 
     private static List<String> nonEmptyStrings(String field, List<String> values) {
@@ -172,14 +192,15 @@ public record SamplingParams(
     /**
      * The executor's view of these settings.
      *
-     * @param eosTokenIds the model's end-of-sequence ids (ignored when {@code ignoreEos})
+     * @param eosTokenIds the model's end-of-sequence ids (replaced by {@code endId} when set; ignored when
+     *                    {@code ignoreEos})
      * @param encode      tokenizes a bad word, without special tokens (as TensorRT-LLM's
      *                    {@code tokenizer.encode(word, add_special_tokens=False)})
      */
     public SamplingConfig toSamplingConfig(int[] eosTokenIds, Function<? super String, int[]> encode) {
         Set<Integer> endIds = new LinkedHashSet<>();
         if (!ignoreEos) {
-            for (int id : eosTokenIds) {
+            for (int id : endId != null ? new int[] {endId} : eosTokenIds) {
                 endIds.add(id);
             }
         }
@@ -194,9 +215,10 @@ public record SamplingParams(
                 bannedWords.add(ids.clone());
             }
         }
-        // Ranking best_of samples needs each token's log-probability even when none are returned.
+        // Ranking best_of samples needs each token's log-probability even when none are returned; with
+        // generation logits the row is on the host anyway, and the chosen token's gives cumulative_logprob.
         int logprobsPerToken = logprobs != null ? logprobs
-                : bestOf > n && !useBeamSearch ? 0 : SamplingConfig.NO_LOGPROBS;
+                : (bestOf > n && !useBeamSearch) || returnGenerationLogits ? 0 : SamplingConfig.NO_LOGPROBS;
         return new SamplingConfig(temperature, topK, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty,
                 minTokens, ints(endIds), ints(bannedIds), bannedWords.toArray(int[][]::new), seed, logprobsPerToken);
     }
@@ -228,7 +250,31 @@ public record SamplingParams(
                 .repetitionPenalty(repetitionPenalty).presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty).logprobs(logprobs).promptLogprobs(promptLogprobs).n(n)
                 .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).detokenize(detokenize)
-                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens);
+                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId)
+                .returnContextLogits(returnContextLogits).returnGenerationLogits(returnGenerationLogits);
+    }
+
+    /**
+     * What TensorRT-LLM's {@code SamplingParams()} does when nothing is set, used by the {@code LLM} calls
+     * that take no parameters: greedy decoding (its top_k and top_p unset mean argmax) of up to
+     * {@value #DEFAULT_MAX_TOKENS} tokens, stopping at the model's end-of-sequence ids. The
+     * {@link #builder()} starts from temperature 1 instead (see the class comment): a builder's unset
+     * fields keep the meaning they have had for this library's callers.
+     */
+    public static SamplingParams defaults() {
+        return DEFAULTS;
+    }
+
+    private static final SamplingParams DEFAULTS = greedy(DEFAULT_MAX_TOKENS);
+
+    /**
+     * These settings with some changed, for one call: {@code params.with(b -> b.maxTokens(64).seed(7L))}.
+     * This instance is left as it is.
+     */
+    public SamplingParams with(java.util.function.Consumer<Builder> overrides) {
+        Builder b = toBuilder();
+        overrides.accept(b);
+        return b.build();
     }
 
     /** Greedy decoding of up to {@code maxTokens} tokens. */
@@ -263,6 +309,9 @@ public record SamplingParams(
         private boolean detokenize = true;
         private boolean skipSpecialTokens = true;
         private @Nullable Integer truncatePromptTokens;
+        private @Nullable Integer endId;
+        private boolean returnContextLogits;
+        private boolean returnGenerationLogits;
 
         private Builder() {
         }
@@ -409,11 +458,28 @@ public record SamplingParams(
             return this;
         }
 
+        /** The token that ends generation in place of the model's end-of-sequence ids; null for the model's. */
+        public Builder endId(@Nullable Integer endId) {
+            this.endId = endId;
+            return this;
+        }
+
+        public Builder returnContextLogits(boolean returnContextLogits) {
+            this.returnContextLogits = returnContextLogits;
+            return this;
+        }
+
+        public Builder returnGenerationLogits(boolean returnGenerationLogits) {
+            this.returnGenerationLogits = returnGenerationLogits;
+            return this;
+        }
+
         public SamplingParams build() {
             return new SamplingParams(maxTokens, minTokens, temperature, topK, topP, minP, seed, stop,
                     includeStopStrInOutput, stopTokenIds, ignoreEos, bad, badTokenIds, repetitionPenalty,
                     presencePenalty, frequencyPenalty, logprobs, promptLogprobs, n, bestOf != null ? bestOf : n,
-                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens);
+                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, endId,
+                    returnContextLogits, returnGenerationLogits);
         }
     }
 }

@@ -54,8 +54,11 @@ final class CacheCommand implements Runnable {
                     entries.stream().mapToLong(EngineCache.Entry::sizeBytes).sum() / 1048576.0);
             for (EngineCache.Entry e : entries) {
                 var b = e.buildConfig();
+                var d = e.device();
                 String build = b == null ? "?" : b.path("dtype").asText() + " " + b.path("quantization").asText()
-                        + " max_seq_len " + b.path("max_seq_len").asText();
+                        + " max_seq_len " + b.path("max_seq_len").asText() + " max_input_len " + b.path("max_input_len").asText()
+                        + (d == null ? "" : " " + d.path("backend").asText() + " " + d.path("arch").asText()
+                                + (d.path("backend").asText().equals("cpu") ? " " + d.path("vector_bits").asText() + "-bit" : ""));
                 out.printf(Locale.ROOT, "%s  %8.1f MiB  last used %s%s  %s  %s%n", e.key(), e.sizeBytes() / 1048576.0,
                         e.lastUsed(), e.inUse() ? "  in use" : "", build, e.model());
             }

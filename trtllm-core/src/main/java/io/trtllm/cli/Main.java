@@ -146,7 +146,7 @@ public final class Main implements Runnable {
                         + "--n, --best-of or --beam-width above 1");
             }
             // One request (of best_of sequences): a KV cache for those is enough.
-            var args = engine.builder().maxBatchSize(params.bestOf()).build();
+            var args = engine.builder().maxBatchSize(params.bestOf()).maxBeamWidth(params.beamWidth()).build();
             if (params.bestOf() > args.maxQueueSize()) { // LLM refuses it too, but only after loading the model
                 String option = beamWidth != null ? "--beam-width" : bestOf != null ? "--best-of" : "--n";
                 throw new IllegalArgumentException(option + " " + params.bestOf() + " exceeds the request queue (max_queue_size "

@@ -33,6 +33,21 @@ final class BuildConfigJson {
         return o;
     }
 
+    /**
+     * The part of the config that the engine is: its limits (max_input_len, max_seq_len, which loading checks
+     * requests against) and its weights' types. Runtime limits (max_batch_size, max_num_tokens, max_beam_width)
+     * and the gather_*_logits flags size or enable nothing in the engine's files, so they stay out of the cache
+     * key: an engine built for one batch size serves any other.
+     */
+    static ObjectNode writeKey(BuildConfig config) {
+        ObjectNode o = JsonNodeFactory.instance.objectNode();
+        o.put("max_input_len", config.maxInputLen());
+        o.put("max_seq_len", config.maxSeqLen());
+        o.put("dtype", config.dtypeName());
+        o.put("quantization", config.quantization().id());
+        return o;
+    }
+
     /** Reads {@link #write}'s form; {@code source} names the file in errors. */
     static BuildConfig read(JsonNode node, String source) {
         try {

@@ -132,7 +132,8 @@ public final class EngineCache {
         ObjectNode o = JSON.createObjectNode();
         o.put("engine_format_version", EngineConfig.FORMAT_VERSION);
         o.set("model", ModelIdentity.of(modelDir));
-        o.set("build_config", BuildConfigJson.write(config));
+        // Only what the engine's files depend on: runtime limits would rebuild identical weights (issue #18).
+        o.set("build_config", BuildConfigJson.writeKey(config));
         o.set("device", device.toJson());
         if (device.hasCudaKernels()) {
             o.put("cuda_kernels_sha256", CudaBackend.kernelsSourceSha256());
@@ -292,6 +293,7 @@ public final class EngineCache {
     /** Builds {@code modelDir} into a private directory under the cache root, deleted when the lease closes. */
     public EngineLease buildUncached(Path modelDir, BuildConfig config, Device device, BuildProgress progress) {
         long start = System.nanoTime();
+        progress.beforeBuild();
         String id = "uncached-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         Path dir = engines.resolve("." + id);
         Path ownerLock = engines.resolve(LOCKS).resolve(id + ".lock");
@@ -327,6 +329,7 @@ public final class EngineCache {
     /** Build into {@code .<key>.staging}, add the metadata, rename to the entry. Caller holds the key lock. */
     private void publish(Path modelDir, BuildConfig config, Device device, ObjectNode inputs, String key, Path entry,
                          BuildProgress progress) throws IOException {
+        progress.beforeBuild();
         Path staging = engines.resolve("." + key + ".staging");
         EngineBuilder.Result built = new EngineBuilder(config, device).progress(progress).spaceProbe(spaceProbe)
                 .build(modelDir, staging, inputs.with("model"));
@@ -399,14 +402,15 @@ public final class EngineCache {
      * @param key       its key (the directory name)
      * @param directory the entry
      * @param model     the checkpoint it was built from (resolved path), or "?" when the metadata is unreadable
-     * @param buildConfig its build config JSON, or null when unreadable
+     * @param buildConfig its build config JSON (the key's part: limits, dtype, quantization), or null when unreadable
+     * @param device    the device JSON it was built for (backend, arch, vector width), or null when unreadable
      * @param created   when it was built
      * @param lastUsed  when it was last loaded
      * @param sizeBytes bytes on disk
      * @param inUse     whether a process has it loaded
      */
     public record Entry(String key, Path directory, String model, @Nullable JsonNode buildConfig, Instant created,
-                        Instant lastUsed, long sizeBytes, boolean inUse) {
+                        Instant lastUsed, long sizeBytes, boolean inUse, @Nullable JsonNode device) {
     }
 
     /** The entries, least recently used first. */
@@ -436,11 +440,11 @@ public final class EngineCache {
             JsonNode m = readMetadata(dir);
             return new Entry(key, dir, m.path("key_inputs").path("model").path("path").asText("?"),
                     m.path("key_inputs").path("build_config"), Instant.parse(m.path("created").asText()),
-                    Instant.parse(m.path("last_used").asText()), size, inUse);
+                    Instant.parse(m.path("last_used").asText()), size, inUse, m.path("key_inputs").path("device"));
         } catch (IOException | RuntimeException e) {
             // No readable metadata (interrupted by a crash, or edited): oldest of all, evicted first.
             Instant mtime = Files.getLastModifiedTime(dir).toInstant();
-            return new Entry(key, dir, "?", null, mtime, Instant.EPOCH, size, inUse);
+            return new Entry(key, dir, "?", null, mtime, Instant.EPOCH, size, inUse, null);
         }
     }
 

@@ -41,8 +41,16 @@ public final class EngineLoader {
      * @throws IllegalStateException    when {@code cuda} is asked for and no usable device is present
      */
     public static LoadedModel load(EngineSpec spec, RunnerOptions options, @Nullable Path tokenizer) {
+        return load(spec, options, tokenizer, true);
+    }
+
+    /**
+     * {@link #load(EngineSpec, RunnerOptions, Path)}, or without a tokenizer when {@code loadTokenizer} is
+     * false (the caller brings its own, or works on token ids alone): the result's tokenizer is then null.
+     */
+    public static LoadedModel load(EngineSpec spec, RunnerOptions options, @Nullable Path tokenizer, boolean loadTokenizer) {
         long start = System.nanoTime();
-        var tokenizerLoad = new TokenizerLoad();
+        var tokenizerLoad = new TokenizerLoad(loadTokenizer);
         String backend;
         Path modelDir;
         EngineLease engine;
@@ -60,13 +68,24 @@ public final class EngineLoader {
                 // Before a build: a split the model does not allow fails here, naming both.
                 Runners.checkParallel(ModelConfig.load(modelDir), backend, options);
             }
-            engine = open(source, modelDir, spec, backend);
+            // A build takes seconds to minutes and leaves a cache entry: the tokenizer is checked first.
+            BuildProgress checkTokenizer = new BuildProgress() {
+                @Override
+                public void update(int tensorsDone, int tensorsTotal, long bytesDone, long bytesTotal) {
+                }
+
+                @Override
+                public void beforeBuild() {
+                    tokenizerLoad.join();
+                }
+            };
+            engine = open(source, modelDir, spec, backend, checkTokenizer);
         } catch (RuntimeException | Error e) {
             tokenizerLoad.abandon(e);
             throw e;
         }
         long engineDone = System.nanoTime();
-        Tokenizer tok = null;
+        @Nullable Tokenizer tok = null;
         ModelRunner runner = null;
         try {
             BuildConfig built = engine.config().buildConfig();
@@ -115,7 +134,7 @@ public final class EngineLoader {
         String backend = resolveBackend(spec.backend());
         ModelSource source = ModelSource.parse(spec.model());
         Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment());
-        return open(source, dir, spec, backend);
+        return open(source, dir, spec, backend, BuildProgress.NONE);
     }
 
     /**
@@ -142,7 +161,7 @@ public final class EngineLoader {
      * for {@code spec}, from the engine cache (built on a miss) or, with the cache disabled, built
      * privately. max_seq_len is checked against the model before anything is built.
      */
-    private static EngineLease open(ModelSource source, Path dir, EngineSpec spec, String backend) {
+    private static EngineLease open(ModelSource source, Path dir, EngineSpec spec, String backend, BuildProgress progress) {
         if (source instanceof ModelSource.Engine) {
             EngineLease lease = EngineCache.openPrebuilt(dir);
             String builtFor = lease.config().device().backend();
@@ -173,8 +192,8 @@ public final class EngineLoader {
         EngineCache cache = EngineCache.of(spec.buildCache(), spec.cacheDir());
         Device device = Device.of(backend);
         return spec.enableBuildCache()
-                ? cache.acquire(dir, build, device, spec.skipBuildCache(), BuildProgress.NONE)
-                : cache.buildUncached(dir, build, device, BuildProgress.NONE);
+                ? cache.acquire(dir, build, device, spec.skipBuildCache(), progress)
+                : cache.buildUncached(dir, build, device, progress);
     }
 
     private static void log(EngineSpec spec, LoadedModel model) {
@@ -196,16 +215,21 @@ public final class EngineLoader {
     private static final class TokenizerLoad {
         private final CompletableFuture<Path> directory = new CompletableFuture<>();
         private volatile Duration duration = Duration.ZERO;
-        private final CompletableFuture<Tokenizer> loaded = CompletableFuture.supplyAsync(() -> {
-            long t0 = System.nanoTime();
-            Tokenizer.loadNativeLibrary();
-            long nativeNanos = System.nanoTime() - t0;
-            Path dir = directory.join(); // not timed: resolving the model (a download, a conversion) is not the tokenizer's
-            long t1 = System.nanoTime();
-            Tokenizer tokenizer = Tokenizer.load(dir);
-            duration = Duration.ofNanos(nativeNanos + System.nanoTime() - t1);
-            return tokenizer;
-        }, task -> Thread.ofPlatform().daemon().name("trtllm-tokenizer-load").start(task));
+        /** The tokenizer, or null when none is to be loaded. */
+        private final CompletableFuture<@Nullable Tokenizer> loaded;
+
+        TokenizerLoad(boolean wanted) {
+            loaded = !wanted ? CompletableFuture.completedFuture(null) : CompletableFuture.supplyAsync(() -> {
+                long t0 = System.nanoTime();
+                Tokenizer.loadNativeLibrary();
+                long nativeNanos = System.nanoTime() - t0;
+                Path dir = directory.join(); // not timed: resolving the model (a download, a conversion) is not the tokenizer's
+                long t1 = System.nanoTime();
+                Tokenizer tokenizer = Tokenizer.load(dir);
+                duration = Duration.ofNanos(nativeNanos + System.nanoTime() - t1);
+                return tokenizer;
+            }, task -> Thread.ofPlatform().daemon().name("trtllm-tokenizer-load").start(task));
+        }
 
         void start(Path dir) {
             directory.complete(dir);
@@ -216,8 +240,8 @@ public final class EngineLoader {
             return duration;
         }
 
-        /** The tokenizer; its failure rethrown as it was thrown on the loading thread. */
-        Tokenizer join() {
+        /** The tokenizer (null when none is loaded); its failure rethrown as it was thrown on the loading thread. */
+        @Nullable Tokenizer join() {
             try {
                 return loaded.join();
             } catch (CompletionException e) {
@@ -234,7 +258,11 @@ public final class EngineLoader {
         /** The load is not wanted: the thread ends, and a tokenizer it loaded anyway is closed. */
         void abandon(Throwable cause) {
             directory.completeExceptionally(cause);
-            loaded.thenAccept(Tokenizer::close);
+            loaded.thenAccept(t -> {
+                if (t != null) {
+                    t.close();
+                }
+            });
         }
     }
 }

@@ -3,6 +3,7 @@ package io.trtllm.engine;
 import io.trtllm.api.config.LoadTimes;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.tokenizer.Tokenizer;
+import org.jspecify.annotations.Nullable;
 import java.nio.file.Path;
 
 /**
@@ -13,19 +14,22 @@ import java.nio.file.Path;
  * @param modelDirectory the model's directory: the checkpoint (for a builtin model its converted copy in the
  *                       cache, for a Hub id its snapshot), or the engine directory when a prebuilt engine was given
  * @param engine         the engine whose weights run
- * @param tokenizer      the model's tokenizer
+ * @param tokenizer      the model's tokenizer, or null when none was loaded (the caller brought its own, or
+ *                       works on token ids alone)
  * @param runner         the runner over the engine's weights, warmed up, its KV cache allocated
  * @param maxSeqLen      longest prompt + output a request may have (at most the engine's)
  * @param maxInputLen    longest prompt (at most the engine's and max_seq_len)
  * @param loadTimes      where loading spent its time
  */
-public record LoadedModel(Path modelDirectory, EngineLease engine, Tokenizer tokenizer, ModelRunner runner,
+public record LoadedModel(Path modelDirectory, EngineLease engine, @Nullable Tokenizer tokenizer, ModelRunner runner,
                           int maxSeqLen, int maxInputLen, LoadTimes loadTimes) implements AutoCloseable {
 
     @Override
     public void close() {
         runner.close();
-        tokenizer.close();
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
         engine.close();
     }
 }

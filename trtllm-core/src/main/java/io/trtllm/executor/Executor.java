@@ -96,6 +96,8 @@ public final class Executor implements AutoCloseable {
     /** Completed with {@link #fatal} once the loop has stopped with it; never on a normal close. */
     private final CompletableFuture<Throwable> failed = new CompletableFuture<>();
     private volatile Stats stats;
+    /** Told each iteration's stats after its pass (on the loop thread). */
+    private volatile java.util.function.Consumer<Stats> iterationListener = s -> { };
     private long iterations;
 
     public Executor(ModelRunner runner, Config config) {
@@ -168,6 +170,15 @@ public final class Executor implements AutoCloseable {
     /** The latest snapshot (updated after every iteration). */
     public Stats stats() {
         return stats;
+    }
+
+    /**
+     * Calls {@code listener} with the stats of each iteration that ran a forward pass, right after it, on
+     * the loop thread: it must return quickly. What it throws is logged and ignored. Replaces the
+     * previous listener.
+     */
+    public void onIteration(java.util.function.Consumer<Stats> listener) {
+        this.iterationListener = listener;
     }
 
     /**
@@ -281,6 +292,13 @@ public final class Executor implements AutoCloseable {
             postprocess(pass, result);
         }
         stats = result != null ? snapshot(pass.size(), pass.tokens()) : snapshot(0, 0);
+        if (result != null) {
+            try {
+                iterationListener.accept(stats);
+            } catch (RuntimeException e) {
+                LOG.warn("Iteration stats listener failed: {}", e.toString());
+            }
+        }
         return true;
     }
 
@@ -344,6 +362,9 @@ public final class Executor implements AutoCloseable {
                     pass.reportPromptLogprobs(i, result, vocab);
                 }
                 if (c.sample()) {
+                    if (s.request.returnGenerationLogits()) {
+                        pass.reportGenerationLogits(i, result, vocab);
+                    }
                     append(s, pass.nextToken(i, result, sampler, vocab));
                 }
             } catch (RuntimeException | Error e) {

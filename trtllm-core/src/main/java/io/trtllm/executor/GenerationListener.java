@@ -26,6 +26,21 @@ public interface GenerationListener {
     default void onPromptLogprobs(int fromPosition, java.util.List<SampledToken> logprobs) {
     }
 
+    /**
+     * Logits rows of prompt positions {@code [fromPosition, fromPosition + rows)}, row-major in {@code values}
+     * ({@code rows × vocab}, this call's own copy); row p predicts the token after position p. Only when the
+     * request asked for context logits; before the first {@link #onToken}.
+     */
+    default void onContextLogits(int fromPosition, int rows, float[] values) {
+    }
+
+    /**
+     * The raw logits row ({@code vocab} values, this call's own copy) from which the next token is chosen;
+     * only when the request asked for generation logits; just before that token's {@link #onToken}.
+     */
+    default void onGenerationLogits(float[] row) {
+    }
+
     /** The request ended; no call follows. */
     void onFinish(FinishReason reason, RequestStats stats);
 

@@ -14,9 +14,26 @@ import io.trtllm.sampling.SamplingConfig;
  *                       i-th split of the seed's random stream, so each depends only on the seed
  * @param promptLogprobs top-N log-probabilities to report for every prompt token after the first,
  *                       or -1 for none (then the prompt's logits are not computed)
+ * @param returnContextLogits    whether every prompt position's logits row goes to the listener
+ *                               ({@link GenerationListener#onContextLogits})
+ * @param returnGenerationLogits whether each generated token's logits row goes to the listener
+ *                               ({@link GenerationListener#onGenerationLogits})
  */
 public record GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling,
-                                int sequenceIndex, int promptLogprobs) {
+                                int sequenceIndex, int promptLogprobs, boolean returnContextLogits,
+                                boolean returnGenerationLogits) {
+
+    /** A request that returns no logits. */
+    public GenerationRequest(String requestId, int[] promptTokenIds, int maxTokens, SamplingConfig sampling,
+                             int sequenceIndex, int promptLogprobs) {
+        this(requestId, promptTokenIds, maxTokens, sampling, sequenceIndex, promptLogprobs, false, false);
+    }
+
+    /** Whether every prompt position's logits are needed (prompt logprobs or context logits). */
+    boolean needsPromptRows() {
+        return promptLogprobs >= 0 || returnContextLogits;
+    }
+
     public GenerationRequest {
         if (promptTokenIds.length == 0) {
             throw new IllegalArgumentException("request " + requestId + ": the prompt is empty");

@@ -37,6 +37,9 @@ final class Pass {
         if (!c.sample()) {
             return LogitsMode.NONE;
         }
+        if (c.sequence().request.returnGenerationLogits()) {
+            return LogitsMode.LAST;
+        }
         return switch (Sampler.need(c.sequence().sampling)) {
             case ARGMAX -> LogitsMode.ARGMAX;
             case DRAW -> LogitsMode.SAMPLE;
@@ -95,6 +98,12 @@ final class Pass {
         };
     }
 
+    /** Hands chunk {@code i}'s listener a copy of the logits row its next token is chosen from. */
+    void reportGenerationLogits(int i, ForwardResult result, int vocab) {
+        int from = (chunks.get(i).logitsRows() - 1) * vocab;
+        scheduled.get(i).sequence().listener.onGenerationLogits(java.util.Arrays.copyOfRange(result.logits(i), from, from + vocab));
+    }
+
     /**
      * Reports to chunk {@code i}'s listener the log-probabilities of the prompt positions it computed, each
      * position once (a preempted sequence recomputes its prompt). Row r of the chunk predicts the token at
@@ -104,6 +113,19 @@ final class Pass {
         ScheduledChunk c = scheduled.get(i);
         Sequence s = c.sequence();
         float[] logits = result.logits(i);
+        if (s.request.returnContextLogits()) {
+            // Row r of the chunk is position start + r; each position once, as for the logprobs.
+            int from = Math.max(c.start(), s.contextLogitsReported);
+            int to = Math.min(c.start() + c.length(), s.promptLength);
+            if (from < to) {
+                float[] rows = java.util.Arrays.copyOfRange(logits, (from - c.start()) * vocab, (to - c.start()) * vocab);
+                s.contextLogitsReported = to;
+                s.listener.onContextLogits(from, to - from, rows);
+            }
+        }
+        if (s.request.promptLogprobs() < 0) {
+            return;
+        }
         List<SampledToken> out = new ArrayList<>();
         int from = Math.max(c.start() + 1, s.promptLogprobsReported);
         for (int p = from; p < c.start() + c.length() + 1 && p < s.promptLength; p++) {

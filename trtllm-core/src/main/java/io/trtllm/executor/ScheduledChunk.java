@@ -6,8 +6,11 @@ package io.trtllm.executor;
  */
 record ScheduledChunk(Sequence sequence, int start, int length, boolean sample) {
 
-    /** Whether the request wants its prompt's log-probabilities and this chunk computes prompt positions. */
+    /**
+     * Whether the request wants its prompt's log-probabilities or logits and this chunk computes prompt
+     * positions.
+     */
     boolean hasPromptLogprobRows() {
-        return sequence.request.promptLogprobs() >= 0 && start < sequence.promptLength;
+        return sequence.request.needsPromptRows() && start < sequence.promptLength;
     }
 }

@@ -112,8 +112,8 @@ final class Scheduler {
                     break;
                 }
                 int cached = kv.allocate(s.id, tokens, cover);
-                if (s.request.promptLogprobs() >= 0 && s.generated() == 0) {
-                    // Prompt logprobs need every prompt position's logits: recompute the cached prefix
+                if (s.request.needsPromptRows() && s.generated() == 0) {
+                    // Prompt logprobs (and context logits) need every prompt position's logits: recompute the cached prefix
                     // (it writes the same keys and values into the shared blocks).
                     cached = 0;
                 }

@@ -33,6 +33,8 @@ final class Sequence {
     long firstTokenNanos;
     /** Prompt positions whose log-probabilities went to the listener: [1, promptLogprobsReported). */
     int promptLogprobsReported = 1;
+    /** Prompt positions whose logits rows went to the listener: [0, contextLogitsReported). */
+    int contextLogitsReported;
     /** Set once the blocks for the whole length were reserved (GUARANTEED_NO_EVICT). */
     boolean reservedFullLength;
 

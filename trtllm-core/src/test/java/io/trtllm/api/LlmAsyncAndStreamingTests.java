@@ -23,7 +23,7 @@ class LlmAsyncAndStreamingTests {
 
     @BeforeAll
     static void load() {
-        llm = new LLM(LlmArgs.builder("stories15M").build());
+        llm = new LLM(LlmArgs.builder("stories15M").maxBeamWidth(4).build());
     }
 
     @AfterAll

@@ -47,6 +47,19 @@ class LlmEngineCacheTests {
     }
 
     @Test
+    void runtimeLimitsShareOneEngine() {
+        // trtllm generate --n 2 --best-of 4 raises max_batch_size to 4: that is no reason to build again.
+        try (var first = new LLM(args().maxBatchSize(4).maxNumTokens(512).build());
+             var second = new LLM(args().maxBatchSize(16).maxNumTokens(1024).maxBeamWidth(4).build())) {
+            assertThat(first.engineLoad().kind()).isEqualTo(EngineLoad.Kind.BUILT);
+            assertThat(second.engineLoad().kind()).isEqualTo(EngineLoad.Kind.SHARED);
+            assertThat(second.engineLoad().key()).isEqualTo(first.engineLoad().key());
+            assertThat(greedy(second)).isEqualTo(greedy(first));
+        }
+        assertThat(new EngineCache(cacheRoot, BuildCacheConfig.defaults(), Clock.systemUTC()).list()).hasSize(1);
+    }
+
+    @Test
     void firstLlmBuildsTheSecondLoadsFromTheCacheWithTheSameOutput() throws IOException {
         String built;
         Path engine;

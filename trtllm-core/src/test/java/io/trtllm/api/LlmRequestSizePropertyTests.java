@@ -28,7 +28,7 @@ class LlmRequestSizePropertyTests {
 
     @BeforeAll
     static void load() {
-        llm = new LLM(LlmArgs.builder("stories15M").maxQueueSize(MAX_QUEUE_SIZE).build());
+        llm = new LLM(LlmArgs.builder("stories15M").maxQueueSize(MAX_QUEUE_SIZE).maxBeamWidth(Integer.MAX_VALUE).build());
     }
 
     @AfterAll

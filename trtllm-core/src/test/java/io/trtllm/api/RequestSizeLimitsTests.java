@@ -102,7 +102,8 @@ class RequestSizeLimitsTests {
     @Test
     void aBeamWidthWhoseCandidatesPassTheVocabularyIsRefused() {
         // Each step asks for 2 × width candidates: 2 × 2147483647 must neither wrap nor reach the executor.
-        try (var unbounded = new LLM(LlmArgs.builder("stories15M").maxQueueSize(Integer.MAX_VALUE).build())) {
+        try (var unbounded = new LLM(LlmArgs.builder("stories15M").maxQueueSize(Integer.MAX_VALUE)
+                .maxBeamWidth(Integer.MAX_VALUE).build())) {
             assertThatThrownBy(() -> unbounded.generate(PROMPT, SamplingParams.builder().maxTokens(2)
                     .bestOf(Integer.MAX_VALUE).useBeamSearch(true).build()))
                     .isInstanceOf(IllegalArgumentException.class)

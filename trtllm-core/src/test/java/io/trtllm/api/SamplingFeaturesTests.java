@@ -17,7 +17,7 @@ class SamplingFeaturesTests {
 
     @BeforeAll
     static void load() {
-        llm = new LLM(LlmArgs.builder("stories15M").build());
+        llm = new LLM(LlmArgs.builder("stories15M").maxBeamWidth(4).build());
     }
 
     @AfterAll

@@ -131,7 +131,7 @@ class BuildAndCacheCommandTests {
             MainTests.Result r = MainTests.run("cache", "list", "--cache-dir", root.toString());
             assertThat(r.code()).as(r.err()).isZero();
             assertThat(r.out()).contains("2 engine(s)").contains(idle).contains(held.load().key())
-                    .containsPattern(held.load().key() + ".*in use.*auto none max_seq_len 32");
+                    .containsPattern(held.load().key() + ".*in use.*auto none max_seq_len 32 max_input_len 32 cpu \\S+ \\d+-bit");
 
             r = MainTests.run("cache", "clear", "--cache-dir", root.toString());
             assertThat(r.code()).as(r.err()).isZero();

@@ -96,7 +96,13 @@ class EngineCacheTests {
         String int8 = key(model, base.toBuilder().quantization(Quantization.INT8).build(), CPU);
         assertThat(int8).isNotEqualTo(k);
         assertThat(key(model, base.toBuilder().quantization(Quantization.INT4).build(), CPU)).isNotEqualTo(k).isNotEqualTo(int8);
-        assertThat(key(model, base.toBuilder().maxBatchSize(8).build(), CPU)).isNotEqualTo(k);
+        // Runtime limits are not the engine's: they leave the key alone (issue #18: --best-of 4 raised
+        // max_batch_size and rebuilt identical weights).
+        assertThat(key(model, base.toBuilder().maxBatchSize(8).build(), CPU)).isEqualTo(k);
+        assertThat(key(model, base.toBuilder().maxNumTokens(64).maxBeamWidth(4).gatherContextLogits(true)
+                .gatherGenerationLogits(true).build(), CPU)).isEqualTo(k);
+        assertThat(key(model, base.toBuilder().maxInputLen(100).build(), CPU)).as("max_input_len is the engine's limit")
+                .isNotEqualTo(k);
         assertThat(key(model, base, new Device("cpu", "amd64", 256, 16))).isNotEqualTo(k);
         assertThat(key(model, base, new Device("cpu", "aarch64", 512, 32))).isNotEqualTo(k);
         assertThat(key(model, base, new Device("cpu", "amd64", 512, 16))).as("scalar kernels' panels").isNotEqualTo(k);

@@ -1,0 +1,84 @@
+package io.trtllm.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.trtllm.api.config.EngineLoad;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Statistics over time (TensorRT-LLM's get_stats) and LLM.save, whose directory loads as a prebuilt engine. */
+class LlmStatsAndSaveTests {
+    static LLM llm;
+    static final String PROMPT = "Once upon a time";
+
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    static void load() {
+        llm = new LLM(LlmArgs.builder("stories15M").threads(1).build());
+    }
+
+    @AfterAll
+    static void close() {
+        llm.close();
+    }
+
+    @Test
+    void eachIterationIsRecordedOnceAndToldToListeners() {
+        llm.iterationStats(); // what earlier tests left
+        List<EngineStats> told = new CopyOnWriteArrayList<>();
+        llm.onIterationStats(told::add);
+        llm.generate(PROMPT, SamplingParams.greedy(6));
+        List<EngineStats> history = llm.iterationStats();
+        // A prefill and five decodes (one pass may hold more than one step of other tests; none run here).
+        assertThat(history).hasSizeGreaterThanOrEqualTo(6);
+        assertThat(history).extracting(EngineStats::iterations).isSorted().doesNotHaveDuplicates();
+        assertThat(history).allMatch(s -> s.lastBatchSize() == 1 && s.lastBatchTokens() >= 1);
+        assertThat(history.getFirst().lastBatchTokens()).as("the prefill").isEqualTo(llm.tokenizer().encode(PROMPT, true).length);
+        assertThat(told).containsAll(history);
+        assertThat(llm.iterationStats()).as("drained").isEmpty();
+    }
+
+    @Test
+    void theHistoryIsBounded() {
+        llm.iterationStats();
+        var params = SamplingParams.builder().maxTokens(250).ignoreEos(true).temperature(0).build();
+        // Five requests one after another: 1250 iterations, more than are kept.
+        for (int i = 0; i < 5; i++) {
+            llm.generate(new int[] {1}, params);
+        }
+        List<EngineStats> kept = llm.iterationStats();
+        assertThat(kept).hasSize(StatsHistory.CAPACITY);
+        assertThat(kept.getLast().iterations() - kept.getFirst().iterations()).isEqualTo(StatsHistory.CAPACITY - 1);
+    }
+
+    @Test
+    void aSavedEngineLoadsAsAPrebuiltOneAndGeneratesTheSame() throws IOException {
+        Path saved = tmp.resolve("engine");
+        llm.save(saved);
+        assertThat(saved.resolve("config.json")).isRegularFile();
+        assertThat(saved.resolve("tokenizer.json")).isRegularFile();
+        assertThat(saved.resolve("metadata.json")).as("the cache's bookkeeping stays behind").doesNotExist();
+        try (Stream<Path> leftovers = Files.list(tmp)) {
+            assertThat(leftovers.map(p -> p.getFileName().toString())).containsExactly("engine");
+        }
+        try (var prebuilt = new LLM(saved.toString())) {
+            assertThat(prebuilt.engineLoad().kind()).isEqualTo(EngineLoad.Kind.PREBUILT);
+            assertThat(prebuilt.generate(PROMPT, SamplingParams.greedy(16)).output().text())
+                    .isEqualTo(llm.generate(PROMPT, SamplingParams.greedy(16)).output().text());
+        }
+        assertThatThrownBy(() -> llm.save(saved)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("exists and is not an empty directory");
+        llm.save(llm.engineDirectory()); // onto itself: nothing to do
+    }
+}
