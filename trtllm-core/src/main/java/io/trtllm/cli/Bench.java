@@ -65,8 +65,9 @@ final class Bench implements Callable<Integer> {
     int concurrency;
 
     @Option(names = "--warmup-requests", description = "Untimed requests first, at the same concurrency "
-            + "(default: rounds of min(concurrency, requests) for at least 3 s, so that the JIT has compiled the "
-            + "kernels before the timed run).")
+            + "(default: rounds of min(concurrency, requests) for at least 3 s and until the last 3 rounds' output tok/s "
+            + "agree within 5% (at most 60 s; a warning says when they did not), so that the JIT has compiled the kernels "
+            + "before the timed run).")
     @Nullable Integer warmupRequests;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the synthetic prompts (default ${DEFAULT-VALUE}).")
@@ -93,8 +94,11 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "5", description = "--latency and --engine-load: timed runs of each kind (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup-runs", defaultValue = "3", description = "--latency and --engine-load: untimed runs first (default ${DEFAULT-VALUE}).")
-    int warmupRuns;
+    @Option(names = "--warmup-runs", description = "--latency and --engine-load: untimed runs first (default: "
+            + "--engine-load 3; --latency at least 3 and until the last 3 runs' decode and prefill figures each agree within "
+            + "5%, at most 60 s; given, exactly that many, and a warning says when they did not agree). --latency reports "
+            + "the first requests after load apart.")
+    @Nullable Integer warmupRuns;
 
     @Option(names = "--pass", description = "Forward-pass mode (CPU runner alone, no executor): decode (one new token "
             + "for each of --pass-sequences sequences at --pass-context cached positions) or prefill (--pass-sequences "
@@ -124,6 +128,13 @@ final class Bench implements Callable<Integer> {
         return engineLoad ? engineLoad() : latency ? latency() : pass != null ? pass(pass) : throughput();
     }
 
+    /** Warm-up runs (rounds) whose figures must agree before the timed ones. */
+    private static final int SETTLE_RUNS = 3;
+    /** How far apart those figures may be. */
+    private static final double SETTLE_TOLERANCE = 0.05;
+    /** Most warm-up time spent waiting for the figures to settle. */
+    private static final long SETTLE_LIMIT_NANOS = 60_000_000_000L;
+
     /** Passes per timed run of {@code --pass}. */
     private static final int PASSES_PER_RUN = 10;
     /** Least untimed time of {@code --pass} before its runs. */
@@ -142,6 +153,7 @@ final class Bench implements Callable<Integer> {
             case "prefill" -> false;
             default -> throw new IllegalArgumentException("--pass '" + kind + "' is not one of [decode, prefill]");
         };
+        int warmupRuns = warmupRunsOr3();
         if (runs < 1 || warmupRuns < 0 || passSequences < 1 || passContext < (decode ? 0 : 1)) {
             throw new IllegalArgumentException("--runs and --pass-sequences must be >= 1, --warmup-runs >= 0, --pass-context >= "
                     + (decode ? 0 : 1));
@@ -215,6 +227,7 @@ final class Bench implements Callable<Integer> {
      * mapping). The first pair is reported apart: it pays this JVM's class loading and interpretation.
      */
     private int engineLoad() throws IOException {
+        int warmupRuns = warmupRunsOr3();
         if (runs < 1 || warmupRuns < 0) {
             throw new IllegalArgumentException("--runs must be >= 1, --warmup-runs >= 0");
         }
@@ -284,21 +297,30 @@ final class Bench implements Callable<Integer> {
                     : BenchDataset.synthetic(numRequests, inputLen, outputLen, vocab, tokenizer::isSpecialToken, seed);
             ThroughputBench.check(entries, llm.maxSeqLen());
             int limit = concurrency == 0 ? entries.size() : Math.min(concurrency, entries.size());
-            // Untimed: --warmup-requests, or rounds of `limit` requests for at least WARMUP_NANOS. One round is not
-            // enough at low concurrency: a single stream's round is a fraction of a second, and a decode step's
-            // kernels were measured 30% slower while C2 was still compiling them (docs/PERFORMANCE.md).
+            // Untimed: --warmup-requests, or rounds of `limit` requests for at least WARMUP_NANOS and until the last
+            // rounds' output rates agree. One round is not enough at low concurrency: a single stream's round is a
+            // fraction of a second, and a decode step's kernels were measured 30% slower while C2 was still compiling
+            // them (docs/PERFORMANCE.md).
             int warmup = 0;
+            var settling = new Settling(SETTLE_RUNS, SETTLE_TOLERANCE);
             long warmupStart = System.nanoTime();
             while (warmupRequests != null ? warmup < warmupRequests
-                    : warmup == 0 || System.nanoTime() - warmupStart < WARMUP_NANOS) {
+                    : warmup == 0 || (!settling.settled() && System.nanoTime() - warmupStart < SETTLE_LIMIT_NANOS)
+                    || System.nanoTime() - warmupStart < WARMUP_NANOS) {
                 int from = warmup;
                 int n = warmupRequests != null ? Math.min(limit, warmupRequests - warmup) : limit;
-                ThroughputBench.run(llm, java.util.stream.IntStream.range(from, from + n)
+                var round = ThroughputBench.run(llm, java.util.stream.IntStream.range(from, from + n)
                         .mapToObj(i -> entries.get(i % entries.size())).toList(), limit);
+                if (n == limit) { // a shorter last round of --warmup-requests is not comparable
+                    settling.add(round.outputTokensPerSecond());
+                }
                 warmup += n;
             }
+            double warmupSeconds = (System.nanoTime() - warmupStart) / 1e9;
             var summary = ThroughputBench.run(llm, entries, limit);
             printModel(out, llm);
+            printWarmup(out, settling.count(), warmupSeconds, "rounds of " + limit + " requests: output tok/s "
+                    + settling.describe(), settling.settled());
             summary.print(out);
             EngineOptions.printMemory(out);
             if (json != null) {
@@ -320,7 +342,7 @@ final class Bench implements Callable<Integer> {
     }
 
     private int latency() {
-        if (runs < 1 || warmupRuns < 0 || maxTokens < 1 || prefillTokens < 1) {
+        if (runs < 1 || (warmupRuns != null && warmupRuns < 0) || maxTokens < 1 || prefillTokens < 1) {
             throw new IllegalArgumentException("--runs, --max-tokens and --prefill-tokens must be >= 1, --warmup-runs >= 0");
         }
         PrintWriter out = spec.commandLine().getOut();
@@ -330,10 +352,22 @@ final class Bench implements Callable<Integer> {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
             int[] longPrompt = prefillPrompt(llm);
             var prefill = SamplingParams.greedy(1);
-            for (int i = 0; i < warmupRuns; i++) {
-                llm.generate(prompt, decode);
-                llm.generate(longPrompt, prefill);
+            // The first requests after construction, as a user's would meet the engine: reported apart.
+            RequestMetrics firstPrefill = llm.generate(longPrompt, prefill).metrics();
+            RequestMetrics firstDecode = llm.generate(prompt, decode).metrics();
+            // Untimed: --warmup-runs, or until the last runs agree (or the warm-up time is spent).
+            var decodeSettling = new Settling(SETTLE_RUNS, SETTLE_TOLERANCE);
+            var prefillSettling = new Settling(SETTLE_RUNS, SETTLE_TOLERANCE);
+            long warmupStart = System.nanoTime();
+            int warmups = 0;
+            while (warmupRuns != null ? warmups < warmupRuns : warmups < SETTLE_RUNS
+                    || (!(decodeSettling.settled() && prefillSettling.settled())
+                    && System.nanoTime() - warmupStart < SETTLE_LIMIT_NANOS)) {
+                decodeSettling.add(llm.generate(prompt, decode).metrics().decodeTokensPerSecond());
+                prefillSettling.add(llm.generate(longPrompt, prefill).metrics().prefillTokensPerSecond());
+                warmups++;
             }
+            double warmupSeconds = (System.nanoTime() - warmupStart) / 1e9;
             RequestMetrics[] decodeRuns = new RequestMetrics[runs];
             RequestMetrics[] prefillRuns = new RequestMetrics[runs];
             for (int i = 0; i < runs; i++) {
@@ -346,9 +380,31 @@ final class Bench implements Callable<Integer> {
                     summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
+            double warmDecode = median(Arrays.stream(decodeRuns).mapToDouble(RequestMetrics::decodeTokensPerSecond).toArray());
+            double warmPrefill = median(Arrays.stream(prefillRuns).mapToDouble(RequestMetrics::prefillTokensPerSecond).toArray());
+            out.printf(Locale.ROOT, "first requests after load: prefill %.1f tok/s (%.2fx the warm median), decode %.1f tok/s "
+                    + "(%.2fx)%n", firstPrefill.prefillTokensPerSecond(), firstPrefill.prefillTokensPerSecond() / warmPrefill,
+                    firstDecode.decodeTokensPerSecond(), firstDecode.decodeTokensPerSecond() / warmDecode);
+            printWarmup(out, warmups, warmupSeconds, "decode " + decodeSettling.describe() + ", prefill "
+                    + prefillSettling.describe(), decodeSettling.settled() && prefillSettling.settled());
             EngineOptions.printMemory(out);
         }
         return 0;
+    }
+
+    private int warmupRunsOr3() {
+        return warmupRuns != null ? warmupRuns : 3;
+    }
+
+    /** One line on the warm-up; when its figures did not settle, a loud one on stderr as well. */
+    private void printWarmup(PrintWriter out, int warmups, double seconds, String how, boolean settled) {
+        out.printf(Locale.ROOT, "warm-up: %d runs in %.1f s, %s%n", warmups, seconds, how);
+        if (!settled) {
+            var err = spec.commandLine().getErr();
+            err.printf(Locale.ROOT, "WARNING: the warm-up figures did not settle within %d s: the results below may be a cold "
+                    + "JIT's or a busy machine's, not the engine's%n", SETTLE_LIMIT_NANOS / 1_000_000_000L);
+            err.flush();
+        }
     }
 
     private int[] prefillPrompt(LLM llm) {

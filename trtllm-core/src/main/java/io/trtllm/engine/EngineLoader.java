@@ -103,7 +103,7 @@ public final class EngineLoader {
             long tokenizerDone = System.nanoTime();
             runner = Runners.open(engine, modelDir, backend, options, maxSeqLen, spec.maxBatchSize());
             long runnerDone = System.nanoTime();
-            Runners.warmUp(runner, maxSeqLen);
+            Runners.warmUp(runner, maxSeqLen, spec.maxBatchSize(), spec.maxNumTokens());
             long warmUpDone = System.nanoTime();
             var times = new LoadTimes(Duration.ofNanos(engineDone - start), engine.load().kind(), tokenizerLoad.duration(),
                     Duration.ofNanos(runnerDone - tokenizerDone), Duration.ofNanos(warmUpDone - runnerDone),

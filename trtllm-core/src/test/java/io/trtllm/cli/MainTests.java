@@ -47,6 +47,11 @@ class MainTests {
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[.*KV cache F16\\]");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
+        assertThat(r.out()).containsPattern("(?m)^first requests after load: prefill [0-9.]+ tok/s \\([0-9.]+x the warm median\\), "
+                + "decode [0-9.]+ tok/s \\([0-9.]+x\\)$");
+        // No warm-up asked for: nothing to show the figures settled, and the bench says so on both streams.
+        assertThat(r.out()).containsPattern("(?m)^warm-up: 0 runs in [0-9.]+ s, decode NOT settled .*, prefill NOT settled");
+        assertThat(r.err()).contains("WARNING: the warm-up figures did not settle");
         r = run("bench", "--latency", "--prefill-tokens", "300");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--prefill-tokens 300").contains("max_seq_len 256");

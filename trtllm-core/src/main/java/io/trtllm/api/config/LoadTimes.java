@@ -14,7 +14,7 @@ import java.time.Duration;
  *                  outlasts the engine step
  * @param runner    the CPU runner's setup: weights mapped in place for an engine (packed for a plain
  *                  checkpoint), the KV cache allocated, threads started
- * @param warmUp    the JIT warm-up forward passes (at most 1.5 s)
+ * @param warmUp    the JIT warm-up forward passes (until their timings settle, within a budget: see the engine's WarmUp)
  * @param total     the whole constructor
  */
 public record LoadTimes(Duration engine, EngineLoad.Kind engineKind, Duration tokenizer, Duration runner, Duration warmUp,

@@ -19,8 +19,9 @@ import org.slf4j.LoggerFactory;
  * <p>Linear weights run in the kernels' panel layout ({@link PackedMatrix}, {@link PanelLayout}):
  * an engine built for the CPU stores them so (F32, BF16, F16, or quantized INT8 / INT4), and they
  * are used in place in the mapped file, with no copy; a plain checkpoint's row-major matrices are
- * repacked at load into off-heap panels of their dtype. Weights are converted to F32 inside the
- * kernels. Embeddings are read in place from the mapped files (a tied, unquantized head of an
+ * repacked at load into off-heap panels of their dtype. 16-bit weights are widened to F32 panels at
+ * load where memory allows (exact, so the same bits), else converted to F32 inside the kernels, as
+ * quantized ones are. Embeddings are read in place from the mapped files (a tied, unquantized head of an
  * engine serves the lookups from its panels); activations are F32 on the heap, the paged KV cache F32 on the
  * heap or 16-bit off it, laid out as {@link Kernels#keyIndex} and {@link Kernels#valueIndex} say.
  *
@@ -118,6 +119,11 @@ public final class CpuModelRunner implements ModelRunner {
     public String description() {
         return kernelDescription() + (weights.hugePageBytes() == 0 ? "" : ", huge pages")
                 + (cache.f32() ? "" : ", KV cache " + cache.type());
+    }
+
+    /** The weights as loaded (tests: where they live, whether they were widened). */
+    CpuWeights weights() {
+        return weights;
     }
 
     /** Which kernels this runner uses (for logs). */

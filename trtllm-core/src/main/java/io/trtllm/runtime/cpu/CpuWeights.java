@@ -7,6 +7,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
 import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -17,7 +19,8 @@ import org.slf4j.LoggerFactory;
  * repacked at load into off-heap panels of their dtype; norm scales and biases copied to float arrays;
  * the embedding table read in place (a tied, unquantized head of an engine serves the lookups from its
  * panels). Where the kernel offers transparent huge pages, an engine's matmul weights are copied onto
- * them (see {@link #hugePagesFor}). Owns the memory of what it packed or copied; the checkpoint must
+ * them (see {@link #hugePagesFor}); 16-bit matmul weights are widened to float32 at load where memory
+ * allows (see {@link #widen}). Owns the memory of what it packed or copied; the checkpoint must
  * stay open while the weights are used.
  */
 final class CpuWeights implements AutoCloseable {
@@ -28,6 +31,10 @@ final class CpuWeights implements AutoCloseable {
     static final String HUGE_PAGES_PROPERTY = "trtllm.cpu.hugePages";
     /** The largest share of physical memory the copy of the weights onto huge pages may take. */
     private static final int HUGE_PAGES_MEMORY_SHARE = 8;
+    /** Property: {@code false} keeps 16-bit matmul weights 16-bit (converted in the kernels' inner loop). */
+    static final String WIDEN_PROPERTY = "trtllm.cpu.widen16";
+    /** The largest share of physical memory the float32 copy of 16-bit matmul weights may take. */
+    private static final int WIDEN_MEMORY_SHARE = 8;
 
     /**
      * One decoder layer's weights: matrices packed for the kernels (q, k and v as one), norm scales
@@ -56,6 +63,8 @@ final class CpuWeights implements AutoCloseable {
     private long packedBytes;
     /** Bytes of memory on huge pages holding the matmul weights, copied at load (0: used where loaded). */
     private final long hugePageBytes;
+    /** Bytes of float32 panels widened at load from 16-bit ones (0: none). */
+    private final long widenedBytes;
     private final RowSource embedding;
     private final PackedMatrix lmHead;
     private final float[] finalNorm;
@@ -90,16 +99,21 @@ final class CpuWeights implements AutoCloseable {
             for (int l = 0; l < layers.length; l++) {
                 layers[l] = loadLayer(weights, l);
             }
-            MemorySegment hugePages = hugePagesFor(head, layers);
+            boolean widen = widen(head, layers);
+            long moved = movedBytes(head, layers, widen);
+            MemorySegment hugePages = hugePagesFor(moved, widen);
             this.hugePageBytes = hugePages == null ? 0 : hugePages.byteSize();
-            if (hugePages != null) {
-                var memory = SegmentAllocator.slicingAllocator(hugePages);
-                head = head.copyInto(memory);
+            this.widenedBytes = widen ? moved : 0;
+            MemorySegment target = hugePages != null ? hugePages : widen ? arena.allocate(moved, 64) : null;
+            if (target != null) {
+                // 16-bit weights are widened onto their new memory when `widen`; the others copied as they are.
+                var memory = SegmentAllocator.slicingAllocator(target);
+                head = move(head, memory, widen);
                 for (int l = 0; l < layers.length; l++) {
                     Layer w = layers[l];
-                    layers[l] = new Layer(w.attnNorm(), w.wqkv().copyInto(memory), w.wo().copyInto(memory),
+                    layers[l] = new Layer(w.attnNorm(), move(w.wqkv(), memory, widen), move(w.wo(), memory, widen),
                             w.bq(), w.bk(), w.bv(), w.bo(), w.qNorm(), w.kNorm(), w.ffnNorm(),
-                            w.gate().copyInto(memory), w.up().copyInto(memory), w.down().copyInto(memory));
+                            move(w.gate(), memory, widen), move(w.up(), memory, widen), move(w.down(), memory, widen));
                 }
             }
             this.lmHead = head;
@@ -144,40 +158,85 @@ final class CpuWeights implements AutoCloseable {
         return hugePageBytes;
     }
 
+    /** Bytes of float32 panels widened at load from 16-bit ones; 0 when none were. */
+    long widenedBytes() {
+        return widenedBytes;
+    }
+
     /** Where the matmul weights live, in words (for the runner's log line). */
     String placement() {
         return (packedBytes == 0 ? "mapped in place" : "packed at load, " + (packedBytes >> 20) + " MiB")
-                + (hugePageBytes == 0 ? "" : ", matmul weights copied onto huge pages (" + (hugePageBytes >> 20) + " MiB)");
+                + (hugePageBytes == 0 ? "" : ", matmul weights copied onto huge pages (" + (hugePageBytes >> 20) + " MiB)")
+                + (widenedBytes == 0 ? "" : ", 16-bit matmul weights widened to float32 (" + (widenedBytes >> 20) + " MiB)");
+    }
+
+    /** {@code m} widened to float32 (when {@code widen} and it is 16-bit) or copied as it is, into {@code memory}. */
+    private static PackedMatrix move(PackedMatrix m, SegmentAllocator memory, boolean widen) {
+        return widen && m.halfWidth() ? m.widenInto(memory) : m.copyInto(memory);
+    }
+
+    /** Bytes {@link #move} takes for the head and every layer's matrices. */
+    private static long movedBytes(PackedMatrix head, Layer[] layers, boolean widen) {
+        long bytes = 0;
+        for (PackedMatrix m : matrices(head, layers)) {
+            // copyInto: the matrix, and each panel's slices aligned to 64 bytes
+            bytes += widen && m.halfWidth() ? m.widenedBytes() : m.byteSize() + 2L * 64 * m.panels();
+        }
+        return bytes;
+    }
+
+    private static List<PackedMatrix> matrices(PackedMatrix head, Layer[] layers) {
+        List<PackedMatrix> all = new ArrayList<>(List.of(head));
+        for (Layer w : layers) {
+            all.addAll(List.of(w.wqkv(), w.wo(), w.gate(), w.up(), w.down()));
+        }
+        return all;
+    }
+
+    private static long physicalMemory() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+    }
+
+    /**
+     * Decides whether 16-bit (BF16, F16) matmul weights are widened to float32 panels at load: unless
+     * {@value #WIDEN_PROPERTY} is {@code false}, when any matrix is 16-bit and the float32 copy of them all
+     * takes at most an eighth of physical memory. Why: the Vector API offers no half-to-float conversion
+     * that C2 compiles to one instruction (the short-to-int {@code convertShape} of a half-width vector ran a
+     * Java fallback in a profile), so a batched pass over 16-bit panels spent most of its time converting
+     * (prefill ≈ 9x slower than float32); widened once, they run the float32 kernels at float32 speed with
+     * the same bits (the conversion is exact). A model too large for that keeps its 16-bit panels.
+     */
+    private static boolean widen(PackedMatrix head, Layer[] layers) {
+        if ("false".equals(System.getProperty(WIDEN_PROPERTY))
+                || matrices(head, layers).stream().noneMatch(PackedMatrix::halfWidth)) {
+            return false;
+        }
+        long bytes = movedBytes(head, layers, true);
+        if (bytes > physicalMemory() / WIDEN_MEMORY_SHARE) {
+            LOG.info("16-bit weights stay 16-bit: their float32 copy ({} MiB) would take more than 1/{} of physical memory "
+                    + "(batched passes then run slower than with float32 weights)", bytes >> 20, WIDEN_MEMORY_SHARE);
+            return false;
+        }
+        return true;
     }
 
     /**
      * Decides whether the matmul weights move onto transparent huge pages (see {@link HugePages}):
      * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, when they
-     * are an engine's panels mapped in place (weights packed at load already took memory of their
-     * own), and when the copy takes at most an eighth of physical memory (a large model stays mapped
-     * in place, where the page cache shares it). Returns memory on huge pages with room for them all,
-     * or null.
+     * are an engine's panels mapped in place or 16-bit ones being widened (weights packed at load
+     * otherwise took memory of their own already), and when the copy takes at most an eighth of
+     * physical memory (a large model stays mapped in place, where the page cache shares it). Returns
+     * memory on huge pages with room for {@code bytes}, or null.
      */
-    private @Nullable MemorySegment hugePagesFor(PackedMatrix head, Layer[] layers) {
-        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || packedBytes > 0 || !HugePages.available()) {
+    private @Nullable MemorySegment hugePagesFor(long bytes, boolean widen) {
+        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || (packedBytes > 0 && !widen) || !HugePages.available()) {
             return null;
         }
-        long bytes = copyBytes(head);
-        for (Layer w : layers) {
-            bytes += copyBytes(w.wqkv()) + copyBytes(w.wo()) + copyBytes(w.gate()) + copyBytes(w.up()) + copyBytes(w.down());
-        }
-        long physical = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
-                .getTotalMemorySize();
-        if (bytes > physical / HUGE_PAGES_MEMORY_SHARE) {
+        if (bytes > physicalMemory() / HUGE_PAGES_MEMORY_SHARE) {
             LOG.debug("Weights ({} MiB) stay in place: more than 1/{} of physical memory", bytes >> 20, HUGE_PAGES_MEMORY_SHARE);
             return null;
         }
         return HugePages.allocate(arena, bytes);
-    }
-
-    /** Bytes {@link PackedMatrix#copyInto} takes: the matrix, and each panel's slices aligned to 64 bytes. */
-    private static long copyBytes(PackedMatrix m) {
-        return m.byteSize() + 2L * 64 * m.panels();
     }
 
     private Layer loadLayer(TensorSource w, int l) {

@@ -382,6 +382,49 @@ final class PackedMatrix implements RowSource {
         return new PackedMatrix(name, format, rows, cols, panelRows, groupSize, w, s, firstRow, validRows);
     }
 
+    /** Whether the weights are 16-bit floats (BF16 or F16). */
+    boolean halfWidth() {
+        return format == Format.BF16 || format == Format.F16;
+    }
+
+    /** Bytes {@link #widenInto} takes: the F32 panels, each aligned to 64 bytes. */
+    long widenedBytes() {
+        return (long) weights.length * (cols * Format.F32.columnBytes(panelRows) + 64);
+    }
+
+    /**
+     * This 16-bit matrix with its panels widened to F32, in memory from {@code memory} (room for
+     * {@link #widenedBytes()}): the same rows and panels, each element the exact float its BF16 or F16 bits
+     * stand for, so the F32 kernels compute the same bits the 16-bit ones do, without converting in the
+     * inner loop.
+     *
+     * @throws IllegalStateException when the matrix is not 16-bit
+     */
+    PackedMatrix widenInto(java.lang.foreign.SegmentAllocator memory) {
+        if (!halfWidth()) {
+            throw new IllegalStateException(name + " is " + format + ", not a 16-bit float matrix");
+        }
+        MemorySegment[] w = new MemorySegment[weights.length];
+        MemorySegment[] s = new MemorySegment[weights.length];
+        long elements = (long) cols * panelRows;
+        for (int p = 0; p < weights.length; p++) {
+            MemorySegment from = weights[p];
+            MemorySegment to = memory.allocate(elements * 4, 64);
+            if (format == Format.BF16) {
+                for (long i = 0; i < elements; i++) {
+                    to.set(WeightMatrix.F32, i * 4, Float.intBitsToFloat((from.get(WeightMatrix.U16, i * 2) & 0xffff) << 16));
+                }
+            } else {
+                for (long i = 0; i < elements; i++) {
+                    to.set(WeightMatrix.F32, i * 4, Float.float16ToFloat(from.get(WeightMatrix.U16, i * 2)));
+                }
+            }
+            w[p] = to;
+            s[p] = MemorySegment.NULL;
+        }
+        return new PackedMatrix(name, Format.F32, rows, cols, panelRows, groupSize, w, s, firstRow, validRows);
+    }
+
     /** Bytes of packed weights and scales (padding included). */
     long byteSize() {
         return byteSize;

@@ -160,6 +160,36 @@ class CpuModelRunnerLoadTests {
     }
 
     @Test
+    void sixteenBitWeightsWidenedAtLoadGiveTheBitsOfTheConvertingKernels() {
+        Path dir = ArchitectureParityTests.fixture("llama3");
+        for (Kernels kernels : List.of(new VectorKernels(), new ScalarKernels())) {
+            for (DType dtype : List.of(DType.BF16, DType.F16)) {
+                Path engine = engine("widen-" + kernels.panelRows() + "-" + dtype, Quantization.NONE, dtype, kernels.panelRows());
+                try (var w = Checkpoint.open(engine)) {
+                    float[] converting;
+                    System.setProperty(CpuWeights.WIDEN_PROPERTY, "false");
+                    try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), DType.F32, 2, kernels)) {
+                        assertThat(runner.weights().widenedBytes()).isZero();
+                        assertThat(runner.weights().lmHead().format()).isEqualTo(PackedMatrix.Format.valueOf(dtype.name()));
+                        converting = logits(runner);
+                    } finally {
+                        System.clearProperty(CpuWeights.WIDEN_PROPERTY);
+                    }
+                    try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), DType.F32, 2, kernels)) {
+                        CpuWeights weights = runner.weights();
+                        assertThat(weights.widenedBytes()).isPositive();
+                        assertThat(weights.placement()).contains("widened to float32");
+                        assertThat(weights.lmHead().format()).isEqualTo(PackedMatrix.Format.F32);
+                        assertThat(weights.layer(0).wqkv().format()).isEqualTo(PackedMatrix.Format.F32);
+                        assertThat(weights.layer(weights.layers() - 1).down().format()).isEqualTo(PackedMatrix.Format.F32);
+                        assertThat(logits(runner)).as("%s %s", kernels.description(), dtype).containsExactly(converting);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void hugePageMemoryIsAlignedZeroedAndWholePages() {
         // Where the kernel offers none, there is nothing to allocate (the test above checks the runner then keeps
         // its weights in place): reported as skipped, not passed.

@@ -171,7 +171,10 @@ class KernelsTests {
     @ParameterizedTest(name = "{0} tokens={1} rows={2} cols={3}")
     @CsvSource({
         "INT8, 1, 37, 288", "INT8, 5, 70, 64", "INT8, 9, 3, 100", "INT8, 17, 45, 33",
-        "INT4, 1, 37, 288", "INT4, 9, 70, 256", "INT4, 17, 45, 40", "INT4, 5, 3, 1024"})
+        "INT4, 1, 37, 288", "INT4, 9, 70, 256", "INT4, 17, 45, 40", "INT4, 5, 3, 1024",
+        // from DequantizedPanels.MIN_TOKENS on, each panel is converted once: whole octets and a tail
+        "INT8, 16, 70, 64", "INT8, 37, 45, 288", "INT8, 70, 3, 100", "INT4, 16, 70, 256", "INT4, 37, 45, 40",
+        "INT4, 70, 33, 1024"})
     void quantizedMatmulHasTheScalarBitsAndTheDequantizedValue(PackedMatrix.Format format, int tokens, int rows, int cols) {
         var rnd = new SplittableRandom(42);
         WeightMatrix w = randomMatrix(DType.F32, rows, cols, rnd);
@@ -551,6 +554,28 @@ class KernelsTests {
         for (int t = 0; t < tokens; t++) {
             for (int j = 0; j < rows; j++) {
                 assertThat(part[t * rows + j]).as("token %d row %d", t, j).isEqualTo(t >= t0 && t < t1 ? all[t * rows + j] : 0f);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"INT8", "INT4"})
+    void aQuantizedTokenHasTheSameBitsAloneAndInABatchThatConvertsEachPanelOnce(PackedMatrix.Format format) {
+        var rnd = new SplittableRandom(11);
+        int tokens = 3 * DequantizedPanels.MIN_TOKENS + 5, rows = 70, cols = 256;
+        PackedMatrix pv = quantize(format, randomMatrix(DType.F32, rows, cols, rnd), vector.panelRows());
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        float[] batch = new float[tokens * rows];
+        vector.matmul(x, tokens, pv, 0, pv.panels(), batch, rows, 0);
+        for (int t = 0; t < tokens; t++) {
+            float[] alone = new float[tokens * rows];
+            vector.matmul(x, t, t + 1, pv, 0, pv.panels(), alone, rows, 0); // one token: the converting kernel
+            for (int j = 0; j < rows; j++) {
+                assertThat(Float.floatToIntBits(batch[t * rows + j])).as("token %d row %d", t, j)
+                        .isEqualTo(Float.floatToIntBits(alone[t * rows + j]));
             }
         }
     }

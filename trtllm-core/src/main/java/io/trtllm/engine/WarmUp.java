@@ -1,0 +1,201 @@
+package io.trtllm.engine;
+
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.SequenceChunk.LogitsMode;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongSupplier;
+
+/**
+ * Runs the shapes an engine will serve until the JIT has compiled them: rounds of a prefill chunk, a
+ * single-sequence decode and a batched decode on scratch KV blocks, until two rounds in a row took
+ * about the same time as the round before and the JIT compiled next to nothing meanwhile, or the time
+ * budget is spent.
+ *
+ * <p>Why shapes and not a count: a prefill runs the eight-token matmul microkernels and the four-row
+ * attention tile that a one-token decode never reaches, and a batch of decodes runs the matmuls over
+ * many rows; the JIT compiles each path (and deoptimizes code whose profile never saw it) only once it
+ * has run. Warming up decode alone left the first 128-token prompt of a fresh JVM at 40% of its warm
+ * speed (docs/PERFORMANCE.md). Why the JIT's compile time as well as the timings: a C2 compile of the
+ * big kernels runs beside the passes for a while, and passes that are equally slow before it lands
+ * would look settled.
+ */
+public final class WarmUp {
+    /** Property: the warm-up's time budget in milliseconds (default {@value #DEFAULT_BUDGET_MILLIS}); 0 turns it off. */
+    public static final String BUDGET_PROPERTY = "trtllm.warmup.millis";
+    /** Default budget: a stories15M-sized model on two cores settles in 1–3 s; a large one stops here. */
+    static final long DEFAULT_BUDGET_MILLIS = 6_000;
+    /** Prompt tokens of the warm-up prefill: not a multiple of 8 or 4, so that the kernels' tails run too. */
+    static final int PREFILL_TOKENS = 125;
+    /**
+     * Prompt tokens of the first rounds' prefill: the same kernels and tails on a tenth of the work while
+     * they are still interpreted (a cold 125-token pass alone took seconds on a busy machine).
+     */
+    static final int FIRST_PREFILL_TOKENS = 13;
+    /** Rounds that run the short prefill. */
+    static final int FIRST_ROUNDS = 2;
+    /** Sequences of the batched decode (at most max_batch_size). */
+    static final int BATCH_ROWS = 16;
+    /** Decode passes per shape and round. */
+    static final int DECODE_STEPS = 8;
+    /** Rounds that always run, whatever the timings say. */
+    static final int MIN_ROUNDS = 3;
+    /** How close a round must come to the one before, in each shape, to count as settled. */
+    static final double TOLERANCE = 0.10;
+    /** The most JIT compile time a settled round may see, as a share of its own time. */
+    static final double QUIET_COMPILES = 0.05;
+
+    /**
+     * What a warm-up did.
+     *
+     * @param rounds  rounds run
+     * @param settled whether the last rounds agreed (false: the budget ran out first)
+     * @param elapsed time spent
+     * @param prefill the last round's prefill pass ({@code prefillTokens} tokens)
+     * @param decode  the last round's single-sequence decode pass
+     * @param batch   the last round's batched decode pass ({@code batchRows} sequences)
+     */
+    public record Result(int rounds, boolean settled, Duration elapsed, int prefillTokens, Duration prefill, Duration decode,
+                         int batchRows, Duration batch) {
+    }
+
+    private final ModelRunner runner;
+    private final int maxSeqLen;
+    private final int prefillTokens;
+    private final int batchRows;
+    private final int[][] tables;
+    /** Nanoseconds (System.nanoTime, or a test's clock). */
+    private final LongSupplier clock;
+    /** The JIT's total compile time in ms so far (a test's counter, or 0 where the JVM does not tell). */
+    private final LongSupplier compileMillis;
+
+    /**
+     * @param maxSeqLen    the longest sequence the runner serves
+     * @param maxBatchSize most sequences in one of its passes
+     * @param maxNumTokens most tokens in one of its passes
+     */
+    WarmUp(ModelRunner runner, int maxSeqLen, int maxBatchSize, int maxNumTokens) {
+        this(runner, maxSeqLen, maxBatchSize, maxNumTokens, System::nanoTime, jitCompileMillis());
+    }
+
+    WarmUp(ModelRunner runner, int maxSeqLen, int maxBatchSize, int maxNumTokens, LongSupplier clock,
+           LongSupplier compileMillis) {
+        this.runner = runner;
+        this.clock = clock;
+        this.compileMillis = compileMillis;
+        this.maxSeqLen = maxSeqLen;
+        var kv = runner.kvCache();
+        // Each batched sequence gets blocks of its own (rows sharing a slot would race on its keys); the
+        // decode positions wrap within the first sequence's table, which spans max_seq_len.
+        int perRow = kv.blocksFor(Math.min(maxSeqLen, 2 * DECODE_STEPS));
+        int full = kv.blocksFor(maxSeqLen);
+        this.batchRows = Math.max(1, Math.min(Math.min(BATCH_ROWS, maxBatchSize), 1 + (kv.numBlocks() - full) / perRow));
+        this.prefillTokens = Math.max(1, Math.min(PREFILL_TOKENS, Math.min(maxNumTokens, maxSeqLen - 1)));
+        this.tables = new int[batchRows][];
+        int next = 0;
+        for (int r = 0; r < batchRows; r++) {
+            tables[r] = new int[r == 0 ? full : perRow];
+            for (int i = 0; i < tables[r].length; i++) {
+                tables[r][i] = next++;
+            }
+        }
+    }
+
+    private static LongSupplier jitCompileMillis() {
+        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit::getTotalCompilationTime : () -> 0;
+    }
+
+    /** The budget that {@value #BUDGET_PROPERTY} sets, or the default. */
+    static Duration budget() {
+        String value = System.getProperty(BUDGET_PROPERTY);
+        if (value == null || value.isBlank()) {
+            return Duration.ofMillis(DEFAULT_BUDGET_MILLIS);
+        }
+        try {
+            long millis = Long.parseLong(value.strip());
+            if (millis >= 0) {
+                return Duration.ofMillis(millis);
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("system property " + BUDGET_PROPERTY + " must be a number of milliseconds >= 0, got '"
+                + value + "'");
+    }
+
+    /** Rounds until settled or {@code budget} is spent; at least one round, since a first request would pay it anyway. */
+    Result run(Duration budget) {
+        long start = clock.getAsLong();
+        long limit = budget.toNanos();
+        long[] previous = null;
+        int rounds = 0;
+        int agreeing = 0;
+        long[] times;
+        int lastPrompt;
+        do {
+            boolean full = rounds >= FIRST_ROUNDS || prefillTokens <= FIRST_PREFILL_TOKENS;
+            long compiled = compileMillis.getAsLong();
+            long roundStart = clock.getAsLong();
+            lastPrompt = full ? prefillTokens : FIRST_PREFILL_TOKENS;
+            times = round(rounds, lastPrompt);
+            long roundNanos = clock.getAsLong() - roundStart;
+            long compiling = compileMillis.getAsLong() - compiled;
+            rounds++;
+            boolean quiet = compiling * 1_000_000L <= QUIET_COMPILES * roundNanos;
+            agreeing = full && quiet && previous != null && agrees(previous, times) ? agreeing + 1 : 0;
+            previous = full ? times : null;
+        } while (!(rounds >= MIN_ROUNDS && agreeing >= 2) && clock.getAsLong() - start < limit);
+        return new Result(rounds, agreeing >= 2, Duration.ofNanos(clock.getAsLong() - start), lastPrompt,
+                Duration.ofNanos(times[0]), Duration.ofNanos(times[1]), batchRows, Duration.ofNanos(times[2]));
+    }
+
+    /** Whether each shape's time is within {@link #TOLERANCE} of the round before. */
+    static boolean agrees(long[] before, long[] now) {
+        for (int i = 0; i < now.length; i++) {
+            if (Math.abs(now[i] - before[i]) > TOLERANCE * Math.min(now[i], before[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * One round: the prefill of {@code promptTokens}, then {@link #DECODE_STEPS} single-sequence decodes (greedy, as most
+     * requests), then as many batched ones (half the rows asking for their logits row, as sampled
+     * requests do). Returns nanoseconds per pass of each.
+     */
+    private long[] round(int round, int promptTokens) {
+        int vocab = runner.config().vocabSize();
+        int[] prompt = new int[promptTokens];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = (round * 31 + i * 7 + 3) % vocab;
+        }
+        long t0 = clock.getAsLong();
+        runner.forward(Batch.of(new SequenceChunk(prompt, 0, tables[0], LogitsMode.LAST)));
+        long t1 = clock.getAsLong();
+        int room = maxSeqLen - promptTokens;
+        for (int i = 0; i < DECODE_STEPS; i++) {
+            int position = room > 0 ? promptTokens + (round * DECODE_STEPS + i) % room : maxSeqLen - 1;
+            runner.forward(Batch.of(new SequenceChunk(new int[] {(i + 1) % vocab}, position, tables[0], LogitsMode.ARGMAX)));
+        }
+        long t2 = clock.getAsLong();
+        for (int i = 0; i < DECODE_STEPS; i++) {
+            List<SequenceChunk> rows = new ArrayList<>(batchRows);
+            for (int r = 0; r < batchRows; r++) {
+                int span = tables[r].length * runner.kvCache().blockSize();
+                int position = r == 0 ? Math.min(maxSeqLen - 1, i) : Math.min(span - 1, i);
+                rows.add(new SequenceChunk(new int[] {(r + i + 2) % vocab}, position, tables[r],
+                        r % 2 == 0 ? LogitsMode.ARGMAX : LogitsMode.LAST));
+            }
+            runner.forward(new Batch(rows));
+        }
+        long t3 = clock.getAsLong();
+        return new long[] {t1 - t0, (t2 - t1) / DECODE_STEPS, (t3 - t2) / DECODE_STEPS};
+    }
+}

@@ -1,0 +1,199 @@
+package io.trtllm.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.trtllm.model.ModelConfig;
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.SequenceChunk;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.function.LongUnaryOperator;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link WarmUp}: which shapes it runs (each a valid batch of the runner's cache, batched rows on blocks of
+ * their own) and when it stops: timings that agree with no JIT compiling, or the budget. A test clock
+ * advances by what the fake runner says each pass costs, so the timings are exact.
+ */
+class WarmUpTests {
+    private static final long MS = 1_000_000L;
+
+    /** A runner that records each batch and advances the clock by {@code cost(pass index)} nanoseconds per token. */
+    private static final class TimedRunner implements ModelRunner {
+        private final ModelConfig config;
+        private final KvCacheSpec kv;
+        private final LongUnaryOperator costPerToken;
+        final List<Batch> batches = new ArrayList<>();
+        long now;
+
+        TimedRunner(ModelConfig config, KvCacheSpec kv, LongUnaryOperator costPerToken) {
+            this.config = config;
+            this.kv = kv;
+            this.costPerToken = costPerToken;
+        }
+
+        @Override
+        public ModelConfig config() {
+            return config;
+        }
+
+        @Override
+        public KvCacheSpec kvCache() {
+            return kv;
+        }
+
+        @Override
+        public String backend() {
+            return "timed";
+        }
+
+        @Override
+        public ForwardResult forward(Batch batch) {
+            batch.checkAgainst(config, kv);
+            now += costPerToken.applyAsLong(batches.size()) * batch.tokenCount();
+            batches.add(batch);
+            return ForwardResult.builder(batch.chunks().size()).build();
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    private static ModelConfig config() throws URISyntaxException {
+        return ModelConfig.load(Path.of(WarmUpTests.class.getResource("/parity/llama3/config.json").toURI()).getParent());
+    }
+
+    @Test
+    void steadyRunnerSettlesAfterTheShortRoundsAndThreeAgreeingOnes() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        var result = new WarmUp(runner, 256, 32, 8192, () -> runner.now, () -> 0).run(Duration.ofSeconds(60));
+
+        assertThat(result.settled()).isTrue();
+        assertThat(result.rounds()).isEqualTo(WarmUp.FIRST_ROUNDS + WarmUp.MIN_ROUNDS);
+        assertThat(result.prefillTokens()).isEqualTo(WarmUp.PREFILL_TOKENS);
+        assertThat(result.prefill()).isEqualTo(Duration.ofMillis(WarmUp.PREFILL_TOKENS));
+        assertThat(result.decode()).isEqualTo(Duration.ofMillis(1));
+        assertThat(result.batchRows()).isEqualTo(WarmUp.BATCH_ROWS);
+        assertThat(result.batch()).isEqualTo(Duration.ofMillis(WarmUp.BATCH_ROWS));
+    }
+
+    @Test
+    void runsAShortThenAFullPrefillSingleDecodesAndBatchesOnBlocksOfTheirOwn() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        new WarmUp(runner, 256, 32, 8192, () -> runner.now, () -> 0).run(Duration.ofSeconds(60));
+
+        int perRound = 1 + 2 * WarmUp.DECODE_STEPS;
+        assertThat(runner.batches.get(0).tokenCount()).isEqualTo(WarmUp.FIRST_PREFILL_TOKENS);
+        assertThat(runner.batches.get(WarmUp.FIRST_ROUNDS * perRound).tokenCount()).isEqualTo(WarmUp.PREFILL_TOKENS);
+        Batch single = runner.batches.get(1);
+        assertThat(single.chunks()).hasSize(1);
+        assertThat(single.chunks().get(0).logits()).isEqualTo(SequenceChunk.LogitsMode.ARGMAX);
+        Batch batched = runner.batches.get(1 + WarmUp.DECODE_STEPS);
+        assertThat(batched.chunks()).hasSize(WarmUp.BATCH_ROWS);
+        assertThat(batched.chunks()).extracting(SequenceChunk::logits)
+                .contains(SequenceChunk.LogitsMode.ARGMAX, SequenceChunk.LogitsMode.LAST);
+        var blocks = new HashSet<Integer>();
+        int used = 0;
+        for (SequenceChunk c : batched.chunks()) {
+            for (int b : c.blockTable()) {
+                blocks.add(b);
+                used++;
+            }
+        }
+        assertThat(blocks).hasSize(used); // no block shared by two rows
+    }
+
+    @Test
+    void batchIsCutToMaxBatchSizeAndToTheBlocksTheCacheHas() throws Exception {
+        var small = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        assertThat(new WarmUp(small, 256, 3, 8192, () -> small.now, () -> 0).run(Duration.ofSeconds(60)).batchRows()).isEqualTo(3);
+
+        // One sequence of max_seq_len (16 blocks) and room for 2 more rows of one block each.
+        var tight = new TimedRunner(config(), new KvCacheSpec(18, 16), pass -> MS);
+        var result = new WarmUp(tight, 256, 32, 8192, () -> tight.now, () -> 0).run(Duration.ofSeconds(60));
+        assertThat(result.batchRows()).isEqualTo(3);
+        assertThat(result.settled()).isTrue();
+    }
+
+    @Test
+    void prefillIsCutToMaxNumTokensAndMaxSeqLen() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        assertThat(new WarmUp(runner, 256, 8, 40, () -> runner.now, () -> 0).run(Duration.ofSeconds(60)).prefillTokens())
+                .isEqualTo(40);
+        var shortSeq = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        assertThat(new WarmUp(shortSeq, 10, 8, 8192, () -> shortSeq.now, () -> 0).run(Duration.ofSeconds(60)).prefillTokens())
+                .isEqualTo(9);
+    }
+
+    @Test
+    void runnerWhoseTimingsKeepMovingDoesNotSettleAndStopsAtTheBudget() throws Exception {
+        // Rounds alternate between 1 and 2 ms per token: no two in a row agree within 10%.
+        int perRound = 1 + 2 * WarmUp.DECODE_STEPS;
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS * (1 + (pass / perRound) % 2));
+        var result = new WarmUp(runner, 256, 8, 8192, () -> runner.now, () -> 0).run(Duration.ofSeconds(5));
+
+        assertThat(result.settled()).isFalse();
+        assertThat(result.elapsed()).isGreaterThanOrEqualTo(Duration.ofSeconds(5));
+        assertThat(result.rounds()).isGreaterThan(WarmUp.FIRST_ROUNDS + WarmUp.MIN_ROUNDS);
+    }
+
+    @Test
+    void roundsDuringWhichTheJitCompilesDoNotCount() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        // The JIT compiles 100 ms during every pass until the 8th round, then nothing.
+        int perRound = 1 + 2 * WarmUp.DECODE_STEPS;
+        var result = new WarmUp(runner, 256, 8, 8192, () -> runner.now,
+                () -> 100L * Math.min(runner.batches.size(), 8 * perRound)).run(Duration.ofSeconds(60));
+
+        assertThat(result.settled()).isTrue();
+        assertThat(result.rounds()).isEqualTo(8 + 2); // the 8th agrees with none before it: two more must
+    }
+
+    @Test
+    void oneRoundRunsEvenWhenTheBudgetIsShorter() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        var result = new WarmUp(runner, 256, 8, 8192, () -> runner.now, () -> 0).run(Duration.ofNanos(1));
+        assertThat(result.rounds()).isEqualTo(1);
+        assertThat(result.settled()).isFalse();
+    }
+
+    @Test
+    void agreesWithinTenPercentOfTheSmaller() {
+        assertThat(WarmUp.agrees(new long[] {100, 200}, new long[] {110, 200})).isTrue();
+        assertThat(WarmUp.agrees(new long[] {100, 200}, new long[] {111, 200})).isFalse();
+        assertThat(WarmUp.agrees(new long[] {100, 200}, new long[] {100, 179})).isFalse();
+    }
+
+    @Test
+    void budgetPropertyIsMillisecondsAndRefusesOtherValues() {
+        String before = System.getProperty(WarmUp.BUDGET_PROPERTY);
+        try {
+            System.clearProperty(WarmUp.BUDGET_PROPERTY);
+            assertThat(WarmUp.budget()).isEqualTo(Duration.ofMillis(WarmUp.DEFAULT_BUDGET_MILLIS));
+            System.setProperty(WarmUp.BUDGET_PROPERTY, " 2500 ");
+            assertThat(WarmUp.budget()).isEqualTo(Duration.ofMillis(2500));
+            System.setProperty(WarmUp.BUDGET_PROPERTY, "0");
+            assertThat(WarmUp.budget()).isZero();
+            for (String bad : List.of("-1", "2s", "1e3")) {
+                System.setProperty(WarmUp.BUDGET_PROPERTY, bad);
+                assertThatThrownBy(WarmUp::budget).isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining(WarmUp.BUDGET_PROPERTY).hasMessageContaining("'" + bad + "'");
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(WarmUp.BUDGET_PROPERTY);
+            } else {
+                System.setProperty(WarmUp.BUDGET_PROPERTY, before);
+            }
+        }
+    }
+}
