@@ -5,7 +5,6 @@ import io.trtllm.spring.chat.TrtLlmChatModel;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.openai.TrtLlmOpenAiApi;
-import jakarta.validation.Validator;
 import java.nio.file.Path;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -25,8 +24,8 @@ import tools.jackson.databind.json.JsonMapper;
  * application runs on WebFlux and {@code trtllm.openai.enabled=true}. Requests that leave a sampling
  * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.options.*}), and
  * count in the trtllm meters like the chat model's requests. Requests are read and responses written
- * with the application's Jackson {@link JsonMapper} ({@code spring.jackson.*}) and checked with its
- * Bean Validation {@link Validator} when it has one.
+ * with the application's Jackson {@link JsonMapper} ({@code spring.jackson.*}) and checked with Bean
+ * Validation.
  *
  * <p>In a servlet (Spring MVC) application the API cannot run: {@link TrtLlmOpenAiServletAutoConfiguration}
  * then fails the startup with a message that says so, rather than leaving {@code /v1} unanswered.
@@ -46,7 +45,7 @@ public final class TrtLlmOpenAiAutoConfiguration {
                                     ObjectProvider<TrtLlmProperties> engineProperties,
                                     ObjectProvider<TrtLlmChatModel> chatModel,
                                     ObjectProvider<TrtLlmRequestObserver> requestObservers,
-                                    ObjectProvider<JsonMapper> jsonMapper, ObjectProvider<Validator> validator) {
+                                    ObjectProvider<JsonMapper> jsonMapper) {
         String modelName = properties.getModelName();
         if (modelName == null) {
             TrtLlmProperties engine = engineProperties.getIfUnique();
@@ -56,7 +55,7 @@ public final class TrtLlmOpenAiAutoConfiguration {
         TrtLlmChatOptions defaults = chat != null ? chat.getOptions() : TrtLlmChatOptions.builder().build();
         return new TrtLlmOpenAiApi(llm, modelName, defaults, properties.getMaxN(),
                 TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()),
-                jsonMapper.getIfUnique(() -> JsonMapper.builder().build()), validator.getIfUnique());
+                jsonMapper.getIfUnique(() -> JsonMapper.builder().build()));
     }
 
     @Bean

@@ -21,7 +21,6 @@ import java.util.Objects;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.core.io.buffer.DataBufferLimitException;
@@ -96,7 +95,7 @@ public final class TrtLlmOpenAiApi {
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer) {
-        this(llm, modelName, defaults, maxN, observer, JsonMapper.builder().build(), null);
+        this(llm, modelName, defaults, maxN, observer, JsonMapper.builder().build());
     }
 
     /**
@@ -107,11 +106,9 @@ public final class TrtLlmOpenAiApi {
      * @param observer  told about the end of each engine request (e.g. the trtllm meters)
      * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
      *                  the application's, so that {@code spring.jackson.*} applies
-     * @param validator checks the request records' constraints; null: one of the API's own (no EL needed)
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
-                           TrtLlmRequestObserver observer, JsonMapper json,
-                           jakarta.validation.@Nullable Validator validator) {
+                           TrtLlmRequestObserver observer, JsonMapper json) {
         if (maxN < 1) {
             throw new IllegalArgumentException("maxN must be >= 1, got " + maxN);
         }
@@ -121,7 +118,9 @@ public final class TrtLlmOpenAiApi {
         this.maxN = maxN;
         this.observer = observer;
         this.responses = new OpenAiResponses(json, llm.tokenizer());
-        this.reader = new OpenAiRequestReader(json, validator != null ? validator : OpenAiRequestReader.defaultValidator());
+        // A validator of the API's own, not the application's: an application's Validator bean may be an
+        // adapter without a target (WebFlux registers one), and every message is worded here anyway.
+        this.reader = new OpenAiRequestReader(json, OpenAiRequestReader.defaultValidator());
     }
 
     /** The model id this API serves. */
