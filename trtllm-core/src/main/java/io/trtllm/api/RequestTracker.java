@@ -83,7 +83,8 @@ final class RequestTracker implements GenerationListener {
         this.delivery = delivery;
         this.stops = params.stop().isEmpty() ? null : new StopStringMatcher(params.stop(), params.includeStopStrInOutput());
         this.incremental = tokenizer != null && params.detokenize() && (onUpdate != null || stops != null);
-        this.detok = incremental ? tokenizer.newDetokenizer(params.skipSpecialTokens()) : null;
+        // Output text reads as it does after the prompt (vLLM's detokenizer): " was" after "The cat".
+        this.detok = incremental ? tokenizer.newDetokenizer(params.skipSpecialTokens(), promptIds) : null;
     }
 
     CompletableFuture<RequestOutput> result() {
@@ -214,7 +215,8 @@ final class RequestTracker implements GenerationListener {
                     diff = "";
                 }
             } else {
-                diff = tokenizer.decode(Arrays.copyOf(ids, textCount), params.skipSpecialTokens());
+                diff = IncrementalDetokenizer.decodeAfter(tokenizer, promptIds, Arrays.copyOf(ids, textCount),
+                        params.skipSpecialTokens());
                 text.append(diff);
             }
             String finish;

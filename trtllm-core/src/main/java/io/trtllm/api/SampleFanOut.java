@@ -4,6 +4,7 @@ import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.sampling.SamplingConfig;
+import io.trtllm.tokenizer.IncrementalDetokenizer;
 import io.trtllm.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -95,7 +96,8 @@ final class SampleFanOut implements AutoCloseable {
         searches.execute(() -> {
             try {
                 result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, step,
-                        tokens -> tokenizer != null ? tokenizer.decode(tokens, params.skipSpecialTokens()) : "",
+                        tokens -> tokenizer != null
+                                ? IncrementalDetokenizer.decodeAfter(tokenizer, ids, tokens, params.skipSpecialTokens()) : "",
                         result::isDone));
             } catch (Throwable t) {
                 result.completeExceptionally(t);

@@ -256,6 +256,14 @@ public final class Tokenizer implements AutoCloseable {
         return new IncrementalDetokenizer(this, skipSpecialTokens);
     }
 
+    /**
+     * A fresh incremental detokenizer for one output stream of {@code prompt}: the output is decoded
+     * in the prompt's context (see {@link IncrementalDetokenizer}).
+     */
+    public IncrementalDetokenizer newDetokenizer(boolean skipSpecialTokens, int[] prompt) {
+        return new IncrementalDetokenizer(this, skipSpecialTokens, prompt);
+    }
+
     /** The directory the tokenizer was loaded from. */
     public Path directory() {
         return dir;

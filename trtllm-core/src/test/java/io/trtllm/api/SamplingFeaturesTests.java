@@ -184,7 +184,13 @@ class SamplingFeaturesTests {
         RequestOutput beams = llm.generate(PROMPT, wide);
         assertThat(beams.outputs()).hasSize(2);
         assertThat(beams.outputs().get(0).cumulativeLogprob()).isGreaterThanOrEqualTo(beams.outputs().get(1).cumulativeLogprob());
-        assertThat(beams.outputs().get(0).text()).isEqualTo(llm.tokenizer().decode(beams.outputs().get(0).tokenIds(), true));
+        // The text reads as it does after the prompt: decode(prompt + output) less decode(prompt).
+        int[] promptIds = beams.promptTokenIds();
+        int[] all = java.util.stream.IntStream.concat(java.util.Arrays.stream(promptIds),
+                java.util.Arrays.stream(beams.outputs().get(0).tokenIds())).toArray();
+        String promptText = llm.tokenizer().decode(promptIds, true);
+        assertThat(llm.tokenizer().decode(all, true)).startsWith(promptText);
+        assertThat(beams.outputs().get(0).text()).isEqualTo(llm.tokenizer().decode(all, true).substring(promptText.length()));
         double greedyCumulative = llm.generate(PROMPT, greedy(16).logprobs(0).build()).output().cumulativeLogprob();
         assertThat(beams.outputs().get(0).cumulativeLogprob()).isGreaterThanOrEqualTo(greedyCumulative - 1e-4);
         assertThat(llm.generate(PROMPT, wide).outputs().get(0).tokenIds()).containsExactly(beams.outputs().get(0).tokenIds());

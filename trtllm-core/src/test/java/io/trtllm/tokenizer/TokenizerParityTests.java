@@ -87,7 +87,7 @@ class TokenizerParityTests {
         return readResource(resource, new TypeReference<>() { });
     }
 
-    private static Path tokenizerDirectory(String name) {
+    static Path tokenizerDirectory(String name) {
         return switch (name) {
             case "qwen3" -> TestFixtures.qwen3Tokenizer();
             case "llama3" -> TestFixtures.llama3Tokenizer();
@@ -121,7 +121,7 @@ class TokenizerParityTests {
         }
     }
 
-    private static String sha256(Path file) throws IOException {
+    static String sha256(Path file) throws IOException {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
         } catch (NoSuchAlgorithmException e) {

@@ -17,16 +17,23 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.context.annotation.Bean;
 import org.springframework.web.reactive.function.server.RouterFunction;
 import org.springframework.web.reactive.function.server.ServerResponse;
+import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The OpenAI-compatible HTTP API ({@link TrtLlmOpenAiApi}) on the application's {@link LLM}, when the
  * application runs on WebFlux and {@code trtllm.openai.enabled=true}. Requests that leave a sampling
  * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.options.*}), and
- * count in the trtllm meters like the chat model's requests.
+ * count in the trtllm meters like the chat model's requests. Requests are read and responses written
+ * with the application's Jackson {@link JsonMapper} ({@code spring.jackson.*}) and checked with Bean
+ * Validation.
+ *
+ * <p>In a servlet (Spring MVC) application the API cannot run: {@link TrtLlmOpenAiServletAutoConfiguration}
+ * then fails the startup with a message that says so, rather than leaving {@code /v1} unanswered.
  */
-@AutoConfiguration(after = {TrtLlmAutoConfiguration.class, TrtLlmActuatorAutoConfiguration.class})
+@AutoConfiguration(after = {TrtLlmAutoConfiguration.class, TrtLlmActuatorAutoConfiguration.class},
+        afterName = "org.springframework.boot.jackson.autoconfigure.JacksonAutoConfiguration")
 @ConditionalOnWebApplication(type = ConditionalOnWebApplication.Type.REACTIVE)
-@ConditionalOnClass(RouterFunction.class)
+@ConditionalOnClass({RouterFunction.class, JsonMapper.class})
 @ConditionalOnBooleanProperty(TrtLlmOpenAiProperties.PREFIX + ".enabled")
 @ConditionalOnBean(LLM.class)
 @EnableConfigurationProperties(TrtLlmOpenAiProperties.class)
@@ -37,7 +44,8 @@ public final class TrtLlmOpenAiAutoConfiguration {
     TrtLlmOpenAiApi trtLlmOpenAiApi(LLM llm, TrtLlmOpenAiProperties properties,
                                     ObjectProvider<TrtLlmProperties> engineProperties,
                                     ObjectProvider<TrtLlmChatModel> chatModel,
-                                    ObjectProvider<TrtLlmRequestObserver> requestObservers) {
+                                    ObjectProvider<TrtLlmRequestObserver> requestObservers,
+                                    ObjectProvider<JsonMapper> jsonMapper) {
         String modelName = properties.getModelName();
         if (modelName == null) {
             TrtLlmProperties engine = engineProperties.getIfUnique();
@@ -46,7 +54,8 @@ public final class TrtLlmOpenAiAutoConfiguration {
         TrtLlmChatModel chat = chatModel.getIfUnique();
         TrtLlmChatOptions defaults = chat != null ? chat.getOptions() : TrtLlmChatOptions.builder().build();
         return new TrtLlmOpenAiApi(llm, modelName, defaults, properties.getMaxN(),
-                TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()));
+                TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()),
+                jsonMapper.getIfUnique(() -> JsonMapper.builder().build()));
     }
 
     @Bean

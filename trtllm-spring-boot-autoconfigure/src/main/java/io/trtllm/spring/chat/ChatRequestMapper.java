@@ -62,10 +62,15 @@ final class ChatRequestMapper {
      * @throws UnsupportedOperationException when the request has tool callbacks, tool calls or tool
      *                                       responses and the model's chat template has no tool support,
      *                                       or media
-     * @throws IllegalArgumentException      when an option is out of range (the message names it)
+     * @throws IllegalArgumentException      when an option is out of range (the message names it), or the
+     *                                       options name a model other than the one this engine serves
      */
     EngineRequest map(Prompt prompt) {
         TrtLlmChatOptions options = defaults.merge(prompt.getOptions());
+        checkModel(options.getModel());
+        if (!Objects.equals(options.getModel(), defaults.getModel())) {
+            options = options.mutate().model(defaults.getModel()).build(); // "" named none: report the served one
+        }
         List<ToolCallback> callbacks = options.getToolCallbacks();
         if (!callbacks.isEmpty()) {
             requireToolSupport(options, "tool callbacks " + callbacks.stream().map(t -> t.getToolDefinition().name()).toList());
@@ -75,6 +80,18 @@ final class ChatRequestMapper {
         int[] ids = tokenizer.encodeChat(messages, true, variables);
         SamplingParams params = samplingParams(options, ids.length);
         return new EngineRequest(prompt.mutate().chatOptions(options).build(), options, ids, params, !callbacks.isEmpty());
+    }
+
+    /**
+     * One engine serves one model: a request that names another would silently run this one (and be
+     * observed and billed under the other's name), so it is refused. Unset or empty means this one.
+     */
+    private void checkModel(@Nullable String asked) {
+        String served = defaults.getModel();
+        if (asked != null && !asked.isEmpty() && !asked.equals(served)) {
+            throw new IllegalArgumentException("The request asks for model '" + asked + "', but this chat model "
+                    + "serves '" + served + "': leave the model option unset or set it to '" + served + "'.");
+        }
     }
 
     /** The callbacks' definitions as OpenAI function definitions, the form chat templates are written for. */

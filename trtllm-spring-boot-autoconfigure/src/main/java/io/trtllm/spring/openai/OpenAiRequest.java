@@ -8,7 +8,7 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * One parsed request of {@code /chat/completions} (messages) or {@code /completions} (prompts), with
- * every field checked (see {@link OpenAiRequestParser}).
+ * every field checked (see {@link OpenAiRequestReader}).
  *
  * @param chat         whether this is a chat completion
  * @param model        the model the request names, or null when it names none

@@ -1,32 +1,37 @@
 package io.trtllm.spring.openai;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.TokenLogprob;
 import io.trtllm.api.Tokenizer;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.JsonNodeFactory;
+import tools.jackson.databind.node.NullNode;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
- * OpenAI-shaped JSON of responses, stream chunks and errors. Written with the engine's own Jackson
- * rather than the application's codecs, so that an application's JSON settings (naming strategy,
- * null handling) cannot change the wire format that OpenAI clients parse.
+ * OpenAI-shaped JSON of responses, stream chunks and errors. Built as trees and written with the
+ * application's {@link JsonMapper} (so {@code spring.jackson.*} output settings such as indentation
+ * apply), but never bound from objects: a naming strategy or a null-inclusion setting then cannot
+ * rename or drop a field that OpenAI clients parse ({@code "finish_reason": null} stays).
  */
 final class OpenAiResponses {
-    static final ObjectMapper JSON = new ObjectMapper();
+    /** Trees are built with the plain node factory: a mapper's settings apply to writing them only. */
+    static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
+    private final JsonMapper json;
     private final Tokenizer tokenizer;
     /** A plain token decoded before another keeps that one's leading space (decoders strip it at the start). */
     private final int @Nullable [] anchor;
     private final String anchorText;
 
-    OpenAiResponses(Tokenizer tokenizer) {
+    OpenAiResponses(JsonMapper json, Tokenizer tokenizer) {
+        this.json = json;
         this.tokenizer = tokenizer;
         int[] a = tokenizer.encode("a", false);
         this.anchor = a.length == 1 ? a : null;
@@ -36,7 +41,7 @@ final class OpenAiResponses {
     /** What every response and chunk of one request starts with. */
     record Header(String id, String object, long created, String model) {
         ObjectNode node() {
-            ObjectNode n = JSON.createObjectNode();
+            ObjectNode n = NODES.objectNode();
             n.put("id", id).put("object", object).put("created", created).put("model", model);
             return n;
         }
@@ -44,7 +49,7 @@ final class OpenAiResponses {
 
     /** One choice of a response: a completion output at its index. */
     ObjectNode choice(boolean chat, int index, CompletionOutput output) {
-        ObjectNode c = JSON.createObjectNode().put("index", index);
+        ObjectNode c = NODES.objectNode().put("index", index);
         if (chat) {
             c.putObject("message").put("role", "assistant").put("content", output.text());
         } else {
@@ -88,7 +93,7 @@ final class OpenAiResponses {
     }
 
     static ObjectNode usage(int promptTokens, int completionTokens, int cachedTokens) {
-        ObjectNode u = JSON.createObjectNode()
+        ObjectNode u = NODES.objectNode()
                 .put("prompt_tokens", promptTokens)
                 .put("completion_tokens", completionTokens)
                 .put("total_tokens", promptTokens + completionTokens);
@@ -110,26 +115,22 @@ final class OpenAiResponses {
 
     /** {@code {"error": {"message", "type", "param", "code"}}}. */
     static ObjectNode error(OpenAiException e) {
-        ObjectNode n = JSON.createObjectNode();
+        ObjectNode n = NODES.objectNode();
         ObjectNode error = n.putObject("error");
         error.put("message", e.getMessage()).put("type", e.type()).put("param", e.param()).put("code", e.code());
         return n;
     }
 
-    static byte[] bytes(ObjectNode node) {
-        try {
-            return JSON.writeValueAsBytes(node);
-        } catch (JsonProcessingException e) {
-            throw new UncheckedIOException(e);
-        }
+    byte[] bytes(ObjectNode node) {
+        return json.writeValueAsBytes(node);
     }
 
-    static String string(ObjectNode node) {
-        try {
-            return JSON.writeValueAsString(node);
-        } catch (JsonProcessingException e) {
-            throw new UncheckedIOException(e);
-        }
+    /**
+     * One line of JSON: a server-sent event's data must not hold a line break (an indenting mapper's
+     * output would be split into several {@code data:} lines, which not every client joins).
+     */
+    String line(ObjectNode node) {
+        return json.writer().without(tools.jackson.databind.SerializationFeature.INDENT_OUTPUT).writeValueAsString(node);
     }
 
     /** The engine's finish reasons as OpenAI's: {@code stop}, {@code length}; an abort is vLLM's {@code abort}. */
@@ -146,7 +147,7 @@ final class OpenAiResponses {
      * {@code {tokens, token_logprobs, top_logprobs, text_offset}}.
      */
     private ObjectNode logprobsOrNull(boolean chat, List<TokenLogprob> all, int from, int to) {
-        ObjectNode n = JSON.createObjectNode();
+        ObjectNode n = NODES.objectNode();
         if (chat) {
             ArrayNode content = n.putArray("content");
             for (TokenLogprob lp : all.subList(from, to)) {
@@ -182,9 +183,9 @@ final class OpenAiResponses {
         return n;
     }
 
-    private com.fasterxml.jackson.databind.JsonNode logprobs(boolean chat, List<TokenLogprob> all, int from, int to) {
+    private JsonNode logprobs(boolean chat, List<TokenLogprob> all, int from, int to) {
         if (all.isEmpty() || from >= to) {
-            return com.fasterxml.jackson.databind.node.NullNode.getInstance();
+            return NullNode.getInstance();
         }
         return logprobsOrNull(chat, all, from, to);
     }

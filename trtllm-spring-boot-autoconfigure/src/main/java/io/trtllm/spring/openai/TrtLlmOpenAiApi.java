@@ -1,7 +1,5 @@
 package io.trtllm.spring.openai;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.api.ChatTemplateException;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.LLM;
@@ -16,7 +14,6 @@ import io.trtllm.spring.openai.OpenAiResponses.Header;
 import io.trtllm.spring.web.BodyTimeouts;
 import io.trtllm.spring.web.ClientMessages;
 import io.trtllm.spring.web.TrtLlmRequestGuard;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,12 +23,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.springframework.core.io.buffer.DataBuffer;
 import org.springframework.core.io.buffer.DataBufferLimitException;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
+import org.springframework.http.codec.ServerSentEvent;
 import org.springframework.http.server.reactive.ServerHttpResponse;
 import org.springframework.web.reactive.function.BodyInserter;
+import org.springframework.web.reactive.function.BodyInserters;
 import org.springframework.web.reactive.function.server.RequestPredicates;
 import org.springframework.web.reactive.function.server.RouterFunction;
 import org.springframework.web.reactive.function.server.RouterFunctions;
@@ -42,6 +40,8 @@ import reactor.adapter.JdkFlowAdapter;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Schedulers;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
  * An OpenAI-compatible HTTP API on an in-process {@link LLM}, as WebFlux functional routes under a
@@ -54,7 +54,7 @@ import reactor.core.scheduler.Schedulers;
  * Both generation endpoints answer whole ({@code application/json}) or, with {@code "stream": true},
  * as server-sent events: {@code data: {chunk}} per text delta, a usage chunk with
  * {@code stream_options.include_usage}, then {@code data: [DONE]}. Request fields map to
- * {@link SamplingParams} (see {@link OpenAiRequestParser}); fields a request leaves unset take the
+ * {@link SamplingParams} (see {@link OpenAiRequestReader}); fields a request leaves unset take the
  * chat model's defaults ({@code trtllm.chat.options.*}), then the engine's.
  *
  * <p>Errors have OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}: 400 for an
@@ -83,6 +83,7 @@ public final class TrtLlmOpenAiApi {
     private final int maxN;
     private final TrtLlmRequestObserver observer;
     private final OpenAiResponses responses;
+    private final OpenAiRequestReader reader;
     private final long created = Instant.now().getEpochSecond();
 
     /**
@@ -94,6 +95,20 @@ public final class TrtLlmOpenAiApi {
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer) {
+        this(llm, modelName, defaults, maxN, observer, JsonMapper.builder().build());
+    }
+
+    /**
+     * @param llm       the engine
+     * @param modelName the model id requests name and {@code /models} lists
+     * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
+     * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
+     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
+     *                  the application's, so that {@code spring.jackson.*} applies
+     */
+    public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
+                           TrtLlmRequestObserver observer, JsonMapper json) {
         if (maxN < 1) {
             throw new IllegalArgumentException("maxN must be >= 1, got " + maxN);
         }
@@ -102,7 +117,10 @@ public final class TrtLlmOpenAiApi {
         this.defaults = defaults;
         this.maxN = maxN;
         this.observer = observer;
-        this.responses = new OpenAiResponses(llm.tokenizer());
+        this.responses = new OpenAiResponses(json, llm.tokenizer());
+        // A validator of the API's own, not the application's: an application's Validator bean may be an
+        // adapter without a target (WebFlux registers one), and every message is worded here anyway.
+        this.reader = new OpenAiRequestReader(json, OpenAiRequestReader.defaultValidator());
     }
 
     /** The model id this API serves. */
@@ -125,7 +143,7 @@ public final class TrtLlmOpenAiApi {
     }
 
     private Mono<ServerResponse> models(ServerRequest request) {
-        ObjectNode list = OpenAiResponses.JSON.createObjectNode().put("object", "list");
+        ObjectNode list = OpenAiResponses.NODES.objectNode().put("object", "list");
         list.putArray("data").add(modelNode());
         return json(200, list);
     }
@@ -136,7 +154,7 @@ public final class TrtLlmOpenAiApi {
     }
 
     private ObjectNode modelNode() {
-        return OpenAiResponses.JSON.createObjectNode().put("id", modelName).put("object", "model").put("created", created)
+        return OpenAiResponses.NODES.objectNode().put("id", modelName).put("object", "model").put("created", created)
                 .put("owned_by", "trtllm").put("max_model_len", llm.maxSeqLen());
     }
 
@@ -166,8 +184,7 @@ public final class TrtLlmOpenAiApi {
                 // body (the body timeout's 408) is answered on the event loop at once, before Netty closes
                 // the connection.
                 .flatMap(body -> Mono.fromCallable(() -> {
-                    JsonNode json = OpenAiRequestParser.readObject(body);
-                    OpenAiRequest request = chat ? OpenAiRequestParser.chat(json) : OpenAiRequestParser.completion(json);
+                    OpenAiRequest request = chat ? reader.chat(body) : reader.completion(body);
                     return prepare(request);
                 }).subscribeOn(Schedulers.boundedElastic()))
                 .flatMap(call -> call.request().stream() ? stream(call) : complete(call))
@@ -346,11 +363,11 @@ public final class TrtLlmOpenAiApi {
                         String role = chat && first.getAndSet(false) ? "assistant" : null;
                         if (role != null && u.finished()) {
                             // A choice that ends at once still opens with its role.
-                            events.add(OpenAiResponses.string(responses.chunk(call.header(), true, index, role, "",
+                            events.add(responses.line(responses.chunk(call.header(), true, index, role, "",
                                     List.of(), 0, null, includeUsage)));
                             role = null;
                         }
-                        events.add(OpenAiResponses.string(responses.chunk(call.header(), chat, index, role,
+                        events.add(responses.line(responses.chunk(call.header(), chat, index, role,
                                 out.textDiff(), logprobs, from, out.finishReason(), includeUsage)));
                         return events;
                     }));
@@ -368,12 +385,12 @@ public final class TrtLlmOpenAiApi {
                     ObjectNode usage = call.header().node();
                     usage.putArray("choices");
                     usage.set("usage", OpenAiResponses.usage(metrics));
-                    return Flux.just(OpenAiResponses.string(usage));
+                    return Flux.just(responses.line(usage));
                 }))
                 .concatWith(Flux.just(DONE))
                 .doOnNext(e -> started.set(true))
                 .onErrorResume(e -> started.get()
-                        ? Flux.just(OpenAiResponses.string(OpenAiResponses.error(toOpenAi(e))), DONE)
+                        ? Flux.just(responses.line(OpenAiResponses.error(toOpenAi(e))), DONE)
                         : Flux.error(e));
         return ServerResponse.ok()
                 .contentType(MediaType.TEXT_EVENT_STREAM)
@@ -383,29 +400,30 @@ public final class TrtLlmOpenAiApi {
     }
 
     /**
-     * Writes each event as {@code data: <event>\n\n}, flushed at once. An error before the first event
-     * (nothing committed yet) is answered as an OpenAI error with its status instead.
+     * Writes each event as a server-sent event, {@code data: <event>}, flushed at once (Spring's
+     * writer). An error before the first event (nothing committed yet) is answered as an OpenAI error
+     * with its status instead.
+     *
+     * <p>The data starts with a space: the SSE format drops one leading space after {@code data:}, so a
+     * conforming client reads the same JSON, while the bytes are OpenAI's own ({@code data: {...}}),
+     * which hand-written clients that cut {@code "data: "} off each line depend on.
      */
-    private BodyInserter<Flux<String>, org.springframework.http.ReactiveHttpOutputMessage> serverSentEvents(
-            Flux<String> events) {
-        return (message, context) -> {
-            Flux<Mono<DataBuffer>> buffers = events.map(e -> Mono.just(message.bufferFactory()
-                    .wrap(("data: " + e + "\n\n").getBytes(StandardCharsets.UTF_8))));
-            return message.writeAndFlushWith(buffers).onErrorResume(e -> {
-                if (!(message instanceof ServerHttpResponse response) || response.isCommitted()) {
-                    return Mono.error(e);
-                }
-                OpenAiException error = toOpenAi(e);
-                response.setStatusCode(org.springframework.http.HttpStatusCode.valueOf(error.status()));
-                response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
-                response.getHeaders().remove(HttpHeaders.CACHE_CONTROL);
-                if (error.status() == 429) {
-                    response.getHeaders().set(HttpHeaders.RETRY_AFTER, "1");
-                }
-                byte[] body = OpenAiResponses.bytes(OpenAiResponses.error(error));
-                return response.writeWith(Mono.just(response.bufferFactory().wrap(body)));
-            });
-        };
+    private BodyInserter<Flux<ServerSentEvent<String>>, ServerHttpResponse> serverSentEvents(Flux<String> events) {
+        var inserter = BodyInserters.fromServerSentEvents(events.map(e -> ServerSentEvent.builder(" " + e).build()));
+        return (response, context) -> inserter.insert(response, context).onErrorResume(e -> {
+            if (response.isCommitted()) {
+                return Mono.error(e);
+            }
+            OpenAiException error = toOpenAi(e);
+            response.setStatusCode(org.springframework.http.HttpStatusCode.valueOf(error.status()));
+            response.getHeaders().setContentType(MediaType.APPLICATION_JSON);
+            response.getHeaders().remove(HttpHeaders.CACHE_CONTROL);
+            if (error.status() == 429) {
+                response.getHeaders().set(HttpHeaders.RETRY_AFTER, "1");
+            }
+            byte[] body = responses.bytes(OpenAiResponses.error(error));
+            return response.writeWith(Mono.just(response.bufferFactory().wrap(body)));
+        });
     }
 
     // ---- errors ----
@@ -460,7 +478,7 @@ public final class TrtLlmOpenAiApi {
                 + "(error id " + errorId + ").");
     }
 
-    private static Mono<ServerResponse> error(OpenAiException e) {
+    private Mono<ServerResponse> error(OpenAiException e) {
         var response = ServerResponse.status(e.status()).contentType(MediaType.APPLICATION_JSON);
         if (e.status() == 429) {
             response.header(HttpHeaders.RETRY_AFTER, "1");
@@ -468,11 +486,11 @@ public final class TrtLlmOpenAiApi {
         if (e.status() == 401) {
             response.header(HttpHeaders.WWW_AUTHENTICATE, "Bearer");
         }
-        return response.bodyValue(OpenAiResponses.bytes(OpenAiResponses.error(e)));
+        return response.bodyValue(responses.bytes(OpenAiResponses.error(e)));
     }
 
-    private static Mono<ServerResponse> json(int status, ObjectNode body) {
+    private Mono<ServerResponse> json(int status, ObjectNode body) {
         return ServerResponse.status(status).contentType(MediaType.APPLICATION_JSON)
-                .bodyValue(OpenAiResponses.bytes(body));
+                .bodyValue(responses.bytes(body));
     }
 }

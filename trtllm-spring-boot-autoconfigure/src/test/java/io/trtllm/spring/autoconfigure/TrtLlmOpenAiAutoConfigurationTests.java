@@ -8,6 +8,7 @@ import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.FilteredClassLoader;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.boot.test.context.runner.ReactiveWebApplicationContextRunner;
+import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
 import org.springframework.web.reactive.function.server.RouterFunction;
 
 /** The OpenAI API's conditions and properties. */
@@ -82,6 +83,42 @@ class TrtLlmOpenAiAutoConfigurationTests {
                 .run(context -> {
                     assertThat(context).hasSingleBean(TrtLlmOpenAiApi.class).hasBean("myApi");
                     assertThat(context.getBean(TrtLlmOpenAiApi.class).modelName()).isEqualTo("mine");
+                });
+    }
+
+    @Test
+    void runInAServletApplicationShouldFailSayingItNeedsWebFlux() {
+        new WebApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class,
+                        TrtLlmOpenAiServletAutoConfiguration.class))
+                .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class)
+                .withPropertyValues("trtllm.openai.enabled=true")
+                .run(context -> assertThat(context).hasFailed().getFailure().rootCause()
+                        .hasMessageContaining("trtllm.openai.enabled=true")
+                        .hasMessageContaining("servlet (Spring MVC)")
+                        .hasMessageContaining("spring-boot-starter-webflux"));
+    }
+
+    @Test
+    void runInAServletApplicationWithTheApiOffShouldStart() {
+        new WebApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class,
+                        TrtLlmOpenAiServletAutoConfiguration.class))
+                .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class)
+                .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(TrtLlmOpenAiApi.class));
+    }
+
+    @Test
+    void runWithTheApplicationsJsonMapperShouldWriteWithIt() {
+        runner.withPropertyValues("trtllm.openai.enabled=true")
+                .withBean(tools.jackson.databind.json.JsonMapper.class, () -> tools.jackson.databind.json.JsonMapper.builder()
+                        .enable(tools.jackson.databind.SerializationFeature.INDENT_OUTPUT).build())
+                .run(context -> {
+                    var client = org.springframework.test.web.reactive.server.WebTestClient
+                            .bindToRouterFunction(context.getBean("trtLlmOpenAiRoutes", RouterFunction.class)).build();
+                    byte[] body = client.get().uri("/v1/models").exchange().expectStatus().isOk()
+                            .expectBody().returnResult().getResponseBody();
+                    assertThat(new String(body, java.nio.charset.StandardCharsets.UTF_8)).contains("\n  \"object\"");
                 });
     }
 }

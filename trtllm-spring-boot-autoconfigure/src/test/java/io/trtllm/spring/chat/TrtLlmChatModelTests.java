@@ -211,6 +211,37 @@ class TrtLlmChatModelTests {
     }
 
     @Test
+    void aRequestForAnotherModelFailsNamingBothAndRunsNothing() {
+        String served = greedy.getOptions().getModel();
+        long iterations = llm.stats().iterations();
+        var other = TrtLlmChatOptions.builder().model("gpt-4o").build();
+
+        assertThatThrownBy(() -> greedy.call(new Prompt(PROMPT, other))).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'gpt-4o'").hasMessageContaining("'" + served + "'");
+        assertThatThrownBy(() -> greedy.stream(new Prompt(PROMPT, other)).blockLast(Duration.ofSeconds(60)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'gpt-4o'");
+        assertThat(llm.stats().iterations()).isEqualTo(iterations);
+        // The served model's own name, or none, runs.
+        var same = TrtLlmChatOptions.builder().model(served).maxTokens(2).build();
+        assertThat(greedy.call(new Prompt(PROMPT, same)).getMetadata().getModel()).isEqualTo(served);
+    }
+
+    @Test
+    void observationsReportTheServedModel() {
+        MeterRegistry meters = new SimpleMeterRegistry();
+        ObservationRegistry observations = ObservationRegistry.create();
+        observations.observationConfig().observationHandler(new DefaultMeterObservationHandler(meters));
+        var model = TrtLlmChatModel.builder().llm(llm).observationRegistry(observations)
+                .defaultOptions(TrtLlmChatOptions.builder().temperature(0.0).maxTokens(2).build()).build();
+
+        model.call(new Prompt(PROMPT, TrtLlmChatOptions.builder().model("").build()));
+
+        String served = model.getOptions().getModel();
+        assertThat(meters.find("gen_ai.client.operation").tag("gen_ai.request.model", served)
+                .tag("gen_ai.response.model", served).timer()).as(meters.getMeters().stream().map(m -> m.getId().toString()).toList().toString()).isNotNull();
+    }
+
+    @Test
     void observersHearOfFinishedRequests() {
         var observer = new RecordingObserver();
         var model = TrtLlmChatModel.builder().llm(llm).requestObserver(observer)

@@ -189,4 +189,27 @@ class TrtLlmOpenAiApiTests {
                 .jsonPath("$.usage.completion_tokens").isEqualTo(3);
         assertThat(greedy).isNotBlank();
     }
+
+    @Test
+    void completionTextReadsAsItDoesAfterThePromptAndTheOffsetsAgree() throws Exception {
+        byte[] body = client(TrtLlmChatOptions.builder().build(), "/v1").post().uri("/v1/completions")
+                .contentType(MediaType.APPLICATION_JSON)
+                .bodyValue(Map.of("prompt", "The cat", "max_tokens", 4, "temperature", 0, "logprobs", 0))
+                .exchange()
+                .expectStatus().isOk()
+                .expectBody().returnResult().getResponseBody();
+        var choice = new com.fasterxml.jackson.databind.ObjectMapper().readTree(body).path("choices").get(0);
+
+        String text = choice.path("text").asText();
+        assertThat(text).isEqualTo(" was walking in the");
+        var tokens = choice.path("logprobs").path("tokens");
+        var offsets = choice.path("logprobs").path("text_offset");
+        StringBuilder joined = new StringBuilder();
+        for (int i = 0; i < tokens.size(); i++) {
+            assertThat(offsets.get(i).asInt()).isEqualTo(joined.length());
+            assertThat(text.substring(offsets.get(i).asInt())).startsWith(tokens.get(i).asText());
+            joined.append(tokens.get(i).asText());
+        }
+        assertThat(joined.toString()).isEqualTo(text);
+    }
 }

@@ -11,14 +11,16 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Request bodies to requests and sampling parameters, and the 400s that name the field. */
-class OpenAiRequestParserTests {
+class OpenAiRequestReaderTests {
+    private static final OpenAiRequestReader READER = OpenAiRequestReader.standalone();
+
 
     private static OpenAiRequest chat(String json) {
-        return OpenAiRequestParser.chat(OpenAiRequestParser.readObject(json.getBytes(StandardCharsets.UTF_8)));
+        return READER.chat(json.getBytes(StandardCharsets.UTF_8));
     }
 
     private static OpenAiRequest completion(String json) {
-        return OpenAiRequestParser.completion(OpenAiRequestParser.readObject(json.getBytes(StandardCharsets.UTF_8)));
+        return READER.completion(json.getBytes(StandardCharsets.UTF_8));
     }
 
     private static void assertInvalid(Runnable parse, String param) {
@@ -115,11 +117,93 @@ class OpenAiRequestParserTests {
 
     @Test
     void bodiesThatAreNotJsonObjectsAreRefused() {
-        assertThatThrownBy(() -> OpenAiRequestParser.readObject(new byte[0])).isInstanceOf(OpenAiException.class)
-                .hasMessageContaining("empty");
-        assertThatThrownBy(() -> OpenAiRequestParser.readObject("[1]".getBytes(StandardCharsets.UTF_8)))
-                .isInstanceOf(OpenAiException.class).hasMessageContaining("JSON object");
-        assertThatThrownBy(() -> OpenAiRequestParser.readObject("{\"a\":".getBytes(StandardCharsets.UTF_8)))
-                .isInstanceOf(OpenAiException.class).hasMessageContaining("not valid JSON");
+        for (var endpoint : List.<java.util.function.Function<byte[], OpenAiRequest>>of(READER::chat, READER::completion)) {
+            assertThatThrownBy(() -> endpoint.apply(new byte[0])).isInstanceOf(OpenAiException.class)
+                    .hasMessageContaining("empty");
+            assertThatThrownBy(() -> endpoint.apply("[1]".getBytes(StandardCharsets.UTF_8)))
+                    .isInstanceOf(OpenAiException.class).hasMessageContaining("JSON object");
+            assertThatThrownBy(() -> endpoint.apply("{\"a\":".getBytes(StandardCharsets.UTF_8)))
+                    .isInstanceOf(OpenAiException.class).hasMessageContaining("not valid JSON");
+        }
+    }
+
+    @Test
+    void typesAreStrictWhereJacksonWouldCoerce() {
+        String hi = "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]";
+        // A string is not a number, a fraction not an integer, a number not a string or a boolean.
+        assertThatThrownBy(() -> chat("{" + hi + ", \"temperature\": \"0.5\"}")).isInstanceOfSatisfying(
+                OpenAiException.class, e -> {
+                    assertThat(e.param()).isEqualTo("temperature");
+                    assertThat(e.code()).isEqualTo("invalid_type");
+                    assertThat(e.getMessage()).isEqualTo(
+                            "Invalid type for 'temperature': expected a number, but got a string instead.");
+                });
+        assertInvalid(() -> completion("{\"prompt\": \"a\", \"n\": 2.0}"), "n");
+        assertInvalid(() -> completion("{\"prompt\": \"a\", \"max_tokens\": \"\"}"), "max_tokens");
+        assertInvalid(() -> completion("{\"prompt\": \"a\", \"stream\": 1}"), "stream");
+        assertInvalid(() -> completion("{\"prompt\": \"a\", \"ignore_eos\": \"true\"}"), "ignore_eos");
+        assertInvalid(() -> chat("{\"messages\": [{\"role\": 1, \"content\": \"hi\"}]}"), "messages[0].role");
+        assertInvalid(() -> chat("{\"messages\": [{\"role\": \"user\", \"content\": 7}]}"), "messages[0].content");
+        assertInvalid(() -> chat("{" + hi + ", \"stop\": [\"a\", 3]}"), "stop[1]");
+        assertInvalid(() -> chat("{" + hi + ", \"stop_token_ids\": [1, -1]}"), "stop_token_ids[1]");
+        assertInvalid(() -> chat("{" + hi + ", \"stream\": true, \"stream_options\": {\"include_usage\": 1}}"),
+                "stream_options.include_usage");
+        assertInvalid(() -> chat("{" + hi + ", \"n\": 2147483648}"), "n");
+        // Bounds are checked on the number as sent: 1e400 is no infinity, and is quoted back.
+        assertThatThrownBy(() -> chat("{" + hi + ", \"temperature\": 1e400}")).isInstanceOfSatisfying(
+                OpenAiException.class, e -> assertThat(e.getMessage())
+                        .isEqualTo("Invalid 'temperature': 1E+400 is greater than the maximum of 2."));
+    }
+
+    @Test
+    void unknownFieldsAndFieldsThatChangeNothingAreIgnored() {
+        OpenAiRequest r = chat("""
+                {"messages": [{"role": "user", "content": "hi", "name": "ann", "extra": {"a": [1]}}],
+                 "user": "u-1", "metadata": {"k": "v"}, "store": false, "service_tier": "auto",
+                 "some_future_field": [1, {"x": null}], "tools": [], "logit_bias": null}""");
+
+        assertThat(r.messages()).containsExactly(new ChatMessage("user", "hi"));
+    }
+
+    @Test
+    void everyJsonNameIsTheSnakeCaseOfItsComponent() {
+        // OpenAiRequestReader names fields from Bean Validation paths (Java names) by this rule.
+        for (Class<?> type : List.of(ChatCompletionRequest.class, CompletionRequest.class,
+                ChatCompletionRequest.Message.class, ChatCompletionRequest.ContentPart.class,
+                ChatCompletionRequest.ToolCall.class, ChatCompletionRequest.FunctionCall.class,
+                ChatCompletionRequest.Tool.class, ChatCompletionRequest.FunctionDefinition.class,
+                ChatCompletionRequest.ResponseFormat.class, ChatCompletionRequest.StreamOptions.class)) {
+            var components = type.getRecordComponents();
+            var parameters = canonicalConstructor(type).getParameters();
+            for (int i = 0; i < components.length; i++) {
+                var component = components[i];
+                var property = parameters[i].getAnnotation(com.fasterxml.jackson.annotation.JsonProperty.class);
+                assertThat(property).as("%s.%s", type.getSimpleName(), component.getName()).isNotNull();
+                assertThat(property.value()).isEqualTo(OpenAiRequestReader.snakeCase(component.getName()));
+            }
+        }
+    }
+
+    private static java.lang.reflect.Constructor<?> canonicalConstructor(Class<?> record) {
+        try {
+            return record.getDeclaredConstructor(java.util.Arrays.stream(record.getRecordComponents())
+                    .map(java.lang.reflect.RecordComponent::getType).toArray(Class<?>[]::new));
+        } catch (NoSuchMethodException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void theApplicationsNamingStrategyDoesNotRenameTheWireFormat() {
+        var camel = tools.jackson.databind.json.JsonMapper.builder()
+                .propertyNamingStrategy(tools.jackson.databind.PropertyNamingStrategies.UPPER_CAMEL_CASE)
+                .enable(tools.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES).build();
+        var reader = new OpenAiRequestReader(camel, OpenAiRequestReader.defaultValidator());
+
+        OpenAiRequest r = reader.completion("""
+                {"prompt": "a", "max_tokens": 3, "top_p": 0.5, "unknown": 1}""".getBytes(StandardCharsets.UTF_8));
+
+        assertThat(r.sampling().maxTokens()).isEqualTo(3);
+        assertThat(r.sampling().topP()).isEqualTo(0.5);
     }
 }
