@@ -110,7 +110,7 @@ public final class LLM implements AutoCloseable {
     private static EngineSpec engineSpec(LlmArgs args) {
         return new EngineSpec(args.model(), args.backend(), args.cacheDir(), args.maxSeqLen(), args.maxInputLen(),
                 args.maxBatchSize(), args.maxNumTokens(), Dtype.parse(args.dtype()), args.quantization(), args.enableBuildCache(),
-                args.skipBuildCache(), args.buildCacheConfig());
+                args.skipBuildCache(), args.buildCacheConfig(), args.hub());
     }
 
     /** End-of-sequence ids: the model config's and the tokenizer's, each once. */

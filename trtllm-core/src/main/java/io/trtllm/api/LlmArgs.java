@@ -3,6 +3,8 @@ package io.trtllm.api;
 import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.HubConfig;
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
 import io.trtllm.api.config.SchedulerPolicy;
@@ -42,6 +44,11 @@ import org.jspecify.annotations.Nullable;
  * @param enableBuildCache whether engines are kept in the engine cache and reused (else built privately per instance)
  * @param skipBuildCache whether to rebuild the cached engine even if it is there, replacing it
  * @param buildCacheConfig engine cache location and limits
+ * @param hub            how the Hugging Face Hub is reached (null fields: from the environment, {@code HF_*})
+ *
+ * <p>Each default is stated once, as a constant here or on the config record it belongs to; the Spring
+ * properties and the CLI refer to these. Each check throws an {@link InvalidSettingException} naming the
+ * setting, so a front end can name its own key for it.
  */
 public record LlmArgs(
         String model,
@@ -62,47 +69,73 @@ public record LlmArgs(
         Quantization quantization,
         boolean enableBuildCache,
         boolean skipBuildCache,
-        BuildCacheConfig buildCacheConfig) {
+        BuildCacheConfig buildCacheConfig,
+        HubConfig hub) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
+    /** Default backend: CUDA when a usable device is present, else the CPU. */
+    public static final String DEFAULT_BACKEND = "auto";
+    /** Default builtin model. */
+    public static final String DEFAULT_MODEL = "stories15M";
+    /** Default most sequences in one forward pass. */
+    public static final int DEFAULT_MAX_BATCH_SIZE = BuildConfig.DEFAULT_MAX_BATCH_SIZE;
+    /** Default most tokens in one forward pass. */
+    public static final int DEFAULT_MAX_NUM_TOKENS = BuildConfig.DEFAULT_MAX_NUM_TOKENS;
+    /** Default most requests waiting to run. */
+    public static final int DEFAULT_MAX_QUEUE_SIZE = 1024;
+    /** Default CPU threads of the forward pass: 0, all available processors. */
+    public static final int DEFAULT_THREADS = 0;
+    /** Default of {@code enableChunkedPrefill}. */
+    public static final boolean DEFAULT_ENABLE_CHUNKED_PREFILL = true;
+    /** Default of {@code enableBuildCache}. */
+    public static final boolean DEFAULT_ENABLE_BUILD_CACHE = true;
+    /** Default scheduler policy. */
+    public static final SchedulerPolicy DEFAULT_SCHEDULER_POLICY = SchedulerPolicy.GUARANTEED_NO_EVICT;
     /** Upper bound of the default max_seq_len, so that long-context models don't reserve huge caches. */
     public static final int DEFAULT_MAX_SEQ_LEN_CAP = BuildConfig.DEFAULT_MAX_SEQ_LEN_CAP;
 
     public LlmArgs {
         if (model.isBlank()) {
-            throw new IllegalArgumentException("model must not be blank: give a builtin model name (stories15M) "
-                    + "or a Hugging Face model directory");
+            throw new InvalidSettingException("model", model, "model must not be blank: give a builtin model name "
+                    + "(stories15M) or a Hugging Face model directory");
         }
         backend = backend.toLowerCase(Locale.ROOT);
         if (!BACKENDS.contains(backend)) {
-            throw new IllegalArgumentException("backend '" + backend + "' is not one of " + BACKENDS);
+            throw new InvalidSettingException("backend", backend, "backend '" + backend + "' is not one of " + BACKENDS);
         }
         if (maxSeqLen != null && maxSeqLen <= 0) {
-            throw new IllegalArgumentException("max_seq_len must be > 0, got " + maxSeqLen);
+            throw new InvalidSettingException("max_seq_len", maxSeqLen, "max_seq_len must be > 0, got " + maxSeqLen);
         }
         if (maxInputLen != null && maxInputLen <= 0) {
-            throw new IllegalArgumentException("max_input_len must be > 0, got " + maxInputLen);
+            throw new InvalidSettingException("max_input_len", maxInputLen, "max_input_len must be > 0, got " + maxInputLen);
         }
         if (maxInputLen != null && maxSeqLen != null && maxInputLen > maxSeqLen) {
-            throw new IllegalArgumentException("max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
+            throw new InvalidSettingException("max_input_len", maxInputLen,
+                    "max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
         }
         if (tokensPerBlock <= 0) {
-            throw new IllegalArgumentException("tokens_per_block must be > 0, got " + tokensPerBlock);
+            throw new InvalidSettingException("tokens_per_block", tokensPerBlock,
+                    "tokens_per_block must be > 0, got " + tokensPerBlock);
         }
         if (threads < 0) {
-            throw new IllegalArgumentException("threads must be >= 0 (0 = all processors), got " + threads);
+            throw new InvalidSettingException("threads", threads,
+                    "threads must be >= 0 (0 = all processors), got " + threads);
         }
         if (maxBatchSize <= 0) {
-            throw new IllegalArgumentException("max_batch_size must be > 0, got " + maxBatchSize);
+            throw new InvalidSettingException("max_batch_size", maxBatchSize, "max_batch_size must be > 0, got " + maxBatchSize);
         }
         if (maxNumTokens <= 0) {
-            throw new IllegalArgumentException("max_num_tokens must be > 0, got " + maxNumTokens);
+            throw new InvalidSettingException("max_num_tokens", maxNumTokens, "max_num_tokens must be > 0, got " + maxNumTokens);
         }
         if (maxQueueSize <= 0) {
-            throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
+            throw new InvalidSettingException("max_queue_size", maxQueueSize, "max_queue_size must be > 0, got " + maxQueueSize);
         }
-        dtype = Dtype.parse(dtype).id(); // validated, one spelling
+        try {
+            dtype = Dtype.parse(dtype).id(); // validated, one spelling
+        } catch (IllegalArgumentException e) {
+            throw new InvalidSettingException("dtype", dtype, e.getMessage());
+        }
     }
 
     /** The builtin model names {@code model} may be ({@code stories15M}). */
@@ -132,23 +165,24 @@ public record LlmArgs(
     public static final class Builder {
         private final String model;
         private @Nullable Path tokenizer;
-        private String backend = "auto";
+        private String backend = DEFAULT_BACKEND;
         private @Nullable Integer maxSeqLen;
         private @Nullable Integer maxInputLen;
-        private int tokensPerBlock = 32;
-        private int threads;
+        private int tokensPerBlock = KvCacheConfig.DEFAULT_TOKENS_PER_BLOCK;
+        private int threads = DEFAULT_THREADS;
         private @Nullable Path cacheDir;
-        private int maxBatchSize = 64;
-        private int maxNumTokens = 2048;
-        private int maxQueueSize = 1024;
-        private boolean enableChunkedPrefill = true;
-        private SchedulerPolicy schedulerPolicy = SchedulerPolicy.GUARANTEED_NO_EVICT;
+        private int maxBatchSize = DEFAULT_MAX_BATCH_SIZE;
+        private int maxNumTokens = DEFAULT_MAX_NUM_TOKENS;
+        private int maxQueueSize = DEFAULT_MAX_QUEUE_SIZE;
+        private boolean enableChunkedPrefill = DEFAULT_ENABLE_CHUNKED_PREFILL;
+        private SchedulerPolicy schedulerPolicy = DEFAULT_SCHEDULER_POLICY;
         private @Nullable KvCacheConfig kvCacheConfig;
-        private String dtype = "auto";
+        private String dtype = Dtype.AUTO.id();
         private Quantization quantization = Quantization.NONE;
-        private boolean enableBuildCache = true;
+        private boolean enableBuildCache = DEFAULT_ENABLE_BUILD_CACHE;
         private boolean skipBuildCache;
         private BuildCacheConfig buildCacheConfig = BuildCacheConfig.defaults();
+        private HubConfig hub = HubConfig.fromEnvironment();
 
         private Builder(String model) {
             this.model = model;
@@ -225,6 +259,12 @@ public record LlmArgs(
             return this;
         }
 
+        /** The weights' dtype in the engine. */
+        public Builder dtype(Dtype dtype) {
+            this.dtype = dtype.id();
+            return this;
+        }
+
         public Builder quantization(Quantization quantization) {
             this.quantization = quantization;
             return this;
@@ -245,12 +285,19 @@ public record LlmArgs(
             return this;
         }
 
+        /** How the Hugging Face Hub is reached (null fields keep the environment's {@code HF_*}). */
+        public Builder hub(HubConfig hub) {
+            this.hub = hub;
+            return this;
+        }
+
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
-                    : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
+                    : new KvCacheConfig(null, KvCacheConfig.DEFAULT_MEMORY_FRACTION,
+                    KvCacheConfig.DEFAULT_ENABLE_BLOCK_REUSE, tokensPerBlock);
             return new LlmArgs(model, tokenizer, backend, maxSeqLen, maxInputLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
                     maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
-                    skipBuildCache, buildCacheConfig);
+                    skipBuildCache, buildCacheConfig, hub);
         }
     }
 }

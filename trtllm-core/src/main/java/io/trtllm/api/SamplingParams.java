@@ -1,5 +1,6 @@
 package io.trtllm.api;
 
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.sampling.SamplingChecks;
 import io.trtllm.sampling.SamplingConfig;
 import java.util.ArrayList;
@@ -96,7 +97,7 @@ public record SamplingParams(
 
     public SamplingParams {
         if (maxTokens <= 0) {
-            throw new IllegalArgumentException("max_tokens must be > 0, got " + maxTokens);
+            throw new InvalidSettingException("max_tokens", maxTokens, "max_tokens must be > 0, got " + maxTokens);
         }
         SamplingChecks.checkMinTokens(minTokens);
         if (minTokens > maxTokens) {
