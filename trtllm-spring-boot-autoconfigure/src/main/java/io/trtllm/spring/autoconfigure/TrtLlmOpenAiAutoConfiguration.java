@@ -21,7 +21,7 @@ import org.springframework.web.reactive.function.server.ServerResponse;
 /**
  * The OpenAI-compatible HTTP API ({@link TrtLlmOpenAiApi}) on the application's {@link LLM}, when the
  * application runs on WebFlux and {@code trtllm.openai.enabled=true}. Requests that leave a sampling
- * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.options.*}), and
+ * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.*}), and
  * count in the trtllm meters like the chat model's requests.
  */
 @AutoConfiguration(after = {TrtLlmAutoConfiguration.class, TrtLlmActuatorAutoConfiguration.class})
