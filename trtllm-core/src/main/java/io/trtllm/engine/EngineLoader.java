@@ -127,7 +127,7 @@ public final class EngineLoader {
             return "cuda";
         }
         if (requested.equals("cuda")) {
-            throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
+            throw new NoUsableDeviceException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
         LOG.info("backend auto: using the CPU, CUDA is not usable ({})", reason);
         return "cpu";

@@ -50,8 +50,7 @@ public final class TrtLlmAutoConfiguration {
         try {
             llm = new LLM(args);
         } catch (RuntimeException e) {
-            throw new IllegalStateException("Could not start the trtllm engine (trtllm.model=" + args.model()
-                    + ", trtllm.backend=" + args.backend() + "): " + e.getMessage(), e);
+            throw new TrtLlmEngineStartException(args.model(), args.backend(), e);
         }
         LOG.info("trtllm engine ready: model {} on {}, engine {} ({}), max-seq-len {}, loaded in {} ms", args.model(),
                 llm.backendDescription(), llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT),
