@@ -33,12 +33,15 @@ class SampleJarIT {
     private static final Pattern PORT = Pattern.compile("started on port (\\d+)");
 
     @Test
-    void theRepackagedJarsManifestCarriesNativeAccess() throws Exception {
+    void theRepackagedJarCarriesNativeAccessAndNoCommandLine() throws Exception {
         try (JarFile jar = new JarFile(jar().toFile())) {
             Manifest manifest = jar.getManifest();
             assertThat(manifest.getMainAttributes().getValue("Enable-Native-Access")).isEqualTo("ALL-UNNAMED");
             assertThat(manifest.getMainAttributes().getValue("Main-Class")).endsWith("JarLauncher");
             assertThat(manifest.getMainAttributes().getValue("Start-Class")).isEqualTo(SampleApplication.class.getName());
+            // What a server needs, not the command line (issue 17.9).
+            assertThat(jar.stream().map(e -> e.getName()).filter(n -> n.startsWith("BOOT-INF/lib/")))
+                    .isNotEmpty().noneMatch(n -> n.contains("picocli") || n.contains("slf4j-simple"));
         }
     }
 
