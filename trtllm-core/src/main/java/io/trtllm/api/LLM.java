@@ -77,7 +77,7 @@ public final class LLM implements AutoCloseable {
      * @throws IllegalStateException    when {@code backend cuda} is asked for and no usable GPU is present
      */
     public LLM(LlmArgs args) {
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads()),
+        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(), args.runtime()),
                 args.tokenizer());
         try {
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
@@ -110,7 +110,8 @@ public final class LLM implements AutoCloseable {
     private static EngineSpec engineSpec(LlmArgs args) {
         return new EngineSpec(args.model(), args.backend(), args.cacheDir(), args.maxSeqLen(), args.maxInputLen(),
                 args.maxBatchSize(), args.maxNumTokens(), Dtype.parse(args.dtype()), args.quantization(), args.enableBuildCache(),
-                args.skipBuildCache(), args.buildCacheConfig(), args.hub());
+                args.skipBuildCache(), args.buildCacheConfig(), args.hub(),
+                args.runtime().npm());
     }
 
     /** End-of-sequence ids: the model config's and the tokenizer's, each once. */

@@ -7,6 +7,7 @@ import io.trtllm.api.config.HubConfig;
 import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.model.builtin.BuiltinModels;
 import io.trtllm.model.source.ModelSource;
@@ -45,6 +46,8 @@ import org.jspecify.annotations.Nullable;
  * @param skipBuildCache whether to rebuild the cached engine even if it is there, replacing it
  * @param buildCacheConfig engine cache location and limits
  * @param hub            how the Hugging Face Hub is reached (null fields: from the environment, {@code HF_*})
+ * @param runtime        the backends' fast-path switches and the npm executable (default: the {@code -Dtrtllm.*}
+ *                       system properties)
  *
  * <p>Each default is stated once, as a constant here or on the config record it belongs to; the Spring
  * properties and the CLI refer to these. Each check throws an {@link InvalidSettingException} naming the
@@ -70,7 +73,8 @@ public record LlmArgs(
         boolean enableBuildCache,
         boolean skipBuildCache,
         BuildCacheConfig buildCacheConfig,
-        HubConfig hub) {
+        HubConfig hub,
+        RuntimeConfig runtime) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
@@ -183,6 +187,7 @@ public record LlmArgs(
         private boolean skipBuildCache;
         private BuildCacheConfig buildCacheConfig = BuildCacheConfig.defaults();
         private HubConfig hub = HubConfig.fromEnvironment();
+        private RuntimeConfig runtime = RuntimeConfig.fromSystemProperties();
 
         private Builder(String model) {
             this.model = model;
@@ -291,13 +296,19 @@ public record LlmArgs(
             return this;
         }
 
+        /** The backends' fast-path switches and the npm executable (default: the {@code -Dtrtllm.*} system properties). */
+        public Builder runtime(RuntimeConfig runtime) {
+            this.runtime = runtime;
+            return this;
+        }
+
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
                     : new KvCacheConfig(null, KvCacheConfig.DEFAULT_MEMORY_FRACTION,
                     KvCacheConfig.DEFAULT_ENABLE_BLOCK_REUSE, tokensPerBlock);
             return new LlmArgs(model, tokenizer, backend, maxSeqLen, maxInputLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
                     maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
-                    skipBuildCache, buildCacheConfig, hub);
+                    skipBuildCache, buildCacheConfig, hub, runtime);
         }
     }
 }

@@ -49,7 +49,8 @@ public final class EngineLoader {
         try {
             backend = resolveBackend(spec.backend());
             ModelSource source = ModelSource.parse(spec.model());
-            modelDir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()));
+            modelDir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()),
+                    spec.npm());
             // A checkpoint's tokenizer files are the ones its engine carries; a prebuilt engine is modelDir itself.
             tokenizerLoad.start(tokenizer != null ? tokenizer : modelDir);
             if (backend.equals("cuda") && !(source instanceof ModelSource.Engine)) {
@@ -110,7 +111,8 @@ public final class EngineLoader {
     public static EngineLease acquire(EngineSpec spec) {
         String backend = resolveBackend(spec.backend());
         ModelSource source = ModelSource.parse(spec.model());
-        Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()));
+        Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()),
+                spec.npm());
         return open(source, dir, spec, backend);
     }
 

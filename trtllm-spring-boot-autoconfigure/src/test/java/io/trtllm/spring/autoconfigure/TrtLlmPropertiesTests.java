@@ -8,6 +8,7 @@ import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.HubConfig;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import java.nio.file.Files;
@@ -138,6 +139,23 @@ class TrtLlmPropertiesTests {
         runner.withPropertyValues("trtllm.hub.endpoint=ftp://mirror").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.hub.endpoint").hasMessageContaining("ftp://mirror")
                         .hasMessageContaining("must be an http(s) URL"));
+    }
+
+    @Test
+    void theJvmWideSwitchesAreOrdinaryPropertiesToo() {
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.cuda.graphs=false", "trtllm.cuda.device-sampling=false",
+                        "trtllm.cuda.gemv=false", "trtllm.cpu.huge-pages=false", "trtllm.npm=/opt/node/bin/npm")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> assertThat(TrtLlmPropertiesMapper.toLlmArgs(context.getBean(TrtLlmProperties.class)).runtime())
+                        .isEqualTo(new RuntimeConfig(false, false, false, false, "/opt/node/bin/npm")));
+        // The -D flags, which applied to the whole JVM before, still turn a path off.
+        System.setProperty(RuntimeConfig.CUDA_GEMV, "false");
+        try {
+            assertThat(TrtLlmPropertiesMapper.toLlmArgs(new TrtLlmProperties()).runtime())
+                    .isEqualTo(new RuntimeConfig(true, true, false, true, "npm"));
+        } finally {
+            System.clearProperty(RuntimeConfig.CUDA_GEMV);
+        }
     }
 
     @Test
