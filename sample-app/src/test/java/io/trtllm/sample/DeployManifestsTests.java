@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.trtllm.spring.autoconfigure.TrtLlmOpenAiProperties;
 import io.trtllm.spring.autoconfigure.TrtLlmProperties;
+import io.trtllm.spring.autoconfigure.TrtLlmPropertiesMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -249,7 +250,8 @@ class DeployManifestsTests extends SampleAppTestSupport {
         } else {
             var properties = new TrtLlmProperties();
             binder.bind(TrtLlmProperties.PREFIX, Bindable.ofInstance(properties), recorder);
-            properties.afterPropertiesSet();
+            TrtLlmPropertiesMapper.toLlmArgs(properties);
+            TrtLlmPropertiesMapper.toChatOptions(properties.getChat());
         }
         return bound;
     }

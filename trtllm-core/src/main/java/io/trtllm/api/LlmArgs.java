@@ -3,8 +3,11 @@ package io.trtllm.api;
 import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.HubConfig;
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.model.builtin.BuiltinModels;
 import io.trtllm.model.source.ModelSource;
@@ -55,6 +58,13 @@ import org.jspecify.annotations.Nullable;
  *                       strings, bad words) is refused. The end-of-sequence ids come from config.json. TensorRT-LLM's
  *                       {@code tokenizer_mode} has no counterpart: the one tokenizer is Hugging Face's fast (Rust) one,
  *                       which is what its {@code auto} mode picks
+ * @param hub            how the Hugging Face Hub is reached (null fields: from the environment, {@code HF_*})
+ * @param runtime        the backends' fast-path switches and the npm executable (default: the {@code -Dtrtllm.*}
+ *                       system properties)
+ *
+ * <p>Each default is stated once, as a constant here or on the config record it belongs to; the Spring
+ * properties and the CLI refer to these. Each check throws an {@link InvalidSettingException} naming the
+ * setting, so a front end can name its own key for it.
  */
 public record LlmArgs(
         String model,
@@ -81,65 +91,92 @@ public record LlmArgs(
         List<Integer> deviceIds,
         int maxBeamWidth,
         @Nullable TransformersTokenizer tokenizerObject,
-        boolean skipTokenizerInit) {
+        boolean skipTokenizerInit,
+        HubConfig hub,
+        RuntimeConfig runtime) {
 
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
+    /** Default backend: CUDA when a usable device is present, else the CPU. */
+    public static final String DEFAULT_BACKEND = "auto";
+    /** Default builtin model. */
+    public static final String DEFAULT_MODEL = "stories15M";
+    /** Default most sequences in one forward pass. */
+    public static final int DEFAULT_MAX_BATCH_SIZE = BuildConfig.DEFAULT_MAX_BATCH_SIZE;
+    /** Default most tokens in one forward pass. */
+    public static final int DEFAULT_MAX_NUM_TOKENS = BuildConfig.DEFAULT_MAX_NUM_TOKENS;
+    /** Default most requests waiting to run. */
+    public static final int DEFAULT_MAX_QUEUE_SIZE = 1024;
+    /** Default CPU threads of the forward pass: 0, all available processors. */
+    public static final int DEFAULT_THREADS = 0;
+    /** Default of {@code enableChunkedPrefill}. */
+    public static final boolean DEFAULT_ENABLE_CHUNKED_PREFILL = true;
+    /** Default of {@code enableBuildCache}. */
+    public static final boolean DEFAULT_ENABLE_BUILD_CACHE = true;
+    /** Default scheduler policy. */
+    public static final SchedulerPolicy DEFAULT_SCHEDULER_POLICY = SchedulerPolicy.GUARANTEED_NO_EVICT;
     /** Upper bound of the default max_seq_len, so that long-context models don't reserve huge caches. */
     public static final int DEFAULT_MAX_SEQ_LEN_CAP = BuildConfig.DEFAULT_MAX_SEQ_LEN_CAP;
 
     public LlmArgs {
         if (model.isBlank()) {
-            throw new IllegalArgumentException("model must not be blank: give a builtin model name (stories15M) "
-                    + "or a Hugging Face model directory");
+            throw new InvalidSettingException("model", model, "model must not be blank: give a builtin model name "
+                    + "(stories15M) or a Hugging Face model directory");
         }
         backend = backend.toLowerCase(Locale.ROOT);
         if (!BACKENDS.contains(backend)) {
-            throw new IllegalArgumentException("backend '" + backend + "' is not one of " + BACKENDS);
+            throw new InvalidSettingException("backend", backend, "backend '" + backend + "' is not one of " + BACKENDS);
         }
         if (maxSeqLen != null && maxSeqLen <= 0) {
-            throw new IllegalArgumentException("max_seq_len must be > 0, got " + maxSeqLen);
+            throw new InvalidSettingException("max_seq_len", maxSeqLen, "max_seq_len must be > 0, got " + maxSeqLen);
         }
         if (maxInputLen != null && maxInputLen <= 0) {
-            throw new IllegalArgumentException("max_input_len must be > 0, got " + maxInputLen);
+            throw new InvalidSettingException("max_input_len", maxInputLen, "max_input_len must be > 0, got " + maxInputLen);
         }
         if (maxInputLen != null && maxSeqLen != null && maxInputLen > maxSeqLen) {
-            throw new IllegalArgumentException("max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
+            throw new InvalidSettingException("max_input_len", maxInputLen,
+                    "max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
         }
         if (tokensPerBlock <= 0) {
-            throw new IllegalArgumentException("tokens_per_block must be > 0, got " + tokensPerBlock);
+            throw new InvalidSettingException("tokens_per_block", tokensPerBlock,
+                    "tokens_per_block must be > 0, got " + tokensPerBlock);
         }
         if (threads < 0) {
-            throw new IllegalArgumentException("threads must be >= 0 (0 = all processors), got " + threads);
+            throw new InvalidSettingException("threads", threads,
+                    "threads must be >= 0 (0 = all processors), got " + threads);
         }
         if (maxBatchSize <= 0) {
-            throw new IllegalArgumentException("max_batch_size must be > 0, got " + maxBatchSize);
+            throw new InvalidSettingException("max_batch_size", maxBatchSize, "max_batch_size must be > 0, got " + maxBatchSize);
         }
         if (maxNumTokens <= 0) {
-            throw new IllegalArgumentException("max_num_tokens must be > 0, got " + maxNumTokens);
+            throw new InvalidSettingException("max_num_tokens", maxNumTokens, "max_num_tokens must be > 0, got " + maxNumTokens);
         }
         if (maxQueueSize <= 0) {
-            throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
+            throw new InvalidSettingException("max_queue_size", maxQueueSize, "max_queue_size must be > 0, got " + maxQueueSize);
         }
-        dtype = Dtype.parse(dtype).id(); // validated, one spelling
+        try {
+            dtype = Dtype.parse(dtype).id(); // validated, one spelling
+        } catch (IllegalArgumentException e) {
+            throw new InvalidSettingException("dtype", dtype, e.getMessage());
+        }
         if (tensorParallelSize < 1) {
-            throw new IllegalArgumentException("tensor_parallel_size must be >= 1, got " + tensorParallelSize);
+            throw new InvalidSettingException("tensor_parallel_size", tensorParallelSize, "tensor_parallel_size must be >= 1, got " + tensorParallelSize);
         }
         if (pipelineParallelSize < 1) {
-            throw new IllegalArgumentException("pipeline_parallel_size must be >= 1, got " + pipelineParallelSize);
+            throw new InvalidSettingException("pipeline_parallel_size", pipelineParallelSize, "pipeline_parallel_size must be >= 1, got " + pipelineParallelSize);
         }
         deviceIds = List.copyOf(deviceIds);
         int world = tensorParallelSize * pipelineParallelSize;
         if (!deviceIds.isEmpty() && deviceIds.size() != world) {
-            throw new IllegalArgumentException("device_ids " + deviceIds + " name " + deviceIds.size() + " devices for "
+            throw new InvalidSettingException("device_ids", deviceIds, "device_ids " + deviceIds + " name " + deviceIds.size() + " devices for "
                     + world + " ranks (tensor_parallel_size " + tensorParallelSize + " × pipeline_parallel_size "
                     + pipelineParallelSize + ")");
         }
         if (deviceIds.stream().anyMatch(d -> d < 0) || deviceIds.stream().distinct().count() != deviceIds.size()) {
-            throw new IllegalArgumentException("device_ids " + deviceIds + " must be distinct device ordinals >= 0");
+            throw new InvalidSettingException("device_ids", deviceIds, "device_ids " + deviceIds + " must be distinct device ordinals >= 0");
         }
         if (maxBeamWidth <= 0) {
-            throw new IllegalArgumentException("max_beam_width must be > 0, got " + maxBeamWidth);
+            throw new InvalidSettingException("max_beam_width", maxBeamWidth, "max_beam_width must be > 0, got " + maxBeamWidth);
         }
         if (tokenizerObject != null && tokenizer != null) {
             throw new IllegalArgumentException("a tokenizer object and a tokenizer directory (" + tokenizer
@@ -177,21 +214,21 @@ public record LlmArgs(
     public static final class Builder {
         private final String model;
         private @Nullable Path tokenizer;
-        private String backend = "auto";
+        private String backend = DEFAULT_BACKEND;
         private @Nullable Integer maxSeqLen;
         private @Nullable Integer maxInputLen;
-        private int tokensPerBlock = 32;
-        private int threads;
+        private int tokensPerBlock = KvCacheConfig.DEFAULT_TOKENS_PER_BLOCK;
+        private int threads = DEFAULT_THREADS;
         private @Nullable Path cacheDir;
-        private int maxBatchSize = 64;
-        private int maxNumTokens = 2048;
-        private int maxQueueSize = 1024;
-        private boolean enableChunkedPrefill = true;
-        private SchedulerPolicy schedulerPolicy = SchedulerPolicy.GUARANTEED_NO_EVICT;
+        private int maxBatchSize = DEFAULT_MAX_BATCH_SIZE;
+        private int maxNumTokens = DEFAULT_MAX_NUM_TOKENS;
+        private int maxQueueSize = DEFAULT_MAX_QUEUE_SIZE;
+        private boolean enableChunkedPrefill = DEFAULT_ENABLE_CHUNKED_PREFILL;
+        private SchedulerPolicy schedulerPolicy = DEFAULT_SCHEDULER_POLICY;
         private @Nullable KvCacheConfig kvCacheConfig;
-        private String dtype = "auto";
+        private String dtype = Dtype.AUTO.id();
         private Quantization quantization = Quantization.NONE;
-        private boolean enableBuildCache = true;
+        private boolean enableBuildCache = DEFAULT_ENABLE_BUILD_CACHE;
         private boolean skipBuildCache;
         private BuildCacheConfig buildCacheConfig = BuildCacheConfig.defaults();
         private int tensorParallelSize = 1;
@@ -200,6 +237,8 @@ public record LlmArgs(
         private int maxBeamWidth = 1;
         private @Nullable TransformersTokenizer tokenizerObject;
         private boolean skipTokenizerInit;
+        private HubConfig hub = HubConfig.fromEnvironment();
+        private RuntimeConfig runtime = RuntimeConfig.fromSystemProperties();
 
         private Builder(String model) {
             this.model = model;
@@ -273,6 +312,12 @@ public record LlmArgs(
         /** {@code auto}, {@code float32}, {@code float16} or {@code bfloat16} (also {@code f32}, {@code bf16}, ...). */
         public Builder dtype(String dtype) {
             this.dtype = dtype;
+            return this;
+        }
+
+        /** The weights' dtype in the engine. */
+        public Builder dtype(Dtype dtype) {
+            this.dtype = dtype.id();
             return this;
         }
 
@@ -356,13 +401,26 @@ public record LlmArgs(
             return new LLM(build());
         }
 
+        /** How the Hugging Face Hub is reached (null fields keep the environment's {@code HF_*}). */
+        public Builder hub(HubConfig hub) {
+            this.hub = hub;
+            return this;
+        }
+
+        /** The backends' fast-path switches and the npm executable (default: the {@code -Dtrtllm.*} system properties). */
+        public Builder runtime(RuntimeConfig runtime) {
+            this.runtime = runtime;
+            return this;
+        }
+
         public LlmArgs build() {
             KvCacheConfig kv = kvCacheConfig != null ? kvCacheConfig
-                    : new KvCacheConfig(null, KvCacheConfig.defaults().memoryFraction(), true, tokensPerBlock);
+                    : new KvCacheConfig(null, KvCacheConfig.DEFAULT_MEMORY_FRACTION,
+                    KvCacheConfig.DEFAULT_ENABLE_BLOCK_REUSE, tokensPerBlock);
             return new LlmArgs(model, tokenizer, backend, maxSeqLen, maxInputLen, kv.tokensPerBlock(), threads, cacheDir, maxBatchSize,
                     maxNumTokens, maxQueueSize, enableChunkedPrefill, schedulerPolicy, kv, dtype, quantization, enableBuildCache,
                     skipBuildCache, buildCacheConfig, tensorParallelSize, pipelineParallelSize, deviceIds, maxBeamWidth,
-                    tokenizerObject, skipTokenizerInit);
+                    tokenizerObject, skipTokenizerInit, hub, runtime);
         }
     }
 }

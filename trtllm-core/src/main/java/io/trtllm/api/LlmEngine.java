@@ -51,7 +51,8 @@ final class LlmEngine implements AutoCloseable {
     LlmEngine(LlmArgs args) {
         boolean loadTokenizer = args.tokenizerObject() == null && !args.skipTokenizerInit();
         LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
-                new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds()),
+                new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds(),
+                RunnerOptions.DEFAULT_RANK_TIMEOUT, args.runtime()),
                 args.tokenizer(), loadTokenizer);
         this.apiTokenizer = args.tokenizerObject() != null ? args.tokenizerObject()
                 : loaded.tokenizer() != null ? new TransformersTokenizer(loaded.tokenizer(), false) : null;
@@ -80,7 +81,7 @@ final class LlmEngine implements AutoCloseable {
     static EngineSpec engineSpec(LlmArgs args) {
         return new EngineSpec(args.model(), args.backend(), args.cacheDir(), args.maxSeqLen(), args.maxInputLen(),
                 args.maxBatchSize(), args.maxNumTokens(), Dtype.parse(args.dtype()), args.quantization(), args.enableBuildCache(),
-                args.skipBuildCache(), args.buildCacheConfig());
+                args.skipBuildCache(), args.buildCacheConfig(), args.hub(), args.runtime().npm());
     }
 
     /**

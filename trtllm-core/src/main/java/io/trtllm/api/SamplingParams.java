@@ -1,5 +1,6 @@
 package io.trtllm.api;
 
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.sampling.SamplingChecks;
 import io.trtllm.sampling.SamplingConfig;
 import java.util.ArrayList;
@@ -110,10 +111,20 @@ public record SamplingParams(
     public static final long MAX_LOGITS_VALUES = 1L << 24;
 
     public static final int DEFAULT_MAX_TOKENS = 32;
+    /** Default temperature (TensorRT-LLM's: see the class comment). */
+    public static final float DEFAULT_TEMPERATURE = 1f;
+    /** Default top_k: 0, no limit. */
+    public static final int DEFAULT_TOP_K = 0;
+    /** Default top_p: 1, no limit. */
+    public static final float DEFAULT_TOP_P = 1f;
+    /** Default repetition_penalty: 1, off. */
+    public static final float DEFAULT_REPETITION_PENALTY = 1f;
+    /** Default presence_penalty and frequency_penalty: 0, off. */
+    public static final float DEFAULT_PENALTY = 0f;
 
     public SamplingParams {
         if (maxTokens <= 0) {
-            throw new IllegalArgumentException("max_tokens must be > 0, got " + maxTokens);
+            throw new InvalidSettingException("max_tokens", maxTokens, "max_tokens must be > 0, got " + maxTokens);
         }
         SamplingChecks.checkMinTokens(minTokens);
         if (minTokens > maxTokens) {
@@ -286,9 +297,9 @@ public record SamplingParams(
     public static final class Builder {
         private int maxTokens = DEFAULT_MAX_TOKENS;
         private int minTokens;
-        private float temperature = 1f;
-        private int topK;
-        private float topP = 1f;
+        private float temperature = DEFAULT_TEMPERATURE;
+        private int topK = DEFAULT_TOP_K;
+        private float topP = DEFAULT_TOP_P;
         private float minP;
         private @Nullable Long seed;
         private List<String> stop = List.of();
@@ -297,9 +308,9 @@ public record SamplingParams(
         private boolean ignoreEos;
         private List<String> bad = List.of();
         private List<Integer> badTokenIds = List.of();
-        private float repetitionPenalty = 1f;
-        private float presencePenalty;
-        private float frequencyPenalty;
+        private float repetitionPenalty = DEFAULT_REPETITION_PENALTY;
+        private float presencePenalty = DEFAULT_PENALTY;
+        private float frequencyPenalty = DEFAULT_PENALTY;
         private @Nullable Integer logprobs;
         private @Nullable Integer promptLogprobs;
         private int n = 1;

@@ -50,10 +50,10 @@ final class Build implements Callable<Integer> {
     @Option(names = "--max-input-len", description = "Longest prompt (default: max-seq-len).")
     Integer maxInputLen;
 
-    @Option(names = "--max-batch-size", defaultValue = "64", description = "Most sequences per forward pass (default ${DEFAULT-VALUE}).")
+    @Option(names = "--max-batch-size", defaultValue = "" + BuildConfig.DEFAULT_MAX_BATCH_SIZE, description = "Most sequences per forward pass (default ${DEFAULT-VALUE}).")
     int maxBatchSize;
 
-    @Option(names = "--max-num-tokens", defaultValue = "2048", description = "Most tokens per forward pass (default ${DEFAULT-VALUE}).")
+    @Option(names = "--max-num-tokens", defaultValue = "" + BuildConfig.DEFAULT_MAX_NUM_TOKENS, description = "Most tokens per forward pass (default ${DEFAULT-VALUE}).")
     int maxNumTokens;
 
     @Option(names = "--max-beam-width", defaultValue = "1", description = "Widest beam search (default ${DEFAULT-VALUE}).")

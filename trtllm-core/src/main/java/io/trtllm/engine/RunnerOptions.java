@@ -1,23 +1,25 @@
 package io.trtllm.engine;
 
 import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.model.Parallelism;
 import java.time.Duration;
 import java.util.List;
 
 /**
- * How a loaded engine runs: the KV cache's size and element type, the CPU backend's threads, and how the
- * model is split over ranks ({@code LlmArgs.kvCacheConfig}, {@code threads}, {@code tensorParallelSize},
- * {@code pipelineParallelSize}, {@code deviceIds}).
+ * How a loaded engine runs: the KV cache's size and element type, the CPU backend's threads, how the
+ * model is split over ranks, and the backends' fast-path switches ({@code LlmArgs.kvCacheConfig},
+ * {@code threads}, {@code tensorParallelSize}, {@code pipelineParallelSize}, {@code deviceIds}, {@code runtime}).
  *
  * @param kvCache     the KV cache's size (or share of memory), block size and element type
  * @param threads     CPU threads of the forward pass, all ranks together; 0 = all available processors
  * @param parallelism tensor and pipeline parallel sizes
  * @param deviceIds   the ranks' CUDA devices in rank order, or empty for 0 .. world size − 1
  * @param rankTimeout longest one pass of a split model may take before its ranks are aborted
+ * @param runtime     the backends' fast-path switches ({@code LlmArgs.runtime})
  */
 public record RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism parallelism, List<Integer> deviceIds,
-                            Duration rankTimeout) {
+                            Duration rankTimeout, RuntimeConfig runtime) {
 
     /** A pass of a split model that takes longer than this is a hung rank, not a slow one. */
     public static final Duration DEFAULT_RANK_TIMEOUT = Duration.ofMinutes(5);
@@ -35,12 +37,22 @@ public record RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism para
         }
     }
 
-    /** One rank, no device list. */
+    /** One rank, no device list, the fast-path switches of this JVM's system properties. */
     public RunnerOptions(KvCacheConfig kvCache, int threads) {
-        this(kvCache, threads, Parallelism.NONE, List.of(), DEFAULT_RANK_TIMEOUT);
+        this(kvCache, threads, Parallelism.NONE, List.of(), DEFAULT_RANK_TIMEOUT, RuntimeConfig.fromSystemProperties());
+    }
+
+    /** One rank, no device list. */
+    public RunnerOptions(KvCacheConfig kvCache, int threads, RuntimeConfig runtime) {
+        this(kvCache, threads, Parallelism.NONE, List.of(), DEFAULT_RANK_TIMEOUT, runtime);
     }
 
     public RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism parallelism, List<Integer> deviceIds) {
-        this(kvCache, threads, parallelism, deviceIds, DEFAULT_RANK_TIMEOUT);
+        this(kvCache, threads, parallelism, deviceIds, DEFAULT_RANK_TIMEOUT, RuntimeConfig.fromSystemProperties());
+    }
+
+    public RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism parallelism, List<Integer> deviceIds,
+                         Duration rankTimeout) {
+        this(kvCache, threads, parallelism, deviceIds, rankTimeout, RuntimeConfig.fromSystemProperties());
     }
 }

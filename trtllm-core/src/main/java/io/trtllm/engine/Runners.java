@@ -74,7 +74,7 @@ public final class Runners {
             checkCudaKvType(kv, weightType);
             return CudaBackend.open(config, engine.weights(),
                     (available, perToken) -> kvCacheSpec(kv, maxSeqLen, maxBatchSize, available, perToken),
-                    weightType, engine.kernels());
+                    weightType, engine.kernels(), options.runtime());
         }
         // The CPU cache is float32 on the heap unless kv_cache_config.dtype asks for 16 bits (off the
         // heap); either way it is sized from the heap's limit.
@@ -82,7 +82,7 @@ public final class Runners {
         KvCacheSpec spec = kvCacheSpec(kv, maxSeqLen, maxBatchSize, Runtime.getRuntime().maxMemory(),
                 2L * config.numLayers() * config.kvDim() * kvType.byteSize());
         int threads = options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();
-        return new CpuModelRunner(config, engine.weights(), spec, kvType, threads);
+        return new CpuModelRunner(config, engine.weights(), spec, kvType, threads, options.runtime().cpuHugePages());
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.trtllm.executor;
 
+import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.SchedulerPolicy;
 
 /**
@@ -25,6 +26,7 @@ public record SchedulerConfig(SchedulerPolicy policy, int maxBatchSize, int maxN
 
     /** Defaults: no eviction, 64 sequences, 2048 tokens per pass, chunked prefill on. */
     public static SchedulerConfig defaults() {
-        return new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 64, 2048, true);
+        return new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, BuildConfig.DEFAULT_MAX_BATCH_SIZE,
+                BuildConfig.DEFAULT_MAX_NUM_TOKENS, true);
     }
 }

@@ -1,5 +1,7 @@
 package io.trtllm.sampling;
 
+import io.trtllm.api.config.InvalidSettingException;
+
 /**
  * The checks of sampling settings, in one place: {@code SamplingParams} (the API), {@link SamplingConfig}
  * (the executor's view) and {@link TokenSampling} (a runner's draw) call these, so a value is accepted or
@@ -19,16 +21,16 @@ public final class SamplingChecks {
      */
     public static void checkWarpers(float temperature, int topK, float topP, float minP) {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
+            throw new InvalidSettingException("temperature", temperature, "temperature must be a finite number >= 0, got " + temperature);
         }
         if (topK < 0) {
-            throw new IllegalArgumentException("top_k must be >= 0 (0 disables it), got " + topK);
+            throw new InvalidSettingException("top_k", topK, "top_k must be >= 0 (0 disables it), got " + topK);
         }
         if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
+            throw new InvalidSettingException("top_p", topP, "top_p must be in (0, 1], got " + topP);
         }
         if (!(minP >= 0 && minP <= 1)) {
-            throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
+            throw new InvalidSettingException("min_p", minP, "min_p must be in [0, 1], got " + minP);
         }
     }
 
@@ -39,13 +41,13 @@ public final class SamplingChecks {
      */
     public static void checkPenalties(float repetitionPenalty, float presencePenalty, float frequencyPenalty) {
         if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
-            throw new IllegalArgumentException("repetition_penalty must be a finite number > 0, got " + repetitionPenalty);
+            throw new InvalidSettingException("repetition_penalty", repetitionPenalty, "repetition_penalty must be a finite number > 0, got " + repetitionPenalty);
         }
         if (!Float.isFinite(presencePenalty)) {
-            throw new IllegalArgumentException("presence_penalty must be a finite number, got " + presencePenalty);
+            throw new InvalidSettingException("presence_penalty", presencePenalty, "presence_penalty must be a finite number, got " + presencePenalty);
         }
         if (!Float.isFinite(frequencyPenalty)) {
-            throw new IllegalArgumentException("frequency_penalty must be a finite number, got " + frequencyPenalty);
+            throw new InvalidSettingException("frequency_penalty", frequencyPenalty, "frequency_penalty must be a finite number, got " + frequencyPenalty);
         }
     }
 
@@ -56,7 +58,7 @@ public final class SamplingChecks {
      */
     public static void checkMinTokens(int minTokens) {
         if (minTokens < 0) {
-            throw new IllegalArgumentException("min_tokens must be >= 0, got " + minTokens);
+            throw new InvalidSettingException("min_tokens", minTokens, "min_tokens must be >= 0, got " + minTokens);
         }
     }
 }

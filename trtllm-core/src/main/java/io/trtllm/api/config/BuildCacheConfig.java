@@ -19,10 +19,12 @@ public record BuildCacheConfig(@Nullable Path cacheRoot, int maxRecords, long ma
 
     public BuildCacheConfig {
         if (maxRecords <= 0) {
-            throw new IllegalArgumentException("build cache max_records must be > 0, got " + maxRecords);
+            throw new InvalidSettingException("build_cache_config.max_records", maxRecords,
+                    "build cache max_records must be > 0, got " + maxRecords);
         }
         if (maxSizeBytes <= 0) {
-            throw new IllegalArgumentException("build cache max_size_bytes must be > 0, got " + maxSizeBytes);
+            throw new InvalidSettingException("build_cache_config.max_size_bytes", maxSizeBytes,
+                    "build cache max_size_bytes must be > 0, got " + maxSizeBytes);
         }
     }
 

@@ -17,15 +17,25 @@ import org.jspecify.annotations.Nullable;
  */
 public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse,
                             int tokensPerBlock, Dtype dtype) {
+    /** Default {@link #memoryFraction()}. */
+    public static final double DEFAULT_MEMORY_FRACTION = 0.25;
+    /** Default {@link #tokensPerBlock()}. */
+    public static final int DEFAULT_TOKENS_PER_BLOCK = 32;
+    /** Default {@link #enableBlockReuse()}. */
+    public static final boolean DEFAULT_ENABLE_BLOCK_REUSE = true;
+
     public KvCacheConfig {
         if (maxTokens != null && maxTokens <= 0) {
-            throw new IllegalArgumentException("kv_cache_config.max_tokens must be > 0, got " + maxTokens);
+            throw new InvalidSettingException("kv_cache_config.max_tokens", maxTokens,
+                    "kv_cache_config.max_tokens must be > 0, got " + maxTokens);
         }
         if (!(memoryFraction > 0 && memoryFraction <= 1)) {
-            throw new IllegalArgumentException("kv_cache_config.memory_fraction must be in (0, 1], got " + memoryFraction);
+            throw new InvalidSettingException("kv_cache_config.memory_fraction", memoryFraction,
+                    "kv_cache_config.memory_fraction must be in (0, 1], got " + memoryFraction);
         }
         if (tokensPerBlock <= 0) {
-            throw new IllegalArgumentException("kv_cache_config.tokens_per_block must be > 0, got " + tokensPerBlock);
+            throw new InvalidSettingException("kv_cache_config.tokens_per_block", tokensPerBlock,
+                    "kv_cache_config.tokens_per_block must be > 0, got " + tokensPerBlock);
         }
     }
 
@@ -40,13 +50,13 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
         try {
             parsed = Dtype.parse(dtype);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("kv_cache_config." + e.getMessage(), e);
+            throw new InvalidSettingException("kv_cache_config.dtype", dtype, "kv_cache_config." + e.getMessage());
         }
         return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed);
     }
 
     /** Defaults: sized from 25% of the heap, block reuse on, 32 tokens per block. */
     public static KvCacheConfig defaults() {
-        return new KvCacheConfig(null, 0.25, true, 32);
+        return new KvCacheConfig(null, DEFAULT_MEMORY_FRACTION, DEFAULT_ENABLE_BLOCK_REUSE, DEFAULT_TOKENS_PER_BLOCK);
     }
 }

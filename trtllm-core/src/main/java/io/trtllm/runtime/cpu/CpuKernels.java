@@ -42,6 +42,12 @@ final class CpuKernels {
                     + "start the JVM with --add-modules jdk.incubator.vector");
             return new ScalarKernels();
         }
+        String noC2 = JitCheck.c2Missing();
+        if (noC2 != null) {
+            // One WARN per JVM (the kernels are chosen once): the Vector API needs C2 to be fast.
+            LOG.warn("CPU kernels: the Vector API kernels run many times slower here: {}, so they never reach C2. Fix: {}", noC2,
+                    JitCheck.FIX);
+        }
         Kernels k = new VectorKernels();
         LOG.debug("CPU kernels: {}", k.description());
         return k;

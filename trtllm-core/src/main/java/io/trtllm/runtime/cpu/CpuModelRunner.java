@@ -1,5 +1,6 @@
 package io.trtllm.runtime.cpu;
 
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
@@ -71,15 +72,29 @@ public final class CpuModelRunner implements ModelRunner {
      * rounded to nearest even when stored).
      */
     public CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads) {
-        this(config, weights, kvSpec, kvType, threads, CpuKernels.best());
+        this(config, weights, kvSpec, kvType, threads, RuntimeConfig.fromSystemProperties().cpuHugePages());
+    }
+
+    /**
+     * As above; {@code allowHugePages} false keeps the matmul weights where they are mapped instead of
+     * copying them onto transparent huge pages ({@code RuntimeConfig.cpuHugePages}).
+     */
+    public CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads,
+                          boolean allowHugePages) {
+        this(config, weights, kvSpec, kvType, threads, CpuKernels.best(), allowHugePages);
     }
 
     CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads, Kernels kernels) {
+        this(config, weights, kvSpec, kvType, threads, kernels, RuntimeConfig.fromSystemProperties().cpuHugePages());
+    }
+
+    CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads, Kernels kernels,
+                   boolean allowHugePages) {
         CpuKvCache.checkType(kvType); // before the weights load, which takes a while
         this.config = config;
         this.kvSpec = kvSpec;
         this.kernels = kernels;
-        this.weights = new CpuWeights(config, weights, kernels);
+        this.weights = new CpuWeights(config, weights, kernels, allowHugePages);
         CpuKvCache kv = null;
         try {
             kv = new CpuKvCache(config, kvSpec, kvType);

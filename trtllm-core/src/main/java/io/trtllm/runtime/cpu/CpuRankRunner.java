@@ -111,7 +111,7 @@ public final class CpuRankRunner implements RankRunner {
         CpuKvCache kv = null;
         ParallelLoops l = null;
         try {
-            w = new CpuWeights(local, view, kernels);
+            w = new CpuWeights(local, view, kernels, io.trtllm.api.config.RuntimeConfig.fromSystemProperties().cpuHugePages());
             kv = new CpuKvCache(local, kvSpec, kvType);
             l = new ParallelLoops(threads, kernels);
         } catch (RuntimeException | Error e) {

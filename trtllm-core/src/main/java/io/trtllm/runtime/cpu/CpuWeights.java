@@ -28,7 +28,7 @@ final class CpuWeights implements AutoCloseable {
     private static final String EMBEDDING = "model.embed_tokens";
     private static final String LM_HEAD = "lm_head";
     /** Property: {@code false} keeps the matmul weights where they were loaded (mapped or packed). */
-    static final String HUGE_PAGES_PROPERTY = "trtllm.cpu.hugePages";
+    static final String HUGE_PAGES_PROPERTY = io.trtllm.api.config.RuntimeConfig.CPU_HUGE_PAGES;
     /** The largest share of physical memory the copy of the weights onto huge pages may take. */
     private static final int HUGE_PAGES_MEMORY_SHARE = 8;
     /** Property: {@code false} keeps 16-bit matmul weights 16-bit (converted in the kernels' inner loop). */
@@ -75,7 +75,7 @@ final class CpuWeights implements AutoCloseable {
      *
      * @throws ModelFormatException when a tensor is missing or its panels were built for another SIMD width
      */
-    CpuWeights(ModelConfig config, TensorSource weights, Kernels kernels) {
+    CpuWeights(ModelConfig config, TensorSource weights, Kernels kernels, boolean allowHugePages) {
         this.config = config;
         this.kernels = kernels;
         boolean ok = false;
@@ -101,7 +101,7 @@ final class CpuWeights implements AutoCloseable {
             }
             boolean widen = widen(head, layers);
             long moved = movedBytes(head, layers, widen);
-            MemorySegment hugePages = hugePagesFor(moved, widen);
+            MemorySegment hugePages = allowHugePages ? hugePagesFor(moved, widen) : null;
             this.hugePageBytes = hugePages == null ? 0 : hugePages.byteSize();
             this.widenedBytes = widen ? moved : 0;
             MemorySegment target = hugePages != null ? hugePages : widen ? arena.allocate(moved, 64) : null;
@@ -222,14 +222,14 @@ final class CpuWeights implements AutoCloseable {
 
     /**
      * Decides whether the matmul weights move onto transparent huge pages (see {@link HugePages}):
-     * where the kernel offers them, unless {@value #HUGE_PAGES_PROPERTY} is {@code false}, when they
-     * are an engine's panels mapped in place or 16-bit ones being widened (weights packed at load
-     * otherwise took memory of their own already), and when the copy takes at most an eighth of
-     * physical memory (a large model stays mapped in place, where the page cache shares it). Returns
-     * memory on huge pages with room for {@code bytes}, or null.
+     * where the kernel offers them (and the runner allows it: {@code RuntimeConfig.cpuHugePages}, the system
+     * property {@value #HUGE_PAGES_PROPERTY} by default), when they are an engine's panels mapped in place
+     * or 16-bit ones being widened (weights packed at load otherwise took memory of their own already), and
+     * when the copy takes at most an eighth of physical memory (a large model stays mapped in place, where
+     * the page cache shares it). Returns memory on huge pages with room for {@code bytes}, or null.
      */
     private @Nullable MemorySegment hugePagesFor(long bytes, boolean widen) {
-        if ("false".equals(System.getProperty(HUGE_PAGES_PROPERTY)) || (packedBytes > 0 && !widen) || !HugePages.available()) {
+        if ((packedBytes > 0 && !widen) || !HugePages.available()) {
             return null;
         }
         if (bytes > physicalMemory() / HUGE_PAGES_MEMORY_SHARE) {

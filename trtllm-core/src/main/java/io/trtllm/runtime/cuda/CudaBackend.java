@@ -1,5 +1,6 @@
 package io.trtllm.runtime.cuda;
 
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
@@ -229,10 +230,16 @@ public final class CudaBackend {
      */
     public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
                                    @Nullable CompiledKernels kernels) {
+        return open(config, weights, kvSizer, weightType, kernels, RuntimeConfig.fromSystemProperties());
+    }
+
+    /** As {@link #open(ModelConfig, Checkpoint, KvCacheSizer, DType, CompiledKernels)}, with the fast paths {@code runtime} allows. */
+    public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
+                                   @Nullable CompiledKernels kernels, RuntimeConfig runtime) {
         String reason = unavailableReason();
         if (reason != null) {
             throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
-        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kernels);
+        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kernels, runtime);
     }
 }

@@ -1,6 +1,8 @@
 package io.trtllm.runtime.cuda;
 
 import static io.trtllm.runtime.cuda.Cuda.check;
+
+import io.trtllm.api.config.RuntimeConfig;
 import static org.bytedeco.cuda.global.cudart.cudaGraphLaunch;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
@@ -129,14 +131,20 @@ final class CudaModelRunner implements ModelRunner {
      */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     @Nullable CompiledKernels precompiled) {
+        this(config, weights, kvSizer, ordinal, weightType, precompiled, RuntimeConfig.fromSystemProperties());
+    }
+
+    /** As above, with the fast paths (CUDA graphs, device sampling, GEMV) that {@code runtime} allows. */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
         long start = System.nanoTime();
         this.config = config;
         if (weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
         }
         this.weightType = weightType;
-        this.useGraphs = !"false".equals(System.getProperty("trtllm.cuda.graphs"));
-        this.deviceSampling = !"false".equals(System.getProperty("trtllm.cuda.deviceSampling"));
+        this.useGraphs = runtime.cudaGraphs();
+        this.deviceSampling = runtime.cudaDeviceSampling();
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
@@ -156,7 +164,7 @@ final class CudaModelRunner implements ModelRunner {
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
             this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType), precompiled);
-            this.projections = new Projections(weightType, kernels, stream, memory);
+            this.projections = new Projections(weightType, kernels, stream, memory, runtime.cudaGemv());
             this.embedFn = kernels.function("embed");
             this.rmsnormFn = kernels.function("rmsnorm");
             this.addBiasFn = kernels.function("add_bias");

@@ -56,9 +56,9 @@ final class Gemv {
         }
     }
 
-    /** Whether runners use the GEMV kernel (the system property {@code trtllm.cuda.gemv}, default true). */
+    /** Whether runners use the GEMV kernel by default (the system property {@code trtllm.cuda.gemv}, default true). */
     static boolean enabled() {
-        return !"false".equals(System.getProperty("trtllm.cuda.gemv"));
+        return io.trtllm.api.config.RuntimeConfig.fromSystemProperties().cudaGemv();
     }
 
     /**

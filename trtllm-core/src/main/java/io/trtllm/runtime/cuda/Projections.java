@@ -68,7 +68,7 @@ final class Projections implements AutoCloseable {
     private boolean closed;
 
     /** Projections on {@code stream} over weights of {@code weightType} (BF16 or F16). */
-    Projections(DType weightType, KernelModule kernels, CUstream_st stream, DeviceMemory memory) {
+    Projections(DType weightType, KernelModule kernels, CUstream_st stream, DeviceMemory memory, boolean useGemv) {
         this.stream = stream;
         this.memory = memory;
         this.type = weightType == DType.F16 ? CUDA_R_16F : CUDA_R_16BF;
@@ -83,8 +83,8 @@ final class Projections implements AutoCloseable {
             checkBlas(cublasSetStream_v2(blas, stream), "cublasSetStream");
             ws = memory.alloc(WORKSPACE_BYTES, "the cuBLAS workspace");
             checkBlas(cublasSetWorkspace_v2(blas, at(ws), WORKSPACE_BYTES), "cublasSetWorkspace");
-            this.gemv = Gemv.enabled() ? new Gemv(kernels) : null;
-            this.quantGemv = Gemv.enabled() ? new QuantGemv(kernels) : null;
+            this.gemv = useGemv ? new Gemv(kernels) : null;
+            this.quantGemv = useGemv ? new QuantGemv(kernels) : null;
             ok = true;
         } finally {
             this.workspace = ws;

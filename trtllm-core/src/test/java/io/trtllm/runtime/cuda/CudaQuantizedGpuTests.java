@@ -281,7 +281,7 @@ class CudaQuantizedGpuTests {
     void dequantizedGemmInSlicesMatchesAFloat64Reference() {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128); Arena arena = Arena.ofShared();
              var memory = new DeviceMemory(CudaDevice.query(0));
-             var projections = new Projections(DType.BF16, kernels, d.stream, memory)) {
+             var projections = new Projections(DType.BF16, kernels, d.stream, memory, true)) {
             for (Format format : List.of(Format.INT8, Format.INT4, Format.FP8)) {
                 int outDim = 1001;
                 int inDim = 288;

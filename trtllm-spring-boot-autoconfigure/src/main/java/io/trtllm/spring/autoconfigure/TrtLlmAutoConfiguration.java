@@ -17,11 +17,13 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Import;
+import org.springframework.core.env.Environment;
 
 /**
  * Auto-configuration of the in-process engine and its Spring AI chat model: an {@link LLM} built from
  * {@code trtllm.*} at startup (closed on shutdown) and a {@link TrtLlmChatModel} with the
- * {@code trtllm.chat.options.*} defaults. Gated like Spring AI's own providers: on unless
+ * {@code trtllm.chat.*} defaults. Gated like Spring AI's own providers: on unless
  * {@code spring.ai.model.chat} names another provider (or {@code none}). Every bean backs off when
  * the application defines one of its type.
  */
@@ -30,6 +32,7 @@ import org.springframework.context.annotation.Bean;
 @ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = TrtLlmAutoConfiguration.MODEL_NAME,
         matchIfMissing = true)
 @EnableConfigurationProperties(TrtLlmProperties.class)
+@Import(TrtLlmPropertiesConversion.class)
 public final class TrtLlmAutoConfiguration {
     /** Value of {@code spring.ai.model.chat} that selects this provider. */
     public static final String MODEL_NAME = "trtllm";
@@ -38,15 +41,16 @@ public final class TrtLlmAutoConfiguration {
 
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    LLM trtLlm(TrtLlmProperties properties) {
-        LlmArgs args = properties.toLlmArgs();
+    LLM trtLlm(TrtLlmProperties properties, Environment environment) {
+        LlmArgs args = TrtLlmPropertiesMapper.toLlmArgs(properties);
+        // Checked before the model loads (seconds to minutes), not when the chat model is built after it.
+        TrtLlmPropertiesMapper.toChatOptions(properties.getChat(), environment::containsProperty);
         long start = System.nanoTime();
         LLM llm;
         try {
             llm = new LLM(args);
         } catch (RuntimeException e) {
-            throw new IllegalStateException("Could not start the trtllm engine (trtllm.model=" + args.model()
-                    + ", trtllm.backend=" + args.backend() + "): " + e.getMessage(), e);
+            throw new TrtLlmEngineStartException(args.model(), args.backend(), e);
         }
         LOG.info("trtllm engine ready: model {} on {}, engine {} ({}), max-seq-len {}, loaded in {} ms", args.model(),
                 llm.backendDescription(), llm.engineLoad().kind().name().toLowerCase(java.util.Locale.ROOT),
@@ -56,13 +60,13 @@ public final class TrtLlmAutoConfiguration {
 
     @Bean
     @ConditionalOnMissingBean
-    TrtLlmChatModel trtLlmChatModel(LLM llm, TrtLlmProperties properties,
+    TrtLlmChatModel trtLlmChatModel(LLM llm, TrtLlmProperties properties, Environment environment,
                                     ObjectProvider<ObservationRegistry> observationRegistry,
                                     ObjectProvider<ChatModelObservationConvention> observationConvention,
                                     ObjectProvider<TrtLlmRequestObserver> requestObservers) {
         var chatModel = TrtLlmChatModel.builder()
                 .llm(llm)
-                .defaultOptions(properties.getChat().getOptions().toChatOptions())
+                .defaultOptions(TrtLlmPropertiesMapper.toChatOptions(properties.getChat(), environment::containsProperty))
                 .observationRegistry(observationRegistry.getIfUnique(() -> ObservationRegistry.NOOP))
                 .requestObserver(TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()))
                 .build();

@@ -22,7 +22,7 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The OpenAI-compatible HTTP API ({@link TrtLlmOpenAiApi}) on the application's {@link LLM}, when the
  * application runs on WebFlux and {@code trtllm.openai.enabled=true}. Requests that leave a sampling
- * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.options.*}), and
+ * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.*}), and
  * count in the trtllm meters like the chat model's requests. Requests are read and responses written
  * with the application's Jackson {@link JsonMapper} ({@code spring.jackson.*}) and checked with Bean
  * Validation.

@@ -3,30 +3,27 @@ package io.trtllm.spring.autoconfigure;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.SamplingParams;
 import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
-import io.trtllm.spring.chat.TrtLlmChatOptions;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
-import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
-import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
-import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.boot.context.properties.DeprecatedConfigurationProperty;
 import org.springframework.util.unit.DataSize;
 
 /**
- * Configuration of the in-process engine ({@code trtllm.*}, mapped to {@link LlmArgs}) and of the
- * chat model's default options ({@code trtllm.chat.options.*}). Checked once bound: an invalid value
- * fails startup with an {@link InvalidConfigurationPropertyValueException} naming the key, the value
- * and the reason (the reasons are the engine's own checks).
+ * Configuration of the in-process engine ({@code trtllm.*}, mapped to {@code LlmArgs}) and of the chat
+ * model's default options ({@code trtllm.chat.*}). Plain data: each default is the core's own constant
+ * (never a copy), and {@link TrtLlmPropertiesMapper} maps and checks these once, through the core's
+ * checks, naming the key on failure.
  */
 @ConfigurationProperties(prefix = TrtLlmProperties.PREFIX)
-public class TrtLlmProperties implements InitializingBean {
+public class TrtLlmProperties {
     /** Prefix of the engine's properties. */
     public static final String PREFIX = "trtllm";
 
@@ -34,7 +31,7 @@ public class TrtLlmProperties implements InitializingBean {
      * Builtin model name (stories15M), a Hugging Face model directory (config.json, *.safetensors,
      * tokenizer.json), an engine directory from trtllm build, or a Hugging Face Hub id org/name[@revision].
      */
-    private String model = "stories15M";
+    private String model = LlmArgs.DEFAULT_MODEL;
 
     /** Directory holding tokenizer.json when it is not the model directory. */
     private @Nullable Path tokenizer;
@@ -49,28 +46,28 @@ public class TrtLlmProperties implements InitializingBean {
     private @Nullable Integer maxInputLen;
 
     /** Most sequences in one forward pass. */
-    private int maxBatchSize = 64;
+    private int maxBatchSize = LlmArgs.DEFAULT_MAX_BATCH_SIZE;
 
     /** Most tokens (prefill chunks and decodes) in one forward pass. */
-    private int maxNumTokens = 2048;
+    private int maxNumTokens = LlmArgs.DEFAULT_MAX_NUM_TOKENS;
 
     /** Most requests waiting to run; further requests fail at once with QueueFullException. */
-    private int maxQueueSize = 1024;
+    private int maxQueueSize = LlmArgs.DEFAULT_MAX_QUEUE_SIZE;
 
     /** Whether long prompts are split across iterations so that decodes keep flowing. */
-    private boolean enableChunkedPrefill = true;
+    private boolean enableChunkedPrefill = LlmArgs.DEFAULT_ENABLE_CHUNKED_PREFILL;
 
     /** CPU threads of the forward pass; 0 uses all available processors. */
-    private int threads;
+    private int threads = LlmArgs.DEFAULT_THREADS;
 
     /**
-     * Weight dtype of the engine: auto, float32, float16 or bfloat16 (CPU: auto keeps the checkpoint's; CUDA: auto
-     * and bfloat16 run BF16, float16 runs F16, float32 is refused).
+     * Weight dtype of the engine (CPU: auto keeps the checkpoint's; CUDA: auto and bfloat16 run BF16,
+     * float16 runs F16, float32 is refused). Also spelled f32, fp16, half, bf16.
      */
-    private String dtype = "auto";
+    private Dtype dtype = Dtype.AUTO;
 
     /** Quantization of the engine's weights: none, int8 or int4 (weight-only; cpu and cuda), fp8 (cuda, sm_89 or newer). */
-    private String quantization = "none";
+    private Quantization quantization = Quantization.NONE;
 
     private final KvCache kvCache = new KvCache();
 
@@ -78,9 +75,18 @@ public class TrtLlmProperties implements InitializingBean {
 
     private final Cache cache = new Cache();
 
+    private final Hub hub = new Hub();
+
+    private final Cpu cpu = new Cpu();
+
+    private final Cuda cuda = new Cuda();
+
+    /** The npm executable that fetches builtin models (stories15M) on first use. */
+    private String npm = RuntimeConfig.DEFAULT_NPM;
+
     private final Chat chat = new Chat();
 
-    /** Backends that can be asked for. */
+    /** Backends that can be asked for (the values of {@code LlmArgs.BACKENDS}). */
     public enum Backend {
         /** CUDA when a usable NVIDIA GPU is present, else the CPU. */
         AUTO,
@@ -88,85 +94,6 @@ public class TrtLlmProperties implements InitializingBean {
         CPU,
         /** NVIDIA GPUs through CUDA (startup fails, saying why, when none is usable). */
         CUDA
-    }
-
-    @Override
-    public void afterPropertiesSet() {
-        toLlmArgs();
-        chat.options.toChatOptions();
-    }
-
-    /**
-     * The engine arguments these properties describe.
-     *
-     * @throws InvalidConfigurationPropertyValueException naming the first invalid key
-     */
-    public LlmArgs toLlmArgs() {
-        checkModel();
-        if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("tokenizer.json"))) {
-            throw invalid("tokenizer", tokenizer, "no tokenizer.json in that directory");
-        }
-        String backendName = backend.name().toLowerCase(Locale.ROOT);
-        check("max-seq-len", maxSeqLen, b -> b.maxSeqLen(maxSeqLen));
-        check("max-input-len", maxInputLen, b -> b.maxSeqLen(maxSeqLen).maxInputLen(maxInputLen));
-        check("max-batch-size", maxBatchSize, b -> b.maxBatchSize(maxBatchSize));
-        check("max-num-tokens", maxNumTokens, b -> b.maxNumTokens(maxNumTokens));
-        check("max-queue-size", maxQueueSize, b -> b.maxQueueSize(maxQueueSize));
-        check("threads", threads, b -> b.threads(threads));
-        check("dtype", dtype, b -> b.dtype(dtype));
-        Quantization q;
-        try {
-            q = Quantization.parse(quantization);
-        } catch (IllegalArgumentException e) {
-            throw invalid("quantization", quantization, e.getMessage());
-        }
-        BuildCacheConfig buildCache = cache.toConfig();
-        KvCacheConfig kv = kvCache.toConfig();
-        return LlmArgs.builder(model)
-                .tokenizer(tokenizer)
-                .backend(backendName)
-                .maxSeqLen(maxSeqLen)
-                .maxInputLen(maxInputLen)
-                .maxBatchSize(maxBatchSize)
-                .maxNumTokens(maxNumTokens)
-                .maxQueueSize(maxQueueSize)
-                .enableChunkedPrefill(enableChunkedPrefill)
-                .threads(threads)
-                .cacheDir(cache.dir)
-                .dtype(dtype)
-                .quantization(q)
-                .enableBuildCache(cache.enabled)
-                .buildCacheConfig(buildCache)
-                .schedulerPolicy(scheduler.policy)
-                .kvCacheConfig(kv)
-                .build();
-    }
-
-    private void checkModel() {
-        if (model.isBlank()) {
-            throw invalid("model", model, "give a builtin model name " + LlmArgs.builtinModels()
-                    + " or a Hugging Face model directory");
-        }
-        try {
-            LlmArgs.checkModel(model);
-        } catch (IllegalArgumentException e) {
-            throw invalid("model", model, e.getMessage());
-        }
-    }
-
-    /** Runs one setting through LlmArgs' own checks; their message becomes the reason. */
-    private static void check(String key, @Nullable Object value, Consumer<LlmArgs.Builder> setting) {
-        try {
-            LlmArgs.Builder b = LlmArgs.builder("stories15M");
-            setting.accept(b);
-            b.build();
-        } catch (IllegalArgumentException e) {
-            throw invalid(key, value, e.getMessage());
-        }
-    }
-
-    static InvalidConfigurationPropertyValueException invalid(String key, @Nullable Object value, @Nullable String reason) {
-        return new InvalidConfigurationPropertyValueException(PREFIX + "." + key, value, reason);
     }
 
     public String getModel() {
@@ -201,6 +128,14 @@ public class TrtLlmProperties implements InitializingBean {
         this.maxSeqLen = maxSeqLen;
     }
 
+    public @Nullable Integer getMaxInputLen() {
+        return maxInputLen;
+    }
+
+    public void setMaxInputLen(@Nullable Integer maxInputLen) {
+        this.maxInputLen = maxInputLen;
+    }
+
     public int getMaxBatchSize() {
         return maxBatchSize;
     }
@@ -233,36 +168,28 @@ public class TrtLlmProperties implements InitializingBean {
         this.enableChunkedPrefill = enableChunkedPrefill;
     }
 
-    public @Nullable Integer getMaxInputLen() {
-        return maxInputLen;
-    }
-
-    public void setMaxInputLen(@Nullable Integer maxInputLen) {
-        this.maxInputLen = maxInputLen;
-    }
-
-    public String getDtype() {
-        return dtype;
-    }
-
-    public void setDtype(String dtype) {
-        this.dtype = dtype;
-    }
-
-    public String getQuantization() {
-        return quantization;
-    }
-
-    public void setQuantization(String quantization) {
-        this.quantization = quantization;
-    }
-
     public int getThreads() {
         return threads;
     }
 
     public void setThreads(int threads) {
         this.threads = threads;
+    }
+
+    public Dtype getDtype() {
+        return dtype;
+    }
+
+    public void setDtype(Dtype dtype) {
+        this.dtype = dtype;
+    }
+
+    public Quantization getQuantization() {
+        return quantization;
+    }
+
+    public void setQuantization(Quantization quantization) {
+        this.quantization = quantization;
     }
 
     public KvCache getKvCache() {
@@ -277,8 +204,81 @@ public class TrtLlmProperties implements InitializingBean {
         return cache;
     }
 
+    public Hub getHub() {
+        return hub;
+    }
+
     public Chat getChat() {
         return chat;
+    }
+
+    public Cpu getCpu() {
+        return cpu;
+    }
+
+    public Cuda getCuda() {
+        return cuda;
+    }
+
+    public String getNpm() {
+        return npm;
+    }
+
+    public void setNpm(String npm) {
+        this.npm = npm;
+    }
+
+    /**
+     * The CPU backend ({@code trtllm.cpu.*}). The kernels' SIMD switch stays the JVM-wide system property
+     * {@code -Dtrtllm.cpu.simd=false}: the kernels are chosen once per JVM.
+     */
+    public static class Cpu {
+        /** Whether the matmul weights are copied onto transparent huge pages where the kernel offers them. */
+        private boolean hugePages = true;
+
+        public boolean isHugePages() {
+            return hugePages;
+        }
+
+        public void setHugePages(boolean hugePages) {
+            this.hugePages = hugePages;
+        }
+    }
+
+    /** The CUDA backend's fast paths ({@code trtllm.cuda.*}); each is on unless turned off to compare. */
+    public static class Cuda {
+        /** Whether decode steps are captured once and replayed as CUDA graphs. */
+        private boolean graphs = true;
+
+        /** Whether tokens are sampled on the device rather than from logits copied to the host. */
+        private boolean deviceSampling = true;
+
+        /** Whether small batches use the GEMV kernels instead of cuBLAS GEMMs. */
+        private boolean gemv = true;
+
+        public boolean isGraphs() {
+            return graphs;
+        }
+
+        public void setGraphs(boolean graphs) {
+            this.graphs = graphs;
+        }
+
+        public boolean isDeviceSampling() {
+            return deviceSampling;
+        }
+
+        public void setDeviceSampling(boolean deviceSampling) {
+            this.deviceSampling = deviceSampling;
+        }
+
+        public boolean isGemv() {
+            return gemv;
+        }
+
+        public void setGemv(boolean gemv) {
+            this.gemv = gemv;
+        }
     }
 
     /** The paged KV cache ({@code trtllm.kv-cache.*}). */
@@ -291,52 +291,19 @@ public class TrtLlmProperties implements InitializingBean {
          * JVM's maximum heap (the cache always holds at least one max-seq-len sequence and at most
          * max-batch-size of them).
          */
-        private double freeMemoryFraction = 0.25;
+        private double freeMemoryFraction = KvCacheConfig.DEFAULT_MEMORY_FRACTION;
 
         /** Whether full KV blocks are shared between requests with a common prefix. */
-        private boolean enableBlockReuse = true;
+        private boolean enableBlockReuse = KvCacheConfig.DEFAULT_ENABLE_BLOCK_REUSE;
 
         /** Tokens per KV-cache block. */
-        private int tokensPerBlock = 32;
+        private int tokensPerBlock = KvCacheConfig.DEFAULT_TOKENS_PER_BLOCK;
 
         /**
-         * Element type of the cached keys and values: auto (float32 on the CPU backend, the weights'
-         * 16-bit type on CUDA), float32, float16 or bfloat16. 16 bits on the CPU halve the cache's memory and the
-         * bytes attention reads.
+         * Element type of the cached keys and values: auto is float32 on the CPU backend, the weights'
+         * 16-bit type on CUDA. 16 bits on the CPU halve the cache's memory and the bytes attention reads.
          */
-        private String dtype = "auto";
-
-        KvCacheConfig toConfig() {
-            try {
-                new KvCacheConfig(maxTokens, 0.25, true, 32);
-            } catch (IllegalArgumentException e) {
-                throw invalid("kv-cache.max-tokens", maxTokens, e.getMessage());
-            }
-            try {
-                new KvCacheConfig(null, freeMemoryFraction, true, 32);
-            } catch (IllegalArgumentException e) {
-                throw invalid("kv-cache.free-memory-fraction", freeMemoryFraction, e.getMessage());
-            }
-            KvCacheConfig config;
-            try {
-                config = new KvCacheConfig(maxTokens, freeMemoryFraction, enableBlockReuse, tokensPerBlock);
-            } catch (IllegalArgumentException e) {
-                throw invalid("kv-cache.tokens-per-block", tokensPerBlock, e.getMessage());
-            }
-            try {
-                return config.withDtype(dtype);
-            } catch (IllegalArgumentException e) {
-                throw invalid("kv-cache.dtype", dtype, e.getMessage());
-            }
-        }
-
-        public String getDtype() {
-            return dtype;
-        }
-
-        public void setDtype(String dtype) {
-            this.dtype = dtype;
-        }
+        private Dtype dtype = Dtype.AUTO;
 
         public @Nullable Integer getMaxTokens() {
             return maxTokens;
@@ -369,6 +336,14 @@ public class TrtLlmProperties implements InitializingBean {
         public void setTokensPerBlock(int tokensPerBlock) {
             this.tokensPerBlock = tokensPerBlock;
         }
+
+        public Dtype getDtype() {
+            return dtype;
+        }
+
+        public void setDtype(Dtype dtype) {
+            this.dtype = dtype;
+        }
     }
 
     /** The scheduler ({@code trtllm.scheduler.*}). */
@@ -377,7 +352,7 @@ public class TrtLlmProperties implements InitializingBean {
          * Capacity policy: guaranteed-no-evict admits a request only when KV blocks for its whole length
          * are free; max-utilization admits more and preempts the newest request under pressure.
          */
-        private SchedulerPolicy policy = SchedulerPolicy.GUARANTEED_NO_EVICT;
+        private SchedulerPolicy policy = LlmArgs.DEFAULT_SCHEDULER_POLICY;
 
         public SchedulerPolicy getPolicy() {
             return policy;
@@ -388,31 +363,22 @@ public class TrtLlmProperties implements InitializingBean {
         }
     }
 
-    /** Where models are converted to ({@code trtllm.cache.*}). */
+    /** Where models are converted to and engines kept ({@code trtllm.cache.*}). */
     public static class Cache {
         /**
-         * Cache root for converted builtin models; unset, ~/.cache/trtllm. The environment variable
-         * TRTLLM_CACHE_DIR, when set, takes precedence.
+         * Cache root for converted builtin models and engines; unset, ~/.cache/trtllm. The environment
+         * variable TRTLLM_CACHE_DIR, when set, takes precedence.
          */
         private @Nullable Path dir;
 
         /** Whether engines are built once and reused from the engine cache (off: built privately each start). */
-        private boolean enabled = true;
+        private boolean enabled = LlmArgs.DEFAULT_ENABLE_BUILD_CACHE;
 
         /** Most engines kept in the cache; the least recently used beyond it are removed (never one in use). */
         private int maxRecords = BuildCacheConfig.DEFAULT_MAX_RECORDS;
 
         /** Most bytes of engines kept in the cache, likewise. */
         private DataSize maxSize = DataSize.ofBytes(BuildCacheConfig.DEFAULT_MAX_SIZE_BYTES);
-
-        BuildCacheConfig toConfig() {
-            try {
-                return new BuildCacheConfig(null, maxRecords, maxSize.toBytes());
-            } catch (IllegalArgumentException e) {
-                throw invalid(maxRecords <= 0 ? "cache.max-records" : "cache.max-size",
-                        maxRecords <= 0 ? maxRecords : maxSize, e.getMessage());
-            }
-        }
 
         public @Nullable Path getDir() {
             return dir;
@@ -447,169 +413,296 @@ public class TrtLlmProperties implements InitializingBean {
         }
     }
 
-    /** The chat model ({@code trtllm.chat.*}). */
+    /**
+     * The Hugging Face Hub ({@code trtllm.hub.*}), for models given as a Hub id. Each unset key keeps
+     * what the environment says, as {@code huggingface_hub} reads it.
+     */
+    public static class Hub {
+        /** Base URL of the Hub or a mirror; unset, HF_ENDPOINT, else https://huggingface.co. */
+        private @Nullable String endpoint;
+
+        /** Access token for gated or private models; unset, HF_TOKEN, else the file $HF_HOME/token. */
+        private @Nullable String token;
+
+        /** Whether only cached snapshots are used, never the network; unset, HF_HUB_OFFLINE. */
+        private @Nullable Boolean offline;
+
+        public @Nullable String getEndpoint() {
+            return endpoint;
+        }
+
+        public void setEndpoint(@Nullable String endpoint) {
+            this.endpoint = endpoint;
+        }
+
+        public @Nullable String getToken() {
+            return token;
+        }
+
+        public void setToken(@Nullable String token) {
+            this.token = token;
+        }
+
+        public @Nullable Boolean getOffline() {
+            return offline;
+        }
+
+        public void setOffline(@Nullable Boolean offline) {
+            this.offline = offline;
+        }
+    }
+
+    /**
+     * Default options of every chat request ({@code trtllm.chat.*}, as Spring AI 2.0 names them); a
+     * request's own options win. {@code trtllm.chat.options.*} (Spring AI 1.x) still binds here.
+     */
     public static class Chat {
+        /** Model label reported in responses and observations; unset, the model directory's name. */
+        private @Nullable String model;
+
+        /** Sampling temperature; 0 decodes greedily. */
+        private @Nullable Double temperature = 0.7;
+
+        /** Keep only the k most likely tokens; 0 disables the limit. */
+        private @Nullable Integer topK = SamplingParams.DEFAULT_TOP_K;
+
+        /** Keep the smallest set of most likely tokens whose probability reaches p, in (0, 1]; 1 disables it. */
+        private @Nullable Double topP = (double) SamplingParams.DEFAULT_TOP_P;
+
+        /** Most tokens to generate; unset, what max-seq-len leaves after the prompt. */
+        private @Nullable Integer maxTokens;
+
+        /** Strings that end generation when they appear in the text (not part of the reply). */
+        private List<String> stop = new ArrayList<>();
+
+        /** Subtracted from the logit of every token already generated; 0 disables it. */
+        private @Nullable Double presencePenalty = (double) SamplingParams.DEFAULT_PENALTY;
+
+        /** Subtracted from a token's logit once per time it was generated; 0 disables it. */
+        private @Nullable Double frequencyPenalty = (double) SamplingParams.DEFAULT_PENALTY;
+
+        /** Hugging Face's repetition penalty on prompt and output tokens, > 0; 1 disables it. */
+        private @Nullable Double repetitionPenalty = (double) SamplingParams.DEFAULT_REPETITION_PENALTY;
+
+        /** Seed of each request's random draws, for reproducible sampling; unset, random. */
+        private @Nullable Long seed;
+
         private final Options options = new Options();
 
+        /**
+         * The Spring AI 1.x spelling {@code trtllm.chat.options.*}: each key writes the option of the
+         * same name here.
+         */
         public Options getOptions() {
             return options;
         }
 
+        public @Nullable String getModel() {
+            return model;
+        }
+
+        public void setModel(@Nullable String model) {
+            this.model = model;
+        }
+
+        public @Nullable Double getTemperature() {
+            return temperature;
+        }
+
+        public void setTemperature(@Nullable Double temperature) {
+            this.temperature = temperature;
+        }
+
+        public @Nullable Integer getTopK() {
+            return topK;
+        }
+
+        public void setTopK(@Nullable Integer topK) {
+            this.topK = topK;
+        }
+
+        public @Nullable Double getTopP() {
+            return topP;
+        }
+
+        public void setTopP(@Nullable Double topP) {
+            this.topP = topP;
+        }
+
+        public @Nullable Integer getMaxTokens() {
+            return maxTokens;
+        }
+
+        public void setMaxTokens(@Nullable Integer maxTokens) {
+            this.maxTokens = maxTokens;
+        }
+
+        public List<String> getStop() {
+            return stop;
+        }
+
+        public void setStop(List<String> stop) {
+            this.stop = stop;
+        }
+
+        public @Nullable Double getPresencePenalty() {
+            return presencePenalty;
+        }
+
+        public void setPresencePenalty(@Nullable Double presencePenalty) {
+            this.presencePenalty = presencePenalty;
+        }
+
+        public @Nullable Double getFrequencyPenalty() {
+            return frequencyPenalty;
+        }
+
+        public void setFrequencyPenalty(@Nullable Double frequencyPenalty) {
+            this.frequencyPenalty = frequencyPenalty;
+        }
+
+        public @Nullable Double getRepetitionPenalty() {
+            return repetitionPenalty;
+        }
+
+        public void setRepetitionPenalty(@Nullable Double repetitionPenalty) {
+            this.repetitionPenalty = repetitionPenalty;
+        }
+
+        public @Nullable Long getSeed() {
+            return seed;
+        }
+
+        public void setSeed(@Nullable Long seed) {
+            this.seed = seed;
+        }
+
         /**
-         * Default options of every chat request ({@code trtllm.chat.options.*}); a request's own options
-         * win. Unset options keep the engine's defaults.
+         * {@code trtllm.chat.options.*}, deprecated: Spring AI 2.0 dropped the {@code .options} segment.
+         * A view over {@link Chat} (an inner class: no state of its own), so an old key and its
+         * replacement are one setting; the binder's last write wins when both are given.
          */
-        public static class Options {
-            /** Model label reported in responses and observations; unset, the model directory's name. */
-            private @Nullable String model;
+        public class Options {
+            private final Chat chat = Chat.this;
 
-            /** Sampling temperature; 0 decodes greedily. */
-            private @Nullable Double temperature = 0.7;
-
-            /** Keep only the k most likely tokens; 0 disables the limit. */
-            private @Nullable Integer topK = 0;
-
-            /** Keep the smallest set of most likely tokens whose probability reaches p, in (0, 1]; 1 disables it. */
-            private @Nullable Double topP = 1.0;
-
-            /** Most tokens to generate; unset, what max-seq-len leaves after the prompt. */
-            private @Nullable Integer maxTokens;
-
-            /** Strings that end generation when they appear in the text (not part of the reply). */
-            private List<String> stop = new ArrayList<>();
-
-            /** Subtracted from the logit of every token already generated; 0 disables it. */
-            private @Nullable Double presencePenalty = 0.0;
-
-            /** Subtracted from a token's logit once per time it was generated; 0 disables it. */
-            private @Nullable Double frequencyPenalty = 0.0;
-
-            /** Hugging Face's repetition penalty on prompt and output tokens, > 0; 1 disables it. */
-            private @Nullable Double repetitionPenalty = 1.0;
-
-            /** Seed of each request's random draws, for reproducible sampling; unset, random. */
-            private @Nullable Long seed;
-
-            /**
-             * These options as chat options, each checked by the engine's own rules.
-             *
-             * @throws InvalidConfigurationPropertyValueException naming the first invalid key
-             */
-            public TrtLlmChatOptions toChatOptions() {
-                checkSampling("max-tokens", maxTokens, b -> b.maxTokens(maxTokens != null ? maxTokens : 1));
-                checkSampling("temperature", temperature, b -> {
-                    if (temperature != null) {
-                        b.temperature(temperature.floatValue());
-                    }
-                });
-                checkSampling("top-k", topK, b -> b.topK(topK != null ? topK : 0));
-                checkSampling("top-p", topP, b -> b.topP(topP != null ? topP.floatValue() : 1f));
-                checkSampling("repetition-penalty", repetitionPenalty,
-                        b -> b.repetitionPenalty(repetitionPenalty != null ? repetitionPenalty.floatValue() : 1f));
-                checkSampling("stop", stop, b -> b.stop(stop));
-                return TrtLlmChatOptions.builder()
-                        .model(model)
-                        .temperature(temperature)
-                        .topK(topK)
-                        .topP(topP)
-                        .maxTokens(maxTokens)
-                        .stopSequences(stop.isEmpty() ? null : stop)
-                        .presencePenalty(presencePenalty)
-                        .frequencyPenalty(frequencyPenalty)
-                        .repetitionPenalty(repetitionPenalty)
-                        .seed(seed)
-                        .build();
-            }
-
-            /** Runs one option through SamplingParams' own checks; their message becomes the reason. */
-            private static void checkSampling(String key, @Nullable Object value, Consumer<SamplingParams.Builder> setting) {
-                try {
-                    SamplingParams.Builder b = SamplingParams.builder();
-                    setting.accept(b);
-                    b.build();
-                } catch (IllegalArgumentException e) {
-                    throw invalid("chat.options." + key, value, e.getMessage());
-                }
-            }
-
+            /** Replaced by trtllm.chat.model. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.model", since = "0.1.0")
             public @Nullable String getModel() {
-                return model;
+                return chat.model;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setModel(@Nullable String model) {
-                this.model = model;
+                chat.model = model;
             }
 
+            /** Replaced by trtllm.chat.temperature. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.temperature", since = "0.1.0")
             public @Nullable Double getTemperature() {
-                return temperature;
+                return chat.temperature;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setTemperature(@Nullable Double temperature) {
-                this.temperature = temperature;
+                chat.temperature = temperature;
             }
 
+            /** Replaced by trtllm.chat.top-k. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.top-k", since = "0.1.0")
             public @Nullable Integer getTopK() {
-                return topK;
+                return chat.topK;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setTopK(@Nullable Integer topK) {
-                this.topK = topK;
+                chat.topK = topK;
             }
 
+            /** Replaced by trtllm.chat.top-p. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.top-p", since = "0.1.0")
             public @Nullable Double getTopP() {
-                return topP;
+                return chat.topP;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setTopP(@Nullable Double topP) {
-                this.topP = topP;
+                chat.topP = topP;
             }
 
+            /** Replaced by trtllm.chat.max-tokens. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.max-tokens", since = "0.1.0")
             public @Nullable Integer getMaxTokens() {
-                return maxTokens;
+                return chat.maxTokens;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setMaxTokens(@Nullable Integer maxTokens) {
-                this.maxTokens = maxTokens;
+                chat.maxTokens = maxTokens;
             }
 
+            /** Replaced by trtllm.chat.stop. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.stop", since = "0.1.0")
             public List<String> getStop() {
-                return stop;
+                return chat.stop;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setStop(List<String> stop) {
-                this.stop = stop;
+                chat.stop = stop;
             }
 
+            /** Replaced by trtllm.chat.presence-penalty. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.presence-penalty", since = "0.1.0")
             public @Nullable Double getPresencePenalty() {
-                return presencePenalty;
+                return chat.presencePenalty;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setPresencePenalty(@Nullable Double presencePenalty) {
-                this.presencePenalty = presencePenalty;
+                chat.presencePenalty = presencePenalty;
             }
 
+            /** Replaced by trtllm.chat.frequency-penalty. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.frequency-penalty", since = "0.1.0")
             public @Nullable Double getFrequencyPenalty() {
-                return frequencyPenalty;
+                return chat.frequencyPenalty;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setFrequencyPenalty(@Nullable Double frequencyPenalty) {
-                this.frequencyPenalty = frequencyPenalty;
+                chat.frequencyPenalty = frequencyPenalty;
             }
 
+            /** Replaced by trtllm.chat.repetition-penalty. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.repetition-penalty", since = "0.1.0")
             public @Nullable Double getRepetitionPenalty() {
-                return repetitionPenalty;
+                return chat.repetitionPenalty;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setRepetitionPenalty(@Nullable Double repetitionPenalty) {
-                this.repetitionPenalty = repetitionPenalty;
+                chat.repetitionPenalty = repetitionPenalty;
             }
 
+            /** Replaced by trtllm.chat.seed. */
+            @Deprecated(since = "0.1.0")
+            @DeprecatedConfigurationProperty(replacement = "trtllm.chat.seed", since = "0.1.0")
             public @Nullable Long getSeed() {
-                return seed;
+                return chat.seed;
             }
 
+            @Deprecated(since = "0.1.0")
             public void setSeed(@Nullable Long seed) {
-                this.seed = seed;
+                chat.seed = seed;
             }
         }
     }

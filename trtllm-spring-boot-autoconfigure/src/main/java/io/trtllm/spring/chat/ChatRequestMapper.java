@@ -154,9 +154,15 @@ final class ChatRequestMapper {
                     + maxSeqLen + " (prompt and reply together): ask for at most " + Math.max(1, maxSeqLen - promptTokens)
                     + " tokens");
         }
-        SamplingParams.Builder b = SamplingParams.builder();
         // Too long a prompt leaves no room: 1 lets the engine reject it with the numbers.
-        b.maxTokens(options.getMaxTokens() != null ? options.getMaxTokens() : Math.max(1, maxSeqLen - promptTokens));
+        return sampling(options)
+                .maxTokens(options.getMaxTokens() != null ? options.getMaxTokens() : Math.max(1, maxSeqLen - promptTokens))
+                .build();
+    }
+
+    /** A builder with the set options (all but max tokens, which needs the prompt); unset ones keep SamplingParams' defaults. */
+    static SamplingParams.Builder sampling(TrtLlmChatOptions options) {
+        SamplingParams.Builder b = SamplingParams.builder();
         if (options.getTemperature() != null) {
             b.temperature(options.getTemperature().floatValue());
         }
@@ -180,7 +186,7 @@ final class ChatRequestMapper {
             b.stop(List.copyOf(new LinkedHashSet<>(options.getStopSequences())));
         }
         b.seed(options.getSeed());
-        return b.build();
+        return b;
     }
 
     private List<ChatMessage> messages(List<Message> instructions, TrtLlmChatOptions options) {

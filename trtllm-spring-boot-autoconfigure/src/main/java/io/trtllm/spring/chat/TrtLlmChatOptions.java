@@ -70,6 +70,17 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
         return other == null ? this : mutate().combineWith(other.mutate()).build();
     }
 
+    /**
+     * Checks the set options by the engine's own rules, as a request with them would be checked
+     * (max tokens only when set: unset, it depends on the prompt).
+     *
+     * @throws io.trtllm.api.config.InvalidSettingException naming the first option out of range as
+     *                                                      {@code SamplingParams} spells it ({@code top_p}, {@code max_tokens}, ...)
+     */
+    public void check() {
+        ChatRequestMapper.sampling(this).maxTokens(maxTokens != null ? maxTokens : 1).build();
+    }
+
     @Override
     public @Nullable String getModel() {
         return model;

@@ -42,7 +42,7 @@ record OpenAiRequest(boolean chat, @Nullable String model, List<ChatMessage> mes
 
         /**
          * The engine's sampling parameters: the request's fields over the chat model's defaults
-         * ({@code trtllm.chat.options.*}), then SamplingParams' own defaults.
+         * ({@code trtllm.chat.*}), then SamplingParams' own defaults.
          *
          * @param maxTokens tokens this prompt may generate (the request's, else what the sequence length leaves)
          * @throws OpenAiException when the engine refuses the combination (the message names the field)

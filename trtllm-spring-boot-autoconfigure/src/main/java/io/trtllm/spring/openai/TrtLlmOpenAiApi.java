@@ -55,7 +55,7 @@ import tools.jackson.databind.node.ObjectNode;
  * as server-sent events: {@code data: {chunk}} per text delta, a usage chunk with
  * {@code stream_options.include_usage}, then {@code data: [DONE]}. Request fields map to
  * {@link SamplingParams} (see {@link OpenAiRequestReader}); fields a request leaves unset take the
- * chat model's defaults ({@code trtllm.chat.options.*}), then the engine's.
+ * chat model's defaults ({@code trtllm.chat.*}), then the engine's.
  *
  * <p>Errors have OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}: 400 for an
  * invalid request (param names the field; also messages that the chat template refuses or that take it

@@ -5,9 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.HubConfig;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
+import io.trtllm.spring.chat.TrtLlmChatOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -15,6 +18,7 @@ import org.assertj.core.api.AbstractThrowableAssert;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.context.properties.bind.BindException;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.test.context.assertj.AssertableApplicationContext;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -31,8 +35,8 @@ class TrtLlmPropertiesTests {
     void defaultsAreTheEnginesDefaults() {
         var properties = new TrtLlmProperties();
 
-        assertThat(properties.toLlmArgs()).isEqualTo(LlmArgs.builder("stories15M").build());
-        var options = properties.getChat().getOptions().toChatOptions();
+        assertThat(TrtLlmPropertiesMapper.toLlmArgs(properties)).isEqualTo(LlmArgs.builder("stories15M").build());
+        var options = TrtLlmPropertiesMapper.toChatOptions(properties.getChat());
         assertThat(options.getTemperature()).isEqualTo(0.7);
         assertThat(options.getTopK()).isZero();
         assertThat(options.getTopP()).isEqualTo(1.0);
@@ -59,14 +63,14 @@ class TrtLlmPropertiesTests {
                 .withUserConfiguration(PropertiesOnly.class)
                 .run(context -> {
                     var properties = context.getBean(TrtLlmProperties.class);
-                    assertThat(properties.toLlmArgs()).isEqualTo(LlmArgs.builder(dir.toString()).tokenizer(dir)
+                    assertThat(TrtLlmPropertiesMapper.toLlmArgs(properties)).isEqualTo(LlmArgs.builder(dir.toString()).tokenizer(dir)
                             .backend("cpu").maxSeqLen(128).maxInputLen(100).maxBatchSize(8).maxNumTokens(512).maxQueueSize(16)
                             .enableChunkedPrefill(false).threads(1).cacheDir(dir).dtype("bfloat16")
                             .quantization(Quantization.INT8).enableBuildCache(false)
                             .buildCacheConfig(new BuildCacheConfig(null, 3, 2L << 30))
                             .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16, Dtype.BFLOAT16))
                             .schedulerPolicy(SchedulerPolicy.MAX_UTILIZATION).build());
-                    var options = properties.getChat().getOptions().toChatOptions();
+                    var options = TrtLlmPropertiesMapper.toChatOptions(properties.getChat());
                     assertThat(options.getModel()).isEqualTo("tiny");
                     assertThat(options.getTemperature()).isEqualTo(0.2);
                     assertThat(options.getTopK()).isEqualTo(5);
@@ -77,6 +81,97 @@ class TrtLlmPropertiesTests {
                     assertThat(options.getFrequencyPenalty()).isEqualTo(0.2);
                     assertThat(options.getRepetitionPenalty()).isEqualTo(1.1);
                     assertThat(options.getSeed()).isEqualTo(42L);
+                });
+    }
+
+    @Test
+    void chatOptionsBindAtTrtllmChatAsSpringAi2NamesThem() {
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.chat.model=tiny", "trtllm.chat.temperature=0.2",
+                        "trtllm.chat.top-k=5", "trtllm.chat.top-p=0.9", "trtllm.chat.max-tokens=100", "trtllm.chat.stop=END,STOP",
+                        "trtllm.chat.presence-penalty=0.1", "trtllm.chat.frequency-penalty=0.2",
+                        "trtllm.chat.repetition-penalty=1.1", "trtllm.chat.seed=42")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> {
+                    var options = TrtLlmPropertiesMapper.toChatOptions(context.getBean(TrtLlmProperties.class).getChat());
+                    assertThat(options).isEqualTo(TrtLlmChatOptions.builder().model("tiny").temperature(0.2).topK(5).topP(0.9)
+                            .maxTokens(100).stopSequences(List.of("END", "STOP")).presencePenalty(0.1).frequencyPenalty(0.2)
+                            .repetitionPenalty(1.1).seed(42L).build());
+                });
+    }
+
+    @Test
+    void theOldChatOptionsKeysStillBindToTheSameSettings() {
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.chat.options.temperature=0.3",
+                        "trtllm.chat.options.stop=X", "trtllm.chat.top-k=7")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> {
+                    var chat = context.getBean(TrtLlmProperties.class).getChat();
+                    assertThat(chat.getTemperature()).isEqualTo(0.3);
+                    assertThat(chat.getStop()).containsExactly("X");
+                    assertThat(chat.getTopK()).isEqualTo(7);
+                    var options = TrtLlmPropertiesMapper.toChatOptions(chat);
+                    assertThat(options.getTemperature()).isEqualTo(0.3);
+                    assertThat(options.getTopK()).isEqualTo(7);
+                });
+    }
+
+    @Test
+    void aBadChatOptionIsNamedByTheKeyTheUserWrote() {
+        runner.withPropertyValues("trtllm.chat.top-p=2").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.top-p").hasMessageContaining("'2.0'")
+                        .hasMessageContaining("top_p must be in (0, 1]")
+                        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("chat.options")));
+        runner.withPropertyValues("trtllm.chat.options.seed=1", "trtllm.chat.max-tokens=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.chat.max-tokens")
+                        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("chat.options")));
+    }
+
+    @Test
+    void hubSettingsAreOrdinaryProperties() {
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.hub.endpoint=https://mirror.example",
+                        "trtllm.hub.token=hf_abc", "trtllm.hub.offline=true")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> {
+                    var args = TrtLlmPropertiesMapper.toLlmArgs(context.getBean(TrtLlmProperties.class));
+                    assertThat(args.hub()).isEqualTo(new HubConfig("https://mirror.example", "hf_abc", true));
+                    assertThat(args.toString()).doesNotContain("hf_abc");
+                });
+        runner.withPropertyValues("trtllm.hub.endpoint=ftp://mirror").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.hub.endpoint").hasMessageContaining("ftp://mirror")
+                        .hasMessageContaining("must be an http(s) URL"));
+    }
+
+    @Test
+    void theJvmWideSwitchesAreOrdinaryPropertiesToo() {
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.cuda.graphs=false", "trtllm.cuda.device-sampling=false",
+                        "trtllm.cuda.gemv=false", "trtllm.cpu.huge-pages=false", "trtllm.npm=/opt/node/bin/npm")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> assertThat(TrtLlmPropertiesMapper.toLlmArgs(context.getBean(TrtLlmProperties.class)).runtime())
+                        .isEqualTo(new RuntimeConfig(false, false, false, false, "/opt/node/bin/npm")));
+        // The -D flags, which applied to the whole JVM before, still turn a path off.
+        System.setProperty(RuntimeConfig.CUDA_GEMV, "false");
+        try {
+            assertThat(TrtLlmPropertiesMapper.toLlmArgs(new TrtLlmProperties()).runtime())
+                    .isEqualTo(new RuntimeConfig(true, true, false, true, "npm"));
+        } finally {
+            System.clearProperty(RuntimeConfig.CUDA_GEMV);
+        }
+    }
+
+    @Test
+    void choiceValuedPropertiesAreTheCoresEnumsAndTakeItsSpellings() {
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.dtype=BF16", "trtllm.kv-cache.dtype=half",
+                        "trtllm.quantization=INT4", "trtllm.backend=CPU", "trtllm.scheduler.policy=MAX_UTILIZATION")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> {
+                    var properties = context.getBean(TrtLlmProperties.class);
+                    assertThat(properties.getDtype()).isEqualTo(Dtype.BFLOAT16);
+                    assertThat(properties.getKvCache().getDtype()).isEqualTo(Dtype.FLOAT16);
+                    assertThat(properties.getQuantization()).isEqualTo(Quantization.INT4);
+                    var args = TrtLlmPropertiesMapper.toLlmArgs(properties);
+                    assertThat(args.dtype()).isEqualTo("bfloat16");
+                    assertThat(args.backend()).isEqualTo("cpu");
+                    assertThat(args.schedulerPolicy()).isEqualTo(SchedulerPolicy.MAX_UTILIZATION);
                 });
     }
 
@@ -92,10 +187,11 @@ class TrtLlmPropertiesTests {
         runner.withPropertyValues("trtllm.max-seq-len=64", "trtllm.max-input-len=100").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.max-input-len")
                         .hasMessageContaining("max_input_len 100 exceeds max_seq_len 64"));
+        // Enums since issue 17.3: refused while binding, by the core's parser (its message lists the values).
         runner.withPropertyValues("trtllm.dtype=fp8").run(context ->
-                assertInvalid(context).hasMessageContaining("trtllm.dtype").hasMessageContaining("'fp8'"));
+                assertBindFailure(context, "trtllm.dtype").hasMessageContaining("'fp8'"));
         runner.withPropertyValues("trtllm.quantization=int3").run(context ->
-                assertInvalid(context).hasMessageContaining("trtllm.quantization")
+                assertBindFailure(context, "trtllm.quantization")
                         .hasMessageContaining("quantization 'int3' is not one of [none, int8, int4, fp8]"));
         runner.withPropertyValues("trtllm.cache.max-records=0").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.cache.max-records"));
@@ -104,7 +200,7 @@ class TrtLlmPropertiesTests {
         // A Hugging Face Hub id is a model (downloaded at startup), not a configuration error.
         var properties = new TrtLlmProperties();
         properties.setModel("Qwen/Qwen3-0.6B@main");
-        assertThat(properties.toLlmArgs().model()).isEqualTo("Qwen/Qwen3-0.6B@main");
+        assertThat(TrtLlmPropertiesMapper.toLlmArgs(properties).model()).isEqualTo("Qwen/Qwen3-0.6B@main");
     }
 
     @Test
@@ -130,7 +226,7 @@ class TrtLlmPropertiesTests {
         runner.withPropertyValues("trtllm.kv-cache.max-tokens=0").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.kv-cache.max-tokens"));
         runner.withPropertyValues("trtllm.kv-cache.dtype=int8").run(context ->
-                assertInvalid(context).hasMessageContaining("trtllm.kv-cache.dtype").hasMessageContaining("'int8'")
+                assertBindFailure(context, "trtllm.kv-cache.dtype").hasMessageContaining("'int8'")
                         .hasMessageContaining("float32, float16, bfloat16"));
     }
 
@@ -166,6 +262,27 @@ class TrtLlmPropertiesTests {
         });
     }
 
+    /**
+     * A value the binder refused for {@code key}: the failure names the key, and its root cause is the
+     * core's parser's message (asserted on by the caller).
+     */
+    private static AbstractThrowableAssert<?, ? extends Throwable> assertBindFailure(AssertableApplicationContext context,
+                                                                                   String key) {
+        assertThat(context).hasFailed();
+        Throwable failure = context.getStartupFailure();
+        while (failure != null && !(failure instanceof BindException)) {
+            failure = failure.getCause();
+        }
+        assertThat(failure).isInstanceOf(BindException.class);
+        assertThat(((BindException) failure).getName()).hasToString(key);
+        assertThat(failure).hasMessageContaining(key);
+        Throwable root = failure;
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        return assertThat(root).isInstanceOf(IllegalArgumentException.class);
+    }
+
     private static AbstractThrowableAssert<?, ? extends Throwable> assertInvalid(AssertableApplicationContext context) {
         assertThat(context).hasFailed();
         Throwable failure = context.getStartupFailure();
@@ -176,6 +293,7 @@ class TrtLlmPropertiesTests {
     }
 
     @org.springframework.boot.context.properties.EnableConfigurationProperties(TrtLlmProperties.class)
+    @org.springframework.context.annotation.Import(TrtLlmPropertiesConversion.class)
     static class PropertiesOnly {
     }
 }

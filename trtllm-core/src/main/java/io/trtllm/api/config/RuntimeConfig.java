@@ -1,0 +1,49 @@
+package io.trtllm.api.config;
+
+/**
+ * Switches of the backends' fast paths and the tool that fetches builtin models — settings that were
+ * JVM-wide system properties ({@code -Dtrtllm.cuda.graphs=false}, ...) and are now also per
+ * {@code LlmArgs} ({@code trtllm.cuda.*}, {@code trtllm.cpu.huge-pages}, {@code trtllm.npm} in Spring).
+ * {@link #fromSystemProperties()} is the default, so the {@code -D} flags keep working. Each switch is
+ * on unless turned off: they exist to compare against (benchmarks) or to step around a platform that
+ * misbehaves.
+ *
+ * @param cudaGraphs         whether the CUDA backend replays decode steps as CUDA graphs ({@value #CUDA_GRAPHS})
+ * @param cudaDeviceSampling whether the CUDA backend samples on the device ({@value #CUDA_DEVICE_SAMPLING})
+ * @param cudaGemv           whether the CUDA backend uses its GEMV kernels for small batches ({@value #CUDA_GEMV})
+ * @param cpuHugePages       whether the CPU backend copies matmul weights onto transparent huge pages where the
+ *                           kernel offers them ({@value #CPU_HUGE_PAGES})
+ * @param npm                the npm executable that fetches builtin models ({@value #NPM}; default {@code npm} on
+ *                           the PATH)
+ */
+public record RuntimeConfig(boolean cudaGraphs, boolean cudaDeviceSampling, boolean cudaGemv, boolean cpuHugePages,
+                            String npm) {
+    /** System property of {@link #cudaGraphs()}. */
+    public static final String CUDA_GRAPHS = "trtllm.cuda.graphs";
+    /** System property of {@link #cudaDeviceSampling()}. */
+    public static final String CUDA_DEVICE_SAMPLING = "trtllm.cuda.deviceSampling";
+    /** System property of {@link #cudaGemv()}. */
+    public static final String CUDA_GEMV = "trtllm.cuda.gemv";
+    /** System property of {@link #cpuHugePages()}. */
+    public static final String CPU_HUGE_PAGES = "trtllm.cpu.hugePages";
+    /** System property of {@link #npm()}. */
+    public static final String NPM = "trtllm.npm";
+    /** Default {@link #npm()}: {@code npm} on the PATH. */
+    public static final String DEFAULT_NPM = "npm";
+
+    public RuntimeConfig {
+        if (npm.isBlank()) {
+            throw new InvalidSettingException("npm", npm, "npm must name the npm executable, got '" + npm + "'");
+        }
+    }
+
+    /** Every switch as this JVM's system properties say (on unless {@code false}), npm from {@value #NPM}. */
+    public static RuntimeConfig fromSystemProperties() {
+        return new RuntimeConfig(on(CUDA_GRAPHS), on(CUDA_DEVICE_SAMPLING), on(CUDA_GEMV), on(CPU_HUGE_PAGES),
+                System.getProperty(NPM, DEFAULT_NPM));
+    }
+
+    private static boolean on(String property) {
+        return !"false".equals(System.getProperty(property));
+    }
+}
