@@ -1,115 +1,191 @@
 package io.trtllm.sampling.guided;
 
-import dk.brics.automaton.Automaton;
-import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
- * Builds dk.brics automata from {@link Expr}s. The automata read bytes as the chars 0..255; a call of
- * a rule that stays a rule (a recursive one) is the single char {@code CALL_BASE + index}, so that
- * determinization and minimization treat calls as letters of the alphabet like bytes.
- *
- * <p>dk.brics numbers its states from a static counter that is not thread-safe; only its ordering of
- * states in {@code SpecialOperations} depends on those numbers, and nothing here uses that class.
+ * Builds minimal {@link Dfa}s from {@link Expr}s: Thompson's construction into an {@link Nfa}, where a
+ * repeated expression, an inlined rule and a prebuilt language enter as copies of their own minimal
+ * DFAs (so counted repetitions copy a small automaton, not a large expression), then the subset
+ * construction and Hopcroft's minimization. Within one builder, the DFA of an expression object is
+ * built once.
  */
 final class Automata {
-    /** The char of the call of rule 0; bytes are below it. */
-    static final char CALL_BASE = 0x100;
-
-    /** Most states of all automata of one guide, after minimization. */
+    /** Most states of any automaton of a guide. */
     static final int MAX_STATES = 300_000;
 
-    private final Function<String, Automaton> refs;
-    private int budget;
+    /** What a reference resolves to: a call of a kept rule (an Integer, its id), or an inlined rule's {@link Dfa}. */
+    private final Function<String, Object> refs;
+    private final Map<Expr, Dfa> built = new IdentityHashMap<>();
 
-    /**
-     * @param refs the automaton of a reference: an inlined copy of a rule, or a call char
-     */
-    Automata(Function<String, Automaton> refs, int budget) {
+    Automata(Function<String, Object> refs) {
         this.refs = refs;
-        this.budget = budget;
     }
 
-    /** Builds {@code e} into a minimal DFA, for expressions without references. */
-    static Automaton of(Expr e) {
+    /** The minimal DFA of an expression without references. */
+    static Dfa of(Expr e) {
         return new Automata(name -> {
             throw new IllegalStateException("reference to rule " + name + " where none may be");
-        }, MAX_STATES).build(e);
+        }).build(e);
     }
 
-    /** A minimal DFA of {@code e}. */
-    Automaton build(Expr e) {
-        Automaton a = raw(e);
-        a.minimize();
-        charge(a);
-        return a;
+    Dfa build(Expr e) {
+        if (e instanceof Expr.Lang l) {
+            return l.dfa();
+        }
+        Dfa known = built.get(e);
+        if (known != null) {
+            return known;
+        }
+        Nfa nfa = new Nfa(MAX_STATES);
+        int[] f = fragment(nfa, e);
+        Dfa d = nfa.determinize(f[0], f[1], MAX_STATES);
+        built.put(e, d);
+        return d;
     }
 
-    private Automaton raw(Expr e) {
+    /** Adds {@code e} to the automaton: returns {entry, exit}. */
+    private int[] fragment(Nfa nfa, Expr e) {
         return switch (e) {
-            case Expr.Bytes b -> Automaton.makeString(latin1(b.value()));
-            case Expr.Chars c -> Utf8Automata.of(c.set());
+            case Expr.Bytes b -> {
+                int in = nfa.newState();
+                int cur = in;
+                for (byte x : b.value()) {
+                    int t = nfa.newState();
+                    nfa.byteRange(cur, t, x & 0xFF, x & 0xFF);
+                    cur = t;
+                }
+                yield new int[] {in, cur};
+            }
+            case Expr.Chars c -> {
+                int in = nfa.newState();
+                int out = nfa.newState();
+                for (int[] seq : Utf8Automata.sequences(c.set())) {
+                    int cur = in;
+                    for (int k = 0; k < seq.length; k += 2) {
+                        int t = k + 2 == seq.length ? out : nfa.newState();
+                        nfa.byteRange(cur, t, seq[k], seq[k + 1]);
+                        cur = t;
+                    }
+                }
+                yield new int[] {in, out};
+            }
             case Expr.Seq s -> {
-                List<Automaton> parts = new ArrayList<>(s.items().size());
+                int in = nfa.newState();
+                int cur = in;
                 for (Expr item : s.items()) {
-                    parts.add(raw(item));
+                    int[] f = fragment(nfa, item);
+                    nfa.epsilon(cur, f[0]);
+                    cur = f[1];
                 }
-                Automaton a = parts.isEmpty() ? Automaton.makeEmptyString() : Automaton.concatenate(parts);
-                yield minimizedIfLarge(a);
+                yield new int[] {in, cur};
             }
-            case Expr.Alt alt -> {
-                if (alt.options().isEmpty()) {
-                    yield Automaton.makeEmpty();
+            case Expr.Alt a -> {
+                int in = nfa.newState();
+                int out = nfa.newState();
+                for (Expr option : a.options()) {
+                    int[] f = fragment(nfa, option);
+                    nfa.epsilon(in, f[0]);
+                    nfa.epsilon(f[1], out);
                 }
-                List<Automaton> parts = new ArrayList<>(alt.options().size());
-                for (Expr option : alt.options()) {
-                    parts.add(raw(option));
-                }
-                yield minimizedIfLarge(Automaton.union(parts));
+                yield new int[] {in, out};
             }
-            case Expr.Repeat r -> {
-                Automaton item = raw(r.item());
-                item.minimize();
-                long copies = r.max() == Expr.UNBOUNDED ? Math.max(r.min(), 1) : r.max();
-                if ((long) item.getNumberOfStates() * copies > budget) {
-                    throw new GuidedDecodingException("the guide is too large to compile: a repetition {" + r.min() + ","
-                            + (r.max() == Expr.UNBOUNDED ? "" : r.max()) + "} of an expression of "
-                            + item.getNumberOfStates() + " states");
+            case Expr.Repeat r -> repeat(nfa, r);
+            case Expr.Members m -> members(nfa, m);
+            case Expr.Ref ref -> {
+                Object target = refs.apply(ref.rule());
+                if (target instanceof Integer call) {
+                    int in = nfa.newState();
+                    int out = nfa.newState();
+                    nfa.call(in, out, call);
+                    yield new int[] {in, out};
                 }
-                Automaton a = r.max() == Expr.UNBOUNDED ? item.repeat(r.min()) : item.repeat(r.min(), r.max());
-                a.minimize();
-                yield a;
+                yield nfa.embed((Dfa) target);
             }
-            case Expr.Ref ref -> refs.apply(ref.rule()).clone();
-            case Expr.Lang l -> l.automaton().clone();
+            case Expr.Lang l -> nfa.embed(l.dfa());
         };
     }
 
-    private Automaton minimizedIfLarge(Automaton a) {
-        if (a.getNumberOfStates() > 64) {
-            a.minimize();
+    /**
+     * States E_i (no member written yet, members from i on to come) and S_i (some written): a member
+     * i leads from E_i and, after the separator, from S_i to S_i+1; an optional one may be skipped
+     * (E_i to E_i+1, S_i to S_i+1). Extra members loop on S_n. The exit is S_n.
+     */
+    private int[] members(Nfa nfa, Expr.Members m) {
+        int n = m.members().size();
+        int[] e = new int[n + 1];
+        int[] s = new int[n + 1];
+        for (int i = 0; i <= n; i++) {
+            e[i] = nfa.newState();
+            s[i] = nfa.newState();
         }
-        if (a.getNumberOfStates() > budget) {
-            throw tooLarge();
+        Dfa separator = build(m.separator());
+        for (int i = 0; i < n; i++) {
+            Dfa member = build(m.members().get(i));
+            int[] first = nfa.embed(member);
+            nfa.epsilon(e[i], first[0]);
+            nfa.epsilon(first[1], s[i + 1]);
+            int[] sep = nfa.embed(separator);
+            int[] later = nfa.embed(member);
+            nfa.epsilon(s[i], sep[0]);
+            nfa.epsilon(sep[1], later[0]);
+            nfa.epsilon(later[1], s[i + 1]);
+            if (!m.required().get(i)) {
+                nfa.epsilon(e[i], e[i + 1]);
+                nfa.epsilon(s[i], s[i + 1]);
+            }
         }
-        return a;
+        if (m.extra() != null) {
+            Dfa extra = build(m.extra());
+            int[] first = nfa.embed(extra);
+            nfa.epsilon(e[n], first[0]);
+            nfa.epsilon(first[1], s[n]);
+            int[] sep = nfa.embed(separator);
+            int[] later = nfa.embed(extra);
+            nfa.epsilon(s[n], sep[0]);
+            nfa.epsilon(sep[1], later[0]);
+            nfa.epsilon(later[1], s[n]);
+        }
+        return new int[] {e[0], s[n]};
     }
 
-    private void charge(Automaton a) {
-        budget -= a.getNumberOfStates();
-        if (budget < 0) {
-            throw tooLarge();
+    private int[] repeat(Nfa nfa, Expr.Repeat r) {
+        Dfa item = build(r.item());
+        long copies = r.max() == Expr.UNBOUNDED ? r.min() + 1L : r.max();
+        if ((long) item.states * copies + nfa.stateCount() > MAX_STATES) {
+            throw new GuidedDecodingException("the guide is too large to compile: a repetition {" + r.min() + ","
+                    + (r.max() == Expr.UNBOUNDED ? "" : r.max()) + "} of an automaton of " + item.states + " states");
         }
+        int in = nfa.newState();
+        int out = nfa.newState();
+        int cur = in;
+        for (int i = 0; i < r.min(); i++) {
+            int[] c = nfa.embed(item);
+            nfa.epsilon(cur, c[0]);
+            cur = c[1];
+        }
+        nfa.epsilon(cur, out);
+        if (r.max() == Expr.UNBOUNDED) {
+            int[] c = nfa.embed(item);
+            nfa.epsilon(cur, c[0]);
+            nfa.epsilon(c[1], c[0]);
+            nfa.epsilon(c[1], out);
+        } else {
+            for (int i = r.min(); i < r.max(); i++) {
+                int[] c = nfa.embed(item);
+                nfa.epsilon(cur, c[0]);
+                nfa.epsilon(c[1], out);
+                cur = c[1];
+            }
+        }
+        return new int[] {in, out};
     }
 
-    int budgetLeft() {
-        return budget;
-    }
-
-    private GuidedDecodingException tooLarge() {
-        return new GuidedDecodingException("the guide is too large to compile: its automata would have more than "
-                + MAX_STATES + " states");
+    /** The union of several languages without references. */
+    static Dfa union(List<Dfa> languages) {
+        return of(Expr.alt(languages.stream().<Expr>map(Expr.Lang::new).toList()));
     }
 
     static String latin1(byte[] bytes) {

@@ -1,10 +1,10 @@
 package io.trtllm.sampling.guided;
 
-import dk.brics.automaton.Automaton;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The grammar expressions every kind of guide compiles to (regular expressions, GBNF rules, JSON
@@ -68,8 +68,29 @@ sealed interface Expr {
     record Ref(String rule) implements Expr {
     }
 
+    /**
+     * The members of a JSON object in a fixed order, each optional unless required, separated by
+     * {@code separator}, then any number of {@code extra} members (null: none); at least one member in
+     * all. Its own node so that it compiles to an automaton linear in the members: an expression would
+     * need each optional member's rest twice, doubling per optional member.
+     */
+    record Members(List<Expr> members, List<Boolean> required, Expr separator, @Nullable Expr extra) implements Expr {
+        public Members {
+            members = List.copyOf(members);
+            required = List.copyOf(required);
+            if (members.size() != required.size()) {
+                throw new IllegalArgumentException("one required flag per member");
+            }
+        }
+    }
+
     /** A prebuilt automaton over bytes, without rule calls. */
-    record Lang(Automaton automaton) implements Expr {
+    record Lang(Dfa dfa) implements Expr {
+        public Lang {
+            if (dfa.callIds.length > 0) {
+                throw new IllegalArgumentException("a prebuilt language with rule calls");
+            }
+        }
     }
 
     static Expr literal(String text) {

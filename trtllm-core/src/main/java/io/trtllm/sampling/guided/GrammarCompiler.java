@@ -1,8 +1,5 @@
 package io.trtllm.sampling.guided;
 
-import dk.brics.automaton.Automaton;
-import dk.brics.automaton.State;
-import dk.brics.automaton.Transition;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -47,9 +44,6 @@ final class GrammarCompiler {
                 runtime.add(r);
             }
         }
-        if (runtime.size() > 0xFFFF - Automata.CALL_BASE) {
-            throw new GuidedDecodingException("the grammar has too many recursive rules (" + runtime.size() + ")");
-        }
         Map<String, Integer> callIndex = new HashMap<>();
         for (int i = 0; i < runtime.size(); i++) {
             callIndex.put(runtime.get(i), i);
@@ -57,29 +51,36 @@ final class GrammarCompiler {
         // Without the references to kept rules the graph is acyclic: build callees first.
         Map<String, List<String>> inlined = new LinkedHashMap<>();
         refs.forEach((rule, callees) -> inlined.put(rule, callees.stream().filter(c -> !kept.contains(c)).toList()));
-        Map<String, Automaton> built = new HashMap<>();
-        int[] budget = {Automata.MAX_STATES};
+        Map<String, Dfa> built = new HashMap<>();
+        Automata automata = new Automata(name -> {
+            if (kept.contains(name)) {
+                return callIndex.get(name);
+            }
+            Dfa d = built.get(name);
+            if (d == null) {
+                throw new IllegalStateException("rule " + name + " used before it was built");
+            }
+            return d;
+        });
+        int states = 0;
         for (List<String> scc : stronglyConnected(inlined)) { // one rule each, callees first
             for (String rule : scc) {
-                Automata automata = new Automata(name -> {
-                    if (kept.contains(name)) {
-                        return Automaton.makeChar((char) (Automata.CALL_BASE + callIndex.get(name)));
+                Dfa d = automata.build(grammar.rules().get(rule));
+                built.put(rule, d);
+                if (kept.contains(rule)) {
+                    states += d.states;
+                    if (states > Automata.MAX_STATES) {
+                        throw new GuidedDecodingException("the guide is too large to compile: its automata would have "
+                                + "more than " + Automata.MAX_STATES + " states");
                     }
-                    Automaton a = built.get(name);
-                    if (a == null) {
-                        throw new IllegalStateException("rule " + name + " used before it was built");
-                    }
-                    return a;
-                }, budget[0]);
-                built.put(rule, automata.build(grammar.rules().get(rule)));
-                budget[0] = automata.budgetLeft();
+                }
             }
         }
-        List<Automaton> automata = new ArrayList<>();
+        List<Dfa> dfas = new ArrayList<>();
         for (String r : runtime) {
-            automata.add(built.get(r));
+            dfas.add(built.get(r));
         }
-        return tabulate(runtime, automata);
+        return tabulate(runtime, dfas);
     }
 
     /**
@@ -146,6 +147,13 @@ final class GrammarCompiler {
             case Expr.Seq s -> s.items().forEach(i -> collectRefs(i, out));
             case Expr.Alt a -> a.options().forEach(o -> collectRefs(o, out));
             case Expr.Repeat r -> collectRefs(r.item(), out);
+            case Expr.Members m -> {
+                m.members().forEach(x -> collectRefs(x, out));
+                collectRefs(m.separator(), out);
+                if (m.extra() != null) {
+                    collectRefs(m.extra(), out);
+                }
+            }
             case Expr.Bytes b -> { }
             case Expr.Chars c -> { }
             case Expr.Lang l -> { }
@@ -209,76 +217,53 @@ final class GrammarCompiler {
         return out;
     }
 
-    /** Numbers states, checks left recursion, prunes, classes the bytes, fills the tables. */
-    private static Pda tabulate(List<String> names, List<Automaton> automata) {
+    /** Joins the rules' byte classes, tabulates, checks left recursion, prunes. */
+    private static Pda tabulate(List<String> names, List<Dfa> dfas) {
         int n = names.size();
-        List<List<State>> states = new ArrayList<>();
-        List<Map<State, Integer>> numbers = new ArrayList<>();
-        BitSet boundaries = new BitSet(257);
-        boundaries.set(0);
-        boundaries.set(256);
-        for (Automaton a : automata) {
-            List<State> list = new ArrayList<>();
-            Map<State, Integer> number = new HashMap<>();
-            list.add(a.getInitialState());
-            number.put(a.getInitialState(), 0);
-            for (int i = 0; i < list.size(); i++) { // breadth-first from the initial state
-                for (Transition t : list.get(i).getTransitions()) {
-                    if (t.getMin() < Automata.CALL_BASE) {
-                        boundaries.set(t.getMin());
-                        boundaries.set(Math.min(t.getMax(), Automata.CALL_BASE - 1) + 1);
-                    }
-                    if (!number.containsKey(t.getDest())) {
-                        number.put(t.getDest(), list.size());
-                        list.add(t.getDest());
-                    }
-                }
-            }
-            states.add(list);
-            numbers.add(number);
-        }
+        // Global byte classes: bytes that every rule's automaton treats alike.
         byte[] classOf = new byte[256];
-        int classes = 0;
-        int[] representative = new int[256];
-        for (int b = 0; b < 256; b++) {
-            if (b > 0 && boundaries.get(b)) {
-                classes++;
+        int classes = 1;
+        for (Dfa d : dfas) {
+            Map<Integer, Integer> split = new HashMap<>();
+            byte[] refined = new byte[256];
+            for (int x = 0; x < 256; x++) {
+                int key = (classOf[x] & 0xFF) << 8 | (d.classOf[x] & 0xFF);
+                Integer c = split.get(key);
+                if (c == null) {
+                    c = split.size();
+                    split.put(key, c);
+                }
+                refined[x] = (byte) (int) c;
             }
-            if (classes > 255) {
-                throw new IllegalStateException("more than 256 byte classes");
-            }
-            classOf[b] = (byte) classes;
-            representative[classes] = b;
+            classOf = refined;
+            classes = split.size();
         }
-        classes++;
+        int[] representative = new int[classes];
+        for (int x = 255; x >= 0; x--) {
+            representative[classOf[x] & 0xFF] = x;
+        }
         int[][] next = new int[n][];
         boolean[][] accept = new boolean[n][];
         int[][][] calls = new int[n][][];
         for (int r = 0; r < n; r++) {
-            List<State> list = states.get(r);
-            Map<State, Integer> number = numbers.get(r);
-            next[r] = new int[list.size() * classes];
-            Arrays.fill(next[r], -1);
-            accept[r] = new boolean[list.size()];
-            calls[r] = new int[list.size()][];
-            for (int s = 0; s < list.size(); s++) {
-                State state = list.get(s);
-                accept[r][s] = state.isAccept();
-                List<Integer> callPairs = new ArrayList<>();
-                for (Transition t : state.getTransitions()) {
-                    int target = number.get(t.getDest());
-                    for (int c = 0; c < classes; c++) {
-                        int b = representative[c];
-                        if (b >= t.getMin() && b <= t.getMax()) {
-                            next[r][s * classes + c] = target;
-                        }
-                    }
-                    for (int ch = Math.max(t.getMin(), Automata.CALL_BASE); ch <= t.getMax(); ch++) {
-                        callPairs.add(ch - Automata.CALL_BASE);
-                        callPairs.add(target);
+            Dfa d = dfas.get(r);
+            int symbols = d.symbols();
+            next[r] = new int[d.states * classes];
+            accept[r] = d.accept.clone();
+            calls[r] = new int[d.states][];
+            for (int s = 0; s < d.states; s++) {
+                for (int c = 0; c < classes; c++) {
+                    next[r][s * classes + c] = d.next[s * symbols + (d.classOf[representative[c]] & 0xFF)];
+                }
+                Dfa.IntList pairs = new Dfa.IntList();
+                for (int k = 0; k < d.callIds.length; k++) {
+                    int t = d.next[s * symbols + d.classes + k];
+                    if (t >= 0) {
+                        pairs.add(d.callIds[k]);
+                        pairs.add(t);
                     }
                 }
-                calls[r][s] = callPairs.stream().mapToInt(Integer::intValue).toArray();
+                calls[r][s] = pairs.toArray(pairs.size());
             }
         }
         boolean[] productive = productive(n, classes, next, accept, calls);

@@ -12,7 +12,7 @@ package io.trtllm.sampling.guided;
  *   <li>{@code ipv4}: dotted quad without leading zeros; {@code ipv6}: eight groups of 1-4 hex digits;</li>
  *   <li>{@code hostname}: letters, digits and inner hyphens, labels of at most 63, 253 in all;</li>
  *   <li>{@code email}: dot-separated letters and digits (and {@code _ + -} between them), {@code @}, a hostname
- *       with a top-level label of letters;</li>
+ *       ending in a common top-level domain (com, org, net, io, de, ...);</li>
  *   <li>{@code uri}: {@code http} or {@code https}, {@code ://}, a hostname, an optional port and path.</li>
  * </ul>
  */
@@ -40,12 +40,12 @@ final class JsonFormats {
         }
         return switch (format) {
             case "hostname" -> new Expr.Lang(Automata.of(RegexParser.parse(HOSTNAME, RegexParser.Mode.FULL_MATCH))
-                    .intersection(Automata.of(RegexParser.parse(".{1,253}", RegexParser.Mode.FULL_MATCH))));
+                    .intersect(Automata.of(RegexParser.parse(".{1,253}", RegexParser.Mode.FULL_MATCH))));
             case "email" -> {
                 var local = Automata.of(RegexParser.parse(LOCAL_PART, RegexParser.Mode.FULL_MATCH))
-                        .intersection(Automata.of(RegexParser.parse(".{1,64}", RegexParser.Mode.FULL_MATCH)));
-                var domain = Automata.of(RegexParser.parse(LABEL + "(\\." + LABEL + ")*\\.[A-Za-z]{2,63}", RegexParser.Mode.FULL_MATCH))
-                        .intersection(Automata.of(RegexParser.parse(".{1,253}", RegexParser.Mode.FULL_MATCH)));
+                        .intersect(Automata.of(RegexParser.parse(".{1,64}", RegexParser.Mode.FULL_MATCH)));
+                var domain = Automata.of(RegexParser.parse(LABEL + "(\\." + LABEL + ")*\\." + TOP_LEVEL, RegexParser.Mode.FULL_MATCH))
+                        .intersect(Automata.of(RegexParser.parse(".{1,253}", RegexParser.Mode.FULL_MATCH)));
                 yield Expr.seq(new Expr.Lang(local), Expr.literal("@"), new Expr.Lang(domain));
             }
             default -> Expr.seq(RegexParser.parse("https?://", RegexParser.Mode.FULL_MATCH),
@@ -57,6 +57,8 @@ final class JsonFormats {
     private static final String OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
     private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     private static final String HOSTNAME = LABEL + "(\\." + LABEL + ")*";
+    /** Top-level domains of email addresses: a fixed list, as validators check them against the registry's. */
+    private static final String TOP_LEVEL = "(com|org|net|edu|gov|io|dev|ai|app|info|de|fr|uk|jp|cn|in|br|eu)";
     private static final String LOCAL_PART = "[A-Za-z0-9]+([._+-][A-Za-z0-9]+)*";
     private static final String DAY31 = "(0[1-9]|[12][0-9]|3[01])";
     private static final String DAY30 = "(0[1-9]|[12][0-9]|30)";

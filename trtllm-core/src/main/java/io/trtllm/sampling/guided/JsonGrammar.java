@@ -1,6 +1,5 @@
 package io.trtllm.sampling.guided;
 
-import dk.brics.automaton.Automaton;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -20,7 +19,9 @@ final class JsonGrammar {
     static final Expr NONZERO_DIGIT = Expr.chars(CodePointSet.range('1', '9'));
 
     /** One character of a string's content, as written in JSON: raw, or any escape (surrogate pairs as one). */
-    static final Expr STRING_CHAR = stringChar();
+    static final Expr STRING_CHAR = new Expr.Lang(Automata.of(stringChar()));
+    /** Any code point, canonically written (see {@link #canonicalChar}). */
+    static final Expr CANONICAL_CHAR = new Expr.Lang(Automata.of(canonicalChar(CodePointSet.ALL)));
 
     private JsonGrammar() {
     }
@@ -84,6 +85,7 @@ final class JsonGrammar {
             case Expr.Seq s -> Expr.seq(s.items().stream().map(JsonGrammar::jsonEscaped).toList());
             case Expr.Alt a -> Expr.alt(a.options().stream().map(JsonGrammar::jsonEscaped).toList());
             case Expr.Repeat r -> Expr.repeat(jsonEscaped(r.item()), r.min(), r.max());
+            case Expr.Members m -> throw new IllegalArgumentException("a pattern has no JSON members");
             case Expr.Bytes b -> throw new IllegalArgumentException("byte literals have no code points to escape");
             case Expr.Ref r -> throw new IllegalArgumentException("a pattern has no rules");
             case Expr.Lang l -> throw new IllegalArgumentException("a pattern has no prebuilt automata");
@@ -100,12 +102,15 @@ final class JsonGrammar {
         return string(Expr.star(STRING_CHAR));
     }
 
-    /** Any number: {@code -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?}. */
+    /**
+     * Any number: {@code -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,2})?}. The exponent has at most two
+     * digits: JSON allows more, but parsers that read doubles overflow past 1e308 (validators included).
+     */
     static Expr anyNumber() {
         return Expr.seq(Expr.optional(Expr.literal("-")), integerDigits(),
                 Expr.optional(Expr.seq(Expr.literal("."), Expr.plus(DIGIT))),
                 Expr.optional(Expr.seq(Expr.chars(CodePointSet.of('e', 'E')), Expr.optional(Expr.chars(CodePointSet.of('+', '-'))),
-                        Expr.plus(DIGIT))));
+                        Expr.repeat(DIGIT, 1, 2))));
     }
 
     /** Any integer, without exponent or fraction: {@code -?(0|[1-9][0-9]*)}. */
@@ -163,13 +168,11 @@ final class JsonGrammar {
 
     /** The canonically written strings {@code "..."}, but not those whose value is in {@code excluded}. */
     static Expr canonicalStringExcept(List<String> excluded) {
-        Automaton all = Automata.of(string(Expr.star(canonicalChar(CodePointSet.ALL))));
-        List<Automaton> out = new ArrayList<>();
-        for (String s : excluded) {
-            out.add(Automaton.makeString(Automata.latin1(canonicalJson(s).getBytes(java.nio.charset.StandardCharsets.UTF_8))));
+        Dfa all = Automata.of(string(Expr.star(CANONICAL_CHAR)));
+        if (excluded.isEmpty()) {
+            return new Expr.Lang(all);
         }
-        Automaton a = out.isEmpty() ? all : all.minus(Automaton.union(out));
-        a.minimize();
-        return new Expr.Lang(a);
+        Dfa names = Automata.of(Expr.alt(excluded.stream().map(s -> Expr.literal(canonicalJson(s))).toList()));
+        return new Expr.Lang(all.minus(names));
     }
 }

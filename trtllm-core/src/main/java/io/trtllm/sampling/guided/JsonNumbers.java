@@ -1,6 +1,5 @@
 package io.trtllm.sampling.guided;
 
-import dk.brics.automaton.Automaton;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,31 +28,30 @@ final class JsonNumbers {
      * Numbers (or integers) x with {@code lo <= x} ({@code <} when exclusive) and {@code x <= hi}, each
      * bound optional; null when no number is in range.
      */
-    static @Nullable Automaton range(boolean integer, @Nullable BigDecimal lo, boolean loExclusive,
-                                     @Nullable BigDecimal hi, boolean hiExclusive) {
-        Automaton nonNegative = Automata.of(numeral(integer));
+    static @Nullable Dfa range(boolean integer, @Nullable BigDecimal lo, boolean loExclusive,
+                               @Nullable BigDecimal hi, boolean hiExclusive) {
+        Dfa nonNegative = Automata.of(numeral(integer));
         if (lo != null && lo.signum() >= 0) {
-            nonNegative = nonNegative.intersection(atLeast(integer, lo, loExclusive));
+            nonNegative = nonNegative.intersect(atLeast(integer, lo, loExclusive));
         }
         if (hi != null) {
-            nonNegative = hi.signum() < 0 ? Automaton.makeEmpty() : nonNegative.intersection(atMost(integer, hi, hiExclusive));
+            nonNegative = hi.signum() < 0 ? Dfa.empty() : nonNegative.intersect(atMost(integer, hi, hiExclusive));
         }
-        Automaton negative;
+        Expr negative;
         if (lo != null && lo.signum() >= 0) {
-            negative = Automaton.makeEmpty();
+            negative = Expr.NOTHING;
         } else {
             // -M in range: M > 0, M <= -lo, M >= -hi (when hi < 0).
-            Automaton magnitude = Automata.of(numeral(integer)).intersection(atLeast(integer, BigDecimal.ZERO, true));
+            Dfa magnitude = Automata.of(numeral(integer)).intersect(atLeast(integer, BigDecimal.ZERO, true));
             if (lo != null) {
-                magnitude = magnitude.intersection(atMost(integer, lo.negate(), loExclusive));
+                magnitude = magnitude.intersect(atMost(integer, lo.negate(), loExclusive));
             }
             if (hi != null && hi.signum() < 0) {
-                magnitude = magnitude.intersection(atLeast(integer, hi.negate(), hiExclusive));
+                magnitude = magnitude.intersect(atLeast(integer, hi.negate(), hiExclusive));
             }
-            negative = Automaton.makeChar('-').concatenate(magnitude);
+            negative = Expr.seq(Expr.literal("-"), new Expr.Lang(magnitude));
         }
-        Automaton all = nonNegative.union(negative);
-        all.minimize();
+        Dfa all = Automata.of(Expr.alt(new Expr.Lang(nonNegative), negative));
         return all.isEmpty() ? null : all;
     }
 
@@ -64,7 +62,7 @@ final class JsonNumbers {
     }
 
     /** Non-negative numerals {@code <= c} ({@code <} when strict); c >= 0. */
-    static Automaton atMost(boolean integer, BigDecimal c, boolean strict) {
+    static Dfa atMost(boolean integer, BigDecimal c, boolean strict) {
         String[] parts = split(c);
         String ic = parts[0];
         String fc = parts[1];
@@ -75,7 +73,7 @@ final class JsonNumbers {
     }
 
     /** Non-negative numerals {@code >= c} ({@code >} when strict); c >= 0. */
-    static Automaton atLeast(boolean integer, BigDecimal c, boolean strict) {
+    static Dfa atLeast(boolean integer, BigDecimal c, boolean strict) {
         String[] parts = split(c);
         String ic = parts[0];
         String fc = parts[1];

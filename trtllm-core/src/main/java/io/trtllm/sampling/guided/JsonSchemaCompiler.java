@@ -5,7 +5,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dk.brics.automaton.Automaton;
 import java.math.BigDecimal;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -67,7 +66,6 @@ final class JsonSchemaCompiler {
     private final Expr ws;
     private final Map<String, Expr> rules = new LinkedHashMap<>();
     private final Map<String, String> refRules = new LinkedHashMap<>();
-    private int objects;
 
     private JsonSchemaCompiler(JsonNode document, GuideOptions options) {
         this.document = document;
@@ -518,7 +516,7 @@ final class JsonSchemaCompiler {
             throw error("maxLength " + max + " is below minLength " + min, "maxLength", ptr + "/maxLength");
         }
         Expr lengths = Expr.repeat(JsonGrammar.STRING_CHAR, min, max);
-        List<Automaton> constraints = new ArrayList<>();
+        List<Dfa> constraints = new ArrayList<>();
         if (node.has("pattern")) {
             JsonNode p = node.get("pattern");
             if (!p.isTextual()) {
@@ -542,11 +540,10 @@ final class JsonSchemaCompiler {
         if (constraints.isEmpty()) {
             return JsonGrammar.string(lengths);
         }
-        Automaton content = Automata.of(lengths);
-        for (Automaton c : constraints) {
-            content = content.intersection(c);
+        Dfa content = Automata.of(lengths);
+        for (Dfa c : constraints) {
+            content = content.intersect(c);
         }
-        content.minimize();
         if (content.isEmpty()) {
             throw error("no string satisfies " + String.join(" and ", present(node, List.of("pattern", "format",
                     "minLength", "maxLength"))), node.has("pattern") ? "pattern" : "format", ptr);
@@ -598,7 +595,7 @@ final class JsonSchemaCompiler {
         if (lo == null && hi == null) {
             return integer ? JsonGrammar.anyInteger() : JsonGrammar.anyNumber();
         }
-        Automaton a = JsonNumbers.range(integer, lo, loExclusive, hi, hiExclusive);
+        Dfa a = JsonNumbers.range(integer, lo, loExclusive, hi, hiExclusive);
         if (a == null) {
             throw error("no " + (integer ? "integer" : "number") + " lies between the bounds",
                     node.has("minimum") ? "minimum" : "exclusiveMinimum", ptr);
@@ -751,22 +748,7 @@ final class JsonSchemaCompiler {
             Expr value = schema(additional, ptr + "/additionalProperties", depth + 1);
             extra = Expr.seq(JsonGrammar.canonicalStringExcept(declared), ws, Expr.literal(":"), ws, value);
         }
-        // S(i): members from i on after one was written; F(i): the first member, from i on. As rules, so
-        // that S(i+1), used twice by S(i), is built once and then copied (a tree would double per property).
-        int id = objects++;
-        int n = members.size();
-        Expr sep = Expr.seq(ws, Expr.literal(","), ws);
-        String sName = "object" + id + ":rest";
-        String fName = "object" + id + ":first";
-        rules.put(sName + n, extra == null ? Expr.EMPTY : Expr.star(Expr.seq(sep, extra)));
-        rules.put(fName + n, extra == null ? Expr.NOTHING : Expr.seq(extra, new Expr.Ref(sName + n)));
-        for (int i = n - 1; i >= 0; i--) {
-            Expr s = Expr.seq(sep, members.get(i), new Expr.Ref(sName + (i + 1)));
-            rules.put(sName + i, mandatory.get(i) ? s : Expr.alt(s, new Expr.Ref(sName + (i + 1))));
-            Expr f = Expr.seq(members.get(i), new Expr.Ref(sName + (i + 1)));
-            rules.put(fName + i, mandatory.get(i) ? f : Expr.alt(f, new Expr.Ref(fName + (i + 1))));
-        }
-        Expr body = Expr.seq(new Expr.Ref(fName + 0), ws);
+        Expr body = Expr.seq(new Expr.Members(members, mandatory, Expr.seq(ws, Expr.literal(","), ws), extra), ws);
         return Expr.seq(Expr.literal("{"), ws, required.isEmpty() ? Expr.optional(body) : body, Expr.literal("}"));
     }
 

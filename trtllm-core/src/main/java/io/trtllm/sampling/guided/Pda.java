@@ -90,7 +90,7 @@ final class Pda {
     }
 
     int classOf(byte b) {
-        return classOf[b & 0xFF];
+        return classOf[b & 0xFF] & 0xFF;
     }
 
     /** Whether the grammar is regular: the root calls no rule, so a configuration is one state. */

@@ -1,18 +1,14 @@
 package io.trtllm.sampling.guided;
 
-import dk.brics.automaton.Automaton;
-import dk.brics.automaton.State;
-import dk.brics.automaton.Transition;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * Automata over bytes (chars 0..255 of dk.brics automata) that accept exactly the UTF-8 encodings of
- * one code point of a set: the compilation of a character class to bytes, so that every automaton of
- * a guide reads the bytes tokens are made of, and a character split across tokens is matched byte by
- * byte. Surrogates are left out (UTF-8 has no encoding for them).
- *
- * <p>A range is split, as in the UTF-8 range compilers of RE2 and Rust's regex, into ranges whose
- * encodings have the same length and share all but trailing bytes, until each is a product of byte
- * ranges ({@code [E1-E3][80-BF][80-BF]}).
+ * The UTF-8 encodings of a set of code points as sequences of byte ranges, so that a character class
+ * compiles to bytes and a character split across tokens is matched byte by byte. Surrogates are left
+ * out (UTF-8 has no encoding for them). A range is split, as in the UTF-8 range compilers of RE2 and
+ * Rust's regex, into ranges whose encodings have the same length and share all but trailing bytes,
+ * until each is a product of byte ranges ({@code [E1-E3][80-BF][80-BF]}).
  */
 final class Utf8Automata {
     private static final int[] LENGTH_LIMITS = {0x7F, 0x7FF, 0xFFFF, 0x10FFFF};
@@ -20,14 +16,10 @@ final class Utf8Automata {
     private Utf8Automata() {
     }
 
-    /** A minimal DFA accepting the UTF-8 of each code point in {@code set} (surrogates excepted). */
-    static Automaton of(CodePointSet set) {
+    /** Each sequence as {@code [lo0, hi0, lo1, hi1, ...]}: one byte range per byte of the encoding. */
+    static List<int[]> sequences(CodePointSet set) {
         CodePointSet writable = set.minus(CodePointSet.range(0xD800, 0xDFFF));
-        Automaton a = new Automaton();
-        State start = new State();
-        a.setInitialState(start);
-        State accept = new State();
-        accept.setAccept(true);
+        List<int[]> out = new ArrayList<>();
         int[] r = writable.ranges();
         for (int i = 0; i < r.length; i += 2) {
             int lo = r[i];
@@ -36,40 +28,37 @@ final class Utf8Automata {
                     continue;
                 }
                 int hi = Math.min(r[i + 1], LENGTH_LIMITS[n]);
-                split(lo, hi, n + 1, start, accept);
+                split(lo, hi, n + 1, out);
                 lo = hi + 1;
             }
         }
-        a.setDeterministic(false);
-        a.minimize();
-        return a;
+        return out;
     }
 
-    /** Adds paths for {@code [lo, hi]}, all of whose code points encode to {@code length} bytes. */
-    private static void split(int lo, int hi, int length, State start, State accept) {
+    private static void split(int lo, int hi, int length, List<int[]> out) {
         for (int i = 1; i < length; i++) {
             int mask = (1 << (6 * i)) - 1;
             if ((lo & ~mask) != (hi & ~mask)) {
                 if ((lo & mask) != 0) {
-                    split(lo, lo | mask, length, start, accept);
-                    split((lo | mask) + 1, hi, length, start, accept);
+                    split(lo, lo | mask, length, out);
+                    split((lo | mask) + 1, hi, length, out);
                     return;
                 }
                 if ((hi & mask) != mask) {
-                    split(lo, (hi & ~mask) - 1, length, start, accept);
-                    split(hi & ~mask, hi, length, start, accept);
+                    split(lo, (hi & ~mask) - 1, length, out);
+                    split(hi & ~mask, hi, length, out);
                     return;
                 }
             }
         }
         byte[] a = encode(lo, length);
         byte[] b = encode(hi, length);
-        State s = start;
+        int[] seq = new int[2 * length];
         for (int k = 0; k < length; k++) {
-            State t = k == length - 1 ? accept : new State();
-            s.addTransition(new Transition((char) (a[k] & 0xFF), (char) (b[k] & 0xFF), t));
-            s = t;
+            seq[2 * k] = a[k] & 0xFF;
+            seq[2 * k + 1] = b[k] & 0xFF;
         }
+        out.add(seq);
     }
 
     static byte[] encode(int cp, int length) {
