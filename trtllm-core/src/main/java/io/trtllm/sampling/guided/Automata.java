@@ -1,7 +1,6 @@
 package io.trtllm.sampling.guided;
 
 import java.util.IdentityHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -183,16 +182,4 @@ final class Automata {
         return new int[] {in, out};
     }
 
-    /** The union of several languages without references. */
-    static Dfa union(List<Dfa> languages) {
-        return of(Expr.alt(languages.stream().<Expr>map(Expr.Lang::new).toList()));
-    }
-
-    static String latin1(byte[] bytes) {
-        char[] chars = new char[bytes.length];
-        for (int i = 0; i < bytes.length; i++) {
-            chars[i] = (char) (bytes[i] & 0xFF);
-        }
-        return new String(chars);
-    }
 }

@@ -82,8 +82,15 @@ public final class CompiledGuide {
 
     /** The tokens {@code config} allows (end tokens aside); {@code first}: the first token of the output. */
     TokenSet mask(Config config, boolean first) {
-        boolean firstMatters = first && vocabulary.firstTokenDropsLeadingSpace();
-        return MASKS.get(new MaskKey(config, firstMatters), k -> computeMask(k.config(), k.first()));
+        MaskKey key = new MaskKey(config, first && vocabulary.firstTokenDropsLeadingSpace());
+        TokenSet known = MASKS.getIfPresent(key);
+        if (known != null) {
+            return known;
+        }
+        // Computed outside the cache's lock: sequences reaching other configurations are not held up.
+        TokenSet computed = computeMask(key.config(), key.first());
+        TokenSet raced = MASKS.asMap().putIfAbsent(key, computed);
+        return raced != null ? raced : computed;
     }
 
     /**

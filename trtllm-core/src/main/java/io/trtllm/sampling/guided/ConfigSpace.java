@@ -22,7 +22,8 @@ import org.jspecify.annotations.Nullable;
  * llama.cpp's grammar engine — each with its top at a state that reads bytes; calls are pushed and
  * finished rules popped eagerly (the closure), and {@link Config#accepting} says whether some stack
  * ran out: the text so far is a complete match. A configuration with no stack that is not accepting
- * is {@link #DEAD}.
+ * is {@link #dead}. A frame enters a stack only where its rule can still be finished within the nesting
+ * limit ({@link Pda#need}), so that every configuration that is not dead can be completed.
  *
  * <p>Configurations are interned (up to {@code maxConfigs}; past that they are still correct, only not
  * shared) and each remembers its successor per byte class, so the automaton becomes, lazily, the DFA
@@ -30,7 +31,9 @@ import org.jspecify.annotations.Nullable;
  * schemas) a configuration is one state and a step is an array read after the first time.
  *
  * <p>Thread-safe: configurations and frames are immutable but for their successor cache, an
- * {@link AtomicReferenceArray} whose entries, computed twice by a race, are equal.
+ * {@link AtomicReferenceArray} whose entries, computed twice by a race, are equal. A grammar so ambiguous
+ * that more than {@code maxStacks} parses are alive at once fails the step with a
+ * {@link GuidedDecodingException}.
  */
 final class ConfigSpace {
     private final Pda pda;

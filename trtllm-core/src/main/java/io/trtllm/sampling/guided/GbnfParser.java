@@ -26,13 +26,11 @@ import java.util.Map;
 final class GbnfParser {
     private static final int MAX_NESTING = 200;
 
-    private final String text;
     private final int[] cps;
     private int pos;
     private int nesting;
 
     private GbnfParser(String text) {
-        this.text = text;
         this.cps = text.codePoints().toArray();
     }
 

@@ -8,7 +8,9 @@ package io.trtllm.sampling.guided;
  *                      Unbounded whitespace would let a model that likes newlines loop until max_tokens.
  * @param maxDepth      most nested rule calls alive at once: JSON containers nested in a value of any
  *                      JSON ({@code json_object}, {@code additionalProperties: true}), recursive
- *                      {@code $ref}s, recursive grammar rules. Deeper nesting is never generated.
+ *                      {@code $ref}s, recursive grammar rules. Deeper nesting is never generated, and no
+ *                      matcher is left without a token by the limit: a rule is entered only where it can
+ *                      be finished within it (a guide that cannot be is refused when compiled).
  */
 public record GuideOptions(int maxWhitespace, int maxDepth) {
     /** 16 whitespace characters (a newline and a 4-space indent three levels deep), 64 levels. */

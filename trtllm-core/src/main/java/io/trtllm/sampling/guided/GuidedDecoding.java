@@ -43,8 +43,15 @@ public final class GuidedDecoding {
         Objects.requireNonNull(params, "params");
         Objects.requireNonNull(vocabulary, "vocabulary");
         Objects.requireNonNull(options, "options");
-        return GUIDES.get(new Key(params, options, vocabulary.fingerprint()),
-                k -> compileUncached(params, vocabulary, options));
+        Key key = new Key(params, options, vocabulary.fingerprint());
+        CompiledGuide known = GUIDES.getIfPresent(key);
+        if (known != null) {
+            return known;
+        }
+        // Compiled outside the cache's lock (a large guide takes a while); a race compiles twice, one wins.
+        CompiledGuide compiled = compileUncached(params, vocabulary, options);
+        CompiledGuide raced = GUIDES.asMap().putIfAbsent(key, compiled);
+        return raced != null ? raced : compiled;
     }
 
     /** Compiles without the cache (benchmarks of cold compilation; tests). */

@@ -27,9 +27,10 @@ import org.jspecify.annotations.Nullable;
  * {@code description}, {@code default}, ...) too. Known keywords that we do not enforce are refused with
  * a {@link GuidedDecodingException} naming the keyword and its JSON pointer, never silently dropped.
  *
- * <p>Objects: {@code additionalProperties} left out means none (as xgrammar's strict mode and OpenAI's
- * strict structured outputs); {@code true} or a schema allows further properties after the declared
- * ones. A recursive {@code $ref} stays a rule (unbounded but for {@link GuideOptions#maxDepth()}).
+ * <p>Objects: {@code additionalProperties} left out means none where {@code properties} are declared (as
+ * xgrammar's strict mode and OpenAI's strict structured outputs) and any where none are ({@code {"type":
+ * "object"}} is a free-form object); {@code true} or a schema allows further properties after the
+ * declared ones. A recursive {@code $ref} stays a rule (unbounded but for {@link GuideOptions#maxDepth()}).
  */
 final class JsonSchemaCompiler {
     /** Deepest nesting of schemas within schemas that we compile. */
@@ -714,6 +715,9 @@ final class JsonSchemaCompiler {
             }
         }
         JsonNode additional = node.get("additionalProperties");
+        if (additional == null && props.isMissingNode() && !node.has("unevaluatedProperties")) {
+            additional = BooleanNodeHolder.TRUE; // {"type": "object"} alone: any members
+        }
         boolean extras = additional != null && !(additional.isBoolean() && !additional.booleanValue());
         List<String> names = new ArrayList<>();
         List<String> declared = new ArrayList<>();

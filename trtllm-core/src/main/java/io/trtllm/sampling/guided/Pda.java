@@ -1,12 +1,12 @@
 package io.trtllm.sampling.guided;
 
 /**
- * A compiled grammar: one deterministic automaton per rule that stays a rule (the root and the
- * recursive rules; every other rule was inlined), over byte classes and calls of rules. Read by
- * {@link ConfigSpace}, which runs it as a pushdown automaton. Immutable.
+ * A compiled grammar: one deterministic automaton per rule that stays a rule (the root and the rules
+ * that break cycles of references; every other rule was inlined), over byte classes and calls of rules.
+ * Read by {@link ConfigSpace}, which runs it as a pushdown automaton. Immutable.
  *
  * <p>Every state of every rule can reach an accepting state of its rule (dead states and calls of
- * rules that match nothing were removed), so every configuration that is alive can be completed.
+ * rules that match nothing were removed), and {@link #need} says how deep a stack that takes.
  */
 final class Pda {
     /** Byte classes: bytes that every automaton of the grammar treats alike share a class. */

@@ -33,15 +33,20 @@ public final class TokenBitmask {
      */
     public static void apply(long[] words, float[] logits, int offset, int vocab) {
         for (int w = 0; w * 64 < vocab; w++) {
+            int base = w * 64;
+            int end = Math.min(64, vocab - base);
             long word = w < words.length ? words[w] : 0L;
-            if (word == -1L && w * 64 + 64 <= vocab) {
+            long banned = ~word & (end == 64 ? -1L : (1L << end) - 1);
+            if (banned == 0) {
                 continue;
             }
-            int end = Math.min(64, vocab - w * 64);
-            for (int b = 0; b < end; b++) {
-                if ((word & 1L << b) == 0) {
-                    logits[offset + w * 64 + b] = Float.NEGATIVE_INFINITY;
-                }
+            if (banned == -1L) {
+                java.util.Arrays.fill(logits, offset + base, offset + base + 64, Float.NEGATIVE_INFINITY);
+                continue;
+            }
+            while (banned != 0) {
+                logits[offset + base + Long.numberOfTrailingZeros(banned)] = Float.NEGATIVE_INFINITY;
+                banned &= banned - 1;
             }
         }
     }

@@ -119,6 +119,36 @@ public final class GuidedDecodingBench {
                                 + "(%d configurations cached)%n", done, outputs, timed / 1000.0 / done, guide.configurations());
             }
         }
+
+        // Applying a mask to a row of logits, as a host sampler does before its draw.
+        float[] logits = new float[vocab.size()];
+        long[] rowMask = new long[TokenBitmask.words(vocab.size())];
+        GuideMatcher inString = guide.newMatcher();
+        for (byte b : "{\"field_0\": \"".getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            inString.accept(byteTokens(vocab)[b & 0xFF]);
+        }
+        double[] applyUs = new double[2];
+        GuideMatcher[] rows = {guide.newMatcher(), inString};
+        for (int r = 0; r < rows.length; r++) {
+            rows[r].fillNextTokenMask(rowMask);
+            int reps = 2000;
+            for (int warm = 0; warm < 2; warm++) {
+                long s = System.nanoTime();
+                for (int i = 0; i < reps; i++) {
+                    java.util.Arrays.fill(logits, 1f);
+                    TokenBitmask.apply(rowMask, logits, 0, logits.length);
+                }
+                applyUs[r] = (System.nanoTime() - s) / 1000.0 / reps;
+            }
+        }
+        long fillOnly = System.nanoTime();
+        for (int i = 0; i < 2000; i++) {
+            java.util.Arrays.fill(logits, 1f);
+        }
+        double fillUs = (System.nanoTime() - fillOnly) / 1000.0 / 2000;
+        System.out.printf(Locale.ROOT, "mask applied to a %d-logit row: %.1f µs at the start (few tokens allowed), %.1f µs inside a "
+                + "string (most allowed); refilling the row alone %.1f µs%n", vocab.size(), applyUs[0] - fillUs,
+                applyUs[1] - fillUs, fillUs);
     }
 
     /** A random allowed token; past {@code finishing}, preferring the structural single-byte ones so outputs end. */

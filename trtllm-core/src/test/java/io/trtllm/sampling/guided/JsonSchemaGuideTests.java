@@ -50,6 +50,11 @@ class JsonSchemaGuideTests {
         rejects(typed, "{\"b\":1}");
         CompiledGuide closed = schema("{\"properties\": {\"a\": {\"type\": \"integer\"}}}");
         rejects(closed, "{\"b\":true}");
+        CompiledGuide freeForm = schema("{\"type\": \"object\"}");
+        accepts(freeForm, "{}", "{\"b\":true,\"c\":[{}]}");
+        CompiledGuide empty = schema("{\"type\": \"object\", \"additionalProperties\": false}");
+        accepts(empty, "{}");
+        rejects(empty, "{\"b\":true}");
     }
 
     @Test

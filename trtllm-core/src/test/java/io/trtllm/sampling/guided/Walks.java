@@ -26,6 +26,22 @@ final class Walks {
     }
 
     private static final Map<Config, Integer> DISTANCE = new ConcurrentHashMap<>();
+    private static final Map<SingleByteKey, int[]> SINGLE_BYTE = new ConcurrentHashMap<>();
+
+    private record SingleByteKey(GuideVocabulary vocab, boolean first) {
+    }
+
+    /** The tokens that write one byte (as the first token of an output, or later). */
+    private static int[] singleByteTokens(SingleByteKey key) {
+        List<Integer> ids = new ArrayList<>();
+        for (int id = 0; id < key.vocab().size(); id++) {
+            byte[] b = key.vocab().effectiveBytes(id, key.first());
+            if (b != null && b.length == 1) {
+                ids.add(id);
+            }
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
 
     private Walks() {
     }
@@ -102,9 +118,8 @@ final class Walks {
     private static int closest(CompiledGuide guide, GuideMatcher m, long[] mask, Gen gen) {
         GuideVocabulary vocab = guide.vocabulary();
         List<Integer> candidates = new ArrayList<>();
-        for (int id = 0; id < vocab.size() && candidates.size() < 4000; id++) {
-            byte[] b = vocab.effectiveBytes(id, m.isFirst());
-            if (b != null && b.length == 1 && TokenBitmask.isSet(mask, id)) {
+        for (int id : SINGLE_BYTE.computeIfAbsent(new SingleByteKey(vocab, m.isFirst()), Walks::singleByteTokens)) {
+            if (TokenBitmask.isSet(mask, id)) {
                 candidates.add(id);
             }
         }
