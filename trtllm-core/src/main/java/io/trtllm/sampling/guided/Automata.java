@@ -14,10 +14,13 @@ import java.util.function.Function;
 final class Automata {
     /** Most states of any automaton of a guide. */
     static final int MAX_STATES = 300_000;
+    /** Most automaton states (nondeterministic ones included) built for one guide in all: compile time is bounded. */
+    static final int MAX_WORK = 3_000_000;
 
     /** What a reference resolves to: a call of a kept rule (an Integer, its id), or an inlined rule's {@link Dfa}. */
     private final Function<String, Object> refs;
     private final Map<Expr, Dfa> built = new IdentityHashMap<>();
+    private long work;
 
     Automata(Function<String, Object> refs) {
         this.refs = refs;
@@ -41,6 +44,11 @@ final class Automata {
         Nfa nfa = new Nfa(MAX_STATES);
         int[] f = fragment(nfa, e);
         Dfa d = nfa.determinize(f[0], f[1], MAX_STATES);
+        work += nfa.stateCount() + d.states;
+        if (work > MAX_WORK) {
+            throw new GuidedDecodingException("the guide is too large to compile: its automata would take more than "
+                    + MAX_WORK + " states to build");
+        }
         built.put(e, d);
         return d;
     }

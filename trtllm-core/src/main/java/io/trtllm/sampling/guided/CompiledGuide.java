@@ -17,7 +17,7 @@ import io.trtllm.sampling.guided.ConfigSpace.Config;
  */
 public final class CompiledGuide {
     /** Most configurations interned per guide; past that, new ones are still correct but not shared. */
-    static final int MAX_CONFIGS = 200_000;
+    static final int MAX_CONFIGS = 100_000;
     /** Most parses alive at once (stacks of an ambiguous grammar). */
     static final int MAX_STACKS = 256;
 
