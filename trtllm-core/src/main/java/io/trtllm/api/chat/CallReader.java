@@ -88,7 +88,7 @@ final class CallReader implements JsonScanner.Listener {
             if (argumentsAreString) {
                 arguments.append(c);
             } else if (opened) {
-                out.arguments(index, String.valueOf(c));
+                out.arguments(index, c);
             } else {
                 arguments.append(c);
             }

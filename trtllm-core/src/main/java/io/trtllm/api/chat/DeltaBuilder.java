@@ -7,7 +7,11 @@ import java.util.List;
 final class DeltaBuilder {
     private final StringBuilder reasoning = new StringBuilder();
     private final StringBuilder content = new StringBuilder();
-    private final List<ToolCallDelta> calls = new ArrayList<>();
+    private final List<Call> calls = new ArrayList<>();
+
+    /** A tool call delta being built: arguments grow in place (a long argument costs linear time). */
+    private record Call(int index, String id, String name, StringBuilder arguments) {
+    }
 
     void reasoning(CharSequence s) {
         reasoning.append(s);
@@ -18,26 +22,35 @@ final class DeltaBuilder {
     }
 
     void openCall(int index, String id, String name, String arguments) {
-        calls.add(new ToolCallDelta(index, id, name, arguments));
+        calls.add(new Call(index, id, name, new StringBuilder(arguments)));
     }
 
     void arguments(int index, CharSequence fragment) {
-        if (fragment.isEmpty()) {
-            return;
+        if (!fragment.isEmpty()) {
+            argumentsOf(index).append(fragment);
         }
-        if (!calls.isEmpty() && calls.getLast().index() == index) {
-            ToolCallDelta last = calls.removeLast();
-            calls.add(new ToolCallDelta(index, last.id(), last.name(), last.arguments() + fragment));
-        } else {
-            calls.add(new ToolCallDelta(index, null, null, fragment.toString()));
+    }
+
+    void arguments(int index, char c) {
+        argumentsOf(index).append(c);
+    }
+
+    private StringBuilder argumentsOf(int index) {
+        if (calls.isEmpty() || calls.getLast().index() != index) {
+            calls.add(new Call(index, null, null, new StringBuilder()));
         }
+        return calls.getLast().arguments();
     }
 
     ChatDelta take() {
         if (reasoning.isEmpty() && content.isEmpty() && calls.isEmpty()) {
             return ChatDelta.EMPTY;
         }
-        ChatDelta d = new ChatDelta(reasoning.toString(), content.toString(), calls);
+        List<ToolCallDelta> out = new ArrayList<>(calls.size());
+        for (Call c : calls) {
+            out.add(new ToolCallDelta(c.index(), c.id(), c.name(), c.arguments().toString()));
+        }
+        ChatDelta d = new ChatDelta(reasoning.toString(), content.toString(), out);
         reasoning.setLength(0);
         content.setLength(0);
         calls.clear();

@@ -73,6 +73,8 @@ public final class ReasoningParser {
         private State state = startsInReasoning ? State.REASONING : State.START;
         private final StringBuilder held = new StringBuilder();
         private boolean skipSpace;
+        /** Whether anything but whitespace came at the start. */
+        private boolean startText;
 
         Splitter(DeltaBuilder out, Consumer<CharSequence> content, Runnable contentEnd) {
             this.reasoning = new TrimmedText(out::reasoning);
@@ -87,8 +89,12 @@ public final class ReasoningParser {
                 switch (state) {
                     case START -> {
                         held.append(c);
+                        if (Character.isWhitespace(c) && !startText) {
+                            continue; // whitespace before the opening tag
+                        }
+                        startText = true;
                         String h = held.toString().stripLeading();
-                        if (h.isEmpty() || (open.startsWith(h) && h.length() < open.length())) {
+                        if (open.startsWith(h) && h.length() < open.length()) {
                             continue;
                         }
                         if (h.equals(open)) {

@@ -126,6 +126,8 @@ public final class ToolCallParser {
         private boolean arrayHasCall;
         private CallReader call;
         private int calls;
+        /** Whether anything but whitespace came after the current call's object. */
+        private boolean afterCallText;
 
         Tagged(DeltaBuilder out, Supplier<String> ids, String open, String close, boolean array) {
             super(out);
@@ -214,6 +216,7 @@ public final class ToolCallParser {
                             }
                             state = array ? State.ARRAY_SEP : State.AFTER_CALL;
                             held.setLength(0);
+                            afterCallText = false;
                             return true;
                         }
                         case NOT_A_CALL -> {
@@ -237,10 +240,11 @@ public final class ToolCallParser {
                 }
                 case AFTER_CALL -> {
                     held.append(c);
-                    String h = held.toString().stripLeading();
-                    if (h.isEmpty()) {
-                        return true;
+                    if (Character.isWhitespace(c) && !afterCallText) {
+                        return true; // whitespace before the closing tag
                     }
+                    afterCallText = true;
+                    String h = held.toString().stripLeading();
                     if (h.equals(close)) {
                         held.setLength(0);
                         state = State.CONTENT;
@@ -308,6 +312,8 @@ public final class ToolCallParser {
         private final Supplier<String> ids;
         private State state = State.START;
         private final StringBuilder held = new StringBuilder();
+        /** Whether held is all whitespace (so a long run of it costs no rescans). */
+        private boolean leadingSpaceOnly = true;
         private final StringBuilder before = new StringBuilder();
         private CallReader call;
         private int calls;
@@ -331,13 +337,15 @@ public final class ToolCallParser {
             switch (state) {
                 case START -> {
                     held.append(c);
-                    String h = held.toString().stripLeading();
-                    if (h.isEmpty()) {
+                    if (Character.isWhitespace(c) && leadingSpaceOnly) {
                         return true;
                     }
+                    leadingSpaceOnly = false;
+                    String h = held.toString().stripLeading();
                     if (h.equals(PYTHON_TAG)) {
                         before.append(held);
                         held.setLength(0);
+                        leadingSpaceOnly = true;
                         return true;
                     }
                     if (PYTHON_TAG.startsWith(h) && c != '{') {
@@ -346,6 +354,7 @@ public final class ToolCallParser {
                     if (h.equals("{")) {
                         before.append(held, 0, held.length() - 1);
                         held.setLength(0);
+                        leadingSpaceOnly = true;
                         call = new CallReader(calls, ARGUMENT_KEYS, ids, out);
                         state = State.CALL;
                         return false;
@@ -394,6 +403,7 @@ public final class ToolCallParser {
                     if (c == ';') {
                         before.append(held).append(c);
                         held.setLength(0);
+                        leadingSpaceOnly = true;
                         state = State.START;
                         return true;
                     }

@@ -175,4 +175,20 @@ class ToolCallParserTests {
         assertThat(deltas.get(3).toolCalls()).containsExactly(new ToolCallDelta(0, null, null, "ty\":\"Paris\"}"));
         assertThat(deltas.get(4).isEmpty()).isTrue();
     }
+
+    @Test
+    void longRepliesTakeLinearTime() {
+        String longText = "x".repeat(500_000);
+        String spaces = " ".repeat(300_000);
+        String reply = spaces + "<tool_call>{\"name\": \"f\", \"arguments\": {\"s\": \"" + longText + "\"}}" + spaces
+                + "</tool_call>" + spaces + "end";
+        AssistantReply r = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20),
+                () -> ReplyParser.of(ReasoningParser.qwen3(), ToolCallParser.of(ToolCallFormat.HERMES).withIds(ids())).parse(reply));
+        assertThat(r.toolCalls()).hasSize(1);
+        assertThat(r.toolCalls().getFirst().arguments()).hasSize(longText.length() + 8);
+        assertThat(r.content()).isEqualTo("end");
+        AssistantReply llama = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20),
+                () -> llama(spaces + "{\"name\": \"g\", \"parameters\": {}}" + spaces));
+        assertThat(llama.toolCalls()).hasSize(1);
+    }
 }

@@ -2,6 +2,8 @@ package io.trtllm.sampling.guided;
 
 import io.trtllm.sampling.guided.ConfigSpace.Config;
 import io.trtllm.testing.Gen;
+import io.trtllm.testing.TestFixtures;
+import io.trtllm.tokenizer.Tokenizer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -23,13 +25,14 @@ import java.util.Locale;
 public final class GuidedDecodingBench {
     public static void main(String[] args) {
         int tokens = args.length > 0 ? Integer.parseInt(args[0]) : 200_000;
+        Tokenizer tokenizer = Tokenizer.load(TestFixtures.llama3Tokenizer());
         long t0 = System.nanoTime();
-        Vocabularies.Real llama3 = Vocabularies.llama3();
-        GuideVocabulary vocab = llama3.vocabulary();
+        GuideVocabulary vocab = GuideVocabulary.of(tokenizer.vocabSize(), tokenizer::tokenBytes, tokenizer.eosTokenIds(),
+                tokenizer.decodeStripsLeadingSpace());
         long t1 = System.nanoTime();
         vocab.trie(false);
         long t2 = System.nanoTime();
-        System.out.printf(Locale.ROOT, "vocabulary: %d tokens; tokenizer + token bytes %.0f ms, token trie %.0f ms (%d nodes)%n",
+        System.out.printf(Locale.ROOT, "vocabulary: %d tokens; token bytes + fingerprint %.0f ms, token trie %.0f ms (%d nodes)%n",
                 vocab.size(), ms(t1 - t0), ms(t2 - t1), vocab.trie(false).nodes());
 
         GuidedDecodingParams params = GuidedDecodingParams.json(TestSchemas.twentyProperties());
