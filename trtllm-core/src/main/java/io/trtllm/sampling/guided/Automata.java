@@ -116,9 +116,10 @@ final class Automata {
     }
 
     /**
-     * States E_i (no member written yet, members from i on to come) and S_i (some written): a member
-     * i leads from E_i and, after the separator, from S_i to S_i+1; an optional one may be skipped
-     * (E_i to E_i+1, S_i to S_i+1). Extra members loop on S_n. The exit is S_n.
+     * States E_i (no member written yet, members from i on to come) and S_i (some written): member i
+     * is entered from E_i directly and from S_i after the separator (one copy of it serves both, as both
+     * lead on to S_i+1); an optional member may be skipped (E_i to E_i+1, S_i to S_i+1). Extra members
+     * loop on S_n. The exit is S_n.
      */
     private int[] members(Nfa nfa, Expr.Members m) {
         int n = m.members().size();
@@ -130,30 +131,24 @@ final class Automata {
         }
         Dfa separator = build(m.separator());
         for (int i = 0; i < n; i++) {
-            Dfa member = build(m.members().get(i));
-            int[] first = nfa.embed(member);
-            nfa.epsilon(e[i], first[0]);
-            nfa.epsilon(first[1], s[i + 1]);
+            int[] member = nfa.embed(build(m.members().get(i)));
             int[] sep = nfa.embed(separator);
-            int[] later = nfa.embed(member);
+            nfa.epsilon(e[i], member[0]);
             nfa.epsilon(s[i], sep[0]);
-            nfa.epsilon(sep[1], later[0]);
-            nfa.epsilon(later[1], s[i + 1]);
+            nfa.epsilon(sep[1], member[0]);
+            nfa.epsilon(member[1], s[i + 1]);
             if (!m.required().get(i)) {
                 nfa.epsilon(e[i], e[i + 1]);
                 nfa.epsilon(s[i], s[i + 1]);
             }
         }
         if (m.extra() != null) {
-            Dfa extra = build(m.extra());
-            int[] first = nfa.embed(extra);
-            nfa.epsilon(e[n], first[0]);
-            nfa.epsilon(first[1], s[n]);
+            int[] extra = nfa.embed(build(m.extra()));
             int[] sep = nfa.embed(separator);
-            int[] later = nfa.embed(extra);
+            nfa.epsilon(e[n], extra[0]);
             nfa.epsilon(s[n], sep[0]);
-            nfa.epsilon(sep[1], later[0]);
-            nfa.epsilon(later[1], s[n]);
+            nfa.epsilon(sep[1], extra[0]);
+            nfa.epsilon(extra[1], s[n]);
         }
         return new int[] {e[0], s[n]};
     }

@@ -221,21 +221,30 @@ final class Nfa {
                     }
                 }
             }
+            // Symbols that lead to the same NFA states (most bytes, inside a string) share one closure.
+            Map<Subset, Integer> sameTargets = new HashMap<>();
             for (int a = 0; a < symbols; a++) {
                 int target = -1;
-                if (buckets[a].size() > 0) {
-                    int[] closed = closure(buckets[a].toArray(buckets[a].size()), buckets[a].size(), outStart, outEdge,
-                            stamp, stack, mark);
-                    Subset key = new Subset(closed);
-                    Integer t = index.get(key);
+                int size = buckets[a].size();
+                if (size > 0) {
+                    int[] seeds = buckets[a].toArray(size);
+                    Arrays.sort(seeds);
+                    Subset seedKey = new Subset(seeds);
+                    Integer t = sameTargets.get(seedKey);
                     if (t == null) {
-                        t = subsets.size();
-                        if (t >= budget) {
-                            throw new GuidedDecodingException("the guide is too large to compile: more than " + budget
-                                    + " automaton states");
+                        int[] closed = closure(seeds, size, outStart, outEdge, stamp, stack, mark);
+                        Subset key = new Subset(closed);
+                        t = index.get(key);
+                        if (t == null) {
+                            t = subsets.size();
+                            if (t >= budget) {
+                                throw new GuidedDecodingException("the guide is too large to compile: more than " + budget
+                                        + " automaton states");
+                            }
+                            index.put(key, t);
+                            subsets.add(closed);
                         }
-                        index.put(key, t);
-                        subsets.add(closed);
+                        sameTargets.put(seedKey, t);
                     }
                     target = t;
                 }
