@@ -1,8 +1,13 @@
 package io.trtllm.api;
 
-import io.trtllm.engine.BuildCacheConfig;
-import io.trtllm.engine.BuildConfig;
-import io.trtllm.engine.Quantization;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.SchedulerPolicy;
+import io.trtllm.model.builtin.BuiltinModels;
+import io.trtllm.model.source.ModelSource;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -51,7 +56,7 @@ public record LlmArgs(
         int maxNumTokens,
         int maxQueueSize,
         boolean enableChunkedPrefill,
-        io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy,
+        SchedulerPolicy schedulerPolicy,
         KvCacheConfig kvCacheConfig,
         String dtype,
         Quantization quantization,
@@ -62,7 +67,7 @@ public record LlmArgs(
     /** Backends that can be asked for. */
     public static final List<String> BACKENDS = List.of("auto", "cpu", "cuda");
     /** Upper bound of the default max_seq_len, so that long-context models don't reserve huge caches. */
-    public static final int DEFAULT_MAX_SEQ_LEN_CAP = 4096;
+    public static final int DEFAULT_MAX_SEQ_LEN_CAP = BuildConfig.DEFAULT_MAX_SEQ_LEN_CAP;
 
     public LlmArgs {
         if (model.isBlank()) {
@@ -97,7 +102,23 @@ public record LlmArgs(
         if (maxQueueSize <= 0) {
             throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
         }
-        dtype = BuildConfig.dtypeName(BuildConfig.parseDtype(dtype)); // validated, one spelling
+        dtype = Dtype.parse(dtype).id(); // validated, one spelling
+    }
+
+    /** The builtin model names {@code model} may be ({@code stories15M}). */
+    public static List<String> builtinModels() {
+        return BuiltinModels.NAMES;
+    }
+
+    /**
+     * Checks the spelling of a {@code model}: a builtin name, an existing directory, or a Hugging Face Hub
+     * id {@code org/name[@revision]}. Nothing is loaded or fetched; whether a directory holds a model is
+     * found when an {@link LLM} loads it.
+     *
+     * @throws IllegalArgumentException naming the value and what it may be
+     */
+    public static void checkModel(String model) {
+        ModelSource.parse(model);
     }
 
     public static Builder builder(String model) {
@@ -121,8 +142,7 @@ public record LlmArgs(
         private int maxNumTokens = 2048;
         private int maxQueueSize = 1024;
         private boolean enableChunkedPrefill = true;
-        private io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy =
-                io.trtllm.executor.SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT;
+        private SchedulerPolicy schedulerPolicy = SchedulerPolicy.GUARANTEED_NO_EVICT;
         private @Nullable KvCacheConfig kvCacheConfig;
         private String dtype = "auto";
         private Quantization quantization = Quantization.NONE;
@@ -189,7 +209,7 @@ public record LlmArgs(
             return this;
         }
 
-        public Builder schedulerPolicy(io.trtllm.executor.SchedulerConfig.CapacityPolicy schedulerPolicy) {
+        public Builder schedulerPolicy(SchedulerPolicy schedulerPolicy) {
             this.schedulerPolicy = schedulerPolicy;
             return this;
         }

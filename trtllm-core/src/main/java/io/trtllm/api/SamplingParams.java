@@ -1,7 +1,7 @@
 package io.trtllm.api;
 
-import io.trtllm.executor.SamplingConfig;
-import io.trtllm.runtime.TokenSampling;
+import io.trtllm.sampling.SamplingChecks;
+import io.trtllm.sampling.SamplingConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -98,29 +98,16 @@ public record SamplingParams(
         if (maxTokens <= 0) {
             throw new IllegalArgumentException("max_tokens must be > 0, got " + maxTokens);
         }
-        if (minTokens < 0) {
-            throw new IllegalArgumentException("min_tokens must be >= 0, got " + minTokens);
-        }
+        SamplingChecks.checkMinTokens(minTokens);
         if (minTokens > maxTokens) {
             throw new IllegalArgumentException("min_tokens (" + minTokens + ") must be <= max_tokens (" + maxTokens + ")");
         }
-        if (!(temperature >= 0) || Float.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
-        }
-        TokenSampling.checkFilters(topK, topP, minP);
+        SamplingChecks.checkWarpers(temperature, topK, topP, minP);
         stop = nonEmptyStrings("stop", stop);
         stopTokenIds = tokenIds("stop_token_ids", stopTokenIds);
         bad = nonEmptyStrings("bad", bad);
         badTokenIds = tokenIds("bad_token_ids", badTokenIds);
-        if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
-            throw new IllegalArgumentException("repetition_penalty must be a finite number > 0, got " + repetitionPenalty);
-        }
-        if (!Float.isFinite(presencePenalty)) {
-            throw new IllegalArgumentException("presence_penalty must be a finite number, got " + presencePenalty);
-        }
-        if (!Float.isFinite(frequencyPenalty)) {
-            throw new IllegalArgumentException("frequency_penalty must be a finite number, got " + frequencyPenalty);
-        }
+        SamplingChecks.checkPenalties(repetitionPenalty, presencePenalty, frequencyPenalty);
         if (logprobs != null && logprobs < 0) {
             throw new IllegalArgumentException("logprobs must be >= 0 (or null for none), got " + logprobs);
         }

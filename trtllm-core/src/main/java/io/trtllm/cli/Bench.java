@@ -5,10 +5,10 @@ import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.engine.EngineBuilder;
 import io.trtllm.engine.EngineLease;
-import io.trtllm.engine.EngineLoad;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
@@ -163,7 +163,7 @@ final class Bench implements Callable<Integer> {
             int positions = (int) needed;
             int blockSize = args.kvCacheConfig().tokensPerBlock();
             int perSequence = Math.ceilDiv(positions, blockSize);
-            DType kvType = args.kvCacheConfig().dtypeOr(DType.F32);
+            DType kvType = DType.of(args.kvCacheConfig().dtype(), DType.F32);
             int threads = args.threads() > 0 ? args.threads() : Runtime.getRuntime().availableProcessors();
             long blocks = (long) passSequences * perSequence;
             if (blocks > Integer.MAX_VALUE) {

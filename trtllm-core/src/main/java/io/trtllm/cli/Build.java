@@ -1,14 +1,14 @@
 package io.trtllm.cli;
 
 import io.trtllm.api.LlmArgs;
-import io.trtllm.engine.BuildConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineBuilder;
-import io.trtllm.engine.Quantization;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.ModelConfig;
-import io.trtllm.model.ModelSource;
 import io.trtllm.model.hub.HubSettings;
+import io.trtllm.model.source.ModelSource;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -84,7 +84,7 @@ final class Build implements Callable<Integer> {
         ModelConfig config = ModelConfig.load(dir);
         int seqLen = maxSeqLen != null ? maxSeqLen : Math.min(config.maxPositionEmbeddings(), LlmArgs.DEFAULT_MAX_SEQ_LEN_CAP);
         BuildConfig build = BuildConfig.builder(seqLen).maxInputLen(maxInputLen).maxBatchSize(maxBatchSize)
-                .maxNumTokens(maxNumTokens).maxBeamWidth(maxBeamWidth).dtype(BuildConfig.parseDtype(dtype))
+                .maxNumTokens(maxNumTokens).maxBeamWidth(maxBeamWidth).dtype(dtype)
                 .quantization(Quantization.parse(quantization)).gatherContextLogits(gatherContextLogits)
                 .gatherGenerationLogits(gatherGenerationLogits).build();
         EngineBuilder.Result result = new EngineBuilder(build, device).build(dir, output);

@@ -1,6 +1,6 @@
 package io.trtllm.cli;
 
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.engine.EngineCache;
 import java.io.PrintWriter;
 import java.nio.file.Path;

@@ -1,10 +1,10 @@
 package io.trtllm.cli;
 
-import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
-import io.trtllm.api.LoadTimes;
-import io.trtllm.engine.Quantization;
+import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.LoadTimes;
+import io.trtllm.api.config.Quantization;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;

@@ -1,5 +1,7 @@
 package io.trtllm.engine;
 
+import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.Tensor;
@@ -37,6 +39,7 @@ public final class CpuLayoutTransform implements WeightTransform {
     private static final String LM_HEAD = "lm_head.weight";
 
     private final DTypeConversion conversion;
+    private final Dtype configured;
     private final @Nullable DType dtype;
     private final Quantization quantization;
     private final boolean tied;
@@ -46,17 +49,18 @@ public final class CpuLayoutTransform implements WeightTransform {
     private float[] lastScales = new float[0];
 
     /**
-     * @param dtype        dtype of float weights, or null to keep each tensor's own
+     * @param dtype        dtype of float weights; {@link Dtype#AUTO} keeps each tensor's own
      * @param quantization weight-only quantization of the linear weights
      * @param model        the model (whether its LM head is tied to the embedding)
      * @param panelRows    rows per panel of the kernels that will run the engine ({@link Device#panelRows()})
      */
-    public CpuLayoutTransform(@Nullable DType dtype, Quantization quantization, ModelConfig model, int panelRows) {
+    public CpuLayoutTransform(Dtype dtype, Quantization quantization, ModelConfig model, int panelRows) {
         if (panelRows <= 0 || panelRows % 2 != 0) {
             throw new IllegalArgumentException("panel rows must be even and positive, got " + panelRows);
         }
         this.conversion = new DTypeConversion(dtype);
-        this.dtype = dtype;
+        this.configured = dtype;
+        this.dtype = DType.of(dtype);
         this.quantization = quantization;
         this.tied = model.tieWordEmbeddings();
         this.panelRows = panelRows;
@@ -169,7 +173,7 @@ public final class CpuLayoutTransform implements WeightTransform {
 
     @Override
     public String describe() {
-        return "cpu panels of " + panelRows + " rows, dtype " + BuildConfig.dtypeName(dtype)
+        return "cpu panels of " + panelRows + " rows, dtype " + configured.id()
                 + (quantization == Quantization.NONE ? "" : ", weight-only " + quantization.id());
     }
 }

@@ -3,8 +3,11 @@ package io.trtllm.engine;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.CheckpointValidator;
+import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.Tensor;
@@ -87,7 +90,7 @@ public final class EngineBuilder {
                     + "; build with quantization none");
         }
         if (device.backend().equals("cuda")) {
-            CudaBackend.weightType(config.dtype());
+            CudaBackend.weightType(DType.of(config.dtype()));
         }
     }
 
@@ -255,7 +258,7 @@ public final class EngineBuilder {
                     + "which cannot run here: " + reason + ". Build it where NVRTC runs (a machine with the NVIDIA driver "
                     + "and the CUDA 13 runtime), or with cuda arch " + Device.ANY_ARCH + " (kernels compiled at load)");
         }
-        CompiledKernels k = CudaBackend.compileKernels(model, CudaBackend.weightType(config.dtype()), device.arch());
+        CompiledKernels k = CudaBackend.compileKernels(model, CudaBackend.weightType(DType.of(config.dtype())), device.arch());
         LOG.info("Compiled the CUDA kernels for {} with {} in {} ms ({} bytes of cubin)", k.arch(), k.compiler(),
                 (System.nanoTime() - start) / 1_000_000, k.cubin().length);
         return k;

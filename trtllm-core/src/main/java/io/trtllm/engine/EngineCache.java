@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
@@ -129,7 +132,7 @@ public final class EngineCache {
         ObjectNode o = JSON.createObjectNode();
         o.put("engine_format_version", EngineConfig.FORMAT_VERSION);
         o.set("model", ModelIdentity.of(modelDir));
-        o.set("build_config", config.toJson());
+        o.set("build_config", BuildConfigJson.write(config));
         o.set("device", device.toJson());
         if (device.hasCudaKernels()) {
             o.put("cuda_kernels_sha256", CudaBackend.kernelsSourceSha256());

@@ -4,9 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.config.BuildConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
-import io.trtllm.model.ModelSource;
+import io.trtllm.model.source.ModelSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -92,7 +93,7 @@ public record EngineConfig(int formatVersion, Device device, BuildConfig buildCo
             throw new ModelFormatException(file + ": device: " + e.getMessage(), e);
         }
         return new EngineConfig(version, dev,
-                BuildConfig.fromJson(root.get("build_config"), file.toString()),
+                BuildConfigJson.read(root.get("build_config"), file.toString()),
                 pretrained,
                 ModelConfig.parse(pretrained, file + " pretrained_config"),
                 root.path("source"),
@@ -104,7 +105,7 @@ public record EngineConfig(int formatVersion, Device device, BuildConfig buildCo
         ObjectNode o = JsonNodeFactory.instance.objectNode();
         o.put(ModelSource.ENGINE_FORMAT_KEY, formatVersion);
         o.set("device", device.toJson());
-        o.set("build_config", buildConfig.toJson());
+        o.set("build_config", BuildConfigJson.write(buildConfig));
         o.put("weights", weights);
         o.set("source", source);
         o.set("pretrained_config", pretrainedConfig);

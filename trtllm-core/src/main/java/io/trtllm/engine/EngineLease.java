@@ -1,5 +1,6 @@
 package io.trtllm.engine;
 
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.runtime.cuda.CompiledKernels;
 import java.nio.file.Path;

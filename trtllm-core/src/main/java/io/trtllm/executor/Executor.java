@@ -1,30 +1,33 @@
 package io.trtllm.executor;
 
-import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.ModelRunner;
-import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.Sampler;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One engine's request loop with inflight batching: every iteration it takes new requests and
- * aborts, asks the {@link Scheduler} for a batch, runs it through the {@link ModelRunner} in one
- * forward pass, samples, and reports tokens to each request's {@link GenerationListener}.
+ * One engine's request loop with inflight batching: every iteration takes new requests and aborts, then
+ * makes one step of three calls (vLLM v1's {@code EngineCore.step}, nano-vllm's {@code LLMEngine.step}):
  *
  * <pre>
- * chunks = scheduler.schedule();  logits = runner.forward(batch(chunks));  postprocess(chunks, logits);
+ * scheduled = scheduler.schedule();   which sequences run, how many tokens each, where their KV goes
+ * result = forward(pass(scheduled));  one pass of the runner: per chunk a token id or logits rows
+ * postprocess(pass, result);          commit, prompt logprobs, next tokens (sampled here from logits rows),
+ *                                     finish checks, each request's {@link GenerationListener}
  * </pre>
+ *
+ * <p>What the runner computes for a sequence is the sampler's call ({@link Sampler#need}): the token alone
+ * where the runner can choose it, the row where the host must; the executor only maps it to the runner's
+ * {@link io.trtllm.runtime.SequenceChunk.LogitsMode}.
  *
  * <p>One request cannot stop the loop: whatever one sequence's step throws (admission, KV bookkeeping,
  * sampling, finish checks, its listener) fails that request alone, with its blocks freed, and the
@@ -79,12 +82,10 @@ public final class Executor implements AutoCloseable {
     private final ModelRunner runner;
     private final KvCacheManager kv;
     private final Scheduler scheduler;
+    private final Requests requests;
     private final Config config;
-    private final ConcurrentLinkedQueue<Sequence> incoming = new ConcurrentLinkedQueue<>();
-    private final ConcurrentLinkedQueue<Abort> aborts = new ConcurrentLinkedQueue<>();
-    private final Map<String, Sequence> live = new ConcurrentHashMap<>();
-    private final AtomicInteger queued = new AtomicInteger();
-    private final AtomicLong sequenceIds = new AtomicLong();
+    private final int vocab;
+    private final Sampler sampler = new Sampler();
     /** Orders submissions against the loop's decision to stop, so no request is left behind. */
     private final Object lifecycle = new Object();
     private final Thread loop;
@@ -92,10 +93,10 @@ public final class Executor implements AutoCloseable {
     private volatile long drainDeadlineNanos = Long.MAX_VALUE;
     private volatile boolean stopped;
     private volatile @Nullable Throwable fatal;
+    /** Completed with {@link #fatal} once the loop has stopped with it; never on a normal close. */
+    private final CompletableFuture<Throwable> failed = new CompletableFuture<>();
     private volatile Stats stats;
     private long iterations;
-
-    private final Sampler sampler = new Sampler();
 
     public Executor(ModelRunner runner, Config config) {
         this(runner, config, StepHook.NONE);
@@ -105,6 +106,7 @@ public final class Executor implements AutoCloseable {
     Executor(ModelRunner runner, Config config, StepHook hook) {
         this.runner = runner;
         this.config = config;
+        this.vocab = runner.config().vocabSize();
         var spec = runner.kvCache();
         this.kv = new KvCacheManager(spec.numBlocks(), spec.blockSize(), config.enableBlockReuse());
         if (spec.blocksFor(config.maxSeqLen()) > spec.numBlocks()) {
@@ -112,6 +114,7 @@ public final class Executor implements AutoCloseable {
                     + "max_seq_len " + config.maxSeqLen());
         }
         this.scheduler = new Scheduler(config.scheduler(), kv, hook);
+        this.requests = new Requests(scheduler, config.maxQueueSize());
         this.stats = snapshot(0, 0);
         this.loop = Thread.ofPlatform().name("trtllm-executor").daemon().unstarted(this::runLoop);
         loop.start();
@@ -136,38 +139,13 @@ public final class Executor implements AutoCloseable {
     }
 
     private void submitLocked(GenerationRequest request, GenerationListener listener) {
-        Throwable failed = fatal;
-        if (!accepting || failed != null) {
+        Throwable error = fatal;
+        if (!accepting || error != null) {
             throw new IllegalStateException("the executor is not accepting requests"
-                    + (failed != null ? " (failed: " + failed + ")" : " (shut down)"), failed);
+                    + (error != null ? " (failed: " + error + ")" : " (shut down)"), error);
         }
-        int promptLength = request.promptTokenIds().length;
-        // Compared as a long: max_tokens comes from callers and may be anything up to 2^31 - 1.
-        long total = (long) promptLength + request.maxTokens();
-        if (total > config.maxSeqLen()) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": prompt (" + promptLength
-                    + " tokens) + max_tokens (" + request.maxTokens() + ") = " + total + " exceeds max_seq_len " + config.maxSeqLen());
-        }
-        int vocab = runner.config().vocabSize();
-        if (request.sampling().logprobs() > vocab) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": logprobs (" + request.sampling().logprobs()
-                    + ") exceeds the vocabulary size " + vocab);
-        }
-        if (request.promptLogprobs() > vocab) {
-            throw new IllegalArgumentException("request " + request.requestId() + ": prompt_logprobs (" + request.promptLogprobs()
-                    + ") exceeds the vocabulary size " + vocab);
-        }
-        if (queued.incrementAndGet() > config.maxQueueSize()) {
-            queued.decrementAndGet();
-            throw new QueueFullException("the request queue is full (max_queue_size " + config.maxQueueSize()
-                    + "); retry later");
-        }
-        var seq = new Sequence(sequenceIds.incrementAndGet(), request, listener);
-        if (live.putIfAbsent(request.requestId(), seq) != null) {
-            queued.decrementAndGet();
-            throw new IllegalArgumentException("request id " + request.requestId() + " is already in use");
-        }
-        incoming.add(seq);
+        request.checkFits(config.maxSeqLen(), vocab);
+        requests.add(request, listener);
     }
 
     /** Stops a request (finish reason CANCELLED) and frees its blocks; false if it is not live. */
@@ -180,15 +158,11 @@ public final class Executor implements AutoCloseable {
      * in its text) and frees its blocks; false if it is not live.
      */
     public boolean abort(String requestId, FinishReason reason) {
-        if (!live.containsKey(requestId)) {
+        if (!requests.abort(requestId, reason)) {
             return false;
         }
-        aborts.add(new Abort(requestId, reason));
         LockSupport.unpark(loop);
         return true;
-    }
-
-    private record Abort(String requestId, FinishReason reason) {
     }
 
     /** The latest snapshot (updated after every iteration). */
@@ -203,6 +177,27 @@ public final class Executor implements AutoCloseable {
      */
     public @Nullable Throwable failure() {
         return fatal;
+    }
+
+    /**
+     * Calls {@code listener} with the error that stopped the loop (see {@link #failure()}), once: on the
+     * loop's thread after every request in flight has failed and {@link #stats()} reports the loop not
+     * alive, or at once on the caller's thread if that has already happened. Never called after a
+     * normal {@link #close}. A listener that throws is logged; the others are still called.
+     */
+    public void onFailure(Consumer<? super Throwable> listener) {
+        failed.thenAccept(error -> {
+            try {
+                listener.accept(error);
+            } catch (RuntimeException e) {
+                LOG.warn("Failure listener {} failed: {}", listener, e.toString());
+            }
+        });
+    }
+
+    /** The configuration this executor runs with. */
+    public Config config() {
+        return config;
     }
 
     /**
@@ -238,13 +233,13 @@ public final class Executor implements AutoCloseable {
     private void runLoop() {
         try {
             while (true) {
-                takeIncoming();
-                takeAborts();
+                requests.takeIncoming();
+                requests.takeAborts();
                 if (!accepting) {
                     synchronized (lifecycle) { // no submit can slip in between the check and the exit
-                        takeIncoming();
+                        requests.takeIncoming();
                         if (System.nanoTime() >= drainDeadlineNanos || stopped) {
-                            abortAll("the executor was shut down");
+                            requests.cancelAll("the executor was shut down");
                             break;
                         }
                         if (!scheduler.hasWork()) {
@@ -252,18 +247,9 @@ public final class Executor implements AutoCloseable {
                         }
                     }
                 }
-                List<ScheduledChunk> chunks = scheduler.hasWork() ? scheduler.schedule() : List.of();
-                for (Scheduler.Failure f : scheduler.takeFailures()) {
-                    LOG.warn("Request {} failed while it was scheduled; the others go on", f.sequence().request.requestId(),
-                            f.error());
-                    fail(f.sequence(), f.error());
-                }
-                if (chunks.isEmpty()) {
-                    stats = snapshot(0, 0); // aborts and finishes change the counts without a pass
+                if (!step()) {
                     LockSupport.parkNanos(this, IDLE_PARK_NANOS);
-                    continue;
                 }
-                iterate(chunks);
             }
         } catch (Throwable t) {
             synchronized (lifecycle) {
@@ -271,210 +257,116 @@ public final class Executor implements AutoCloseable {
                 accepting = false;
             }
             LOG.error("Executor loop failed; failing all requests", t);
-            for (Sequence s : new ArrayList<>(live.values())) {
-                fail(s, t);
-            }
+            requests.failAll(t);
         } finally {
             accepting = false;
             stats = snapshot(0, 0);
-        }
-    }
-
-    private void takeIncoming() {
-        Sequence s;
-        while ((s = incoming.poll()) != null) {
-            if (s.status != Sequence.Status.FINISHED) { // aborted while it was being submitted
-                scheduler.add(s);
+            Throwable error = fatal;
+            if (error != null) {
+                failed.complete(error);
             }
         }
     }
 
-    private void takeAborts() {
-        Abort abort;
-        while ((abort = aborts.poll()) != null) {
-            Sequence s = live.get(abort.requestId());
-            if (s != null) {
-                if (incoming.remove(s)) {
-                    scheduler.add(s); // so that remove() below finds it
-                }
-                finish(s, abort.reason());
-            }
+    /** One iteration: the three calls of the class comment. False when nothing was scheduled. */
+    private boolean step() {
+        List<ScheduledChunk> scheduled = schedule();
+        if (scheduled.isEmpty()) {
+            stats = snapshot(0, 0); // aborts and finishes change the counts without a pass
+            return false;
         }
+        Pass pass = pass(scheduled);
+        ForwardResult result = forward(pass);
+        if (result != null) {
+            postprocess(pass, result);
+        }
+        stats = result != null ? snapshot(pass.size(), pass.tokens()) : snapshot(0, 0);
+        return true;
     }
 
-    private void abortAll(String why) {
-        takeIncoming();
-        for (Sequence s : scheduler.all()) {
-            LOG.debug("Aborting request {}: {}", s.request.requestId(), why);
-            finish(s, FinishReason.CANCELLED);
-        }
+    /** The scheduler's chunks; the sequences whose admission or growth threw fail here. */
+    private List<ScheduledChunk> schedule() {
+        List<ScheduledChunk> scheduled = scheduler.hasWork() ? scheduler.schedule() : List.of();
+        requests.failScheduled(scheduler.takeFailures());
+        return scheduled;
     }
 
-    private void iterate(List<ScheduledChunk> scheduled) {
-        List<ScheduledChunk> chunks = new ArrayList<>(scheduled.size());
-        List<SequenceChunk> work = new ArrayList<>(scheduled.size());
-        int tokens = 0;
+    /** The runner's chunks of the scheduled ones; a sequence whose chunk cannot be built fails and stays out. */
+    private Pass pass(List<ScheduledChunk> scheduled) {
+        var pass = new Pass(scheduled.size());
         for (ScheduledChunk c : scheduled) {
             Sequence s = c.sequence();
-            if (!s.admitted) {
-                s.admitted = true;
-                queued.decrementAndGet();
-            }
+            requests.admitted(s);
             try {
-                boolean promptRows = s.request.promptLogprobs() >= 0 && c.start() < s.promptLength;
-                SequenceChunk.LogitsMode mode = promptRows ? SequenceChunk.LogitsMode.ALL
-                        : !c.sample() ? SequenceChunk.LogitsMode.NONE
-                        : Sampler.plainArgmax(s.sampling) ? SequenceChunk.LogitsMode.ARGMAX
-                        : Sampler.plainDraw(s.sampling) ? SequenceChunk.LogitsMode.SAMPLE
-                        : SequenceChunk.LogitsMode.LAST;
-                work.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), kv.blockTable(s.id), mode,
-                        mode == SequenceChunk.LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null));
-                chunks.add(c);
-                tokens += c.length();
+                pass.add(c, kv.blockTable(s.id));
             } catch (RuntimeException | Error e) {
-                failSequence(s, "preparing its chunk", e); // it stays out of this pass
+                requests.failStep(s, "preparing its chunk", e);
             }
         }
-        if (chunks.isEmpty()) {
-            stats = snapshot(0, 0);
-            return;
+        return pass;
+    }
+
+    /**
+     * Runs the pass; null when it is empty or failed. A failed pass fails the requests in it and the loop
+     * serves on, unless the runner reports itself unusable: then the error goes on up and stops the loop.
+     */
+    private @Nullable ForwardResult forward(Pass pass) {
+        if (pass.size() == 0) {
+            return null;
         }
-        float[][] logits;
         try {
-            logits = runner.forward(new Batch(work));
+            ForwardResult result = runner.forward(pass.batch());
+            iterations++;
+            return result;
         } catch (RuntimeException e) {
             if (runner.failure() != null) {
                 throw e; // the runner is unusable: the loop stops, failing every request and refusing new ones
             }
-            // A failed pass fails the requests in it; the loop keeps serving the others.
-            LOG.warn("Forward pass of {} sequences failed: {}", chunks.size(), e.toString());
-            for (ScheduledChunk c : chunks) {
-                fail(c.sequence(), e);
+            LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
+            for (int i = 0; i < pass.size(); i++) {
+                requests.fail(pass.scheduled(i).sequence(), e);
             }
-            return;
+            return null;
         }
-        iterations++;
-        int vocab = runner.config().vocabSize();
-        for (int i = 0; i < chunks.size(); i++) {
-            ScheduledChunk c = chunks.get(i);
-            Sequence s = c.sequence();
-            try {
-                scheduler.computed(c);
-                int lastRow = 0;
-                if (s.request.promptLogprobs() >= 0 && c.start() < s.promptLength) {
-                    reportPromptLogprobs(s, c, logits[i], vocab);
-                    lastRow = c.length() - 1;
-                }
-                if (!c.sample()) {
-                    continue;
-                }
-                SequenceChunk.LogitsMode mode = work.get(i).logits();
-                SampledToken token = mode == SequenceChunk.LogitsMode.ARGMAX || mode == SequenceChunk.LogitsMode.SAMPLE
-                        ? sampler.chosen((int) logits[i][0], s.sampling)
-                        : sampler.sample(logits[i], lastRow * vocab, vocab, s.sampling);
-                s.append(token.tokenId());
-                if (s.firstTokenNanos == 0) {
-                    s.firstTokenNanos = System.nanoTime();
-                }
-                FinishReason reason = finishReason(s, token.tokenId());
-                s.listener.onToken(token, reason);
-                if (reason != null) {
-                    finish(s, reason);
-                }
-            } catch (RuntimeException | Error e) {
-                failSequence(s, "after the forward pass", e);
-            }
-        }
-        stats = snapshot(chunks.size(), tokens);
     }
 
     /**
-     * Fails one sequence whose own step threw, and lets the loop go on with the others. Errors of the
-     * JVM itself (out of memory, stack overflow) are no one request's doing: they go on up and stop the loop.
+     * Per chunk, in batch order: its positions committed to the KV cache, its prompt log-probabilities
+     * reported, its next token chosen and reported, its end. What one sequence's step throws fails it alone.
      */
-    private void failSequence(Sequence s, String where, Throwable error) {
-        if (error instanceof VirtualMachineError fatal) {
-            throw fatal;
-        }
-        LOG.warn("Request {} failed {}; the others go on", s.request.requestId(), where, error);
-        fail(s, error);
-    }
-
-    /** Row r of a prompt chunk predicts the token at position start + r + 1. */
-    private void reportPromptLogprobs(Sequence s, ScheduledChunk c, float[] logits, int vocab) {
-        // A preempted sequence recomputes its prompt: report each position once.
-        List<SampledToken> out = new ArrayList<>();
-        int from = Math.max(c.start() + 1, s.promptLogprobsReported);
-        for (int p = from; p < c.start() + c.length() + 1 && p < s.promptLength; p++) {
-            out.add(Sampler.logprobs(logits, (p - 1 - c.start()) * vocab, vocab, s.token(p), s.request.promptLogprobs()));
-        }
-        if (!out.isEmpty()) {
-            s.promptLogprobsReported = from + out.size();
-            s.listener.onPromptLogprobs(from, out);
-        }
-    }
-
-    private @Nullable FinishReason finishReason(Sequence s, int token) {
-        for (int end : s.sampling.config().endTokenIds()) {
-            if (end == token) {
-                return FinishReason.STOP;
+    private void postprocess(Pass pass, ForwardResult result) {
+        for (int i = 0; i < pass.size(); i++) {
+            ScheduledChunk c = pass.scheduled(i);
+            Sequence s = c.sequence();
+            try {
+                scheduler.computed(c);
+                if (c.hasPromptLogprobRows()) {
+                    pass.reportPromptLogprobs(i, result, vocab);
+                }
+                if (c.sample()) {
+                    append(s, pass.nextToken(i, result, sampler, vocab));
+                }
+            } catch (RuntimeException | Error e) {
+                requests.failStep(s, "after the forward pass", e);
             }
         }
-        if (s.generated() >= s.request.maxTokens() || s.length() >= config.maxSeqLen()) {
-            return FinishReason.LENGTH;
-        }
-        return null;
     }
 
-    private void finish(Sequence s, FinishReason reason) {
-        if (!release(s)) {
-            return;
+    /** Appends a sequence's next token, reports it, and ends the sequence when the token does. */
+    private void append(Sequence s, SampledToken token) {
+        s.append(token.tokenId());
+        if (s.firstTokenNanos == 0) {
+            s.firstTokenNanos = System.nanoTime();
         }
-        try {
-            s.listener.onFinish(reason, statsOf(s));
-        } catch (RuntimeException | Error e) {
-            if (e instanceof VirtualMachineError fatal) {
-                throw fatal;
-            }
-            LOG.warn("Listener of request {} failed on finish: {}", s.request.requestId(), e.toString());
+        FinishReason reason = s.finishReason(token.tokenId(), config.maxSeqLen());
+        s.listener.onToken(token, reason);
+        if (reason != null) {
+            requests.finish(s, reason);
         }
-    }
-
-    private void fail(Sequence s, Throwable error) {
-        if (!release(s)) {
-            return;
-        }
-        try {
-            s.listener.onFailure(error);
-        } catch (RuntimeException | Error e) {
-            if (e instanceof VirtualMachineError fatal) {
-                throw fatal;
-            }
-            LOG.warn("Listener of request {} failed on failure: {}", s.request.requestId(), e.toString());
-        }
-    }
-
-    /** Takes a sequence out of everything (blocks, queues, the live map); false if it was already out. */
-    private boolean release(Sequence s) {
-        if (!live.remove(s.request.requestId(), s)) {
-            scheduler.remove(s); // idempotent: whatever holds it lets go
-            return false;
-        }
-        if (!s.admitted) {
-            s.admitted = true;
-            queued.decrementAndGet();
-        }
-        scheduler.remove(s);
-        return true;
-    }
-
-    private RequestStats statsOf(Sequence s) {
-        return new RequestStats(s.arrivalNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, s.generated(),
-                s.cachedPrefix, s.preemptions);
     }
 
     private Stats snapshot(int batchSize, int batchTokens) {
         return new Stats(loop != null && loop.isAlive() && fatal == null && accepting, scheduler.runningCount(),
-                queued.get(), kv.stats(), iterations, batchSize, batchTokens);
+                requests.queued(), kv.stats(), iterations, batchSize, batchTokens);
     }
 }

@@ -1,5 +1,7 @@
 package io.trtllm.executor;
 
+import io.trtllm.sampling.SampledToken;
+
 /**
  * Receives one request's progress. Called on the executor's loop thread, in order; implementations
  * must return quickly (hand heavy work such as detokenization to another thread). An exception

@@ -1,5 +1,7 @@
 package io.trtllm.executor;
 
+import io.trtllm.sampling.SamplingConfig;
+
 /**
  * What the executor needs to run one request: token ids in, how to pick each token, and when to
  * stop. Built by the API layer from {@code SamplingParams}, validated there.
@@ -29,6 +31,29 @@ public record GenerationRequest(String requestId, int[] promptTokenIds, int maxT
             throw new IllegalArgumentException("request " + requestId + ": sequenceIndex must be >= 0, got " + sequenceIndex);
         }
         promptTokenIds = promptTokenIds.clone();
+    }
+
+    /**
+     * Checks this request against an executor's limits, before it is queued.
+     *
+     * @throws IllegalArgumentException for a prompt + max_tokens beyond {@code maxSeqLen}, or more logprobs or
+     *                                  prompt logprobs than the vocabulary has tokens
+     */
+    void checkFits(int maxSeqLen, int vocabSize) {
+        // Compared as a long: max_tokens comes from callers and may be anything up to 2^31 - 1.
+        long total = (long) promptTokenIds.length + maxTokens;
+        if (total > maxSeqLen) {
+            throw new IllegalArgumentException("request " + requestId + ": prompt (" + promptTokenIds.length
+                    + " tokens) + max_tokens (" + maxTokens + ") = " + total + " exceeds max_seq_len " + maxSeqLen);
+        }
+        if (sampling.logprobs() > vocabSize) {
+            throw new IllegalArgumentException("request " + requestId + ": logprobs (" + sampling.logprobs()
+                    + ") exceeds the vocabulary size " + vocabSize);
+        }
+        if (promptLogprobs > vocabSize) {
+            throw new IllegalArgumentException("request " + requestId + ": prompt_logprobs (" + promptLogprobs
+                    + ") exceeds the vocabulary size " + vocabSize);
+        }
     }
 
     /** A single-sample request. */

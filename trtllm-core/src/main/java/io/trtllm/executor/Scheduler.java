@@ -1,5 +1,6 @@
 package io.trtllm.executor;
 
+import io.trtllm.api.config.SchedulerPolicy;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -12,7 +13,7 @@ import java.util.List;
  * {@code max_batch_size} sequences, {@code max_num_tokens} tokens, free KV blocks. Admission never
  * skips the head of the queue, so no request starves.
  *
- * <p>Under {@link SchedulerConfig.CapacityPolicy#GUARANTEED_NO_EVICT} a request is admitted only
+ * <p>Under {@link SchedulerPolicy#GUARANTEED_NO_EVICT} a request is admitted only
  * with blocks for its whole length (prompt + max_tokens), so it always finishes. Under
  * {@code MAX_UTILIZATION} only the prompt's blocks are taken; when a running sequence cannot grow,
  * the newest running sequence is preempted: its blocks are freed and it goes back to the front of
@@ -76,7 +77,7 @@ final class Scheduler {
     List<ScheduledChunk> schedule() {
         List<ScheduledChunk> out = new ArrayList<>();
         int budget = config.maxNumTokens();
-        boolean guaranteed = config.policy() == SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT;
+        boolean guaranteed = config.policy() == SchedulerPolicy.GUARANTEED_NO_EVICT;
 
         // Running sequences, oldest first.
         for (int i = 0; i < running.size() && out.size() < config.maxBatchSize() && budget > 0; i++) {

@@ -1,24 +1,18 @@
 package io.trtllm.executor;
 
+import io.trtllm.api.config.SchedulerPolicy;
+
 /**
  * How the scheduler admits and batches requests (TensorRT-LLM's {@code SchedulerConfig} and the
  * batching limits of {@code LlmArgs}).
  *
- * @param policy                {@link CapacityPolicy#GUARANTEED_NO_EVICT} (default) or
- *                              {@link CapacityPolicy#MAX_UTILIZATION}
+ * @param policy                {@link SchedulerPolicy#GUARANTEED_NO_EVICT} (default) or
+ *                              {@link SchedulerPolicy#MAX_UTILIZATION}
  * @param maxBatchSize          most sequences in one forward pass
  * @param maxNumTokens          most tokens (prefill chunks + decodes) in one forward pass
  * @param enableChunkedPrefill  whether a long prompt may be split across iterations
  */
-public record SchedulerConfig(CapacityPolicy policy, int maxBatchSize, int maxNumTokens, boolean enableChunkedPrefill) {
-
-    /** What the scheduler promises about KV-cache capacity. */
-    public enum CapacityPolicy {
-        /** Admit a request only when blocks for its whole length (prompt + max_tokens) are free: never evicts. */
-        GUARANTEED_NO_EVICT,
-        /** Admit while blocks for the prompt are free; on pressure preempt the newest request and recompute it later. */
-        MAX_UTILIZATION
-    }
+public record SchedulerConfig(SchedulerPolicy policy, int maxBatchSize, int maxNumTokens, boolean enableChunkedPrefill) {
 
     public SchedulerConfig {
         if (maxBatchSize <= 0) {
@@ -31,6 +25,6 @@ public record SchedulerConfig(CapacityPolicy policy, int maxBatchSize, int maxNu
 
     /** Defaults: no eviction, 64 sequences, 2048 tokens per pass, chunked prefill on. */
     public static SchedulerConfig defaults() {
-        return new SchedulerConfig(CapacityPolicy.GUARANTEED_NO_EVICT, 64, 2048, true);
+        return new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 64, 2048, true);
     }
 }

@@ -1,6 +1,8 @@
 package io.trtllm.executor;
 
+import io.trtllm.sampling.SamplingState;
 import java.util.Arrays;
+import org.jspecify.annotations.Nullable;
 
 /**
  * One request's tokens and progress as the scheduler tracks them. State is counters: how many
@@ -71,6 +73,20 @@ final class Sequence {
             tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, length + 1));
         }
         tokens[length++] = token;
+    }
+
+    /**
+     * Why the sequence ends with its last token {@code token}, or null when it goes on: an end token
+     * ({@code STOP}), or max_tokens or {@code maxSeqLen} reached ({@code LENGTH}).
+     */
+    @Nullable FinishReason finishReason(int token, int maxSeqLen) {
+        if (sampling.config().isEndToken(token)) {
+            return FinishReason.STOP;
+        }
+        if (generated() >= request.maxTokens() || length >= maxSeqLen) {
+            return FinishReason.LENGTH;
+        }
+        return null;
     }
 
     /** Tokens still to compute before the next token can be sampled. */

@@ -1,5 +1,8 @@
 package io.trtllm.model;
 
+import io.trtllm.api.config.Dtype;
+import org.jspecify.annotations.Nullable;
+
 /**
  * Element types of tensors that the engine reads, named as safetensors names them. Checkpoints hold
  * floating-point weights ({@link #F32}, {@link #F16}, {@link #BF16}); the integer types hold the
@@ -27,5 +30,21 @@ public enum DType {
     /** Whether elements are floating-point numbers (F32, F16, BF16): what weights and activations may be. */
     public boolean isFloatingPoint() {
         return this == F32 || this == F16 || this == BF16;
+    }
+
+    /** The tensor type a caller's {@code dtype} names, or null for {@link Dtype#AUTO} (the engine chooses). */
+    public static @Nullable DType of(Dtype dtype) {
+        return switch (dtype) {
+            case AUTO -> null;
+            case FLOAT32 -> F32;
+            case FLOAT16 -> F16;
+            case BFLOAT16 -> BF16;
+        };
+    }
+
+    /** The tensor type a caller's {@code dtype} names, {@code auto} for {@link Dtype#AUTO}. */
+    public static DType of(Dtype dtype, DType auto) {
+        DType type = of(dtype);
+        return type != null ? type : auto;
     }
 }

@@ -7,7 +7,7 @@ import java.util.List;
  * The work of one forward pass: chunks of several sequences (prefills and decodes mixed), computed
  * together. The executor decides what goes in; a {@link ModelRunner} only computes it.
  *
- * @param chunks one entry per sequence, in the order the logits come back
+ * @param chunks one entry per sequence, in the order of the pass's {@link ForwardResult}
  */
 public record Batch(List<SequenceChunk> chunks) {
     public Batch {

@@ -1,6 +1,7 @@
 package io.trtllm.runtime;
 
 import io.trtllm.model.ModelConfig;
+import io.trtllm.sampling.Sampler;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -25,30 +26,23 @@ public interface ModelRunner extends AutoCloseable {
 
     /**
      * Runs one forward pass: writes the keys and values of every new token into its sequence's
-     * blocks and returns, per chunk (same order as the batch), the requested logits rows
-     * ({@code logitsRows × vocabSize} floats, row-major; empty when none were asked for).
+     * blocks and returns, per chunk (same order as the batch), what its {@link SequenceChunk#logits() mode}
+     * asks for: its logits rows ({@link SequenceChunk.LogitsMode#LAST}, {@link SequenceChunk.LogitsMode#ALL}),
+     * the token it chose ({@link SequenceChunk.LogitsMode#ARGMAX}, {@link SequenceChunk.LogitsMode#SAMPLE}),
+     * or nothing.
      *
      * @throws IllegalArgumentException if a chunk's block table does not cover its positions, a block
      *                                  id or token id is out of range, or a position exceeds the model's limit
      */
-    float[][] forward(Batch batch);
+    ForwardResult forward(Batch batch);
 
     /**
      * The greedy choice, what a runner returns for {@link SequenceChunk.LogitsMode#ARGMAX} and what the
-     * executor's sampler picks at temperature 0: the index of the largest of {@code n} logits at
-     * {@code offset}, the lowest such index on ties (as {@code torch.argmax}).
+     * sampler picks at temperature 0: the index of the largest of {@code n} logits at {@code offset}, the
+     * lowest such index on ties (as {@code torch.argmax}); {@link Sampler#argmax} defines it.
      */
     static int argmax(float[] logits, int offset, int n) {
-        int best = 0;
-        float max = logits[offset];
-        for (int i = 1; i < n; i++) {
-            float v = logits[offset + i];
-            if (v > max) {
-                max = v;
-                best = i;
-            }
-        }
-        return best;
+        return Sampler.argmax(logits, offset, n);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.trtllm.runtime;
 
+import io.trtllm.sampling.TokenSampling;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -25,16 +26,18 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
         /** Every row: prompt log-probabilities and parity tests. */
         ALL,
         /**
-         * Only the greedy choice of the last row: the runner returns one value, the index of the
-         * largest logit (the lowest on ties, as {@code torch.argmax}) as a float (exact: vocabularies
-         * are far below 2^24). Lets a device backend send back a token id instead of a vocabulary row.
+         * Only the greedy choice of the last row: the runner returns its token id
+         * ({@link ForwardResult#tokenId}), the index of the largest logit (the lowest on ties, as
+         * {@code torch.argmax}; {@link ModelRunner#argmax}). Lets a device backend send back a token id
+         * instead of a vocabulary row.
          */
         ARGMAX,
         /**
          * Only a token drawn from the last row as {@link SequenceChunk#sampling()} says (temperature,
-         * top-k, top-p, min-p, the sequence's key and step; see {@link TokenSampler}): the runner returns
-         * one value, the token id as a float, or -1 when no token has a non-zero probability. Lets a device
-         * backend send back a token id instead of a vocabulary row for plainly sampled requests.
+         * top-k, top-p, min-p, the sequence's key and step; see {@link io.trtllm.sampling.TokenSampler}): the
+         * runner returns its token id ({@link ForwardResult#tokenId}), or {@link ForwardResult#NO_TOKEN} when
+         * no token has a non-zero probability. Lets a device backend send back a token id instead of a
+         * vocabulary row for plainly sampled requests.
          */
         SAMPLE
     }

@@ -2,6 +2,7 @@ package io.trtllm.tokenizer;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter.InterpreterScopeClosable;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.lib.filter.AdvancedFilter;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import com.hubspot.jinjava.lib.tag.Tag;
@@ -16,6 +17,9 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -23,6 +27,11 @@ import org.jspecify.annotations.Nullable;
  * Jinjava: {@code raise_exception(msg)}, {@code strftime_now(fmt)}, a {@code tojson} with Python's
  * spelling, {@code trim} with Python's idea of whitespace, and the {@code {% generation %}} block
  * (which marks assistant text for training masks and renders its body unchanged).
+ *
+ * <p>Filters that take a size ({@code indent}'s width, {@code center}'s, {@code batch}'s count, the
+ * widths in a {@code format} string) check it against the render's limits ({@link RenderBudget})
+ * before building anything: {@code 'x'|center(2000000000)} would take gigabytes in one step, where
+ * no check between template nodes could stop it.
  */
 final class JinjaExtensions {
     private JinjaExtensions() {
@@ -144,8 +153,7 @@ final class JinjaExtensions {
             Object indent = arg(args, kwargs, 1, "indent");
             Object separators = arg(args, kwargs, 2, "separators");
             Object sortKeys = arg(args, kwargs, 3, "sort_keys");
-            String indentText = indent == null ? null
-                    : indent instanceof Number n ? " ".repeat(n.intValue()) : indent.toString();
+            String indentText = indent == null ? null : indent instanceof Number n ? spaces(n, "tojson") : indent.toString();
             List<String> seps = null;
             if (separators != null) {
                 List<Object> parts = PythonStrings.toList(separators);
@@ -230,10 +238,10 @@ final class JinjaExtensions {
             Object width = arg(args, kwargs, 0, "width");
             Object first = kwargs.containsKey("indentfirst") ? kwargs.get("indentfirst") : arg(args, kwargs, 1, "first");
             Object blank = arg(args, kwargs, 2, "blank");
-            String indention = width == null ? "    "
-                    : width instanceof Number n ? " ".repeat(n.intValue()) : width.toString();
+            String indention = width == null ? "    " : width instanceof Number n ? spaces(n, "indent") : width.toString();
             String s = (var == null ? "" : PythonJson.str(var)) + "\n";
             List<String> lines = PythonStrings.splitlines(s);
+            RenderBudget.requireChars(s.length() + (long) lines.size() * indention.length(), "indent");
             StringBuilder sb = new StringBuilder();
             if (Boolean.TRUE.equals(blank)) {
                 sb.append(String.join("\n" + indention, lines));
@@ -244,6 +252,292 @@ final class JinjaExtensions {
                 }
             }
             return Boolean.TRUE.equals(first) ? indention + sb : sb.toString();
+        }
+    }
+
+    /** Jinja2's {@code center(value, width=80)}: Python's {@code str(value).center(width)}. */
+    static final class CenterFilter implements Filter {
+        @Override
+        public String getName() {
+            return "center";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object width = arg(args, kwargs, 0, "width");
+            long w = width == null ? 80 : number(width, "center").longValue();
+            String s = var == null ? "" : PythonJson.str(var);
+            long length = s.codePointCount(0, s.length());
+            if (w <= length) {
+                return s;
+            }
+            RenderBudget.requireChars(s.length() + (w - length), "center");
+            // CPython's pad(): the odd space goes left when the width is odd.
+            long margin = w - length;
+            long left = margin / 2 + (margin & w & 1);
+            return " ".repeat((int) left) + s + " ".repeat((int) (margin - left));
+        }
+    }
+
+    /**
+     * Jinja2's {@code striptags}: MarkupSafe's {@code Markup(value).striptags()}: comments, then tags
+     * removed, whitespace runs collapsed to one space, character references unescaped (numeric ones,
+     * and {@code &amp; &lt; &gt; &quot; &apos; &nbsp;}; Python's {@code html.unescape} knows all of
+     * HTML5's names). Jinjava's own renders the value as a template first, which would run message
+     * text as template code.
+     */
+    static final class StripTagsFilter implements Filter {
+        @Override
+        public String getName() {
+            return "striptags";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            String s = var == null ? "" : PythonJson.str(var);
+            s = removeSpans(removeSpans(s, "<!--", "-->"), "<", ">");
+            StringBuilder words = new StringBuilder(s.length());
+            for (int i = 0; i < s.length(); ) {
+                int cp = s.codePointAt(i);
+                if (PythonStrings.isPythonWhitespace(cp)) {
+                    i += Character.charCount(cp);
+                    continue;
+                }
+                int end = i;
+                while (end < s.length() && !PythonStrings.isPythonWhitespace(s.codePointAt(end))) {
+                    end += Character.charCount(s.codePointAt(end));
+                }
+                words.append(words.isEmpty() ? "" : " ").append(s, i, end);
+                i = end;
+            }
+            return unescape(words.toString());
+        }
+
+        private static final Pattern REFERENCE = Pattern.compile("&(?:#([0-9]{1,8})|#[xX]([0-9a-fA-F]{1,7})|(amp|lt|gt|quot|nbsp)|(apos)(?=;));?");
+
+        /** Python's {@code html.unescape} for numeric references and the common named ones. */
+        static String unescape(String s) {
+            if (s.indexOf('&') < 0) {
+                return s;
+            }
+            return REFERENCE.matcher(s).replaceAll(m -> {
+                String named = m.group(3) != null ? m.group(3) : m.group(4);
+                if (named != null) {
+                    return Matcher.quoteReplacement(switch (named) {
+                        case "amp" -> "&";
+                        case "lt" -> "<";
+                        case "gt" -> ">";
+                        case "quot" -> "\"";
+                        case "apos" -> "'";
+                        default -> "\u00a0";
+                    });
+                }
+                int cp = m.group(1) != null ? Integer.parseInt(m.group(1)) : Integer.parseInt(m.group(2), 16);
+                boolean valid = cp > 0 && cp <= Character.MAX_CODE_POINT && (cp < 0xD800 || cp > 0xDFFF);
+                return Matcher.quoteReplacement(valid ? new String(Character.toChars(cp)) : "\ufffd");
+            });
+        }
+
+        /**
+         * MarkupSafe's loop, in one pass: while the text holds {@code open} with a {@code close} at or
+         * after it, the first such span goes, and the search starts again from the text's beginning
+         * (so {@code "<!-<!--x-->-y-->"} loses both comments). The text before the first {@code open}
+         * holds none, so only its last few characters, joined with what follows, are searched again.
+         */
+        static String removeSpans(String s, String open, String close) {
+            StringBuilder out = new StringBuilder(s.length());
+            int i = 0; // the text is out + s[i..]
+            while (true) {
+                int o = out.length();
+                int start = find(out, s, i, open, Math.max(0, o - open.length() + 1));
+                int end = start < 0 ? -1 : find(out, s, i, close, start);
+                if (end < 0) {
+                    break;
+                }
+                // The open runs past out's end, so the close ends past it too: the rest resumes in s.
+                int resume = i + (end + close.length() - o);
+                if (start < o) {
+                    out.setLength(start);
+                } else {
+                    out.append(s, i, i + (start - o));
+                }
+                i = resume;
+            }
+            return out.append(s, i, s.length()).toString();
+        }
+
+        /** Index in {@code out + s[i..]} of the first {@code needle} at or after {@code from}, or -1. */
+        private static int find(StringBuilder out, String s, int i, String needle, int from) {
+            int o = out.length();
+            for (int v = from; v < o; v++) {
+                if (startsAt(out, s, i, v, needle)) {
+                    return v;
+                }
+            }
+            int at = s.indexOf(needle, i + Math.max(0, from - o));
+            return at < 0 ? -1 : o + (at - i);
+        }
+
+        private static boolean startsAt(StringBuilder out, String s, int i, int v, String needle) {
+            for (int k = 0; k < needle.length(); k++) {
+                int p = v + k;
+                int q = i + (p - out.length());
+                if (p >= out.length() && q >= s.length()) {
+                    return false;
+                }
+                if ((p < out.length() ? out.charAt(p) : s.charAt(q)) != needle.charAt(k)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** Jinja2's {@code replace(s, old, new, count=None)}: Python's {@code str.replace}, within the limits. */
+    static final class ReplaceFilter implements Filter {
+        @Override
+        public String getName() {
+            return "replace";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object old = arg(args, kwargs, 0, "old");
+            Object replacement = arg(args, kwargs, 1, "new");
+            Object count = arg(args, kwargs, 2, "count");
+            if (old == null || replacement == null) {
+                throw new IllegalArgumentException("replace: expects old and new strings, found " + old + ", " + replacement);
+            }
+            String s = var == null ? "" : PythonJson.str(var);
+            return PythonStrings.replace(s, PythonJson.str(old), PythonJson.str(replacement),
+                    count == null ? -1 : number(count, "replace").longValue());
+        }
+    }
+
+    /**
+     * Jinja2's {@code pprint}: the value as Python prints it (for the short values templates hold,
+     * {@code pprint.pformat} is {@code repr}; Jinjava's own prints its Java class and HTML escapes).
+     */
+    static final class PprintFilter implements Filter {
+        @Override
+        public String getName() {
+            return "pprint";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            return PythonJson.repr(var);
+        }
+    }
+
+    /** Jinjava's {@code batch}, whose count (the length its last batch is filled to) is held to the item limit. */
+    static final class BatchFilter implements Filter {
+        private final Filter batch = new com.hubspot.jinjava.lib.filter.BatchFilter();
+
+        @Override
+        public String getName() {
+            return "batch";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object count = arg(args, kwargs, 0, "linecount");
+            if (count != null) {
+                RenderBudget.requireItems(number(count, "batch").longValue(), "batch");
+            }
+            return batch.filter(var, interpreter, args, kwargs);
+        }
+    }
+
+    /**
+     * Jinja2's {@code format} (printf style; Jinjava's, through Java's formatter), whose widths and
+     * precisions ({@code %2000000000s}) are held to the string limit before the text is built.
+     */
+    static final class FormatFilter implements AdvancedFilter {
+        private static final Pattern SIZES = Pattern.compile("%(?:\\d+\\$)?[-#+ 0,(<]*(\\d+)?(?:\\.(\\d+))?");
+
+        private final AdvancedFilter format = new com.hubspot.jinjava.lib.filter.FormatFilter();
+
+        @Override
+        public String getName() {
+            return "format";
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Matcher m = SIZES.matcher(var == null ? "" : var.toString());
+            while (m.find()) {
+                for (int g = 1; g <= 2; g++) {
+                    if (m.group(g) != null) {
+                        // Digits past a long are past any limit.
+                        RenderBudget.requireChars(m.group(g).length() > 18 ? Long.MAX_VALUE : Long.parseLong(m.group(g)),
+                                "format");
+                    }
+                }
+            }
+            return format.filter(var, interpreter, args, kwargs);
+        }
+    }
+
+    /**
+     * Every filter but the few that only pass references on: its value and arguments may be printed
+     * with Java's {@code toString} (Jinjava's default for arguments, and what many of its filters do
+     * with a list), so a value whose text would be over the string limit is refused first (see
+     * {@link RenderBudget#requirePrintable}).
+     */
+    static final class PrintableInputs implements Filter {
+        /** Filters that return a member, a count or references, and never print their list. */
+        static final Set<String> PASS_REFERENCES = Set.of("length", "count", "first", "last", "list", "map", "select",
+                "reject", "selectattr", "rejectattr", "sort", "unique", "reverse", "slice", "sum", "min", "max", "random",
+                "dictsort", "groupby", "default", "d", "safe", "join");
+
+        private final Filter filter;
+
+        PrintableInputs(Filter filter) {
+            this.filter = filter;
+        }
+
+        @Override
+        public String getName() {
+            return filter.getName();
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, String... args) {
+            RenderBudget.requirePrintable(var, getName());
+            return filter.filter(var, interpreter, args);
+        }
+
+        @Override
+        public Object filter(@Nullable Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            RenderBudget.requirePrintable(var, getName());
+            for (Object arg : args) {
+                RenderBudget.requirePrintable(arg, getName());
+            }
+            for (Object arg : kwargs.values()) {
+                RenderBudget.requirePrintable(arg, getName());
+            }
+            return filter.filter(var, interpreter, args, kwargs);
+        }
+
+        @Override
+        public boolean preserveSafeString() {
+            return filter.preserveSafeString();
         }
     }
 
@@ -263,6 +557,24 @@ final class JinjaExtensions {
                 }
                 return sb.toString();
             }
+        }
+    }
+
+    /** {@code n} spaces, for a width a template passes (e.g. {@code indent(4)}), within the string limit. */
+    private static String spaces(Number n, String what) {
+        long width = Math.max(0, n.longValue());
+        RenderBudget.requireChars(width, what);
+        return " ".repeat((int) width);
+    }
+
+    private static Number number(Object value, String what) {
+        if (value instanceof Number n) {
+            return n;
+        }
+        try {
+            return Long.parseLong(value.toString().strip());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(what + ": expects an integer, found " + value);
         }
     }
 

@@ -12,6 +12,11 @@ import org.jspecify.annotations.Nullable;
  * prompt through {@code tojson}, and the model was trained on Python's exact spelling:
  * {@code {"a": 1, "b": [1, 2]}} with a space after {@code :} and {@code ,}, non-ASCII kept as is
  * (transformers' {@code tojson} passes {@code ensure_ascii=False}), floats as Python prints them.
+ *
+ * <p>Both stay within the render's limits ({@link RenderBudget}): the text they build is checked
+ * before each string goes in (a list of 1,000 references to one long message would otherwise print
+ * to gigabytes before any output limit sees it), and values nest at most
+ * {@value RenderBudget#MAX_DEPTH} levels.
  */
 final class PythonJson {
     private PythonJson() {
@@ -35,6 +40,7 @@ final class PythonJson {
 
     private static void write(StringBuilder sb, @Nullable Object v, boolean ascii, @Nullable String indent,
             String itemSep, String keySep, boolean sortKeys, int level) {
+        RenderBudget.requireDepth(level, "tojson");
         if (v == null) {
             sb.append("null");
         } else if (v instanceof Boolean b) {
@@ -105,11 +111,18 @@ final class PythonJson {
 
     private static void newline(StringBuilder sb, @Nullable String indent, int level) {
         if (indent != null) {
+            room(sb, 1 + (long) indent.length() * level, "tojson");
             sb.append('\n').append(indent.repeat(level));
         }
     }
 
+    /** Refuses to let {@code sb} grow by {@code more} characters past the render's limit. */
+    private static void room(StringBuilder sb, long more, String what) {
+        RenderBudget.requireChars(sb.length() + more, what);
+    }
+
     private static void quote(StringBuilder sb, String s, boolean ascii) {
+        room(sb, s.length() + 2L, "tojson");
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -132,6 +145,8 @@ final class PythonJson {
             }
         }
         sb.append('"');
+        // Escapes grow a string up to sixfold.
+        room(sb, 0, "tojson");
     }
 
     /**
@@ -173,11 +188,12 @@ final class PythonJson {
     /** Python's {@code repr(value)}: {@code None}, {@code True}, {@code 'text'}, {@code [1, 'a']}, {@code {'k': 1}}. */
     static String repr(@Nullable Object v) {
         StringBuilder sb = new StringBuilder();
-        repr(sb, v);
+        repr(sb, v, 0);
         return sb.toString();
     }
 
-    private static void repr(StringBuilder sb, @Nullable Object v) {
+    private static void repr(StringBuilder sb, @Nullable Object v, int level) {
+        RenderBudget.requireDepth(level, "str()");
         if (v == null) {
             sb.append("None");
         } else if (v instanceof Boolean b) {
@@ -193,28 +209,31 @@ final class PythonJson {
             boolean first = true;
             for (Map.Entry<?, ?> e : map.entrySet()) {
                 sb.append(first ? "" : ", ");
-                repr(sb, e.getKey());
+                repr(sb, e.getKey(), level + 1);
                 sb.append(": ");
-                repr(sb, e.getValue());
+                repr(sb, e.getValue(), level + 1);
                 first = false;
             }
             sb.append('}');
         } else {
             List<Object> items = PythonStrings.toList(v);
             if (items == null) {
-                sb.append(v);
+                String text = v.toString();
+                room(sb, text.length(), "str()");
+                sb.append(text);
                 return;
             }
             sb.append('[');
             for (int i = 0; i < items.size(); i++) {
                 sb.append(i == 0 ? "" : ", ");
-                repr(sb, items.get(i));
+                repr(sb, items.get(i), level + 1);
             }
             sb.append(']');
         }
     }
 
     private static void reprString(StringBuilder sb, String s) {
+        room(sb, s.length() + 2L, "str()");
         char quote = s.indexOf('\'') >= 0 && s.indexOf('"') < 0 ? '"' : '\'';
         sb.append(quote);
         for (int i = 0; i < s.length(); ) {
@@ -239,6 +258,8 @@ final class PythonJson {
             }
         }
         sb.append(quote);
+        // Escapes grow a string up to tenfold.
+        room(sb, 0, "str()");
     }
 
     /** Python's {@code str.isprintable()} for one code point: not a control, format, separator (but ' ') or unassigned. */

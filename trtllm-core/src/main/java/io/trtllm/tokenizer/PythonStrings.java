@@ -1,12 +1,17 @@
 package io.trtllm.tokenizer;
 
+import com.hubspot.jinjava.util.ForLoop;
 import java.beans.FeatureDescriptor;
 import java.lang.reflect.Array;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import jinjava.javax.el.ELContext;
 import jinjava.javax.el.ELException;
 import jinjava.javax.el.ELResolver;
@@ -27,6 +32,11 @@ import org.jspecify.annotations.Nullable;
  *   <li>slices with a step ({@code xs[::-1]}), which {@link JinjaPreprocessor} turns into a
  *       subscript by a {@link #sliceKey slice key}.</li>
  * </ul>
+ * Methods that can build more than they are given ({@code replace}, {@code join}, {@code format},
+ * {@code split}) check the size of what they build against the render's limits
+ * ({@link RenderBudget}) before taking the memory: {@code s.replace('a', s)} squares a string.
+ * No other method of a string can be called, and of other values only Python's non-mutating
+ * mapping and sequence methods (see {@link #invoke}).
  */
 final class PythonStrings extends ELResolver {
     /** Prefix of the subscript key that stands for a Python slice {@code [start:stop:step]}. */
@@ -57,19 +67,47 @@ final class PythonStrings extends ELResolver {
         return null;
     }
 
+    /**
+     * The methods a template may call besides {@code str}'s: Python's non-mutating ones, as in
+     * transformers' immutable sandbox (whose lists and dicts refuse {@code append} or {@code update}).
+     */
+    private static final Set<String> MAPPING_METHODS = Set.of("items", "keys", "values", "get");
+    private static final Set<String> SEQUENCE_METHODS = Set.of("index", "count", "copy");
+    private static final Set<String> LOOP_METHODS = Set.of("cycle");
+
+    /**
+     * Strings get Python's methods; mappings, sequences and {@code loop} the few above, left to Jinjava.
+     * Any other method of theirs is refused: Jinjava would call any public Java method, and
+     * {@code 'x'.repeat(2000000000)} or a list's {@code toString()} takes gigabytes in one step.
+     */
     @Override
     public @Nullable Object invoke(ELContext context, @Nullable Object base, @Nullable Object method,
             Class<?> @Nullable [] paramTypes, Object @Nullable [] params) {
-        if (!(base instanceof String s) || method == null) {
+        if (base == null || method == null) {
             return null;
         }
-        Object[] args = params == null ? new Object[0] : params;
-        Object result = call(s, method.toString(), args);
-        if (result == NOT_HANDLED) {
-            return null;
+        String name = method.toString();
+        if (base instanceof String s) {
+            Object[] args = params == null ? new Object[0] : params;
+            Object result = call(s, name, args);
+            if (result == NOT_HANDLED) {
+                throw new ELException("str has no method '" + name + "' here: chat templates get Python's str methods ("
+                        + STR_METHODS + ")");
+            }
+            context.setPropertyResolved(true);
+            return result;
         }
-        context.setPropertyResolved(true);
-        return result;
+        // Jinjava calls filters, tests and macros as methods too (filter, evaluate): only values are limited.
+        Set<String> allowed = base instanceof Map<?, ?> ? MAPPING_METHODS
+                : base instanceof Collection<?> || base.getClass().isArray() ? SEQUENCE_METHODS
+                : base instanceof ForLoop ? LOOP_METHODS
+                : null;
+        if (allowed != null && !allowed.contains(name)) {
+            throw new ELException("'" + name + "' cannot be called here: chat templates get Python's non-mutating "
+                    + "methods of str, dict (" + String.join(", ", new TreeSet<>(MAPPING_METHODS)) + ") and list ("
+                    + String.join(", ", new TreeSet<>(SEQUENCE_METHODS)) + "), and loop.cycle");
+        }
+        return null;
     }
 
     /** The key under which {@code base[start:stop:step]} is looked up (null bounds are Python's None). */
@@ -89,18 +127,13 @@ final class PythonStrings extends ELResolver {
 
     private static Object slice(Object base, String key) {
         String[] parts = key.substring(SLICE_KEY_PREFIX.length()).split(":", -1);
-        List<Object> items;
-        boolean isString = base instanceof String;
-        if (isString) {
-            items = new ArrayList<>();
-            ((String) base).codePoints().forEach(cp -> items.add(new String(Character.toChars(cp))));
-        } else {
-            items = toList(base);
-            if (items == null) {
-                throw new ELException("cannot slice a " + base.getClass().getSimpleName());
-            }
+        // A string slices by code point (as Python's str), without a String per character.
+        int[] codePoints = base instanceof String s ? s.codePoints().toArray() : null;
+        List<Object> items = codePoints != null ? null : toList(base);
+        if (codePoints == null && items == null) {
+            throw new ELException("cannot slice a " + base.getClass().getSimpleName());
         }
-        int n = items.size();
+        int n = codePoints != null ? codePoints.length : items.size();
         long step = parts[2].isEmpty() ? 1 : Long.parseLong(parts[2]);
         if (step == 0) {
             throw new ELException("slice step cannot be zero");
@@ -108,14 +141,16 @@ final class PythonStrings extends ELResolver {
         // Python's PySlice_AdjustIndices.
         long start = adjust(parts[0], n, step, true);
         long stop = adjust(parts[1], n, step, false);
+        if (codePoints != null) {
+            StringBuilder sb = new StringBuilder();
+            for (long i = start; step > 0 ? i < stop : i > stop; i += step) {
+                sb.appendCodePoint(codePoints[(int) i]);
+            }
+            return sb.toString();
+        }
         List<Object> out = new ArrayList<>();
         for (long i = start; step > 0 ? i < stop : i > stop; i += step) {
             out.add(items.get((int) i));
-        }
-        if (isString) {
-            StringBuilder sb = new StringBuilder();
-            out.forEach(sb::append);
-            return sb.toString();
         }
         return out;
     }
@@ -160,6 +195,10 @@ final class PythonStrings extends ELResolver {
         return null;
     }
 
+    private static final String STR_METHODS = "startswith endswith strip lstrip rstrip split rsplit splitlines upper "
+            + "lower title capitalize replace join find rfind count format removeprefix removesuffix isdigit isalpha "
+            + "isalnum isspace isupper islower";
+
     private static Object call(String s, String method, Object[] a) {
         return switch (method) {
             case "startswith" -> {
@@ -197,7 +236,10 @@ final class PythonStrings extends ELResolver {
                 }
                 StringBuilder sb = new StringBuilder();
                 for (int i = 0; i < items.size(); i++) {
-                    sb.append(i == 0 ? "" : s).append(items.get(i));
+                    // Python joins strings only; anything else prints as str() (bounded, unlike Java's toString).
+                    String item = items.get(i) instanceof String text ? text : PythonJson.str(items.get(i));
+                    RenderBudget.requireChars(sb.length() + (i == 0 ? 0L : s.length()) + item.length(), "str.join");
+                    sb.append(i == 0 ? "" : s).append(item);
                 }
                 yield sb.toString();
             }
@@ -273,7 +315,9 @@ final class PythonStrings extends ELResolver {
         if (sep != null && sep.isEmpty()) {
             throw new ELException("str." + method + ": empty separator");
         }
-        List<String> parts = new ArrayList<>();
+        // From the right, parts are collected last first and reversed at the end (adding each at
+        // the front would take time quadratic in their number).
+        List<String> parts = new BoundedList("str." + method);
         if (sep == null) {
             // Runs of whitespace separate; leading and trailing whitespace yields no empty strings.
             int[] cps = s.codePoints().toArray();
@@ -287,14 +331,14 @@ final class PythonStrings extends ELResolver {
                         break;
                     }
                     if (max >= 0 && parts.size() == max) {
-                        parts.addFirst(new String(cps, 0, i));
+                        parts.add(new String(cps, 0, i));
                         break;
                     }
                     int j = i;
                     while (j > 0 && !isPythonWhitespace(cps[j - 1])) {
                         j--;
                     }
-                    parts.addFirst(new String(cps, j, i - j));
+                    parts.add(new String(cps, j, i - j));
                     i = j;
                 }
             } else {
@@ -318,16 +362,21 @@ final class PythonStrings extends ELResolver {
                     i = j;
                 }
             }
+            if (fromRight) {
+                Collections.reverse(parts);
+            }
             return parts;
         }
         if (fromRight) {
             int end = s.length();
             int at;
             while ((max < 0 || parts.size() < max) && (at = s.lastIndexOf(sep, end - sep.length())) >= 0) {
-                parts.addFirst(s.substring(at + sep.length(), end));
+                parts.add(s.substring(at + sep.length(), end));
                 end = at;
             }
-            parts.addFirst(s.substring(0, end));
+            parts.add(s.substring(0, end));
+            Collections.reverse(parts);
+            return parts;
         } else {
             int from = 0;
             int at;
@@ -341,7 +390,7 @@ final class PythonStrings extends ELResolver {
     }
 
     static List<String> splitlines(String s) {
-        List<String> lines = new ArrayList<>();
+        List<String> lines = new BoundedList("str.splitlines");
         int start = 0;
         int i = 0;
         while (i < s.length()) {
@@ -362,6 +411,28 @@ final class PythonStrings extends ELResolver {
         return lines;
     }
 
+    /** The parts of a split: refused past the render's item limit (a long message splits into millions). */
+    private static final class BoundedList extends ArrayList<String> {
+        private final String what;
+        private final int max = RenderBudget.limits().maxItems();
+
+        BoundedList(String what) {
+            this.what = what;
+        }
+
+        @Override
+        public boolean add(String part) {
+            room();
+            return super.add(part);
+        }
+
+        private void room() {
+            if (size() >= max) {
+                RenderBudget.requireItems(size() + 1L, what);
+            }
+        }
+    }
+
     private static String title(String s) {
         StringBuilder sb = new StringBuilder(s.length());
         boolean previousCased = false;
@@ -375,7 +446,11 @@ final class PythonStrings extends ELResolver {
         return sb.toString();
     }
 
-    private static String replace(String s, String old, String replacement, long count) {
+    /** Python's {@code s.replace(old, replacement, count)} ({@code count < 0}: all), within the render's limits. */
+    static String replace(String s, String old, String replacement, long count) {
+        long occurrences = count(s, old);
+        long replaced = count < 0 ? occurrences : Math.min(count, occurrences);
+        RenderBudget.requireChars(s.length() + replaced * (replacement.length() - old.length()), "str.replace");
         if (count < 0) {
             return s.replace(old, replacement);
         }
@@ -436,7 +511,9 @@ final class PythonStrings extends ELResolver {
                 if (index >= a.length) {
                     throw new ELException("str.format: no argument for field {" + field + "}");
                 }
-                sb.append(PythonJson.str(a[index]));
+                String value = PythonJson.str(a[index]);
+                RenderBudget.requireChars((long) sb.length() + value.length(), "str.format");
+                sb.append(value);
                 i = close;
             } else {
                 sb.append(c);

@@ -2,6 +2,7 @@ package io.trtllm.tokenizer;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.LibUtils;
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.model.ModelFormatException;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;

@@ -5,17 +5,17 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.trtllm.engine.BuildCacheConfig;
-import io.trtllm.engine.BuildConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.engine.BuildProgress;
 import io.trtllm.engine.CorruptEngineException;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineBuilder;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.engine.EngineLease;
-import io.trtllm.engine.EngineLoad;
 import io.trtllm.engine.EngineManifest;
-import io.trtllm.model.DType;
 import io.trtllm.runtime.cuda.CompiledKernels;
 import io.trtllm.runtime.cuda.CudaBackend;
 import io.trtllm.runtime.cuda.GpuResults;
@@ -86,7 +86,7 @@ class CudaEngineKernelsGpuTests {
             GpuResults.record("engine kernels: %s, %d bytes of cubin for %s, options %s", k.compiler(), k.cubin().length,
                     k.arch(), String.join(" ", k.options()));
         }
-        Path f16 = build("local-f16", BuildConfig.builder(256).dtype(DType.F16).build(), Device.of("cuda"));
+        Path f16 = build("local-f16", BuildConfig.builder(256).dtype(Dtype.FLOAT16).build(), Device.of("cuda"));
         try (EngineLease lease = EngineCache.openPrebuilt(f16)) {
             assertThat(lease.kernels().options()).contains("-DWEIGHT_F16=1", "-DKV_F16=1");
         }

@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.engine.EngineConfig;
 import io.trtllm.engine.ModelIdentity;
 import io.trtllm.model.CacheDirectory;
-import io.trtllm.model.ModelSource;
 import io.trtllm.model.hub.HubSettings;
+import io.trtllm.model.source.ModelSource;
 import io.trtllm.runtime.cuda.GpuResults;
 import java.io.IOException;
 import java.io.InputStream;

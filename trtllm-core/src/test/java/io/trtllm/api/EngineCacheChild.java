@@ -1,6 +1,6 @@
 package io.trtllm.api;
 
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
 import java.nio.file.Path;
 
 /**

@@ -3,7 +3,8 @@ package io.trtllm.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.engine.BuildProgress;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineCache;
@@ -37,7 +38,7 @@ class KvCacheDtypeTests {
     @BeforeAll
     static void load() {
         for (DType kv : List.of(DType.F32, DType.BF16, DType.F16)) {
-            var config = new KvCacheConfig(4096, 0.25, true, 32, kv);
+            var config = new KvCacheConfig(4096, 0.25, true, 32).withDtype(kv.name());
             LLMS.put(kv, new LLM(LlmArgs.builder("stories15M").backend("cpu").kvCacheConfig(config).build()));
         }
     }
@@ -117,8 +118,10 @@ class KvCacheDtypeTests {
         assertThatThrownBy(() -> KvCacheConfig.defaults().withDtype("fp8"))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("kv_cache_config.dtype 'fp8'").hasMessageContaining("float32, float16, bfloat16");
-        assertThatThrownBy(() -> new KvCacheConfig(null, 0.25, true, 32, DType.I8))
-                .hasMessageContaining("kv_cache_config.dtype must be float32, float16 or bfloat16, got I8");
+        // Integer types are no KV cache element type: Dtype names floating-point types only.
+        assertThatThrownBy(() -> KvCacheConfig.defaults().withDtype("int8"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("kv_cache_config.dtype 'int8' is not one of [auto, float32, float16, bfloat16]");
     }
 
     /** The logits of every position of {@code tokens} with a {@code kv} cache, on the shared engine. */
@@ -129,7 +132,7 @@ class KvCacheDtypeTests {
                 BuildProgress.NONE);
              var runner = new CpuModelRunner(llm.modelConfig(), lease.weights(), new KvCacheSpec(4, 64), kv, 1)) {
             return runner.forward(Batch.of(new SequenceChunk(tokens, 0, new int[] {0, 1, 2, 3},
-                    SequenceChunk.LogitsMode.ALL)))[0];
+                    SequenceChunk.LogitsMode.ALL))).logits(0);
         }
     }
 }

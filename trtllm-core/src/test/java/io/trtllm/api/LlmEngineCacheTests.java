@@ -5,20 +5,19 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.trtllm.engine.BuildCacheConfig;
-import io.trtllm.engine.BuildConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineBuilder;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.engine.EngineConfig;
-import io.trtllm.engine.EngineLoad;
-import io.trtllm.model.DType;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -123,7 +122,7 @@ class LlmEngineCacheTests {
         try (var bf16 = new LLM(args().dtype("bf16").build())) {
             assertThat(bf16.engineLoad().kind()).isEqualTo(EngineLoad.Kind.BUILT);
             assertThat(bf16.engineDirectory()).isNotEqualTo(defaultEngine);
-            assertThat(bf16.buildConfig().dtype()).isEqualTo(DType.BF16);
+            assertThat(bf16.buildConfig().dtype()).isEqualTo(Dtype.BFLOAT16);
             String text = greedy(bf16);
             assertThat(text).isNotBlank();
             assertThat(text.substring(0, 12)).isEqualTo(f32.substring(0, 12)); // BF16 weights, same opening words

@@ -2,12 +2,12 @@ package io.trtllm.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.engine.BuildCacheConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.engine.BuildProgress;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.engine.EngineLease;
-import io.trtllm.engine.Quantization;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
@@ -125,7 +125,7 @@ class QuantizedStories15MTests {
              var runner = new CpuModelRunner(llm.modelConfig(), lease.weights(), new KvCacheSpec(4, 64), 1)) {
             assertThat(lease.directory()).isEqualTo(llm.engineDirectory());
             float[] all = runner.forward(Batch.of(new SequenceChunk(tokens, 0, new int[] {0, 1, 2, 3},
-                    SequenceChunk.LogitsMode.ALL)))[0];
+                    SequenceChunk.LogitsMode.ALL))).logits(0);
             assertThat(all).hasSize(tokens.length * llm.modelConfig().vocabSize());
             return all;
         }

@@ -3,7 +3,7 @@ package io.trtllm.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.trtllm.executor.SamplingConfig;
+import io.trtllm.sampling.SamplingConfig;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

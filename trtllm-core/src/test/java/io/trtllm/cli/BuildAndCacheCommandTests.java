@@ -3,8 +3,8 @@ package io.trtllm.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.trtllm.engine.BuildCacheConfig;
-import io.trtllm.engine.BuildConfig;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
 import io.trtllm.engine.BuildProgress;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineCache;

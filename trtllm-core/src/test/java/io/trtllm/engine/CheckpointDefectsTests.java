@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
 import io.trtllm.model.ModelFormatException;
 import java.io.IOException;
 import java.nio.file.Files;

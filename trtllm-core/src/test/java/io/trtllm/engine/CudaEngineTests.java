@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Dtype;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.runtime.cuda.CompiledKernels;
@@ -55,7 +57,7 @@ class CudaEngineTests {
         assertThat(key(model, base, Device.cuda("sm_90a"))).isNotEqualTo(k);
         assertThat(key(model, base, Device.cuda(Device.ANY_ARCH))).isNotEqualTo(k);
         assertThat(key(model, base, Device.cpu())).isNotEqualTo(k);
-        assertThat(key(model, base.toBuilder().dtype(DType.F16).build(), SM_90)).isNotEqualTo(k);
+        assertThat(key(model, base.toBuilder().dtype(Dtype.FLOAT16).build(), SM_90)).isNotEqualTo(k);
         // The kernel source is an input of engines that carry kernels: a changed kernels.cu builds new ones.
         assertThat(EngineCache.keyInputs(model, base, SM_90).path("cuda_kernels_sha256").asText())
                 .isEqualTo(CudaBackend.kernelsSourceSha256()).hasSize(64);
@@ -66,12 +68,12 @@ class CudaEngineTests {
     @Test
     void cudaEnginesAreBfloat16OrFloat16() {
         for (Device d : List.of(SM_90, Device.cuda(Device.ANY_ARCH))) {
-            assertThatThrownBy(() -> new EngineBuilder(BuildConfig.builder(64).dtype(DType.F32).build(), d))
+            assertThatThrownBy(() -> new EngineBuilder(BuildConfig.builder(64).dtype(Dtype.FLOAT32).build(), d))
                     .isInstanceOf(UnsupportedOperationException.class)
                     .hasMessageContaining("dtype float32 is not supported by the cuda backend")
                     .hasMessageContaining("bfloat16 or float16");
-            new EngineBuilder(BuildConfig.builder(64).dtype(DType.F16).build(), d);
-            new EngineBuilder(BuildConfig.builder(64).dtype(DType.BF16).build(), d);
+            new EngineBuilder(BuildConfig.builder(64).dtype(Dtype.FLOAT16).build(), d);
+            new EngineBuilder(BuildConfig.builder(64).dtype(Dtype.BFLOAT16).build(), d);
             new EngineBuilder(BuildConfig.builder(64).build(), d);
         }
         assertThat(CudaBackend.weightType(null)).isEqualTo(DType.BF16);

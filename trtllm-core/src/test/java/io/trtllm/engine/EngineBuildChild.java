@@ -1,5 +1,7 @@
 package io.trtllm.engine;
 
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
 import java.nio.file.Path;
 import java.time.Clock;
 

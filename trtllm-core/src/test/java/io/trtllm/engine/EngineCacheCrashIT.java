@@ -2,6 +2,9 @@ package io.trtllm.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.cli.Main;
 import java.io.BufferedReader;
 import java.io.IOException;

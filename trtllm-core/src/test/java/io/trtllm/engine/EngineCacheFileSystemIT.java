@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.cli.Main;
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -5,6 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.EngineLoad;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.SafeTensors;
@@ -86,8 +91,8 @@ class EngineCacheTests {
         String k = key(model, base, CPU);
         assertThat(key(model, config(128), CPU)).isEqualTo(k).hasSize(64);
         assertThat(key(model, config(64), CPU)).isNotEqualTo(k);
-        assertThat(key(model, base.toBuilder().dtype(DType.BF16).build(), CPU)).isNotEqualTo(k);
-        assertThat(key(model, base.toBuilder().dtype(DType.F32).build(), CPU)).as("auto is not float32").isNotEqualTo(k);
+        assertThat(key(model, base.toBuilder().dtype(Dtype.BFLOAT16).build(), CPU)).isNotEqualTo(k);
+        assertThat(key(model, base.toBuilder().dtype(Dtype.FLOAT32).build(), CPU)).as("auto is not float32").isNotEqualTo(k);
         String int8 = key(model, base.toBuilder().quantization(Quantization.INT8).build(), CPU);
         assertThat(int8).isNotEqualTo(k);
         assertThat(key(model, base.toBuilder().quantization(Quantization.INT4).build(), CPU)).isNotEqualTo(k).isNotEqualTo(int8);
@@ -177,7 +182,7 @@ class EngineCacheTests {
     @Test
     void dtypeConversionWritesTheRequestedTypeWithLinearWeightsInPanels() {
         EngineCache cache = cache();
-        try (EngineLease lease = cache.acquire(model, config(64).toBuilder().dtype(DType.BF16).build(), CPU, false,
+        try (EngineLease lease = cache.acquire(model, config(64).toBuilder().dtype(Dtype.BFLOAT16).build(), CPU, false,
                 BuildProgress.NONE);
              SafeTensors source = SafeTensors.open(model.resolve("model.safetensors"))) {
             var packed = lease.weights().tensor("model.layers.0.mlp.up_proj.panels");
@@ -231,7 +236,7 @@ class EngineCacheTests {
     @Test
     void quantizationOfAShapeWithoutAGroupSizeIsRefusedNamingTheTensor() {
         var config = ModelConfig.load(model);
-        var transform = new CpuLayoutTransform(null, Quantization.INT4, config, 32);
+        var transform = new CpuLayoutTransform(Dtype.AUTO, Quantization.INT4, config, 32);
         var odd = new Tensor("model.layers.0.mlp.down_proj.weight", DType.F32, new long[] {64, 100},
                 Arena.ofAuto().allocate(64 * 100 * 4));
         assertThatThrownBy(() -> transform.plan(odd)).isInstanceOf(IllegalArgumentException.class)
@@ -242,13 +247,14 @@ class EngineCacheTests {
         var ints = new Tensor("model.layers.0.mlp.down_proj.weight", DType.I8, new long[] {8, 8},
                 Arena.ofAuto().allocate(64));
         assertThatThrownBy(() -> transform.plan(ints)).hasMessageContaining("has dtype I8");
-        assertThatThrownBy(() -> new CpuLayoutTransform(null, Quantization.NONE, config, 0).plan(odd))
+        assertThatThrownBy(() -> new CpuLayoutTransform(Dtype.AUTO, Quantization.NONE, config, 0).plan(odd))
                 .hasMessageContaining("panel rows");
         assertThatThrownBy(() -> new EngineBuilder(config(64).toBuilder().quantization(Quantization.INT8).build(),
                 Device.cuda("sm_90"))).isInstanceOf(UnsupportedOperationException.class)
                 .hasMessageContaining("quantization int8 is built for the cpu backend only");
-        assertThatThrownBy(() -> config(64).toBuilder().dtype(DType.I8).build())
-                .hasMessageContaining("dtype I8 is not a weight dtype");
+        // Integer weights come from quantization: a dtype names floating-point types only.
+        assertThatThrownBy(() -> config(64).toBuilder().dtype("int8").build())
+                .hasMessageContaining("dtype 'int8' is not one of [auto, float32, float16, bfloat16]");
     }
 
     @Test
@@ -413,7 +419,7 @@ class EngineCacheTests {
                 .hasMessageContaining(out.toString()).hasMessageContaining("exists already");
 
         Path failed = tmp.resolve("failed");
-        var copy = new DTypeConversion(null);
+        var copy = new DTypeConversion(Dtype.AUTO);
         var failing = new EngineBuilder(config(64), CPU).transform(new WeightTransform() {
             @Override
             public List<EngineTensor> plan(io.trtllm.model.Tensor source) {

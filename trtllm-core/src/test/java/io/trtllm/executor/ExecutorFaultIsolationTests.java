@@ -4,12 +4,14 @@ import static io.trtllm.executor.ExecutorTests.assertNoBlocksHeld;
 import static io.trtllm.executor.ExecutorTests.greedy;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.executor.ExecutorTests.Collector;
 import io.trtllm.executor.ExecutorTests.Result;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.sampling.SampledToken;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -196,7 +198,7 @@ class ExecutorFaultIsolationTests {
     @Test
     void aFailureWhileGrowingOneRunningSequenceUnderPreemptionFailsOnlyThatOne() throws Exception {
         // Room for about three of the eight: blocks grow every 16 tokens, sequences are preempted and recomputed.
-        var scheduler = new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 8, 512, true);
+        var scheduler = new SchedulerConfig(SchedulerPolicy.MAX_UTILIZATION, 8, 512, true);
         List<int[]> prompts = prompts();
         var expected = reference(scheduler, 160, prompts);
         var hook = new FailAt(StepHook.Step.SCHEDULE, 6, "injected: growing req-3's blocks broke");

@@ -3,16 +3,18 @@ package io.trtllm.executor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -101,7 +103,7 @@ class ExecutorTests {
 
     /** Each prompt alone: the reference for everything batched. */
     List<List<Integer>> alone(List<int[]> prompts, int maxTokens) throws Exception {
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 1, 4096, false),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 1, 4096, false),
                 MAX_SEQ_LEN, 16, 16, false);
         List<List<Integer>> out = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
@@ -167,7 +169,7 @@ class ExecutorTests {
             prompts.add(p);
         }
         var expected = alone(prompts, 12);
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 16, 64, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 16, 64, true),
                 16 * MAX_SEQ_LEN, 16, 64, true);
         together(ex, List.of(prompts.getFirst()), 1); // the system prompt's blocks are now cached
         var results = together(ex, prompts, 12);
@@ -182,7 +184,7 @@ class ExecutorTests {
 
     @Test
     void soakOf500RequestsWithCancellationsAndAFullQueueEndsEachExactlyOnceAndLeaksNothing() throws Exception {
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 16, 256, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.MAX_UTILIZATION, 16, 256, true),
                 12 * MAX_SEQ_LEN, 16, 48, true);
         int freeAtStart = ex.stats().kvCache().freeBlocks();
         var rnd = new SplittableRandom(2026);
@@ -266,7 +268,7 @@ class ExecutorTests {
     void chunkedPrefillGivesTheSameOutputs() throws Exception {
         List<int[]> prompts = prompts(6);
         var expected = alone(prompts, 10);
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 8, 7, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 7, true),
                 8 * MAX_SEQ_LEN, 16, 64, false);
         var results = together(ex, prompts, 10);
         for (int i = 0; i < prompts.size(); i++) {
@@ -281,7 +283,7 @@ class ExecutorTests {
         List<int[]> prompts = prompts(8);
         var expected = alone(prompts, 40);
         // Room for about two full sequences: the others are preempted and recomputed.
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION, 8, 512, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.MAX_UTILIZATION, 8, 512, true),
                 160, 8, 64, false);
         var results = together(ex, prompts, 40);
         int preemptions = 0;
@@ -296,7 +298,7 @@ class ExecutorTests {
     @Test
     void guaranteedNoEvictNeverPreempts() throws Exception {
         List<int[]> prompts = prompts(8);
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 8, 512, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 8, 512, true),
                 160, 8, 64, false);
         var results = together(ex, prompts, 40);
         for (Result r : results) {
@@ -347,7 +349,7 @@ class ExecutorTests {
 
     @Test
     void aFullQueueRejectsAtOnceAndAFailingListenerFailsOnlyItsRequest() throws Exception {
-        var ex = executor(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT, 1, 512, true),
+        var ex = executor(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT, 1, 512, true),
                 4 * MAX_SEQ_LEN, 16, 2, false);
         var release = new CountDownLatch(1);
         var blocker = new Collector() {
@@ -407,7 +409,7 @@ class ExecutorTests {
             }
 
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 for (var c : batch.chunks()) {
                     for (int t : c.tokenIds()) {
                         if (t == 7) {
@@ -422,7 +424,7 @@ class ExecutorTests {
             public void close() {
             }
         };
-        var ex = new Executor(flaky, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+        var ex = new Executor(flaky, new Executor.Config(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT,
                 1, 512, true), 64, MAX_SEQ_LEN, true));
         toClose.add(ex);
         var poisoned = new Collector();
@@ -431,6 +433,39 @@ class ExecutorTests {
         ex.submit(greedy("healthy", prompt(5, 6), 4), healthy);
         assertThat(poisoned.await().error()).hasMessage("device error in this pass");
         assertThat(healthy.await().reason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(ex.stats().alive()).isTrue();
+        assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void aTokenIdOutsideTheVocabularyFailsItsSequenceAloneBeforeItsNextPass() throws Exception {
+        var real = new CpuModelRunner(config, weights, new KvCacheSpec(4 * MAX_SEQ_LEN / 16, 16), 2);
+        toClose.add(real);
+        int vocab = config.vocabSize();
+        // Like a device fault in the argmax: the chunk whose prompt starts with token 7 gets id vocab + 5.
+        var faulty = new Delegating(real) {
+            @Override
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
+                var result = super.forward(batch);
+                var out = io.trtllm.runtime.ForwardResult.builder(result.size());
+                for (int i = 0; i < result.size(); i++) {
+                    var c = batch.chunks().get(i);
+                    out.logits(i, result.logits(i)).tokenId(i, c.startPosition() == 0 && c.tokenId(0) == 7 ? vocab + 5
+                            : result.tokenId(i));
+                }
+                return out.build();
+            }
+        };
+        var ex = new Executor(faulty, new Executor.Config(SchedulerConfig.defaults(), 64, MAX_SEQ_LEN, false));
+        toClose.add(ex);
+        var broken = new Collector();
+        var healthy = new Collector();
+        ex.submit(greedy("broken", new int[] {7, 8, 9}, 4), broken);
+        ex.submit(greedy("healthy", prompt(5, 6), 4), healthy);
+        assertThat(broken.await().error()).isInstanceOf(IllegalStateException.class)
+                .hasMessage("the runner chose token id " + (vocab + 5) + ", outside the vocabulary of " + vocab);
+        assertThat(broken.await().tokens()).isEmpty();
+        assertThat(healthy.await().tokens()).isEqualTo(alone(List.of(prompt(5, 6)), 4).getFirst());
         assertThat(ex.stats().alive()).isTrue();
         assertNoBlocksHeld(ex);
     }
@@ -459,7 +494,7 @@ class ExecutorTests {
         }
 
         @Override
-        public float[][] forward(io.trtllm.runtime.Batch batch) {
+        public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
             return real.forward(batch);
         }
 
@@ -475,7 +510,7 @@ class ExecutorTests {
         List<io.trtllm.runtime.SequenceChunk> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
         var recording = new Delegating(real) {
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 batch.chunks().stream().filter(c -> c.logitsRows() > 0).forEach(seen::add);
                 return super.forward(batch);
             }
@@ -490,7 +525,7 @@ class ExecutorTests {
         long key = new SplittableRandom(5L).nextLong(); // sequence 0's generator, first draw: the key
         for (int step = 0; step < 6; step++) {
             assertThat(seen.get(step).sampling())
-                    .isEqualTo(new io.trtllm.runtime.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
+                    .isEqualTo(new io.trtllm.sampling.TokenSampling(0.9f, 30, 0.95f, 0.01f, key, step));
         }
         // the CPU runner draws with the host's reference: the same tokens from its logits rows
         seen.clear();
@@ -522,7 +557,7 @@ class ExecutorTests {
             volatile @Nullable Throwable failure;
 
             @Override
-            public float[][] forward(io.trtllm.runtime.Batch batch) {
+            public io.trtllm.runtime.ForwardResult forward(io.trtllm.runtime.Batch batch) {
                 for (var c : batch.chunks()) {
                     for (int t : c.tokenIds()) {
                         if (t == 7) {
@@ -541,7 +576,7 @@ class ExecutorTests {
                 return failure;
             }
         };
-        var ex = new Executor(broken, new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+        var ex = new Executor(broken, new Executor.Config(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT,
                 2, 512, true), 64, MAX_SEQ_LEN, false));
         toClose.add(ex);
         var started = new CountDownLatch(1);
@@ -582,7 +617,7 @@ class ExecutorTests {
 
     @Test
     void withoutChunkedPrefillAPassMustHoldAWholeSequence() {
-        assertThatThrownBy(() -> new Executor.Config(new SchedulerConfig(SchedulerConfig.CapacityPolicy.GUARANTEED_NO_EVICT,
+        assertThatThrownBy(() -> new Executor.Config(new SchedulerConfig(SchedulerPolicy.GUARANTEED_NO_EVICT,
                 8, 64, false), 16, MAX_SEQ_LEN, true))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("max_num_tokens (64) must be >= max_seq_len (128)");

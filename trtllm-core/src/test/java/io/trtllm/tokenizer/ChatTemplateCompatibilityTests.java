@@ -3,14 +3,15 @@ package io.trtllm.tokenizer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.model.ModelFormatException;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * Jinja2 idioms of real chat templates render as Python Jinja2 (with transformers' settings) renders
@@ -75,6 +76,23 @@ class ChatTemplateCompatibilityTests {
             """)
     void rendersLikePythonJinja2(String template, String expected) {
         assertThat(render(template)).isEqualTo(expected.replace("\\n", "\n"));
+    }
+
+    @Test
+    void striptagsIsMarkupSafesAndRendersNothing() {
+        // Expected values are Jinja2 3.1 with MarkupSafe 3.0.
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put("<b>bold</b>  and\n <i>it</i> &amp; &lt;x&gt; &#39;q&#39; &#x41;&quot;", "bold and it & <x> 'q' A\"");
+        cases.put("{{ 6*7 }} <p>{% include 'a' %}</p>", "{{ 6*7 }} {% include 'a' %}");
+        cases.put("<!-<!--x-->-y-->z", "z");
+        cases.put("a<!-- c <b> -->b", "ab");
+        cases.put("<!-->x", "x");
+        cases.put("a < b > c", "a c");
+        cases.put("unclosed <tag", "unclosed <tag");
+        cases.put("x<!--unclosed", "x<!--unclosed");
+        cases.put("&nbsp;a&nbsp;\u00a0b", "\u00a0a\u00a0 b");
+        cases.forEach((value, expected) -> assertThat(render("{{ s|striptags }}", Map.of("s", value)))
+                .as(value).isEqualTo(expected));
     }
 
     @Test

@@ -1,11 +1,12 @@
 package io.trtllm.tokenizer;
 
-import static io.trtllm.tokenizer.ChatMessage.assistant;
-import static io.trtllm.tokenizer.ChatMessage.system;
-import static io.trtllm.tokenizer.ChatMessage.user;
+import static io.trtllm.api.config.ChatMessage.assistant;
+import static io.trtllm.api.config.ChatMessage.system;
+import static io.trtllm.api.config.ChatMessage.user;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.testing.TestFixtures;
 import java.io.IOException;
@@ -19,8 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The real chat templates of Qwen3 and Llama 3 render what transformers' {@code apply_chat_template}
- * renders. Expected strings follow the templates line by line (comments say which branch).
+ * The real chat templates of Qwen3, Llama 3 and Mistral Instruct render what transformers'
+ * {@code apply_chat_template} renders. Expected strings follow the templates line by line (comments say which branch).
  */
 class ChatTemplateTests {
     private static Tokenizer qwen3;
@@ -182,6 +183,35 @@ class ChatTemplateTests {
         int[] ids = llama3.encodeChat(List.of(user("Hi")), true);
         assertThat(ids[0]).isEqualTo(llama3.tokenToId("<|begin_of_text|>"));
         assertThat(ids).containsOnlyOnce(llama3.tokenToId("<|begin_of_text|>"));
+    }
+
+    /** Mistral-7B-Instruct-v0.1's chat_template (tokenizer_config.json), as published. */
+    static final String MISTRAL_INSTRUCT = "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') "
+            + "!= (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/"
+            + "assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+            + "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token + ' ' }}{% else %}"
+            + "{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
+
+    @Test
+    void mistralInstructRendersAsJinja2() {
+        // Expected strings are Jinja2 3.1's output in transformers' environment (sandboxed, trim_blocks,
+        // lstrip_blocks, raise_exception), with bos_token <s> and eos_token </s>.
+        ChatTemplate mistral = new ChatTemplate(MISTRAL_INSTRUCT, "mistral");
+        Map<String, String> tokens = Map.of("bos_token", "<s>", "eos_token", "</s>");
+        List<ChatMessage> conversation = List.of(user("What is your favourite condiment?"),
+                assistant("Well, I'm quite partial to a good squeeze of fresh lemon juice."),
+                user("Do you have mayonnaise recipes?"));
+        assertThat(mistral.render(conversation, true, tokens)).isEqualTo("<s>[INST] What is your favourite condiment? [/INST]"
+                + "Well, I'm quite partial to a good squeeze of fresh lemon juice.</s> [INST] Do you have mayonnaise recipes? [/INST]");
+        assertThat(mistral.render(List.of(user("{{ 6*7 }} {% include 'application.yml' %}")), true, tokens))
+                .isEqualTo("<s>[INST] {{ 6*7 }} {% include 'application.yml' %} [/INST]");
+        assertThatThrownBy(() -> mistral.render(List.of(system("x")), true, tokens))
+                .isInstanceOf(ChatTemplateException.class)
+                .hasMessage("mistral: the chat template rejected the conversation: "
+                        + "Conversation roles must alternate user/assistant/user/assistant/...")
+                .satisfies(e -> assertThat(((ChatTemplateException) e).reason())
+                        .isEqualTo("the chat template rejected the conversation: "
+                                + "Conversation roles must alternate user/assistant/user/assistant/..."));
     }
 
     @Test

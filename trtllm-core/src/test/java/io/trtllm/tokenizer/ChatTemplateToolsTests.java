@@ -1,9 +1,10 @@
 package io.trtllm.tokenizer;
 
-import static io.trtllm.tokenizer.ChatMessage.system;
-import static io.trtllm.tokenizer.ChatMessage.user;
+import static io.trtllm.api.config.ChatMessage.system;
+import static io.trtllm.api.config.ChatMessage.user;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.testing.TestFixtures;
 import java.io.IOException;
 import java.nio.file.Files;

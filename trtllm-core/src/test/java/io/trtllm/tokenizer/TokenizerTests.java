@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.testing.TestFixtures;
 import java.io.IOException;

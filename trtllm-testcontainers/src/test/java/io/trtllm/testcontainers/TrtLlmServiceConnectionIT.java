@@ -6,7 +6,7 @@ import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.tokenizer.ChatMessage;
+import io.trtllm.api.config.ChatMessage;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;

@@ -1,5 +1,6 @@
 package io.trtllm.runtime.cpu;
 
+import io.trtllm.model.TensorConversion;
 import io.trtllm.model.DType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -32,7 +33,7 @@ final class KvStore {
 
     /** {@code value} as a 16-bit element of {@code type} (BF16 or F16), rounded to nearest even. */
     static short toBits(float value, DType type) {
-        return type == DType.BF16 ? PanelLayout.toBfloat16(value) : Float.floatToFloat16(value);
+        return type == DType.BF16 ? TensorConversion.toBfloat16(value) : Float.floatToFloat16(value);
     }
 
     /** The float that 16-bit element {@code bits} of {@code type} (BF16 or F16) holds. */

@@ -3,6 +3,7 @@ package io.trtllm.runtime.cpu;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.Tensor;
+import io.trtllm.model.TensorConversion;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -117,7 +118,7 @@ public final class PanelLayout {
                 float v = m.get(r, c);
                 switch (dtype) {
                     case F32 -> target.set(F32, i * 4, v);
-                    case BF16 -> target.set(U16, i * 2, toBfloat16(v));
+                    case BF16 -> target.set(U16, i * 2, TensorConversion.toBfloat16(v));
                     case F16 -> target.set(U16, i * 2, Float.floatToFloat16(v));
                     case I8, U8 -> throw new IllegalArgumentException("panels of " + dtype + " are written by the quantizers");
                 }
@@ -210,16 +211,6 @@ public final class PanelLayout {
         }
         int q = (int) Math.rint(v / s);
         return Math.max(-limit, Math.min(limit, q));
-    }
-
-    /** F32 to BF16 bits, rounding to nearest even as PyTorch's {@code .to(torch.bfloat16)}; NaN stays a (quiet) NaN. */
-    public static short toBfloat16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        if (Float.isNaN(v)) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        int rounding = 0x7fff + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
     }
 
     private static void check(Tensor source, MemorySegment target, long bytes) {

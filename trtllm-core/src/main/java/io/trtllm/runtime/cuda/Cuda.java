@@ -3,14 +3,16 @@ package io.trtllm.runtime.cuda;
 import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
 import static org.bytedeco.cuda.global.cudart.cuGetErrorString;
 import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import static org.bytedeco.cuda.global.nvrtc.nvrtcGetErrorString;
 
+import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.jspecify.annotations.Nullable;
 
-/** Status checks of the CUDA libraries and raw device addresses as javacpp pointers. */
+/** Status checks of the CUDA libraries, raw device addresses as javacpp pointers, stream waits. */
 final class Cuda {
     /** cudaErrorMemoryAllocation: the one runtime error that leaves the context usable. */
     static final int OUT_OF_MEMORY = 2;
@@ -67,6 +69,13 @@ final class Cuda {
     static void checkNvrtc(int status, String call) {
         if (status != 0) {
             throw failure("NVRTC error", call, nvrtcGetErrorString(status), status, status == NVRTC_OUT_OF_MEMORY);
+        }
+    }
+
+    /** Waits for the work on {@code stream} (returns at once for a stream never created). */
+    static void sync(CUstream_st stream) {
+        if (!stream.isNull()) {
+            check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
         }
     }
 

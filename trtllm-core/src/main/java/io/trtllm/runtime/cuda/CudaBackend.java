@@ -192,7 +192,7 @@ public final class CudaBackend {
         if (reason != null) {
             throw new IllegalStateException("compiling the CUDA kernels for " + arch + " needs NVRTC: " + reason);
         }
-        return KernelModule.compile(arch, CudaModelRunner.defines(config, weightType(weightType)));
+        return KernelModule.compile(arch, KernelSource.defines(config, weightType(weightType)));
     }
 
     /**

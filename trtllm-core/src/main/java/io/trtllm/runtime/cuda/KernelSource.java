@@ -1,5 +1,7 @@
 package io.trtllm.runtime.cuda;
 
+import io.trtllm.model.DType;
+import io.trtllm.model.ModelConfig;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -9,6 +11,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -56,6 +59,26 @@ final class KernelSource {
             sha256 = h;
         }
         return h;
+    }
+
+    /**
+     * The model's shape and the runner's 16-bit type ({@code weightType}: BF16 or F16) as compile-time
+     * constants of the kernels, {@code NAME=value} each.
+     *
+     * @throws IllegalArgumentException for a head dimension the kernels do not take (odd, or over 256)
+     */
+    static List<String> defines(ModelConfig c, DType weightType) {
+        if (c.headDim() % 2 != 0 || c.headDim() > 256) {
+            throw new IllegalArgumentException("the CUDA backend needs an even head_dim <= 256, got " + c.headDim());
+        }
+        Integer window = c.slidingWindow();
+        boolean f16 = weightType == DType.F16;
+        return List.of("DIM=" + c.hiddenSize(), "HEAD_DIM=" + c.headDim(), "N_HEADS=" + c.numHeads(),
+                "N_KV_HEADS=" + c.numKvHeads(), "INTER=" + c.intermediateSize(),
+                "EPS=" + String.format(Locale.ROOT, "%.9ef", c.rmsNormEps()),
+                "WINDOW=" + (window == null ? 0 : window), "HAS_QKV_BIAS=" + (c.attentionBias() ? 1 : 0),
+                "HAS_QK_NORM=" + (c.qkNorm() ? 1 : 0), f16 ? "WEIGHT_F16=1" : "WEIGHT_F16=0",
+                f16 ? "KV_F16=1" : "KV_BF16=1");
     }
 
     /** The NVRTC options for {@code arch} with the model's {@code defines} ({@code NAME=value} each). */

@@ -1092,8 +1092,9 @@ sample_rows(const float* __restrict__ logits, int vocab, const SampleParams* __r
     }
 }
 
-// Test hook (CudaModelRunner, system property trtllm.cuda.test.faultOnToken): a write to an address
-// that is never mapped, so that the context fails with an illegal memory access, a sticky error.
+// For the GPU tests' pass hook (FaultOnToken, installed through CudaModelRunner.installPassHook): a
+// write to an address that is never mapped, so that the context fails with an illegal memory access,
+// a sticky error. Production passes never launch it.
 extern "C" __global__ void fault(int* p) {
     *(volatile int*) p = 1;
 }

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.trtllm.model.Checkpoint;
-import io.trtllm.model.ModelSource;
+import io.trtllm.model.source.ModelSource;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

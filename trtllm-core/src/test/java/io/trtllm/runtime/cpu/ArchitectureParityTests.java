@@ -4,14 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.trtllm.executor.Sampler;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
+import io.trtllm.sampling.Sampler;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
@@ -102,7 +103,7 @@ public class ArchitectureParityTests {
         try (var weights = Checkpoint.open(dir);
              var runner = new CpuModelRunner(config, weights, new KvCacheSpec(16, 4), DType.F32, 2, kernels(kernelName))) {
             float[] logits = runner.forward(Batch.of(new SequenceChunk(ref.promptIds(), 0, scrambledBlocks(16),
-                    LogitsMode.ALL)))[0];
+                    LogitsMode.ALL))).logits(0);
             assertClose(logits, ref.logits(), config.vocabSize(), 0);
         }
     }
@@ -122,14 +123,14 @@ public class ArchitectureParityTests {
             int[] tableA = {0, 1, 2, 3, 4, 5, 6, 7};
             int[] tableB = {31, 30, 29, 28, 27, 26, 25, 24};
             // Sequence A in one chunk; sequence B's first chunk rides along in the same batch.
-            float[][] out1 = runner.forward(Batch.of(
+            ForwardResult out1 = runner.forward(Batch.of(
                     new SequenceChunk(prompt, 0, tableA, LogitsMode.ALL),
                     new SequenceChunk(first, 0, tableB, LogitsMode.NONE)));
-            assertClose(out1[0], ref.logits(), config.vocabSize(), 0);
-            assertThat(out1[1]).isEmpty();
+            assertClose(out1.logits(0), ref.logits(), config.vocabSize(), 0);
+            assertThat(out1.logits(1)).isEmpty();
             // B's second chunk alone, attending to what the first chunk cached.
-            float[][] out2 = runner.forward(Batch.of(new SequenceChunk(rest, split, tableB, LogitsMode.ALL)));
-            assertClose(out2[0], ref.logits(), config.vocabSize(), split);
+            ForwardResult out2 = runner.forward(Batch.of(new SequenceChunk(rest, split, tableB, LogitsMode.ALL)));
+            assertClose(out2.logits(0), ref.logits(), config.vocabSize(), split);
         }
     }
 
@@ -143,13 +144,13 @@ public class ArchitectureParityTests {
         try (var weights = Checkpoint.open(dir);
              var runner = new CpuModelRunner(config, weights, new KvCacheSpec(16, 4), DType.F32, 2, kernels(kernelName))) {
             int[] table = scrambledBlocks(16);
-            float[] logits = runner.forward(Batch.of(new SequenceChunk(ref.promptIds(), 0, table, LogitsMode.LAST)))[0];
+            float[] logits = runner.forward(Batch.of(new SequenceChunk(ref.promptIds(), 0, table, LogitsMode.LAST))).logits(0);
             int position = ref.promptIds().length;
             int[] generated = new int[ref.greedyIds().length];
             for (int i = 0; i < generated.length; i++) {
                 generated[i] = Sampler.argmax(logits, 0, vocab);
                 logits = runner.forward(Batch.of(new SequenceChunk(new int[] {generated[i]}, position++, table,
-                        LogitsMode.LAST)))[0];
+                        LogitsMode.LAST))).logits(0);
             }
             assertThat(generated).containsExactly(ref.greedyIds());
         }

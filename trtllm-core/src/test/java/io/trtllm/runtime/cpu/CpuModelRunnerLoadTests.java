@@ -3,10 +3,10 @@ package io.trtllm.runtime.cpu;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.trtllm.engine.BuildConfig;
+import io.trtllm.api.config.BuildConfig;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineBuilder;
-import io.trtllm.engine.Quantization;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
@@ -96,14 +96,14 @@ class CpuModelRunnerLoadTests {
     /** An engine's weights, built for {@code panelRows} with {@code quantization}, into {@code tmp/name}. */
     private Path engine(String name, Quantization quantization, DType dtype, int panelRows) {
         Path out = tmp.resolve(name);
-        new EngineBuilder(BuildConfig.builder(64).dtype(dtype).quantization(quantization).build(),
+        new EngineBuilder(BuildConfig.builder(64).dtype(dtype.name()).quantization(quantization).build(),
                 new Device("cpu", "test", 0, panelRows)).build(ArchitectureParityTests.fixture("llama3"), out);
         return out;
     }
 
     private static float[] logits(CpuModelRunner runner) {
         int[] prompt = {1, 17, 200, 31, 99, 5, 250, 3, 64, 128};
-        return runner.forward(Batch.of(new SequenceChunk(prompt, 0, new int[] {0, 1}, LogitsMode.ALL)))[0];
+        return runner.forward(Batch.of(new SequenceChunk(prompt, 0, new int[] {0, 1}, LogitsMode.ALL))).logits(0);
     }
 
     @Test
@@ -116,7 +116,7 @@ class CpuModelRunnerLoadTests {
                 // fixture is F32; a CUDA engine (plain tensors, BF16 or F16 only) holds its BF16 version.
                 Path plain = dtype == DType.F32 ? dir : engine.resolveSibling("plain-" + kernels.panelRows() + "-" + dtype);
                 if (!Files.exists(plain)) {
-                    new EngineBuilder(BuildConfig.builder(64).dtype(dtype).build(), Device.cuda(Device.ANY_ARCH))
+                    new EngineBuilder(BuildConfig.builder(64).dtype(dtype.name()).build(), Device.cuda(Device.ANY_ARCH))
                             .build(dir, plain);
                 }
                 try (var e = Checkpoint.open(engine); var p = Checkpoint.open(plain);
@@ -142,12 +142,12 @@ class CpuModelRunnerLoadTests {
         for (Path source : sources) {
             float[] inPlace;
             try (var w = Checkpoint.open(source)) {
-                System.setProperty(CpuModelRunner.HUGE_PAGES_PROPERTY, "false");
+                System.setProperty(CpuWeights.HUGE_PAGES_PROPERTY, "false");
                 try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
                     assertThat(runner.description()).doesNotContain("huge pages");
                     inPlace = logits(runner);
                 } finally {
-                    System.clearProperty(CpuModelRunner.HUGE_PAGES_PROPERTY);
+                    System.clearProperty(CpuWeights.HUGE_PAGES_PROPERTY);
                 }
                 try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
                     // Copied wherever this machine's kernel offers transparent huge pages (it does on the CI machine).

@@ -272,7 +272,7 @@ class KernelsTests {
         int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
         float worst = 0;
         for (int i = 0; i + lanes <= xs.length; i += lanes) {
-            var v = VectorKernels.exp(jdk.incubator.vector.FloatVector.fromArray(
+            var v = VectorLanes.exp(jdk.incubator.vector.FloatVector.fromArray(
                     jdk.incubator.vector.FloatVector.SPECIES_PREFERRED, xs, i));
             for (int l = 0; l < lanes; l++) {
                 float expected = (float) Math.exp(xs[i + l]);
@@ -284,7 +284,7 @@ class KernelsTests {
         // Far below the range: a tiny positive number, never NaN or a negative.
         float[] tiny = new float[lanes];
         java.util.Arrays.fill(tiny, -1000f);
-        float e = VectorKernels.exp(jdk.incubator.vector.FloatVector.fromArray(
+        float e = VectorLanes.exp(jdk.incubator.vector.FloatVector.fromArray(
                 jdk.incubator.vector.FloatVector.SPECIES_PREFERRED, tiny, 0)).lane(0);
         assertThat(e).isBetween(0f, 1e-37f);
     }

@@ -20,7 +20,7 @@ class CompiledKernelsTests {
     @Test
     void kernelsFitOnlyTheirArchSourceAndOptions() {
         ModelConfig config = ModelConfig.load(fixture("llama3"));
-        List<String> defines = CudaModelRunner.defines(config, DType.BF16);
+        List<String> defines = KernelSource.defines(config, DType.BF16);
         List<String> options = KernelSource.options("sm_90", defines);
         String sha = KernelSource.sha256();
         var kernels = new CompiledKernels("sm_90", sha, options, "NVRTC 13.0", CUBIN);
@@ -30,10 +30,10 @@ class CompiledKernelsTests {
                 .isEqualTo("they are compiled for sm_90, this device is sm_80");
         assertThat(kernels.mismatch("sm_90", "0".repeat(64), options))
                 .startsWith("they are compiled from another kernels.cu (sha256 " + sha.substring(0, 12));
-        List<String> f16 = KernelSource.options("sm_90", CudaModelRunner.defines(config, DType.F16));
+        List<String> f16 = KernelSource.options("sm_90", KernelSource.defines(config, DType.F16));
         assertThat(kernels.mismatch("sm_90", sha, f16)).startsWith("they are compiled with other options")
                 .contains("-DWEIGHT_F16=1");
-        List<String> otherModel = KernelSource.options("sm_90", CudaModelRunner.defines(ModelConfig.load(fixture("qwen3")),
+        List<String> otherModel = KernelSource.options("sm_90", KernelSource.defines(ModelConfig.load(fixture("qwen3")),
                 DType.BF16));
         assertThat(kernels.mismatch("sm_90", sha, otherModel)).startsWith("they are compiled with other options");
     }
@@ -41,9 +41,9 @@ class CompiledKernelsTests {
     @Test
     void theWeightTypeSelectsTheKernelsTypes() {
         ModelConfig config = ModelConfig.load(fixture("mistral"));
-        assertThat(CudaModelRunner.defines(config, DType.BF16)).contains("WEIGHT_F16=0", "KV_BF16=1", "WINDOW=" + config.slidingWindow())
+        assertThat(KernelSource.defines(config, DType.BF16)).contains("WEIGHT_F16=0", "KV_BF16=1", "WINDOW=" + config.slidingWindow())
                 .doesNotContain("KV_F16=1");
-        assertThat(CudaModelRunner.defines(config, DType.F16)).contains("WEIGHT_F16=1", "KV_F16=1").doesNotContain("KV_BF16=1");
+        assertThat(KernelSource.defines(config, DType.F16)).contains("WEIGHT_F16=1", "KV_F16=1").doesNotContain("KV_BF16=1");
         assertThat(KernelSource.options("sm_90", List.of("A=1"))).containsExactly("--gpu-architecture=sm_90", "--std=c++17",
                 "-default-device", "-DA=1");
     }

@@ -4,15 +4,16 @@ import static io.trtllm.runtime.cpu.ArchitectureParityTests.fixture;
 import static io.trtllm.runtime.cpu.ArchitectureParityTests.scrambledBlocks;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.executor.Sampler;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
 import io.trtllm.runtime.cpu.ArchitectureParityTests.Reference;
+import io.trtllm.sampling.Sampler;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -80,30 +81,30 @@ class CudaArchitectureParityGpuTests {
         try (var weights = Checkpoint.open(dir);
              var runner = new CudaModelRunner(config, weights, (available, perToken) -> new KvCacheSpec(32, 4), 0)) {
             // Whole prompt, every row, over a scrambled block table.
-            Diff whole = diff(runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL)))[0],
+            Diff whole = diff(runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL))).logits(0),
                     ref.logits(), vocab, 0);
 
             // Chunked prefill: sequence B's first chunk rides along with A, its second runs alone.
             int split = 10;
             int[] tableA = {16, 17, 18, 19, 20, 21, 22, 23};
             int[] tableB = {31, 30, 29, 28, 27, 26, 25, 24};
-            float[][] out1 = runner.forward(Batch.of(new SequenceChunk(prompt, 0, tableA, LogitsMode.ALL),
+            ForwardResult out1 = runner.forward(Batch.of(new SequenceChunk(prompt, 0, tableA, LogitsMode.ALL),
                     new SequenceChunk(Arrays.copyOfRange(prompt, 0, split), 0, tableB, LogitsMode.NONE)));
-            assertThat(out1[1]).isEmpty();
-            Diff batched = diff(out1[0], ref.logits(), vocab, 0);
+            assertThat(out1.logits(1)).isEmpty();
+            Diff batched = diff(out1.logits(0), ref.logits(), vocab, 0);
             float[] rest = runner.forward(Batch.of(new SequenceChunk(Arrays.copyOfRange(prompt, split, prompt.length), split,
-                    tableB, LogitsMode.ALL)))[0];
+                    tableB, LogitsMode.ALL))).logits(0);
             Diff chunked = diff(rest, ref.logits(), vocab, split);
 
             // Greedy decode.
             int[] table = scrambledBlocks(16);
-            float[] logits = runner.forward(Batch.of(new SequenceChunk(prompt, 0, table, LogitsMode.LAST)))[0];
+            float[] logits = runner.forward(Batch.of(new SequenceChunk(prompt, 0, table, LogitsMode.LAST))).logits(0);
             int position = prompt.length;
             int[] generated = new int[ref.greedyIds().length];
             for (int i = 0; i < generated.length; i++) {
                 generated[i] = Sampler.argmax(logits, 0, vocab);
                 logits = runner.forward(Batch.of(new SequenceChunk(new int[] {generated[i]}, position++, table,
-                        LogitsMode.LAST)))[0];
+                        LogitsMode.LAST))).logits(0);
             }
             int agree = GpuResults.agreement(generated, ref.greedyIds());
             GpuResults.record("parity %s: prompt logits rel L2 %.2e, max |diff| %.3f, top-1 equal %d/%d; batched rel L2 %.2e;"
@@ -123,12 +124,12 @@ class CudaArchitectureParityGpuTests {
         // A first runner loads the CUDA context, cuBLAS and the module cache; then measure.
         try (var weights = Checkpoint.open(dir)) {
             new CudaModelRunner(config, weights, (a, p) -> new KvCacheSpec(32, 4), 0).close();
-            long before = CudaModelRunner.freeBytes();
+            long before = DeviceMemory.freeBytes();
             var runner = new CudaModelRunner(config, weights, (a, p) -> new KvCacheSpec(4096, 32), 0);
-            long during = CudaModelRunner.freeBytes();
+            long during = DeviceMemory.freeBytes();
             runner.forward(Batch.of(new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, LogitsMode.LAST)));
             runner.close();
-            long after = CudaModelRunner.freeBytes();
+            long after = DeviceMemory.freeBytes();
             GpuResults.record("device memory: free %d MiB before, %d MiB with a runner, %d MiB after close",
                     before >> 20, during >> 20, after >> 20);
             assertThat(during).isLessThan(before);
@@ -146,7 +147,7 @@ class CudaArchitectureParityGpuTests {
              var runner = new CudaModelRunner(config, weights, (available, perToken) -> new KvCacheSpec(32, 4), 0, weightType,
                      null)) {
             int[] table = scrambledBlocks(16);
-            float[] all = runner.forward(Batch.of(new SequenceChunk(prompt, 0, table, LogitsMode.ALL)))[0];
+            float[] all = runner.forward(Batch.of(new SequenceChunk(prompt, 0, table, LogitsMode.ALL))).logits(0);
             Diff d = diff(all, ref.logits(), vocab, 0);
             float[] logits = Arrays.copyOfRange(all, (prompt.length - 1) * vocab, prompt.length * vocab);
             int position = prompt.length;
@@ -154,7 +155,7 @@ class CudaArchitectureParityGpuTests {
             for (int i = 0; i < generated.length; i++) {
                 generated[i] = Sampler.argmax(logits, 0, vocab);
                 logits = runner.forward(Batch.of(new SequenceChunk(new int[] {generated[i]}, position++, table,
-                        LogitsMode.LAST)))[0];
+                        LogitsMode.LAST))).logits(0);
             }
             greedyAgreement[0] = GpuResults.agreement(generated, ref.greedyIds());
             return d;

@@ -17,8 +17,8 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * A real device fault in the middle of serving: with the test hook {@code trtllm.cuda.test.faultOnToken},
- * the pass that holds the poisoned token first runs a kernel that writes to an unmapped address (an
+ * A real device fault in the middle of serving: with the pass hook {@link FaultOnToken} installed in the
+ * runner, the pass that holds the poisoned token first runs a kernel that writes to an unmapped address (an
  * illegal memory access: a sticky error, the CUDA context is unusable from then on). The requests in
  * flight fail within a bounded time with an error naming the CUDA error; the engine reports itself
  * broken ({@link LLM#failure()}, stats not alive: Spring's health indicator is DOWN with that error);
@@ -37,12 +37,12 @@ class CudaDeviceFaultGpuTests {
     @Test
     void anIllegalAddressFailsTheRequestsInFlightAndTheEngineReportsItselfBroken() throws Exception {
         String model = System.getProperty("trtllm.gpu.model", "stories15M");
-        System.setProperty("trtllm.cuda.test.faultOnToken", Integer.toString(POISON));
+        CudaModelRunner.installPassHook(new FaultOnToken(POISON));
         LLM llm;
         try {
             llm = new LLM(LlmArgs.builder(model).backend("cuda").maxBatchSize(16).build());
         } finally {
-            System.clearProperty("trtllm.cuda.test.faultOnToken");
+            CudaModelRunner.installPassHook(null);
         }
         try {
             assertThat(llm.modelConfig().vocabSize()).isGreaterThan(POISON);

@@ -1,5 +1,6 @@
 package io.trtllm.runtime.cuda;
 
+import io.trtllm.model.TensorConversion;
 import static io.trtllm.runtime.cpu.ArchitectureParityTests.fixture;
 import static io.trtllm.runtime.cuda.Cuda.at;
 import static io.trtllm.runtime.cuda.Cuda.check;
@@ -40,6 +41,7 @@ import io.trtllm.engine.EngineCache;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
@@ -396,7 +398,7 @@ class CudaGemvGpuTests {
                 int[] table = IntStream.range(0, blocks).map(b -> blocks - 1 - b).toArray();
                 for (int pos = 0; pos < prompt.length; pos++) {
                     float[] row = runner.forward(Batch.of(new SequenceChunk(new int[] {prompt[pos]}, pos, table,
-                            LogitsMode.LAST)))[0];
+                            LogitsMode.LAST))).logits(0);
                     System.arraycopy(row, 0, alone, pos * vocab, vocab);
                 }
             }
@@ -409,9 +411,9 @@ class CudaGemvGpuTests {
                         int[] table = IntStream.range(0, blocks).map(b -> b * 3 + seq).toArray();
                         chunks.add(new SequenceChunk(new int[] {prompt[pos]}, pos, table, LogitsMode.LAST));
                     }
-                    float[][] rows = runner.forward(new Batch(chunks));
+                    ForwardResult rows = runner.forward(new Batch(chunks));
                     for (int s = 0; s < 3; s++) {
-                        System.arraycopy(rows[s], 0, batched[s], pos * vocab, vocab);
+                        System.arraycopy(rows.logits(s), 0, batched[s], pos * vocab, vocab);
                     }
                 }
             } finally {
@@ -449,7 +451,7 @@ class CudaGemvGpuTests {
                     for (int batch : new int[] {1, 8}) {
                         for (LogitsMode mode : new LogitsMode[] {LogitsMode.ARGMAX, LogitsMode.LAST}) {
                             int steps = 128;
-                            float[][] outs = new float[0][];
+                            ForwardResult outs = null;
                             long elapsed = 0;
                             for (int round = 0; round < 2; round++) {  // the first warms up and captures graphs
                                 long start = System.nanoTime();
@@ -467,7 +469,7 @@ class CudaGemvGpuTests {
                             GpuResults.record("gemv runner stories15M decode, GEMV %s, %d sequences, %s: %.1f us per pass",
                                     on ? "on" : "off", batch, mode, elapsed / (double) steps / 1e3);
                             if (mode == LogitsMode.LAST) {
-                                lastLogits.put(on + "/" + batch, outs[batch - 1]);
+                                lastLogits.put(on + "/" + batch, outs.logits(batch - 1));
                             }
                         }
                     }
@@ -566,7 +568,7 @@ class CudaGemvGpuTests {
                 long count = Math.min(CHUNK, n - from);
                 IntStream.range(0, 64).parallel().forEach(part -> {
                     for (long i = count * part / 64; i < count * (part + 1) / 64; i++) {
-                        staging.setAtIndex(ValueLayout.JAVA_SHORT, i, PanelLayout.toBfloat16(uniform(seed, start + i)));
+                        staging.setAtIndex(ValueLayout.JAVA_SHORT, i, TensorConversion.toBfloat16(uniform(seed, start + i)));
                     }
                 });
                 check(cudaMemcpy(at(dst + from * Short.BYTES), at(staging.address()), count * Short.BYTES,

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
@@ -31,7 +32,7 @@ class CudaOutOfMemoryGpuTests {
             ModelConfig config = lease.config().modelConfig();
             // warm: the CUDA context and cuBLAS exist before the measurement
             new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(4, 32), 0).close();
-            long before = CudaModelRunner.freeBytes();
+            long before = DeviceMemory.freeBytes();
             // one layer's keys alone need twice the free memory
             long layerBytesWanted = 2 * before;
             int blocks = (int) Math.min(Integer.MAX_VALUE - 1, layerBytesWanted / (32L * config.kvDim() * Short.BYTES));
@@ -41,12 +42,12 @@ class CudaOutOfMemoryGpuTests {
             assertThat(e.outOfMemory()).isTrue();
             assertThat(e.getMessage()).contains("out of device memory", "the KV cache (" + blocks + " blocks of 32 tokens",
                     "keys of layer 0", "asked for", "are free of");
-            long after = CudaModelRunner.freeBytes();
+            long after = DeviceMemory.freeBytes();
             assertThat(Math.abs(after - before)).as("device memory after the failed construction, ± 64 MiB")
                     .isLessThan(64L << 20);
             try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(4, 32), 0)) {
-                float[][] out = runner.forward(Batch.of(new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, LogitsMode.ARGMAX)));
-                assertThat((int) out[0][0]).isBetween(0, config.vocabSize() - 1);
+                ForwardResult out = runner.forward(Batch.of(new SequenceChunk(new int[] {1, 2, 3}, 0, new int[] {0}, LogitsMode.ARGMAX)));
+                assertThat(out.tokenId(0)).isBetween(0, config.vocabSize() - 1);
                 assertThat(runner.failure()).isNull();
             }
         }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
@@ -90,7 +91,7 @@ class CudaRunnerTimingGpuTests {
         }
         int steps = 128;
         long total = 0;
-        float[][] out = new float[0][];
+        ForwardResult out = null;
         for (int round = 0; round < 2; round++) {  // the first round warms up (and captures graphs)
             long start = System.nanoTime();
             for (int step = 0; step < steps; step++) {
@@ -104,7 +105,7 @@ class CudaRunnerTimingGpuTests {
         }
         int[] ids = new int[batch];
         for (int s = 0; s < batch; s++) {
-            ids[s] = mode == LogitsMode.ARGMAX ? (int) out[s][0] : -1;
+            ids[s] = mode == LogitsMode.ARGMAX ? out.tokenId(s) : -1;
         }
         return new Run(total / (double) steps / 1e3, ids);
     }

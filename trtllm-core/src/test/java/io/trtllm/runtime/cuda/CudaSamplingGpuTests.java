@@ -21,16 +21,17 @@ import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationListener;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.RequestStats;
-import io.trtllm.executor.SampledToken;
-import io.trtllm.executor.SamplingConfig;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
-import io.trtllm.runtime.TokenSampler;
-import io.trtllm.runtime.TokenSampling;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
+import io.trtllm.sampling.TokenSampler;
+import io.trtllm.sampling.TokenSampling;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -210,7 +211,7 @@ class CudaSamplingGpuTests {
             }
         }
 
-        /** As CudaModelRunner.writeSampling lays out kernels.cu's SampleParams. */
+        /** As SamplingBuffers.write lays out kernels.cu's SampleParams. */
         void writeParams(TokenSampling[] rows) {
             for (int r = 0; r < rows.length; r++) {
                 long at = (long) r * SAMPLE_PARAMS_BYTES;
@@ -262,15 +263,16 @@ class CudaSamplingGpuTests {
                 for (int s = 0; s < ROWS; s++) {
                     prefill.add(new SequenceChunk(PROMPT, 0, new int[] {s}, LogitsMode.ARGMAX));
                 }
-                float[][] greedy = runner.forward(new Batch(prefill));
-                int next = (int) greedy[0][0];
+                ForwardResult greedy = runner.forward(new Batch(prefill));
+                int next = greedy.tokenId(0);
                 List<SequenceChunk> topK1 = new ArrayList<>();
                 for (int s = 0; s < ROWS; s++) {
                     topK1.add(new SequenceChunk(PROMPT, 0, new int[] {s}, LogitsMode.SAMPLE,
                             new TokenSampling(s % 2 == 0 ? 1f : 0.5f, 1, 1f, 0f, s, 0)));
                 }
-                for (float[] id : runner.forward(new Batch(topK1))) {
-                    assertThat((int) id[0]).as("top-k 1 in a prefill pass (eager)").isEqualTo(next);
+                ForwardResult topK1Ids = runner.forward(new Batch(topK1));
+                for (int s = 0; s < ROWS; s++) {
+                    assertThat(topK1Ids.tokenId(s)).as("top-k 1 in a prefill pass (eager)").isEqualTo(next);
                 }
 
                 // Decode passes at position 5: row 0 returns its logits (the reference), rows 1.. draw.
@@ -294,12 +296,12 @@ class CudaSamplingGpuTests {
                             params.add(p);
                             chunks.add(new SequenceChunk(new int[] {next}, position, new int[] {s}, LogitsMode.SAMPLE, p));
                         }
-                        float[][] out = runner.forward(new Batch(chunks));
+                        ForwardResult out = runner.forward(new Batch(chunks));
                         if (row == null) {
-                            row = out[0];
+                            row = out.logits(0);
                         }
                         for (int s = 1; s < ROWS; s++) {
-                            int id = (int) out[s][0];
+                            int id = out.tokenId(s);
                             counts[id]++;
                             draws++;
                             if (pass < 20 && id == reference.sample(row, 0, vocab, params.get(s - 1))) {

@@ -2,13 +2,13 @@ package io.trtllm.runtime.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.executor.QueueFullException;
-import io.trtllm.executor.SchedulerConfig;
+import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.SchedulerPolicy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -35,7 +35,7 @@ class CudaSoakGpuTests {
         int maxSeqLen = 128;
         // A first engine loads the CUDA context, cuBLAS and the kernel cache; then measure.
         new LLM(LlmArgs.builder(model).backend("cuda").maxSeqLen(maxSeqLen).build()).close();
-        long before = CudaModelRunner.freeBytes();
+        long before = DeviceMemory.freeBytes();
         var rnd = new SplittableRandom(2026);
         int rejected = 0;
         int cancelled = 0;
@@ -44,9 +44,9 @@ class CudaSoakGpuTests {
         List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
         long during;
         try (LLM llm = new LLM(LlmArgs.builder(model).backend("cuda").maxSeqLen(maxSeqLen).maxBatchSize(32)
-                .maxQueueSize(48).schedulerPolicy(SchedulerConfig.CapacityPolicy.MAX_UTILIZATION)
+                .maxQueueSize(48).schedulerPolicy(SchedulerPolicy.MAX_UTILIZATION)
                 .kvCacheConfig(new KvCacheConfig(16 * maxSeqLen, 0.25, true, 16)).build())) {
-            during = CudaModelRunner.freeBytes();
+            during = DeviceMemory.freeBytes();
             long held = llm.deviceMemoryBytes();
             GpuResults.record("soak: the engine reports %d MiB of device memory held; cudaMemGetInfo says %d MiB were taken",
                     held >> 20, (before - during) >> 20);
@@ -108,7 +108,7 @@ class CudaSoakGpuTests {
             assertThat(llm.stats().kvCache().usedBlocks()).isZero();
             assertThat(llm.stats().kvCache().freeBlocks()).isEqualTo(freeBlocks);
         }
-        long after = CudaModelRunner.freeBytes();
+        long after = DeviceMemory.freeBytes();
         GpuResults.record("soak: device memory free %d MiB before, %d MiB with the engine, %d MiB after close",
                 before >> 20, during >> 20, after >> 20);
         assertThat(during).isLessThan(before);

@@ -49,7 +49,7 @@ class KernelSourceNvccTests {
         Path source = Files.writeString(tmp.resolve("kernels.cu"), KernelSource.text());
         List<String> command = new ArrayList<>(List.of(nvcc.toString(), "-arch=sm_90", "-std=c++17", "-cubin",
                 "-o", tmp.resolve("kernels.cubin").toString()));
-        for (String d : CudaModelRunner.defines(ModelConfig.load(fixture(arch)), weightType)) {
+        for (String d : KernelSource.defines(ModelConfig.load(fixture(arch)), weightType)) {
             command.add("-D" + d);
         }
         command.add(source.toString());

@@ -1,8 +1,7 @@
 package io.trtllm.spring.actuate;
 
+import io.trtllm.api.EngineStats;
 import io.trtllm.api.LLM;
-import io.trtllm.executor.Executor;
-import io.trtllm.executor.KvCacheManager;
 import org.jspecify.annotations.Nullable;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
@@ -27,7 +26,7 @@ public final class TrtLlmHealthIndicator implements HealthIndicator {
     }
 
     /** The health for one snapshot of the engine. */
-    static Health health(Executor.Stats stats, @Nullable Throwable failure, String backend, String model) {
+    static Health health(EngineStats stats, @Nullable Throwable failure, String backend, String model) {
         Health.Builder health;
         if (failure != null) {
             health = Health.down(failure);
@@ -36,15 +35,14 @@ public final class TrtLlmHealthIndicator implements HealthIndicator {
         } else {
             health = Health.up();
         }
-        KvCacheManager.Stats kv = stats.kvCache();
-        double utilization = kv.numBlocks() == 0 ? 0 : (double) kv.usedBlocks() / kv.numBlocks();
+        EngineStats.KvCache kv = stats.kvCache();
         return health.withDetail("backend", backend)
                 .withDetail("model", model)
                 .withDetail("requestsRunning", stats.running())
                 .withDetail("requestsQueued", stats.waiting())
                 .withDetail("kvCacheBlocksUsed", kv.usedBlocks())
                 .withDetail("kvCacheBlocksTotal", kv.numBlocks())
-                .withDetail("kvCacheUtilization", utilization)
+                .withDetail("kvCacheUtilization", kv.utilization())
                 .build();
     }
 }

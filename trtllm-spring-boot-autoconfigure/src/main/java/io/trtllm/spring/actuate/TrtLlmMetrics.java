@@ -6,12 +6,11 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import io.trtllm.api.EngineStats;
 import io.trtllm.api.LLM;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
-import io.trtllm.executor.Executor;
-import io.trtllm.executor.KvCacheManager;
-import io.trtllm.executor.QueueFullException;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import java.time.Duration;
 import java.util.List;
@@ -66,7 +65,7 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
                 .tag("state", "free").baseUnit("blocks").register(registry);
         // One gauge of the fraction in use (Prometheus: trtllm_kv_cache_usage_ratio), as an inference gateway's
         // endpoint picker and an autoscaler read it: they take a metric name, not an expression.
-        Gauge.builder(KV_USAGE, llm, l -> usage(l.stats().kvCache())).description("Fraction of KV-cache blocks in use")
+        Gauge.builder(KV_USAGE, llm, l -> l.stats().kvCache().utilization()).description("Fraction of KV-cache blocks in use")
                 .baseUnit("ratio").register(registry);
         gauge(registry, BATCH_SIZE, "Sequences in the last forward pass", s -> s.lastBatchSize());
         FunctionCounter.builder(ITERATIONS, llm, l -> l.stats().iterations()).description("Forward passes")
@@ -86,11 +85,7 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
         registries.add(registry);
     }
 
-    private static double usage(KvCacheManager.Stats kv) {
-        return kv.numBlocks() == 0 ? 0 : (double) kv.usedBlocks() / kv.numBlocks();
-    }
-
-    private void gauge(MeterRegistry registry, String name, String description, ToDoubleFunction<Executor.Stats> value) {
+    private void gauge(MeterRegistry registry, String name, String description, ToDoubleFunction<EngineStats> value) {
         Gauge.builder(name, llm, l -> value.applyAsDouble(l.stats())).description(description).register(registry);
     }
 

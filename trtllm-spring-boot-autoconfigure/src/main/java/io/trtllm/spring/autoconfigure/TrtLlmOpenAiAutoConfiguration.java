@@ -45,7 +45,7 @@ public final class TrtLlmOpenAiAutoConfiguration {
         }
         TrtLlmChatModel chat = chatModel.getIfUnique();
         TrtLlmChatOptions defaults = chat != null ? chat.getOptions() : TrtLlmChatOptions.builder().build();
-        return new TrtLlmOpenAiApi(llm, modelName, defaults, properties.getApiKey(),
+        return new TrtLlmOpenAiApi(llm, modelName, defaults, properties.getMaxN(),
                 TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()));
     }
 

@@ -1,13 +1,11 @@
 package io.trtllm.spring.autoconfigure;
 
-import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.engine.BuildCacheConfig;
-import io.trtllm.engine.Quantization;
-import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
-import io.trtllm.model.ModelSource;
-import io.trtllm.model.builtin.BuiltinModels;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.SchedulerPolicy;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -146,11 +144,11 @@ public class TrtLlmProperties implements InitializingBean {
 
     private void checkModel() {
         if (model.isBlank()) {
-            throw invalid("model", model, "give a builtin model name " + BuiltinModels.NAMES
+            throw invalid("model", model, "give a builtin model name " + LlmArgs.builtinModels()
                     + " or a Hugging Face model directory");
         }
         try {
-            ModelSource.parse(model);
+            LlmArgs.checkModel(model);
         } catch (IllegalArgumentException e) {
             throw invalid("model", model, e.getMessage());
         }
@@ -379,13 +377,13 @@ public class TrtLlmProperties implements InitializingBean {
          * Capacity policy: guaranteed-no-evict admits a request only when KV blocks for its whole length
          * are free; max-utilization admits more and preempts the newest request under pressure.
          */
-        private CapacityPolicy policy = CapacityPolicy.GUARANTEED_NO_EVICT;
+        private SchedulerPolicy policy = SchedulerPolicy.GUARANTEED_NO_EVICT;
 
-        public CapacityPolicy getPolicy() {
+        public SchedulerPolicy getPolicy() {
             return policy;
         }
 
-        public void setPolicy(CapacityPolicy policy) {
+        public void setPolicy(SchedulerPolicy policy) {
             this.policy = policy;
         }
     }

@@ -3,8 +3,8 @@ package io.trtllm.spring.chat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.tokenizer.ChatMessage;
-import io.trtllm.tokenizer.Tokenizer;
+import io.trtllm.api.Tokenizer;
+import io.trtllm.api.config.ChatMessage;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -115,10 +115,10 @@ final class ChatRequestMapper {
                     : "has no chat template, so no tools support")
                     + ": use a model whose chat template renders tools (e.g. Qwen 2.5/3), or remove the tools");
         }
-        var template = Objects.requireNonNull(tokenizer.chatTemplate());
-        if (!template.source().contains(ToolCallParser.OPEN)) {
+        String template = Objects.requireNonNull(tokenizer.chatTemplateSource());
+        if (!template.contains(ToolCallParser.OPEN)) {
             throw new UnsupportedOperationException("The request has " + what + ", but the chat template of model '"
-                    + model + "' (" + template.origin() + ") does not ask for tool calls in the " + ToolCallParser.OPEN
+                    + model + "' (" + tokenizer.chatTemplateOrigin() + ") does not ask for tool calls in the " + ToolCallParser.OPEN
                     + " JSON format, the only one TrtLlmChatModel parses (Qwen 2.5/3 and Hermes-style templates)");
         }
     }
@@ -128,6 +128,15 @@ final class ChatRequestMapper {
      * max tokens: unset, a reply may use what the sequence length leaves after the prompt.
      */
     SamplingParams samplingParams(TrtLlmChatOptions options, int promptTokens) {
+        Integer asked = options.getMaxTokens();
+        // Before the engine sees it: a max tokens beyond the whole sequence length can never be served, and
+        // refusing it here keeps every later sum (prompt + max tokens) far from int overflow. A sum beyond
+        // the length is the engine's to refuse; it knows the prompt it is given.
+        if (asked != null && asked > maxSeqLen) {
+            throw new IllegalArgumentException("max tokens (" + asked + ") exceeds the model's maximum sequence length "
+                    + maxSeqLen + " (prompt and reply together): ask for at most " + Math.max(1, maxSeqLen - promptTokens)
+                    + " tokens");
+        }
         SamplingParams.Builder b = SamplingParams.builder();
         // Too long a prompt leaves no room: 1 lets the engine reject it with the numbers.
         b.maxTokens(options.getMaxTokens() != null ? options.getMaxTokens() : Math.max(1, maxSeqLen - promptTokens));

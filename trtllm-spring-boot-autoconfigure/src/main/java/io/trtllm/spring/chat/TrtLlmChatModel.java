@@ -5,17 +5,18 @@ import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.LLM;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.executor.QueueFullException;
+import io.trtllm.api.Tokenizer;
 import io.trtllm.spring.chat.ChatRequestMapper.EngineRequest;
-import io.trtllm.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.Flow;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.metadata.ChatGenerationMetadata;
@@ -32,15 +33,22 @@ import org.springframework.ai.chat.observation.DefaultChatModelObservationConven
 import org.springframework.ai.chat.prompt.Prompt;
 import reactor.adapter.JdkFlowAdapter;
 import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * A Spring AI {@link ChatModel} on an in-process {@link LLM}: the prompt's messages are rendered with
  * the model's chat template (models without one, such as stories15M, get the messages' text joined by
- * newlines — see {@link io.trtllm.tokenizer.Tokenizer#applyChatTemplate}), the request's options are
+ * newlines — see {@link io.trtllm.api.Tokenizer#applyChatTemplate}), the request's options are
  * merged over the defaults and sampled by the engine, which batches concurrent requests inflight.
  *
  * <p>{@link #stream} emits one {@link ChatResponse} per text delta, the last one carrying the finish
- * reason; cancelling the subscription aborts the engine request and frees its KV-cache blocks.
+ * reason; cancelling the subscription aborts the engine request and frees its KV-cache blocks. It
+ * renders the chat template on Reactor's bounded-elastic workers, not on the subscribing thread (a
+ * web server's event loop); {@link #call} blocks, and renders on the calling thread. A conversation
+ * the template refuses, or that takes it past its render limits, fails with a
+ * {@link io.trtllm.api.ChatTemplateException} (an {@link IllegalArgumentException}; a
+ * {@link io.trtllm.api.TemplateLimitException} for the limits).
  * Finish reasons are {@code STOP}, {@code LENGTH} or {@code CANCELLED}; the metadata carries the
  * engine's request id, the model label and the {@link DefaultUsage usage} (prompt and completion
  * tokens, prefix-cache hits as cache-read tokens, {@link RequestMetrics} as the native usage).
@@ -161,8 +169,15 @@ public final class TrtLlmChatModel implements ChatModel {
 
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
+        // The chat template renders for up to its time limit: not on the subscriber's thread, which
+        // for a web request is the event loop that serves every other connection.
+        return Mono.fromCallable(() -> mapper.map(prompt))
+                .subscribeOn(Schedulers.boundedElastic())
+                .flatMapMany(request -> stream(request));
+    }
+
+    private Flux<ChatResponse> stream(EngineRequest request) {
         return Flux.deferContextual(contextView -> {
-            EngineRequest request = mapper.map(prompt);
             var context = ChatModelObservationContext.builder().prompt(request.prompt()).provider(PROVIDER_NAME)
                     .streaming(true).build();
             Observation observation = ChatModelObservationDocumentation.CHAT_MODEL_OPERATION
@@ -192,7 +207,16 @@ public final class TrtLlmChatModel implements ChatModel {
                     .doOnError(observation::error)
                     .doFinally(signal -> observation.stop())
                     .contextWrite(ctx -> ctx.put(ObservationThreadLocalAccessor.KEY, observation));
-            return new MessageAggregator().aggregate(responses, context::setResponse);
+            // Errors go around Spring AI's aggregator, which logs every error with its stack trace at ERROR:
+            // most are the caller's (a prompt longer than the model, a full queue) and are the caller's to
+            // report; the observation has recorded each, and the engine logs its own failures.
+            AtomicReference<Throwable> error = new AtomicReference<>();
+            return new MessageAggregator()
+                    .aggregate(responses.onErrorResume(e -> {
+                        error.set(e);
+                        return Flux.empty();
+                    }), context::setResponse)
+                    .concatWith(Flux.defer(() -> error.get() == null ? Flux.empty() : Flux.error(error.get())));
         });
     }
 

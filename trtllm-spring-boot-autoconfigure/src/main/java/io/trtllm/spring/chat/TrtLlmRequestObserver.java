@@ -1,7 +1,7 @@
 package io.trtllm.spring.chat;
 
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestOutput;
-import io.trtllm.executor.QueueFullException;
 import java.util.List;
 
 /**

@@ -1,8 +1,8 @@
 package io.trtllm.spring.openai;
 
 import io.trtllm.api.SamplingParams;
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
-import io.trtllm.tokenizer.ChatMessage;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 

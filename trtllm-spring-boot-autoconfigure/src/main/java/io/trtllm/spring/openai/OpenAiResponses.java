@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.TokenLogprob;
-import io.trtllm.tokenizer.Tokenizer;
+import io.trtllm.api.Tokenizer;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;

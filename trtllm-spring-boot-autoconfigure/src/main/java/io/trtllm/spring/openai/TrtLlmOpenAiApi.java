@@ -2,17 +2,21 @@ package io.trtllm.spring.openai;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.trtllm.api.ChatTemplateException;
 import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.LLM;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
-import io.trtllm.executor.QueueFullException;
+import io.trtllm.api.TemplateLimitException;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.openai.OpenAiResponses.Header;
+import io.trtllm.spring.web.BodyTimeouts;
+import io.trtllm.spring.web.ClientMessages;
+import io.trtllm.spring.web.TrtLlmRequestGuard;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,7 +24,6 @@ import java.util.Objects;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.core.io.buffer.DataBuffer;
@@ -29,7 +32,6 @@ import org.springframework.http.HttpHeaders;
 import org.springframework.http.MediaType;
 import org.springframework.http.server.reactive.ServerHttpResponse;
 import org.springframework.web.reactive.function.BodyInserter;
-import org.springframework.web.reactive.function.server.HandlerFilterFunction;
 import org.springframework.web.reactive.function.server.RequestPredicates;
 import org.springframework.web.reactive.function.server.RouterFunction;
 import org.springframework.web.reactive.function.server.RouterFunctions;
@@ -39,6 +41,7 @@ import org.springframework.web.server.ServerWebInputException;
 import reactor.adapter.JdkFlowAdapter;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * An OpenAI-compatible HTTP API on an in-process {@link LLM}, as WebFlux functional routes under a
@@ -55,10 +58,20 @@ import reactor.core.publisher.Mono;
  * chat model's defaults ({@code trtllm.chat.options.*}), then the engine's.
  *
  * <p>Errors have OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}: 400 for an
- * invalid request (param names the field), 401 for a missing or wrong API key when one is configured,
- * 404 for another model or an unknown path, 413 for a body over the codec limit, 429 when the
- * engine's queue is full, 503 when the engine has stopped. A client that disconnects aborts its engine
- * request (the KV-cache blocks are freed on the engine's next iteration).
+ * invalid request (param names the field; also messages that the chat template refuses or that take it
+ * past its limits, see {@link io.trtllm.api.TemplateLimitException}; also for {@code n}, {@code best_of} or a batch of prompts
+ * beyond {@code maxN} or the engine's queue, which could never be admitted), 404 for another model or
+ * an unknown path, 408 for a body that did not arrive in time, 413 for a body over the codec limit, 415
+ * for a body that is not
+ * {@code application/json}, 429 when the engine's queue is full (retry), 503 when the engine has
+ * stopped. Messages name the problem without the server's paths or class names; an unexpected error is
+ * a 500 whose details stay in the log. A client that disconnects aborts its engine request (the
+ * KV-cache blocks are freed on the engine's next iteration). Requests are parsed, rendered with the chat
+ * template and tokenized on Reactor's bounded-elastic workers, never on the event loop.
+ *
+ * <p>The API key, CORS and cross-site rules are not here: Spring Security and
+ * {@link io.trtllm.spring.web.TrtLlmRequestGuard} apply them before a request reaches these routes
+ * (see the auto-configuration).
  */
 public final class TrtLlmOpenAiApi {
     private static final Logger LOG = LoggerFactory.getLogger(TrtLlmOpenAiApi.class);
@@ -67,7 +80,7 @@ public final class TrtLlmOpenAiApi {
     private final LLM llm;
     private final String modelName;
     private final TrtLlmChatOptions defaults;
-    private final @Nullable String apiKey;
+    private final int maxN;
     private final TrtLlmRequestObserver observer;
     private final OpenAiResponses responses;
     private final long created = Instant.now().getEpochSecond();
@@ -76,15 +89,18 @@ public final class TrtLlmOpenAiApi {
      * @param llm       the engine
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
-     * @param apiKey    the bearer token every request must carry, or null for none
+     * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
      * @param observer  told about the end of each engine request (e.g. the trtllm meters)
      */
-    public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, @Nullable String apiKey,
+    public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer) {
+        if (maxN < 1) {
+            throw new IllegalArgumentException("maxN must be >= 1, got " + maxN);
+        }
         this.llm = llm;
         this.modelName = modelName;
         this.defaults = defaults;
-        this.apiKey = apiKey;
+        this.maxN = maxN;
         this.observer = observer;
         this.responses = new OpenAiResponses(llm.tokenizer());
     }
@@ -94,9 +110,9 @@ public final class TrtLlmOpenAiApi {
         return modelName;
     }
 
-    /** The routes under {@code basePath} (e.g. {@code /v1}), with the API-key check when a key is set. */
+    /** The routes under {@code basePath} (e.g. {@code /v1}). */
     public RouterFunction<ServerResponse> routes(String basePath) {
-        RouterFunction<ServerResponse> routes = RouterFunctions.route()
+        return RouterFunctions.route()
                 .POST(basePath + "/chat/completions", r -> generate(r, true))
                 .POST(basePath + "/completions", r -> generate(r, false))
                 .GET(basePath + "/models", this::models)
@@ -106,24 +122,6 @@ public final class TrtLlmOpenAiApi {
                         + r.path() + ". This server serves POST " + basePath + "/chat/completions, POST " + basePath
                         + "/completions and GET " + basePath + "/models.")))
                 .build();
-        return apiKey == null ? routes : routes.filter(apiKeyFilter(apiKey));
-    }
-
-    private static HandlerFilterFunction<ServerResponse, ServerResponse> apiKeyFilter(String key) {
-        byte[] expected = key.getBytes(StandardCharsets.UTF_8);
-        return (request, next) -> {
-            String header = request.headers().firstHeader(HttpHeaders.AUTHORIZATION);
-            if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-                return error(new OpenAiException(401, "invalid_request_error", null, "missing_api_key",
-                        "You didn't provide an API key: send it in an Authorization header (Authorization: Bearer KEY)."));
-            }
-            byte[] given = header.substring(7).trim().getBytes(StandardCharsets.UTF_8);
-            if (!MessageDigest.isEqual(expected, given)) {
-                return error(new OpenAiException(401, "invalid_request_error", null, "invalid_api_key",
-                        "Incorrect API key provided."));
-            }
-            return next.handle(request);
-        };
     }
 
     private Mono<ServerResponse> models(ServerRequest request) {
@@ -154,14 +152,25 @@ public final class TrtLlmOpenAiApi {
     }
 
     private Mono<ServerResponse> generate(ServerRequest http, boolean chat) {
+        // Also checked by TrtLlmRequestGuard before security's work is done; here for routes used without it.
+        if (!TrtLlmRequestGuard.isJson(http.headers().asHttpHeaders())) {
+            return error(new OpenAiException(415, "invalid_request_error", null, "unsupported_media_type",
+                    "The request body must be JSON: send it with 'Content-Type: application/json' (got "
+                            + TrtLlmRequestGuard.describe(http.headers().firstHeader(HttpHeaders.CONTENT_TYPE)) + ")."));
+        }
         return http.bodyToMono(byte[].class)
                 .defaultIfEmpty(new byte[0])
-                .flatMap(body -> {
+                // Parsing, the chat template and tokenizing take time in proportion to the request (the
+                // template up to its render time limit): on a worker thread, never on the event loop,
+                // which serves every other connection. Only the body's work hops: an error in reading the
+                // body (the body timeout's 408) is answered on the event loop at once, before Netty closes
+                // the connection.
+                .flatMap(body -> Mono.fromCallable(() -> {
                     JsonNode json = OpenAiRequestParser.readObject(body);
                     OpenAiRequest request = chat ? OpenAiRequestParser.chat(json) : OpenAiRequestParser.completion(json);
-                    Call call = prepare(request);
-                    return request.stream() ? stream(call) : complete(call);
-                })
+                    return prepare(request);
+                }).subscribeOn(Schedulers.boundedElastic()))
+                .flatMap(call -> call.request().stream() ? stream(call) : complete(call))
                 .onErrorResume(e -> error(toOpenAi(e)));
     }
 
@@ -173,6 +182,7 @@ public final class TrtLlmOpenAiApi {
             throw OpenAiException.unsupported(request.n() > 1 ? "n" : "best_of", "Streaming supports one choice per "
                     + "prompt for now: set 'n' and 'best_of' to 1, or 'stream' to false.");
         }
+        checkChoices(request);
         List<int[]> prompts = new ArrayList<>();
         if (request.chat()) {
             prompts.add(llm.tokenizer().encodeChat(request.messages(), true));
@@ -194,11 +204,13 @@ public final class TrtLlmOpenAiApi {
             int room = Math.max(1, llm.maxSeqLen() - ids.length);
             int maxTokens = asked != null ? asked
                     : defaults.getMaxTokens() != null ? Math.min(defaults.getMaxTokens(), room) : room;
-            if (ids.length + maxTokens > llm.maxSeqLen()) {
+            // In long: max_tokens may be anything up to 2^31-1, and the sum must not wrap.
+            long total = (long) ids.length + maxTokens;
+            if (total > llm.maxSeqLen()) {
                 throw new OpenAiException(400, "invalid_request_error",
                         asked != null ? request.sampling().maxTokensParam() : promptParam, "context_length_exceeded",
                         "This model's maximum context length is " + llm.maxSeqLen() + " tokens. However, you requested "
-                                + (ids.length + maxTokens) + " tokens (" + ids.length + " in the " + promptParam + ", "
+                                + total + " tokens (" + ids.length + " in the " + promptParam + ", "
                                 + maxTokens + " in the completion). Please reduce the length of the " + promptParam
                                 + " or the completion.");
             }
@@ -210,13 +222,42 @@ public final class TrtLlmOpenAiApi {
         return new Call(header, request, prompts, params);
     }
 
+    /**
+     * Refuses a request for more choices than one request may have ({@code maxN}) or than the engine's
+     * queue holds at once (each sample of {@code best_of} and each prompt of a batch is a request of its
+     * own in the queue, all submitted together): retrying would not help, so it is a 400, not a 429.
+     */
+    private void checkChoices(OpenAiRequest request) {
+        int n = request.n();
+        Integer bestOf = request.sampling().bestOf();
+        int samples = Math.max(n, bestOf != null ? bestOf : n);
+        String param = bestOf != null && bestOf > n ? "best_of" : "n";
+        if (samples > maxN) {
+            throw OpenAiException.invalid(param, "Invalid '" + param + "': " + samples + " is greater than the maximum of "
+                    + maxN + " choices per request on this server.");
+        }
+        int prompts = request.chat() ? 1 : request.prompts().size();
+        long total = (long) prompts * samples;
+        if (prompts > 1 && total > maxN) {
+            throw OpenAiException.invalid("prompt", "This request asks for " + total + " choices (" + prompts
+                    + " prompts x " + samples + "), more than the maximum of " + maxN + " per request on this server: "
+                    + "send fewer prompts per request.");
+        }
+        if (total > llm.maxQueueSize()) {
+            throw OpenAiException.invalid(prompts > 1 ? "prompt" : param, "This request needs " + total + " engine "
+                    + "requests at once, more than the engine may queue (max_queue_size " + llm.maxQueueSize() + "): "
+                    + "retrying would not help. Ask for fewer choices" + (prompts > 1 ? " or prompts." : "."));
+        }
+    }
+
     /** Whole responses: every prompt submitted at once (batched by the engine), answered together. */
     private Mono<ServerResponse> complete(Call call) {
         List<Mono<RequestOutput>> outputs = new ArrayList<>();
+        AtomicBoolean failed = new AtomicBoolean();
         for (int i = 0; i < call.prompts().size(); i++) {
             int[] ids = call.prompts().get(i);
             SamplingParams params = call.params().get(i);
-            outputs.add(observed(Mono.fromFuture(() -> llm.generateAsync(ids, params), false)));
+            outputs.add(observed(Mono.fromFuture(() -> llm.generateAsync(ids, params), false), failed));
         }
         return Flux.mergeSequential(outputs).collectList().flatMap(results -> {
             ObjectNode body = call.header().node();
@@ -236,8 +277,22 @@ public final class TrtLlmOpenAiApi {
         });
     }
 
-    private Mono<RequestOutput> observed(Mono<RequestOutput> output) {
-        return output.doOnNext(observer::onFinished).doOnError(this::failed).doOnCancel(observer::onCancelled);
+    /**
+     * Tells the observer how one engine request ended. When one prompt of a batch fails (a full queue),
+     * the others are aborted with it: that is the failure's doing, not a client's cancellation, and is
+     * not counted as one ({@code failed} is shared by the call's requests).
+     */
+    private Mono<RequestOutput> observed(Mono<RequestOutput> output, AtomicBoolean failed) {
+        return output.doOnNext(observer::onFinished)
+                .doOnError(e -> {
+                    failed.set(true);
+                    failed(e);
+                })
+                .doOnCancel(() -> {
+                    if (!failed.get()) {
+                        observer.onCancelled();
+                    }
+                });
     }
 
     private void failed(Throwable e) {
@@ -259,6 +314,7 @@ public final class TrtLlmOpenAiApi {
         int prompts = call.prompts().size();
         RequestMetrics[] finals = new RequestMetrics[prompts];
         List<Flux<String>> choices = new ArrayList<>();
+        AtomicBoolean failed = new AtomicBoolean();
         for (int i = 0; i < prompts; i++) {
             int index = i;
             int[] ids = call.prompts().get(i);
@@ -273,8 +329,15 @@ public final class TrtLlmOpenAiApi {
                             observer.onFinished(u);
                         }
                     })
-                    .doOnError(this::failed)
-                    .doOnCancel(observer::onCancelled)
+                    .doOnError(e -> {
+                        failed.set(true);
+                        failed(e);
+                    })
+                    .doOnCancel(() -> {
+                        if (!failed.get()) { // aborted because another prompt of the batch failed
+                            observer.onCancelled();
+                        }
+                    })
                     .concatMapIterable(u -> {
                         CompletionOutput out = u.output();
                         List<String> events = new ArrayList<>(2);
@@ -356,23 +419,45 @@ public final class TrtLlmOpenAiApi {
                     + e.getMessage() + ". Retry after a short wait.");
         }
         if (llm.failure() != null || e instanceof IllegalStateException && !llm.stats().alive()) {
+            Throwable cause = llm.failure() != null ? llm.failure() : e;
             return new OpenAiException(503, "service_unavailable", null, "engine_unavailable",
-                    "The engine is not running: " + (llm.failure() != null ? llm.failure().getMessage() : e.getMessage()));
+                    "The engine is not running: " + ClientMessages.sanitize(cause.getMessage()));
+        }
+        if (BodyTimeouts.isBodyTimeout(e)) {
+            return new OpenAiException(408, "invalid_request_error", null, "request_timeout",
+                    "The request body did not arrive within the server's time limit.");
+        }
+        if (e instanceof ChatTemplateException template) {
+            // The messages are at fault (the template refused them or they exceeded its limits). The
+            // reason leaves out the template's file: a server path is none of the client's business.
+            return new OpenAiException(400, "invalid_request_error", "messages",
+                    e instanceof TemplateLimitException ? "chat_template_limit_exceeded" : "chat_template_error",
+                    template.reason());
         }
         if (e instanceof DataBufferLimitException) {
             return new OpenAiException(413, "invalid_request_error", null, "request_too_large",
                     "The request body is too large: " + e.getMessage());
         }
         if (e instanceof ServerWebInputException input) {
-            return OpenAiException.invalid(null, "The request body could not be read: " + input.getReason());
+            return OpenAiException.invalid(null, "The request body could not be read: "
+                    + ClientMessages.sanitize(input.getReason()));
         }
         if (e instanceof IllegalArgumentException) {
-            // The engine's own checks of a request this API let through (e.g. a token id out of the vocabulary).
-            String message = String.valueOf(e.getMessage());
+            // The engine's own checks of a request this API let through (e.g. a token id out of the vocabulary,
+            // a chat template that refuses the messages): the message names the problem.
+            String message = ClientMessages.sanitize(e.getMessage());
+            LOG.debug("OpenAI API request refused by the engine: {}", e.toString());
             return OpenAiException.invalid(message.startsWith("prompt") ? "prompt" : null, message);
         }
-        LOG.error("OpenAI API request failed", e);
-        return new OpenAiException(500, "server_error", null, null, "The server failed to process the request: " + e);
+        if (e instanceof UnsupportedOperationException) {
+            return new OpenAiException(400, "invalid_request_error", null, "unsupported_parameter",
+                    ClientMessages.sanitize(e.getMessage()));
+        }
+        // Unexpected: the client gets an id to quote, the log has the rest.
+        String errorId = UUID.randomUUID().toString();
+        LOG.error("OpenAI API request failed (error id {})", errorId, e);
+        return new OpenAiException(500, "server_error", null, null, "The server failed to process the request "
+                + "(error id " + errorId + ").");
     }
 
     private static Mono<ServerResponse> error(OpenAiException e) {

@@ -2,6 +2,7 @@ package io.trtllm.spring.actuate;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.api.EngineStats;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.executor.Executor;
@@ -10,13 +11,14 @@ import io.trtllm.executor.GenerationListener;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.executor.KvCacheManager;
 import io.trtllm.executor.RequestStats;
-import io.trtllm.executor.SampledToken;
-import io.trtllm.executor.SamplingConfig;
 import io.trtllm.executor.SchedulerConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.SamplingConfig;
 import io.trtllm.spring.testing.SharedLlm;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -47,8 +49,8 @@ class TrtLlmHealthIndicatorTests {
 
     @Test
     void aDeadLoopIsDownWithItsCause() {
-        var kv = new KvCacheManager.Stats(100, 25, 75, 0, 0, 0);
-        var stats = new Executor.Stats(false, 0, 3, kv, 10, 0, 0);
+        var kv = new EngineStats.KvCache(100, 25, 75, 0, 0, 0);
+        var stats = new EngineStats(false, 0, 3, kv, 10, 0, 0);
 
         Health health = TrtLlmHealthIndicator.health(stats, new OutOfMemoryError("Java heap space"), "cpu", "/m");
 
@@ -82,7 +84,7 @@ class TrtLlmHealthIndicatorTests {
             }
 
             @Override
-            public float[][] forward(Batch batch) {
+            public ForwardResult forward(Batch batch) {
                 failure = deviceError;
                 throw deviceError;
             }
@@ -116,12 +118,20 @@ class TrtLlmHealthIndicatorTests {
                     });
             assertThat(failed.get(10, TimeUnit.SECONDS)).isSameAs(deviceError);
 
-            Health health = TrtLlmHealthIndicator.health(executor.stats(), executor.failure(), "cuda", "/m");
+            Health health = TrtLlmHealthIndicator.health(engineStats(executor.stats()), executor.failure(), "cuda", "/m");
 
             assertThat(health.getStatus()).isEqualTo(Status.DOWN);
             assertThat(health.getDetails()).containsEntry("error", deviceError.toString());
             assertThat((String) health.getDetails().get("error")).contains("illegal memory access");
         }
+    }
+
+    /** The executor's snapshot as {@link LLM#stats()} reports it. */
+    private static EngineStats engineStats(Executor.Stats s) {
+        KvCacheManager.Stats kv = s.kvCache();
+        return new EngineStats(s.alive(), s.running(), s.waiting(), new EngineStats.KvCache(kv.numBlocks(), kv.usedBlocks(),
+                kv.freeBlocks(), kv.cachedBlocks(), kv.reuseHitBlocks(), kv.reuseHitTokens()), s.iterations(),
+                s.lastBatchSize(), s.lastBatchTokens());
     }
 
     @Test

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.trtllm.api.LLM;
-import io.trtllm.executor.QueueFullException;
+import io.trtllm.api.QueueFullException;
 import io.trtllm.spring.chat.TrtLlmChatModel;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.testing.SharedLlm;

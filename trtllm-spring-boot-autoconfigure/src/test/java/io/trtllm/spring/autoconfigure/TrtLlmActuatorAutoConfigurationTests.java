@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.core.instrument.binder.MeterBinder;
 import io.trtllm.api.LLM;
+import io.trtllm.spring.actuate.TrtLlmEngineAvailability;
 import io.trtllm.spring.actuate.TrtLlmHealthIndicator;
 import io.trtllm.spring.actuate.TrtLlmMetrics;
 import io.trtllm.spring.chat.TrtLlmChatModel;
@@ -11,6 +12,9 @@ import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.testing.SharedLlm;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.autoconfigure.availability.ApplicationAvailabilityAutoConfiguration;
+import org.springframework.boot.availability.ApplicationAvailability;
+import org.springframework.boot.availability.LivenessState;
 import org.springframework.boot.health.contributor.HealthIndicator;
 import org.springframework.boot.test.context.FilteredClassLoader;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -28,6 +32,16 @@ class TrtLlmActuatorAutoConfigurationTests {
                     .hasBean("trtllmHealthIndicator");
             assertThat(context.getBean(TrtLlmRequestObserver.class)).isSameAs(context.getBean(TrtLlmMetrics.class));
             assertThat(context.getBean(TrtLlmChatModel.class)).isNotNull();
+        });
+    }
+
+    @Test
+    void anEngineGetsItsAvailabilityWhereTheApplicationHasAvailabilityStates() {
+        runner.run(context -> assertThat(context).doesNotHaveBean(TrtLlmEngineAvailability.class));
+        runner.withConfiguration(AutoConfigurations.of(ApplicationAvailabilityAutoConfiguration.class)).run(context -> {
+            assertThat(context).hasSingleBean(TrtLlmEngineAvailability.class);
+            // A running engine publishes nothing: the states stay Spring Boot's.
+            assertThat(context.getBean(ApplicationAvailability.class).getState(LivenessState.class)).isNull();
         });
     }
 

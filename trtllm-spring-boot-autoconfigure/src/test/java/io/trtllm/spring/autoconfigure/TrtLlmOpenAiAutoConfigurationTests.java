@@ -77,7 +77,7 @@ class TrtLlmOpenAiAutoConfigurationTests {
         runner.withPropertyValues("trtllm.openai.enabled=true")
                 .withBean("myApi", TrtLlmOpenAiApi.class, () -> new TrtLlmOpenAiApi(
                         io.trtllm.spring.testing.SharedLlm.get(), "mine",
-                        io.trtllm.spring.chat.TrtLlmChatOptions.builder().build(), null,
+                        io.trtllm.spring.chat.TrtLlmChatOptions.builder().build(), 16,
                         io.trtllm.spring.chat.TrtLlmRequestObserver.NOOP))
                 .run(context -> {
                     assertThat(context).hasSingleBean(TrtLlmOpenAiApi.class).hasBean("myApi");

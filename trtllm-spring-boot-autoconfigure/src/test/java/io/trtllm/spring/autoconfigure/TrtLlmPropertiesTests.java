@@ -2,12 +2,12 @@ package io.trtllm.spring.autoconfigure;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trtllm.api.KvCacheConfig;
 import io.trtllm.api.LlmArgs;
-import io.trtllm.engine.BuildCacheConfig;
-import io.trtllm.engine.Quantization;
-import io.trtllm.executor.SchedulerConfig.CapacityPolicy;
-import io.trtllm.model.DType;
+import io.trtllm.api.config.BuildCacheConfig;
+import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.KvCacheConfig;
+import io.trtllm.api.config.Quantization;
+import io.trtllm.api.config.SchedulerPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -64,8 +64,8 @@ class TrtLlmPropertiesTests {
                             .enableChunkedPrefill(false).threads(1).cacheDir(dir).dtype("bfloat16")
                             .quantization(Quantization.INT8).enableBuildCache(false)
                             .buildCacheConfig(new BuildCacheConfig(null, 3, 2L << 30))
-                            .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16, DType.BF16))
-                            .schedulerPolicy(CapacityPolicy.MAX_UTILIZATION).build());
+                            .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16, Dtype.BFLOAT16))
+                            .schedulerPolicy(SchedulerPolicy.MAX_UTILIZATION).build());
                     var options = properties.getChat().getOptions().toChatOptions();
                     assertThat(options.getModel()).isEqualTo("tiny");
                     assertThat(options.getTemperature()).isEqualTo(0.2);

@@ -36,8 +36,8 @@ class ChatRequestMapperTests {
         var request = mapper.map(prompt);
 
         assertThat(request.promptTokenIds()).containsExactly(llm.tokenizer().encodeChat(List.of(
-                io.trtllm.tokenizer.ChatMessage.system("Be brief."), io.trtllm.tokenizer.ChatMessage.user("Hi"),
-                io.trtllm.tokenizer.ChatMessage.assistant("Hello"), io.trtllm.tokenizer.ChatMessage.user("Tell a story")),
+                io.trtllm.api.config.ChatMessage.system("Be brief."), io.trtllm.api.config.ChatMessage.user("Hi"),
+                io.trtllm.api.config.ChatMessage.assistant("Hello"), io.trtllm.api.config.ChatMessage.user("Tell a story")),
                 true));
         assertThat(request.promptTokenIds()).containsExactly(
                 llm.tokenizer().encode("Be brief.\nHi\nHello\nTell a story", true));
@@ -73,6 +73,31 @@ class ChatRequestMapperTests {
     void outOfRangeOptionsFailWithTheEnginesMessage() {
         assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().topP(1.5).build())))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("top_p").hasMessageContaining("1.5");
+    }
+
+    @Test
+    void maxTokensBeyondTheSequenceLengthIsRefusedBeforeTheEngine() {
+        int prompt = mapper.map(new Prompt("Hi")).promptTokenIds().length;
+        int room = llm.maxSeqLen() - prompt;
+        assertThat(mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(room).build())).params().maxTokens())
+                .isEqualTo(room);
+        // Within the sequence length but beyond what the prompt leaves: the engine refuses it, naming both.
+        assertThat(mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(llm.maxSeqLen()).build())).params()
+                .maxTokens()).isEqualTo(llm.maxSeqLen());
+        for (int maxTokens : new int[] {llm.maxSeqLen() + 1, Integer.MAX_VALUE}) {
+            assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(maxTokens).build())))
+                    .as("maxTokens %d", maxTokens)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("max tokens (" + maxTokens + ")")
+                    .hasMessageContaining("maximum sequence length " + llm.maxSeqLen())
+                    .hasMessageContaining("at most " + room);
+        }
+        for (double temperature : new double[] {-1, 1e308, Double.NaN}) {
+            assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().temperature(temperature).build())))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
+        }
+        assertThatThrownBy(() -> mapper.map(new Prompt("Hi", ChatOptions.builder().maxTokens(-1).build())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max_tokens");
     }
 
     @Test

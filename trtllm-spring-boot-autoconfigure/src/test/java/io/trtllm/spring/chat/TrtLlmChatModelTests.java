@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.springframework.ai.chat.client.ChatClient;
 import org.springframework.ai.chat.messages.SystemMessage;
 import org.springframework.ai.chat.messages.UserMessage;
@@ -24,8 +25,11 @@ import org.springframework.ai.chat.observation.ChatModelMeterObservationHandler;
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.ai.tool.function.FunctionToolCallback;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 
 /** TrtLlmChatModel on stories15M: call, stream, cancellation, options, usage, observations. */
+@ExtendWith(OutputCaptureExtension.class)
 class TrtLlmChatModelTests {
     static final String PROMPT = "Once upon a time";
     static LLM llm;
@@ -60,6 +64,19 @@ class TrtLlmChatModelTests {
         assertThat(usage.getCompletionTokens()).isEqualTo(7);
         assertThat(usage.getTotalTokens()).isEqualTo(usage.getPromptTokens() + 7);
         assertThat(usage.getNativeUsage()).isInstanceOf(RequestMetrics.class);
+    }
+
+    @Test
+    void aStreamTheEngineRefusesFailsWithItsReasonAndLogsNoStackTrace(CapturedOutput output) {
+        String tooLong = "Once upon a time there was a little girl named Lily. ".repeat(100);
+        int logged = output.getAll().length();
+
+        var noMaxTokens = TrtLlmChatModel.builder().llm(llm).defaultOptions(TrtLlmChatOptions.builder().build()).build();
+        assertThatThrownBy(() -> noMaxTokens.stream(new Prompt(tooLong)).collectList().block(Duration.ofSeconds(60)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("max_input_len");
+        assertThat(output.getAll().substring(logged)).doesNotContain("ERROR").doesNotContain("\tat ");
+        // A stream that went well still aggregates (its observation has the whole response).
+        assertThat(greedy.stream(new Prompt(PROMPT)).collectList().block(Duration.ofSeconds(60))).isNotEmpty();
     }
 
     @Test
@@ -219,7 +236,7 @@ class TrtLlmChatModelTests {
         }
 
         @Override
-        public void onRejected(io.trtllm.executor.QueueFullException e) {
+        public void onRejected(io.trtllm.api.QueueFullException e) {
             events.add("rejected");
         }
 

@@ -8,9 +8,9 @@ import io.trtllm.api.LLM;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
+import io.trtllm.api.TransformersTokenizer;
 import io.trtllm.spring.testing.SharedLlm;
 import io.trtllm.testing.TestFixtures;
-import io.trtllm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,7 +46,7 @@ class TrtLlmChatModelToolsTests {
             </tool_call>""";
 
     static LLM llm;
-    static Tokenizer qwen3;
+    static TransformersTokenizer qwen3;
 
     record WeatherRequest(String city) {
     }
@@ -61,7 +61,7 @@ class TrtLlmChatModelToolsTests {
     @BeforeAll
     static void load() {
         llm = SharedLlm.get();
-        qwen3 = Tokenizer.load(TestFixtures.qwen3Tokenizer());
+        qwen3 = TransformersTokenizer.load(TestFixtures.qwen3Tokenizer());
     }
 
     @AfterAll
@@ -195,7 +195,7 @@ class TrtLlmChatModelToolsTests {
         Files.copy(TestFixtures.qwen3Tokenizer().resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
         Files.writeString(dir.resolve("tokenizer_config.json"), """
                 {"chat_template": "{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}"}""");
-        try (Tokenizer tokenizer = Tokenizer.load(dir)) {
+        try (TransformersTokenizer tokenizer = TransformersTokenizer.load(dir)) {
             var model = TrtLlmChatModel.builder().llm(llm).tokenizer(tokenizer).generator(new Script())
                     .defaultOptions(TrtLlmChatOptions.builder().model("custom").build()).build();
 

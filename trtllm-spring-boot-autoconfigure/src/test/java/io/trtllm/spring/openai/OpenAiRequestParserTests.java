@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.trtllm.api.SamplingParams;
+import io.trtllm.api.config.ChatMessage;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
-import io.trtllm.tokenizer.ChatMessage;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;

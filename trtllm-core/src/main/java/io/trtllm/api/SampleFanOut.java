@@ -1,0 +1,153 @@
+package io.trtllm.api;
+
+import io.trtllm.executor.Executor;
+import io.trtllm.executor.FinishReason;
+import io.trtllm.executor.GenerationRequest;
+import io.trtllm.sampling.SamplingConfig;
+import io.trtllm.tokenizer.Tokenizer;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.BiFunction;
+import java.util.function.Consumer;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Turns one checked request into the executor's work and its outputs back into one
+ * {@link RequestOutput}: a single sample; {@code best_of} samples of the prompt, ranked to the
+ * {@code n} best; or a beam search ({@link BeamSearch}), driven step by step on a thread of its own.
+ * Cancelling what the caller holds aborts the samples in the engine.
+ */
+final class SampleFanOut implements AutoCloseable {
+    private final Executor executor;
+    private final Tokenizer tokenizer;
+    private final java.util.concurrent.Executor delivery;
+    private final int[] eosTokenIds;
+    /** Runs one beam-search step as a request of its own (through the LLM's checks). */
+    private final BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step;
+    /** Beam searches, which wait on their steps: a virtual thread each, never the delivery thread. */
+    private final ExecutorService searches = Executors.newVirtualThreadPerTaskExecutor();
+
+    /**
+     * @param delivery    the thread that turns executor events into outputs and hands them to callers
+     * @param eosTokenIds the ids that end a sequence (model config's and tokenizer's)
+     * @param step        submits one beam-search step
+     */
+    SampleFanOut(Executor executor, Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
+                 BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step) {
+        this.executor = executor;
+        this.tokenizer = tokenizer;
+        this.delivery = delivery;
+        this.eosTokenIds = eosTokenIds.clone();
+        this.step = step;
+    }
+
+    /** Queues the samples of {@code params} for the prompt {@code ids}; the result completes with all of them. */
+    CompletableFuture<RequestOutput> submit(String requestId, String prompt, int[] ids, SamplingParams params,
+                                            @Nullable Consumer<RequestOutput> onUpdate) {
+        if (params.useBeamSearch()) {
+            return beamSearch(requestId, prompt, ids, params);
+        }
+        var sampling = params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false));
+        if (params.bestOf() == 1) {
+            return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
+        }
+        // best_of samples of the same prompt, each with its own split of the seed's random stream;
+        // the n with the highest cumulative log-probability are returned (all of them when n == best_of).
+        List<CompletableFuture<RequestOutput>> samples = new ArrayList<>();
+        try {
+            for (int i = 0; i < params.bestOf(); i++) {
+                samples.add(submitOne(requestId, requestId + "-" + i, prompt, ids, params, sampling, i, null));
+            }
+        } catch (RuntimeException e) {
+            samples.forEach(f -> f.cancel(true));
+            throw e;
+        }
+        CompletableFuture<RequestOutput> combined = CompletableFuture.allOf(samples.toArray(CompletableFuture[]::new))
+                .thenApply(done -> rank(requestId, prompt, ids, params, samples.stream().map(CompletableFuture::join).toList()));
+        combined.whenComplete((r, e) -> {
+            if (e != null) {
+                samples.forEach(f -> f.cancel(true)); // one failed, timed out or was cancelled: stop them all
+            }
+        });
+        return combined;
+    }
+
+    private CompletableFuture<RequestOutput> beamSearch(String requestId, String prompt, int[] ids, SamplingParams params) {
+        Set<Integer> ends = new HashSet<>();
+        if (!params.ignoreEos()) {
+            for (int e : eosTokenIds) {
+                ends.add(e);
+            }
+        }
+        ends.addAll(params.stopTokenIds());
+        // The search waits on its steps: it runs on a thread of its own, neither the caller's nor the
+        // delivery thread (which completes the steps); cancelling the result stops it before its next
+        // step and cancels the steps in flight.
+        CompletableFuture<RequestOutput> result = new CompletableFuture<>();
+        searches.execute(() -> {
+            try {
+                result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, step,
+                        tokens -> tokenizer.decode(tokens, params.skipSpecialTokens()), result::isDone));
+            } catch (Throwable t) {
+                result.completeExceptionally(t);
+            }
+        });
+        return result;
+    }
+
+    private CompletableFuture<RequestOutput> submitOne(String requestId, String sampleId, String prompt, int[] ids,
+                                                       SamplingParams params, SamplingConfig sampling, int index,
+                                                       @Nullable Consumer<RequestOutput> onUpdate) {
+        var tracker = new RequestTracker(requestId, prompt, ids, tokenizer, params, onUpdate,
+                id -> executor.abort(sampleId, FinishReason.STOP), delivery);
+        int promptLogprobs = params.promptLogprobs() != null && index == 0 ? params.promptLogprobs() : -1;
+        try {
+            executor.submit(new GenerationRequest(sampleId, ids, params.maxTokens(), sampling, index, promptLogprobs), tracker);
+        } catch (io.trtllm.executor.QueueFullException e) {
+            throw new QueueFullException(e.getMessage(), e);
+        }
+        // Cancelling what the caller holds aborts the request in the engine.
+        CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
+        handle.whenComplete((r, e) -> {
+            if (e != null) {
+                executor.abort(sampleId); // cancelled, timed out or failed: stop the engine's work (no-op once done)
+            }
+        });
+        return handle;
+    }
+
+    /** The n best of the samples by cumulative log-probability (all, in sample order, when n == best_of). */
+    private static RequestOutput rank(String requestId, String prompt, int[] promptIds, SamplingParams params,
+                                      List<RequestOutput> samples) {
+        List<CompletionOutput> outputs = new ArrayList<>(samples.stream().map(RequestOutput::output).toList());
+        if (params.bestOf() > params.n()) {
+            outputs.sort(Comparator.comparingDouble(
+                    (CompletionOutput o) -> o.cumulativeLogprob() != null ? o.cumulativeLogprob() : Double.NEGATIVE_INFINITY)
+                    .reversed());
+        }
+        List<CompletionOutput> best = new ArrayList<>();
+        for (int i = 0; i < params.n(); i++) {
+            CompletionOutput o = outputs.get(i);
+            best.add(new CompletionOutput(i, o.text(), o.tokenIds(), params.logprobs() != null ? o.cumulativeLogprob() : null,
+                    o.logprobs(), o.finishReason(), o.stopReason(), o.textDiff(), o.tokenIdsDiff()));
+        }
+        RequestMetrics first = samples.getFirst().metrics();
+        int generated = samples.stream().mapToInt(r -> r.metrics().generatedTokens()).sum();
+        long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
+        var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
+                first.firstTokenNanos(), finish);
+        return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs());
+    }
+
+    /** Waits for the beam searches, whose steps have ended (finished, or failed by the executor's close). */
+    @Override
+    public void close() {
+        searches.close();
+    }
+}

@@ -1,0 +1,52 @@
+package io.trtllm.api.config;
+
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Size and behaviour of the paged KV cache (TensorRT-LLM's {@code KvCacheConfig}).
+ *
+ * @param maxTokens          token slots in the cache, or null to size it from {@code memoryFraction}
+ * @param memoryFraction     fraction of the JVM's maximum heap the CPU backend's cache may take when
+ *                           {@code maxTokens} is null (the cache always holds at least one
+ *                           max_seq_len sequence, and never more than max_batch_size of them)
+ * @param enableBlockReuse   whether full blocks are shared between requests with a common prefix
+ * @param tokensPerBlock     tokens per block
+ * @param dtype              element type of the cached keys and values; {@link Dtype#AUTO}: the
+ *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type, the only one it takes). A 16-bit
+ *                           cache on the CPU halves its memory and the bytes attention reads per step
+ */
+public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse,
+                            int tokensPerBlock, Dtype dtype) {
+    public KvCacheConfig {
+        if (maxTokens != null && maxTokens <= 0) {
+            throw new IllegalArgumentException("kv_cache_config.max_tokens must be > 0, got " + maxTokens);
+        }
+        if (!(memoryFraction > 0 && memoryFraction <= 1)) {
+            throw new IllegalArgumentException("kv_cache_config.memory_fraction must be in (0, 1], got " + memoryFraction);
+        }
+        if (tokensPerBlock <= 0) {
+            throw new IllegalArgumentException("kv_cache_config.tokens_per_block must be > 0, got " + tokensPerBlock);
+        }
+    }
+
+    /** A cache of the backend's compute type ({@code dtype} auto). */
+    public KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse, int tokensPerBlock) {
+        this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, Dtype.AUTO);
+    }
+
+    /** This config with the element type {@code dtype}: auto, float32, float16 or bfloat16 (as {@code --kv-cache-dtype} spells it). */
+    public KvCacheConfig withDtype(String dtype) {
+        Dtype parsed;
+        try {
+            parsed = Dtype.parse(dtype);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("kv_cache_config." + e.getMessage(), e);
+        }
+        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed);
+    }
+
+    /** Defaults: sized from 25% of the heap, block reuse on, 32 tokens per block. */
+    public static KvCacheConfig defaults() {
+        return new KvCacheConfig(null, 0.25, true, 32);
+    }
+}

@@ -1,0 +1,117 @@
+package io.trtllm.executor;
+
+import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.SequenceChunk.LogitsMode;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.Sampler;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One forward pass as the executor hands it to the runner: per scheduled chunk the runner's chunk, whose
+ * logits mode asks for what the sequence needs ({@link #logitsMode}: the sampler decides, this maps); and
+ * after the pass, what each sequence gets of the result: its next token ({@link #nextToken}), its prompt's
+ * log-probabilities ({@link #reportPromptLogprobs}).
+ */
+final class Pass {
+    private final List<ScheduledChunk> scheduled;
+    private final List<SequenceChunk> chunks;
+    private int tokens;
+
+    Pass(int capacity) {
+        scheduled = new ArrayList<>(capacity);
+        chunks = new ArrayList<>(capacity);
+    }
+
+    /**
+     * What the runner computes for chunk {@code c}: every row when the request wants its prompt's
+     * log-probabilities and the chunk holds prompt positions; nothing when no token follows the chunk; else
+     * what the sampler needs of the next token's row ({@link Sampler#need}).
+     */
+    static LogitsMode logitsMode(ScheduledChunk c) {
+        if (c.hasPromptLogprobRows()) {
+            return LogitsMode.ALL;
+        }
+        if (!c.sample()) {
+            return LogitsMode.NONE;
+        }
+        return switch (Sampler.need(c.sequence().sampling)) {
+            case ARGMAX -> LogitsMode.ARGMAX;
+            case DRAW -> LogitsMode.SAMPLE;
+            case ROW -> LogitsMode.LAST;
+        };
+    }
+
+    /** Adds chunk {@code c}, whose sequence's KV blocks are {@code blockTable}. */
+    void add(ScheduledChunk c, int[] blockTable) {
+        Sequence s = c.sequence();
+        LogitsMode mode = logitsMode(c);
+        chunks.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), blockTable, mode,
+                mode == LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null));
+        scheduled.add(c);
+        tokens += c.length();
+    }
+
+    int size() {
+        return scheduled.size();
+    }
+
+    /** Tokens computed in this pass. */
+    int tokens() {
+        return tokens;
+    }
+
+    ScheduledChunk scheduled(int i) {
+        return scheduled.get(i);
+    }
+
+    Batch batch() {
+        return new Batch(chunks);
+    }
+
+    /**
+     * The next token of chunk {@code i}'s sequence, recorded in its sampling state: the one the runner chose,
+     * or the sampler's choice from the chunk's last logits row.
+     *
+     * @throws IllegalStateException when the runner chose no token, or one outside the vocabulary (a device
+     *                               fault): the sequence fails here, before its next pass could fail all
+     */
+    SampledToken nextToken(int i, ForwardResult result, Sampler sampler, int vocab) {
+        SequenceChunk chunk = chunks.get(i);
+        Sequence s = scheduled.get(i).sequence();
+        return switch (chunk.logits()) {
+            case ARGMAX, SAMPLE -> {
+                int token = result.tokenId(i);
+                if (token >= vocab) {
+                    throw new IllegalStateException("the runner chose token id " + token + ", outside the vocabulary of "
+                            + vocab);
+                }
+                yield sampler.chosen(token, s.sampling);
+            }
+            case LAST, ALL -> sampler.sample(result.logits(i), (chunk.logitsRows() - 1) * vocab, vocab, s.sampling);
+            case NONE -> throw new IllegalStateException("chunk " + i + " of the pass asked for no logits; no token follows it");
+        };
+    }
+
+    /**
+     * Reports to chunk {@code i}'s listener the log-probabilities of the prompt positions it computed, each
+     * position once (a preempted sequence recomputes its prompt). Row r of the chunk predicts the token at
+     * position {@code start + r + 1}.
+     */
+    void reportPromptLogprobs(int i, ForwardResult result, int vocab) {
+        ScheduledChunk c = scheduled.get(i);
+        Sequence s = c.sequence();
+        float[] logits = result.logits(i);
+        List<SampledToken> out = new ArrayList<>();
+        int from = Math.max(c.start() + 1, s.promptLogprobsReported);
+        for (int p = from; p < c.start() + c.length() + 1 && p < s.promptLength; p++) {
+            out.add(Sampler.logprobs(logits, (p - 1 - c.start()) * vocab, vocab, s.token(p), s.request.promptLogprobs()));
+        }
+        if (!out.isEmpty()) {
+            s.promptLogprobsReported = from + out.size();
+            s.listener.onPromptLogprobs(from, out);
+        }
+    }
+}

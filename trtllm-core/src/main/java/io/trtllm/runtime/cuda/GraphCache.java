@@ -1,0 +1,90 @@
+package io.trtllm.runtime.cuda;
+
+import static io.trtllm.runtime.cuda.Cuda.check;
+import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaGraphInstantiate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamBeginCapture;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureModeThreadLocal;
+import static org.bytedeco.cuda.global.cudart.cudaStreamEndCapture;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUgraph_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Decode passes captured as CUDA graphs, per padded batch size, with and without the draw kernel. A
+ * size runs eagerly once before it is captured (cuBLAS's first call of a shape may load kernels, which
+ * a capture must not do). Graphs hold the addresses of the buffers they were recorded over:
+ * {@link #drop} them before a buffer is replaced.
+ */
+final class GraphCache implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(GraphCache.class);
+
+    private final CUstream_st stream;
+    /** Captured decode passes by {@link #key}, and how often each ran eagerly. */
+    private final Map<Integer, CUgraphExec_st> graphs = new HashMap<>();
+    private final Map<Integer, Integer> eagerRuns = new HashMap<>();
+
+    GraphCache(CUstream_st stream) {
+        this.stream = stream;
+    }
+
+    /**
+     * The graph of the decode pass of {@code batch} rows (with its draws when {@code draw}) to launch, or
+     * null to run it eagerly: the first time at a size; the second time it is captured from
+     * {@code record}, which enqueues the pass.
+     */
+    @Nullable CUgraphExec_st replayable(int batch, boolean draw, Runnable record) {
+        int key = key(batch, draw);
+        CUgraphExec_st graph = graphs.get(key);
+        if (graph == null && eagerRuns.merge(key, 1, Integer::sum) > 1) {
+            graph = capture(batch, draw, record);
+        }
+        return graph;
+    }
+
+    /** Decode graphs are kept per padded batch size, with and without the draw kernel. */
+    private static int key(int batch, boolean draw) {
+        return 2 * batch + (draw ? 1 : 0);
+    }
+
+    /** Records the decode pass of {@code batch} rows (and its draws) as a graph. */
+    private CUgraphExec_st capture(int batch, boolean draw, Runnable record) {
+        CUgraph_st graph = new CUgraph_st();
+        CUgraphExec_st exec = new CUgraphExec_st();
+        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        try {
+            record.run();
+        } finally {
+            check(cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
+        }
+        try {
+            check(cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
+        } finally {
+            cudaGraphDestroy(graph);
+        }
+        graphs.put(key(batch, draw), exec);
+        LOG.debug("Captured the decode pass of {} sequences{} as a CUDA graph", batch, draw ? " with its draws" : "");
+        return exec;
+    }
+
+    /** Destroys every graph; sizes run eagerly once again before they are captured anew. */
+    void drop() {
+        for (CUgraphExec_st g : graphs.values()) {
+            cudaGraphExecDestroy(g);
+        }
+        graphs.clear();
+        eagerRuns.clear();
+    }
+
+    @Override
+    public void close() {
+        drop();
+    }
+}

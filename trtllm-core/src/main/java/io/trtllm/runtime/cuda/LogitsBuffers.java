@@ -1,0 +1,144 @@
+package io.trtllm.runtime.cuda;
+
+import static io.trtllm.runtime.cuda.Cuda.at;
+import static io.trtllm.runtime.cuda.Cuda.check;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+
+import io.trtllm.model.ModelConfig;
+import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.sampling.TokenSampler;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import org.bytedeco.cuda.cudart.CUstream_st;
+
+/**
+ * What a {@link CudaModelRunner} pass computes for the rows that need logits, and how it comes back:
+ * the normed rows, the logits rows and the token ids (argmax or device draws) on the device, pinned
+ * host copies of the logits and ids, and {@link #results}, which copies back what each chunk asked
+ * for. Grown on demand to a power of two of rows; owns its memory.
+ */
+final class LogitsBuffers implements AutoCloseable {
+    private final ModelConfig config;
+    private final DeviceMemory memory;
+    /** Run before buffers are replaced: whatever holds their addresses (captured graphs) lets go, the stream drains. */
+    private final Runnable beforeReplace;
+    /** Draws of SAMPLE rows on the host, when device sampling is off. */
+    private final TokenSampler hostSampler = new TokenSampler();
+    private int capacity;
+    /** {@code rmsnorm(x)} of the rows that need logits, {@code (rows, dim)} bf16. */
+    long normed;
+    /** {@code (rows, vocab)} f32. */
+    long logits;
+    /** Per row: its argmax or its draw. */
+    long tokenIds;
+    private MemorySegment hostLogits = MemorySegment.NULL;
+    private MemorySegment hostTokenIds = MemorySegment.NULL;
+    /** Logits rows copied to the host so far (SAMPLE and ARGMAX rows copy none while drawn on the device). */
+    private long rowsCopied;
+
+    LogitsBuffers(ModelConfig config, DeviceMemory memory, Runnable beforeReplace) {
+        this.config = config;
+        this.memory = memory;
+        this.beforeReplace = beforeReplace;
+    }
+
+    /** Rows the buffers hold now. */
+    int capacity() {
+        return capacity;
+    }
+
+    /** Logits rows copied to the host since construction. */
+    long rowsCopied() {
+        return rowsCopied;
+    }
+
+    /** Grows the buffers to at least {@code rows} rows. */
+    void ensure(int rows) {
+        if (rows <= capacity) {
+            return;
+        }
+        ModelConfig c = config;
+        int cap = Math.max(ActivationBuffers.MIN_ROWS, Integer.highestOneBit(rows - 1) << 1);
+        beforeReplace.run();
+        free(); // as for the activations: nothing held until the new buffers exist
+        String what = "logits of " + cap + " rows";
+        normed = memory.alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
+        logits = memory.alloc((long) cap * c.vocabSize() * Float.BYTES, what);
+        tokenIds = memory.alloc((long) cap * Integer.BYTES, what);
+        hostLogits = memory.allocHost((long) cap * c.vocabSize() * Float.BYTES);
+        hostTokenIds = memory.allocHost((long) cap * Integer.BYTES);
+        capacity = cap;
+    }
+
+    /**
+     * Copies back what each chunk asked for (token ids of argmax rows and of rows drawn on the device,
+     * logits rows), waits for {@code stream}, and hands them out; SAMPLE rows not drawn on the device are
+     * drawn here.
+     */
+    ForwardResult results(List<SequenceChunk> chunks, boolean argmaxDone, boolean drawn, CUstream_st stream) {
+        int vocab = config.vocabSize();
+        int logitRows = 0;
+        long offset = 0;
+        for (SequenceChunk chunk : chunks) {
+            long bytes = (long) chunk.logitsRows() * vocab * Float.BYTES;
+            if (!idOnly(chunk, drawn) && bytes > 0) {
+                check(cudaMemcpyAsync(at(hostLogits.address() + offset), at(logits + offset), bytes, cudaMemcpyDeviceToHost,
+                        stream), "cudaMemcpyAsync(logits)");
+                rowsCopied += chunk.logitsRows();
+            }
+            offset += bytes;
+            logitRows += chunk.logitsRows();
+        }
+        if ((argmaxDone || drawn) && logitRows > 0) {
+            check(cudaMemcpyAsync(at(hostTokenIds.address()), at(tokenIds), (long) logitRows * Integer.BYTES,
+                    cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(token ids)");
+        }
+        Cuda.sync(stream);
+        ForwardResult.Builder result = ForwardResult.builder(chunks.size());
+        int row = 0;
+        for (int s = 0; s < chunks.size(); s++) {
+            SequenceChunk chunk = chunks.get(s);
+            int n = chunk.logitsRows();
+            if (idOnly(chunk, drawn)) {
+                result.tokenId(s, hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, row));
+            } else {
+                float[] rows = new float[n * vocab];
+                MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) row * vocab * Float.BYTES, rows, 0, n * vocab);
+                if (chunk.logits() == SequenceChunk.LogitsMode.SAMPLE) {
+                    result.tokenId(s, hostSampler.sample(rows, 0, vocab, chunk.sampling()));
+                } else {
+                    result.logits(s, rows);
+                }
+            }
+            row += n;
+        }
+        return result.build();
+    }
+
+    /** Whether only a token id of this chunk comes back: an argmax, or a draw made on the device. */
+    private static boolean idOnly(SequenceChunk chunk, boolean drawn) {
+        return chunk.logits() == SequenceChunk.LogitsMode.ARGMAX
+                || (drawn && chunk.logits() == SequenceChunk.LogitsMode.SAMPLE);
+    }
+
+    private void free() {
+        memory.free(normed);
+        memory.free(logits);
+        memory.free(tokenIds);
+        memory.freeHost(hostLogits);
+        memory.freeHost(hostTokenIds);
+        hostLogits = MemorySegment.NULL;
+        hostTokenIds = MemorySegment.NULL;
+        capacity = 0;
+        normed = logits = tokenIds = 0;
+    }
+
+    /** Frees the buffers; idempotent. */
+    @Override
+    public void close() {
+        free();
+    }
+}
