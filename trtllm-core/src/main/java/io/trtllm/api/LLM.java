@@ -95,7 +95,7 @@ public final class LLM implements AutoCloseable {
         this.delivery = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
         this.fanOut = new SampleFanOut(executor, loaded.tokenizer(), delivery, eosTokenIds(config, loaded),
-                (input, step) -> submit("", input, step, null));
+                config.vocabSize(), (input, step, guide) -> submit("", input, step, null, guide));
     }
 
     /**
@@ -289,6 +289,13 @@ public final class LLM implements AutoCloseable {
 
     private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                                     @Nullable Consumer<RequestOutput> onUpdate) {
+        return submit(prompt, promptIds, params, onUpdate, null);
+    }
+
+    /** {@code guide}: a beam-search step's mask source (its beam's place in the guide), else null. */
+    private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
+                                                    @Nullable Consumer<RequestOutput> onUpdate,
+                                                    io.trtllm.sampling.TokenMask.@Nullable Source guide) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }
@@ -298,7 +305,7 @@ public final class LLM implements AutoCloseable {
             ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
         }
         limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
+        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate, guide);
     }
 
     private static RequestOutput await(CompletableFuture<RequestOutput> future) {

@@ -1,5 +1,6 @@
 package io.trtllm.api;
 
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.sampling.SamplingChecks;
 import io.trtllm.sampling.SamplingConfig;
 import java.util.ArrayList;
@@ -64,6 +65,16 @@ import org.jspecify.annotations.Nullable;
  * @param detokenize             whether to turn the output tokens into text (stop strings need it)
  * @param skipSpecialTokens      whether the output text leaves out special tokens
  * @param truncatePromptTokens   keep only the last k prompt tokens (left truncation), or null to keep all
+ * @param guidedDecoding         what the output must look like (TensorRT-LLM's {@code guided_decoding}: a JSON
+ *                               Schema, any JSON object, a regex, a choice, a GBNF grammar), or null for free
+ *                               text. Enforced by a token mask before every draw, in every mode (greedy,
+ *                               top-k/p, n/best_of, beam search); the end-of-sequence token is allowed only
+ *                               where the output is complete, so it cannot be combined with {@code ignoreEos}
+ *                               or {@code minTokens}. Log-probabilities stay those of the raw distribution
+ *                               (best_of ranks by them); beam search ranks by the masked ones, so that every
+ *                               beam stays inside the guide. Compiled (and cached) per
+ *                               tokenizer when the request is submitted; a bad guide is refused there with a
+ *                               {@link io.trtllm.api.config.GuidedDecodingException}.
  */
 public record SamplingParams(
         int maxTokens,
@@ -90,7 +101,8 @@ public record SamplingParams(
         float lengthPenalty,
         boolean detokenize,
         boolean skipSpecialTokens,
-        @Nullable Integer truncatePromptTokens) {
+        @Nullable Integer truncatePromptTokens,
+        @Nullable GuidedDecodingParams guidedDecoding) {
 
     public static final int DEFAULT_MAX_TOKENS = 32;
 
@@ -136,6 +148,14 @@ public record SamplingParams(
         if (truncatePromptTokens != null && truncatePromptTokens < 1) {
             throw new IllegalArgumentException("truncate_prompt_tokens must be >= 1 (or null to keep all), got "
                     + truncatePromptTokens);
+        }
+        if (guidedDecoding != null && ignoreEos) {
+            throw new IllegalArgumentException("ignore_eos cannot be combined with guided decoding: the end-of-sequence "
+                    + "token is what ends a complete guided output");
+        }
+        if (guidedDecoding != null && minTokens > 0) {
+            throw new IllegalArgumentException("min_tokens (" + minTokens + ") cannot be combined with guided decoding: "
+                    + "the guide decides where the output may end");
         }
     }
 
@@ -228,7 +248,8 @@ public record SamplingParams(
                 .repetitionPenalty(repetitionPenalty).presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty).logprobs(logprobs).promptLogprobs(promptLogprobs).n(n)
                 .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).detokenize(detokenize)
-                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens);
+                .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens)
+                .guidedDecoding(guidedDecoding);
     }
 
     /** Greedy decoding of up to {@code maxTokens} tokens. */
@@ -263,6 +284,7 @@ public record SamplingParams(
         private boolean detokenize = true;
         private boolean skipSpecialTokens = true;
         private @Nullable Integer truncatePromptTokens;
+        private @Nullable GuidedDecodingParams guidedDecoding;
 
         private Builder() {
         }
@@ -409,11 +431,17 @@ public record SamplingParams(
             return this;
         }
 
+        /** What the output must look like (null: free text); see {@link SamplingParams#guidedDecoding()}. */
+        public Builder guidedDecoding(@Nullable GuidedDecodingParams guidedDecoding) {
+            this.guidedDecoding = guidedDecoding;
+            return this;
+        }
+
         public SamplingParams build() {
             return new SamplingParams(maxTokens, minTokens, temperature, topK, topP, minP, seed, stop,
                     includeStopStrInOutput, stopTokenIds, ignoreEos, bad, badTokenIds, repetitionPenalty,
                     presencePenalty, frequencyPenalty, logprobs, promptLogprobs, n, bestOf != null ? bestOf : n,
-                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens);
+                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, guidedDecoding);
         }
     }
 }

@@ -2,6 +2,9 @@ package io.trtllm.sampling.guided;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.sampling.TokenBitmask;
+import io.trtllm.sampling.TokenMask;
 import io.trtllm.sampling.guided.ConfigSpace.Config;
 
 /**
@@ -15,7 +18,7 @@ import io.trtllm.sampling.guided.ConfigSpace.Config;
  * token trie against the automaton) and kept in a cache shared by all guides and bounded by memory
  * ({@code -Dtrtllm.guided.maskCacheMiB}, default 256): later sequences only copy it.
  */
-public final class CompiledGuide {
+public final class CompiledGuide implements TokenMask.Source {
     /** Most configurations interned per guide; past that, new ones are still correct but not shared. */
     static final int MAX_CONFIGS = 100_000;
     /** Most parses alive at once (stacks of an ambiguous grammar). */
@@ -47,6 +50,12 @@ public final class CompiledGuide {
     /** A matcher at the start of the output, for one sequence. */
     public GuideMatcher newMatcher() {
         return new GuideMatcher(this);
+    }
+
+    /** The sampler's mask for one sequence, over a new matcher ({@code SamplingConfig.guide}). */
+    @Override
+    public TokenMask newMask() {
+        return new GuidedTokenMask(newMatcher(), false);
     }
 
     public GuidedDecodingParams params() {

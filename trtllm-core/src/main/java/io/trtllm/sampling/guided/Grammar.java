@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.api.config.GuidedDecodingException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 

@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.guided.ConfigSpace.Config;
 
 /**

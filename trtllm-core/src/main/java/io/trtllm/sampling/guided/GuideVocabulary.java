@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.sampling.TokenBitmask;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

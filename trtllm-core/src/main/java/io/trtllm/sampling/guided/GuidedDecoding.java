@@ -2,6 +2,8 @@ package io.trtllm.sampling.guided;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.trtllm.api.config.GuidedDecodingException;
+import io.trtllm.api.config.GuidedDecodingParams;
 import java.util.Objects;
 
 /**

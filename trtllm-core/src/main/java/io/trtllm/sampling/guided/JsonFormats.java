@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.api.config.GuidedDecodingException;
 /**
  * The string formats of JSON Schema we can write exactly, as the content of a JSON string (ASCII, so no
  * escapes): a subset of the valid strings of each format, never an invalid one.

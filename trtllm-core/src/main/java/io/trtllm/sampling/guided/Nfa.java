@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.api.config.GuidedDecodingException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;

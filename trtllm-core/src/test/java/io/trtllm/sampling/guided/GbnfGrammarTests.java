@@ -3,6 +3,9 @@ package io.trtllm.sampling.guided;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.api.config.GuidedDecodingException;
+import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.sampling.TokenBitmask;
 import org.junit.jupiter.api.Test;
 
 /** GBNF grammars: llama.cpp's syntax, recursion, and the errors of bad grammars. */

@@ -3,6 +3,8 @@ package io.trtllm.sampling.guided;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.sampling.TokenBitmask;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.Test;

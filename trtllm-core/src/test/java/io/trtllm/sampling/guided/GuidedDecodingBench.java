@@ -1,5 +1,7 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.guided.ConfigSpace.Config;
 import io.trtllm.testing.Gen;
 import io.trtllm.testing.TestFixtures;

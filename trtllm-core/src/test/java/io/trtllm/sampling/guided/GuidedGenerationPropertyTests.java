@@ -6,6 +6,7 @@ import com.networknt.schema.InputFormat;
 import com.networknt.schema.Schema;
 import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SpecificationVersion;
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.testing.Gen;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.networknt.schema.InputFormat;
 import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SpecificationVersion;
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.testing.Gen;
 import java.nio.charset.StandardCharsets;
 import java.util.List;

@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.api.config.GuidedDecodingParams;
 import java.nio.charset.StandardCharsets;
 
 /** Membership tests of a guide's language, through a matcher over the one-token-per-byte vocabulary. */

@@ -2,6 +2,8 @@ package io.trtllm.sampling.guided;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.guided.ConfigSpace.Config;
 import io.trtllm.testing.Gen;
 import java.util.List;

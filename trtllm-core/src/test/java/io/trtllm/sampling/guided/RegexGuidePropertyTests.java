@@ -2,6 +2,7 @@ package io.trtllm.sampling.guided;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.testing.Gen;
 import java.util.List;
 import java.util.regex.Matcher;

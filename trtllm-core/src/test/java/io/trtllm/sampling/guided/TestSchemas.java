@@ -4,12 +4,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** The schemas of the generation property tests and the benchmark. */
-final class TestSchemas {
+public final class TestSchemas {
     private TestSchemas() {
     }
 
     /** Ten schemas: nested objects, arrays with item counts, enums, numbers, integers, strings with patterns and lengths. */
-    static final Map<String, String> TEN = new LinkedHashMap<>();
+    public static final Map<String, String> TEN = new LinkedHashMap<>();
 
     static {
         TEN.put("person", """

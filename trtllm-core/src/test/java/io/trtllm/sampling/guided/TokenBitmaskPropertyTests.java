@@ -2,6 +2,7 @@ package io.trtllm.sampling.guided;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.testing.Gen;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,4 +1,4 @@
-package io.trtllm.sampling.guided;
+package io.trtllm.sampling;
 
 /**
  * Token masks as {@code long[]} words: token {@code id} is allowed when bit {@code id & 63} of word

@@ -1,4 +1,4 @@
-package io.trtllm.sampling.guided;
+package io.trtllm.api.config;
 
 import org.jspecify.annotations.Nullable;
 
@@ -13,11 +13,13 @@ public final class GuidedDecodingException extends IllegalArgumentException {
     private final @Nullable String keyword;
     private final @Nullable String pointer;
 
-    GuidedDecodingException(String message) {
+    /** A guide refused for {@code message} (which must name the problem and nothing of the server). */
+    public GuidedDecodingException(String message) {
         this(message, null, null);
     }
 
-    GuidedDecodingException(String message, @Nullable String keyword, @Nullable String pointer) {
+    /** A JSON Schema refused at {@code keyword} of the schema at {@code pointer}. */
+    public GuidedDecodingException(String message, @Nullable String keyword, @Nullable String pointer) {
         super(message);
         this.keyword = keyword;
         this.pointer = pointer;

@@ -1,4 +1,4 @@
-package io.trtllm.sampling.guided;
+package io.trtllm.api.config;
 
 import java.util.List;
 
@@ -18,8 +18,11 @@ import java.util.List;
  * @param kind    the kind
  * @param text    the schema, pattern or grammar; empty for JSON_OBJECT and CHOICE
  * @param choices the strings of a CHOICE; empty otherwise
+ * @param compactWhitespace for the JSON kinds: no whitespace between JSON tokens (vLLM's
+ *                          {@code disable_any_whitespace}); otherwise up to 16 whitespace characters wherever JSON
+ *                          allows it, which a model that likes newlines may spend its tokens on
  */
-public record GuidedDecodingParams(Kind kind, String text, List<String> choices) {
+public record GuidedDecodingParams(Kind kind, String text, List<String> choices, boolean compactWhitespace) {
     public enum Kind { JSON_OBJECT, JSON, REGEX, CHOICE, GRAMMAR }
 
     public GuidedDecodingParams {
@@ -33,6 +36,16 @@ public record GuidedDecodingParams(Kind kind, String text, List<String> choices)
             default -> require(!text.isBlank() && choices.isEmpty(), kind.name().toLowerCase(java.util.Locale.ROOT)
                     + " needs its text (a schema, pattern or grammar)");
         }
+    }
+
+    /** A guide of {@code kind} with JSON's usual whitespace. */
+    public GuidedDecodingParams(Kind kind, String text, List<String> choices) {
+        this(kind, text, choices, false);
+    }
+
+    /** This guide without whitespace between JSON tokens ({@code true}) or with it. */
+    public GuidedDecodingParams withCompactWhitespace(boolean compact) {
+        return new GuidedDecodingParams(kind, text, choices, compact);
     }
 
     private static void require(boolean ok, String message) {
