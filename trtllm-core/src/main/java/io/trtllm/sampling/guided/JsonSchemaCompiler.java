@@ -55,6 +55,10 @@ final class JsonSchemaCompiler {
             "maxItems", "uniqueItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum",
             "exclusiveMinimum", "exclusiveMaximum", "anyOf", "oneOf", "allOf", "$ref");
     private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength", "pattern", "format");
+    /** OpenAPI's integer formats and their ranges. */
+    private static final java.util.Map<String, BigDecimal[]> INTEGER_FORMATS = java.util.Map.of(
+            "int32", new BigDecimal[] {BigDecimal.valueOf(Integer.MIN_VALUE), BigDecimal.valueOf(Integer.MAX_VALUE)},
+            "int64", new BigDecimal[] {BigDecimal.valueOf(Long.MIN_VALUE), BigDecimal.valueOf(Long.MAX_VALUE)});
     private static final Set<String> NUMBER_KEYWORDS = Set.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "prefixItems", "additionalItems", "minItems",
             "maxItems", "uniqueItems");
@@ -592,6 +596,20 @@ final class JsonSchemaCompiler {
                     hi = v;
                     hiExclusive = true;
                 }
+            }
+        }
+        // OpenAPI's integer formats (what schema generators write for Java's int and long): their range, so
+        // that a generated value fits the type it is read into.
+        JsonNode format = node.get("format");
+        if (integer && format != null && format.isTextual() && INTEGER_FORMATS.containsKey(format.textValue())) {
+            BigDecimal[] range = INTEGER_FORMATS.get(format.textValue());
+            if (lo == null || lo.compareTo(range[0]) < 0) {
+                lo = range[0];
+                loExclusive = false;
+            }
+            if (hi == null || hi.compareTo(range[1]) > 0) {
+                hi = range[1];
+                hiExclusive = false;
             }
         }
         if (lo == null && hi == null) {

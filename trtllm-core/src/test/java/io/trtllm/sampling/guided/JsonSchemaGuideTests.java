@@ -32,6 +32,16 @@ class JsonSchemaGuideTests {
     }
 
     @Test
+    void integerFormatsBoundTheValueToTheirJavaType() {
+        CompiledGuide int32 = schema("{\"type\": \"integer\", \"format\": \"int32\"}");
+        accepts(int32, "0", "2147483647", "-2147483648", "42");
+        rejects(int32, "2147483648", "-2147483649", "10000000000", "1.5");
+        CompiledGuide int64 = schema("{\"type\": \"integer\", \"format\": \"int64\", \"minimum\": 0}");
+        accepts(int64, "9223372036854775807", "0");
+        rejects(int64, "9223372036854775808", "-1");
+    }
+
+    @Test
     void objectsHavePropertiesInSchemaOrderRequiredOnesAlways() {
         CompiledGuide g = schema("""
                 {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}},
