@@ -38,7 +38,7 @@ import tools.jackson.databind.exc.MismatchedInputException;
  *   <li>503: the engine has failed (only a restart clears that; the liveness probe says so).</li>
  * </ul>
  */
-@RestControllerAdvice(assignableTypes = ChatController.class)
+@RestControllerAdvice(assignableTypes = {ChatController.class, StructuredController.class})
 class ChatErrors {
     private static final Logger LOG = LoggerFactory.getLogger(ChatErrors.class);
     private static final MediaType PROBLEM = MediaType.APPLICATION_PROBLEM_JSON;

@@ -1,12 +1,15 @@
 package io.trtllm.api;
 
+import io.trtllm.sampling.guided.CompiledGuide;
+import io.trtllm.sampling.guided.GuideMatcher;
+import io.trtllm.sampling.guided.GuidedTokenMask;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.function.BiFunction;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Beam search driven over the executor, the way vLLM's {@code LLM.beam_search} does it: every step
@@ -18,10 +21,13 @@ import java.util.function.BiFunction;
  * {@code cumulative / length^length_penalty}; the best {@code n} are returned.
  *
  * <p>Sampling processors (penalties, bad words, min_tokens) and stop strings do not apply to beam
- * search, as in vLLM.
+ * search, as in vLLM. Guided decoding does: each beam keeps its place in the guide, its step is masked from
+ * there, and its continuations and their log-probabilities are those of the masked distribution, so every
+ * beam, finished or not, is a prefix the guide allows, and a finished one a complete match.
  */
 final class BeamSearch {
-    private record Beam(int[] tokens, double cumulative, boolean finished) {
+    /** {@code matcher}: where the beam stands in the guide (after its tokens), or null without one. */
+    private record Beam(int[] tokens, double cumulative, boolean finished, @Nullable GuideMatcher matcher) {
         double score(float lengthPenalty) {
             return cumulative / Math.pow(Math.max(1, tokens.length), lengthPenalty);
         }
@@ -33,14 +39,15 @@ final class BeamSearch {
     /**
      * @param step     runs one token of a prompt, returning its output with {@code 2 × width} logprobs
      * @param eosIds   tokens that end a beam (empty when {@code ignore_eos})
+     * @param guide    the request's compiled guide, or null
      */
     static RequestOutput run(String requestId, String prompt, int[] promptIds, SamplingParams params, Set<Integer> eosIds,
-                             BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step,
+                             @Nullable CompiledGuide guide, SampleFanOut.Step step,
                              java.util.function.Function<int[], String> decode,
                              java.util.function.BooleanSupplier cancelled) {
         int width = params.beamWidth();
         var stepParams = SamplingParams.builder().maxTokens(1).temperature(0).logprobs(2 * width).ignoreEos(true).build();
-        List<Beam> live = List.of(new Beam(new int[0], 0, false));
+        List<Beam> live = List.of(new Beam(new int[0], 0, false, guide != null ? guide.newMatcher() : null));
         List<Beam> finished = new ArrayList<>();
         long arrival = System.nanoTime();
         long firstToken = 0;
@@ -52,7 +59,8 @@ final class BeamSearch {
             for (Beam b : live) {
                 int[] input = Arrays.copyOf(promptIds, promptIds.length + b.tokens().length);
                 System.arraycopy(b.tokens(), 0, input, promptIds.length, b.tokens().length);
-                futures.add(step.apply(input, stepParams));
+                GuideMatcher m = b.matcher();
+                futures.add(step.run(input, stepParams, m == null ? null : () -> new GuidedTokenMask(m.fork(), true)));
             }
             List<Beam> candidates = new ArrayList<>();
             List<RequestOutput> steps = new ArrayList<>();
@@ -77,7 +85,15 @@ final class BeamSearch {
                 for (int k = 0; k < ids.length; k++) {
                     int[] tokens = Arrays.copyOf(b.tokens(), b.tokens().length + 1);
                     tokens[tokens.length - 1] = ids[k];
-                    candidates.add(new Beam(tokens, b.cumulative() + lps[k], eosIds.contains(ids[k])));
+                    GuideMatcher next = null;
+                    if (b.matcher() != null) {
+                        next = b.matcher().fork();
+                        if (!next.accept(ids[k])) {
+                            continue; // the step's top tokens are the allowed ones; this guards the invariant
+                        }
+                    }
+                    boolean ends = eosIds.contains(ids[k]) || (next != null && next.isTerminated());
+                    candidates.add(new Beam(tokens, b.cumulative() + lps[k], ends, next));
                 }
             }
             if (firstToken == 0) {

@@ -1,9 +1,15 @@
 package io.trtllm.api;
 
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.sampling.SamplingConfig;
+import io.trtllm.sampling.TokenMask;
+import io.trtllm.sampling.guided.CompiledGuide;
+import io.trtllm.sampling.guided.GuideOptions;
+import io.trtllm.sampling.guided.GuideVocabulary;
+import io.trtllm.sampling.guided.GuidedDecoding;
 import io.trtllm.tokenizer.IncrementalDetokenizer;
 import io.trtllm.tokenizer.Tokenizer;
 import java.util.ArrayList;
@@ -14,7 +20,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.function.BiFunction;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
@@ -25,38 +30,94 @@ import org.jspecify.annotations.Nullable;
  * Cancelling what the caller holds aborts the samples in the engine.
  */
 final class SampleFanOut implements AutoCloseable {
+    /** Runs one beam-search step as a request of its own (through the LLM's checks), with the beam's mask. */
+    @FunctionalInterface
+    interface Step {
+        CompletableFuture<RequestOutput> run(int[] input, SamplingParams params, TokenMask.@Nullable Source guide);
+    }
+
     private final Executor executor;
     /** Null with skip_tokenizer_init: requests then ask for nothing that needs one (checked before). */
     private final @Nullable Tokenizer tokenizer;
     private final java.util.concurrent.Executor delivery;
     private final int[] eosTokenIds;
-    /** Runs one beam-search step as a request of its own (through the LLM's checks). */
-    private final BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step;
+    /** Logits per row: the width of the token masks of guided requests. */
+    private final int modelVocab;
+    /** What guided decoding knows of the tokenizer; built on the first guided request. */
+    private volatile @Nullable GuideVocabulary guideVocabulary;
+    private final Step step;
     /** Beam searches, which wait on their steps: a virtual thread each, never the delivery thread. */
     private final ExecutorService searches = Executors.newVirtualThreadPerTaskExecutor();
 
     /**
      * @param delivery    the thread that turns executor events into outputs and hands them to callers
      * @param eosTokenIds the ids that end a sequence (model config's and tokenizer's)
+     * @param modelVocab  logits per row (the model's vocabulary size)
      * @param step        submits one beam-search step
      */
     SampleFanOut(Executor executor, @Nullable Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
-                 BiFunction<int[], SamplingParams, CompletableFuture<RequestOutput>> step) {
+                 int modelVocab, Step step) {
         this.executor = executor;
         this.tokenizer = tokenizer;
         this.delivery = delivery;
         this.eosTokenIds = eosTokenIds.clone();
+        this.modelVocab = modelVocab;
         this.step = step;
     }
 
-    /** Queues the samples of {@code params} for the prompt {@code ids}; the result completes with all of them. */
+    /**
+     * The guide of {@code params}, compiled for this tokenizer (cached by text and vocabulary), or null for a
+     * free request.
+     *
+     * @throws io.trtllm.api.config.GuidedDecodingException for a guide that is invalid, unsupported, matches
+     *                                                      nothing or is too large
+     */
+    @Nullable CompiledGuide guide(SamplingParams params) {
+        GuidedDecodingParams guided = params.guidedDecoding();
+        if (guided == null) {
+            return null;
+        }
+        GuideOptions options = guided.compactWhitespace()
+                ? new GuideOptions(0, GuideOptions.DEFAULT.maxDepth()) : GuideOptions.DEFAULT;
+        return GuidedDecoding.compile(guided, guideVocabulary(), options);
+    }
+
+    private GuideVocabulary guideVocabulary() {
+        Tokenizer tokenizer = this.tokenizer;
+        if (tokenizer == null) {
+            throw new IllegalArgumentException("guided decoding needs the tokenizer's vocabulary, and skip_tokenizer_init "
+                    + "is set");
+        }
+        GuideVocabulary v = guideVocabulary;
+        if (v == null) {
+            synchronized (this) {
+                v = guideVocabulary;
+                if (v == null) {
+                    // Ids the tokenizer does not know (padding of the model's vocabulary) are never allowed.
+                    int known = tokenizer.vocabSize();
+                    List<Integer> ends = java.util.Arrays.stream(eosTokenIds).filter(id -> id < modelVocab).boxed().toList();
+                    v = GuideVocabulary.of(modelVocab, id -> id < known ? tokenizer.tokenBytes(id) : null, ends,
+                            tokenizer.decodeStripsLeadingSpace());
+                    guideVocabulary = v;
+                }
+            }
+        }
+        return v;
+    }
+
+    /**
+     * Queues the samples of {@code params} for the prompt {@code ids}; the result completes with all of them.
+     *
+     * @param guide the mask source of a beam-search step (its beam's matcher), or null to compile the guide of
+     *              {@code params} (if any)
+     */
     CompletableFuture<RequestOutput> submit(String requestId, String prompt, int[] ids, SamplingParams params,
-                                            @Nullable Consumer<RequestOutput> onUpdate) {
+                                            @Nullable Consumer<RequestOutput> onUpdate, TokenMask.@Nullable Source guide) {
         if (params.useBeamSearch()) {
             return beamSearch(requestId, prompt, ids, params);
         }
-        var sampling = tokenizer != null ? params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false))
-                : params.toSamplingConfig(eosTokenIds);
+        var sampling = (tokenizer != null ? params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false))
+                : params.toSamplingConfig(eosTokenIds)).withGuide(guide != null ? guide : guide(params));
         if (params.bestOf() == 1) {
             return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
         }
@@ -92,10 +153,11 @@ final class SampleFanOut implements AutoCloseable {
         // The search waits on its steps: it runs on a thread of its own, neither the caller's nor the
         // delivery thread (which completes the steps); cancelling the result stops it before its next
         // step and cancels the steps in flight.
+        CompiledGuide guide = guide(params); // compiled here: a bad guide is refused before the search starts
         CompletableFuture<RequestOutput> result = new CompletableFuture<>();
         searches.execute(() -> {
             try {
-                result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, step,
+                result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, guide, step,
                         tokens -> tokenizer != null
                                 ? IncrementalDetokenizer.decodeAfter(tokenizer, ids, tokens, params.skipSpecialTokens()) : "",
                         result::isDone));

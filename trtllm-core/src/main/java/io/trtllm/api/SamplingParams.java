@@ -1,5 +1,6 @@
 package io.trtllm.api;
 
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.sampling.SamplingChecks;
 import io.trtllm.sampling.SamplingConfig;
@@ -73,6 +74,16 @@ import org.jspecify.annotations.Nullable;
  * @param returnGenerationLogits whether each output carries the logits each of its tokens was chosen from
  *                               ({@link CompletionOutput#generationLogits()}; bounded likewise). The runners
  *                               compute the rows a request asks for, so no engine build option is needed.
+ * @param guidedDecoding         what the output must look like (TensorRT-LLM's {@code guided_decoding}: a JSON
+ *                               Schema, any JSON object, a regex, a choice, a GBNF grammar), or null for free
+ *                               text. Enforced by a token mask before every draw, in every mode (greedy,
+ *                               top-k/p, n/best_of, beam search); the end-of-sequence token is allowed only
+ *                               where the output is complete, so it cannot be combined with {@code ignoreEos}
+ *                               or {@code minTokens}. Log-probabilities stay those of the raw distribution
+ *                               (best_of ranks by them); beam search ranks by the masked ones, so that every
+ *                               beam stays inside the guide. Compiled (and cached) per
+ *                               tokenizer when the request is submitted; a bad guide is refused there with a
+ *                               {@link io.trtllm.api.config.GuidedDecodingException}.
  */
 public record SamplingParams(
         int maxTokens,
@@ -102,7 +113,8 @@ public record SamplingParams(
         @Nullable Integer truncatePromptTokens,
         @Nullable Integer endId,
         boolean returnContextLogits,
-        boolean returnGenerationLogits) {
+        boolean returnGenerationLogits,
+        @Nullable GuidedDecodingParams guidedDecoding) {
 
     /**
      * Most logits values one request may return of each kind (context: prompt tokens × vocabulary;
@@ -167,6 +179,14 @@ public record SamplingParams(
         }
         if (endId != null && endId < 0) {
             throw new IllegalArgumentException("end_id must be >= 0 (or null for the model's), got " + endId);
+        }
+        if (guidedDecoding != null && ignoreEos) {
+            throw new IllegalArgumentException("ignore_eos cannot be combined with guided decoding: the end-of-sequence "
+                    + "token is what ends a complete guided output");
+        }
+        if (guidedDecoding != null && minTokens > 0) {
+            throw new IllegalArgumentException("min_tokens (" + minTokens + ") cannot be combined with guided decoding: "
+                    + "the guide decides where the output may end");
         }
     }
 
@@ -262,7 +282,8 @@ public record SamplingParams(
                 .frequencyPenalty(frequencyPenalty).logprobs(logprobs).promptLogprobs(promptLogprobs).n(n)
                 .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).detokenize(detokenize)
                 .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId)
-                .returnContextLogits(returnContextLogits).returnGenerationLogits(returnGenerationLogits);
+                .returnContextLogits(returnContextLogits).returnGenerationLogits(returnGenerationLogits)
+                .guidedDecoding(guidedDecoding);
     }
 
     /**
@@ -323,6 +344,7 @@ public record SamplingParams(
         private @Nullable Integer endId;
         private boolean returnContextLogits;
         private boolean returnGenerationLogits;
+        private @Nullable GuidedDecodingParams guidedDecoding;
 
         private Builder() {
         }
@@ -485,12 +507,18 @@ public record SamplingParams(
             return this;
         }
 
+        /** What the output must look like (null: free text); see {@link SamplingParams#guidedDecoding()}. */
+        public Builder guidedDecoding(@Nullable GuidedDecodingParams guidedDecoding) {
+            this.guidedDecoding = guidedDecoding;
+            return this;
+        }
+
         public SamplingParams build() {
             return new SamplingParams(maxTokens, minTokens, temperature, topK, topP, minP, seed, stop,
                     includeStopStrInOutput, stopTokenIds, ignoreEos, bad, badTokenIds, repetitionPenalty,
                     presencePenalty, frequencyPenalty, logprobs, promptLogprobs, n, bestOf != null ? bestOf : n,
                     useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, endId,
-                    returnContextLogits, returnGenerationLogits);
+                    returnContextLogits, returnGenerationLogits, guidedDecoding);
         }
     }
 }

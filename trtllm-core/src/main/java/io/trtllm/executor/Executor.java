@@ -316,7 +316,7 @@ public final class Executor implements AutoCloseable {
             Sequence s = c.sequence();
             requests.admitted(s);
             try {
-                pass.add(c, kv.blockTable(s.id));
+                pass.add(c, kv.blockTable(s.id), vocab);
             } catch (RuntimeException | Error e) {
                 requests.failStep(s, "preparing its chunk", e);
             }

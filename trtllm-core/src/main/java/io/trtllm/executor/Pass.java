@@ -6,6 +6,7 @@ import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
+import io.trtllm.sampling.TokenBitmask;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -47,12 +48,17 @@ final class Pass {
         };
     }
 
-    /** Adds chunk {@code c}, whose sequence's KV blocks are {@code blockTable}. */
-    void add(ScheduledChunk c, int[] blockTable) {
+    /**
+     * Adds chunk {@code c}, whose sequence's KV blocks are {@code blockTable}; a guided sequence whose token the
+     * runner chooses gets its mask's bitmask over {@code vocab} tokens.
+     */
+    void add(ScheduledChunk c, int[] blockTable, int vocab) {
         Sequence s = c.sequence();
         LogitsMode mode = logitsMode(c);
+        boolean chosenByRunner = mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE;
         chunks.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), blockTable, mode,
-                mode == LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null));
+                mode == LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null,
+                chosenByRunner ? Sampler.bitmask(s.sampling, vocab) : null));
         scheduled.add(c);
         tokens += c.length();
     }
@@ -90,6 +96,11 @@ final class Pass {
                 if (token >= vocab) {
                     throw new IllegalStateException("the runner chose token id " + token + ", outside the vocabulary of "
                             + vocab);
+                }
+                long[] mask = chunk.tokenMask();
+                if (mask != null && token >= 0 && !TokenBitmask.isSet(mask, token)) {
+                    throw new IllegalStateException("the runner chose token id " + token
+                            + ", which the sequence's token mask does not allow");
                 }
                 yield sampler.chosen(token, s.sampling);
             }

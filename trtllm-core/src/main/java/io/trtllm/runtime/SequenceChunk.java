@@ -1,5 +1,6 @@
 package io.trtllm.runtime;
 
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampling;
 import org.jspecify.annotations.Nullable;
 
@@ -13,9 +14,13 @@ import org.jspecify.annotations.Nullable;
  *                      {@code startPosition + tokenIds.length} positions
  * @param logits        which rows need logits
  * @param sampling      how to draw the next token, for {@link LogitsMode#SAMPLE} (null for every other mode)
+ * @param tokenMask     for {@link LogitsMode#ARGMAX} and {@link LogitsMode#SAMPLE}: the tokens the argmax or the
+ *                      draw may choose, as a bitmask ({@link TokenBitmask}'s layout: token {@code id} is
+ *                      allowed when bit {@code id & 63} of word {@code id >>> 6} is set), every other logit
+ *                      counting as {@code -Infinity} (guided decoding); null when every token may be chosen
  */
 public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits,
-                            @Nullable TokenSampling sampling) {
+                            @Nullable TokenSampling sampling, long @Nullable [] tokenMask) {
 
     /** Which rows of a chunk need logits. */
     public enum LogitsMode {
@@ -42,9 +47,15 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
         SAMPLE
     }
 
-    /** A chunk of any mode but {@link LogitsMode#SAMPLE}. */
+    /** A chunk of any mode but {@link LogitsMode#SAMPLE}, without a token mask. */
     public SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits) {
-        this(tokenIds, startPosition, blockTable, logits, null);
+        this(tokenIds, startPosition, blockTable, logits, null, null);
+    }
+
+    /** A chunk without a token mask. */
+    public SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits,
+                         @Nullable TokenSampling sampling) {
+        this(tokenIds, startPosition, blockTable, logits, sampling, null);
     }
 
     public SequenceChunk {
@@ -58,8 +69,22 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
             throw new IllegalArgumentException(logits == LogitsMode.SAMPLE
                     ? "a SAMPLE chunk needs its sampling parameters" : "sampling parameters belong to SAMPLE chunks only, not " + logits);
         }
+        if (tokenMask != null && logits != LogitsMode.ARGMAX && logits != LogitsMode.SAMPLE) {
+            throw new IllegalArgumentException("a token mask belongs to ARGMAX and SAMPLE chunks only, not " + logits);
+        }
         tokenIds = tokenIds.clone();
         blockTable = blockTable.clone();
+        tokenMask = tokenMask != null ? tokenMask.clone() : null;
+    }
+
+    @Override
+    public long @Nullable [] tokenMask() {
+        return tokenMask != null ? tokenMask.clone() : null;
+    }
+
+    /** Whether the argmax or the draw of this chunk is restricted by {@link #tokenMask()}. */
+    public boolean masked() {
+        return tokenMask != null;
     }
 
     /** Position after the last token of this chunk. */

@@ -6,7 +6,9 @@ package io.trtllm.sampling;
  * <p>Log-probabilities are those of the model's raw distribution — {@code log_softmax} of the
  * unmodified logits — as TensorRT-LLM and vLLM return by default, not of the distribution after
  * penalties, temperature and top-k/p; so they do not depend on the sampling settings, and a chosen
- * token that top-k would now forbid still has its true probability.
+ * token that top-k would now forbid still has its true probability; so does a guided sequence's, unless its
+ * {@link TokenMask#masksLogprobs() mask says} they are of the masked distribution (beam search's steps): the
+ * allowed tokens renormalized, top tokens allowed ones only, fewer than asked for where fewer are allowed.
  *
  * <p>The arrays belong to this record (no copies are made: one is built per generated token); do
  * not modify them.

@@ -1,6 +1,7 @@
 package io.trtllm.sampling;
 
 import java.util.random.RandomGenerator;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Picks the next token of a sequence from its row of logits: the {@link LogitsProcessor} chain on a
@@ -17,6 +18,8 @@ import java.util.random.RandomGenerator;
  */
 public final class Sampler {
     private float[] row = new float[0];
+    /** The raw row with the sequence's mask applied: what a masked sequence's log-probabilities are of. */
+    private float[] masked = new float[0];
     private double[] weights = new double[0];
     private final TokenSampler tokenSampler = new TokenSampler();
 
@@ -31,7 +34,8 @@ public final class Sampler {
      *   <li>{@link RowNeed#ROW} when anything else touches the row or needs it afterwards: penalties
      *       (repetition, presence, frequency) and bans (bad token ids, bad words), which read the sequence's
      *       tokens; min_tokens while it still bans the end tokens (from then on the choice is plain); a
-     *       {@link TokenMask}; log-probabilities (also what best_of &gt; n asks for, to rank its samples, and
+     *       {@link TokenMask} without a bitmask form (one with it leaves the choice to the runner, given the
+     *       bitmask: {@link #bitmask}); log-probabilities (also what best_of &gt; n asks for, to rank its samples, and
      *       what each beam-search step asks for), which need the raw row.</li>
      * </ul>
      * The n sequences of a request (n = best_of) qualify one by one: each has its own state and key. Draws
@@ -39,10 +43,30 @@ public final class Sampler {
      * {@link SamplingState#random()}: both depend only on the seed, but the two paths draw differently.
      */
     public static RowNeed need(SamplingState state) {
-        if (!state.rowUntouched() || state.config().logprobs() != SamplingConfig.NO_LOGPROBS) {
+        if (state.config().logprobs() != SamplingConfig.NO_LOGPROBS) {
+            return RowNeed.ROW;
+        }
+        TokenMask mask = state.mask();
+        boolean plain = state.rowUntouched() || (state.onlyMasked() && mask != null && mask.hasBitmask());
+        if (!plain) {
             return RowNeed.ROW;
         }
         return state.config().greedy() ? RowNeed.ARGMAX : RowNeed.DRAW;
+    }
+
+    /**
+     * The bitmask of the tokens {@code state}'s sequence may take next, for a runner that chooses its
+     * {@link RowNeed#ARGMAX} or {@link RowNeed#DRAW} token itself ({@link TokenBitmask} layout over
+     * {@code vocab} tokens), or null when the sequence has no mask.
+     */
+    public static long @Nullable [] bitmask(SamplingState state, int vocab) {
+        TokenMask mask = state.mask();
+        if (mask == null) {
+            return null;
+        }
+        long[] words = new long[TokenBitmask.words(vocab)];
+        mask.fillBitmask(words, state);
+        return words;
     }
 
     /**
@@ -54,6 +78,17 @@ public final class Sampler {
      */
     public SampledToken sample(float[] logits, int offset, int vocab, SamplingState state) {
         SamplingConfig config = state.config();
+        TokenMask mask = state.mask();
+        // Log-probabilities of a mask that asks for them are those of the masked raw row: the mask is applied
+        // first (it depends on nothing but the sequence's tokens so far, so applying it twice changes nothing).
+        float[] raw = logits;
+        int rawOffset = offset;
+        if (mask != null && mask.masksLogprobs() && config.logprobs() != SamplingConfig.NO_LOGPROBS) {
+            raw = maskedRow(vocab);
+            System.arraycopy(logits, offset, raw, 0, vocab);
+            mask.apply(raw, 0, vocab, state);
+            rawOffset = 0;
+        }
         int token;
         if (state.rowUntouched() && config.greedy()) {
             token = argmax(logits, offset, vocab);
@@ -63,6 +98,26 @@ public final class Sampler {
             token = tokenSampler.sample(logits, offset, vocab, tokenSampling(state));
             if (token < 0) {
                 throw new IllegalStateException("no token to draw: every probability is zero (NaN or infinite logits)");
+            }
+        } else if (state.onlyMasked()) {
+            // The choice a runner makes with the mask's bitmask (argmax, or the draw of the sequence's key and
+            // step), so that a masked sequence's tokens do not depend on where its row was reduced either.
+            float[] work = row(vocab);
+            System.arraycopy(raw, rawOffset, work, 0, vocab);
+            if (raw == logits) {
+                mask.apply(work, 0, vocab, state);
+            }
+            if (config.greedy()) {
+                token = argmax(work, 0, vocab);
+                if (work[token] == Float.NEGATIVE_INFINITY) {
+                    throw new IllegalStateException("the token mask allows no token; nothing to choose from");
+                }
+            } else {
+                token = tokenSampler.sample(work, 0, vocab, tokenSampling(state));
+                if (token < 0) {
+                    throw new IllegalStateException("no token to draw: the token mask allows none, or every allowed "
+                            + "probability is zero");
+                }
             }
         } else {
             float[] work = row(vocab);
@@ -79,9 +134,24 @@ public final class Sampler {
         }
         SampledToken result = config.logprobs() == SamplingConfig.NO_LOGPROBS
                 ? SampledToken.of(token)
-                : logprobs(logits, offset, vocab, token, Math.min(config.logprobs(), vocab));
+                : logprobs(raw, rawOffset, vocab, token, Math.min(config.logprobs(), vocab));
+        if (raw != logits && result.topTokenIds().length > 0) {
+            result = withoutBanned(result);
+        }
         state.append(token);
         return result;
+    }
+
+    /** {@code t} less the top tokens a mask banned (log-probability -Infinity), which the top list never names. */
+    private static SampledToken withoutBanned(SampledToken t) {
+        int[] ids = t.topTokenIds();
+        float[] lps = t.topLogprobs();
+        int n = 0;
+        while (n < lps.length && lps[n] != Float.NEGATIVE_INFINITY) {
+            n++;
+        }
+        return n == lps.length ? t : new SampledToken(t.tokenId(), t.logprob(), java.util.Arrays.copyOf(ids, n),
+                java.util.Arrays.copyOf(lps, n));
     }
 
     /** What a runner needs to draw the next token of a {@link RowNeed#DRAW} sequence. */
@@ -179,6 +249,13 @@ public final class Sampler {
             }
         }
         return last; // r landed on the rounding error of the sum
+    }
+
+    private float[] maskedRow(int vocab) {
+        if (masked.length < vocab) {
+            masked = new float[vocab];
+        }
+        return masked;
     }
 
     private float[] row(int vocab) {

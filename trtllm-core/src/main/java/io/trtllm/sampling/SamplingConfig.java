@@ -33,6 +33,8 @@ import org.jspecify.annotations.Nullable;
  * @param seed              seed of the request's random generator, or null for a random one
  * @param logprobs          how many top log-probabilities to return per generated token; 0 returns only
  *                          the chosen token's, {@link #NO_LOGPROBS} computes none
+ * @param guide             where each sequence gets its {@link TokenMask} (guided decoding: a compiled
+ *                          grammar), or null for none; compared by identity
  */
 public record SamplingConfig(
         float temperature,
@@ -47,7 +49,8 @@ public record SamplingConfig(
         int[] badTokenIds,
         int[][] badWords,
         @Nullable Long seed,
-        int logprobs) {
+        int logprobs,
+        TokenMask.@Nullable Source guide) {
 
     /** {@link #logprobs()} value meaning that no log-probability is computed. */
     public static final int NO_LOGPROBS = -1;
@@ -69,6 +72,20 @@ public record SamplingConfig(
             words[i] = checkedIds("bad word token id", badWords[i]);
         }
         badWords = words;
+    }
+
+    /** Settings without a guide. */
+    public SamplingConfig(float temperature, int topK, float topP, float minP, float repetitionPenalty,
+                          float presencePenalty, float frequencyPenalty, int minTokens, int[] endTokenIds,
+                          int[] badTokenIds, int[][] badWords, @Nullable Long seed, int logprobs) {
+        this(temperature, topK, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty, minTokens,
+                endTokenIds, badTokenIds, badWords, seed, logprobs, null);
+    }
+
+    /** These settings with {@code guide} giving each sequence its mask (null: none). */
+    public SamplingConfig withGuide(TokenMask.@Nullable Source guide) {
+        return new SamplingConfig(temperature, topK, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty,
+                minTokens, endTokenIds, badTokenIds, badWords, seed, logprobs, guide);
     }
 
     private static int[] checkedIds(String what, int[] ids) {
@@ -165,7 +182,7 @@ public record SamplingConfig(
                 && Float.compare(frequencyPenalty, c.frequencyPenalty) == 0
                 && minTokens == c.minTokens && Arrays.equals(endTokenIds, c.endTokenIds)
                 && Arrays.equals(badTokenIds, c.badTokenIds) && Arrays.deepEquals(badWords, c.badWords)
-                && Objects.equals(seed, c.seed) && logprobs == c.logprobs;
+                && Objects.equals(seed, c.seed) && logprobs == c.logprobs && guide == c.guide;
     }
 
     @Override
@@ -174,6 +191,7 @@ public record SamplingConfig(
                 minTokens, seed, logprobs);
         h = 31 * h + Arrays.hashCode(endTokenIds);
         h = 31 * h + Arrays.hashCode(badTokenIds);
+        h = 31 * h + System.identityHashCode(guide);
         return 31 * h + Arrays.deepHashCode(badWords);
     }
 
@@ -183,7 +201,7 @@ public record SamplingConfig(
                 + ", repetitionPenalty=" + repetitionPenalty + ", presencePenalty=" + presencePenalty
                 + ", frequencyPenalty=" + frequencyPenalty + ", minTokens=" + minTokens
                 + ", endTokenIds=" + Arrays.toString(endTokenIds) + ", badTokenIds=" + Arrays.toString(badTokenIds)
-                + ", badWords=" + Arrays.deepToString(badWords) + ", seed=" + seed + ", logprobs=" + logprobs + "]";
+                + ", badWords=" + Arrays.deepToString(badWords) + ", seed=" + seed + ", logprobs=" + logprobs + ", guide=" + guide + "]";
     }
 
     public static Builder builder() {
@@ -205,6 +223,7 @@ public record SamplingConfig(
         private int[][] badWords = new int[0][];
         private @Nullable Long seed;
         private int logprobs = NO_LOGPROBS;
+        private TokenMask.@Nullable Source guide;
 
         private Builder() {
         }
@@ -274,9 +293,14 @@ public record SamplingConfig(
             return this;
         }
 
+        public Builder guide(TokenMask.@Nullable Source guide) {
+            this.guide = guide;
+            return this;
+        }
+
         public SamplingConfig build() {
             return new SamplingConfig(temperature, topK, topP, minP, repetitionPenalty, presencePenalty,
-                    frequencyPenalty, minTokens, endTokenIds, badTokenIds, badWords, seed, logprobs);
+                    frequencyPenalty, minTokens, endTokenIds, badTokenIds, badWords, seed, logprobs, guide);
         }
     }
 }

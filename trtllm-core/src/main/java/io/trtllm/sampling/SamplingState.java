@@ -51,6 +51,8 @@ public final class SamplingState {
                 contextCounts.add(token);
             }
         }
+        TokenMask.Source guide = config.guide();
+        this.mask = guide != null ? guide.newMask() : null;
     }
 
     public SamplingConfig config() {
@@ -125,8 +127,8 @@ public final class SamplingState {
 
     /**
      * Restricts the tokens this sequence may take next to those {@code mask} leaves (null: any), from the next
-     * token on: its rows then come to the host ({@link RowNeed#ROW}), where {@link LogitsProcessor#process}
-     * applies the mask before the warpers and the draw.
+     * token on: applied before the warpers and the draw, by {@link LogitsProcessor#process} on the host or, for a
+     * mask with a bitmask form and nothing else touching the row, by the runner ({@link Sampler#need}).
      */
     public void mask(@Nullable TokenMask mask) {
         this.mask = mask;
@@ -144,6 +146,15 @@ public final class SamplingState {
      */
     boolean rowUntouched() {
         return !config.penalizes() && !belowMinTokens() && mask == null;
+    }
+
+    /**
+     * Whether a mask is all that changes the next row's logits before the warpers: the row can then be chosen
+     * from as an untouched one would be (argmax, or {@link TokenSampler}'s draw with the sequence's key), after
+     * the mask, by a runner given the mask's bitmask or on the host.
+     */
+    boolean onlyMasked() {
+        return mask != null && !config.penalizes() && !belowMinTokens();
     }
 
     /** Whether {@link LogitsProcessor#applyMinTokens} still bans the end tokens. */

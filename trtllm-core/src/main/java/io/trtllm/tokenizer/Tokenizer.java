@@ -159,6 +159,27 @@ public final class Tokenizer implements AutoCloseable {
         return vocabulary.isSpecial(id);
     }
 
+    /**
+     * The bytes model token {@code id} adds to decoded text, for guided decoding: for byte-level BPE
+     * (Llama 3, Qwen) the bytes its characters stand for; for SentencePiece (Llama 2, Mistral, stories15M)
+     * its text with {@code ▁} as a space, or the byte of a {@code <0xXX>} byte-fallback token. Null for
+     * added tokens (special or not: they decode as their literal content) and for ids that are no token.
+     * Ids run from 0 to {@link #vocabSize()} - 1.
+     *
+     * @throws UnsupportedOperationException when the decoder of tokenizer.json is of another kind
+     */
+    public byte @Nullable [] tokenBytes(int id) {
+        return vocabulary.tokenBytes(id);
+    }
+
+    /**
+     * Whether {@link #decode} drops one leading space of the text it decodes (SentencePiece's decoders
+     * do): the first token of a decode then writes its bytes less a leading space.
+     */
+    public boolean decodeStripsLeadingSpace() {
+        return vocabulary.decodeStripsLeadingSpace();
+    }
+
     /** End-of-sequence ids known to the tokenizer config (eos_token), possibly empty. */
     public List<Integer> eosTokenIds() {
         return eosTokenIds;

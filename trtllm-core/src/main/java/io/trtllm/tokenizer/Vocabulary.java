@@ -3,6 +3,7 @@ package io.trtllm.tokenizer;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.model.ModelFormatException;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -20,10 +21,18 @@ import org.jspecify.annotations.Nullable;
 final class Vocabulary {
     private final Map<String, Integer> tokenToId;
     private final BitSet specialIds;
+    /** The model vocabulary's token strings by id (null where an id has none); added tokens are not here. */
+    private final @Nullable String[] modelTokens;
+    private final BitSet addedIds;
+    private final TokenDecoding decoding;
 
-    private Vocabulary(Map<String, Integer> tokenToId, BitSet specialIds) {
+    private Vocabulary(Map<String, Integer> tokenToId, BitSet specialIds, @Nullable String[] modelTokens, BitSet addedIds,
+                       TokenDecoding decoding) {
         this.tokenToId = tokenToId;
         this.specialIds = specialIds;
+        this.modelTokens = modelTokens;
+        this.addedIds = addedIds;
+        this.decoding = decoding;
     }
 
     /**
@@ -35,6 +44,7 @@ final class Vocabulary {
         Map<String, Integer> modelVocab = null;
         Map<String, Integer> added = new HashMap<>();
         BitSet special = new BitSet();
+        TokenDecoding decoding = TokenDecoding.UNKNOWN;
         try (JsonParser p = new JsonFactory().createParser(json)) {
             expect(p.nextToken(), JsonToken.START_OBJECT, file, "top level");
             while (p.nextToken() == JsonToken.FIELD_NAME) {
@@ -44,6 +54,8 @@ final class Vocabulary {
                     modelVocab = readModelVocab(p, file);
                 } else if ("added_tokens".equals(field) && value == JsonToken.START_ARRAY) {
                     readAddedTokens(p, file, added, special);
+                } else if ("decoder".equals(field) && value == JsonToken.START_OBJECT) {
+                    decoding = TokenDecoding.of(DECODER_READER.readTree(p));
                 } else {
                     p.skipChildren();
                 }
@@ -54,10 +66,24 @@ final class Vocabulary {
         if (modelVocab == null) {
             throw new ModelFormatException(file + ": no model.vocab; is this a Hugging Face tokenizer.json?");
         }
+        int limit = 0;
+        for (int id : modelVocab.values()) {
+            limit = Math.max(limit, id + 1);
+        }
+        @Nullable String[] modelTokens = new String[limit];
+        modelVocab.forEach((token, id) -> {
+            if (id >= 0) {
+                modelTokens[id] = token;
+            }
+        });
+        BitSet addedIds = new BitSet();
+        added.values().forEach(addedIds::set);
         // Hugging Face's get_vocab(with_added_tokens=True): added tokens win over model entries of the same string.
         modelVocab.putAll(added);
-        return new Vocabulary(modelVocab, special);
+        return new Vocabulary(modelVocab, special, modelTokens, addedIds, decoding);
     }
+
+    private static final ObjectMapper DECODER_READER = new ObjectMapper();
 
     /** Size of the vocabulary including added tokens, as {@code get_vocab_size(with_added_tokens=True)}. */
     int size() {
@@ -71,6 +97,25 @@ final class Vocabulary {
     /** Whether {@code id} is an added token marked {@code special}: those are what {@code skip_special_tokens} drops. */
     boolean isSpecial(int id) {
         return id >= 0 && specialIds.get(id);
+    }
+
+    /**
+     * The bytes token {@code id} adds to decoded text, or null when it is an added token (whose text is
+     * its literal content, special or not) or no token at all.
+     *
+     * @throws UnsupportedOperationException when the tokenizer's decoder is not one whose per-token bytes
+     *                                       are known (byte-level BPE, SentencePiece / Metaspace)
+     */
+    byte @Nullable [] tokenBytes(int id) {
+        if (id < 0 || id >= modelTokens.length || addedIds.get(id) || modelTokens[id] == null) {
+            return null;
+        }
+        return decoding.bytes(modelTokens[id]);
+    }
+
+    /** Whether decoding drops one leading space of the decoded text (SentencePiece's {@code Strip}). */
+    boolean decodeStripsLeadingSpace() {
+        return decoding.stripsLeadingSpace();
     }
 
     private static @Nullable Map<String, Integer> readModelVocab(JsonParser p, Path file) throws IOException {

@@ -21,7 +21,8 @@ import java.util.stream.Stream;
 public final class Architecture {
 
     /**
-     * Dependencies point down, top to bottom: {@code cli} → {@code api} → {{@code engine}, {@code executor}}
+     * Dependencies point down, top to bottom: {@code cli} → {@code api} → {{@code api.chat} (reply text: tool
+     * calls, reasoning), {@code engine}, {@code executor}}
      * → {{@code runtime.cpu}, {@code runtime.cuda}} → {@code runtime} (the runner SPI) → {@code sampling} →
      * {{@code tokenizer}, {@code model.source} → {{@code model.builtin}, {@code model.hub}}} → {@code model} →
      * {@code api.config}. Packages of one tier do not use each other (the executor never names a
@@ -30,6 +31,7 @@ public final class Architecture {
     public static final ArchRule LAYERS = layeredArchitecture().consideringOnlyDependenciesInLayers()
             .layer("cli").definedBy("io.trtllm.cli..")
             .layer("api").definedBy("io.trtllm.api")
+            .layer("api.chat").definedBy("io.trtllm.api.chat..")
             .layer("engine").definedBy("io.trtllm.engine..")
             .layer("executor").definedBy("io.trtllm.executor..")
             .layer("runtime.cpu").definedBy("io.trtllm.runtime.cpu..")
@@ -45,6 +47,7 @@ public final class Architecture {
 
             .whereLayer("cli").mayNotBeAccessedByAnyLayer()
             .whereLayer("api").mayOnlyBeAccessedByLayers("cli")
+            .whereLayer("api.chat").mayOnlyBeAccessedByLayers("cli", "api")
             .whereLayer("engine").mayOnlyBeAccessedByLayers("cli", "api")
             .whereLayer("executor").mayOnlyBeAccessedByLayers("cli", "api")
             .whereLayer("runtime.cpu").mayOnlyBeAccessedByLayers("cli", "engine")

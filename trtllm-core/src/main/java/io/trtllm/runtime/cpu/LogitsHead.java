@@ -4,6 +4,8 @@ import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.sampling.Sampler;
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampler;
 import java.util.Arrays;
 
@@ -70,7 +72,8 @@ final class LogitsHead {
             int from = c.firstLogitsRow();
             for (int i = from; i < from + c.logitsRows(); i++, r++) {
                 RowOps.rmsNorm(x, (firstRow + i) * dim, sel, r * dim, dim, finalNorm, (float) config.rmsNormEps());
-                argmaxRow[r] = c.logits() == SequenceChunk.LogitsMode.ARGMAX;
+                // A masked row's argmax comes after its mask, below.
+                argmaxRow[r] = c.logits() == SequenceChunk.LogitsMode.ARGMAX && !c.masked();
             }
             firstRow += c.length();
         }
@@ -97,6 +100,17 @@ final class LogitsHead {
         for (int i = 0; i < batch.chunks().size(); i++) {
             SequenceChunk chunk = batch.chunks().get(i);
             int n = chunk.logitsRows();
+            long[] mask = chunk.tokenMask();
+            if (mask != null) {
+                // Guided decoding: the banned tokens' logits become -Infinity before the argmax or the draw.
+                TokenBitmask.apply(mask, out, r * vocab, vocab);
+                if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
+                    int best = Sampler.argmax(out, r * vocab, vocab);
+                    result.tokenId(i, out[r * vocab + best] == Float.NEGATIVE_INFINITY ? ForwardResult.NO_TOKEN : best);
+                    r += n;
+                    continue;
+                }
+            }
             switch (chunk.logits()) {
                 case ARGMAX -> result.tokenId(i, combineArgmax(r, partsUsed));
                 case SAMPLE -> result.tokenId(i, sampler.sample(out, r * vocab, vocab, chunk.sampling()));

@@ -99,6 +99,7 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st attentionFn;
     private final CUfunc_st siluMulFn;
     private final CUfunc_st argmaxFn;
+    private final CUfunc_st maskFn;
     private final CUfunc_st sampleFn;
     private final Projections projections;
     private final CudaWeights weights;
@@ -107,6 +108,8 @@ final class CudaModelRunner implements ModelRunner {
     private final PassInputs inputs;
     private final LogitsBuffers outputs;
     private final SamplingBuffers sampling;
+    /** Guided decoding's token masks, applied on the device before the argmax and the draws. */
+    private final MaskBuffers masks;
     private final GraphCache graphs;
     private final boolean useGraphs;
     private final boolean deviceSampling;
@@ -160,6 +163,7 @@ final class CudaModelRunner implements ModelRunner {
         this.outputs = new LogitsBuffers(config, memory, beforeReplace);
         this.inputs = new PassInputs(memory, beforeReplace);
         this.sampling = new SamplingBuffers(memory, beforeReplace);
+        this.masks = new MaskBuffers(memory, config.vocabSize(), beforeReplace);
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
@@ -173,6 +177,7 @@ final class CudaModelRunner implements ModelRunner {
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
+            this.maskFn = kernels.function("mask_rows");
             if (hook != null) {
                 LOG.warn("A test's pass hook is installed: it runs before the launches of every pass");
             }
@@ -326,8 +331,11 @@ final class CudaModelRunner implements ModelRunner {
         }
         // Decode passes (one sampled token per sequence) replay a graph captured for the batch size
         // padded to a power of two, after running eagerly once at that size (cuBLAS's first call of a
-        // shape may load kernels, which a capture must not do).
-        int padded = decode && useGraphs && seqs <= MAX_GRAPH_BATCH ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
+        // shape may load kernels, which a capture must not do). A pass with guided rows runs eagerly: its
+        // masks are applied between the LM head and the argmax (no graph of that shape is kept yet).
+        boolean masked = MaskBuffers.anyMasked(chunks);
+        int padded = decode && useGraphs && !masked && seqs <= MAX_GRAPH_BATCH
+                ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
         int rows = Math.max(tokens, padded);
         int outRows = Math.max(logitRows, padded);
         ensureCapacity(rows, Math.max(1, outRows), Math.max(seqs, padded), stride);
@@ -343,6 +351,9 @@ final class CudaModelRunner implements ModelRunner {
         if (draw) {
             sampling.write(chunks, Math.max(logitRows, padded), outputs.capacity(), stream);
         }
+        if (masked) {
+            masks.write(chunks, logitRows, stream);
+        }
         if (hook != null) {
             hook.beforeLaunch(chunks, kernels, stream);
         }
@@ -356,7 +367,7 @@ final class CudaModelRunner implements ModelRunner {
             }
             anyArgmax = true;  // the graph always reduces every row
         } else {
-            enqueue(tokens, logitRows, anyArgmax);
+            enqueue(tokens, logitRows, anyArgmax, masked);
             if (draw) {
                 enqueueSampling(logitRows);
             }
@@ -366,7 +377,7 @@ final class CudaModelRunner implements ModelRunner {
 
     /** A decode pass of {@code batch} rows (padding included), every row reduced, and its draws. */
     private void enqueueDecode(int batch, boolean draw) {
-        enqueue(batch, batch, true);
+        enqueue(batch, batch, true, false);
         if (draw) {
             enqueueSampling(batch);
         }
@@ -374,9 +385,10 @@ final class CudaModelRunner implements ModelRunner {
 
     /**
      * Launches the pass over {@code tokens} rows (inputs already on the device) and the LM head over
-     * {@code logitRows} rows, then the argmax of every logits row when asked.
+     * {@code logitRows} rows, then the token masks of the guided rows when {@code masked} (written by
+     * {@link MaskBuffers#write}), then the argmax of every logits row when asked.
      */
-    private void enqueue(int tokens, int logitRows, boolean argmax) {
+    private void enqueue(int tokens, int logitRows, boolean argmax, boolean masked) {
         ModelConfig c = config;
         ActivationBuffers a = activations;
         PassInputs in = inputs;
@@ -413,6 +425,12 @@ final class CudaModelRunner implements ModelRunner {
         kernels.args().ptr(a.x).ptr(in.logitsRows()).ptr(weights.finalNorm).ptr(out.normed)
                 .launch(rmsnormFn, "rmsnorm", logitRows, 1, 256, stream);
         projections.gemm(weights.lmHead, out.normed, out.logits, vocab, dim, logitRows, false);
+        if (masked) {
+            // Guided rows: banned tokens' logits become -inf in place, so the argmax, the device draw, and a
+            // host draw of the copied row (deviceSampling=false) all choose among the allowed tokens only.
+            kernels.args().ptr(out.logits).i32(vocab).ptr(masks.words).i32(masks.wordsPerRow()).ptr(masks.maskOf)
+                    .launch(maskFn, "mask_rows", logitRows, 1, 256, stream);
+        }
         if (argmax) {
             kernels.args().ptr(out.logits).i32(vocab).ptr(out.tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
         }
@@ -466,6 +484,7 @@ final class CudaModelRunner implements ModelRunner {
             weights.close();
         }
         sampling.close();
+        masks.close();
         outputs.close();
         inputs.close();
         activations.close();

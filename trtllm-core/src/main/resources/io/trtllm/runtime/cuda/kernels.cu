@@ -410,6 +410,25 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int voc
     }
 }
 
+// Guided decoding: logits[r][i] = -inf for every token i that row r's bitmask does not allow, before
+// the argmax or the draw (bit i & 63 of word i >> 6, xgrammar's layout in 64-bit words). mask_of[r] is the
+// bitmask of row r (words [mask_of[r] * words_per_row, ...)), or -1 for a row without one, whose block
+// returns at once: unconstrained rows of a mixed batch cost one idle block. Grid: R blocks of 256 threads.
+extern "C" __global__ void mask_rows(float* __restrict__ logits, int vocab, const unsigned long long* __restrict__ words,
+                                     int words_per_row, const int* __restrict__ mask_of) {
+    const int m = mask_of[blockIdx.x];
+    if (m < 0) {
+        return;
+    }
+    float* row = logits + (long) blockIdx.x * vocab;
+    const unsigned long long* w = words + (long) m * words_per_row;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        if (!((w[i >> 6] >> (i & 63)) & 1ull)) {
+            row[i] = NEG_INF;
+        }
+    }
+}
+
 // ---- GEMV: the projections of passes of few rows (decode) ----
 //
 // out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W wt (bf16 or f16) [out_dim × in_dim]

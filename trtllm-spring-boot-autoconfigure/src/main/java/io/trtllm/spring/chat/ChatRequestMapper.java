@@ -4,7 +4,11 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.trtllm.api.SamplingParams;
 import io.trtllm.api.Tokenizer;
+import io.trtllm.api.chat.ReasoningParser;
+import io.trtllm.api.chat.ReplyParser;
+import io.trtllm.api.chat.ToolCallFormat;
 import io.trtllm.api.config.ChatMessage;
+import io.trtllm.api.config.GuidedDecodingParams;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -28,8 +32,7 @@ import org.springframework.ai.tool.definition.ToolDefinition;
  * <p>Tools: the options' tool callbacks go to the template as {@code tools} (OpenAI function
  * definitions); assistant tool calls and {@link ToolResponseMessage}s become the template's
  * {@code tool_calls} and {@code tool} messages. Both need a template that reads {@code tools} and
- * tells the model to answer in Qwen's {@code <tool_call>} format (what {@link ToolCallParser} reads);
- * otherwise the request is refused with an {@link UnsupportedOperationException} naming the model.
+ * tells the model to answer in a format {@link #toolCallFormat} knows; otherwise the request is refused with an {@link UnsupportedOperationException} naming the model.
  */
 final class ChatRequestMapper {
 
@@ -41,9 +44,11 @@ final class ChatRequestMapper {
      * @param promptTokenIds the rendered conversation's token ids
      * @param params         sampling parameters for the engine
      * @param tools          whether tool definitions were rendered: the reply may hold tool calls
+     * @param replies        reads the whole reply (tool calls in the template's format, a reasoning block),
+     *                       or null when the reply is plain text
      */
     record EngineRequest(Prompt prompt, TrtLlmChatOptions options, int[] promptTokenIds, SamplingParams params,
-                         boolean tools) {
+                         boolean tools, @Nullable ReplyParser replies) {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -79,7 +84,43 @@ final class ChatRequestMapper {
         Map<String, Object> variables = callbacks.isEmpty() ? Map.of() : Map.of("tools", toolDefinitions(callbacks));
         int[] ids = tokenizer.encodeChat(messages, true, variables);
         SamplingParams params = samplingParams(options, ids.length);
-        return new EngineRequest(prompt.mutate().chatOptions(options).build(), options, ids, params, !callbacks.isEmpty());
+        return new EngineRequest(prompt.mutate().chatOptions(options).build(), options, ids, params, !callbacks.isEmpty(),
+                replyParser(!callbacks.isEmpty()));
+    }
+
+    /**
+     * How replies of this model are read: tool calls in the format its chat template asks for (when tools were
+     * rendered), reasoning when the template has Qwen3's {@code <think>} block; null when neither applies.
+     */
+    @Nullable ReplyParser replyParser(boolean tools) {
+        @Nullable String template = tokenizer.chatTemplateSource();
+        if (template == null) {
+            return null;
+        }
+        @Nullable ToolCallFormat format = tools ? toolCallFormat(template) : null;
+        @Nullable ReasoningParser reasoning = template.contains("<think>") ? ReasoningParser.qwen3() : null;
+        if (format == null && reasoning == null) {
+            return null;
+        }
+        return ReplyParser.of(reasoning, format == null ? null : io.trtllm.api.chat.ToolCallParser.of(format));
+    }
+
+    /**
+     * The tool-call format a chat template asks the model for: Hermes/Qwen {@code <tool_call>}, Mistral
+     * {@code [TOOL_CALLS]}, Llama 3.1/3.2 JSON ({@code <|python_tag|>} or the {@code ipython} role); null for none
+     * of these.
+     */
+    static @Nullable ToolCallFormat toolCallFormat(String template) {
+        if (template.contains(ToolCallParser.OPEN)) {
+            return ToolCallFormat.HERMES;
+        }
+        if (template.contains("[TOOL_CALLS]")) {
+            return ToolCallFormat.MISTRAL;
+        }
+        if (template.contains("<|python_tag|>") || template.contains("ipython")) {
+            return ToolCallFormat.LLAMA3_JSON;
+        }
+        return null;
     }
 
     /**
@@ -133,10 +174,11 @@ final class ChatRequestMapper {
                     + ": use a model whose chat template renders tools (e.g. Qwen 2.5/3), or remove the tools");
         }
         String template = Objects.requireNonNull(tokenizer.chatTemplateSource());
-        if (!template.contains(ToolCallParser.OPEN)) {
+        if (toolCallFormat(template) == null) {
             throw new UnsupportedOperationException("The request has " + what + ", but the chat template of model '"
-                    + model + "' (" + tokenizer.chatTemplateOrigin() + ") does not ask for tool calls in the " + ToolCallParser.OPEN
-                    + " JSON format, the only one TrtLlmChatModel parses (Qwen 2.5/3 and Hermes-style templates)");
+                    + model + "' (" + tokenizer.chatTemplateOrigin() + ") does not ask for tool calls in a format "
+                    + "TrtLlmChatModel parses: " + ToolCallParser.OPEN + " JSON (Qwen 2.5/3, Hermes), [TOOL_CALLS] "
+                    + "(Mistral) or Llama 3.1/3.2 JSON (<|python_tag|>)");
         }
     }
 
@@ -186,6 +228,11 @@ final class ChatRequestMapper {
             b.stop(List.copyOf(new LinkedHashSet<>(options.getStopSequences())));
         }
         b.seed(options.getSeed());
+        if (options.getOutputSchema() != null) {
+            // Structured output is enforced, not asked for: the reply is a JSON value valid against the schema.
+            // Compact: the reply is parsed, not read, and whitespace would only spend tokens.
+            b.guidedDecoding(GuidedDecodingParams.json(options.getOutputSchema()).withCompactWhitespace(true));
+        }
         return b;
     }
 

@@ -10,10 +10,13 @@ import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
 import io.trtllm.api.Tokenizer;
+import io.trtllm.api.chat.AssistantReply;
+import io.trtllm.api.chat.ReplyParser;
 import io.trtllm.spring.chat.ChatRequestMapper.EngineRequest;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.Flow;
 import java.util.concurrent.atomic.AtomicReference;
@@ -55,11 +58,13 @@ import reactor.core.scheduler.Schedulers;
  * Every request is observed as Spring AI's {@code gen_ai.client.operation} with provider
  * {@value #PROVIDER_NAME}.
  *
- * <p>Tools: when the options carry tool callbacks and the model's chat template renders tools in
- * Qwen's format (Qwen 2.5/3, Hermes-style templates: they read {@code tools} and ask for
- * {@code <tool_call>} JSON), their definitions are rendered into the prompt and the reply's
- * {@code <tool_call>} blocks are returned as {@link AssistantMessage.ToolCall}s with finish reason
- * {@value #TOOL_CALLS} (see {@link ToolCallParser}). As in Spring AI 2.0's own chat models, this
+ * <p>Tools: when the options carry tool callbacks and the model's chat template renders tools and asks
+ * for calls in a format we parse (Hermes/Qwen {@code <tool_call>} JSON, Mistral {@code [TOOL_CALLS]},
+ * Llama 3.1/3.2 JSON; {@code io.trtllm.api.chat}), their definitions are rendered into the prompt and the
+ * reply's calls are returned as {@link AssistantMessage.ToolCall}s with finish reason {@value #TOOL_CALLS}.
+ * A template with Qwen3's {@code <think>} block: the reasoning goes into the message's metadata
+ * ({@value #REASONING_CONTENT}), not its text (except in a plain stream's deltas, which are raw). Structured
+ * output ({@link TrtLlmChatOptions#getOutputSchema()}) is enforced by guided decoding. As in Spring AI 2.0's own chat models, this
  * model does not execute tools: a {@code ChatClient} does (its {@code ToolCallingAdvisor} calls the
  * tools and this model again with the results, which render as the template's {@code tool}
  * messages); a direct {@code call} gets the tool calls back. With tools, {@link #stream} emits the
@@ -76,6 +81,9 @@ public final class TrtLlmChatModel implements ChatModel {
 
     /** Finish reason of a reply that calls tools. */
     public static final String TOOL_CALLS = "TOOL_CALLS";
+    /** Key of the reasoning text (Qwen3's think block) in the assistant message's metadata. */
+    public static final String REASONING_CONTENT = "reasoningContent";
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
 
     private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
             new DefaultChatModelObservationConvention();
@@ -141,7 +149,7 @@ public final class TrtLlmChatModel implements ChatModel {
                 .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> context, observationRegistry)
                 .observe(() -> {
                     RequestOutput output = generate(request);
-                    ChatResponse r = toResponse(output, output.output().text(), request.options(), request.tools());
+                    ChatResponse r = toResponse(output, output.output().text(), request.options(), request.replies());
                     context.setResponse(r);
                     return r;
                 });
@@ -202,8 +210,8 @@ public final class TrtLlmChatModel implements ChatModel {
                     .doOnCancel(requestObserver::onCancelled)
                     .doOnError(this::failed)
                     .map(update -> request.tools()
-                            ? toResponse(update, update.output().text(), request.options(), true)
-                            : toResponse(update, update.output().textDiff(), request.options(), false))
+                            ? toResponse(update, update.output().text(), request.options(), request.replies())
+                            : toResponse(update, update.output().textDiff(), request.options(), null))
                     .doOnError(observation::error)
                     .doFinally(signal -> observation.stop())
                     .contextWrite(ctx -> ctx.put(ObservationThreadLocalAccessor.KEY, observation));
@@ -222,17 +230,25 @@ public final class TrtLlmChatModel implements ChatModel {
 
     /**
      * One response: {@code text} (the whole text, or a stream's delta) and, once finished, the finish
-     * reason; with {@code tools}, the text's tool calls parsed out of it.
+     * reason; with a reply parser (tools rendered, or a reasoning template), the text's tool calls as
+     * {@link AssistantMessage.ToolCall}s and its reasoning in the message's metadata
+     * ({@value #REASONING_CONTENT}), the rest as content.
      */
-    private static ChatResponse toResponse(RequestOutput output, String text, TrtLlmChatOptions options, boolean tools) {
+    private static ChatResponse toResponse(RequestOutput output, String text, TrtLlmChatOptions options,
+                                           @Nullable ReplyParser replies) {
         CompletionOutput completion = output.output();
         @Nullable String engineReason = completion.finishReason();
         @Nullable String finishReason = engineReason == null ? null : engineReason.toUpperCase(Locale.ROOT);
         AssistantMessage message = new AssistantMessage(text);
-        if (tools) {
-            ToolCallParser.Parsed parsed = ToolCallParser.parse(text);
-            if (!parsed.toolCalls().isEmpty()) {
-                message = AssistantMessage.builder().content(parsed.content()).toolCalls(parsed.toolCalls()).build();
+        if (replies != null) {
+            AssistantReply reply = replies.parse(text);
+            Map<String, Object> properties = reply.reasoningContent().isEmpty() ? Map.of()
+                    : Map.of(REASONING_CONTENT, reply.reasoningContent());
+            List<AssistantMessage.ToolCall> calls = reply.toolCalls().stream()
+                    .map(c -> new AssistantMessage.ToolCall(c.id(), "function", c.name(), compactJson(c.arguments())))
+                    .toList();
+            message = AssistantMessage.builder().content(reply.content()).toolCalls(calls).properties(properties).build();
+            if (!calls.isEmpty()) {
                 finishReason = TOOL_CALLS;
             }
         }
@@ -248,6 +264,15 @@ public final class TrtLlmChatModel implements ChatModel {
                 .usage(usage)
                 .build();
         return new ChatResponse(List.of(generation), metadata);
+    }
+
+    /** Arguments as compact JSON when they parse (models write spaces and newlines), else as written. */
+    private static String compactJson(String arguments) {
+        try {
+            return JSON.readTree(arguments).toString();
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return arguments;
+        }
     }
 
     /** The default options (a copy can be changed through {@link TrtLlmChatOptions#mutate()}). */

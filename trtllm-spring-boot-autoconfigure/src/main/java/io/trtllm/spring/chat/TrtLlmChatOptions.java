@@ -6,6 +6,7 @@ import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.model.tool.DefaultToolCallingChatOptions;
+import org.springframework.ai.model.tool.StructuredOutputChatOptions;
 import org.springframework.ai.model.tool.ToolCallingChatOptions;
 import org.springframework.ai.tool.ToolCallback;
 
@@ -23,8 +24,12 @@ import org.springframework.ai.tool.ToolCallback;
  * metadata and observations but does not select anything. Tool callbacks (a {@code ChatClient} sets
  * them) are rendered into the prompt when the model's chat template supports tools; see
  * {@link TrtLlmChatModel}.
+ *
+ * <p>Structured output: the {@code outputSchema} (a JSON Schema; Spring AI's {@code ChatClient} sets it for
+ * {@code .entity(MyRecord.class)} when native structured output is enabled) is enforced by guided decoding:
+ * the reply is a JSON value valid against it, whatever the model would have written.
  */
-public final class TrtLlmChatOptions implements ToolCallingChatOptions {
+public final class TrtLlmChatOptions implements ToolCallingChatOptions, StructuredOutputChatOptions {
     private final @Nullable String model;
     private final @Nullable Double temperature;
     private final @Nullable Integer topK;
@@ -37,12 +42,14 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
     private final @Nullable Long seed;
     private final List<ToolCallback> toolCallbacks;
     private final Map<String, Object> toolContext;
+    private final @Nullable String outputSchema;
 
     private TrtLlmChatOptions(@Nullable String model, @Nullable Double temperature, @Nullable Integer topK,
                               @Nullable Double topP, @Nullable Integer maxTokens, @Nullable List<String> stopSequences,
                               @Nullable Double presencePenalty, @Nullable Double frequencyPenalty,
                               @Nullable Double repetitionPenalty, @Nullable Long seed,
-                              @Nullable List<ToolCallback> toolCallbacks, @Nullable Map<String, Object> toolContext) {
+                              @Nullable List<ToolCallback> toolCallbacks, @Nullable Map<String, Object> toolContext,
+                              @Nullable String outputSchema) {
         this.model = model;
         this.temperature = temperature;
         this.topK = topK;
@@ -55,6 +62,7 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
         this.seed = seed;
         this.toolCallbacks = toolCallbacks == null ? List.of() : List.copyOf(toolCallbacks);
         this.toolContext = toolContext == null ? Map.of() : Map.copyOf(toolContext);
+        this.outputSchema = outputSchema;
     }
 
     /** A builder with every option unset. */
@@ -141,6 +149,12 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
         return toolContext;
     }
 
+    /** The JSON Schema the reply must be valid against (enforced by guided decoding), or null for free text. */
+    @Override
+    public @Nullable String getOutputSchema() {
+        return outputSchema;
+    }
+
     @Override
     public Builder mutate() {
         Builder b = builder()
@@ -153,7 +167,8 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
                 .presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty)
                 .repetitionPenalty(repetitionPenalty)
-                .seed(seed);
+                .seed(seed)
+                .outputSchema(outputSchema);
         if (!toolCallbacks.isEmpty()) {
             b.toolCallbacks(toolCallbacks);
         }
@@ -177,13 +192,14 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
                 && Objects.equals(repetitionPenalty, that.repetitionPenalty)
                 && Objects.equals(seed, that.seed)
                 && toolCallbacks.equals(that.toolCallbacks)
-                && toolContext.equals(that.toolContext);
+                && toolContext.equals(that.toolContext)
+                && Objects.equals(outputSchema, that.outputSchema);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(model, temperature, topK, topP, maxTokens, stopSequences, presencePenalty, frequencyPenalty,
-                repetitionPenalty, seed, toolCallbacks, toolContext);
+                repetitionPenalty, seed, toolCallbacks, toolContext, outputSchema);
     }
 
     @Override
@@ -191,16 +207,18 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
         return "TrtLlmChatOptions[model=" + model + ", temperature=" + temperature + ", topK=" + topK + ", topP=" + topP
                 + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", presencePenalty=" + presencePenalty
                 + ", frequencyPenalty=" + frequencyPenalty + ", repetitionPenalty=" + repetitionPenalty + ", seed=" + seed
-                + ", toolCallbacks=" + toolCallbacks.size() + "]";
+                + ", toolCallbacks=" + toolCallbacks.size() + ", outputSchema=" + (outputSchema != null) + "]";
     }
 
     /**
      * Builder of {@link TrtLlmChatOptions}; {@link #combineWith} copies another builder's set values
      * over this one's (the engine-specific ones too when the other is a {@code TrtLlmChatOptions} builder).
      */
-    public static final class Builder extends DefaultToolCallingChatOptions.Builder<Builder> {
+    public static final class Builder extends DefaultToolCallingChatOptions.Builder<Builder>
+            implements StructuredOutputChatOptions.Builder<Builder> {
         private @Nullable Double repetitionPenalty;
         private @Nullable Long seed;
+        private @Nullable String outputSchema;
 
         private Builder() {
         }
@@ -217,9 +235,19 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
             return this;
         }
 
+        /** The JSON Schema the reply must be valid against (guided decoding), or null for free text. */
+        @Override
+        public Builder outputSchema(@Nullable String outputSchema) {
+            this.outputSchema = outputSchema;
+            return this;
+        }
+
         @Override
         public Builder combineWith(ChatOptions.Builder<?> other) {
             super.combineWith(other);
+            if (other instanceof Builder that && that.outputSchema != null) {
+                this.outputSchema = that.outputSchema;
+            }
             if (other instanceof Builder that) {
                 if (that.repetitionPenalty != null) {
                     this.repetitionPenalty = that.repetitionPenalty;
@@ -234,7 +262,7 @@ public final class TrtLlmChatOptions implements ToolCallingChatOptions {
         @Override
         public TrtLlmChatOptions build() {
             return new TrtLlmChatOptions(model, temperature, topK, topP, maxTokens, stopSequences, presencePenalty,
-                    frequencyPenalty, repetitionPenalty, seed, toolCallbacks, toolContext);
+                    frequencyPenalty, repetitionPenalty, seed, toolCallbacks, toolContext, outputSchema);
         }
     }
 }

@@ -1,0 +1,89 @@
+package io.trtllm.sampling.guided;
+
+import io.trtllm.sampling.SamplingState;
+import io.trtllm.sampling.TokenBitmask;
+import io.trtllm.sampling.TokenMask;
+
+/**
+ * A sequence's {@link TokenMask} from its guide: the sampler's seam ({@link SamplingState#mask}) over a
+ * {@link GuideMatcher}. Before each mask it catches the matcher up with the tokens the sequence took since
+ * (wherever they were chosen: on the host, or by a runner given the bitmask), so nothing else has to tell it
+ * of them; the words of the last mask are kept until the next token, so applying it twice (the draw, then the
+ * log-probabilities) costs one mask.
+ *
+ * <p>End tokens (the vocabulary's end-of-sequence ids) are allowed only where the output is a complete match;
+ * an output still inside a value when max_tokens runs out ends with finish reason {@code length}, as any other.
+ * Not thread-safe: one per sequence, on the thread that samples it.
+ */
+public final class GuidedTokenMask implements TokenMask {
+    private final GuideMatcher matcher;
+    private final boolean masksLogprobs;
+    /** Output tokens of the sequence the matcher has accepted. */
+    private int synced;
+    /** The mask for the next token after {@link #filledAt} output tokens, or -1 when none is kept. */
+    private long[] words = new long[0];
+    private int filledAt = -1;
+
+    /**
+     * A mask over {@code matcher}, which stands where the sequence's output starts (it is not copied).
+     *
+     * @param masksLogprobs whether the sequence's log-probabilities are of the masked row (beam search's steps)
+     *                      rather than the raw one ({@link TokenMask#masksLogprobs})
+     */
+    public GuidedTokenMask(GuideMatcher matcher, boolean masksLogprobs) {
+        this.matcher = matcher;
+        this.masksLogprobs = masksLogprobs;
+    }
+
+    @Override
+    public boolean masksLogprobs() {
+        return masksLogprobs;
+    }
+
+    /** Where the sequence stands in its guide (caught up at the last mask). */
+    public GuideMatcher matcher() {
+        return matcher;
+    }
+
+    @Override
+    public void apply(float[] logits, int offset, int vocab, SamplingState state) {
+        TokenBitmask.apply(current(state, vocab), logits, offset, vocab);
+    }
+
+    @Override
+    public boolean hasBitmask() {
+        return true;
+    }
+
+    @Override
+    public void fillBitmask(long[] target, SamplingState state) {
+        long[] mask = current(state, target.length * 64);
+        System.arraycopy(mask, 0, target, 0, Math.min(mask.length, target.length));
+        if (mask.length < target.length) {
+            java.util.Arrays.fill(target, mask.length, target.length, 0L);
+        }
+    }
+
+    /** The mask after the sequence's output so far, computed once per token. */
+    private long[] current(SamplingState state, int vocab) {
+        int generated = state.generatedTokens();
+        if (generated == filledAt && words.length >= TokenBitmask.words(vocab)) {
+            return words;
+        }
+        for (; synced < generated; synced++) {
+            int token = state.token(state.promptTokens() + synced);
+            if (!matcher.accept(token)) {
+                throw new IllegalStateException("guided decoding: output token " + synced + " (id " + token
+                        + ") does not continue the guide's " + matcher.guide().params().kind().name().toLowerCase(
+                        java.util.Locale.ROOT) + " output");
+            }
+        }
+        int needed = Math.max(TokenBitmask.words(vocab), TokenBitmask.words(matcher.guide().vocabulary().size()));
+        if (words.length < needed) {
+            words = new long[needed];
+        }
+        matcher.fillNextTokenMask(words);
+        filledAt = generated;
+        return words;
+    }
+}
