@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link LLM} through the engine cache with the builtin stories15M (its checkpoint comes from the
  * default cache, as in the other tests; engines go to a temporary cache root).
  */
-class LlmEngineCacheTests {
+class LlmEngineCacheIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String PROMPT = "Once upon a time";
 

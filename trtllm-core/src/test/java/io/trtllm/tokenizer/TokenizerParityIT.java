@@ -28,7 +28,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * are made by {@code scripts/reference/tokenizer_reference.py} on a machine with Python
  * {@code tokenizers}; without one, the test fails and says how to make it.
  */
-class TokenizerParityTests {
+class TokenizerParityIT {
     private static final String SCRIPT = "scripts/reference/tokenizer_reference.py";
     private static final String RESOURCES = "trtllm-core/src/test/resources/";
     private static final ObjectMapper JSON = new ObjectMapper()
@@ -78,7 +78,7 @@ class TokenizerParityTests {
 
     private static Reference loadReference(String name) throws IOException {
         String resource = "reference/tokenizer-" + name + ".json";
-        if (TokenizerParityTests.class.getClassLoader().getResource(resource) == null) {
+        if (TokenizerParityIT.class.getClassLoader().getResource(resource) == null) {
             fail(RESOURCES + resource + " is missing. Make it with " + SCRIPT + " on a machine with Python's "
                     + "Hugging Face `tokenizers` (see the script's header): --texts " + RESOURCES
                     + "reference/tokenizer-texts.json --tokenizer " + name + "=" + tokenizerFileHint(name)
@@ -115,7 +115,7 @@ class TokenizerParityTests {
     }
 
     private static <T> T readResource(String resource, TypeReference<T> type) throws IOException {
-        try (InputStream in = TokenizerParityTests.class.getClassLoader().getResourceAsStream(resource)) {
+        try (InputStream in = TokenizerParityIT.class.getClassLoader().getResourceAsStream(resource)) {
             assertThat(in).as(resource).isNotNull();
             return JSON.readValue(in, type);
         }

@@ -1,10 +1,10 @@
 package io.trtllm.cli;
 
-import static io.trtllm.cli.MainTests.run;
+import static io.trtllm.cli.MainIT.run;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.trtllm.cli.MainTests.Result;
+import io.trtllm.cli.MainIT.Result;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
  * Size options up to 2^31 - 1 and beyond: each is a one-line error with exit code 2 naming the option
  * and the numbers, never a wrapped sum that gets through, an overflow or a stack trace.
  */
-class RequestSizeOptionsTests {
+class RequestSizeOptionsIT {
 
     static void assertRefused(Result r, String message) {
         assertThat(r.code()).as(r.err()).isEqualTo(2);

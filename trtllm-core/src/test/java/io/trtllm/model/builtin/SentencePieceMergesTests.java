@@ -6,7 +6,7 @@ import io.trtllm.model.builtin.SentencePieceMerges.Merge;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-class SentencePieceMergesTest {
+class SentencePieceMergesTests {
 
     @Test
     void mergesFollowScoreOfTheProducedPiece() {

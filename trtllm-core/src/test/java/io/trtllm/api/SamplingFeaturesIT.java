@@ -11,7 +11,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** SamplingParams features end to end on stories15M (greedy story: ", there was a little girl named Lily. ..."). */
-class SamplingFeaturesTests {
+class SamplingFeaturesIT {
     static LLM llm;
     static final String PROMPT = "Once upon a time";
 
@@ -114,7 +114,7 @@ class SamplingFeaturesTests {
     void promptLogprobsMatchTransformersLogits() throws Exception {
         // reference/stories15M-greedy.json holds transformers' 20 largest logits of every prompt position.
         var ref = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
-                SamplingFeaturesTests.class.getResourceAsStream("/reference/stories15M-greedy.json"));
+                SamplingFeaturesIT.class.getResourceAsStream("/reference/stories15M-greedy.json"));
         var top = ref.get("prompt_top_logits");
         RequestOutput out = llm.generate(PROMPT, greedy(2).promptLogprobs(5).build());
         int[] prompt = out.promptTokenIds();
@@ -195,7 +195,7 @@ class SamplingFeaturesTests {
         assertThatThrownBy(() -> llm.generate(PROMPT, SamplingParams.builder().maxTokens(5).n(2).bestOf(2)
                 .useBeamSearch(true).stop(List.of("x")).build()))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_beam_search does not support stop");
-        var sub = new LlmAsyncAndStreamingTests.StepSubscriber(-1);
+        var sub = new LlmAsyncAndStreamingIT.StepSubscriber(-1);
         llm.generateStream(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()).subscribe(sub);
         assertThat(sub.error.get()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("streaming supports n");
     }

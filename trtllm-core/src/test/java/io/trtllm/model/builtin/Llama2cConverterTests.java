@@ -18,7 +18,7 @@ import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class Llama2cConverterTest {
+class Llama2cConverterTests {
 
     @Test
     void permutationMovesInterleavedPairsToHalves() {

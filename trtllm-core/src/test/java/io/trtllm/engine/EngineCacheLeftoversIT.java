@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * and reported, a full disk is reported by the cache before anything is written. (Real crashes,
  * full and read-only file systems: {@code EngineCacheCrashIT}, {@code EngineCacheFileSystemIT}.)
  */
-class EngineCacheLeftoversTests {
+class EngineCacheLeftoversIT {
     private static final Device CPU = new Device("cpu", "amd64", 512, 32);
     private static final String KEY = "ab".repeat(32);
 

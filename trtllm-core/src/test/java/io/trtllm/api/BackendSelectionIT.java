@@ -8,7 +8,7 @@ import io.trtllm.runtime.cuda.CudaBackend;
 import org.junit.jupiter.api.Test;
 
 /** Backend choice on a machine without a usable CUDA device (CI): cuda fails saying why, auto runs on the CPU. */
-class BackendSelectionTests {
+class BackendSelectionIT {
 
     @Test
     void cudaWithoutAGpuFailsBeforeLoadingAnythingAndSaysWhy() {

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A JVM started without {@code --add-modules jdk.incubator.vector} still generates, on the scalar
  * kernels, the same greedy text, and says once why it is slower.
  */
-class ScalarFallbackTests {
+class ScalarFallbackIT {
 
     @Test
     void withoutTheVectorModuleTheScalarKernelsGiveTheSameText(@TempDir Path tmp) throws Exception {

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * it), then checked against the llama2.c source bytes, HF tokenizers (through DJL) and
  * llama-tokenizer-js's copy of the Llama-2 tokenizer.
  */
-class Stories15MTest {
+class BuiltinStories15MIT {
     private static final long MODEL_BYTES = 60_816_028L;
 
     private static final ObjectMapper JSON = new ObjectMapper();

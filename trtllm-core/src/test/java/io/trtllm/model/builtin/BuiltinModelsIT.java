@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * fail, serve a wrong package, or count calls and then run the real npm.
  */
 @DisabledOnOs(OS.WINDOWS)
-class BuiltinModelsTest {
+class BuiltinModelsIT {
 
     @TempDir
     Path tmp;

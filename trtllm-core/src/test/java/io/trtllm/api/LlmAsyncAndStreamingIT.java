@@ -16,7 +16,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** generateAsync, batched generate and generateStream on stories15M, through the executor. */
-class LlmAsyncAndStreamingTests {
+class LlmAsyncAndStreamingIT {
     static LLM llm;
     static final List<String> PROMPTS = List.of("Once upon a time", "One day, a little dog", "The sun was hot",
             "Tom and Sue went to the park");

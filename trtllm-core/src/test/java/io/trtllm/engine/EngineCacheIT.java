@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The engine cache on a tiny checkpoint: keys, build/hit, verification and rebuild, eviction, sharing. */
-class EngineCacheTests {
+class EngineCacheIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Device CPU = new Device("cpu", "amd64", 512, 32);
 

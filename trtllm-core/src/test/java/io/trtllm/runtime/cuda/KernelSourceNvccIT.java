@@ -21,11 +21,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@code kernels.cu} compiles for every model feature and both weight types, checked with {@code nvcc}
  * where the CUDA toolkit is installed (CI's machines have it; NVRTC cannot run there without an NVIDIA
- * driver, see {@code CudaEngineTests}). The runner compiles with NVRTC: the GPU tests cover that the
+ * driver, see {@code CudaEngineIT}). The runner compiles with NVRTC: the GPU tests cover that the
  * same source and defines compile and run there. Skipped without nvcc, except where
  * {@code TRTLLM_REQUIRE_NVCC=true} (CI) makes that a failure.
  */
-class KernelSourceNvccTests {
+class KernelSourceNvccIT {
     @TempDir
     Path tmp;
 

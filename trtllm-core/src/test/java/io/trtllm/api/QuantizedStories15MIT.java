@@ -27,8 +27,8 @@ import org.slf4j.LoggerFactory;
  * The measured agreement and logit errors are logged (one INFO line per prompt and quantization):
  * docs/PERFORMANCE.md quotes them.
  */
-class QuantizedStories15MTests {
-    private static final Logger LOG = LoggerFactory.getLogger(QuantizedStories15MTests.class);
+class QuantizedStories15MIT {
+    private static final Logger LOG = LoggerFactory.getLogger(QuantizedStories15MIT.class);
     static final List<String> PROMPTS = List.of("Once upon a time", "The little dog", "Tom and Anna went to the park");
     private static final int TOKENS = 64;
     private static final Map<Quantization, LLM> LLMS = new EnumMap<>(Quantization.class);

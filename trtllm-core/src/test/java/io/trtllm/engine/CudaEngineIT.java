@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * no NVIDIA driver: the cubin in the packaging tests below is stand-in bytes, and
  * {@code CudaEngineKernelsGpuTests} builds and runs real ones.
  */
-class CudaEngineTests {
+class CudaEngineIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Device SM_90 = Device.cuda("sm_90");
 

@@ -23,13 +23,13 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code scripts/reference/stories15m_reference.py} from the checkpoint our converter writes), and
  * the argument checks.
  */
-class Stories15MTests {
+class Stories15MIT {
     static LLM llm;
     static JsonNode reference;
 
     @BeforeAll
     static void load() throws IOException {
-        try (InputStream in = Stories15MTests.class.getResourceAsStream("/reference/stories15M-greedy.json")) {
+        try (InputStream in = Stories15MIT.class.getResourceAsStream("/reference/stories15M-greedy.json")) {
             assertThat(in).as("reference/stories15M-greedy.json (made by scripts/reference/stories15m_reference.py)").isNotNull();
             reference = new ObjectMapper().readTree(in);
         }

@@ -21,14 +21,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code trtllm build} and {@code trtllm cache list|clear}. */
-class BuildAndCacheCommandTests {
+class BuildAndCacheCommandIT {
     @TempDir
     Path tmp;
 
     @Test
     void buildWritesAnEngineThatGenerateLoadsAsItIs() {
         Path engine = tmp.resolve("engine");
-        MainTests.Result r = MainTests.run("build", "--model", "stories15M", "--dtype", "bf16", "--max-seq-len", "128",
+        MainIT.Result r = MainIT.run("build", "--model", "stories15M", "--dtype", "bf16", "--max-seq-len", "128",
                 "--output", engine.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).startsWith("engine: " + engine + " (").contains("MiB, 56 tensors");
@@ -36,22 +36,22 @@ class BuildAndCacheCommandTests {
         assertThat(config.buildConfig().maxSeqLen()).isEqualTo(128);
         assertThat(config.buildConfig().dtypeName()).isEqualTo("bfloat16");
 
-        r = MainTests.run("generate", "--model", engine.toString(), "--prompt", "Once upon a time", "--max-tokens", "8",
+        r = MainIT.run("generate", "--model", engine.toString(), "--prompt", "Once upon a time", "--max-tokens", "8",
                 "--temperature", "0");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).startsWith(", there was a little");
 
         Path int8 = tmp.resolve("int8");
-        r = MainTests.run("build", "--model", "stories15M", "--quantization", "int8", "--max-seq-len", "128", "--output",
+        r = MainIT.run("build", "--model", "stories15M", "--quantization", "int8", "--max-seq-len", "128", "--output",
                 int8.toString());
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(EngineConfig.read(int8).weights()).endsWith("weight-only int8");
-        r = MainTests.run("generate", "--model", int8.toString(), "--prompt", "Once upon a time", "--max-tokens", "8",
+        r = MainIT.run("generate", "--model", int8.toString(), "--prompt", "Once upon a time", "--max-tokens", "8",
                 "--temperature", "0");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).startsWith(", there was a little");
 
-        r = MainTests.run("build", "--model", "stories15M", "--output", engine.toString());
+        r = MainIT.run("build", "--model", "stories15M", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).contains(engine.toString()).contains("exists already");
     }
@@ -59,13 +59,13 @@ class BuildAndCacheCommandTests {
     @Test
     void buildRefusesWhatItCannotDoWithoutWritingAnything() {
         Path engine = tmp.resolve("engine");
-        MainTests.Result r = MainTests.run("build", "--model", "stories15M", "--quantization", "int3", "--output", engine.toString());
+        MainIT.Result r = MainIT.run("build", "--model", "stories15M", "--quantization", "int3", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4]");
-        r = MainTests.run("build", "--model", "stories15M", "--dtype", "fp8", "--output", engine.toString());
+        r = MainIT.run("build", "--model", "stories15M", "--dtype", "fp8", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("dtype 'fp8'");
-        r = MainTests.run("build", "--model", "stories15M", "--max-seq-len", "512", "--output", engine.toString());
+        r = MainIT.run("build", "--model", "stories15M", "--max-seq-len", "512", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("max_seq_len 512 exceeds the model's max_position_embeddings 256");
         assertThat(engine).doesNotExist();
@@ -84,27 +84,27 @@ class BuildAndCacheCommandTests {
             }
         }
         Path engine = tmp.resolve("engine");
-        MainTests.Result r = MainTests.run("build", "--backend", "cuda", "--model", model.toString(), "--output", engine.toString());
+        MainIT.Result r = MainIT.run("build", "--backend", "cuda", "--model", model.toString(), "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("no usable CUDA device here").contains("--cuda-arch sm_90");
-        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "sm_90", "--model", model.toString(), "--output",
+        r = MainIT.run("build", "--backend", "cuda", "--cuda-arch", "sm_90", "--model", model.toString(), "--output",
                 engine.toString());
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).contains("a CUDA engine for sm_90 carries kernels compiled by NVRTC, which cannot run here");
-        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "sm_75", "--model", model.toString(), "--output",
+        r = MainIT.run("build", "--backend", "cuda", "--cuda-arch", "sm_75", "--model", model.toString(), "--output",
                 engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("sm_75 is older than sm_80");
-        r = MainTests.run("build", "--cuda-arch", "sm_90", "--model", model.toString(), "--output", engine.toString());
+        r = MainIT.run("build", "--cuda-arch", "sm_90", "--model", model.toString(), "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("a CUDA architecture (sm_90) is for the cuda backend, not cpu");
-        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "any", "--dtype", "float32", "--model", model.toString(),
+        r = MainIT.run("build", "--backend", "cuda", "--cuda-arch", "any", "--dtype", "float32", "--model", model.toString(),
                 "--output", engine.toString());
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).contains("dtype float32 is not supported by the cuda backend");
         assertThat(engine).doesNotExist();
 
-        r = MainTests.run("build", "--backend", "cuda", "--cuda-arch", "any", "--dtype", "float16", "--model", model.toString(),
+        r = MainIT.run("build", "--backend", "cuda", "--cuda-arch", "any", "--dtype", "float16", "--model", model.toString(),
                 "--output", engine.toString());
         assertThat(r.code()).as(r.err()).isZero();
         EngineConfig config = EngineConfig.read(engine);
@@ -128,18 +128,18 @@ class BuildAndCacheCommandTests {
             idle = lease.load().key();
         }
         try (EngineLease held = cache.acquire(model, BuildConfig.builder(32).build(), Device.cpu(), false, BuildProgress.NONE)) {
-            MainTests.Result r = MainTests.run("cache", "list", "--cache-dir", root.toString());
+            MainIT.Result r = MainIT.run("cache", "list", "--cache-dir", root.toString());
             assertThat(r.code()).as(r.err()).isZero();
             assertThat(r.out()).contains("2 engine(s)").contains(idle).contains(held.load().key())
                     .containsPattern(held.load().key() + ".*in use.*auto none max_seq_len 32");
 
-            r = MainTests.run("cache", "clear", "--cache-dir", root.toString());
+            r = MainIT.run("cache", "clear", "--cache-dir", root.toString());
             assertThat(r.code()).as(r.err()).isZero();
             assertThat(r.out()).contains("removed 1 engine(s)").contains("1 in use, kept");
             assertThat(cache.list()).extracting(EngineCache.Entry::key).containsExactly(held.load().key());
         }
-        MainTests.Result r = MainTests.run("cache", "clear", "--cache-dir", root.toString());
+        MainIT.Result r = MainIT.run("cache", "clear", "--cache-dir", root.toString());
         assertThat(r.out()).contains("removed 1 engine(s)");
-        assertThat(MainTests.run("cache", "list", "--cache-dir", root.toString()).out()).contains("0 engine(s)");
+        assertThat(MainIT.run("cache", "list", "--cache-dir", root.toString()).out()).contains("0 engine(s)");
     }
 }

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * engine cache as it was: no entry, no staging directory, and the good engine already cached (in a
  * cache of one record, which a published bad engine would have evicted) still there.
  */
-class CheckpointDefectsTests {
+class CheckpointDefectsIT {
     private static final Device CPU = new Device("cpu", "amd64", 512, 32);
 
     @TempDir

@@ -29,9 +29,9 @@ import org.slf4j.LoggerFactory;
  * float32 one on stories15M: greedy text, logits, and batch invariance. The measured agreement and
  * logit errors are logged (one INFO line per prompt and type): docs/PERFORMANCE.md quotes them.
  */
-class KvCacheDtypeTests {
-    private static final Logger LOG = LoggerFactory.getLogger(KvCacheDtypeTests.class);
-    private static final List<String> PROMPTS = QuantizedStories15MTests.PROMPTS;
+class KvCacheDtypeIT {
+    private static final Logger LOG = LoggerFactory.getLogger(KvCacheDtypeIT.class);
+    private static final List<String> PROMPTS = QuantizedStories15MIT.PROMPTS;
     private static final int TOKENS = 64;
     private static final Map<DType, LLM> LLMS = new EnumMap<>(DType.class);
 
@@ -83,7 +83,7 @@ class KvCacheDtypeTests {
             System.arraycopy(generated, 0, sequence, promptIds.length, generated.length - 1);
             float[] expected = logits(DType.F32, sequence);
             for (DType kv : List.of(DType.BF16, DType.F16)) {
-                var error = QuantizedStories15MTests.LogitError.of(expected, logits(kv, sequence));
+                var error = QuantizedStories15MIT.LogitError.of(expected, logits(kv, sequence));
                 double max = error.max();
                 int agreement = agreement(generated, LLMS.get(kv).generate(prompt, greedy()).output().tokenIds());
                 LOG.info(String.format(Locale.ROOT, "KV cache %s vs F32, prompt \"%s\": greedy agreement %d of %d tokens; logits "

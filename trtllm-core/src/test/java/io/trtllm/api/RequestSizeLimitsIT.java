@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * thrown to the caller before anything is queued, and the engine serves on. A {@code max_tokens} of
  * 2147483647 once wrapped the length check and stopped the executor for good.
  */
-class RequestSizeLimitsTests {
+class RequestSizeLimitsIT {
     static final int[] PROMPT = {1, 9038, 2501, 263, 931}; // "Once upon a time"
     static LLM llm;
     static int[] greedy8;

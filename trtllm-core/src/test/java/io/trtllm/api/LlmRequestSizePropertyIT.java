@@ -22,7 +22,7 @@ import org.jspecify.annotations.Nullable;
  * a queue that can never take it), never a failure from inside the executor, never an engine that stops
  * serving. On stories15M (vocab 32000, max_seq_len 256) with a queue of 4, so that best_of stays cheap.
  */
-class LlmRequestSizePropertyTests {
+class LlmRequestSizePropertyIT {
     static final int MAX_QUEUE_SIZE = 4;
     static LLM llm;
 
@@ -75,7 +75,7 @@ class LlmRequestSizePropertyTests {
     }
 
     static Stream<Long> seeds() {
-        return Gen.seeds("LlmRequestSizePropertyTests", 120);
+        return Gen.seeds("LlmRequestSizePropertyIT", 120);
     }
 
     @ParameterizedTest(name = "seed {0}")

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The command line: output on stdout, stats lines, clear errors with exit codes. */
-class MainTests {
+class MainIT {
     record Result(int code, String out, String err) {
     }
 
