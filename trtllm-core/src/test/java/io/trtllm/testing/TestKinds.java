@@ -36,7 +36,8 @@ import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.classes;
  * every method of ours it calls (test helpers such as {@code SharedLlm} and production code such as
  * {@code cli.Main} alike), one of the {@link #startsSomething starting points}: constructing an {@code LLM},
  * acquiring or building an engine, resolving the built-in stories15M, a {@code ProcessBuilder}, a Spring
- * application, a Testcontainers class; nor be (or extend) a {@code @SpringBootTest}. Classes that frameworks
+ * application, a Testcontainers container ({@code start}); nor be (or extend) a {@code @SpringBootTest} or
+ * {@code @Testcontainers} test. Classes that frameworks
  * call by reflection (Spring {@code @Configuration}/{@code @AutoConfiguration}/{@code @SpringBootApplication},
  * picocli {@code @Command}) count as reached, whole, once a reached method names them as a class object or
  * an annotation value. Classes tagged {@code gpu} are left out: scripts/gpu-test.sh runs them by tag.
@@ -63,6 +64,8 @@ public final class TestKinds {
     private static final String FIXTURES = "io.trtllm.testing.TestFixtures";
 
     private static final String SPRING_BOOT_TEST = "org.springframework.boot.test.context.SpringBootTest";
+
+    private static final String TESTCONTAINERS = "org.testcontainers.junit.jupiter.Testcontainers";
 
     private TestKinds() {
     }
@@ -116,7 +119,8 @@ public final class TestKinds {
             case "java.lang.Runtime" -> name.equals("exec");
             case "org.springframework.boot.SpringApplication",
                  "org.springframework.boot.builder.SpringApplicationBuilder" -> true;
-            default -> owner.startsWith("org.testcontainers.");
+            // A container object is only a description: starting it is what runs one.
+            default -> name.equals("start") && target.getOwner().isAssignableTo("org.testcontainers.lifecycle.Startable");
         };
     }
 
@@ -184,6 +188,9 @@ public final class TestKinds {
         for (JavaClass c = test; c != null; c = c.getRawSuperclass().orElse(null)) {
             if (c.isMetaAnnotatedWith(SPRING_BOOT_TEST) || c.isAnnotatedWith(SPRING_BOOT_TEST)) {
                 return Optional.of(c.getSimpleName() + " is a @SpringBootTest (an application context with the engine)");
+            }
+            if (c.isAnnotatedWith(TESTCONTAINERS)) {
+                return Optional.of(c.getSimpleName() + " is a @Testcontainers test (it starts its @Container fields)");
             }
         }
         List<JavaClass> own = new ArrayList<>();

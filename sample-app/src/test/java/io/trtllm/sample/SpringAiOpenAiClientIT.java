@@ -14,7 +14,7 @@ import org.springframework.ai.openai.OpenAiChatOptions;
  * A client nobody here wrote: Spring AI's own OpenAI chat model (on the official OpenAI Java SDK),
  * pointed at the sample app's /v1. Greedy, so its replies must equal the in-process chat model's.
  */
-class SpringAiOpenAiClientTests extends SampleAppTestSupport {
+class SpringAiOpenAiClientIT extends SampleAppTestSupport {
     private static final int MAX_TOKENS = 24;
 
     private OpenAiChatModel openAi() {

@@ -20,10 +20,10 @@ import org.springframework.boot.test.context.FilteredClassLoader;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 
 /** Health indicator and meters for whichever engine bean there is, each only when its library is present. */
-class TrtLlmActuatorAutoConfigurationTests {
+class TrtLlmActuatorAutoConfigurationIT {
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmActuatorAutoConfiguration.class))
-            .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class);
+            .withUserConfiguration(TrtLlmAutoConfigurationIT.SharedEngine.class);
 
     @Test
     void anEngineGetsAHealthIndicatorAndMetersThatTheChatModelReportsTo() {

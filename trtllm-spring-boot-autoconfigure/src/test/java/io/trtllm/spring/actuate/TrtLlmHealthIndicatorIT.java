@@ -31,7 +31,7 @@ import org.springframework.boot.health.contributor.Status;
  * UP with details on a running engine, DOWN with the cause when its loop died (a device error that left
  * the backend unusable, say), DOWN once closed.
  */
-class TrtLlmHealthIndicatorTests {
+class TrtLlmHealthIndicatorIT {
 
     @Test
     void aRunningEngineIsUpWithDetails() {

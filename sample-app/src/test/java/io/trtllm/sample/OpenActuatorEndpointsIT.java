@@ -20,15 +20,15 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * fails startup naming the property.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "trtllm.openai.api-key=" + OpenActuatorEndpointsTests.KEY, "trtllm.openai.open-actuator-endpoints=prometheus"})
-class OpenActuatorEndpointsTests {
+        "trtllm.openai.api-key=" + OpenActuatorEndpointsIT.KEY, "trtllm.openai.open-actuator-endpoints=prometheus"})
+class OpenActuatorEndpointsIT {
     static final String KEY = "sk-test-open-4b1c";
 
     @LocalServerPort
     int port;
 
     private WebTestClient anonymous() {
-        // A connection per request (reactor/reactor-netty#4361, see ApiKeySecurityTests).
+        // A connection per request (reactor/reactor-netty#4361, see ApiKeySecurityIT).
         return WebTestClient.bindToServer().baseUrl("http://localhost:" + port).responseTimeout(Duration.ofSeconds(60))
                 .defaultHeader(HttpHeaders.CONNECTION, "close").build();
     }

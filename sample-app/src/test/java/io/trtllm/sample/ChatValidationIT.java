@@ -16,7 +16,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * it (RFC 9457 problem details), not 500 with a stack trace in the log; the engine stays idle and well.
  */
 @ExtendWith(OutputCaptureExtension.class)
-class ChatValidationTests extends SampleAppTestSupport {
+class ChatValidationIT extends SampleAppTestSupport {
     private static final String LONG_PROMPT = "Once upon a time there was a little girl named Lily. ".repeat(400);
 
     /** Bodies of POST /api/chat, each wrong in one way, with the field the answer must name (or null). */

@@ -12,7 +12,7 @@ import org.springframework.http.codec.ServerSentEvent;
 import org.springframework.web.reactive.function.client.WebClient;
 
 /** POST /api/chat and GET /api/chat/stream on the injected ChatModel. */
-class ChatEndpointsTests extends SampleAppTestSupport {
+class ChatEndpointsIT extends SampleAppTestSupport {
     private static final ParameterizedTypeReference<ServerSentEvent<Map<String, Object>>> EVENT =
             new ParameterizedTypeReference<>() { };
 

@@ -38,7 +38,7 @@ import reactor.core.publisher.Flux;
  * calls): the prompts the engine would get, the parsed calls, and Spring AI's {@code ChatClient}
  * running the tool loop on this chat model.
  */
-class TrtLlmChatModelToolsTests {
+class TrtLlmChatModelToolsIT {
     static final String QUESTION = "What is the weather in Paris?";
     static final String CALL = """
             <tool_call>

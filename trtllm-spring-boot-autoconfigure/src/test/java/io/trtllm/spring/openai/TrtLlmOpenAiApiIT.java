@@ -17,7 +17,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * The API's routes bound without a server: base paths, the defaults of unset fields, and the 4xx that
  * absurd values get before anything reaches the engine.
  */
-class TrtLlmOpenAiApiTests {
+class TrtLlmOpenAiApiIT {
 
     private static WebTestClient client(TrtLlmChatOptions defaults, String basePath) {
         return client(defaults, basePath, 16);

@@ -21,7 +21,7 @@ import org.springframework.context.annotation.Configuration;
 
 /** Conditions and beans of TrtLlmAutoConfiguration. Most contexts get the shared engine as a user bean. */
 @ExtendWith(OutputCaptureExtension.class)
-class TrtLlmAutoConfigurationTests {
+class TrtLlmAutoConfigurationIT {
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class));
 

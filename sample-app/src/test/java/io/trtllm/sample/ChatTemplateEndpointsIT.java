@@ -35,7 +35,7 @@ import reactor.netty.resources.LoopResources;
  * that names nothing of the server; a runaway template is a 400 once it hits its limit, and renders
  * on a worker thread meanwhile, not on the event loop.
  */
-class ChatTemplateEndpointsTests extends SampleAppTestSupport {
+class ChatTemplateEndpointsIT extends SampleAppTestSupport {
     static final String NESTED_RANGES = "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x"
             + "{% endfor %}{% endfor %}{% endfor %}";
     static final String SILENT_RANGES = NESTED_RANGES.replace("x", "");

@@ -32,7 +32,7 @@ import org.springframework.boot.test.web.server.LocalServerPort;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "trtllm.http.idle-timeout=2s", "trtllm.http.body-timeout=3s"})
-class SlowClientTests {
+class SlowClientIT {
     private static final int CLIENTS = 50;
     /** Time beyond a timeout that closing may take (timer resolution, a loaded 2-core machine). */
     private static final long MARGIN_MILLIS = 2500;

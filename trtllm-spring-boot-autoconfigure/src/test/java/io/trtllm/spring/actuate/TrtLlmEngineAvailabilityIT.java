@@ -42,7 +42,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * a context and through the probes' HTTP endpoints. The engine is an executor driven by a runner that
  * breaks like the CUDA runner after an illegal memory access (a real failure of the loop, not a flag).
  */
-class TrtLlmEngineAvailabilityTests {
+class TrtLlmEngineAvailabilityIT {
     private static final IllegalStateException DEVICE_ERROR = new IllegalStateException(
             "CUDA error in cudaStreamSynchronize: an illegal memory access was encountered (700)");
 

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.ai.chat.prompt.Prompt;
 
 /** Meters of the engine: gauges from its stats, counters and timers from the chat model's requests. */
-class TrtLlmMetricsTests {
+class TrtLlmMetricsIT {
 
     @Test
     void requestsAreCountedAndTimed() throws InterruptedException {

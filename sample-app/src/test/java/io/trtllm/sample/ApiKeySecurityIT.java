@@ -25,8 +25,8 @@ import org.springframework.test.web.reactive.server.WebTestClient;
  * stays the same).
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
-        "trtllm.openai.api-key=" + ApiKeySecurityTests.KEY, "trtllm.openai.cors.allowed-origins=" + ApiKeySecurityTests.UI})
-class ApiKeySecurityTests {
+        "trtllm.openai.api-key=" + ApiKeySecurityIT.KEY, "trtllm.openai.cors.allowed-origins=" + ApiKeySecurityIT.UI})
+class ApiKeySecurityIT {
     static final String KEY = "sk-test-7d2e91";
     static final String UI = "https://chat.example.com";
     private static final Map<String, Object> COMPLETION = Map.of("prompt", "Once upon a time", "max_tokens", 2);

@@ -17,7 +17,7 @@ import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
 
 /** The request mapper shared by call and stream: messages to prompt ids, options to sampling parameters. */
-class ChatRequestMapperTests {
+class ChatRequestMapperIT {
     static LLM llm;
     static ChatRequestMapper mapper;
 

@@ -12,7 +12,7 @@ import org.springframework.http.MediaType;
  * opens must not, through that person's browser: no cross-site request without CORS, no body that is
  * not JSON, no origin that is not allowed (none by default). None of them reaches the engine.
  */
-class CrossSiteTests extends SampleAppTestSupport {
+class CrossSiteIT extends SampleAppTestSupport {
 
     @Test
     void aCrossSitePageCannotStartGeneration() {

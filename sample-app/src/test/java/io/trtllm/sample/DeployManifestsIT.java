@@ -38,7 +38,7 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  * the objects refer to each other (labels, ports, names, the cache volume) and to what the image declares.
  */
 @SuppressWarnings("unchecked") // YAML as maps and lists
-class DeployManifestsTests extends SampleAppTestSupport {
+class DeployManifestsIT extends SampleAppTestSupport {
     private static final Path DEPLOY = Path.of("..", "deploy");
     private static final Pattern METRIC = Pattern.compile("\\btrtllm_[a-z_]+\\b");
 

@@ -25,7 +25,7 @@ import reactor.core.publisher.Flux;
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "trtllm.max-batch-size=1", "trtllm.max-queue-size=1", "trtllm.openai.api-key=test-key"})
-class OpenAiLimitsTests {
+class OpenAiLimitsIT {
     private static final Map<String, Object> LONG = Map.of("prompt", "Once upon a time", "max_tokens", 240,
             "ignore_eos", true, "stream", true);
 

@@ -14,7 +14,7 @@ import org.springframework.test.web.reactive.server.WebTestClient;
 import org.springframework.web.reactive.function.client.WebClient;
 
 /** The OpenAI-compatible API of the sample app: /v1/models, /v1/chat/completions, /v1/completions. */
-class OpenAiApiTests extends SampleAppTestSupport {
+class OpenAiApiIT extends SampleAppTestSupport {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
@@ -98,7 +98,7 @@ class OpenAiApiTests extends SampleAppTestSupport {
 
         List<String> events = events(raw);
         assertThat(events.getLast()).isEqualTo("[DONE]");
-        List<JsonNode> chunks = events.subList(0, events.size() - 1).stream().map(OpenAiApiTests::parse).toList();
+        List<JsonNode> chunks = events.subList(0, events.size() - 1).stream().map(OpenAiApiIT::parse).toList();
         assertThat(chunks).hasSizeGreaterThan(5);
         JsonNode usage = chunks.getLast();
         assertThat(usage.get("choices")).isEmpty();

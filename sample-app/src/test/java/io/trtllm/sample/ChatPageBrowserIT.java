@@ -24,7 +24,7 @@ import org.openqa.selenium.chrome.ChromeOptions;
  * the test is skipped with the reason, unless {@code TRTLLM_REQUIRE_BROWSER=true} (set by CI), when
  * it fails.
  */
-class ChatPageBrowserTests extends SampleAppTestSupport {
+class ChatPageBrowserIT extends SampleAppTestSupport {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     private static final int MAX_TOKENS = 64;

@@ -23,7 +23,7 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
  * Binding and checking of {@code trtllm.*}. Every invalid value fails startup before any model is
  * loaded, with a message naming the key, the value and the reason.
  */
-class TrtLlmPropertiesTests {
+class TrtLlmPropertiesIT {
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class));
 

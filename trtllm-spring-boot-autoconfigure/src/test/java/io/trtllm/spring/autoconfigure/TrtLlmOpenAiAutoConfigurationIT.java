@@ -11,10 +11,10 @@ import org.springframework.boot.test.context.runner.ReactiveWebApplicationContex
 import org.springframework.web.reactive.function.server.RouterFunction;
 
 /** The OpenAI API's conditions and properties. */
-class TrtLlmOpenAiAutoConfigurationTests {
+class TrtLlmOpenAiAutoConfigurationIT {
     private final ReactiveWebApplicationContextRunner runner = new ReactiveWebApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class))
-            .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class);
+            .withUserConfiguration(TrtLlmAutoConfigurationIT.SharedEngine.class);
 
     @Test
     void runWhenEnabledShouldServeTheConfiguredModel() {
@@ -42,7 +42,7 @@ class TrtLlmOpenAiAutoConfigurationTests {
     void runOutsideAReactiveWebApplicationShouldNotServeIt() {
         new ApplicationContextRunner()
                 .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class))
-                .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class)
+                .withUserConfiguration(TrtLlmAutoConfigurationIT.SharedEngine.class)
                 .withPropertyValues("trtllm.openai.enabled=true")
                 .run(context -> assertThat(context).doesNotHaveBean(TrtLlmOpenAiApi.class));
         runner.withPropertyValues("trtllm.openai.enabled=true")

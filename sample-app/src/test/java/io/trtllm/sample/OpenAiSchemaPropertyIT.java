@@ -38,7 +38,7 @@ import org.springframework.context.ConfigurableApplicationContext;
  * <p>The sample app runs once for all tries (started here rather than as a Spring test context), with an
  * API key, and replies of at most 8 tokens so that the tries that do generate stay quick.
  */
-class OpenAiSchemaPropertyTests {
+class OpenAiSchemaPropertyIT {
     private static final String KEY = "sk-property-tests";
     private static final ObjectMapper JSON = new ObjectMapper();
     /** What an answer must never contain, unless the request itself did (an echo is the client's own text). */
@@ -77,11 +77,11 @@ class OpenAiSchemaPropertyTests {
     // ---- properties ----
 
     static Stream<Long> chatSeeds() {
-        return Gen.seeds("OpenAiSchemaPropertyTests.chat", 200);
+        return Gen.seeds("OpenAiSchemaPropertyIT.chat", 200);
     }
 
     static Stream<Long> completionSeeds() {
-        return Gen.seeds("OpenAiSchemaPropertyTests.completions", 200);
+        return Gen.seeds("OpenAiSchemaPropertyIT.completions", 200);
     }
 
     @ParameterizedTest(name = "seed {0}")
@@ -197,8 +197,8 @@ class OpenAiSchemaPropertyTests {
     static Body chatBody(Gen g) {
         Map<String, Function<Gen, Object>> optional = new LinkedHashMap<>();
         optional.put("model", x -> x.oneOf("stories15M", ""));
-        optional.put("max_tokens", OpenAiSchemaPropertyTests::smallInt);
-        optional.put("max_completion_tokens", OpenAiSchemaPropertyTests::smallInt);
+        optional.put("max_tokens", OpenAiSchemaPropertyIT::smallInt);
+        optional.put("max_completion_tokens", OpenAiSchemaPropertyIT::smallInt);
         optional.put("temperature", x -> x.oneOf(0.0, 0.7, 1.0, 2.0));
         optional.put("top_p", x -> x.oneOf(0.5, 1.0));
         optional.put("top_k", x -> x.oneOf(0, 1, 40));
@@ -214,7 +214,7 @@ class OpenAiSchemaPropertyTests {
         optional.put("ignore_eos", Gen::bool);
         optional.put("stop_token_ids", x -> x.oneOf(List.of(13), List.of()));
         optional.put("user", x -> x.anyString(20));
-        return body(g, "messages", OpenAiSchemaPropertyTests::messages, optional,
+        return body(g, "messages", OpenAiSchemaPropertyIT::messages, optional,
                 List.of("n", "best_of", "top_logprobs", "stream_options", "min_tokens", "tools", "tool_choice",
                         "logit_bias", "modalities", "functions", "audio"));
     }
@@ -222,7 +222,7 @@ class OpenAiSchemaPropertyTests {
     static Body completionBody(Gen g) {
         Map<String, Function<Gen, Object>> optional = new LinkedHashMap<>();
         optional.put("model", x -> "stories15M");
-        optional.put("max_tokens", OpenAiSchemaPropertyTests::smallInt);
+        optional.put("max_tokens", OpenAiSchemaPropertyIT::smallInt);
         optional.put("temperature", x -> x.oneOf(0.0, 0.8));
         optional.put("top_p", x -> x.oneOf(0.9, 1.0));
         optional.put("n", x -> x.intBetween(1, 3));
@@ -233,7 +233,7 @@ class OpenAiSchemaPropertyTests {
         optional.put("ignore_eos", Gen::bool);
         optional.put("skip_special_tokens", Gen::bool);
         optional.put("include_stop_str_in_output", Gen::bool);
-        return body(g, "prompt", OpenAiSchemaPropertyTests::prompt, optional,
+        return body(g, "prompt", OpenAiSchemaPropertyIT::prompt, optional,
                 List.of("best_of", "stream", "stream_options", "suffix", "logit_bias", "min_tokens", "echo",
                         "stop_token_ids", "min_p", "top_k", "repetition_penalty"));
     }

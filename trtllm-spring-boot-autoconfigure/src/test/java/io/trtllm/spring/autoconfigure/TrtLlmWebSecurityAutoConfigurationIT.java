@@ -18,14 +18,14 @@ import org.springframework.security.web.server.SecurityWebFilterChain;
  * How the starter protects what generates, with and without an API key and Spring Security (the HTTP
  * behaviour itself is tested on the sample app's server).
  */
-class TrtLlmWebSecurityAutoConfigurationTests {
+class TrtLlmWebSecurityAutoConfigurationIT {
     private static final String KEY = "sk-secret-4f1c";
 
     private final ReactiveWebApplicationContextRunner runner = new ReactiveWebApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(ReactiveWebSecurityAutoConfiguration.class,
                     TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class,
                     TrtLlmWebSecurityAutoConfiguration.class))
-            .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class)
+            .withUserConfiguration(TrtLlmAutoConfigurationIT.SharedEngine.class)
             .withPropertyValues("trtllm.openai.enabled=true");
 
     @Test

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 
 /** Actuator on the sample app: health with the engine's details, metrics and a Prometheus scrape. */
-class ActuatorTests extends SampleAppTestSupport {
+class ActuatorIT extends SampleAppTestSupport {
 
     @Test
     void healthIsUpWithTheEnginesDetails() {

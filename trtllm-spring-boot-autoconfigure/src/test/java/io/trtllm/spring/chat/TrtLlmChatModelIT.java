@@ -30,7 +30,7 @@ import org.springframework.boot.test.system.OutputCaptureExtension;
 
 /** TrtLlmChatModel on stories15M: call, stream, cancellation, options, usage, observations. */
 @ExtendWith(OutputCaptureExtension.class)
-class TrtLlmChatModelTests {
+class TrtLlmChatModelIT {
     static final String PROMPT = "Once upon a time";
     static LLM llm;
     static TrtLlmChatModel greedy;

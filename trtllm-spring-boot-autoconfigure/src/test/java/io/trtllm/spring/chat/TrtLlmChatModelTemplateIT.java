@@ -36,7 +36,7 @@ import org.springframework.ai.chat.prompt.Prompt;
  * which the last message's text selects. Message text reaches the engine as text; the hostile
  * branches fail with clear errors before any engine request, and the engine is left idle.
  */
-class TrtLlmChatModelTemplateTests {
+class TrtLlmChatModelTemplateIT {
     static final String NESTED_RANGES = "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x"
             + "{% endfor %}{% endfor %}{% endfor %}";
 
