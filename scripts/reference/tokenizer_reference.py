@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference tokenizations for trtllm-core's TokenizerParityTests, made with Hugging Face `tokenizers`.
+"""Reference tokenizations for trtllm-core's TokenizerParityIT, made with Hugging Face `tokenizers`.
 
 For each tokenizer NAME=PATH (PATH is a tokenizer.json) writes OUT/tokenizer-NAME.json with, for
 every text of --texts (a JSON array of strings):

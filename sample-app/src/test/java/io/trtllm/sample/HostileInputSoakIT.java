@@ -75,13 +75,13 @@ class HostileInputSoakIT {
         }
     }
 
-    /** stories15M's tokenizer with the template of {@link ChatTemplateEndpointsTests#HOSTILE_CHECKPOINT}. */
+    /** stories15M's tokenizer with the template of {@link ChatTemplateEndpointsIT#HOSTILE_CHECKPOINT}. */
     private static String tokenizerWithHostileTemplate() throws IOException {
         Path model = BuiltinModels.resolve("stories15M", CacheDirectory.resolve(null));
         Path dir = Files.createDirectories(Path.of("target", "test-models", "stories15M-soak")).toAbsolutePath();
         Files.copy(model.resolve("tokenizer.json"), dir.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
         ObjectNode config = (ObjectNode) JSON.readTree(model.resolve("tokenizer_config.json").toFile());
-        config.put("chat_template", ChatTemplateEndpointsTests.HOSTILE_CHECKPOINT);
+        config.put("chat_template", ChatTemplateEndpointsIT.HOSTILE_CHECKPOINT);
         JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), config);
         return dir.toString();
     }
@@ -131,7 +131,7 @@ class HostileInputSoakIT {
                 post("include in a message", "/v1/chat/completions",
                         chat("{% include 'application.yml' %}", "\"max_tokens\": 2, \"temperature\": 0"), 200),
                 post("nested ranges in a message", "/v1/chat/completions",
-                        chat(ChatTemplateEndpointsTests.NESTED_RANGES, "\"max_tokens\": 2, \"temperature\": 0"), 200),
+                        chat(ChatTemplateEndpointsIT.NESTED_RANGES, "\"max_tokens\": 2, \"temperature\": 0"), 200),
                 post("unknown role", "/v1/chat/completions",
                         "{\"messages\": [{\"role\": \"wizard\", \"content\": \"Hi\"}]}", 400),
                 post("tools", "/v1/chat/completions", chat("Hi", "\"tools\": 42"), 400),
@@ -234,7 +234,7 @@ class HostileInputSoakIT {
         }
         builder.method(c.method(), c.body() == null ? HttpRequest.BodyPublishers.noBody()
                 : HttpRequest.BodyPublishers.ofString(c.body()));
-        // A connection of its own per request (see OpenAiSchemaPropertyTests.client on Reactor Netty #4361).
+        // A connection of its own per request (see OpenAiSchemaPropertyIT.client on Reactor Netty #4361).
         try (HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(Duration.ofSeconds(10)).build()) {
             if (c.name().equals("stream, hung up")) {

@@ -1,11 +1,8 @@
 package io.trtllm.executor;
 
-import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.ModelRunner;
-import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -16,7 +13,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One engine's request loop with inflight batching: every iteration takes new requests and aborts, then
- * makes one step of three calls (vLLM v1's {@code EngineCore.step}, nano-vllm's {@code LLMEngine.step}):
+ * makes one {@link Step} of three calls (vLLM v1's {@code EngineCore.step}, nano-vllm's {@code LLMEngine.step}):
  *
  * <pre>
  * scheduled = scheduler.schedule();   which sequences run, how many tokens each, where their KV goes
@@ -79,13 +76,12 @@ public final class Executor implements AutoCloseable {
                         int lastBatchSize, int lastBatchTokens) {
     }
 
-    private final ModelRunner runner;
     private final KvCacheManager kv;
     private final Scheduler scheduler;
     private final Requests requests;
+    private final Step step;
     private final Config config;
     private final int vocab;
-    private final Sampler sampler = new Sampler();
     /** Orders submissions against the loop's decision to stop, so no request is left behind. */
     private final Object lifecycle = new Object();
     private final Thread loop;
@@ -98,7 +94,6 @@ public final class Executor implements AutoCloseable {
     private volatile Stats stats;
     /** Told each iteration's stats after its pass (on the loop thread). */
     private volatile java.util.function.Consumer<Stats> iterationListener = s -> { };
-    private long iterations;
 
     public Executor(ModelRunner runner, Config config) {
         this(runner, config, StepHook.NONE);
@@ -106,7 +101,6 @@ public final class Executor implements AutoCloseable {
 
     /** With a hook before each sequence's steps: tests inject failures into one sequence's bookkeeping. */
     Executor(ModelRunner runner, Config config, StepHook hook) {
-        this.runner = runner;
         this.config = config;
         this.vocab = runner.config().vocabSize();
         var spec = runner.kvCache();
@@ -117,6 +111,7 @@ public final class Executor implements AutoCloseable {
         }
         this.scheduler = new Scheduler(config.scheduler(), kv, hook);
         this.requests = new Requests(scheduler, config.maxQueueSize());
+        this.step = new Step(runner, kv, scheduler, requests, config.maxSeqLen());
         this.stats = snapshot(0, 0);
         this.loop = Thread.ofPlatform().name("trtllm-executor").daemon().unstarted(this::runLoop);
         loop.start();
@@ -279,115 +274,22 @@ public final class Executor implements AutoCloseable {
         }
     }
 
-    /** One iteration: the three calls of the class comment. False when nothing was scheduled. */
+    /** One iteration (see {@link Step}); false when nothing was scheduled. */
     private boolean step() {
-        List<ScheduledChunk> scheduled = schedule();
-        if (scheduled.isEmpty()) {
-            stats = snapshot(0, 0); // aborts and finishes change the counts without a pass
-            return false;
-        }
-        Pass pass = pass(scheduled);
-        ForwardResult result = forward(pass);
-        if (result != null) {
-            postprocess(pass, result);
-        }
-        stats = result != null ? snapshot(pass.size(), pass.tokens()) : snapshot(0, 0);
-        if (result != null) {
+        boolean ran = step.run();
+        stats = snapshot(step.lastBatchSize(), step.lastBatchTokens());
+        if (step.lastBatchSize() > 0) {
             try {
                 iterationListener.accept(stats);
             } catch (RuntimeException e) {
                 LOG.warn("Iteration stats listener failed: {}", e.toString());
             }
         }
-        return true;
-    }
-
-    /** The scheduler's chunks; the sequences whose admission or growth threw fail here. */
-    private List<ScheduledChunk> schedule() {
-        List<ScheduledChunk> scheduled = scheduler.hasWork() ? scheduler.schedule() : List.of();
-        requests.failScheduled(scheduler.takeFailures());
-        return scheduled;
-    }
-
-    /** The runner's chunks of the scheduled ones; a sequence whose chunk cannot be built fails and stays out. */
-    private Pass pass(List<ScheduledChunk> scheduled) {
-        var pass = new Pass(scheduled.size());
-        for (ScheduledChunk c : scheduled) {
-            Sequence s = c.sequence();
-            requests.admitted(s);
-            try {
-                pass.add(c, kv.blockTable(s.id), vocab);
-            } catch (RuntimeException | Error e) {
-                requests.failStep(s, "preparing its chunk", e);
-            }
-        }
-        return pass;
-    }
-
-    /**
-     * Runs the pass; null when it is empty or failed. A failed pass fails the requests in it and the loop
-     * serves on, unless the runner reports itself unusable: then the error goes on up and stops the loop.
-     */
-    private @Nullable ForwardResult forward(Pass pass) {
-        if (pass.size() == 0) {
-            return null;
-        }
-        try {
-            ForwardResult result = runner.forward(pass.batch());
-            iterations++;
-            return result;
-        } catch (RuntimeException e) {
-            if (runner.failure() != null) {
-                throw e; // the runner is unusable: the loop stops, failing every request and refusing new ones
-            }
-            LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
-            for (int i = 0; i < pass.size(); i++) {
-                requests.fail(pass.scheduled(i).sequence(), e);
-            }
-            return null;
-        }
-    }
-
-    /**
-     * Per chunk, in batch order: its positions committed to the KV cache, its prompt log-probabilities
-     * reported, its next token chosen and reported, its end. What one sequence's step throws fails it alone.
-     */
-    private void postprocess(Pass pass, ForwardResult result) {
-        for (int i = 0; i < pass.size(); i++) {
-            ScheduledChunk c = pass.scheduled(i);
-            Sequence s = c.sequence();
-            try {
-                scheduler.computed(c);
-                if (c.hasPromptLogprobRows()) {
-                    pass.reportPromptLogprobs(i, result, vocab);
-                }
-                if (c.sample()) {
-                    if (s.request.returnGenerationLogits()) {
-                        pass.reportGenerationLogits(i, result, vocab);
-                    }
-                    append(s, pass.nextToken(i, result, sampler, vocab));
-                }
-            } catch (RuntimeException | Error e) {
-                requests.failStep(s, "after the forward pass", e);
-            }
-        }
-    }
-
-    /** Appends a sequence's next token, reports it, and ends the sequence when the token does. */
-    private void append(Sequence s, SampledToken token) {
-        s.append(token.tokenId());
-        if (s.firstTokenNanos == 0) {
-            s.firstTokenNanos = System.nanoTime();
-        }
-        FinishReason reason = s.finishReason(token.tokenId(), config.maxSeqLen());
-        s.listener.onToken(token, reason);
-        if (reason != null) {
-            requests.finish(s, reason);
-        }
+        return ran;
     }
 
     private Stats snapshot(int batchSize, int batchTokens) {
         return new Stats(loop != null && loop.isAlive() && fatal == null && accepting, scheduler.runningCount(),
-                requests.queued(), kv.stats(), iterations, batchSize, batchTokens);
+                requests.queued(), kv.stats(), step.iterations(), batchSize, batchTokens);
     }
 }

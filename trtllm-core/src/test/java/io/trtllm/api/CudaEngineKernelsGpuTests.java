@@ -35,7 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  * engine is built, the cubin sits in the engine ({@code kernels/sm_XY.cubin}, in its manifest), and
  * a runner on that SM loads it instead of compiling; another SM's cubin makes it compile, with the
  * same tokens. On stories15M ({@link CudaStories15MGpuTests#checkpoint}). Needs an NVIDIA GPU (tag
- * {@code gpu}); CI covers what needs no NVRTC ({@code CudaEngineTests}).
+ * {@code gpu}); CI covers what needs no NVRTC ({@code CudaEngineIT}).
  */
 @Tag("gpu")
 class CudaEngineKernelsGpuTests {

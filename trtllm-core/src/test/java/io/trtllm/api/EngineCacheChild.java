@@ -4,7 +4,7 @@ import io.trtllm.api.config.BuildCacheConfig;
 import java.nio.file.Path;
 
 /**
- * A child process of {@link LlmEngineCacheTests}: loads stories15M through the engine cache at
+ * A child process of {@link LlmEngineCacheIT}: loads stories15M through the engine cache at
  * {@code args[0]} and prints how the engine was loaded, from where, and a greedy completion.
  */
 public final class EngineCacheChild {

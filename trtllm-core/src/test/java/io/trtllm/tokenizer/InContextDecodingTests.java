@@ -32,8 +32,8 @@ class InContextDecodingTests {
             assertThat(in).as("reference/in-context-%s.json (made by InContextReference)", name).isNotNull();
             reference = new ObjectMapper().readTree(in);
         }
-        Path dir = TokenizerParityTests.tokenizerDirectory(name);
-        assertThat(TokenizerParityTests.sha256(dir.resolve(Tokenizer.FILE_NAME)))
+        Path dir = TokenizerParityIT.tokenizerDirectory(name);
+        assertThat(TokenizerParityIT.sha256(dir.resolve(Tokenizer.FILE_NAME)))
                 .as("in-context-%s.json was made from another tokenizer.json: rerun InContextReference", name)
                 .isEqualTo(reference.get("tokenizer_json_sha256").asText());
         assertThat(StreamSupport.stream(reference.get("cases").spliterator(), false).map(c -> c.get("text").asText())
@@ -96,7 +96,7 @@ class InContextDecodingTests {
     @ParameterizedTest
     @ValueSource(strings = {"stories15M"})
     void withoutAPromptTheTextIsThePlainDecode(String name) {
-        try (Tokenizer tokenizer = Tokenizer.load(TokenizerParityTests.tokenizerDirectory(name))) {
+        try (Tokenizer tokenizer = Tokenizer.load(TokenizerParityIT.tokenizerDirectory(name))) {
             int[] ids = tokenizer.encode("was walking", false);
             assertThat(IncrementalDetokenizer.decodeAfter(tokenizer, new int[0], ids, true))
                     .isEqualTo(tokenizer.decode(ids, true)).isEqualTo("was walking");

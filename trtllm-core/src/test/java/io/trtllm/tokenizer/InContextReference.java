@@ -41,11 +41,11 @@ public final class InContextReference {
         Path out = Path.of(args.length > 0 ? args[0] : "trtllm-core/src/test/resources/reference");
         ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         for (String name : List.of("stories15M", "llama3", "qwen3")) {
-            Path dir = TokenizerParityTests.tokenizerDirectory(name);
+            Path dir = TokenizerParityIT.tokenizerDirectory(name);
             ObjectNode root = json.createObjectNode();
             root.put("generator", InContextReference.class.getName());
             root.put("tokenizer", name);
-            root.put("tokenizer_json_sha256", TokenizerParityTests.sha256(dir.resolve(Tokenizer.FILE_NAME)));
+            root.put("tokenizer_json_sha256", TokenizerParityIT.sha256(dir.resolve(Tokenizer.FILE_NAME)));
             ArrayNode cases = root.putArray("cases");
             try (Tokenizer tokenizer = Tokenizer.load(dir)) {
                 for (String text : TEXTS) {

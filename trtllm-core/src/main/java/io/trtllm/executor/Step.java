@@ -1,0 +1,159 @@
+package io.trtllm.executor;
+
+import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.ModelRunner;
+import io.trtllm.sampling.SampledToken;
+import io.trtllm.sampling.Sampler;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One iteration of the {@link Executor}'s loop, the three calls of its class comment:
+ * {@code schedule → forward(pass) → postprocess}. What one sequence's part throws fails that request
+ * alone; a failed pass fails the requests in it, unless the runner reports itself unusable
+ * ({@link ModelRunner#failure()}): then the error goes up and stops the loop. Used by the loop's thread only.
+ */
+final class Step {
+    // The executor's logger, as before the step had a class of its own: log configurations name it.
+    private static final Logger LOG = LoggerFactory.getLogger(Executor.class);
+
+    private final ModelRunner runner;
+    private final KvCacheManager kv;
+    private final Scheduler scheduler;
+    private final Requests requests;
+    private final int maxSeqLen;
+    private final int vocab;
+    private final Sampler sampler = new Sampler();
+    // Read by Executor.stats() snapshots, which the loop's thread takes.
+    private long iterations;
+    private int lastBatchSize;
+    private int lastBatchTokens;
+
+    Step(ModelRunner runner, KvCacheManager kv, Scheduler scheduler, Requests requests, int maxSeqLen) {
+        this.runner = runner;
+        this.kv = kv;
+        this.scheduler = scheduler;
+        this.requests = requests;
+        this.maxSeqLen = maxSeqLen;
+        this.vocab = runner.config().vocabSize();
+    }
+
+    /** Forward passes run so far. */
+    long iterations() {
+        return iterations;
+    }
+
+    /** Sequences in the last pass; 0 when the last iteration ran none (nothing scheduled, or it failed). */
+    int lastBatchSize() {
+        return lastBatchSize;
+    }
+
+    /** Tokens in the last pass; 0 when the last iteration ran none. */
+    int lastBatchTokens() {
+        return lastBatchTokens;
+    }
+
+    /** One iteration. False when nothing was scheduled. */
+    boolean run() {
+        lastBatchSize = 0;
+        lastBatchTokens = 0; // aborts and finishes change the counts without a pass
+        List<ScheduledChunk> scheduled = schedule();
+        if (scheduled.isEmpty()) {
+            return false;
+        }
+        Pass pass = pass(scheduled);
+        ForwardResult result = forward(pass);
+        if (result != null) {
+            postprocess(pass, result);
+            lastBatchSize = pass.size();
+            lastBatchTokens = pass.tokens();
+        }
+        return true;
+    }
+
+    /** The scheduler's chunks; the sequences whose admission or growth threw fail here. */
+    private List<ScheduledChunk> schedule() {
+        List<ScheduledChunk> scheduled = scheduler.hasWork() ? scheduler.schedule() : List.of();
+        requests.failScheduled(scheduler.takeFailures());
+        return scheduled;
+    }
+
+    /** The runner's chunks of the scheduled ones; a sequence whose chunk cannot be built fails and stays out. */
+    private Pass pass(List<ScheduledChunk> scheduled) {
+        var pass = new Pass(scheduled.size());
+        for (ScheduledChunk c : scheduled) {
+            Sequence s = c.sequence();
+            requests.admitted(s);
+            try {
+                pass.add(c, kv.blockTable(s.id), vocab);
+            } catch (RuntimeException | Error e) {
+                requests.failStep(s, "preparing its chunk", e);
+            }
+        }
+        return pass;
+    }
+
+    /**
+     * Runs the pass; null when it is empty or failed. A failed pass fails the requests in it and the loop
+     * serves on, unless the runner reports itself unusable: then the error goes on up and stops the loop.
+     */
+    private @Nullable ForwardResult forward(Pass pass) {
+        if (pass.size() == 0) {
+            return null;
+        }
+        try {
+            ForwardResult result = runner.forward(pass.batch());
+            iterations++;
+            return result;
+        } catch (RuntimeException e) {
+            if (runner.failure() != null) {
+                throw e; // the runner is unusable: the loop stops, failing every request and refusing new ones
+            }
+            LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
+            for (int i = 0; i < pass.size(); i++) {
+                requests.fail(pass.scheduled(i).sequence(), e);
+            }
+            return null;
+        }
+    }
+
+    /**
+     * Per chunk, in batch order: its positions committed to the KV cache, its prompt log-probabilities
+     * reported, its next token chosen and reported, its end. What one sequence's step throws fails it alone.
+     */
+    private void postprocess(Pass pass, ForwardResult result) {
+        for (int i = 0; i < pass.size(); i++) {
+            ScheduledChunk c = pass.scheduled(i);
+            Sequence s = c.sequence();
+            try {
+                scheduler.computed(c);
+                if (c.hasPromptLogprobRows()) {
+                    pass.reportPromptLogprobs(i, result, vocab);
+                }
+                if (c.sample()) {
+                    if (s.request.returnGenerationLogits()) {
+                        pass.reportGenerationLogits(i, result, vocab);
+                    }
+                    append(s, pass.nextToken(i, result, sampler, vocab));
+                }
+            } catch (RuntimeException | Error e) {
+                requests.failStep(s, "after the forward pass", e);
+            }
+        }
+    }
+
+    /** Appends a sequence's next token, reports it, and ends the sequence when the token does. */
+    private void append(Sequence s, SampledToken token) {
+        s.append(token.tokenId());
+        if (s.firstTokenNanos == 0) {
+            s.firstTokenNanos = System.nanoTime();
+        }
+        FinishReason reason = s.finishReason(token.tokenId(), maxSeqLen);
+        s.listener.onToken(token, reason);
+        if (reason != null) {
+            requests.finish(s, reason);
+        }
+    }
+}
