@@ -91,7 +91,7 @@ class TrtLlmOpenAiAutoConfigurationIT {
         new WebApplicationContextRunner()
                 .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class,
                         TrtLlmOpenAiServletAutoConfiguration.class))
-                .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class)
+                .withUserConfiguration(TrtLlmAutoConfigurationIT.SharedEngine.class)
                 .withPropertyValues("trtllm.openai.enabled=true")
                 .run(context -> assertThat(context).hasFailed().getFailure().rootCause()
                         .hasMessageContaining("trtllm.openai.enabled=true")
@@ -104,7 +104,7 @@ class TrtLlmOpenAiAutoConfigurationIT {
         new WebApplicationContextRunner()
                 .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class, TrtLlmOpenAiAutoConfiguration.class,
                         TrtLlmOpenAiServletAutoConfiguration.class))
-                .withUserConfiguration(TrtLlmAutoConfigurationTests.SharedEngine.class)
+                .withUserConfiguration(TrtLlmAutoConfigurationIT.SharedEngine.class)
                 .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(TrtLlmOpenAiApi.class));
     }
 
