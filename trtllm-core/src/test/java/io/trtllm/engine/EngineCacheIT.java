@@ -255,7 +255,7 @@ class EngineCacheIT {
         assertThatThrownBy(() -> transform.plan(ints)).hasMessageContaining("has dtype I8");
         assertThatThrownBy(() -> new CpuLayoutTransform(Dtype.AUTO, Quantization.NONE, config, 0).plan(odd))
                 .hasMessageContaining("panel rows");
-        // CUDA engines quantize too (CudaQuantizedEngineTests), with the same group-size rule.
+        // CUDA engines quantize too (CudaQuantizedEngineIT), with the same group-size rule.
         assertThatThrownBy(() -> EngineBuilder.defaultTransform(config(64).toBuilder().quantization(Quantization.INT4).build(),
                 Device.cuda("sm_90"), config).plan(odd)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("'model.layers.0.mlp.down_proj.weight'").hasMessageContaining("input dimension 100");

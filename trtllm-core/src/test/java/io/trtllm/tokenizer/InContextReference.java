@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Makes {@code reference/in-context-NAME.json}, the fixtures of {@link InContextDecodingTests}: for
+ * Makes {@code reference/in-context-NAME.json}, the fixtures of {@link InContextDecodingIT}: for
  * each text, its ids ({@code encode(text, addSpecialTokens=true)}) and, for every split of them into a
  * prompt {@code ids[0, at)} and an output {@code ids[at, n)}, the output's text as the reference
  * defines it — {@code decode(prompt + output)} less {@code decode(prompt)} (less their common prefix

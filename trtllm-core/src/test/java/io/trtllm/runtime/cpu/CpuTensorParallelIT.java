@@ -40,7 +40,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * best logits at that step are within {@link #NEAR_TIE} of each other, where either choice is right and the
  * sequences may part; the comparison then stops there (as the CUDA parity tests do).
  */
-class CpuTensorParallelTests {
+class CpuTensorParallelIT {
     static final double ABS_TOL = 1e-4;
     static final double REL_TOL = 1e-4;
     static final float NEAR_TIE = 1e-3f;
@@ -84,7 +84,7 @@ class CpuTensorParallelTests {
     }
 
     static Stream<Parallelism> storiesSplits() {
-        // TP 2 × PP 2 of stories15M runs through LLM in LlmTensorParallelTests; TP 2 and PP 2 on the tiny checkpoints.
+        // TP 2 × PP 2 of stories15M runs through LLM in LlmTensorParallelIT; TP 2 and PP 2 on the tiny checkpoints.
         return Stream.of(new Parallelism(3, 1), new Parallelism(6, 1), new Parallelism(1, 2));
     }
 

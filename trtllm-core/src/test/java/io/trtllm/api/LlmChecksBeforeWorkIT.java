@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * engine is built, token ids outside the vocabulary before a request is queued; and how an empty
  * text prompt is handled (as TensorRT-LLM: tokenized with special tokens, so stories15M's is its BOS).
  */
-class LlmChecksBeforeWorkTests {
+class LlmChecksBeforeWorkIT {
     static LLM llm;
 
     @TempDir
@@ -40,7 +40,7 @@ class LlmChecksBeforeWorkTests {
     private static Path tinyCheckpoint(Path dir) throws IOException {
         Files.createDirectories(dir);
         for (String f : List.of("config.json", "generation_config.json", "model.safetensors")) {
-            try (InputStream in = LlmChecksBeforeWorkTests.class.getResourceAsStream("/parity/llama3/" + f)) {
+            try (InputStream in = LlmChecksBeforeWorkIT.class.getResourceAsStream("/parity/llama3/" + f)) {
                 assertThat(in).as(f).isNotNull();
                 Files.copy(in, dir.resolve(f));
             }

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
  * TensorRT-LLM's outputs beyond text: context and generation logits (bounded), cumulative_logprob
  * whenever it is computed, and finish reasons named as TensorRT-LLM names them.
  */
-class LlmLogitsTests {
+class LlmLogitsIT {
     static LLM llm;
     static final String PROMPT = "Once upon a time";
 

@@ -18,7 +18,7 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
  * Engine start failures end as a failure analysis — a Description naming what was asked for and what
  * went wrong, an Action naming what to change — each from a real start of the auto-configuration.
  */
-class TrtLlmEngineStartFailureAnalyzerTests {
+class TrtLlmEngineStartFailureAnalyzerIT {
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
             .withConfiguration(AutoConfigurations.of(TrtLlmAutoConfiguration.class));
 

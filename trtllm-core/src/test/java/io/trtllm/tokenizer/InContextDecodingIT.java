@@ -22,7 +22,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code decode(prompt)} — with SentencePiece's leading space ({@code " was"}, not {@code "was"}), and
  * characters whose bytes are split across tokens and across the prompt's end.
  */
-class InContextDecodingTests {
+class InContextDecodingIT {
 
     @ParameterizedTest
     @ValueSource(strings = {"stories15M", "llama3", "qwen3"})

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * stories15M): every finished output is UTF-8, is what the tokenizer decodes its tokens to, parses as
  * JSON and validates against its schema (networknt's validator, formats asserted).
  */
-class GuidedGenerationPropertyTests {
+class GuidedGenerationPropertyIT {
     private static final SchemaRegistry REGISTRY = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12);
     private static final Map<String, Schema> SCHEMAS = new ConcurrentHashMap<>();
 

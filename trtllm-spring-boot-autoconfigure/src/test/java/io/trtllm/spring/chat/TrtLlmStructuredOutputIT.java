@@ -35,7 +35,7 @@ import reactor.core.publisher.Flux;
  * parameters, tool calls in every format we parse, and Qwen3's reasoning in the message metadata (scripted
  * replies).
  */
-class TrtLlmStructuredOutputTests {
+class TrtLlmStructuredOutputIT {
     static LLM llm;
 
     enum Mood { HAPPY, SAD, SLEEPY }

@@ -23,7 +23,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * outputs are sentences of the grammar (a recursive-descent recognizer written here), and every
  * supported string format validates (networknt, formats asserted).
  */
-class GuidedKindsGenerationTests {
+class GuidedKindsGenerationIT {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static final List<String> REGEXES = List.of(
@@ -72,7 +72,7 @@ class GuidedKindsGenerationTests {
         CompiledGuide guide = GuidedDecoding.compile(params, real.vocabulary());
         Walks.Output out = Walks.walk(guide, gen, gen.intBetween(0, 40), 2000);
         assertThat(out.ended()).isTrue();
-        String text = GuidedGenerationPropertyTests.checkText(real, out);
+        String text = GuidedGenerationPropertyIT.checkText(real, out);
         switch (kind) {
             case "regex" -> assertThat(Pattern.compile(regex).matcher(text).matches()).as("/%s/ matches %s", regex, text).isTrue();
             case "choice" -> assertThat(CHOICES).contains(text);

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Statistics over time (TensorRT-LLM's get_stats) and LLM.save, whose directory loads as a prebuilt engine. */
-class LlmStatsAndSaveTests {
+class LlmStatsAndSaveIT {
     static LLM llm;
     static final String PROMPT = "Once upon a time";
 

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
  * The generation calls of TensorRT-LLM's LLM API: optional sampling parameters (its defaults), a list
  * of prompts asynchronously, per-prompt parameters, per-call overrides, and a stream read by a loop.
  */
-class LlmGenerationCallsTests {
+class LlmGenerationCallsIT {
     static LLM llm;
     static final String PROMPT = "Once upon a time";
 

@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 
 /** POST /api/extract (a record, enforced by guided decoding) and the tool demo on stories15M. */
-class StructuredEndpointsTests extends SampleAppTestSupport {
+class StructuredEndpointsIT extends SampleAppTestSupport {
 
     @Test
     void extractAnswersARecordEvenFromAModelThatWritesStories() {

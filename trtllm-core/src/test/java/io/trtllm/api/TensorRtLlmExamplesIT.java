@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
  * logits) in Java. The README quotes the code between each {@code tag::} and {@code end::} marker, so
  * every snippet there is compiled and run here; the assertions after a snippet check what it printed.
  */
-class TensorRtLlmExamplesTests {
+class TensorRtLlmExamplesIT {
     static LLM llm;
     static final List<String> printed = new ArrayList<>();
 
@@ -33,7 +33,7 @@ class TensorRtLlmExamplesTests {
     /** The README's API section quotes each snippet above as it is here (indentation removed). */
     @Test
     void theReadmeQuotesEverySnippetUnchanged() throws java.io.IOException {
-        String source = java.nio.file.Files.readString(java.nio.file.Path.of("src/test/java/io/trtllm/api/TensorRtLlmExamplesTests.java"));
+        String source = java.nio.file.Files.readString(java.nio.file.Path.of("src/test/java/io/trtllm/api/TensorRtLlmExamplesIT.java"));
         String readme = java.nio.file.Files.readString(java.nio.file.Path.of("../README.md"));
         var tags = java.util.regex.Pattern.compile("// tag::(\\w+)\\[]\\n(.*?)\\n\\s*// end::\\1\\[]", java.util.regex.Pattern.DOTALL)
                 .matcher(source);

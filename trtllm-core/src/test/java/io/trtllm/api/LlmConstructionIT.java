@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
  * The ways to make an {@link LLM} a TensorRT-LLM user expects: from a model name, through a builder,
  * with a {@link BuildConfig}, a tokenizer object or none at all; and max_beam_width enforced.
  */
-class LlmConstructionTests {
+class LlmConstructionIT {
     private static final String PROMPT = "Once upon a time";
 
     @Test

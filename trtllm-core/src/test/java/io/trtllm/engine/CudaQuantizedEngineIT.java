@@ -27,7 +27,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * every quantized value the checkpoint's weight within half a scale, the tied LM head quantized beside
  * an embedding that keeps its dtype, and the build config in the cache key.
  */
-class CudaQuantizedEngineTests {
+class CudaQuantizedEngineIT {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final Device ANY_GPU = Device.cuda(Device.ANY_ARCH);

@@ -34,12 +34,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * are those of the masked distribution. The model cannot follow instructions: the mask alone makes the outputs
  * valid, which is what is tested.
  */
-class GuidedSamplingStories15MTests {
+class GuidedSamplingStories15MIT {
     private static final SchemaRegistry REGISTRY = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12);
     private static final String PROMPT = "Once upon a time";
     /**
      * Generations per schema with the model in the loop: 20 × 10 schemas = 200 in one test class's budget (about
-     * 20 s on 2 shared cores). GuidedGenerationPropertyTests draws 200 per schema without a model, on the real
+     * 20 s on 2 shared cores). GuidedGenerationPropertyIT draws 200 per schema without a model, on the real
      * Llama 3, Qwen3 and stories15M vocabularies.
      */
     private static final int SAMPLES = 20;

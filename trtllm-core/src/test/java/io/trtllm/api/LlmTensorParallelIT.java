@@ -10,7 +10,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** {@code tensor_parallel_size} / {@code pipeline_parallel_size} through the front door, and their errors. */
-class LlmTensorParallelTests {
+class LlmTensorParallelIT {
 
     @Test
     void stories15MSplitOverTwoRanksGeneratesTransformersGreedyTokens() throws Exception {

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * token leaves a text that can still be completed; {@code isTokenAllowed} and {@code accept} agree with
  * the mask. On the small vocabulary for many seeds, and spot-checked over the whole real vocabularies.
  */
-class MaskCorrectnessPropertyTests {
+class MaskCorrectnessPropertyIT {
     static final List<GuidedDecodingParams> GUIDES = List.of(
             GuidedDecodingParams.regex("(ab|ba)*c?[0-9]{1,3}"),
             GuidedDecodingParams.regex("\"[^\"\\\\]{0,5}\"|é+日本|😀{2}"),

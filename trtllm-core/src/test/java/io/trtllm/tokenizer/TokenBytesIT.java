@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (Qwen3, Llama 3) and SentencePiece (Mistral, stories15M) vocabularies whose bytes are UTF-8, and for
  * the concatenation over encoded random texts.
  */
-class TokenBytesTests {
+class TokenBytesIT {
     private static List<Tokenizer> tokenizers;
 
     @BeforeAll
