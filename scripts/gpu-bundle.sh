@@ -64,7 +64,7 @@ for jar in sorted(os.listdir(lib)):
 EOF
 
 echo "gpu-bundle: jlink ..." >&2
-$nice "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management \
+$nice "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management,jdk.management \
   --strip-debug --no-header-files --no-man-pages --output "$stage/jre" 2>/dev/null
 
 # For any GPU: NVRTC cannot run here (no NVIDIA driver), so the engine carries no kernels and the runner compiles

@@ -193,8 +193,18 @@ final class CpuWeights implements AutoCloseable {
         return all;
     }
 
+    /**
+     * Physical memory in bytes, or 0 when this runtime cannot tell: a jlink'd runtime without the
+     * {@code jdk.management} module has no {@code com.sun.management} (weights then stay where they were loaded).
+     */
     private static long physicalMemory() {
-        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+        try {
+            return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                    .getTotalMemorySize();
+        } catch (LinkageError | ClassCastException e) {
+            LOG.debug("Physical memory unknown ({}): weights are neither widened nor moved to huge pages", e.toString());
+            return 0;
+        }
     }
 
     /**
