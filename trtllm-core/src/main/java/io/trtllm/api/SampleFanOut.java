@@ -96,8 +96,9 @@ final class SampleFanOut implements AutoCloseable {
                     // Ids the tokenizer does not know (padding of the model's vocabulary) are never allowed.
                     int known = tokenizer.vocabSize();
                     List<Integer> ends = java.util.Arrays.stream(eosTokenIds).filter(id -> id < modelVocab).boxed().toList();
-                    v = GuideVocabulary.of(modelVocab, id -> id < known ? tokenizer.tokenBytes(id) : null, ends,
-                            tokenizer.decodeStripsLeadingSpace());
+                    // Output text is decoded in the prompt's context (RequestTracker): the first token keeps its
+                    // leading space (" cats" after "The"), so the guide sees every token's bytes as they are.
+                    v = GuideVocabulary.of(modelVocab, id -> id < known ? tokenizer.tokenBytes(id) : null, ends, false);
                     guideVocabulary = v;
                 }
             }

@@ -47,7 +47,7 @@ class GuidedSamplingStories15MIT {
 
     @BeforeAll
     static void load() {
-        llm = new LLM(LlmArgs.builder("stories15M").maxBatchSize(SAMPLES).build());
+        llm = new LLM(LlmArgs.builder("stories15M").maxBatchSize(SAMPLES).maxBeamWidth(4).build());
     }
 
     @AfterAll
