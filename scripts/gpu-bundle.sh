@@ -4,7 +4,7 @@
 # every time) and .gpu/base.tar.xz (the rest; built when missing or with --full):
 #   jre/            jlink'd Java 25 (java.base, jdk.incubator.vector, java.logging, jdk.unsupported, java.management)
 #   classes/, test-classes/, lib/*.jar   trtllm-core and its runtime + test jars, linux-x86_64 natives only
-#                   (bytedeco cuda: cudart, cuBLAS, NVRTC JNI libraries; they link the machine's CUDA 13)
+#                   (bytedeco cuda: cudart, cuBLAS, NVRTC, NCCL JNI libraries; they link the machine's CUDA 13)
 #   tools/junit-platform-console-standalone.jar
 #   stories15M-bf16/   the builtin model as a BF16 CUDA engine for any GPU (trtllm build), ~30 MB instead of 60
 # (assertj without byte-buddy: plain assertThat needs none.) xz-compressed (~52 MB): one `run` call carries at most 64 MiB. .gpu/ is git-ignored.
@@ -48,7 +48,7 @@ def keep(jar, name):
             and name != "native/lib/tokenizers.properties":
         return False
     if jar.startswith("cuda-") and "linux-x86_64" in jar and name.endswith(".so"):
-        return any(k in name for k in ("jnicudart", "jnicublas", "jninvrtc"))
+        return any(k in name for k in ("jnicudart", "jnicublas", "jninvrtc", "jninccl"))
     return True
 for jar in sorted(os.listdir(lib)):
     path = os.path.join(lib, jar)
