@@ -36,23 +36,4 @@ public record RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism para
             throw new IllegalArgumentException("rank timeout must be > 0, got " + rankTimeout);
         }
     }
-
-    /** One rank, no device list, the fast-path switches of this JVM's system properties. */
-    public RunnerOptions(KvCacheConfig kvCache, int threads) {
-        this(kvCache, threads, Parallelism.NONE, List.of(), DEFAULT_RANK_TIMEOUT, RuntimeConfig.fromSystemProperties());
-    }
-
-    /** One rank, no device list. */
-    public RunnerOptions(KvCacheConfig kvCache, int threads, RuntimeConfig runtime) {
-        this(kvCache, threads, Parallelism.NONE, List.of(), DEFAULT_RANK_TIMEOUT, runtime);
-    }
-
-    public RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism parallelism, List<Integer> deviceIds) {
-        this(kvCache, threads, parallelism, deviceIds, DEFAULT_RANK_TIMEOUT, RuntimeConfig.fromSystemProperties());
-    }
-
-    public RunnerOptions(KvCacheConfig kvCache, int threads, Parallelism parallelism, List<Integer> deviceIds,
-                         Duration rankTimeout) {
-        this(kvCache, threads, parallelism, deviceIds, rankTimeout, RuntimeConfig.fromSystemProperties());
-    }
 }
