@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  *   xn = rmsnorm(x)                                                       rmsnorm      bf16
  *   qkv = xn·[Wq;Wk;Wv]ᵀ                                                  cuBLAS       (T, qkvDim) f32
  *   +bias, q/k rmsnorm per head, rope(q,k), k,v -> cache slots            qkv_post
- *   att = softmax(q·Kᵀ/√d, causal, window)·V over the block table         attention    (T, qDim) bf16
+ *   att = softmax(q·Kᵀ/√d, causal, window)·V over the block table         attention_tc (prefill tiles),
+ *                                                                         attention_decode (+ _reduce) (T, qDim) bf16
  *   x += att·Woᵀ (+bias)                                                  cuBLAS β=1   (add_bias)
  *   xn = rmsnorm(x) ; gu = xn·[Wg;Wu]ᵀ ; h = silu(g)*u ; x += h·Wdᵀ        rmsnorm, cuBLAS, silu_mul, cuBLAS β=1
  * logits = rmsnorm(x[rows that need them])·Wlmᵀ                          rmsnorm, cuBLAS (R, vocab) f32 -> host
@@ -64,7 +65,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>System properties read at construction: {@code trtllm.cuda.graphs=false} runs decode passes eagerly;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
- * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS.
+ * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
+ * {@code trtllm.cuda.attention=rows} runs every row through the row kernel {@code attention} (one block per
+ * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan}).
  *
  * <p>{@link #enqueue} is the pass; its parts each do one job and own what they allocate:
  * {@link DeviceMemory} (every allocation, the out-of-memory messages), {@link CudaWeights} (upload and
@@ -81,6 +84,8 @@ final class CudaModelRunner implements ModelRunner {
     /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
     private static final int MAX_GRAPH_BATCH = 256;
     private static final int SAMPLE_THREADS = 1024;
+    /** System property: {@code rows} runs attention through the row kernel only (see the class comment). */
+    static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
 
@@ -97,6 +102,15 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st addBiasFn;
     private final CUfunc_st qkvPostFn;
     private final CUfunc_st attentionFn;
+    private final CUfunc_st attentionDecodeFn;
+    private final CUfunc_st attentionReduceFn;
+    /** attention_tc, or null where the model's heads do not fit it ({@link AttentionPlan#tensorCores}). */
+    private final @Nullable CUfunc_st attentionTcFn;
+    /** False with {@code trtllm.cuda.attention=rows}: every row through {@code attention}. */
+    private final boolean attentionKernels;
+    private final AttentionScratch attentionScratch;
+    /** The pass's attention plan, set before its launches are enqueued. */
+    private AttentionPlan plan = new AttentionPlan(new int[0], new int[0], 1);
     private final CUfunc_st siluMulFn;
     private final CUfunc_st argmaxFn;
     private final CUfunc_st maskFn;
@@ -164,6 +178,8 @@ final class CudaModelRunner implements ModelRunner {
         this.inputs = new PassInputs(memory, beforeReplace);
         this.sampling = new SamplingBuffers(memory, beforeReplace);
         this.masks = new MaskBuffers(memory, config.vocabSize(), beforeReplace);
+        this.attentionScratch = new AttentionScratch(memory, beforeReplace);
+        this.attentionKernels = !"rows".equals(System.getProperty(ATTENTION_PROPERTY));
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
@@ -174,6 +190,9 @@ final class CudaModelRunner implements ModelRunner {
             this.addBiasFn = kernels.function("add_bias");
             this.qkvPostFn = kernels.function("qkv_post");
             this.attentionFn = kernels.function("attention");
+            this.attentionDecodeFn = kernels.function("attention_decode");
+            this.attentionReduceFn = kernels.function("attention_reduce");
+            this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
@@ -339,7 +358,13 @@ final class CudaModelRunner implements ModelRunner {
         int rows = Math.max(tokens, padded);
         int outRows = Math.max(logitRows, padded);
         ensureCapacity(rows, Math.max(1, outRows), Math.max(seqs, padded), stride);
-        inputs.write(chunks, stride, padded, kvSpec, stream);
+        Integer window = config.slidingWindow();
+        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window);
+        if (attentionKernels && plan.splitCap() > 1) {
+            attentionScratch.ensure((long) plan.decodeRows().length * config.numHeads() * plan.splitCap()
+                    * (config.headDim() + 2) * Float.BYTES);
+        }
+        inputs.write(chunks, stride, padded, kvSpec, plan, stream);
 
         boolean anyArgmax = false;
         boolean anySample = false;
@@ -359,7 +384,8 @@ final class CudaModelRunner implements ModelRunner {
         }
         projections.gemvPass(decode);
         if (padded > 0) {
-            CUgraphExec_st graph = graphs.replayable(padded, draw, () -> enqueueDecode(padded, draw));
+            CUgraphExec_st graph = graphs.replayable(padded, draw, attentionKernels ? plan.splitCap() : 0,
+                    () -> enqueueDecode(padded, draw));
             if (graph != null) {
                 check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
             } else {
@@ -406,9 +432,7 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().ptr(a.qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(weights.invFreq).ptr(in.positions())
                     .ptr(in.slots()).ptr(kvCache.keys(l)).ptr(kvCache.values(l))
                     .launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
-            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
-                    .ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
-                    .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
+            attention(l, tokens, scale);
             projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, true);
             if (w.bo() != 0) {
                 kernels.args().ptr(a.x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
@@ -433,6 +457,39 @@ final class CudaModelRunner implements ModelRunner {
         }
         if (argmax) {
             kernels.args().ptr(out.logits).i32(vocab).ptr(out.tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+        }
+    }
+
+    /**
+     * {@code att} of layer {@code l} over {@code tokens} rows: the row kernel for every row
+     * ({@code trtllm.cuda.attention=rows}), else the pass's {@link #plan}: tensor-core tiles for its
+     * prefill chunks, the decode kernel (split over long contexts, then merged) for its other rows.
+     */
+    private void attention(int l, int tokens, float scale) {
+        ModelConfig c = config;
+        ActivationBuffers a = activations;
+        PassInputs in = inputs;
+        if (!attentionKernels) {
+            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
+                    .ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
+                    .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
+            return;
+        }
+        if (plan.tileCount() > 0) {
+            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.tiles()).ptr(in.tables())
+                    .ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
+                    .launch(attentionTcFn, "attention_tc", plan.tileCount(), c.numHeads(), 128, stream);
+        }
+        int decodeRows = plan.decodeRows().length;
+        if (decodeRows > 0) {
+            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
+                    .ptr(in.decodeRows()).ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale)
+                    .ptr(attentionScratch.address()).ptr(a.att)
+                    .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads(), plan.splitCap(), 256, stream);
+            if (plan.splitCap() > 1) {
+                kernels.args().ptr(in.positions()).ptr(in.decodeRows()).ptr(attentionScratch.address()).i32(plan.splitCap())
+                        .ptr(a.att).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
+            }
         }
     }
 
@@ -485,6 +542,7 @@ final class CudaModelRunner implements ModelRunner {
         }
         sampling.close();
         masks.close();
+        attentionScratch.close();
         outputs.close();
         inputs.close();
         activations.close();
