@@ -67,7 +67,9 @@ import org.slf4j.LoggerFactory;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
  * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
  * {@code trtllm.cuda.attention=rows} runs every row through the row kernel {@code attention} (one block per
- * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan}).
+ * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan});
+ * {@code trtllm.cuda.profile=true} measures the GPU time of each step of every pass ({@link StepProfile}, CUDA
+ * graphs off), logged at debug level and read by {@link #profile()}.
  *
  * <p>{@link #enqueue} is the pass; its parts each do one job and own what they allocate:
  * {@link DeviceMemory} (every allocation, the out-of-memory messages), {@link CudaWeights} (upload and
@@ -109,6 +111,9 @@ final class CudaModelRunner implements ModelRunner {
     /** False with {@code trtllm.cuda.attention=rows}: every row through {@code attention}. */
     private final boolean attentionKernels;
     private final AttentionScratch attentionScratch;
+    /** The per-step GPU times with {@code trtllm.cuda.profile=true}, else null. */
+    private final @Nullable StepProfile profile;
+    private final CUfunc_st spinFn;
     /** The pass's attention plan, set before its launches are enqueued. */
     private AttentionPlan plan = new AttentionPlan(new int[0], new int[0], 1);
     private final CUfunc_st siluMulFn;
@@ -160,7 +165,8 @@ final class CudaModelRunner implements ModelRunner {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
         }
         this.weightType = weightType;
-        this.useGraphs = runtime.cudaGraphs();
+        this.profile = Boolean.getBoolean(StepProfile.PROPERTY) ? new StepProfile(stream) : null;
+        this.useGraphs = runtime.cudaGraphs() && profile == null;
         this.deviceSampling = runtime.cudaDeviceSampling();
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
@@ -193,6 +199,7 @@ final class CudaModelRunner implements ModelRunner {
             this.attentionDecodeFn = kernels.function("attention_decode");
             this.attentionReduceFn = kernels.function("attention_reduce");
             this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
+            this.spinFn = kernels.function("spin_wait");
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
@@ -398,7 +405,24 @@ final class CudaModelRunner implements ModelRunner {
                 enqueueSampling(logitRows);
             }
         }
-        return outputs.results(chunks, anyArgmax, draw, stream);
+        ForwardResult result = outputs.results(chunks, anyArgmax, draw, stream);
+        if (profile != null) {
+            profile.end();
+            LOG.debug("GPU time per step of a pass of {} rows:\n{}", tokens, profile.table());
+        }
+        return result;
+    }
+
+    /** The per-step GPU times of the passes so far ({@code trtllm.cuda.profile=true}), or null when off. */
+    @Nullable StepProfile profile() {
+        return profile;
+    }
+
+    /** Ends the step {@code name} of the profile, when on. */
+    private void mark(String name) {
+        if (profile != null) {
+            profile.mark(name);
+        }
     }
 
     /** A decode pass of {@code batch} rows (padding included), every row reduced, and its draws. */
@@ -424,22 +448,36 @@ final class CudaModelRunner implements ModelRunner {
         float scale = (float) (1.0 / Math.sqrt(c.headDim()));
         int headGroups = (c.numHeads() + 2 * c.numKvHeads() + 3) / 4;  // qkv_post: 4 warps, one head each
 
+        if (profile != null) {
+            // ≈ 30 ms at H100 clocks: the host enqueues the pass meanwhile (see StepProfile)
+            kernels.args().i64(50_000_000L).launch(spinFn, "spin_wait", 1, 1, 1, stream);
+            profile.begin();
+        }
         kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).launch(embedFn, "embed", tokens, 1, 128, stream);
+        mark("embed");
         for (int l = 0; l < weights.layers(); l++) {
             CudaWeights.Layer w = weights.layer(l);
             kernels.args().ptr(a.x).ptr(0).ptr(w.attnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
+            mark("rmsnorm");
             projections.gemm(w.wqkv(), a.xn, a.qkv, qkvDim, dim, tokens, false);
+            mark("qkv proj");
             kernels.args().ptr(a.qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(weights.invFreq).ptr(in.positions())
                     .ptr(in.slots()).ptr(kvCache.keys(l)).ptr(kvCache.values(l))
                     .launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
+            mark("qkv_post");
             attention(l, tokens, scale);
+            mark("attention");
             projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, true);
             if (w.bo() != 0) {
                 kernels.args().ptr(a.x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
             }
+            mark("o proj");
             kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
+            mark("rmsnorm");
             gateUpSilu(w.wgateUp(), tokens);
+            mark("gate_up + silu");
             projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, true);
+            mark("down proj");
         }
         if (logitRows == 0) {
             return;
@@ -448,15 +486,19 @@ final class CudaModelRunner implements ModelRunner {
         LogitsBuffers out = outputs;
         kernels.args().ptr(a.x).ptr(in.logitsRows()).ptr(weights.finalNorm).ptr(out.normed)
                 .launch(rmsnormFn, "rmsnorm", logitRows, 1, 256, stream);
+        mark("final rmsnorm");
         projections.gemm(weights.lmHead, out.normed, out.logits, vocab, dim, logitRows, false);
+        mark("lm head");
         if (masked) {
             // Guided rows: banned tokens' logits become -inf in place, so the argmax, the device draw, and a
             // host draw of the copied row (deviceSampling=false) all choose among the allowed tokens only.
             kernels.args().ptr(out.logits).i32(vocab).ptr(masks.words).i32(masks.wordsPerRow()).ptr(masks.maskOf)
                     .launch(maskFn, "mask_rows", logitRows, 1, 256, stream);
+            mark("mask");
         }
         if (argmax) {
             kernels.args().ptr(out.logits).i32(vocab).ptr(out.tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+            mark("argmax");
         }
     }
 
@@ -511,6 +553,7 @@ final class CudaModelRunner implements ModelRunner {
     private void enqueueSampling(int logitRows) {
         kernels.args().ptr(outputs.logits).i32(config.vocabSize()).ptr(sampling.params).ptr(outputs.tokenIds)
                 .launch(sampleFn, "sample_rows", logitRows, 1, SAMPLE_THREADS, stream);
+        mark("sample");
     }
 
     /**
@@ -528,6 +571,9 @@ final class CudaModelRunner implements ModelRunner {
             cudaStreamSynchronize(stream);
         }
         graphs.close();
+        if (profile != null) {
+            profile.close();
+        }
         if (projections != null) {
             projections.close();
         }

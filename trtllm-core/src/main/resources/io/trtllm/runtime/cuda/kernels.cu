@@ -849,6 +849,14 @@ extern "C" __global__ void attention_reduce(const int* __restrict__ positions, c
     }
 }
 
+// For StepProfile (-Dtrtllm.cuda.profile=true): keeps the GPU busy for `cycles` clock cycles, so that the
+// host enqueues a whole pass before its first kernel starts. Grid: 1 block of 1 thread.
+extern "C" __global__ void spin_wait(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) {
+    }
+}
+
 // ---- GEMV: the projections of passes of few rows (decode) ----
 //
 // out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W wt (bf16 or f16) [out_dim × in_dim]
