@@ -42,6 +42,14 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
         }
     }
 
+    /**
+     * Query heads that one block of {@code attention_decode_gqa} takes (kernels.cu's GQA_HEADS): 4, 2 or 1,
+     * the largest that divides the GQA group ({@code heads / kvHeads}).
+     */
+    static int decodeHeadsPerBlock(int group) {
+        return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
+    }
+
     /** Whether kernels.cu compiles {@code attention_tc} for heads of {@code headDim}: a multiple of 16, at most 128. */
     static boolean tensorCores(int headDim) {
         return headDim > 0 && headDim % 16 == 0 && headDim <= 128;

@@ -67,7 +67,9 @@ import org.slf4j.LoggerFactory;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
  * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
  * {@code trtllm.cuda.attention=rows} runs every row through the row kernel {@code attention} (one block per
- * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan});
+ * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan}),
+ * {@code trtllm.cuda.attention=split} runs decode rows through {@code attention_decode} (one block per row and
+ * query head) instead of {@code attention_decode_gqa} (one block per row and up to 4 query heads of a KV head);
  * {@code trtllm.cuda.profile=true} measures the GPU time of each step of every pass ({@link StepProfile}, CUDA
  * graphs off), logged at debug level and read by {@link #profile()}.
  *
@@ -104,7 +106,10 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st addBiasFn;
     private final CUfunc_st qkvPostFn;
     private final CUfunc_st attentionFn;
+    /** attention_decode_gqa, or attention_decode with {@code trtllm.cuda.attention=split}. */
     private final CUfunc_st attentionDecodeFn;
+    /** Query heads per block of {@link #attentionDecodeFn}. */
+    private final int decodeHeadsPerBlock;
     private final CUfunc_st attentionReduceFn;
     /** attention_tc, or null where the model's heads do not fit it ({@link AttentionPlan#tensorCores}). */
     private final @Nullable CUfunc_st attentionTcFn;
@@ -196,7 +201,9 @@ final class CudaModelRunner implements ModelRunner {
             this.addBiasFn = kernels.function("add_bias");
             this.qkvPostFn = kernels.function("qkv_post");
             this.attentionFn = kernels.function("attention");
-            this.attentionDecodeFn = kernels.function("attention_decode");
+            boolean perHead = "split".equals(System.getProperty(ATTENTION_PROPERTY));
+            this.attentionDecodeFn = kernels.function(perHead ? "attention_decode" : "attention_decode_gqa");
+            this.decodeHeadsPerBlock = perHead ? 1 : AttentionPlan.decodeHeadsPerBlock(config.numHeads() / config.numKvHeads());
             this.attentionReduceFn = kernels.function("attention_reduce");
             this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
             this.spinFn = kernels.function("spin_wait");
@@ -527,7 +534,8 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
                     .ptr(in.decodeRows()).ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale)
                     .ptr(attentionScratch.address()).ptr(a.att)
-                    .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads(), plan.splitCap(), 256, stream);
+                    .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads() / decodeHeadsPerBlock,
+                            plan.splitCap(), 256, stream);
             if (plan.splitCap() > 1) {
                 kernels.args().ptr(in.positions()).ptr(in.decodeRows()).ptr(attentionScratch.address()).i32(plan.splitCap())
                         .ptr(a.att).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);

@@ -815,6 +815,181 @@ attention_decode(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache
     }
 }
 
+// ---- attention_decode_gqa: attention_decode with the query heads of a KV head sharing its reads ----
+// The same rows, splits and partial records as attention_decode, but a block takes GQA_HEADS query heads
+// of one KV head (all of them up to 4), so that each key and value is read once for them instead of once
+// per head: grid (rows, N_HEADS / GQA_HEADS, S). GQA_LANES lanes per position, each holding GQA_DPL
+// consecutive dims; per lane group and head an online softmax, merged across the lane groups of a warp by
+// shuffles and across warps through shared memory, in a fixed order (batch invariance as
+// attention_decode). attention_reduce merges its splits.
+#if GROUP % 4 == 0
+#define GQA_HEADS 4
+#elif GROUP % 2 == 0
+#define GQA_HEADS 2
+#else
+#define GQA_HEADS 1
+#endif
+#define GQA_LANES (HEAD_DIM >= 128 ? 16 : 8)
+#define GQA_DPL ((HEAD_DIM + GQA_LANES - 1) / GQA_LANES)
+#define GQA_POS (32 / GQA_LANES)
+
+extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
+attention_decode_gqa(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
+                     const int* __restrict__ positions, const int* __restrict__ row_seq, const int* __restrict__ rows,
+                     const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size,
+                     float scale, float* __restrict__ partial, wt* __restrict__ out) {
+    __shared__ float s_m[ATT_WARPS][GQA_HEADS];
+    __shared__ float s_l[ATT_WARPS][GQA_HEADS];
+    __shared__ float s_acc[ATT_WARPS][GQA_HEADS][HEAD_DIM];
+    int t = rows[blockIdx.x];
+    int h0 = blockIdx.y * GQA_HEADS;
+    int kvh = h0 / GROUP;
+    int pos = positions[t];
+    int from = 0;
+#if WINDOW > 0
+    from = max(0, pos - WINDOW + 1);
+#endif
+    int len = pos - from + 1;
+    int splits = decode_splits(len);
+    if ((int) blockIdx.z >= splits) {
+        return;
+    }
+    int chunk = decode_chunk(len);
+    int to = pos;
+    if (splits > 1) {
+        from += blockIdx.z * chunk;
+        to = min(pos, from + chunk - 1);
+    }
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    int g = lane % GQA_LANES;
+    int sub = lane / GQA_LANES;
+    int d0 = g * GQA_DPL;
+
+    float q[GQA_HEADS][GQA_DPL];
+    float m[GQA_HEADS];
+    float l[GQA_HEADS];
+    float acc[GQA_HEADS][GQA_DPL];
+#pragma unroll
+    for (int j = 0; j < GQA_HEADS; j++) {
+        const float* qrow = qkv + (long) t * QKV_DIM + (h0 + j) * HEAD_DIM;
+#pragma unroll
+        for (int i = 0; i < GQA_DPL; i++) {
+            q[j][i] = d0 + i < HEAD_DIM ? qrow[d0 + i] * scale : 0.0f;
+            acc[j][i] = 0.0f;
+        }
+        m[j] = NEG_INF;
+        l[j] = 0.0f;
+    }
+    const int* table = block_tables + (long) row_seq[t] * *table_stride;
+    for (int p0 = from; p0 <= to; p0 += ATT_WARPS * GQA_POS) {
+        int p = p0 + warp * GQA_POS + sub;
+        bool valid = p <= to;
+        float kv[GQA_DPL];
+        float vv[GQA_DPL];
+        if (valid) {
+            long slot = (long) table[p / block_size] * block_size + p % block_size;
+            const kv_t* kp = k_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+            const kv_t* vp = v_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                bool in = d0 + i < HEAD_DIM;
+                kv[i] = in ? kv_load(kp + i) : 0.0f;
+                vv[i] = in ? kv_load(vp + i) : 0.0f;
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                kv[i] = 0.0f;
+                vv[i] = 0.0f;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < GQA_HEADS; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                s += q[j][i] * kv[i];
+            }
+            for (int o = GQA_LANES / 2; o > 0; o >>= 1) {
+                s += __shfl_xor_sync(0xffffffffu, s, o);
+            }
+            if (valid) {
+                float m_new = fmaxf(m[j], s);
+                float corr = expf(m[j] - m_new);
+                float e = expf(s - m_new);
+                l[j] = l[j] * corr + e;
+#pragma unroll
+                for (int i = 0; i < GQA_DPL; i++) {
+                    acc[j][i] = acc[j][i] * corr + e * vv[i];
+                }
+                m[j] = m_new;
+            }
+        }
+    }
+    // Merge the warp's lane groups (positions sub = 0..GQA_POS-1): pairs by xor, the same sum on both sides.
+#pragma unroll
+    for (int o = GQA_LANES; o < 32; o <<= 1) {
+#pragma unroll
+        for (int j = 0; j < GQA_HEADS; j++) {
+            float mo = __shfl_xor_sync(0xffffffffu, m[j], o);
+            float lo = __shfl_xor_sync(0xffffffffu, l[j], o);
+            float mx = fmaxf(m[j], mo);
+            float a = m[j] == NEG_INF ? 0.0f : expf(m[j] - mx);
+            float b = mo == NEG_INF ? 0.0f : expf(mo - mx);
+            l[j] = l[j] * a + lo * b;
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                float ao = __shfl_xor_sync(0xffffffffu, acc[j][i], o);
+                acc[j][i] = acc[j][i] * a + ao * b;
+            }
+            m[j] = mx;
+        }
+    }
+    if (sub == 0) {
+#pragma unroll
+        for (int j = 0; j < GQA_HEADS; j++) {
+            if (g == 0) {
+                s_m[warp][j] = m[j];
+                s_l[warp][j] = l[j];
+            }
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                if (d0 + i < HEAD_DIM) {
+                    s_acc[warp][j][d0 + i] = acc[j][i];
+                }
+            }
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < GQA_HEADS * HEAD_DIM; e += blockDim.x) {
+        int j = e / HEAD_DIM;
+        int d = e % HEAD_DIM;
+        float mx = NEG_INF;
+        for (int w = 0; w < ATT_WARPS; w++) {
+            mx = fmaxf(mx, s_m[w][j]);
+        }
+        float denom = 0.0f;
+        float num = 0.0f;
+        for (int w = 0; w < ATT_WARPS; w++) {
+            float f = s_m[w][j] == NEG_INF ? 0.0f : expf(s_m[w][j] - mx);
+            denom += s_l[w][j] * f;
+            num += s_acc[w][j][d] * f;
+        }
+        int h = h0 + j;
+        if (splits > 1) {
+            float* part = partial + (((long) blockIdx.x * N_HEADS + h) * gridDim.z + blockIdx.z) * (HEAD_DIM + 2);
+            if (d == 0) {
+                part[0] = mx;
+                part[1] = denom;
+            }
+            part[2 + d] = num;
+        } else {
+            out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2wt(num / denom);
+        }
+    }
+}
+
 // The output of every split row of attention_decode: Σ num_s·e^(m_s - M) / Σ sum_s·e^(m_s - M) over its
 // splits in order, M the largest m_s. Grid: (rows, N_HEADS) blocks of any threads, `splits` = the
 // decode launch's S.

@@ -136,6 +136,18 @@ class AttentionPlanTests {
         assertThat(AttentionPlan.tensorCores(0)).isFalse();
     }
 
+    @Test
+    void gqaDecodeBlocksTakeUpToFourHeadsOfAGroup() {
+        assertThat(AttentionPlan.decodeHeadsPerBlock(1)).isEqualTo(1);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(2)).isEqualTo(2);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(3)).isEqualTo(1);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(4)).isEqualTo(4);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(6)).isEqualTo(2);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(8)).isEqualTo(4);
+        assertThat(KernelSource.text()).contains("#if GROUP % 4 == 0\n#define GQA_HEADS 4\n#elif GROUP % 2 == 0\n"
+                + "#define GQA_HEADS 2\n#else\n#define GQA_HEADS 1\n#endif");
+    }
+
     /** The constants the kernels and the plan share are the same on both sides. */
     @Test
     void constantsMatchKernelsCu() {

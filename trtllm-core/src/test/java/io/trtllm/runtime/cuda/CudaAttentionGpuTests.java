@@ -40,7 +40,9 @@ import org.junit.jupiter.api.Test;
  * <li>tensor-core tiles, against the reference computed with q rounded to the 16-bit type as the kernel
  *     rounds it: each probability is rounded to 16 bits (relative 2⁻⁹ for BF16) before P·V, the output too:
  *     {@code |out − ref| ≤ 2⁻⁸·|ref| + 2⁻⁸·max|v|}; against the f32-q reference the difference is recorded;
- * <li>decode rows of one split: the row kernel's bound (the same code; how many elements differ in bits is recorded).
+ * <li>{@code attention_decode_gqa} (the runner's decode kernel) and {@code attention_decode} (one block per
+ *     head, {@code trtllm.cuda.attention=split}): the row kernel's bound, split or not (how many elements of
+ *     unsplit {@code attention_decode} rows differ in bits from the row kernel, which runs the same code, is recorded).
  * </ul>
  */
 @Tag("gpu")
@@ -100,7 +102,7 @@ class CudaAttentionGpuTests {
         try (Device d = new Device()) {
             for (Shape shape : SHAPES) {
                 try (KernelModule module = new KernelModule(CudaDevice.query(0).smArch(), shape.defines())) {
-                    Kernels k = new Kernels(module);
+                    Kernels k = new Kernels(module, shape);
                     for (var c : List.of(List.of("prefill", PREFILL), List.of("chunked prefill", CHUNKED),
                             List.of("decode", DECODE), List.of("long", LONG))) {
                         @SuppressWarnings("unchecked")
@@ -119,7 +121,7 @@ class CudaAttentionGpuTests {
         try (Device d = new Device()) {
             for (Shape shape : List.of(SHAPES.get(1), SHAPES.get(3))) {
                 try (KernelModule module = new KernelModule(CudaDevice.query(0).smArch(), shape.defines())) {
-                    Kernels k = new Kernels(module);
+                    Kernels k = new Kernels(module, shape);
                     List<Part> batch = List.of(new Part(0, 200), new Part(4095, 1), new Part(300, 1), new Part(100, 37),
                             new Part(0, 1));
                     try (Pass pass = new Pass(d, shape, batch, 7)) {
@@ -167,16 +169,19 @@ class CudaAttentionGpuTests {
                 new Case("decode 64 @ 2048", nCopies(64, new Part(2047, 1))));
         try (Device d = new Device();
              KernelModule module = new KernelModule(CudaDevice.query(0).smArch(), shape.defines())) {
-            Kernels k = new Kernels(module);
+            Kernels k = new Kernels(module, shape);
             for (Case c : cases) {
                 try (Pass pass = new Pass(d, shape, c.parts(), 3)) {
                     double rows = d.micros(i -> pass.launchRows(k));
                     AttentionPlan plan = pass.plan(allParts(c.parts().size()));
                     pass.upload(plan);
+                    k.gqa = false;
+                    double perHead = d.micros(i -> pass.launchNew(k, plan));
+                    k.gqa = true;
                     double fresh = d.micros(i -> pass.launchNew(k, plan));
                     GpuResults.record("attention llama-3.1-8b shape, %s: row kernel %.1f us, new kernels %.1f us (%.2fx; "
-                            + "%d tiles, %d decode rows, %d splits)", c.name(), rows, fresh, rows / fresh, plan.tileCount(),
-                            plan.decodeRows().length, plan.splitCap());
+                            + "decode per head %.1f us; %d tiles, %d decode rows, %d splits)", c.name(), rows, fresh,
+                            rows / fresh, perHead, plan.tileCount(), plan.decodeRows().length, plan.splitCap());
                 }
             }
         }
@@ -199,6 +204,9 @@ class CudaAttentionGpuTests {
         int hd = shape.headDim();
         short[] rows = pass.runRows(k);
         AttentionPlan plan = pass.plan(allParts(pass.parts.size()));
+        k.gqa = false;
+        short[] perHead = pass.runNew(k);
+        k.gqa = true;
         short[] fresh = pass.runNew(k);
         boolean[] tiled = new boolean[pass.rows];
         for (int t = 0; t < plan.tileCount(); t++) {
@@ -210,6 +218,7 @@ class CudaAttentionGpuTests {
         double tcErr = 0;
         double tcVsF32q = 0;
         double splitErr = 0;
+        double gqaErr = 0;
         int splitRows = 0;
         int unsplit = 0;
         int unsplitDiffer = 0;
@@ -237,28 +246,32 @@ class CudaAttentionGpuTests {
                         assertThat(et).as("%s %s: attention_tc, row %d (pos %d) head %d dim %d: %s vs %s", shape.name(), name,
                                 row, pos, h, dd, f, refRounded[dd])
                                 .isLessThanOrEqualTo(Math.scalb(Math.abs(refRounded[dd]), -8) + Math.scalb(maxV, -8));
-                    } else if (split) {
-                        double es = Math.abs(f - ref[dd]);
-                        splitErr = Math.max(splitErr, es);
-                        assertThat(es).as("%s %s: split decode, row %d (pos %d) head %d dim %d: %s vs %s", shape.name(), name,
-                                row, pos, h, dd, f, ref[dd]).isLessThanOrEqualTo(Math.scalb(Math.abs(ref[dd]), -8)
-                                        + Math.scalb(maxV, -12));
                     } else {
-                        double eu = Math.abs(f - ref[dd]);
-                        assertThat(eu).as("%s %s: attention_decode (one split), row %d (pos %d) head %d dim %d: %s vs %s",
-                                shape.name(), name, row, pos, h, dd, f, ref[dd])
-                                .isLessThanOrEqualTo(Math.scalb(Math.abs(ref[dd]), -8) + Math.scalb(maxV, -12));
-                        unsplitDiffer += fresh[i] != rows[i] ? 1 : 0;
-                        unsplit++;
+                        double ph = shape.toFloat(perHead[i]);
+                        double bound = Math.scalb(Math.abs(ref[dd]), -8) + Math.scalb(maxV, -12);
+                        double es = Math.abs(ph - ref[dd]);
+                        double eg = Math.abs(f - ref[dd]);
+                        gqaErr = Math.max(gqaErr, eg);
+                        if (split) {
+                            splitErr = Math.max(splitErr, es);
+                        } else {
+                            unsplitDiffer += perHead[i] != rows[i] ? 1 : 0;
+                            unsplit++;
+                        }
+                        assertThat(es).as("%s %s: attention_decode (%s), row %d (pos %d) head %d dim %d: %s vs %s", shape.name(),
+                                name, split ? "split" : "one split", row, pos, h, dd, ph, ref[dd]).isLessThanOrEqualTo(bound);
+                        assertThat(eg).as("%s %s: attention_decode_gqa (%s), row %d (pos %d) head %d dim %d: %s vs %s",
+                                shape.name(), name, split ? "split" : "one split", row, pos, h, dd, f, ref[dd])
+                                .isLessThanOrEqualTo(bound);
                     }
                 }
             }
         }
         GpuResults.record("attention %s, %s: %d rows (%d tiles, %d decode rows of which %d split, max %d splits); max |err| vs "
-                        + "float64: row kernel %.2e, tiles %.2e (vs f32-q reference %.2e), split decode %.2e; max |v| %.2f; "
-                        + "unsplit decode vs row kernel: %d of %d elements differ",
+                        + "float64: row kernel %.2e, tiles %.2e (vs f32-q reference %.2e), split decode %.2e, gqa decode %.2e; "
+                        + "max |v| %.2f; unsplit attention_decode vs row kernel: %d of %d elements differ",
                 shape.name(), name, pass.rows, plan.tileCount(), plan.decodeRows().length, splitRows, plan.splitCap(), rowErr,
-                tcErr, tcVsF32q, splitErr, pass.maxAbsV, unsplitDiffer, unsplit);
+                tcErr, tcVsF32q, splitErr, gqaErr, pass.maxAbsV, unsplitDiffer, unsplit);
     }
 
     /** The kernels of one module. */
@@ -267,10 +280,17 @@ class CudaAttentionGpuTests {
         final CUfunc_st rows;
         final CUfunc_st tc;
         final CUfunc_st decode;
+        final CUfunc_st decodeGqa;
         final CUfunc_st reduce;
+        /** Query heads per block of attention_decode_gqa. */
+        final int gqaHeads;
+        /** Whether {@link Pass#launchNew} sends decode rows to attention_decode_gqa (else attention_decode). */
+        boolean gqa = true;
 
-        Kernels(KernelModule module) {
+        Kernels(KernelModule module, Shape shape) {
             this.module = module;
+            decodeGqa = module.function("attention_decode_gqa");
+            gqaHeads = AttentionPlan.decodeHeadsPerBlock(shape.group());
             rows = module.function("attention");
             tc = module.function("attention_tc");
             decode = module.function("attention_decode");
@@ -440,7 +460,8 @@ class CudaAttentionGpuTests {
             if (n > 0) {
                 k.module.args().ptr(qkv).ptr(kCache).ptr(vCache).ptr(posD).ptr(seqD).ptr(decodeD).ptr(tablesD).ptr(strideD)
                         .i32(BLOCK).f32(scale).ptr(partial).ptr(out)
-                        .launch(k.decode, "attention_decode", n, shape.heads(), plan.splitCap(), 256, d.stream);
+                        .launch(k.gqa ? k.decodeGqa : k.decode, "attention_decode", n,
+                                shape.heads() / (k.gqa ? k.gqaHeads : 1), plan.splitCap(), 256, d.stream);
                 if (plan.splitCap() > 1) {
                     k.module.args().ptr(posD).ptr(decodeD).ptr(partial).i32(plan.splitCap()).ptr(out)
                             .launch(k.reduce, "attention_reduce", n, shape.heads(), 128, d.stream);
