@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *   qkv = xn·[Wq;Wk;Wv]ᵀ                                                  cuBLAS       (T, qkvDim) f32
  *   +bias, q/k rmsnorm per head, rope(q,k), k,v -> cache slots            qkv_post
  *   att = softmax(q·Kᵀ/√d, causal, window)·V over the block table         attention_tc (prefill tiles),
- *                                                                         attention_decode (+ _reduce) (T, qDim) bf16
+ *                                                          attention_decode_gqa (+ attention_reduce) (T, qDim) bf16
  *   x += att·Woᵀ (+bias)                                                  cuBLAS β=1   (add_bias)
  *   xn = rmsnorm(x) ; gu = xn·[Wg;Wu]ᵀ ; h = silu(g)*u ; x += h·Wdᵀ        rmsnorm, cuBLAS, silu_mul, cuBLAS β=1
  * logits = rmsnorm(x[rows that need them])·Wlmᵀ                          rmsnorm, cuBLAS (R, vocab) f32 -> host
@@ -88,7 +88,7 @@ final class CudaModelRunner implements ModelRunner {
     /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
     private static final int MAX_GRAPH_BATCH = 256;
     private static final int SAMPLE_THREADS = 1024;
-    /** System property: {@code rows} runs attention through the row kernel only (see the class comment). */
+    /** System property: {@code rows} or {@code split} chooses other attention kernels (see the class comment). */
     static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
