@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-step GPU times (CudaStepProfileGpuTests: StepProfile, -Dtrtllm.cuda.profile=true) of one prefill pass
-# (128-token prompts) and one decode pass at batch 1, 64 and 256, with the row attention kernel and with the
-# tensor-core / split kernels, on stories15M and on PROFILE_LAYERS (default 4) decoder layers of the
+# (128-token prompts) and one decode pass at batch 1, 64 and 256, with the row attention kernel, with the
+# tensor-core / split kernels and with the GQA decode kernel, on stories15M and on PROFILE_LAYERS (default 4) decoder layers of the
 # Llama-3.1-8B shape (random BF16 weights, scripts/reference/make_llama8b_shape.py --layers; per-layer steps
 # are the full model's per layer, embed and LM head as in the full model). Run ON the GPU machine from the
 # repository root after scripts/gpu-bundle.sh here (the bundle in $GPU_BUNDLE_DIR, default .gpu); this script

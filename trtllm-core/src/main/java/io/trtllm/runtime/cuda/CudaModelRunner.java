@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *   qkv = xn·[Wq;Wk;Wv]ᵀ                                                  cuBLAS       (T, qkvDim) f32
  *   +bias, q/k rmsnorm per head, rope(q,k), k,v -> cache slots            qkv_post
  *   att = softmax(q·Kᵀ/√d, causal, window)·V over the block table         attention_tc (prefill tiles),
- *                                                          attention_decode_gqa (+ attention_reduce) (T, qDim) bf16
+ *                                                              attention_decode (+ attention_reduce) (T, qDim) bf16
  *   x += att·Woᵀ (+bias)                                                  cuBLAS β=1   (add_bias)
  *   xn = rmsnorm(x) ; gu = xn·[Wg;Wu]ᵀ ; h = silu(g)*u ; x += h·Wdᵀ        rmsnorm, cuBLAS, silu_mul, cuBLAS β=1
  * logits = rmsnorm(x[rows that need them])·Wlmᵀ                          rmsnorm, cuBLAS (R, vocab) f32 -> host
@@ -68,8 +68,9 @@ import org.slf4j.LoggerFactory;
  * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
  * {@code trtllm.cuda.attention=rows} runs every row through the row kernel {@code attention} (one block per
  * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan}),
- * {@code trtllm.cuda.attention=split} runs decode rows through {@code attention_decode} (one block per row and
- * query head) instead of {@code attention_decode_gqa} (one block per row and up to 4 query heads of a KV head);
+ * {@code trtllm.cuda.attention=gqa} runs decode rows through {@code attention_decode_gqa} (one block per row and
+ * up to 4 query heads of a KV head, which read each key and value once) instead of {@code attention_decode}
+ * (one block per row and query head): not yet run on a GPU, hence not the default (docs/GPU-TESTS.md, pending);
  * {@code trtllm.cuda.profile=true} measures the GPU time of each step of every pass ({@link StepProfile}, CUDA
  * graphs off), logged at debug level and read by {@link #profile()}.
  *
@@ -88,7 +89,7 @@ final class CudaModelRunner implements ModelRunner {
     /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
     private static final int MAX_GRAPH_BATCH = 256;
     private static final int SAMPLE_THREADS = 1024;
-    /** System property: {@code rows} or {@code split} chooses other attention kernels (see the class comment). */
+    /** System property: {@code rows} or {@code gqa} chooses other attention kernels (see the class comment). */
     static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
@@ -106,7 +107,7 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st addBiasFn;
     private final CUfunc_st qkvPostFn;
     private final CUfunc_st attentionFn;
-    /** attention_decode_gqa, or attention_decode with {@code trtllm.cuda.attention=split}. */
+    /** attention_decode, or attention_decode_gqa with {@code trtllm.cuda.attention=gqa}. */
     private final CUfunc_st attentionDecodeFn;
     /** Query heads per block of {@link #attentionDecodeFn}. */
     private final int decodeHeadsPerBlock;
@@ -201,9 +202,9 @@ final class CudaModelRunner implements ModelRunner {
             this.addBiasFn = kernels.function("add_bias");
             this.qkvPostFn = kernels.function("qkv_post");
             this.attentionFn = kernels.function("attention");
-            boolean perHead = "split".equals(System.getProperty(ATTENTION_PROPERTY));
-            this.attentionDecodeFn = kernels.function(perHead ? "attention_decode" : "attention_decode_gqa");
-            this.decodeHeadsPerBlock = perHead ? 1 : AttentionPlan.decodeHeadsPerBlock(config.numHeads() / config.numKvHeads());
+            boolean gqa = "gqa".equals(System.getProperty(ATTENTION_PROPERTY));
+            this.attentionDecodeFn = kernels.function(gqa ? "attention_decode_gqa" : "attention_decode");
+            this.decodeHeadsPerBlock = gqa ? AttentionPlan.decodeHeadsPerBlock(config.numHeads() / config.numKvHeads()) : 1;
             this.attentionReduceFn = kernels.function("attention_reduce");
             this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
             this.spinFn = kernels.function("spin_wait");

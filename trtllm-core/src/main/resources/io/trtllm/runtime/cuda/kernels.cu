@@ -816,6 +816,7 @@ attention_decode(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache
 }
 
 // ---- attention_decode_gqa: attention_decode with the query heads of a KV head sharing its reads ----
+// (The runner launches it with -Dtrtllm.cuda.attention=gqa only, until a GPU run has checked it.)
 // The same rows, splits and partial records as attention_decode, but a block takes GQA_HEADS query heads
 // of one KV head (all of them up to 4), so that each key and value is read once for them instead of once
 // per head: grid (rows, N_HEADS / GQA_HEADS, S). GQA_LANES lanes per position, each holding GQA_DPL

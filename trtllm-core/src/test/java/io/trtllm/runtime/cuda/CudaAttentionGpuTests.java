@@ -124,28 +124,31 @@ class CudaAttentionGpuTests {
                     Kernels k = new Kernels(module, shape);
                     List<Part> batch = List.of(new Part(0, 200), new Part(4095, 1), new Part(300, 1), new Part(100, 37),
                             new Part(0, 1));
-                    try (Pass pass = new Pass(d, shape, batch, 7)) {
-                        short[] batched = pass.runNew(k);
-                        int row = 0;
-                        for (int s = 0; s < batch.size(); s++) {
-                            short[] alone = pass.runNewOn(k, List.of(s));
-                            int n = batch.get(s).length() * shape.heads() * shape.headDim();
-                            for (int i = 0; i < n; i++) {
-                                assertThat(alone[i]).as("%s: part %d alone, element %d", shape.name(), s, i)
-                                        .isEqualTo(batched[row * shape.heads() * shape.headDim() + i]);
+                    for (boolean gqa : new boolean[] {false, true}) {
+                        k.gqa = gqa;
+                        try (Pass pass = new Pass(d, shape, batch, 7)) {
+                            short[] batched = pass.runNew(k);
+                            int row = 0;
+                            for (int s = 0; s < batch.size(); s++) {
+                                short[] alone = pass.runNewOn(k, List.of(s));
+                                int n = batch.get(s).length() * shape.heads() * shape.headDim();
+                                for (int i = 0; i < n; i++) {
+                                    assertThat(alone[i]).as("%s: part %d alone, element %d", shape.name(), s, i)
+                                            .isEqualTo(batched[row * shape.heads() * shape.headDim() + i]);
+                                }
+                                row += batch.get(s).length();
                             }
-                            row += batch.get(s).length();
+                            // The 200-row prompt again as chunks [0, 77) and [77, 200) of the same sequence.
+                            short[] split = pass.runChunks(k, 0, 77);
+                            int n = 200 * shape.heads() * shape.headDim();
+                            int differ = 0;
+                            for (int i = 0; i < n; i++) {
+                                differ += split[i] != batched[i] ? 1 : 0;
+                            }
+                            GpuResults.record("attention %s (decode kernel %s): batched vs alone bit-equal; prompt of 200 as "
+                                    + "77 + 123 rows: %d of %d elements differ", shape.name(), gqa ? "gqa" : "per head", differ, n);
+                            assertThat(differ).isZero();
                         }
-                        // The 200-row prompt again as chunks [0, 77) and [77, 200) of the same sequence.
-                        short[] split = pass.runChunks(k, 0, 77);
-                        int n = 200 * shape.heads() * shape.headDim();
-                        int differ = 0;
-                        for (int i = 0; i < n; i++) {
-                            differ += split[i] != batched[i] ? 1 : 0;
-                        }
-                        GpuResults.record("attention %s: batched vs alone bit-equal; prompt of 200 as 77 + 123 rows: "
-                                + "%d of %d elements differ", shape.name(), differ, n);
-                        assertThat(differ).isZero();
                     }
                 }
             }
@@ -178,10 +181,11 @@ class CudaAttentionGpuTests {
                     k.gqa = false;
                     double perHead = d.micros(i -> pass.launchNew(k, plan));
                     k.gqa = true;
-                    double fresh = d.micros(i -> pass.launchNew(k, plan));
+                    double gqa = d.micros(i -> pass.launchNew(k, plan));
+                    k.gqa = false;
                     GpuResults.record("attention llama-3.1-8b shape, %s: row kernel %.1f us, new kernels %.1f us (%.2fx; "
-                            + "decode per head %.1f us; %d tiles, %d decode rows, %d splits)", c.name(), rows, fresh,
-                            rows / fresh, perHead, plan.tileCount(), plan.decodeRows().length, plan.splitCap());
+                            + "decode kernel gqa %.1f us; %d tiles, %d decode rows, %d splits)", c.name(), rows, perHead,
+                            rows / perHead, gqa, plan.tileCount(), plan.decodeRows().length, plan.splitCap());
                 }
             }
         }
@@ -284,8 +288,8 @@ class CudaAttentionGpuTests {
         final CUfunc_st reduce;
         /** Query heads per block of attention_decode_gqa. */
         final int gqaHeads;
-        /** Whether {@link Pass#launchNew} sends decode rows to attention_decode_gqa (else attention_decode). */
-        boolean gqa = true;
+        /** Whether {@link Pass#launchNew} sends decode rows to attention_decode_gqa (else attention_decode, the runner's default). */
+        boolean gqa;
 
         Kernels(KernelModule module, Shape shape) {
             this.module = module;

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The GPU time of each step of one prefill pass (128-token prompts) and one decode pass (at position
- * 160) at batch 1, 64 and 256, with the row attention kernel ({@code trtllm.cuda.attention=rows}) and
- * with the tensor-core / split kernels, measured by {@link StepProfile} ({@code trtllm.cuda.profile=true}),
+ * 160) at batch 1, 64 and 256, with the row attention kernel ({@code trtllm.cuda.attention=rows}), with the
+ * tensor-core / split kernels (the default, "tiles") and with the GQA decode kernel ({@code gqa}), measured by {@link StepProfile} ({@code trtllm.cuda.profile=true}),
  * recorded as lines of gpu-results.txt. Models: the system property {@code trtllm.gpu.profileModel} (a
  * checkpoint directory, e.g. a few layers of the Llama-3.1-8B shape made by
  * scripts/reference/make_llama8b_shape.py --layers 4, see scripts/gpu-profile.sh) and
@@ -59,7 +59,7 @@ class CudaStepProfileGpuTests {
 
     private static void profile(String name, ModelConfig config, Checkpoint weights) {
         int blocksPerSeq = (PROMPT + 64 + BLOCK - 1) / BLOCK;
-        for (String mode : List.of("rows", "tiles")) {
+        for (String mode : List.of("rows", "tiles", "gqa")) {
             System.setProperty(CudaModelRunner.ATTENTION_PROPERTY, mode);
             try (var runner = new CudaModelRunner(config, weights, (a, p) -> new KvCacheSpec(256 * blocksPerSeq, BLOCK), 0)) {
                 StepProfile profile = runner.profile();
