@@ -702,15 +702,17 @@ final class OpenAiRequestReader {
                 throw OpenAiException.invalid("chat_template_kwargs." + name, "'chat_template_kwargs." + name
                         + "' is set by the server" + (name.equals("tools") ? ": send the tools in 'tools'." : "."));
             }
-            out.put(name, plain(e.getValue()));
+            Object value = plain(e.getValue());
+            if (value != null) { // null: the variable stays unset, as a template reads a missing one
+                out.put(name, value);
+            }
         }
         return out;
     }
 
-    /** A JSON value as plain Java values (maps, lists, strings, numbers, booleans, null), as templates read them. */
-    Object plain(JsonNode node) {
-        Object value = json.treeToValue(node, Object.class);
-        return value == null ? "" : value;
+    /** A JSON value as plain Java values (maps, lists, strings, numbers, booleans; null for JSON null), as templates read them. */
+    @Nullable Object plain(JsonNode node) {
+        return json.treeToValue(node, Object.class);
     }
 
     private static String describe(JsonNode node) {

@@ -65,7 +65,7 @@ record OpenAiTools(List<Tool> tools, Choice choice, @Nullable String named, bool
     }
 
     /** The tools as chat templates read them: OpenAI's {@code {"type": "function", "function": {...}}}. */
-    List<Map<String, Object>> definitions(java.util.function.Function<JsonNode, Object> plain) {
+    List<Map<String, Object>> definitions(java.util.function.Function<JsonNode, @Nullable Object> plain) {
         List<Map<String, Object>> out = new ArrayList<>(tools.size());
         for (Tool t : tools) {
             Map<String, Object> function = new LinkedHashMap<>();
@@ -73,7 +73,7 @@ record OpenAiTools(List<Tool> tools, Choice choice, @Nullable String named, bool
             if (t.description() != null) {
                 function.put("description", t.description());
             }
-            function.put("parameters", plain.apply(t.parameters()));
+            function.put("parameters", java.util.Objects.requireNonNull(plain.apply(t.parameters())));
             Map<String, Object> tool = new LinkedHashMap<>();
             tool.put("type", "function");
             tool.put("function", function);

@@ -224,7 +224,7 @@ class OpenAiGuidedRequestTests {
 
     @Test
     void chatTemplateKwargsAreABoundedObjectOfVariables() {
-        assertThat(chat("\"chat_template_kwargs\": {\"enable_thinking\": false, \"depth\": 2}").templateKwargs())
+        assertThat(chat("\"chat_template_kwargs\": {\"enable_thinking\": false, \"depth\": 2, \"unset\": null}").templateKwargs())
                 .isEqualTo(Map.of("enable_thinking", false, "depth", 2));
         assertThat(chat("").templateKwargs()).isEmpty();
         invalid(() -> chat("\"chat_template_kwargs\": [1]"), "chat_template_kwargs", "expected an object");
