@@ -52,15 +52,11 @@ final class OpenAiResponses {
         }
     }
 
-    /** One choice of a response: a completion output at its index. */
-    ObjectNode choice(boolean chat, int index, CompletionOutput output) {
+    /** One choice of a {@code /completions} response: a completion output at its index. */
+    ObjectNode choice(int index, CompletionOutput output) {
         ObjectNode c = NODES.objectNode().put("index", index);
-        if (chat) {
-            c.putObject("message").put("role", "assistant").put("content", output.text());
-        } else {
-            c.put("text", output.text());
-        }
-        c.set("logprobs", logprobs(chat, output.logprobs(), 0, output.logprobs().size()));
+        c.put("text", output.text());
+        c.set("logprobs", logprobs(false, output.logprobs(), 0, output.logprobs().size()));
         c.put("finish_reason", finishReason(output.finishReason()));
         return c;
     }
@@ -165,23 +161,13 @@ final class OpenAiResponses {
                 delta.toolCalls().stream().filter(t -> t.index() == 0).toList());
     }
 
-    /** A stream chunk of one choice: a text delta (and the role on a chat choice's first chunk). */
-    ObjectNode chunk(Header header, boolean chat, int index, @Nullable String role, String text,
-                     List<TokenLogprob> logprobs, int logprobsFrom, @Nullable String finishReason, boolean withUsageField) {
+    /** A {@code /completions} stream chunk of one choice: a text delta. */
+    ObjectNode chunk(Header header, int index, String text, List<TokenLogprob> logprobs, int logprobsFrom,
+                     @Nullable String finishReason, boolean withUsageField) {
         ObjectNode n = header.node();
         ObjectNode c = n.putArray("choices").addObject().put("index", index);
-        if (chat) {
-            ObjectNode delta = c.putObject("delta");
-            if (role != null) {
-                delta.put("role", role);
-            }
-            if (role != null || !text.isEmpty()) {
-                delta.put("content", text);
-            }
-        } else {
-            c.put("text", text);
-        }
-        c.set("logprobs", logprobs(chat, logprobs, logprobsFrom, logprobs.size()));
+        c.put("text", text);
+        c.set("logprobs", logprobs(false, logprobs, logprobsFrom, logprobs.size()));
         c.put("finish_reason", finishReason(finishReason));
         if (withUsageField) {
             n.putNull("usage");

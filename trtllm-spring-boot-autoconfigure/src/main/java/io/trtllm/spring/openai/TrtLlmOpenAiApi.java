@@ -222,8 +222,7 @@ public final class TrtLlmOpenAiApi {
             if (guideParam == null && tools != null && tools.enforced()) {
                 return tools.error(g);
             }
-            String param = guideParam != null ? guideParam : null;
-            return OpenAiException.invalid(param, "Invalid " + (param != null ? "'" + param + "'" : "guide")
+            return OpenAiException.invalid(guideParam, "Invalid " + (guideParam != null ? "'" + guideParam + "'" : "guide")
                     + (g.pointer() != null && !g.pointer().isEmpty() ? " at '" + g.pointer() + "'" : "")
                     + (g.keyword() != null ? " (keyword '" + g.keyword() + "')" : "") + ": " + g.getMessage());
         }
@@ -401,7 +400,7 @@ public final class TrtLlmOpenAiApi {
                 for (CompletionOutput out : r.outputs()) {
                     choices.add(call.request().chat()
                             ? responses.chatChoice(p * n + out.index(), out, call.replies(), parallelCalls(call))
-                            : responses.choice(false, p * n + out.index(), out));
+                            : responses.choice(p * n + out.index(), out));
                 }
             }
             body.set("usage", OpenAiResponses.usage(metrics));
@@ -481,8 +480,8 @@ public final class TrtLlmOpenAiApi {
                         var logprobs = out.logprobs();
                         if (!chat) {
                             int from = Math.min(logprobsSent.getAndSet(logprobs.size()), logprobs.size());
-                            events.add(responses.line(responses.chunk(call.header(), false, index, null,
-                                    out.textDiff(), logprobs, from, out.finishReason(), includeUsage)));
+                            events.add(responses.line(responses.chunk(call.header(), index, out.textDiff(), logprobs,
+                                    from, out.finishReason(), includeUsage)));
                             return events;
                         }
                         ChatDelta delta = new ChatDelta("", out.textDiff(), List.of());
