@@ -235,7 +235,8 @@ final class RequestTracker implements GenerationListener {
                 }
             }
             var metrics = new RequestMetrics(stats.promptTokens(), count, stats.cachedPromptTokens(),
-                    stats.arrivalNanos(), stats.firstTokenNanos(), stats.finishNanos());
+                    stats.arrivalNanos(), stats.scheduledNanos(), stats.firstTokenNanos(), stats.finishNanos(),
+                    stats.preemptions());
             var out = output(onUpdate == null ? text.toString() : diff, finish, stopReason, metrics);
             if (onUpdate != null) {
                 onUpdate.accept(out);
