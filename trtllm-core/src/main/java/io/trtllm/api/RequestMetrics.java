@@ -16,14 +16,35 @@ package io.trtllm.api;
  * @param firstTokenNanos    when its first token was sampled
  * @param finishNanos        when it ended
  * @param preemptions        times it was preempted (its KV cache dropped) and recomputed
+ * @param interTokenNanos    the time between each two consecutive tokens, as the engine produced them (one fewer
+ *                           than the tokens; for {@code best_of}, each sample's in turn); empty in the updates of a
+ *                           stream before the last, and for a beam search
  */
 public record RequestMetrics(int promptTokens, int generatedTokens, int cachedPromptTokens, long arrivalNanos,
-                             long scheduledNanos, long firstTokenNanos, long finishNanos, int preemptions) {
+                             long scheduledNanos, long firstTokenNanos, long finishNanos, int preemptions,
+                             long[] interTokenNanos) {
+    private static final long[] NONE = new long[0];
 
-    /** Metrics without the scheduling time (0) and preemptions (0). */
+    public RequestMetrics {
+        interTokenNanos = interTokenNanos.length == 0 ? NONE : interTokenNanos.clone();
+    }
+
+    /** Metrics without the gaps between tokens. */
+    public RequestMetrics(int promptTokens, int generatedTokens, int cachedPromptTokens, long arrivalNanos,
+                          long scheduledNanos, long firstTokenNanos, long finishNanos, int preemptions) {
+        this(promptTokens, generatedTokens, cachedPromptTokens, arrivalNanos, scheduledNanos, firstTokenNanos,
+                finishNanos, preemptions, NONE);
+    }
+
+    /** Metrics without the scheduling time (0), preemptions (0) and the gaps between tokens. */
     public RequestMetrics(int promptTokens, int generatedTokens, int cachedPromptTokens, long arrivalNanos,
                           long firstTokenNanos, long finishNanos) {
-        this(promptTokens, generatedTokens, cachedPromptTokens, arrivalNanos, 0, firstTokenNanos, finishNanos, 0);
+        this(promptTokens, generatedTokens, cachedPromptTokens, arrivalNanos, 0, firstTokenNanos, finishNanos, 0, NONE);
+    }
+
+    @Override
+    public long[] interTokenNanos() {
+        return interTokenNanos.length == 0 ? NONE : interTokenNanos.clone();
     }
 
     /** Submission to first token (queueing + prefill), or 0. */

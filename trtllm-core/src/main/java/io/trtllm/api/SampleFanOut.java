@@ -212,7 +212,8 @@ final class SampleFanOut implements AutoCloseable {
         long scheduled = samples.stream().mapToLong(r -> r.metrics().scheduledNanos()).filter(t -> t != 0).min().orElse(0);
         int preemptions = samples.stream().mapToInt(r -> r.metrics().preemptions()).sum();
         var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
-                scheduled, first.firstTokenNanos(), finish, preemptions);
+                scheduled, first.firstTokenNanos(), finish, preemptions,
+                samples.stream().flatMapToLong(r -> java.util.Arrays.stream(r.metrics().interTokenNanos())).toArray());
         return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs(),
                 samples.getFirst().contextLogits());
     }

@@ -96,6 +96,10 @@ class LlmStatsAndSaveIT {
         assertThat(m.queueNanos() + m.prefillNanos()).isEqualTo(m.timeToFirstTokenNanos());
         assertThat(m.prefillNanos() + m.decodeNanos()).isEqualTo(m.inferenceNanos());
         assertThat(m.preemptions()).isZero();
+        // A gap between each two of the six tokens, within the decode phase.
+        assertThat(m.interTokenNanos()).hasSize(5);
+        assertThat(java.util.Arrays.stream(m.interTokenNanos()).min().orElseThrow()).isPositive();
+        assertThat(java.util.Arrays.stream(m.interTokenNanos()).sum()).isLessThanOrEqualTo(m.decodeNanos());
 
         // The snapshot is taken after each iteration, a moment after its outputs went out.
         await(() -> llm.stats().generatedTokens() - before.generatedTokens() >= 6 + 4 + 2);

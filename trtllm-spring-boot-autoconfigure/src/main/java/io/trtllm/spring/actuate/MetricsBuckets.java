@@ -8,7 +8,8 @@ import org.jspecify.annotations.Nullable;
  * tokens. Each list is positive, finite and strictly increasing.
  *
  * @param timeToFirstToken        vLLM's time to first token
- * @param timePerOutputToken      vLLM's time per output token (a request's mean after its first token)
+ * @param timePerOutputToken      vLLM's time per output token (a request's mean after its first token) and inter-token
+ *                                latency (each gap between two tokens)
  * @param requestLatency          vLLM's end-to-end latency and request phases (queue, prefill, decode, inference)
  * @param iterationTokens         tokens per forward pass
  * @param genAiRequestDuration    OpenTelemetry's {@code gen_ai.server.request.duration}

@@ -50,6 +50,7 @@ public final class TrtLlmVllmMetrics implements MeterBinder, AutoCloseable {
     static final String REQUEST_SUCCESS = "vllm:request_success";
     static final String TIME_TO_FIRST_TOKEN = "vllm:time_to_first_token";
     static final String TIME_PER_OUTPUT_TOKEN = "vllm:request_time_per_output_token";
+    static final String INTER_TOKEN_LATENCY = "vllm:inter_token_latency";
     static final String E2E_LATENCY = "vllm:e2e_request_latency";
     static final String QUEUE_TIME = "vllm:request_queue_time";
     static final String PREFILL_TIME = "vllm:request_prefill_time";
@@ -137,6 +138,7 @@ public final class TrtLlmVllmMetrics implements MeterBinder, AutoCloseable {
         timer(registry, TIME_TO_FIRST_TOKEN, "Histogram of time to first token in seconds.", buckets.timeToFirstToken());
         timer(registry, TIME_PER_OUTPUT_TOKEN, "Histogram of time per output token in seconds.",
                 buckets.timePerOutputToken());
+        timer(registry, INTER_TOKEN_LATENCY, "Histogram of inter-token latency in seconds.", buckets.timePerOutputToken());
         timer(registry, E2E_LATENCY, "Histogram of e2e request latency in seconds.", buckets.requestLatency());
         timer(registry, QUEUE_TIME, "Histogram of time spent in WAITING phase for request.", buckets.requestLatency());
         timer(registry, PREFILL_TIME, "Histogram of time spent in PREFILL phase for request.", buckets.requestLatency());
@@ -185,6 +187,10 @@ public final class TrtLlmVllmMetrics implements MeterBinder, AutoCloseable {
             success(registry, reason).increment();
             record(registry, TIME_TO_FIRST_TOKEN, buckets.timeToFirstToken(), m.timeToFirstTokenNanos());
             record(registry, TIME_PER_OUTPUT_TOKEN, buckets.timePerOutputToken(), m.timePerOutputTokenNanos());
+            Timer interToken = timer(registry, INTER_TOKEN_LATENCY, "", buckets.timePerOutputToken());
+            for (long gap : m.interTokenNanos()) {
+                interToken.record(gap, java.util.concurrent.TimeUnit.NANOSECONDS);
+            }
             record(registry, E2E_LATENCY, buckets.requestLatency(), m.endToEndNanos());
             record(registry, QUEUE_TIME, buckets.requestLatency(), m.queueNanos());
             record(registry, PREFILL_TIME, buckets.requestLatency(), m.prefillNanos());

@@ -83,7 +83,7 @@ public class TrtLlmMetricsProperties implements InitializingBean {
         /** Bounds in seconds of vllm:time_to_first_token_seconds. */
         private List<Double> timeToFirstToken = new ArrayList<>(MetricsBuckets.VLLM_TIME_TO_FIRST_TOKEN);
 
-        /** Bounds in seconds of vllm:request_time_per_output_token_seconds. */
+        /** Bounds in seconds of vllm:request_time_per_output_token_seconds and vllm:inter_token_latency_seconds. */
         private List<Double> timePerOutputToken = new ArrayList<>(MetricsBuckets.VLLM_TIME_PER_OUTPUT_TOKEN);
 
         /**

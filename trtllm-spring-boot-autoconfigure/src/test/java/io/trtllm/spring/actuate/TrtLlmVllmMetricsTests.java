@@ -64,7 +64,8 @@ class TrtLlmVllmMetricsTests {
         var metrics = bound(MetricsBuckets.DEFAULTS);
         // Arrived at 0, first pass at 0.2 s (queue), first token at 0.25 s (prefill), 3 tokens, ended at 1.25 s.
         long t0 = 1_000_000 * MS;
-        metrics.finished(output("length", new RequestMetrics(2, 3, 0, t0, t0 + 200 * MS, t0 + 250 * MS, t0 + 1250 * MS, 0)));
+        metrics.finished(output("length", new RequestMetrics(2, 3, 0, t0, t0 + 200 * MS, t0 + 250 * MS, t0 + 1250 * MS, 0,
+                new long[] {400 * MS, 600 * MS})));
         metrics.finished(output("cancelled", new RequestMetrics(2, 0, 0, t0, 0, 0, t0 + 10 * MS, 0)));
         metrics.cancelled();
         String scrape = registry.scrape();
@@ -73,6 +74,9 @@ class TrtLlmVllmMetricsTests {
         assertThat(value(scrape, "vllm:request_success_total{finished_reason=\"abort\",model_name=\"stories15M\"}")).isEqualTo(2);
         assertHistogram(scrape, "vllm:time_to_first_token_seconds", MetricsBuckets.VLLM_TIME_TO_FIRST_TOKEN, 1, 0.25);
         assertHistogram(scrape, "vllm:request_time_per_output_token_seconds", MetricsBuckets.VLLM_TIME_PER_OUTPUT_TOKEN, 1, 0.5);
+        // One observation per gap between two tokens: 0.4 s and 0.6 s.
+        assertHistogram(scrape, "vllm:inter_token_latency_seconds", MetricsBuckets.VLLM_TIME_PER_OUTPUT_TOKEN, 2, 1.0);
+        assertThat(value(scrape, "vllm:inter_token_latency_seconds_bucket{model_name=\"stories15M\",le=\"0.5\"}")).isEqualTo(1);
         assertHistogram(scrape, "vllm:e2e_request_latency_seconds", MetricsBuckets.VLLM_REQUEST_LATENCY, 2, 1.26);
         assertHistogram(scrape, "vllm:request_queue_time_seconds", MetricsBuckets.VLLM_REQUEST_LATENCY, 1, 0.2);
         assertHistogram(scrape, "vllm:request_prefill_time_seconds", MetricsBuckets.VLLM_REQUEST_LATENCY, 1, 0.05);
