@@ -93,7 +93,7 @@ public final class TrtLlmOpenAiApi {
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
      * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
-     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param observer  told about the end of each engine request (the engine's meters listen to the {@code LLM})
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer) {
@@ -105,7 +105,7 @@ public final class TrtLlmOpenAiApi {
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
      * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
-     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param observer  told about the end of each engine request (the engine's meters listen to the {@code LLM})
      * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
      *                  the application's, so that {@code spring.jackson.*} applies
      */
