@@ -183,7 +183,7 @@ final class Requests {
     }
 
     private static RequestStats statsOf(Sequence s) {
-        return new RequestStats(s.arrivalNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, s.generated(),
+        return new RequestStats(s.arrivalNanos, s.scheduledNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, s.generated(),
                 s.cachedPrefix, s.preemptions);
     }
 }

@@ -36,6 +36,8 @@ final class Scheduler {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private final List<Failure> failures = new ArrayList<>();
+    /** Preemptions so far, over all sequences. */
+    private long preemptions;
 
     Scheduler(SchedulerConfig config, KvCacheManager kv) {
         this(config, kv, StepHook.NONE);
@@ -57,6 +59,10 @@ final class Scheduler {
 
     int runningCount() {
         return running.size();
+    }
+
+    long preemptions() {
+        return preemptions;
     }
 
     boolean hasWork() {
@@ -187,6 +193,7 @@ final class Scheduler {
         kv.free(s.id);
         s.computed = 0;
         s.preemptions++;
+        preemptions++;
         s.status = Sequence.Status.WAITING;
         waiting.addFirst(s);
     }

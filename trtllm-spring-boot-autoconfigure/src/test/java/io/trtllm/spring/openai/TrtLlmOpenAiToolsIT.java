@@ -115,7 +115,7 @@ class TrtLlmOpenAiToolsIT {
 
     private static WebTestClient client(Script script) {
         var api = new TrtLlmOpenAiApi(SharedLlm.get(), "qwen3", TrtLlmChatOptions.builder().build(), 4,
-                TrtLlmRequestObserver.NOOP, JSON, qwen3, script);
+                TrtLlmRequestObserver.NOOP, JSON, GenAiServerObserver.NOOP, qwen3, script);
         return WebTestClient.bindToRouterFunction(api.routes("/v1")).build().mutate()
                 .responseTimeout(Duration.ofSeconds(60)).build();
     }
