@@ -1,6 +1,7 @@
 package io.trtllm.api;
 
 import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.executor.BeamSearchConfig;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
@@ -114,11 +115,15 @@ final class SampleFanOut implements AutoCloseable {
      */
     CompletableFuture<RequestOutput> submit(String requestId, String prompt, int[] ids, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate, TokenMask.@Nullable Source guide) {
-        if (params.useBeamSearch()) {
+        if (params.useBeamSearch() && params.guidedDecoding() != null) {
             return beamSearch(requestId, prompt, ids, params);
         }
         var sampling = (tokenizer != null ? params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false))
-                : params.toSamplingConfig(eosTokenIds)).withGuide(guide != null ? guide : guide(params));
+                : params.toSamplingConfig(eosTokenIds));
+        if (params.useBeamSearch()) {
+            return beamGroup(requestId, prompt, ids, params, sampling, onUpdate);
+        }
+        sampling = sampling.withGuide(guide != null ? guide : guide(params));
         if (params.bestOf() == 1) {
             return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
         }
@@ -143,6 +148,41 @@ final class SampleFanOut implements AutoCloseable {
         return combined;
     }
 
+    /**
+     * A beam search inside the executor: one sequence group whose beams share the prompt's blocks
+     * ({@link io.trtllm.executor.Executor#submit(GenerationRequest, BeamSearchConfig,
+     * io.trtllm.executor.GenerationListener)}); stop strings are checked there on each kept beam's text.
+     */
+    private CompletableFuture<RequestOutput> beamGroup(String requestId, String prompt, int[] ids, SamplingParams params,
+                                                      SamplingConfig sampling, @Nullable Consumer<RequestOutput> onUpdate) {
+        Tokenizer tok = tokenizer;
+        java.util.function.Predicate<int[]> stops = params.stop().isEmpty() || tok == null ? null : generated -> {
+            String text = IncrementalDetokenizer.decodeAfter(tok, ids, generated, params.skipSpecialTokens());
+            for (String stop : params.stop()) {
+                if (text.contains(stop)) {
+                    return true;
+                }
+            }
+            return false;
+        };
+        var beams = new BeamSearchConfig(params.beamWidth(), params.lengthPenalty(), params.earlyStopping(), stops,
+                onUpdate != null);
+        var tracker = new BeamTracker(requestId, prompt, ids, tokenizer, params, sampling, onUpdate, delivery);
+        try {
+            executor.submit(new GenerationRequest(requestId, ids, params.maxTokens(), sampling), beams, tracker);
+        } catch (io.trtllm.executor.QueueFullException e) {
+            throw new QueueFullException(e.getMessage(), e);
+        }
+        CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
+        handle.whenComplete((r, e) -> {
+            if (e != null) {
+                executor.abort(requestId); // cancelled, timed out or failed: free the group's blocks (no-op once done)
+            }
+        });
+        return handle;
+    }
+
+    /** Guided beam search, step by step over the executor ({@link BeamSearch}): each beam keeps its place in the guide. */
     private CompletableFuture<RequestOutput> beamSearch(String requestId, String prompt, int[] ids, SamplingParams params) {
         Set<Integer> ends = new HashSet<>();
         if (!params.ignoreEos()) {

@@ -135,14 +135,44 @@ public final class Executor implements AutoCloseable {
         LockSupport.unpark(loop);
     }
 
+    /**
+     * Queues a beam search of {@code request}'s prompt: {@code beams.width()} beams run as one sequence group
+     * (see {@link BeamGroup}); the listener gets {@link GenerationListener#onBeams} and then its finish.
+     *
+     * @throws IllegalArgumentException as {@link #submit(GenerationRequest, GenerationListener)}, and for a width
+     *                                  above max_batch_size or whose beams at full length the KV cache could
+     *                                  not hold together (the search could never finish)
+     */
+    public void submit(GenerationRequest request, BeamSearchConfig beams, GenerationListener listener) {
+        int width = beams.width();
+        if (width > config.scheduler().maxBatchSize()) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": the beam width (" + width
+                    + ") exceeds max_batch_size " + config.scheduler().maxBatchSize());
+        }
+        long length = (long) request.promptTokenIds().length + request.maxTokens();
+        long blocks = (long) width * Math.ceilDiv(Math.min(length, config.maxSeqLen()), kv.blockSize());
+        if (blocks > kv.numBlocks()) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": " + width + " beams of up to "
+                    + length + " positions need " + blocks + " KV blocks; the cache has " + kv.numBlocks());
+        }
+        synchronized (lifecycle) {
+            submitLocked(request, beams, listener);
+        }
+        LockSupport.unpark(loop);
+    }
+
     private void submitLocked(GenerationRequest request, GenerationListener listener) {
+        submitLocked(request, null, listener);
+    }
+
+    private void submitLocked(GenerationRequest request, @Nullable BeamSearchConfig beams, GenerationListener listener) {
         Throwable error = fatal;
         if (!accepting || error != null) {
             throw new IllegalStateException("the executor is not accepting requests"
                     + (error != null ? " (failed: " + error + ")" : " (shut down)"), error);
         }
         request.checkFits(config.maxSeqLen(), vocab);
-        requests.add(request, listener);
+        requests.add(request, beams, listener);
     }
 
     /** Stops a request (finish reason CANCELLED) and frees its blocks; false if it is not live. */
