@@ -75,8 +75,7 @@ final class LlmEngine implements AutoCloseable {
                 args.maxBeamWidth());
         this.delivery = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
-        this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize(),
-                (input, step, guide) -> submit("", input, step, null, guide));
+        this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize());
     }
 
     static EngineSpec engineSpec(LlmArgs args) {
@@ -115,13 +114,6 @@ final class LlmEngine implements AutoCloseable {
     /** Checks a request, then queues it (its samples or beams) with the executor. */
     CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate) {
-        return submit(prompt, promptIds, params, onUpdate, null);
-    }
-
-    /** {@code guide}: a beam-search step's mask source (its beam's place in the guide), else null. */
-    private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
-                                                    @Nullable Consumer<RequestOutput> onUpdate,
-                                                    io.trtllm.sampling.TokenMask.@Nullable Source guide) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }
@@ -137,7 +129,7 @@ final class LlmEngine implements AutoCloseable {
             ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
         }
         limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate, guide);
+        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
     }
 
     /**
@@ -176,7 +168,6 @@ final class LlmEngine implements AutoCloseable {
         }
         closed = true;
         executor.close(timeout);
-        fanOut.close(); // beam searches: their steps have ended, finished or failed by the executor's close
         delivery.close(); // waits for the last outputs to be delivered
         model.close(); // runner, tokenizer, engine lease: the last LLM on an engine unmaps its weights
     }

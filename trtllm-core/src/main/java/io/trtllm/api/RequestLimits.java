@@ -24,12 +24,6 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
         if (params.useBeamSearch() && params.promptLogprobs() != null) {
             throw new IllegalArgumentException("use_beam_search does not support prompt_logprobs");
         }
-        // Guided beam search still runs step by step over the executor (BeamSearch): without these.
-        if (params.useBeamSearch() && params.guidedDecoding() != null
-                && (streaming || !params.stop().isEmpty() || params.logprobs() != null)) {
-            throw new IllegalArgumentException("use_beam_search with guided_decoding does not support streaming, stop "
-                    + "strings or logprobs");
-        }
         if (streaming && params.bestOf() > 1 && !params.useBeamSearch()) {
             throw new IllegalArgumentException("streaming supports n = best_of = 1 for now (n=" + params.n() + ", best_of="
                     + params.bestOf() + "); use generate or generateAsync");

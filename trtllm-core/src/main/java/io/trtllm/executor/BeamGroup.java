@@ -47,14 +47,17 @@ final class BeamGroup {
         final int[] tokens;
         final double cumulative;
         final @Nullable Link logprobs;
+        /** Where the beam stands in the request's guide, or null without one. */
+        final @Nullable BeamGuide guide;
         /** Positions [0, computed) have their keys and values in the beam's blocks. */
         int computed;
 
-        Beam(long kvId, int[] tokens, double cumulative, @Nullable Link logprobs, int computed) {
+        Beam(long kvId, int[] tokens, double cumulative, @Nullable Link logprobs, @Nullable BeamGuide guide, int computed) {
             this.kvId = kvId;
             this.tokens = tokens;
             this.cumulative = cumulative;
             this.logprobs = logprobs;
+            this.guide = guide;
             this.computed = computed;
         }
 
@@ -107,7 +110,7 @@ final class BeamGroup {
         if (decoding() || done) {
             throw new IllegalStateException("the beam search has already started");
         }
-        live = new ArrayList<>(List.of(new Beam(kvId, prompt, 0, null, computed)));
+        live = new ArrayList<>(List.of(new Beam(kvId, prompt, 0, null, config.guide(), computed)));
     }
 
     /**
@@ -124,8 +127,20 @@ final class BeamGroup {
         List<Candidate> candidates = new ArrayList<>(rows.length * 2 * width);
         for (int i = 0; i < rows.length; i++) {
             Beam parent = live.get(i);
+            if (parent.guide != null) {
+                // Scored on the masked row: its log-probabilities are those of the allowed tokens, renormalized.
+                rows[i] = Arrays.copyOfRange(rows[i], offsets[i], offsets[i] + vocab);
+                offsets[i] = 0;
+                parent.guide.mask(rows[i], 0, vocab);
+            }
             double logZ = logSumExp(rows[i], offsets[i], vocab);
+            if (logZ == Double.NEGATIVE_INFINITY) {
+                continue; // the guide allows nothing here: the beam has no continuation
+            }
             for (int token : TopN.of(rows[i], offsets[i], vocab, Math.min(2 * width, vocab))) {
+                if (rows[i][offsets[i] + token] == Float.NEGATIVE_INFINITY) {
+                    break; // fewer tokens allowed than candidates asked for
+                }
                 // As Sampler.logprobs: the float log-probability, summed in double.
                 float logprob = (float) (rows[i][offsets[i] + token] - logZ);
                 candidates.add(new Candidate(parent, i, token, parent.cumulative + logprob));
@@ -138,13 +153,21 @@ final class BeamGroup {
             if (next.size() == width) {
                 break;
             }
+            BeamGuide guide = null;
+            if (c.parent().guide != null) {
+                guide = c.parent().guide.after(c.token());
+                if (guide == null) {
+                    continue; // the mask allowed it, so this guards the invariant
+                }
+            }
             int[] tokens = Arrays.copyOf(c.parent().tokens, c.parent().tokens.length + 1);
             tokens[tokens.length - 1] = c.token();
             Link logprobs = sampling.logprobs() == SamplingConfig.NO_LOGPROBS ? null
                     : new Link(Sampler.logprobs(rows[c.row()], offsets[c.row()], vocab, c.token(), sampling.logprobs()),
                             c.parent().logprobs);
             int[] generated = Arrays.copyOfRange(tokens, promptLength, tokens.length);
-            if (sampling.isEndToken(c.token()) || (config.stopsText() != null && config.stopsText().test(generated))) {
+            if (sampling.isEndToken(c.token()) || (guide != null && guide.terminated())
+                    || (config.stopsText() != null && config.stopsText().test(generated))) {
                 addFinished(new Hypothesis(generated, c.cumulative(), config.score(c.cumulative(), generated.length), logprobs,
                         FinishReason.STOP));
                 continue;
@@ -157,7 +180,7 @@ final class BeamGroup {
                 kvId = FORK_IDS.decrementAndGet();
                 kv.fork(parent.kvId, kvId);
             }
-            next.add(new Beam(kvId, tokens, c.cumulative(), logprobs, parent.computed));
+            next.add(new Beam(kvId, tokens, c.cumulative(), logprobs, guide, parent.computed));
         }
         for (Beam b : live) {
             if (!continued.containsKey(b)) {

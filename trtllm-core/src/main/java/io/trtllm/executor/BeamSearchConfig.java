@@ -25,9 +25,13 @@ import org.jspecify.annotations.Nullable;
  *                      null without stop strings; called on the executor's thread for the candidates kept
  * @param reportEachStep whether the listener gets the hypotheses after every step (streaming), not only at
  *                       the end
+ * @param guide          where the output starts in the request's guide, or null for free text: each beam's row is
+ *                       masked to the tokens its place allows before it is scored (so log-probabilities are
+ *                       those of the masked distribution and every beam stays inside the guide), and a beam
+ *                       whose guide terminates is finished
  */
 public record BeamSearchConfig(int width, float lengthPenalty, int earlyStopping, @Nullable Predicate<int[]> stopsText,
-                               boolean reportEachStep) {
+                               boolean reportEachStep, @Nullable BeamGuide guide) {
     /** TensorRT-LLM's default early stopping: done once {@code width} hypotheses have finished. */
     public static final int EARLY_STOP = 1;
     /** Hugging Face's heuristic early stopping. */
@@ -45,6 +49,12 @@ public record BeamSearchConfig(int width, float lengthPenalty, int earlyStopping
         if (earlyStopping < 0) {
             throw new IllegalArgumentException("early_stopping must be >= 0, got " + earlyStopping);
         }
+    }
+
+    /** Without a guide. */
+    public BeamSearchConfig(int width, float lengthPenalty, int earlyStopping, @Nullable Predicate<int[]> stopsText,
+                            boolean reportEachStep) {
+        this(width, lengthPenalty, earlyStopping, stopsText, reportEachStep, null);
     }
 
     /** A hypothesis's score: its cumulative log-probability over its length to the power of the length penalty. */

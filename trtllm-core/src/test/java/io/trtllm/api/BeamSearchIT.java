@@ -153,4 +153,30 @@ class BeamSearchIT {
         awaitNoBlocksUsed();
         assertThat(search.isCancelled() || search.handle((r, e) -> e instanceof CancellationException).join()).isTrue();
     }
+
+    @Test
+    void guidedBeamsStreamAndCarryTheMaskedLogprobs() {
+        var params = beams(4, 3, 8).logprobs(0)
+                .guidedDecoding(io.trtllm.api.config.GuidedDecodingParams.regex("[0-9]{3}")).build();
+        List<RequestOutput> updates = new ArrayList<>();
+        for (RequestOutput o : llm.generateStream(PROMPTS.get(0), params)) {
+            updates.add(o);
+        }
+        RequestOutput last = updates.getLast();
+        assertThat(last.outputs()).hasSize(3).allSatisfy(o -> {
+            assertThat(o.text()).matches("[0-9]{3}");
+            assertThat(o.finishReason()).isEqualTo(CompletionOutput.STOP);
+            // Three digits and the end token, each at most certain under the masked distribution.
+            assertThat(o.logprobs()).hasSize(o.tokenIds().length);
+            assertThat(o.logprobs()).allSatisfy(lp -> assertThat(lp.logprob()).isLessThanOrEqualTo(0f));
+            assertThat(o.cumulativeLogprob()).isCloseTo(o.logprobs().stream().mapToDouble(TokenLogprob::logprob).sum(),
+                    within(1e-3));
+        });
+        assertThat(updates.size()).isGreaterThan(1);
+        for (RequestOutput u : updates) {
+            assertThat(u.outputs()).allSatisfy(o -> assertThat(o.text()).matches("[0-9]{0,3}"));
+        }
+        RequestOutput unstreamed = llm.generate(PROMPTS.get(0), params);
+        assertThat(unstreamed.output().tokenIds()).containsExactly(last.output().tokenIds());
+    }
 }
