@@ -64,7 +64,7 @@ final class LlmEngine implements AutoCloseable {
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
             this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
-                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse()));
+                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse(), args.kvCacheConfig().eventBufferMaxSize()));
         } catch (RuntimeException | Error e) {
             loaded.close();
             throw e;

@@ -43,9 +43,20 @@ public final class Executor implements AutoCloseable {
      * @param maxQueueSize     most requests waiting to run; more are rejected at once
      * @param maxSeqLen        longest prompt + output
      * @param enableBlockReuse whether full KV blocks are shared between requests with a common prefix
+     * @param kvCacheEventBufferMaxSize most KV cache events held between drains ({@link #drainKvCacheEvents}); 0: none
      */
-    public record Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse) {
+    public record Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse,
+                         int kvCacheEventBufferMaxSize) {
+        /** Without KV cache events. */
+        public Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse) {
+            this(scheduler, maxQueueSize, maxSeqLen, enableBlockReuse, 0);
+        }
+
         public Config {
+            if (kvCacheEventBufferMaxSize < 0) {
+                throw new IllegalArgumentException("kv_cache_config.event_buffer_max_size must be >= 0, got "
+                        + kvCacheEventBufferMaxSize);
+            }
             if (maxQueueSize <= 0) {
                 throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
             }
@@ -77,6 +88,7 @@ public final class Executor implements AutoCloseable {
     }
 
     private final KvCacheManager kv;
+    private final @Nullable KvCacheEvents kvEvents;
     private final Scheduler scheduler;
     private final Requests requests;
     private final Step step;
@@ -105,6 +117,10 @@ public final class Executor implements AutoCloseable {
         this.vocab = runner.config().vocabSize();
         var spec = runner.kvCache();
         this.kv = new KvCacheManager(spec.numBlocks(), spec.blockSize(), config.enableBlockReuse());
+        this.kvEvents = config.kvCacheEventBufferMaxSize() > 0 ? new KvCacheEvents(config.kvCacheEventBufferMaxSize()) : null;
+        if (kvEvents != null) {
+            kv.events(kvEvents); // before the loop starts: its thread sees the buffer
+        }
         if (spec.blocksFor(config.maxSeqLen()) > spec.numBlocks()) {
             throw new IllegalArgumentException("the KV cache (" + spec.capacityTokens() + " tokens) cannot hold one sequence of "
                     + "max_seq_len " + config.maxSeqLen());
@@ -190,6 +206,19 @@ public final class Executor implements AutoCloseable {
         }
         LockSupport.unpark(loop);
         return true;
+    }
+
+    /**
+     * The KV cache events since the last call, oldest first (see {@link io.trtllm.api.config.KvCacheEvent}).
+     *
+     * @throws IllegalStateException when the executor collects none ({@code kvCacheEventBufferMaxSize} 0)
+     */
+    public java.util.List<io.trtllm.api.config.KvCacheEvent> drainKvCacheEvents() {
+        KvCacheEvents events = kvEvents;
+        if (events == null) {
+            throw new IllegalStateException("KV cache events are off; set kv_cache_config.event_buffer_max_size above 0");
+        }
+        return events.drain();
     }
 
     /** The latest snapshot (updated after every iteration). */

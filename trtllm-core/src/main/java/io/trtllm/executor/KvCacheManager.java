@@ -3,6 +3,7 @@ package io.trtllm.executor;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import io.trtllm.api.config.KvCacheEvent;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -105,6 +106,8 @@ public final class KvCacheManager {
     private final BlockHash hash;
     private long reuseHitBlocks;
     private long reuseHitTokens;
+    /** Where stored and removed blocks are told, or null when no one asked ({@link #events}). */
+    private @Nullable KvCacheEvents events;
 
     public KvCacheManager(int numBlocks, int blockSize, boolean enableBlockReuse) {
         this(numBlocks, blockSize, enableBlockReuse, sha256());
@@ -126,6 +129,15 @@ public final class KvCacheManager {
             empty.add(blocks[i]);
         }
         this.hash = hash;
+    }
+
+    /**
+     * Tells {@code events} from now on which blocks are registered for reuse ({@code Stored}) and which are
+     * evicted ({@code Removed}), after a {@code Created} event for the cache.
+     */
+    public void events(KvCacheEvents events) {
+        this.events = events;
+        events.add(id -> new KvCacheEvent.Created(id, blocks.length, blockSize));
     }
 
     public int blockSize() {
@@ -276,6 +288,11 @@ public final class KvCacheManager {
                 block.parentGeneration = parent.generation;
                 byKey.put(key, block);
                 table.last = block;
+                if (events != null) {
+                    int[] content = block.tokens;
+                    Long parentHash = parent == ROOT ? null : parent.key;
+                    events.add(id -> new KvCacheEvent.Stored(id, parentHash, key, java.util.Arrays.stream(content).boxed().toList()));
+                }
             } else {
                 // The same prefix block computed by another sequence (a twin) continues the chain, and
                 // this sequence's copy returns to the empty pool when released; a collision ends it.
@@ -469,6 +486,10 @@ public final class KvCacheManager {
             block = lru.next();
             lru.remove();
             byKey.remove(block.key);
+            if (events != null) {
+                long evicted = block.key;
+                events.add(id -> new KvCacheEvent.Removed(id, java.util.List.of(evicted)));
+            }
             block.tokens = null;
             block.parent = null;
             block.generation++;
