@@ -171,6 +171,25 @@ public final class LLM implements AutoCloseable {
         engine.history.addListener(listener);
     }
 
+    /** Stops calling a listener given to {@link #onIterationStats}; nothing happens if it is not there. */
+    public void removeIterationStatsListener(Consumer<? super EngineStats> listener) {
+        engine.history.removeListener(listener);
+    }
+
+    /**
+     * Tells {@code listener} how each request ends from now on, whichever way it came in (this API, a Spring
+     * {@code ChatModel} built on this instance, the OpenAI API): metrics attach here, so that they count every
+     * request once. See {@link RequestListener} for the threads it is called on.
+     */
+    public void addRequestListener(RequestListener listener) {
+        engine.addListener(listener);
+    }
+
+    /** Stops telling a listener given to {@link #addRequestListener}; nothing happens if it is not there. */
+    public void removeRequestListener(RequestListener listener) {
+        engine.removeListener(listener);
+    }
+
     /**
      * Writes the engine directory to {@code dir} (TensorRT-LLM's {@code save}) so that it loads later as a
      * prebuilt engine: {@code new LLM(dir.toString())}. {@code dir} must not exist or be empty.

@@ -14,12 +14,18 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What an {@link LLM} runs on, as nano-vllm's {@code LLMEngine} under its short {@code llm.py}: the
@@ -28,6 +34,7 @@ import org.jspecify.annotations.Nullable;
  */
 final class LlmEngine implements AutoCloseable {
     private static final AtomicLong DELIVERY_THREADS = new AtomicLong();
+    private static final Logger LOG = LoggerFactory.getLogger(LlmEngine.class);
 
     final LoadedModel model;
     final Executor executor;
@@ -46,6 +53,7 @@ final class LlmEngine implements AutoCloseable {
     private final AtomicLong requestIds = new AtomicLong();
     /** Each iteration's stats, for {@link LLM#iterationStats()} and its listeners. */
     final StatsHistory history = new StatsHistory();
+    private final List<RequestListener> listeners = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
 
     LlmEngine(LlmArgs args) {
@@ -111,9 +119,61 @@ final class LlmEngine implements AutoCloseable {
         return apiTokenizer;
     }
 
-    /** Checks a request, then queues it (its samples or beams) with the executor. */
+    /**
+     * Checks a request, then queues it (its samples or beams) with the executor; the request listeners hear how
+     * it ends (a beam search is one request: its beams run as one group in the executor).
+     */
     CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate) {
+        CompletableFuture<RequestOutput> result;
+        try {
+            result = checkAndQueue(prompt, promptIds, params, onUpdate);
+        } catch (QueueFullException e) {
+            tell(l -> l.onRejected(e));
+            throw e;
+        } catch (RuntimeException e) {
+            tell(l -> l.onFailed(e));
+            throw e;
+        }
+        // On the future the caller holds: its cancel() is heard here as a cancellation.
+        result.whenComplete((output, error) -> {
+            if (error == null) {
+                tell(l -> l.onFinished(output));
+                return;
+            }
+            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            if (cause instanceof CancellationException) {
+                tell(RequestListener::onCancelled);
+            } else if (cause instanceof QueueFullException full) {
+                tell(l -> l.onRejected(full));
+            } else {
+                tell(l -> l.onFailed(cause));
+            }
+        });
+        return result;
+    }
+
+    void addListener(RequestListener listener) {
+        listeners.add(java.util.Objects.requireNonNull(listener, "listener"));
+    }
+
+    void removeListener(RequestListener listener) {
+        listeners.remove(listener);
+    }
+
+    private void tell(Consumer<RequestListener> event) {
+        for (RequestListener l : listeners) {
+            try {
+                event.accept(l);
+            } catch (RuntimeException e) {
+                LOG.warn("Request listener {} failed: {}", l, e.toString());
+            }
+        }
+    }
+
+    /** Checks a request, then queues it (its samples or its beam group) with the executor. */
+    private CompletableFuture<RequestOutput> checkAndQueue(String prompt, int @Nullable [] promptIds, SamplingParams params,
+                                                           @Nullable Consumer<RequestOutput> onUpdate) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }

@@ -199,8 +199,11 @@ final class SampleFanOut {
         RequestMetrics first = samples.getFirst().metrics();
         int generated = samples.stream().mapToInt(r -> r.metrics().generatedTokens()).sum();
         long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
+        long scheduled = samples.stream().mapToLong(r -> r.metrics().scheduledNanos()).filter(t -> t != 0).min().orElse(0);
+        int preemptions = samples.stream().mapToInt(r -> r.metrics().preemptions()).sum();
         var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
-                first.firstTokenNanos(), finish);
+                scheduled, first.firstTokenNanos(), finish, preemptions,
+                samples.stream().flatMapToLong(r -> java.util.Arrays.stream(r.metrics().interTokenNanos())).toArray());
         return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs(),
                 samples.getFirst().contextLogits());
     }

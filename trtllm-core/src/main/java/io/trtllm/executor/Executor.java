@@ -82,9 +82,13 @@ public final class Executor implements AutoCloseable {
      * @param iterations     forward passes so far
      * @param lastBatchSize  sequences in the last pass
      * @param lastBatchTokens tokens in the last pass
+     * @param preemptions    sequences preempted so far (their KV dropped, to be recomputed)
+     * @param promptTokens   prompt tokens of the sequences that produced a first token so far
+     * @param generatedTokens tokens generated so far
      */
     public record Stats(boolean alive, int running, int waiting, KvCacheManager.Stats kvCache, long iterations,
-                        int lastBatchSize, int lastBatchTokens) {
+                        int lastBatchSize, int lastBatchTokens, long preemptions, long promptTokens,
+                        long generatedTokens) {
     }
 
     private final KvCacheManager kv;
@@ -349,6 +353,7 @@ public final class Executor implements AutoCloseable {
 
     private Stats snapshot(int batchSize, int batchTokens) {
         return new Stats(loop != null && loop.isAlive() && fatal == null && accepting, scheduler.runningCount(),
-                requests.queued(), kv.stats(), step.iterations(), batchSize, batchTokens);
+                requests.queued(), kv.stats(), step.iterations(), batchSize, batchTokens, scheduler.preemptions(),
+                step.promptTokens(), step.generatedTokens());
     }
 }

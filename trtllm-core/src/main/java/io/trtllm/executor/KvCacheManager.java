@@ -36,9 +36,15 @@ import org.jspecify.annotations.Nullable;
  */
 public final class KvCacheManager {
 
-    /** Counters for metrics; hits count since construction. */
+    /**
+     * Counters for metrics; hits and queries count since construction.
+     *
+     * @param reuseQueryTokens prompt tokens looked up in the prefix cache (each allocation's whole prompt, with
+     *                         block reuse on; vLLM's {@code prefix_cache_queries}), of which {@code reuseHitTokens}
+     *                         were found
+     */
     public record Stats(int numBlocks, int usedBlocks, int freeBlocks, int cachedBlocks,
-                        long reuseHitBlocks, long reuseHitTokens) {
+                        long reuseHitBlocks, long reuseHitTokens, long reuseQueryTokens) {
     }
 
     /** Key of a full block from its parent's key and its tokens {@code [from, from + blockSize)}. */
@@ -106,6 +112,7 @@ public final class KvCacheManager {
     private final BlockHash hash;
     private long reuseHitBlocks;
     private long reuseHitTokens;
+    private long reuseQueryTokens;
     /** Where stored and removed blocks are told, or null when no one asked ({@link #events}). */
     private @Nullable KvCacheEvents events;
 
@@ -224,6 +231,9 @@ public final class KvCacheManager {
         tables.put(seqId, table);
         reuseHitBlocks += hits.length;
         reuseHitTokens += cached;
+        if (enableBlockReuse) {
+            reuseQueryTokens += promptTokens.length;
+        }
         return cached;
     }
 
@@ -424,7 +434,8 @@ public final class KvCacheManager {
     }
 
     public Stats stats() {
-        return new Stats(numBlocks(), usedBlocks(), freeBlocks(), evictable.size(), reuseHitBlocks, reuseHitTokens);
+        return new Stats(numBlocks(), usedBlocks(), freeBlocks(), evictable.size(), reuseHitBlocks, reuseHitTokens,
+                reuseQueryTokens);
     }
 
     /** Reference count of a block; for tests that check the bookkeeping. */

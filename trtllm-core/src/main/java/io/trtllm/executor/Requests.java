@@ -189,7 +189,7 @@ final class Requests {
 
     private static RequestStats statsOf(Sequence s) {
         int generated = s.group != null ? s.group.steps() : s.generated();
-        return new RequestStats(s.arrivalNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, generated,
+        return new RequestStats(s.arrivalNanos, s.scheduledNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, generated,
                 s.cachedPrefix, s.preemptions);
     }
 }

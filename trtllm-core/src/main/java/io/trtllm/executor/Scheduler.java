@@ -43,6 +43,8 @@ final class Scheduler {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private final List<Failure> failures = new ArrayList<>();
+    /** Preemptions so far, over all sequences. */
+    private long preemptions;
     /** Whether the runner copies KV blocks ({@code ModelRunner.copiesBlocks}); else beams recompute. */
     private boolean copiesBlocks;
     /** (source, target) pairs of blocks the runner copies before the next pass. */
@@ -80,6 +82,10 @@ final class Scheduler {
 
     int runningCount() {
         return running.size();
+    }
+
+    long preemptions() {
+        return preemptions;
     }
 
     boolean hasWork() {
@@ -276,6 +282,7 @@ final class Scheduler {
         }
         s.computed = 0;
         s.preemptions++;
+        preemptions++;
         s.status = Sequence.Status.WAITING;
         waiting.addFirst(s);
     }

@@ -30,6 +30,8 @@ final class Sequence {
     /** Penalty counts and the random stream: kept across preemption, so a resumed draw continues it. */
     final SamplingState sampling;
     final long arrivalNanos = System.nanoTime();
+    /** When it first ran in a forward pass (0 while it waits for that): the end of its queueing. */
+    long scheduledNanos;
     long firstTokenNanos;
     /** Prompt positions whose log-probabilities went to the listener: [1, promptLogprobsReported). */
     int promptLogprobsReported = 1;

@@ -33,6 +33,8 @@ final class Step {
     private long iterations;
     private int lastBatchSize;
     private int lastBatchTokens;
+    private long promptTokens;
+    private long generatedTokens;
 
     Step(ModelRunner runner, KvCacheManager kv, Scheduler scheduler, Requests requests, int maxSeqLen) {
         this.runner = runner;
@@ -57,6 +59,16 @@ final class Step {
     /** Tokens in the last pass; 0 when the last iteration ran none. */
     int lastBatchTokens() {
         return lastBatchTokens;
+    }
+
+    /** Prompt tokens of the sequences that produced their first token so far (each sequence once). */
+    long promptTokens() {
+        return promptTokens;
+    }
+
+    /** Tokens generated so far, over all sequences. */
+    long generatedTokens() {
+        return generatedTokens;
     }
 
     /** One iteration. False when nothing was scheduled. */
@@ -90,6 +102,9 @@ final class Step {
         for (ScheduledChunk c : scheduled) {
             Sequence s = c.sequence();
             requests.admitted(s);
+            if (s.scheduledNanos == 0) {
+                s.scheduledNanos = System.nanoTime();
+            }
             try {
                 pass.add(c, kv.blockTable(c.kvId()), vocab);
             } catch (RuntimeException | Error e) {
@@ -197,8 +212,10 @@ final class Step {
     /** Appends a sequence's next token, reports it, and ends the sequence when the token does. */
     private void append(Sequence s, SampledToken token) {
         s.append(token.tokenId());
+        generatedTokens++;
         if (s.firstTokenNanos == 0) {
             s.firstTokenNanos = System.nanoTime();
+            promptTokens += s.promptLength; // prefilled once: a recompute after preemption is not counted again
         }
         FinishReason reason = s.finishReason(token.tokenId(), maxSeqLen);
         s.listener.onToken(token, reason);

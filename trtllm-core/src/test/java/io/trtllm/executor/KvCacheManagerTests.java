@@ -38,7 +38,7 @@ class KvCacheManagerTests {
 
         kv.free(1);
         kv.free(2);
-        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(10, 0, 10, 0, 0, 0));
+        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(10, 0, 10, 0, 0, 0, 0));
         assertThat(kv.contains(1)).isFalse();
     }
 
@@ -62,6 +62,19 @@ class KvCacheManagerTests {
         assertThat(kv.usedBlocks()).isEqualTo(3 + 2);
         assertThat(kv.stats().reuseHitBlocks()).isEqualTo(2);
         assertThat(kv.stats().reuseHitTokens()).isEqualTo(8);
+        // vLLM's prefix_cache_queries: every allocated prompt's tokens were looked up.
+        assertThat(kv.stats().reuseQueryTokens()).isEqualTo(first.length + second.length);
+    }
+
+    @Test
+    void withoutBlockReuseNothingIsLookedUp() {
+        var kv = new KvCacheManager(10, 4, false);
+        int[] prompt = IntStream.range(0, 10).toArray();
+        kv.allocate(1, prompt, prompt.length);
+        kv.commit(1, prompt, prompt.length);
+        kv.allocate(2, prompt, prompt.length);
+        assertThat(kv.stats().reuseQueryTokens()).isZero();
+        assertThat(kv.stats().reuseHitTokens()).isZero();
     }
 
     @Test
@@ -164,7 +177,7 @@ class KvCacheManagerTests {
         int b1 = cacheOneBlock(kv, 1, p1);
         int b2 = cacheOneBlock(kv, 2, p2);
         int b3 = cacheOneBlock(kv, 3, p3);
-        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(4, 0, 4, 3, 0, 0));
+        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(4, 0, 4, 3, 0, 0, 9)); // 3 prompts of 3 looked up
 
         // A hit takes b1 off the LRU list; b2 is now the least recently released.
         assertThat(kv.allocate(4, p1, 2)).isEqualTo(2);

@@ -16,6 +16,7 @@ import io.trtllm.spring.web.ClientMessages;
 import io.trtllm.spring.web.TrtLlmRequestGuard;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.UUID;
@@ -82,6 +83,7 @@ public final class TrtLlmOpenAiApi {
     private final TrtLlmChatOptions defaults;
     private final int maxN;
     private final TrtLlmRequestObserver observer;
+    private final GenAiServerObserver server;
     private final OpenAiResponses responses;
     private final OpenAiRequestReader reader;
     private final long created = Instant.now().getEpochSecond();
@@ -91,7 +93,7 @@ public final class TrtLlmOpenAiApi {
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
      * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
-     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param observer  told about the end of each engine request (the engine's meters listen to the {@code LLM})
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer) {
@@ -103,12 +105,27 @@ public final class TrtLlmOpenAiApi {
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
      * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
-     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param observer  told about the end of each engine request (the engine's meters listen to the {@code LLM})
      * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
      *                  the application's, so that {@code spring.jackson.*} applies
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer, JsonMapper json) {
+        this(llm, modelName, defaults, maxN, observer, json, GenAiServerObserver.NOOP);
+    }
+
+    /**
+     * @param llm       the engine
+     * @param modelName the model id requests name and {@code /models} lists
+     * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
+     * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
+     * @param observer  told about the end of each engine request
+     * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
+     *                  the application's, so that {@code spring.jackson.*} applies
+     * @param server    told how each chat or text completion ended (OpenTelemetry's GenAI server metrics)
+     */
+    public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
+                           TrtLlmRequestObserver observer, JsonMapper json, GenAiServerObserver server) {
         if (maxN < 1) {
             throw new IllegalArgumentException("maxN must be >= 1, got " + maxN);
         }
@@ -117,6 +134,7 @@ public final class TrtLlmOpenAiApi {
         this.defaults = defaults;
         this.maxN = maxN;
         this.observer = observer;
+        this.server = server;
         this.responses = new OpenAiResponses(json, llm.tokenizer());
         // A validator of the API's own, not the application's: an application's Validator bean may be an
         // adapter without a target (WebFlux registers one), and every message is worded here anyway.
@@ -165,11 +183,30 @@ public final class TrtLlmOpenAiApi {
 
     // ---- generation ----
 
-    /** One admitted request: its header, prompts (token ids) and per-prompt sampling parameters. */
-    private record Call(Header header, OpenAiRequest request, List<int[]> prompts, List<SamplingParams> params) {
+    /**
+     * One admitted request: its header, prompts (token ids) and per-prompt sampling parameters, and when it
+     * arrived ({@link System#nanoTime()}).
+     */
+    private record Call(Header header, OpenAiRequest request, List<int[]> prompts, List<SamplingParams> params,
+                        long startNanos) {
     }
 
     private Mono<ServerResponse> generate(ServerRequest http, boolean chat) {
+        long start = System.nanoTime();
+        String operation = chat ? GenAiServerObserver.CHAT : GenAiServerObserver.TEXT_COMPLETION;
+        return generate(http, chat, start).onErrorResume(e -> {
+            OpenAiException error = toOpenAi(e);
+            server.failed(operation, modelName, start, errorType(error));
+            return error(error);
+        }).doOnCancel(() -> server.failed(operation, modelName, start, "cancelled")); // before a response: not streams
+    }
+
+    /** The OpenAI error's code, else its type: a low-cardinality {@code error.type}. */
+    private static String errorType(OpenAiException e) {
+        return e.code() != null ? e.code() : e.type();
+    }
+
+    private Mono<ServerResponse> generate(ServerRequest http, boolean chat, long start) {
         // Also checked by TrtLlmRequestGuard before security's work is done; here for routes used without it.
         if (!TrtLlmRequestGuard.isJson(http.headers().asHttpHeaders())) {
             return error(new OpenAiException(415, "invalid_request_error", null, "unsupported_media_type",
@@ -185,13 +222,12 @@ public final class TrtLlmOpenAiApi {
                 // the connection.
                 .flatMap(body -> Mono.fromCallable(() -> {
                     OpenAiRequest request = chat ? reader.chat(body) : reader.completion(body);
-                    return prepare(request);
+                    return prepare(request, start);
                 }).subscribeOn(Schedulers.boundedElastic()))
-                .flatMap(call -> call.request().stream() ? stream(call) : complete(call))
-                .onErrorResume(e -> error(toOpenAi(e)));
+                .flatMap(call -> call.request().stream() ? stream(call) : complete(call));
     }
 
-    private Call prepare(OpenAiRequest request) {
+    private Call prepare(OpenAiRequest request, long start) {
         if (request.model() != null && !request.model().isEmpty() && !request.model().equals(modelName)) {
             throw modelNotFound(request.model());
         }
@@ -236,7 +272,7 @@ public final class TrtLlmOpenAiApi {
         String id = (request.chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         var header = new Header(id, request.chat() ? (request.stream() ? "chat.completion.chunk" : "chat.completion")
                 : "text_completion", Instant.now().getEpochSecond(), modelName);
-        return new Call(header, request, prompts, params);
+        return new Call(header, request, prompts, params, start);
     }
 
     /**
@@ -290,6 +326,7 @@ public final class TrtLlmOpenAiApi {
             }
             body.set("usage", OpenAiResponses.usage(metrics));
             body.putNull("system_fingerprint");
+            server.succeeded(operation(call), modelName, call.startNanos(), metrics);
             return json(200, body);
         });
     }
@@ -389,9 +426,14 @@ public final class TrtLlmOpenAiApi {
                 }))
                 .concatWith(Flux.just(DONE))
                 .doOnNext(e -> started.set(true))
-                .onErrorResume(e -> started.get()
-                        ? Flux.just(responses.line(OpenAiResponses.error(toOpenAi(e))), DONE)
-                        : Flux.error(e));
+                .doOnComplete(() -> server.succeeded(operation(call), modelName, call.startNanos(),
+                        Arrays.stream(finals).filter(Objects::nonNull).toList()))
+                .doOnCancel(() -> server.failed(operation(call), modelName, call.startNanos(), "cancelled"))
+                .onErrorResume(e -> {
+                    OpenAiException error = toOpenAi(e);
+                    server.failed(operation(call), modelName, call.startNanos(), errorType(error));
+                    return started.get() ? Flux.just(responses.line(OpenAiResponses.error(error)), DONE) : Flux.error(error);
+                });
         return ServerResponse.ok()
                 .contentType(MediaType.TEXT_EVENT_STREAM)
                 .header(HttpHeaders.CACHE_CONTROL, "no-cache")
@@ -424,6 +466,10 @@ public final class TrtLlmOpenAiApi {
             byte[] body = responses.bytes(OpenAiResponses.error(error));
             return response.writeWith(Mono.just(response.bufferFactory().wrap(body)));
         });
+    }
+
+    private static String operation(Call call) {
+        return call.request().chat() ? GenAiServerObserver.CHAT : GenAiServerObserver.TEXT_COMPLETION;
     }
 
     // ---- errors ----

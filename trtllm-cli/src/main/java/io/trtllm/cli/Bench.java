@@ -66,7 +66,7 @@ final class Bench implements Callable<Integer> {
 
     @Option(names = "--warmup-requests", description = "Untimed requests first, at the same concurrency "
             + "(default: rounds of min(concurrency, requests) for at least 3 s and until the last 3 rounds' output tok/s "
-            + "agree within 5% (at most 60 s; a warning says when they did not), so that the JIT has compiled the kernels "
+            + "agree within 5%% (at most 60 s; a warning says when they did not), so that the JIT has compiled the kernels "
             + "before the timed run).")
     @Nullable Integer warmupRequests;
 
@@ -100,7 +100,7 @@ final class Bench implements Callable<Integer> {
 
     @Option(names = "--warmup-runs", description = "--latency and --engine-load: untimed runs first (default: "
             + "--engine-load 3; --latency at least 3 and until the last 3 runs' decode and prefill figures each agree within "
-            + "5%, at most 60 s; given, exactly that many, and a warning says when they did not agree). --latency reports "
+            + "5%%, at most 60 s; given, exactly that many, and a warning says when they did not agree). --latency reports "
             + "the first requests after load apart.")
     @Nullable Integer warmupRuns;
 

@@ -23,10 +23,12 @@ import picocli.CommandLine.Option;
         description = "In-process LLM inference for the JVM.",
         subcommands = {Main.Generate.class, Bench.class, Build.class, CacheCommand.class})
 public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        new CommandLine(this).usage(System.err);
+        spec.commandLine().usage(spec.commandLine().getErr());
     }
 
     public static void main(String[] args) {
