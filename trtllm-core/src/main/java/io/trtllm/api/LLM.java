@@ -152,6 +152,18 @@ public final class LLM implements AutoCloseable {
     }
 
     /**
+     * The KV cache's events since the previous call, oldest first (TensorRT-LLM's {@code get_kv_cache_events}):
+     * blocks registered for prefix reuse and blocks evicted, with their chained hashes
+     * ({@link io.trtllm.api.config.KvCacheEvent}). At most {@code kv_cache_config.event_buffer_max_size} are kept
+     * between calls; older ones are dropped (their ids leave a gap).
+     *
+     * @throws IllegalStateException when events are off ({@code KvCacheConfig.eventBufferMaxSize} 0, the default)
+     */
+    public List<io.trtllm.api.config.KvCacheEvent> kvCacheEvents() {
+        return executor.drainKvCacheEvents();
+    }
+
+    /**
      * Calls {@code listener} with each iteration's stats as it ends, on the engine's thread: keep it short
      * (every request waits while it runs). What it throws is logged and ignored.
      */

@@ -72,7 +72,7 @@ final class LlmEngine implements AutoCloseable {
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
             this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
-                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse()));
+                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse(), args.kvCacheConfig().eventBufferMaxSize()));
         } catch (RuntimeException | Error e) {
             loaded.close();
             throw e;
@@ -83,8 +83,7 @@ final class LlmEngine implements AutoCloseable {
                 args.maxBeamWidth());
         this.delivery = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
-        this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize(),
-                (input, step, guide) -> submit("", input, step, null, guide));
+        this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize());
     }
 
     static EngineSpec engineSpec(LlmArgs args) {
@@ -122,13 +121,13 @@ final class LlmEngine implements AutoCloseable {
 
     /**
      * Checks a request, then queues it (its samples or beams) with the executor; the request listeners hear how
-     * it ends. Beam-search steps come in below this, through the guided overload: one request, not one per step.
+     * it ends (a beam search is one request: its beams run as one group in the executor).
      */
     CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate) {
         CompletableFuture<RequestOutput> result;
         try {
-            result = submit(prompt, promptIds, params, onUpdate, null);
+            result = checkAndQueue(prompt, promptIds, params, onUpdate);
         } catch (QueueFullException e) {
             tell(l -> l.onRejected(e));
             throw e;
@@ -146,7 +145,7 @@ final class LlmEngine implements AutoCloseable {
             if (cause instanceof CancellationException) {
                 tell(RequestListener::onCancelled);
             } else if (cause instanceof QueueFullException full) {
-                tell(l -> l.onRejected(full)); // a beam-search step refused by a full queue
+                tell(l -> l.onRejected(full));
             } else {
                 tell(l -> l.onFailed(cause));
             }
@@ -172,10 +171,9 @@ final class LlmEngine implements AutoCloseable {
         }
     }
 
-    /** {@code guide}: a beam-search step's mask source (its beam's place in the guide), else null. */
-    private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
-                                                    @Nullable Consumer<RequestOutput> onUpdate,
-                                                    io.trtllm.sampling.TokenMask.@Nullable Source guide) {
+    /** Checks a request, then queues it (its samples or its beam group) with the executor. */
+    private CompletableFuture<RequestOutput> checkAndQueue(String prompt, int @Nullable [] promptIds, SamplingParams params,
+                                                           @Nullable Consumer<RequestOutput> onUpdate) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }
@@ -191,7 +189,7 @@ final class LlmEngine implements AutoCloseable {
             ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
         }
         limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate, guide);
+        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
     }
 
     /**
@@ -230,7 +228,6 @@ final class LlmEngine implements AutoCloseable {
         }
         closed = true;
         executor.close(timeout);
-        fanOut.close(); // beam searches: their steps have ended, finished or failed by the executor's close
         delivery.close(); // waits for the last outputs to be delivered
         model.close(); // runner, tokenizer, engine lease: the last LLM on an engine unmaps its weights
     }

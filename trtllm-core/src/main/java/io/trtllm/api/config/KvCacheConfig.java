@@ -14,9 +14,11 @@ import org.jspecify.annotations.Nullable;
  * @param dtype              element type of the cached keys and values; {@link Dtype#AUTO}: the
  *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type, the only one it takes). A 16-bit
  *                           cache on the CPU halves its memory and the bytes attention reads per step
+ * @param eventBufferMaxSize most {@link KvCacheEvent}s held for {@code LLM.kvCacheEvents()} between two drains
+ *                           (TensorRT-LLM's {@code event_buffer_max_size}); 0 (the default) collects none
  */
 public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse,
-                            int tokensPerBlock, Dtype dtype) {
+                            int tokensPerBlock, Dtype dtype, int eventBufferMaxSize) {
     /** Default {@link #memoryFraction()}. */
     public static final double DEFAULT_MEMORY_FRACTION = 0.25;
     /** Default {@link #tokensPerBlock()}. */
@@ -25,6 +27,10 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
     public static final boolean DEFAULT_ENABLE_BLOCK_REUSE = true;
 
     public KvCacheConfig {
+        if (eventBufferMaxSize < 0) {
+            throw new InvalidSettingException("kv_cache_config.event_buffer_max_size", eventBufferMaxSize,
+                    "kv_cache_config.event_buffer_max_size must be >= 0, got " + eventBufferMaxSize);
+        }
         if (maxTokens != null && maxTokens <= 0) {
             throw new InvalidSettingException("kv_cache_config.max_tokens", maxTokens,
                     "kv_cache_config.max_tokens must be > 0, got " + maxTokens);
@@ -37,6 +43,17 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
             throw new InvalidSettingException("kv_cache_config.tokens_per_block", tokensPerBlock,
                     "kv_cache_config.tokens_per_block must be > 0, got " + tokensPerBlock);
         }
+    }
+
+    /** Without KV cache events. */
+    public KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse, int tokensPerBlock,
+                         Dtype dtype) {
+        this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, dtype, 0);
+    }
+
+    /** This config collecting up to {@code maxSize} KV cache events between drains (0: none). */
+    public KvCacheConfig withEventBufferMaxSize(int maxSize) {
+        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, dtype, maxSize);
     }
 
     /** A cache of the backend's compute type ({@code dtype} auto). */
@@ -52,7 +69,7 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
         } catch (IllegalArgumentException e) {
             throw new InvalidSettingException("kv_cache_config.dtype", dtype, "kv_cache_config." + e.getMessage());
         }
-        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed);
+        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed, eventBufferMaxSize);
     }
 
     /** Defaults: sized from 25% of the heap, block reuse on, 32 tokens per block. */
