@@ -93,6 +93,53 @@ class CudaQuantizedStories15MGpuTests {
         }
     }
 
+    /**
+     * FP8 W8A8 ({@code trtllm.cuda.fp8Gemm=true}): prompts through cuBLASLt's FP8 GEMM with per-token activation
+     * scales, decode rows of up to 8 sequences through the FP8 GEMV, of more through the FP8 GEMM. Greedy text
+     * against transformers float32 (the FP8 bound above, at least 16 of 64), and 12 prompts alone and batched
+     * (12 decode rows: the FP8 GEMM, in CUDA graphs): the count of equal generations recorded, and each batched
+     * generation's first 4 tokens equal to its generation alone asserted (later tokens may part at near-ties,
+     * since the GEMM's tiles depend on the row count).
+     */
+    @Test
+    void fp8W8a8GreedyTextAndBatchedGenerations() throws IOException {
+        Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-w8a8"));
+        System.setProperty("trtllm.cuda.fp8Gemm", "true");
+        LLM w8a8;
+        try {
+            w8a8 = open(checkpoint, Quantization.FP8);
+        } finally {
+            System.clearProperty("trtllm.cuda.fp8Gemm");
+        }
+        try (LLM fp8 = w8a8) {
+            assertThat(fp8.backendDescription()).contains("W8A8");
+            RequestOutput out = fp8.generate("Once upon a time", SamplingParams.greedy(64));
+            int agree = GpuResults.agreement(out.output().tokenIds(), expected);
+            List<String> prompts = new ArrayList<>();
+            for (String p : CudaStories15MGpuTests.PROMPTS) {
+                prompts.addAll(List.of(p, p + " and", p + " with a"));
+            }
+            prompts = prompts.subList(0, 12);
+            List<int[]> alone = new ArrayList<>();
+            for (String p : prompts) {
+                alone.add(fp8.generate(p, SamplingParams.greedy(64)).output().tokenIds());
+            }
+            List<RequestOutput> batched = fp8.generate(prompts, SamplingParams.greedy(64));
+            int equal = 0;
+            for (int i = 0; i < alone.size(); i++) {
+                int[] b = batched.get(i).output().tokenIds();
+                equal += Arrays.equals(alone.get(i), b) ? 1 : 0;
+                assertThat(Arrays.copyOf(b, 4)).as("prompt %d's first tokens", i).isEqualTo(Arrays.copyOf(alone.get(i), 4));
+            }
+            GpuResults.record("stories15M FP8 W8A8 [%s]: greedy vs transformers float32 %d/64 tokens equal; 12 prompts alone vs "
+                    + "batched: %d/12 generate the same 64 tokens; text: %s", fp8.backendDescription(), agree, equal,
+                    out.output().text().replace('\n', ' '));
+            assertThat(agree).isGreaterThanOrEqualTo(16);
+        }
+    }
+
     private static boolean fp8Arch(String arch) {
         try {
             CudaBackend.checkFp8(arch);
