@@ -140,6 +140,27 @@ class CudaQuantizedStories15MGpuTests {
         }
     }
 
+    /**
+     * A BF16 engine with an FP8 KV cache ({@code kv_cache_config.dtype fp8}, E4M3 of scale 1): greedy text against
+     * transformers float32, at least 16 of 64 tokens equal (the FP8 weights' bound), the figure recorded.
+     */
+    @Test
+    void fp8KvCacheGreedyText() throws IOException {
+        Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-kv8"));
+        try (LLM llm = new LLM(LlmArgs.builder(checkpoint.toString()).backend("cuda")
+                .kvCacheConfig(io.trtllm.api.config.KvCacheConfig.defaults().withDtype("fp8"))
+                .buildCacheConfig(new BuildCacheConfig(tmp.resolve("cache"), 4, 1L << 30)).build())) {
+            assertThat(llm.backendDescription()).contains("FP8 E4M3 KV cache");
+            RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(64));
+            int agree = GpuResults.agreement(out.output().tokenIds(), expected);
+            GpuResults.record("stories15M BF16 weights, FP8 KV cache [%s]: greedy vs transformers float32 %d/64 tokens equal; "
+                    + "text: %s", llm.backendDescription(), agree, out.output().text().replace('\n', ' '));
+            assertThat(agree).isGreaterThanOrEqualTo(16);
+        }
+    }
+
     private static boolean fp8Arch(String arch) {
         try {
             CudaBackend.checkFp8(arch);

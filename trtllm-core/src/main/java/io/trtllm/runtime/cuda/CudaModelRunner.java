@@ -99,8 +99,10 @@ final class CudaModelRunner implements ModelRunner {
 
     private final ModelConfig config;
     private final CudaDevice device;
-    /** BF16 or F16: the weights, the GEMMs' activation inputs and the KV cache. */
+    /** BF16 or F16: the weights, the GEMMs' activation inputs and (unless FP8) the KV cache. */
     private final DType weightType;
+    /** The KV cache's elements: {@link #weightType} or F8_E4M3. */
+    private final DType kvType;
     private final KvCacheSpec kvSpec;
     private final CUstream_st stream = new CUstream_st();
     private final DeviceMemory memory;
@@ -156,12 +158,27 @@ final class CudaModelRunner implements ModelRunner {
     /** As above, with the fast paths (CUDA graphs, device sampling, GEMV) that {@code runtime} allows. */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
+        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime);
+    }
+
+    /**
+     * As above, with the KV cache in {@code kvType}: {@code weightType}, or {@link DType#F8_E4M3} (one byte a
+     * value, scale 1: what the cache holds is the keys and values rounded to E4M3, saturating at ±448; sm_89 or
+     * newer).
+     */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
         long start = System.nanoTime();
         this.config = config;
         if (weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
         }
+        if (kvType != weightType && kvType != DType.F8_E4M3) {
+            throw new IllegalArgumentException("the CUDA runner's KV cache is in its weight type (" + weightType
+                    + ") or F8_E4M3, got " + kvType);
+        }
         this.weightType = weightType;
+        this.kvType = kvType;
         this.useGraphs = runtime.cudaGraphs();
         this.deviceSampling = runtime.cudaDeviceSampling();
         this.hook = installedHook;
@@ -183,7 +200,10 @@ final class CudaModelRunner implements ModelRunner {
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-            this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType), precompiled);
+            if (kvType == DType.F8_E4M3) {
+                CudaBackend.checkFp8KvCache(device.smArch());
+            }
+            this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType, kvType), precompiled);
             this.projections = new Projections(weightType, kernels, stream, memory, runtime.cudaGemv());
             this.embedFn = kernels.function("embed");
             this.rmsnormFn = kernels.function("rmsnorm");
@@ -214,9 +234,9 @@ final class CudaModelRunner implements ModelRunner {
             }
             ensureCapacity(ActivationBuffers.MIN_ROWS, 1, 0, 1);
 
-            long perToken = 2L * config.numLayers() * config.kvDim() * Short.BYTES;
+            long perToken = 2L * config.numLayers() * config.kvDim() * kvType.byteSize();
             this.kvSpec = kvSizer.size(Math.max(0, DeviceMemory.freeBytes() - HEADROOM_BYTES), perToken);
-            this.kvCache = new DeviceKvCache(config, kvSpec, memory);
+            this.kvCache = new DeviceKvCache(config, kvSpec, kvType.byteSize(), memory);
             ok = true;
             LOG.debug("CUDA runner on {}: {} layers, KV cache {} blocks × {} tokens ({} MiB), ready in {} ms", device,
                     this.weights.layers(), kvSpec.numBlocks(), kvSpec.blockSize(), kvCache.bytes() >> 20,
@@ -271,7 +291,8 @@ final class CudaModelRunner implements ModelRunner {
                     ? "FP8 E4M3 weights, W8A8 through cuBLASLt (per-token activation scales; decode rows through the FP8 GEMV)"
                     : "FP8 E4M3 weights (" + weightType + " activations)";
         };
-        return device + ", " + weightsNote + ", " + weightType + " KV cache, cuBLAS + kernels " + kernels.origin()
+        String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
+        return device + ", " + weightsNote + ", " + kvNote + ", cuBLAS + kernels " + kernels.origin()
                 + projections.gemvNote();
     }
 

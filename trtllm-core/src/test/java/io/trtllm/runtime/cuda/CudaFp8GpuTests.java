@@ -50,7 +50,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * codes and scales on the tiny fixtures', stories15M's and Llama-3.1-8B's shapes, with timings against BF16
  * cuBLAS and the FP8 GEMV; the runner on FP8 W8A8 engines of the tiny fixtures against transformers float32
  * and against the same engine weight-only, decode passes of more than 8 rows replayed as CUDA graphs, and rows
- * computed alone and batched. Needs an NVIDIA GPU (tag {@code gpu}).
+ * computed alone and batched; the FP8 KV cache against a BF16 one. Needs an NVIDIA GPU (tag {@code gpu}).
  *
  * <p>GEMM bound: the products of two E4M3 values are exact in F32, the sums are F32 (cuBLASLt's FP8 kernels
  * accumulate in the tensor cores and promote to F32 at intervals, so the error grows with k faster than a plain
@@ -457,6 +457,60 @@ class CudaFp8GpuTests {
                 assertThat(vsHf.relL2()).isLessThan(0.15);
                 assertThat(batchVsAlone.relL2()).isLessThan(CudaArchitectureParityGpuTests.REL_L2_TOL);
                 assertThat(replayed).isEqualTo(eager);
+            }
+        }
+    }
+
+    /**
+     * The FP8 KV cache (E4M3, scale 1) against a BF16 cache on the same BF16 engine of each tiny fixture: every
+     * prompt position's logits in one prefill pass and fed one token a pass (attention reading back what earlier
+     * passes stored). Bound: each cached value is rounded to 3 mantissa bits (≤ 2⁻⁴ relative, 2⁻¹⁰ absolute below
+     * 2⁻⁶), which attention averages over positions: rel L2 to the BF16 cache below 0.05, top-1 equal at ≥ 90%;
+     * both caches' distance to transformers float32 recorded.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama3", "mistral", "qwen2", "qwen3"})
+    void fp8KvCacheStaysWithinItsBoundOfABf16Cache(String arch, @TempDir Path tmp) throws IOException {
+        assumeFp8();
+        Path dir = fixture(arch);
+        Reference ref = Reference.load(dir);
+        int[] prompt = ref.promptIds();
+        Path engine = tmp.resolve("cuda");
+        new EngineBuilder(BuildConfig.builder(64).build(), Device.cuda(Device.ANY_ARCH)).build(dir, engine);
+        try (EngineLease lease = EngineCache.openPrebuilt(engine)) {
+            ModelConfig config = lease.config().modelConfig();
+            int vocab = config.vocabSize();
+            float[][] prefill = new float[2][];
+            float[][] stepwise = new float[2][];
+            DType[] kvTypes = {DType.BF16, DType.F8_E4M3};
+            for (int k = 0; k < 2; k++) {
+                try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16,
+                        kvTypes[k], null, io.trtllm.api.config.RuntimeConfig.fromSystemProperties())) {
+                    if (k == 1) {
+                        assertThat(runner.description()).contains("FP8 E4M3 KV cache");
+                        assertThat(runner.kvCache().numBlocks()).isEqualTo(32);
+                    }
+                    prefill[k] = runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL)))
+                            .logits(0);
+                    int[] table = {20, 3, 17, 9, 25, 1, 30, 11};
+                    stepwise[k] = new float[prompt.length * vocab];
+                    for (int p = 0; p < prompt.length; p++) {
+                        float[] row = runner.forward(Batch.of(new SequenceChunk(new int[] {prompt[p]}, p, table,
+                                LogitsMode.LAST))).logits(0);
+                        System.arraycopy(row, 0, stepwise[k], p * vocab, vocab);
+                    }
+                }
+            }
+            Diff prefillVsBf16 = CudaArchitectureParityGpuTests.diff(prefill[1], rows(prefill[0], vocab), vocab, 0);
+            Diff stepwiseVsBf16 = CudaArchitectureParityGpuTests.diff(stepwise[1], rows(stepwise[0], vocab), vocab, 0);
+            Diff fp8VsHf = CudaArchitectureParityGpuTests.diff(stepwise[1], ref.logits(), vocab, 0);
+            Diff bf16VsHf = CudaArchitectureParityGpuTests.diff(stepwise[0], ref.logits(), vocab, 0);
+            GpuResults.record("fp8 KV cache %s: vs BF16 cache rel L2 %.2e prefill, %.2e one token a pass (top-1 %d/%d); vs "
+                            + "transformers float32 %.2e (BF16 cache %.2e)", arch, prefillVsBf16.relL2(), stepwiseVsBf16.relL2(),
+                    stepwiseVsBf16.argmaxEqual(), stepwiseVsBf16.rows(), fp8VsHf.relL2(), bf16VsHf.relL2());
+            for (Diff d : List.of(prefillVsBf16, stepwiseVsBf16)) {
+                assertThat(d.relL2()).isLessThan(0.05);
+                assertThat(d.argmaxEqual()).isGreaterThanOrEqualTo((int) Math.ceil(0.9 * d.rows()));
             }
         }
     }
