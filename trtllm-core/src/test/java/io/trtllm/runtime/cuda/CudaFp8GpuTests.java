@@ -350,46 +350,133 @@ class CudaFp8GpuTests {
     }
 
     /**
-     * Times on Llama-3.1-8B's projections by row count: the FP8 GEMM (with its scaling), BF16 cuBLAS, and for
-     * up to 8 rows the weight-only FP8 GEMV (what decode rows take); recorded, not asserted (a benchmark).
+     * Times on Llama-3.1-8B's shapes by row count (a benchmark: recorded, not asserted): each projection as the FP8
+     * GEMM (with its scaling), BF16 cuBLAS and, up to 8 rows, the weight-only FP8 GEMV; and one decoder layer's
+     * projection chain as the runner enqueues it — BF16: rmsnorm, q|k|v, o (+= x), rmsnorm, gate|up, silu_mul, down
+     * (+= x), cuBLAS or, up to 8 rows, the GEMV; FP8 W8A8: rmsnorm_f8, q|k|v, quant_f8, o, rmsnorm_f8, gate|up,
+     * silu_mul_f8, down, or up to 8 rows the FP8 GEMV chain — times 32 layers (attention, embedding and LM head
+     * excluded: they are the same kernels either way). Weight values are constant (timing does not depend on them).
      */
     @Test
-    void recordsFp8GemmTimesOnLlama8bShapes() {
+    void recordsFp8TimesOnLlama8bShapes() {
         assumeFp8();
         int[] rowCounts = {1, 8, 16, 32, 64, 128, 256, 512, 2048};
-        try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128); Arena arena = Arena.ofShared()) {
+        int dim = 4096;
+        int inter = 14336;
+        int qkvDim = 6144;
+        int maxRows = 2048;
+        try (var d = new CudaGemvGpuTests.Device();
+             KernelModule kernels = new KernelModule(CudaDevice.query(0).smArch(), List.of("DIM=" + dim, "HEAD_DIM=128",
+                     "N_HEADS=32", "N_KV_HEADS=8", "INTER=" + inter, "EPS=1e-5f", "WINDOW=0", "HAS_QKV_BIAS=0", "HAS_QK_NORM=0",
+                     "KV_BF16=1"))) {
             long workspace = d.alloc(32L << 20);
-            QuantGemv gemv = new QuantGemv(kernels);
+            QuantGemv qgemv = new QuantGemv(kernels);
+            Gemv gemv = new Gemv(kernels);
             try (var gemm = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true)) {
-                for (Shape s : SHAPES.subList(5, 9)) {
-                    int out = s.outDim();
-                    int in = s.inDim();
-                    Quantized w = CudaQuantizedGpuTests.quantize(d, arena, Format.FP8, out, in, 1);
-                    long wb = d.alloc((long) out * in * Short.BYTES);
-                    d.uploadBf16(wb, (long) out * in, 2);
-                    int maxRows = rowCounts[rowCounts.length - 1];
-                    long codes = d.alloc((long) maxRows * in);
-                    long scales = d.alloc((long) maxRows * Float.BYTES);
-                    long xb = d.alloc((long) maxRows * in * Short.BYTES);
-                    long y = d.alloc((long) maxRows * out * Float.BYTES);
-                    long raw = d.alloc((long) maxRows * out * Float.BYTES);
-                    d.uploadBf16(xb, (long) maxRows * in, 3);
-                    check(org.bytedeco.cuda.global.cudart.cudaMemset(at(codes), 0x38, (long) maxRows * in), "cudaMemset");
-                    d.uploadF32(scales, maxRows, 4);
-                    for (int rows : rowCounts) {
-                        double f8 = d.micros(i -> gemm.matmul(w.device(), codes, scales, y, rows, true, raw));
-                        double bf = d.micros(i -> d.cublas(wb, xb, y, out, in, rows, true));
+                // [qkv, o, gate_up, down]: FP8 matrices (codes 0x38 = 1, scales uploaded) and BF16 ones
+                Shape[] shapes = SHAPES.subList(5, 9).toArray(Shape[]::new);
+                DeviceMatrix[] f8 = new DeviceMatrix[4];
+                long[] bf = new long[4];
+                for (int m = 0; m < 4; m++) {
+                    int out = shapes[m].outDim();
+                    int in = shapes[m].inDim();
+                    long codes = d.alloc((long) out * in);
+                    check(org.bytedeco.cuda.global.cudart.cudaMemset(at(codes), 0x38, (long) out * in), "cudaMemset");
+                    long scales = d.alloc((long) out * Float.BYTES);
+                    d.uploadF32(scales, out, 10 + m);
+                    f8[m] = new DeviceMatrix(codes, scales, Format.FP8, out, in, in);
+                    bf[m] = d.alloc((long) out * in * Short.BYTES);
+                    check(org.bytedeco.cuda.global.cudart.cudaMemset(at(bf[m]), 0x3c, (long) out * in * Short.BYTES),
+                            "cudaMemset");
+                }
+                long x = d.alloc((long) maxRows * dim * Float.BYTES);
+                long xn = d.alloc((long) maxRows * dim * Short.BYTES);
+                long att = d.alloc((long) maxRows * dim * Short.BYTES);
+                long qkv = d.alloc((long) maxRows * qkvDim * Float.BYTES);
+                long gateUp = d.alloc((long) maxRows * 2 * inter * Float.BYTES);
+                long hidden = d.alloc((long) maxRows * inter * Short.BYTES);
+                long q8 = d.alloc((long) maxRows * inter);
+                long q8s = d.alloc((long) maxRows * Float.BYTES);
+                long norm = d.alloc((long) dim * Float.BYTES);
+                d.uploadF32(x, (long) maxRows * dim, 21);
+                d.uploadBf16(xn, (long) maxRows * dim, 22);
+                d.uploadBf16(att, (long) maxRows * dim, 23);
+                d.uploadBf16(hidden, (long) maxRows * inter, 24);
+                d.uploadF32(norm, dim, 25);
+                check(org.bytedeco.cuda.global.cudart.cudaMemset(at(q8), 0x38, (long) maxRows * inter), "cudaMemset");
+                d.uploadF32(q8s, maxRows, 26);
+                CUfunc_st rmsnorm = kernels.function("rmsnorm");
+                CUfunc_st rmsnormF8 = kernels.function("rmsnorm_f8");
+                CUfunc_st siluMul = kernels.function("silu_mul");
+                CUfunc_st siluMulF8 = kernels.function("silu_mul_f8");
+                CUfunc_st quantF8 = kernels.function("quant_f8");
+                for (int rows : rowCounts) {
+                    for (int mi = 0; mi < 4; mi++) {
+                        int m = mi;
+                        int out = shapes[m].outDim();
+                        int in = shapes[m].inDim();
+                        DeviceMatrix w = f8[m];
+                        long wb = bf[m];
+                        long input = m == 3 ? hidden : xn;
+                        boolean acc = m == 1 || m == 3;  // o and down add to the residual (raw scratch: qkv)
+                        double tf8 = d.micros(i -> gemm.matmul(w, q8, q8s, gateUp, rows, acc, acc ? qkv : gateUp));
+                        double tbf = d.micros(i -> d.cublas(wb, input, gateUp, out, in, rows, m == 1 || m == 3));
                         String gemvNote = "";
                         if (rows <= Gemv.MAX_ROWS) {
-                            double g = d.micros(i -> gemv.launch(w.device(), xb, y, out, rows, Gemv.ACCUMULATE, d.stream));
+                            double g = d.micros(i -> qgemv.launch(w, input, gateUp, out, rows, Gemv.STORE, d.stream));
                             gemvNote = String.format(", FP8 GEMV %.1f us", g);
                         }
                         double flops = 2.0 * rows * out * in;
-                        GpuResults.record("fp8 gemm timing 8B %s %dx%d, %d rows: FP8 %s %.1f us (%.0f TFLOP/s), BF16 cuBLAS %.1f us "
-                                        + "(%.0f TFLOP/s), x%.2f%s", s.name(), out, in, rows, gemm.scaling(out, in, rows, true), f8,
-                                flops / f8 / 1e6, bf, flops / bf / 1e6, bf / f8, gemvNote);
+                        GpuResults.record("fp8 timing 8B %s %dx%d, %d rows: FP8 GEMM (%s) %.1f us (%.0f TFLOP/s), BF16 cuBLAS %.1f us "
+                                        + "(%.0f TFLOP/s), x%.2f%s", shapes[m].name(), out, in, rows,
+                                gemm.scaling(out, in, rows, m == 1 || m == 3), tf8, flops / tf8 / 1e6, tbf, flops / tbf / 1e6,
+                                tbf / tf8, gemvNote);
                     }
-                    d.free(w.device().weights(), w.device().scales(), wb, codes, scales, xb, y, raw);
+                    Runnable bf16Chain = () -> {
+                        kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);
+                        d.cublas(bf[0], xn, qkv, qkvDim, dim, rows, false);
+                        d.cublas(bf[1], att, x, dim, dim, rows, true);
+                        kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);
+                        d.cublas(bf[2], xn, gateUp, 2 * inter, dim, rows, false);
+                        kernels.args().ptr(gateUp).ptr(hidden).launch(siluMul, "silu_mul", rows, 1, 256, d.stream);
+                        d.cublas(bf[3], hidden, x, dim, inter, rows, true);
+                    };
+                    Runnable f8Chain = () -> {
+                        kernels.args().ptr(x).ptr(norm).ptr(q8).ptr(q8s).launch(rmsnormF8, "rmsnorm_f8", rows, 1, 256, d.stream);
+                        gemm.matmul(f8[0], q8, q8s, qkv, rows, false, qkv);
+                        kernels.args().ptr(att).i32(dim).ptr(q8).ptr(q8s).launch(quantF8, "quant_f8", rows, 1, 256, d.stream);
+                        gemm.matmul(f8[1], q8, q8s, x, rows, true, gateUp);
+                        kernels.args().ptr(x).ptr(norm).ptr(q8).ptr(q8s).launch(rmsnormF8, "rmsnorm_f8", rows, 1, 256, d.stream);
+                        gemm.matmul(f8[2], q8, q8s, gateUp, rows, false, gateUp);
+                        kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(siluMulF8, "silu_mul_f8", rows, 1, 256, d.stream);
+                        gemm.matmul(f8[3], q8, q8s, x, rows, true, gateUp);
+                    };
+                    double tb = d.micros(i -> bf16Chain.run());
+                    double tf = d.micros(i -> f8Chain.run());
+                    String gemvNote = "";
+                    if (rows <= Gemv.MAX_ROWS) {
+                        double gb = d.micros(i -> {
+                            kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);
+                            gemv.launch(bf[0], xn, qkv, qkvDim, dim, rows, Gemv.STORE, d.stream);
+                            gemv.launch(bf[1], att, x, dim, dim, rows, Gemv.ACCUMULATE, d.stream);
+                            kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);
+                            gemv.launch(bf[2], xn, hidden, inter, dim, rows, Gemv.SWIGLU, d.stream);
+                            gemv.launch(bf[3], hidden, x, dim, inter, rows, Gemv.ACCUMULATE, d.stream);
+                        });
+                        double gf = d.micros(i -> {
+                            kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);
+                            qgemv.launch(f8[0], xn, qkv, qkvDim, rows, Gemv.STORE, d.stream);
+                            qgemv.launch(f8[1], att, x, dim, rows, Gemv.ACCUMULATE, d.stream);
+                            kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);
+                            qgemv.launch(f8[2], xn, hidden, inter, rows, Gemv.SWIGLU, d.stream);
+                            qgemv.launch(f8[3], hidden, x, dim, rows, Gemv.ACCUMULATE, d.stream);
+                        });
+                        gemvNote = String.format("; GEMV chains: BF16 %.1f us, FP8 %.1f us (x%.2f; x32 layers: %.2f vs %.2f ms)", gb,
+                                gf, gb / gf, 32 * gb / 1e3, 32 * gf / 1e3);
+                    }
+                    GpuResults.record("fp8 timing 8B layer projections, %d rows: BF16 cuBLAS chain %.1f us, FP8 W8A8 chain %.1f us "
+                            + "(x%.2f; x32 layers: %.2f vs %.2f ms)%s", rows, tb, tf, tb / tf, 32 * tb / 1e3, 32 * tf / 1e3,
+                            gemvNote);
                 }
             }
         }
