@@ -65,15 +65,15 @@ import org.slf4j.LoggerFactory;
  * <p>System properties read at construction: {@code trtllm.cuda.graphs=false} runs decode passes eagerly;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
  * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
- * {@code trtllm.cuda.fp8Gemm=true} runs an FP8 engine W8A8 through cuBLASLt ({@link Fp8Gemm}) instead of
- * weight-only (its weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
+ * {@code trtllm.cuda.fp8Gemm=false} runs an FP8 engine weight-only (the FP8 GEMV for decode rows, the weights
+ * dequantized for cuBLAS in prefill) instead of W8A8 through cuBLASLt ({@link Fp8Gemm}); {@code trtllm.cuda.fp8OuterVector=false}
  * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
  *
- * <p>FP8 engines, W8A8: each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
+ * <p>FP8 engines, W8A8 (the default): each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
  * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
  * inputs), {@code silu_mul_f8} (the down projection's), {@code quant_f8} (the attention output, the
- * o-projection's). Decode passes that the weight-only FP8 GEMV takes (up to {@link Gemv#MAX_ROWS} rows) keep
- * it: it reads the same weight bytes and leaves the activations in 16 bits. The LM head stays weight-only.
+ * o-projection's), decode rows included (measured faster than the FP8 GEMV, see {@link Projections#enableFp8Gemm}).
+ * The LM head stays weight-only (FP8 weights, BF16 activations: the logits' precision).
  *
  * <p>{@link #enqueue} is the pass; its parts each do one job and own what they allocate:
  * {@link DeviceMemory} (every allocation, the out-of-memory messages), {@link CudaWeights} (upload and
@@ -92,7 +92,7 @@ final class CudaModelRunner implements ModelRunner {
     private static final int SAMPLE_THREADS = 1024;
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
-    /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
+    /** System property: {@code false} runs FP8 engines weight-only instead of W8A8 (see the class comment). */
     static final String FP8_GEMM = "trtllm.cuda.fp8Gemm";
     /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
     static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
@@ -227,8 +227,7 @@ final class CudaModelRunner implements ModelRunner {
             if (this.weights.maxQuantizedElements() > 0) {
                 projections.reserveScratch(this.weights.maxQuantizedElements(), this.weights.maxQuantizedCols());
             }
-            // Opt-in (trtllm.cuda.fp8Gemm=true) until the GPU tests have run it (CudaFp8GpuTests).
-            if (this.weights.linearFormat() == DeviceMatrix.Format.FP8 && "true".equals(System.getProperty(FP8_GEMM))) {
+            if (this.weights.linearFormat() == DeviceMatrix.Format.FP8 && !"false".equals(System.getProperty(FP8_GEMM))) {
                 projections.enableFp8Gemm(!"false".equals(System.getProperty(FP8_OUTER_VECTOR)));
                 activations.fp8();
             }
@@ -288,7 +287,7 @@ final class CudaModelRunner implements ModelRunner {
             case INT8 -> "weight-only INT8 (" + weightType + " activations)";
             case INT4 -> "weight-only INT4 (" + weightType + " activations)";
             case FP8 -> projections.fp8Gemm() != null
-                    ? "FP8 E4M3 weights, W8A8 through cuBLASLt (per-token activation scales; decode rows through the FP8 GEMV)"
+                    ? "FP8 E4M3 weights, W8A8 through cuBLASLt (per-token activation scales)"
                     : "FP8 E4M3 weights (" + weightType + " activations)";
         };
         String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
