@@ -86,7 +86,6 @@ class CudaQuantizedStories15MGpuTests {
             GpuResults.record("stories15M greedy vs transformers float32 \"Once upon a time\": FP8 %d/64 tokens equal; text: %s",
                     agree, out.output().text().replace('\n', ' '));
             assertThat(fp8.backendDescription()).contains("FP8 E4M3 weights");
-            // (W8A8 by default since 2026-12-07: this figure is now the W8A8 engine's; weight-only is -Dtrtllm.cuda.fp8Gemm=false.)
             // Measured 29/64 on an H200 (2026-12-07, docs/GPU-TESTS.md): E4M3 keeps 3 mantissa bits, so the first
             // near-tie of the float32 reference comes earlier than INT8's (>= 32). The rows themselves are held to
             // the BF16 bound against the CPU on the dequantized weights in CudaQuantizedGpuTests.
@@ -95,7 +94,7 @@ class CudaQuantizedStories15MGpuTests {
     }
 
     /**
-     * FP8 W8A8 (the default for FP8 engines): every projection but the LM head through cuBLASLt's FP8 GEMM with
+     * FP8 W8A8 ({@code trtllm.cuda.fp8Gemm=true}): every projection but the LM head through cuBLASLt's FP8 GEMM with
      * per-token activation scales. Greedy text against transformers float32 (the FP8 bound above, at least 16 of
      * 64), and 12 prompts alone and batched (1 vs 12 decode rows, in CUDA graphs): the count of equal generations
      * recorded, and each batched generation's first 4 tokens equal to its generation alone asserted (later tokens
@@ -106,7 +105,14 @@ class CudaQuantizedStories15MGpuTests {
         Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
         int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
         Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-w8a8"));
-        try (LLM fp8 = open(checkpoint, Quantization.FP8)) {
+        System.setProperty("trtllm.cuda.fp8Gemm", "true");
+        LLM w8a8;
+        try {
+            w8a8 = open(checkpoint, Quantization.FP8);
+        } finally {
+            System.clearProperty("trtllm.cuda.fp8Gemm");
+        }
+        try (LLM fp8 = w8a8) {
             assertThat(fp8.backendDescription()).contains("W8A8");
             RequestOutput out = fp8.generate("Once upon a time", SamplingParams.greedy(64));
             int agree = GpuResults.agreement(out.output().tokenIds(), expected);

@@ -504,7 +504,8 @@ class CudaFp8GpuTests {
                     (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16, null))) {
                 weightOnly = runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL))).logits(0);
             }
-            try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16, null)) {
+            try (var runner = withProperty(CudaModelRunner.FP8_GEMM, "true", () -> new CudaModelRunner(config, lease.weights(),
+                    (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16, null))) {
                 assertThat(runner.description()).contains("W8A8");
                 long before = runner.fp8GemmCalls();
                 float[] prefill = runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL)))
