@@ -155,7 +155,7 @@ public record LlmArgs(
             throw new InvalidSettingException("max_queue_size", maxQueueSize, "max_queue_size must be > 0, got " + maxQueueSize);
         }
         try {
-            dtype = Dtype.parse(dtype).id(); // validated, one spelling
+            dtype = Dtype.checkWeights(Dtype.parse(dtype)).id(); // validated, one spelling
         } catch (IllegalArgumentException e) {
             throw new InvalidSettingException("dtype", dtype, e.getMessage());
         }

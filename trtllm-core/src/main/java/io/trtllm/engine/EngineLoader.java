@@ -64,6 +64,8 @@ public final class EngineLoader {
             if (backend.equals("cuda") && !(source instanceof ModelSource.Engine)) {
                 // Before a build that may take minutes: the engine's weight type comes from the dtype asked for.
                 Runners.checkCudaKvType(options.kvCache(), CudaBackend.weightType(DType.of(spec.dtype())));
+            } else if (!backend.equals("cuda")) {
+                Runners.checkCpuKvType(options.kvCache());
             }
             if (!options.parallelism().single() && !(source instanceof ModelSource.Engine)) {
                 // Before a build: a split the model does not allow fails here, naming both.

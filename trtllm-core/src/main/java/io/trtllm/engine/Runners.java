@@ -1,5 +1,6 @@
 package io.trtllm.engine;
 
+import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
@@ -74,8 +75,9 @@ public final class Runners {
             checkCudaKvType(kv, weightType);
             return CudaBackend.open(config, engine.weights(),
                     (available, perToken) -> kvCacheSpec(kv, maxSeqLen, maxBatchSize, available, perToken),
-                    weightType, engine.kernels(), options.runtime());
+                    weightType, DType.of(kv.dtype(), weightType), engine.kernels(), options.runtime());
         }
+        checkCpuKvType(kv);
         // The CPU cache is float32 on the heap unless kv_cache_config.dtype asks for 16 bits (off the
         // heap); either way it is sized from the heap's limit.
         DType kvType = DType.of(kv.dtype(), DType.F32);
@@ -111,6 +113,7 @@ public final class Runners {
     private static ModelRunner openCpuRanks(EngineLease engine, @Nullable Path checkpoint, RunnerOptions options,
                                             ModelConfig config, int maxSeqLen, int maxBatchSize) {
         Parallelism parallelism = options.parallelism();
+        checkCpuKvType(options.kvCache());
         DType kvType = DType.of(options.kvCache().dtype(), DType.F32);
         // Every rank's cache is on this heap: a token costs the sum of the ranks' KV heads × layers (replicas included).
         long bytesPerToken = 0;
@@ -152,9 +155,21 @@ public final class Runners {
      */
     public static void checkCudaKvType(KvCacheConfig kv, DType weightType) {
         DType kvType = DType.of(kv.dtype(), weightType);
-        if (kvType != weightType) {
+        if (kvType != weightType && kvType != DType.F8_E4M3) {
             throw new IllegalArgumentException("kv_cache_config.dtype " + kvType + " is not supported by the CUDA "
-                    + "backend with " + weightType + " weights (its KV cache is in the weights' type)");
+                    + "backend with " + weightType + " weights (its KV cache is in the weights' type, or fp8)");
+        }
+    }
+
+    /**
+     * The CPU backend keeps its KV cache in float32, float16 or bfloat16: an FP8 cache is the CUDA backend's.
+     *
+     * @throws IllegalArgumentException naming the value and the backend that takes it
+     */
+    public static void checkCpuKvType(KvCacheConfig kv) {
+        if (kv.dtype() == Dtype.FP8) {
+            throw new IllegalArgumentException("kv_cache_config.dtype fp8 needs the cuda backend (sm_89 or newer); the cpu "
+                    + "backend's KV cache is float32, float16 or bfloat16");
         }
     }
 

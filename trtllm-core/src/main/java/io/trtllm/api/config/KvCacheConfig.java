@@ -12,8 +12,9 @@ import org.jspecify.annotations.Nullable;
  * @param enableBlockReuse   whether full blocks are shared between requests with a common prefix
  * @param tokensPerBlock     tokens per block
  * @param dtype              element type of the cached keys and values; {@link Dtype#AUTO}: the
- *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type, the only one it takes). A 16-bit
- *                           cache on the CPU halves its memory and the bytes attention reads per step
+ *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type). A 16-bit
+ *                           cache on the CPU halves its memory and the bytes attention reads per step; {@link Dtype#FP8}
+ *                           (CUDA, sm_89 or newer) quarters it against float32, E4M3 values of scale 1
  * @param eventBufferMaxSize most {@link KvCacheEvent}s held for {@code LLM.kvCacheEvents()} between two drains
  *                           (TensorRT-LLM's {@code event_buffer_max_size}); 0 (the default) collects none
  */
@@ -61,7 +62,7 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
         this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, Dtype.AUTO);
     }
 
-    /** This config with the element type {@code dtype}: auto, float32, float16 or bfloat16 (as {@code --kv-cache-dtype} spells it). */
+    /** This config with the element type {@code dtype}: auto, float32, float16, bfloat16 or fp8 (as {@code --kv-cache-dtype} spells it). */
     public KvCacheConfig withDtype(String dtype) {
         Dtype parsed;
         try {

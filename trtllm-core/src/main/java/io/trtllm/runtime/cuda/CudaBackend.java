@@ -236,10 +236,32 @@ public final class CudaBackend {
     /** As {@link #open(ModelConfig, Checkpoint, KvCacheSizer, DType, CompiledKernels)}, with the fast paths {@code runtime} allows. */
     public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
                                    @Nullable CompiledKernels kernels, RuntimeConfig runtime) {
+        return open(config, weights, kvSizer, weightType, weightType(weightType), kernels, runtime);
+    }
+
+    /**
+     * As above, with the KV cache's element type {@code kvType}: the weight type, or {@link DType#F8_E4M3} (FP8
+     * E4M3 keys and values of scale 1, sm_89 or newer; see {@code kernels.cu}).
+     */
+    public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
+                                   DType kvType, @Nullable CompiledKernels kernels, RuntimeConfig runtime) {
         String reason = unavailableReason();
         if (reason != null) {
             throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
-        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kernels, runtime);
+        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kvType, kernels, runtime);
+    }
+
+    /**
+     * Checks that GPUs of {@code arch} take an FP8 KV cache ({@code kv_cache_config.dtype fp8}): sm_89 or newer.
+     *
+     * @throws UnsupportedOperationException naming the architecture and what to use instead
+     */
+    public static String checkFp8KvCache(String arch) {
+        if (!KernelSource.supportsFp8(checkArch(arch))) {
+            throw new UnsupportedOperationException("kv_cache_config.dtype fp8 needs a GPU of sm_89 or newer (FP8 E4M3: Ada, "
+                    + "Hopper, Blackwell); this one is " + arch + ": use kv_cache_config.dtype auto");
+        }
+        return arch;
     }
 }

@@ -64,7 +64,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p>System properties read at construction: {@code trtllm.cuda.graphs=false} runs decode passes eagerly;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
- * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS.
+ * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
+ * {@code trtllm.cuda.fp8Gemm=true} runs an FP8 engine W8A8 through cuBLASLt ({@link Fp8Gemm}) instead of
+ * weight-only (the FP8 GEMV for decode rows, the weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
+ * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
+ *
+ * <p>FP8 engines, W8A8 (opt-in until its pending GPU run): each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
+ * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
+ * inputs), {@code silu_mul_f8} (the down projection's), {@code quant_f8} (the attention output, the
+ * o-projection's), decode rows included (measured faster than the FP8 GEMV, see {@link Projections#enableFp8Gemm}).
+ * The LM head stays weight-only (FP8 weights, BF16 activations: the logits' precision).
  *
  * <p>{@link #enqueue} is the pass; its parts each do one job and own what they allocate:
  * {@link DeviceMemory} (every allocation, the out-of-memory messages), {@link CudaWeights} (upload and
@@ -83,11 +92,17 @@ final class CudaModelRunner implements ModelRunner {
     private static final int SAMPLE_THREADS = 1024;
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
+    /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
+    static final String FP8_GEMM = "trtllm.cuda.fp8Gemm";
+    /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
+    static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
 
     private final ModelConfig config;
     private final CudaDevice device;
-    /** BF16 or F16: the weights, the GEMMs' activation inputs and the KV cache. */
+    /** BF16 or F16: the weights, the GEMMs' activation inputs and (unless FP8) the KV cache. */
     private final DType weightType;
+    /** The KV cache's elements: {@link #weightType} or F8_E4M3. */
+    private final DType kvType;
     private final KvCacheSpec kvSpec;
     private final CUstream_st stream = new CUstream_st();
     private final DeviceMemory memory;
@@ -101,6 +116,9 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st argmaxFn;
     private final CUfunc_st maskFn;
     private final CUfunc_st sampleFn;
+    private final CUfunc_st rmsnormF8Fn;
+    private final CUfunc_st siluMulF8Fn;
+    private final CUfunc_st quantF8Fn;
     private final Projections projections;
     private final CudaWeights weights;
     private final DeviceKvCache kvCache;
@@ -140,12 +158,27 @@ final class CudaModelRunner implements ModelRunner {
     /** As above, with the fast paths (CUDA graphs, device sampling, GEMV) that {@code runtime} allows. */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
+        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime);
+    }
+
+    /**
+     * As above, with the KV cache in {@code kvType}: {@code weightType}, or {@link DType#F8_E4M3} (one byte a
+     * value, scale 1: what the cache holds is the keys and values rounded to E4M3, saturating at ±448; sm_89 or
+     * newer).
+     */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
         long start = System.nanoTime();
         this.config = config;
         if (weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
         }
+        if (kvType != weightType && kvType != DType.F8_E4M3) {
+            throw new IllegalArgumentException("the CUDA runner's KV cache is in its weight type (" + weightType
+                    + ") or F8_E4M3, got " + kvType);
+        }
         this.weightType = weightType;
+        this.kvType = kvType;
         this.useGraphs = runtime.cudaGraphs();
         this.deviceSampling = runtime.cudaDeviceSampling();
         this.hook = installedHook;
@@ -167,7 +200,10 @@ final class CudaModelRunner implements ModelRunner {
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-            this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType), precompiled);
+            if (kvType == DType.F8_E4M3) {
+                CudaBackend.checkFp8KvCache(device.smArch());
+            }
+            this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType, kvType), precompiled);
             this.projections = new Projections(weightType, kernels, stream, memory, runtime.cudaGemv());
             this.embedFn = kernels.function("embed");
             this.rmsnormFn = kernels.function("rmsnorm");
@@ -178,6 +214,9 @@ final class CudaModelRunner implements ModelRunner {
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
             this.maskFn = kernels.function("mask_rows");
+            this.rmsnormF8Fn = kernels.function("rmsnorm_f8");
+            this.siluMulF8Fn = kernels.function("silu_mul_f8");
+            this.quantF8Fn = kernels.function("quant_f8");
             if (hook != null) {
                 LOG.warn("A test's pass hook is installed: it runs before the launches of every pass");
             }
@@ -188,11 +227,17 @@ final class CudaModelRunner implements ModelRunner {
             if (this.weights.maxQuantizedElements() > 0) {
                 projections.reserveScratch(this.weights.maxQuantizedElements(), this.weights.maxQuantizedCols());
             }
+            // Opt-in (trtllm.cuda.fp8Gemm=true) until a GPU run has measured W8A8 end to end with decode rows included
+            // (docs/GPU-TESTS.md, "Pending"); then the default flips to on (this line).
+            if (this.weights.linearFormat() == DeviceMatrix.Format.FP8 && "true".equals(System.getProperty(FP8_GEMM))) {
+                projections.enableFp8Gemm(!"false".equals(System.getProperty(FP8_OUTER_VECTOR)));
+                activations.fp8();
+            }
             ensureCapacity(ActivationBuffers.MIN_ROWS, 1, 0, 1);
 
-            long perToken = 2L * config.numLayers() * config.kvDim() * Short.BYTES;
+            long perToken = 2L * config.numLayers() * config.kvDim() * kvType.byteSize();
             this.kvSpec = kvSizer.size(Math.max(0, DeviceMemory.freeBytes() - HEADROOM_BYTES), perToken);
-            this.kvCache = new DeviceKvCache(config, kvSpec, memory);
+            this.kvCache = new DeviceKvCache(config, kvSpec, kvType.byteSize(), memory);
             ok = true;
             LOG.debug("CUDA runner on {}: {} layers, KV cache {} blocks × {} tokens ({} MiB), ready in {} ms", device,
                     this.weights.layers(), kvSpec.numBlocks(), kvSpec.blockSize(), kvCache.bytes() >> 20,
@@ -243,9 +288,12 @@ final class CudaModelRunner implements ModelRunner {
             case FLOAT -> weightType + " weights";
             case INT8 -> "weight-only INT8 (" + weightType + " activations)";
             case INT4 -> "weight-only INT4 (" + weightType + " activations)";
-            case FP8 -> "FP8 E4M3 weights (" + weightType + " activations)";
+            case FP8 -> projections.fp8Gemm() != null
+                    ? "FP8 E4M3 weights, W8A8 through cuBLASLt (per-token activation scales)"
+                    : "FP8 E4M3 weights (" + weightType + " activations)";
         };
-        return device + ", " + weightsNote + ", " + weightType + " KV cache, cuBLAS + kernels " + kernels.origin()
+        String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
+        return device + ", " + weightsNote + ", " + kvNote + ", cuBLAS + kernels " + kernels.origin()
                 + projections.gemvNote();
     }
 
@@ -293,6 +341,12 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public @Nullable Throwable failure() {
         return failure;
+    }
+
+    /** FP8 W8A8 GEMMs enqueued since construction (0 unless an FP8 engine runs W8A8); for tests. */
+    long fp8GemmCalls() {
+        Fp8Gemm f = projections.fp8Gemm();
+        return f == null ? 0 : f.calls();
     }
 
     /** Logits rows copied to the host since construction: 0 while every row is an argmax or a device draw. */
@@ -401,21 +455,40 @@ final class CudaModelRunner implements ModelRunner {
         kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).launch(embedFn, "embed", tokens, 1, 128, stream);
         for (int l = 0; l < weights.layers(); l++) {
             CudaWeights.Layer w = weights.layer(l);
-            kernels.args().ptr(a.x).ptr(0).ptr(w.attnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
-            projections.gemm(w.wqkv(), a.xn, a.qkv, qkvDim, dim, tokens, false);
+            if (projections.takesFp8(w.wqkv(), tokens)) {
+                kernels.args().ptr(a.x).ptr(w.attnNorm()).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
+                projections.gemmFp8(w.wqkv(), a.q8, a.q8Scales, a.qkv, tokens, false, a.qkv);
+            } else {
+                kernels.args().ptr(a.x).ptr(0).ptr(w.attnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
+                projections.gemm(w.wqkv(), a.xn, a.qkv, qkvDim, dim, tokens, false);
+            }
             kernels.args().ptr(a.qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(weights.invFreq).ptr(in.positions())
                     .ptr(in.slots()).ptr(kvCache.keys(l)).ptr(kvCache.values(l))
                     .launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
                     .ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
                     .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
-            projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, true);
+            if (projections.takesFp8(w.wo(), tokens)) {
+                kernels.args().ptr(a.att).i32(c.qDim()).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(quantF8Fn, "quant_f8", tokens, 1, 256, stream);
+                projections.gemmFp8(w.wo(), a.q8, a.q8Scales, a.x, tokens, true, a.gateUp);
+            } else {
+                projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, true);
+            }
             if (w.bo() != 0) {
                 kernels.args().ptr(a.x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
             }
-            kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
-            gateUpSilu(w.wgateUp(), tokens);
-            projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, true);
+            if (projections.takesFp8(w.wgateUp(), tokens)) {
+                kernels.args().ptr(a.x).ptr(w.ffnNorm()).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
+                projections.gemmFp8(w.wgateUp(), a.q8, a.q8Scales, a.gateUp, tokens, false, a.gateUp);
+                downFromGateUp(w.wdown(), tokens);
+            } else {
+                kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
+                gateUpSilu(w.wgateUp(), tokens);
+                projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, true);
+            }
         }
         if (logitRows == 0) {
             return;
@@ -447,6 +520,24 @@ final class CudaModelRunner implements ModelRunner {
         if (!projections.swiglu(wGateUp, a.xn, a.hidden, inter, dim, rows)) {
             projections.gemm(wGateUp, a.xn, a.gateUp, 2 * inter, dim, rows, false);
             kernels.args().ptr(a.gateUp).ptr(a.hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);
+        }
+    }
+
+    /**
+     * {@code x += silu(gate) * up · Wdᵀ} from the gate|up GEMM's output in {@code gateUp}: quantized to FP8 by
+     * {@code silu_mul_f8} for an FP8 GEMM (whose raw output may reuse {@code gateUp}, read by then), else
+     * through {@code silu_mul} and {@link Projections#gemm}.
+     */
+    private void downFromGateUp(DeviceMatrix wDown, int rows) {
+        ActivationBuffers a = activations;
+        int dim = config.hiddenSize();
+        int inter = config.intermediateSize();
+        if (projections.takesFp8(wDown, rows)) {
+            kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, 256, stream);
+            projections.gemmFp8(wDown, a.q8, a.q8Scales, a.x, rows, true, a.gateUp);
+        } else {
+            kernels.args().ptr(a.gateUp).ptr(a.hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);
+            projections.gemm(wDown, a.hidden, a.x, dim, inter, rows, true);
         }
     }
 

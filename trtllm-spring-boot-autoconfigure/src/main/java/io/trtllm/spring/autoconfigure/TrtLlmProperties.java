@@ -62,7 +62,8 @@ public class TrtLlmProperties {
 
     /**
      * Weight dtype of the engine (CPU: auto keeps the checkpoint's; CUDA: auto and bfloat16 run BF16,
-     * float16 runs F16, float32 is refused). Also spelled f32, fp16, half, bf16.
+     * float16 runs F16, float32 is refused; fp8 names the KV cache's type only, FP8 weights are
+     * quantization fp8). Also spelled f32, fp16, half, bf16.
      */
     private Dtype dtype = Dtype.AUTO;
 
@@ -301,7 +302,8 @@ public class TrtLlmProperties {
 
         /**
          * Element type of the cached keys and values: auto is float32 on the CPU backend, the weights'
-         * 16-bit type on CUDA. 16 bits on the CPU halve the cache's memory and the bytes attention reads.
+         * 16-bit type on CUDA. 16 bits on the CPU halve the cache's memory and the bytes attention reads;
+         * fp8 (E4M3, CUDA on sm_89 or newer) halves the CUDA cache's.
          */
         private Dtype dtype = Dtype.AUTO;
 

@@ -188,8 +188,11 @@ class TrtLlmPropertiesIT {
                 assertInvalid(context).hasMessageContaining("trtllm.max-input-len")
                         .hasMessageContaining("max_input_len 100 exceeds max_seq_len 64"));
         // Enums since issue 17.3: refused while binding, by the core's parser (its message lists the values).
+        runner.withPropertyValues("trtllm.dtype=fp4").run(context ->
+                assertBindFailure(context, "trtllm.dtype").hasMessageContaining("'fp4'"));
+        // fp8 is a KV cache type only: as the weights' dtype it binds, then is refused naming the key and quantization fp8.
         runner.withPropertyValues("trtllm.dtype=fp8").run(context ->
-                assertBindFailure(context, "trtllm.dtype").hasMessageContaining("'fp8'"));
+                assertInvalid(context).hasMessageContaining("trtllm.dtype").hasMessageContaining("quantization fp8"));
         runner.withPropertyValues("trtllm.quantization=int3").run(context ->
                 assertBindFailure(context, "trtllm.quantization")
                         .hasMessageContaining("quantization 'int3' is not one of [none, int8, int4, fp8]"));
