@@ -3,6 +3,7 @@ package io.trtllm.engine;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
+import io.trtllm.model.InvalidSplitException;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.Parallelism;
 import io.trtllm.model.RankShard;
@@ -90,7 +91,7 @@ public final class Runners {
      * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend has the
      * NCCL communicator ({@code runtime.cuda.NcclCommunicator}) but no rank runner yet, so it refuses a split.
      *
-     * @throws IllegalArgumentException naming the value that does not fit
+     * @throws InvalidSplitException naming the setting and the value that does not fit
      */
     public static void checkParallel(ModelConfig config, String backend, RunnerOptions options) {
         Parallelism parallelism = options.parallelism();
@@ -99,12 +100,15 @@ public final class Runners {
         }
         parallelism.check(config);
         if (backend.equals("cuda")) {
-            throw new IllegalArgumentException(parallelism + " is not supported on the CUDA backend yet (only on the "
-                    + "CPU backend); use tensor_parallel_size 1 and pipeline_parallel_size 1 on CUDA");
+            boolean tp = parallelism.tensorParallelSize() > 1;
+            throw new InvalidSplitException(tp ? Parallelism.TP : Parallelism.PP,
+                    tp ? parallelism.tensorParallelSize() : parallelism.pipelineParallelSize(), parallelism
+                    + " is not supported on the CUDA backend yet (only on the CPU backend); use tensor_parallel_size 1 "
+                    + "and pipeline_parallel_size 1 on CUDA");
         }
         if (!options.deviceIds().isEmpty()) {
-            throw new IllegalArgumentException("device_ids " + options.deviceIds() + " name CUDA devices; the CPU "
-                    + "backend's ranks are threads (leave device_ids empty)");
+            throw new InvalidSplitException("device_ids", options.deviceIds(), "device_ids " + options.deviceIds()
+                    + " name CUDA devices; the CPU backend's ranks are threads (leave device_ids empty)");
         }
     }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.api.config.KvCacheConfig;
 import java.io.InputStream;
 import java.util.List;
@@ -39,15 +40,19 @@ class LlmTensorParallelIT {
     void aSplitTheModelDoesNotAllowNamesTheSizeAndTheModelsValue() {
         // stories15M has 6 heads.
         var args = LlmArgs.builder("stories15M").backend("cpu").tensorParallelSize(4).maxSeqLen(64).build();
-        assertThatThrownBy(() -> new LLM(args)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("tensor_parallel_size 4 does not divide num_attention_heads 6 of the model");
+        // Each names its setting, so that a front end names its own key (trtllm.tensor-parallel-size, say).
+        assertThatThrownBy(() -> new LLM(args)).isInstanceOf(InvalidSettingException.class)
+                .hasMessage("tensor_parallel_size 4 does not divide num_attention_heads 6 of the model")
+                .extracting(e -> ((InvalidSettingException) e).setting()).isEqualTo("tensor_parallel_size");
         var tooManyStages = LlmArgs.builder("stories15M").backend("cpu").pipelineParallelSize(7).maxSeqLen(64).build();
-        assertThatThrownBy(() -> new LLM(tooManyStages)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("pipeline_parallel_size 7 exceeds num_hidden_layers 6");
+        assertThatThrownBy(() -> new LLM(tooManyStages)).isInstanceOf(InvalidSettingException.class)
+                .hasMessageContaining("pipeline_parallel_size 7 exceeds num_hidden_layers 6")
+                .extracting(e -> ((InvalidSettingException) e).setting()).isEqualTo("pipeline_parallel_size");
         var devices = LlmArgs.builder("stories15M").backend("cpu").tensorParallelSize(2).deviceIds(List.of(0, 1))
                 .maxSeqLen(64).build();
-        assertThatThrownBy(() -> new LLM(devices)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("the CPU backend's ranks are threads");
+        assertThatThrownBy(() -> new LLM(devices)).isInstanceOf(InvalidSettingException.class)
+                .hasMessageContaining("the CPU backend's ranks are threads")
+                .extracting(e -> ((InvalidSettingException) e).setting()).isEqualTo("device_ids");
     }
 
     @Test

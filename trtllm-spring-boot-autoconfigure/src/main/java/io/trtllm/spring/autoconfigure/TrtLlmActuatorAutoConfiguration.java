@@ -5,6 +5,7 @@ import io.trtllm.api.LLM;
 import io.trtllm.spring.actuate.TrtLlmEngineAvailability;
 import io.trtllm.spring.actuate.TrtLlmHealthIndicator;
 import io.trtllm.spring.actuate.TrtLlmMetrics;
+import io.trtllm.spring.actuate.TrtLlmRankMetrics;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.availability.ApplicationAvailabilityAutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -21,7 +22,8 @@ import org.springframework.context.annotation.Configuration;
  * auto-configured one or its own): {@link TrtLlmEngineAvailability}, which turns a failed engine into a
  * broken liveness and a refusing readiness state (the probes orchestrators ask); a
  * {@link TrtLlmHealthIndicator} named {@code trtllm} when Spring Boot's health module is present (off
- * with {@code management.health.trtllm.enabled=false}); and {@link TrtLlmMetrics} when Micrometer is.
+ * with {@code management.health.trtllm.enabled=false}); and {@link TrtLlmMetrics} and
+ * {@link TrtLlmRankMetrics} (per rank of a split model) when Micrometer is.
  */
 @AutoConfiguration(after = {TrtLlmAutoConfiguration.class, ApplicationAvailabilityAutoConfiguration.class})
 @ConditionalOnBean(LLM.class)
@@ -52,6 +54,12 @@ public final class TrtLlmActuatorAutoConfiguration {
         @ConditionalOnMissingBean
         TrtLlmMetrics trtLlmMetrics(LLM llm) {
             return new TrtLlmMetrics(llm);
+        }
+
+        @Bean
+        @ConditionalOnMissingBean
+        TrtLlmRankMetrics trtLlmRankMetrics(LLM llm) {
+            return new TrtLlmRankMetrics(llm);
         }
     }
 }
