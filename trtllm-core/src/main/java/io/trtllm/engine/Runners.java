@@ -44,30 +44,25 @@ public final class Runners {
      * @param maxBatchSize most sequences in a pass: a sized cache holds at most this many of max_seq_len
      * @throws IllegalArgumentException when the KV cache options do not fit (see {@link #checkCudaKvType})
      */
+    /**
+     * For a model split over ranks ({@link RunnerOptions#parallelism()}): on the CPU, one rank per thread group behind one runner. An engine built
+     * for the split holds each rank's shard in the CPU's panel layout, which its rank runs in place; an engine of
+     * one rank in a plain layout (a CUDA engine's tensors) is sliced at load. An engine is run only with the split
+     * it was built for.
+     *
+     * @throws IllegalArgumentException when the model does not split as asked (naming the size and the model's
+     *                                  value), device ids are given for CPU ranks, the split is asked of CUDA, or the
+     *                                  engine was built for another split (naming both)
+     */
     public static ModelRunner open(EngineLease engine, String backend, RunnerOptions options, int maxSeqLen,
                                    int maxBatchSize) {
-        return open(engine, null, backend, options, maxSeqLen, maxBatchSize);
-    }
-
-    /**
-     * {@link #open(EngineLease, String, RunnerOptions, int, int)}, for a model split over ranks too
-     * ({@link RunnerOptions#parallelism()}): on the CPU, one rank per thread group behind one runner, each
-     * slicing its share of the row-major weights. A CPU engine holds its matrices in the kernels' panel layout,
-     * which is not sliced: the ranks then read {@code checkpoint}, the Hugging Face directory the engine was
-     * built from.
-     *
-     * @param checkpoint the model's checkpoint directory, or null (a prebuilt engine)
-     * @throws IllegalArgumentException when the model does not split as asked (naming the size and the model's
-     *                                  value), device ids are given for CPU ranks, or the split is asked of CUDA
-     */
-    public static ModelRunner open(EngineLease engine, @Nullable Path checkpoint, String backend, RunnerOptions options,
-                                   int maxSeqLen, int maxBatchSize) {
         ModelConfig config = engine.config().modelConfig();
         KvCacheConfig kv = options.kvCache();
         Parallelism parallelism = options.parallelism();
+        checkMapping(engine, parallelism);
         if (!parallelism.single()) {
             checkParallel(config, backend, options);
-            return openCpuRanks(engine, checkpoint, options, config, maxSeqLen, maxBatchSize);
+            return openCpuRanks(engine, options, config, maxSeqLen, maxBatchSize);
         }
         if (backend.equals("cuda")) {
             // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
@@ -112,8 +107,33 @@ public final class Runners {
         }
     }
 
-    private static ModelRunner openCpuRanks(EngineLease engine, @Nullable Path checkpoint, RunnerOptions options,
-                                            ModelConfig config, int maxSeqLen, int maxBatchSize) {
+    /**
+     * Refuses an engine built for another split than the one asked: its weights files are per rank of its own
+     * split ({@code mapping} in its config.json).
+     *
+     * @throws InvalidSplitException naming both splits and the engine
+     */
+    static void checkMapping(EngineLease engine, Parallelism asked) {
+        Parallelism built = engine.config().mapping();
+        if (built.equals(asked) || built.single() && !isPacked(engine.weights())) {
+            return; // its own split, or one rank's plain tensors, which ranks slice at load
+        }
+        boolean tp = built.tensorParallelSize() != asked.tensorParallelSize();
+        throw new InvalidSplitException(tp ? Parallelism.TP : Parallelism.PP,
+                tp ? asked.tensorParallelSize() : asked.pipelineParallelSize(), "engine "
+                + engine.directory().getFileName() + " was built for " + built + " (" + built.worldSize() + " rank"
+                + (built.worldSize() == 1 ? "" : "s") + ") and cannot run as " + asked + "; load it with "
+                + "tensor_parallel_size " + built.tensorParallelSize() + " and pipeline_parallel_size "
+                + built.pipelineParallelSize() + ", or build the model's engine for " + asked);
+    }
+
+    /** Whether an engine's weights are in the CPU's packed layout (panels or quantized), which is not sliced. */
+    private static boolean isPacked(Checkpoint weights) {
+        return weights.names().stream().anyMatch(n -> n.endsWith(".panels") || n.endsWith(".qweight"));
+    }
+
+    private static ModelRunner openCpuRanks(EngineLease engine, RunnerOptions options, ModelConfig config,
+                                            int maxSeqLen, int maxBatchSize) {
         Parallelism parallelism = options.parallelism();
         DType kvType = DType.of(options.kvCache().dtype(), DType.F32);
         // Every rank's cache is on this heap: a token costs the sum of the ranks' KV heads × layers (replicas included).
@@ -126,27 +146,11 @@ public final class Runners {
                 bytesPerToken);
         int threads = options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();
         int perRank = Math.max(1, threads / parallelism.worldSize());
-        Checkpoint weights = engine.weights();
-        boolean packed = weights.names().stream().anyMatch(n -> n.endsWith(".panels") || n.endsWith(".qweight"));
-        if (!packed) {
-            return CpuRankRunner.openGroup(config, weights, parallelism, spec, kvType, perRank, options.rankTimeout());
-        }
-        if (checkpoint == null || checkpoint.equals(engine.directory())) {
-            throw new IllegalArgumentException("engine " + engine.directory().getFileName() + " holds the CPU panel layout, "
-                    + "which cannot be split over ranks; load the model's Hugging Face directory with " + parallelism);
-        }
-        LOG.info("{}: the ranks read their shares of {} (the CPU engine's panel layout is not split)", parallelism,
-                checkpoint.getFileName());
-        Checkpoint source = Checkpoint.open(checkpoint);
-        try {
-            RankGroupRunner runner = CpuRankRunner.openGroup(config, source, parallelism, spec, kvType, perRank,
+        if (engine.config().mapping().equals(parallelism)) {
+            return CpuRankRunner.openShardedGroup(config, engine::rankWeights, parallelism, spec, kvType, perRank,
                     options.rankTimeout());
-            runner.closeAfter(source);
-            return runner;
-        } catch (RuntimeException | Error e) {
-            source.close();
-            throw e;
         }
+        return CpuRankRunner.openGroup(config, engine.weights(), parallelism, spec, kvType, perRank, options.rankTimeout());
     }
 
     /**

@@ -4,11 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.trtllm.api.config.EngineLoad;
 import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.api.config.KvCacheConfig;
 import java.io.InputStream;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** {@code tensor_parallel_size} / {@code pipeline_parallel_size} through the front door, and their errors. */
 class LlmTensorParallelIT {
@@ -33,6 +36,41 @@ class LlmTensorParallelIT {
             assertThat(llm.rankStats()).extracting(RankStats::shard).first().asString()
                     .contains("rank 0", "stage 0 of 2", "layers 0-2");
             assertThat(llm.backendDescription()).contains("TP 2 × PP 2");
+        }
+    }
+
+    @Test
+    void aSplitEngineIsCachedSavedAndLoadedAsAPrebuiltEngineWithItsSplitOnly(@TempDir Path tmp) throws Exception {
+        int[] expected = reference(64);
+        var args = LlmArgs.builder("stories15M").backend("cpu").tensorParallelSize(2).threads(2).maxSeqLen(96).build();
+        Path saved = tmp.resolve("engine");
+        try (var llm = new LLM(args)) {
+            // Built for the split: each rank's shard in the CPU's panel layout, run in place.
+            assertThat(llm.engineDirectory().resolve("rank0/model.safetensors")).isRegularFile();
+            assertThat(llm.engineDirectory().resolve("rank1/model.safetensors")).isRegularFile();
+            assertThat(llm.engineDirectory().resolve("model.safetensors")).doesNotExist();
+            assertThat(llm.generate("Once upon a time", SamplingParams.greedy(64)).output().tokenIds()).containsExactly(expected);
+            llm.save(saved);
+        }
+        var prebuilt = LlmArgs.builder(saved.toString()).backend("cpu").tensorParallelSize(2).threads(2).build();
+        try (var llm = new LLM(prebuilt)) {
+            assertThat(llm.engineLoad().kind()).isEqualTo(EngineLoad.Kind.PREBUILT);
+            assertThat(llm.generate("Once upon a time", SamplingParams.greedy(64)).output().tokenIds()).containsExactly(expected);
+        }
+        var otherSplit = LlmArgs.builder(saved.toString()).backend("cpu").threads(2).build();
+        assertThatThrownBy(() -> new LLM(otherSplit)).isInstanceOf(InvalidSettingException.class)
+                .hasMessageContaining("was built for TP 2 × PP 1 (2 ranks) and cannot run as TP 1 × PP 1")
+                .extracting(e -> ((InvalidSettingException) e).setting()).isEqualTo("tensor_parallel_size");
+    }
+
+    private int[] reference(int n) throws Exception {
+        try (InputStream in = getClass().getResourceAsStream("/reference/stories15M-greedy.json")) {
+            var ids = new ObjectMapper().readTree(in).get("greedy_ids");
+            int[] expected = new int[n];
+            for (int i = 0; i < n; i++) {
+                expected[i] = ids.get(i).asInt();
+            }
+            return expected;
         }
     }
 

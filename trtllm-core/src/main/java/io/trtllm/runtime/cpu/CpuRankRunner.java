@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.IntFunction;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,7 +61,8 @@ public final class CpuRankRunner implements RankRunner {
     private final ModelConfig local;
     private final int vocab;
     private final Kernels kernels;
-    private final ShardedTensors view;
+    /** The slice of the whole model's tensors this rank reads, or null when it was given its shard's own. */
+    private final @Nullable ShardedTensors view;
     private final CpuWeights weights;
     private final CpuKvCache cache;
     private final ParallelLoops loops;
@@ -85,10 +87,15 @@ public final class CpuRankRunner implements RankRunner {
      */
     public CpuRankRunner(RankShard shard, TensorSource weights, KvCacheSpec kvSpec, DType kvType, int threads,
                          Communicator tp, @Nullable Communicator pp) {
-        this(shard, weights, kvSpec, kvType, threads, tp, pp, CpuKernels.best());
+        this(shard, weights, false, kvSpec, kvType, threads, tp, pp, CpuKernels.best());
     }
 
-    CpuRankRunner(RankShard shard, TensorSource weights, KvCacheSpec kvSpec, DType kvType, int threads,
+    /**
+     * @param sharded whether {@code weights} are this rank's shard already (a rank's file of an engine built for the
+     *                split, named and shaped for {@link RankShard#localConfig}, in the CPU's panel layout or not),
+     *                rather than the whole model's
+     */
+    CpuRankRunner(RankShard shard, TensorSource weights, boolean sharded, KvCacheSpec kvSpec, DType kvType, int threads,
                   Communicator tp, @Nullable Communicator pp, Kernels kernels) {
         CpuKvCache.checkType(kvType);
         if (tp.size() != shard.parallelism().tensorParallelSize() || tp.rank() != shard.tpRank()) {
@@ -104,14 +111,15 @@ public final class CpuRankRunner implements RankRunner {
         this.kernels = kernels;
         this.tp = tp;
         this.pp = stages > 1 ? pp : null;
-        // Only the row-major tensors can be sliced: an engine built for this split is a checkpoint per rank
-        // already, and is sliced as one of TP 1 × PP 1 by the caller (see Runners).
-        this.view = shard.view(weights);
+        // Only row-major tensors can be sliced; an engine built for this split holds each rank's shard already, in
+        // whichever layout, and is read as it is.
+        this.view = sharded ? null : shard.view(weights);
+        TensorSource own = view != null ? view : weights;
         CpuWeights w = null;
         CpuKvCache kv = null;
         ParallelLoops l = null;
         try {
-            w = new CpuWeights(local, view, kernels, io.trtllm.api.config.RuntimeConfig.fromSystemProperties().cpuHugePages());
+            w = new CpuWeights(local, own, kernels, io.trtllm.api.config.RuntimeConfig.fromSystemProperties().cpuHugePages());
             kv = new CpuKvCache(local, kvSpec, kvType);
             l = new ParallelLoops(threads, kernels);
         } catch (RuntimeException | Error e) {
@@ -121,7 +129,9 @@ public final class CpuRankRunner implements RankRunner {
             if (w != null) {
                 w.close();
             }
-            view.close();
+            if (view != null) {
+                view.close();
+            }
             throw e;
         }
         this.weights = w;
@@ -141,6 +151,25 @@ public final class CpuRankRunner implements RankRunner {
      */
     public static RankGroupRunner openGroup(ModelConfig config, TensorSource weights, Parallelism parallelism,
                                             KvCacheSpec kvSpec, DType kvType, int threads, Duration timeout) {
+        return openGroup(config, rank -> weights, false, parallelism, kvSpec, kvType, threads, timeout);
+    }
+
+    /**
+     * The ranks of {@code parallelism}, each over its own shard: rank r's file of an engine built for this split
+     * ({@code rank<r>/model.safetensors}, in the CPU's panel layout), mapped and run in place as a
+     * {@link CpuModelRunner} runs a whole engine.
+     *
+     * @param rankWeights rank r's tensors, named and shaped for its {@link RankShard#localConfig}
+     */
+    public static RankGroupRunner openShardedGroup(ModelConfig config, IntFunction<? extends TensorSource> rankWeights,
+                                                   Parallelism parallelism, KvCacheSpec kvSpec, DType kvType, int threads,
+                                                   Duration timeout) {
+        return openGroup(config, rankWeights, true, parallelism, kvSpec, kvType, threads, timeout);
+    }
+
+    private static RankGroupRunner openGroup(ModelConfig config, IntFunction<? extends TensorSource> weights,
+                                             boolean sharded, Parallelism parallelism, KvCacheSpec kvSpec, DType kvType,
+                                             int threads, Duration timeout) {
         parallelism.check(config);
         int tpSize = parallelism.tensorParallelSize();
         int ppSize = parallelism.pipelineParallelSize();
@@ -158,12 +187,12 @@ public final class CpuRankRunner implements RankRunner {
         List<CpuRankRunner> ranks = new ArrayList<>();
         try {
             for (RankShard shard : parallelism.shards(config)) {
-                ranks.add(new CpuRankRunner(shard, weights, kvSpec, kvType, threads,
+                ranks.add(new CpuRankRunner(shard, weights.apply(shard.rank()), sharded, kvSpec, kvType, threads,
                         tpGroups.get(shard.stage()).get(shard.tpRank()),
-                        ppSize > 1 ? ppGroups.get(shard.tpRank()).get(shard.stage()) : null));
+                        ppSize > 1 ? ppGroups.get(shard.tpRank()).get(shard.stage()) : null, CpuKernels.best()));
             }
-            LOG.debug("CPU ranks: {}, {} threads each, KV cache {} blocks × {} tokens per rank", parallelism, threads,
-                    kvSpec.numBlocks(), kvSpec.blockSize());
+            LOG.debug("CPU ranks: {}, {} threads each, KV cache {} blocks × {} tokens per rank{}", parallelism, threads,
+                    kvSpec.numBlocks(), kvSpec.blockSize(), sharded ? ", each over its engine shard" : "");
             return new RankGroupRunner(config, kvSpec, "cpu", parallelism, ranks, all, timeout);
         } catch (RuntimeException | Error e) {
             for (CpuRankRunner r : ranks) {
@@ -495,6 +524,8 @@ public final class CpuRankRunner implements RankRunner {
         loops.close();
         cache.close();
         weights.close();
-        view.close();
+        if (view != null) {
+            view.close();
+        }
     }
 }
