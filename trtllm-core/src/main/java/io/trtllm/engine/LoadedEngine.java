@@ -4,6 +4,7 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.CheckpointValidator;
+import io.trtllm.model.ModelFormatException;
 import io.trtllm.model.Parallelism;
 import io.trtllm.model.RankShard;
 import io.trtllm.runtime.cuda.CompiledKernels;
@@ -83,7 +84,14 @@ final class LoadedEngine {
                 // The runner allocates per layer of the config: a count the weights do not bear out fails here, by name.
                 CheckpointValidator.checkLayerCount(config.modelConfig(), weights.getFirst(), dir.resolve(EngineConfig.FILE));
             } else {
-                for (RankShard shard : mapping.shards(config.modelConfig())) {
+                List<RankShard> shards;
+                try {
+                    shards = mapping.shards(config.modelConfig());
+                } catch (IllegalArgumentException e) {
+                    throw new ModelFormatException(dir.resolve(EngineConfig.FILE) + ": mapping " + mapping
+                            + " does not fit the model: " + e.getMessage(), e);
+                }
+                for (RankShard shard : shards) {
                     Path rankDir = dir.resolve(EngineConfig.rankDirectory(shard.rank()));
                     weights.add(Checkpoint.open(rankDir));
                     CheckpointValidator.checkLayerCount(shard.localConfig(), weights.getLast(), rankDir);
