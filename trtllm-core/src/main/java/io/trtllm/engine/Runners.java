@@ -17,6 +17,7 @@ import io.trtllm.runtime.cpu.CpuRankRunner;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,7 +63,8 @@ public final class Runners {
         checkMapping(engine, parallelism);
         if (!parallelism.single()) {
             checkParallel(config, backend, options);
-            return openCpuRanks(engine, options, config, maxSeqLen, maxBatchSize);
+            return backend.equals("cuda") ? openCudaRanks(engine, options, config, maxSeqLen, maxBatchSize)
+                    : openCpuRanks(engine, options, config, maxSeqLen, maxBatchSize);
         }
         if (backend.equals("cuda")) {
             // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
@@ -83,8 +85,8 @@ public final class Runners {
 
     /**
      * Checks a split over ranks before anything is built or loaded: the model must split as asked
-     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend has the
-     * NCCL communicator ({@code runtime.cuda.NcclCommunicator}) but no rank runner yet, so it refuses a split.
+     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend runs tensor
+     * parallel ranks (not pipeline stages yet), on the devices given or on devices {@code r % device count}.
      *
      * @throws InvalidSplitException naming the setting and the value that does not fit
      */
@@ -95,16 +97,44 @@ public final class Runners {
         }
         parallelism.check(config);
         if (backend.equals("cuda")) {
-            boolean tp = parallelism.tensorParallelSize() > 1;
-            throw new InvalidSplitException(tp ? Parallelism.TP : Parallelism.PP,
-                    tp ? parallelism.tensorParallelSize() : parallelism.pipelineParallelSize(), parallelism
-                    + " is not supported on the CUDA backend yet (only on the CPU backend); use tensor_parallel_size 1 "
-                    + "and pipeline_parallel_size 1 on CUDA");
+            if (parallelism.pipelineParallelSize() > 1) {
+                throw new InvalidSplitException(Parallelism.PP, parallelism.pipelineParallelSize(), "pipeline_parallel_size "
+                        + parallelism.pipelineParallelSize() + " is not supported on the CUDA backend yet (tensor_parallel_size "
+                        + "is; pipeline stages run on the CPU backend)");
+            }
+            return;
         }
         if (!options.deviceIds().isEmpty()) {
             throw new InvalidSplitException("device_ids", options.deviceIds(), "device_ids " + options.deviceIds()
                     + " name CUDA devices; the CPU backend's ranks are threads (leave device_ids empty)");
         }
+    }
+
+    /**
+     * The CUDA ranks of an engine built for the split: rank r on {@code device_ids[r]}, or on device
+     * {@code r % device count} when none are given (ranks then share devices where there are fewer devices than
+     * ranks, which the host-staged all-reduce allows).
+     */
+    private static ModelRunner openCudaRanks(EngineLease engine, RunnerOptions options, ModelConfig config,
+                                             int maxSeqLen, int maxBatchSize) {
+        Parallelism parallelism = options.parallelism();
+        if (!engine.config().mapping().equals(parallelism)) {
+            throw new InvalidSplitException(Parallelism.TP, parallelism.tensorParallelSize(), "engine "
+                    + engine.directory().getFileName() + " holds one rank's weights; CUDA ranks run an engine built for "
+                    + parallelism + " (the engine cache builds one; trtllm build --tensor-parallel-size "
+                    + parallelism.tensorParallelSize() + ")");
+        }
+        List<Integer> devices = options.deviceIds();
+        if (devices.isEmpty()) {
+            int count = Math.max(1, CudaBackend.deviceCount());
+            devices = java.util.stream.IntStream.range(0, parallelism.worldSize()).map(r -> r % count).boxed().toList();
+        }
+        DType weightType = CudaBackend.weightType(DType.of(engine.config().buildConfig().dtype()));
+        KvCacheConfig kv = options.kvCache();
+        checkCudaKvType(kv, weightType);
+        return CudaBackend.openRanks(config, engine::rankWeights, parallelism, devices,
+                (available, perToken) -> kvCacheSpec(kv, maxSeqLen, maxBatchSize, available, perToken), weightType,
+                options.runtime(), options.rankTimeout());
     }
 
     /**
