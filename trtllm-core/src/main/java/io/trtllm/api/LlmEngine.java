@@ -1,10 +1,12 @@
 package io.trtllm.api;
 
 import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.engine.EngineLoader;
 import io.trtllm.engine.EngineSpec;
 import io.trtllm.engine.LoadedModel;
 import io.trtllm.engine.RunnerOptions;
+import io.trtllm.model.InvalidSplitException;
 import io.trtllm.model.Parallelism;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.SchedulerConfig;
@@ -58,10 +60,16 @@ final class LlmEngine implements AutoCloseable {
 
     LlmEngine(LlmArgs args) {
         boolean loadTokenizer = args.tokenizerObject() == null && !args.skipTokenizerInit();
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
-                new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds(),
-                RunnerOptions.DEFAULT_RANK_TIMEOUT, args.runtime()),
-                args.tokenizer(), loadTokenizer);
+        LoadedModel loaded;
+        try {
+            loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
+                    new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds(),
+                    RunnerOptions.DEFAULT_RANK_TIMEOUT, args.runtime()),
+                    args.tokenizer(), loadTokenizer);
+        } catch (InvalidSplitException e) {
+            // The split does not fit this model or backend: name the setting, as LlmArgs' own checks do.
+            throw new InvalidSettingException(e.setting(), e.value(), e.getMessage());
+        }
         this.apiTokenizer = args.tokenizerObject() != null ? args.tokenizerObject()
                 : loaded.tokenizer() != null ? new TransformersTokenizer(loaded.tokenizer(), false) : null;
         this.tokenizer = apiTokenizer != null ? apiTokenizer.delegate() : null;

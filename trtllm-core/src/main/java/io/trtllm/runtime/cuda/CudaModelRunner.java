@@ -13,7 +13,9 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.RankShard;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.Communicator;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.KvCacheSpec;
@@ -132,6 +134,10 @@ final class CudaModelRunner implements ModelRunner {
     private final boolean useGraphs;
     private final boolean deviceSampling;
     private final @Nullable PassHook hook;
+    /** The rank's share of a tensor-parallel model, or null for the whole model. */
+    private final @Nullable RankShard shard;
+    /** The all-reduce of a tensor-parallel rank's partial sums, or null for the whole model. */
+    private final @Nullable HostStagedAllReduce allReduce;
 
     private @Nullable Thread boundThread;
     private @Nullable CudaException failure;
@@ -158,7 +164,7 @@ final class CudaModelRunner implements ModelRunner {
     /** As above, with the fast paths (CUDA graphs, device sampling, GEMV) that {@code runtime} allows. */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
-        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime);
+        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime, null, null);
     }
 
     /**
@@ -168,8 +174,25 @@ final class CudaModelRunner implements ModelRunner {
      */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
+        this(config, weights, kvSizer, ordinal, weightType, kvType, precompiled, runtime, null, null);
+    }
+
+    /**
+     * As above, for one rank of a tensor-parallel model when {@code shard} is given: {@code config} is the shard's
+     * {@link RankShard#localConfig()} and {@code weights} its rank's file of an engine built for the split. The pass
+     * then embeds the rank's vocabulary rows (0 for other tokens) and sums over the ranks through {@code tp} after
+     * the embedding and after the o and down projections; it runs eagerly, its logits rows come back to the host
+     * ({@link #passLocal}). CUDA graphs and device draws are off: the host-staged sum synchronizes the stream.
+     */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime,
+                    @Nullable RankShard shard, @Nullable Communicator tp) {
         long start = System.nanoTime();
         this.config = config;
+        this.shard = shard;
+        if ((shard == null) != (tp == null)) {
+            throw new IllegalArgumentException("a rank's shard and its TP communicator come together");
+        }
         if (weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
         }
@@ -179,13 +202,14 @@ final class CudaModelRunner implements ModelRunner {
         }
         this.weightType = weightType;
         this.kvType = kvType;
-        this.useGraphs = runtime.cudaGraphs();
-        this.deviceSampling = runtime.cudaDeviceSampling();
+        this.useGraphs = runtime.cudaGraphs() && shard == null;
+        this.deviceSampling = runtime.cudaDeviceSampling() && shard == null;
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
         this.device = CudaDevice.query(ordinal);
         this.memory = new DeviceMemory(device);
+        this.allReduce = tp == null ? null : new HostStagedAllReduce(tp, memory);
         this.graphs = new GraphCache(stream);
         // Before a growing buffer is replaced, graphs recorded over its address go and the stream drains.
         Runnable beforeReplace = () -> {
@@ -299,6 +323,20 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public ForwardResult forward(Batch batch) {
+        if (shard != null) {
+            throw new IllegalStateException("a tensor-parallel rank runs passLocal, driven by its rank group");
+        }
+        checkUsable();
+        batch.checkAgainst(config, kvSpec);
+        bindThread();
+        try {
+            return run(batch);
+        } catch (CudaException e) {
+            throw failed(e);
+        }
+    }
+
+    private void checkUsable() {
         if (closed) {
             throw new IllegalStateException("the CUDA runner is closed");
         }
@@ -306,19 +344,17 @@ final class CudaModelRunner implements ModelRunner {
             throw new IllegalStateException("the CUDA backend is unusable after an earlier device error: "
                     + failure.getMessage(), failure);
         }
-        batch.checkAgainst(config, kvSpec);
-        bindThread();
-        try {
-            return run(batch);
-        } catch (CudaException e) {
-            if (e.outOfMemory()) {
-                throw e;
-            }
-            CudaException error = withDeviceError(e);
-            failure = error;
-            LOG.error("The CUDA backend is unusable from now on: {}", error.getMessage());
-            throw error;
+    }
+
+    /** {@code e}, recorded as this runner's failure unless it is an allocation failure (the context is then intact). */
+    private CudaException failed(CudaException e) {
+        if (e.outOfMemory()) {
+            return e;
         }
+        CudaException error = withDeviceError(e);
+        failure = error;
+        LOG.error("The CUDA backend is unusable from now on: {}", error.getMessage());
+        return error;
     }
 
     /**
@@ -452,7 +488,13 @@ final class CudaModelRunner implements ModelRunner {
         float scale = (float) (1.0 / Math.sqrt(c.headDim()));
         int headGroups = (c.numHeads() + 2 * c.numKvHeads() + 3) / 4;  // qkv_post: 4 warps, one head each
 
-        kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).launch(embedFn, "embed", tokens, 1, 128, stream);
+        // A TP rank: its vocabulary rows' lookups, and every partial sum completed over the ranks; the o and down
+        // projections write x + partial on TP rank 0 and the partial alone on the others, so the sum is the new x.
+        boolean lead = shard == null || shard.tpRank() == 0;
+        int firstVocabRow = shard == null ? 0 : shard.firstVocabRow();
+        kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).i32(firstVocabRow).i32(c.vocabSize())
+                .launch(embedFn, "embed", tokens, 1, 128, stream);
+        sumOverRanks(a.x, (long) tokens * dim);
         for (int l = 0; l < weights.layers(); l++) {
             CudaWeights.Layer w = weights.layer(l);
             if (projections.takesFp8(w.wqkv(), tokens)) {
@@ -472,23 +514,25 @@ final class CudaModelRunner implements ModelRunner {
             if (projections.takesFp8(w.wo(), tokens)) {
                 kernels.args().ptr(a.att).i32(c.qDim()).ptr(a.q8).ptr(a.q8Scales)
                         .launch(quantF8Fn, "quant_f8", tokens, 1, 256, stream);
-                projections.gemmFp8(w.wo(), a.q8, a.q8Scales, a.x, tokens, true, a.gateUp);
+                projections.gemmFp8(w.wo(), a.q8, a.q8Scales, a.x, tokens, lead, a.gateUp);
             } else {
-                projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, true);
+                projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, lead);
             }
-            if (w.bo() != 0) {
+            if (w.bo() != 0 && lead) {
                 kernels.args().ptr(a.x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
             }
+            sumOverRanks(a.x, (long) tokens * dim);
             if (projections.takesFp8(w.wgateUp(), tokens)) {
                 kernels.args().ptr(a.x).ptr(w.ffnNorm()).ptr(a.q8).ptr(a.q8Scales)
                         .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
                 projections.gemmFp8(w.wgateUp(), a.q8, a.q8Scales, a.gateUp, tokens, false, a.gateUp);
-                downFromGateUp(w.wdown(), tokens);
+                downFromGateUp(w.wdown(), tokens, lead);
             } else {
                 kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
                 gateUpSilu(w.wgateUp(), tokens);
-                projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, true);
+                projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, lead);
             }
+            sumOverRanks(a.x, (long) tokens * dim);
         }
         if (logitRows == 0) {
             return;
@@ -506,6 +550,46 @@ final class CudaModelRunner implements ModelRunner {
         }
         if (argmax) {
             kernels.args().ptr(out.logits).i32(vocab).ptr(out.tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+        }
+    }
+
+    /** A TP rank's all-reduce of {@code floats} floats at {@code buffer}; nothing for the whole model. */
+    private void sumOverRanks(long buffer, long floats) {
+        if (allReduce != null) {
+            allReduce.sum(buffer, floats, stream);
+        }
+    }
+
+    /**
+     * A tensor-parallel rank's pass over {@code batch} (checked against the whole model by the rank group): every
+     * layer with its sums over the ranks, then this rank's LM head rows. Returns its logits of the rows that need
+     * them, {@code (rows, vocabRows)} on the host, for {@link io.trtllm.runtime.VocabParallelHead}. Device errors
+     * make the runner unusable as in {@link #forward}.
+     */
+    float[] passLocal(Batch batch) {
+        if (shard == null) {
+            throw new IllegalStateException("passLocal is a tensor-parallel rank's pass");
+        }
+        checkUsable();
+        bindThread();
+        try {
+            List<SequenceChunk> chunks = batch.chunks();
+            int tokens = batch.tokenCount();
+            int logitRows = 0;
+            int stride = 1;
+            boolean decode = true;
+            for (SequenceChunk chunk : chunks) {
+                logitRows += chunk.logitsRows();
+                stride = Math.max(stride, kvSpec.blocksFor(chunk.endPosition()));
+                decode &= chunk.length() == 1 && chunk.logitsRows() == 1;
+            }
+            ensureCapacity(tokens, Math.max(1, logitRows), chunks.size(), stride);
+            inputs.write(chunks, stride, 0, kvSpec, stream);
+            projections.gemvPass(decode);
+            enqueue(tokens, logitRows, false, false);
+            return outputs.copyLogits(logitRows, stream);
+        } catch (CudaException e) {
+            throw failed(e);
         }
     }
 
@@ -528,16 +612,16 @@ final class CudaModelRunner implements ModelRunner {
      * {@code silu_mul_f8} for an FP8 GEMM (whose raw output may reuse {@code gateUp}, read by then), else
      * through {@code silu_mul} and {@link Projections#gemm}.
      */
-    private void downFromGateUp(DeviceMatrix wDown, int rows) {
+    private void downFromGateUp(DeviceMatrix wDown, int rows, boolean accumulate) {
         ActivationBuffers a = activations;
         int dim = config.hiddenSize();
         int inter = config.intermediateSize();
         if (projections.takesFp8(wDown, rows)) {
             kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, 256, stream);
-            projections.gemmFp8(wDown, a.q8, a.q8Scales, a.x, rows, true, a.gateUp);
+            projections.gemmFp8(wDown, a.q8, a.q8Scales, a.x, rows, accumulate, a.gateUp);
         } else {
             kernels.args().ptr(a.gateUp).ptr(a.hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);
-            projections.gemm(wDown, a.hidden, a.x, dim, inter, rows, true);
+            projections.gemm(wDown, a.hidden, a.x, dim, inter, rows, accumulate);
         }
     }
 
@@ -573,6 +657,9 @@ final class CudaModelRunner implements ModelRunner {
         }
         if (weights != null) {
             weights.close();
+        }
+        if (allReduce != null) {
+            allReduce.close();
         }
         sampling.close();
         masks.close();

@@ -188,11 +188,20 @@ __device__ float block_sum(float v) {
     return r;
 }
 
-// x[t] = embedding[tokens[t]] (wt -> f32). Grid: T blocks.
+// x[t] = embedding[tokens[t] - first] (wt -> f32) for the table's rows [first, first + rows); 0 for a token
+// outside them (a tensor-parallel rank holds a range of the vocabulary; the sum over the ranks is the lookup).
+// One rank: first 0, rows = vocab. Grid: T blocks.
 extern "C" __global__ void embed(const int* __restrict__ tokens, const wt* __restrict__ table,
-                                 float* __restrict__ x) {
+                                 float* __restrict__ x, int first, int rows) {
     int t = blockIdx.x;
-    const wt* row = table + (long) tokens[t] * DIM;
+    int id = tokens[t] - first;
+    if (id < 0 || id >= rows) {
+        for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+            x[(long) t * DIM + i] = 0.0f;
+        }
+        return;
+    }
+    const wt* row = table + (long) id * DIM;
     for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
         x[(long) t * DIM + i] = wt2f(row[i]);
     }

@@ -8,6 +8,7 @@ import io.trtllm.spring.actuate.TrtLlmGenAiServerMetrics;
 import io.trtllm.spring.actuate.TrtLlmMetrics;
 import io.trtllm.spring.actuate.TrtLlmVllmMetrics;
 import org.springframework.beans.factory.ObjectProvider;
+import io.trtllm.spring.actuate.TrtLlmRankMetrics;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.availability.ApplicationAvailabilityAutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -28,9 +29,10 @@ import org.springframework.core.env.Environment;
  * broken liveness and a refusing readiness state (the probes orchestrators ask); a
  * {@link TrtLlmHealthIndicator} named {@code trtllm} when Spring Boot's health module is present (off
  * with {@code management.health.trtllm.enabled=false}); and, when Micrometer is, the meters: {@link TrtLlmMetrics}
- * ({@code trtllm.*}), {@link TrtLlmVllmMetrics} (vLLM's set, off with {@code trtllm.metrics.vllm.enabled=false}) and
- * {@link TrtLlmGenAiServerMetrics} (the OpenAI API's {@code gen_ai.server.*}). The first two listen to the
- * {@code LLM} itself, so they count every request once, whichever {@code ChatModel} or API made it.
+ * ({@code trtllm.*}), {@link TrtLlmVllmMetrics} (vLLM's set, off with {@code trtllm.metrics.vllm.enabled=false}),
+ * {@link TrtLlmGenAiServerMetrics} (the OpenAI API's {@code gen_ai.server.*}) and {@link TrtLlmRankMetrics} (per rank
+ * of a split model). The first two listen to the {@code LLM} itself, so they count every request once, whichever
+ * {@code ChatModel} or API made it.
  */
 @AutoConfiguration(after = {TrtLlmAutoConfiguration.class, ApplicationAvailabilityAutoConfiguration.class})
 @ConditionalOnBean(LLM.class)
@@ -76,6 +78,12 @@ public final class TrtLlmActuatorAutoConfiguration {
         @ConditionalOnMissingBean
         TrtLlmGenAiServerMetrics trtLlmGenAiServerMetrics(TrtLlmMetricsProperties properties) {
             return new TrtLlmGenAiServerMetrics(properties.toBuckets());
+        }
+
+        @Bean
+        @ConditionalOnMissingBean
+        TrtLlmRankMetrics trtLlmRankMetrics(LLM llm) {
+            return new TrtLlmRankMetrics(llm);
         }
     }
 }

@@ -70,6 +70,22 @@ public class TrtLlmProperties {
     /** Quantization of the engine's weights: none, int8 or int4 (weight-only; cpu and cuda), fp8 (cuda, sm_89 or newer). */
     private Quantization quantization = Quantization.NONE;
 
+    /**
+     * Ranks that split every layer (tensor parallelism: attention heads, MLP features and vocabulary rows divided
+     * among them); 1 = none. Must divide the model's attention heads and intermediate size, and divide or be a
+     * multiple of its KV heads.
+     */
+    private int tensorParallelSize = LlmArgs.DEFAULT_TENSOR_PARALLEL_SIZE;
+
+    /** Stages of contiguous layers (pipeline parallelism); 1 = none. At most the model's layers. */
+    private int pipelineParallelSize = LlmArgs.DEFAULT_PIPELINE_PARALLEL_SIZE;
+
+    /**
+     * CUDA device ordinals of the ranks in rank order (stage × tensor-parallel-size + TP rank), distinct, one per
+     * rank; empty uses devices 0 .. ranks − 1. The CPU backend's ranks are threads: leave it empty there.
+     */
+    private List<Integer> deviceIds = new ArrayList<>();
+
     private final KvCache kvCache = new KvCache();
 
     private final Scheduler scheduler = new Scheduler();
@@ -191,6 +207,30 @@ public class TrtLlmProperties {
 
     public void setQuantization(Quantization quantization) {
         this.quantization = quantization;
+    }
+
+    public int getTensorParallelSize() {
+        return tensorParallelSize;
+    }
+
+    public void setTensorParallelSize(int tensorParallelSize) {
+        this.tensorParallelSize = tensorParallelSize;
+    }
+
+    public int getPipelineParallelSize() {
+        return pipelineParallelSize;
+    }
+
+    public void setPipelineParallelSize(int pipelineParallelSize) {
+        this.pipelineParallelSize = pipelineParallelSize;
+    }
+
+    public List<Integer> getDeviceIds() {
+        return deviceIds;
+    }
+
+    public void setDeviceIds(List<Integer> deviceIds) {
+        this.deviceIds = deviceIds;
     }
 
     public KvCache getKvCache() {
