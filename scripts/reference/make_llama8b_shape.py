@@ -5,7 +5,9 @@ N(0, 0.02) (norm scales 1), generated on the GPU from a fixed seed, written as s
 with a Hugging Face config.json; the tokenizer files (Llama-3's, 128,256 ids) are copied from a
 directory given on the command line.
 
-usage: python3 make_llama8b_shape.py OUT_DIR TOKENIZER_DIR
+usage: python3 make_llama8b_shape.py OUT_DIR [TOKENIZER_DIR] [--layers N]
+(--layers: fewer than 32 decoder layers, for per-layer profiles; no TOKENIZER_DIR: no tokenizer files,
+enough for the runner-level tests that feed token ids)
 """
 import json
 import shutil
@@ -15,11 +17,17 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-out, tok = Path(sys.argv[1]), Path(sys.argv[2])
+args = sys.argv[1:]
+layers = 32
+if "--layers" in args:
+    at = args.index("--layers")
+    layers = int(args[at + 1])
+    del args[at:at + 2]
+out, tok = Path(args[0]), (Path(args[1]) if len(args) > 1 else None)
 out.mkdir(parents=True, exist_ok=True)
 config = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
-    "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+    "intermediate_size": 14336, "num_hidden_layers": layers, "num_attention_heads": 32,
     "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256, "max_position_embeddings": 131072,
     "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "hidden_act": "silu", "tie_word_embeddings": False,
     "attention_bias": False, "mlp_bias": False, "bos_token_id": 128000, "eos_token_id": 128001,
@@ -28,7 +36,7 @@ config = {
                      "original_max_position_embeddings": 8192},
 }
 (out / "config.json").write_text(json.dumps(config, indent=2))
-for f in ("tokenizer.json", "tokenizer_config.json"):
+for f in ("tokenizer.json", "tokenizer_config.json") if tok else ():
     shutil.copy(tok / f, out / f)
 
 g = torch.Generator(device="cuda").manual_seed(0)
@@ -42,7 +50,7 @@ def rnd(*shape):
 shards, weight_map = [], {}
 shard = {"model.embed_tokens.weight": rnd(v, h)}
 shards.append(shard)
-for layer in range(32):
+for layer in range(layers):
     p = f"model.layers.{layer}."
     shard = {
         p + "input_layernorm.weight": torch.ones(h, dtype=torch.bfloat16),

@@ -43,7 +43,8 @@ import org.slf4j.LoggerFactory;
  *   xn = rmsnorm(x)                                                       rmsnorm      bf16
  *   qkv = xn·[Wq;Wk;Wv]ᵀ                                                  cuBLAS       (T, qkvDim) f32
  *   +bias, q/k rmsnorm per head, rope(q,k), k,v -> cache slots            qkv_post
- *   att = softmax(q·Kᵀ/√d, causal, window)·V over the block table         attention    (T, qDim) bf16
+ *   att = softmax(q·Kᵀ/√d, causal, window)·V over the block table         attention_tc (prefill tiles),
+ *                                                              attention_decode (+ attention_reduce) (T, qDim) bf16
  *   x += att·Woᵀ (+bias)                                                  cuBLAS β=1   (add_bias)
  *   xn = rmsnorm(x) ; gu = xn·[Wg;Wu]ᵀ ; h = silu(g)*u ; x += h·Wdᵀ        rmsnorm, cuBLAS, silu_mul, cuBLAS β=1
  * logits = rmsnorm(x[rows that need them])·Wlmᵀ                          rmsnorm, cuBLAS (R, vocab) f32 -> host
@@ -67,6 +68,13 @@ import org.slf4j.LoggerFactory;
  * <p>System properties read at construction: {@code trtllm.cuda.graphs=false} runs decode passes eagerly;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
  * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
+ * {@code trtllm.cuda.attention=rows} runs every row through the row kernel {@code attention} (one block per
+ * row and head, scalar math: the kernel before tensor-core tiles and split decode, see {@link AttentionPlan}),
+ * {@code trtllm.cuda.attention=gqa} runs decode rows through {@code attention_decode_gqa} (one block per row and
+ * up to 4 query heads of a KV head, which read each key and value once) instead of {@code attention_decode}
+ * (one block per row and query head): not yet run on a GPU, hence not the default (docs/GPU-TESTS.md, pending);
+ * {@code trtllm.cuda.profile=true} measures the GPU time of each step of every pass ({@link StepProfile}, CUDA
+ * graphs off), logged at debug level and read by {@link #profile()}.
  * {@code trtllm.cuda.fp8Gemm=true} runs an FP8 engine W8A8 through cuBLASLt ({@link Fp8Gemm}) instead of
  * weight-only (the FP8 GEMV for decode rows, the weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
  * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
@@ -92,6 +100,8 @@ final class CudaModelRunner implements ModelRunner {
     /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
     private static final int MAX_GRAPH_BATCH = 256;
     private static final int SAMPLE_THREADS = 1024;
+    /** System property: {@code rows} or {@code gqa} chooses other attention kernels (see the class comment). */
+    static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
     /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
@@ -114,6 +124,21 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st addBiasFn;
     private final CUfunc_st qkvPostFn;
     private final CUfunc_st attentionFn;
+    /** attention_decode, or attention_decode_gqa with {@code trtllm.cuda.attention=gqa}. */
+    private final CUfunc_st attentionDecodeFn;
+    /** Query heads per block of {@link #attentionDecodeFn}. */
+    private final int decodeHeadsPerBlock;
+    private final CUfunc_st attentionReduceFn;
+    /** attention_tc, or null where the model's heads do not fit it ({@link AttentionPlan#tensorCores}). */
+    private final @Nullable CUfunc_st attentionTcFn;
+    /** False with {@code trtllm.cuda.attention=rows}: every row through {@code attention}. */
+    private final boolean attentionKernels;
+    private final AttentionScratch attentionScratch;
+    /** The per-step GPU times with {@code trtllm.cuda.profile=true}, else null. */
+    private final @Nullable StepProfile profile;
+    private final CUfunc_st spinFn;
+    /** The pass's attention plan, set before its launches are enqueued. */
+    private AttentionPlan plan = new AttentionPlan(new int[0], new int[0], 1);
     private final CUfunc_st siluMulFn;
     private final CUfunc_st argmaxFn;
     private final CUfunc_st maskFn;
@@ -202,7 +227,8 @@ final class CudaModelRunner implements ModelRunner {
         }
         this.weightType = weightType;
         this.kvType = kvType;
-        this.useGraphs = runtime.cudaGraphs() && shard == null;
+        this.profile = Boolean.getBoolean(StepProfile.PROPERTY) ? new StepProfile(stream) : null;
+        this.useGraphs = runtime.cudaGraphs() && shard == null && profile == null;
         this.deviceSampling = runtime.cudaDeviceSampling() && shard == null;
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
@@ -221,6 +247,8 @@ final class CudaModelRunner implements ModelRunner {
         this.inputs = new PassInputs(memory, beforeReplace);
         this.sampling = new SamplingBuffers(memory, beforeReplace);
         this.masks = new MaskBuffers(memory, config.vocabSize(), beforeReplace);
+        this.attentionScratch = new AttentionScratch(memory, beforeReplace);
+        this.attentionKernels = !"rows".equals(System.getProperty(ATTENTION_PROPERTY));
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
@@ -234,6 +262,12 @@ final class CudaModelRunner implements ModelRunner {
             this.addBiasFn = kernels.function("add_bias");
             this.qkvPostFn = kernels.function("qkv_post");
             this.attentionFn = kernels.function("attention");
+            boolean gqa = "gqa".equals(System.getProperty(ATTENTION_PROPERTY));
+            this.attentionDecodeFn = kernels.function(gqa ? "attention_decode_gqa" : "attention_decode");
+            this.decodeHeadsPerBlock = gqa ? AttentionPlan.decodeHeadsPerBlock(config.numHeads() / config.numKvHeads()) : 1;
+            this.attentionReduceFn = kernels.function("attention_reduce");
+            this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
+            this.spinFn = kernels.function("spin_wait");
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
@@ -429,7 +463,8 @@ final class CudaModelRunner implements ModelRunner {
         int rows = Math.max(tokens, padded);
         int outRows = Math.max(logitRows, padded);
         ensureCapacity(rows, Math.max(1, outRows), Math.max(seqs, padded), stride);
-        inputs.write(chunks, stride, padded, kvSpec, stream);
+        planAttention(chunks, padded);
+        inputs.write(chunks, stride, padded, kvSpec, plan, stream);
 
         boolean anyArgmax = false;
         boolean anySample = false;
@@ -449,7 +484,8 @@ final class CudaModelRunner implements ModelRunner {
         }
         projections.gemvPass(decode);
         if (padded > 0) {
-            CUgraphExec_st graph = graphs.replayable(padded, draw, () -> enqueueDecode(padded, draw));
+            CUgraphExec_st graph = graphs.replayable(padded, draw, attentionKernels ? plan.splitCap() : 0,
+                    () -> enqueueDecode(padded, draw));
             if (graph != null) {
                 check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
             } else {
@@ -462,7 +498,34 @@ final class CudaModelRunner implements ModelRunner {
                 enqueueSampling(logitRows);
             }
         }
-        return outputs.results(chunks, anyArgmax, draw, stream);
+        ForwardResult result = outputs.results(chunks, anyArgmax, draw, stream);
+        if (profile != null) {
+            profile.end();
+            LOG.debug("GPU time per step of a pass of {} rows:\n{}", tokens, profile.table());
+        }
+        return result;
+    }
+
+    /** Sets the pass's {@link #plan} and grows the split decode's scratch to it. */
+    private void planAttention(List<SequenceChunk> chunks, int padded) {
+        Integer window = config.slidingWindow();
+        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window);
+        if (attentionKernels && plan.splitCap() > 1) {
+            attentionScratch.ensure((long) plan.decodeRows().length * config.numHeads() * plan.splitCap()
+                    * (config.headDim() + 2) * Float.BYTES);
+        }
+    }
+
+    /** The per-step GPU times of the passes so far ({@code trtllm.cuda.profile=true}), or null when off. */
+    @Nullable StepProfile profile() {
+        return profile;
+    }
+
+    /** Ends the step {@code name} of the profile, when on. */
+    private void mark(String name) {
+        if (profile != null) {
+            profile.mark(name);
+        }
     }
 
     /** A decode pass of {@code batch} rows (padding included), every row reduced, and its draws. */
@@ -492,9 +555,15 @@ final class CudaModelRunner implements ModelRunner {
         // projections write x + partial on TP rank 0 and the partial alone on the others, so the sum is the new x.
         boolean lead = shard == null || shard.tpRank() == 0;
         int firstVocabRow = shard == null ? 0 : shard.firstVocabRow();
+        if (profile != null) {
+            // ≈ 30 ms at H100 clocks: the host enqueues the pass meanwhile (see StepProfile)
+            kernels.args().i64(50_000_000L).launch(spinFn, "spin_wait", 1, 1, 1, stream);
+            profile.begin();
+        }
         kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).i32(firstVocabRow).i32(c.vocabSize())
                 .launch(embedFn, "embed", tokens, 1, 128, stream);
         sumOverRanks(a.x, (long) tokens * dim);
+        mark("embed");
         for (int l = 0; l < weights.layers(); l++) {
             CudaWeights.Layer w = weights.layer(l);
             if (projections.takesFp8(w.wqkv(), tokens)) {
@@ -505,12 +574,13 @@ final class CudaModelRunner implements ModelRunner {
                 kernels.args().ptr(a.x).ptr(0).ptr(w.attnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
                 projections.gemm(w.wqkv(), a.xn, a.qkv, qkvDim, dim, tokens, false);
             }
+            mark("rmsnorm + qkv proj");
             kernels.args().ptr(a.qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(weights.invFreq).ptr(in.positions())
                     .ptr(in.slots()).ptr(kvCache.keys(l)).ptr(kvCache.values(l))
                     .launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
-            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
-                    .ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
-                    .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
+            mark("qkv_post");
+            attention(l, tokens, scale);
+            mark("attention");
             if (projections.takesFp8(w.wo(), tokens)) {
                 kernels.args().ptr(a.att).i32(c.qDim()).ptr(a.q8).ptr(a.q8Scales)
                         .launch(quantF8Fn, "quant_f8", tokens, 1, 256, stream);
@@ -522,6 +592,7 @@ final class CudaModelRunner implements ModelRunner {
                 kernels.args().ptr(a.x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
             }
             sumOverRanks(a.x, (long) tokens * dim);
+            mark("o proj");
             if (projections.takesFp8(w.wgateUp(), tokens)) {
                 kernels.args().ptr(a.x).ptr(w.ffnNorm()).ptr(a.q8).ptr(a.q8Scales)
                         .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
@@ -533,6 +604,7 @@ final class CudaModelRunner implements ModelRunner {
                 projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, lead);
             }
             sumOverRanks(a.x, (long) tokens * dim);
+            mark("rmsnorm + mlp");
         }
         if (logitRows == 0) {
             return;
@@ -541,15 +613,53 @@ final class CudaModelRunner implements ModelRunner {
         LogitsBuffers out = outputs;
         kernels.args().ptr(a.x).ptr(in.logitsRows()).ptr(weights.finalNorm).ptr(out.normed)
                 .launch(rmsnormFn, "rmsnorm", logitRows, 1, 256, stream);
+        mark("final rmsnorm");
         projections.gemm(weights.lmHead, out.normed, out.logits, vocab, dim, logitRows, false);
+        mark("lm head");
         if (masked) {
             // Guided rows: banned tokens' logits become -inf in place, so the argmax, the device draw, and a
             // host draw of the copied row (deviceSampling=false) all choose among the allowed tokens only.
             kernels.args().ptr(out.logits).i32(vocab).ptr(masks.words).i32(masks.wordsPerRow()).ptr(masks.maskOf)
                     .launch(maskFn, "mask_rows", logitRows, 1, 256, stream);
+            mark("mask");
         }
         if (argmax) {
             kernels.args().ptr(out.logits).i32(vocab).ptr(out.tokenIds).launch(argmaxFn, "argmax_rows", logitRows, 1, 1024, stream);
+            mark("argmax");
+        }
+    }
+
+    /**
+     * {@code att} of layer {@code l} over {@code tokens} rows: the row kernel for every row
+     * ({@code trtllm.cuda.attention=rows}), else the pass's {@link #plan}: tensor-core tiles for its
+     * prefill chunks, the decode kernel (split over long contexts, then merged) for its other rows.
+     */
+    private void attention(int l, int tokens, float scale) {
+        ModelConfig c = config;
+        ActivationBuffers a = activations;
+        PassInputs in = inputs;
+        if (!attentionKernels) {
+            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
+                    .ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
+                    .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
+            return;
+        }
+        if (plan.tileCount() > 0) {
+            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.tiles()).ptr(in.tables())
+                    .ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
+                    .launch(attentionTcFn, "attention_tc", plan.tileCount(), c.numHeads(), 128, stream);
+        }
+        int decodeRows = plan.decodeRows().length;
+        if (decodeRows > 0) {
+            kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
+                    .ptr(in.decodeRows()).ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale)
+                    .ptr(attentionScratch.address()).ptr(a.att)
+                    .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads() / decodeHeadsPerBlock,
+                            plan.splitCap(), 256, stream);
+            if (plan.splitCap() > 1) {
+                kernels.args().ptr(in.positions()).ptr(in.decodeRows()).ptr(attentionScratch.address()).i32(plan.splitCap())
+                        .ptr(a.att).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
+            }
         }
     }
 
@@ -584,7 +694,8 @@ final class CudaModelRunner implements ModelRunner {
                 decode &= chunk.length() == 1 && chunk.logitsRows() == 1;
             }
             ensureCapacity(tokens, Math.max(1, logitRows), chunks.size(), stride);
-            inputs.write(chunks, stride, 0, kvSpec, stream);
+            planAttention(chunks, 0);
+            inputs.write(chunks, stride, 0, kvSpec, plan, stream);
             projections.gemvPass(decode);
             enqueue(tokens, logitRows, false, false);
             return outputs.copyLogits(logitRows, stream);
@@ -629,6 +740,7 @@ final class CudaModelRunner implements ModelRunner {
     private void enqueueSampling(int logitRows) {
         kernels.args().ptr(outputs.logits).i32(config.vocabSize()).ptr(sampling.params).ptr(outputs.tokenIds)
                 .launch(sampleFn, "sample_rows", logitRows, 1, SAMPLE_THREADS, stream);
+        mark("sample");
     }
 
     /**
@@ -646,6 +758,9 @@ final class CudaModelRunner implements ModelRunner {
             cudaStreamSynchronize(stream);
         }
         graphs.close();
+        if (profile != null) {
+            profile.close();
+        }
         if (projections != null) {
             projections.close();
         }
@@ -663,6 +778,7 @@ final class CudaModelRunner implements ModelRunner {
         }
         sampling.close();
         masks.close();
+        attentionScratch.close();
         outputs.close();
         inputs.close();
         activations.close();

@@ -18,7 +18,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Decode passes captured as CUDA graphs, per padded batch size, with and without the draw kernel. A
+ * Decode passes captured as CUDA graphs, per padded batch size, with and without the draw kernel, per
+ * split count of the decode attention ({@link AttentionPlan#splitCap()}: its grid is part of the graph). A
  * size runs eagerly once before it is captured (cuBLAS's first call of a shape may load kernels, which
  * a capture must not do). Graphs hold the addresses of the buffers they were recorded over:
  * {@link #drop} them before a buffer is replaced.
@@ -36,26 +37,26 @@ final class GraphCache implements AutoCloseable {
     }
 
     /**
-     * The graph of the decode pass of {@code batch} rows (with its draws when {@code draw}) to launch, or
-     * null to run it eagerly: the first time at a size; the second time it is captured from
-     * {@code record}, which enqueues the pass.
+     * The graph of the decode pass of {@code batch} rows (with its draws when {@code draw}, its attention
+     * split {@code splits} ways at most) to launch, or null to run it eagerly: the first time at a size; the
+     * second time it is captured from {@code record}, which enqueues the pass.
      */
-    @Nullable CUgraphExec_st replayable(int batch, boolean draw, Runnable record) {
-        int key = key(batch, draw);
+    @Nullable CUgraphExec_st replayable(int batch, boolean draw, int splits, Runnable record) {
+        int key = key(batch, draw, splits);
         CUgraphExec_st graph = graphs.get(key);
         if (graph == null && eagerRuns.merge(key, 1, Integer::sum) > 1) {
-            graph = capture(batch, draw, record);
+            graph = capture(key, batch, draw, record);
         }
         return graph;
     }
 
-    /** Decode graphs are kept per padded batch size, with and without the draw kernel. */
-    private static int key(int batch, boolean draw) {
-        return 2 * batch + (draw ? 1 : 0);
+    /** Decode graphs are kept per padded batch size, with and without the draw kernel, per split count (< 64). */
+    private static int key(int batch, boolean draw, int splits) {
+        return (2 * batch + (draw ? 1 : 0)) * 64 + splits;
     }
 
     /** Records the decode pass of {@code batch} rows (and its draws) as a graph. */
-    private CUgraphExec_st capture(int batch, boolean draw, Runnable record) {
+    private CUgraphExec_st capture(int key, int batch, boolean draw, Runnable record) {
         CUgraph_st graph = new CUgraph_st();
         CUgraphExec_st exec = new CUgraphExec_st();
         check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -69,7 +70,7 @@ final class GraphCache implements AutoCloseable {
         } finally {
             cudaGraphDestroy(graph);
         }
-        graphs.put(key(batch, draw), exec);
+        graphs.put(key, exec);
         LOG.debug("Captured the decode pass of {} sequences{} as a CUDA graph", batch, draw ? " with its draws" : "");
         return exec;
     }

@@ -196,7 +196,12 @@ final class KernelModule implements AutoCloseable {
 
     /** Launches {@code f} with the arguments set since {@link #args()} on a (gridX, gridY) grid. */
     void launch(CUfunc_st f, String name, int gridX, int gridY, int blockX, CUstream_st stream) {
-        checkDriver(cuLaunchKernel(f, gridX, gridY, 1, blockX, 1, 1, 0, stream, argPointers, (PointerPointer<?>) null),
+        launch(f, name, gridX, gridY, 1, blockX, stream);
+    }
+
+    /** Launches {@code f} with the arguments set since {@link #args()} on a (gridX, gridY, gridZ) grid. */
+    void launch(CUfunc_st f, String name, int gridX, int gridY, int gridZ, int blockX, CUstream_st stream) {
+        checkDriver(cuLaunchKernel(f, gridX, gridY, gridZ, blockX, 1, 1, 0, stream, argPointers, (PointerPointer<?>) null),
                 "cuLaunchKernel(" + name + ")");
     }
 

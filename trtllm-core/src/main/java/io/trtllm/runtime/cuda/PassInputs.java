@@ -18,6 +18,8 @@ import org.bytedeco.cuda.cudart.CUstream_st;
  * the logits ({@code logitRows}), so that a captured graph finds them where it was recorded:
  * <pre>
  * tokens | positions | KV slots | row → sequence   {@code rows} each
+ * decode rows                                       {@code rows}: the rows of attention_decode ({@link AttentionPlan})
+ * attention tiles                                   {@code 4·rows}: attention_tc's tiles, 4 ints each (16-byte aligned)
  * logits rows                                       {@code logitRows}: the row of each logits row
  * block-table stride                                1
  * block tables                                      sequence-major, stride entries each
@@ -63,9 +65,10 @@ final class PassInputs implements AutoCloseable {
      * Writes the pass's inputs to the pinned host buffer and copies them to the device on {@code stream};
      * with {@code padded} > 0, rows beyond the batch up to {@code padded} are padding: token 0 at position
      * 0 of a sequence of their own whose only block is the scratch block past the executor's
-     * ({@code kvSpec.numBlocks()}).
+     * ({@code kvSpec.numBlocks()}). {@code plan}: the pass's attention tiles and decode rows.
      */
-    void write(List<SequenceChunk> chunks, int stride, int padded, KvCacheSpec kvSpec, CUstream_st stream) {
+    void write(List<SequenceChunk> chunks, int stride, int padded, KvCacheSpec kvSpec, AttentionPlan plan,
+               CUstream_st stream) {
         MemorySegment m = host;
         int bs = kvSpec.blockSize();
         int row = 0;
@@ -98,6 +101,8 @@ final class PassInputs implements AutoCloseable {
             m.setAtIndex(ValueLayout.JAVA_INT, rowsOff() + r, row);
             m.setAtIndex(ValueLayout.JAVA_INT, tableOff() + (long) p * stride, scratchBlock);
         }
+        MemorySegment.copy(plan.decodeRows(), 0, m, ValueLayout.JAVA_INT, 4 * decodeOff(), plan.decodeRows().length);
+        MemorySegment.copy(plan.tiles(), 0, m, ValueLayout.JAVA_INT, 4 * tileOff(), plan.tiles().length);
         m.setAtIndex(ValueLayout.JAVA_INT, strideOff(), stride);
         long ints = tableOff() + (long) Math.max(chunks.size(), padded) * stride;
         check(cudaMemcpyAsync(at(device), at(m.address()), ints * Integer.BYTES, cudaMemcpyHostToDevice, stream),
@@ -126,6 +131,14 @@ final class PassInputs implements AutoCloseable {
         return device + 4 * rowsOff();
     }
 
+    long decodeRows() {
+        return device + 4 * decodeOff();
+    }
+
+    long tiles() {
+        return device + 4 * tileOff();
+    }
+
     long stride() {
         return device + 4 * strideOff();
     }
@@ -148,12 +161,21 @@ final class PassInputs implements AutoCloseable {
         return 3L * rows;
     }
 
-    private long rowsOff() {
+    private long decodeOff() {
         return 4L * rows;
     }
 
+    /** A multiple of 4 ints (rows is a power of two of at least 64): int4 loads. */
+    private long tileOff() {
+        return 5L * rows;
+    }
+
+    private long rowsOff() {
+        return 9L * rows;
+    }
+
     private long strideOff() {
-        return 4L * rows + logitRows;
+        return 9L * rows + logitRows;
     }
 
     private long tableOff() {

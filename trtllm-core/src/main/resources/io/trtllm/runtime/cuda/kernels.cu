@@ -494,6 +494,610 @@ extern "C" __global__ void mask_rows(float* __restrict__ logits, int vocab, cons
     }
 }
 
+// ---- attention: tensor-core tiles for prefill rows, split decode for long contexts (AttentionPlan.java) ----
+//
+// The runner sends each chunk of at least AttentionPlan.TILE_MIN_ROWS rows through attention_tc, in tiles of
+// up to TC_M consecutive rows of one sequence (the host's tile table: {sequence, first row, rows, first
+// position}); the other rows (decode) through attention_decode, by a row list. Both read the cache through
+// kv_load (or a 16-byte copy where kv_t is already the mma's 16-bit type), so the cache's type stays kv_t's.
+//
+// Batch invariance: a row's result depends on its own query, position and cache only. attention_tc: the
+// mma computes each row's dot products apart from the other rows; KV tiles start at multiples of TC_N
+// (absolute positions), so a row sees the same tiles in the same order whatever tile of rows it is in; a
+// tile that is masked for a row in full leaves its m, l, o exactly as they were (corr = 1, p = 0).
+// attention_decode: the split of a row's range is a function of its length alone (decode_splits), and
+// attention_reduce merges the splits in a fixed order.
+
+// ---- attention_tc: FlashAttention-2 on mma.sync m16n8k16 (16-bit inputs, f32 accumulation) ----
+// Grid: (tiles, N_HEADS) blocks of 32 * TC_WARPS threads; warp w takes rows [16w, 16w + 16) of the tile,
+// with Q (rounded to wt) in registers, S = Q·Kᵀ and O = P·V in f32 registers, the online softmax per row.
+// K and V tiles of TC_N positions are gathered by the block table into shared memory ([key][dim],
+// rows padded by 8 elements so that fragment loads meet no bank conflicts); the causal mask and the
+// window are applied only in tiles that cross a row's bounds. Compiled where HEAD_DIM % 16 == 0 and
+// HEAD_DIM <= 128 (AttentionPlan.tensorCores); other models keep the row kernels.
+#if HEAD_DIM % 16 == 0 && HEAD_DIM <= 128
+#define TC_WARPS 4
+#define TC_M (16 * TC_WARPS)
+#define TC_N 64
+#define TC_PAD (HEAD_DIM + 8)
+#if WEIGHT_F16
+#define TC_MMA "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"
+#else
+#define TC_MMA "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"
+#endif
+
+// Two floats as a pair of wt in one 32-bit register, the first in the low half (the lower k index).
+__device__ __forceinline__ unsigned tc_pack(float lo, float hi) {
+    return (unsigned) f2wt(lo) | ((unsigned) f2wt(hi) << 16);
+}
+
+// d += a·b: a 16×16 (row-major fragment, 4 registers), b 16×8 (column-major fragment, 2 registers).
+__device__ __forceinline__ void tc_mma(float* d, const unsigned* a, unsigned b0, unsigned b1) {
+    asm volatile(TC_MMA " {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ unsigned tc_smem(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+// Eight consecutive cache values (16-byte aligned) to shared memory as wt: a plain copy where kv_t is wt.
+__device__ __forceinline__ void tc_copy8(wt* dst, const kv_t* src) {
+#if (KV_BF16 && !WEIGHT_F16) || (KV_F16 && WEIGHT_F16)
+    *(uint4*) dst = *(const uint4*) src;
+#else
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        dst[j] = f2wt(kv_load(src + j));
+    }
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(32 * TC_WARPS)
+attention_tc(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
+             const int4* __restrict__ tiles, const int* __restrict__ block_tables,
+             const int* __restrict__ table_stride, int block_size, float scale, wt* __restrict__ out) {
+    __shared__ __align__(16) wt sk[TC_N][TC_PAD];
+    __shared__ __align__(16) wt sv[TC_N][TC_PAD];
+    const int4 tile = tiles[blockIdx.x];  // {sequence, first row, rows, first position}
+    const int h = blockIdx.y;
+    const int kvh = h / GROUP;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int g = lane >> 2;  // fragment row (and column of B)
+    const int q4 = lane & 3;  // fragment column pair
+    const int* table = block_tables + (long) tile.x * *table_stride;
+    const int last = tile.w + tile.z - 1;  // the tile's last position
+    // This thread's two rows: ra = 16 * warp + g and rb = ra + 8 (rows past the tile's end compute on the
+    // last row's query and store nothing).
+    const int ra = warp * 16 + g;
+    const int rb = ra + 8;
+    const int pa = tile.w + ra;
+    const int pb = tile.w + rb;
+
+    unsigned qf[HEAD_DIM / 16][4];
+    {
+        const float* qa = qkv + (long) (tile.y + min(ra, tile.z - 1)) * QKV_DIM + h * HEAD_DIM;
+        const float* qb = qkv + (long) (tile.y + min(rb, tile.z - 1)) * QKV_DIM + h * HEAD_DIM;
+#pragma unroll
+        for (int kk = 0; kk < HEAD_DIM / 16; kk++) {
+            int d = kk * 16 + 2 * q4;
+            qf[kk][0] = tc_pack(qa[d], qa[d + 1]);
+            qf[kk][1] = tc_pack(qb[d], qb[d + 1]);
+            qf[kk][2] = tc_pack(qa[d + 8], qa[d + 9]);
+            qf[kk][3] = tc_pack(qb[d + 8], qb[d + 9]);
+        }
+    }
+    const float sl2 = scale * 1.4426950408889634f;  // scores in log2 units: exp2f
+    float m[2] = {NEG_INF, NEG_INF};
+    float l[2] = {0.0f, 0.0f};
+    float o[HEAD_DIM / 8][4];
+#pragma unroll
+    for (int n = 0; n < HEAD_DIM / 8; n++) {
+        o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    }
+    int lo = 0;
+#if WINDOW > 0
+    lo = max(0, tile.w - WINDOW + 1);
+#endif
+    lo -= lo % TC_N;
+    for (int k0 = lo; k0 <= last; k0 += TC_N) {
+        __syncthreads();  // the previous tile is consumed
+        for (int i = threadIdx.x; i < TC_N * (HEAD_DIM / 8); i += blockDim.x) {
+            int key = i / (HEAD_DIM / 8);
+            int c = (i % (HEAD_DIM / 8)) * 8;
+            int p = k0 + key;
+            if (p <= last) {
+                long off = ((long) table[p / block_size] * block_size + p % block_size) * KV_DIM + kvh * HEAD_DIM + c;
+                tc_copy8(&sk[key][c], k_cache + off);
+                tc_copy8(&sv[key][c], v_cache + off);
+            } else {
+                *(uint4*) &sk[key][c] = make_uint4(0, 0, 0, 0);
+                *(uint4*) &sv[key][c] = make_uint4(0, 0, 0, 0);
+            }
+        }
+        __syncthreads();
+        float s[TC_N / 8][4];
+#pragma unroll
+        for (int n = 0; n < TC_N / 8; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+        }
+#pragma unroll
+        for (int kk = 0; kk < HEAD_DIM / 16; kk++) {
+#pragma unroll
+            for (int n = 0; n < TC_N / 8; n++) {
+                const wt* kr = &sk[n * 8 + g][kk * 16 + 2 * q4];
+                tc_mma(s[n], qf[kk], *(const unsigned*) kr, *(const unsigned*) (kr + 8));
+            }
+        }
+        // Masks only where the tile crosses a bound of some row: the diagonal (keys past the first row's
+        // position) or the window's start (keys before the last row's).
+        bool edge = k0 + TC_N - 1 > tile.w;
+#if WINDOW > 0
+        edge |= k0 < last - WINDOW + 1;
+#endif
+        float mx[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+        for (int n = 0; n < TC_N / 8; n++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float v = s[n][j] * sl2;
+                if (edge) {
+                    int key = k0 + n * 8 + 2 * q4 + (j & 1);
+                    int p = j < 2 ? pa : pb;
+                    bool out_of_range = key > p;
+#if WINDOW > 0
+                    out_of_range |= key < p - WINDOW + 1;
+#endif
+                    v = out_of_range ? NEG_INF : v;
+                }
+                s[n][j] = v;
+                mx[j >> 1] = fmaxf(mx[j >> 1], v);
+            }
+        }
+        float corr[2];
+        float base[2];
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+            mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+            float m_new = fmaxf(m[i], mx[i]);
+            base[i] = m_new == NEG_INF ? 0.0f : m_new;  // a row with nothing seen yet stays at 0
+            corr[i] = exp2f(m[i] - base[i]);
+            m[i] = m_new;
+            l[i] *= corr[i];
+        }
+#pragma unroll
+        for (int n = 0; n < HEAD_DIM / 8; n++) {
+            o[n][0] *= corr[0];
+            o[n][1] *= corr[0];
+            o[n][2] *= corr[1];
+            o[n][3] *= corr[1];
+        }
+#pragma unroll
+        for (int n = 0; n < TC_N / 8; n++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float e = exp2f(s[n][j] - base[j >> 1]);
+                s[n][j] = e;
+                l[j >> 1] += e;
+            }
+        }
+        // O += P·V: S's accumulator fragments of key columns [16kk, 16kk + 16) are P's A fragment for
+        // k-step kk; V's B fragments come transposed out of shared memory by ldmatrix.trans, two
+        // 8-column tiles of dims per instruction.
+#pragma unroll
+        for (int kk = 0; kk < TC_N / 16; kk++) {
+            unsigned a[4] = {tc_pack(s[2 * kk][0], s[2 * kk][1]), tc_pack(s[2 * kk][2], s[2 * kk][3]),
+                             tc_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), tc_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+            for (int n = 0; n < HEAD_DIM / 8; n += 2) {
+                // Lanes 0-7: keys 16kk + 0..7, dims of tile n; 8-15: keys + 8; 16-31: the same for tile n + 1.
+                const wt* row = &sv[kk * 16 + (lane & 15)][(n + (lane >> 4)) * 8];
+                unsigned b0, b1, b2, b3;
+                asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                             : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3) : "r"(tc_smem(row)));
+                tc_mma(o[n], a, b0, b1);
+                tc_mma(o[n + 1], a, b2, b3);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    }
+    float inv_a = 1.0f / l[0];
+    float inv_b = 1.0f / l[1];
+    wt* oa = out + (long) (tile.y + ra) * Q_DIM + h * HEAD_DIM;
+    wt* ob = out + (long) (tile.y + rb) * Q_DIM + h * HEAD_DIM;
+#pragma unroll
+    for (int n = 0; n < HEAD_DIM / 8; n++) {
+        int d = n * 8 + 2 * q4;
+        if (ra < tile.z) {
+            *(unsigned*) (oa + d) = (unsigned) f2wt(o[n][0] * inv_a) | ((unsigned) f2wt(o[n][1] * inv_a) << 16);
+        }
+        if (rb < tile.z) {
+            *(unsigned*) (ob + d) = (unsigned) f2wt(o[n][2] * inv_b) | ((unsigned) f2wt(o[n][3] * inv_b) << 16);
+        }
+    }
+}
+#endif  // tensor-core attention
+
+// ---- attention_decode / attention_reduce: one query row per sequence, split over long contexts ----
+// A row's range [from, pos] (the window's start, or 0) of len positions runs as decode_splits(len) splits
+// of decode_chunk(len) positions (the last one shorter), each a block of its own: grid (rows, N_HEADS,
+// S) with S >= every row's splits (blocks past a row's splits return at once). A row of one split
+// computes as `attention` does and writes its output; a row of more writes (max, sum, acc[HEAD_DIM]) per
+// split to partial[((i * N_HEADS + h) * S + split) * (HEAD_DIM + 2)], and attention_reduce merges them.
+// AttentionPlan.java mirrors decode_splits and decode_chunk.
+#define SPLIT_KEYS 256
+#define MAX_SPLITS 16
+
+// Positions per split: len over min(MAX_SPLITS, ceil(len / SPLIT_KEYS)) splits, rounded up to the block's
+// step (ATT_WARPS * POS_PER_WARP).
+__device__ __forceinline__ int decode_chunk(int len) {
+    int wanted = min(MAX_SPLITS, (len + SPLIT_KEYS - 1) / SPLIT_KEYS);
+    int step = ATT_WARPS * POS_PER_WARP;
+    int c = (len + wanted - 1) / wanted;
+    return (c + step - 1) / step * step;
+}
+
+// Splits of a row of len positions: none of them empty, at most MAX_SPLITS.
+__device__ __forceinline__ int decode_splits(int len) {
+    int c = decode_chunk(len);
+    return (len + c - 1) / c;
+}
+
+extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
+attention_decode(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
+                 const int* __restrict__ positions, const int* __restrict__ row_seq, const int* __restrict__ rows,
+                 const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size,
+                 float scale, float* __restrict__ partial, wt* __restrict__ out) {
+    __shared__ float s_m[ATT_WARPS * POS_PER_WARP];
+    __shared__ float s_l[ATT_WARPS * POS_PER_WARP];
+    __shared__ float s_acc[ATT_WARPS * POS_PER_WARP][HEAD_DIM];
+    int t = rows[blockIdx.x];
+    int h = blockIdx.y;
+    int kvh = h / GROUP;
+    int pos = positions[t];
+    int from = 0;
+#if WINDOW > 0
+    from = max(0, pos - WINDOW + 1);
+#endif
+    int len = pos - from + 1;
+    int splits = decode_splits(len);
+    if ((int) blockIdx.z >= splits) {
+        return;
+    }
+    int chunk = decode_chunk(len);
+    int to = pos;
+    if (splits > 1) {
+        from += blockIdx.z * chunk;
+        to = min(pos, from + chunk - 1);
+    }
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    int g = lane % LANES;
+    int sub = lane / LANES;
+    int d0 = g * DPL;
+
+    float q[DPL];
+    const float* qrow = qkv + (long) t * QKV_DIM + h * HEAD_DIM;
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        q[j] = d0 + j < HEAD_DIM ? qrow[d0 + j] * scale : 0.0f;
+    }
+    const int* table = block_tables + (long) row_seq[t] * *table_stride;
+    float m = NEG_INF;
+    float l = 0.0f;
+    float acc[DPL];
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        acc[j] = 0.0f;
+    }
+    for (int p0 = from; p0 <= to; p0 += ATT_WARPS * POS_PER_WARP) {
+        int p = p0 + warp * POS_PER_WARP + sub;
+        bool valid = p <= to;
+        float kv[DPL];
+        float vv[DPL];
+        if (valid) {
+            long slot = (long) table[p / block_size] * block_size + p % block_size;
+            const kv_t* kp = k_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+            const kv_t* vp = v_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                bool in = d0 + j < HEAD_DIM;
+                kv[j] = in ? kv_load(kp + j) : 0.0f;
+                vv[j] = in ? kv_load(vp + j) : 0.0f;
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                kv[j] = 0.0f;
+                vv[j] = 0.0f;
+            }
+        }
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < DPL; j++) {
+            s += q[j] * kv[j];
+        }
+        for (int o = LANES / 2; o > 0; o >>= 1) {
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        }
+        if (valid) {
+            float m_new = fmaxf(m, s);
+            float corr = expf(m - m_new);
+            float e = expf(s - m_new);
+            l = l * corr + e;
+#pragma unroll
+            for (int j = 0; j < DPL; j++) {
+                acc[j] = acc[j] * corr + e * vv[j];
+            }
+            m = m_new;
+        }
+    }
+    int slotIdx = warp * POS_PER_WARP + sub;
+    if (g == 0) {
+        s_m[slotIdx] = m;
+        s_l[slotIdx] = l;
+    }
+#pragma unroll
+    for (int j = 0; j < DPL; j++) {
+        if (d0 + j < HEAD_DIM) {
+            s_acc[slotIdx][d0 + j] = acc[j];
+        }
+    }
+    __syncthreads();
+    const int groups = ATT_WARPS * POS_PER_WARP;
+    float mx = NEG_INF;
+    for (int i = 0; i < groups; i++) {
+        mx = fmaxf(mx, s_m[i]);
+    }
+    float denom = 0.0f;
+    for (int i = 0; i < groups; i++) {
+        denom += s_m[i] == NEG_INF ? 0.0f : s_l[i] * expf(s_m[i] - mx);
+    }
+    float* part = partial + (((long) blockIdx.x * N_HEADS + h) * gridDim.z + blockIdx.z) * (HEAD_DIM + 2);
+    if (splits > 1 && threadIdx.x == 0) {
+        part[0] = mx;
+        part[1] = denom;
+    }
+    for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
+        float num = 0.0f;
+        for (int i = 0; i < groups; i++) {
+            num += s_m[i] == NEG_INF ? 0.0f : s_acc[i][d] * expf(s_m[i] - mx);
+        }
+        if (splits > 1) {
+            part[2 + d] = num;
+        } else {
+            out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2wt(num / denom);
+        }
+    }
+}
+
+// ---- attention_decode_gqa: attention_decode with the query heads of a KV head sharing its reads ----
+// (The runner launches it with -Dtrtllm.cuda.attention=gqa only, until a GPU run has checked it.)
+// The same rows, splits and partial records as attention_decode, but a block takes GQA_HEADS query heads
+// of one KV head (all of them up to 4), so that each key and value is read once for them instead of once
+// per head: grid (rows, N_HEADS / GQA_HEADS, S). GQA_LANES lanes per position, each holding GQA_DPL
+// consecutive dims; per lane group and head an online softmax, merged across the lane groups of a warp by
+// shuffles and across warps through shared memory, in a fixed order (batch invariance as
+// attention_decode). attention_reduce merges its splits.
+#if GROUP % 4 == 0
+#define GQA_HEADS 4
+#elif GROUP % 2 == 0
+#define GQA_HEADS 2
+#else
+#define GQA_HEADS 1
+#endif
+#define GQA_LANES (HEAD_DIM >= 128 ? 16 : 8)
+#define GQA_DPL ((HEAD_DIM + GQA_LANES - 1) / GQA_LANES)
+#define GQA_POS (32 / GQA_LANES)
+
+extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
+attention_decode_gqa(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
+                     const int* __restrict__ positions, const int* __restrict__ row_seq, const int* __restrict__ rows,
+                     const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size,
+                     float scale, float* __restrict__ partial, wt* __restrict__ out) {
+    __shared__ float s_m[ATT_WARPS][GQA_HEADS];
+    __shared__ float s_l[ATT_WARPS][GQA_HEADS];
+    __shared__ float s_acc[ATT_WARPS][GQA_HEADS][HEAD_DIM];
+    int t = rows[blockIdx.x];
+    int h0 = blockIdx.y * GQA_HEADS;
+    int kvh = h0 / GROUP;
+    int pos = positions[t];
+    int from = 0;
+#if WINDOW > 0
+    from = max(0, pos - WINDOW + 1);
+#endif
+    int len = pos - from + 1;
+    int splits = decode_splits(len);
+    if ((int) blockIdx.z >= splits) {
+        return;
+    }
+    int chunk = decode_chunk(len);
+    int to = pos;
+    if (splits > 1) {
+        from += blockIdx.z * chunk;
+        to = min(pos, from + chunk - 1);
+    }
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    int g = lane % GQA_LANES;
+    int sub = lane / GQA_LANES;
+    int d0 = g * GQA_DPL;
+
+    float q[GQA_HEADS][GQA_DPL];
+    float m[GQA_HEADS];
+    float l[GQA_HEADS];
+    float acc[GQA_HEADS][GQA_DPL];
+#pragma unroll
+    for (int j = 0; j < GQA_HEADS; j++) {
+        const float* qrow = qkv + (long) t * QKV_DIM + (h0 + j) * HEAD_DIM;
+#pragma unroll
+        for (int i = 0; i < GQA_DPL; i++) {
+            q[j][i] = d0 + i < HEAD_DIM ? qrow[d0 + i] * scale : 0.0f;
+            acc[j][i] = 0.0f;
+        }
+        m[j] = NEG_INF;
+        l[j] = 0.0f;
+    }
+    const int* table = block_tables + (long) row_seq[t] * *table_stride;
+    for (int p0 = from; p0 <= to; p0 += ATT_WARPS * GQA_POS) {
+        int p = p0 + warp * GQA_POS + sub;
+        bool valid = p <= to;
+        float kv[GQA_DPL];
+        float vv[GQA_DPL];
+        if (valid) {
+            long slot = (long) table[p / block_size] * block_size + p % block_size;
+            const kv_t* kp = k_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+            const kv_t* vp = v_cache + slot * KV_DIM + kvh * HEAD_DIM + d0;
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                bool in = d0 + i < HEAD_DIM;
+                kv[i] = in ? kv_load(kp + i) : 0.0f;
+                vv[i] = in ? kv_load(vp + i) : 0.0f;
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                kv[i] = 0.0f;
+                vv[i] = 0.0f;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < GQA_HEADS; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                s += q[j][i] * kv[i];
+            }
+            for (int o = GQA_LANES / 2; o > 0; o >>= 1) {
+                s += __shfl_xor_sync(0xffffffffu, s, o);
+            }
+            if (valid) {
+                float m_new = fmaxf(m[j], s);
+                float corr = expf(m[j] - m_new);
+                float e = expf(s - m_new);
+                l[j] = l[j] * corr + e;
+#pragma unroll
+                for (int i = 0; i < GQA_DPL; i++) {
+                    acc[j][i] = acc[j][i] * corr + e * vv[i];
+                }
+                m[j] = m_new;
+            }
+        }
+    }
+    // Merge the warp's lane groups (positions sub = 0..GQA_POS-1): pairs by xor, the same sum on both sides.
+#pragma unroll
+    for (int o = GQA_LANES; o < 32; o <<= 1) {
+#pragma unroll
+        for (int j = 0; j < GQA_HEADS; j++) {
+            float mo = __shfl_xor_sync(0xffffffffu, m[j], o);
+            float lo = __shfl_xor_sync(0xffffffffu, l[j], o);
+            float mx = fmaxf(m[j], mo);
+            float a = m[j] == NEG_INF ? 0.0f : expf(m[j] - mx);
+            float b = mo == NEG_INF ? 0.0f : expf(mo - mx);
+            l[j] = l[j] * a + lo * b;
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                float ao = __shfl_xor_sync(0xffffffffu, acc[j][i], o);
+                acc[j][i] = acc[j][i] * a + ao * b;
+            }
+            m[j] = mx;
+        }
+    }
+    if (sub == 0) {
+#pragma unroll
+        for (int j = 0; j < GQA_HEADS; j++) {
+            if (g == 0) {
+                s_m[warp][j] = m[j];
+                s_l[warp][j] = l[j];
+            }
+#pragma unroll
+            for (int i = 0; i < GQA_DPL; i++) {
+                if (d0 + i < HEAD_DIM) {
+                    s_acc[warp][j][d0 + i] = acc[j][i];
+                }
+            }
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < GQA_HEADS * HEAD_DIM; e += blockDim.x) {
+        int j = e / HEAD_DIM;
+        int d = e % HEAD_DIM;
+        float mx = NEG_INF;
+        for (int w = 0; w < ATT_WARPS; w++) {
+            mx = fmaxf(mx, s_m[w][j]);
+        }
+        float denom = 0.0f;
+        float num = 0.0f;
+        for (int w = 0; w < ATT_WARPS; w++) {
+            float f = s_m[w][j] == NEG_INF ? 0.0f : expf(s_m[w][j] - mx);
+            denom += s_l[w][j] * f;
+            num += s_acc[w][j][d] * f;
+        }
+        int h = h0 + j;
+        if (splits > 1) {
+            float* part = partial + (((long) blockIdx.x * N_HEADS + h) * gridDim.z + blockIdx.z) * (HEAD_DIM + 2);
+            if (d == 0) {
+                part[0] = mx;
+                part[1] = denom;
+            }
+            part[2 + d] = num;
+        } else {
+            out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2wt(num / denom);
+        }
+    }
+}
+
+// The output of every split row of attention_decode: Σ num_s·e^(m_s - M) / Σ sum_s·e^(m_s - M) over its
+// splits in order, M the largest m_s. Grid: (rows, N_HEADS) blocks of any threads, `splits` = the
+// decode launch's S.
+extern "C" __global__ void attention_reduce(const int* __restrict__ positions, const int* __restrict__ rows,
+                                            const float* __restrict__ partial, int splits_cap, wt* __restrict__ out) {
+    int t = rows[blockIdx.x];
+    int h = blockIdx.y;
+    int pos = positions[t];
+    int from = 0;
+#if WINDOW > 0
+    from = max(0, pos - WINDOW + 1);
+#endif
+    int splits = decode_splits(pos - from + 1);
+    if (splits == 1) {
+        return;
+    }
+    const float* part = partial + ((long) blockIdx.x * N_HEADS + h) * splits_cap * (HEAD_DIM + 2);
+    float mx = NEG_INF;
+    for (int s = 0; s < splits; s++) {
+        mx = fmaxf(mx, part[s * (HEAD_DIM + 2)]);
+    }
+    float denom = 0.0f;
+    for (int s = 0; s < splits; s++) {
+        denom += part[s * (HEAD_DIM + 2) + 1] * expf(part[s * (HEAD_DIM + 2)] - mx);
+    }
+    for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
+        float num = 0.0f;
+        for (int s = 0; s < splits; s++) {
+            num += part[s * (HEAD_DIM + 2) + 2 + d] * expf(part[s * (HEAD_DIM + 2)] - mx);
+        }
+        out[(long) t * Q_DIM + h * HEAD_DIM + d] = f2wt(num / denom);
+    }
+}
+
+// For StepProfile (-Dtrtllm.cuda.profile=true): keeps the GPU busy for `cycles` clock cycles, so that the
+// host enqueues a whole pass before its first kernel starts. Grid: 1 block of 1 thread.
+extern "C" __global__ void spin_wait(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) {
+    }
+}
+
 // ---- GEMV: the projections of passes of few rows (decode) ----
 //
 // out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W wt (bf16 or f16) [out_dim × in_dim]

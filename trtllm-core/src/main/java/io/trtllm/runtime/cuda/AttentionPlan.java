@@ -1,0 +1,135 @@
+package io.trtllm.runtime.cuda;
+
+import io.trtllm.runtime.SequenceChunk;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Which attention kernel of kernels.cu takes which rows of a pass, decided on the host from the chunks
+ * alone: chunks of at least {@link #TILE_MIN_ROWS} rows (prefill, chunked prefill) go to
+ * {@code attention_tc} in tiles of up to {@link #TILE_ROWS} consecutive rows of one sequence; the
+ * other rows (decode) to {@code attention_decode}, which splits a row's context into
+ * {@link #splits(int)} parts of {@link #chunk(int)} positions (flash-decoding) when it is longer than
+ * {@link #SPLIT_KEYS}; {@code attention_reduce} merges the parts. Padding rows of a captured decode
+ * pass are decode rows of length 1.
+ *
+ * <p>Every choice depends on a row's own chunk and position, never on the rest of the batch, so a row
+ * computes the same alone or batched (kernels.cu says why the kernels keep that).
+ *
+ * @param tiles      {sequence, first row, rows, first position} per tile, 4 ints each
+ * @param decodeRows the rows of {@code attention_decode}, in order
+ * @param splitCap   the decode launch's split dimension: the largest row's splits rounded up to a power of
+ *                   two (so that captured graphs come in few sizes), 1 without decode rows
+ */
+record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
+    /** Query rows per tile of {@code attention_tc} (kernels.cu's TC_M). */
+    static final int TILE_ROWS = 64;
+    /** Chunks of fewer rows run as decode rows. */
+    static final int TILE_MIN_ROWS = 2;
+    /** Context positions per split below which a decode row is not split (kernels.cu's SPLIT_KEYS). */
+    static final int SPLIT_KEYS = 256;
+    /** Most splits of one decode row (kernels.cu's MAX_SPLITS). */
+    static final int MAX_SPLITS = 16;
+    /** Positions one block of {@code attention_decode} takes per step (ATT_WARPS * POS_PER_WARP). */
+    static final int DECODE_STEP = 32;
+
+    AttentionPlan {
+        if (tiles.length % 4 != 0) {
+            throw new IllegalArgumentException("tiles hold 4 ints each, got " + tiles.length);
+        }
+        if (splitCap < 1 || splitCap > MAX_SPLITS || Integer.bitCount(splitCap) != 1) {
+            throw new IllegalArgumentException("splitCap must be a power of two in [1, " + MAX_SPLITS + "], got " + splitCap);
+        }
+    }
+
+    /**
+     * Query heads that one block of {@code attention_decode_gqa} takes (kernels.cu's GQA_HEADS): 4, 2 or 1,
+     * the largest that divides the GQA group ({@code heads / kvHeads}).
+     */
+    static int decodeHeadsPerBlock(int group) {
+        return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
+    }
+
+    /** Whether kernels.cu compiles {@code attention_tc} for heads of {@code headDim}: a multiple of 16, at most 128. */
+    static boolean tensorCores(int headDim) {
+        return headDim > 0 && headDim % 16 == 0 && headDim <= 128;
+    }
+
+    /**
+     * Splits of a decode row that attends to {@code len} positions (kernels.cu's decode_splits): about
+     * {@code len / SPLIT_KEYS}, at most {@link #MAX_SPLITS}, none of them empty.
+     */
+    static int splits(int len) {
+        int c = chunk(len);
+        return (len + c - 1) / c;
+    }
+
+    /**
+     * Positions per split (the last split may have fewer): {@code len} over
+     * {@code min(MAX_SPLITS, ceil(len / SPLIT_KEYS))} splits, rounded up to whole steps of the decode
+     * kernel (kernels.cu's decode_chunk).
+     */
+    static int chunk(int len) {
+        if (len < 1) {
+            throw new IllegalArgumentException("a decode row attends to at least 1 position, got " + len);
+        }
+        int wanted = Math.min(MAX_SPLITS, (len + SPLIT_KEYS - 1) / SPLIT_KEYS);
+        int c = (len + wanted - 1) / wanted;
+        return (c + DECODE_STEP - 1) / DECODE_STEP * DECODE_STEP;
+    }
+
+    /** Positions a row at {@code position} attends to: all before it and itself, or the last {@code window}. */
+    static int rangeLength(int position, int window) {
+        return window > 0 ? Math.min(position + 1, window) : position + 1;
+    }
+
+    /**
+     * The plan of a pass over {@code chunks} (rows numbered chunk after chunk), with rows beyond them up to
+     * {@code padded} as padding (decode rows at position 0); {@code tiles} false sends every row to
+     * {@code attention_decode}. {@code window}: the model's sliding window, 0 for none.
+     */
+    static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window) {
+        int rows = 0;
+        int tileCount = 0;
+        for (SequenceChunk c : chunks) {
+            rows += c.length();
+            if (tiles && c.length() >= TILE_MIN_ROWS) {
+                tileCount += (c.length() + TILE_ROWS - 1) / TILE_ROWS;
+            }
+        }
+        int padding = Math.max(0, padded - chunks.size());
+        int[] tileTable = new int[4 * tileCount];
+        int[] decode = new int[rows + padding];
+        int nDecode = 0;
+        int t = 0;
+        int row = 0;
+        int maxSplits = 1;
+        for (int s = 0; s < chunks.size(); s++) {
+            SequenceChunk c = chunks.get(s);
+            if (tiles && c.length() >= TILE_MIN_ROWS) {
+                for (int first = 0; first < c.length(); first += TILE_ROWS) {
+                    tileTable[t++] = s;
+                    tileTable[t++] = row + first;
+                    tileTable[t++] = Math.min(TILE_ROWS, c.length() - first);
+                    tileTable[t++] = c.startPosition() + first;
+                }
+            } else {
+                for (int i = 0; i < c.length(); i++) {
+                    decode[nDecode++] = row + i;
+                    maxSplits = Math.max(maxSplits, splits(rangeLength(c.startPosition() + i, window)));
+                }
+            }
+            row += c.length();
+        }
+        for (int p = 0; p < padding; p++) {
+            decode[nDecode++] = row + p;
+        }
+        int cap = Integer.highestOneBit(maxSplits) == maxSplits ? maxSplits : Integer.highestOneBit(maxSplits) << 1;
+        return new AttentionPlan(tileTable, Arrays.copyOf(decode, nDecode), cap);
+    }
+
+    /** Tiles of {@code attention_tc}. */
+    int tileCount() {
+        return tiles.length / 4;
+    }
+}

@@ -1,0 +1,168 @@
+package io.trtllm.runtime.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.runtime.SequenceChunk.LogitsMode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** How a pass's rows are split between the attention kernels, and the split heuristic of decode rows (no GPU). */
+class AttentionPlanTests {
+
+    static SequenceChunk chunk(int start, int length) {
+        return new SequenceChunk(new int[length], start, new int[(start + length + 15) / 16], LogitsMode.LAST);
+    }
+
+    @Test
+    void prefillChunksBecomeTilesOfAtMost64RowsAndDecodeRowsARowList() {
+        // rows 0..129: a 130-row prompt; 130: a decode row; 131..133: a 3-row chunk at 500; 134: a decode row
+        AttentionPlan plan = AttentionPlan.of(List.of(chunk(0, 130), chunk(40, 1), chunk(500, 3), chunk(7, 1)), 0, true, 0);
+        assertThat(plan.tiles()).containsExactly(
+                0, 0, 64, 0,
+                0, 64, 64, 64,
+                0, 128, 2, 128,
+                2, 131, 3, 500);
+        assertThat(plan.tileCount()).isEqualTo(4);
+        assertThat(plan.decodeRows()).containsExactly(130, 134);
+        assertThat(plan.splitCap()).isEqualTo(1);
+    }
+
+    @Test
+    void withoutTilesEveryRowIsADecodeRowSplitByItsOwnContext() {
+        AttentionPlan plan = AttentionPlan.of(List.of(chunk(0, 3), chunk(4095, 1)), 0, false, 0);
+        assertThat(plan.tiles()).isEmpty();
+        assertThat(plan.decodeRows()).containsExactly(0, 1, 2, 3);
+        assertThat(plan.splitCap()).isEqualTo(16);  // position 4095: 4096 positions, 16 splits
+    }
+
+    @Test
+    void paddingRowsOfACapturedDecodePassAreDecodeRows() {
+        AttentionPlan plan = AttentionPlan.of(List.of(chunk(10, 1), chunk(600, 1), chunk(3, 1)), 4, true, 0);
+        assertThat(plan.tiles()).isEmpty();
+        assertThat(plan.decodeRows()).containsExactly(0, 1, 2, 3);
+        assertThat(plan.splitCap()).as("601 positions: 3 splits, rounded up").isEqualTo(4);
+    }
+
+    @Test
+    void aSingleRowPromptIsADecodeRow() {
+        AttentionPlan plan = AttentionPlan.of(List.of(chunk(0, 1), chunk(0, 2)), 0, true, 0);
+        assertThat(plan.decodeRows()).containsExactly(0);
+        assertThat(plan.tiles()).containsExactly(1, 1, 2, 0);
+    }
+
+    @Test
+    void splitsGrowWithTheContextUpToSixteen() {
+        assertThat(AttentionPlan.splits(1)).isEqualTo(1);
+        assertThat(AttentionPlan.splits(256)).isEqualTo(1);
+        assertThat(AttentionPlan.splits(257)).isEqualTo(2);
+        assertThat(AttentionPlan.splits(4096)).isEqualTo(16);
+        assertThat(AttentionPlan.splits(8192)).isEqualTo(16);
+        assertThat(AttentionPlan.splits(1 << 20)).isEqualTo(16);
+        assertThatThrownBy(() -> AttentionPlan.splits(0)).hasMessageContaining("got 0");
+    }
+
+    @Test
+    void splitsCoverTheRangeWithNoneEmptyAndChunksOfWholeSteps() {
+        for (int len = 1; len <= 20_000; len += len < 1100 ? 1 : 37) {
+            int s = AttentionPlan.splits(len);
+            int c = AttentionPlan.chunk(len);
+            assertThat(c % AttentionPlan.DECODE_STEP).as("len %d", len).isZero();
+            assertThat(s).as("len %d", len).isBetween(1, AttentionPlan.MAX_SPLITS);
+            assertThat((long) s * c).as("len %d: splits cover the range", len).isGreaterThanOrEqualTo(len);
+            assertThat((long) (s - 1) * c).as("len %d: the last split is not empty", len).isLessThan(len);
+        }
+    }
+
+    @Test
+    void theWindowLimitsADecodeRowsRange() {
+        assertThat(AttentionPlan.rangeLength(99, 0)).isEqualTo(100);
+        assertThat(AttentionPlan.rangeLength(99, 4096)).isEqualTo(100);
+        assertThat(AttentionPlan.rangeLength(9999, 4096)).isEqualTo(4096);
+        AttentionPlan plan = AttentionPlan.of(List.of(chunk(9999, 1)), 0, true, 300);
+        assertThat(plan.splitCap()).as("300 positions in the window: 2 splits").isEqualTo(2);
+    }
+
+    @Test
+    void aRowsPlanDoesNotDependOnTheRestOfTheBatch() {
+        Random random = new Random(15);
+        for (int trial = 0; trial < 200; trial++) {
+            List<SequenceChunk> chunks = new ArrayList<>();
+            int n = 1 + random.nextInt(6);
+            for (int i = 0; i < n; i++) {
+                chunks.add(chunk(random.nextInt(3000), random.nextBoolean() ? 1 : 1 + random.nextInt(200)));
+            }
+            AttentionPlan batched = AttentionPlan.of(chunks, 0, true, 0);
+            int row = 0;
+            int tile = 0;
+            int decode = 0;
+            for (SequenceChunk c : chunks) {
+                AttentionPlan alone = AttentionPlan.of(List.of(c), 0, true, 0);
+                for (int t = 0; t < alone.tileCount(); t++, tile++) {
+                    assertThat(batched.tiles()[4 * tile + 1]).isEqualTo(alone.tiles()[4 * t + 1] + row);
+                    assertThat(batched.tiles()[4 * tile + 2]).isEqualTo(alone.tiles()[4 * t + 2]);
+                    assertThat(batched.tiles()[4 * tile + 3]).isEqualTo(alone.tiles()[4 * t + 3]);
+                }
+                for (int r : alone.decodeRows()) {
+                    assertThat(batched.decodeRows()[decode++]).isEqualTo(r + row);
+                }
+                row += c.length();
+            }
+            assertThat(tile).isEqualTo(batched.tileCount());
+            assertThat(decode).isEqualTo(batched.decodeRows().length);
+        }
+    }
+
+    @Test
+    void rejectsMalformedPlans() {
+        assertThatThrownBy(() -> new AttentionPlan(new int[3], new int[0], 1)).hasMessageContaining("4 ints");
+        assertThatThrownBy(() -> new AttentionPlan(new int[0], new int[0], 3)).hasMessageContaining("got 3");
+        assertThatThrownBy(() -> new AttentionPlan(new int[0], new int[0], 32)).hasMessageContaining("got 32");
+    }
+
+    @Test
+    void tensorCoreTilesTakeHeadDimsOfWholeMmaStepsUpTo128() {
+        assertThat(AttentionPlan.tensorCores(128)).isTrue();
+        assertThat(AttentionPlan.tensorCores(64)).isTrue();
+        assertThat(AttentionPlan.tensorCores(48)).as("stories15M").isTrue();
+        assertThat(AttentionPlan.tensorCores(16)).isTrue();
+        assertThat(AttentionPlan.tensorCores(72)).isFalse();
+        assertThat(AttentionPlan.tensorCores(256)).isFalse();
+        assertThat(AttentionPlan.tensorCores(0)).isFalse();
+    }
+
+    @Test
+    void gqaDecodeBlocksTakeUpToFourHeadsOfAGroup() {
+        assertThat(AttentionPlan.decodeHeadsPerBlock(1)).isEqualTo(1);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(2)).isEqualTo(2);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(3)).isEqualTo(1);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(4)).isEqualTo(4);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(6)).isEqualTo(2);
+        assertThat(AttentionPlan.decodeHeadsPerBlock(8)).isEqualTo(4);
+        assertThat(KernelSource.text()).contains("#if GROUP % 4 == 0\n#define GQA_HEADS 4\n#elif GROUP % 2 == 0\n"
+                + "#define GQA_HEADS 2\n#else\n#define GQA_HEADS 1\n#endif");
+    }
+
+    /** The constants the kernels and the plan share are the same on both sides. */
+    @Test
+    void constantsMatchKernelsCu() {
+        String source = KernelSource.text();
+        assertThat(define(source, "SPLIT_KEYS")).isEqualTo(AttentionPlan.SPLIT_KEYS);
+        assertThat(define(source, "MAX_SPLITS")).isEqualTo(AttentionPlan.MAX_SPLITS);
+        assertThat(define(source, "TC_N") % AttentionPlan.DECODE_STEP).isZero();
+        assertThat(define(source, "ATT_WARPS") * 32 / define(source, "LANES")).isEqualTo(AttentionPlan.DECODE_STEP);
+        assertThat(16 * define(source, "TC_WARPS")).isEqualTo(AttentionPlan.TILE_ROWS);
+        assertThat(source).contains("#if HEAD_DIM % 16 == 0 && HEAD_DIM <= 128");
+    }
+
+    private static int define(String source, String name) {
+        Matcher m = Pattern.compile("(?m)^#define " + name + " (\\d+)$").matcher(source);
+        assertThat(m.find()).as("#define %s in kernels.cu", name).isTrue();
+        return Integer.parseInt(m.group(1));
+    }
+}
