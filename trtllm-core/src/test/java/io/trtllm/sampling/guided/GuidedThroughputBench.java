@@ -17,11 +17,12 @@ import java.util.concurrent.CompletableFuture;
  * guided...) so that a machine whose load changes affects both alike; the median of each kind and the guided
  * one's share of the free one. Free requests ignore the end token; guided ones use a guide that never completes
  * before {@code tokens} ({@code regex}: {@code [a-z ]{16·tokens}}, longer than any output of that many tokens) or the 20-property
- * schema ({@code json}, compact; its outputs end where the object does, so its rate is per token generated).
+ * schema ({@code json}, compact; its outputs end where the object does, so its rate is per token generated), or
+ * the JSON Schema in a file ({@code FILE.json}, compact).
  * Warm-up rounds of both kinds come first: the JIT, and the guide's masks computed as its configurations are
  * reached (the cold cost is GuidedDecodingBench's "first pass").
  *
- * <pre>scripts/bench-guided.sh --throughput [model] [backend] [regex|json] [rounds] [tokens] [concurrency]</pre>
+ * <pre>scripts/bench-guided.sh --throughput [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]</pre>
  * (docs/PERFORMANCE.md, "Guided decoding"). Defaults: stories15M, cpu, regex, 5 rounds, 128 tokens, 32 requests.
  */
 public final class GuidedThroughputBench {
@@ -35,7 +36,17 @@ public final class GuidedThroughputBench {
         GuidedDecodingParams guide = switch (kind) {
             case "regex" -> GuidedDecodingParams.regex("[a-z ]{" + 16 * tokens + "}");
             case "json" -> GuidedDecodingParams.json(TestSchemas.twentyProperties()).withCompactWhitespace(true);
-            default -> throw new IllegalArgumentException("guide '" + kind + "' is not one of [regex, json]");
+            default -> {
+                if (!kind.endsWith(".json")) {
+                    throw new IllegalArgumentException("guide '" + kind + "' is not one of [regex, json, FILE.json]");
+                }
+                try {
+                    yield GuidedDecodingParams.json(java.nio.file.Files.readString(java.nio.file.Path.of(kind)))
+                            .withCompactWhitespace(true);
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
         };
         var free = SamplingParams.builder().maxTokens(tokens).temperature(0.8f).ignoreEos(true).build();
         var guided = SamplingParams.builder().maxTokens(tokens).temperature(0.8f).guidedDecoding(guide).build();
