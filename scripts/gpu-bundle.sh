@@ -4,6 +4,7 @@
 # every time) and .gpu/base.tar.xz (the rest; built when missing or with --full):
 #   jre/            jlink'd Java 25 (java.base, jdk.incubator.vector, java.logging, jdk.unsupported, java.management)
 #   classes/, test-classes/, lib/*.jar   trtllm-core and its runtime + test jars, linux-x86_64 natives only
+#   cli-classes/    trtllm-cli (io.trtllm.cli.Main, the benchmarks' command line); its picocli jar in lib/
 #                   (bytedeco cuda: cudart, cuBLAS, NVRTC, NCCL JNI libraries; they link the machine's CUDA 13)
 #   tools/junit-platform-console-standalone.jar
 #   stories15M-bf16/   the builtin model as a BF16 CUDA engine for any GPU (trtllm build), ~30 MB instead of 60
@@ -18,13 +19,19 @@ nice="nice -n 19"
 stage=.gpu/stage
 full=false
 [[ "${1:-}" == "--full" || ! -f .gpu/base.tar.xz ]] && full=true
+# A base made before the command line had a module of its own lacks picocli (cli-classes/ needs it): rebuild it.
+if ! $full && ! { tar -tJf .gpu/base.tar.xz || true; } | grep -q '^\./lib/picocli-'; then
+  echo "gpu-bundle: .gpu/base.tar.xz has no picocli jar; building it again" >&2
+  full=true
+fi
 rm -rf "$stage" .gpu/app.tar.xz
 mkdir -p "$stage/app" "$stage/base/lib" "$stage/base/tools"
 
-echo "gpu-bundle: compiling trtllm-core (main + tests) ..." >&2
-$nice mvn -B -q -pl trtllm-core -am test-compile -DskipTests
+echo "gpu-bundle: compiling trtllm-core (main + tests) and trtllm-cli ..." >&2
+$nice mvn -B -q -pl trtllm-core,trtllm-cli -am test-compile -DskipTests
 cp -r trtllm-core/target/classes "$stage/app/classes"
 cp -r trtllm-core/target/test-classes "$stage/app/test-classes"
+cp -r trtllm-cli/target/classes "$stage/app/cli-classes"
 # The ArchUnit rules run in CI, not on the GPU: their classes (and ArchUnit's jars, below) stay out of the bundle,
 # which has to fit one run call (64 MiB with the working tree).
 for rule in ArchitectureTests ArchitectureRulesTests TestKindsTests TestKindsRulesTests testing/Architecture testing/TestKinds; do
@@ -47,6 +54,9 @@ $nice mvn -B -q -pl trtllm-core dependency:copy-dependencies -DincludeScope=test
   -DexcludeArtifactIds=byte-buddy
 $nice mvn -B -q dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit_version" \
   -DoutputDirectory="$root/$stage/tools" -Dmdep.stripVersion=true
+# trtllm-cli's own dependency (the rest of its class path is trtllm-core's, above).
+picocli_version=$(sed -n 's:.*<picocli.version>\(.*\)</picocli.version>.*:\1:p' pom.xml)
+$nice mvn -B -q dependency:copy -Dartifact="info.picocli:picocli:$picocli_version" -DoutputDirectory="$root/$stage/lib"
 
 # Natives for linux-x86_64 only, and of the CUDA presets only what the backend loads.
 python3 - "$stage/lib" <<'EOF'

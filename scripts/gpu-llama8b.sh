@@ -18,31 +18,32 @@ GPU_TEST_STEPS=none bash scripts/gpu-test.sh > /dev/null   # unpacks the bundle 
 work=/tmp/trtllm-gpu
 java="$work/jre/bin/java"
 cp="$work/classes:$(printf '%s:' "$work"/lib/*.jar)"
+cli_cp="$work/cli-classes:$cp"   # the command line (trtllm-cli) on top of trtllm-core
 flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx32g)
 export TRTLLM_CACHE_DIR="$stage/cache" LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$stage" && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu/llama3-tok.tar.xz "$stage"
 [[ "$steps" == *" make "* && ! -f "$model/model.safetensors.index.json" ]] && python3 scripts/reference/make_llama8b_shape.py "$model" "$stage/llama3-tok" 2>&1 | tail -2 | tee "$out/llama8b-make.txt"
 if [[ "$steps" == *" ours "* ]]; then
-"$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 512 \
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 512 \
   --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-latency.txt"
-"$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 512 \
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 512 \
   --max-batch-size 256 --max-num-tokens 8192 --concurrency 256 --num-requests 512 --input-len 128 --output-len 128 \
   --json "$out/llama8b-throughput.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput.txt"
 fi
 if [[ "$steps" == *" cublas "* ]]; then
-"$java" "${flags[@]}" -Dtrtllm.cuda.gemv=false -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
+"$java" "${flags[@]}" -Dtrtllm.cuda.gemv=false -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
   --max-seq-len 512 --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" \
   | tee "$out/llama8b-latency-cublas.txt"
 fi
 if [[ "$steps" == *" quant "* ]]; then
 for q in ${LLAMA8B_QUANT:-int8 int4 fp8}; do
-"$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --quantization "$q" \
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --quantization "$q" \
   --max-seq-len 512 --max-tokens 128 --prefill-tokens 128 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" \
   | tee "$out/llama8b-latency-$q.txt"
 done
 fi
 if [[ "$steps" == *" load "* ]]; then
-"$java" "${flags[@]}" -Djava.io.tmpdir="$stage" -cp "$cp" io.trtllm.cli.Main bench --engine-load --backend cuda --model "$model" \
+"$java" "${flags[@]}" -Djava.io.tmpdir="$stage" -cp "$cli_cp" io.trtllm.cli.Main bench --engine-load --backend cuda --model "$model" \
   --max-seq-len 512 --runs 1 --warmup-runs 0 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-engine-load.txt"
 fi
 if [[ "$steps" == *" hf "* ]]; then

@@ -29,6 +29,7 @@ done
 java="$work/jre/bin/java"
 flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m)
 cp="$work/classes:$(printf '%s:' "$work"/lib/*.jar)"
+cli_cp="$work/cli-classes:$cp"   # the command line (trtllm-cli) on top of trtllm-core
 model="$work/stories15M-bf16"
 export TRTLLM_CACHE_DIR="$work/cache"
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -49,12 +50,12 @@ if [[ " $steps " == *" tests "* ]]; then
   grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests-fault.log" | head -20
 fi
 if [[ " $steps " == *" latency "* ]]; then
-  "$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
+  "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \
     > "$out/bench-latency.txt" 2>&1 || status=1
   tail -n 15 "$out/bench-latency.txt"
 fi
 if [[ " $steps " == *" throughput "* ]]; then
-  "$java" "${flags[@]}" -cp "$cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --concurrency 64 \
+  "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --concurrency 64 \
     --num-requests 128 --json "$out/bench-throughput.json" > "$out/bench-throughput.txt" 2>&1 || status=1
   tail -n 25 "$out/bench-throughput.txt"
 fi

@@ -150,7 +150,7 @@ class OpenAiApiIT extends SampleAppTestSupport {
         expectError("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "robot", "content", "hi"))),
                 400, "messages[0].role", "invalid_value");
         expectError("/v1/chat/completions", Map.of("messages", List.of(Map.of("role", "user", "content", "hi")),
-                "tools", List.of(Map.of("type", "function"))), 400, "tools", "unsupported_parameter");
+                "tools", List.of(Map.of("type", "function"))), 400, "tools[0].function.name", "invalid_value");
         expectError("/v1/completions", Map.of("prompt", PROMPT, "max_tokens", 1000), 400, "max_tokens",
                 "context_length_exceeded");
         expectError("/v1/completions", Map.of("prompt", PROMPT, "stream", true, "n", 2, "temperature", 1), 400, "n",

@@ -14,13 +14,18 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
+import java.util.jar.JarInputStream;
 import java.util.jar.Manifest;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,6 +36,7 @@ import org.junit.jupiter.api.Test;
  */
 class SampleJarIT {
     private static final Pattern PORT = Pattern.compile("started on port (\\d+)");
+    private static final Pattern NATIVE = Pattern.compile("native/lib/([^/]+)/.+\\.(so|dylib|dll)");
 
     @Test
     void theRepackagedJarCarriesNativeAccessAndNoCommandLine() throws Exception {
@@ -42,6 +48,35 @@ class SampleJarIT {
             // What a server needs, not the command line (issue 17.9).
             assertThat(jar.stream().map(e -> e.getName()).filter(n -> n.startsWith("BOOT-INF/lib/")))
                     .isNotEmpty().noneMatch(n -> n.contains("picocli") || n.contains("slf4j-simple"));
+        }
+    }
+
+    /**
+     * DJL's tokenizers jar inside keeps the native libraries of the platforms the build asked for (the pom's
+     * trtllm.natives: linux-x86_64 when built on Linux x86-64, unless -Dtrtllm.all-natives), still stored as
+     * Spring Boot's loader needs it; the jar serving a completion below shows the tokenizer still loads.
+     */
+    @Test
+    void theTokenizerJarKeepsTheNativesOfThePlatformsAskedFor() throws Exception {
+        String asked = System.getProperty("trtllm.natives", "all");
+        Set<String> platforms = new TreeSet<>();
+        try (JarFile jar = new JarFile(jar().toFile())) {
+            JarEntry nested = jar.stream().filter(e -> e.getName().matches("BOOT-INF/lib/tokenizers-[0-9.]+\\.jar"))
+                    .findFirst().orElseThrow(() -> new AssertionError("no tokenizers jar in BOOT-INF/lib"));
+            assertThat(nested.getMethod()).as("the nested jar is stored").isEqualTo(ZipEntry.STORED);
+            try (var in = new JarInputStream(jar.getInputStream(nested))) {
+                for (JarEntry e; (e = in.getNextJarEntry()) != null; ) {
+                    Matcher m = NATIVE.matcher(e.getName());
+                    if (m.matches()) {
+                        platforms.add(m.group(1));
+                    }
+                }
+            }
+        }
+        if (asked.equals("all")) {
+            assertThat(platforms).containsExactly("linux-aarch64", "linux-x86_64", "osx-aarch64", "win-x86_64");
+        } else {
+            assertThat(platforms).containsExactly(asked);
         }
     }
 

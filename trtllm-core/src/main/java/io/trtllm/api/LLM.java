@@ -152,11 +152,42 @@ public final class LLM implements AutoCloseable {
     }
 
     /**
+     * The KV cache's events since the previous call, oldest first (TensorRT-LLM's {@code get_kv_cache_events}):
+     * blocks registered for prefix reuse and blocks evicted, with their chained hashes
+     * ({@link io.trtllm.api.config.KvCacheEvent}). At most {@code kv_cache_config.event_buffer_max_size} are kept
+     * between calls; older ones are dropped (their ids leave a gap).
+     *
+     * @throws IllegalStateException when events are off ({@code KvCacheConfig.eventBufferMaxSize} 0, the default)
+     */
+    public List<io.trtllm.api.config.KvCacheEvent> kvCacheEvents() {
+        return executor.drainKvCacheEvents();
+    }
+
+    /**
      * Calls {@code listener} with each iteration's stats as it ends, on the engine's thread: keep it short
      * (every request waits while it runs). What it throws is logged and ignored.
      */
     public void onIterationStats(Consumer<? super EngineStats> listener) {
         engine.history.addListener(listener);
+    }
+
+    /** Stops calling a listener given to {@link #onIterationStats}; nothing happens if it is not there. */
+    public void removeIterationStatsListener(Consumer<? super EngineStats> listener) {
+        engine.history.removeListener(listener);
+    }
+
+    /**
+     * Tells {@code listener} how each request ends from now on, whichever way it came in (this API, a Spring
+     * {@code ChatModel} built on this instance, the OpenAI API): metrics attach here, so that they count every
+     * request once. See {@link RequestListener} for the threads it is called on.
+     */
+    public void addRequestListener(RequestListener listener) {
+        engine.addListener(listener);
+    }
+
+    /** Stops telling a listener given to {@link #addRequestListener}; nothing happens if it is not there. */
+    public void removeRequestListener(RequestListener listener) {
+        engine.removeListener(listener);
     }
 
     /**

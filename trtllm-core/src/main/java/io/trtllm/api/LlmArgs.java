@@ -9,6 +9,7 @@ import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.api.config.Quantization;
 import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.api.config.SchedulerPolicy;
+import io.trtllm.model.Parallelism;
 import io.trtllm.model.builtin.BuiltinModels;
 import io.trtllm.model.source.ModelSource;
 import java.nio.file.Path;
@@ -115,6 +116,12 @@ public record LlmArgs(
     public static final boolean DEFAULT_ENABLE_BUILD_CACHE = true;
     /** Default scheduler policy. */
     public static final SchedulerPolicy DEFAULT_SCHEDULER_POLICY = SchedulerPolicy.GUARANTEED_NO_EVICT;
+    /** Default {@code tensor_parallel_size}: one rank holds every layer whole. */
+    public static final int DEFAULT_TENSOR_PARALLEL_SIZE = 1;
+    /** Default {@code pipeline_parallel_size}: one stage holds every layer. */
+    public static final int DEFAULT_PIPELINE_PARALLEL_SIZE = 1;
+    /** Most ranks (TP × PP) one process drives. */
+    public static final int MAX_WORLD_SIZE = Parallelism.MAX_WORLD_SIZE;
     /** Upper bound of the default max_seq_len, so that long-context models don't reserve huge caches. */
     public static final int DEFAULT_MAX_SEQ_LEN_CAP = BuildConfig.DEFAULT_MAX_SEQ_LEN_CAP;
 
@@ -155,7 +162,7 @@ public record LlmArgs(
             throw new InvalidSettingException("max_queue_size", maxQueueSize, "max_queue_size must be > 0, got " + maxQueueSize);
         }
         try {
-            dtype = Dtype.parse(dtype).id(); // validated, one spelling
+            dtype = Dtype.checkWeights(Dtype.parse(dtype)).id(); // validated, one spelling
         } catch (IllegalArgumentException e) {
             throw new InvalidSettingException("dtype", dtype, e.getMessage());
         }
@@ -164,6 +171,11 @@ public record LlmArgs(
         }
         if (pipelineParallelSize < 1) {
             throw new InvalidSettingException("pipeline_parallel_size", pipelineParallelSize, "pipeline_parallel_size must be >= 1, got " + pipelineParallelSize);
+        }
+        if ((long) tensorParallelSize * pipelineParallelSize > MAX_WORLD_SIZE) {
+            throw new InvalidSettingException("tensor_parallel_size", tensorParallelSize, "tensor_parallel_size "
+                    + tensorParallelSize + " × pipeline_parallel_size " + pipelineParallelSize + " exceeds " + MAX_WORLD_SIZE
+                    + " ranks");
         }
         deviceIds = List.copyOf(deviceIds);
         int world = tensorParallelSize * pipelineParallelSize;
@@ -231,8 +243,8 @@ public record LlmArgs(
         private boolean enableBuildCache = DEFAULT_ENABLE_BUILD_CACHE;
         private boolean skipBuildCache;
         private BuildCacheConfig buildCacheConfig = BuildCacheConfig.defaults();
-        private int tensorParallelSize = 1;
-        private int pipelineParallelSize = 1;
+        private int tensorParallelSize = DEFAULT_TENSOR_PARALLEL_SIZE;
+        private int pipelineParallelSize = DEFAULT_PIPELINE_PARALLEL_SIZE;
         private List<Integer> deviceIds = List.of();
         private int maxBeamWidth = 1;
         private @Nullable TransformersTokenizer tokenizerObject;

@@ -1,10 +1,12 @@
 package io.trtllm.api;
 
 import io.trtllm.api.config.Dtype;
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.engine.EngineLoader;
 import io.trtllm.engine.EngineSpec;
 import io.trtllm.engine.LoadedModel;
 import io.trtllm.engine.RunnerOptions;
+import io.trtllm.model.InvalidSplitException;
 import io.trtllm.model.Parallelism;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.SchedulerConfig;
@@ -14,12 +16,18 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What an {@link LLM} runs on, as nano-vllm's {@code LLMEngine} under its short {@code llm.py}: the
@@ -28,6 +36,7 @@ import org.jspecify.annotations.Nullable;
  */
 final class LlmEngine implements AutoCloseable {
     private static final AtomicLong DELIVERY_THREADS = new AtomicLong();
+    private static final Logger LOG = LoggerFactory.getLogger(LlmEngine.class);
 
     final LoadedModel model;
     final Executor executor;
@@ -46,14 +55,21 @@ final class LlmEngine implements AutoCloseable {
     private final AtomicLong requestIds = new AtomicLong();
     /** Each iteration's stats, for {@link LLM#iterationStats()} and its listeners. */
     final StatsHistory history = new StatsHistory();
+    private final List<RequestListener> listeners = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
 
     LlmEngine(LlmArgs args) {
         boolean loadTokenizer = args.tokenizerObject() == null && !args.skipTokenizerInit();
-        LoadedModel loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
-                new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds(),
-                RunnerOptions.DEFAULT_RANK_TIMEOUT, args.runtime()),
-                args.tokenizer(), loadTokenizer);
+        LoadedModel loaded;
+        try {
+            loaded = EngineLoader.load(engineSpec(args), new RunnerOptions(args.kvCacheConfig(), args.threads(),
+                    new Parallelism(args.tensorParallelSize(), args.pipelineParallelSize()), args.deviceIds(),
+                    RunnerOptions.DEFAULT_RANK_TIMEOUT, args.runtime()),
+                    args.tokenizer(), loadTokenizer);
+        } catch (InvalidSplitException e) {
+            // The split does not fit this model or backend: name the setting, as LlmArgs' own checks do.
+            throw new InvalidSettingException(e.setting(), e.value(), e.getMessage());
+        }
         this.apiTokenizer = args.tokenizerObject() != null ? args.tokenizerObject()
                 : loaded.tokenizer() != null ? new TransformersTokenizer(loaded.tokenizer(), false) : null;
         this.tokenizer = apiTokenizer != null ? apiTokenizer.delegate() : null;
@@ -64,7 +80,7 @@ final class LlmEngine implements AutoCloseable {
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
             this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
-                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse()));
+                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse(), args.kvCacheConfig().eventBufferMaxSize()));
         } catch (RuntimeException | Error e) {
             loaded.close();
             throw e;
@@ -75,8 +91,7 @@ final class LlmEngine implements AutoCloseable {
                 args.maxBeamWidth());
         this.delivery = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
-        this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize(),
-                (input, step, guide) -> submit("", input, step, null, guide));
+        this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize());
     }
 
     static EngineSpec engineSpec(LlmArgs args) {
@@ -112,16 +127,61 @@ final class LlmEngine implements AutoCloseable {
         return apiTokenizer;
     }
 
-    /** Checks a request, then queues it (its samples or beams) with the executor. */
+    /**
+     * Checks a request, then queues it (its samples or beams) with the executor; the request listeners hear how
+     * it ends (a beam search is one request: its beams run as one group in the executor).
+     */
     CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate) {
-        return submit(prompt, promptIds, params, onUpdate, null);
+        CompletableFuture<RequestOutput> result;
+        try {
+            result = checkAndQueue(prompt, promptIds, params, onUpdate);
+        } catch (QueueFullException e) {
+            tell(l -> l.onRejected(e));
+            throw e;
+        } catch (RuntimeException e) {
+            tell(l -> l.onFailed(e));
+            throw e;
+        }
+        // On the future the caller holds: its cancel() is heard here as a cancellation.
+        result.whenComplete((output, error) -> {
+            if (error == null) {
+                tell(l -> l.onFinished(output));
+                return;
+            }
+            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            if (cause instanceof CancellationException) {
+                tell(RequestListener::onCancelled);
+            } else if (cause instanceof QueueFullException full) {
+                tell(l -> l.onRejected(full));
+            } else {
+                tell(l -> l.onFailed(cause));
+            }
+        });
+        return result;
     }
 
-    /** {@code guide}: a beam-search step's mask source (its beam's place in the guide), else null. */
-    private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
-                                                    @Nullable Consumer<RequestOutput> onUpdate,
-                                                    io.trtllm.sampling.TokenMask.@Nullable Source guide) {
+    void addListener(RequestListener listener) {
+        listeners.add(java.util.Objects.requireNonNull(listener, "listener"));
+    }
+
+    void removeListener(RequestListener listener) {
+        listeners.remove(listener);
+    }
+
+    private void tell(Consumer<RequestListener> event) {
+        for (RequestListener l : listeners) {
+            try {
+                event.accept(l);
+            } catch (RuntimeException e) {
+                LOG.warn("Request listener {} failed: {}", l, e.toString());
+            }
+        }
+    }
+
+    /** Checks a request, then queues it (its samples or its beam group) with the executor. */
+    private CompletableFuture<RequestOutput> checkAndQueue(String prompt, int @Nullable [] promptIds, SamplingParams params,
+                                                           @Nullable Consumer<RequestOutput> onUpdate) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
         }
@@ -137,7 +197,7 @@ final class LlmEngine implements AutoCloseable {
             ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
         }
         limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate, guide);
+        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
     }
 
     /**
@@ -176,7 +236,6 @@ final class LlmEngine implements AutoCloseable {
         }
         closed = true;
         executor.close(timeout);
-        fanOut.close(); // beam searches: their steps have ended, finished or failed by the executor's close
         delivery.close(); // waits for the last outputs to be delivered
         model.close(); // runner, tokenizer, engine lease: the last LLM on an engine unmaps its weights
     }

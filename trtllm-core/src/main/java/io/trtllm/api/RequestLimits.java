@@ -17,17 +17,14 @@ record RequestLimits(int maxInputLen, int maxSeqLen, int vocabSize, int maxQueue
 
     /** Refuses what this version does not do yet, rather than doing something else silently. */
     static void checkSupported(SamplingParams params, boolean streaming) {
-        if (streaming && params.useBeamSearch()) {
-            throw new IllegalArgumentException("streaming does not support use_beam_search; use generate or generateAsync");
-        }
         if (params.useBeamSearch() && (params.returnContextLogits() || params.returnGenerationLogits())) {
             throw new IllegalArgumentException("use_beam_search does not support return_context_logits or "
                     + "return_generation_logits");
         }
-        if (params.useBeamSearch() && (!params.stop().isEmpty() || params.logprobs() != null || params.promptLogprobs() != null)) {
-            throw new IllegalArgumentException("use_beam_search does not support stop strings, logprobs or prompt_logprobs");
+        if (params.useBeamSearch() && params.promptLogprobs() != null) {
+            throw new IllegalArgumentException("use_beam_search does not support prompt_logprobs");
         }
-        if (streaming && params.bestOf() > 1) {
+        if (streaming && params.bestOf() > 1 && !params.useBeamSearch()) {
             throw new IllegalArgumentException("streaming supports n = best_of = 1 for now (n=" + params.n() + ", best_of="
                     + params.bestOf() + "); use generate or generateAsync");
         }

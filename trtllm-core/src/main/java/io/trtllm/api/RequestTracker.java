@@ -62,6 +62,9 @@ final class RequestTracker implements GenerationListener {
     private int reported;
     private @Nullable String stopString;
     // Written on the loop thread before the finish task is queued, read by that task.
+    private long lastTokenNanos;
+    private long[] gaps = new long[0];
+    private int gapCount;
     private float @Nullable [] contextLogits;
     private int logitsVocab;
     private final List<float[]> generationLogits = new ArrayList<>();
@@ -93,6 +96,14 @@ final class RequestTracker implements GenerationListener {
 
     @Override
     public void onToken(SampledToken token, @Nullable FinishReason finish) {
+        long now = System.nanoTime(); // on the loop thread, as the token is produced (not as it is delivered)
+        if (lastTokenNanos != 0) {
+            if (gapCount == gaps.length) {
+                gaps = Arrays.copyOf(gaps, Math.max(16, gapCount * 2));
+            }
+            gaps[gapCount++] = now - lastTokenNanos;
+        }
+        lastTokenNanos = now;
         if (!incremental) {
             record(token, finish); // nothing to stream: record here; the finish task comes after
             return;
@@ -235,7 +246,8 @@ final class RequestTracker implements GenerationListener {
                 }
             }
             var metrics = new RequestMetrics(stats.promptTokens(), count, stats.cachedPromptTokens(),
-                    stats.arrivalNanos(), stats.firstTokenNanos(), stats.finishNanos());
+                    stats.arrivalNanos(), stats.scheduledNanos(), stats.firstTokenNanos(), stats.finishNanos(),
+                    stats.preemptions(), Arrays.copyOf(gaps, Math.min(gapCount, Math.max(0, count - 1))));
             var out = output(onUpdate == null ? text.toString() : diff, finish, stopReason, metrics);
             if (onUpdate != null) {
                 onUpdate.accept(out);

@@ -1,11 +1,11 @@
 package io.trtllm.api;
 
 import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.executor.BeamSearchConfig;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationRequest;
 import io.trtllm.sampling.SamplingConfig;
-import io.trtllm.sampling.TokenMask;
 import io.trtllm.sampling.guided.CompiledGuide;
 import io.trtllm.sampling.guided.GuideOptions;
 import io.trtllm.sampling.guided.GuideVocabulary;
@@ -14,28 +14,18 @@ import io.trtllm.tokenizer.IncrementalDetokenizer;
 import io.trtllm.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /**
  * Turns one checked request into the executor's work and its outputs back into one
  * {@link RequestOutput}: a single sample; {@code best_of} samples of the prompt, ranked to the
- * {@code n} best; or a beam search ({@link BeamSearch}), driven step by step on a thread of its own.
- * Cancelling what the caller holds aborts the samples in the engine.
+ * {@code n} best; or a beam search, one sequence group inside the executor ({@link BeamTracker} builds its
+ * outputs). Cancelling what the caller holds aborts the samples (or the group) in the engine.
  */
-final class SampleFanOut implements AutoCloseable {
-    /** Runs one beam-search step as a request of its own (through the LLM's checks), with the beam's mask. */
-    @FunctionalInterface
-    interface Step {
-        CompletableFuture<RequestOutput> run(int[] input, SamplingParams params, TokenMask.@Nullable Source guide);
-    }
-
+final class SampleFanOut {
     private final Executor executor;
     /** Null with skip_tokenizer_init: requests then ask for nothing that needs one (checked before). */
     private final @Nullable Tokenizer tokenizer;
@@ -45,24 +35,19 @@ final class SampleFanOut implements AutoCloseable {
     private final int modelVocab;
     /** What guided decoding knows of the tokenizer; built on the first guided request. */
     private volatile @Nullable GuideVocabulary guideVocabulary;
-    private final Step step;
-    /** Beam searches, which wait on their steps: a virtual thread each, never the delivery thread. */
-    private final ExecutorService searches = Executors.newVirtualThreadPerTaskExecutor();
 
     /**
      * @param delivery    the thread that turns executor events into outputs and hands them to callers
      * @param eosTokenIds the ids that end a sequence (model config's and tokenizer's)
      * @param modelVocab  logits per row (the model's vocabulary size)
-     * @param step        submits one beam-search step
      */
     SampleFanOut(Executor executor, @Nullable Tokenizer tokenizer, java.util.concurrent.Executor delivery, int[] eosTokenIds,
-                 int modelVocab, Step step) {
+                 int modelVocab) {
         this.executor = executor;
         this.tokenizer = tokenizer;
         this.delivery = delivery;
         this.eosTokenIds = eosTokenIds.clone();
         this.modelVocab = modelVocab;
-        this.step = step;
     }
 
     /**
@@ -106,19 +91,15 @@ final class SampleFanOut implements AutoCloseable {
         return v;
     }
 
-    /**
-     * Queues the samples of {@code params} for the prompt {@code ids}; the result completes with all of them.
-     *
-     * @param guide the mask source of a beam-search step (its beam's matcher), or null to compile the guide of
-     *              {@code params} (if any)
-     */
+    /** Queues the samples (or the beam group) of {@code params} for the prompt {@code ids}; the result completes with all of them. */
     CompletableFuture<RequestOutput> submit(String requestId, String prompt, int[] ids, SamplingParams params,
-                                            @Nullable Consumer<RequestOutput> onUpdate, TokenMask.@Nullable Source guide) {
-        if (params.useBeamSearch()) {
-            return beamSearch(requestId, prompt, ids, params);
-        }
+                                            @Nullable Consumer<RequestOutput> onUpdate) {
         var sampling = (tokenizer != null ? params.toSamplingConfig(eosTokenIds, word -> tokenizer.encode(word, false))
-                : params.toSamplingConfig(eosTokenIds)).withGuide(guide != null ? guide : guide(params));
+                : params.toSamplingConfig(eosTokenIds));
+        if (params.useBeamSearch()) {
+            return beamGroup(requestId, prompt, ids, params, sampling, onUpdate);
+        }
+        sampling = sampling.withGuide(guide(params));
         if (params.bestOf() == 1) {
             return submitOne(requestId, requestId, prompt, ids, params, sampling, 0, onUpdate);
         }
@@ -143,30 +124,39 @@ final class SampleFanOut implements AutoCloseable {
         return combined;
     }
 
-    private CompletableFuture<RequestOutput> beamSearch(String requestId, String prompt, int[] ids, SamplingParams params) {
-        Set<Integer> ends = new HashSet<>();
-        if (!params.ignoreEos()) {
-            for (int e : params.endId() != null ? new int[] {params.endId()} : eosTokenIds) {
-                ends.add(e);
+    /**
+     * A beam search inside the executor: one sequence group whose beams share the prompt's blocks
+     * ({@link io.trtllm.executor.Executor#submit(GenerationRequest, BeamSearchConfig,
+     * io.trtllm.executor.GenerationListener)}); stop strings are checked there on each kept beam's text.
+     */
+    private CompletableFuture<RequestOutput> beamGroup(String requestId, String prompt, int[] ids, SamplingParams params,
+                                                      SamplingConfig sampling, @Nullable Consumer<RequestOutput> onUpdate) {
+        Tokenizer tok = tokenizer;
+        java.util.function.Predicate<int[]> stops = params.stop().isEmpty() || tok == null ? null : generated -> {
+            String text = IncrementalDetokenizer.decodeAfter(tok, ids, generated, params.skipSpecialTokens());
+            for (String stop : params.stop()) {
+                if (text.contains(stop)) {
+                    return true;
+                }
             }
+            return false;
+        };
+        CompiledGuide guide = guide(params); // compiled here: a bad guide is refused before the search is queued
+        var beams = new BeamSearchConfig(params.beamWidth(), params.lengthPenalty(), params.earlyStopping(), stops,
+                onUpdate != null, guide == null ? null : new GuidedBeam(guide.newMatcher()));
+        var tracker = new BeamTracker(requestId, prompt, ids, tokenizer, params, sampling, onUpdate, delivery);
+        try {
+            executor.submit(new GenerationRequest(requestId, ids, params.maxTokens(), sampling), beams, tracker);
+        } catch (io.trtllm.executor.QueueFullException e) {
+            throw new QueueFullException(e.getMessage(), e);
         }
-        ends.addAll(params.stopTokenIds());
-        // The search waits on its steps: it runs on a thread of its own, neither the caller's nor the
-        // delivery thread (which completes the steps); cancelling the result stops it before its next
-        // step and cancels the steps in flight.
-        CompiledGuide guide = guide(params); // compiled here: a bad guide is refused before the search starts
-        CompletableFuture<RequestOutput> result = new CompletableFuture<>();
-        searches.execute(() -> {
-            try {
-                result.complete(BeamSearch.run(requestId, prompt, ids, params, ends, guide, step,
-                        tokens -> tokenizer != null
-                                ? IncrementalDetokenizer.decodeAfter(tokenizer, ids, tokens, params.skipSpecialTokens()) : "",
-                        result::isDone));
-            } catch (Throwable t) {
-                result.completeExceptionally(t);
+        CompletableFuture<RequestOutput> handle = tracker.result().whenComplete((r, e) -> { });
+        handle.whenComplete((r, e) -> {
+            if (e != null) {
+                executor.abort(requestId); // cancelled, timed out or failed: free the group's blocks (no-op once done)
             }
         });
-        return result;
+        return handle;
     }
 
     private CompletableFuture<RequestOutput> submitOne(String requestId, String sampleId, String prompt, int[] ids,
@@ -209,15 +199,13 @@ final class SampleFanOut implements AutoCloseable {
         RequestMetrics first = samples.getFirst().metrics();
         int generated = samples.stream().mapToInt(r -> r.metrics().generatedTokens()).sum();
         long finish = samples.stream().mapToLong(r -> r.metrics().finishNanos()).max().orElse(0);
+        long scheduled = samples.stream().mapToLong(r -> r.metrics().scheduledNanos()).filter(t -> t != 0).min().orElse(0);
+        int preemptions = samples.stream().mapToInt(r -> r.metrics().preemptions()).sum();
         var metrics = new RequestMetrics(first.promptTokens(), generated, first.cachedPromptTokens(), first.arrivalNanos(),
-                first.firstTokenNanos(), finish);
+                scheduled, first.firstTokenNanos(), finish, preemptions,
+                samples.stream().flatMapToLong(r -> java.util.Arrays.stream(r.metrics().interTokenNanos())).toArray());
         return new RequestOutput(requestId, prompt, promptIds, best, true, metrics, samples.getFirst().promptLogprobs(),
                 samples.getFirst().contextLogits());
     }
 
-    /** Waits for the beam searches, whose steps have ended (finished, or failed by the executor's close). */
-    @Override
-    public void close() {
-        searches.close();
-    }
 }

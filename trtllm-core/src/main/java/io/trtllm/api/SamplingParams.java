@@ -62,7 +62,12 @@ import org.jspecify.annotations.Nullable;
  * @param useBeamSearch          whether to decode with beam search, of width {@code bestOf}
  * @param lengthPenalty          beam search: a beam's score is its cumulative log-probability divided by
  *                               {@code length^lengthPenalty} (default 1, as Hugging Face and vLLM;
- *                               TensorRT-LLM's runtime uses 0)
+ *                               TensorRT-LLM's runtime uses 0); length counts the generated tokens, a final
+ *                               end token included
+ * @param earlyStopping          beam search: when the search ends, as TensorRT-LLM's {@code early_stopping}
+ *                               (default 1, its default): 1 once {@code bestOf} hypotheses have finished; 0 when
+ *                               moreover the best live beam can no longer beat them (Hugging Face's heuristic);
+ *                               above 1 never before max_tokens
  * @param detokenize             whether to turn the output tokens into text (stop strings need it)
  * @param skipSpecialTokens      whether the output text leaves out special tokens
  * @param truncatePromptTokens   keep only the last k prompt tokens (left truncation), or null to keep all
@@ -108,6 +113,7 @@ public record SamplingParams(
         int bestOf,
         boolean useBeamSearch,
         float lengthPenalty,
+        int earlyStopping,
         boolean detokenize,
         boolean skipSpecialTokens,
         @Nullable Integer truncatePromptTokens,
@@ -166,6 +172,9 @@ public record SamplingParams(
         if (bestOf > 1 && !useBeamSearch && (temperature == 0f || topK == 1)) {
             throw new IllegalArgumentException("greedy decoding (temperature 0 or top_k 1) gives one sequence, got best_of="
                     + bestOf + "; sample (temperature > 0) or use beam search");
+        }
+        if (earlyStopping < 0) {
+            throw new InvalidSettingException("early_stopping", earlyStopping, "early_stopping must be >= 0, got " + earlyStopping);
         }
         if (!Float.isFinite(lengthPenalty)) {
             throw new IllegalArgumentException("length_penalty must be a finite number, got " + lengthPenalty);
@@ -280,7 +289,8 @@ public record SamplingParams(
                 .stopTokenIds(stopTokenIds).ignoreEos(ignoreEos).bad(bad).badTokenIds(badTokenIds)
                 .repetitionPenalty(repetitionPenalty).presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty).logprobs(logprobs).promptLogprobs(promptLogprobs).n(n)
-                .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).detokenize(detokenize)
+                .bestOf(bestOf).useBeamSearch(useBeamSearch).lengthPenalty(lengthPenalty).earlyStopping(earlyStopping)
+                .detokenize(detokenize)
                 .skipSpecialTokens(skipSpecialTokens).truncatePromptTokens(truncatePromptTokens).endId(endId)
                 .returnContextLogits(returnContextLogits).returnGenerationLogits(returnGenerationLogits)
                 .guidedDecoding(guidedDecoding);
@@ -338,6 +348,7 @@ public record SamplingParams(
         private @Nullable Integer bestOf;
         private boolean useBeamSearch;
         private float lengthPenalty = 1f;
+        private int earlyStopping = 1;
         private boolean detokenize = true;
         private boolean skipSpecialTokens = true;
         private @Nullable Integer truncatePromptTokens;
@@ -476,6 +487,12 @@ public record SamplingParams(
             return this;
         }
 
+        /** Beam search's early stopping (default 1); see {@link SamplingParams#earlyStopping()}. */
+        public Builder earlyStopping(int earlyStopping) {
+            this.earlyStopping = earlyStopping;
+            return this;
+        }
+
         public Builder detokenize(boolean detokenize) {
             this.detokenize = detokenize;
             return this;
@@ -517,7 +534,7 @@ public record SamplingParams(
             return new SamplingParams(maxTokens, minTokens, temperature, topK, topP, minP, seed, stop,
                     includeStopStrInOutput, stopTokenIds, ignoreEos, bad, badTokenIds, repetitionPenalty,
                     presencePenalty, frequencyPenalty, logprobs, promptLogprobs, n, bestOf != null ? bestOf : n,
-                    useBeamSearch, lengthPenalty, detokenize, skipSpecialTokens, truncatePromptTokens, endId,
+                    useBeamSearch, lengthPenalty, earlyStopping, detokenize, skipSpecialTokens, truncatePromptTokens, endId,
                     returnContextLogits, returnGenerationLogits, guidedDecoding);
         }
     }

@@ -28,8 +28,9 @@ final class StatsHistory {
     static EngineStats of(Executor.Stats s) {
         KvCacheManager.Stats kv = s.kvCache();
         return new EngineStats(s.alive(), s.running(), s.waiting(), new EngineStats.KvCache(kv.numBlocks(),
-                kv.usedBlocks(), kv.freeBlocks(), kv.cachedBlocks(), kv.reuseHitBlocks(), kv.reuseHitTokens()),
-                s.iterations(), s.lastBatchSize(), s.lastBatchTokens());
+                kv.usedBlocks(), kv.freeBlocks(), kv.cachedBlocks(), kv.reuseHitBlocks(), kv.reuseHitTokens(),
+                kv.reuseQueryTokens()), s.iterations(), s.lastBatchSize(), s.lastBatchTokens(), s.preemptions(),
+                s.promptTokens(), s.generatedTokens());
     }
 
     /** Records one iteration (on the executor's loop thread) and tells the listeners. */
@@ -65,5 +66,9 @@ final class StatsHistory {
 
     void addListener(Consumer<? super EngineStats> listener) {
         listeners.add(listener);
+    }
+
+    void removeListener(Consumer<? super EngineStats> listener) {
+        listeners.remove(listener);
     }
 }

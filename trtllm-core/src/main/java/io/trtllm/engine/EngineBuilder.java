@@ -10,7 +10,11 @@ import io.trtllm.model.CheckpointValidator;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.Parallelism;
+import io.trtllm.model.RankShard;
+import io.trtllm.model.ShardedTensors;
 import io.trtllm.model.Tensor;
+import io.trtllm.model.TensorSource;
 import io.trtllm.runtime.cuda.CompiledKernels;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
@@ -26,6 +30,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -47,6 +52,8 @@ import org.slf4j.LoggerFactory;
  *   model.safetensors    the weights as the {@link WeightTransform} wrote them: for the CPU the linear
  *                        weights in the runner's panel layout, float or weight-only quantized
  *                        ({@link CpuLayoutTransform}), the rest converted to the build's dtype
+ *   rank0/model.safetensors, rank1/...   instead, for an engine split over ranks ({@link #parallelism}): each
+ *                        rank's shard, laid out as above for its own rows (config.json's {@code mapping})
  *   tokenizer.json ...   the checkpoint's tokenizer and generation files, copied
  *   kernels/             CUDA engines for an SM architecture: the kernels NVRTC compiled for it and the
  *                        model ({@link EngineKernels}); none for {@link Device#ANY_ARCH} or the CPU
@@ -68,6 +75,7 @@ public final class EngineBuilder {
     private final BuildConfig config;
     private final Device device;
     private @Nullable WeightTransform transform;
+    private Parallelism parallelism = Parallelism.NONE;
     private BuildProgress progress = BuildProgress.NONE;
     private SpaceProbe spaceProbe = SpaceProbe.FILE_STORE;
 
@@ -123,6 +131,16 @@ public final class EngineBuilder {
         return this;
     }
 
+    /**
+     * Builds one weights file per rank of {@code parallelism} (TensorRT-LLM's {@code rank0.engine}, ...): rank r's
+     * {@link RankShard} in the backend's layout under {@code rank<r>/}. The default, {@link Parallelism#NONE}, writes
+     * one {@code model.safetensors}.
+     */
+    public EngineBuilder parallelism(Parallelism parallelism) {
+        this.parallelism = parallelism;
+        return this;
+    }
+
     /** Receives progress after each tensor. */
     public EngineBuilder progress(BuildProgress progress) {
         this.progress = progress;
@@ -173,29 +191,59 @@ public final class EngineBuilder {
             throw new UncheckedIOException(new FileAlreadyExistsException(out.toString(), null,
                     "the engine output directory exists already; remove it or choose another"));
         }
-        WeightTransform transform = this.transform != null ? this.transform : defaultTransform(this.config, device, model);
+        Parallelism split = this.parallelism;
+        if (!split.single()) {
+            split.check(model); // before anything is read: names the size and the model's value
+        }
         Path work = null;
         long need = 0;
         long free = -1;
+        List<ShardedTensors> views = new ArrayList<>();
         try (Checkpoint checkpoint = Checkpoint.open(modelDir)) {
             // Before anything is written or compiled: a checkpoint that cannot run fails here, naming the
             // file, tensor and expected shape, and never reaches the engine cache.
             CheckpointValidator.validate(model, checkpoint, config);
-            WeightsPlan plan = plan(checkpoint, transform);
-            // First, so that a machine without NVRTC fails before anything is written.
-            CompiledKernels kernels = device.hasCudaKernels() ? compileKernels(model) : null;
+            List<WeightsFile> files = new ArrayList<>();
+            if (split.single()) {
+                WeightTransform t = this.transform != null ? this.transform : defaultTransform(this.config, device, model);
+                files.add(new WeightsFile(EngineConfig.WEIGHTS_FILE, checkpoint, t, plan(checkpoint, t)));
+            } else {
+                // One file per rank, each its shard in the backend's layout: the CPU's panels are laid out over the
+                // shard's own rows, so a rank maps its file and runs it as it is (nothing is sliced at load).
+                for (RankShard shard : split.shards(model)) {
+                    ShardedTensors view = shard.view(checkpoint);
+                    views.add(view);
+                    WeightTransform t = this.transform != null ? this.transform
+                            : defaultTransform(this.config, device, shard.localConfig());
+                    files.add(new WeightsFile(EngineConfig.rankDirectory(shard.rank()) + "/" + EngineConfig.WEIGHTS_FILE,
+                            view, t, plan(view, t)));
+                }
+            }
+            WeightTransform transform = files.getFirst().transform();
+            // First, so that a machine without NVRTC fails before anything is written. A split engine's kernels are
+            // compiled at load (no CUDA rank runner reads them yet).
+            CompiledKernels kernels = device.hasCudaKernels() && split.single() ? compileKernels(model) : null;
             Path parent = out.getParent();
             Files.createDirectories(parent);
-            need = plan.fileBytes() + sideFileBytes(modelDir) + (kernels == null ? 0 : kernels.cubin().length)
-                    + CONFIG_ALLOWANCE;
+            long weightBytes = 0;
+            int tensors = 0;
+            for (WeightsFile f : files) {
+                weightBytes += f.plan().fileBytes();
+                tensors += f.plan().sources();
+            }
+            need = weightBytes + sideFileBytes(modelDir) + (kernels == null ? 0 : kernels.cubin().length) + CONFIG_ALLOWANCE;
             free = spaceProbe.usableBytes(parent);
             if (free < need) {
                 throw new NotEnoughSpaceException(parent, need, free);
             }
             work = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
-            LOG.info("Building engine of {} ({}, {}, max_seq_len {}) into {}", modelDir, transform.describe(), device,
-                    this.config.maxSeqLen(), out);
-            writeWeights(checkpoint, transform, plan, work.resolve(EngineConfig.WEIGHTS_FILE), need, free);
+            LOG.info("Building engine of {} ({}, {}, max_seq_len {}{}) into {}", modelDir, transform.describe(), device,
+                    this.config.maxSeqLen(), split.single() ? "" : ", " + split + ": a weights file per rank", out);
+            for (WeightsFile f : files) {
+                Path file = work.resolve(f.path());
+                Files.createDirectories(file.getParent());
+                writeWeights(f.source(), f.transform(), f.plan(), file, need, free);
+            }
             for (String name : ModelIdentity.SIDE_FILES) {
                 Path f = modelDir.resolve(name);
                 if (!name.equals(EngineConfig.FILE) && Files.isRegularFile(f)) {
@@ -206,14 +254,14 @@ public final class EngineBuilder {
                 EngineKernels.write(work, kernels);
             }
             new EngineConfig(EngineConfig.FORMAT_VERSION, device, this.config, pretrained, model, identity,
-                    transform.describe()).write(work);
+                    transform.describe(), split).write(work);
             long bytes = EngineManifest.write(work);
             Files.move(work, out, StandardCopyOption.ATOMIC_MOVE);
             work = null;
             Duration took = Duration.ofNanos(System.nanoTime() - start);
             LOG.info("Built engine {} in {} s: {} tensors, {} MiB", out, String.format(Locale.ROOT, "%.2f", took.toMillis() / 1e3),
-                    plan.sources(), String.format(Locale.ROOT, "%.1f", bytes / 1048576.0));
-            return new Result(out, bytes, plan.sources(), took);
+                    tensors, String.format(Locale.ROOT, "%.1f", bytes / 1048576.0));
+            return new Result(out, bytes, tensors, took);
         } catch (IOException e) {
             if (free >= 0 && isOutOfSpace(e)) {
                 throw new NotEnoughSpaceException(out.getParent(), need, free, " when the build started; the disk filled "
@@ -221,10 +269,15 @@ public final class EngineBuilder {
             }
             throw new UncheckedIOException("building engine " + out + " from " + modelDir + ": " + e, e);
         } finally {
+            views.forEach(ShardedTensors::close);
             if (work != null) {
                 deleteTree(work);
             }
         }
+    }
+
+    /** One weights file of the engine: its path in the engine, the tensors it is written from, how, and its layout. */
+    private record WeightsFile(String path, TensorSource source, WeightTransform transform, WeightsPlan plan) {
     }
 
     /** Bytes an engine's config.json and checksums.json take at most, beyond the weights and copied files. */
@@ -285,7 +338,7 @@ public final class EngineBuilder {
     }
 
     /** Plans every tensor and lays out one safetensors file; reads only headers. */
-    private static WeightsPlan plan(Checkpoint checkpoint, WeightTransform transform) throws IOException {
+    private static WeightsPlan plan(TensorSource checkpoint, WeightTransform transform) throws IOException {
         List<String> names = List.copyOf(checkpoint.names());
         Map<String, List<EngineTensor>> plans = new LinkedHashMap<>();
         Set<String> outNames = new HashSet<>();
@@ -323,7 +376,7 @@ public final class EngineBuilder {
      * JVM raises as an {@link InternalError}); the caller checked the free space before, and a disk that
      * fills up meanwhile is reported as a {@link NotEnoughSpaceException}.
      */
-    private void writeWeights(Checkpoint checkpoint, WeightTransform transform, WeightsPlan plan, Path file, long need,
+    private void writeWeights(TensorSource checkpoint, WeightTransform transform, WeightsPlan plan, Path file, long need,
                               long free) throws IOException {
         List<String> names = plan.names();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,

@@ -8,6 +8,7 @@ import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.EngineLoad;
 import io.trtllm.model.CacheDirectory;
+import io.trtllm.model.Parallelism;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -127,8 +128,17 @@ public final class EngineCache {
 
     // ---- key ----
 
-    /** The inputs of the key of {@code modelDir} built with {@code config} for {@code device}. */
+    /** The inputs of the key of {@code modelDir} built with {@code config} for {@code device}, on one rank. */
     public static ObjectNode keyInputs(Path modelDir, BuildConfig config, Device device) {
+        return keyInputs(modelDir, config, device, Parallelism.NONE);
+    }
+
+    /**
+     * The inputs of the key of {@code modelDir} built with {@code config} for {@code device}, split as {@code mapping}
+     * says: a split engine (its tp_size, pp_size and rank count) is another entry; one rank adds nothing, so the keys
+     * of engines built before splits existed stay valid.
+     */
+    public static ObjectNode keyInputs(Path modelDir, BuildConfig config, Device device, Parallelism mapping) {
         ObjectNode o = JSON.createObjectNode();
         o.put("engine_format_version", EngineConfig.FORMAT_VERSION);
         o.set("model", ModelIdentity.of(modelDir));
@@ -137,6 +147,12 @@ public final class EngineCache {
         o.set("device", device.toJson());
         if (device.hasCudaKernels()) {
             o.put("cuda_kernels_sha256", CudaBackend.kernelsSourceSha256());
+        }
+        if (!mapping.single()) {
+            ObjectNode m = o.putObject("mapping");
+            m.put("world_size", mapping.worldSize());
+            m.put("tp_size", mapping.tensorParallelSize());
+            m.put("pp_size", mapping.pipelineParallelSize());
         }
         return o;
     }
@@ -161,8 +177,14 @@ public final class EngineCache {
      */
     public EngineLease acquire(Path modelDir, BuildConfig config, Device device, boolean skipBuildCache,
                                BuildProgress progress) {
+        return acquire(modelDir, config, device, Parallelism.NONE, skipBuildCache, progress);
+    }
+
+    /** {@link #acquire(Path, BuildConfig, Device, boolean, BuildProgress)} of the engine split as {@code mapping}. */
+    public EngineLease acquire(Path modelDir, BuildConfig config, Device device, Parallelism mapping,
+                               boolean skipBuildCache, BuildProgress progress) {
         long start = System.nanoTime();
-        ObjectNode inputs = keyInputs(modelDir, config, device);
+        ObjectNode inputs = keyInputs(modelDir, config, device, mapping);
         String key = key(inputs);
         Path entry = engines.resolve(key);
         if (!skipBuildCache) {
@@ -211,7 +233,7 @@ public final class EngineCache {
             if (Files.exists(entry)) {
                 kind = EngineLoad.Kind.LOADED_FROM_CACHE;
             } else {
-                publish(modelDir, config, device, inputs, key, entry, progress);
+                publish(modelDir, config, device, mapping, inputs, key, entry, progress);
                 kind = reason == null ? EngineLoad.Kind.BUILT : EngineLoad.Kind.REBUILT;
             }
             touch(entry);
@@ -292,6 +314,12 @@ public final class EngineCache {
 
     /** Builds {@code modelDir} into a private directory under the cache root, deleted when the lease closes. */
     public EngineLease buildUncached(Path modelDir, BuildConfig config, Device device, BuildProgress progress) {
+        return buildUncached(modelDir, config, device, Parallelism.NONE, progress);
+    }
+
+    /** {@link #buildUncached(Path, BuildConfig, Device, BuildProgress)} of the engine split as {@code mapping}. */
+    public EngineLease buildUncached(Path modelDir, BuildConfig config, Device device, Parallelism mapping,
+                                     BuildProgress progress) {
         long start = System.nanoTime();
         progress.beforeBuild();
         String id = "uncached-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
@@ -315,7 +343,8 @@ public final class EngineCache {
             }
         };
         try {
-            new EngineBuilder(config, device).progress(progress).spaceProbe(spaceProbe).build(modelDir, dir);
+            new EngineBuilder(config, device).parallelism(mapping).progress(progress).spaceProbe(spaceProbe)
+                    .build(modelDir, dir);
             LoadedEngine engine = LoadedEngine.open(dir, null, true);
             return new EngineLease(engine, new EngineLoad(EngineLoad.Kind.BUILT_UNCACHED, dir, null, null, since(start)),
                     release);
@@ -327,11 +356,12 @@ public final class EngineCache {
     }
 
     /** Build into {@code .<key>.staging}, add the metadata, rename to the entry. Caller holds the key lock. */
-    private void publish(Path modelDir, BuildConfig config, Device device, ObjectNode inputs, String key, Path entry,
-                         BuildProgress progress) throws IOException {
+    private void publish(Path modelDir, BuildConfig config, Device device, Parallelism mapping, ObjectNode inputs,
+                         String key, Path entry, BuildProgress progress) throws IOException {
         progress.beforeBuild();
         Path staging = engines.resolve("." + key + ".staging");
-        EngineBuilder.Result built = new EngineBuilder(config, device).progress(progress).spaceProbe(spaceProbe)
+        EngineBuilder.Result built = new EngineBuilder(config, device).parallelism(mapping).progress(progress)
+                .spaceProbe(spaceProbe)
                 .build(modelDir, staging, inputs.with("model"));
         try {
             ObjectNode meta = JSON.createObjectNode();

@@ -7,11 +7,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.Parallelism;
 import io.trtllm.model.source.ModelSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.jspecify.annotations.Nullable;
 
 /**
  * An engine directory's {@code config.json}, in the shape of TensorRT-LLM's engine config: the
@@ -26,9 +28,19 @@ import java.nio.file.Path;
  * @param modelConfig      {@code pretrainedConfig} parsed
  * @param source           {@link ModelIdentity} of the checkpoint
  * @param weights          how the weights were written ({@link WeightTransform#describe()})
+ * @param mapping          the split over ranks the engine was built for ({@code mapping}, as TensorRT-LLM's): one
+ *                         weights file per rank, {@code rank<r>/model.safetensors} holding rank r's
+ *                         {@link io.trtllm.model.RankShard} in the backend's layout; {@link Parallelism#NONE}: one
+ *                         {@code model.safetensors}
  */
 public record EngineConfig(int formatVersion, Device device, BuildConfig buildConfig, JsonNode pretrainedConfig,
-                           ModelConfig modelConfig, JsonNode source, String weights) {
+                           ModelConfig modelConfig, JsonNode source, String weights, Parallelism mapping) {
+
+    /** An engine of one rank. */
+    public EngineConfig(int formatVersion, Device device, BuildConfig buildConfig, JsonNode pretrainedConfig,
+                        ModelConfig modelConfig, JsonNode source, String weights) {
+        this(formatVersion, device, buildConfig, pretrainedConfig, modelConfig, source, weights, Parallelism.NONE);
+    }
 
     /**
      * Bumped whenever the engine layout changes; part of the cache key, so older engines are rebuilt.
@@ -42,6 +54,11 @@ public record EngineConfig(int formatVersion, Device device, BuildConfig buildCo
     public static final String WEIGHTS_FILE = "model.safetensors";
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The directory of rank {@code rank}'s weights in an engine split over ranks (TensorRT-LLM: rank0.engine). */
+    public static String rankDirectory(int rank) {
+        return "rank" + rank;
+    }
 
     /** Whether {@code dir} holds an engine (a config.json with {@code engine_format_version}). */
     public static boolean isEngineDirectory(Path dir) {
@@ -97,7 +114,31 @@ public record EngineConfig(int formatVersion, Device device, BuildConfig buildCo
                 pretrained,
                 ModelConfig.parse(pretrained, file + " pretrained_config"),
                 root.path("source"),
-                root.path("weights").asText(""));
+                root.path("weights").asText(""),
+                mapping(root.get("mapping"), file));
+    }
+
+    /** {@code mapping}: absent for one rank; else tp_size and pp_size (and world_size, their product). */
+    private static Parallelism mapping(@Nullable JsonNode node, Path file) {
+        if (node == null) {
+            return Parallelism.NONE;
+        }
+        JsonNode tp = node.path("tp_size");
+        JsonNode pp = node.path("pp_size");
+        JsonNode world = node.path("world_size");
+        if (!tp.isInt() || !pp.isInt() || !world.isInt()) {
+            throw new ModelFormatException(file + ": key 'mapping' must hold integers world_size, tp_size and pp_size, got "
+                    + node);
+        }
+        try {
+            Parallelism p = new Parallelism(tp.intValue(), pp.intValue());
+            if (p.worldSize() != world.intValue()) {
+                throw new IllegalArgumentException("world_size " + world.intValue() + " is not tp_size × pp_size");
+            }
+            return p;
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file + ": mapping: " + e.getMessage(), e);
+        }
     }
 
     /** The JSON written to {@link #FILE}. */
@@ -108,6 +149,12 @@ public record EngineConfig(int formatVersion, Device device, BuildConfig buildCo
         o.set("build_config", BuildConfigJson.write(buildConfig));
         o.put("weights", weights);
         o.set("source", source);
+        if (!mapping.single()) {
+            ObjectNode m = o.putObject("mapping");
+            m.put("world_size", mapping.worldSize());
+            m.put("tp_size", mapping.tensorParallelSize());
+            m.put("pp_size", mapping.pipelineParallelSize());
+        }
         o.set("pretrained_config", pretrainedConfig);
         return o;
     }

@@ -6,6 +6,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.stream.Stream;
 
 /**
  * Copies an engine directory where a caller wants it, as TensorRT-LLM's {@code LLM.save}: the files an
@@ -42,11 +43,15 @@ public final class EngineExport {
             Files.createDirectories(parent);
             Path staging = Files.createTempDirectory(parent, "." + to.getFileName() + ".saving-");
             try {
-                try (DirectoryStream<Path> files = Files.newDirectoryStream(from, Files::isRegularFile)) {
-                    for (Path f : files) {
-                        String name = f.getFileName().toString();
-                        if (!name.equals(CACHE_METADATA) && !name.startsWith(".")) {
-                            Files.copy(f, staging.resolve(name));
+                // Subdirectories too: a split engine's rank<r>/ weights, a CUDA engine's kernels/.
+                try (Stream<Path> files = Files.walk(from)) {
+                    for (Path f : files.filter(Files::isRegularFile).toList()) {
+                        Path relative = from.relativize(f);
+                        String top = relative.getName(0).toString();
+                        if (!relative.toString().equals(CACHE_METADATA) && !top.startsWith(".")) {
+                            Path copy = staging.resolve(relative.toString());
+                            Files.createDirectories(copy.getParent());
+                            Files.copy(f, copy);
                         }
                     }
                 }

@@ -34,9 +34,22 @@ public final class EngineLease implements AutoCloseable {
         return engine.config();
     }
 
-    /** The engine's weights, mapped; valid until this lease (and every other on the engine) is closed. */
+    /**
+     * The engine's weights, mapped; valid until this lease (and every other on the engine) is closed.
+     *
+     * @throws IllegalStateException for an engine split over ranks (see {@link #rankWeights})
+     */
     public Checkpoint weights() {
         return engine.weights();
+    }
+
+    /**
+     * Rank {@code rank}'s weights of an engine split over ranks ({@code config().mapping()}): its
+     * {@link io.trtllm.model.RankShard} named and shaped as a model of the shard's local config, in the backend's
+     * layout. Valid as {@link #weights()}.
+     */
+    public Checkpoint rankWeights(int rank) {
+        return engine.rankWeights(rank);
     }
 
     /**

@@ -5,6 +5,7 @@ import io.trtllm.api.config.LoadTimes;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
 import io.trtllm.model.hub.HubSettings;
 import io.trtllm.model.source.ModelSource;
 import io.trtllm.runtime.ModelRunner;
@@ -64,6 +65,8 @@ public final class EngineLoader {
             if (backend.equals("cuda") && !(source instanceof ModelSource.Engine)) {
                 // Before a build that may take minutes: the engine's weight type comes from the dtype asked for.
                 Runners.checkCudaKvType(options.kvCache(), CudaBackend.weightType(DType.of(spec.dtype())));
+            } else if (!backend.equals("cuda")) {
+                Runners.checkCpuKvType(options.kvCache());
             }
             if (!options.parallelism().single() && !(source instanceof ModelSource.Engine)) {
                 // Before a build: a split the model does not allow fails here, naming both.
@@ -80,7 +83,7 @@ public final class EngineLoader {
                     tokenizerLoad.join();
                 }
             };
-            engine = open(source, modelDir, spec, backend, checkTokenizer);
+            engine = open(source, modelDir, spec, backend, options.parallelism(), checkTokenizer);
         } catch (RuntimeException | Error e) {
             tokenizerLoad.abandon(e);
             throw e;
@@ -102,7 +105,7 @@ public final class EngineLoader {
             int maxInputLen = Math.min(spec.maxInputLen() != null ? spec.maxInputLen() : built.maxInputLen(), maxSeqLen);
             tok = tokenizerLoad.join();
             long tokenizerDone = System.nanoTime();
-            runner = Runners.open(engine, modelDir, backend, options, maxSeqLen, spec.maxBatchSize());
+            runner = Runners.open(engine, backend, options, maxSeqLen, spec.maxBatchSize());
             long runnerDone = System.nanoTime();
             Runners.warmUp(runner, maxSeqLen, spec.maxBatchSize(), spec.maxNumTokens());
             long warmUpDone = System.nanoTime();
@@ -136,7 +139,7 @@ public final class EngineLoader {
         ModelSource source = ModelSource.parse(spec.model());
         Path dir = source.resolve(CacheDirectory.resolve(spec.cacheDir()), HubSettings.fromEnvironment().with(spec.hub()),
                 spec.npm());
-        return open(source, dir, spec, backend, BuildProgress.NONE);
+        return open(source, dir, spec, backend, Parallelism.NONE, BuildProgress.NONE);
     }
 
     /**
@@ -163,7 +166,8 @@ public final class EngineLoader {
      * for {@code spec}, from the engine cache (built on a miss) or, with the cache disabled, built
      * privately. max_seq_len is checked against the model before anything is built.
      */
-    private static EngineLease open(ModelSource source, Path dir, EngineSpec spec, String backend, BuildProgress progress) {
+    private static EngineLease open(ModelSource source, Path dir, EngineSpec spec, String backend, Parallelism parallelism,
+                                    BuildProgress progress) {
         if (source instanceof ModelSource.Engine) {
             EngineLease lease = EngineCache.openPrebuilt(dir);
             String builtFor = lease.config().device().backend();
@@ -194,8 +198,8 @@ public final class EngineLoader {
         EngineCache cache = EngineCache.of(spec.buildCache(), spec.cacheDir());
         Device device = Device.of(backend);
         return spec.enableBuildCache()
-                ? cache.acquire(dir, build, device, spec.skipBuildCache(), progress)
-                : cache.buildUncached(dir, build, device, progress);
+                ? cache.acquire(dir, build, device, parallelism, spec.skipBuildCache(), progress)
+                : cache.buildUncached(dir, build, device, parallelism, progress);
     }
 
     private static void log(EngineSpec spec, LoadedModel model) {

@@ -4,13 +4,18 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.CheckpointValidator;
+import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.Parallelism;
+import io.trtllm.model.RankShard;
 import io.trtllm.runtime.cuda.CompiledKernels;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -29,13 +34,14 @@ final class LoadedEngine {
 
     private final Path directory;
     private final EngineConfig config;
-    private final Checkpoint weights;
+    /** The weights of each rank (one for an engine of one rank), in rank order. */
+    private final List<Checkpoint> weights;
     private final @Nullable CompiledKernels kernels;
     private final @Nullable Path inUseFile;
     private final boolean deleteOnRelease;
     private int references = 1; // guarded by LOADED's monitor (see retain/release)
 
-    private LoadedEngine(Path directory, EngineConfig config, Checkpoint weights, @Nullable CompiledKernels kernels,
+    private LoadedEngine(Path directory, EngineConfig config, List<Checkpoint> weights, @Nullable CompiledKernels kernels,
                          @Nullable Path inUseFile, boolean deleteOnRelease) {
         this.directory = directory;
         this.config = config;
@@ -66,16 +72,32 @@ final class LoadedEngine {
         EngineConfig config = EngineConfig.read(dir);
         CompiledKernels kernels = EngineKernels.read(dir, config.device());
         boolean marked = false;
-        Checkpoint weights = null;
+        List<Checkpoint> weights = new ArrayList<>();
         try {
             if (inUseFile != null) {
                 markInUse(inUseFile);
                 marked = true;
             }
-            weights = Checkpoint.open(dir);
-            // The runner allocates per layer of the config: a count the weights do not bear out fails here, by name.
-            CheckpointValidator.checkLayerCount(config.modelConfig(), weights, dir.resolve(EngineConfig.FILE));
-            LoadedEngine e = new LoadedEngine(dir, config, weights, kernels, inUseFile, deleteOnRelease);
+            Parallelism mapping = config.mapping();
+            if (mapping.single()) {
+                weights.add(Checkpoint.open(dir));
+                // The runner allocates per layer of the config: a count the weights do not bear out fails here, by name.
+                CheckpointValidator.checkLayerCount(config.modelConfig(), weights.getFirst(), dir.resolve(EngineConfig.FILE));
+            } else {
+                List<RankShard> shards;
+                try {
+                    shards = mapping.shards(config.modelConfig());
+                } catch (IllegalArgumentException e) {
+                    throw new ModelFormatException(dir.resolve(EngineConfig.FILE) + ": mapping " + mapping
+                            + " does not fit the model: " + e.getMessage(), e);
+                }
+                for (RankShard shard : shards) {
+                    Path rankDir = dir.resolve(EngineConfig.rankDirectory(shard.rank()));
+                    weights.add(Checkpoint.open(rankDir));
+                    CheckpointValidator.checkLayerCount(shard.localConfig(), weights.getLast(), rankDir);
+                }
+            }
+            LoadedEngine e = new LoadedEngine(dir, config, List.copyOf(weights), kernels, inUseFile, deleteOnRelease);
             if (!deleteOnRelease) {
                 synchronized (LOADED) {
                     LOADED.put(dir, e);
@@ -83,9 +105,7 @@ final class LoadedEngine {
             }
             return e;
         } catch (IOException | RuntimeException ex) {
-            if (weights != null) {
-                weights.close();
-            }
+            weights.forEach(Checkpoint::close);
             if (marked) {
                 unmarkInUse(inUseFile);
             }
@@ -117,7 +137,7 @@ final class LoadedEngine {
             }
             LOADED.asMap().remove(directory, this);
         }
-        weights.close();
+        weights.forEach(Checkpoint::close);
         if (inUseFile != null) {
             unmarkInUse(inUseFile);
         }
@@ -141,8 +161,18 @@ final class LoadedEngine {
         return config;
     }
 
+    /** The weights of an engine of one rank. */
     Checkpoint weights() {
-        return weights;
+        if (weights.size() != 1) {
+            throw new IllegalStateException("engine " + directory + " is split over ranks (" + config.mapping()
+                    + "): its weights are per rank");
+        }
+        return weights.getFirst();
+    }
+
+    /** Rank {@code rank}'s weights (rank 0's are the whole engine's for an engine of one rank). */
+    Checkpoint rankWeights(int rank) {
+        return weights.get(rank);
     }
 
     @Nullable CompiledKernels kernels() {

@@ -1,8 +1,10 @@
 package io.trtllm.engine;
 
+import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.KvCacheConfig;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
+import io.trtllm.model.InvalidSplitException;
 import io.trtllm.model.ModelConfig;
 import io.trtllm.model.Parallelism;
 import io.trtllm.model.RankShard;
@@ -16,6 +18,7 @@ import io.trtllm.runtime.cpu.CpuRankRunner;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,30 +46,26 @@ public final class Runners {
      * @param maxBatchSize most sequences in a pass: a sized cache holds at most this many of max_seq_len
      * @throws IllegalArgumentException when the KV cache options do not fit (see {@link #checkCudaKvType})
      */
+    /**
+     * For a model split over ranks ({@link RunnerOptions#parallelism()}): on the CPU, one rank per thread group behind one runner. An engine built
+     * for the split holds each rank's shard in the CPU's panel layout, which its rank runs in place; an engine of
+     * one rank in a plain layout (a CUDA engine's tensors) is sliced at load. An engine is run only with the split
+     * it was built for.
+     *
+     * @throws IllegalArgumentException when the model does not split as asked (naming the size and the model's
+     *                                  value), device ids are given for CPU ranks, the split is asked of CUDA, or the
+     *                                  engine was built for another split (naming both)
+     */
     public static ModelRunner open(EngineLease engine, String backend, RunnerOptions options, int maxSeqLen,
                                    int maxBatchSize) {
-        return open(engine, null, backend, options, maxSeqLen, maxBatchSize);
-    }
-
-    /**
-     * {@link #open(EngineLease, String, RunnerOptions, int, int)}, for a model split over ranks too
-     * ({@link RunnerOptions#parallelism()}): on the CPU, one rank per thread group behind one runner, each
-     * slicing its share of the row-major weights. A CPU engine holds its matrices in the kernels' panel layout,
-     * which is not sliced: the ranks then read {@code checkpoint}, the Hugging Face directory the engine was
-     * built from.
-     *
-     * @param checkpoint the model's checkpoint directory, or null (a prebuilt engine)
-     * @throws IllegalArgumentException when the model does not split as asked (naming the size and the model's
-     *                                  value), device ids are given for CPU ranks, or the split is asked of CUDA
-     */
-    public static ModelRunner open(EngineLease engine, @Nullable Path checkpoint, String backend, RunnerOptions options,
-                                   int maxSeqLen, int maxBatchSize) {
         ModelConfig config = engine.config().modelConfig();
         KvCacheConfig kv = options.kvCache();
         Parallelism parallelism = options.parallelism();
+        checkMapping(engine, parallelism);
         if (!parallelism.single()) {
             checkParallel(config, backend, options);
-            return openCpuRanks(engine, checkpoint, options, config, maxSeqLen, maxBatchSize);
+            return backend.equals("cuda") ? openCudaRanks(engine, options, config, maxSeqLen, maxBatchSize)
+                    : openCpuRanks(engine, options, config, maxSeqLen, maxBatchSize);
         }
         if (backend.equals("cuda")) {
             // The engine's dtype picks the weight type (auto: BF16); its kernels are used when they fit the GPU.
@@ -74,8 +73,9 @@ public final class Runners {
             checkCudaKvType(kv, weightType);
             return CudaBackend.open(config, engine.weights(),
                     (available, perToken) -> kvCacheSpec(kv, maxSeqLen, maxBatchSize, available, perToken),
-                    weightType, engine.kernels(), options.runtime());
+                    weightType, DType.of(kv.dtype(), weightType), engine.kernels(), options.runtime());
         }
+        checkCpuKvType(kv);
         // The CPU cache is float32 on the heap unless kv_cache_config.dtype asks for 16 bits (off the
         // heap); either way it is sized from the heap's limit.
         DType kvType = DType.of(kv.dtype(), DType.F32);
@@ -87,10 +87,10 @@ public final class Runners {
 
     /**
      * Checks a split over ranks before anything is built or loaded: the model must split as asked
-     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend has the
-     * NCCL communicator ({@code runtime.cuda.NcclCommunicator}) but no rank runner yet, so it refuses a split.
+     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend runs tensor
+     * parallel ranks (not pipeline stages yet), on the devices given or on devices {@code r % device count}.
      *
-     * @throws IllegalArgumentException naming the value that does not fit
+     * @throws InvalidSplitException naming the setting and the value that does not fit
      */
     public static void checkParallel(ModelConfig config, String backend, RunnerOptions options) {
         Parallelism parallelism = options.parallelism();
@@ -99,18 +99,79 @@ public final class Runners {
         }
         parallelism.check(config);
         if (backend.equals("cuda")) {
-            throw new IllegalArgumentException(parallelism + " is not supported on the CUDA backend yet (only on the "
-                    + "CPU backend); use tensor_parallel_size 1 and pipeline_parallel_size 1 on CUDA");
+            if (parallelism.pipelineParallelSize() > 1) {
+                throw new InvalidSplitException(Parallelism.PP, parallelism.pipelineParallelSize(), "pipeline_parallel_size "
+                        + parallelism.pipelineParallelSize() + " is not supported on the CUDA backend yet (tensor_parallel_size "
+                        + "is; pipeline stages run on the CPU backend)");
+            }
+            return;
         }
         if (!options.deviceIds().isEmpty()) {
-            throw new IllegalArgumentException("device_ids " + options.deviceIds() + " name CUDA devices; the CPU "
-                    + "backend's ranks are threads (leave device_ids empty)");
+            throw new InvalidSplitException("device_ids", options.deviceIds(), "device_ids " + options.deviceIds()
+                    + " name CUDA devices; the CPU backend's ranks are threads (leave device_ids empty)");
         }
     }
 
-    private static ModelRunner openCpuRanks(EngineLease engine, @Nullable Path checkpoint, RunnerOptions options,
-                                            ModelConfig config, int maxSeqLen, int maxBatchSize) {
+    /**
+     * The CUDA ranks of an engine built for the split: rank r on {@code device_ids[r]}, or on device
+     * {@code r % device count} when none are given (ranks then share devices where there are fewer devices than
+     * ranks, which the host-staged all-reduce allows).
+     */
+    private static ModelRunner openCudaRanks(EngineLease engine, RunnerOptions options, ModelConfig config,
+                                             int maxSeqLen, int maxBatchSize) {
         Parallelism parallelism = options.parallelism();
+        if (!engine.config().mapping().equals(parallelism)) {
+            throw new InvalidSplitException(Parallelism.TP, parallelism.tensorParallelSize(), "engine "
+                    + engine.directory().getFileName() + " holds one rank's weights; CUDA ranks run an engine built for "
+                    + parallelism + " (the engine cache builds one; trtllm build --tensor-parallel-size "
+                    + parallelism.tensorParallelSize() + ")");
+        }
+        List<Integer> devices = options.deviceIds();
+        if (devices.isEmpty()) {
+            int count = Math.max(1, CudaBackend.deviceCount());
+            devices = java.util.stream.IntStream.range(0, parallelism.worldSize()).map(r -> r % count).boxed().toList();
+        }
+        DType weightType = CudaBackend.weightType(DType.of(engine.config().buildConfig().dtype()));
+        KvCacheConfig kv = options.kvCache();
+        checkCudaKvType(kv, weightType);
+        if (kv.dtype() == Dtype.FP8) {
+            throw new IllegalArgumentException("kv_cache_config.dtype fp8 is not supported on CUDA ranks yet ("
+                    + parallelism + "); leave the KV cache in the weights' type (auto) or use tensor_parallel_size 1");
+        }
+        return CudaBackend.openRanks(config, engine::rankWeights, parallelism, devices,
+                (available, perToken) -> kvCacheSpec(kv, maxSeqLen, maxBatchSize, available, perToken), weightType,
+                options.runtime(), options.rankTimeout());
+    }
+
+    /**
+     * Refuses an engine built for another split than the one asked: its weights files are per rank of its own
+     * split ({@code mapping} in its config.json).
+     *
+     * @throws InvalidSplitException naming both splits and the engine
+     */
+    static void checkMapping(EngineLease engine, Parallelism asked) {
+        Parallelism built = engine.config().mapping();
+        if (built.equals(asked) || built.single() && !isPacked(engine.weights())) {
+            return; // its own split, or one rank's plain tensors, which ranks slice at load
+        }
+        boolean tp = built.tensorParallelSize() != asked.tensorParallelSize();
+        throw new InvalidSplitException(tp ? Parallelism.TP : Parallelism.PP,
+                tp ? asked.tensorParallelSize() : asked.pipelineParallelSize(), "engine "
+                + engine.directory().getFileName() + " was built for " + built + " (" + built.worldSize() + " rank"
+                + (built.worldSize() == 1 ? "" : "s") + ") and cannot run as " + asked + "; load it with "
+                + "tensor_parallel_size " + built.tensorParallelSize() + " and pipeline_parallel_size "
+                + built.pipelineParallelSize() + ", or build the model's engine for " + asked);
+    }
+
+    /** Whether an engine's weights are in the CPU's packed layout (panels or quantized), which is not sliced. */
+    private static boolean isPacked(Checkpoint weights) {
+        return weights.names().stream().anyMatch(n -> n.endsWith(".panels") || n.endsWith(".qweight"));
+    }
+
+    private static ModelRunner openCpuRanks(EngineLease engine, RunnerOptions options, ModelConfig config,
+                                            int maxSeqLen, int maxBatchSize) {
+        Parallelism parallelism = options.parallelism();
+        checkCpuKvType(options.kvCache());
         DType kvType = DType.of(options.kvCache().dtype(), DType.F32);
         // Every rank's cache is on this heap: a token costs the sum of the ranks' KV heads × layers (replicas included).
         long bytesPerToken = 0;
@@ -122,27 +183,11 @@ public final class Runners {
                 bytesPerToken);
         int threads = options.threads() > 0 ? options.threads() : Runtime.getRuntime().availableProcessors();
         int perRank = Math.max(1, threads / parallelism.worldSize());
-        Checkpoint weights = engine.weights();
-        boolean packed = weights.names().stream().anyMatch(n -> n.endsWith(".panels") || n.endsWith(".qweight"));
-        if (!packed) {
-            return CpuRankRunner.openGroup(config, weights, parallelism, spec, kvType, perRank, options.rankTimeout());
-        }
-        if (checkpoint == null || checkpoint.equals(engine.directory())) {
-            throw new IllegalArgumentException("engine " + engine.directory().getFileName() + " holds the CPU panel layout, "
-                    + "which cannot be split over ranks; load the model's Hugging Face directory with " + parallelism);
-        }
-        LOG.info("{}: the ranks read their shares of {} (the CPU engine's panel layout is not split)", parallelism,
-                checkpoint.getFileName());
-        Checkpoint source = Checkpoint.open(checkpoint);
-        try {
-            RankGroupRunner runner = CpuRankRunner.openGroup(config, source, parallelism, spec, kvType, perRank,
+        if (engine.config().mapping().equals(parallelism)) {
+            return CpuRankRunner.openShardedGroup(config, engine::rankWeights, parallelism, spec, kvType, perRank,
                     options.rankTimeout());
-            runner.closeAfter(source);
-            return runner;
-        } catch (RuntimeException | Error e) {
-            source.close();
-            throw e;
         }
+        return CpuRankRunner.openGroup(config, engine.weights(), parallelism, spec, kvType, perRank, options.rankTimeout());
     }
 
     /**
@@ -152,9 +197,21 @@ public final class Runners {
      */
     public static void checkCudaKvType(KvCacheConfig kv, DType weightType) {
         DType kvType = DType.of(kv.dtype(), weightType);
-        if (kvType != weightType) {
+        if (kvType != weightType && kvType != DType.F8_E4M3) {
             throw new IllegalArgumentException("kv_cache_config.dtype " + kvType + " is not supported by the CUDA "
-                    + "backend with " + weightType + " weights (its KV cache is in the weights' type)");
+                    + "backend with " + weightType + " weights (its KV cache is in the weights' type, or fp8)");
+        }
+    }
+
+    /**
+     * The CPU backend keeps its KV cache in float32, float16 or bfloat16: an FP8 cache is the CUDA backend's.
+     *
+     * @throws IllegalArgumentException naming the value and the backend that takes it
+     */
+    public static void checkCpuKvType(KvCacheConfig kv) {
+        if (kv.dtype() == Dtype.FP8) {
+            throw new IllegalArgumentException("kv_cache_config.dtype fp8 needs the cuda backend (sm_89 or newer); the cpu "
+                    + "backend's KV cache is float32, float16 or bfloat16");
         }
     }
 

@@ -43,9 +43,20 @@ public final class Executor implements AutoCloseable {
      * @param maxQueueSize     most requests waiting to run; more are rejected at once
      * @param maxSeqLen        longest prompt + output
      * @param enableBlockReuse whether full KV blocks are shared between requests with a common prefix
+     * @param kvCacheEventBufferMaxSize most KV cache events held between drains ({@link #drainKvCacheEvents}); 0: none
      */
-    public record Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse) {
+    public record Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse,
+                         int kvCacheEventBufferMaxSize) {
+        /** Without KV cache events. */
+        public Config(SchedulerConfig scheduler, int maxQueueSize, int maxSeqLen, boolean enableBlockReuse) {
+            this(scheduler, maxQueueSize, maxSeqLen, enableBlockReuse, 0);
+        }
+
         public Config {
+            if (kvCacheEventBufferMaxSize < 0) {
+                throw new IllegalArgumentException("kv_cache_config.event_buffer_max_size must be >= 0, got "
+                        + kvCacheEventBufferMaxSize);
+            }
             if (maxQueueSize <= 0) {
                 throw new IllegalArgumentException("max_queue_size must be > 0, got " + maxQueueSize);
             }
@@ -71,12 +82,17 @@ public final class Executor implements AutoCloseable {
      * @param iterations     forward passes so far
      * @param lastBatchSize  sequences in the last pass
      * @param lastBatchTokens tokens in the last pass
+     * @param preemptions    sequences preempted so far (their KV dropped, to be recomputed)
+     * @param promptTokens   prompt tokens of the sequences that produced a first token so far
+     * @param generatedTokens tokens generated so far
      */
     public record Stats(boolean alive, int running, int waiting, KvCacheManager.Stats kvCache, long iterations,
-                        int lastBatchSize, int lastBatchTokens) {
+                        int lastBatchSize, int lastBatchTokens, long preemptions, long promptTokens,
+                        long generatedTokens) {
     }
 
     private final KvCacheManager kv;
+    private final @Nullable KvCacheEvents kvEvents;
     private final Scheduler scheduler;
     private final Requests requests;
     private final Step step;
@@ -105,6 +121,10 @@ public final class Executor implements AutoCloseable {
         this.vocab = runner.config().vocabSize();
         var spec = runner.kvCache();
         this.kv = new KvCacheManager(spec.numBlocks(), spec.blockSize(), config.enableBlockReuse());
+        this.kvEvents = config.kvCacheEventBufferMaxSize() > 0 ? new KvCacheEvents(config.kvCacheEventBufferMaxSize()) : null;
+        if (kvEvents != null) {
+            kv.events(kvEvents); // before the loop starts: its thread sees the buffer
+        }
         if (spec.blocksFor(config.maxSeqLen()) > spec.numBlocks()) {
             throw new IllegalArgumentException("the KV cache (" + spec.capacityTokens() + " tokens) cannot hold one sequence of "
                     + "max_seq_len " + config.maxSeqLen());
@@ -135,14 +155,44 @@ public final class Executor implements AutoCloseable {
         LockSupport.unpark(loop);
     }
 
+    /**
+     * Queues a beam search of {@code request}'s prompt: {@code beams.width()} beams run as one sequence group
+     * (see {@link BeamGroup}); the listener gets {@link GenerationListener#onBeams} and then its finish.
+     *
+     * @throws IllegalArgumentException as {@link #submit(GenerationRequest, GenerationListener)}, and for a width
+     *                                  above max_batch_size or whose beams at full length the KV cache could
+     *                                  not hold together (the search could never finish)
+     */
+    public void submit(GenerationRequest request, BeamSearchConfig beams, GenerationListener listener) {
+        int width = beams.width();
+        if (width > config.scheduler().maxBatchSize()) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": the beam width (" + width
+                    + ") exceeds max_batch_size " + config.scheduler().maxBatchSize());
+        }
+        long length = (long) request.promptTokenIds().length + request.maxTokens();
+        long blocks = (long) width * Math.ceilDiv(Math.min(length, config.maxSeqLen()), kv.blockSize());
+        if (blocks > kv.numBlocks()) {
+            throw new IllegalArgumentException("request " + request.requestId() + ": " + width + " beams of up to "
+                    + length + " positions need " + blocks + " KV blocks; the cache has " + kv.numBlocks());
+        }
+        synchronized (lifecycle) {
+            submitLocked(request, beams, listener);
+        }
+        LockSupport.unpark(loop);
+    }
+
     private void submitLocked(GenerationRequest request, GenerationListener listener) {
+        submitLocked(request, null, listener);
+    }
+
+    private void submitLocked(GenerationRequest request, @Nullable BeamSearchConfig beams, GenerationListener listener) {
         Throwable error = fatal;
         if (!accepting || error != null) {
             throw new IllegalStateException("the executor is not accepting requests"
                     + (error != null ? " (failed: " + error + ")" : " (shut down)"), error);
         }
         request.checkFits(config.maxSeqLen(), vocab);
-        requests.add(request, listener);
+        requests.add(request, beams, listener);
     }
 
     /** Stops a request (finish reason CANCELLED) and frees its blocks; false if it is not live. */
@@ -160,6 +210,19 @@ public final class Executor implements AutoCloseable {
         }
         LockSupport.unpark(loop);
         return true;
+    }
+
+    /**
+     * The KV cache events since the last call, oldest first (see {@link io.trtllm.api.config.KvCacheEvent}).
+     *
+     * @throws IllegalStateException when the executor collects none ({@code kvCacheEventBufferMaxSize} 0)
+     */
+    public java.util.List<io.trtllm.api.config.KvCacheEvent> drainKvCacheEvents() {
+        KvCacheEvents events = kvEvents;
+        if (events == null) {
+            throw new IllegalStateException("KV cache events are off; set kv_cache_config.event_buffer_max_size above 0");
+        }
+        return events.drain();
     }
 
     /** The latest snapshot (updated after every iteration). */
@@ -290,6 +353,7 @@ public final class Executor implements AutoCloseable {
 
     private Stats snapshot(int batchSize, int batchTokens) {
         return new Stats(loop != null && loop.isAlive() && fatal == null && accepting, scheduler.runningCount(),
-                requests.queued(), kv.stats(), step.iterations(), batchSize, batchTokens);
+                requests.queued(), kv.stats(), step.iterations(), batchSize, batchTokens, scheduler.preemptions(),
+                step.promptTokens(), step.generatedTokens());
     }
 }

@@ -41,6 +41,14 @@ public interface GenerationListener {
     default void onGenerationLogits(float[] row) {
     }
 
+    /**
+     * Beam search: the best hypotheses (at most the beam width, best score first), after every step when the
+     * request asked for them ({@link BeamSearchConfig#reportEachStep}), and once with {@code last} true when the
+     * search ends, just before {@link #onFinish}. A beam search never calls {@link #onToken}.
+     */
+    default void onBeams(java.util.List<BeamHypothesis> beams, boolean last) {
+    }
+
     /** The request ended; no call follows. */
     void onFinish(FinishReason reason, RequestStats stats);
 

@@ -3,6 +3,7 @@ package io.trtllm.executor;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import io.trtllm.api.config.KvCacheEvent;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -24,8 +25,10 @@ import org.jspecify.annotations.Nullable;
  * So by induction a hit is exact for the whole prefix, whatever the hash's collisions.
  *
  * <p>An unreferenced registered block keeps its content on an LRU list and is evicted only when no
- * empty block is left. Shared blocks are never written: only full blocks are shared, and a
- * sequence writes only positions past its cached prefix, which start a fresh block.
+ * empty block is left. Shared blocks are never written: the prefix cache shares only full blocks, and a
+ * sequence writes only positions past its cached prefix, which start a fresh block; the beams of a beam
+ * search ({@link #fork}) share every block, the last partial one included, and the first to write into a
+ * shared block gets a copy of its own ({@link #prepareWrite}: copy on write, as vLLM's block manager).
  *
  * <p>Checks pair with their actions ({@link #canAllocate}/{@link #allocate},
  * {@link #canAppend}/{@link #append}); an action that fails its check throws and changes nothing.
@@ -33,9 +36,15 @@ import org.jspecify.annotations.Nullable;
  */
 public final class KvCacheManager {
 
-    /** Counters for metrics; hits count since construction. */
+    /**
+     * Counters for metrics; hits and queries count since construction.
+     *
+     * @param reuseQueryTokens prompt tokens looked up in the prefix cache (each allocation's whole prompt, with
+     *                         block reuse on; vLLM's {@code prefix_cache_queries}), of which {@code reuseHitTokens}
+     *                         were found
+     */
     public record Stats(int numBlocks, int usedBlocks, int freeBlocks, int cachedBlocks,
-                        long reuseHitBlocks, long reuseHitTokens) {
+                        long reuseHitBlocks, long reuseHitTokens, long reuseQueryTokens) {
     }
 
     /** Key of a full block from its parent's key and its tokens {@code [from, from + blockSize)}. */
@@ -103,6 +112,9 @@ public final class KvCacheManager {
     private final BlockHash hash;
     private long reuseHitBlocks;
     private long reuseHitTokens;
+    private long reuseQueryTokens;
+    /** Where stored and removed blocks are told, or null when no one asked ({@link #events}). */
+    private @Nullable KvCacheEvents events;
 
     public KvCacheManager(int numBlocks, int blockSize, boolean enableBlockReuse) {
         this(numBlocks, blockSize, enableBlockReuse, sha256());
@@ -124,6 +136,15 @@ public final class KvCacheManager {
             empty.add(blocks[i]);
         }
         this.hash = hash;
+    }
+
+    /**
+     * Tells {@code events} from now on which blocks are registered for reuse ({@code Stored}) and which are
+     * evicted ({@code Removed}), after a {@code Created} event for the cache.
+     */
+    public void events(KvCacheEvents events) {
+        this.events = events;
+        events.add(id -> new KvCacheEvent.Created(id, blocks.length, blockSize));
     }
 
     public int blockSize() {
@@ -210,6 +231,9 @@ public final class KvCacheManager {
         tables.put(seqId, table);
         reuseHitBlocks += hits.length;
         reuseHitTokens += cached;
+        if (enableBlockReuse) {
+            reuseQueryTokens += promptTokens.length;
+        }
         return cached;
     }
 
@@ -274,6 +298,11 @@ public final class KvCacheManager {
                 block.parentGeneration = parent.generation;
                 byKey.put(key, block);
                 table.last = block;
+                if (events != null) {
+                    int[] content = block.tokens;
+                    Long parentHash = parent == ROOT ? null : parent.key;
+                    events.add(id -> new KvCacheEvent.Stored(id, parentHash, key, java.util.Arrays.stream(content).boxed().toList()));
+                }
             } else {
                 // The same prefix block computed by another sequence (a twin) continues the chain, and
                 // this sequence's copy returns to the empty pool when released; a collision ends it.
@@ -281,6 +310,96 @@ public final class KvCacheManager {
             }
             table.lastGeneration = table.last == null ? 0 : table.last.generation;
         }
+    }
+
+    /**
+     * Gives sequence {@code childId} the blocks of {@code parentId} as they are (a beam forking): every block
+     * shared, its reference count + 1, nothing copied and nothing taken from the free pool, so it cannot fail
+     * for want of blocks. A shared block is never written: whichever sequence writes into one first gets a
+     * private copy of it ({@link #prepareWrite}, copy on write); full blocks stay shared until both let go.
+     *
+     * @throws IllegalArgumentException when {@code parentId} holds no blocks
+     * @throws IllegalStateException    when {@code childId} already holds blocks
+     */
+    public void fork(long parentId, long childId) {
+        Table parent = table(parentId);
+        if (tables.containsKey(childId)) {
+            throw new IllegalStateException("sequence " + childId + " already has blocks; free it before forking into it");
+        }
+        Table child = new Table();
+        for (int i = 0; i < parent.size; i++) {
+            blocks[parent.ids[i]].refCount++;
+            child.add(parent.ids[i]);
+        }
+        child.committedBlocks = parent.committedBlocks;
+        child.last = parent.last;
+        child.lastGeneration = parent.lastGeneration;
+        tables.put(childId, child);
+    }
+
+    /** Whether the block of {@code seqId} that holds {@code position} exists and is shared with another sequence. */
+    public boolean isShared(long seqId, int position) {
+        checkLength(seqId, "position", position);
+        Table table = table(seqId);
+        int b = position / blockSize;
+        return b < table.size && blocks[table.ids[b]].refCount > 1;
+    }
+
+    /**
+     * Free blocks {@link #prepareWrite} needs for {@code seqId} to write positions {@code [from, newLength)}:
+     * new blocks past its table, and a private copy of every shared block in the range.
+     */
+    public int blocksToWrite(long seqId, int from, int newLength) {
+        checkLength(seqId, "from", from);
+        checkLength(seqId, "newLength", newLength);
+        Table table = table(seqId);
+        int end = Math.ceilDiv(newLength, blockSize);
+        int needed = Math.max(0, end - table.size);
+        for (int b = from / blockSize; b < Math.min(end, table.size); b++) {
+            if (blocks[table.ids[b]].refCount > 1) {
+                needed++;
+            }
+        }
+        return needed;
+    }
+
+    /**
+     * Makes positions {@code [from, newLength)} of {@code seqId} writable: grows its table as {@link #append}
+     * does, and replaces every shared block in the range by a fresh block of its own (copy on write). When the
+     * first of them already holds positions below {@code from}, its content must come along: the returned pair
+     * {@code {source, target}} names the blocks the runner copies before it writes ({@link
+     * io.trtllm.runtime.ModelRunner#copyBlocks}); empty when nothing needs copying.
+     *
+     * @throws IllegalStateException if there are not {@link #blocksToWrite} free blocks (then nothing changes)
+     */
+    public int[] prepareWrite(long seqId, int from, int newLength) {
+        int needed = blocksToWrite(seqId, from, newLength);
+        if (needed > freeBlocks()) {
+            throw new IllegalStateException("sequence " + seqId + " needs " + needed + " free blocks to write positions ["
+                    + from + ", " + newLength + ") but only " + freeBlocks() + " are free; check blocksToWrite first");
+        }
+        Table table = table(seqId);
+        int[] copy = new int[0];
+        int end = Math.min(Math.ceilDiv(newLength, blockSize), table.size);
+        for (int b = from / blockSize; b < end; b++) {
+            Block shared = blocks[table.ids[b]];
+            if (shared.refCount > 1) {
+                shared.refCount--; // still held by the others: it stays off the free lists
+                Block own = takeBlock();
+                table.ids[b] = own.id;
+                if (b < table.committedBlocks) {
+                    // A registered full block rewritten would leave the prefix cache pointing at other content:
+                    // the copy is this sequence's own, unregistered, and its registrations end here.
+                    table.committedBlocks = b;
+                    table.last = null;
+                }
+                if (b == from / blockSize && from % blockSize != 0) {
+                    copy = new int[] {shared.id, own.id};
+                }
+            }
+        }
+        append(seqId, newLength);
+        return copy;
     }
 
     /** A copy of the sequence's block table: entry {@code i} holds positions {@code [i*blockSize, (i+1)*blockSize)}. */
@@ -315,7 +434,8 @@ public final class KvCacheManager {
     }
 
     public Stats stats() {
-        return new Stats(numBlocks(), usedBlocks(), freeBlocks(), evictable.size(), reuseHitBlocks, reuseHitTokens);
+        return new Stats(numBlocks(), usedBlocks(), freeBlocks(), evictable.size(), reuseHitBlocks, reuseHitTokens,
+                reuseQueryTokens);
     }
 
     /** Reference count of a block; for tests that check the bookkeeping. */
@@ -377,6 +497,10 @@ public final class KvCacheManager {
             block = lru.next();
             lru.remove();
             byKey.remove(block.key);
+            if (events != null) {
+                long evicted = block.key;
+                events.add(id -> new KvCacheEvent.Removed(id, java.util.List.of(evicted)));
+            }
             block.tokens = null;
             block.parent = null;
             block.generation++;

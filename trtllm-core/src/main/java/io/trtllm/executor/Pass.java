@@ -31,6 +31,9 @@ final class Pass {
      * what the sampler needs of the next token's row ({@link Sampler#need}).
      */
     static LogitsMode logitsMode(ScheduledChunk c) {
+        if (c.sequence().group != null) {
+            return c.sample() ? LogitsMode.LAST : LogitsMode.NONE; // beam steps score whole rows
+        }
         if (c.hasPromptLogprobRows()) {
             return LogitsMode.ALL;
         }
@@ -55,7 +58,7 @@ final class Pass {
         Sequence s = c.sequence();
         LogitsMode mode = logitsMode(c);
         boolean chosenByRunner = mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE;
-        chunks.add(new SequenceChunk(s.tokens(c.start(), c.start() + c.length()), c.start(), blockTable, mode,
+        chunks.add(new SequenceChunk(c.tokens(), c.start(), blockTable, mode,
                 mode == LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null,
                 chosenByRunner ? Sampler.bitmask(s.sampling, vocab) : null));
         scheduled.add(c);
@@ -105,6 +108,11 @@ final class Pass {
             case LAST, ALL -> sampler.sample(result.logits(i), (chunk.logitsRows() - 1) * vocab, vocab, s.sampling);
             case NONE -> throw new IllegalStateException("chunk " + i + " of the pass asked for no logits; no token follows it");
         };
+    }
+
+    /** Where chunk {@code i}'s last logits row starts in {@code result.logits(i)}. */
+    int lastRowOffset(int i, int vocab) {
+        return (chunks.get(i).logitsRows() - 1) * vocab;
     }
 
     /** Hands chunk {@code i}'s listener a copy of the logits row its next token is chosen from. */

@@ -46,11 +46,16 @@ final class Requests {
      * @throws IllegalArgumentException when its id is in use by a live request
      */
     void add(GenerationRequest request, GenerationListener listener) {
+        add(request, null, listener);
+    }
+
+    /** As {@link #add(GenerationRequest, GenerationListener)}; with {@code beams}, the request is a beam search. */
+    void add(GenerationRequest request, @org.jspecify.annotations.Nullable BeamSearchConfig beams, GenerationListener listener) {
         if (queued.incrementAndGet() > maxQueueSize) {
             queued.decrementAndGet();
             throw new QueueFullException("the request queue is full (max_queue_size " + maxQueueSize + "); retry later");
         }
-        var seq = new Sequence(sequenceIds.incrementAndGet(), request, listener);
+        var seq = new Sequence(sequenceIds.incrementAndGet(), request, beams, listener);
         if (live.putIfAbsent(request.requestId(), seq) != null) {
             queued.decrementAndGet();
             throw new IllegalArgumentException("request id " + request.requestId() + " is already in use");
@@ -183,7 +188,8 @@ final class Requests {
     }
 
     private static RequestStats statsOf(Sequence s) {
-        return new RequestStats(s.arrivalNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, s.generated(),
+        int generated = s.group != null ? s.group.steps() : s.generated();
+        return new RequestStats(s.arrivalNanos, s.scheduledNanos, s.firstTokenNanos, System.nanoTime(), s.promptLength, generated,
                 s.cachedPrefix, s.preemptions);
     }
 }

@@ -19,6 +19,13 @@ import java.util.List;
  * the newest running sequence is preempted: its blocks are freed and it goes back to the front of
  * the queue, to be recomputed (prefix reuse makes that cheap where blocks survived).
  *
+ * <p>A beam search is one sequence group ({@link BeamGroup}): its prompt is admitted and prefilled as one
+ * sequence; then all its live beams are scheduled together or not at all, each beam's growth making its
+ * blocks writable first (copy on write of a block its beams share: the runner copies it before the pass, or,
+ * when it cannot, the beam recomputes that block's positions). A group is preempted as a whole, under either
+ * policy, when it cannot grow: its blocks are freed and its search starts over from the prompt (beam search is
+ * deterministic: it finds the same beams again). A guaranteed request is never preempted for a beam group.
+ *
  * <p>Each sequence's step is confined: when admitting or growing one sequence throws (a bug, or data
  * the bookkeeping cannot handle), that sequence is taken out with its blocks freed and handed to the
  * executor through {@link #takeFailures}, and the iteration goes on for the others.
@@ -36,6 +43,12 @@ final class Scheduler {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private final List<Failure> failures = new ArrayList<>();
+    /** Preemptions so far, over all sequences. */
+    private long preemptions;
+    /** Whether the runner copies KV blocks ({@code ModelRunner.copiesBlocks}); else beams recompute. */
+    private boolean copiesBlocks;
+    /** (source, target) pairs of blocks the runner copies before the next pass. */
+    private final List<Integer> blockCopies = new ArrayList<>();
 
     Scheduler(SchedulerConfig config, KvCacheManager kv) {
         this(config, kv, StepHook.NONE);
@@ -45,6 +58,18 @@ final class Scheduler {
         this.config = config;
         this.kv = kv;
         this.hook = hook;
+    }
+
+    /** Whether copy-on-write blocks are copied by the runner (true) or recomputed (false, the default). */
+    void copiesBlocks(boolean copies) {
+        this.copiesBlocks = copies;
+    }
+
+    /** The blocks to copy before the pass of the last {@link #schedule}: (source, target) pairs. */
+    int[] takeBlockCopies() {
+        int[] pairs = blockCopies.stream().mapToInt(Integer::intValue).toArray();
+        blockCopies.clear();
+        return pairs;
     }
 
     void add(Sequence s) {
@@ -57,6 +82,10 @@ final class Scheduler {
 
     int runningCount() {
         return running.size();
+    }
+
+    long preemptions() {
+        return preemptions;
     }
 
     boolean hasWork() {
@@ -84,6 +113,14 @@ final class Scheduler {
             Sequence s = running.get(i);
             try {
                 hook.before(StepHook.Step.SCHEDULE, s.request.requestId());
+                if (s.group != null && s.group.decoding()) {
+                    int used = scheduleBeams(s, out, budget);
+                    if (used < 0) {
+                        i--; // the group was preempted: the list shifted
+                    }
+                    budget -= Math.max(used, 0);
+                    continue;
+                }
                 int n = Math.min(s.uncomputed(), budget);
                 if (n < s.uncomputed() && !config.enableChunkedPrefill()) {
                     continue; // a whole prompt does not fit this iteration; it runs when the budget allows
@@ -107,7 +144,9 @@ final class Scheduler {
             try {
                 hook.before(StepHook.Step.ADMIT, s.request.requestId());
                 int[] tokens = s.tokens();
-                int cover = guaranteed ? s.maxLength() : s.length();
+                // A beam group's growth is not reserved (its beams fork): it is admitted with its prompt's blocks.
+                boolean reserve = guaranteed && s.group == null;
+                int cover = reserve ? s.maxLength() : s.length();
                 if (!kv.canAllocate(tokens, cover)) {
                     break;
                 }
@@ -125,7 +164,7 @@ final class Scheduler {
                 waiting.pollFirst();
                 s.computed = cached;
                 s.cachedPrefix = cached;
-                s.reservedFullLength = guaranteed;
+                s.reservedFullLength = reserve;
                 s.status = Sequence.Status.RUNNING;
                 running.add(s);
                 out.add(new ScheduledChunk(s, cached, n, cached + n == s.length()));
@@ -159,9 +198,7 @@ final class Scheduler {
         running.remove(s);
         waiting.remove(s);
         out.removeIf(c -> c.sequence() == s);
-        if (kv.contains(s.id)) {
-            kv.free(s.id);
-        }
+        freeBlocks(s);
         s.status = Sequence.Status.FINISHED;
         failures.add(new Failure(s, error));
     }
@@ -172,7 +209,7 @@ final class Scheduler {
      */
     private boolean growOrPreempt(Sequence s, int length) {
         while (!kv.canAppend(s.id, length)) {
-            Sequence victim = running.getLast();
+            Sequence victim = victim(s);
             preempt(victim);
             if (victim == s) {
                 return false;
@@ -182,11 +219,70 @@ final class Scheduler {
         return true;
     }
 
+    /**
+     * Schedules every live beam of {@code s}'s group, or none: when the batch or the token budget cannot take
+     * them all, the group waits for the next iteration (0). Each beam's blocks are made writable (copy on
+     * write, growth), preempting the newest running sequences where blocks lack.
+     *
+     * @return tokens scheduled; -1 when the group itself was preempted
+     */
+    private int scheduleBeams(Sequence s, List<ScheduledChunk> out, int budget) {
+        List<BeamGroup.Beam> beams = s.group.live();
+        if (out.size() + beams.size() > config.maxBatchSize()) {
+            return 0;
+        }
+        int blockSize = kv.blockSize();
+        int tokens = 0;
+        for (BeamGroup.Beam b : beams) {
+            if (!copiesBlocks && b.computed % blockSize != 0 && kv.isShared(b.kvId, b.computed)) {
+                b.computed -= b.computed % blockSize; // no copy: the beam recomputes the block's positions into its own
+            }
+            tokens += b.length() - b.computed;
+        }
+        if (tokens > budget) {
+            return 0;
+        }
+        for (BeamGroup.Beam b : beams) {
+            while (kv.blocksToWrite(b.kvId, b.computed, b.length()) > kv.freeBlocks()) {
+                Sequence victim = victim(s);
+                preempt(victim);
+                if (victim == s) {
+                    return -1;
+                }
+            }
+            for (int id : kv.prepareWrite(b.kvId, b.computed, b.length())) {
+                blockCopies.add(id);
+            }
+        }
+        for (BeamGroup.Beam b : beams) {
+            out.add(new ScheduledChunk(s, b.computed, b.length() - b.computed, true, b));
+        }
+        return tokens;
+    }
+
+    /**
+     * Whom to preempt so that {@code s} can grow: the newest running sequence, but never a guaranteed one for a
+     * beam group ({@code s} itself then, which is never guaranteed while it decodes).
+     */
+    private Sequence victim(Sequence s) {
+        for (int i = running.size() - 1; i >= 0; i--) {
+            Sequence candidate = running.get(i);
+            if (candidate == s || !candidate.reservedFullLength || s.reservedFullLength) {
+                return candidate;
+            }
+        }
+        return s;
+    }
+
     private void preempt(Sequence s) {
         running.remove(s);
-        kv.free(s.id);
+        freeBlocks(s);
+        if (s.group != null) {
+            s.group.restart(kv);
+        }
         s.computed = 0;
         s.preemptions++;
+        preemptions++;
         s.status = Sequence.Status.WAITING;
         waiting.addFirst(s);
     }
@@ -195,6 +291,12 @@ final class Scheduler {
     void computed(ScheduledChunk c) {
         Sequence s = c.sequence();
         hook.before(StepHook.Step.COMMIT, s.request.requestId());
+        BeamGroup.Beam beam = c.beam();
+        if (beam != null) {
+            beam.computed = c.start() + c.length();
+            kv.commit(beam.kvId, beam.tokens, beam.computed);
+            return;
+        }
         s.computed = c.start() + c.length();
         kv.commit(s.id, s.tokens(), s.computed);
     }
@@ -202,10 +304,20 @@ final class Scheduler {
     /** Removes a sequence (finished, aborted or failed) and returns its blocks. */
     void remove(Sequence s) {
         if (running.remove(s)) {
-            kv.free(s.id); // only running sequences hold blocks; waiting ones never or no longer do
+            freeBlocks(s); // only running sequences hold blocks; waiting ones never or no longer do
         } else {
             waiting.remove(s);
         }
         s.status = Sequence.Status.FINISHED;
+    }
+
+    /** Frees what {@code s} holds: its own blocks, and its beams' (a beam may hold them under its id). */
+    private void freeBlocks(Sequence s) {
+        if (s.group != null) {
+            s.group.release(kv);
+        }
+        if (kv.contains(s.id)) {
+            kv.free(s.id);
+        }
     }
 }

@@ -30,6 +30,8 @@ final class Sequence {
     /** Penalty counts and the random stream: kept across preemption, so a resumed draw continues it. */
     final SamplingState sampling;
     final long arrivalNanos = System.nanoTime();
+    /** When it first ran in a forward pass (0 while it waits for that): the end of its queueing. */
+    long scheduledNanos;
     long firstTokenNanos;
     /** Prompt positions whose log-probabilities went to the listener: [1, promptLogprobsReported). */
     int promptLogprobsReported = 1;
@@ -37,9 +39,17 @@ final class Sequence {
     int contextLogitsReported;
     /** Set once the blocks for the whole length were reserved (GUARANTEED_NO_EVICT). */
     boolean reservedFullLength;
+    /** The beams of a beam-search request (its prompt is this sequence's), or null for a sampled one. */
+    final @Nullable BeamGroup group;
 
     Sequence(long id, GenerationRequest request, GenerationListener listener) {
+        this(id, request, null, listener);
+    }
+
+    Sequence(long id, GenerationRequest request, @Nullable BeamSearchConfig beams, GenerationListener listener) {
         this.id = id;
+        this.group = beams == null ? null
+                : new BeamGroup(beams, request.promptTokenIds().length, request.maxTokens(), request.sampling());
         this.request = request;
         this.listener = listener;
         this.sampling = new SamplingState(request.sampling(), request.promptTokenIds(), request.sequenceIndex());

@@ -4,7 +4,10 @@ import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,6 +33,8 @@ final class Step {
     private long iterations;
     private int lastBatchSize;
     private int lastBatchTokens;
+    private long promptTokens;
+    private long generatedTokens;
 
     Step(ModelRunner runner, KvCacheManager kv, Scheduler scheduler, Requests requests, int maxSeqLen) {
         this.runner = runner;
@@ -38,6 +43,7 @@ final class Step {
         this.requests = requests;
         this.maxSeqLen = maxSeqLen;
         this.vocab = runner.config().vocabSize();
+        scheduler.copiesBlocks(runner.copiesBlocks());
     }
 
     /** Forward passes run so far. */
@@ -53,6 +59,16 @@ final class Step {
     /** Tokens in the last pass; 0 when the last iteration ran none. */
     int lastBatchTokens() {
         return lastBatchTokens;
+    }
+
+    /** Prompt tokens of the sequences that produced their first token so far (each sequence once). */
+    long promptTokens() {
+        return promptTokens;
+    }
+
+    /** Tokens generated so far, over all sequences. */
+    long generatedTokens() {
+        return generatedTokens;
     }
 
     /** One iteration. False when nothing was scheduled. */
@@ -86,8 +102,11 @@ final class Step {
         for (ScheduledChunk c : scheduled) {
             Sequence s = c.sequence();
             requests.admitted(s);
+            if (s.scheduledNanos == 0) {
+                s.scheduledNanos = System.nanoTime();
+            }
             try {
-                pass.add(c, kv.blockTable(s.id), vocab);
+                pass.add(c, kv.blockTable(c.kvId()), vocab);
             } catch (RuntimeException | Error e) {
                 requests.failStep(s, "preparing its chunk", e);
             }
@@ -104,6 +123,10 @@ final class Step {
             return null;
         }
         try {
+            int[] copies = scheduler.takeBlockCopies(); // copy on write of beams' shared blocks, before they are written
+            if (copies.length > 0) {
+                runner.copyBlocks(copies);
+            }
             ForwardResult result = runner.forward(pass.batch());
             iterations++;
             return result;
@@ -124,11 +147,18 @@ final class Step {
      * reported, its next token chosen and reported, its end. What one sequence's step throws fails it alone.
      */
     private void postprocess(Pass pass, ForwardResult result) {
+        Map<Sequence, List<Integer>> beamRows = new LinkedHashMap<>();
         for (int i = 0; i < pass.size(); i++) {
             ScheduledChunk c = pass.scheduled(i);
             Sequence s = c.sequence();
             try {
                 scheduler.computed(c);
+                if (s.group != null) {
+                    if (c.sample()) {
+                        beamRows.computeIfAbsent(s, k -> new ArrayList<>()).add(i);
+                    }
+                    continue;
+                }
                 if (c.hasPromptLogprobRows()) {
                     pass.reportPromptLogprobs(i, result, vocab);
                 }
@@ -142,13 +172,50 @@ final class Step {
                 requests.failStep(s, "after the forward pass", e);
             }
         }
+        for (Map.Entry<Sequence, List<Integer>> e : beamRows.entrySet()) {
+            Sequence s = e.getKey();
+            if (s.status == Sequence.Status.FINISHED) {
+                continue; // one of its chunks failed it above
+            }
+            try {
+                stepBeams(s, e.getValue(), pass, result);
+            } catch (RuntimeException | Error error) {
+                requests.failStep(s, "in its beam search step", error);
+            }
+        }
+    }
+
+    /** One step of a beam search from its beams' rows (chunks {@code rows} of the pass, in beam order). */
+    private void stepBeams(Sequence s, List<Integer> rows, Pass pass, ForwardResult result) {
+        BeamGroup group = s.group;
+        if (!group.decoding()) {
+            group.start(s.id, s.tokens(), s.computed); // the prompt is prefilled: its row starts the search
+        }
+        float[][] logits = new float[rows.size()][];
+        int[] offsets = new int[rows.size()];
+        for (int r = 0; r < rows.size(); r++) {
+            logits[r] = result.logits(rows.get(r));
+            offsets[r] = pass.lastRowOffset(rows.get(r), vocab);
+        }
+        boolean done = group.advance(logits, offsets, vocab, kv);
+        if (s.firstTokenNanos == 0) {
+            s.firstTokenNanos = System.nanoTime();
+        }
+        if (done || group.config.reportEachStep()) {
+            s.listener.onBeams(group.ranked(), done);
+        }
+        if (done) {
+            requests.finish(s, group.finishReason());
+        }
     }
 
     /** Appends a sequence's next token, reports it, and ends the sequence when the token does. */
     private void append(Sequence s, SampledToken token) {
         s.append(token.tokenId());
+        generatedTokens++;
         if (s.firstTokenNanos == 0) {
             s.firstTokenNanos = System.nanoTime();
+            promptTokens += s.promptLength; // prefilled once: a recompute after preemption is not counted again
         }
         FinishReason reason = s.finishReason(token.tokenId(), maxSeqLen);
         s.listener.onToken(token, reason);

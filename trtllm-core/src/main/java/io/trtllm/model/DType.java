@@ -42,6 +42,7 @@ public enum DType {
             case FLOAT32 -> F32;
             case FLOAT16 -> F16;
             case BFLOAT16 -> BF16;
+            case FP8 -> F8_E4M3;
         };
     }
 

@@ -61,4 +61,42 @@ public final class Fp8 {
         }
         return (c & 0x80) != 0 ? -v : v;
     }
+    /**
+     * The per-token scale of a GEMM input row whose largest magnitude is {@code amax}: {@code amax / 448}, so
+     * that the row's largest value maps to ±448; 1 for an all-zero row (its codes are 0 whatever the scale).
+     */
+    public static float rowScale(float amax) {
+        return amax > 0 ? amax / MAX : 1f;
+    }
+
+    /**
+     * Quantizes {@code n} values of {@code v} from {@code from} as the CUDA backend quantizes a row of an FP8
+     * GEMM's input (kernels.cu's {@code rmsnorm_f8}, {@code silu_mul_f8}, {@code quant_f8}): {@code amax} the
+     * largest magnitude (NaNs skipped, as CUDA's {@code fmaxf} skips them), each value encoded as
+     * {@code encode(v · (448 / amax))} in F32 (1 for an all-zero row) into {@code codes} from {@code to}, so
+     * that {@code v ≈ decode(code) · scale}. A NaN value becomes {@link #NAN}; a row holding ±∞ has scale ∞ and
+     * codes of NaN or 0 (its products are NaN, as they would be unquantized). A row whose amax is below
+     * {@code 448 / Float.MAX_VALUE} (≈ 1.3·10⁻³⁶) gets an infinite multiplier and saturated codes: its values come
+     * back as ±amax, an absolute error below 10⁻³⁶.
+     *
+     * @return the row's scale, {@link #rowScale}{@code (amax)}
+     */
+    public static float quantizeRow(float[] v, int from, int n, byte[] codes, int to) {
+        if (n < 0 || from < 0 || to < 0 || from > v.length - n || to > codes.length - n) {
+            throw new IndexOutOfBoundsException("a row of " + n + " values at " + from + " of " + v.length + " into "
+                    + codes.length + " codes at " + to);
+        }
+        float amax = 0;
+        for (int i = 0; i < n; i++) {
+            float a = Math.abs(v[from + i]);
+            if (a > amax) {  // false for NaN
+                amax = a;
+            }
+        }
+        float mul = amax > 0 ? MAX / amax : 1f;
+        for (int i = 0; i < n; i++) {
+            codes[to + i] = (byte) encode(v[from + i] * mul);
+        }
+        return rowScale(amax);
+    }
 }

@@ -17,6 +17,11 @@ public record Parallelism(int tensorParallelSize, int pipelineParallelSize) {
     /** One rank: the whole model on one device. */
     public static final Parallelism NONE = new Parallelism(1, 1);
 
+    /** {@code tensor_parallel_size}, as the API spells it. */
+    public static final String TP = "tensor_parallel_size";
+    /** {@code pipeline_parallel_size}, as the API spells it. */
+    public static final String PP = "pipeline_parallel_size";
+
     /** More ranks than this is a typo, not a cluster this engine drives from one process. */
     public static final int MAX_WORLD_SIZE = 64;
 
@@ -46,7 +51,7 @@ public record Parallelism(int tensorParallelSize, int pipelineParallelSize) {
     /**
      * Checks that {@code config} splits as asked, before any weight is read.
      *
-     * @throws IllegalArgumentException naming the size and the model's value that does not divide: query heads
+     * @throws InvalidSplitException naming the size and the model's value that does not divide: query heads
      *                                  and MLP features must divide by TP; KV heads must divide by TP, or TP by
      *                                  them (each rank then holds a replica of one KV head, as TensorRT-LLM
      *                                  does); the vocabulary and layers must have a row / layer per rank
@@ -54,26 +59,26 @@ public record Parallelism(int tensorParallelSize, int pipelineParallelSize) {
     public void check(ModelConfig config) {
         int tp = tensorParallelSize;
         if (config.numHeads() % tp != 0) {
-            throw new IllegalArgumentException("tensor_parallel_size " + tp + " does not divide num_attention_heads "
+            throw new InvalidSplitException(TP, tp, "tensor_parallel_size " + tp + " does not divide num_attention_heads "
                     + config.numHeads() + " of the model");
         }
         int kv = config.numKvHeads();
         if (kv % tp != 0 && tp % kv != 0) {
-            throw new IllegalArgumentException("tensor_parallel_size " + tp + " and num_key_value_heads " + kv
+            throw new InvalidSplitException(TP, tp, "tensor_parallel_size " + tp + " and num_key_value_heads " + kv
                     + " of the model: one must divide the other (KV heads are split, or replicated when fewer than ranks)");
         }
         if (config.intermediateSize() % tp != 0) {
-            throw new IllegalArgumentException("tensor_parallel_size " + tp + " does not divide intermediate_size "
+            throw new InvalidSplitException(TP, tp, "tensor_parallel_size " + tp + " does not divide intermediate_size "
                     + config.intermediateSize() + " of the model");
         }
         // ceil(vocab / tp) rows per rank, the last the rest: the last must keep at least one.
         long stride = ((long) config.vocabSize() + tp - 1) / tp;
         if (stride * (tp - 1) >= config.vocabSize()) {
-            throw new IllegalArgumentException("vocab_size " + config.vocabSize() + " of the model is too small to split over "
+            throw new InvalidSplitException(TP, tp, "vocab_size " + config.vocabSize() + " of the model is too small to split over "
                     + "tensor_parallel_size " + tp + " ranks");
         }
         if (config.numLayers() < pipelineParallelSize) {
-            throw new IllegalArgumentException("pipeline_parallel_size " + pipelineParallelSize
+            throw new InvalidSplitException(PP, pipelineParallelSize, "pipeline_parallel_size " + pipelineParallelSize
                     + " exceeds num_hidden_layers " + config.numLayers() + " of the model (a stage needs a layer)");
         }
     }

@@ -68,6 +68,12 @@ public final class ShardedTensors implements TensorSource, AutoCloseable {
 
     @Override
     public Tensor tensor(String name) {
+        Tensor t = slice(name);
+        // Named as the rank's model names it (layers from 0), so that an engine built from this view is the rank's own.
+        return t.name().equals(name) ? t : new Tensor(name, t.dtype(), t.shape(), t.data());
+    }
+
+    private Tensor slice(String name) {
         if (!names.contains(name)) {
             throw new ModelFormatException("tensor '" + name + "' not found in " + location());
         }

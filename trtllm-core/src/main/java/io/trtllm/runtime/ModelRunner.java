@@ -55,6 +55,26 @@ public interface ModelRunner extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Whether {@link #copyBlocks} works. Without it the executor recomputes a beam's positions in a block it
+     * must copy (slower, same result).
+     */
+    default boolean copiesBlocks() {
+        return false;
+    }
+
+    /**
+     * Copies the keys and values of every slot of KV block {@code pairs[2i]} into block {@code pairs[2i + 1]},
+     * in every layer, before the next {@link #forward}: the copy on write of a block that beams of a beam
+     * search shared and one of them is about to write into.
+     *
+     * @throws UnsupportedOperationException when {@link #copiesBlocks()} is false
+     * @throws IllegalArgumentException      for an odd length or a block id out of range
+     */
+    default void copyBlocks(int[] pairs) {
+        throw new UnsupportedOperationException(backend() + " runner does not copy KV blocks");
+    }
+
     /** Bytes of device (GPU) memory this runner holds: weights, KV cache, workspace; -1 on the CPU. */
     default long deviceMemoryBytes() {
         return -1;

@@ -93,6 +93,75 @@ class CudaQuantizedStories15MGpuTests {
         }
     }
 
+    /**
+     * FP8 W8A8 ({@code trtllm.cuda.fp8Gemm=true}): every projection but the LM head through cuBLASLt's FP8 GEMM with
+     * per-token activation scales. Greedy text against transformers float32 (the FP8 bound above, at least 16 of
+     * 64), and 12 prompts alone and batched (1 vs 12 decode rows, in CUDA graphs): the count of equal generations
+     * recorded, and each batched generation's first 4 tokens equal to its generation alone asserted (later tokens
+     * may part at near-ties, since cuBLASLt's kernel depends on the row count).
+     */
+    @Test
+    void fp8W8a8GreedyTextAndBatchedGenerations() throws IOException {
+        Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-w8a8"));
+        System.setProperty("trtllm.cuda.fp8Gemm", "true");
+        LLM w8a8;
+        try {
+            w8a8 = open(checkpoint, Quantization.FP8);
+        } finally {
+            System.clearProperty("trtllm.cuda.fp8Gemm");
+        }
+        try (LLM fp8 = w8a8) {
+            assertThat(fp8.backendDescription()).contains("W8A8");
+            RequestOutput out = fp8.generate("Once upon a time", SamplingParams.greedy(64));
+            int agree = GpuResults.agreement(out.output().tokenIds(), expected);
+            List<String> prompts = new ArrayList<>();
+            for (String p : CudaStories15MGpuTests.PROMPTS) {
+                prompts.addAll(List.of(p, p + " and", p + " with a"));
+            }
+            prompts = prompts.subList(0, 12);
+            List<int[]> alone = new ArrayList<>();
+            for (String p : prompts) {
+                alone.add(fp8.generate(p, SamplingParams.greedy(64)).output().tokenIds());
+            }
+            List<RequestOutput> batched = fp8.generate(prompts, SamplingParams.greedy(64));
+            int equal = 0;
+            int firstFour = 0;
+            for (int i = 0; i < alone.size(); i++) {
+                int[] b = batched.get(i).output().tokenIds();
+                equal += Arrays.equals(alone.get(i), b) ? 1 : 0;
+                firstFour += Arrays.equals(Arrays.copyOf(b, 4), Arrays.copyOf(alone.get(i), 4)) ? 1 : 0;
+            }
+            GpuResults.record("stories15M FP8 W8A8 [%s]: greedy vs transformers float32 %d/64 tokens equal; 12 prompts alone vs "
+                    + "batched: %d/12 generate the same 64 tokens, %d/12 the same first 4; text: %s", fp8.backendDescription(),
+                    agree, equal, firstFour, out.output().text().replace('\n', ' '));
+            assertThat(agree).isGreaterThanOrEqualTo(16);
+            assertThat(firstFour).isEqualTo(12);
+        }
+    }
+
+    /**
+     * A BF16 engine with an FP8 KV cache ({@code kv_cache_config.dtype fp8}, E4M3 of scale 1): greedy text against
+     * transformers float32, at least 16 of 64 tokens equal (the FP8 weights' bound), the figure recorded.
+     */
+    @Test
+    void fp8KvCacheGreedyText() throws IOException {
+        Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-kv8"));
+        try (LLM llm = new LLM(LlmArgs.builder(checkpoint.toString()).backend("cuda")
+                .kvCacheConfig(io.trtllm.api.config.KvCacheConfig.defaults().withDtype("fp8"))
+                .buildCacheConfig(new BuildCacheConfig(tmp.resolve("cache"), 4, 1L << 30)).build())) {
+            assertThat(llm.backendDescription()).contains("FP8 E4M3 KV cache");
+            RequestOutput out = llm.generate("Once upon a time", SamplingParams.greedy(64));
+            int agree = GpuResults.agreement(out.output().tokenIds(), expected);
+            GpuResults.record("stories15M BF16 weights, FP8 KV cache [%s]: greedy vs transformers float32 %d/64 tokens equal; "
+                    + "text: %s", llm.backendDescription(), agree, out.output().text().replace('\n', ' '));
+            assertThat(agree).isGreaterThanOrEqualTo(16);
+        }
+    }
+
     private static boolean fp8Arch(String arch) {
         try {
             CudaBackend.checkFp8(arch);

@@ -115,13 +115,13 @@ class KvCacheDtypeIT {
 
     @Test
     void unknownDtypeNamesTheKey() {
-        assertThatThrownBy(() -> KvCacheConfig.defaults().withDtype("fp8"))
+        assertThatThrownBy(() -> KvCacheConfig.defaults().withDtype("e5m2"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("kv_cache_config.dtype 'fp8'").hasMessageContaining("float32, float16, bfloat16");
+                .hasMessageContaining("kv_cache_config.dtype 'e5m2'").hasMessageContaining("float32, float16, bfloat16, fp8");
         // Integer types are no KV cache element type: Dtype names floating-point types only.
         assertThatThrownBy(() -> KvCacheConfig.defaults().withDtype("int8"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("kv_cache_config.dtype 'int8' is not one of [auto, float32, float16, bfloat16]");
+                .hasMessageContaining("kv_cache_config.dtype 'int8' is not one of [auto, float32, float16, bfloat16, fp8]");
     }
 
     /** The logits of every position of {@code tokens} with a {@code kv} cache, on the shared engine. */

@@ -50,6 +50,82 @@ class LlmStatsAndSaveIT {
     }
 
     @Test
+    void requestListenersHearEveryEndOnceAndTheCountersMove() throws Exception {
+        List<String> events = new CopyOnWriteArrayList<>();
+        List<RequestOutput> finished = new CopyOnWriteArrayList<>();
+        RequestListener listener = new RequestListener() {
+            @Override
+            public void onFinished(RequestOutput output) {
+                finished.add(output);
+                events.add("finished:" + output.output().finishReason());
+            }
+
+            @Override
+            public void onCancelled() {
+                events.add("cancelled");
+            }
+
+            @Override
+            public void onFailed(Throwable error) {
+                events.add("failed:" + error.getClass().getSimpleName());
+            }
+        };
+        EngineStats before = llm.stats();
+        llm.addRequestListener(listener);
+        try {
+            llm.generate(PROMPT, SamplingParams.greedy(6));
+            for (RequestOutput ignored : llm.generateStream("One day", SamplingParams.greedy(4))) {
+                // drained: one request, however many updates
+            }
+            var slow = llm.generateAsync(new int[] {1}, SamplingParams.builder().maxTokens(250).ignoreEos(true).build());
+            slow.cancel(true);
+            assertThatThrownBy(() -> llm.generate(new int[] {1, 1 << 30}, SamplingParams.greedy(2)))
+                    .isInstanceOf(IllegalArgumentException.class);
+            await(() -> events.size() == 4);
+        } finally {
+            llm.removeRequestListener(listener);
+        }
+        llm.generate(PROMPT, SamplingParams.greedy(2)); // no longer heard
+        assertThat(events).containsExactlyInAnyOrder("finished:length", "finished:length", "cancelled",
+                "failed:IllegalArgumentException");
+        int promptTokens = llm.tokenizer().encode(PROMPT, true).length;
+        RequestMetrics m = finished.stream().filter(o -> o.prompt().equals(PROMPT)).findFirst().orElseThrow().metrics();
+        assertThat(m.generatedTokens()).isEqualTo(6);
+        assertThat(m.queueNanos()).isNotNegative();
+        assertThat(m.scheduledNanos()).isBetween(m.arrivalNanos(), m.firstTokenNanos());
+        assertThat(m.queueNanos() + m.prefillNanos()).isEqualTo(m.timeToFirstTokenNanos());
+        assertThat(m.prefillNanos() + m.decodeNanos()).isEqualTo(m.inferenceNanos());
+        assertThat(m.preemptions()).isZero();
+        // A gap between each two of the six tokens, within the decode phase.
+        assertThat(m.interTokenNanos()).hasSize(5);
+        assertThat(java.util.Arrays.stream(m.interTokenNanos()).min().orElseThrow()).isPositive();
+        assertThat(java.util.Arrays.stream(m.interTokenNanos()).sum()).isLessThanOrEqualTo(m.decodeNanos());
+
+        // The snapshot is taken after each iteration, a moment after its outputs went out.
+        await(() -> llm.stats().generatedTokens() - before.generatedTokens() >= 6 + 4 + 2);
+        EngineStats after = llm.stats();
+        int oneDay = llm.tokenizer().encode("One day", true).length;
+        // The cancelled request may or may not have produced its first token before it was aborted.
+        assertThat(after.promptTokens() - before.promptTokens()).isBetween((long) 2 * promptTokens + oneDay,
+                (long) 2 * promptTokens + oneDay + 1);
+        assertThat(after.kvCache().queriedTokens() - before.kvCache().queriedTokens())
+                .as("block reuse is on by default: every admitted prompt is looked up")
+                .isGreaterThanOrEqualTo(2L * promptTokens + oneDay);
+        assertThat(after.kvCache().reuseHitTokens()).isLessThanOrEqualTo(after.kvCache().queriedTokens());
+        assertThat(after.preemptions()).isZero();
+    }
+
+    private static void await(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out");
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    @Test
     void theHistoryIsBounded() {
         llm.iterationStats();
         var params = SamplingParams.builder().maxTokens(250).ignoreEos(true).temperature(0).build();

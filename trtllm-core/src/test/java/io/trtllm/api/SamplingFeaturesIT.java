@@ -199,8 +199,8 @@ class SamplingFeaturesIT {
     @Test
     void unsupportedCombinationsAreRefusedNotIgnored() {
         assertThatThrownBy(() -> llm.generate(PROMPT, SamplingParams.builder().maxTokens(5).n(2).bestOf(2)
-                .useBeamSearch(true).stop(List.of("x")).build()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_beam_search does not support stop");
+                .useBeamSearch(true).promptLogprobs(1).build()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_beam_search does not support prompt_logprobs");
         var sub = new LlmAsyncAndStreamingIT.StepSubscriber(-1);
         llm.generateStream(PROMPT, SamplingParams.builder().maxTokens(5).n(2).build()).subscribe(sub);
         assertThat(sub.error.get()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("streaming supports n");

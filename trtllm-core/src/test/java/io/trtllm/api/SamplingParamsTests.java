@@ -44,6 +44,7 @@ class SamplingParamsTests {
         assertThat(params.useBeamSearch()).isFalse();
         assertThat(params.beamWidth()).isEqualTo(1);
         assertThat(params.lengthPenalty()).isEqualTo(1f);
+        assertThat(params.earlyStopping()).isEqualTo(1); // TensorRT-LLM's default
         assertThat(params.detokenize()).isTrue();
         assertThat(params.skipSpecialTokens()).isTrue();
         assertThat(params.truncatePromptTokens()).isNull();
@@ -86,6 +87,7 @@ class SamplingParamsTests {
         cases.put("greedy decoding (temperature 0 or top_k 1) gives one sequence, got best_of=2; sample (temperature > 0) "
                 + "or use beam search", b -> b.temperature(0).bestOf(2));
         cases.put("length_penalty must be a finite number, got NaN", b -> b.lengthPenalty(Float.NaN));
+        cases.put("early_stopping must be >= 0, got -1", b -> b.earlyStopping(-1));
         cases.put("stop[1] must not be empty, got [a, ]", b -> b.stop("a", ""));
         cases.put("bad[0] must not be empty, got []", b -> b.bad(""));
         cases.put("stop_token_ids must be >= 0, got -3 in [1, -3]", b -> b.stopTokenIds(1, -3));
@@ -116,7 +118,7 @@ class SamplingParamsTests {
         var params = SamplingParams.builder().maxTokens(64).minTokens(3).temperature(0.7f).topK(40).topP(0.9f)
                 .minP(0.05f).seed(5L).stop("\n\nUser:").includeStopStrInOutput(true).stopTokenIds(7).ignoreEos(true)
                 .bad("darn").badTokenIds(13).repetitionPenalty(1.1f).presencePenalty(0.2f).frequencyPenalty(0.3f)
-                .logprobs(5).promptLogprobs(1).n(2).bestOf(3).lengthPenalty(0.8f).skipSpecialTokens(false)
+                .logprobs(5).promptLogprobs(1).n(2).bestOf(3).lengthPenalty(0.8f).earlyStopping(0).skipSpecialTokens(false)
                 .truncatePromptTokens(100).build();
         assertThat(params.toBuilder().build()).isEqualTo(params);
     }

@@ -5,12 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.EngineLoad;
-import io.trtllm.cli.Main;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -28,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A real {@code kill -9} of a child JVM in the middle of an engine build ({@link EngineBuildChild}
- * stops after its first tensor): what it leaves is shown by {@code cache list} while the builder
- * lives (its lock is held), and removed at the next start once it is dead.
+ * stops after its first tensor): what it leaves is kept, with why, by a sweep (what {@code trtllm cache list}
+ * shows) while the builder lives (its lock is held), and removed at the next start once it is dead.
  */
 class EngineCacheCrashIT {
     @TempDir
@@ -97,12 +94,13 @@ class EngineCacheCrashIT {
         }
     }
 
-    private static String cli(String... args) {
-        var out = new StringWriter();
-        var err = new StringWriter();
-        int code = Main.execute(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        assertThat(code).as(err.toString()).isZero();
-        return out.toString();
+    /** The cache as {@code trtllm cache list|clear --cache-dir root} opens it. */
+    private EngineCache cache() {
+        return new EngineCache(root, BuildCacheConfig.defaults(), Clock.systemUTC());
+    }
+
+    private static List<String> names(List<EngineCache.Leftover> leftovers) {
+        return leftovers.stream().map(l -> l.path().getFileName().toString()).toList();
     }
 
     @Test
@@ -114,17 +112,25 @@ class EngineCacheCrashIT {
         assertThat(staging).matches("\\.\\.[0-9a-f]{64}\\.staging\\.tmp-\\d+");
         assertThat(engines.resolve(staging).resolve(EngineConfig.WEIGHTS_FILE)).isRegularFile();
 
-        String list = cli("cache", "list", "--cache-dir", root.toString());
-        assertThat(list).contains("0 engine(s)").containsPattern("leftover " + staging.replace(".", "\\.")
-                + " +[0-9.]+ MiB  kept: a live process holds its lock \\.locks/[0-9a-f]{64}\\.lock \\(building or using it\\)");
+        EngineCache.Sweep sweep = cache().sweep();
+        assertThat(cache().list()).isEmpty();
+        assertThat(sweep.removed()).isEmpty();
+        assertThat(sweep.kept()).singleElement().satisfies(l -> {
+            assertThat(l.path().getFileName()).hasToString(staging);
+            assertThat(l.sizeBytes()).isPositive();
+            assertThat(l.keptBecause())
+                    .matches("a live process holds its lock \\.locks/[0-9a-f]{64}\\.lock \\(building or using it\\)");
+        });
         assertThat(names()).contains(staging);
 
         kill9(child);
         assertThat(engines.resolve(staging)).as("kill -9 leaves the staging directory").isDirectory();
 
-        list = cli("cache", "list", "--cache-dir", root.toString());
-        assertThat(list).contains("0 engine(s)").contains("removed 1 leftover(s) of interrupted builds")
-                .doesNotContain("kept:");
+        sweep = cache().sweep();
+        assertThat(cache().list()).isEmpty();
+        assertThat(names(sweep.removed())).containsExactly(staging);
+        assertThat(sweep.removedBytes()).isPositive();
+        assertThat(sweep.kept()).isEmpty();
         assertThat(names()).containsExactly(".locks");
     }
 
@@ -138,13 +144,18 @@ class EngineCacheCrashIT {
         assertThat(engines.resolve(".locks")).isDirectoryContaining(p -> p.getFileName().toString().startsWith("uncached"));
 
         var cache = new EngineCache(root, new BuildCacheConfig(root, 10, Long.MAX_VALUE), Clock.systemUTC());
+        String key;
         try (EngineLease lease = cache.acquire(model, BuildConfig.builder(64).build(), Device.cpu(), false,
                 BuildProgress.NONE)) {
             assertThat(lease.load().kind()).isEqualTo(EngineLoad.Kind.BUILT);
-            assertThat(names()).containsExactlyInAnyOrder(".locks", lease.load().key());
+            key = lease.load().key();
+            assertThat(names()).containsExactlyInAnyOrder(".locks", key);
         }
         assertThat(engines.resolve(".locks")).isDirectoryNotContaining(p -> p.getFileName().toString().startsWith("uncached"));
-        assertThat(cli("cache", "clear", "--cache-dir", root.toString())).contains("removed 1 engine(s)")
-                .doesNotContain("leftover");
+        EngineCache.Sweep sweep = cache().sweep();
+        assertThat(sweep.removed()).isEmpty();
+        assertThat(sweep.kept()).isEmpty();
+        assertThat(cache().clear()).containsExactly(key);
+        assertThat(names()).containsExactly(".locks");
     }
 }

@@ -112,6 +112,11 @@ class ExecutorFailureListenerTests {
             assertThat(failed.get(10, TimeUnit.SECONDS)).isSameAs(DEVICE_ERROR);
             assertThat(last.get(10, TimeUnit.SECONDS)).isSameAs(DEVICE_ERROR);
             assertThat(aliveWhenTold.get(10, TimeUnit.SECONDS)).as("stats report the loop stopped").isFalse();
+            // The listeners run one after another on the loop's thread, in no promised order: wait for this one.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (told.isEmpty() && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
             assertThat(told).containsExactly(DEVICE_ERROR);
             assertThat(executor.failure()).isSameAs(DEVICE_ERROR);
 

@@ -292,6 +292,14 @@ class ExecutorTests {
             preemptions += results.get(i).stats().preemptions();
         }
         assertThat(preemptions).isPositive();
+        // The engine-wide counter is the sum of the requests' own counts.
+        assertThat(ex.stats().preemptions()).isEqualTo(preemptions);
+        // Each prompt counted once, though preempted ones were prefilled again; every token generated counted.
+        assertThat(ex.stats().promptTokens()).isEqualTo(prompts.stream().mapToLong(p -> p.length).sum());
+        assertThat(ex.stats().generatedTokens()).isEqualTo(results.stream().mapToLong(r -> r.tokens().size()).sum());
+        for (Result r : results) {
+            assertThat(r.stats().scheduledNanos()).isBetween(r.stats().arrivalNanos(), r.stats().firstTokenNanos());
+        }
         assertNoBlocksHeld(ex);
     }
 
@@ -305,6 +313,7 @@ class ExecutorTests {
             assertThat(r.reason()).isEqualTo(FinishReason.LENGTH);
             assertThat(r.stats().preemptions()).isZero();
         }
+        assertThat(ex.stats().preemptions()).isZero();
         assertNoBlocksHeld(ex);
     }
 

@@ -38,7 +38,7 @@ class KvCacheManagerTests {
 
         kv.free(1);
         kv.free(2);
-        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(10, 0, 10, 0, 0, 0));
+        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(10, 0, 10, 0, 0, 0, 0));
         assertThat(kv.contains(1)).isFalse();
     }
 
@@ -62,6 +62,19 @@ class KvCacheManagerTests {
         assertThat(kv.usedBlocks()).isEqualTo(3 + 2);
         assertThat(kv.stats().reuseHitBlocks()).isEqualTo(2);
         assertThat(kv.stats().reuseHitTokens()).isEqualTo(8);
+        // vLLM's prefix_cache_queries: every allocated prompt's tokens were looked up.
+        assertThat(kv.stats().reuseQueryTokens()).isEqualTo(first.length + second.length);
+    }
+
+    @Test
+    void withoutBlockReuseNothingIsLookedUp() {
+        var kv = new KvCacheManager(10, 4, false);
+        int[] prompt = IntStream.range(0, 10).toArray();
+        kv.allocate(1, prompt, prompt.length);
+        kv.commit(1, prompt, prompt.length);
+        kv.allocate(2, prompt, prompt.length);
+        assertThat(kv.stats().reuseQueryTokens()).isZero();
+        assertThat(kv.stats().reuseHitTokens()).isZero();
     }
 
     @Test
@@ -164,7 +177,7 @@ class KvCacheManagerTests {
         int b1 = cacheOneBlock(kv, 1, p1);
         int b2 = cacheOneBlock(kv, 2, p2);
         int b3 = cacheOneBlock(kv, 3, p3);
-        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(4, 0, 4, 3, 0, 0));
+        assertThat(kv.stats()).isEqualTo(new KvCacheManager.Stats(4, 0, 4, 3, 0, 0, 9)); // 3 prompts of 3 looked up
 
         // A hit takes b1 off the LRU list; b2 is now the least recently released.
         assertThat(kv.allocate(4, p1, 2)).isEqualTo(2);
@@ -448,5 +461,59 @@ class KvCacheManagerTests {
 
     private static int[] tokens(int... tokens) {
         return tokens;
+    }
+
+    @Test
+    void forkedTablesShareEveryBlockAndCopyOnWriteGivesTheWriterItsOwn() {
+        var kv = new KvCacheManager(10, 4, true);
+        int[] tokens = tokens(1, 2, 3, 4, 5, 6);
+        kv.allocate(1, tokens, 6);
+        kv.commit(1, tokens, 6);
+        int[] parent = kv.blockTable(1);
+        kv.fork(1, -1);
+        kv.fork(1, -2);
+        assertThat(kv.blockTable(-1)).containsExactly(parent);
+        assertThat(kv.refCount(parent[0])).isEqualTo(3);
+        assertThat(kv.refCount(parent[1])).isEqualTo(3);
+        assertThat(kv.usedBlocks()).isEqualTo(2);
+        assertThat(kv.isShared(-1, 6)).isTrue();
+        assertThat(kv.isShared(-1, 8)).isFalse(); // past the table
+
+        // Writing position 6 (the partial block 1, holding 4 and 5) into a shared block: a copy comes first.
+        assertThat(kv.blocksToWrite(-1, 6, 7)).isEqualTo(1);
+        int[] copy = kv.prepareWrite(-1, 6, 7);
+        int[] child = kv.blockTable(-1);
+        assertThat(copy).containsExactly(parent[1], child[1]);
+        assertThat(child[0]).isEqualTo(parent[0]);
+        assertThat(child[1]).isNotEqualTo(parent[1]);
+        assertThat(kv.refCount(parent[1])).isEqualTo(2);
+        // A new block past the table needs no copy; the shared partial block 1 still does.
+        assertThat(kv.blocksToWrite(-2, 8, 9)).isEqualTo(1);
+        assertThat(kv.blocksToWrite(-2, 6, 9)).isEqualTo(2);
+        assertThat(kv.prepareWrite(-2, 6, 9)).containsExactly(parent[1], kv.blockTable(-2)[1]);
+        assertThat(kv.blockTable(-2)).hasSize(3);
+        // The last holder writes in place.
+        assertThat(kv.blocksToWrite(1, 6, 7)).isZero();
+        assertThat(kv.prepareWrite(1, 6, 7)).isEmpty();
+        assertThat(kv.blockTable(1)).containsExactly(parent);
+
+        kv.free(1);
+        kv.free(-1);
+        kv.free(-2);
+        assertThat(kv.usedBlocks()).isZero();
+        assertThat(kv.freeBlocks()).isEqualTo(10);
+    }
+
+    @Test
+    void prepareWriteWithoutFreeBlocksChangesNothing() {
+        var kv = new KvCacheManager(2, 4, false);
+        kv.allocate(1, tokens(1, 2, 3, 4, 5), 5);
+        kv.fork(1, 2);
+        assertThat(kv.freeBlocks()).isZero();
+        assertThat(kv.blocksToWrite(2, 5, 6)).isEqualTo(1);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> kv.prepareWrite(2, 5, 6))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("check blocksToWrite first");
+        assertThat(kv.blockTable(2)).containsExactly(kv.blockTable(1));
+        assertThat(kv.refCount(kv.blockTable(1)[1])).isEqualTo(2);
     }
 }

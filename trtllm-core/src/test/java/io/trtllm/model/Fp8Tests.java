@@ -1,6 +1,7 @@
 package io.trtllm.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.trtllm.testing.Gen;
 import java.util.stream.Stream;
@@ -91,5 +92,70 @@ class Fp8Tests {
                     .as("within half a step of %s", v).isLessThanOrEqualTo(Math.max(Math.abs(v) / 16, 0x1p-10) + 1e-12
                             + Math.max(0, Math.abs(v) - Fp8.MAX));
         }
+    }
+    /**
+     * A GEMM input row quantized per token (the CUDA kernels' {@code quant_f8}, {@code rmsnorm_f8},
+     * {@code silu_mul_f8}): the scale is amax / 448, the largest value's code is ±448, and every value comes back
+     * within half an E4M3 step (2⁻⁴ relative, or 2⁻¹⁰ of the scale among the subnormals), over rows of every
+     * magnitude; the codes are {@link Fp8#encode} of the value times 448 / amax.
+     */
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void rowsQuantizeToTheirAmaxScaleWithinHalfAStep(long seed) {
+        Gen g = new Gen(seed);
+        int n = g.intBetween(1, 300);
+        float[] v = new float[n + 3];
+        double magnitude = Math.pow(2, g.intBetween(-30, 30));
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (g.intBetween(-1_000_000, 1_000_000) * 1e-6 * magnitude);
+        }
+        byte[] codes = new byte[n + 5];
+        float scale = Fp8.quantizeRow(v, 2, n, codes, 4);
+        float amax = 0;
+        for (int i = 0; i < n; i++) {
+            amax = Math.max(amax, Math.abs(v[2 + i]));
+        }
+        assertThat(scale).isEqualTo(amax > 0 ? amax / 448f : 1f);
+        float mul = amax > 0 ? 448f / amax : 1f;
+        boolean sawMax = false;
+        for (int i = 0; i < n; i++) {
+            int code = codes[4 + i] & 0xff;
+            assertThat(code).isEqualTo(Fp8.encode(v[2 + i] * mul));
+            double back = (double) Fp8.decode(code) * scale;
+            assertThat(Math.abs(back - v[2 + i])).as("value %d of %s", i, v[2 + i])
+                    .isLessThanOrEqualTo(Math.max(Math.abs(v[2 + i]) / 16, scale * 0x1p-10) * (1 + 1e-5));
+            sawMax |= amax > 0 && Math.abs(v[2 + i]) == amax && (code & 0x7f) == 0x7e;
+        }
+        assertThat(sawMax || amax == 0).as("the largest magnitude maps to 448").isTrue();
+        assertThat(codes[0]).as("codes outside the row are left alone").isZero();
+        assertThat(codes[n + 4]).isZero();
+    }
+
+    @Test
+    void specialRowsQuantizeAsTheKernelsDo() {
+        byte[] codes = new byte[4];
+        assertThat(Fp8.quantizeRow(new float[] {0f, -0f, 0f}, 0, 3, codes, 0)).as("an all-zero row: scale 1").isEqualTo(1f);
+        assertThat(codes).containsExactly(0, (byte) 0x80, 0, 0);
+
+        float s = Fp8.quantizeRow(new float[] {1f, Float.NaN, -2f}, 0, 3, codes, 0);
+        assertThat(s).as("NaN skipped by the amax, as fmaxf skips it").isEqualTo(2f / 448f);
+        assertThat(codes[1]).isEqualTo((byte) Fp8.NAN);
+        assertThat(codes[2] & 0xff).isEqualTo(0xfe);
+        assertThat(codes[0] & 0xff).isEqualTo(Fp8.encode(224f));
+
+        s = Fp8.quantizeRow(new float[] {1f, Float.POSITIVE_INFINITY}, 0, 2, codes, 0);
+        assertThat(s).as("an infinite row").isInfinite();
+        assertThat(codes[0]).isZero();
+        assertThat(codes[1]).as("inf · 0 is NaN").isEqualTo((byte) Fp8.NAN);
+
+        s = Fp8.quantizeRow(new float[] {1e-40f, -3e-41f}, 0, 2, codes, 0);
+        assertThat(s).as("a row of subnormal floats: 448 / amax overflows").isEqualTo(1e-40f / 448f);
+        assertThat(codes[0] & 0xff).isEqualTo(0x7e);
+        assertThat(codes[1] & 0xff).isEqualTo(0xfe);
+
+        assertThatThrownBy(() -> Fp8.quantizeRow(new float[3], 1, 3, new byte[3], 0))
+                .isInstanceOf(IndexOutOfBoundsException.class).hasMessageContaining("a row of 3 values at 1 of 3");
+        assertThatThrownBy(() -> Fp8.quantizeRow(new float[3], 0, 3, new byte[3], 1))
+                .isInstanceOf(IndexOutOfBoundsException.class);
     }
 }

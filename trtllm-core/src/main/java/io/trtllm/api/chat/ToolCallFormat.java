@@ -1,5 +1,7 @@
 package io.trtllm.api.chat;
 
+import org.jspecify.annotations.Nullable;
+
 /** How a model writes tool calls in its reply. */
 public enum ToolCallFormat {
     /**
@@ -18,5 +20,23 @@ public enum ToolCallFormat {
      * {@code [{"name": "f", "arguments": {...}}, ...]}. Ids are 9 letters and digits, as Mistral's
      * template requires.
      */
-    MISTRAL
+    MISTRAL;
+
+    /**
+     * The format a chat template asks the model for: Hermes/Qwen {@code <tool_call>}, Mistral
+     * {@code [TOOL_CALLS]}, Llama 3.1/3.2 JSON ({@code <|python_tag|>} or the {@code ipython} role); null for none
+     * of these.
+     */
+    public static @Nullable ToolCallFormat ofTemplate(String template) {
+        if (template.contains("<tool_call>")) {
+            return HERMES;
+        }
+        if (template.contains("[TOOL_CALLS]")) {
+            return MISTRAL;
+        }
+        if (template.contains("<|python_tag|>") || template.contains("ipython")) {
+            return LLAMA3_JSON;
+        }
+        return null;
+    }
 }

@@ -43,6 +43,7 @@ public record BuildConfig(
         positive("max_batch_size", maxBatchSize);
         positive("max_num_tokens", maxNumTokens);
         positive("max_beam_width", maxBeamWidth);
+        Dtype.checkWeights(dtype);
         if (maxInputLen > maxSeqLen) {
             throw new IllegalArgumentException("max_input_len " + maxInputLen + " exceeds max_seq_len " + maxSeqLen);
         }

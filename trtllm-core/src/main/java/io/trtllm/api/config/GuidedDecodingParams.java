@@ -12,18 +12,20 @@ import java.util.List;
  *       keywords);</li>
  *   <li>{@link Kind#REGEX}: text the regular expression matches in full;</li>
  *   <li>{@link Kind#CHOICE}: exactly one of the given strings;</li>
- *   <li>{@link Kind#GRAMMAR}: text of a context-free grammar in llama.cpp's GBNF, from rule {@code root}.</li>
+ *   <li>{@link Kind#GRAMMAR}: text of a context-free grammar in llama.cpp's GBNF, from rule {@code root};</li>
+ *   <li>{@link Kind#STRUCTURAL_TAG}: a structure of literal tags around JSON values (xgrammar's structural-tag
+ *       format, a subset: docs/GUIDED-DECODING.md), e.g. the tool calls of a model's format.</li>
  * </ul>
  *
  * @param kind    the kind
- * @param text    the schema, pattern or grammar; empty for JSON_OBJECT and CHOICE
+ * @param text    the schema, pattern, grammar or structural tag (JSON); empty for JSON_OBJECT and CHOICE
  * @param choices the strings of a CHOICE; empty otherwise
  * @param compactWhitespace for the JSON kinds: no whitespace between JSON tokens (vLLM's
  *                          {@code disable_any_whitespace}); otherwise up to 16 whitespace characters wherever JSON
  *                          allows it, which a model that likes newlines may spend its tokens on
  */
 public record GuidedDecodingParams(Kind kind, String text, List<String> choices, boolean compactWhitespace) {
-    public enum Kind { JSON_OBJECT, JSON, REGEX, CHOICE, GRAMMAR }
+    public enum Kind { JSON_OBJECT, JSON, REGEX, CHOICE, GRAMMAR, STRUCTURAL_TAG }
 
     public GuidedDecodingParams {
         if (kind == null || text == null || choices == null) {
@@ -77,5 +79,14 @@ public record GuidedDecodingParams(Kind kind, String text, List<String> choices,
     /** Text of the GBNF grammar {@code gbnf} (llama.cpp's format), from rule {@code root}. */
     public static GuidedDecodingParams grammar(String gbnf) {
         return new GuidedDecodingParams(Kind.GRAMMAR, gbnf, List.of());
+    }
+
+    /**
+     * Text of a structural tag: JSON in xgrammar's format, {@code {"type": "structural_tag", "format": {...}}}
+     * with the format types {@code const_string}, {@code json_schema}, {@code regex}, {@code grammar},
+     * {@code sequence}, {@code or}, {@code tag} and {@code tags_with_separator}.
+     */
+    public static GuidedDecodingParams structuralTag(String json) {
+        return new GuidedDecodingParams(Kind.STRUCTURAL_TAG, json, List.of());
     }
 }

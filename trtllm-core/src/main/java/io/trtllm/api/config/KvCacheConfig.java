@@ -12,11 +12,14 @@ import org.jspecify.annotations.Nullable;
  * @param enableBlockReuse   whether full blocks are shared between requests with a common prefix
  * @param tokensPerBlock     tokens per block
  * @param dtype              element type of the cached keys and values; {@link Dtype#AUTO}: the
- *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type, the only one it takes). A 16-bit
- *                           cache on the CPU halves its memory and the bytes attention reads per step
+ *                           backend's compute type (float32 on the CPU; on CUDA the weights' 16-bit type). A 16-bit
+ *                           cache on the CPU halves its memory and the bytes attention reads per step; {@link Dtype#FP8}
+ *                           (CUDA, sm_89 or newer) quarters it against float32, E4M3 values of scale 1
+ * @param eventBufferMaxSize most {@link KvCacheEvent}s held for {@code LLM.kvCacheEvents()} between two drains
+ *                           (TensorRT-LLM's {@code event_buffer_max_size}); 0 (the default) collects none
  */
 public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse,
-                            int tokensPerBlock, Dtype dtype) {
+                            int tokensPerBlock, Dtype dtype, int eventBufferMaxSize) {
     /** Default {@link #memoryFraction()}. */
     public static final double DEFAULT_MEMORY_FRACTION = 0.25;
     /** Default {@link #tokensPerBlock()}. */
@@ -25,6 +28,10 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
     public static final boolean DEFAULT_ENABLE_BLOCK_REUSE = true;
 
     public KvCacheConfig {
+        if (eventBufferMaxSize < 0) {
+            throw new InvalidSettingException("kv_cache_config.event_buffer_max_size", eventBufferMaxSize,
+                    "kv_cache_config.event_buffer_max_size must be >= 0, got " + eventBufferMaxSize);
+        }
         if (maxTokens != null && maxTokens <= 0) {
             throw new InvalidSettingException("kv_cache_config.max_tokens", maxTokens,
                     "kv_cache_config.max_tokens must be > 0, got " + maxTokens);
@@ -39,12 +46,23 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
         }
     }
 
+    /** Without KV cache events. */
+    public KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse, int tokensPerBlock,
+                         Dtype dtype) {
+        this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, dtype, 0);
+    }
+
+    /** This config collecting up to {@code maxSize} KV cache events between drains (0: none). */
+    public KvCacheConfig withEventBufferMaxSize(int maxSize) {
+        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, dtype, maxSize);
+    }
+
     /** A cache of the backend's compute type ({@code dtype} auto). */
     public KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, boolean enableBlockReuse, int tokensPerBlock) {
         this(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, Dtype.AUTO);
     }
 
-    /** This config with the element type {@code dtype}: auto, float32, float16 or bfloat16 (as {@code --kv-cache-dtype} spells it). */
+    /** This config with the element type {@code dtype}: auto, float32, float16, bfloat16 or fp8 (as {@code --kv-cache-dtype} spells it). */
     public KvCacheConfig withDtype(String dtype) {
         Dtype parsed;
         try {
@@ -52,7 +70,7 @@ public record KvCacheConfig(@Nullable Integer maxTokens, double memoryFraction, 
         } catch (IllegalArgumentException e) {
             throw new InvalidSettingException("kv_cache_config.dtype", dtype, "kv_cache_config." + e.getMessage());
         }
-        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed);
+        return new KvCacheConfig(maxTokens, memoryFraction, enableBlockReuse, tokensPerBlock, parsed, eventBufferMaxSize);
     }
 
     /** Defaults: sized from 25% of the heap, block reuse on, 32 tokens per block. */

@@ -117,6 +117,25 @@ final class CpuKvCache implements AutoCloseable {
         }
     }
 
+    /**
+     * Copies every slot of block {@code from} into block {@code to}, keys and values of every layer: a block is
+     * one contiguous run of {@code blockSize × kvDim} elements per layer ({@link Kernels#keyIndex},
+     * {@link Kernels#valueIndex}).
+     */
+    void copyBlock(int from, int to) {
+        int n = blockSize * kvDim;
+        long src = (long) from * n;
+        long dst = (long) to * n;
+        for (int l = 0; l < keys.length; l++) {
+            System.arraycopy(keys[l], (int) src, keys[l], (int) dst, n);
+            System.arraycopy(values[l], (int) src, values[l], (int) dst, n);
+        }
+        for (int l = 0; l < keys16.length; l++) {
+            MemorySegment.copy(keys16[l], src * 2, keys16[l], dst * 2, n * 2L);
+            MemorySegment.copy(values16[l], src * 2, values16[l], dst * 2, n * 2L);
+        }
+    }
+
     /** Bytes of all layers' keys and values. */
     long bytes() {
         return 2L * Math.max(keys.length, keys16.length) * slots * type.byteSize();

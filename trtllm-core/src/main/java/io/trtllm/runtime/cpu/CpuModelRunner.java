@@ -240,6 +240,26 @@ public final class CpuModelRunner implements ModelRunner {
         });
     }
 
+    @Override
+    public boolean copiesBlocks() {
+        return true;
+    }
+
+    @Override
+    public void copyBlocks(int[] pairs) {
+        if (pairs.length % 2 != 0) {
+            throw new IllegalArgumentException("block copies come in (source, target) pairs, got " + pairs.length + " ids");
+        }
+        for (int id : pairs) {
+            if (id < 0 || id >= kvSpec.numBlocks()) {
+                throw new IllegalArgumentException("block id " + id + " is out of range [0, " + kvSpec.numBlocks() + ")");
+            }
+        }
+        for (int i = 0; i < pairs.length; i += 2) {
+            cache.copyBlock(pairs[i], pairs[i + 1]);
+        }
+    }
+
     /** Stops the threads and frees the KV cache and what was packed at load; idempotent. */
     @Override
     public void close() {

@@ -15,13 +15,13 @@ import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.RankGroupRunner;
 import io.trtllm.runtime.RankRunner;
 import io.trtllm.runtime.SequenceChunk;
-import io.trtllm.sampling.Sampler;
-import io.trtllm.sampling.TokenSampler;
+import io.trtllm.runtime.VocabParallelHead;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.IntFunction;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -58,9 +58,9 @@ public final class CpuRankRunner implements RankRunner {
     private static final Logger LOG = LoggerFactory.getLogger(CpuRankRunner.class);
     private final RankShard shard;
     private final ModelConfig local;
-    private final int vocab;
     private final Kernels kernels;
-    private final ShardedTensors view;
+    /** The slice of the whole model's tensors this rank reads, or null when it was given its shard's own. */
+    private final @Nullable ShardedTensors view;
     private final CpuWeights weights;
     private final CpuKvCache cache;
     private final ParallelLoops loops;
@@ -68,7 +68,7 @@ public final class CpuRankRunner implements RankRunner {
     private final CpuAttention attention;
     private final Communicator tp;
     private final @Nullable Communicator pp;
-    private final TokenSampler sampler = new TokenSampler();
+    private final VocabParallelHead vocabHead;
     private float[] logitsInput = new float[0];
     private float[] localLogits = new float[0];
     private boolean closed;
@@ -85,10 +85,15 @@ public final class CpuRankRunner implements RankRunner {
      */
     public CpuRankRunner(RankShard shard, TensorSource weights, KvCacheSpec kvSpec, DType kvType, int threads,
                          Communicator tp, @Nullable Communicator pp) {
-        this(shard, weights, kvSpec, kvType, threads, tp, pp, CpuKernels.best());
+        this(shard, weights, false, kvSpec, kvType, threads, tp, pp, CpuKernels.best());
     }
 
-    CpuRankRunner(RankShard shard, TensorSource weights, KvCacheSpec kvSpec, DType kvType, int threads,
+    /**
+     * @param sharded whether {@code weights} are this rank's shard already (a rank's file of an engine built for the
+     *                split, named and shaped for {@link RankShard#localConfig}, in the CPU's panel layout or not),
+     *                rather than the whole model's
+     */
+    CpuRankRunner(RankShard shard, TensorSource weights, boolean sharded, KvCacheSpec kvSpec, DType kvType, int threads,
                   Communicator tp, @Nullable Communicator pp, Kernels kernels) {
         CpuKvCache.checkType(kvType);
         if (tp.size() != shard.parallelism().tensorParallelSize() || tp.rank() != shard.tpRank()) {
@@ -100,18 +105,19 @@ public final class CpuRankRunner implements RankRunner {
         }
         this.shard = shard;
         this.local = shard.localConfig();
-        this.vocab = shard.model().vocabSize();
         this.kernels = kernels;
         this.tp = tp;
         this.pp = stages > 1 ? pp : null;
-        // Only the row-major tensors can be sliced: an engine built for this split is a checkpoint per rank
-        // already, and is sliced as one of TP 1 × PP 1 by the caller (see Runners).
-        this.view = shard.view(weights);
+        this.vocabHead = new VocabParallelHead(shard, tp);
+        // Only row-major tensors can be sliced; an engine built for this split holds each rank's shard already, in
+        // whichever layout, and is read as it is.
+        this.view = sharded ? null : shard.view(weights);
+        TensorSource own = view != null ? view : weights;
         CpuWeights w = null;
         CpuKvCache kv = null;
         ParallelLoops l = null;
         try {
-            w = new CpuWeights(local, view, kernels, io.trtllm.api.config.RuntimeConfig.fromSystemProperties().cpuHugePages());
+            w = new CpuWeights(local, own, kernels, io.trtllm.api.config.RuntimeConfig.fromSystemProperties().cpuHugePages());
             kv = new CpuKvCache(local, kvSpec, kvType);
             l = new ParallelLoops(threads, kernels);
         } catch (RuntimeException | Error e) {
@@ -121,7 +127,9 @@ public final class CpuRankRunner implements RankRunner {
             if (w != null) {
                 w.close();
             }
-            view.close();
+            if (view != null) {
+                view.close();
+            }
             throw e;
         }
         this.weights = w;
@@ -141,6 +149,25 @@ public final class CpuRankRunner implements RankRunner {
      */
     public static RankGroupRunner openGroup(ModelConfig config, TensorSource weights, Parallelism parallelism,
                                             KvCacheSpec kvSpec, DType kvType, int threads, Duration timeout) {
+        return openGroup(config, rank -> weights, false, parallelism, kvSpec, kvType, threads, timeout);
+    }
+
+    /**
+     * The ranks of {@code parallelism}, each over its own shard: rank r's file of an engine built for this split
+     * ({@code rank<r>/model.safetensors}, in the CPU's panel layout), mapped and run in place as a
+     * {@link CpuModelRunner} runs a whole engine.
+     *
+     * @param rankWeights rank r's tensors, named and shaped for its {@link RankShard#localConfig}
+     */
+    public static RankGroupRunner openShardedGroup(ModelConfig config, IntFunction<? extends TensorSource> rankWeights,
+                                                   Parallelism parallelism, KvCacheSpec kvSpec, DType kvType, int threads,
+                                                   Duration timeout) {
+        return openGroup(config, rankWeights, true, parallelism, kvSpec, kvType, threads, timeout);
+    }
+
+    private static RankGroupRunner openGroup(ModelConfig config, IntFunction<? extends TensorSource> weights,
+                                             boolean sharded, Parallelism parallelism, KvCacheSpec kvSpec, DType kvType,
+                                             int threads, Duration timeout) {
         parallelism.check(config);
         int tpSize = parallelism.tensorParallelSize();
         int ppSize = parallelism.pipelineParallelSize();
@@ -158,12 +185,12 @@ public final class CpuRankRunner implements RankRunner {
         List<CpuRankRunner> ranks = new ArrayList<>();
         try {
             for (RankShard shard : parallelism.shards(config)) {
-                ranks.add(new CpuRankRunner(shard, weights, kvSpec, kvType, threads,
+                ranks.add(new CpuRankRunner(shard, weights.apply(shard.rank()), sharded, kvSpec, kvType, threads,
                         tpGroups.get(shard.stage()).get(shard.tpRank()),
-                        ppSize > 1 ? ppGroups.get(shard.tpRank()).get(shard.stage()) : null));
+                        ppSize > 1 ? ppGroups.get(shard.tpRank()).get(shard.stage()) : null, CpuKernels.best()));
             }
-            LOG.debug("CPU ranks: {}, {} threads each, KV cache {} blocks × {} tokens per rank", parallelism, threads,
-                    kvSpec.numBlocks(), kvSpec.blockSize());
+            LOG.debug("CPU ranks: {}, {} threads each, KV cache {} blocks × {} tokens per rank{}", parallelism, threads,
+                    kvSpec.numBlocks(), kvSpec.blockSize(), sharded ? ", each over its engine shard" : "");
             return new RankGroupRunner(config, kvSpec, "cpu", parallelism, ranks, all, timeout);
         } catch (RuntimeException | Error e) {
             for (CpuRankRunner r : ranks) {
@@ -302,21 +329,16 @@ public final class CpuRankRunner implements RankRunner {
 
     /**
      * The logits of the rows that need them, over this rank's vocabulary rows; what each chunk gets back,
-     * on TP rank 0. Argmax rows exchange one (value, id) pair per rank; other rows their logits.
+     * on TP rank 0 ({@link VocabParallelHead}).
      */
     private @Nullable ForwardResult head(Batch batch) {
         int dim = local.hiddenSize();
         int rows = 0;
-        int argmaxRows = 0;
         for (SequenceChunk c : batch.chunks()) {
             rows += c.logitsRows();
-            if (c.logits() == SequenceChunk.LogitsMode.ARGMAX) {
-                argmaxRows += c.logitsRows();
-            }
         }
-        ForwardResult.Builder result = ForwardResult.builder(batch.chunks().size());
         if (rows == 0) {
-            return shard.tpRank() == 0 ? result.build() : null;
+            return shard.tpRank() == 0 ? ForwardResult.builder(batch.chunks().size()).build() : null;
         }
         int localVocab = shard.vocabRows();
         if (logitsInput.length < rows * dim) {
@@ -339,108 +361,7 @@ public final class CpuRankRunner implements RankRunner {
         int totalRows = rows;
         loops.parallelFor(lmHead.panels(), (start, end, worker) ->
                 kernels.matmul(sel, totalRows, lmHead, start, end, out, localVocab, 0));
-
-        int tpSize = tp.size();
-        int v0 = shard.firstVocabRow();
-        // Argmax rows: this rank's best (value, global id), gathered; compared in vocabulary order below.
-        float[] pairs = new float[2 * argmaxRows];
-        // Other rows: this rank's logits, at a stride of ceil(vocab / tp) so that every rank sends as many.
-        int stride = shard.vocabStride();
-        int fullRows = rows - argmaxRows;
-        float[] part = new float[fullRows * stride];
-        r = 0;
-        int a = 0;
-        int f = 0;
-        for (SequenceChunk c : batch.chunks()) {
-            for (int i = 0; i < c.logitsRows(); i++, r++) {
-                if (c.logits() == SequenceChunk.LogitsMode.ARGMAX) {
-                    // Sampler.argmax's rule over the whole row: a NaN wins only as logit 0 (rank 0's first).
-                    int best = shard.tpRank() == 0 ? Sampler.argmax(out, r * localVocab, localVocab)
-                            : argmaxSkippingNaN(out, r * localVocab, localVocab);
-                    pairs[2 * a] = best < 0 ? Float.NaN : out[r * localVocab + best];
-                    pairs[2 * a + 1] = best < 0 ? -1 : v0 + best; // ids < 2^24 are exact as floats
-                    a++;
-                } else {
-                    System.arraycopy(out, r * localVocab, part, f * stride, localVocab);
-                    f++;
-                }
-            }
-        }
-        float[] allPairs = pairs;
-        float[] allParts = part;
-        if (tpSize > 1) {
-            allPairs = new float[tpSize * pairs.length];
-            if (pairs.length > 0) {
-                tp.allGather(MemorySegment.ofArray(pairs), MemorySegment.ofArray(allPairs));
-            }
-            allParts = new float[tpSize * part.length];
-            if (part.length > 0) {
-                tp.allGather(MemorySegment.ofArray(part), MemorySegment.ofArray(allParts));
-            }
-        }
-        if (shard.tpRank() != 0) {
-            return null;
-        }
-        r = 0;
-        a = 0;
-        f = 0;
-        for (int ci = 0; ci < batch.chunks().size(); ci++) {
-            SequenceChunk c = batch.chunks().get(ci);
-            int n = c.logitsRows();
-            if (n == 0) {
-                continue;
-            }
-            if (c.logits() == SequenceChunk.LogitsMode.ARGMAX) {
-                result.tokenId(ci, combineArgmax(allPairs, a, argmaxRows, tpSize));
-                a += n;
-                continue;
-            }
-            float[] logits = new float[n * vocab];
-            for (int i = 0; i < n; i++) {
-                for (int rank = 0; rank < tpSize; rank++) {
-                    int first = rank * stride;
-                    int count = Math.min(vocab, first + stride) - first;
-                    System.arraycopy(allParts, rank * part.length + (f + i) * stride, logits, i * vocab + first, count);
-                }
-            }
-            f += n;
-            if (c.logits() == SequenceChunk.LogitsMode.SAMPLE) {
-                result.tokenId(ci, sampler.sample(logits, 0, vocab, c.sampling())); // its first row, as LogitsHead draws
-            } else {
-                result.logits(ci, logits);
-            }
-        }
-        return result.build();
-    }
-
-    /** The argmax of argmax row {@code row} from the ranks' (value, id) pairs: a later rank wins only when greater. */
-    private static int combineArgmax(float[] pairs, int row, int rowsPerRank, int ranks) {
-        float max = pairs[2 * row];
-        int best = (int) pairs[2 * row + 1];
-        if (Float.isNaN(max)) {
-            return best; // logit 0 is NaN: it wins, as in Sampler.argmax
-        }
-        for (int rank = 1; rank < ranks; rank++) {
-            int at = 2 * (rank * rowsPerRank + row);
-            int id = (int) pairs[at + 1];
-            if (id >= 0 && pairs[at] > max) {
-                max = pairs[at];
-                best = id;
-            }
-        }
-        return best;
-    }
-
-    /** The first index of the largest non-NaN logit of a row part, or -1 when all are NaN. */
-    private static int argmaxSkippingNaN(float[] row, int offset, int n) {
-        int best = -1;
-        for (int v = 0; v < n; v++) {
-            float value = row[offset + v];
-            if (!Float.isNaN(value) && (best < 0 || value > row[offset + best])) {
-                best = v;
-            }
-        }
-        return best;
+        return vocabHead.gather(batch, out);
     }
 
     private void rmsNormRows(float[] in, float[] out, int tokens, float[] weight) {
@@ -495,6 +416,8 @@ public final class CpuRankRunner implements RankRunner {
         loops.close();
         cache.close();
         weights.close();
-        view.close();
+        if (view != null) {
+            view.close();
+        }
     }
 }

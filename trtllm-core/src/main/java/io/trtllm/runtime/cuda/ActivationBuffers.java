@@ -23,15 +23,31 @@ final class ActivationBuffers implements AutoCloseable {
     long qkv;
     /** The attention output, {@code (rows, qDim)} bf16. */
     long att;
-    /** Gate and up side by side, {@code (rows, 2·inter)} f32. */
+    /**
+     * Gate and up side by side, {@code (rows, 2·inter)} f32; at least {@code (rows, dim)}, since FP8 GEMMs
+     * that scale in a separate epilogue use it as their raw output before adding to {@code x}.
+     */
     long gateUp;
     /** {@code silu(gate) * up}, {@code (rows, inter)} bf16. */
     long hidden;
+    /** FP8 GEMMs' inputs ({@link #fp8}): E4M3 codes {@code (rows, max(dim, qDim, inter))}, 0 otherwise. */
+    long q8;
+    /** Their per-token scales, {@code rows} f32; 0 without FP8 GEMMs. */
+    long q8Scales;
+    private boolean fp8;
 
     ActivationBuffers(ModelConfig config, DeviceMemory memory, Runnable beforeReplace) {
         this.config = config;
         this.memory = memory;
         this.beforeReplace = beforeReplace;
+    }
+
+    /** Adds the FP8 GEMMs' input buffers ({@link #q8}, {@link #q8Scales}) from the next growth on; call before the first. */
+    void fp8() {
+        if (capacity > 0) {
+            throw new IllegalStateException("the FP8 buffers are added before the first ensure");
+        }
+        fp8 = true;
     }
 
     /** Rows the buffers hold now. */
@@ -55,17 +71,21 @@ final class ActivationBuffers implements AutoCloseable {
         xn = memory.alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
         qkv = memory.alloc((long) cap * (c.qDim() + 2 * c.kvDim()) * Float.BYTES, what);
         att = memory.alloc((long) cap * c.qDim() * Short.BYTES, what);
-        gateUp = memory.alloc((long) cap * 2 * c.intermediateSize() * Float.BYTES, what);
+        gateUp = memory.alloc((long) cap * Math.max(2 * c.intermediateSize(), c.hiddenSize()) * Float.BYTES, what);
         hidden = memory.alloc((long) cap * c.intermediateSize() * Short.BYTES, what);
+        if (fp8) {
+            q8 = memory.alloc((long) cap * Math.max(c.hiddenSize(), Math.max(c.qDim(), c.intermediateSize())), what);
+            q8Scales = memory.alloc((long) cap * Float.BYTES, what);
+        }
         capacity = cap;
     }
 
     private void free() {
-        for (long a : new long[] {x, xn, qkv, att, gateUp, hidden}) {
+        for (long a : new long[] {x, xn, qkv, att, gateUp, hidden, q8, q8Scales}) {
             memory.free(a);
         }
         capacity = 0;
-        x = xn = qkv = att = gateUp = hidden = 0;
+        x = xn = qkv = att = gateUp = hidden = q8 = q8Scales = 0;
     }
 
     /** Frees the buffers; idempotent. */

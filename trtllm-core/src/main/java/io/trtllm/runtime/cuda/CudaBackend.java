@@ -1,15 +1,30 @@
 package io.trtllm.runtime.cuda;
 
+import static org.bytedeco.cuda.global.cudart.cudaGetDeviceCount;
+
 import io.trtllm.api.config.RuntimeConfig;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
+import io.trtllm.model.RankShard;
+import io.trtllm.runtime.Communicator;
+import io.trtllm.runtime.InProcessCommunicators;
 import io.trtllm.runtime.KvCacheSizer;
+import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.RankGroupRunner;
+import io.trtllm.runtime.VocabParallelHead;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntFunction;
 import java.util.Locale;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Whether the CUDA backend can run here, and the way in to it. This class refers to no
@@ -17,6 +32,8 @@ import org.jspecify.annotations.Nullable;
  * natives are loaded only once an NVIDIA driver is seen, and only on linux-x86_64.
  */
 public final class CudaBackend {
+    private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
+
     private static final Object LOCK = new Object();
     private static volatile @Nullable Probe probe;
     private static volatile @Nullable String nvrtcProbe;
@@ -236,10 +253,95 @@ public final class CudaBackend {
     /** As {@link #open(ModelConfig, Checkpoint, KvCacheSizer, DType, CompiledKernels)}, with the fast paths {@code runtime} allows. */
     public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
                                    @Nullable CompiledKernels kernels, RuntimeConfig runtime) {
+        return open(config, weights, kvSizer, weightType, weightType(weightType), kernels, runtime);
+    }
+
+    /**
+     * As above, with the KV cache's element type {@code kvType}: the weight type, or {@link DType#F8_E4M3} (FP8
+     * E4M3 keys and values of scale 1, sm_89 or newer; see {@code kernels.cu}).
+     */
+    public static ModelRunner open(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, DType weightType,
+                                   DType kvType, @Nullable CompiledKernels kernels, RuntimeConfig runtime) {
         String reason = unavailableReason();
         if (reason != null) {
             throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
-        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kernels, runtime);
+        return new CudaModelRunner(config, weights, kvSizer, 0, weightType(weightType), kvType, kernels, runtime);
+    }
+
+    /**
+     * Checks that GPUs of {@code arch} take an FP8 KV cache ({@code kv_cache_config.dtype fp8}): sm_89 or newer.
+     *
+     * @throws UnsupportedOperationException naming the architecture and what to use instead
+     */
+    public static String checkFp8KvCache(String arch) {
+        if (!KernelSource.supportsFp8(checkArch(arch))) {
+            throw new UnsupportedOperationException("kv_cache_config.dtype fp8 needs a GPU of sm_89 or newer (FP8 E4M3: Ada, "
+                    + "Hopper, Blackwell); this one is " + arch + ": use kv_cache_config.dtype auto");
+        }
+        return arch;
+    }
+    /**
+     * A model split over tensor-parallel ranks on CUDA devices, behind one runner: rank r on device
+     * {@code deviceIds[r]}, over {@code rankWeights(r)} (its file of an engine built for the split), each rank's
+     * partial sums completed through an in-process communicator over pinned host memory ({@link HostStagedAllReduce}):
+     * correct for ranks that share a device, which NCCL refuses, but synchronous at every all-reduce. The KV cache
+     * is sized once, by rank 0 from its device's free memory shared among the ranks on that device, and every rank
+     * allocates the same blocks.
+     *
+     * @throws IllegalArgumentException for a pipeline split (not on CUDA yet) or a device count that does not fit
+     * @throws IllegalStateException    if no usable CUDA device is present (with the reason)
+     */
+    public static RankGroupRunner openRanks(ModelConfig config, IntFunction<Checkpoint> rankWeights,
+                                            Parallelism parallelism, List<Integer> deviceIds, KvCacheSizer kvSizer,
+                                            DType weightType, RuntimeConfig runtime, Duration timeout) {
+        String reason = unavailableReason();
+        if (reason != null) {
+            throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
+        }
+        if (parallelism.pipelineParallelSize() > 1) {
+            throw new IllegalArgumentException("pipeline_parallel_size " + parallelism.pipelineParallelSize()
+                    + " is not supported on the CUDA backend yet (tensor_parallel_size is)");
+        }
+        if (deviceIds.size() != parallelism.worldSize()) {
+            throw new IllegalArgumentException(deviceIds.size() + " device ids for " + parallelism);
+        }
+        List<Communicator> tp = InProcessCommunicators.create(parallelism.tensorParallelSize(), timeout);
+        List<CudaRankRunner> ranks = new ArrayList<>();
+        KvCacheSpec[] spec = new KvCacheSpec[1];
+        try {
+            for (RankShard shard : parallelism.shards(config)) {
+                int rank = shard.rank();
+                int device = deviceIds.get(rank);
+                long sharing = deviceIds.stream().filter(d -> d == device).count();
+                KvCacheSizer sizer = rank == 0
+                        ? (available, perToken) -> spec[0] = kvSizer.size(available / sharing, perToken)
+                        : (available, perToken) -> spec[0];
+                var runner = new CudaModelRunner(shard.localConfig(), rankWeights.apply(rank), sizer, device,
+                        weightType(weightType), weightType(weightType), null, runtime, shard, tp.get(shard.tpRank()));
+                ranks.add(new CudaRankRunner(shard, runner, new VocabParallelHead(shard, tp.get(shard.tpRank()))));
+            }
+            LOG.info("CUDA ranks: {} on devices {} (all-reduce through host memory), KV cache {} blocks × {} tokens per "
+                    + "rank; rank 0: {}", parallelism, deviceIds, spec[0].numBlocks(), spec[0].blockSize(),
+                    ranks.getFirst().description());
+            return new RankGroupRunner(config, spec[0], "cuda", parallelism, ranks, tp, timeout);
+        } catch (RuntimeException | Error e) {
+            for (CudaRankRunner r : ranks) {
+                r.close();
+            }
+            for (Communicator c : tp) {
+                c.close();
+            }
+            throw e;
+        }
+    }
+
+    /** CUDA devices visible to this process (0 when CUDA is not usable). */
+    public static int deviceCount() {
+        if (unavailableReason() != null) {
+            return 0;
+        }
+        int[] count = new int[1];
+        return cudaGetDeviceCount(count) == 0 ? count[0] : 0;
     }
 }

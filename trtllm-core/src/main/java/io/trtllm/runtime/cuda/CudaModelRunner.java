@@ -13,7 +13,9 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import io.trtllm.model.Checkpoint;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.RankShard;
 import io.trtllm.runtime.Batch;
+import io.trtllm.runtime.Communicator;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.KvCacheSpec;
@@ -64,7 +66,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p>System properties read at construction: {@code trtllm.cuda.graphs=false} runs decode passes eagerly;
  * {@code trtllm.cuda.deviceSampling=false} copies SAMPLE rows to the host and draws there (the
- * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS.
+ * comparison of the benchmarks); {@code trtllm.cuda.gemv=false} runs every projection through cuBLAS;
+ * {@code trtllm.cuda.fp8Gemm=true} runs an FP8 engine W8A8 through cuBLASLt ({@link Fp8Gemm}) instead of
+ * weight-only (the FP8 GEMV for decode rows, the weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
+ * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
+ *
+ * <p>FP8 engines, W8A8 (opt-in until its pending GPU run): each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
+ * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
+ * inputs), {@code silu_mul_f8} (the down projection's), {@code quant_f8} (the attention output, the
+ * o-projection's), decode rows included (measured faster than the FP8 GEMV, see {@link Projections#enableFp8Gemm}).
+ * The LM head stays weight-only (FP8 weights, BF16 activations: the logits' precision).
  *
  * <p>{@link #enqueue} is the pass; its parts each do one job and own what they allocate:
  * {@link DeviceMemory} (every allocation, the out-of-memory messages), {@link CudaWeights} (upload and
@@ -83,11 +94,17 @@ final class CudaModelRunner implements ModelRunner {
     private static final int SAMPLE_THREADS = 1024;
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
+    /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
+    static final String FP8_GEMM = "trtllm.cuda.fp8Gemm";
+    /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
+    static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
 
     private final ModelConfig config;
     private final CudaDevice device;
-    /** BF16 or F16: the weights, the GEMMs' activation inputs and the KV cache. */
+    /** BF16 or F16: the weights, the GEMMs' activation inputs and (unless FP8) the KV cache. */
     private final DType weightType;
+    /** The KV cache's elements: {@link #weightType} or F8_E4M3. */
+    private final DType kvType;
     private final KvCacheSpec kvSpec;
     private final CUstream_st stream = new CUstream_st();
     private final DeviceMemory memory;
@@ -101,6 +118,9 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st argmaxFn;
     private final CUfunc_st maskFn;
     private final CUfunc_st sampleFn;
+    private final CUfunc_st rmsnormF8Fn;
+    private final CUfunc_st siluMulF8Fn;
+    private final CUfunc_st quantF8Fn;
     private final Projections projections;
     private final CudaWeights weights;
     private final DeviceKvCache kvCache;
@@ -114,6 +134,10 @@ final class CudaModelRunner implements ModelRunner {
     private final boolean useGraphs;
     private final boolean deviceSampling;
     private final @Nullable PassHook hook;
+    /** The rank's share of a tensor-parallel model, or null for the whole model. */
+    private final @Nullable RankShard shard;
+    /** The all-reduce of a tensor-parallel rank's partial sums, or null for the whole model. */
+    private final @Nullable HostStagedAllReduce allReduce;
 
     private @Nullable Thread boundThread;
     private @Nullable CudaException failure;
@@ -140,19 +164,52 @@ final class CudaModelRunner implements ModelRunner {
     /** As above, with the fast paths (CUDA graphs, device sampling, GEMV) that {@code runtime} allows. */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
+        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime, null, null);
+    }
+
+    /**
+     * As above, with the KV cache in {@code kvType}: {@code weightType}, or {@link DType#F8_E4M3} (one byte a
+     * value, scale 1: what the cache holds is the keys and values rounded to E4M3, saturating at ±448; sm_89 or
+     * newer).
+     */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
+        this(config, weights, kvSizer, ordinal, weightType, kvType, precompiled, runtime, null, null);
+    }
+
+    /**
+     * As above, for one rank of a tensor-parallel model when {@code shard} is given: {@code config} is the shard's
+     * {@link RankShard#localConfig()} and {@code weights} its rank's file of an engine built for the split. The pass
+     * then embeds the rank's vocabulary rows (0 for other tokens) and sums over the ranks through {@code tp} after
+     * the embedding and after the o and down projections; it runs eagerly, its logits rows come back to the host
+     * ({@link #passLocal}). CUDA graphs and device draws are off: the host-staged sum synchronizes the stream.
+     */
+    CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
+                    DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime,
+                    @Nullable RankShard shard, @Nullable Communicator tp) {
         long start = System.nanoTime();
         this.config = config;
+        this.shard = shard;
+        if ((shard == null) != (tp == null)) {
+            throw new IllegalArgumentException("a rank's shard and its TP communicator come together");
+        }
         if (weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
         }
+        if (kvType != weightType && kvType != DType.F8_E4M3) {
+            throw new IllegalArgumentException("the CUDA runner's KV cache is in its weight type (" + weightType
+                    + ") or F8_E4M3, got " + kvType);
+        }
         this.weightType = weightType;
-        this.useGraphs = runtime.cudaGraphs();
-        this.deviceSampling = runtime.cudaDeviceSampling();
+        this.kvType = kvType;
+        this.useGraphs = runtime.cudaGraphs() && shard == null;
+        this.deviceSampling = runtime.cudaDeviceSampling() && shard == null;
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
         this.device = CudaDevice.query(ordinal);
         this.memory = new DeviceMemory(device);
+        this.allReduce = tp == null ? null : new HostStagedAllReduce(tp, memory);
         this.graphs = new GraphCache(stream);
         // Before a growing buffer is replaced, graphs recorded over its address go and the stream drains.
         Runnable beforeReplace = () -> {
@@ -167,7 +224,10 @@ final class CudaModelRunner implements ModelRunner {
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
-            this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType), precompiled);
+            if (kvType == DType.F8_E4M3) {
+                CudaBackend.checkFp8KvCache(device.smArch());
+            }
+            this.kernels = KernelModule.load(device.smArch(), KernelSource.defines(config, weightType, kvType), precompiled);
             this.projections = new Projections(weightType, kernels, stream, memory, runtime.cudaGemv());
             this.embedFn = kernels.function("embed");
             this.rmsnormFn = kernels.function("rmsnorm");
@@ -178,6 +238,9 @@ final class CudaModelRunner implements ModelRunner {
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
             this.maskFn = kernels.function("mask_rows");
+            this.rmsnormF8Fn = kernels.function("rmsnorm_f8");
+            this.siluMulF8Fn = kernels.function("silu_mul_f8");
+            this.quantF8Fn = kernels.function("quant_f8");
             if (hook != null) {
                 LOG.warn("A test's pass hook is installed: it runs before the launches of every pass");
             }
@@ -188,11 +251,17 @@ final class CudaModelRunner implements ModelRunner {
             if (this.weights.maxQuantizedElements() > 0) {
                 projections.reserveScratch(this.weights.maxQuantizedElements(), this.weights.maxQuantizedCols());
             }
+            // Opt-in (trtllm.cuda.fp8Gemm=true) until a GPU run has measured W8A8 end to end with decode rows included
+            // (docs/GPU-TESTS.md, "Pending"); then the default flips to on (this line).
+            if (this.weights.linearFormat() == DeviceMatrix.Format.FP8 && "true".equals(System.getProperty(FP8_GEMM))) {
+                projections.enableFp8Gemm(!"false".equals(System.getProperty(FP8_OUTER_VECTOR)));
+                activations.fp8();
+            }
             ensureCapacity(ActivationBuffers.MIN_ROWS, 1, 0, 1);
 
-            long perToken = 2L * config.numLayers() * config.kvDim() * Short.BYTES;
+            long perToken = 2L * config.numLayers() * config.kvDim() * kvType.byteSize();
             this.kvSpec = kvSizer.size(Math.max(0, DeviceMemory.freeBytes() - HEADROOM_BYTES), perToken);
-            this.kvCache = new DeviceKvCache(config, kvSpec, memory);
+            this.kvCache = new DeviceKvCache(config, kvSpec, kvType.byteSize(), memory);
             ok = true;
             LOG.debug("CUDA runner on {}: {} layers, KV cache {} blocks × {} tokens ({} MiB), ready in {} ms", device,
                     this.weights.layers(), kvSpec.numBlocks(), kvSpec.blockSize(), kvCache.bytes() >> 20,
@@ -243,14 +312,31 @@ final class CudaModelRunner implements ModelRunner {
             case FLOAT -> weightType + " weights";
             case INT8 -> "weight-only INT8 (" + weightType + " activations)";
             case INT4 -> "weight-only INT4 (" + weightType + " activations)";
-            case FP8 -> "FP8 E4M3 weights (" + weightType + " activations)";
+            case FP8 -> projections.fp8Gemm() != null
+                    ? "FP8 E4M3 weights, W8A8 through cuBLASLt (per-token activation scales)"
+                    : "FP8 E4M3 weights (" + weightType + " activations)";
         };
-        return device + ", " + weightsNote + ", " + weightType + " KV cache, cuBLAS + kernels " + kernels.origin()
+        String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
+        return device + ", " + weightsNote + ", " + kvNote + ", cuBLAS + kernels " + kernels.origin()
                 + projections.gemvNote();
     }
 
     @Override
     public ForwardResult forward(Batch batch) {
+        if (shard != null) {
+            throw new IllegalStateException("a tensor-parallel rank runs passLocal, driven by its rank group");
+        }
+        checkUsable();
+        batch.checkAgainst(config, kvSpec);
+        bindThread();
+        try {
+            return run(batch);
+        } catch (CudaException e) {
+            throw failed(e);
+        }
+    }
+
+    private void checkUsable() {
         if (closed) {
             throw new IllegalStateException("the CUDA runner is closed");
         }
@@ -258,19 +344,17 @@ final class CudaModelRunner implements ModelRunner {
             throw new IllegalStateException("the CUDA backend is unusable after an earlier device error: "
                     + failure.getMessage(), failure);
         }
-        batch.checkAgainst(config, kvSpec);
-        bindThread();
-        try {
-            return run(batch);
-        } catch (CudaException e) {
-            if (e.outOfMemory()) {
-                throw e;
-            }
-            CudaException error = withDeviceError(e);
-            failure = error;
-            LOG.error("The CUDA backend is unusable from now on: {}", error.getMessage());
-            throw error;
+    }
+
+    /** {@code e}, recorded as this runner's failure unless it is an allocation failure (the context is then intact). */
+    private CudaException failed(CudaException e) {
+        if (e.outOfMemory()) {
+            return e;
         }
+        CudaException error = withDeviceError(e);
+        failure = error;
+        LOG.error("The CUDA backend is unusable from now on: {}", error.getMessage());
+        return error;
     }
 
     /**
@@ -293,6 +377,12 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public @Nullable Throwable failure() {
         return failure;
+    }
+
+    /** FP8 W8A8 GEMMs enqueued since construction (0 unless an FP8 engine runs W8A8); for tests. */
+    long fp8GemmCalls() {
+        Fp8Gemm f = projections.fp8Gemm();
+        return f == null ? 0 : f.calls();
     }
 
     /** Logits rows copied to the host since construction: 0 while every row is an argmax or a device draw. */
@@ -398,24 +488,51 @@ final class CudaModelRunner implements ModelRunner {
         float scale = (float) (1.0 / Math.sqrt(c.headDim()));
         int headGroups = (c.numHeads() + 2 * c.numKvHeads() + 3) / 4;  // qkv_post: 4 warps, one head each
 
-        kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).launch(embedFn, "embed", tokens, 1, 128, stream);
+        // A TP rank: its vocabulary rows' lookups, and every partial sum completed over the ranks; the o and down
+        // projections write x + partial on TP rank 0 and the partial alone on the others, so the sum is the new x.
+        boolean lead = shard == null || shard.tpRank() == 0;
+        int firstVocabRow = shard == null ? 0 : shard.firstVocabRow();
+        kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).i32(firstVocabRow).i32(c.vocabSize())
+                .launch(embedFn, "embed", tokens, 1, 128, stream);
+        sumOverRanks(a.x, (long) tokens * dim);
         for (int l = 0; l < weights.layers(); l++) {
             CudaWeights.Layer w = weights.layer(l);
-            kernels.args().ptr(a.x).ptr(0).ptr(w.attnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
-            projections.gemm(w.wqkv(), a.xn, a.qkv, qkvDim, dim, tokens, false);
+            if (projections.takesFp8(w.wqkv(), tokens)) {
+                kernels.args().ptr(a.x).ptr(w.attnNorm()).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
+                projections.gemmFp8(w.wqkv(), a.q8, a.q8Scales, a.qkv, tokens, false, a.qkv);
+            } else {
+                kernels.args().ptr(a.x).ptr(0).ptr(w.attnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
+                projections.gemm(w.wqkv(), a.xn, a.qkv, qkvDim, dim, tokens, false);
+            }
             kernels.args().ptr(a.qkv).ptr(w.bqkv()).ptr(w.qNorm()).ptr(w.kNorm()).ptr(weights.invFreq).ptr(in.positions())
                     .ptr(in.slots()).ptr(kvCache.keys(l)).ptr(kvCache.values(l))
                     .launch(qkvPostFn, "qkv_post", tokens, headGroups, 128, stream);
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
                     .ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
                     .launch(attentionFn, "attention", tokens, c.numHeads(), 256, stream);
-            projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, true);
-            if (w.bo() != 0) {
+            if (projections.takesFp8(w.wo(), tokens)) {
+                kernels.args().ptr(a.att).i32(c.qDim()).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(quantF8Fn, "quant_f8", tokens, 1, 256, stream);
+                projections.gemmFp8(w.wo(), a.q8, a.q8Scales, a.x, tokens, lead, a.gateUp);
+            } else {
+                projections.gemm(w.wo(), a.att, a.x, dim, c.qDim(), tokens, lead);
+            }
+            if (w.bo() != 0 && lead) {
                 kernels.args().ptr(a.x).ptr(w.bo()).launch(addBiasFn, "add_bias", tokens, 1, 256, stream);
             }
-            kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
-            gateUpSilu(w.wgateUp(), tokens);
-            projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, true);
+            sumOverRanks(a.x, (long) tokens * dim);
+            if (projections.takesFp8(w.wgateUp(), tokens)) {
+                kernels.args().ptr(a.x).ptr(w.ffnNorm()).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
+                projections.gemmFp8(w.wgateUp(), a.q8, a.q8Scales, a.gateUp, tokens, false, a.gateUp);
+                downFromGateUp(w.wdown(), tokens, lead);
+            } else {
+                kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
+                gateUpSilu(w.wgateUp(), tokens);
+                projections.gemm(w.wdown(), a.hidden, a.x, dim, inter, tokens, lead);
+            }
+            sumOverRanks(a.x, (long) tokens * dim);
         }
         if (logitRows == 0) {
             return;
@@ -436,6 +553,46 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
+    /** A TP rank's all-reduce of {@code floats} floats at {@code buffer}; nothing for the whole model. */
+    private void sumOverRanks(long buffer, long floats) {
+        if (allReduce != null) {
+            allReduce.sum(buffer, floats, stream);
+        }
+    }
+
+    /**
+     * A tensor-parallel rank's pass over {@code batch} (checked against the whole model by the rank group): every
+     * layer with its sums over the ranks, then this rank's LM head rows. Returns its logits of the rows that need
+     * them, {@code (rows, vocabRows)} on the host, for {@link io.trtllm.runtime.VocabParallelHead}. Device errors
+     * make the runner unusable as in {@link #forward}.
+     */
+    float[] passLocal(Batch batch) {
+        if (shard == null) {
+            throw new IllegalStateException("passLocal is a tensor-parallel rank's pass");
+        }
+        checkUsable();
+        bindThread();
+        try {
+            List<SequenceChunk> chunks = batch.chunks();
+            int tokens = batch.tokenCount();
+            int logitRows = 0;
+            int stride = 1;
+            boolean decode = true;
+            for (SequenceChunk chunk : chunks) {
+                logitRows += chunk.logitsRows();
+                stride = Math.max(stride, kvSpec.blocksFor(chunk.endPosition()));
+                decode &= chunk.length() == 1 && chunk.logitsRows() == 1;
+            }
+            ensureCapacity(tokens, Math.max(1, logitRows), chunks.size(), stride);
+            inputs.write(chunks, stride, 0, kvSpec, stream);
+            projections.gemvPass(decode);
+            enqueue(tokens, logitRows, false, false);
+            return outputs.copyLogits(logitRows, stream);
+        } catch (CudaException e) {
+            throw failed(e);
+        }
+    }
+
     /**
      * {@code hidden = bf16(silu(xn·Wgᵀ) * xn·Wuᵀ)} of {@code rows} rows, {@code wGateUp = [Wg; Wu]}: one
      * fused GEMV launch for few rows, else the gate|up GEMM into {@code gateUp} and silu_mul.
@@ -447,6 +604,24 @@ final class CudaModelRunner implements ModelRunner {
         if (!projections.swiglu(wGateUp, a.xn, a.hidden, inter, dim, rows)) {
             projections.gemm(wGateUp, a.xn, a.gateUp, 2 * inter, dim, rows, false);
             kernels.args().ptr(a.gateUp).ptr(a.hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);
+        }
+    }
+
+    /**
+     * {@code x += silu(gate) * up · Wdᵀ} from the gate|up GEMM's output in {@code gateUp}: quantized to FP8 by
+     * {@code silu_mul_f8} for an FP8 GEMM (whose raw output may reuse {@code gateUp}, read by then), else
+     * through {@code silu_mul} and {@link Projections#gemm}.
+     */
+    private void downFromGateUp(DeviceMatrix wDown, int rows, boolean accumulate) {
+        ActivationBuffers a = activations;
+        int dim = config.hiddenSize();
+        int inter = config.intermediateSize();
+        if (projections.takesFp8(wDown, rows)) {
+            kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, 256, stream);
+            projections.gemmFp8(wDown, a.q8, a.q8Scales, a.x, rows, accumulate, a.gateUp);
+        } else {
+            kernels.args().ptr(a.gateUp).ptr(a.hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);
+            projections.gemm(wDown, a.hidden, a.x, dim, inter, rows, accumulate);
         }
     }
 
@@ -482,6 +657,9 @@ final class CudaModelRunner implements ModelRunner {
         }
         if (weights != null) {
             weights.close();
+        }
+        if (allReduce != null) {
+            allReduce.close();
         }
         sampling.close();
         masks.close();

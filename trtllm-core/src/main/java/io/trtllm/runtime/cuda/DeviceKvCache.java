@@ -5,7 +5,7 @@ import io.trtllm.runtime.KvCacheSpec;
 
 /**
  * The paged KV cache on the device: per layer, keys and values {@code [block][slot][kvHead][headDim]} in
- * the runner's 16-bit type, block ids the executor's, plus one block more than the executor's (block
+ * the runner's 16-bit type or FP8 E4M3 ({@code elementBytes} 2 or 1), block ids the executor's, plus one block more than the executor's (block
  * {@code spec.numBlocks()}): padding rows of graph replays write there. Owns its device memory.
  */
 final class DeviceKvCache implements AutoCloseable {
@@ -22,10 +22,10 @@ final class DeviceKvCache implements AutoCloseable {
      *
      * @throws CudaException when the device has too little free, naming the cache, its size and the layer
      */
-    DeviceKvCache(ModelConfig config, KvCacheSpec spec, DeviceMemory memory) {
+    DeviceKvCache(ModelConfig config, KvCacheSpec spec, int elementBytes, DeviceMemory memory) {
         this.memory = memory;
         int layers = config.numLayers();
-        this.layerBytes = (spec.capacityTokens() + spec.blockSize()) * config.kvDim() * Short.BYTES;
+        this.layerBytes = (spec.capacityTokens() + spec.blockSize()) * config.kvDim() * elementBytes;
         this.keys = new long[layers];
         this.values = new long[layers];
         String kv = "the KV cache (" + spec.numBlocks() + " blocks of " + spec.blockSize() + " tokens, "

@@ -68,6 +68,20 @@ final class KernelSource {
      * @throws IllegalArgumentException for a head dimension the kernels do not take (odd, or over 256)
      */
     static List<String> defines(ModelConfig c, DType weightType) {
+        return defines(c, weightType, weightType);
+    }
+
+    /**
+     * As {@link #defines(ModelConfig, DType)}, with a KV cache of {@code kvType}: the weight type, or
+     * {@link DType#F8_E4M3} ({@code KV_FP8=1}: E4M3 keys and values of scale 1).
+     *
+     * @throws IllegalArgumentException for a head dimension the kernels do not take, or another KV type
+     */
+    static List<String> defines(ModelConfig c, DType weightType, DType kvType) {
+        if (kvType != weightType && kvType != DType.F8_E4M3) {
+            throw new IllegalArgumentException("the CUDA KV cache is in the weights' type (" + weightType + ") or F8_E4M3, got "
+                    + kvType);
+        }
         if (c.headDim() % 2 != 0 || c.headDim() > 256) {
             throw new IllegalArgumentException("the CUDA backend needs an even head_dim <= 256, got " + c.headDim());
         }
@@ -78,7 +92,7 @@ final class KernelSource {
                 "EPS=" + String.format(Locale.ROOT, "%.9ef", c.rmsNormEps()),
                 "WINDOW=" + (window == null ? 0 : window), "HAS_QKV_BIAS=" + (c.attentionBias() ? 1 : 0),
                 "HAS_QK_NORM=" + (c.qkNorm() ? 1 : 0), f16 ? "WEIGHT_F16=1" : "WEIGHT_F16=0",
-                f16 ? "KV_F16=1" : "KV_BF16=1");
+                kvType == DType.F8_E4M3 ? "KV_FP8=1" : f16 ? "KV_F16=1" : "KV_BF16=1");
     }
 
     /** The NVRTC options for {@code arch} with the model's {@code defines} ({@code NAME=value} each). */

@@ -118,6 +118,24 @@ final class LogitsBuffers implements AutoCloseable {
         return result.build();
     }
 
+    /**
+     * The first {@code rows} logits rows, {@code (rows, vocab)}, copied to the host once {@code stream} is done (a
+     * tensor-parallel rank's share of the vocabulary).
+     */
+    float[] copyLogits(int rows, CUstream_st stream) {
+        int vocab = config.vocabSize();
+        long bytes = (long) rows * vocab * Float.BYTES;
+        if (bytes > 0) {
+            check(cudaMemcpyAsync(at(hostLogits.address()), at(logits), bytes, cudaMemcpyDeviceToHost, stream),
+                    "cudaMemcpyAsync(logits)");
+        }
+        Cuda.sync(stream);
+        float[] out = new float[rows * vocab];
+        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, out, 0, rows * vocab);
+        rowsCopied += rows;
+        return out;
+    }
+
     /** Whether only a token id of this chunk comes back: an argmax, or a draw made on the device. */
     private static boolean idOnly(SequenceChunk chunk, boolean drawn) {
         return chunk.logits() == SequenceChunk.LogitsMode.ARGMAX

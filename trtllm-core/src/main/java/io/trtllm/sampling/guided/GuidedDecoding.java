@@ -73,6 +73,7 @@ public final class GuidedDecoding {
             case REGEX -> Grammar.of(RegexParser.parse(params.text(), RegexParser.Mode.FULL_MATCH));
             case CHOICE -> Grammar.of(Expr.alt(params.choices().stream().map(Expr::literal).toList()));
             case GRAMMAR -> GbnfParser.parse(params.text());
+            case STRUCTURAL_TAG -> StructuralTagCompiler.compile(params.text(), options);
         };
     }
 }

@@ -24,8 +24,8 @@ typedef unsigned short bf16;
 
 typedef unsigned short f16;
 
-#if KV_BF16 && KV_F16
-#error "KV_BF16 and KV_F16 exclude each other"
+#if (KV_BF16 + KV_F16 + KV_FP8) > 1
+#error "KV_BF16, KV_F16 and KV_FP8 exclude each other"
 #endif
 
 __device__ __forceinline__ float bf2f(bf16 h) {
@@ -53,6 +53,53 @@ __device__ __forceinline__ f16 f2h(float f) {
     return h;
 }
 
+// The value of an FP8 E4M3 code (torch's float8_e4m3fn; io.trtllm.model.Fp8.decode): 4 exponent bits of bias
+// 7, 3 mantissa bits, subnormals below 2^-6, 0x7f / 0xff NaN (never written by the engine builder).
+__device__ __forceinline__ float e4m3_to_f(unsigned b) {
+    unsigned e = (b >> 3) & 0xfu;
+    unsigned m = b & 7u;
+    float v = e == 0 ? (float) m * 0.001953125f : __uint_as_float(((e + 120u) << 23) | (m << 20));
+    v = (b & 0x7fu) == 0x7fu ? __int_as_float(0x7fc00000) : v;
+    return (b & 0x80u) ? -v : v;
+}
+
+// f32 -> E4M3 code, round to nearest even, saturating to ±448, NaN -> 0x7f (io.trtllm.model.Fp8.encode): the
+// cvt.rn.satfinite instruction on sm_89+, the same in integer steps below (FP8 is refused there; it compiles).
+__device__ __forceinline__ unsigned f_to_e4m3(float f) {
+#if __CUDA_ARCH__ >= 890
+    unsigned short pair;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(f));
+    return pair & 0xffu;
+#else
+    unsigned u = __float_as_uint(f);
+    unsigned sign = (u >> 24) & 0x80u;
+    unsigned a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) {
+        return 0x7fu;
+    }
+    if (a >= 0x43e00000u) {  // 448
+        return sign | 0x7eu;
+    }
+    if (a < 0x3c800000u) {  // 2^-6: subnormals, multiples of 2^-9
+        return sign | (unsigned) __float2int_rn(__uint_as_float(a) * 512.0f);
+    }
+    int e = (int) (a >> 23) - 127;
+    unsigned m = (a >> 20) & 7u;
+    unsigned rest = a & 0xfffffu;
+    if (rest > 0x80000u || (rest == 0x80000u && (m & 1u))) {
+        m++;
+    }
+    if (m == 8u) {
+        m = 0;
+        e++;
+    }
+    if (e > 8 || (e == 8 && m == 7u)) {
+        return sign | 0x7eu;
+    }
+    return sign | ((unsigned) (e + 7) << 3) | m;
+#endif
+}
+
 // wt: the 16-bit type of the weights (the embedding table included) and of the activations that
 // feed the GEMMs (rmsnorm, attention and silu_mul outputs); wt2f / f2wt convert it.
 #if WEIGHT_F16
@@ -73,10 +120,15 @@ __device__ __forceinline__ wt f2wt(float f) {
 }
 #endif
 
+// kv_t: the KV cache's elements. KV_FP8: E4M3 codes of scale 1 (TensorRT-LLM's default without calibrated
+// scales): a key or value is stored rounded to 3 mantissa bits (2^-4 relative at most), saturating at ±448, with
+// steps of 2^-9 below 2^-6; attention reads them back as floats.
 #if KV_BF16
 typedef bf16 kv_t;
 #elif KV_F16
 typedef f16 kv_t;
+#elif KV_FP8
+typedef unsigned char kv_t;
 #else
 typedef float kv_t;
 #endif
@@ -86,6 +138,8 @@ __device__ __forceinline__ float kv_load(const kv_t* p) {
     return bf2f(*p);
 #elif KV_F16
     return h2f(*p);
+#elif KV_FP8
+    return e4m3_to_f(*p);
 #else
     return *p;
 #endif
@@ -96,6 +150,8 @@ __device__ __forceinline__ kv_t kv_store(float f) {
     return f2bf(f);
 #elif KV_F16
     return f2h(f);
+#elif KV_FP8
+    return (kv_t) f_to_e4m3(f);
 #else
     return f;
 #endif
@@ -132,11 +188,20 @@ __device__ float block_sum(float v) {
     return r;
 }
 
-// x[t] = embedding[tokens[t]] (wt -> f32). Grid: T blocks.
+// x[t] = embedding[tokens[t] - first] (wt -> f32) for the table's rows [first, first + rows); 0 for a token
+// outside them (a tensor-parallel rank holds a range of the vocabulary; the sum over the ranks is the lookup).
+// One rank: first 0, rows = vocab. Grid: T blocks.
 extern "C" __global__ void embed(const int* __restrict__ tokens, const wt* __restrict__ table,
-                                 float* __restrict__ x) {
+                                 float* __restrict__ x, int first, int rows) {
     int t = blockIdx.x;
-    const wt* row = table + (long) tokens[t] * DIM;
+    int id = tokens[t] - first;
+    if (id < 0 || id >= rows) {
+        for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+            x[(long) t * DIM + i] = 0.0f;
+        }
+        return;
+    }
+    const wt* row = table + (long) id * DIM;
     for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
         x[(long) t * DIM + i] = wt2f(row[i]);
     }
@@ -642,15 +707,6 @@ __device__ __forceinline__ void unpack_i4x8(unsigned u, float (&f)[8]) {
     }
 }
 
-// The value of an FP8 E4M3 code (torch's float8_e4m3fn; io.trtllm.model.Fp8.decode): 4 exponent bits of bias
-// 7, 3 mantissa bits, subnormals below 2^-6, 0x7f / 0xff NaN (never written by the engine builder).
-__device__ __forceinline__ float e4m3_to_f(unsigned b) {
-    unsigned e = (b >> 3) & 0xfu;
-    unsigned m = b & 7u;
-    float v = e == 0 ? (float) m * 0.001953125f : __uint_as_float(((e + 120u) << 23) | (m << 20));
-    v = (b & 0x7fu) == 0x7fu ? __int_as_float(0x7fc00000) : v;
-    return (b & 0x80u) ? -v : v;
-}
 
 // The 4 FP8 E4M3 values of one 32-bit word (column order), as floats.
 __device__ __forceinline__ void unpack_f8x4(unsigned u, float* f) {
@@ -1394,4 +1450,93 @@ sample_rows(const float* __restrict__ logits, int vocab, const SampleParams* __r
 // a sticky error. Production passes never launch it.
 extern "C" __global__ void fault(int* p) {
     *(volatile int*) p = 1;
+}
+
+// ---- FP8 W8A8: activations quantized per token for cuBLASLt's E4M3 GEMMs (Fp8Gemm.java) ----
+//
+// (e4m3_to_f and f_to_e4m3 are defined at the top, beside the other conversions.)
+// A GEMM input row v becomes E4M3 codes q = e4m3(v · (448 / amax)) and one F32 scale s = amax / 448
+// (amax = max |v| of the row; an all-zero row gets s = 1), so that v ≈ q · s with 3 mantissa bits and no row
+// overflowing. The scales go to cuBLASLt beside the weights' per-channel ones (outer-vector scaling) or to
+// f8_epilogue. Rounding: nearest, ties to even, saturating at ±448 (io.trtllm.model.Fp8.encode; the
+// quantization is Fp8.quantizeRow). Grid of every kernel: one block per row.
+
+#define FP8_MAX 448.0f
+
+// (block_max, above with the sampling kernels: the max over the block, every thread gets it.)
+
+// The row's multiplier 448 / amax (1 for an all-zero row), its scale written to scales[r] by thread 0.
+__device__ __forceinline__ float f8_row_scale(float amax, float* __restrict__ scales, int r) {
+    float s = amax > 0.0f ? amax / FP8_MAX : 1.0f;
+    if (threadIdx.x == 0) {
+        scales[r] = s;
+    }
+    return amax > 0.0f ? FP8_MAX / amax : 1.0f;
+}
+
+// rmsnorm's row (weight · x / rms, f32, not rounded to wt) quantized: q[r] (DIM codes), scales[r].
+extern "C" __global__ void rmsnorm_f8(const float* __restrict__ x, const float* __restrict__ weight,
+                                      unsigned char* __restrict__ q, float* __restrict__ scales) {
+    int r = blockIdx.x;
+    const float* in = x + (long) r * DIM;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        float v = in[i];
+        ss += v * v;
+    }
+    ss = block_sum(ss);
+    float inv = rsqrtf(ss / DIM + EPS);
+    float amax = 0.0f;
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        amax = fmaxf(amax, fabsf(weight[i] * (in[i] * inv)));
+    }
+    float mul = f8_row_scale(block_max(amax), scales, r);
+    for (int i = threadIdx.x; i < DIM; i += blockDim.x) {
+        q[(long) r * DIM + i] = (unsigned char) f_to_e4m3(weight[i] * (in[i] * inv) * mul);
+    }
+}
+
+// silu(gate) · up of gate_up[r] = [gate (INTER) | up (INTER)] (f32) quantized: q[r] (INTER codes), scales[r].
+extern "C" __global__ void silu_mul_f8(const float* __restrict__ gate_up, unsigned char* __restrict__ q,
+                                       float* __restrict__ scales) {
+    int r = blockIdx.x;
+    const float* row = gate_up + (long) r * 2 * INTER;
+    float amax = 0.0f;
+    for (int i = threadIdx.x; i < INTER; i += blockDim.x) {
+        float g = row[i];
+        amax = fmaxf(amax, fabsf(g / (1.0f + expf(-g)) * row[INTER + i]));
+    }
+    float mul = f8_row_scale(block_max(amax), scales, r);
+    for (int i = threadIdx.x; i < INTER; i += blockDim.x) {
+        float g = row[i];
+        q[(long) r * INTER + i] = (unsigned char) f_to_e4m3(g / (1.0f + expf(-g)) * row[INTER + i] * mul);
+    }
+}
+
+// Rows of cols wt values (the attention output, the o-projection's input) quantized: q[r] (cols codes), scales[r].
+extern "C" __global__ void quant_f8(const wt* __restrict__ in, int cols, unsigned char* __restrict__ q,
+                                    float* __restrict__ scales) {
+    int r = blockIdx.x;
+    const wt* row = in + (long) r * cols;
+    float amax = 0.0f;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+        amax = fmaxf(amax, fabsf(wt2f(row[i])));
+    }
+    float mul = f8_row_scale(block_max(amax), scales, r);
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+        q[(long) r * cols + i] = (unsigned char) f_to_e4m3(wt2f(row[i]) * mul);
+    }
+}
+
+// Where cuBLASLt takes no outer-vector scales: out[r][c] (+)= raw[r][c] · a_scales[r] · w_scales[c], the raw
+// E4M3 product (f32, unit scales) of rows × cols; raw may be out when not accumulating.
+extern "C" __global__ void f8_epilogue(const float* raw, const float* __restrict__ a_scales,
+                                       const float* __restrict__ w_scales, float* out, int cols, int accumulate) {
+    int r = blockIdx.x;
+    float sa = a_scales[r];
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        long i = (long) r * cols + c;
+        float v = raw[i] * sa * w_scales[c];
+        out[i] = accumulate ? out[i] + v : v;
+    }
 }

@@ -17,7 +17,8 @@ class DtypeTests {
             "float32, FLOAT32, float32, F32", "f32, FLOAT32, float32, F32", "FP32, FLOAT32, float32, F32",
             "float16, FLOAT16, float16, F16", "f16, FLOAT16, float16, F16", "fp16, FLOAT16, float16, F16",
             "half, FLOAT16, float16, F16",
-            "bfloat16, BFLOAT16, bfloat16, BF16", "BF16, BFLOAT16, bfloat16, BF16"})
+            "bfloat16, BFLOAT16, bfloat16, BF16", "BF16, BFLOAT16, bfloat16, BF16",
+            "fp8, FP8, fp8, F8_E4M3", "FP8_E4M3, FP8, fp8, F8_E4M3", "e4m3, FP8, fp8, F8_E4M3", "float8, FP8, fp8, F8_E4M3"})
     void parsesEverySpellingToOneName(String spelling, Dtype dtype, String id, DType tensorType) {
         assertThat(Dtype.parse(spelling)).isEqualTo(dtype);
         assertThat(dtype.id()).isEqualTo(id);
@@ -27,10 +28,23 @@ class DtypeTests {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"", "int8", "I8", "fp8", "float64", "bfloat", "f 16"})
+    @ValueSource(strings = {"", "int8", "I8", "e5m2", "fp4", "float64", "bfloat", "f 16"})
     void refusesOtherValuesNamingThem(String value) {
         assertThatThrownBy(() -> Dtype.parse(value))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("dtype '" + value + "' is not one of [auto, float32, float16, bfloat16]");
+                .hasMessage("dtype '" + value + "' is not one of [auto, float32, float16, bfloat16, fp8]");
+    }
+
+    /** fp8 names the KV cache's elements only: as the weights' dtype it is refused, pointing at quantization fp8. */
+    @org.junit.jupiter.api.Test
+    void fp8IsNoWeightDtype() {
+        assertThatThrownBy(() -> BuildConfig.builder(64).dtype("fp8").build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("dtype fp8 is for the KV cache (kv_cache_config.dtype); FP8 weights are quantization fp8 (with "
+                        + "dtype auto, bfloat16 or float16)");
+        assertThatThrownBy(() -> io.trtllm.api.LlmArgs.builder("stories15M").dtype("fp8").build())
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("quantization fp8");
+        assertThat(BuildConfig.builder(64).dtype("bf16").build().dtype()).isEqualTo(Dtype.BFLOAT16);
+        assertThat(KvCacheConfig.defaults().withDtype("fp8").dtype()).isEqualTo(Dtype.FP8);
     }
 }

@@ -44,6 +44,12 @@ class CompiledKernelsTests {
         assertThat(KernelSource.defines(config, DType.BF16)).contains("WEIGHT_F16=0", "KV_BF16=1", "WINDOW=" + config.slidingWindow())
                 .doesNotContain("KV_F16=1");
         assertThat(KernelSource.defines(config, DType.F16)).contains("WEIGHT_F16=1", "KV_F16=1").doesNotContain("KV_BF16=1");
+        assertThat(KernelSource.defines(config, DType.BF16, DType.F8_E4M3)).contains("WEIGHT_F16=0", "KV_FP8=1")
+                .doesNotContain("KV_BF16=1", "KV_F16=1");
+        assertThat(KernelSource.defines(config, DType.F16, DType.F8_E4M3)).contains("WEIGHT_F16=1", "KV_FP8=1");
+        assertThat(KernelSource.defines(config, DType.BF16, DType.BF16)).isEqualTo(KernelSource.defines(config, DType.BF16));
+        assertThatThrownBy(() -> KernelSource.defines(config, DType.BF16, DType.F16))
+                .hasMessage("the CUDA KV cache is in the weights' type (BF16) or F8_E4M3, got F16");
         assertThat(KernelSource.options("sm_90", List.of("A=1"))).containsExactly("--gpu-architecture=sm_90", "--std=c++17",
                 "-default-device", "-DA=1");
     }

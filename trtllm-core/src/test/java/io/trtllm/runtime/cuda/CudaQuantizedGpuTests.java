@@ -107,7 +107,7 @@ class CudaQuantizedGpuTests {
         }
     }
 
-    private static Quantized quantize(CudaGemvGpuTests.Device d, Arena arena, Format format, int rows, int cols, long seed) {
+    static Quantized quantize(CudaGemvGpuTests.Device d, Arena arena, Format format, int rows, int cols, long seed) {
         MemorySegment source = arena.allocate((long) rows * cols * Float.BYTES, 64);
         IntStream.range(0, 64).parallel().forEach(part -> {
             for (long i = (long) rows * cols * part / 64; i < (long) rows * cols * (part + 1) / 64; i++) {
@@ -322,7 +322,7 @@ class CudaQuantizedGpuTests {
     }
 
     /**
-     * The runner on FP8 engines of the tiny fixtures (sm_89 or newer) against the CPU backend on a float32
+     * The runner on FP8 engines of the tiny fixtures (sm_89 or newer), weight-only ({@code trtllm.cuda.fp8Gemm=false}), against the CPU backend on a float32
      * checkpoint of the very numbers the engine holds (each FP8 value times its row's scale; the head untied,
      * since the engine quantizes a tied head beside the float embedding): prefill and one token a pass within
      * the BF16 bound; the distance to transformers float32 (what FP8 weights cost) recorded, and bounded
@@ -350,8 +350,10 @@ class CudaQuantizedGpuTests {
                     cpu[p] = Arrays.copyOfRange(all, p * vocab, (p + 1) * vocab);
                 }
             }
-            try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16, null)) {
-                assertThat(runner.description()).contains("FP8 E4M3 weights");
+            // Weight-only: the W8A8 path (FP8 activations) is CudaFp8GpuTests'.
+            try (var runner = CudaFp8GpuTests.withProperty(CudaModelRunner.FP8_GEMM, "false", () -> new CudaModelRunner(config,
+                    lease.weights(), (a, p) -> new KvCacheSpec(32, 4), 0, DType.BF16, null))) {
+                assertThat(runner.description()).contains("FP8 E4M3 weights").doesNotContain("W8A8");
                 float[] prefill = runner.forward(Batch.of(new SequenceChunk(prompt, 0, scrambledBlocks(16), LogitsMode.ALL)))
                         .logits(0);
                 int[] table = {20, 3, 17, 9, 25, 1, 30, 11};

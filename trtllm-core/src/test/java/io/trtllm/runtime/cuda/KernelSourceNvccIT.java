@@ -39,8 +39,9 @@ class KernelSourceNvccIT {
     }
 
     @ParameterizedTest
-    @CsvSource({"llama3, BF16", "llama3, F16", "mistral, BF16", "mistral, F16", "qwen2, F16", "qwen3, F16"})
-    void theKernelsCompileForSm90(String arch, DType weightType) throws IOException, InterruptedException {
+    @CsvSource({"llama3, BF16, BF16", "llama3, F16, F16", "mistral, BF16, BF16", "mistral, F16, F16", "qwen2, F16, F16",
+            "qwen3, F16, F16", "llama3, BF16, F8_E4M3", "qwen3, F16, F8_E4M3"})
+    void theKernelsCompileForSm90(String arch, DType weightType, DType kvType) throws IOException, InterruptedException {
         Path nvcc = nvcc();
         // CI (TRTLLM_REQUIRE_NVCC=true) has nvcc: there the test fails rather than skips without it.
         assertThat(nvcc != null || !"true".equals(System.getenv("TRTLLM_REQUIRE_NVCC")))
@@ -49,7 +50,7 @@ class KernelSourceNvccIT {
         Path source = Files.writeString(tmp.resolve("kernels.cu"), KernelSource.text());
         List<String> command = new ArrayList<>(List.of(nvcc.toString(), "-arch=sm_90", "-std=c++17", "-cubin",
                 "-o", tmp.resolve("kernels.cubin").toString()));
-        for (String d : KernelSource.defines(ModelConfig.load(fixture(arch)), weightType)) {
+        for (String d : KernelSource.defines(ModelConfig.load(fixture(arch)), weightType, kvType)) {
             command.add("-D" + d);
         }
         command.add(source.toString());

@@ -11,7 +11,7 @@ import io.trtllm.api.LLM;
 import io.trtllm.api.QueueFullException;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
-import io.trtllm.spring.chat.TrtLlmRequestObserver;
+import io.trtllm.api.RequestListener;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -25,13 +25,16 @@ import java.util.function.ToDoubleFunction;
  * fraction in use, 0 to 1), {@value #BATCH_SIZE} (sequences
  * in the last forward pass) and {@value #ITERATIONS} (forward passes).
  *
- * <p>Recorded at the end of each request of a {@link io.trtllm.spring.chat.TrtLlmChatModel} (this is its
- * {@link TrtLlmRequestObserver}; requests made on the {@code LLM} directly are not counted):
- * {@value #COMPLETED} tagged {@code reason=stop|length|cancelled}, {@value #REJECTED} (queue full),
- * {@value #FAILED}, {@value #TOKENS} tagged {@code type=prompt|generated}, and the timers
- * {@value #TTFT}, {@value #TPOT} and {@value #E2E}.
+ * <p>Recorded at the end of each request of the {@code LLM} (a {@link RequestListener} on it: every request
+ * counts once, whether it came through the auto-configured chat model, the application's own {@code ChatModel},
+ * the OpenAI API or the {@code LLM} itself): {@value #COMPLETED} tagged {@code reason=stop|length|cancelled},
+ * {@value #REJECTED} (queue full), {@value #FAILED}, {@value #TOKENS} tagged {@code type=prompt|generated}, and
+ * the timers {@value #TTFT}, {@value #TPOT} and {@value #E2E}.
+ *
+ * <p>{@link #close()} stops listening to the {@code LLM} (the bean's destroy method), so that an {@code LLM} that
+ * outlives the application context does not feed meters of a closed one.
  */
-public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
+public final class TrtLlmMetrics implements MeterBinder, AutoCloseable {
     static final String ACTIVE = "trtllm.requests.active";
     static final String QUEUED = "trtllm.requests.queued";
     static final String KV_BLOCKS = "trtllm.kv.cache.blocks";
@@ -50,9 +53,31 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
 
     private final LLM llm;
     private final List<MeterRegistry> registries = new CopyOnWriteArrayList<>();
+    private final RequestListener listener = new RequestListener() {
+        @Override
+        public void onFinished(RequestOutput output) {
+            finished(output);
+        }
+
+        @Override
+        public void onCancelled() {
+            registries.forEach(r -> completed(r, "cancelled").increment());
+        }
+
+        @Override
+        public void onRejected(QueueFullException e) {
+            registries.forEach(r -> rejected(r).increment());
+        }
+
+        @Override
+        public void onFailed(Throwable error) {
+            registries.forEach(r -> failed(r).increment());
+        }
+    };
 
     public TrtLlmMetrics(LLM llm) {
         this.llm = llm;
+        llm.addRequestListener(listener);
     }
 
     @Override
@@ -89,8 +114,7 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
         Gauge.builder(name, llm, l -> value.applyAsDouble(l.stats())).description(description).register(registry);
     }
 
-    @Override
-    public void onFinished(RequestOutput output) {
+    private void finished(RequestOutput output) {
         String reason = output.output().finishReason();
         RequestMetrics m = output.metrics();
         for (MeterRegistry registry : registries) {
@@ -103,19 +127,10 @@ public final class TrtLlmMetrics implements MeterBinder, TrtLlmRequestObserver {
         }
     }
 
+    /** Stops listening to the {@code LLM}'s requests. */
     @Override
-    public void onCancelled() {
-        registries.forEach(r -> completed(r, "cancelled").increment());
-    }
-
-    @Override
-    public void onRejected(QueueFullException e) {
-        registries.forEach(r -> rejected(r).increment());
-    }
-
-    @Override
-    public void onFailed(Throwable error) {
-        registries.forEach(r -> failed(r).increment());
+    public void close() {
+        llm.removeRequestListener(listener);
     }
 
     private static Counter completed(MeterRegistry registry, String reason) {

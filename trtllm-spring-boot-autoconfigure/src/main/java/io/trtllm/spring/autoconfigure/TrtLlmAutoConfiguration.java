@@ -3,6 +3,7 @@ package io.trtllm.spring.autoconfigure;
 import io.micrometer.observation.ObservationRegistry;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.spring.chat.TrtLlmChatModel;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import org.slf4j.Logger;
@@ -49,6 +50,9 @@ public final class TrtLlmAutoConfiguration {
         LLM llm;
         try {
             llm = new LLM(args);
+        } catch (InvalidSettingException e) {
+            // A setting the model refuses (a split it does not allow): Boot's analysis names the key.
+            throw TrtLlmPropertiesMapper.invalid(e);
         } catch (RuntimeException e) {
             throw new TrtLlmEngineStartException(args.model(), args.backend(), e);
         }

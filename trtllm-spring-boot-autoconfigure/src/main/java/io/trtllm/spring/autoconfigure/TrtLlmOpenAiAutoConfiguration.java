@@ -4,8 +4,8 @@ import io.trtllm.api.LLM;
 import io.trtllm.spring.chat.TrtLlmChatModel;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
+import io.trtllm.spring.openai.GenAiServerObserver;
 import io.trtllm.spring.openai.TrtLlmOpenAiApi;
-import java.nio.file.Path;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
@@ -22,8 +22,9 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * The OpenAI-compatible HTTP API ({@link TrtLlmOpenAiApi}) on the application's {@link LLM}, when the
  * application runs on WebFlux and {@code trtllm.openai.enabled=true}. Requests that leave a sampling
- * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.*}), and
- * count in the trtllm meters like the chat model's requests. Requests are read and responses written
+ * field unset take the {@link TrtLlmChatModel}'s default options ({@code trtllm.chat.*}); they count in the
+ * engine's meters like every request of the {@code LLM}, and are observed as OpenTelemetry's GenAI server metrics
+ * ({@link GenAiServerObserver}, the actuator configuration's bean). Requests are read and responses written
  * with the application's Jackson {@link JsonMapper} ({@code spring.jackson.*}) and checked with Bean
  * Validation.
  *
@@ -45,17 +46,18 @@ public final class TrtLlmOpenAiAutoConfiguration {
                                     ObjectProvider<TrtLlmProperties> engineProperties,
                                     ObjectProvider<TrtLlmChatModel> chatModel,
                                     ObjectProvider<TrtLlmRequestObserver> requestObservers,
-                                    ObjectProvider<JsonMapper> jsonMapper) {
+                                    ObjectProvider<JsonMapper> jsonMapper,
+                                    ObjectProvider<GenAiServerObserver> serverObserver) {
         String modelName = properties.getModelName();
         if (modelName == null) {
-            TrtLlmProperties engine = engineProperties.getIfUnique();
-            modelName = engine != null ? engine.getModel() : directoryName(llm.modelDirectory());
+            modelName = ServedModel.configuredOrDirectory(llm, engineProperties);
         }
         TrtLlmChatModel chat = chatModel.getIfUnique();
         TrtLlmChatOptions defaults = chat != null ? chat.getOptions() : TrtLlmChatOptions.builder().build();
         return new TrtLlmOpenAiApi(llm, modelName, defaults, properties.getMaxN(),
                 TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()),
-                jsonMapper.getIfUnique(() -> JsonMapper.builder().build()));
+                jsonMapper.getIfUnique(() -> JsonMapper.builder().build()),
+                serverObserver.getIfUnique(() -> GenAiServerObserver.NOOP));
     }
 
     @Bean
@@ -63,10 +65,5 @@ public final class TrtLlmOpenAiAutoConfiguration {
     RouterFunction<ServerResponse> trtLlmOpenAiRoutes(TrtLlmOpenAiApi api, TrtLlmOpenAiProperties properties) {
         String basePath = properties.getBasePath();
         return api.routes(basePath.equals("/") ? "" : basePath);
-    }
-
-    private static String directoryName(Path dir) {
-        Path name = dir.getFileName();
-        return name != null ? name.toString() : dir.toString();
     }
 }

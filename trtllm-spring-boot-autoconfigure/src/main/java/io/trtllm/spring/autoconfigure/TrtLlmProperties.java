@@ -62,12 +62,29 @@ public class TrtLlmProperties {
 
     /**
      * Weight dtype of the engine (CPU: auto keeps the checkpoint's; CUDA: auto and bfloat16 run BF16,
-     * float16 runs F16, float32 is refused). Also spelled f32, fp16, half, bf16.
+     * float16 runs F16, float32 is refused; fp8 names the KV cache's type only, FP8 weights are
+     * quantization fp8). Also spelled f32, fp16, half, bf16.
      */
     private Dtype dtype = Dtype.AUTO;
 
     /** Quantization of the engine's weights: none, int8 or int4 (weight-only; cpu and cuda), fp8 (cuda, sm_89 or newer). */
     private Quantization quantization = Quantization.NONE;
+
+    /**
+     * Ranks that split every layer (tensor parallelism: attention heads, MLP features and vocabulary rows divided
+     * among them); 1 = none. Must divide the model's attention heads and intermediate size, and divide or be a
+     * multiple of its KV heads.
+     */
+    private int tensorParallelSize = LlmArgs.DEFAULT_TENSOR_PARALLEL_SIZE;
+
+    /** Stages of contiguous layers (pipeline parallelism); 1 = none. At most the model's layers. */
+    private int pipelineParallelSize = LlmArgs.DEFAULT_PIPELINE_PARALLEL_SIZE;
+
+    /**
+     * CUDA device ordinals of the ranks in rank order (stage × tensor-parallel-size + TP rank), distinct, one per
+     * rank; empty uses devices 0 .. ranks − 1. The CPU backend's ranks are threads: leave it empty there.
+     */
+    private List<Integer> deviceIds = new ArrayList<>();
 
     private final KvCache kvCache = new KvCache();
 
@@ -192,6 +209,30 @@ public class TrtLlmProperties {
         this.quantization = quantization;
     }
 
+    public int getTensorParallelSize() {
+        return tensorParallelSize;
+    }
+
+    public void setTensorParallelSize(int tensorParallelSize) {
+        this.tensorParallelSize = tensorParallelSize;
+    }
+
+    public int getPipelineParallelSize() {
+        return pipelineParallelSize;
+    }
+
+    public void setPipelineParallelSize(int pipelineParallelSize) {
+        this.pipelineParallelSize = pipelineParallelSize;
+    }
+
+    public List<Integer> getDeviceIds() {
+        return deviceIds;
+    }
+
+    public void setDeviceIds(List<Integer> deviceIds) {
+        this.deviceIds = deviceIds;
+    }
+
     public KvCache getKvCache() {
         return kvCache;
     }
@@ -301,7 +342,8 @@ public class TrtLlmProperties {
 
         /**
          * Element type of the cached keys and values: auto is float32 on the CPU backend, the weights'
-         * 16-bit type on CUDA. 16 bits on the CPU halve the cache's memory and the bytes attention reads.
+         * 16-bit type on CUDA. 16 bits on the CPU halve the cache's memory and the bytes attention reads;
+         * fp8 (E4M3, CUDA on sm_89 or newer) halves the CUDA cache's.
          */
         private Dtype dtype = Dtype.AUTO;
 

@@ -42,6 +42,9 @@ public final class TrtLlmPropertiesMapper {
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("tokenizer.json"))) {
             throw invalid("tokenizer", tokenizer, "no tokenizer.json in that directory");
         }
+        if (properties.getDeviceIds().contains(null)) {
+            throw invalid("device-ids", properties.getDeviceIds(), "an empty entry; give one device ordinal per rank");
+        }
         var kv = properties.getKvCache();
         var cache = properties.getCache();
         var hub = properties.getHub();
@@ -60,6 +63,9 @@ public final class TrtLlmPropertiesMapper {
                     .cacheDir(cache.getDir())
                     .dtype(properties.getDtype())
                     .quantization(properties.getQuantization())
+                    .tensorParallelSize(properties.getTensorParallelSize())
+                    .pipelineParallelSize(properties.getPipelineParallelSize())
+                    .deviceIds(properties.getDeviceIds())
                     .enableBuildCache(cache.isEnabled())
                     .buildCacheConfig(new BuildCacheConfig(null, cache.getMaxRecords(), cache.getMaxSize().toBytes()))
                     .schedulerPolicy(properties.getScheduler().getPolicy())
@@ -137,6 +143,14 @@ public final class TrtLlmPropertiesMapper {
             return key;
         }
         return setting.replace("kv_cache_config.", "kv-cache.").replace('_', '-').toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * The failure of an engine start that a setting caused ({@code new LLM(args)} refusing a split the model does
+     * not allow, say), naming the property key.
+     */
+    static InvalidConfigurationPropertyValueException invalid(InvalidSettingException e) {
+        return invalid(key(e.setting()), e.value(), e.getMessage());
     }
 
     static InvalidConfigurationPropertyValueException invalid(String key, @Nullable Object value, @Nullable String reason) {

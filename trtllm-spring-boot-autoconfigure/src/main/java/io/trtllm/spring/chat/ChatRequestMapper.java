@@ -111,16 +111,7 @@ final class ChatRequestMapper {
      * of these.
      */
     static @Nullable ToolCallFormat toolCallFormat(String template) {
-        if (template.contains(ToolCallParser.OPEN)) {
-            return ToolCallFormat.HERMES;
-        }
-        if (template.contains("[TOOL_CALLS]")) {
-            return ToolCallFormat.MISTRAL;
-        }
-        if (template.contains("<|python_tag|>") || template.contains("ipython")) {
-            return ToolCallFormat.LLAMA3_JSON;
-        }
-        return null;
+        return ToolCallFormat.ofTemplate(template);
     }
 
     /**

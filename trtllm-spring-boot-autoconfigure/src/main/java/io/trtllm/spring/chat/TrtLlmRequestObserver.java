@@ -5,9 +5,10 @@ import io.trtllm.api.RequestOutput;
 import java.util.List;
 
 /**
- * Told about the end of each engine request a {@link TrtLlmChatModel} makes, e.g. to record
- * metrics. Called on engine delivery threads or the caller's thread: implementations must be
- * thread-safe and quick.
+ * Told about the end of each engine request a {@link TrtLlmChatModel} (or the OpenAI API) makes. Called on engine
+ * delivery threads or the caller's thread: implementations must be thread-safe and quick. For metrics of every
+ * request, whichever way it came, listen to the {@code LLM} instead ({@link io.trtllm.api.RequestListener}), as the
+ * auto-configured meters do.
  */
 public interface TrtLlmRequestObserver {
 

@@ -23,9 +23,8 @@ import tools.jackson.databind.annotation.JsonDeserialize;
  * component's name, written out with {@link JsonProperty} so that an application's naming strategy
  * ({@code spring.jackson.property-naming-strategy}) cannot rename the wire format. Fields this record
  * does not declare are ignored (OpenAI adds fields often; {@code user}, {@code metadata}, {@code store}
- * change nothing here). Fields this engine cannot honour yet ({@code tools}, {@code tool_choice},
- * {@code logit_bias}, ...) are declared so that they are refused by name rather than ignored; their
- * types are OpenAI's, ready for the code that will honour them.
+ * change nothing here). Fields this engine cannot honour ({@code functions}, {@code logit_bias}, ...)
+ * are declared so that they are refused by name rather than ignored.
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
 record ChatCompletionRequest(
@@ -67,7 +66,14 @@ record ChatCompletionRequest(
         @JsonProperty("logit_bias") @Nullable JsonNode logitBias,
         @JsonProperty("audio") @Nullable JsonNode audio,
         @JsonProperty("prediction") @Nullable JsonNode prediction,
-        @JsonProperty("web_search_options") @Nullable JsonNode webSearchOptions) implements SamplingFields {
+        @JsonProperty("web_search_options") @Nullable JsonNode webSearchOptions,
+        @JsonProperty("structured_outputs") @Nullable StructuredOutputs structuredOutputs,
+        @JsonProperty("guided_json") @Nullable JsonNode guidedJson,
+        @JsonProperty("guided_regex") @Nullable String guidedRegex,
+        @JsonProperty("guided_choice") @Nullable List<@NotNull String> guidedChoice,
+        @JsonProperty("guided_grammar") @Nullable String guidedGrammar,
+        @JsonProperty("chat_template_kwargs") @Nullable JsonNode chatTemplateKwargs)
+        implements SamplingFields, GuideFields {
 
     /**
      * One message of the conversation. {@code role} is OpenAI's: {@code system}, {@code developer},
@@ -139,10 +145,33 @@ record ChatCompletionRequest(
                               @JsonProperty("strict") @Nullable Boolean strict) {
     }
 
-    /** {@code {"type": "text" | "json_object" | "json_schema", "json_schema": {...}}}. */
+    /** {@code {"type": "text" | "json_object" | "json_schema", "json_schema": {name, schema, strict, description}}}. */
     @JsonIgnoreProperties(ignoreUnknown = true)
     record ResponseFormat(@JsonProperty("type") @Nullable String type,
-                          @JsonProperty("json_schema") @Nullable JsonNode jsonSchema) {
+                          @JsonProperty("json_schema") @Nullable @Valid JsonSchemaFormat jsonSchema) {
+    }
+
+    /** OpenAI's {@code response_format.json_schema}: the schema is {@code schema}, the rest describes it. */
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    record JsonSchemaFormat(@JsonProperty("name") @Nullable String name,
+                            @JsonProperty("description") @Nullable String description,
+                            @JsonProperty("schema") @Nullable JsonNode schema,
+                            @JsonProperty("strict") @Nullable Boolean strict) {
+    }
+
+    /**
+     * vLLM's {@code structured_outputs}: one of {@code json} (a schema, as an object or as text),
+     * {@code regex}, {@code choice}, {@code grammar} (GBNF), {@code json_object}, {@code structural_tag}
+     * (xgrammar's format, as an object or as text); {@code disable_any_whitespace} for the JSON kinds.
+     */
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    record StructuredOutputs(@JsonProperty("json") @Nullable JsonNode json,
+                             @JsonProperty("regex") @Nullable String regex,
+                             @JsonProperty("choice") @Nullable List<@NotNull String> choice,
+                             @JsonProperty("grammar") @Nullable String grammar,
+                             @JsonProperty("json_object") @Nullable Boolean jsonObject,
+                             @JsonProperty("structural_tag") @Nullable JsonNode structuralTag,
+                             @JsonProperty("disable_any_whitespace") @Nullable Boolean disableAnyWhitespace) {
     }
 
     /** {@code stream_options}: whether a stream ends with a usage chunk. */

@@ -54,7 +54,13 @@ record CompletionRequest(
         @JsonProperty("logit_bias") @Nullable JsonNode logitBias,
         @JsonProperty("ignore_eos") @Nullable Boolean ignoreEos,
         @JsonProperty("include_stop_str_in_output") @Nullable Boolean includeStopStrInOutput,
-        @JsonProperty("skip_special_tokens") @Nullable Boolean skipSpecialTokens) implements SamplingFields {
+        @JsonProperty("skip_special_tokens") @Nullable Boolean skipSpecialTokens,
+        @JsonProperty("response_format") ChatCompletionRequest.@Nullable ResponseFormat responseFormat,
+        @JsonProperty("structured_outputs") ChatCompletionRequest.@Nullable StructuredOutputs structuredOutputs,
+        @JsonProperty("guided_json") @Nullable JsonNode guidedJson,
+        @JsonProperty("guided_regex") @Nullable String guidedRegex,
+        @JsonProperty("guided_choice") @Nullable List<@NotNull String> guidedChoice,
+        @JsonProperty("guided_grammar") @Nullable String guidedGrammar) implements SamplingFields, GuideFields {
 
     /**
      * A prompt or a batch of them, to a list whose items are each a {@code String} or an {@code int[]} of

@@ -2,8 +2,10 @@ package io.trtllm.spring.openai;
 
 import io.trtllm.api.SamplingParams;
 import io.trtllm.api.config.ChatMessage;
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import java.util.List;
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -17,9 +19,27 @@ import org.jspecify.annotations.Nullable;
  * @param stream       whether to answer with server-sent events
  * @param includeUsage whether a stream ends with a usage chunk ({@code stream_options.include_usage})
  * @param sampling     the sampling fields
+ * @param guide        the structured output asked for ({@code response_format}, {@code structured_outputs},
+ *                     {@code guided_*}), or null
+ * @param tools        the tools offered and how they may be called, or null without tools
+ * @param templateKwargs further chat template variables ({@code chat_template_kwargs}), plain Java values
  */
 record OpenAiRequest(boolean chat, @Nullable String model, List<ChatMessage> messages, List<Object> prompts,
-                     boolean stream, boolean includeUsage, Sampling sampling) {
+                     boolean stream, boolean includeUsage, Sampling sampling, @Nullable Guide guide,
+                     @Nullable OpenAiTools tools, Map<String, Object> templateKwargs) {
+
+    OpenAiRequest {
+        templateKwargs = Map.copyOf(templateKwargs);
+    }
+
+    /**
+     * A guide and the request field it came from (named by the 400 when it does not compile).
+     *
+     * @param params the guide
+     * @param param  the field: {@code response_format}, {@code structured_outputs.json}, {@code guided_regex}, ...
+     */
+    record Guide(GuidedDecodingParams params, String param) {
+    }
 
     /** How many choices each prompt gets. */
     int n() {
@@ -48,7 +68,19 @@ record OpenAiRequest(boolean chat, @Nullable String model, List<ChatMessage> mes
          * @throws OpenAiException when the engine refuses the combination (the message names the field)
          */
         SamplingParams toParams(TrtLlmChatOptions defaults, int maxTokens) {
+            return toParams(defaults, maxTokens, null, skipSpecialTokens);
+        }
+
+        /**
+         * As {@link #toParams(TrtLlmChatOptions, int)}, guided by {@code guide} (null: free), decoding with or
+         * without special tokens ({@code skipSpecial}: tool-call tags that are special tokens must stay in the text).
+         */
+        SamplingParams toParams(TrtLlmChatOptions defaults, int maxTokens, @Nullable GuidedDecodingParams guide,
+                                boolean skipSpecial) {
             SamplingParams.Builder b = SamplingParams.builder().maxTokens(maxTokens);
+            if (guide != null) {
+                b.guidedDecoding(guide);
+            }
             Double t = temperature != null ? temperature : defaults.getTemperature();
             if (t != null) {
                 b.temperature(t.floatValue());
@@ -94,7 +126,7 @@ record OpenAiRequest(boolean chat, @Nullable String model, List<ChatMessage> mes
                 b.bestOf(bestOf);
             }
             b.logprobs(logprobs).ignoreEos(ignoreEos).includeStopStrInOutput(includeStopStrInOutput)
-                    .skipSpecialTokens(skipSpecialTokens);
+                    .skipSpecialTokens(skipSpecial);
             try {
                 return b.build();
             } catch (IllegalArgumentException e) {

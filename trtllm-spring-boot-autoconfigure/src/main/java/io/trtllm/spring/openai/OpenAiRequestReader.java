@@ -1,6 +1,7 @@
 package io.trtllm.spring.openai;
 
 import io.trtllm.api.config.ChatMessage;
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.spring.openai.ChatCompletionRequest.ContentPart;
 import io.trtllm.spring.openai.ChatCompletionRequest.Message;
 import io.trtllm.spring.openai.OpenAiRequest.Sampling;
@@ -43,9 +44,10 @@ import tools.jackson.databind.type.LogicalType;
  * {@link ChatCompletionRequest} / {@link CompletionRequest}, Bean Validation checks each field, and a
  * few lines here check what spans fields. Every problem is an {@link OpenAiException} (HTTP 400) whose
  * {@code param} names the field, in OpenAI's words ("Invalid type for 'temperature': expected a
- * number, but got a string instead."). Fields OpenAI defines that this engine cannot honour (tools,
- * logit_bias, non-text response formats, audio, echo, suffix) are refused rather than ignored; fields
- * that change nothing here, and unknown ones, are ignored.
+ * number, but got a string instead."). Fields OpenAI defines that this engine cannot honour (the
+ * deprecated functions, logit_bias, audio, echo, suffix) are refused rather than ignored; fields
+ * that change nothing here, and unknown ones, are ignored. Structured output ({@code response_format},
+ * vLLM's {@code structured_outputs} and {@code guided_*}) becomes a guide, tools an {@link OpenAiTools}.
  *
  * <p>Binding is strict where Jackson's defaults are lenient, because a lenient reading of a hostile
  * or mistaken body changes what runs: a string is not a number ({@code "temperature": "2"}), a number
@@ -55,7 +57,6 @@ import tools.jackson.databind.type.LogicalType;
 final class OpenAiRequestReader {
     /** Chat fields with a meaning this engine does not implement, refused when set to anything but null or []. */
     private static final Map<String, Function<ChatCompletionRequest, @Nullable Object>> CHAT_UNSUPPORTED = sorted(Map.of(
-            "tools", ChatCompletionRequest::tools, "tool_choice", ChatCompletionRequest::toolChoice,
             "functions", ChatCompletionRequest::functions, "function_call", ChatCompletionRequest::functionCall,
             "logit_bias", ChatCompletionRequest::logitBias, "audio", ChatCompletionRequest::audio,
             "prediction", ChatCompletionRequest::prediction, "web_search_options", ChatCompletionRequest::webSearchOptions));
@@ -110,11 +111,14 @@ final class OpenAiRequestReader {
     /** A {@code /chat/completions} request. */
     OpenAiRequest chat(byte[] body) {
         ChatCompletionRequest r = read(body, ChatCompletionRequest.class);
-        refuse(r, CHAT_UNSUPPORTED, "tool calling and logit_bias are not supported by this server yet");
-        var format = r.responseFormat();
-        if (format != null && !"text".equals(format.type())) {
-            throw OpenAiException.unsupported("response_format", "response_format type '" + format.type()
-                    + "' is not supported: only {\"type\": \"text\"}.");
+        refuse(r, CHAT_UNSUPPORTED, "use 'tools' and 'tool_choice' for functions; logit_bias is not supported by "
+                + "this server");
+        OpenAiRequest.Guide guide = guide(r);
+        OpenAiTools tools = tools(r);
+        if (guide != null && tools != null && tools.enforced()) {
+            throw OpenAiException.invalid("tool_choice", "'tool_choice' " + (tools.named() != null ? "names a function"
+                    : "is 'required'") + ", which constrains the reply to tool calls, and '" + guide.param()
+                    + "' constrains it too: set only one of them.");
         }
         if (r.modalities() != null) {
             for (String m : r.modalities()) {
@@ -138,7 +142,7 @@ final class OpenAiRequestReader {
             throw OpenAiException.invalid("top_logprobs", "'top_logprobs' needs 'logprobs' set to true.");
         }
         return new OpenAiRequest(true, r.model(), messages, List.of(), stream(r), includeUsage(r),
-                sampling(r, maxTokens, maxTokensParam, logprobs));
+                sampling(r, maxTokens, maxTokensParam, logprobs), guide, tools, templateKwargs(r.chatTemplateKwargs()));
     }
 
     /** A {@code /completions} request. */
@@ -149,7 +153,7 @@ final class OpenAiRequestReader {
             throw OpenAiException.unsupported("echo", "'echo' is not supported by this server yet: leave it unset or false.");
         }
         return new OpenAiRequest(false, r.model(), List.of(), List.copyOf(r.prompt()), stream(r), includeUsage(r),
-                sampling(r, r.maxTokens(), "max_tokens", r.logprobs()));
+                sampling(r, r.maxTokens(), "max_tokens", r.logprobs()), guide(r), null, Map.of());
     }
 
     /** Message templates as they are written. */
@@ -345,13 +349,32 @@ final class OpenAiRequestReader {
                 case "system", "developer" -> "system";
                 case "user" -> "user";
                 case "assistant" -> "assistant";
-                case "tool", "function" -> throw OpenAiException.unsupported(at + ".role",
-                        "Tool messages are not supported by this server yet ('" + at + ".role' is '" + given + "').");
+                case "tool" -> "tool";
+                case "function" -> throw OpenAiException.unsupported(at + ".role", "Function messages (deprecated) are "
+                        + "not supported: answer tool calls with 'role': 'tool' messages ('" + at + ".role').");
                 default -> throw OpenAiException.invalid(at + ".role", "Invalid value '" + InvalidRequestValue.shorten(given)
-                        + "' for '" + at + ".role': expected one of 'system', 'developer', 'user', 'assistant'.");
+                        + "' for '" + at + ".role': expected one of 'system', 'developer', 'user', 'assistant', 'tool'.");
             };
             if (m.toolCalls() != null && !m.toolCalls().isEmpty()) {
-                throw OpenAiException.unsupported(at + ".tool_calls", "Tool calls are not supported by this server yet.");
+                if (!role.equals("assistant")) {
+                    throw OpenAiException.invalid(at + ".tool_calls", "Only assistant messages have 'tool_calls' ('"
+                            + at + ".role' is '" + given + "').");
+                }
+                out.add(ChatMessage.assistant(content(m.content(), at + ".content", role), toolCalls(m.toolCalls(), at)));
+                continue;
+            }
+            if (role.equals("tool")) {
+                String id = m.toolCallId();
+                if (id == null || id.isEmpty()) {
+                    throw OpenAiException.invalid(at + ".tool_call_id", "Missing required parameter: '" + at
+                            + ".tool_call_id' (the id of the call this message answers).");
+                }
+                checkLength(at + ".tool_call_id", id, MAX_ID);
+                if (m.name() != null) {
+                    checkLength(at + ".name", m.name(), MAX_ID);
+                }
+                out.add(ChatMessage.tool(content(m.content(), at + ".content", role), id, m.name()));
+                continue;
             }
             out.add(new ChatMessage(role, content(m.content(), at + ".content", role)));
         }
@@ -384,6 +407,323 @@ final class OpenAiRequestReader {
             text.append(part.text());
         }
         return text.toString();
+    }
+
+    // ---- tools, structured output, template variables ----
+
+    /** Longest tool call id, tool name in a message, or chat template variable name. */
+    static final int MAX_ID = 256;
+    /** Most choices of a guided_choice / structured_outputs.choice. */
+    static final int MAX_CHOICES = 1024;
+    /** Most variables in chat_template_kwargs, and the longest its JSON may be. */
+    static final int MAX_TEMPLATE_KWARGS = 32;
+    static final int MAX_TEMPLATE_KWARGS_CHARS = 16_384;
+
+    private static void checkLength(String param, String value, int max) {
+        if (value.length() > max) {
+            throw OpenAiException.invalid(param, "'" + param + "' is too long: " + value.length()
+                    + " characters, at most " + max + ".");
+        }
+    }
+
+    /** An assistant message's calls: each with an id, type function, a name and arguments as a string. */
+    private static List<ChatMessage.ToolCall> toolCalls(List<ChatCompletionRequest.ToolCall> calls, String at) {
+        List<ChatMessage.ToolCall> out = new ArrayList<>(calls.size());
+        for (int i = 0; i < calls.size(); i++) {
+            String c = at + ".tool_calls[" + i + "]";
+            ChatCompletionRequest.ToolCall call = calls.get(i);
+            if (call.id() == null || call.id().isEmpty()) {
+                throw OpenAiException.invalid(c + ".id", "Missing required parameter: '" + c + ".id'.");
+            }
+            checkLength(c + ".id", call.id(), MAX_ID);
+            if (call.type() != null && !call.type().equals("function")) {
+                throw OpenAiException.invalid(c + ".type", "Invalid value '" + InvalidRequestValue.shorten(call.type())
+                        + "' for '" + c + ".type': expected 'function'.");
+            }
+            var function = call.function();
+            if (function == null || function.name() == null || function.name().isBlank()) {
+                throw OpenAiException.invalid(c + ".function.name", "Missing required parameter: '" + c
+                        + ".function.name'.");
+            }
+            checkLength(c + ".function.name", function.name(), MAX_ID);
+            if (function.arguments() == null) {
+                throw OpenAiException.invalid(c + ".function.arguments", "Missing required parameter: '" + c
+                        + ".function.arguments' (the arguments as a JSON string).");
+            }
+            out.add(new ChatMessage.ToolCall(call.id(), function.name(), function.arguments()));
+        }
+        return out;
+    }
+
+    /** {@code tools}, {@code tool_choice} and {@code parallel_tool_calls}; null without tools. */
+    private static @Nullable OpenAiTools tools(ChatCompletionRequest r) {
+        List<ChatCompletionRequest.Tool> given = r.tools() != null ? r.tools() : List.of();
+        JsonNode choice = r.toolChoice();
+        boolean choiceSet = choice != null && !choice.isNull();
+        if (given.isEmpty()) {
+            if (choiceSet) {
+                throw OpenAiException.invalid("tool_choice", "'tool_choice' is only allowed when 'tools' are specified.");
+            }
+            return null;
+        }
+        if (given.size() > OpenAiTools.MAX_TOOLS) {
+            throw OpenAiException.invalid("tools", "Too many tools: " + given.size() + ", at most "
+                    + OpenAiTools.MAX_TOOLS + ".");
+        }
+        List<OpenAiTools.Tool> tools = new ArrayList<>(given.size());
+        Set<String> names = new java.util.HashSet<>();
+        for (int i = 0; i < given.size(); i++) {
+            String at = "tools[" + i + "]";
+            ChatCompletionRequest.Tool tool = given.get(i);
+            if (!"function".equals(tool.type())) {
+                throw OpenAiException.invalid(at + ".type", tool.type() == null ? "Missing required parameter: '" + at
+                        + ".type'." : "Invalid value '" + InvalidRequestValue.shorten(tool.type()) + "' for '" + at
+                        + ".type': expected 'function' (other tool types are not supported).");
+            }
+            var f = tool.function();
+            if (f == null || f.name() == null) {
+                throw OpenAiException.invalid(at + ".function.name", "Missing required parameter: '" + at
+                        + ".function.name'.");
+            }
+            if (!OpenAiTools.NAME.matcher(f.name()).matches()) {
+                throw OpenAiException.invalid(at + ".function.name", "Invalid '" + at + ".function.name': '"
+                        + InvalidRequestValue.shorten(f.name()) + "' does not match '^[a-zA-Z0-9_-]{1,64}$'.");
+            }
+            if (!names.add(f.name())) {
+                throw OpenAiException.invalid(at + ".function.name", "Duplicate function name '" + f.name() + "' in '"
+                        + at + ".function.name': each tool needs a name of its own.");
+            }
+            JsonNode parameters = f.parameters();
+            if (parameters == null || parameters.isNull()) {
+                parameters = OpenAiResponses.NODES.objectNode().put("type", "object")
+                        .set("properties", OpenAiResponses.NODES.objectNode());
+            } else if (!parameters.isObject()) {
+                throw OpenAiException.invalidType(at + ".function.parameters", "an object (a JSON Schema)",
+                        describe(parameters));
+            }
+            tools.add(new OpenAiTools.Tool(f.name(), f.description(), parameters));
+        }
+        OpenAiTools.Choice kind = OpenAiTools.Choice.AUTO;
+        String named = null;
+        if (choiceSet) {
+            if (choice.isString()) {
+                kind = switch (choice.asString()) {
+                    case "none" -> OpenAiTools.Choice.NONE;
+                    case "auto" -> OpenAiTools.Choice.AUTO;
+                    case "required" -> OpenAiTools.Choice.REQUIRED;
+                    default -> throw OpenAiException.invalid("tool_choice", "Invalid value '"
+                            + InvalidRequestValue.shorten(choice.asString()) + "' for 'tool_choice': expected 'none', "
+                            + "'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": ...}}.");
+                };
+            } else if (choice.isObject()) {
+                JsonNode type = choice.get("type");
+                if (type == null || !type.isString() || !type.asString().equals("function")) {
+                    throw OpenAiException.invalid("tool_choice.type", "Invalid 'tool_choice.type': expected 'function'.");
+                }
+                JsonNode name = choice.path("function").get("name");
+                if (name == null || !name.isString()) {
+                    throw OpenAiException.invalid("tool_choice.function.name", "Missing required parameter: "
+                            + "'tool_choice.function.name'.");
+                }
+                named = name.asString();
+                if (!names.contains(named)) {
+                    throw OpenAiException.invalid("tool_choice.function.name", "'tool_choice' names the function '"
+                            + InvalidRequestValue.shorten(named) + "', which is not among 'tools' (" + String.join(", ",
+                            tools.stream().map(OpenAiTools.Tool::name).limit(10).toList())
+                            + (tools.size() > 10 ? ", ..." : "") + ").");
+                }
+                kind = OpenAiTools.Choice.NAMED;
+            } else {
+                throw OpenAiException.invalidType("tool_choice", "a string or an object", describe(choice));
+            }
+        }
+        return new OpenAiTools(tools, kind, named, !Boolean.FALSE.equals(r.parallelToolCalls()));
+    }
+
+    /**
+     * The one guide of a request: {@code response_format} (json_object, json_schema), vLLM's
+     * {@code structured_outputs} (json, regex, choice, grammar, json_object, structural_tag) or a legacy
+     * {@code guided_*} field; null for none. JSON guides write compact JSON unless
+     * {@code structured_outputs.disable_any_whitespace} is false (whitespace only spends tokens, and small
+     * models spend all of theirs on it).
+     */
+    private static OpenAiRequest.@Nullable Guide guide(GuideFields r) {
+        List<OpenAiRequest.Guide> guides = new ArrayList<>();
+        var format = r.responseFormat();
+        if (format != null) {
+            String type = format.type() == null ? "" : format.type();
+            switch (type) {
+                case "text" -> { }
+                case "json_object" -> guides.add(new OpenAiRequest.Guide(GuidedDecodingParams.jsonObject(), "response_format"));
+                case "json_schema" -> {
+                    var js = format.jsonSchema();
+                    if (js == null) {
+                        throw OpenAiException.invalid("response_format.json_schema", "Missing required parameter: "
+                                + "'response_format.json_schema'.");
+                    }
+                    if (js.name() == null || !OpenAiTools.NAME.matcher(js.name()).matches()) {
+                        throw OpenAiException.invalid("response_format.json_schema.name", js.name() == null
+                                ? "Missing required parameter: 'response_format.json_schema.name'."
+                                : "Invalid 'response_format.json_schema.name': '" + InvalidRequestValue.shorten(js.name())
+                                + "' does not match '^[a-zA-Z0-9_-]{1,64}$'.");
+                    }
+                    JsonNode schema = js.schema();
+                    if (schema == null || schema.isNull()) {
+                        throw OpenAiException.invalid("response_format.json_schema.schema", "Missing required parameter: "
+                                + "'response_format.json_schema.schema'.");
+                    }
+                    if (!schema.isObject() && !schema.isBoolean()) {
+                        throw OpenAiException.invalidType("response_format.json_schema.schema", "an object (a JSON Schema)",
+                                describe(schema));
+                    }
+                    guides.add(new OpenAiRequest.Guide(GuidedDecodingParams.json(schema.toString()), "response_format"));
+                }
+                case "" -> throw OpenAiException.invalid("response_format.type", "Missing required parameter: "
+                        + "'response_format.type'.");
+                default -> throw OpenAiException.invalid("response_format.type", "Invalid value '"
+                        + InvalidRequestValue.shorten(type) + "' for 'response_format.type': expected 'text', "
+                        + "'json_object' or 'json_schema'.");
+            }
+        }
+        boolean compact = true;
+        var so = r.structuredOutputs();
+        if (so != null) {
+            if (so.json() != null && !so.json().isNull()) {
+                guides.add(new OpenAiRequest.Guide(GuidedDecodingParams.json(schemaText(so.json(),
+                        "structured_outputs.json")), "structured_outputs.json"));
+            }
+            if (so.regex() != null) {
+                guides.add(new OpenAiRequest.Guide(guideOf("structured_outputs.regex",
+                        () -> GuidedDecodingParams.regex(so.regex())), "structured_outputs.regex"));
+            }
+            if (so.choice() != null) {
+                guides.add(new OpenAiRequest.Guide(choice(so.choice(), "structured_outputs.choice"),
+                        "structured_outputs.choice"));
+            }
+            if (so.grammar() != null) {
+                guides.add(new OpenAiRequest.Guide(guideOf("structured_outputs.grammar",
+                        () -> GuidedDecodingParams.grammar(so.grammar())), "structured_outputs.grammar"));
+            }
+            if (Boolean.TRUE.equals(so.jsonObject())) {
+                guides.add(new OpenAiRequest.Guide(GuidedDecodingParams.jsonObject(), "structured_outputs.json_object"));
+            }
+            if (so.structuralTag() != null && !so.structuralTag().isNull()) {
+                JsonNode tag = so.structuralTag();
+                String text = tag.isString() ? tag.asString() : tag.toString();
+                guides.add(new OpenAiRequest.Guide(guideOf("structured_outputs.structural_tag",
+                        () -> GuidedDecodingParams.structuralTag(text)), "structured_outputs.structural_tag"));
+            }
+            compact = !Boolean.FALSE.equals(so.disableAnyWhitespace());
+        }
+        if (r.guidedJson() != null && !r.guidedJson().isNull()) {
+            guides.add(new OpenAiRequest.Guide(GuidedDecodingParams.json(schemaText(r.guidedJson(), "guided_json")),
+                    "guided_json"));
+        }
+        if (r.guidedRegex() != null) {
+            guides.add(new OpenAiRequest.Guide(guideOf("guided_regex", () -> GuidedDecodingParams.regex(r.guidedRegex())),
+                    "guided_regex"));
+        }
+        if (r.guidedChoice() != null) {
+            guides.add(new OpenAiRequest.Guide(choice(r.guidedChoice(), "guided_choice"), "guided_choice"));
+        }
+        if (r.guidedGrammar() != null) {
+            guides.add(new OpenAiRequest.Guide(guideOf("guided_grammar",
+                    () -> GuidedDecodingParams.grammar(r.guidedGrammar())), "guided_grammar"));
+        }
+        if (guides.size() > 1) {
+            throw OpenAiException.invalid(guides.get(1).param(), "Only one kind of structured output per request: '"
+                    + guides.get(0).param() + "' and '" + guides.get(1).param() + "' are both set.");
+        }
+        if (guides.isEmpty()) {
+            return null;
+        }
+        OpenAiRequest.Guide g = guides.getFirst();
+        return new OpenAiRequest.Guide(g.params().withCompactWhitespace(compact), g.param());
+    }
+
+    private static String schemaText(JsonNode schema, String param) {
+        if (schema.isString()) {
+            return guideOf(param, () -> GuidedDecodingParams.json(schema.asString())).text();
+        }
+        if (!schema.isObject() && !schema.isBoolean()) {
+            throw OpenAiException.invalidType(param, "an object (a JSON Schema) or a string", describe(schema));
+        }
+        return schema.toString();
+    }
+
+    private static GuidedDecodingParams choice(List<String> choices, String param) {
+        if (choices.isEmpty()) {
+            throw OpenAiException.invalid(param, "'" + param + "' must contain at least 1 item.");
+        }
+        if (choices.size() > MAX_CHOICES) {
+            throw OpenAiException.invalid(param, "'" + param + "' has " + choices.size() + " items, at most "
+                    + MAX_CHOICES + ".");
+        }
+        return GuidedDecodingParams.choice(choices);
+    }
+
+    /** A guide's constructor's refusal (a blank pattern, say) as a 400 naming the field. */
+    private static GuidedDecodingParams guideOf(String param, java.util.function.Supplier<GuidedDecodingParams> make) {
+        try {
+            return make.get();
+        } catch (IllegalArgumentException e) {
+            throw OpenAiException.invalid(param, "Invalid '" + param + "': " + e.getMessage() + ".");
+        }
+    }
+
+    /**
+     * {@code chat_template_kwargs} (vLLM's): an object of at most {@value #MAX_TEMPLATE_KWARGS} variables, as plain
+     * Java values for the template ({@code enable_thinking: false} for Qwen3). {@code messages},
+     * {@code add_generation_prompt} and {@code tools} are set by the server and refused here.
+     */
+    private Map<String, Object> templateKwargs(@Nullable JsonNode kwargs) {
+        if (kwargs == null || kwargs.isNull()) {
+            return Map.of();
+        }
+        if (!kwargs.isObject()) {
+            throw OpenAiException.invalidType("chat_template_kwargs", "an object", describe(kwargs));
+        }
+        if (kwargs.size() > MAX_TEMPLATE_KWARGS) {
+            throw OpenAiException.invalid("chat_template_kwargs", "'chat_template_kwargs' has " + kwargs.size()
+                    + " variables, at most " + MAX_TEMPLATE_KWARGS + ".");
+        }
+        if (kwargs.toString().length() > MAX_TEMPLATE_KWARGS_CHARS) {
+            throw OpenAiException.invalid("chat_template_kwargs", "'chat_template_kwargs' is too large: at most "
+                    + MAX_TEMPLATE_KWARGS_CHARS + " characters of JSON.");
+        }
+        Map<String, Object> out = new java.util.LinkedHashMap<>();
+        for (var e : kwargs.properties()) {
+            String name = e.getKey();
+            if (name.isEmpty() || name.length() > 64 || !name.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+                throw OpenAiException.invalid("chat_template_kwargs", "Invalid variable name '"
+                        + InvalidRequestValue.shorten(name) + "' in 'chat_template_kwargs': expected an identifier.");
+            }
+            if (Set.of("messages", "add_generation_prompt", "tools").contains(name)) {
+                throw OpenAiException.invalid("chat_template_kwargs." + name, "'chat_template_kwargs." + name
+                        + "' is set by the server" + (name.equals("tools") ? ": send the tools in 'tools'." : "."));
+            }
+            Object value = plain(e.getValue());
+            if (value != null) { // null: the variable stays unset, as a template reads a missing one
+                out.put(name, value);
+            }
+        }
+        return out;
+    }
+
+    /** A JSON value as plain Java values (maps, lists, strings, numbers, booleans; null for JSON null), as templates read them. */
+    @Nullable Object plain(JsonNode node) {
+        return json.treeToValue(node, Object.class);
+    }
+
+    private static String describe(JsonNode node) {
+        return switch (node.getNodeType()) {
+            case STRING -> "a string";
+            case NUMBER -> "a number";
+            case BOOLEAN -> "a boolean";
+            case NULL -> "null";
+            case ARRAY -> "an array";
+            default -> "an object";
+        };
     }
 
     private static Sampling sampling(SamplingFields r, @Nullable Integer maxTokens, String maxTokensParam,

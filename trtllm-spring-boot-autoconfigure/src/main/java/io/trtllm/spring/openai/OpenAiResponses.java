@@ -4,6 +4,11 @@ import io.trtllm.api.CompletionOutput;
 import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.TokenLogprob;
 import io.trtllm.api.Tokenizer;
+import io.trtllm.api.chat.AssistantReply;
+import io.trtllm.api.chat.ChatDelta;
+import io.trtllm.api.chat.ReplyParser;
+import io.trtllm.api.chat.ToolCall;
+import io.trtllm.api.chat.ToolCallDelta;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
@@ -47,36 +52,122 @@ final class OpenAiResponses {
         }
     }
 
-    /** One choice of a response: a completion output at its index. */
-    ObjectNode choice(boolean chat, int index, CompletionOutput output) {
+    /** One choice of a {@code /completions} response: a completion output at its index. */
+    ObjectNode choice(int index, CompletionOutput output) {
         ObjectNode c = NODES.objectNode().put("index", index);
-        if (chat) {
-            c.putObject("message").put("role", "assistant").put("content", output.text());
-        } else {
-            c.put("text", output.text());
-        }
-        c.set("logprobs", logprobs(chat, output.logprobs(), 0, output.logprobs().size()));
+        c.put("text", output.text());
+        c.set("logprobs", logprobs(false, output.logprobs(), 0, output.logprobs().size()));
         c.put("finish_reason", finishReason(output.finishReason()));
         return c;
     }
 
-    /** A stream chunk of one choice: a text delta (and the role on a chat choice's first chunk). */
-    ObjectNode chunk(Header header, boolean chat, int index, @Nullable String role, String text,
-                     List<TokenLogprob> logprobs, int logprobsFrom, @Nullable String finishReason, boolean withUsageField) {
+    /**
+     * One choice of a chat response, its text read by {@code replies} (null: the text as written):
+     * {@code message.content} (null when the reply is only tool calls), {@code message.reasoning_content} when
+     * the model reasoned, {@code message.tool_calls} when it called tools (the first only, unless
+     * {@code parallel}); {@code finish_reason} {@code tool_calls} when it did and stopped on its own.
+     */
+    ObjectNode chatChoice(int index, CompletionOutput output, @Nullable ReplyParser replies, boolean parallel) {
+        AssistantReply reply = replies != null ? replies.parse(output.text())
+                : new AssistantReply("", output.text(), List.of());
+        List<ToolCall> calls = reply.toolCalls();
+        if (!parallel && calls.size() > 1) {
+            calls = calls.subList(0, 1);
+        }
+        ObjectNode c = NODES.objectNode().put("index", index);
+        ObjectNode message = c.putObject("message").put("role", "assistant");
+        if (calls.isEmpty() || !reply.content().isEmpty()) {
+            message.put("content", reply.content());
+        } else {
+            message.putNull("content");
+        }
+        if (!reply.reasoningContent().isEmpty()) {
+            message.put("reasoning_content", reply.reasoningContent());
+        }
+        if (!calls.isEmpty()) {
+            ArrayNode toolCalls = message.putArray("tool_calls");
+            for (ToolCall call : calls) {
+                ObjectNode t = toolCalls.addObject().put("id", call.id()).put("type", "function");
+                t.putObject("function").put("name", call.name()).put("arguments", call.arguments());
+            }
+        }
+        c.set("logprobs", logprobs(true, output.logprobs(), 0, output.logprobs().size()));
+        c.put("finish_reason", chatFinishReason(output.finishReason(), !calls.isEmpty()));
+        return c;
+    }
+
+    /** The engine's finish reason, {@code tool_calls} instead of {@code stop} when the reply called tools. */
+    static @Nullable String chatFinishReason(@Nullable String engineReason, boolean calledTools) {
+        return calledTools && CompletionOutput.STOP.equals(engineReason) ? "tool_calls" : finishReason(engineReason);
+    }
+
+    /**
+     * A chat stream chunk of one choice: the role on the first, {@code content}, {@code reasoning_content} and
+     * {@code tool_calls} as OpenAI streams them (a call's first piece with index, id, type and function name, later
+     * pieces with the index and an arguments fragment).
+     */
+    ObjectNode chatChunk(Header header, int index, @Nullable String role, ChatDelta delta, List<TokenLogprob> logprobs,
+                         int logprobsFrom, @Nullable String finishReason, boolean withUsageField) {
         ObjectNode n = header.node();
         ObjectNode c = n.putArray("choices").addObject().put("index", index);
-        if (chat) {
-            ObjectNode delta = c.putObject("delta");
-            if (role != null) {
-                delta.put("role", role);
-            }
-            if (role != null || !text.isEmpty()) {
-                delta.put("content", text);
-            }
-        } else {
-            c.put("text", text);
+        ObjectNode d = c.putObject("delta");
+        if (role != null) {
+            d.put("role", role);
         }
-        c.set("logprobs", logprobs(chat, logprobs, logprobsFrom, logprobs.size()));
+        if (role != null || !delta.content().isEmpty()) {
+            d.put("content", delta.content());
+        }
+        if (!delta.reasoningContent().isEmpty()) {
+            d.put("reasoning_content", delta.reasoningContent());
+        }
+        if (!delta.toolCalls().isEmpty()) {
+            ArrayNode calls = d.putArray("tool_calls");
+            for (ToolCallDelta t : delta.toolCalls()) {
+                ObjectNode call = calls.addObject().put("index", t.index());
+                if (t.opensCall()) {
+                    call.put("id", t.id()).put("type", "function");
+                }
+                ObjectNode function = call.putObject("function");
+                if (t.opensCall()) {
+                    function.put("name", t.name());
+                }
+                function.put("arguments", t.arguments());
+            }
+        }
+        c.set("logprobs", logprobs(true, logprobs, logprobsFrom, logprobs.size()));
+        c.put("finish_reason", finishReason);
+        if (withUsageField) {
+            n.putNull("usage");
+        }
+        return n;
+    }
+
+    /** Two deltas of one stream as one. */
+    static ChatDelta concat(ChatDelta a, ChatDelta b) {
+        if (b.isEmpty()) {
+            return a;
+        }
+        List<ToolCallDelta> calls = new java.util.ArrayList<>(a.toolCalls());
+        calls.addAll(b.toolCalls());
+        return new ChatDelta(a.reasoningContent() + b.reasoningContent(), a.content() + b.content(), calls);
+    }
+
+    /** The delta without pieces of calls after the first, unless {@code parallel}. */
+    static ChatDelta limitCalls(ChatDelta delta, boolean parallel) {
+        if (parallel || delta.toolCalls().stream().allMatch(t -> t.index() == 0)) {
+            return delta;
+        }
+        return new ChatDelta(delta.reasoningContent(), delta.content(),
+                delta.toolCalls().stream().filter(t -> t.index() == 0).toList());
+    }
+
+    /** A {@code /completions} stream chunk of one choice: a text delta. */
+    ObjectNode chunk(Header header, int index, String text, List<TokenLogprob> logprobs, int logprobsFrom,
+                     @Nullable String finishReason, boolean withUsageField) {
+        ObjectNode n = header.node();
+        ObjectNode c = n.putArray("choices").addObject().put("index", index);
+        c.put("text", text);
+        c.set("logprobs", logprobs(false, logprobs, logprobsFrom, logprobs.size()));
         c.put("finish_reason", finishReason(finishReason));
         if (withUsageField) {
             n.putNull("usage");

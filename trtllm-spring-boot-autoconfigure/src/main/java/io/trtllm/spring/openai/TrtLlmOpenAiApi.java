@@ -8,6 +8,15 @@ import io.trtllm.api.RequestMetrics;
 import io.trtllm.api.RequestOutput;
 import io.trtllm.api.SamplingParams;
 import io.trtllm.api.TemplateLimitException;
+import io.trtllm.api.Tokenizer;
+import io.trtllm.api.chat.ChatDelta;
+import io.trtllm.api.chat.ReasoningParser;
+import io.trtllm.api.chat.ReplyParser;
+import io.trtllm.api.chat.ReplyStream;
+import io.trtllm.api.chat.ToolCallFormat;
+import io.trtllm.api.chat.ToolCallParser;
+import io.trtllm.api.config.GuidedDecodingException;
+import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import io.trtllm.spring.openai.OpenAiResponses.Header;
@@ -16,11 +25,17 @@ import io.trtllm.spring.web.ClientMessages;
 import io.trtllm.spring.web.TrtLlmRequestGuard;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Flow;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.core.io.buffer.DataBufferLimitException;
@@ -77,11 +92,21 @@ public final class TrtLlmOpenAiApi {
     private static final Logger LOG = LoggerFactory.getLogger(TrtLlmOpenAiApi.class);
     private static final String DONE = "[DONE]";
 
+    /** What the API asks of the engine: the {@link LLM}'s generation methods (a seam for scripted replies in tests). */
+    interface Engine {
+        CompletableFuture<RequestOutput> generateAsync(int[] promptTokenIds, SamplingParams params);
+
+        Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params);
+    }
+
     private final LLM llm;
+    private final Engine engine;
+    private final Tokenizer tokenizer;
     private final String modelName;
     private final TrtLlmChatOptions defaults;
     private final int maxN;
     private final TrtLlmRequestObserver observer;
+    private final GenAiServerObserver server;
     private final OpenAiResponses responses;
     private final OpenAiRequestReader reader;
     private final long created = Instant.now().getEpochSecond();
@@ -91,7 +116,7 @@ public final class TrtLlmOpenAiApi {
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
      * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
-     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param observer  told about the end of each engine request (the engine's meters listen to the {@code LLM})
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer) {
@@ -103,21 +128,55 @@ public final class TrtLlmOpenAiApi {
      * @param modelName the model id requests name and {@code /models} lists
      * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
      * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
-     * @param observer  told about the end of each engine request (e.g. the trtllm meters)
+     * @param observer  told about the end of each engine request (the engine's meters listen to the {@code LLM})
      * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
      *                  the application's, so that {@code spring.jackson.*} applies
      */
     public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
                            TrtLlmRequestObserver observer, JsonMapper json) {
+        this(llm, modelName, defaults, maxN, observer, json, GenAiServerObserver.NOOP);
+    }
+
+    /**
+     * @param llm       the engine
+     * @param modelName the model id requests name and {@code /models} lists
+     * @param defaults  options for fields a request leaves unset (e.g. the chat model's defaults)
+     * @param maxN      most choices one request may ask for: n, best_of, n times the prompts of a batch
+     * @param observer  told about the end of each engine request
+     * @param json      reads requests (a strict copy: no string-to-number coercions) and writes responses;
+     *                  the application's, so that {@code spring.jackson.*} applies
+     * @param server    told how each chat or text completion ended (OpenTelemetry's GenAI server metrics)
+     */
+    public TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN,
+                           TrtLlmRequestObserver observer, JsonMapper json, GenAiServerObserver server) {
+        this(llm, modelName, defaults, maxN, observer, json, server, llm.tokenizer(), new Engine() {
+            @Override
+            public CompletableFuture<RequestOutput> generateAsync(int[] promptTokenIds, SamplingParams params) {
+                return llm.generateAsync(promptTokenIds, params);
+            }
+
+            @Override
+            public Flow.Publisher<RequestOutput> generateStream(int[] promptTokenIds, SamplingParams params) {
+                return llm.generateStream(promptTokenIds, params);
+            }
+        });
+    }
+
+    /** An API whose prompts are rendered with {@code tokenizer} and generated by {@code engine} (tests). */
+    TrtLlmOpenAiApi(LLM llm, String modelName, TrtLlmChatOptions defaults, int maxN, TrtLlmRequestObserver observer,
+                    JsonMapper json, GenAiServerObserver server, Tokenizer tokenizer, Engine engine) {
         if (maxN < 1) {
             throw new IllegalArgumentException("maxN must be >= 1, got " + maxN);
         }
         this.llm = llm;
+        this.engine = engine;
+        this.tokenizer = tokenizer;
         this.modelName = modelName;
         this.defaults = defaults;
         this.maxN = maxN;
         this.observer = observer;
-        this.responses = new OpenAiResponses(json, llm.tokenizer());
+        this.server = server;
+        this.responses = new OpenAiResponses(json, tokenizer);
         // A validator of the API's own, not the application's: an application's Validator bean may be an
         // adapter without a target (WebFlux registers one), and every message is worded here anyway.
         this.reader = new OpenAiRequestReader(json, OpenAiRequestReader.defaultValidator());
@@ -165,11 +224,45 @@ public final class TrtLlmOpenAiApi {
 
     // ---- generation ----
 
-    /** One admitted request: its header, prompts (token ids) and per-prompt sampling parameters. */
-    private record Call(Header header, OpenAiRequest request, List<int[]> prompts, List<SamplingParams> params) {
+    /**
+     * One admitted request: its header, prompts (token ids) and per-prompt sampling parameters; how chat replies
+     * are read (reasoning, tool calls; null: as written); the guide's field, for its compile errors; and when it
+     * arrived ({@link System#nanoTime()}).
+     */
+    private record Call(Header header, OpenAiRequest request, List<int[]> prompts, List<SamplingParams> params,
+                        @Nullable ReplyParser replies, @Nullable String guideParam, long startNanos) {
+
+        /** A guide that did not compile, as a 400 naming its field; other errors as they are. */
+        Throwable mapGuideError(Throwable e) {
+            if (!(e instanceof GuidedDecodingException g)) {
+                return e;
+            }
+            OpenAiTools tools = request.tools();
+            if (guideParam == null && tools != null && tools.enforced()) {
+                return tools.error(g);
+            }
+            return OpenAiException.invalid(guideParam, "Invalid " + (guideParam != null ? "'" + guideParam + "'" : "guide")
+                    + (g.pointer() != null && !g.pointer().isEmpty() ? " at '" + g.pointer() + "'" : "")
+                    + (g.keyword() != null ? " (keyword '" + g.keyword() + "')" : "") + ": " + g.getMessage());
+        }
     }
 
     private Mono<ServerResponse> generate(ServerRequest http, boolean chat) {
+        long start = System.nanoTime();
+        String operation = chat ? GenAiServerObserver.CHAT : GenAiServerObserver.TEXT_COMPLETION;
+        return generate(http, chat, start).onErrorResume(e -> {
+            OpenAiException error = toOpenAi(e);
+            server.failed(operation, modelName, start, errorType(error));
+            return error(error);
+        }).doOnCancel(() -> server.failed(operation, modelName, start, "cancelled")); // before a response: not streams
+    }
+
+    /** The OpenAI error's code, else its type: a low-cardinality {@code error.type}. */
+    private static String errorType(OpenAiException e) {
+        return e.code() != null ? e.code() : e.type();
+    }
+
+    private Mono<ServerResponse> generate(ServerRequest http, boolean chat, long start) {
         // Also checked by TrtLlmRequestGuard before security's work is done; here for routes used without it.
         if (!TrtLlmRequestGuard.isJson(http.headers().asHttpHeaders())) {
             return error(new OpenAiException(415, "invalid_request_error", null, "unsupported_media_type",
@@ -185,13 +278,12 @@ public final class TrtLlmOpenAiApi {
                 // the connection.
                 .flatMap(body -> Mono.fromCallable(() -> {
                     OpenAiRequest request = chat ? reader.chat(body) : reader.completion(body);
-                    return prepare(request);
+                    return prepare(request, start);
                 }).subscribeOn(Schedulers.boundedElastic()))
-                .flatMap(call -> call.request().stream() ? stream(call) : complete(call))
-                .onErrorResume(e -> error(toOpenAi(e)));
+                .flatMap(call -> call.request().stream() ? stream(call) : complete(call));
     }
 
-    private Call prepare(OpenAiRequest request) {
+    private Call prepare(OpenAiRequest request, long start) {
         if (request.model() != null && !request.model().isEmpty() && !request.model().equals(modelName)) {
             throw modelNotFound(request.model());
         }
@@ -201,11 +293,33 @@ public final class TrtLlmOpenAiApi {
         }
         checkChoices(request);
         List<int[]> prompts = new ArrayList<>();
+        ReplyParser replies = null;
+        GuidedDecodingParams guide = request.guide() != null ? request.guide().params() : null;
+        boolean skipSpecial = request.sampling().skipSpecialTokens();
         if (request.chat()) {
-            prompts.add(llm.tokenizer().encodeChat(request.messages(), true));
+            Map<String, Object> variables = new HashMap<>(request.templateKwargs());
+            OpenAiTools tools = request.tools();
+            ToolCallFormat format = null;
+            if (tools != null) {
+                if (tokenizer.supportsTools()) {
+                    variables.put("tools", tools.definitions(reader::plain));
+                }
+                format = toolCallFormat(tools);
+                if (format != null && guide == null) {
+                    guide = tools.guide(format);
+                }
+                // Llama 3's <|python_tag|> and Mistral's [TOOL_CALLS] are special tokens: keep them in the text.
+                skipSpecial &= format == null || format == ToolCallFormat.HERMES;
+            }
+            String template = tokenizer.chatTemplateSource();
+            ReasoningParser reasoning = template != null && template.contains("<think>") ? ReasoningParser.qwen3() : null;
+            if (format != null || reasoning != null) {
+                replies = ReplyParser.of(reasoning, format != null ? ToolCallParser.of(format) : null);
+            }
+            prompts.add(tokenizer.encodeChat(request.messages(), true, variables));
         } else {
             for (Object p : request.prompts()) {
-                prompts.add(p instanceof int[] ids ? ids : llm.tokenizer().encode((String) p, true));
+                prompts.add(p instanceof int[] ids ? ids : tokenizer.encode((String) p, true));
             }
         }
         String promptParam = request.chat() ? "messages" : "prompt";
@@ -231,12 +345,38 @@ public final class TrtLlmOpenAiApi {
                                 + maxTokens + " in the completion). Please reduce the length of the " + promptParam
                                 + " or the completion.");
             }
-            params.add(request.sampling().toParams(defaults, maxTokens));
+            params.add(request.sampling().toParams(defaults, maxTokens, guide, skipSpecial));
         }
         String id = (request.chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         var header = new Header(id, request.chat() ? (request.stream() ? "chat.completion.chunk" : "chat.completion")
                 : "text_completion", Instant.now().getEpochSecond(), modelName);
-        return new Call(header, request, prompts, params);
+        return new Call(header, request, prompts, params, replies,
+                request.guide() != null ? request.guide().param() : null, start);
+    }
+
+    /**
+     * The format tool calls are read (and, when enforced, guided) in: the one the chat template asks for; for a
+     * template that renders no tools or asks for no format we read, Hermes' {@code <tool_call>} when calls are
+     * enforced (the guide writes them, the template need not have asked), else a 400; null with
+     * {@code tool_choice: none}.
+     */
+    private @Nullable ToolCallFormat toolCallFormat(OpenAiTools tools) {
+        if (!tools.callsExpected()) {
+            return null;
+        }
+        String template = tokenizer.chatTemplateSource();
+        ToolCallFormat format = template != null && tokenizer.supportsTools() ? ToolCallFormat.ofTemplate(template) : null;
+        if (format != null) {
+            return format;
+        }
+        if (tools.enforced()) {
+            return ToolCallFormat.HERMES;
+        }
+        throw OpenAiException.invalid("tool_choice", "The chat template of model '" + modelName + "' "
+                + (!tokenizer.hasChatTemplate() ? "is missing" : !tokenizer.supportsTools() ? "does not render tools"
+                : "asks for tool calls in a format this server does not read") + ", so it cannot call tools on its own "
+                + "('tool_choice': 'auto'): set 'tool_choice' to 'required' or name a function (the calls are then "
+                + "enforced), or to 'none'.");
     }
 
     /**
@@ -267,6 +407,11 @@ public final class TrtLlmOpenAiApi {
         }
     }
 
+    /** Whether a reply may call more than one tool ({@code parallel_tool_calls}; without it, the first call is kept). */
+    private static boolean parallelCalls(Call call) {
+        return call.request().tools() == null || call.request().tools().parallel();
+    }
+
     /** Whole responses: every prompt submitted at once (batched by the engine), answered together. */
     private Mono<ServerResponse> complete(Call call) {
         List<Mono<RequestOutput>> outputs = new ArrayList<>();
@@ -274,7 +419,8 @@ public final class TrtLlmOpenAiApi {
         for (int i = 0; i < call.prompts().size(); i++) {
             int[] ids = call.prompts().get(i);
             SamplingParams params = call.params().get(i);
-            outputs.add(observed(Mono.fromFuture(() -> llm.generateAsync(ids, params), false), failed));
+            outputs.add(observed(Mono.fromFuture(() -> engine.generateAsync(ids, params), false)
+                    .onErrorMap(call::mapGuideError), failed));
         }
         return Flux.mergeSequential(outputs).collectList().flatMap(results -> {
             ObjectNode body = call.header().node();
@@ -285,11 +431,14 @@ public final class TrtLlmOpenAiApi {
                 RequestOutput r = results.get(p);
                 metrics.add(r.metrics());
                 for (CompletionOutput out : r.outputs()) {
-                    choices.add(responses.choice(call.request().chat(), p * n + out.index(), out));
+                    choices.add(call.request().chat()
+                            ? responses.chatChoice(p * n + out.index(), out, call.replies(), parallelCalls(call))
+                            : responses.choice(p * n + out.index(), out));
                 }
             }
             body.set("usage", OpenAiResponses.usage(metrics));
             body.putNull("system_fingerprint");
+            server.succeeded(operation(call), modelName, call.startNanos(), metrics);
             return json(200, body);
         });
     }
@@ -338,7 +487,11 @@ public final class TrtLlmOpenAiApi {
             SamplingParams params = call.params().get(i);
             AtomicInteger logprobsSent = new AtomicInteger();
             AtomicBoolean first = new AtomicBoolean(true);
-            choices.add(Flux.defer(() -> JdkFlowAdapter.flowPublisherToFlux(llm.generateStream(ids, params)))
+            ReplyStream reply = call.replies() != null ? call.replies().stream() : null;
+            AtomicBoolean calledTools = new AtomicBoolean();
+            boolean parallel = parallelCalls(call);
+            choices.add(Flux.defer(() -> JdkFlowAdapter.flowPublisherToFlux(engine.generateStream(ids, params)))
+                    .onErrorMap(call::mapGuideError)
                     .filter(u -> u.finished() || !u.output().textDiff().isEmpty())
                     .doOnNext(u -> {
                         if (u.finished()) {
@@ -359,16 +512,38 @@ public final class TrtLlmOpenAiApi {
                         CompletionOutput out = u.output();
                         List<String> events = new ArrayList<>(2);
                         var logprobs = out.logprobs();
-                        int from = Math.min(logprobsSent.getAndSet(logprobs.size()), logprobs.size());
-                        String role = chat && first.getAndSet(false) ? "assistant" : null;
+                        if (!chat) {
+                            int from = Math.min(logprobsSent.getAndSet(logprobs.size()), logprobs.size());
+                            events.add(responses.line(responses.chunk(call.header(), index, out.textDiff(), logprobs,
+                                    from, out.finishReason(), includeUsage)));
+                            return events;
+                        }
+                        ChatDelta delta = new ChatDelta("", out.textDiff(), List.of());
+                        if (reply != null) {
+                            delta = reply.next(out.textDiff());
+                            if (u.finished()) {
+                                delta = OpenAiResponses.concat(delta, reply.finish());
+                            }
+                            delta = OpenAiResponses.limitCalls(delta, parallel);
+                        }
+                        if (!delta.toolCalls().isEmpty()) {
+                            calledTools.set(true);
+                        }
+                        String role = first.getAndSet(false) ? "assistant" : null;
                         if (role != null && u.finished()) {
                             // A choice that ends at once still opens with its role.
-                            events.add(responses.line(responses.chunk(call.header(), true, index, role, "",
+                            events.add(responses.line(responses.chatChunk(call.header(), index, role, ChatDelta.EMPTY,
                                     List.of(), 0, null, includeUsage)));
                             role = null;
                         }
-                        events.add(responses.line(responses.chunk(call.header(), chat, index, role,
-                                out.textDiff(), logprobs, from, out.finishReason(), includeUsage)));
+                        if (delta.isEmpty() && role == null && !u.finished()) {
+                            return events; // held back (a tag may be starting); its logprobs go with the next chunk
+                        }
+                        int from = Math.min(logprobsSent.getAndSet(logprobs.size()), logprobs.size());
+                        String reason = u.finished() ? OpenAiResponses.chatFinishReason(out.finishReason(),
+                                calledTools.get()) : null;
+                        events.add(responses.line(responses.chatChunk(call.header(), index, role, delta, logprobs, from,
+                                reason, includeUsage)));
                         return events;
                     }));
         }
@@ -389,9 +564,14 @@ public final class TrtLlmOpenAiApi {
                 }))
                 .concatWith(Flux.just(DONE))
                 .doOnNext(e -> started.set(true))
-                .onErrorResume(e -> started.get()
-                        ? Flux.just(responses.line(OpenAiResponses.error(toOpenAi(e))), DONE)
-                        : Flux.error(e));
+                .doOnComplete(() -> server.succeeded(operation(call), modelName, call.startNanos(),
+                        Arrays.stream(finals).filter(Objects::nonNull).toList()))
+                .doOnCancel(() -> server.failed(operation(call), modelName, call.startNanos(), "cancelled"))
+                .onErrorResume(e -> {
+                    OpenAiException error = toOpenAi(e);
+                    server.failed(operation(call), modelName, call.startNanos(), errorType(error));
+                    return started.get() ? Flux.just(responses.line(OpenAiResponses.error(error)), DONE) : Flux.error(error);
+                });
         return ServerResponse.ok()
                 .contentType(MediaType.TEXT_EVENT_STREAM)
                 .header(HttpHeaders.CACHE_CONTROL, "no-cache")
@@ -424,6 +604,10 @@ public final class TrtLlmOpenAiApi {
             byte[] body = responses.bytes(OpenAiResponses.error(error));
             return response.writeWith(Mono.just(response.bufferFactory().wrap(body)));
         });
+    }
+
+    private static String operation(Call call) {
+        return call.request().chat() ? GenAiServerObserver.CHAT : GenAiServerObserver.TEXT_COMPLETION;
     }
 
     // ---- errors ----

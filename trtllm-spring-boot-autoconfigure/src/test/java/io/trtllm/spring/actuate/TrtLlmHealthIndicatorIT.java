@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.trtllm.api.EngineStats;
 import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
+import io.trtllm.api.RankStats;
 import io.trtllm.executor.Executor;
 import io.trtllm.executor.FinishReason;
 import io.trtllm.executor.GenerationListener;
@@ -20,6 +21,8 @@ import io.trtllm.runtime.ModelRunner;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.SamplingConfig;
 import io.trtllm.spring.testing.SharedLlm;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
@@ -57,6 +60,27 @@ class TrtLlmHealthIndicatorIT {
         assertThat(health.getStatus()).isEqualTo(Status.DOWN);
         assertThat(health.getDetails()).containsEntry("error", "java.lang.OutOfMemoryError: Java heap space")
                 .containsEntry("kvCacheUtilization", 0.25).containsEntry("requestsQueued", 3);
+    }
+
+    @Test
+    void aFailedRankIsDownNamingTheRankAndEveryRankIsShown() {
+        var kv = new EngineStats.KvCache(100, 0, 100, 0, 0, 0);
+        var stats = new EngineStats(true, 0, 0, kv, 10, 0, 0);
+        var ok = new RankStats(0, "rank 0 (TP rank 0 of 2)", 10, 2_500_000, 1L << 30, null);
+        var failed = new RankStats(1, "rank 1 (TP rank 1 of 2)", 10, 4_000_000, 1L << 30, "CUDA error 700");
+
+        Health up = TrtLlmHealthIndicator.health(stats, null, "cuda", "/m", List.of(ok));
+        Health down = TrtLlmHealthIndicator.health(stats, null, "cuda", "/m", List.of(ok, failed));
+
+        assertThat(up.getStatus()).isEqualTo(Status.UP);
+        assertThat(down.getStatus()).isEqualTo(Status.DOWN);
+        assertThat(down.getDetails()).containsEntry("reason", "rank 1 failed: CUDA error 700");
+        @SuppressWarnings("unchecked")
+        var ranks = (List<Map<String, Object>>) down.getDetails().get("ranks");
+        assertThat(ranks).hasSize(2);
+        assertThat(ranks.get(0)).containsEntry("passes", 10L).containsEntry("lastPassMillis", 2.5)
+                .containsEntry("deviceMemoryBytes", 1L << 30).doesNotContainKey("failure");
+        assertThat(ranks.get(1)).containsEntry("failure", "CUDA error 700");
     }
 
     @Test

@@ -1,11 +1,12 @@
 package io.trtllm.spring.actuate;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.trtllm.api.LLM;
-import io.trtllm.api.QueueFullException;
+import io.trtllm.api.SamplingParams;
 import io.trtllm.spring.chat.TrtLlmChatModel;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
 import io.trtllm.spring.testing.SharedLlm;
@@ -14,7 +15,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.springframework.ai.chat.prompt.Prompt;
 
-/** Meters of the engine: gauges from its stats, counters and timers from the chat model's requests. */
+/** Meters of the engine: gauges from its stats, counters and timers from every request of the LLM. */
 class TrtLlmMetricsIT {
 
     @Test
@@ -23,20 +24,26 @@ class TrtLlmMetricsIT {
         MeterRegistry registry = new SimpleMeterRegistry();
         var metrics = new TrtLlmMetrics(llm);
         metrics.bindTo(registry);
-        var chat = TrtLlmChatModel.builder().llm(llm).requestObserver(metrics)
+        // A chat model without any observer of its own: the meters listen to the LLM.
+        var chat = TrtLlmChatModel.builder().llm(llm)
                 .defaultOptions(TrtLlmChatOptions.builder().temperature(0.0).maxTokens(6).build()).build();
         assertThat(registry.get(TrtLlmMetrics.REJECTED).counter().count()).isZero();
         double iterationsBefore = registry.get(TrtLlmMetrics.ITERATIONS).functionCounter().count();
 
-        chat.call(new Prompt("Once upon a time"));
-        chat.stream(new Prompt("One day")).blockLast(Duration.ofSeconds(60));
-        chat.stream(new Prompt("The sun")).take(2).blockLast(Duration.ofSeconds(60));
-        metrics.onRejected(new QueueFullException("full"));
-        SharedLlm.awaitIdle(llm);
+        try (metrics) {
+            chat.call(new Prompt("Once upon a time"));
+            chat.stream(new Prompt("One day")).blockLast(Duration.ofSeconds(60));
+            chat.stream(new Prompt("The sun")).take(2).blockLast(Duration.ofSeconds(60));
+            assertThatThrownBy(() -> llm.generate(new int[] {1, 1 << 30}, SamplingParams.greedy(2)))
+                    .isInstanceOf(IllegalArgumentException.class);
+            SharedLlm.awaitIdle(llm);
+        }
+        llm.generate("Closed", SamplingParams.greedy(2)); // after close: not counted
 
         assertThat(registry.get(TrtLlmMetrics.COMPLETED).tag("reason", "length").counter().count()).isEqualTo(2);
         assertThat(registry.get(TrtLlmMetrics.COMPLETED).tag("reason", "cancelled").counter().count()).isEqualTo(1);
-        assertThat(registry.get(TrtLlmMetrics.REJECTED).counter().count()).isEqualTo(1);
+        assertThat(registry.get(TrtLlmMetrics.REJECTED).counter().count()).isZero();
+        assertThat(registry.get(TrtLlmMetrics.FAILED).counter().count()).isEqualTo(1);
         assertThat(registry.get(TrtLlmMetrics.TOKENS).tag("type", "generated").counter().count()).isEqualTo(12);
         int promptTokens = llm.tokenizer().encode("Once upon a time", true).length + llm.tokenizer().encode("One day", true).length;
         assertThat(registry.get(TrtLlmMetrics.TOKENS).tag("type", "prompt").counter().count()).isEqualTo(promptTokens);
@@ -53,7 +60,9 @@ class TrtLlmMetricsIT {
     void gaugesReadTheEnginesStats() {
         LLM llm = SharedLlm.get();
         MeterRegistry registry = new SimpleMeterRegistry();
-        new TrtLlmMetrics(llm).bindTo(registry);
+        try (var metrics = new TrtLlmMetrics(llm)) {
+            metrics.bindTo(registry);
+        }
 
         var kv = llm.stats().kvCache();
         assertThat(registry.get(TrtLlmMetrics.KV_BLOCKS).tag("state", "free").gauge().value()).isEqualTo(kv.freeBlocks());

@@ -55,7 +55,8 @@ class TrtLlmPropertiesIT {
                         "trtllm.cache.max-size=2GB", "trtllm.dtype=bfloat16", "trtllm.quantization=int8",
                         "trtllm.kv-cache.max-tokens=4096", "trtllm.kv-cache.free-memory-fraction=0.5",
                         "trtllm.kv-cache.enable-block-reuse=false", "trtllm.kv-cache.tokens-per-block=16",
-                        "trtllm.kv-cache.dtype=bf16", "trtllm.scheduler.policy=max-utilization", "trtllm.chat.options.model=tiny",
+                        "trtllm.kv-cache.dtype=bf16", "trtllm.scheduler.policy=max-utilization",
+                        "trtllm.tensor-parallel-size=2", "trtllm.pipeline-parallel-size=3", "trtllm.device-ids=5,4,3,2,1,0", "trtllm.chat.options.model=tiny",
                         "trtllm.chat.options.temperature=0.2", "trtllm.chat.options.top-k=5", "trtllm.chat.options.top-p=0.9",
                         "trtllm.chat.options.max-tokens=100", "trtllm.chat.options.stop=END,STOP",
                         "trtllm.chat.options.presence-penalty=0.1", "trtllm.chat.options.frequency-penalty=0.2",
@@ -69,7 +70,8 @@ class TrtLlmPropertiesIT {
                             .quantization(Quantization.INT8).enableBuildCache(false)
                             .buildCacheConfig(new BuildCacheConfig(null, 3, 2L << 30))
                             .kvCacheConfig(new KvCacheConfig(4096, 0.5, false, 16, Dtype.BFLOAT16))
-                            .schedulerPolicy(SchedulerPolicy.MAX_UTILIZATION).build());
+                            .schedulerPolicy(SchedulerPolicy.MAX_UTILIZATION).tensorParallelSize(2).pipelineParallelSize(3)
+                            .deviceIds(List.of(5, 4, 3, 2, 1, 0)).build());
                     var options = TrtLlmPropertiesMapper.toChatOptions(properties.getChat());
                     assertThat(options.getModel()).isEqualTo("tiny");
                     assertThat(options.getTemperature()).isEqualTo(0.2);
@@ -188,8 +190,11 @@ class TrtLlmPropertiesIT {
                 assertInvalid(context).hasMessageContaining("trtllm.max-input-len")
                         .hasMessageContaining("max_input_len 100 exceeds max_seq_len 64"));
         // Enums since issue 17.3: refused while binding, by the core's parser (its message lists the values).
+        runner.withPropertyValues("trtllm.dtype=fp4").run(context ->
+                assertBindFailure(context, "trtllm.dtype").hasMessageContaining("'fp4'"));
+        // fp8 is a KV cache type only: as the weights' dtype it binds, then is refused naming the key and quantization fp8.
         runner.withPropertyValues("trtllm.dtype=fp8").run(context ->
-                assertBindFailure(context, "trtllm.dtype").hasMessageContaining("'fp8'"));
+                assertInvalid(context).hasMessageContaining("trtllm.dtype").hasMessageContaining("quantization fp8"));
         runner.withPropertyValues("trtllm.quantization=int3").run(context ->
                 assertBindFailure(context, "trtllm.quantization")
                         .hasMessageContaining("quantization 'int3' is not one of [none, int8, int4, fp8]"));
@@ -242,6 +247,36 @@ class TrtLlmPropertiesIT {
                 assertInvalid(context).hasMessageContaining("trtllm.chat.options.top-k"));
         runner.withPropertyValues("trtllm.chat.options.repetition-penalty=0").run(context ->
                 assertInvalid(context).hasMessageContaining("trtllm.chat.options.repetition-penalty"));
+    }
+
+    @Test
+    void aSplitOutOfRangeFailsNamingTheKeyBeforeAnyModelLoads() {
+        runner.withPropertyValues("trtllm.tensor-parallel-size=0").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.tensor-parallel-size").hasMessageContaining("'0'")
+                        .hasMessageContaining("tensor_parallel_size must be >= 1"));
+        runner.withPropertyValues("trtllm.pipeline-parallel-size=-2").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.pipeline-parallel-size"));
+        runner.withPropertyValues("trtllm.tensor-parallel-size=16", "trtllm.pipeline-parallel-size=8").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.tensor-parallel-size").hasMessageContaining("exceeds 64 ranks"));
+        runner.withPropertyValues("trtllm.tensor-parallel-size=2", "trtllm.device-ids=0,1,2").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.device-ids").hasMessageContaining("3 devices for 2 ranks"));
+        runner.withPropertyValues("trtllm.tensor-parallel-size=2", "trtllm.device-ids=1,1").run(context ->
+                assertInvalid(context).hasMessageContaining("trtllm.device-ids").hasMessageContaining("distinct"));
+    }
+
+    @Test
+    void aSplitTheModelDoesNotAllowFailsNamingTheKey() {
+        // stories15M has 6 attention heads: 4 ranks cannot share them. Checked before any engine is built.
+        runner.withPropertyValues("trtllm.backend=cpu", "trtllm.tensor-parallel-size=4")
+                .run(context -> assertInvalid(context).hasMessageContaining("trtllm.tensor-parallel-size")
+                        .hasMessageContaining("'4'").hasMessageContaining("does not divide num_attention_heads 6"));
+        runner.withPropertyValues("trtllm.backend=cpu", "trtllm.pipeline-parallel-size=7")
+                .run(context -> assertInvalid(context).hasMessageContaining("trtllm.pipeline-parallel-size")
+                        .hasMessageContaining("exceeds num_hidden_layers 6"));
+        runner.withPropertyValues("trtllm.backend=cpu", "trtllm.tensor-parallel-size=2",
+                        "trtllm.device-ids=0,1")
+                .run(context -> assertInvalid(context).hasMessageContaining("trtllm.device-ids")
+                        .hasMessageContaining("the CPU backend's ranks are threads"));
     }
 
     @Test

@@ -28,7 +28,8 @@ class TrtLlmPropertiesMetadataTests {
     private static final Map<String, Object> ROOTS = Map.of(
             TrtLlmProperties.PREFIX + ".", new TrtLlmProperties(),
             TrtLlmOpenAiProperties.PREFIX + ".", new TrtLlmOpenAiProperties(),
-            TrtLlmHttpServerProperties.PREFIX + ".", new TrtLlmHttpServerProperties());
+            TrtLlmHttpServerProperties.PREFIX + ".", new TrtLlmHttpServerProperties(),
+            TrtLlmMetricsProperties.PREFIX + ".", new TrtLlmMetricsProperties());
 
     @SuppressWarnings("unchecked")
     private static List<Map<String, Object>> properties() throws Exception {
@@ -119,6 +120,10 @@ class TrtLlmPropertiesMetadataTests {
     private static @Nullable Object convert(Object stated, TypeDescriptor type) {
         if (stated instanceof Collection<?> c && c.isEmpty()) {
             return new ArrayList<>();
+        }
+        if (stated instanceof Collection<?> c) { // a JSON array: its elements, as a property value lists them
+            return ApplicationConversionService.getSharedInstance().convert(
+                    String.join(",", c.stream().map(String::valueOf).toList()), type);
         }
         return ApplicationConversionService.getSharedInstance().convert(String.valueOf(stated), type);
     }

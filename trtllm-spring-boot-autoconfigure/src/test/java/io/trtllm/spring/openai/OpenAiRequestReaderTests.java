@@ -88,7 +88,8 @@ class OpenAiRequestReaderTests {
         assertInvalid(() -> chat("{\"messages\": [{\"role\": \"user\"}]}"), "messages[0].content");
         assertInvalid(() -> chat("{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}"),
                 "messages[0].content[0].type");
-        assertInvalid(() -> chat("{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}"), "messages[0].role");
+        assertInvalid(() -> chat("{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}"), "messages[0].tool_call_id");
+        assertInvalid(() -> chat("{\"messages\": [{\"role\": \"function\", \"content\": \"x\"}]}"), "messages[0].role");
         String hi = "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]";
         assertInvalid(() -> chat("{" + hi + ", \"temperature\": 2.5}"), "temperature");
         assertInvalid(() -> chat("{" + hi + ", \"top_p\": 0}"), "top_p");
@@ -97,7 +98,7 @@ class OpenAiRequestReaderTests {
         assertInvalid(() -> chat("{" + hi + ", \"stop\": 3}"), "stop");
         assertInvalid(() -> chat("{" + hi + ", \"top_logprobs\": 2}"), "top_logprobs");
         assertInvalid(() -> chat("{" + hi + ", \"stream_options\": {\"include_usage\": true}}"), "stream_options");
-        assertInvalid(() -> chat("{" + hi + ", \"response_format\": {\"type\": \"json_object\"}}"), "response_format");
+        assertInvalid(() -> chat("{" + hi + ", \"response_format\": {\"type\": \"xml\"}}"), "response_format.type");
         assertInvalid(() -> chat("{" + hi + ", \"logit_bias\": {\"1\": 5}}"), "logit_bias");
         assertInvalid(() -> chat("{" + hi + ", \"model\": 5}"), "model");
         assertInvalid(() -> completion("{}"), "prompt");

@@ -7,6 +7,7 @@ import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineBuilder;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.ModelConfig;
+import io.trtllm.model.Parallelism;
 import io.trtllm.model.hub.HubSettings;
 import io.trtllm.model.source.ModelSource;
 import java.io.PrintWriter;
@@ -65,6 +66,14 @@ final class Build implements Callable<Integer> {
     @Option(names = "--gather-generation-logits", description = "Keep the logits of every generated token.")
     boolean gatherGenerationLogits;
 
+    @Option(names = "--tensor-parallel-size", defaultValue = "" + LlmArgs.DEFAULT_TENSOR_PARALLEL_SIZE,
+            description = "Ranks that split every layer: one weights file per rank, rank<r>/ (default ${DEFAULT-VALUE}).")
+    int tensorParallelSize;
+
+    @Option(names = "--pipeline-parallel-size", defaultValue = "" + LlmArgs.DEFAULT_PIPELINE_PARALLEL_SIZE,
+            description = "Stages of contiguous layers, as above (default ${DEFAULT-VALUE}).")
+    int pipelineParallelSize;
+
     @Option(names = "--cache-dir", description = "Cache root for builtin models (default $TRTLLM_CACHE_DIR or ~/.cache/trtllm).")
     Path cacheDir;
 
@@ -75,6 +84,7 @@ final class Build implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         Device device = Device.of(backend, cudaArch); // before any download: a CUDA build here may need --cuda-arch
+        Parallelism split = new Parallelism(tensorParallelSize, pipelineParallelSize);
         ModelSource source = ModelSource.parse(model);
         if (source instanceof ModelSource.Engine) {
             throw new IllegalArgumentException("--model " + model + " is an engine directory already; give the checkpoint it "
@@ -87,7 +97,7 @@ final class Build implements Callable<Integer> {
                 .maxNumTokens(maxNumTokens).maxBeamWidth(maxBeamWidth).dtype(dtype)
                 .quantization(Quantization.parse(quantization)).gatherContextLogits(gatherContextLogits)
                 .gatherGenerationLogits(gatherGenerationLogits).build();
-        EngineBuilder.Result result = new EngineBuilder(build, device).build(dir, output);
+        EngineBuilder.Result result = new EngineBuilder(build, device).parallelism(split).build(dir, output);
         out.printf(Locale.ROOT, "engine: %s (%.1f MiB, %d tensors, %.2f s)%n", result.engineDir(), result.bytes() / 1048576.0,
                 result.tensors(), result.duration().toMillis() / 1e3);
         return 0;

@@ -59,8 +59,8 @@ final class EngineOptions {
     String quantization;
 
     @Option(names = "--kv-cache-dtype", defaultValue = "auto",
-            description = "KV cache element type: auto (float32 on the CPU, the weights' 16-bit type on CUDA), float32, float16 or "
-                    + "bfloat16 (default ${DEFAULT-VALUE}).")
+            description = "KV cache element type: auto (float32 on the CPU, the weights' 16-bit type on CUDA), float32, float16, "
+                    + "bfloat16 or fp8 (E4M3, cuda, sm_89+) (default ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 
     /** The KV cache config with {@code --kv-cache-dtype} and the given block reuse (other settings: defaults). */

@@ -22,10 +22,10 @@ import java.util.concurrent.CompletableFuture;
  * Warm-up rounds of both kinds come first: the JIT, and the guide's masks computed as its configurations are
  * reached (the cold cost is GuidedDecodingBench's "first pass").
  *
- * <pre>scripts/bench-guided.sh --throughput [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]</pre>
+ * <pre>scripts/bench-guided.sh sampled [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]</pre>
  * (docs/PERFORMANCE.md, "Guided decoding"). Defaults: stories15M, cpu, regex, 5 rounds, 128 tokens, 32 requests.
  */
-public final class GuidedThroughputBench {
+public final class GuidedSampledDecodeBench {
     public static void main(String[] args) {
         String model = arg(args, 0, "stories15M");
         String backend = arg(args, 1, "cpu");

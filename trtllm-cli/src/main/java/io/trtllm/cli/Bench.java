@@ -66,7 +66,7 @@ final class Bench implements Callable<Integer> {
 
     @Option(names = "--warmup-requests", description = "Untimed requests first, at the same concurrency "
             + "(default: rounds of min(concurrency, requests) for at least 3 s and until the last 3 rounds' output tok/s "
-            + "agree within 5% (at most 60 s; a warning says when they did not), so that the JIT has compiled the kernels "
+            + "agree within 5%% (at most 60 s; a warning says when they did not), so that the JIT has compiled the kernels "
             + "before the timed run).")
     @Nullable Integer warmupRequests;
 
@@ -88,6 +88,10 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--max-tokens", defaultValue = "200", description = "--latency: tokens per decode run (default ${DEFAULT-VALUE}).")
     int maxTokens;
 
+    @Option(names = "--beam-width", defaultValue = "1", description = "--latency: also time beam-search decode runs of "
+            + "this width (max_tokens steps each, no early stopping) against greedy, per step (default ${DEFAULT-VALUE}: off).")
+    int beamWidth;
+
     @Option(names = "--prefill-tokens", defaultValue = "128", description = "--latency: prompt length of the prefill runs (default ${DEFAULT-VALUE}).")
     int prefillTokens;
 
@@ -96,7 +100,7 @@ final class Bench implements Callable<Integer> {
 
     @Option(names = "--warmup-runs", description = "--latency and --engine-load: untimed runs first (default: "
             + "--engine-load 3; --latency at least 3 and until the last 3 runs' decode and prefill figures each agree within "
-            + "5%, at most 60 s; given, exactly that many, and a warning says when they did not agree). --latency reports "
+            + "5%%, at most 60 s; given, exactly that many, and a warning says when they did not agree). --latency reports "
             + "the first requests after load apart.")
     @Nullable Integer warmupRuns;
 
@@ -347,9 +351,15 @@ final class Bench implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         // Block reuse off: every run computes its whole prompt, as a first request would.
-        var args = engine.builder().kvCacheConfig(engine.kvCacheConfig(false)).build();
+        if (beamWidth < 1 || (beamWidth > 1 && maxTokens < 2)) {
+            throw new IllegalArgumentException("--beam-width must be >= 1, and --max-tokens >= 2 with it");
+        }
+        var args = engine.builder().kvCacheConfig(engine.kvCacheConfig(false)).maxBeamWidth(beamWidth).build();
         try (var llm = new LLM(args)) {
             var decode = SamplingParams.builder().maxTokens(maxTokens).temperature(0).ignoreEos(true).build();
+            // Every beam run takes max_tokens steps: end tokens ignored, no early stopping.
+            var beams = SamplingParams.builder().maxTokens(maxTokens).useBeamSearch(true).bestOf(beamWidth).n(1)
+                    .ignoreEos(true).earlyStopping(2).build();
             int[] longPrompt = prefillPrompt(llm);
             var prefill = SamplingParams.greedy(1);
             // The first requests after construction, as a user's would meet the engine: reported apart.
@@ -365,14 +375,23 @@ final class Bench implements Callable<Integer> {
                     && System.nanoTime() - warmupStart < SETTLE_LIMIT_NANOS)) {
                 decodeSettling.add(llm.generate(prompt, decode).metrics().decodeTokensPerSecond());
                 prefillSettling.add(llm.generate(longPrompt, prefill).metrics().prefillTokensPerSecond());
+                if (beamWidth > 1) {
+                    llm.generate(prompt, beams);
+                }
                 warmups++;
             }
             double warmupSeconds = (System.nanoTime() - warmupStart) / 1e9;
             RequestMetrics[] decodeRuns = new RequestMetrics[runs];
             RequestMetrics[] prefillRuns = new RequestMetrics[runs];
+            double[] greedyStepMs = new double[runs];
+            double[] beamStepMs = new double[runs];
             for (int i = 0; i < runs; i++) {
                 decodeRuns[i] = llm.generate(prompt, decode).metrics();
                 prefillRuns[i] = llm.generate(longPrompt, prefill).metrics();
+                greedyStepMs[i] = stepMillis(decodeRuns[i]);
+                if (beamWidth > 1) {
+                    beamStepMs[i] = stepMillis(llm.generate(prompt, beams).metrics()); // interleaved: the same noise
+                }
             }
             printModel(out, llm);
             EngineOptions.printLoad(out, llm);
@@ -380,6 +399,11 @@ final class Bench implements Callable<Integer> {
                     summary(decodeRuns, RequestMetrics::decodeTokensPerSecond), maxTokens, decodeRuns[0].promptTokens());
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
+            if (beamWidth > 1) {
+                out.printf(Locale.ROOT, "beam search width %d: %s ms per step; greedy %s ms per step; %.2fx greedy "
+                        + "(medians, %d steps after the first token)%n", beamWidth, summary(beamStepMs), summary(greedyStepMs),
+                        median(beamStepMs) / median(greedyStepMs), maxTokens - 1);
+            }
             double warmDecode = median(Arrays.stream(decodeRuns).mapToDouble(RequestMetrics::decodeTokensPerSecond).toArray());
             double warmPrefill = median(Arrays.stream(prefillRuns).mapToDouble(RequestMetrics::prefillTokensPerSecond).toArray());
             out.printf(Locale.ROOT, "first requests after load: prefill %.1f tok/s (%.2fx the warm median), decode %.1f tok/s "
@@ -390,6 +414,11 @@ final class Bench implements Callable<Integer> {
             EngineOptions.printMemory(out);
         }
         return 0;
+    }
+
+    /** Milliseconds per decode step after the first token: every step of a beam search decodes all its beams. */
+    private double stepMillis(RequestMetrics m) {
+        return (m.finishNanos() - m.firstTokenNanos()) / 1e6 / (maxTokens - 1);
     }
 
     private int warmupRunsOr3() {

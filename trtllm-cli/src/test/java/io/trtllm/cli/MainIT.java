@@ -58,9 +58,12 @@ class MainIT {
         r = run("bench", "--latency", "--quantization", "int3");
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4, fp8]");
-        r = run("bench", "--latency", "--kv-cache-dtype", "fp8");
+        r = run("bench", "--latency", "--kv-cache-dtype", "fp4");
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("kv_cache_config.dtype 'fp8' is not one of [auto, float32, float16, bfloat16]");
+        assertThat(r.err()).contains("kv_cache_config.dtype 'fp4' is not one of [auto, float32, float16, bfloat16, fp8]");
+        r = run("bench", "--latency", "--backend", "cpu", "--kv-cache-dtype", "fp8");
+        assertThat(r.code()).isNotZero();
+        assertThat(r.err()).contains("kv_cache_config.dtype fp8 needs the cuda backend");
     }
 
     @Test

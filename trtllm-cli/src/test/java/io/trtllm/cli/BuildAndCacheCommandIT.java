@@ -10,6 +10,7 @@ import io.trtllm.engine.Device;
 import io.trtllm.engine.EngineCache;
 import io.trtllm.engine.EngineConfig;
 import io.trtllm.engine.EngineLease;
+import io.trtllm.model.Parallelism;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
 import java.io.InputStream;
@@ -54,6 +55,33 @@ class BuildAndCacheCommandIT {
         r = MainIT.run("build", "--model", "stories15M", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).contains(engine.toString()).contains("exists already");
+    }
+
+    @Test
+    void buildWritesAWeightsFilePerRankThatGenerateRunsWithThatSplitOnly() {
+        Path engine = tmp.resolve("tp2pp2");
+        MainIT.Result r = MainIT.run("build", "--model", "stories15M", "--max-seq-len", "128", "--tensor-parallel-size", "2",
+                "--pipeline-parallel-size", "2", "--output", engine.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(EngineConfig.read(engine).mapping()).isEqualTo(new Parallelism(2, 2));
+        for (int rank = 0; rank < 4; rank++) {
+            assertThat(engine.resolve("rank" + rank + "/model.safetensors")).isRegularFile();
+        }
+
+        r = MainIT.run("generate", "--model", engine.toString(), "--tensor-parallel-size", "2", "--pipeline-parallel-size",
+                "2", "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith(", there was a little");
+
+        r = MainIT.run("generate", "--model", engine.toString(), "--prompt", "Once upon a time", "--max-tokens", "8");
+        assertThat(r.code()).isNotZero();
+        assertThat(r.err()).contains("was built for TP 2 × PP 2 (4 ranks) and cannot run as TP 1 × PP 1");
+
+        r = MainIT.run("build", "--model", "stories15M", "--tensor-parallel-size", "4", "--output",
+                tmp.resolve("tp4").toString());
+        assertThat(r.code()).isNotZero();
+        assertThat(r.err()).contains("tensor_parallel_size 4 does not divide num_attention_heads 6");
+        assertThat(tmp.resolve("tp4")).doesNotExist();
     }
 
     @Test

@@ -23,10 +23,12 @@ import picocli.CommandLine.Option;
         description = "In-process LLM inference for the JVM.",
         subcommands = {Main.Generate.class, Bench.class, Build.class, CacheCommand.class})
 public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        new CommandLine(this).usage(System.err);
+        spec.commandLine().usage(spec.commandLine().getErr());
     }
 
     public static void main(String[] args) {
@@ -113,6 +115,11 @@ public final class Main implements Runnable {
         @Option(names = "--length-penalty", defaultValue = "1.0", description = "Beam search length penalty (default ${DEFAULT-VALUE}).")
         float lengthPenalty;
 
+        @Option(names = "--early-stopping", defaultValue = "1", description = "Beam search early stopping, as TensorRT-LLM's: "
+                + "1 ends once the beam width's hypotheses finished, 0 Hugging Face's heuristic, above 1 never (default "
+                + "${DEFAULT-VALUE}).")
+        int earlyStopping;
+
         @Option(names = "--logprobs", description = "Also print each generated token's log-probability and the top N.")
         @Nullable Integer logprobs;
 
@@ -134,7 +141,7 @@ public final class Main implements Runnable {
                     .stopTokenIds(stopTokenIds).ignoreEos(ignoreEos).bad(bad).repetitionPenalty(repetitionPenalty)
                     .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).n(n)
                     .bestOf(beamWidth != null ? beamWidth : bestOf).useBeamSearch(beamWidth != null)
-                    .lengthPenalty(lengthPenalty).logprobs(logprobs).build();
+                    .lengthPenalty(lengthPenalty).earlyStopping(earlyStopping).logprobs(logprobs).build();
         }
 
         @Override

@@ -1,0 +1,314 @@
+package io.trtllm.runtime.cuda;
+
+import static io.trtllm.runtime.cuda.Cuda.at;
+import static io.trtllm.runtime.cuda.Cuda.checkBlas;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_A_SCALE_MODE;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_A_SCALE_POINTER;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_B_SCALE_MODE;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_B_SCALE_POINTER;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSA;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSB;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_STATUS_NOT_SUPPORTED;
+import static org.bytedeco.cuda.global.cublas.cublasLtCreate;
+import static org.bytedeco.cuda.global.cublas.cublasLtDestroy;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmul;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulAlgoGetHeuristic;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulDescCreate;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulDescDestroy;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulDescSetAttribute;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulPreferenceCreate;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulPreferenceDestroy;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulPreferenceSetAttribute;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatrixLayoutCreate;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatrixLayoutDestroy;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_8F_E4M3;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * FP8 W8A8 projections through cuBLASLt (TensorRT-LLM's FP8 GEMM): {@code out[rows × outDim] (f32) (+)= 
+ * (qx · diag(sx)) · (qW · diag(sW))ᵀ}, E4M3 weights {@code qW} with a scale per output channel (the engine's
+ * {@link QuantizedLayout}) times E4M3 activations {@code qx} with a scale per token (quantized by the fused
+ * kernels {@code rmsnorm_f8}, {@code silu_mul_f8}, {@code quant_f8}), F32 accumulation and output.
+ *
+ * <p>The scales: cuBLASLt's outer-vector scale mode ({@code CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F}: a
+ * vector of M scales for A, of N for B) applies both in the GEMM's epilogue, the residual added with β = 1.
+ * Where this cuBLASLt finds no algorithm for it, the GEMM runs with unit scales into a raw F32 scratch and
+ * {@code f8_epilogue} scales it (and adds the residual): one more pass over the output, chosen per shape and
+ * logged once. On an H100 with CUDA 13.0 (2026-12-07) it found none for E4M3 × E4M3 → F32 at any shape of the
+ * tests: the epilogue ran everywhere (docs/GPU-TESTS.md).
+ *
+ * <p>Layout: cuBLASLt's FP8 kernels take "TN" only: row-major {@code out = x · Wᵀ} is column-major
+ * {@code outᵀ (outDim × rows) = W (k × outDim, op T) · xᵀ (k × rows, op N)}, which is that. Dimensions:
+ * {@link #fits} (multiples of 16, 16-byte aligned rows); the caller takes the weight-only path otherwise.
+ * Per shape {@code (outDim, inDim, rows, accumulate)}: the matrix layouts and the heuristic's algorithm, made
+ * once and kept; the workspace is the caller's (allocated before any capture), so a pass allocates nothing
+ * and may be captured into a CUDA graph once its shapes have run eagerly.
+ */
+final class Fp8Gemm implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Fp8Gemm.class);
+    /** Shapes kept at most; beyond, plans are made and dropped per call (prefill passes of unusual sizes). */
+    private static final int MAX_PLANS = 4096;
+
+    /** How a shape's scales are applied. */
+    enum Scaling {
+        /** By cuBLASLt's outer-vector scale mode, in the GEMM. */
+        OUTER_VECTOR,
+        /** Unit scales in the GEMM, then {@code f8_epilogue}. */
+        EPILOGUE
+    }
+
+    /** One shape's layouts and algorithm. */
+    private record Plan(Scaling scaling, cublasLtMatmulDescOpaque_t desc, cublasLtMatrixLayoutOpaque_t a,
+                        cublasLtMatrixLayoutOpaque_t b, cublasLtMatrixLayoutOpaque_t c,
+                        cublasLtMatmulHeuristicResult_t algo) {
+    }
+
+    private final CUstream_st stream;
+    private final KernelModule kernels;
+    private final CUfunc_st epilogueFn;
+    private final long workspace;
+    private final long workspaceBytes;
+    private final cublasLtContext lt = new cublasLtContext();
+    /** The descriptor with unit scales; null only while constructing. */
+    private @Nullable cublasLtMatmulDescOpaque_t unitDesc;
+    /** The descriptor with outer-vector scales; null when not tried. */
+    private @Nullable cublasLtMatmulDescOpaque_t vectorDesc;
+    private @Nullable cublasLtMatmulPreferenceOpaque_t preference;
+    private final Map<List<Integer>, Plan> plans = new HashMap<>();
+    private final FloatPointer one = new FloatPointer(1f);
+    private final FloatPointer zero = new FloatPointer(0f);
+    private final LongPointer address = new LongPointer(1);
+    private boolean loggedFallback;
+    private long calls;
+    private boolean closed;
+
+    /**
+     * cuBLASLt on {@code stream} with {@code workspaceBytes} of device memory at {@code workspace} (shared with
+     * the stream's other cuBLAS calls, which run in order); {@code tryOuterVector} false forces the epilogue.
+     */
+    Fp8Gemm(KernelModule kernels, CUstream_st stream, long workspace, long workspaceBytes, boolean tryOuterVector) {
+        this.stream = stream;
+        this.kernels = kernels;
+        this.epilogueFn = kernels.function("f8_epilogue");
+        this.workspace = workspace;
+        this.workspaceBytes = workspaceBytes;
+        boolean ok = false;
+        try {
+            checkBlas(cublasLtCreate(lt), "cublasLtCreate");
+            unitDesc = desc(false);
+            vectorDesc = tryOuterVector ? desc(true) : null;
+            PointerPointer<?> p = new PointerPointer<>(1);
+            checkBlas(cublasLtMatmulPreferenceCreate(p), "cublasLtMatmulPreferenceCreate");
+            var pref = new cublasLtMatmulPreferenceOpaque_t(p.get(0));
+            preference = pref;
+            p.close();
+            try (LongPointer bytes = new LongPointer(1).put(workspaceBytes)) {
+                checkBlas(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, bytes,
+                        Long.BYTES), "cublasLtMatmulPreferenceSetAttribute");
+            }
+            ok = true;
+        } finally {
+            if (!ok) {
+                close();
+            }
+        }
+    }
+
+    /**
+     * Whether the FP8 GEMM takes an {@code outDim × inDim} projection: both multiples of 16 (so that every
+     * row of codes starts 16-byte aligned, as cuBLASLt's FP8 kernels need).
+     */
+    static boolean fits(int outDim, int inDim) {
+        return outDim > 0 && inDim > 0 && outDim % 16 == 0 && inDim % 16 == 0;
+    }
+
+    /** GEMMs enqueued since construction (for tests: whether a pass took this path). */
+    long calls() {
+        return calls;
+    }
+
+    /** The scaling a shape uses (making its plan when new). */
+    Scaling scaling(int outDim, int inDim, int rows, boolean accumulate) {
+        return plan(outDim, inDim, rows, accumulate).scaling();
+    }
+
+    /**
+     * Enqueues {@code out[rows × w.rows()] (+)= (in · diag(inScales)) · (W · diag(w.scales()))ᵀ} with
+     * {@code in} {@code rows × w.cols()} E4M3 codes and {@code inScales} {@code rows} F32 scales;
+     * {@code raw} a scratch of {@code rows × w.rows()} F32 values for the epilogue path (it may be
+     * {@code out} when not accumulating).
+     */
+    void matmul(DeviceMatrix w, long in, long inScales, long out, int rows, boolean accumulate, long raw) {
+        if (w.format() != DeviceMatrix.Format.FP8 || !fits(w.rows(), w.cols()) || rows < 1 || in % 16 != 0
+                || w.weights() % 16 != 0) {
+            throw new IllegalArgumentException("the FP8 GEMM does not take " + rows + " rows through a " + w.format()
+                    + " matrix of " + w.rows() + " × " + w.cols());
+        }
+        Plan plan = plan(w.rows(), w.cols(), rows, accumulate);
+        calls++;
+        if (plan.scaling() == Scaling.OUTER_VECTOR) {
+            setPointer(plan.desc(), CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, w.scales());
+            setPointer(plan.desc(), CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, inScales);
+            run(plan, w.weights(), in, out, accumulate);
+        } else {
+            if (accumulate && raw == out) {
+                throw new IllegalArgumentException("an accumulating FP8 GEMM needs a raw scratch apart from its output");
+            }
+            run(plan, w.weights(), in, raw, false);
+            kernels.args().ptr(raw).ptr(inScales).ptr(w.scales()).ptr(out).i32(w.rows()).i32(accumulate ? 1 : 0)
+                    .launch(epilogueFn, "f8_epilogue", rows, 1, 256, stream);
+        }
+        if (plans.size() > MAX_PLANS) {
+            plans.remove(List.of(w.rows(), w.cols(), rows, accumulate ? 1 : 0));
+            destroy(plan);
+        }
+    }
+
+    private void run(Plan plan, long a, long b, long d, boolean accumulate) {
+        checkBlas(cublasLtMatmul(lt, plan.desc(), one, at(a), plan.a(), at(b), plan.b(), accumulate ? one : zero, at(d),
+                plan.c(), at(d), plan.c(), plan.algo().algo(), at(workspace), workspaceBytes, stream), "cublasLtMatmul");
+    }
+
+    private void setPointer(cublasLtMatmulDescOpaque_t desc, int attribute, long device) {
+        address.put(device);
+        checkBlas(cublasLtMatmulDescSetAttribute(desc, attribute, address, Long.BYTES), "cublasLtMatmulDescSetAttribute");
+    }
+
+    private Plan plan(int outDim, int inDim, int rows, boolean accumulate) {
+        List<Integer> key = List.of(outDim, inDim, rows, accumulate ? 1 : 0);
+        Plan plan = plans.get(key);
+        if (plan == null) {
+            plan = makePlan(outDim, inDim, rows);
+            plans.put(key, plan);
+        }
+        return plan;
+    }
+
+    private Plan makePlan(int outDim, int inDim, int rows) {
+        cublasLtMatrixLayoutOpaque_t a = layout(CUDA_R_8F_E4M3, inDim, outDim, inDim);
+        cublasLtMatrixLayoutOpaque_t b = layout(CUDA_R_8F_E4M3, inDim, rows, inDim);
+        cublasLtMatrixLayoutOpaque_t c = layout(CUDA_R_32F, outDim, rows, outDim);
+        cublasLtMatmulDescOpaque_t vector = vectorDesc;
+        if (vector != null) {
+            cublasLtMatmulHeuristicResult_t algo = heuristic(vector, a, b, c);
+            if (algo != null) {
+                return new Plan(Scaling.OUTER_VECTOR, vector, a, b, c, algo);
+            }
+            if (!loggedFallback) {
+                loggedFallback = true;
+                LOG.info("cuBLASLt has no FP8 algorithm with outer-vector scales for {} × {} × {} rows: scaling in a "
+                        + "separate epilogue kernel for such shapes", outDim, inDim, rows);
+            }
+        }
+        cublasLtMatmulHeuristicResult_t algo = heuristic(Objects.requireNonNull(unitDesc), a, b, c);
+        if (algo == null) {
+            throw new CudaException("cuBLASLt has no FP8 E4M3 algorithm for " + outDim + " × " + inDim + " × " + rows
+                    + " rows on this device", CUBLAS_STATUS_NOT_SUPPORTED, false);
+        }
+        return new Plan(Scaling.EPILOGUE, Objects.requireNonNull(unitDesc), a, b, c, algo);
+    }
+
+    private @Nullable cublasLtMatmulHeuristicResult_t heuristic(cublasLtMatmulDescOpaque_t desc,
+                                                                cublasLtMatrixLayoutOpaque_t a,
+                                                                cublasLtMatrixLayoutOpaque_t b,
+                                                                cublasLtMatrixLayoutOpaque_t c) {
+        cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t();
+        try (IntPointer found = new IntPointer(1)) {
+            int status = cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, Objects.requireNonNull(preference), 1,
+                    result, found);
+            if (status != 0 || found.get() < 1) {
+                result.close();
+                return null;
+            }
+        }
+        return result;
+    }
+
+    private cublasLtMatmulDescOpaque_t desc(boolean vectorScales) {
+        PointerPointer<?> p = new PointerPointer<>(1);
+        checkBlas(cublasLtMatmulDescCreate(p, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+        var desc = new cublasLtMatmulDescOpaque_t(p.get(0));
+        p.close();
+        setInt(desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+        setInt(desc, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+        if (vectorScales) {
+            setInt(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F);
+            setInt(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F);
+        }
+        return desc;
+    }
+
+    private static void setInt(cublasLtMatmulDescOpaque_t desc, int attribute, int value) {
+        try (IntPointer v = new IntPointer(1).put(value)) {
+            checkBlas(cublasLtMatmulDescSetAttribute(desc, attribute, v, Integer.BYTES), "cublasLtMatmulDescSetAttribute");
+        }
+    }
+
+    private cublasLtMatrixLayoutOpaque_t layout(int type, long rows, long cols, long ld) {
+        PointerPointer<?> p = new PointerPointer<>(1);
+        checkBlas(cublasLtMatrixLayoutCreate(p, type, rows, cols, ld), "cublasLtMatrixLayoutCreate");
+        var layout = new cublasLtMatrixLayoutOpaque_t(p.get(0));
+        p.close();
+        return layout;
+    }
+
+    private void destroy(Plan plan) {
+        cublasLtMatrixLayoutDestroy(plan.a());
+        cublasLtMatrixLayoutDestroy(plan.b());
+        cublasLtMatrixLayoutDestroy(plan.c());
+        plan.algo().close();
+    }
+
+    /** Destroys the layouts, descriptors and the cuBLASLt handle; idempotent. The workspace is the caller's. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (Plan plan : plans.values()) {
+            destroy(plan);
+        }
+        plans.clear();
+        if (unitDesc != null) {
+            cublasLtMatmulDescDestroy(unitDesc);
+        }
+        if (vectorDesc != null) {
+            cublasLtMatmulDescDestroy(vectorDesc);
+        }
+        if (preference != null) {
+            cublasLtMatmulPreferenceDestroy(preference);
+        }
+        if (!lt.isNull()) {
+            cublasLtDestroy(lt);
+            lt.setNull();
+        }
+        one.close();
+        zero.close();
+        address.close();
+    }
+}

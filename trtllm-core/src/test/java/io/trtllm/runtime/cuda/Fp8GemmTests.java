@@ -1,0 +1,20 @@
+package io.trtllm.runtime.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+/** Which projections the FP8 GEMM takes (no GPU needed; the GEMM itself is CudaFp8GpuTests'). */
+class Fp8GemmTests {
+    @Test
+    void fitsDimensionsThatAreMultiplesOf16() {
+        assertThat(Fp8Gemm.fits(6144, 4096)).as("8B qkv").isTrue();
+        assertThat(Fp8Gemm.fits(4096, 14336)).as("8B down").isTrue();
+        assertThat(Fp8Gemm.fits(864, 288)).as("stories15M qkv").isTrue();
+        assertThat(Fp8Gemm.fits(128, 64)).as("the tiny fixtures' qkv").isTrue();
+        assertThat(Fp8Gemm.fits(1001, 96)).as("outputs not a multiple of 16").isFalse();
+        assertThat(Fp8Gemm.fits(96, 1000)).as("inputs not a multiple of 16").isFalse();
+        assertThat(Fp8Gemm.fits(0, 64)).isFalse();
+        assertThat(Fp8Gemm.fits(64, -16)).isFalse();
+    }
+}
