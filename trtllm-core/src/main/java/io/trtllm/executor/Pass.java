@@ -6,7 +6,6 @@ import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
-import io.trtllm.sampling.TokenBitmask;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -100,8 +99,7 @@ final class Pass {
                     throw new IllegalStateException("the runner chose token id " + token + ", outside the vocabulary of "
                             + vocab);
                 }
-                long[] mask = chunk.tokenMask();
-                if (mask != null && token >= 0 && !TokenBitmask.isSet(mask, token)) {
+                if (token >= 0 && !chunk.allows(token)) {
                     throw new IllegalStateException("the runner chose token id " + token
                             + ", which the sequence's token mask does not allow");
                 }

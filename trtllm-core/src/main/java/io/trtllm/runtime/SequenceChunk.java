@@ -2,6 +2,8 @@ package io.trtllm.runtime;
 
 import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampling;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -85,6 +87,38 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
     /** Whether the argmax or the draw of this chunk is restricted by {@link #tokenMask()}. */
     public boolean masked() {
         return tokenMask != null;
+    }
+
+    /** Whether the chunk's token mask allows token {@code id} (any id when there is none); copies nothing. */
+    public boolean allows(int id) {
+        return tokenMask == null || TokenBitmask.isSet(tokenMask, id);
+    }
+
+    /**
+     * Sets the logits of the tokens the mask bans to {@code -Infinity} in {@code logits[offset .. offset + vocab)}
+     * ({@link TokenBitmask#apply}); without a mask, does nothing. Copies nothing (the per-step path of a guided row).
+     */
+    public void applyTokenMask(float[] logits, int offset, int vocab) {
+        if (tokenMask != null) {
+            TokenBitmask.apply(tokenMask, logits, offset, vocab);
+        }
+    }
+
+    /**
+     * Writes the mask's first {@code words} words to {@code target} from byte {@code offset} (native order),
+     * zeros past the mask's end, in one bulk copy: how a device runner stages the masks for upload.
+     *
+     * @throws IllegalStateException when the chunk has no mask
+     */
+    public void copyTokenMask(MemorySegment target, long offset, int words) {
+        if (tokenMask == null) {
+            throw new IllegalStateException("the chunk has no token mask");
+        }
+        int n = Math.min(words, tokenMask.length);
+        MemorySegment.copy(tokenMask, 0, target, ValueLayout.JAVA_LONG, offset, n);
+        if (n < words) {
+            target.asSlice(offset + (long) n * Long.BYTES, (long) (words - n) * Long.BYTES).fill((byte) 0);
+        }
     }
 
     /** Position after the last token of this chunk. */

@@ -92,6 +92,11 @@ public final class TokenSampler {
 
     /** A token's weight: {@code floor(exp(v - max) · 2^40)} in float arithmetic, as the device computes it. */
     static long weight(float v, float max) {
+        if (v == Float.NEGATIVE_INFINITY) {
+            // A banned token (a guide's mask, a bad word) weighs 0 either way (exp(-inf) = 0, and -inf - -inf is NaN):
+            // skipping exp makes a masked row cheaper to draw from instead of dearer (exp's special-value path).
+            return 0;
+        }
         float w = (float) Math.exp(v - max) * FIX_ONE;
         return w > 0 ? (long) w : 0; // NaN weighs nothing
     }

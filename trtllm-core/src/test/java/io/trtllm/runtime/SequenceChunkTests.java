@@ -3,7 +3,11 @@ package io.trtllm.runtime;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampling;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 /** What a chunk asks of the runner, and the typed result a pass hands back for it. */
@@ -21,6 +25,48 @@ class SequenceChunkTests {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs its sampling parameters");
         assertThatThrownBy(() -> new SequenceChunk(new int[] {1}, 0, new int[] {0}, SequenceChunk.LogitsMode.LAST, sampling))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not LAST");
+    }
+
+    @Test
+    void aTokenMaskIsReadWithoutCopiesAndStagedZeroPaddedAsTheCallerWidthAsks() {
+        long[] mask = new long[2];                      // tokens 0..127
+        mask[0] = 1L << 3 | 1L << 63;
+        mask[1] = 1L << 1;                              // token 65
+        var chunk = new SequenceChunk(new int[] {1}, 0, new int[] {0}, SequenceChunk.LogitsMode.ARGMAX, null, mask);
+        mask[0] = -1L;                                  // the chunk kept its own copy
+        assertThat(chunk.allows(3)).isTrue();
+        assertThat(chunk.allows(63)).isTrue();
+        assertThat(chunk.allows(65)).isTrue();
+        assertThat(chunk.allows(4)).isFalse();
+        assertThat(chunk.allows(200)).as("past the mask").isFalse();
+        var free = new SequenceChunk(new int[] {1}, 0, new int[] {0}, SequenceChunk.LogitsMode.ARGMAX);
+        assertThat(free.allows(200)).isTrue();
+
+        float[] logits = new float[2 + 100];
+        Arrays.fill(logits, 1f);
+        chunk.applyTokenMask(logits, 2, 100);
+        float[] expected = new float[2 + 100];
+        Arrays.fill(expected, 1f);
+        TokenBitmask.apply(new long[] {1L << 3 | 1L << 63, 1L << 1}, expected, 2, 100);
+        assertThat(logits).containsExactly(expected);
+        float[] untouched = logits.clone();
+        free.applyTokenMask(logits, 2, 100);
+        assertThat(logits).containsExactly(untouched);
+
+        try (Arena arena = Arena.ofConfined()) {
+            var target = arena.allocate(5 * Long.BYTES);
+            target.fill((byte) 0x55);
+            chunk.copyTokenMask(target, Long.BYTES, 4);  // words 1..4 of the target: the mask's two, then zeros
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 0)).isEqualTo(0x5555555555555555L);
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 1)).isEqualTo(1L << 3 | 1L << 63);
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 2)).isEqualTo(1L << 1);
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 3)).isZero();
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 4)).isZero();
+            chunk.copyTokenMask(target, 0, 1);           // narrower than the mask: its first word only
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 0)).isEqualTo(1L << 3 | 1L << 63);
+            assertThat(target.getAtIndex(ValueLayout.JAVA_LONG, 1)).isEqualTo(1L << 3 | 1L << 63);
+            assertThatThrownBy(() -> free.copyTokenMask(target, 0, 1)).isInstanceOf(IllegalStateException.class);
+        }
     }
 
     @Test

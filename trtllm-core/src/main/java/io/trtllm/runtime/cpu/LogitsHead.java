@@ -5,7 +5,6 @@ import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.sampling.Sampler;
-import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampler;
 import java.util.Arrays;
 
@@ -100,10 +99,9 @@ final class LogitsHead {
         for (int i = 0; i < batch.chunks().size(); i++) {
             SequenceChunk chunk = batch.chunks().get(i);
             int n = chunk.logitsRows();
-            long[] mask = chunk.tokenMask();
-            if (mask != null) {
+            if (chunk.masked()) {
                 // Guided decoding: the banned tokens' logits become -Infinity before the argmax or the draw.
-                TokenBitmask.apply(mask, out, r * vocab, vocab);
+                chunk.applyTokenMask(out, r * vocab, vocab);
                 if (chunk.logits() == SequenceChunk.LogitsMode.ARGMAX) {
                     int best = Sampler.argmax(out, r * vocab, vocab);
                     result.tokenId(i, out[r * vocab + best] == Float.NEGATIVE_INFINITY ? ForwardResult.NO_TOKEN : best);

@@ -455,10 +455,10 @@ final class CudaModelRunner implements ModelRunner {
         }
         // Decode passes (one sampled token per sequence) replay a graph captured for the batch size
         // padded to a power of two, after running eagerly once at that size (cuBLAS's first call of a
-        // shape may load kernels, which a capture must not do). A pass with guided rows runs eagerly: its
-        // masks are applied between the LM head and the argmax (no graph of that shape is kept yet).
+        // shape may load kernels, which a capture must not do). A pass with guided rows replays a graph of its
+        // own, with mask_rows between the LM head and the argmax; its padding rows have no mask.
         boolean masked = MaskBuffers.anyMasked(chunks);
-        int padded = decode && useGraphs && !masked && seqs <= MAX_GRAPH_BATCH
+        int padded = decode && useGraphs && seqs <= MAX_GRAPH_BATCH
                 ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
         int rows = Math.max(tokens, padded);
         int outRows = Math.max(logitRows, padded);
@@ -477,19 +477,19 @@ final class CudaModelRunner implements ModelRunner {
             sampling.write(chunks, Math.max(logitRows, padded), outputs.capacity(), stream);
         }
         if (masked) {
-            masks.write(chunks, logitRows, stream);
+            masks.write(chunks, Math.max(logitRows, padded), stream);
         }
         if (hook != null) {
             hook.beforeLaunch(chunks, kernels, stream);
         }
         projections.gemvPass(decode);
         if (padded > 0) {
-            CUgraphExec_st graph = graphs.replayable(padded, draw, attentionKernels ? plan.splitCap() : 0,
-                    () -> enqueueDecode(padded, draw));
+            CUgraphExec_st graph = graphs.replayable(padded, draw, masked, attentionKernels ? plan.splitCap() : 0,
+                    () -> enqueueDecode(padded, draw, masked));
             if (graph != null) {
                 check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
             } else {
-                enqueueDecode(padded, draw);
+                enqueueDecode(padded, draw, masked);
             }
             anyArgmax = true;  // the graph always reduces every row
         } else {
@@ -528,9 +528,9 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    /** A decode pass of {@code batch} rows (padding included), every row reduced, and its draws. */
-    private void enqueueDecode(int batch, boolean draw) {
-        enqueue(batch, batch, true, false);
+    /** A decode pass of {@code batch} rows (padding included), its token masks, every row reduced, and its draws. */
+    private void enqueueDecode(int batch, boolean draw, boolean masked) {
+        enqueue(batch, batch, true, masked);
         if (draw) {
             enqueueSampling(batch);
         }

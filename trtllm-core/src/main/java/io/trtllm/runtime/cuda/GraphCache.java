@@ -37,26 +37,31 @@ final class GraphCache implements AutoCloseable {
     }
 
     /**
-     * The graph of the decode pass of {@code batch} rows (with its draws when {@code draw}, its attention
-     * split {@code splits} ways at most) to launch, or null to run it eagerly: the first time at a size; the
-     * second time it is captured from {@code record}, which enqueues the pass.
+     * The graph of the decode pass of {@code batch} rows (with its draws when {@code draw}, its token masks
+     * when {@code masked}, its attention split {@code splits} ways at most) to launch, or null to run it
+     * eagerly: the first time at a size; the second time it is captured from {@code record}, which enqueues
+     * the pass.
      */
-    @Nullable CUgraphExec_st replayable(int batch, boolean draw, int splits, Runnable record) {
-        int key = key(batch, draw, splits);
+    @Nullable CUgraphExec_st replayable(int batch, boolean draw, boolean masked, int splits, Runnable record) {
+        int key = key(batch, draw, masked, splits);
         CUgraphExec_st graph = graphs.get(key);
         if (graph == null && eagerRuns.merge(key, 1, Integer::sum) > 1) {
-            graph = capture(key, batch, draw, record);
+            graph = capture(key, batch, draw, masked, record);
         }
         return graph;
     }
 
-    /** Decode graphs are kept per padded batch size, with and without the draw kernel, per split count (< 64). */
-    private static int key(int batch, boolean draw, int splits) {
-        return (2 * batch + (draw ? 1 : 0)) * 64 + splits;
+    /**
+     * Decode graphs are kept per padded batch size, with and without the draw kernel, with and without guided
+     * decoding's {@code mask_rows} (its inputs live at fixed addresses: {@link MaskBuffers}), per attention split
+     * count (< 64).
+     */
+    private static int key(int batch, boolean draw, boolean masked, int splits) {
+        return (4 * batch + (masked ? 2 : 0) + (draw ? 1 : 0)) * 64 + splits;
     }
 
-    /** Records the decode pass of {@code batch} rows (and its draws) as a graph. */
-    private CUgraphExec_st capture(int key, int batch, boolean draw, Runnable record) {
+    /** Records the decode pass of {@code batch} rows (its token masks, its draws) as a graph. */
+    private CUgraphExec_st capture(int key, int batch, boolean draw, boolean masked, Runnable record) {
         CUgraph_st graph = new CUgraph_st();
         CUgraphExec_st exec = new CUgraphExec_st();
         check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -71,7 +76,8 @@ final class GraphCache implements AutoCloseable {
             cudaGraphDestroy(graph);
         }
         graphs.put(key, exec);
-        LOG.debug("Captured the decode pass of {} sequences{} as a CUDA graph", batch, draw ? " with its draws" : "");
+        LOG.debug("Captured the decode pass of {} sequences{}{} as a CUDA graph", batch, masked ? " with token masks" : "",
+                draw ? " with its draws" : "");
         return exec;
     }
 

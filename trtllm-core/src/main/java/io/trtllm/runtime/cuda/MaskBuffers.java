@@ -52,25 +52,23 @@ final class MaskBuffers implements AutoCloseable {
 
     /**
      * Writes each logits row's mask index and the masked rows' bitmasks to the pinned buffers and copies them
-     * to the device on {@code stream}; rows up to {@code rows} without a mask get -1. Only the masked rows'
-     * words travel.
+     * to the device on {@code stream}; rows up to {@code rows} without a mask get -1 (a decode graph's padding
+     * rows included). Only the masked rows' words travel.
      */
     void write(List<SequenceChunk> chunks, int rows, CUstream_st stream) {
         ensure(rows);
         int r = 0;
         int masks = 0;
         for (SequenceChunk chunk : chunks) {
-            long[] mask = chunk.tokenMask();
+            boolean masked = chunk.masked();
             for (int i = 0; i < chunk.logitsRows(); i++, r++) {
-                if (mask == null) {
+                if (!masked) {
                     hostMaskOf.setAtIndex(ValueLayout.JAVA_INT, r, -1);
                     continue;
                 }
                 hostMaskOf.setAtIndex(ValueLayout.JAVA_INT, r, masks);
-                long base = (long) masks * wordsPerRow;
-                for (int w = 0; w < wordsPerRow; w++) {
-                    hostWords.setAtIndex(ValueLayout.JAVA_LONG, base + w, w < mask.length ? mask[w] : 0L);
-                }
+                // One bulk copy per row, straight from the chunk's words (no per-word writes, no array copy).
+                chunk.copyTokenMask(hostWords, (long) masks * wordsPerRow * Long.BYTES, wordsPerRow);
                 masks++;
             }
         }

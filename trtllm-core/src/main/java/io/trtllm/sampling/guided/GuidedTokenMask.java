@@ -57,11 +57,14 @@ public final class GuidedTokenMask implements TokenMask {
 
     @Override
     public void fillBitmask(long[] target, SamplingState state) {
-        long[] mask = current(state, target.length * 64);
-        System.arraycopy(mask, 0, target, 0, Math.min(mask.length, target.length));
-        if (mask.length < target.length) {
-            java.util.Arrays.fill(target, mask.length, target.length, 0L);
+        if (state.generatedTokens() == filledAt && words.length >= target.length) {
+            System.arraycopy(words, 0, target, 0, target.length);
+            return;
         }
+        // A runner's row (the per-step path of guided decoding): the matcher writes the target itself, one copy
+        // of the configuration's cached mask, nothing kept here.
+        catchUp(state);
+        matcher.fillNextTokenMask(target);
     }
 
     /** The mask after the sequence's output so far, computed once per token. */
@@ -70,6 +73,19 @@ public final class GuidedTokenMask implements TokenMask {
         if (generated == filledAt && words.length >= TokenBitmask.words(vocab)) {
             return words;
         }
+        catchUp(state);
+        int needed = Math.max(TokenBitmask.words(vocab), TokenBitmask.words(matcher.guide().vocabulary().size()));
+        if (words.length < needed) {
+            words = new long[needed];
+        }
+        matcher.fillNextTokenMask(words);
+        filledAt = generated;
+        return words;
+    }
+
+    /** Advances the matcher past the output tokens the sequence took since the last mask. */
+    private void catchUp(SamplingState state) {
+        int generated = state.generatedTokens();
         for (; synced < generated; synced++) {
             int token = state.token(state.promptTokens() + synced);
             if (!matcher.accept(token)) {
@@ -78,12 +94,5 @@ public final class GuidedTokenMask implements TokenMask {
                         java.util.Locale.ROOT) + " output");
             }
         }
-        int needed = Math.max(TokenBitmask.words(vocab), TokenBitmask.words(matcher.guide().vocabulary().size()));
-        if (words.length < needed) {
-            words = new long[needed];
-        }
-        matcher.fillNextTokenMask(words);
-        filledAt = generated;
-        return words;
     }
 }
