@@ -9,16 +9,10 @@ import io.trtllm.engine.EngineLoader;
 import io.trtllm.engine.LoadedModel;
 import io.trtllm.executor.Executor;
 import io.trtllm.model.ModelConfig;
-import io.trtllm.model.Parallelism;
-import io.trtllm.runtime.RankGroupRunner;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Flow;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
@@ -205,11 +199,7 @@ public final class LLM implements AutoCloseable {
      * ({@code tensor_parallel_size} or {@code pipeline_parallel_size} above 1), in rank order; empty for one rank.
      */
     public List<RankStats> rankStats() {
-        if (!(model.runner() instanceof RankGroupRunner ranks)) {
-            return List.of();
-        }
-        return ranks.ranks().stream().map(r -> new RankStats(r.rank(), r.shard(), r.passes(), r.lastPassNanos(),
-                r.deviceMemoryBytes(), r.failure())).toList();
+        return engine.rankStats();
     }
 
     /**
@@ -247,12 +237,12 @@ public final class LLM implements AutoCloseable {
 
     /** Generates a completion of {@code prompt} (tokenized with special tokens, e.g. BOS). */
     public RequestOutput generate(String prompt, SamplingParams params) {
-        return await(generateAsync(prompt, params));
+        return LlmEngine.await(generateAsync(prompt, params));
     }
 
     /** Generates a completion of a prompt given as token ids. */
     public RequestOutput generate(int[] promptTokenIds, SamplingParams params) {
-        return await(generateAsync(promptTokenIds, params));
+        return LlmEngine.await(generateAsync(promptTokenIds, params));
     }
 
     /** Generates completions of several prompts with {@link SamplingParams#defaults()}; results in prompt order. */
@@ -262,7 +252,7 @@ public final class LLM implements AutoCloseable {
 
     /** Generates completions of several prompts, batched together; results in prompt order. */
     public List<RequestOutput> generate(List<String> prompts, SamplingParams params) {
-        return await(generateAsync(prompts, params));
+        return LlmEngine.await(generateAsync(prompts, params));
     }
 
     /**
@@ -273,7 +263,7 @@ public final class LLM implements AutoCloseable {
         if (params.size() != prompts.size()) {
             throw new IllegalArgumentException(prompts.size() + " prompts but " + params.size() + " sampling params");
         }
-        return await(LlmEngine.all(prompts.size(), i -> generateAsync(prompts.get(i), params.get(i))));
+        return LlmEngine.await(LlmEngine.all(prompts.size(), i -> generateAsync(prompts.get(i), params.get(i))));
     }
 
     /**
@@ -281,13 +271,13 @@ public final class LLM implements AutoCloseable {
      * soon as it is complete (never half a UTF-8 character).
      */
     public RequestOutput generate(String prompt, SamplingParams params, Consumer<String> onText) {
-        var tracker = submit(prompt, null, params, update -> {
+        var tracker = engine.submit(prompt, null, params, update -> {
             String diff = update.output().textDiff();
             if (!diff.isEmpty()) {
                 onText.accept(diff);
             }
         });
-        return await(tracker);
+        return LlmEngine.await(tracker);
     }
 
     // ---- asynchronous ----
@@ -299,12 +289,12 @@ public final class LLM implements AutoCloseable {
 
     /** Queues a completion of {@code prompt}; cancelling the future aborts the request. */
     public CompletableFuture<RequestOutput> generateAsync(String prompt, SamplingParams params) {
-        return submit(prompt, null, params, null);
+        return engine.submit(prompt, null, params, null);
     }
 
     /** Queues a completion of a prompt given as token ids; cancelling the future aborts the request. */
     public CompletableFuture<RequestOutput> generateAsync(int[] promptTokenIds, SamplingParams params) {
-        return submit("", promptTokenIds.clone(), params, null);
+        return engine.submit("", promptTokenIds.clone(), params, null);
     }
 
     /**
@@ -325,7 +315,7 @@ public final class LLM implements AutoCloseable {
      * aborts it; items are delivered as requested) or iterate it: {@code for (RequestOutput o : stream)}.
      */
     public RequestStream generateStream(String prompt, SamplingParams params) {
-        return new RequestStream(onUpdate -> submit(prompt, null, params, onUpdate));
+        return new RequestStream(onUpdate -> engine.submit(prompt, null, params, onUpdate));
     }
 
     /** {@link #generateStream(String, SamplingParams)} with {@link SamplingParams#defaults()}. */
@@ -336,7 +326,7 @@ public final class LLM implements AutoCloseable {
     /** Like {@link #generateStream(String, SamplingParams)} for a prompt given as token ids. */
     public RequestStream generateStream(int[] promptTokenIds, SamplingParams params) {
         int[] ids = promptTokenIds.clone();
-        return new RequestStream(onUpdate -> submit("", ids, params, onUpdate));
+        return new RequestStream(onUpdate -> engine.submit("", ids, params, onUpdate));
     }
 
     /** Aborts a request by id (finish reason {@code cancelled}); false if it is not running or queued. */
@@ -344,29 +334,7 @@ public final class LLM implements AutoCloseable {
         return executor.abort(requestId);
     }
 
-    private CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
-                                                    @Nullable Consumer<RequestOutput> onUpdate) {
-        return engine.submit(prompt, promptIds, params, onUpdate);
-    }
 
-    private static <T> T await(CompletableFuture<T> future) {
-        try {
-            return future.get();
-        } catch (InterruptedException e) {
-            future.cancel(true);
-            Thread.currentThread().interrupt();
-            throw new CancellationException("interrupted while waiting for generation");
-        } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof RuntimeException re) {
-                throw re;
-            }
-            if (cause instanceof Error err) {
-                throw err;
-            }
-            throw new CompletionException(cause);
-        }
-    }
 
     /**
      * Stops admitting requests, lets those in flight finish for up to {@link #CLOSE_TIMEOUT} (then

@@ -225,6 +225,35 @@ final class LlmEngine implements AutoCloseable {
         return all;
     }
 
+    /** Each rank's stats when the model is split over ranks, in rank order; empty for one rank. */
+    List<RankStats> rankStats() {
+        if (!(model.runner() instanceof io.trtllm.runtime.RankGroupRunner ranks)) {
+            return List.of();
+        }
+        return ranks.ranks().stream().map(r -> new RankStats(r.rank(), r.shard(), r.passes(), r.lastPassNanos(),
+                r.deviceMemoryBytes(), r.failure())).toList();
+    }
+
+    /** Waits for {@code future}: its value, or its failure rethrown as it was (an interrupt cancels it). */
+    static <T> T await(CompletableFuture<T> future) {
+        try {
+            return future.get();
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new java.util.concurrent.CancellationException("interrupted while waiting for generation");
+        } catch (java.util.concurrent.ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) {
+                throw re;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new java.util.concurrent.CompletionException(cause);
+        }
+    }
+
     boolean isClosed() {
         return closed;
     }
