@@ -12,6 +12,7 @@ import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.observation.ChatModelObservationConvention;
 import org.springframework.ai.model.SpringAIModelProperties;
 import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.config.ConfigurableBeanFactory;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
@@ -19,6 +20,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Import;
+import org.springframework.context.annotation.Scope;
 import org.springframework.core.env.Environment;
 
 /**
@@ -62,19 +64,32 @@ public final class TrtLlmAutoConfiguration {
         return llm;
     }
 
+    /**
+     * A builder of {@link TrtLlmChatModel}s over the engine, wired as the auto-configured one is (the
+     * {@code trtllm.chat.*} defaults, the application's {@code ObservationRegistry} and observation convention,
+     * the request observers): a prototype, so that an application that defines its own {@code ChatModel} bean
+     * ({@code builder.defaultOptions(...).build()}) keeps the {@code gen_ai} observations, as Spring AI's
+     * {@code ChatClient.Builder} bean does for clients.
+     */
     @Bean
+    @Scope(ConfigurableBeanFactory.SCOPE_PROTOTYPE)
     @ConditionalOnMissingBean
-    TrtLlmChatModel trtLlmChatModel(LLM llm, TrtLlmProperties properties, Environment environment,
-                                    ObjectProvider<ObservationRegistry> observationRegistry,
-                                    ObjectProvider<ChatModelObservationConvention> observationConvention,
-                                    ObjectProvider<TrtLlmRequestObserver> requestObservers) {
-        var chatModel = TrtLlmChatModel.builder()
+    TrtLlmChatModel.Builder trtLlmChatModelBuilder(LLM llm, TrtLlmProperties properties, Environment environment,
+                                                   ObjectProvider<ObservationRegistry> observationRegistry,
+                                                   ObjectProvider<ChatModelObservationConvention> observationConvention,
+                                                   ObjectProvider<TrtLlmRequestObserver> requestObservers) {
+        var builder = TrtLlmChatModel.builder()
                 .llm(llm)
                 .defaultOptions(TrtLlmPropertiesMapper.toChatOptions(properties.getChat(), environment::containsProperty))
                 .observationRegistry(observationRegistry.getIfUnique(() -> ObservationRegistry.NOOP))
-                .requestObserver(TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()))
-                .build();
-        observationConvention.ifAvailable(chatModel::setObservationConvention);
-        return chatModel;
+                .requestObserver(TrtLlmRequestObserver.of(requestObservers.orderedStream().toList()));
+        observationConvention.ifAvailable(builder::observationConvention);
+        return builder;
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    TrtLlmChatModel trtLlmChatModel(TrtLlmChatModel.Builder builder) {
+        return builder.build();
     }
 }

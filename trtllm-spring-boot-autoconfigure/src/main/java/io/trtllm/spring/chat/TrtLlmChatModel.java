@@ -297,6 +297,7 @@ public final class TrtLlmChatModel implements ChatModel {
         private TrtLlmChatOptions defaultOptions = TrtLlmChatOptions.builder().build();
         private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
         private TrtLlmRequestObserver requestObserver = TrtLlmRequestObserver.NOOP;
+        private @Nullable ChatModelObservationConvention observationConvention;
         private @Nullable Tokenizer tokenizer;
         private @Nullable Generator generator;
 
@@ -339,13 +340,23 @@ public final class TrtLlmChatModel implements ChatModel {
             return this;
         }
 
+        /** The observation convention (default: Spring AI's, {@code gen_ai.client.operation}). */
+        public Builder observationConvention(ChatModelObservationConvention observationConvention) {
+            this.observationConvention = Objects.requireNonNull(observationConvention, "observationConvention");
+            return this;
+        }
+
         public TrtLlmChatModel build() {
             if (llm == null) {
                 throw new IllegalStateException("TrtLlmChatModel.builder(): llm(LLM) is required");
             }
             LLM engine = llm;
-            return new TrtLlmChatModel(engine, tokenizer != null ? tokenizer : engine.tokenizer(), defaultOptions,
+            var model = new TrtLlmChatModel(engine, tokenizer != null ? tokenizer : engine.tokenizer(), defaultOptions,
                     observationRegistry, requestObserver, generator != null ? generator : Generator.of(engine));
+            if (observationConvention != null) {
+                model.setObservationConvention(observationConvention);
+            }
+            return model;
         }
     }
 }

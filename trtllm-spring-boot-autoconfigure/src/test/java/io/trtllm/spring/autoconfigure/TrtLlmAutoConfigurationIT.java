@@ -100,6 +100,44 @@ class TrtLlmAutoConfigurationIT {
                 });
     }
 
+    @Test
+    void aChatModelBuiltFromTheBuilderBeanKeepsTheObservationsAndTheDefaults() {
+        var observations = ObservationRegistry.create();
+        var seen = new AtomicReference<String>();
+        observations.observationConfig().observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+            @Override
+            public boolean supportsContext(io.micrometer.observation.Observation.Context context) {
+                return true;
+            }
+
+            @Override
+            public void onStop(io.micrometer.observation.Observation.Context context) {
+                seen.set(context.getName());
+            }
+        });
+        runner.withUserConfiguration(SharedEngine.class, OwnChatModelFromTheBuilder.class)
+                .withBean(ObservationRegistry.class, () -> observations)
+                .withPropertyValues("trtllm.chat.max-tokens=3").run(context -> {
+                    assertThat(context).hasSingleBean(TrtLlmChatModel.class).hasBean("myChatModel");
+                    TrtLlmChatModel mine = context.getBean(TrtLlmChatModel.class);
+                    var response = mine.call(new Prompt("Once upon a time"));
+                    assertThat(response.getMetadata().getUsage().getCompletionTokens())
+                            .as("trtllm.chat.* defaults reach the application's own model").isEqualTo(3);
+                    assertThat(seen.get()).isEqualTo("gen_ai.client.operation");
+                    // A prototype: each injection point gets its own builder.
+                    assertThat(context.getBean(TrtLlmChatModel.Builder.class))
+                            .isNotSameAs(context.getBean(TrtLlmChatModel.Builder.class));
+                });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class OwnChatModelFromTheBuilder {
+        @Bean
+        TrtLlmChatModel myChatModel(TrtLlmChatModel.Builder builder) {
+            return builder.build();
+        }
+    }
+
     @Configuration(proxyBeanMethods = false)
     static class SharedEngine {
         /** The shared engine outlives the context: no destroy method. */
