@@ -261,7 +261,7 @@ class EngineCacheIT {
                 .hasMessageContaining("'model.layers.0.mlp.down_proj.weight'").hasMessageContaining("input dimension 100");
         // Integer weights come from quantization: a dtype names floating-point types only.
         assertThatThrownBy(() -> config(64).toBuilder().dtype("int8").build())
-                .hasMessageContaining("dtype 'int8' is not one of [auto, float32, float16, bfloat16]");
+                .hasMessageContaining("dtype 'int8' is not one of [auto, float32, float16, bfloat16, fp8]");
     }
 
     @Test
