@@ -92,7 +92,8 @@ class BuildAndCacheCommandIT {
         assertThat(r.err()).contains("quantization 'int3' is not one of [none, int8, int4, fp8]");
         r = MainIT.run("build", "--model", "stories15M", "--dtype", "fp8", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("dtype 'fp8'");
+        assertThat(r.err()).contains("dtype fp8 is for the KV cache (kv_cache_config.dtype)")
+                .contains("FP8 weights are quantization fp8");
         r = MainIT.run("build", "--model", "stories15M", "--max-seq-len", "512", "--output", engine.toString());
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("max_seq_len 512 exceeds the model's max_position_embeddings 256");
