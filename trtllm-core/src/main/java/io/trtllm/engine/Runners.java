@@ -256,7 +256,7 @@ public final class Runners {
         WarmUp.Result r = new WarmUp(runner, maxSeqLen, maxBatchSize, maxNumTokens).run(budget);
         if (r.settled()) {
             LOG.info("Warm-up settled{} after {} rounds in {} ms: prefill of {} tokens {} ms, decode {} ms, {} sequences {} ms "
-                    + "per pass; shapes {}", r.jitIdle() ? " (the JIT idle; the timings still vary: a busy machine?)" : "",
+                    + "per pass; shapes {}", r.jitIdle() ? " (by an idle JIT, the timings still varying: a busy machine?)" : "",
                     r.rounds(), r.elapsed().toMillis(), r.prefillTokens(), millis(r.prefill()), millis(r.decode()), r.batchRows(),
                     millis(r.batch()), r.shapes());
         } else {
