@@ -62,14 +62,15 @@ for ((r = 1; r <= rounds; r++)); do
   OMP_NUM_THREADS=2 "$dir/run" "$dir/model.bin" -z "$dir/tokenizer.bin" -t 0 -n $((tokens + 5)) -i "$prompt" \
     > "$work/llama2c-$r.out" 2> "$work/llama2c-$r.err" || true
 
-  l2c="$(grep -ho 'achieved tok/s: [0-9.]*' "$work/llama2c-$r.out" "$work/llama2c-$r.err" | head -1 | awk '{print $3}')"
+  l2c="$(grep -ho 'achieved tok/s: [0-9.]*' "$work/llama2c-$r.out" "$work/llama2c-$r.err" | head -1 | awk '{print $3}' || true)"
   printf '%-5s %-18s %-9s %20s %12s %12s %s\n' "$r" "$load" llama2.c - "${l2c:-?}" - -
   for mode in "${modes[@]}"; do
     out="$work/trtllm-$mode-$r.out"
     decode="$(sed -n 's/^decode: \([0-9.]*\) tok\/s.*/\1/p' "$out")"
     # load: <without> ms without JIT warm-up (...), JIT warm-up <w> ms: ready = both.
     ready="$(sed -n 's/^load: \([0-9]*\) ms without JIT warm-up.*JIT warm-up \([0-9]*\) ms.*/\1 \2/p' "$out" | awk '{print $1 + $2 " (" $2 " JIT)"}')"
-    settled="$(grep -o 'Warm-up settled[^:]*after [0-9]* rounds\|Warm-up did NOT settle' "$work/trtllm-$mode-$r.err" | head -1)"
+    settled="$(grep -oE 'Warm-up (settled.* after [0-9]+ rounds|did NOT settle)' "$work/trtllm-$mode-$r.err" | head -1 || true)"
+    settled="${settled/ (by an idle JIT, the timings still varying: a busy machine?)/ (idle JIT)}"
     ratio="-"
     if [[ -n "$decode" && -n "$l2c" ]]; then
       ratio="$(awk -v a="$decode" -v b="$l2c" 'BEGIN { printf "%.2fx", a / b }')"
