@@ -36,8 +36,12 @@ import javax.management.ObjectName;
 public final class WarmUp {
     /** Property: the warm-up's time budget in milliseconds (default {@value #DEFAULT_BUDGET_MILLIS}); 0 turns it off. */
     public static final String BUDGET_PROPERTY = "trtllm.warmup.millis";
-    /** Default budget: a stories15M-sized model on two cores settles in 1–3 s; a large one stops here. */
-    static final long DEFAULT_BUDGET_MILLIS = 6_000;
+    /**
+     * Default budget: a stories15M-sized model on two quiet cores settles in 1–6 s; at a load average of 7–8 the JIT
+     * took 16–20 s to finish, and a warm-up cut at 6 s left the first 128-token prompt at 0.07× its warm speed (0.83×
+     * after 18.6 s, docs/PERFORMANCE.md). A large model stops here.
+     */
+    static final long DEFAULT_BUDGET_MILLIS = 20_000;
     /** Prompt tokens of the warm-up prefill: not a multiple of 8 or 4, so that the kernels' tails run too. */
     static final int PREFILL_TOKENS = 125;
     /**
