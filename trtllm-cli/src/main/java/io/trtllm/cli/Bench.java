@@ -98,16 +98,18 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "5", description = "--latency and --engine-load: timed runs of each kind (default ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup-runs", description = "--latency and --engine-load: untimed runs first (default: "
+    @Option(names = "--warmup-runs", description = "--latency, --pass and --engine-load: untimed runs first (default: "
             + "--engine-load 3; --latency at least 3 and until the last 3 runs' decode and prefill figures each agree within "
-            + "5%%, at most 60 s; given, exactly that many, and a warning says when they did not agree). --latency reports "
+            + "5%%, at most 60 s; --pass at least 3 s and until the last 3 runs agree within 5%%, at most 60 s; given, exactly "
+            + "that many (--pass: and at least 3 s), and a warning says when they did not agree). --latency reports "
             + "the first requests after load apart.")
     @Nullable Integer warmupRuns;
 
     @Option(names = "--pass", description = "Forward-pass mode (CPU runner alone, no executor): decode (one new token "
             + "for each of --pass-sequences sequences at --pass-context cached positions) or prefill (--pass-sequences "
             + "prompts of --pass-context tokens); median ms per pass of --runs runs of 10 passes, after at least 3 s "
-            + "of untimed passes.")
+            + "of untimed runs and --warmup-runs of them, or without it until the last 3 agree within 5% (at most 60 s; "
+            + "a warning when they did not).")
     @Nullable String pass;
 
     @Option(names = "--pass-sequences", defaultValue = "32", description = "--pass: sequences in the pass (default ${DEFAULT-VALUE}).")
@@ -199,13 +201,21 @@ final class Bench implements Callable<Integer> {
                     chunks.add(new SequenceChunk(ids, decode ? passContext : 0, table, SequenceChunk.LogitsMode.ARGMAX));
                 }
                 var batch = new Batch(chunks);
-                // Untimed: --warmup-runs, and passes for at least WARMUP_NANOS (the JIT compiles the kernels).
+                // Untimed: runs of PASSES_PER_RUN passes for at least WARMUP_NANOS (the JIT compiles the kernels), and
+                // --warmup-runs of them, or until the last runs agree (or the warm-up time is spent).
+                var settling = new Settling(SETTLE_RUNS, SETTLE_TOLERANCE);
                 long warmupStart = System.nanoTime();
-                for (int i = 0; i < warmupRuns || System.nanoTime() - warmupStart < WARMUP_NANOS; i++) {
+                int warmups = 0;
+                while (System.nanoTime() - warmupStart < WARMUP_NANOS || (this.warmupRuns != null ? warmups < warmupRuns
+                        : !settling.settled() && System.nanoTime() - warmupStart < SETTLE_LIMIT_NANOS)) {
+                    long start = System.nanoTime();
                     for (int p = 0; p < PASSES_PER_RUN; p++) {
                         runner.forward(batch);
                     }
+                    settling.add((System.nanoTime() - start) / 1e6 / PASSES_PER_RUN);
+                    warmups++;
                 }
+                double warmupSeconds = (System.nanoTime() - warmupStart) / 1e9;
                 double[] ms = new double[runs];
                 for (int i = 0; i < runs; i++) {
                     long start = System.nanoTime();
@@ -220,6 +230,7 @@ final class Bench implements Callable<Integer> {
                 out.printf(Locale.ROOT, "%s pass, %d sequences, %s: %s ms per pass; %.1f tokens/s%n", kind, passSequences,
                         decode ? passContext + " cached positions each" : passContext + "-token prompts", summary(ms), tokens
                                 / (median(ms) / 1e3));
+                printWarmup(out, warmups, warmupSeconds, "ms per pass " + settling.describe(), settling.settled());
             }
         }
         return 0;

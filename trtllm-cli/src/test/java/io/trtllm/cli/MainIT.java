@@ -74,6 +74,7 @@ class MainIT {
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[.*KV cache BF16\\]");
         assertThat(r.out()).containsPattern("(?m)^decode pass, 3 sequences, 40 cached positions each: median [0-9.]+ of 2 runs "
                 + "\\(min [0-9.]+, max [0-9.]+\\) ms per pass; [0-9.]+ tokens/s$");
+        assertThat(r.out()).containsPattern("(?m)^warm-up: [0-9]+ runs in [0-9.]+ s, ms per pass (NOT )?settled \\(last [0-9]+ ");
         r = run("bench", "--pass", "prefill", "--pass-sequences", "2", "--pass-context", "16", "--runs", "1", "--warmup-runs", "0");
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).containsPattern("(?m)^prefill pass, 2 sequences, 16-token prompts: median [0-9.]+ of 1 runs");

@@ -107,12 +107,12 @@ public final class EngineLoader {
             long tokenizerDone = System.nanoTime();
             runner = Runners.open(engine, backend, options, maxSeqLen, spec.maxBatchSize());
             long runnerDone = System.nanoTime();
-            Runners.warmUp(runner, maxSeqLen, spec.maxBatchSize(), spec.maxNumTokens());
+            WarmUp.Result warmUp = Runners.warmUp(runner, maxSeqLen, spec.maxBatchSize(), spec.maxNumTokens());
             long warmUpDone = System.nanoTime();
             var times = new LoadTimes(Duration.ofNanos(engineDone - start), engine.load().kind(), tokenizerLoad.duration(),
                     Duration.ofNanos(runnerDone - tokenizerDone), Duration.ofNanos(warmUpDone - runnerDone),
                     Duration.ofNanos(warmUpDone - start));
-            var model = new LoadedModel(modelDir, engine, tok, runner, maxSeqLen, maxInputLen, times);
+            var model = new LoadedModel(modelDir, engine, tok, runner, maxSeqLen, maxInputLen, times, warmUp);
             log(spec, model);
             return model;
         } catch (RuntimeException | Error e) {

@@ -20,9 +20,10 @@ import java.nio.file.Path;
  * @param maxSeqLen      longest prompt + output a request may have (at most the engine's)
  * @param maxInputLen    longest prompt (at most the engine's and max_seq_len)
  * @param loadTimes      where loading spent its time
+ * @param warmUp         what the runner's JIT warm-up ran, and whether it settled
  */
 public record LoadedModel(Path modelDirectory, EngineLease engine, @Nullable Tokenizer tokenizer, ModelRunner runner,
-                          int maxSeqLen, int maxInputLen, LoadTimes loadTimes) implements AutoCloseable {
+                          int maxSeqLen, int maxInputLen, LoadTimes loadTimes, WarmUp.Result warmUp) implements AutoCloseable {
 
     @Override
     public void close() {

@@ -251,13 +251,14 @@ public final class Runners {
         Duration budget = WarmUp.budget();
         if (budget.isZero()) {
             LOG.info("Warm-up off ({}=0): the first requests run while the JIT compiles", WarmUp.BUDGET_PROPERTY);
-            return new WarmUp.Result(0, false, Duration.ZERO, 0, Duration.ZERO, Duration.ZERO, 0, Duration.ZERO);
+            return WarmUp.Result.none();
         }
         WarmUp.Result r = new WarmUp(runner, maxSeqLen, maxBatchSize, maxNumTokens).run(budget);
         if (r.settled()) {
-            LOG.info("Warm-up settled after {} rounds in {} ms: prefill of {} tokens {} ms, decode {} ms, {} sequences {} ms "
-                    + "per pass", r.rounds(), r.elapsed().toMillis(), r.prefillTokens(), millis(r.prefill()), millis(r.decode()),
-                    r.batchRows(), millis(r.batch()));
+            LOG.info("Warm-up settled{} after {} rounds in {} ms: prefill of {} tokens {} ms, decode {} ms, {} sequences {} ms "
+                    + "per pass; shapes {}", r.jitIdle() ? " (by an idle JIT, the timings still varying: a busy machine?)" : "",
+                    r.rounds(), r.elapsed().toMillis(), r.prefillTokens(), millis(r.prefill()), millis(r.decode()), r.batchRows(),
+                    millis(r.batch()), r.shapes());
         } else {
             LOG.warn("Warm-up did NOT settle within its {} ms budget ({} rounds; last: prefill of {} tokens {} ms, decode {} ms, "
                     + "{} sequences {} ms per pass): the first requests may run slower while the JIT compiles (raise -D{})",

@@ -8,14 +8,19 @@ import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.SequencedSet;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
+import javax.management.JMException;
+import javax.management.ObjectName;
 
 /**
  * Runs the shapes an engine will serve until the JIT has compiled them: rounds of a prefill chunk, a
- * single-sequence decode and a batched decode on scratch KV blocks, until two rounds in a row took
- * about the same time as the round before and the JIT compiled next to nothing meanwhile, or the time
- * budget is spent.
+ * single-sequence decode, a small and a large batched decode on scratch KV blocks, until two rounds in a
+ * row took about the same time as the round before and the JIT compiled next to nothing meanwhile, or
+ * the JIT sat idle through {@value #IDLE_ROUNDS} rounds in a row, or the time budget is spent.
  *
  * <p>Why shapes and not a count: a prefill runs the eight-token matmul microkernels and the four-row
  * attention tile that a one-token decode never reaches, and a batch of decodes runs the matmuls over
@@ -23,13 +28,20 @@ import java.util.function.LongSupplier;
  * has run. Warming up decode alone left the first 128-token prompt of a fresh JVM at 40% of its warm
  * speed (docs/PERFORMANCE.md). Why the JIT's compile time as well as the timings: a C2 compile of the
  * big kernels runs beside the passes for a while, and passes that are equally slow before it lands
- * would look settled.
+ * would look settled. Why the JIT's idleness alone as well: on a busy machine two passes rarely agree
+ * within 10% however compiled they are (a load average of 8-13 on two cores kept a 30 s warm-up from
+ * settling, docs/PERFORMANCE.md), while a JIT with nothing queued, nothing compiling and nothing compiled
+ * for rounds on end has compiled what these shapes reach.
  */
 public final class WarmUp {
     /** Property: the warm-up's time budget in milliseconds (default {@value #DEFAULT_BUDGET_MILLIS}); 0 turns it off. */
     public static final String BUDGET_PROPERTY = "trtllm.warmup.millis";
-    /** Default budget: a stories15M-sized model on two cores settles in 1–3 s; a large one stops here. */
-    static final long DEFAULT_BUDGET_MILLIS = 6_000;
+    /**
+     * Default budget: a stories15M-sized model on two quiet cores settles in 1–6 s; at a load average of 7–8 the JIT
+     * took 16–20 s to finish, and a warm-up cut at 6 s left the first 128-token prompt at 0.07× its warm speed (0.83×
+     * after 18.6 s, docs/PERFORMANCE.md). A large model stops here.
+     */
+    static final long DEFAULT_BUDGET_MILLIS = 20_000;
     /** Prompt tokens of the warm-up prefill: not a multiple of 8 or 4, so that the kernels' tails run too. */
     static final int PREFILL_TOKENS = 125;
     /**
@@ -41,6 +53,12 @@ public final class WarmUp {
     static final int FIRST_ROUNDS = 2;
     /** Sequences of the batched decode (at most max_batch_size). */
     static final int BATCH_ROWS = 16;
+    /**
+     * Sequences of the small batched decode, run where max_batch_size allows more: a full group of the
+     * matmul's eight-token microkernel plus a tail of three, under the 16 rows from which quantized
+     * matmuls convert each panel once (a different kernel), as a few concurrent requests decode.
+     */
+    static final int SMALL_BATCH_ROWS = 11;
     /** Decode passes per shape and round. */
     static final int DECODE_STEPS = 8;
     /** Rounds that always run, whatever the timings say. */
@@ -49,19 +67,50 @@ public final class WarmUp {
     static final double TOLERANCE = 0.10;
     /** The most JIT compile time a settled round may see, as a share of its own time. */
     static final double QUIET_COMPILES = 0.05;
+    /** Full rounds in a row, each ending with the JIT idle and none of them compiling, that settle a warm-up alone. */
+    static final int IDLE_ROUNDS = 3;
+
+    /**
+     * One kind of forward pass the warm-up ran.
+     *
+     * @param sequences rows of the batch
+     * @param tokens    tokens of the batch, all rows together
+     */
+    public record Shape(int sequences, int tokens) {
+        /** Whether this is a prompt's pass (more tokens than sequences) rather than a decode step. */
+        public boolean prefill() {
+            return tokens > sequences;
+        }
+
+        @Override
+        public String toString() {
+            return prefill() ? "prefill " + tokens + (sequences == 1 ? "" : " in " + sequences)
+                    : "decode " + sequences;
+        }
+    }
 
     /**
      * What a warm-up did.
      *
      * @param rounds  rounds run
-     * @param settled whether the last rounds agreed (false: the budget ran out first)
+     * @param settled whether the last rounds agreed or the JIT sat idle through them (false: the budget ran out first)
+     * @param jitIdle whether it settled by the JIT's idleness alone (the timings did not agree: a busy machine)
      * @param elapsed time spent
      * @param prefill the last round's prefill pass ({@code prefillTokens} tokens)
      * @param decode  the last round's single-sequence decode pass
      * @param batch   the last round's batched decode pass ({@code batchRows} sequences)
+     * @param shapes  each kind of pass that ran, in the order it first ran
      */
-    public record Result(int rounds, boolean settled, Duration elapsed, int prefillTokens, Duration prefill, Duration decode,
-                         int batchRows, Duration batch) {
+    public record Result(int rounds, boolean settled, boolean jitIdle, Duration elapsed, int prefillTokens, Duration prefill,
+                         Duration decode, int batchRows, Duration batch, List<Shape> shapes) {
+        public Result {
+            shapes = List.copyOf(shapes);
+        }
+
+        /** What a warm-up that did not run returns. */
+        static Result none() {
+            return new Result(0, false, false, Duration.ZERO, 0, Duration.ZERO, Duration.ZERO, 0, Duration.ZERO, List.of());
+        }
     }
 
     private final ModelRunner runner;
@@ -73,6 +122,10 @@ public final class WarmUp {
     private final LongSupplier clock;
     /** The JIT's total compile time in ms so far (a test's counter, or 0 where the JVM does not tell). */
     private final LongSupplier compileMillis;
+    /** Whether the JIT has nothing queued and nothing compiling (a test's flag; false where the JVM does not tell). */
+    private final BooleanSupplier jitIdle;
+    /** The kinds of pass that ran, from the batches handed to the runner. */
+    private final SequencedSet<Shape> shapes = new LinkedHashSet<>();
 
     /**
      * @param maxSeqLen    the longest sequence the runner serves
@@ -80,14 +133,20 @@ public final class WarmUp {
      * @param maxNumTokens most tokens in one of its passes
      */
     WarmUp(ModelRunner runner, int maxSeqLen, int maxBatchSize, int maxNumTokens) {
-        this(runner, maxSeqLen, maxBatchSize, maxNumTokens, System::nanoTime, jitCompileMillis());
+        this(runner, maxSeqLen, maxBatchSize, maxNumTokens, System::nanoTime, jitCompileMillis(), JitQueue.probe());
     }
 
     WarmUp(ModelRunner runner, int maxSeqLen, int maxBatchSize, int maxNumTokens, LongSupplier clock,
            LongSupplier compileMillis) {
+        this(runner, maxSeqLen, maxBatchSize, maxNumTokens, clock, compileMillis, () -> false);
+    }
+
+    WarmUp(ModelRunner runner, int maxSeqLen, int maxBatchSize, int maxNumTokens, LongSupplier clock,
+           LongSupplier compileMillis, BooleanSupplier jitIdle) {
         this.runner = runner;
         this.clock = clock;
         this.compileMillis = compileMillis;
+        this.jitIdle = jitIdle;
         this.maxSeqLen = maxSeqLen;
         var kv = runner.kvCache();
         // Each batched sequence gets blocks of its own (rows sharing a slot would race on its keys); the
@@ -129,13 +188,18 @@ public final class WarmUp {
                 + value + "'");
     }
 
-    /** Rounds until settled or {@code budget} is spent; at least one round, since a first request would pay it anyway. */
+    /**
+     * Rounds until settled or {@code budget} is spent; at least one full round (every shape once, the full prefill
+     * included), since the first requests would pay for it anyway.
+     */
     Result run(Duration budget) {
         long start = clock.getAsLong();
         long limit = budget.toNanos();
         long[] previous = null;
         int rounds = 0;
         int agreeing = 0;
+        int idle = 0;
+        boolean ranFull = false;
         long[] times;
         int lastPrompt;
         do {
@@ -149,10 +213,16 @@ public final class WarmUp {
             rounds++;
             boolean quiet = compiling * 1_000_000L <= QUIET_COMPILES * roundNanos;
             agreeing = full && quiet && previous != null && agrees(previous, times) ? agreeing + 1 : 0;
+            idle = full && compiling == 0 && jitIdle.getAsBoolean() ? idle + 1 : 0;
             previous = full ? times : null;
-        } while (!(rounds >= MIN_ROUNDS && agreeing >= 2) && clock.getAsLong() - start < limit);
-        return new Result(rounds, agreeing >= 2, Duration.ofNanos(clock.getAsLong() - start), lastPrompt,
-                Duration.ofNanos(times[0]), Duration.ofNanos(times[1]), batchRows, Duration.ofNanos(times[2]));
+            ranFull |= full;
+        } while (!(rounds >= MIN_ROUNDS && (agreeing >= 2 || idle >= IDLE_ROUNDS))
+                && (clock.getAsLong() - start < limit || !ranFull));
+        boolean agreed = rounds >= MIN_ROUNDS && agreeing >= 2;
+        boolean settledIdle = rounds >= MIN_ROUNDS && idle >= IDLE_ROUNDS;
+        return new Result(rounds, agreed || settledIdle, settledIdle && !agreed, Duration.ofNanos(clock.getAsLong() - start),
+                lastPrompt, Duration.ofNanos(times[0]), Duration.ofNanos(times[1]), batchRows, Duration.ofNanos(times[2]),
+                List.copyOf(shapes));
     }
 
     /** Whether each shape's time is within {@link #TOLERANCE} of the round before. */
@@ -167,8 +237,9 @@ public final class WarmUp {
 
     /**
      * One round: the prefill of {@code promptTokens}, then {@link #DECODE_STEPS} single-sequence decodes (greedy, as most
-     * requests), then as many batched ones (half the rows asking for their logits row, as sampled
-     * requests do). Returns nanoseconds per pass of each.
+     * requests), then as many batched ones of {@link #SMALL_BATCH_ROWS} rows where {@code batchRows} is larger, then
+     * of {@code batchRows} rows (half the rows asking for their logits row, as sampled requests do). Returns nanoseconds
+     * per pass of the prefill, the single decode, the large batch and the small one (0 where it did not run).
      */
     private long[] round(int round, int promptTokens) {
         int vocab = runner.config().vocabSize();
@@ -177,25 +248,89 @@ public final class WarmUp {
             prompt[i] = (round * 31 + i * 7 + 3) % vocab;
         }
         long t0 = clock.getAsLong();
-        runner.forward(Batch.of(new SequenceChunk(prompt, 0, tables[0], LogitsMode.LAST)));
+        forward(Batch.of(new SequenceChunk(prompt, 0, tables[0], LogitsMode.LAST)));
         long t1 = clock.getAsLong();
         int room = maxSeqLen - promptTokens;
         for (int i = 0; i < DECODE_STEPS; i++) {
             int position = room > 0 ? promptTokens + (round * DECODE_STEPS + i) % room : maxSeqLen - 1;
-            runner.forward(Batch.of(new SequenceChunk(new int[] {(i + 1) % vocab}, position, tables[0], LogitsMode.ARGMAX)));
+            forward(Batch.of(new SequenceChunk(new int[] {(i + 1) % vocab}, position, tables[0], LogitsMode.ARGMAX)));
         }
         long t2 = clock.getAsLong();
-        for (int i = 0; i < DECODE_STEPS; i++) {
-            List<SequenceChunk> rows = new ArrayList<>(batchRows);
-            for (int r = 0; r < batchRows; r++) {
-                int span = tables[r].length * runner.kvCache().blockSize();
-                int position = r == 0 ? Math.min(maxSeqLen - 1, i) : Math.min(span - 1, i);
-                rows.add(new SequenceChunk(new int[] {(r + i + 2) % vocab}, position, tables[r],
-                        r % 2 == 0 ? LogitsMode.ARGMAX : LogitsMode.LAST));
+        if (batchRows > SMALL_BATCH_ROWS) {
+            for (int i = 0; i < DECODE_STEPS; i++) {
+                forward(decodeBatch(SMALL_BATCH_ROWS, i, vocab));
             }
-            runner.forward(new Batch(rows));
         }
         long t3 = clock.getAsLong();
-        return new long[] {t1 - t0, (t2 - t1) / DECODE_STEPS, (t3 - t2) / DECODE_STEPS};
+        for (int i = 0; i < DECODE_STEPS; i++) {
+            forward(decodeBatch(batchRows, i, vocab));
+        }
+        long t4 = clock.getAsLong();
+        return new long[] {t1 - t0, (t2 - t1) / DECODE_STEPS, (t4 - t3) / DECODE_STEPS, (t3 - t2) / DECODE_STEPS};
+    }
+
+    /** Decode step {@code step} of the first {@code rows} scratch sequences, each on blocks of its own. */
+    private Batch decodeBatch(int rows, int step, int vocab) {
+        List<SequenceChunk> chunks = new ArrayList<>(rows);
+        for (int r = 0; r < rows; r++) {
+            int span = tables[r].length * runner.kvCache().blockSize();
+            int position = r == 0 ? Math.min(maxSeqLen - 1, step) : Math.min(span - 1, step);
+            chunks.add(new SequenceChunk(new int[] {(r + step + 2) % vocab}, position, tables[r],
+                    r % 2 == 0 ? LogitsMode.ARGMAX : LogitsMode.LAST));
+        }
+        return new Batch(chunks);
+    }
+
+    private void forward(Batch batch) {
+        runner.forward(batch);
+        shapes.add(new Shape(batch.chunks().size(), batch.tokenCount()));
+    }
+
+    /**
+     * The JIT's compile queues, through the {@code compilerQueue} diagnostic command (what {@code jcmd
+     * <pid> Compiler.queue} prints): idle when nothing is compiling and every queue is empty.
+     */
+    static final class JitQueue {
+        private JitQueue() {
+        }
+
+        /** A probe of this JVM's queues, or one that always answers "not idle" where the JVM has no such command. */
+        static BooleanSupplier probe() {
+            try {
+                var server = ManagementFactory.getPlatformMBeanServer();
+                var name = new ObjectName("com.sun.management:type=DiagnosticCommand");
+                BooleanSupplier probe = () -> {
+                    try {
+                        return idle(String.valueOf(server.invoke(name, "compilerQueue", new Object[] {null},
+                                new String[] {String[].class.getName()})));
+                    } catch (JMException | RuntimeException e) {
+                        return false;
+                    }
+                };
+                server.getMBeanInfo(name); // throws here, not in every round, where the command is missing
+                return probe;
+            } catch (JMException | RuntimeException | LinkageError e) {
+                return () -> false;
+            }
+        }
+
+        /**
+         * Whether {@code compilerQueue}'s text says the JIT is idle: under "Current compiles:" no task, and each
+         * "... compile queue:" says "Empty". Any line it does not know counts as work.
+         */
+        static boolean idle(String queue) {
+            boolean sawHeader = false;
+            for (String line : queue.lines().map(String::strip).toList()) {
+                if (line.isEmpty() || line.equals("Empty")) {
+                    continue;
+                }
+                if (line.startsWith("Current compiles:") || line.endsWith("compile queue:")) {
+                    sawHeader = true;
+                    continue;
+                }
+                return false;
+            }
+            return sawHeader;
+        }
     }
 }

@@ -91,13 +91,14 @@ class WarmUpTests {
         var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
         new WarmUp(runner, 256, 32, 8192, () -> runner.now, () -> 0).run(Duration.ofSeconds(60));
 
-        int perRound = 1 + 2 * WarmUp.DECODE_STEPS;
+        int perRound = 1 + 3 * WarmUp.DECODE_STEPS;
         assertThat(runner.batches.get(0).tokenCount()).isEqualTo(WarmUp.FIRST_PREFILL_TOKENS);
         assertThat(runner.batches.get(WarmUp.FIRST_ROUNDS * perRound).tokenCount()).isEqualTo(WarmUp.PREFILL_TOKENS);
         Batch single = runner.batches.get(1);
         assertThat(single.chunks()).hasSize(1);
         assertThat(single.chunks().get(0).logits()).isEqualTo(SequenceChunk.LogitsMode.ARGMAX);
-        Batch batched = runner.batches.get(1 + WarmUp.DECODE_STEPS);
+        assertThat(runner.batches.get(1 + WarmUp.DECODE_STEPS).chunks()).hasSize(WarmUp.SMALL_BATCH_ROWS);
+        Batch batched = runner.batches.get(1 + 2 * WarmUp.DECODE_STEPS);
         assertThat(batched.chunks()).hasSize(WarmUp.BATCH_ROWS);
         assertThat(batched.chunks()).extracting(SequenceChunk::logits)
                 .contains(SequenceChunk.LogitsMode.ARGMAX, SequenceChunk.LogitsMode.LAST);
@@ -110,6 +111,29 @@ class WarmUpTests {
             }
         }
         assertThat(blocks).hasSize(used); // no block shared by two rows
+    }
+
+    @Test
+    void shapesAreThePassesThatRanEachOnceInOrder() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        var result = new WarmUp(runner, 256, 32, 8192, () -> runner.now, () -> 0).run(Duration.ofSeconds(60));
+
+        assertThat(result.shapes()).containsExactly(new WarmUp.Shape(1, WarmUp.FIRST_PREFILL_TOKENS), new WarmUp.Shape(1, 1),
+                new WarmUp.Shape(WarmUp.SMALL_BATCH_ROWS, WarmUp.SMALL_BATCH_ROWS),
+                new WarmUp.Shape(WarmUp.BATCH_ROWS, WarmUp.BATCH_ROWS), new WarmUp.Shape(1, WarmUp.PREFILL_TOKENS));
+        var seen = new java.util.LinkedHashSet<WarmUp.Shape>();
+        runner.batches.forEach(b -> seen.add(new WarmUp.Shape(b.chunks().size(), b.tokenCount())));
+        assertThat(result.shapes()).containsExactlyElementsOf(seen);
+        assertThat(result.shapes().getFirst().prefill()).isTrue();
+        assertThat(result.shapes().get(2).prefill()).isFalse();
+        assertThat(result.shapes().get(2)).hasToString("decode " + WarmUp.SMALL_BATCH_ROWS);
+    }
+
+    @Test
+    void noSmallBatchWhereMaxBatchSizeIsNoLarger() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        var result = new WarmUp(runner, 256, WarmUp.SMALL_BATCH_ROWS, 8192, () -> runner.now, () -> 0).run(Duration.ofSeconds(60));
+        assertThat(result.shapes()).extracting(WarmUp.Shape::sequences).containsOnly(1, WarmUp.SMALL_BATCH_ROWS);
     }
 
     @Test
@@ -159,11 +183,56 @@ class WarmUpTests {
     }
 
     @Test
-    void oneRoundRunsEvenWhenTheBudgetIsShorter() throws Exception {
+    void timingsThatKeepMovingSettleOnceTheJitSitsIdleForRoundsOnEnd() throws Exception {
+        int perRound = 1 + 2 * WarmUp.DECODE_STEPS;
+        // A busy machine: no two rounds agree. The JIT compiles until the 6th round, and has work queued until the 7th.
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS * (1 + (pass / perRound) % 2));
+        var result = new WarmUp(runner, 256, 8, 8192, () -> runner.now,
+                () -> 100L * Math.min(runner.batches.size(), 6 * perRound),
+                () -> runner.batches.size() >= 7 * perRound).run(Duration.ofSeconds(60));
+
+        assertThat(result.settled()).isTrue();
+        assertThat(result.jitIdle()).isTrue();
+        assertThat(result.rounds()).isEqualTo(7 + WarmUp.IDLE_ROUNDS - 1);
+    }
+
+    @Test
+    void anIdleJitCountsOnlyTheFullRounds() throws Exception {
+        var runner = new TimedRunner(config(), new KvCacheSpec(64, 16),
+                pass -> MS * (1 + (pass / (1 + 2 * WarmUp.DECODE_STEPS)) % 2));
+        var result = new WarmUp(runner, 256, 8, 8192, () -> runner.now, () -> 0, () -> true).run(Duration.ofSeconds(60));
+
+        assertThat(result.settled()).isTrue();
+        assertThat(result.rounds()).isEqualTo(WarmUp.FIRST_ROUNDS + WarmUp.IDLE_ROUNDS);
+    }
+
+    @Test
+    void jitQueueIsIdleOnlyWhenNothingCompilesAndEveryQueueIsEmpty() {
+        String idle = "Current compiles: \n\nC1 compile queue:\nEmpty\n\nC2 compile queue:\nEmpty\n\n";
+        assertThat(WarmUp.JitQueue.idle(idle)).isTrue();
+        assertThat(WarmUp.JitQueue.idle("Current compiles: \nC2 CompilerThread0  1798       4       "
+                + "jdk.internal.util.ArraysSupport::mismatch (103 bytes)\n\nC1 compile queue:\nEmpty\n\nC2 compile queue:\nEmpty\n"))
+                .isFalse();
+        assertThat(WarmUp.JitQueue.idle("Current compiles: \n\nC1 compile queue:\nEmpty\n\nC2 compile queue:\n"
+                + "1782       4       jdk.internal.util.xml.impl.Parser::bqstr (462 bytes)\n")).isFalse();
+        assertThat(WarmUp.JitQueue.idle("")).isFalse();
+        assertThat(WarmUp.JitQueue.idle("something else entirely")).isFalse();
+        // This JVM has the command: its probe answers without throwing.
+        WarmUp.JitQueue.probe().getAsBoolean();
+    }
+
+    @Test
+    void everyShapeRunsOnceEvenWhenTheBudgetIsShorter() throws Exception {
         var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
-        var result = new WarmUp(runner, 256, 8, 8192, () -> runner.now, () -> 0).run(Duration.ofNanos(1));
-        assertThat(result.rounds()).isEqualTo(1);
+        var result = new WarmUp(runner, 256, 32, 8192, () -> runner.now, () -> 0).run(Duration.ofNanos(1));
+        assertThat(result.rounds()).isEqualTo(WarmUp.FIRST_ROUNDS + 1);
         assertThat(result.settled()).isFalse();
+        assertThat(result.shapes()).contains(new WarmUp.Shape(1, WarmUp.PREFILL_TOKENS),
+                new WarmUp.Shape(WarmUp.BATCH_ROWS, WarmUp.BATCH_ROWS));
+
+        var shortPrompts = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
+        assertThat(new WarmUp(shortPrompts, 256, 8, 10, () -> shortPrompts.now, () -> 0).run(Duration.ofNanos(1)).rounds())
+                .isEqualTo(1); // a 10-token chunk is the short round's shape already
     }
 
     @Test
