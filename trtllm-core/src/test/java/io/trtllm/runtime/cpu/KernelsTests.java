@@ -172,7 +172,7 @@ class KernelsTests {
     @CsvSource({
         "INT8, 1, 37, 288", "INT8, 5, 70, 64", "INT8, 9, 3, 100", "INT8, 17, 45, 33",
         "INT4, 1, 37, 288", "INT4, 9, 70, 256", "INT4, 17, 45, 40", "INT4, 5, 3, 1024",
-        // from DequantizedPanels.MIN_TOKENS on, each panel is converted once: whole octets and a tail
+        // INT4 from DequantizedPanels.MIN_TOKENS on: each panel converted once, whole octets and a tail (INT8: converting)
         "INT8, 16, 70, 64", "INT8, 37, 45, 288", "INT8, 70, 3, 100", "INT4, 16, 70, 256", "INT4, 37, 45, 40",
         "INT4, 70, 33, 1024"})
     void quantizedMatmulHasTheScalarBitsAndTheDequantizedValue(PackedMatrix.Format format, int tokens, int rows, int cols) {
@@ -596,7 +596,7 @@ class KernelsTests {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource({"INT8", "INT4"})
-    void aQuantizedTokenHasTheSameBitsAloneAndInABatchThatConvertsEachPanelOnce(PackedMatrix.Format format) {
+    void aQuantizedTokenHasTheSameBitsAloneAndInALargeBatch(PackedMatrix.Format format) {
         var rnd = new SplittableRandom(11);
         int tokens = 3 * DequantizedPanels.MIN_TOKENS + 5, rows = 70, cols = 256;
         PackedMatrix pv = quantize(format, randomMatrix(DType.F32, rows, cols, rnd), vector.panelRows());
