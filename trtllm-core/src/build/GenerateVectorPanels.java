@@ -8,7 +8,7 @@ import java.util.List;
 
 /**
  * Writes {@code io/trtllm/runtime/cpu/VectorPanels.java}: the matmul microkernels of
- * {@code VectorKernels}, one token or eight tokens × one panel, for each weight kind (float
+ * {@code VectorKernels}, one, four or eight tokens × one panel, for each weight kind (float
  * formats, INT8, INT4), from the one template below.
  *
  * <p>Why a generator and not a lambda or an array of accumulators: C2 keeps the vectors in registers
@@ -25,6 +25,8 @@ public final class GenerateVectorPanels {
 
     /** Tokens of the batch kernel: 8 × 2 accumulators + 2 weight vectors + a broadcast fit 32 vector registers. */
     private static final int BATCH = 8;
+    /** Tokens of the half-batch kernel for the rest of a batch (4 to 7 tokens): twice the FMAs per weight load of one token's. */
+    private static final int HALF = 4;
 
     /**
      * One kind of panel: how its weights are walked and loaded, and what is done to the sums.
@@ -114,8 +116,8 @@ public final class GenerateVectorPanels {
         emit("");
         emit("/**");
         emit(" * The matmul microkernels of {@link VectorKernels}: per input column, the panel's two weight vectors");
-        emit(" * times a broadcast input value into accumulators, for one token or " + BATCH + " tokens at a time.");
-        emit(" * The one-token and the " + BATCH + "-token kernel of a kind do the same operations per lane, so a token's");
+        emit(" * times a broadcast input value into accumulators, for one token, " + HALF + " or " + BATCH + " tokens at a time.");
+        emit(" * The kernels of a kind do the same operations per lane whatever their token count, so a token's");
         emit(" * outputs have the same bits alone and in a batch.");
         emit(" *");
         emit(" * <p>The loops walk a panel with a long byte offset into its slice: C2 then hoists the segment's");
@@ -130,6 +132,7 @@ public final class GenerateVectorPanels {
         dispatch();
         for (Kind kind : KINDS) {
             kernel(kind, 1);
+            kernel(kind, HALF);
             kernel(kind, BATCH);
         }
         indent--;
@@ -137,12 +140,14 @@ public final class GenerateVectorPanels {
         return String.join("\n", lines) + "\n";
     }
 
-    /** {@code multiply}: tokens {@code [t0, t1)} × one panel, {@value #BATCH} tokens at a time, then one by one. */
+    /** {@code multiply}: tokens {@code [t0, t1)} × one panel, {@value #BATCH} at a time, then {@value #HALF}, then one by one. */
     private void dispatch() {
         emit("");
         emit("/**");
         emit(" * {@code out[t·stride + o + r] = Σ_k x[t·cols + k] · W[k][r]} for tokens t in {@code [t0, t1)} and the");
-        emit(" * first {@code valid} rows r of one panel of {@code format}, " + BATCH + " tokens at a time, then one by one.");
+        emit(" * first {@code valid} rows r of one panel of {@code format}, " + BATCH + " tokens at a time, then " + HALF
+                + " if as many");
+        emit(" * are left, then one by one.");
         emit(" */");
         emit("static void multiply(float[] x, int t0, int t1, int cols, PackedMatrix.Format format, int group, MemorySegment panel,");
         emit("                     MemorySegment scales, float[] out, int o, int stride, int valid) {");
@@ -157,6 +162,10 @@ public final class GenerateVectorPanels {
             indent++;
             emit("for (; t + " + BATCH + " <= t1; t += " + BATCH + ") {");
             emit("    panel" + BATCH + kind.suffix() + "(x, t * cols, cols, " + kind.args() + ", out, t * stride + o, stride, valid);");
+            emit("}");
+            emit("if (t + " + HALF + " <= t1) {");
+            emit("    panel" + HALF + kind.suffix() + "(x, t * cols, cols, " + kind.args() + ", out, t * stride + o, stride, valid);");
+            emit("    t += " + HALF + ";");
             emit("}");
             emit("for (; t < t1; t++) {");
             emit("    panel1" + kind.suffix() + "(x, t * cols, cols, " + kind.args() + ", out, t * stride + o, valid);");

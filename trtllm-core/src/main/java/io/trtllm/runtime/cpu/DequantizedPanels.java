@@ -5,7 +5,6 @@ import static io.trtllm.runtime.cpu.VectorLanes.L;
 import static io.trtllm.runtime.cpu.VectorLanes.LE;
 import static io.trtllm.runtime.cpu.VectorLanes.high;
 import static io.trtllm.runtime.cpu.VectorLanes.loadI4;
-import static io.trtllm.runtime.cpu.VectorLanes.loadI8;
 import static io.trtllm.runtime.cpu.VectorLanes.loadScales;
 import static io.trtllm.runtime.cpu.VectorLanes.low;
 import static io.trtllm.runtime.cpu.VectorLanes.store;
@@ -16,20 +15,22 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 
 /**
- * The matmul of quantized panels (INT8, INT4) for many tokens at once: each panel's integers are
- * converted to floats once into a scratch panel, which the float32 eight-token microkernel then
- * multiplies, instead of converting every weight vector again for every eight tokens. Row-count
- * switching, as the DESIGN says: a decode of a few rows keeps the converting kernels (it streams a
- * quarter or an eighth of float32's bytes, and that is its bound); a prefill or a large batch is bound
- * by arithmetic, where the conversions in the inner loop cost as much as the FMAs they feed.
+ * The matmul of INT4 panels for many tokens at once: each panel's nibbles are converted to floats once
+ * into a scratch panel, which the float32 eight-token microkernel then multiplies group by group,
+ * instead of converting every weight vector again for every eight tokens. Row-count switching, as the
+ * DESIGN says: a decode of a few rows keeps the converting kernel (it streams an eighth of float32's
+ * bytes); from {@link #MIN_TOKENS} rows the eight-token INT4 kernel loses to this path (it keeps 16
+ * totals beside its 16 sums, more than the 32 vector registers). INT8 does not come here: its converting
+ * kernels keep up with float32 at every row count (one thread, scripts/bench-quantized-matmul.sh:
+ * 0.99-1.15x F32 from 16 to 128 tokens, where converting each panel first gave 0.86-1.08x).
  *
- * <p>The bits are those of the converting kernels: the integer to float conversion is exact, each lane
- * accumulates the same FMA chain in column order from zero, INT8 multiplies the sum by the row's scale
- * once, and INT4 folds each group's sum into the total with one FMA by the group's scale, in group
- * order. So a token's outputs are the same alone (converting kernel) and in a batch (this one).
+ * <p>The bits are those of the converting kernel: the nibble to float conversion is exact, each lane
+ * accumulates the same FMA chain in column order from zero per group, and each group's sum is folded
+ * into the total with one FMA by the group's scale, in group order. So a token's outputs are the same
+ * alone (converting kernel) and in a batch (this one).
  */
 final class DequantizedPanels {
-    /** Tokens from which a matmul converts each panel once: at 16 the conversions are amortized over two kernel calls. */
+    /** Tokens from which an INT4 matmul converts each panel once: at 16 the conversions are amortized over two kernel calls. */
     static final int MIN_TOKENS = 16;
     private static final int BATCH = 8;
 
@@ -61,68 +62,40 @@ final class DequantizedPanels {
     }
 
     /**
-     * {@link Kernels#matmul} of quantized {@code w} for tokens {@code [t0, t1)} and panels {@code [p0, p1)}: whole
+     * {@link Kernels#matmul} of INT4 {@code w} for tokens {@code [t0, t1)} and panels {@code [p0, p1)}: whole
      * groups of eight tokens over the converted panel, the rest through the converting one-token kernel.
      */
     static void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
+        if (w.format() != PackedMatrix.Format.INT4) {
+            throw new IllegalArgumentException(w.name() + " is " + w.format() + "; only INT4 panels are converted once");
+        }
         int cols = w.cols();
         int group = w.groupSize();
-        boolean int4 = w.format() == PackedMatrix.Format.INT4;
         int whole = t0 + (t1 - t0) / BATCH * BATCH;
         Scratch scratch = SCRATCH.get();
         MemorySegment panel = scratch.panel((long) cols * 2 * L * 4);
-        float[] inputs = int4 ? regroup(x, t0, whole, cols, group, scratch) : x;
+        float[] inputs = regroup(x, t0, whole, cols, group, scratch);
         for (int p = p0; p < p1; p++) {
             MemorySegment scales = w.scales(p);
             int o = outOffset + w.firstRow(p);
             int valid = w.validRows(p);
-            convert(w.panel(p), int4, cols, panel);
+            convert(w.panel(p), cols, panel);
             for (int t = t0; t < whole; t += BATCH) {
-                if (int4) {
-                    int4Batch(inputs, (t - t0) * cols, cols, group, panel, scales, scratch, out, t * outStride + o, outStride, valid);
-                } else {
-                    VectorPanels.panel8(x, t * cols, cols, PackedMatrix.Format.F32, panel, out, t * outStride + o, outStride, valid);
-                    scaleRows(out, t * outStride + o, outStride, scales, valid);
-                }
+                int4Batch(inputs, (t - t0) * cols, cols, group, panel, scales, scratch, out, t * outStride + o, outStride, valid);
             }
             if (whole < t1) {
-                VectorPanels.multiply(x, whole, t1, cols, w.format(), group, w.panel(p), scales, out, outOffset + w.firstRow(p),
-                        outStride, valid);
+                VectorPanels.multiply(x, whole, t1, cols, w.format(), group, w.panel(p), scales, out, o, outStride, valid);
             }
         }
     }
 
-    /** Panel {@code q} (INT8: a byte per row; INT4: two rows a byte) as float32 panel columns of {@code 2L} floats. */
-    private static void convert(MemorySegment q, boolean int4, int cols, MemorySegment panel) {
+    /** INT4 panel {@code q} (two rows a byte) as float32 panel columns of {@code 2L} floats. */
+    private static void convert(MemorySegment q, int cols, MemorySegment panel) {
         long to = 0;
-        if (int4) {
-            for (long b = 0, end = (long) cols * L; b < end; b += L, to += 8L * L) {
-                IntVector bytes = loadI4(q, b);
-                low(bytes).intoMemorySegment(panel, to, LE);
-                high(bytes).intoMemorySegment(panel, to + 4L * L, LE);
-            }
-        } else {
-            for (long b = 0, end = (long) cols * 2 * L; b < end; b += 2L * L, to += 8L * L) {
-                loadI8(q, b).intoMemorySegment(panel, to, LE);
-                loadI8(q, b + L).intoMemorySegment(panel, to + 4L * L, LE);
-            }
-        }
-    }
-
-    /** INT8: {@code out = sum · scale} for the first {@code valid} rows of eight tokens (the converting kernel's {@code a.mul(s)}). */
-    private static void scaleRows(float[] out, int o, int stride, MemorySegment scales, int valid) {
-        FloatVector s0 = loadScales(scales, 0);
-        FloatVector s1 = loadScales(scales, 4L * L);
-        for (int i = 0; i < BATCH; i++) {
-            int at = o + i * stride;
-            if (valid == 2 * L) {
-                FloatVector.fromArray(F, out, at).mul(s0).intoArray(out, at);
-                FloatVector.fromArray(F, out, at + L).mul(s1).intoArray(out, at + L);
-            } else {
-                FloatVector a0 = FloatVector.fromArray(F, out, at, F.indexInRange(0, valid));
-                FloatVector a1 = FloatVector.fromArray(F, out, at + L, F.indexInRange(L, valid));
-                store(a0.mul(s0), a1.mul(s1), out, at, valid);
-            }
+        for (long b = 0, end = (long) cols * L; b < end; b += L, to += 8L * L) {
+            IntVector bytes = loadI4(q, b);
+            low(bytes).intoMemorySegment(panel, to, LE);
+            high(bytes).intoMemorySegment(panel, to + 4L * L, LE);
         }
     }
 

@@ -21,15 +21,15 @@ import jdk.incubator.vector.VectorOperators;
  * keeps the vectors in registers: those microkernels are {@link VectorPanels}, generated at build
  * time from one template (trtllm-core/src/build/GenerateVectorPanels.java). Quantized panels (INT8,
  * INT4) are converted to float lanes as they are loaded and scaled after accumulation; from
- * {@link DequantizedPanels#MIN_TOKENS} tokens on, each panel is converted once and the float32 kernel
+ * {@link DequantizedPanels#MIN_TOKENS} tokens on, each INT4 panel is converted once and the float32 kernel
  * multiplies it ({@link DequantizedPanels}, the same bits). Attention is
  * {@link VectorAttention} (float32 caches) and {@link VectorAttention16} (16-bit caches); the loads
  * and {@code exp} they share are {@link VectorLanes}.
  */
 final class VectorKernels implements Kernels {
     /**
-     * Property: {@code false} keeps the converting quantized kernels for every row count (by default a matmul of
-     * {@link DequantizedPanels#MIN_TOKENS} or more tokens converts each quantized panel once; same bits).
+     * Property: {@code false} keeps the converting INT4 kernels for every row count (by default a matmul of
+     * {@link DequantizedPanels#MIN_TOKENS} or more tokens converts each INT4 panel once; same bits).
      */
     static final String DEQUANTIZE_PROPERTY = "trtllm.cpu.dequantizePanels";
     private static final boolean DEQUANTIZE = !"false".equals(System.getProperty(DEQUANTIZE_PROPERTY));
@@ -58,7 +58,7 @@ final class VectorKernels implements Kernels {
         }
         int cols = w.cols();
         PackedMatrix.Format format = w.format();
-        if (format.quantized() && t1 - t0 >= DequantizedPanels.MIN_TOKENS && DEQUANTIZE) {
+        if (format == PackedMatrix.Format.INT4 && t1 - t0 >= DequantizedPanels.MIN_TOKENS && DEQUANTIZE) {
             DequantizedPanels.matmul(x, t0, t1, w, p0, p1, out, outStride, outOffset);
             return;
         }

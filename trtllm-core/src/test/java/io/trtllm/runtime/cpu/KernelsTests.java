@@ -172,7 +172,7 @@ class KernelsTests {
     @CsvSource({
         "INT8, 1, 37, 288", "INT8, 5, 70, 64", "INT8, 9, 3, 100", "INT8, 17, 45, 33",
         "INT4, 1, 37, 288", "INT4, 9, 70, 256", "INT4, 17, 45, 40", "INT4, 5, 3, 1024",
-        // from DequantizedPanels.MIN_TOKENS on, each panel is converted once: whole octets and a tail
+        // INT4 from DequantizedPanels.MIN_TOKENS on: each panel converted once, whole octets and a tail (INT8: converting)
         "INT8, 16, 70, 64", "INT8, 37, 45, 288", "INT8, 70, 3, 100", "INT4, 16, 70, 256", "INT4, 37, 45, 40",
         "INT4, 70, 33, 1024"})
     void quantizedMatmulHasTheScalarBitsAndTheDequantizedValue(PackedMatrix.Format format, int tokens, int rows, int cols) {
@@ -559,8 +559,44 @@ class KernelsTests {
     }
 
     @ParameterizedTest(name = "{0}")
+    @CsvSource({"F32", "BF16", "F16", "INT8", "INT4"})
+    void aTokenHasTheSameBitsAloneAndInEachBatchKernel(String format) {
+        // 15 tokens below DequantizedPanels.MIN_TOKENS: the eight-token kernel (0-7), the four-token kernel (8-11) and
+        // the one-token kernel (12-14); each token's outputs must be the bits it gets alone, and for quantized weights the
+        // scalar reference's (its float dot adds products without FMA: vectorMatmulMatchesScalar compares those by value).
+        var rnd = new SplittableRandom(13);
+        int tokens = 15, rows = 70, cols = 96;
+        PackedMatrix pv = matrix(format, rows, cols, vector.panelRows(), new SplittableRandom(5));
+        PackedMatrix ps = matrix(format, rows, cols, scalar.panelRows(), new SplittableRandom(5));
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rnd.nextGaussian();
+        }
+        float[] batch = new float[tokens * rows];
+        float[] reference = new float[tokens * rows];
+        vector.matmul(x, tokens, pv, 0, pv.panels(), batch, rows, 0);
+        scalar.matmul(x, tokens, ps, 0, ps.panels(), reference, rows, 0);
+        for (int t = 0; t < tokens; t++) {
+            float[] alone = new float[tokens * rows];
+            vector.matmul(x, t, t + 1, pv, 0, pv.panels(), alone, rows, 0);
+            for (int j = 0; j < rows; j++) {
+                int i = t * rows + j;
+                assertThat(Float.floatToIntBits(batch[i])).as("token %d row %d, batch vs alone", t, j)
+                        .isEqualTo(Float.floatToIntBits(alone[i]));
+                if (pv.format().quantized()) {
+                    assertThat(Float.floatToIntBits(batch[i])).as("token %d row %d, vector vs scalar", t, j)
+                            .isEqualTo(Float.floatToIntBits(reference[i]));
+                } else {
+                    assertThat(batch[i]).as("token %d row %d, vector vs scalar", t, j)
+                            .isCloseTo(reference[i], within(1e-4f * (1 + Math.abs(reference[i]))));
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
     @CsvSource({"INT8", "INT4"})
-    void aQuantizedTokenHasTheSameBitsAloneAndInABatchThatConvertsEachPanelOnce(PackedMatrix.Format format) {
+    void aQuantizedTokenHasTheSameBitsAloneAndInALargeBatch(PackedMatrix.Format format) {
         var rnd = new SplittableRandom(11);
         int tokens = 3 * DequantizedPanels.MIN_TOKENS + 5, rows = 70, cols = 256;
         PackedMatrix pv = quantize(format, randomMatrix(DType.F32, rows, cols, rnd), vector.panelRows());
