@@ -430,7 +430,8 @@ public final class CudaBackend {
             LOG.info("CUDA ranks: {} on devices {}, {}; KV cache {} blocks × {} tokens per rank; rank 0: {}", parallelism,
                     deviceIds, plan.describe(parallelism), spec[0].numBlocks(), spec[0].blockSize(),
                     ranks.getFirst().description());
-            return new RankGroupRunner(config, spec[0], "cuda", parallelism, ranks, all, timeout);
+            return new RankGroupRunner(config, spec[0], "cuda", parallelism, ranks, all, timeout,
+                    "on devices " + deviceIds + ", " + plan.describe(parallelism));
         } catch (RuntimeException | Error e) {
             for (CudaRankRunner r : ranks) {
                 r.close();
