@@ -7,7 +7,9 @@ import io.trtllm.runtime.cuda.GpuResults;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -82,5 +84,42 @@ class CudaTensorParallelGpuTests {
             GpuResults.record("%s ranks: %s", split, ranks);
             assertThat(ranks).hasSize(world).allMatch(r -> r.passes() > 64 && r.failure() == null && r.deviceMemoryBytes() > 0);
         }
+    }
+
+    /**
+     * Two GPUs or more: TP 2 with its all-reduces through NCCL and its decode passes replayed as CUDA graphs (the
+     * collectives captured with the kernels; opt-in, {@code -Dtrtllm.cuda.rankGraphs=true}) gives TP 1's greedy
+     * tokens, the same as the eager ranks (the time of each is recorded). Skipped (and reported so) on one GPU.
+     */
+    @Test
+    void onTwoGpusTheDecodePassesOfNcclRanksReplayAsCudaGraphs() throws Exception {
+        Assumptions.assumeTrue(CudaBackend.deviceCount() >= 2, "needs two GPUs, found " + CudaBackend.deviceCount());
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint"));
+        var base = LlmArgs.builder(checkpoint.toString()).backend("cuda").maxSeqLen(128).maxBatchSize(8)
+                .cacheDir(tmp.resolve("cache"));
+        String prompt = CudaStories15MGpuTests.PROMPTS.getFirst();
+        int[] ref;
+        try (LLM one = new LLM(base.build())) {
+            ref = one.generate(prompt, SamplingParams.greedy(64)).output().tokenIds();
+        }
+        double[] seconds = new double[2];
+        int[][] tokens = new int[2][];
+        for (int graphs = 0; graphs < 2; graphs++) {
+            System.setProperty("trtllm.cuda.rankGraphs", String.valueOf(graphs == 1));
+            try (LLM two = new LLM(base.tensorParallelSize(2).build())) {
+                GpuResults.record("TP 2 on two GPUs, rank graphs %s: %s", graphs == 1, two.backendDescription());
+                assertThat(two.backendDescription()).contains("NCCL");
+                two.generate(prompt, SamplingParams.greedy(64)); // sizes run eagerly once, then are captured
+                long start = System.nanoTime();
+                tokens[graphs] = two.generate(prompt, SamplingParams.greedy(64)).output().tokenIds();
+                seconds[graphs] = (System.nanoTime() - start) / 1e9;
+            } finally {
+                System.clearProperty("trtllm.cuda.rankGraphs");
+            }
+        }
+        GpuResults.record("TP 2 on two GPUs through NCCL, 64 greedy tokens: eager %.3f s, CUDA graphs %.3f s; vs TP 1: "
+                + "%d/64 and %d/64 tokens equal", seconds[0], seconds[1], GpuResults.agreement(tokens[0], ref),
+                GpuResults.agreement(tokens[1], ref));
+        assertThat(tokens[1]).as("graphs replay the eager pass").containsExactly(tokens[0]);
     }
 }

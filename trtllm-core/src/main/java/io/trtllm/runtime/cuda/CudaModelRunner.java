@@ -106,6 +106,12 @@ final class CudaModelRunner implements ModelRunner {
     private static volatile @Nullable PassHook installedHook;
     /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
     static final String FP8_GEMM = "trtllm.cuda.fp8Gemm";
+    /**
+     * System property: {@code true} replays the decode passes of tensor-parallel ranks whose all-reduces go through
+     * NCCL (ranks on distinct devices, one stage) as CUDA graphs, the collectives captured with the kernels. Opt-in
+     * until a multi-GPU run has proven it (docs/GPU-TESTS.md, "Pending — tensor and pipeline parallelism").
+     */
+    static final String RANK_GRAPHS = "trtllm.cuda.rankGraphs";
     /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
     static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
 
@@ -157,6 +163,8 @@ final class CudaModelRunner implements ModelRunner {
     private final MaskBuffers masks;
     private final GraphCache graphs;
     private final boolean useGraphs;
+    /** Whether this rank's decode passes replay CUDA graphs: {@link #RANK_GRAPHS}, NCCL all-reduces, one stage. */
+    private final boolean rankGraphs;
     private final boolean deviceSampling;
     private final @Nullable PassHook hook;
     /** The rank's share of a split model, or null for the whole model. */
@@ -249,6 +257,9 @@ final class CudaModelRunner implements ModelRunner {
         this.memory = new DeviceMemory(device);
         this.tpExchange = tp == null || tp.size() == 1 ? null : DeviceExchange.of(tp, memory);
         this.ppExchange = pp == null ? null : DeviceExchange.of(pp, memory);
+        // A host-staged exchange synchronizes the stream, and a stage's send waits for it: neither can be captured.
+        this.rankGraphs = shard != null && runtime.cudaGraphs() && profile == null && Boolean.getBoolean(RANK_GRAPHS)
+                && tpExchange instanceof DeviceExchange.Nccl && ppExchange == null;
         this.graphs = new GraphCache(stream);
         // Before a growing buffer is replaced, graphs recorded over its address go and the stream drains.
         Runnable beforeReplace = () -> {
@@ -702,7 +713,7 @@ final class CudaModelRunner implements ModelRunner {
     /** How this rank exchanges with the others ({@code TP NCCL, PP host-staged}), or "" for the whole model. */
     String exchangePaths() {
         return (tpExchange == null ? "" : "TP " + tpExchange.path()) + (tpExchange != null && ppExchange != null ? ", " : "")
-                + (ppExchange == null ? "" : "PP " + ppExchange.path());
+                + (ppExchange == null ? "" : "PP " + ppExchange.path()) + (rankGraphs ? ", decode passes as CUDA graphs" : "");
     }
 
     /**
@@ -729,15 +740,28 @@ final class CudaModelRunner implements ModelRunner {
                 stride = Math.max(stride, kvSpec.blocksFor(chunk.endPosition()));
                 decode &= chunk.length() == 1 && chunk.logitsRows() == 1;
             }
-            ensureCapacity(tokens, Math.max(1, logitRows), chunks.size(), stride);
-            planAttention(chunks, 0);
-            inputs.write(chunks, stride, 0, kvSpec, plan, stream);
+            // Decode passes of a rank whose sums go through NCCL replay a graph per padded batch size, as run() does.
+            int seqs = chunks.size();
+            int padded = decode && rankGraphs && seqs <= MAX_GRAPH_BATCH ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
+            ensureCapacity(Math.max(tokens, padded), Math.max(1, Math.max(logitRows, padded)), Math.max(seqs, padded), stride);
+            planAttention(chunks, padded);
+            inputs.write(chunks, stride, padded, kvSpec, plan, stream);
             if (hook != null) {
                 hook.beforeLaunch(chunks, kernels, stream);
             }
             projections.gemvPass(decode);
             boolean last = shard.lastStage();
-            enqueue(tokens, last ? logitRows : 0, false, false);
+            if (padded > 0) {
+                CUgraphExec_st graph = graphs.replayable(padded, false, false, attentionKernels ? plan.splitCap() : 0,
+                        () -> enqueue(padded, padded, false, false));
+                if (graph != null) {
+                    check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+                } else {
+                    enqueue(padded, padded, false, false);
+                }
+            } else {
+                enqueue(tokens, last ? logitRows : 0, false, false);
+            }
             if (!last) {
                 // The send was waited for (NCCL) or copied (host-staged); drain what else the pass queued.
                 Cuda.sync(stream);
