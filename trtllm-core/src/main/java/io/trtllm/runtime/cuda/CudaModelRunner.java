@@ -220,9 +220,10 @@ final class CudaModelRunner implements ModelRunner {
      * stream from the previous stage through {@code pp}; sums over the TP ranks through {@code tp} after the
      * embedding and after the o and down projections; and sends the residual stream to the next stage, or computes
      * its LM head rows on the last. Each exchange goes through NCCL on device buffers when its communicator is a
-     * {@link NcclCommunicator}, else through pinned host memory ({@link DeviceExchange#of}). It runs eagerly, its
-     * logits rows come back to the host ({@link #passLocal}): CUDA graphs and device draws are off for ranks (the
-     * host-staged path synchronizes the stream; a draw needs the whole vocabulary row, which no rank holds).
+     * {@link NcclCommunicator}, else through pinned host memory ({@link DeviceExchange#of}). Its logits rows come
+     * back to the host ({@link #passLocal}): device draws are off for ranks (a draw needs the whole vocabulary row,
+     * which no rank holds), and so are CUDA graphs, unless {@link #RANK_GRAPHS} asks for them where every exchange
+     * can be captured (NCCL all-reduces, one stage; the host-staged path synchronizes the stream).
      *
      * @param tp the rank's communicator among the TP ranks of its stage (any for TP 1, where it is not used)
      * @param pp the rank's communicator among the stages of its TP rank, or null for one stage
