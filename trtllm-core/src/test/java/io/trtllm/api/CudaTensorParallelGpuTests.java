@@ -2,12 +2,15 @@ package io.trtllm.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.trtllm.engine.WarmUp;
 import io.trtllm.runtime.cuda.CudaBackend;
 import io.trtllm.runtime.cuda.GpuResults;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -28,6 +31,17 @@ class CudaTensorParallelGpuTests {
 
     @TempDir
     Path tmp;
+
+    /** No warm-up: each case loads two models, and device time is scarce; the generations check the same passes. */
+    @BeforeAll
+    static void warmUpOff() {
+        System.setProperty(WarmUp.BUDGET_PROPERTY, "0");
+    }
+
+    @AfterAll
+    static void warmUpBack() {
+        System.clearProperty(WarmUp.BUDGET_PROPERTY);
+    }
 
     @ParameterizedTest(name = "TP {0} × PP {1}")
     @CsvSource({"2, 1", "1, 2", "2, 2"})
