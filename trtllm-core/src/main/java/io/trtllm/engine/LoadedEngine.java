@@ -70,7 +70,8 @@ final class LoadedEngine {
      */
     static LoadedEngine open(Path dir, @Nullable Path inUseFile, boolean deleteOnRelease) {
         EngineConfig config = EngineConfig.read(dir);
-        CompiledKernels kernels = EngineKernels.read(dir, config.device());
+        // A split engine carries no kernels (its ranks compile theirs at load: EngineBuilder), a single one its cubin.
+        CompiledKernels kernels = config.mapping().single() ? EngineKernels.read(dir, config.device()) : null;
         boolean marked = false;
         List<Checkpoint> weights = new ArrayList<>();
         try {

@@ -87,8 +87,8 @@ public final class Runners {
 
     /**
      * Checks a split over ranks before anything is built or loaded: the model must split as asked
-     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend runs tensor
-     * parallel ranks (not pipeline stages yet), on the devices given or on devices {@code r % device count}.
+     * ({@link Parallelism#check}); the CPU backend's ranks are threads (no device ids); the CUDA backend runs its ranks
+     * (tensor parallel and pipeline stages) on the devices given or on devices {@code r % device count}.
      *
      * @throws InvalidSplitException naming the setting and the value that does not fit
      */
@@ -99,11 +99,6 @@ public final class Runners {
         }
         parallelism.check(config);
         if (backend.equals("cuda")) {
-            if (parallelism.pipelineParallelSize() > 1) {
-                throw new InvalidSplitException(Parallelism.PP, parallelism.pipelineParallelSize(), "pipeline_parallel_size "
-                        + parallelism.pipelineParallelSize() + " is not supported on the CUDA backend yet (tensor_parallel_size "
-                        + "is; pipeline stages run on the CPU backend)");
-            }
             return;
         }
         if (!options.deviceIds().isEmpty()) {

@@ -42,6 +42,8 @@ public final class RankGroupRunner implements ModelRunner {
     private final List<RankRunner> ranks;
     private final List<Communicator> communicators;
     private final long timeoutNanos;
+    /** How the ranks exchange, in words, for {@link #description()}; "" when there is nothing to say. */
+    private final String exchange;
     private final ExecutorService[] threads;
     private final AtomicLong[] passes;
     private final AtomicLong[] lastPassNanos;
@@ -58,6 +60,17 @@ public final class RankGroupRunner implements ModelRunner {
      */
     public RankGroupRunner(ModelConfig config, KvCacheSpec kvSpec, String backend, Parallelism parallelism,
                            List<? extends RankRunner> ranks, List<Communicator> communicators, Duration timeout) {
+        this(config, kvSpec, backend, parallelism, ranks, communicators, timeout, "");
+    }
+
+    /**
+     * As above, with how the ranks exchange in words ({@code TP all-reduce through NCCL on device buffers}), said
+     * by {@link #description()}.
+     */
+    public RankGroupRunner(ModelConfig config, KvCacheSpec kvSpec, String backend, Parallelism parallelism,
+                           List<? extends RankRunner> ranks, List<Communicator> communicators, Duration timeout,
+                           String exchange) {
+        this.exchange = exchange;
         if (ranks.size() != parallelism.worldSize()) {
             throw new IllegalArgumentException(ranks.size() + " rank runners for " + parallelism);
         }
@@ -102,7 +115,8 @@ public final class RankGroupRunner implements ModelRunner {
 
     @Override
     public String description() {
-        return backend + ", " + parallelism + " (" + ranks.size() + " ranks, a thread each)";
+        return backend + ", " + parallelism + " (" + ranks.size() + " ranks, a thread each" + (exchange.isEmpty() ? "" : "; "
+                + exchange) + ")";
     }
 
     /** The split this runner drives. */

@@ -11,6 +11,7 @@ import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.Dtype;
 import io.trtllm.model.DType;
 import io.trtllm.model.ModelFormatException;
+import io.trtllm.model.Parallelism;
 import io.trtllm.runtime.cuda.CompiledKernels;
 import io.trtllm.runtime.cuda.CudaBackend;
 import java.io.IOException;
@@ -103,6 +104,25 @@ class CudaEngineIT {
             assertThat(lease.config().device()).isEqualTo(Device.cuda(Device.ANY_ARCH));
             assertThat(lease.kernels()).isNull();
             assertThat(lease.weights().names()).contains("model.layers.0.self_attn.q_proj.weight");
+        }
+    }
+
+    /**
+     * An engine split over ranks for a GPU architecture carries no kernels (each rank compiles its own at load), and
+     * loads as it is: the GPU run of 2026-12-07 found every split CUDA engine refused for its missing kernels/.
+     */
+    @Test
+    void aSplitEngineForAnArchHasNoKernelsAndLoads() {
+        for (Parallelism split : List.of(new Parallelism(2, 1), new Parallelism(1, 2))) {
+            Path out = tmp.resolve("split-" + split.tensorParallelSize() + "-" + split.pipelineParallelSize());
+            new EngineBuilder(BuildConfig.builder(64).build(), SM_90).parallelism(split).build(model, out);
+            assertThat(out.resolve(EngineKernels.DIR)).doesNotExist();
+            assertThat(out.resolve("rank1/model.safetensors")).isRegularFile();
+            try (EngineLease lease = EngineCache.openPrebuilt(out)) {
+                assertThat(lease.config().device()).isEqualTo(SM_90);
+                assertThat(lease.config().mapping()).isEqualTo(split);
+                assertThat(lease.kernels()).isNull();
+            }
         }
     }
 

@@ -11,6 +11,7 @@ import io.trtllm.runtime.Communicator;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.InProcessCommunicators;
 import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.PipelineSchedule;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.RankGroupRunner;
 import io.trtllm.runtime.RankRunner;
@@ -46,11 +47,9 @@ import org.slf4j.LoggerFactory;
  * other stages: send x to the next stage
  * </pre>
  *
- * <p>Micro-batches: with pipeline stages, a batch is cut into as many micro-batches as stages (fewer when it
- * has fewer sequences), by whole sequences and about equal tokens ({@link #microBatches}). Each stage runs
- * them in order on its own thread, sending one on as soon as it is done; so while stage 1 computes
- * micro-batch 0, stage 0 computes micro-batch 1 (GPipe's forward schedule, without a backward pass). Every
- * stage keeps the KV cache of its own layers, in the block ids the scheduler gave; the residual stream is
+ * <p>Micro-batches: with pipeline stages, {@link PipelineSchedule} (shared with the CUDA ranks) cuts a batch into
+ * as many micro-batches as stages, by whole sequences and about equal tokens; each stage runs them in order on its
+ * own thread, sending one on as soon as it is done. Every stage keeps the KV cache of its own layers, in the block ids the scheduler gave; the residual stream is
  * identical on the TP ranks of a stage (the all-reduce gives each the same bits), so each sends its own copy
  * to the same TP rank of the next stage.
  */
@@ -207,55 +206,7 @@ public final class CpuRankRunner implements RankRunner {
 
     @Override
     public @Nullable ForwardResult forward(Batch batch) {
-        int stages = shard.parallelism().pipelineParallelSize();
-        List<Batch> micro = microBatches(batch, stages);
-        ForwardResult.Builder result = ForwardResult.builder(batch.chunks().size());
-        int firstChunk = 0;
-        for (Batch mb : micro) {
-            ForwardResult part = pass(mb);
-            if (part != null) {
-                for (int c = 0; c < part.size(); c++) {
-                    result.tokenId(firstChunk + c, part.tokenId(c));
-                    result.logits(firstChunk + c, part.logits(c));
-                }
-            }
-            firstChunk += mb.chunks().size();
-        }
-        return returnsResult() ? result.build() : null;
-    }
-
-    /** Whether this rank hands back the pass's result: TP rank 0 of the last stage. */
-    private boolean returnsResult() {
-        return shard.lastStage() && shard.tpRank() == 0;
-    }
-
-    /**
-     * {@code batch} cut into at most {@code parts} micro-batches of whole sequences in order, each about an
-     * equal share of the tokens: the cut after a sequence falls where the running token count first reaches
-     * the next share. Every rank cuts the same batch the same way.
-     */
-    static List<Batch> microBatches(Batch batch, int parts) {
-        List<SequenceChunk> chunks = batch.chunks();
-        int m = Math.min(parts, chunks.size());
-        if (m <= 1) {
-            return List.of(batch);
-        }
-        long total = batch.tokenCount();
-        List<Batch> out = new ArrayList<>(m);
-        int from = 0;
-        long seen = 0;
-        for (int c = 0; c < chunks.size(); c++) {
-            seen += chunks.get(c).length();
-            int left = chunks.size() - c - 1; // sequences after this one
-            int cutsLeft = m - out.size() - 1; // micro-batches still to start after this one
-            boolean share = seen * m >= total * (out.size() + 1);
-            if (cutsLeft > 0 && (share || left == cutsLeft)) {
-                out.add(new Batch(chunks.subList(from, c + 1)));
-                from = c + 1;
-            }
-        }
-        out.add(new Batch(chunks.subList(from, chunks.size())));
-        return out;
+        return PipelineSchedule.run(shard, batch, this::pass);
     }
 
     /** One micro-batch through this rank's layers; the result on the rank that returns it, else null. */

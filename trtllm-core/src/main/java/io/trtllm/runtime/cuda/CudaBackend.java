@@ -281,15 +281,95 @@ public final class CudaBackend {
         }
         return arch;
     }
+    /** System property: {@code false} sends every rank exchange through host memory, NCCL or not. */
+    public static final String NCCL_PROPERTY = "trtllm.cuda.nccl";
+
     /**
-     * A model split over tensor-parallel ranks on CUDA devices, behind one runner: rank r on device
-     * {@code deviceIds[r]}, over {@code rankWeights(r)} (its file of an engine built for the split), each rank's
-     * partial sums completed through an in-process communicator over pinned host memory ({@link HostStagedAllReduce}):
-     * correct for ranks that share a device, which NCCL refuses, but synchronous at every all-reduce. The KV cache
-     * is sized once, by rank 0 from its device's free memory shared among the ranks on that device, and every rank
-     * allocates the same blocks.
+     * How the groups of a split exchange on their devices: per stage, whether its TP ranks' all-reduces go through
+     * NCCL; per TP rank, whether its stages' activations do. A group takes NCCL when it has more than one rank, all
+     * on distinct devices ({@code ncclCommInitAll} refuses a device twice), and NCCL is allowed; else its exchanges
+     * are staged through host memory ({@link HostStagedExchange}).
      *
-     * @throws IllegalArgumentException for a pipeline split (not on CUDA yet) or a device count that does not fit
+     * @param tpNccl per stage
+     * @param ppNccl per TP rank
+     */
+    record ExchangePlan(List<Boolean> tpNccl, List<Boolean> ppNccl) {
+
+        static ExchangePlan of(Parallelism parallelism, List<Integer> deviceIds, boolean ncclAllowed) {
+            int tp = parallelism.tensorParallelSize();
+            int pp = parallelism.pipelineParallelSize();
+            List<Boolean> tpNccl = new ArrayList<>(pp);
+            for (int stage = 0; stage < pp; stage++) {
+                tpNccl.add(ncclAllowed && distinct(tpDevices(stage, tp, deviceIds)));
+            }
+            List<Boolean> ppNccl = new ArrayList<>(tp);
+            for (int t = 0; t < tp; t++) {
+                ppNccl.add(ncclAllowed && distinct(ppDevices(t, tp, pp, deviceIds)));
+            }
+            return new ExchangePlan(List.copyOf(tpNccl), List.copyOf(ppNccl));
+        }
+
+        /** The devices of stage {@code stage}'s TP ranks, in TP rank order. */
+        static int[] tpDevices(int stage, int tp, List<Integer> deviceIds) {
+            int[] out = new int[tp];
+            for (int t = 0; t < tp; t++) {
+                out[t] = deviceIds.get(stage * tp + t);
+            }
+            return out;
+        }
+
+        /** The devices of TP rank {@code t}'s stages, in stage order. */
+        static int[] ppDevices(int t, int tp, int pp, List<Integer> deviceIds) {
+            int[] out = new int[pp];
+            for (int stage = 0; stage < pp; stage++) {
+                out[stage] = deviceIds.get(stage * tp + t);
+            }
+            return out;
+        }
+
+        private static boolean distinct(int[] devices) {
+            return devices.length > 1 && java.util.Arrays.stream(devices).distinct().count() == devices.length;
+        }
+
+        /** Whether any group takes NCCL. */
+        boolean anyNccl() {
+            return tpNccl.contains(true) || ppNccl.contains(true);
+        }
+
+        /** The plan in words, for the log: {@code TP NCCL (stages 0, 1), PP host-staged}. */
+        String describe(Parallelism parallelism) {
+            return (parallelism.tensorParallelSize() > 1 ? "TP all-reduce " + paths(tpNccl, "stage") : "")
+                    + (parallelism.tensorParallelSize() > 1 && parallelism.pipelineParallelSize() > 1 ? ", " : "")
+                    + (parallelism.pipelineParallelSize() > 1 ? "stage-to-stage " + paths(ppNccl, "TP rank") : "");
+        }
+
+        private static String paths(List<Boolean> nccl, String group) {
+            if (!nccl.contains(true)) {
+                return "through host memory";
+            }
+            if (!nccl.contains(false)) {
+                return "through NCCL on device buffers";
+            }
+            List<Integer> on = new ArrayList<>();
+            for (int i = 0; i < nccl.size(); i++) {
+                if (nccl.get(i)) {
+                    on.add(i);
+                }
+            }
+            return "through NCCL for " + group + " " + on + ", host memory for the others";
+        }
+    }
+
+    /**
+     * A model split over ranks on CUDA devices, behind one runner: rank r on device {@code deviceIds[r]}, over
+     * {@code rankWeights(r)} (its file of an engine built for the split). Each group of ranks exchanges through NCCL
+     * on device buffers where its ranks are on distinct devices, else through pinned host memory and an in-process
+     * communicator ({@link ExchangePlan}; one log line says which); {@code trtllm.cuda.nccl=false} forces host memory.
+     * Pipeline stages run micro-batches as the CPU ranks do ({@link io.trtllm.runtime.PipelineSchedule}), each
+     * keeping the KV cache of its own layers. The KV cache is sized once, by rank 0 from its device's free memory
+     * shared among the ranks on that device, and every rank allocates the same blocks.
+     *
+     * @throws IllegalArgumentException for a device count that does not fit
      * @throws IllegalStateException    if no usable CUDA device is present (with the reason)
      */
     public static RankGroupRunner openRanks(ModelConfig config, IntFunction<Checkpoint> rankWeights,
@@ -299,17 +379,40 @@ public final class CudaBackend {
         if (reason != null) {
             throw new IllegalStateException("backend 'cuda' needs a usable CUDA device: " + reason);
         }
-        if (parallelism.pipelineParallelSize() > 1) {
-            throw new IllegalArgumentException("pipeline_parallel_size " + parallelism.pipelineParallelSize()
-                    + " is not supported on the CUDA backend yet (tensor_parallel_size is)");
-        }
         if (deviceIds.size() != parallelism.worldSize()) {
             throw new IllegalArgumentException(deviceIds.size() + " device ids for " + parallelism);
         }
-        List<Communicator> tp = InProcessCommunicators.create(parallelism.tensorParallelSize(), timeout);
+        int tpSize = parallelism.tensorParallelSize();
+        int ppSize = parallelism.pipelineParallelSize();
+        ExchangePlan plan = ExchangePlan.of(parallelism, deviceIds, ncclAllowed(deviceIds));
+        List<Communicator> all = new ArrayList<>();
         List<CudaRankRunner> ranks = new ArrayList<>();
         KvCacheSpec[] spec = new KvCacheSpec[1];
         try {
+            // Per stage: the TP ranks' communicators, and the host ones their vocabulary-parallel head gathers through.
+            List<List<? extends Communicator>> tpGroups = new ArrayList<>();
+            List<List<Communicator>> headGroups = new ArrayList<>();
+            for (int stage = 0; stage < ppSize; stage++) {
+                List<Communicator> host = InProcessCommunicators.create(tpSize, timeout);
+                all.addAll(host);
+                headGroups.add(host);
+                if (plan.tpNccl().get(stage)) {
+                    List<NcclCommunicator> nccl = NcclCommunicator.initAll(ExchangePlan.tpDevices(stage, tpSize, deviceIds), timeout);
+                    all.addAll(nccl);
+                    tpGroups.add(nccl);
+                } else {
+                    tpGroups.add(host);
+                }
+            }
+            // Per TP rank: its stages' communicators.
+            List<List<? extends Communicator>> ppGroups = new ArrayList<>();
+            for (int t = 0; ppSize > 1 && t < tpSize; t++) {
+                List<? extends Communicator> group = plan.ppNccl().get(t)
+                        ? NcclCommunicator.initAll(ExchangePlan.ppDevices(t, tpSize, ppSize, deviceIds), timeout)
+                        : InProcessCommunicators.create(ppSize, timeout);
+                all.addAll(group);
+                ppGroups.add(group);
+            }
             for (RankShard shard : parallelism.shards(config)) {
                 int rank = shard.rank();
                 int device = deviceIds.get(rank);
@@ -317,22 +420,43 @@ public final class CudaBackend {
                 KvCacheSizer sizer = rank == 0
                         ? (available, perToken) -> spec[0] = kvSizer.size(available / sharing, perToken)
                         : (available, perToken) -> spec[0];
+                Communicator tp = tpGroups.get(shard.stage()).get(shard.tpRank());
+                Communicator pp = ppSize > 1 ? ppGroups.get(shard.tpRank()).get(shard.stage()) : null;
                 var runner = new CudaModelRunner(shard.localConfig(), rankWeights.apply(rank), sizer, device,
-                        weightType(weightType), weightType(weightType), null, runtime, shard, tp.get(shard.tpRank()));
-                ranks.add(new CudaRankRunner(shard, runner, new VocabParallelHead(shard, tp.get(shard.tpRank()))));
+                        weightType(weightType), weightType(weightType), null, runtime, shard, tp, pp);
+                ranks.add(new CudaRankRunner(shard, runner,
+                        new VocabParallelHead(shard, headGroups.get(shard.stage()).get(shard.tpRank()))));
             }
-            LOG.info("CUDA ranks: {} on devices {} (all-reduce through host memory), KV cache {} blocks × {} tokens per "
-                    + "rank; rank 0: {}", parallelism, deviceIds, spec[0].numBlocks(), spec[0].blockSize(),
+            LOG.info("CUDA ranks: {} on devices {}, {}; KV cache {} blocks × {} tokens per rank; rank 0: {}", parallelism,
+                    deviceIds, plan.describe(parallelism), spec[0].numBlocks(), spec[0].blockSize(),
                     ranks.getFirst().description());
-            return new RankGroupRunner(config, spec[0], "cuda", parallelism, ranks, tp, timeout);
+            return new RankGroupRunner(config, spec[0], "cuda", parallelism, ranks, all, timeout,
+                    "on devices " + deviceIds + ", " + plan.describe(parallelism));
         } catch (RuntimeException | Error e) {
             for (CudaRankRunner r : ranks) {
                 r.close();
             }
-            for (Communicator c : tp) {
+            for (Communicator c : all) {
                 c.close();
             }
             throw e;
+        }
+    }
+
+    /**
+     * Whether the ranks may use NCCL: not turned off by {@link #NCCL_PROPERTY}, and the library loads (else one
+     * warning, and every exchange goes through host memory). Only asked when some ranks are on distinct devices.
+     */
+    private static boolean ncclAllowed(List<Integer> deviceIds) {
+        if ("false".equals(System.getProperty(NCCL_PROPERTY)) || deviceIds.stream().distinct().count() < 2) {
+            return false;
+        }
+        try {
+            LOG.debug("NCCL {} for the ranks on distinct devices", NcclCommunicator.version());
+            return true;
+        } catch (RuntimeException | LinkageError e) {
+            LOG.warn("NCCL is not usable here ({}); the ranks on distinct devices exchange through host memory", e.toString());
+            return false;
         }
     }
 

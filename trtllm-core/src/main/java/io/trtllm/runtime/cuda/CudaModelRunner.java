@@ -110,6 +110,12 @@ final class CudaModelRunner implements ModelRunner {
     private static volatile @Nullable PassHook installedHook;
     /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
     static final String FP8_GEMM = "trtllm.cuda.fp8Gemm";
+    /**
+     * System property: {@code true} replays the decode passes of tensor-parallel ranks whose all-reduces go through
+     * NCCL (ranks on distinct devices, one stage) as CUDA graphs, the collectives captured with the kernels. Opt-in
+     * until a multi-GPU run has proven it (docs/GPU-TESTS.md, "Pending — tensor and pipeline parallelism").
+     */
+    static final String RANK_GRAPHS = "trtllm.cuda.rankGraphs";
     /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
     static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
 
@@ -161,12 +167,16 @@ final class CudaModelRunner implements ModelRunner {
     private final MaskBuffers masks;
     private final GraphCache graphs;
     private final boolean useGraphs;
+    /** Whether this rank's decode passes replay CUDA graphs: {@link #RANK_GRAPHS}, NCCL all-reduces, one stage. */
+    private final boolean rankGraphs;
     private final boolean deviceSampling;
     private final @Nullable PassHook hook;
-    /** The rank's share of a tensor-parallel model, or null for the whole model. */
+    /** The rank's share of a split model, or null for the whole model. */
     private final @Nullable RankShard shard;
-    /** The all-reduce of a tensor-parallel rank's partial sums, or null for the whole model. */
-    private final @Nullable HostStagedAllReduce allReduce;
+    /** The all-reduce of a tensor-parallel rank's partial sums, or null for the whole model and TP 1. */
+    private final @Nullable DeviceExchange tpExchange;
+    /** The activations from the previous stage and to the next, or null for the whole model and PP 1. */
+    private final @Nullable DeviceExchange ppExchange;
 
     private @Nullable Thread boundThread;
     private @Nullable CudaException failure;
@@ -193,7 +203,7 @@ final class CudaModelRunner implements ModelRunner {
     /** As above, with the fast paths (CUDA graphs, device sampling, GEMV) that {@code runtime} allows. */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
-        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime, null, null);
+        this(config, weights, kvSizer, ordinal, weightType, weightType, precompiled, runtime, null, null, null);
     }
 
     /**
@@ -203,24 +213,35 @@ final class CudaModelRunner implements ModelRunner {
      */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime) {
-        this(config, weights, kvSizer, ordinal, weightType, kvType, precompiled, runtime, null, null);
+        this(config, weights, kvSizer, ordinal, weightType, kvType, precompiled, runtime, null, null, null);
     }
 
     /**
-     * As above, for one rank of a tensor-parallel model when {@code shard} is given: {@code config} is the shard's
+     * As above, for one rank of a split model when {@code shard} is given: {@code config} is the shard's
      * {@link RankShard#localConfig()} and {@code weights} its rank's file of an engine built for the split. The pass
-     * then embeds the rank's vocabulary rows (0 for other tokens) and sums over the ranks through {@code tp} after
-     * the embedding and after the o and down projections; it runs eagerly, its logits rows come back to the host
-     * ({@link #passLocal}). CUDA graphs and device draws are off: the host-staged sum synchronizes the stream.
+     * then embeds the rank's vocabulary rows (0 for other tokens) on the first stage, or receives the residual
+     * stream from the previous stage through {@code pp}; sums over the TP ranks through {@code tp} after the
+     * embedding and after the o and down projections; and sends the residual stream to the next stage, or computes
+     * its LM head rows on the last. Each exchange goes through NCCL on device buffers when its communicator is a
+     * {@link NcclCommunicator}, else through pinned host memory ({@link DeviceExchange#of}). Its logits rows come
+     * back to the host ({@link #passLocal}): device draws are off for ranks (a draw needs the whole vocabulary row,
+     * which no rank holds), and so are CUDA graphs, unless {@link #RANK_GRAPHS} asks for them where every exchange
+     * can be captured (NCCL all-reduces, one stage; the host-staged path synchronizes the stream).
+     *
+     * @param tp the rank's communicator among the TP ranks of its stage (any for TP 1, where it is not used)
+     * @param pp the rank's communicator among the stages of its TP rank, or null for one stage
      */
     CudaModelRunner(ModelConfig config, Checkpoint weights, KvCacheSizer kvSizer, int ordinal, DType weightType,
                     DType kvType, @Nullable CompiledKernels precompiled, RuntimeConfig runtime,
-                    @Nullable RankShard shard, @Nullable Communicator tp) {
+                    @Nullable RankShard shard, @Nullable Communicator tp, @Nullable Communicator pp) {
         long start = System.nanoTime();
         this.config = config;
         this.shard = shard;
         if ((shard == null) != (tp == null)) {
             throw new IllegalArgumentException("a rank's shard and its TP communicator come together");
+        }
+        if (shard != null && (shard.parallelism().pipelineParallelSize() > 1) != (pp != null)) {
+            throw new IllegalArgumentException("a pipeline stage needs its pipeline communicator, only it: " + shard);
         }
         if (weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the CUDA runner's weight type is BF16 or F16, got " + weightType);
@@ -239,7 +260,11 @@ final class CudaModelRunner implements ModelRunner {
         boundThread = Thread.currentThread();
         this.device = CudaDevice.query(ordinal);
         this.memory = new DeviceMemory(device);
-        this.allReduce = tp == null ? null : new HostStagedAllReduce(tp, memory);
+        this.tpExchange = tp == null || tp.size() == 1 ? null : DeviceExchange.of(tp, memory);
+        this.ppExchange = pp == null ? null : DeviceExchange.of(pp, memory);
+        // A host-staged exchange synchronizes the stream, and a stage's send waits for it: neither can be captured.
+        this.rankGraphs = shard != null && runtime.cudaGraphs() && profile == null && Boolean.getBoolean(RANK_GRAPHS)
+                && tpExchange instanceof DeviceExchange.Nccl && ppExchange == null;
         this.graphs = new GraphCache(stream);
         // Before a growing buffer is replaced, graphs recorded over its address go and the stream drains.
         Runnable beforeReplace = () -> {
@@ -565,10 +590,15 @@ final class CudaModelRunner implements ModelRunner {
             kernels.args().i64(50_000_000L).launch(spinFn, "spin_wait", 1, 1, 1, stream);
             profile.begin();
         }
-        kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).i32(firstVocabRow).i32(c.vocabSize())
-                .launch(embedFn, "embed", tokens, 1, 128, stream);
-        sumOverRanks(a.x, (long) tokens * dim);
-        mark("embed");
+        if (shard == null || shard.firstStage()) {
+            kernels.args().ptr(in.tokens()).ptr(weights.embedding).ptr(a.x).i32(firstVocabRow).i32(c.vocabSize())
+                    .launch(embedFn, "embed", tokens, 1, 128, stream);
+            sumOverRanks(a.x, (long) tokens * dim);
+            mark("embed");
+        } else {
+            // The residual stream from the same TP rank of the previous stage (identical on every TP rank there).
+            pipeline().receive(a.x, (long) tokens * dim, shard.stage() - 1, stream);
+        }
         for (int l = 0; l < weights.layers(); l++) {
             CudaWeights.Layer w = weights.layer(l);
             if (projections.takesFp8(w.wqkv(), tokens)) {
@@ -610,6 +640,10 @@ final class CudaModelRunner implements ModelRunner {
             }
             sumOverRanks(a.x, (long) tokens * dim);
             mark("rmsnorm + mlp");
+        }
+        if (shard != null && !shard.lastStage()) {
+            pipeline().send(a.x, (long) tokens * dim, shard.stage() + 1, stream);
+            return;
         }
         if (logitRows == 0) {
             return;
@@ -668,22 +702,36 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    /** A TP rank's all-reduce of {@code floats} floats at {@code buffer}; nothing for the whole model. */
+    /** A TP rank's all-reduce of {@code floats} floats at {@code buffer}; nothing for the whole model or TP 1. */
     private void sumOverRanks(long buffer, long floats) {
-        if (allReduce != null) {
-            allReduce.sum(buffer, floats, stream);
+        if (tpExchange != null) {
+            tpExchange.allReduceSum(buffer, floats, stream);
         }
     }
 
+    private DeviceExchange pipeline() {
+        if (ppExchange == null) {
+            throw new IllegalStateException("no pipeline exchange for " + shard);
+        }
+        return ppExchange;
+    }
+
+    /** How this rank exchanges with the others ({@code TP NCCL, PP host-staged}), or "" for the whole model. */
+    String exchangePaths() {
+        return (tpExchange == null ? "" : "TP " + tpExchange.path()) + (tpExchange != null && ppExchange != null ? ", " : "")
+                + (ppExchange == null ? "" : "PP " + ppExchange.path()) + (rankGraphs ? ", decode passes as CUDA graphs" : "");
+    }
+
     /**
-     * A tensor-parallel rank's pass over {@code batch} (checked against the whole model by the rank group): every
-     * layer with its sums over the ranks, then this rank's LM head rows. Returns its logits of the rows that need
-     * them, {@code (rows, vocabRows)} on the host, for {@link io.trtllm.runtime.VocabParallelHead}. Device errors
-     * make the runner unusable as in {@link #forward}.
+     * A rank's pass over {@code batch} (one micro-batch, checked against the whole model by the rank group): its
+     * stage's layers with their sums over the TP ranks, then on the last stage this rank's LM head rows. Returns
+     * its logits of the rows that need them, {@code (rows, vocabRows)} on the host, for
+     * {@link io.trtllm.runtime.VocabParallelHead}; null on the other stages, once the next stage has the
+     * activations. Device errors make the runner unusable as in {@link #forward}.
      */
-    float[] passLocal(Batch batch) {
+    float @Nullable [] passLocal(Batch batch) {
         if (shard == null) {
-            throw new IllegalStateException("passLocal is a tensor-parallel rank's pass");
+            throw new IllegalStateException("passLocal is a rank's pass");
         }
         checkUsable();
         bindThread();
@@ -698,11 +746,33 @@ final class CudaModelRunner implements ModelRunner {
                 stride = Math.max(stride, kvSpec.blocksFor(chunk.endPosition()));
                 decode &= chunk.length() == 1 && chunk.logitsRows() == 1;
             }
-            ensureCapacity(tokens, Math.max(1, logitRows), chunks.size(), stride);
-            planAttention(chunks, 0);
-            inputs.write(chunks, stride, 0, kvSpec, plan, stream);
+            // Decode passes of a rank whose sums go through NCCL replay a graph per padded batch size, as run() does.
+            int seqs = chunks.size();
+            int padded = decode && rankGraphs && seqs <= MAX_GRAPH_BATCH ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
+            ensureCapacity(Math.max(tokens, padded), Math.max(1, Math.max(logitRows, padded)), Math.max(seqs, padded), stride);
+            planAttention(chunks, padded);
+            inputs.write(chunks, stride, padded, kvSpec, plan, stream);
+            if (hook != null) {
+                hook.beforeLaunch(chunks, kernels, stream);
+            }
             projections.gemvPass(decode);
-            enqueue(tokens, logitRows, false, false);
+            boolean last = shard.lastStage();
+            if (padded > 0) {
+                CUgraphExec_st graph = graphs.replayable(padded, false, false, attentionKernels ? plan.splitCap() : 0,
+                        () -> enqueue(padded, padded, false, false));
+                if (graph != null) {
+                    check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+                } else {
+                    enqueue(padded, padded, false, false);
+                }
+            } else {
+                enqueue(tokens, last ? logitRows : 0, false, false);
+            }
+            if (!last) {
+                // The send was waited for (NCCL) or copied (host-staged); drain what else the pass queued.
+                Cuda.sync(stream);
+                return null;
+            }
             return outputs.copyLogits(logitRows, stream);
         } catch (CudaException e) {
             throw failed(e);
@@ -778,8 +848,11 @@ final class CudaModelRunner implements ModelRunner {
         if (weights != null) {
             weights.close();
         }
-        if (allReduce != null) {
-            allReduce.close();
+        if (tpExchange != null) {
+            tpExchange.close();
+        }
+        if (ppExchange != null) {
+            ppExchange.close();
         }
         sampling.close();
         masks.close();

@@ -3,15 +3,18 @@ package io.trtllm.runtime.cuda;
 import io.trtllm.model.RankShard;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.PipelineSchedule;
 import io.trtllm.runtime.RankRunner;
 import io.trtllm.runtime.VocabParallelHead;
 import org.jspecify.annotations.Nullable;
 
 /**
- * One tensor-parallel rank on a CUDA device ({@link io.trtllm.runtime.RankGroupRunner} drives the ranks, a thread
- * each): {@link CudaModelRunner}'s pass over the rank's shard, its partial sums completed over the ranks after the
- * embedding and the o and down projections, then the vocabulary-parallel head ({@link VocabParallelHead}) on the
- * host. Not thread-safe: its rank's thread calls it.
+ * One rank of a split model on a CUDA device ({@link io.trtllm.runtime.RankGroupRunner} drives the ranks, a thread
+ * each): {@link CudaModelRunner}'s pass over the rank's shard, its partial sums completed over the TP ranks after
+ * the embedding and the o and down projections, the residual stream received from the previous stage and sent to
+ * the next, micro-batch by micro-batch as {@link PipelineSchedule} runs them (the CPU ranks' schedule), then on the
+ * last stage the vocabulary-parallel head ({@link VocabParallelHead}) on the host. Not thread-safe: its rank's
+ * thread calls it.
  */
 final class CudaRankRunner implements RankRunner {
     private final RankShard shard;
@@ -34,7 +37,10 @@ final class CudaRankRunner implements RankRunner {
 
     @Override
     public @Nullable ForwardResult forward(Batch batch) {
-        return head.gather(batch, runner.passLocal(batch));
+        return PipelineSchedule.run(shard, batch, micro -> {
+            float[] logits = runner.passLocal(micro);
+            return logits == null ? null : head.gather(micro, logits);
+        });
     }
 
     @Override
@@ -42,9 +48,10 @@ final class CudaRankRunner implements RankRunner {
         return runner.deviceMemoryBytes();
     }
 
-    /** The device and weights of the rank, in words. */
+    /** The device and weights of the rank, and its exchanges' paths, in words. */
     String description() {
-        return runner.description();
+        String paths = runner.exchangePaths();
+        return runner.description() + (paths.isEmpty() ? "" : "; " + paths);
     }
 
     @Override

@@ -173,18 +173,59 @@ public final class NcclCommunicator implements Communicator {
                 "ncclRecv(from rank " + peer + ")");
     }
 
-    /** Checks the enqueue's status, then waits for the stream, polling for asynchronous errors and the timeout. */
+    /**
+     * Enqueues the in-place sum of {@code floats} float32 values at device address {@code device} on {@code stream}
+     * (the calling rank's own, on this communicator's device) and returns without waiting: the launches after it on
+     * that stream see the sum. How a CUDA rank sums its partial products without a host round trip.
+     */
+    void enqueueAllReduceSum(long device, long floats, CUstream_st stream) {
+        usable();
+        started(nccl.ncclAllReduce(Cuda.at(device), Cuda.at(device), floats, nccl.ncclFloat32, nccl.ncclSum, comm,
+                stream), "ncclAllReduce(" + floats + " floats)");
+    }
+
+    /** Enqueues a send of {@code floats} values at {@code device} to rank {@code peer} on {@code stream}; no wait. */
+    void enqueueSend(long device, long floats, int peer, CUstream_st stream) {
+        checkPeer(peer);
+        usable();
+        started(nccl.ncclSend(Cuda.at(device), floats, nccl.ncclFloat32, peer, comm, stream),
+                "ncclSend(to rank " + peer + ")");
+    }
+
+    /** Enqueues a receive of {@code floats} values from rank {@code peer} into {@code device} on {@code stream}; no wait. */
+    void enqueueReceive(long device, long floats, int peer, CUstream_st stream) {
+        checkPeer(peer);
+        usable();
+        started(nccl.ncclRecv(Cuda.at(device), floats, nccl.ncclFloat32, peer, comm, stream),
+                "ncclRecv(from rank " + peer + ")");
+    }
+
+    /** Checks the enqueue's status, then waits for this communicator's stream. */
     private void enqueue(int status, String call) {
+        started(status, call);
+        await(stream, call);
+    }
+
+    /** Fails (aborting the group) when an enqueue's status is an error. */
+    private void started(int status, String call) {
         if (status != nccl.ncclSuccess && status != nccl.ncclInProgress) {
             CommunicatorException e = new CommunicatorException(call + " on rank " + rank + " (device " + device + "): "
                     + errorString(status) + " (" + status + ")");
             abort(e);
             throw e;
         }
+    }
+
+    /**
+     * Waits for {@code on} (a stream of this communicator's device) to finish what it holds, polling the stream
+     * and {@code ncclCommGetAsyncError}: past the timeout, on an asynchronous NCCL error or a CUDA error, the group
+     * is aborted and this throws; after an {@link #abort} it throws at once.
+     */
+    void await(CUstream_st on, String call) {
         long deadline = System.nanoTime() + timeoutNanos;
         int[] async = new int[1];
         while (true) {
-            int done = cudaStreamQuery(stream);
+            int done = cudaStreamQuery(on);
             if (done == 0) {
                 return;
             }
@@ -193,16 +234,16 @@ public final class NcclCommunicator implements Communicator {
                 abort(e);
                 throw e;
             }
+            Throwable aborted = failure.get();
+            if (aborted != null) {
+                throw new CommunicatorException(call + " on rank " + rank + " aborted: " + aborted.getMessage(), aborted);
+            }
             check(nccl.ncclCommGetAsyncError(comm, async), "ncclCommGetAsyncError");
             if (async[0] != nccl.ncclSuccess && async[0] != nccl.ncclInProgress) {
                 var e = new CommunicatorException(call + " on rank " + rank + " failed asynchronously: "
                         + errorString(async[0]) + " (" + async[0] + ")");
                 abort(e);
                 throw e;
-            }
-            Throwable aborted = failure.get();
-            if (aborted != null) {
-                throw new CommunicatorException(call + " on rank " + rank + " aborted: " + aborted.getMessage(), aborted);
             }
             if (System.nanoTime() - deadline > 0) {
                 var e = new CommunicatorException(call + " on rank " + rank + " did not complete within "

@@ -191,28 +191,6 @@ class CpuTensorParallelIT {
         }
     }
 
-    @org.junit.jupiter.api.Test
-    void microBatchesAreWholeSequencesInOrderOfAboutEqualTokens() {
-        int[] table = {0, 1, 2, 3, 4, 5, 6, 7};
-        var a = new SequenceChunk(new int[20], 0, table, LogitsMode.NONE);
-        var b = new SequenceChunk(new int[1], 0, table, LogitsMode.NONE);
-        var c = new SequenceChunk(new int[1], 0, table, LogitsMode.NONE);
-        var d = new SequenceChunk(new int[18], 0, table, LogitsMode.NONE);
-        var batch = Batch.of(a, b, c, d);
-        assertThat(CpuRankRunner.microBatches(batch, 1)).containsExactly(batch);
-        assertThat(CpuRankRunner.microBatches(batch, 2)).extracting(Batch::chunks)
-                .containsExactly(List.of(a), List.of(b, c, d));
-        assertThat(CpuRankRunner.microBatches(batch, 3)).extracting(Batch::chunks)
-                .containsExactly(List.of(a), List.of(b, c), List.of(d));
-        // More stages than sequences: one sequence each.
-        assertThat(CpuRankRunner.microBatches(Batch.of(a, b), 4)).extracting(Batch::chunks)
-                .containsExactly(List.of(a), List.of(b));
-        // Every cut is non-empty, even when the first sequence holds nearly all tokens.
-        var big = new SequenceChunk(new int[60], 0, table, LogitsMode.NONE);
-        assertThat(CpuRankRunner.microBatches(Batch.of(big, b, c), 3)).extracting(Batch::chunks)
-                .containsExactly(List.of(big), List.of(b), List.of(c));
-    }
-
     /**
      * Greedy decoding of {@code steps} tokens: {@code one} returns its last logits row (the reference, whose
      * near-ties excuse a difference), {@code ranks} its argmax. Returns the tokens of {@code ranks}.

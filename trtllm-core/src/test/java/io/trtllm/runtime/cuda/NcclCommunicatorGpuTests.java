@@ -7,11 +7,16 @@ import static org.bytedeco.cuda.global.cudart.cudaMalloc;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 
 import io.trtllm.runtime.Communicator;
 import io.trtllm.runtime.CommunicatorException;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.List;
+import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.Tag;
@@ -96,6 +101,53 @@ class NcclCommunicatorGpuTests {
             assertThat(download(buffer, values.length)).containsExactly(values);
             assertThat(comm.device()).isZero();
         } finally {
+            cudaFree(Cuda.at(buffer));
+        }
+    }
+
+    /**
+     * The path CUDA ranks on distinct devices take, at world size 1: the all-reduce enqueued on the rank's own stream
+     * (not the communicator's) and not waited for; then a wait on that stream that outlives its 300 ms timeout (a
+     * kernel spinning ≈ 1.5 s) gives up and aborts the communicator ({@code ncclCommAbort}), and every later call
+     * fails at once. The exception's message is only thrown by the deadline, so it proves the wait noticed the
+     * timeout while the stream was busy; the abort itself frees device memory, which waits for the device's other
+     * kernels (the GPU run of 2026-12-07: 5.0 s with a 5 s spin), so the elapsed time is bounded by the spin, not
+     * by the timeout. A peer that never comes is different: its kernel is NCCL's own, which the abort ends.
+     */
+    @Test
+    void onTheRanksStreamTheSumIsEnqueuedAndAWaitPastTheTimeoutAbortsTheCommunicator() {
+        float[] values = {0.5f, -1f, 2f};
+        long buffer = upload(values);
+        CUstream_st stream = new CUstream_st();
+        Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+        try (KernelModule kernels = new KernelModule(CudaDevice.query(0).smArch(), List.of("DIM=64", "HEAD_DIM=16",
+                "N_HEADS=4", "N_KV_HEADS=2", "INTER=128", "EPS=1e-5f", "WINDOW=0", "HAS_QKV_BIAS=0", "HAS_QK_NORM=0",
+                "KV_BF16=1"))) {
+            NcclCommunicator comm = NcclCommunicator.initAll(new int[] {0}, Duration.ofMillis(300)).getFirst();
+            try (comm; DeviceExchange exchange = new DeviceExchange.Nccl(comm)) {
+                assertThat(exchange.path()).isEqualTo("NCCL");
+                exchange.allReduceSum(buffer, values.length, stream);
+                Cuda.sync(stream);
+                assertThat(download(buffer, values.length)).containsExactly(values);
+
+                kernels.args().i64(3_000_000_000L).launch(kernels.function("spin_wait"), "spin_wait", 1, 1, 1, stream);
+                long start = System.nanoTime();
+                assertThatThrownBy(() -> comm.await(stream, "a rank's pass")).isInstanceOf(CommunicatorException.class)
+                        .hasMessageContaining("did not complete within 300 ms; the communicator is aborted");
+                double seconds = (System.nanoTime() - start) / 1e9;
+                GpuResults.record("NCCL on a rank's stream: sum enqueued; a wait past its 300 ms timeout aborted the "
+                        + "communicator; the abort returned after %.3f s (it waits for the spin kernel)", seconds);
+                assertThat(seconds).as("seconds until the wait gave up and the abort returned (the spin lasts ≈ 1.5 s)")
+                        .isLessThan(6.0);
+                assertThat(comm.failure()).isInstanceOf(CommunicatorException.class);
+                long refused = System.nanoTime();
+                assertThatThrownBy(() -> exchange.allReduceSum(buffer, values.length, stream))
+                        .isInstanceOf(CommunicatorException.class).hasMessageContaining("was aborted");
+                assertThat(System.nanoTime() - refused).isLessThan(100_000_000L);
+            }
+            Cuda.sync(stream); // the spin ends
+        } finally {
+            cudaStreamDestroy(stream);
             cudaFree(Cuda.at(buffer));
         }
     }
