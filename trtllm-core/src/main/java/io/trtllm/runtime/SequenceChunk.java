@@ -1,9 +1,9 @@
 package io.trtllm.runtime;
 
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampling;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -16,13 +16,14 @@ import org.jspecify.annotations.Nullable;
  *                      {@code startPosition + tokenIds.length} positions
  * @param logits        which rows need logits
  * @param sampling      how to draw the next token, for {@link LogitsMode#SAMPLE} (null for every other mode)
- * @param tokenMask     for {@link LogitsMode#ARGMAX} and {@link LogitsMode#SAMPLE}: the tokens the argmax or the
- *                      draw may choose, as a bitmask ({@link TokenBitmask}'s layout: token {@code id} is
- *                      allowed when bit {@code id & 63} of word {@code id >>> 6} is set), every other logit
- *                      counting as {@code -Infinity} (guided decoding); null when every token may be chosen
+ * @param mask          for {@link LogitsMode#ARGMAX} and {@link LogitsMode#SAMPLE}: the tokens the argmax or the
+ *                      draw may choose, as an immutable bitmask ({@link TokenBitmask}'s layout: token {@code id}
+ *                      is allowed when bit {@code id & 63} of word {@code id >>> 6} is set), every other logit
+ *                      counting as {@code -Infinity} (guided decoding); null when every token may be chosen. Held,
+ *                      not copied: a guide's masks are shared, and a device runner skips uploading one it holds.
  */
 public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits,
-                            @Nullable TokenSampling sampling, long @Nullable [] tokenMask) {
+                            @Nullable TokenSampling sampling, @Nullable Bitmask mask) {
 
     /** Which rows of a chunk need logits. */
     public enum LogitsMode {
@@ -51,13 +52,19 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
 
     /** A chunk of any mode but {@link LogitsMode#SAMPLE}, without a token mask. */
     public SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits) {
-        this(tokenIds, startPosition, blockTable, logits, null, null);
+        this(tokenIds, startPosition, blockTable, logits, null, (Bitmask) null);
     }
 
     /** A chunk without a token mask. */
     public SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits,
                          @Nullable TokenSampling sampling) {
-        this(tokenIds, startPosition, blockTable, logits, sampling, null);
+        this(tokenIds, startPosition, blockTable, logits, sampling, (Bitmask) null);
+    }
+
+    /** A chunk whose token mask is a copy of {@code tokenMask} (null: none). */
+    public SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable, LogitsMode logits,
+                         @Nullable TokenSampling sampling, long @Nullable [] tokenMask) {
+        this(tokenIds, startPosition, blockTable, logits, sampling, tokenMask == null ? null : Bitmask.copyOf(tokenMask));
     }
 
     public SequenceChunk {
@@ -71,27 +78,26 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
             throw new IllegalArgumentException(logits == LogitsMode.SAMPLE
                     ? "a SAMPLE chunk needs its sampling parameters" : "sampling parameters belong to SAMPLE chunks only, not " + logits);
         }
-        if (tokenMask != null && logits != LogitsMode.ARGMAX && logits != LogitsMode.SAMPLE) {
+        if (mask != null && logits != LogitsMode.ARGMAX && logits != LogitsMode.SAMPLE) {
             throw new IllegalArgumentException("a token mask belongs to ARGMAX and SAMPLE chunks only, not " + logits);
         }
         tokenIds = tokenIds.clone();
         blockTable = blockTable.clone();
-        tokenMask = tokenMask != null ? tokenMask.clone() : null;
     }
 
-    @Override
+    /** A copy of the token mask's words, or null when there is none. */
     public long @Nullable [] tokenMask() {
-        return tokenMask != null ? tokenMask.clone() : null;
+        return mask != null ? mask.toArray() : null;
     }
 
-    /** Whether the argmax or the draw of this chunk is restricted by {@link #tokenMask()}. */
+    /** Whether the argmax or the draw of this chunk is restricted by {@link #mask()}. */
     public boolean masked() {
-        return tokenMask != null;
+        return mask != null;
     }
 
     /** Whether the chunk's token mask allows token {@code id} (any id when there is none); copies nothing. */
     public boolean allows(int id) {
-        return tokenMask == null || TokenBitmask.isSet(tokenMask, id);
+        return mask == null || mask.allows(id);
     }
 
     /**
@@ -99,8 +105,8 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
      * ({@link TokenBitmask#apply}); without a mask, does nothing. Copies nothing (the per-step path of a guided row).
      */
     public void applyTokenMask(float[] logits, int offset, int vocab) {
-        if (tokenMask != null) {
-            TokenBitmask.apply(tokenMask, logits, offset, vocab);
+        if (mask != null) {
+            mask.apply(logits, offset, vocab);
         }
     }
 
@@ -111,14 +117,10 @@ public record SequenceChunk(int[] tokenIds, int startPosition, int[] blockTable,
      * @throws IllegalStateException when the chunk has no mask
      */
     public void copyTokenMask(MemorySegment target, long offset, int words) {
-        if (tokenMask == null) {
+        if (mask == null) {
             throw new IllegalStateException("the chunk has no token mask");
         }
-        int n = Math.min(words, tokenMask.length);
-        MemorySegment.copy(tokenMask, 0, target, ValueLayout.JAVA_LONG, offset, n);
-        if (n < words) {
-            target.asSlice(offset + (long) n * Long.BYTES, (long) (words - n) * Long.BYTES).fill((byte) 0);
-        }
+        mask.copyTo(target, offset, words);
     }
 
     /** Position after the last token of this chunk. */

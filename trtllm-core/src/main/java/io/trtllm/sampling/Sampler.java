@@ -57,16 +57,11 @@ public final class Sampler {
     /**
      * The bitmask of the tokens {@code state}'s sequence may take next, for a runner that chooses its
      * {@link RowNeed#ARGMAX} or {@link RowNeed#DRAW} token itself ({@link TokenBitmask} layout over
-     * {@code vocab} tokens), or null when the sequence has no mask.
+     * {@code vocab} tokens; a guide's shared instance, not a copy), or null when the sequence has no mask.
      */
-    public static long @Nullable [] bitmask(SamplingState state, int vocab) {
+    public static @Nullable Bitmask bitmask(SamplingState state, int vocab) {
         TokenMask mask = state.mask();
-        if (mask == null) {
-            return null;
-        }
-        long[] words = new long[TokenBitmask.words(vocab)];
-        mask.fillBitmask(words, state);
-        return words;
+        return mask == null ? null : mask.bitmask(state, vocab);
     }
 
     /**

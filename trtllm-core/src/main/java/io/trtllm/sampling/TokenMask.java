@@ -53,4 +53,18 @@ public interface TokenMask {
     default void fillBitmask(long[] words, SamplingState state) {
         throw new UnsupportedOperationException("this token mask has no bitmask form");
     }
+
+    /**
+     * The tokens the sequence of {@code state} may take next as an immutable {@link Bitmask} over {@code vocab}
+     * tokens (at least): what a runner is handed per step. The default copies {@link #fillBitmask} into a new one;
+     * a mask that keeps its bitmasks (a guide's, one per automaton state) returns its shared instance, so that
+     * nothing is allocated or copied and a device runner can skip uploading a mask it already holds.
+     *
+     * @throws UnsupportedOperationException when {@link #hasBitmask()} is false
+     */
+    default Bitmask bitmask(SamplingState state, int vocab) {
+        long[] words = new long[TokenBitmask.words(vocab)];
+        fillBitmask(words, state);
+        return Bitmask.owning(words);
+    }
 }

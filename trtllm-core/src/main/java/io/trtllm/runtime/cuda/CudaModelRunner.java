@@ -454,6 +454,11 @@ final class CudaModelRunner implements ModelRunner {
         return outputs.rowsCopied();
     }
 
+    /** Bytes of token masks (and their row indices) copied to the device since construction; for tests. */
+    long maskBytesUploaded() {
+        return masks.uploadedBytes();
+    }
+
     private void bindThread() {
         if (boundThread != Thread.currentThread()) {
             check(cudaSetDevice(device.ordinal()), "cudaSetDevice");

@@ -5,19 +5,23 @@ import static io.trtllm.runtime.cuda.Cuda.check;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 
+import io.trtllm.runtime.MaskSlots;
 import io.trtllm.runtime.SequenceChunk;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
  * The token masks of guided decoding for the kernel {@code mask_rows}: per logits row the index of its
- * bitmask ({@code -1}: none), and the bitmasks ({@code ceil(vocab / 64)} 64-bit words each), on the device
- * and pinned on the host. Allocated on the first masked pass (a server that never guides pays nothing);
- * owns its memory.
+ * bitmask ({@code -1}: none), and the bitmasks ({@code ceil(vocab / 64)} 64-bit words each) in slots, on the device
+ * and pinned on the host. A slot keeps its mask from pass to pass ({@link MaskSlots}): a row whose mask is one the
+ * device already holds (the same shared instance: a guide's, per automaton state) costs neither a copy nor an
+ * upload, and the row indices travel only when they change. Allocated on the first masked pass (a server that never
+ * guides pays nothing); owns its memory.
  */
 final class MaskBuffers implements AutoCloseable {
+    /** Fewest mask slots: 256 masks of a 128k vocabulary are 4 MiB on the device and as much pinned. */
+    static final int MIN_SLOTS = 256;
     private final DeviceMemory memory;
     /** Run before buffers are replaced: the stream drains (and graphs holding addresses let go). */
     private final Runnable beforeReplace;
@@ -25,10 +29,12 @@ final class MaskBuffers implements AutoCloseable {
     private int capacity;
     /** {@code int[rows]}: the bitmask of each logits row, or -1. */
     long maskOf;
-    /** {@code u64[rows][wordsPerRow]}. */
+    /** {@code u64[slots][wordsPerRow]}, {@code slots = max(256, 2 × rows)}: room for a guide's working set of masks. */
     long words;
     private MemorySegment hostMaskOf = MemorySegment.NULL;
     private MemorySegment hostWords = MemorySegment.NULL;
+    private MaskSlots slots;
+    private long uploadedBytes;
 
     MaskBuffers(DeviceMemory memory, int vocab, Runnable beforeReplace) {
         this.memory = memory;
@@ -51,36 +57,36 @@ final class MaskBuffers implements AutoCloseable {
     }
 
     /**
-     * Writes each logits row's mask index and the masked rows' bitmasks to the pinned buffers and copies them
-     * to the device on {@code stream}; rows up to {@code rows} without a mask get -1 (a decode graph's padding
-     * rows included). Only the masked rows' words travel.
+     * Stages each logits row's mask index and the masks new to the device in the pinned buffers ({@link MaskSlots})
+     * and copies what changed to the device on {@code stream}; rows up to {@code rows} without a mask get -1 (a
+     * decode graph's padding rows included). The previous pass's copies must be done (the runner reads every pass's
+     * tokens back before the next).
      */
     void write(List<SequenceChunk> chunks, int rows, CUstream_st stream) {
         ensure(rows);
-        int r = 0;
-        int masks = 0;
-        for (SequenceChunk chunk : chunks) {
-            boolean masked = chunk.masked();
-            for (int i = 0; i < chunk.logitsRows(); i++, r++) {
-                if (!masked) {
-                    hostMaskOf.setAtIndex(ValueLayout.JAVA_INT, r, -1);
-                    continue;
-                }
-                hostMaskOf.setAtIndex(ValueLayout.JAVA_INT, r, masks);
-                // One bulk copy per row, straight from the chunk's words (no per-word writes, no array copy).
-                chunk.copyTokenMask(hostWords, (long) masks * wordsPerRow * Long.BYTES, wordsPerRow);
-                masks++;
-            }
+        slots.stage(chunks, rows);
+        if (slots.rowsChanged()) {
+            check(cudaMemcpyAsync(at(maskOf), at(hostMaskOf.address()), (long) rows * Integer.BYTES, cudaMemcpyHostToDevice,
+                    stream), "cudaMemcpyAsync(token mask rows)");
+            uploadedBytes += (long) rows * Integer.BYTES;
         }
-        for (; r < rows; r++) {
-            hostMaskOf.setAtIndex(ValueLayout.JAVA_INT, r, -1);
+        for (int i = 0; i < slots.runs(); i++) {
+            long offset = (long) slots.runFrom(i) * wordsPerRow * Long.BYTES;
+            long bytes = (long) (slots.runTo(i) - slots.runFrom(i)) * wordsPerRow * Long.BYTES;
+            check(cudaMemcpyAsync(at(words + offset), at(hostWords.address() + offset), bytes, cudaMemcpyHostToDevice,
+                    stream), "cudaMemcpyAsync(token masks)");
+            uploadedBytes += bytes;
         }
-        check(cudaMemcpyAsync(at(maskOf), at(hostMaskOf.address()), (long) rows * Integer.BYTES, cudaMemcpyHostToDevice,
-                stream), "cudaMemcpyAsync(token mask rows)");
-        if (masks > 0) {
-            check(cudaMemcpyAsync(at(words), at(hostWords.address()), (long) masks * wordsPerRow * Long.BYTES,
-                    cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(token masks)");
-        }
+    }
+
+    /** Bytes copied to the device since construction (for tests). */
+    long uploadedBytes() {
+        return uploadedBytes;
+    }
+
+    /** Masks staged since the buffers were last replaced (for tests). */
+    long stagedMasks() {
+        return slots == null ? 0 : slots.stagedMasks();
     }
 
     /** Grows the buffers to {@code rows} rows. */
@@ -90,10 +96,12 @@ final class MaskBuffers implements AutoCloseable {
         }
         beforeReplace.run();
         free();
+        int slotCount = Math.max(MIN_SLOTS, 2 * rows);
         maskOf = memory.alloc((long) rows * Integer.BYTES, "token mask rows");
-        words = memory.alloc((long) rows * wordsPerRow * Long.BYTES, "token masks");
+        words = memory.alloc((long) slotCount * wordsPerRow * Long.BYTES, "token masks");
         hostMaskOf = memory.allocHost((long) rows * Integer.BYTES);
-        hostWords = memory.allocHost((long) rows * wordsPerRow * Long.BYTES);
+        hostWords = memory.allocHost((long) slotCount * wordsPerRow * Long.BYTES);
+        slots = new MaskSlots(wordsPerRow, hostMaskOf, hostWords);
         capacity = rows;
     }
 
@@ -106,6 +114,7 @@ final class MaskBuffers implements AutoCloseable {
         words = 0;
         hostMaskOf = MemorySegment.NULL;
         hostWords = MemorySegment.NULL;
+        slots = null;
         capacity = 0;
     }
 

@@ -3,6 +3,7 @@ package io.trtllm.sampling.guided;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.trtllm.api.config.GuidedDecodingParams;
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenMask;
 import io.trtllm.sampling.guided.ConfigSpace.Config;
@@ -16,7 +17,11 @@ import io.trtllm.sampling.guided.ConfigSpace.Config;
  * <p>Thread-safe: immutable but for caches (configurations' successors, masks) that any thread may fill.
  * A mask is computed the first time any sequence reaches its configuration (a walk of the vocabulary's
  * token trie against the automaton) and kept in a cache shared by all guides and bounded by memory
- * ({@code -Dtrtllm.guided.maskCacheMiB}, default 256): later sequences only copy it.
+ * ({@code -Dtrtllm.guided.maskCacheMiB}, default 256): later sequences share it. A mask is a {@link Bitmask}
+ * over the whole vocabulary, end tokens included where the configuration accepts, interned by content
+ * ({@code -Dtrtllm.guided.maskInternMiB}, default 64): configurations that allow the same tokens (every position
+ * inside a string, or of a counted repetition) share one instance, which a device runner recognizes and does not
+ * upload again.
  */
 public final class CompiledGuide implements TokenMask.Source {
     /** Most configurations interned per guide; past that, new ones are still correct but not shared. */
@@ -24,9 +29,14 @@ public final class CompiledGuide implements TokenMask.Source {
     /** Most parses alive at once (stacks of an ambiguous grammar). */
     static final int MAX_STACKS = 256;
 
-    private static final Cache<MaskKey, TokenSet> MASKS = Caffeine.newBuilder()
+    private static final Cache<MaskKey, Bitmask> MASKS = Caffeine.newBuilder()
             .maximumWeight(Long.getLong("trtllm.guided.maskCacheMiB", 256) << 20)
-            .weigher((MaskKey k, TokenSet v) -> v.weight())
+            .weigher((MaskKey k, Bitmask v) -> 64 + v.words() * Long.BYTES)
+            .build();
+    /** Masks by content, so that equal ones are one instance (bounded; past it, equal masks may be two). */
+    private static final Cache<Bitmask, Bitmask> INTERNED = Caffeine.newBuilder()
+            .maximumWeight(Long.getLong("trtllm.guided.maskInternMiB", 64) << 20)
+            .weigher((Bitmask k, Bitmask v) -> 64 + v.words() * Long.BYTES)
             .build();
 
     private record MaskKey(Config config, boolean first) {
@@ -89,24 +99,33 @@ public final class CompiledGuide implements TokenMask.Source {
         return space;
     }
 
-    /** The tokens {@code config} allows (end tokens aside); {@code first}: the first token of the output. */
-    TokenSet mask(Config config, boolean first) {
+    /**
+     * The tokens {@code config} allows, end tokens included where it accepts ({@code first}: the first token of the
+     * output): one shared instance per configuration while cached, and per content while interned.
+     */
+    Bitmask mask(Config config, boolean first) {
         MaskKey key = new MaskKey(config, first && vocabulary.firstTokenDropsLeadingSpace());
-        TokenSet known = MASKS.getIfPresent(key);
+        Bitmask known = MASKS.getIfPresent(key);
         if (known != null) {
             return known;
         }
         // Computed outside the cache's lock: sequences reaching other configurations are not held up.
-        TokenSet computed = computeMask(key.config(), key.first());
-        TokenSet raced = MASKS.asMap().putIfAbsent(key, computed);
+        Bitmask computed = intern(computeMask(key.config(), key.first()));
+        Bitmask raced = MASKS.asMap().putIfAbsent(key, computed);
         return raced != null ? raced : computed;
+    }
+
+    /** The instance of {@code mask}'s content that other configurations already share, or {@code mask}. */
+    static Bitmask intern(Bitmask mask) {
+        Bitmask known = INTERNED.asMap().putIfAbsent(mask, mask);
+        return known != null ? known : mask;
     }
 
     /**
      * One preorder pass over the token trie, with the configuration after each prefix: a dead one skips
-     * its subtree, a live one allows the tokens that end there.
+     * its subtree, a live one allows the tokens that end there; then the end tokens where it accepts.
      */
-    private TokenSet computeMask(Config config, boolean first) {
+    private Bitmask computeMask(Config config, boolean first) {
         TokenTrie trie = vocabulary.trie(first);
         long[] allowed = new long[TokenBitmask.words(vocabulary.size())];
         if (!config.isFinal()) {
@@ -129,7 +148,15 @@ public final class CompiledGuide implements TokenMask.Source {
                 n++;
             }
         }
-        return TokenSet.of(allowed, vocabulary.candidates(first));
+        // End tokens where the output may end, and only there (as GuideMatcher.accept takes them).
+        for (int id : vocabulary.ends()) {
+            if (config.accepting) {
+                allowed[id >>> 6] |= 1L << id;
+            } else {
+                allowed[id >>> 6] &= ~(1L << id);
+            }
+        }
+        return Bitmask.owning(allowed);
     }
 
     @Override

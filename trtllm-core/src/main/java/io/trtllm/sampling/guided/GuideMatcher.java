@@ -1,5 +1,6 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.guided.ConfigSpace.Config;
 
@@ -54,22 +55,18 @@ public final class GuideMatcher {
      *         guide's nesting limit left no way on (a grammar that needs deeper nesting to complete)
      */
     public int fillNextTokenMask(long[] words) {
-        if (terminated) {
-            java.util.Arrays.fill(words, 0L);
-            return 0;
-        }
-        TokenSet set = guide.mask(config, first);
-        set.fill(words);
-        int count = set.count();
-        if (config.accepting) {
-            for (int id : guide.vocabulary().ends()) {
-                if (id >>> 6 < words.length && (words[id >>> 6] & 1L << id) == 0) {
-                    words[id >>> 6] |= 1L << id;
-                    count++;
-                }
-            }
-        }
-        return count;
+        Bitmask mask = nextTokenBitmask();
+        mask.copyTo(words);
+        return mask.count();
+    }
+
+    /**
+     * The allowed next tokens, end tokens included where the output may end, as the guide's shared instance for
+     * this point ({@link Bitmask#NONE} after termination): nothing is copied, and sequences standing where the
+     * same tokens are allowed get the same instance while the guide's caches keep it.
+     */
+    public Bitmask nextTokenBitmask() {
+        return terminated ? Bitmask.NONE : guide.mask(config, first);
     }
 
     /** Whether {@code tokenId} may come next (without changing anything). */
@@ -80,7 +77,7 @@ public final class GuideMatcher {
         if (guide.vocabulary().isEnd(tokenId)) {
             return config.accepting;
         }
-        return guide.mask(config, first).contains(tokenId);
+        return guide.mask(config, first).allows(tokenId);
     }
 
     /**

@@ -1,15 +1,15 @@
 package io.trtllm.sampling.guided;
 
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.SamplingState;
-import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenMask;
 
 /**
  * A sequence's {@link TokenMask} from its guide: the sampler's seam ({@link SamplingState#mask}) over a
  * {@link GuideMatcher}. Before each mask it catches the matcher up with the tokens the sequence took since
  * (wherever they were chosen: on the host, or by a runner given the bitmask), so nothing else has to tell it
- * of them; the words of the last mask are kept until the next token, so applying it twice (the draw, then the
- * log-probabilities) costs one mask.
+ * of them. Masks are the guide's shared {@link Bitmask}es (one per configuration), so applying one twice (the
+ * draw, then the log-probabilities) costs a cache look-up, and handing one to a runner copies nothing.
  *
  * <p>End tokens (the vocabulary's end-of-sequence ids) are allowed only where the output is a complete match;
  * an output still inside a value when max_tokens runs out ends with finish reason {@code length}, as any other.
@@ -20,9 +20,6 @@ public final class GuidedTokenMask implements TokenMask {
     private final boolean masksLogprobs;
     /** Output tokens of the sequence the matcher has accepted. */
     private int synced;
-    /** The mask for the next token after {@link #filledAt} output tokens, or -1 when none is kept. */
-    private long[] words = new long[0];
-    private int filledAt = -1;
 
     /**
      * A mask over {@code matcher}, which stands where the sequence's output starts (it is not copied).
@@ -47,7 +44,7 @@ public final class GuidedTokenMask implements TokenMask {
 
     @Override
     public void apply(float[] logits, int offset, int vocab, SamplingState state) {
-        TokenBitmask.apply(current(state, vocab), logits, offset, vocab);
+        current(state).apply(logits, offset, vocab);
     }
 
     @Override
@@ -57,30 +54,19 @@ public final class GuidedTokenMask implements TokenMask {
 
     @Override
     public void fillBitmask(long[] target, SamplingState state) {
-        if (state.generatedTokens() == filledAt && words.length >= target.length) {
-            System.arraycopy(words, 0, target, 0, target.length);
-            return;
-        }
-        // A runner's row (the per-step path of guided decoding): the matcher writes the target itself, one copy
-        // of the configuration's cached mask, nothing kept here.
-        catchUp(state);
-        matcher.fillNextTokenMask(target);
+        current(state).copyTo(target);
     }
 
-    /** The mask after the sequence's output so far, computed once per token. */
-    private long[] current(SamplingState state, int vocab) {
-        int generated = state.generatedTokens();
-        if (generated == filledAt && words.length >= TokenBitmask.words(vocab)) {
-            return words;
-        }
+    /** The guide's shared mask for this point: nothing allocated or copied (the per-step path of a runner's row). */
+    @Override
+    public Bitmask bitmask(SamplingState state, int vocab) {
+        return current(state);
+    }
+
+    /** The mask after the sequence's output so far: the matcher caught up, its configuration's shared mask. */
+    private Bitmask current(SamplingState state) {
         catchUp(state);
-        int needed = Math.max(TokenBitmask.words(vocab), TokenBitmask.words(matcher.guide().vocabulary().size()));
-        if (words.length < needed) {
-            words = new long[needed];
-        }
-        matcher.fillNextTokenMask(words);
-        filledAt = generated;
-        return words;
+        return matcher.nextTokenBitmask();
     }
 
     /** Advances the matcher past the output tokens the sequence took since the last mask. */

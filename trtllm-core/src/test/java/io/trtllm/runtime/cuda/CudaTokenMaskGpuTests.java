@@ -18,6 +18,7 @@ import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.Sampler;
 import io.trtllm.sampling.TokenBitmask;
 import io.trtllm.sampling.TokenSampler;
@@ -110,6 +111,59 @@ class CudaTokenMaskGpuTests {
                 // BF16 logits equal on both sides (the host row is the device's); a draw differs only where its
                 // uniform lands within float rounding of a boundary.
                 assertThat(agree).isGreaterThanOrEqualTo(ROWS - 1);
+            }
+        }
+    }
+
+    @Test
+    void masksKeptOnTheDeviceAcrossPassesStillMaskEachRowAndAreNotUploadedAgain() {
+        try (var lease = EngineCache.openPrebuilt(Path.of(model()))) {
+            ModelConfig config = lease.config().modelConfig();
+            int vocab = config.vocabSize();
+            try (var runner = new CudaModelRunner(config, lease.weights(), (a, p) -> new KvCacheSpec(2 * ROWS, 32), 0)) {
+                var rnd = new SplittableRandom(61);
+                // Four masks of three tokens each: the argmax among three is far from any tie.
+                Bitmask[] pool = new Bitmask[4];
+                for (int i = 0; i < pool.length; i++) {
+                    long[] words = new long[TokenBitmask.words(vocab)];
+                    for (int k = 0; k < 3; k++) {
+                        int t = rnd.nextInt(vocab);
+                        words[t >>> 6] |= 1L << t;
+                    }
+                    pool[i] = Bitmask.owning(words);
+                }
+                float[] reference = null;
+                long uploadedAfterFirst = 0;
+                for (int pass = 0; pass < 4; pass++) {
+                    List<SequenceChunk> chunks = new ArrayList<>();
+                    chunks.add(new SequenceChunk(PROMPT, 0, new int[] {0}, LogitsMode.LAST));
+                    Bitmask[] used = new Bitmask[8];
+                    for (int s = 0; s < used.length; s++) {
+                        // Pass 1 and 2: the same instances in other rows; pass 3: one new instance (equal words).
+                        used[s] = pass == 3 && s == 0 ? Bitmask.copyOf(pool[1].toArray()) : pool[(s + pass) % pool.length];
+                        chunks.add(new SequenceChunk(PROMPT, 0, new int[] {1 + s}, LogitsMode.ARGMAX, null, used[s]));
+                    }
+                    long before = runner.maskBytesUploaded();
+                    ForwardResult out = runner.forward(new Batch(chunks));
+                    if (reference == null) {
+                        reference = out.logits(0).clone();
+                        uploadedAfterFirst = runner.maskBytesUploaded();
+                    }
+                    for (int s = 0; s < used.length; s++) {
+                        float[] row = reference.clone();
+                        used[s].apply(row, 0, vocab);
+                        assertThat(out.tokenId(1 + s)).as("pass %d row %d", pass, s).isEqualTo(Sampler.argmax(row, 0, vocab));
+                    }
+                    long uploaded = runner.maskBytesUploaded() - before;
+                    if (pass == 1 || pass == 2) {
+                        assertThat(uploaded).as("pass %d: row indices only", pass).isLessThanOrEqualTo(chunks.size() * 4L);
+                    } else if (pass == 3) {
+                        assertThat(uploaded).as("pass 3: one new mask").isLessThanOrEqualTo(chunks.size() * 4L
+                                + TokenBitmask.words(vocab) * 8L);
+                    }
+                }
+                GpuResults.record("mask slots: 4 passes of 8 masked rows, every row the host's masked argmax; %d bytes of "
+                        + "masks uploaded in all, %d by the first pass", runner.maskBytesUploaded(), uploadedAfterFirst);
             }
         }
     }

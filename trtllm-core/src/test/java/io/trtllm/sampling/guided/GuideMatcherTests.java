@@ -112,4 +112,37 @@ class GuideMatcherTests {
         assertThat(Vocabularies.small(false).fingerprint()).isEqualTo(Vocabularies.small(false).fingerprint())
                 .isNotEqualTo(Vocabularies.small(true).fingerprint());
     }
+
+    @Test
+    void masksAreSharedInstancesOnlyWhereTheAllowedTokensAreTheSame() {
+        GuideVocabulary vocab = Vocabularies.small(false);
+        CompiledGuide guide = GuidedDecoding.compileUncached(GuidedDecodingParams.regex("[a-z]{40}"), vocab, GuideOptions.DEFAULT);
+        GuideMatcher one = guide.newMatcher();
+        GuideMatcher two = guide.newMatcher();
+        int a = token(vocab, "a");
+        assertThat(one.nextTokenBitmask()).as("the same configuration: one instance").isSameAs(two.nextTokenBitmask());
+        one.accept(a);
+        two.accept(a);
+        two.accept(a);
+        // Far from the end, positions 1 and 2 allow the same tokens (every run of letters the vocabulary has): one
+        // instance, though their configurations differ.
+        assertThat(one.nextTokenBitmask()).isSameAs(two.nextTokenBitmask());
+        for (int i = 0; i < 37; i++) {
+            two.accept(a);
+        }
+        // One letter left: only single letters, then (complete) only the end token. Different words, other instances.
+        var last = two.nextTokenBitmask();
+        assertThat(last).isNotSameAs(one.nextTokenBitmask()).isNotEqualTo(one.nextTokenBitmask());
+        assertThat(last.allows(a)).isTrue();
+        assertThat(last.allows(token(vocab, "ab"))).isFalse();
+        two.accept(a);
+        var done = two.nextTokenBitmask();
+        assertThat(done.count()).isEqualTo(1);
+        assertThat(done.allows(vocab.endTokenIds()[0])).isTrue();
+        long[] words = new long[TokenBitmask.words(vocab.size())];
+        assertThat(two.fillNextTokenMask(words)).isEqualTo(1);
+        assertThat(words).containsExactly(done.toArray());
+        two.accept(vocab.endTokenIds()[0]);
+        assertThat(two.nextTokenBitmask().count()).isZero();
+    }
 }
