@@ -51,9 +51,7 @@ import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
-import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
-import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -322,13 +320,9 @@ final class Fp8Gemm implements AutoCloseable {
                 return first;
             }
             profiled++;
-            long size = Loader.sizeof(cublasLtMatmulHeuristicResult_t.class);
-            cublasLtMatmulHeuristicResult_t keep = new cublasLtMatmulHeuristicResult_t();
-            Pointer.memcpy(keep, candidates.getPointer(best), size);
+            cublasLtMatmulHeuristicResult_t keep = copy(candidates.getPointer(best));
             if (chosen.size() < MAX_PLANS) {
-                cublasLtMatmulHeuristicResult_t forBucket = new cublasLtMatmulHeuristicResult_t();
-                Pointer.memcpy(forBucket, keep, size);
-                chosen.put(bucket, forBucket);
+                chosen.put(bucket, copy(keep));
             }
             LOG.debug("cuBLASLt FP8 {} × {} × {} rows ({}): candidate {} of {} by measurement", outDim, inDim, rows, scaling,
                     best, n);
@@ -337,6 +331,12 @@ final class Fp8Gemm implements AutoCloseable {
         } finally {
             candidates.close();
         }
+    }
+
+    /** A heuristic result of its own (the struct's fields copied by value). */
+    private static cublasLtMatmulHeuristicResult_t copy(cublasLtMatmulHeuristicResult_t r) {
+        return new cublasLtMatmulHeuristicResult_t().algo(r.algo()).workspaceSize(r.workspaceSize()).state(r.state())
+                .wavesCount(r.wavesCount());
     }
 
     /** µs per run of one candidate algorithm into {@code dst} (β = 0); NaN when it does not run. */
