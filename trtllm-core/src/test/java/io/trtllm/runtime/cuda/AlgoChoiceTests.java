@@ -49,4 +49,23 @@ class AlgoChoiceTests {
         })).isEqualTo(-1);
         assertThat(AlgoChoice.fastest(1, i -> 12.5)).isZero();
     }
+
+    @Test
+    void fp8ProfilingIsOnUnlessThePropertySaysFalse() {
+        String before = System.getProperty(Fp8Gemm.PROFILE_PROPERTY);
+        try {
+            System.clearProperty(Fp8Gemm.PROFILE_PROPERTY);
+            assertThat(Fp8Gemm.profileByDefault()).isTrue();
+            System.setProperty(Fp8Gemm.PROFILE_PROPERTY, " FALSE ");
+            assertThat(Fp8Gemm.profileByDefault()).isFalse();
+            System.setProperty(Fp8Gemm.PROFILE_PROPERTY, "true");
+            assertThat(Fp8Gemm.profileByDefault()).isTrue();
+        } finally {
+            if (before == null) {
+                System.clearProperty(Fp8Gemm.PROFILE_PROPERTY);
+            } else {
+                System.setProperty(Fp8Gemm.PROFILE_PROPERTY, before);
+            }
+        }
+    }
 }
