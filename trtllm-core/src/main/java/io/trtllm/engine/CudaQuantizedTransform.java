@@ -14,17 +14,30 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The CUDA backend's quantized engine layout ({@link QuantizedLayout}): the decoder's linear
- * weights (q/k/v/o, gate/up/down, the LM head) as row-major INT8, INT4 or FP8 (E4M3) values with F32 scales; every
- * other tensor (embeddings, norms, biases) converted to the build's dtype as {@link DTypeConversion}
- * does. A tied LM head ({@code tie_word_embeddings}) gets its own {@code lm_head.qweight}/{@code .scales}
- * written from the embedding, which keeps its dtype for the lookups; a checkpoint's own
- * {@code lm_head.weight} of a tied model is dropped, as transformers ignores it. (The CPU layout does
- * the same: {@link CpuLayoutTransform}.)
+ * weights (q/k/v/o, gate/up/down, and for INT8 / INT4 the LM head) as row-major INT8, INT4 or FP8 (E4M3) values
+ * with F32 scales; every other tensor (embeddings, norms, biases) converted to the build's dtype as
+ * {@link DTypeConversion} does. With INT8 / INT4 a tied LM head ({@code tie_word_embeddings}) gets its own
+ * {@code lm_head.qweight}/{@code .scales} written from the embedding, which keeps its dtype for the lookups; a
+ * checkpoint's own {@code lm_head.weight} of a tied model is dropped, as transformers ignores it. (The CPU layout
+ * does the same: {@link CpuLayoutTransform}.)
+ *
+ * <p>FP8 follows {@link #FP8_RECIPE}: the LM head is not quantized (a tied head is the embedding itself, an untied
+ * {@code lm_head.weight} stays a float tensor), as NVIDIA ModelOpt's FP8 configs ({@code FP8_DEFAULT_CFG},
+ * {@code FP8_PER_CHANNEL_PER_TOKEN_CFG}: {@code "*lm_head*": {"enable": False}}) and so TensorRT-LLM's FP8
+ * checkpoints leave it; the CUDA runner multiplies a float head in its 16-bit type.
  */
 public final class CudaQuantizedTransform implements WeightTransform {
     private static final String EMBEDDING = "model.embed_tokens.weight";
     private static final String LM_HEAD = "lm_head.weight";
     private static final String WEIGHT = ".weight";
+
+    /**
+     * Version of what an FP8 engine holds, part of its cache key ({@link EngineCache#keyInputs}) so that an entry
+     * written by an older recipe is rebuilt rather than read as this one. 1: every linear weight, the LM head
+     * included, E4M3 with one scale per output row ({@code max|w(r, ·)| / 448}). 2: the LM head in the build's
+     * float dtype, and one scale per source tensor ({@link QuantizedLayout#fp8Scales}).
+     */
+    public static final int FP8_RECIPE = 2;
 
     private final DTypeConversion conversion;
     private final Dtype configured;
@@ -56,10 +69,10 @@ public final class CudaQuantizedTransform implements WeightTransform {
         if (tied && name.equals(LM_HEAD)) {
             return List.of();
         }
-        if (tied && name.equals(EMBEDDING)) {
+        if (tied && name.equals(EMBEDDING) && quantization != Quantization.FP8) {
             return Stream.concat(conversion.plan(source).stream(), linear(source, "lm_head").stream()).toList();
         }
-        if (CpuLayoutTransform.isLinear(name)) {
+        if (CpuLayoutTransform.isLinear(name) && !(quantization == Quantization.FP8 && name.equals(LM_HEAD))) {
             return linear(source, name.substring(0, name.length() - WEIGHT.length()));
         }
         return conversion.plan(source);
@@ -134,6 +147,7 @@ public final class CudaQuantizedTransform implements WeightTransform {
 
     @Override
     public String describe() {
-        return "cuda row-major, dtype " + configured.id() + ", weight-only " + quantization.id();
+        String recipe = quantization == Quantization.FP8 ? " (recipe " + FP8_RECIPE + ": per-tensor scales, LM head not quantized)" : "";
+        return "cuda row-major, dtype " + configured.id() + ", weight-only " + quantization.id() + recipe;
     }
 }

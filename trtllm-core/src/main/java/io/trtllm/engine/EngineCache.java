@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.api.config.BuildCacheConfig;
 import io.trtllm.api.config.BuildConfig;
 import io.trtllm.api.config.EngineLoad;
+import io.trtllm.api.config.Quantization;
 import io.trtllm.model.CacheDirectory;
 import io.trtllm.model.Parallelism;
 import io.trtllm.runtime.cuda.CudaBackend;
@@ -144,6 +145,10 @@ public final class EngineCache {
         o.set("model", ModelIdentity.of(modelDir));
         // Only what the engine's files depend on: runtime limits would rebuild identical weights (issue #18).
         o.set("build_config", BuildConfigJson.writeKey(config));
+        if (config.quantization() == Quantization.FP8) {
+            // What an FP8 engine holds changed with its recipe: an entry of another recipe is another key, rebuilt.
+            o.put("fp8_recipe", CudaQuantizedTransform.FP8_RECIPE);
+        }
         o.set("device", device.toJson());
         if (device.hasCudaKernels()) {
             o.put("cuda_kernels_sha256", CudaBackend.kernelsSourceSha256());

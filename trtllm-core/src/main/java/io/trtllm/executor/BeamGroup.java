@@ -1,5 +1,6 @@
 package io.trtllm.executor;
 
+import io.trtllm.sampling.LogSoftmax;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
 import io.trtllm.sampling.SamplingConfig;
@@ -8,9 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jspecify.annotations.Nullable;
 
@@ -66,7 +65,34 @@ final class BeamGroup {
         }
     }
 
-    private record Candidate(Beam parent, int row, int token, double cumulative) {
+    /** A step's buffers, kept between steps: a step allocates only what outlives it (the next beams). */
+    private static final class Scratch {
+        float[] topLogits = new float[0];
+        int[] topTokens = new int[0];
+        double[] logZ = new double[0];
+        boolean[] continued = new boolean[0];
+        int[] candidateRow = new int[0];
+        int[] candidateToken = new int[0];
+        double[] candidateCumulative = new double[0];
+        int[] order = new int[0];
+
+        void ensure(int beams, int perBeam) {
+            if (topLogits.length < perBeam) {
+                topLogits = new float[perBeam];
+                topTokens = new int[perBeam];
+            }
+            if (logZ.length < beams) {
+                logZ = new double[beams];
+                continued = new boolean[beams];
+            }
+            int candidates = beams * perBeam;
+            if (candidateRow.length < candidates) {
+                candidateRow = new int[candidates];
+                candidateToken = new int[candidates];
+                candidateCumulative = new double[candidates];
+                order = new int[candidates];
+            }
+        }
     }
 
     private record Hypothesis(int[] generated, double cumulative, double score, @Nullable Link logprobs,
@@ -79,6 +105,7 @@ final class BeamGroup {
     private final SamplingConfig sampling;
     private List<Beam> live = new ArrayList<>();
     private final List<Hypothesis> finished = new ArrayList<>();
+    private final Scratch scratch = new Scratch();
     private int steps;
     private boolean done;
     private boolean stoppedEarly;
@@ -124,67 +151,56 @@ final class BeamGroup {
             throw new IllegalStateException("beam step got " + rows.length + " rows for " + live.size() + " live beams");
         }
         int width = config.width();
-        List<Candidate> candidates = new ArrayList<>(rows.length * 2 * width);
-        for (int i = 0; i < rows.length; i++) {
-            Beam parent = live.get(i);
-            if (parent.guide != null) {
-                // Scored on the masked row: its log-probabilities are those of the allowed tokens, renormalized.
-                rows[i] = Arrays.copyOfRange(rows[i], offsets[i], offsets[i] + vocab);
-                offsets[i] = 0;
-                parent.guide.mask(rows[i], 0, vocab);
-            }
-            double logZ = logSumExp(rows[i], offsets[i], vocab);
-            if (logZ == Double.NEGATIVE_INFINITY) {
-                continue; // the guide allows nothing here: the beam has no continuation
-            }
-            for (int token : TopN.of(rows[i], offsets[i], vocab, Math.min(2 * width, vocab))) {
-                if (rows[i][offsets[i] + token] == Float.NEGATIVE_INFINITY) {
-                    break; // fewer tokens allowed than candidates asked for
-                }
-                // As Sampler.logprobs: the float log-probability, summed in double.
-                float logprob = (float) (rows[i][offsets[i] + token] - logZ);
-                candidates.add(new Candidate(parent, i, token, parent.cumulative + logprob));
-            }
-        }
-        candidates.sort(Comparator.comparingDouble(Candidate::cumulative).reversed()); // stable: ties keep beam order
+        int perBeam = Math.min(2 * width, vocab);
+        int count = candidates(rows, offsets, vocab, perBeam);
         List<Beam> next = new ArrayList<>(width);
-        Map<Beam, Boolean> continued = new IdentityHashMap<>();
-        for (Candidate c : candidates) {
-            if (next.size() == width) {
-                break;
-            }
+        boolean[] continued = scratch.continued;
+        Arrays.fill(continued, 0, rows.length, false);
+        for (int k = 0; k < count && next.size() < width; k++) {
+            int c = scratch.order[k];
+            int row = scratch.candidateRow[c];
+            int token = scratch.candidateToken[c];
+            double cumulative = scratch.candidateCumulative[c];
+            Beam parent = live.get(row);
             BeamGuide guide = null;
-            if (c.parent().guide != null) {
-                guide = c.parent().guide.after(c.token());
+            if (parent.guide != null) {
+                guide = parent.guide.after(token);
                 if (guide == null) {
                     continue; // the mask allowed it, so this guards the invariant
                 }
             }
-            int[] tokens = Arrays.copyOf(c.parent().tokens, c.parent().tokens.length + 1);
-            tokens[tokens.length - 1] = c.token();
+            int[] tokens = Arrays.copyOf(parent.tokens, parent.tokens.length + 1);
+            tokens[tokens.length - 1] = token;
             Link logprobs = sampling.logprobs() == SamplingConfig.NO_LOGPROBS ? null
-                    : new Link(Sampler.logprobs(rows[c.row()], offsets[c.row()], vocab, c.token(), sampling.logprobs()),
-                            c.parent().logprobs);
-            int[] generated = Arrays.copyOfRange(tokens, promptLength, tokens.length);
-            if (sampling.isEndToken(c.token()) || (guide != null && guide.terminated())
-                    || (config.stopsText() != null && config.stopsText().test(generated))) {
-                addFinished(new Hypothesis(generated, c.cumulative(), config.score(c.cumulative(), generated.length), logprobs,
+                    : new Link(Sampler.logprobs(rows[row], offsets[row], vocab, token, sampling.logprobs(), scratch.logZ[row]),
+                            parent.logprobs);
+            boolean ends = sampling.isEndToken(token) || (guide != null && guide.terminated());
+            int[] generated = null;
+            if (!ends && config.stopsText() != null) {
+                generated = Arrays.copyOfRange(tokens, promptLength, tokens.length);
+                ends = config.stopsText().test(generated);
+            }
+            if (ends) {
+                if (generated == null) {
+                    generated = Arrays.copyOfRange(tokens, promptLength, tokens.length);
+                }
+                addFinished(new Hypothesis(generated, cumulative, config.score(cumulative, generated.length), logprobs,
                         FinishReason.STOP));
                 continue;
             }
-            Beam parent = c.parent();
             long kvId;
-            if (continued.putIfAbsent(parent, Boolean.TRUE) == null) {
+            if (!continued[row]) {
+                continued[row] = true;
                 kvId = parent.kvId; // the first child takes its parent's blocks over
             } else {
                 kvId = FORK_IDS.decrementAndGet();
                 kv.fork(parent.kvId, kvId);
             }
-            next.add(new Beam(kvId, tokens, c.cumulative(), logprobs, guide, parent.computed));
+            next.add(new Beam(kvId, tokens, cumulative, logprobs, guide, parent.computed));
         }
-        for (Beam b : live) {
-            if (!continued.containsKey(b)) {
-                kv.free(b.kvId);
+        for (int i = 0; i < live.size(); i++) {
+            if (!continued[i]) {
+                kv.free(live.get(i).kvId);
             }
         }
         live = next;
@@ -193,6 +209,57 @@ final class BeamGroup {
             finish(kv);
         }
         return done;
+    }
+
+    /**
+     * Fills the scratch with every live beam's {@code perBeam} most likely continuations, scored by cumulative
+     * log-probability, and {@link Scratch#order} with them best first (stable: ties keep beam order, then the
+     * row's order); returns how many. The top-k runs on the raw logits (log-softmax keeps a row's order) and the
+     * row's log-normalizer is subtracted once per candidate: two passes over each row, vectorized ({@link TopN},
+     * {@link LogSoftmax}).
+     */
+    private int candidates(float[][] rows, int[] offsets, int vocab, int perBeam) {
+        scratch.ensure(rows.length, perBeam);
+        int count = 0;
+        for (int i = 0; i < rows.length; i++) {
+            Beam parent = live.get(i);
+            if (parent.guide != null) {
+                // Scored on the masked row: its log-probabilities are those of the allowed tokens, renormalized.
+                rows[i] = Arrays.copyOfRange(rows[i], offsets[i], offsets[i] + vocab);
+                offsets[i] = 0;
+                parent.guide.mask(rows[i], 0, vocab);
+            }
+            TopN.select(rows[i], offsets[i], vocab, perBeam, scratch.topLogits, scratch.topTokens);
+            double logZ = LogSoftmax.logNormalizer(rows[i], offsets[i], vocab, scratch.topLogits[0]);
+            scratch.logZ[i] = logZ;
+            if (logZ == Double.NEGATIVE_INFINITY) {
+                continue; // the guide allows nothing here: the beam has no continuation
+            }
+            for (int k = 0; k < perBeam; k++) {
+                float logit = scratch.topLogits[k];
+                if (logit == Float.NEGATIVE_INFINITY) {
+                    break; // fewer tokens allowed than candidates asked for
+                }
+                // As Sampler.logprobs: the float log-probability, summed in double.
+                float logprob = (float) (logit - logZ);
+                scratch.candidateRow[count] = i;
+                scratch.candidateToken[count] = scratch.topTokens[k];
+                scratch.candidateCumulative[count] = parent.cumulative + logprob;
+                count++;
+            }
+        }
+        // Insertion sort of at most width × 2·width candidates, stable: one moves up only past a strictly worse one.
+        int[] order = scratch.order;
+        double[] score = scratch.candidateCumulative;
+        for (int k = 0; k < count; k++) {
+            int j = k;
+            while (j > 0 && score[order[j - 1]] < score[k]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = k;
+        }
+        return count;
     }
 
     /** Whether the search is done before max_tokens: early stopping as {@link BeamSearchConfig} says. */
@@ -281,15 +348,5 @@ final class BeamGroup {
         }
         Collections.reverse(out);
         return out;
-    }
-
-    /** {@code log Σ exp(row)} over {@code vocab} logits at {@code offset}, as Sampler.logprobs computes it. */
-    private static double logSumExp(float[] row, int offset, int vocab) {
-        float max = row[offset + Sampler.argmax(row, offset, vocab)];
-        double sum = 0;
-        for (int i = offset; i < offset + vocab; i++) {
-            sum += Math.exp(row[i] - max);
-        }
-        return max + Math.log(sum);
     }
 }

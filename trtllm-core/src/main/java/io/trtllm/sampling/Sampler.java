@@ -197,20 +197,23 @@ public final class Sampler {
 
     /**
      * Log-probabilities of a position under the raw distribution ({@code log_softmax} of the
-     * unmodified logits, in double precision): of {@code tokenId}, and of the {@code topN} most likely
-     * tokens, most likely first. Also what prompt_logprobs needs, with {@code tokenId} the actual next
-     * prompt token.
+     * unmodified logits, normalized by {@link LogSoftmax#logNormalizer}): of {@code tokenId}, and of the
+     * {@code topN} most likely tokens, most likely first. Also what prompt_logprobs needs, with {@code tokenId}
+     * the actual next prompt token.
      */
     public static SampledToken logprobs(float[] logits, int offset, int vocab, int tokenId, int topN) {
         if (tokenId < 0 || tokenId >= vocab) {
             throw new IllegalArgumentException("token id must be in [0, " + vocab + "), got " + tokenId);
         }
-        float max = logits[offset + argmax(logits, offset, vocab)];
-        double sum = 0;
-        for (int i = offset; i < offset + vocab; i++) {
-            sum += Math.exp(logits[i] - max);
+        return logprobs(logits, offset, vocab, tokenId, topN,
+                LogSoftmax.logNormalizer(logits, offset, vocab, logits[offset + argmax(logits, offset, vocab)]));
+    }
+
+    /** As {@link #logprobs(float[], int, int, int, int)}, with the row's {@code logZ} already known. */
+    public static SampledToken logprobs(float[] logits, int offset, int vocab, int tokenId, int topN, double logZ) {
+        if (tokenId < 0 || tokenId >= vocab) {
+            throw new IllegalArgumentException("token id must be in [0, " + vocab + "), got " + tokenId);
         }
-        double logZ = max + Math.log(sum);
         int[] top = TopN.of(logits, offset, vocab, topN);
         float[] topLogprobs = new float[top.length];
         for (int i = 0; i < top.length; i++) {

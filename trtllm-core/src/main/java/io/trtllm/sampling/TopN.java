@@ -16,32 +16,65 @@ public final class TopN {
      * Values must not be NaN.
      */
     public static int[] of(float[] values, int offset, int length, int n) {
-        if (n < 0 || n > length) {
-            throw new IllegalArgumentException("n must be in [0, " + length + "], got " + n);
+        checkN(n, length);
+        float[] heapValues = new float[n];
+        int[] heapIndexes = new int[n];
+        select(values, offset, length, n, heapValues, heapIndexes);
+        return heapIndexes;
+    }
+
+    /**
+     * As {@link #of}, into buffers the caller keeps (no allocation): {@code indexes[0 .. n)} the indexes of the
+     * {@code n} largest values, largest first, and {@code values[0 .. n)} those values. With the Vector API a
+     * row is scanned a vector at a time against the n-th largest so far; the result is the same.
+     */
+    public static void select(float[] row, int offset, int length, int n, float[] values, int[] indexes) {
+        checkN(n, length);
+        if (values.length < n || indexes.length < n) {
+            throw new IllegalArgumentException("buffers of " + Math.min(values.length, indexes.length)
+                    + " entries cannot hold the top " + n);
         }
         // Min-heap on "worse": a lower value, or an equal value with a higher index. The root is the
         // worst kept; a newcomer (higher index than all kept) enters only with a strictly larger value.
-        float[] heapValues = new float[n];
-        int[] heapIndexes = new int[n];
-        int size = 0;
-        for (int i = 0; i < length; i++) {
-            float v = values[offset + i];
-            if (size < n) {
-                heapValues[size] = v;
-                heapIndexes[size] = i;
-                siftUp(heapValues, heapIndexes, size++);
-            } else if (n > 0 && v > heapValues[0]) {
-                heapValues[0] = v;
-                heapIndexes[0] = i;
-                siftDown(heapValues, heapIndexes, 0, n);
+        for (int i = 0; i < n; i++) {
+            values[i] = row[offset + i];
+            indexes[i] = i;
+            siftUp(values, indexes, i);
+        }
+        if (n > 0) {
+            if (Simd.ENABLED) {
+                VectorRows.offerAll(row, offset, n, length, values, indexes, n);
+            } else {
+                offerAll(row, offset, n, length, values, indexes, n);
             }
         }
         // Pop the worst to the end, repeatedly: the array ends up best first.
-        for (int end = size - 1; end > 0; end--) {
-            swap(heapValues, heapIndexes, 0, end);
-            siftDown(heapValues, heapIndexes, 0, end);
+        for (int end = n - 1; end > 0; end--) {
+            swap(values, indexes, 0, end);
+            siftDown(values, indexes, 0, end);
         }
-        return heapIndexes;
+    }
+
+    private static void checkN(int n, int length) {
+        if (n < 0 || n > length) {
+            throw new IllegalArgumentException("n must be in [0, " + length + "], got " + n);
+        }
+    }
+
+    /** The scalar scan: offers {@code row[offset + from .. offset + length)} to a full heap of {@code n}. */
+    static void offerAll(float[] row, int offset, int from, int length, float[] values, int[] indexes, int n) {
+        for (int i = from; i < length; i++) {
+            offer(row[offset + i], i, values, indexes, n);
+        }
+    }
+
+    /** Offers value {@code v} at index {@code i} (above every index in the heap) to a full heap of {@code n}. */
+    static void offer(float v, int i, float[] values, int[] indexes, int n) {
+        if (v > values[0]) {
+            values[0] = v;
+            indexes[0] = i;
+            siftDown(values, indexes, 0, n);
+        }
     }
 
     /** The k-th largest of {@code values[offset .. offset + length)} (1 ≤ k ≤ length). */

@@ -73,11 +73,12 @@ class CudaQuantizedStories15MGpuTests {
     }
 
     /**
-     * FP8 weights (sm_89 or newer; the engine built here like the others): greedy text against transformers
-     * float32, the issue's bound for FP8 as for INT8, at least 32 of 64 tokens equal.
+     * FP8 weights (sm_89 or newer; the engine built here like the others, FP8 recipe 2: per-tensor scales, the LM
+     * head in BF16): greedy text against transformers float32, the issue's bound for FP8 as for INT8, at least 32 of
+     * 64 tokens equal.
      */
     @Test
-    void fp8GreedyTextEqualsTransformersFloat32ForAtLeast16Tokens() throws IOException {
+    void fp8GreedyTextEqualsTransformersFloat32ForAtLeast32Tokens() throws IOException {
         Assumptions.assumeTrue(CudaBackend.deviceArch() != null && fp8Arch(CudaBackend.deviceArch()), "FP8 needs sm_89 or newer");
         int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
         try (LLM fp8 = open(CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-fp8")), Quantization.FP8)) {
@@ -85,18 +86,19 @@ class CudaQuantizedStories15MGpuTests {
             int agree = GpuResults.agreement(out.output().tokenIds(), expected);
             GpuResults.record("stories15M greedy vs transformers float32 \"Once upon a time\": FP8 %d/64 tokens equal; text: %s",
                     agree, out.output().text().replace('\n', ' '));
-            assertThat(fp8.backendDescription()).contains("FP8 E4M3 weights");
-            // Measured 29/64 on an H200 (2026-12-07, docs/GPU-TESTS.md): E4M3 keeps 3 mantissa bits, so the first
-            // near-tie of the float32 reference comes earlier than INT8's (>= 32). The rows themselves are held to
-            // the BF16 bound against the CPU on the dequantized weights in CudaQuantizedGpuTests.
-            assertThat(agree).isGreaterThanOrEqualTo(16);
+            assertThat(fp8.backendDescription()).contains("FP8 E4M3 weights").contains("BF16 LM head");
+            // Recipe 1 (per-row scales, FP8 head) measured 29/64 on an H200 and an H100 (2026-12-07, docs/GPU-TESTS.md):
+            // token 29 of the float32 reference is 0.26 logit ahead of the next, and that recipe's error flipped it.
+            // Recipe 2 emulated on the CPU with BF16 activations: 41/64, smallest margin in the first 32 tokens 0.22
+            // (docs/PERFORMANCE.md, "FP8 recipe"; Fp8RecipeStories15MIT runs the weights' part without a GPU).
+            assertThat(agree).isGreaterThanOrEqualTo(32);
         }
     }
 
     /**
-     * FP8 W8A8 ({@code trtllm.cuda.fp8Gemm=true}): every projection but the LM head through cuBLASLt's FP8 GEMM with
-     * per-token activation scales. Greedy text against transformers float32 (the FP8 bound above, at least 16 of
-     * 64), and 12 prompts alone and batched (1 vs 12 decode rows, in CUDA graphs): the count of equal generations
+     * FP8 W8A8 ({@code trtllm.cuda.fp8Gemm=true}): every projection but the LM head (BF16) through cuBLASLt's FP8 GEMM
+     * with per-token activation scales. Greedy text against transformers float32 (the issue's FP8 bound, at least 32
+     * of 64; emulated on the CPU: 41, smallest margin in the first 32 tokens 0.04 logit at token 14), and 12 prompts alone and batched (1 vs 12 decode rows, in CUDA graphs): the count of equal generations
      * recorded, and each batched generation's first 4 tokens equal to its generation alone asserted (later tokens
      * may part at near-ties, since cuBLASLt's kernel depends on the row count).
      */
@@ -136,7 +138,7 @@ class CudaQuantizedStories15MGpuTests {
             GpuResults.record("stories15M FP8 W8A8 [%s]: greedy vs transformers float32 %d/64 tokens equal; 12 prompts alone vs "
                     + "batched: %d/12 generate the same 64 tokens, %d/12 the same first 4; text: %s", fp8.backendDescription(),
                     agree, equal, firstFour, out.output().text().replace('\n', ' '));
-            assertThat(agree).isGreaterThanOrEqualTo(16);
+            assertThat(agree).isGreaterThanOrEqualTo(32);
             assertThat(firstFour).isEqualTo(12);
         }
     }

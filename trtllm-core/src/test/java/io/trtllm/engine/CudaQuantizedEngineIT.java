@@ -118,7 +118,11 @@ class CudaQuantizedEngineIT {
             assertThat(values.dtype()).isEqualTo(DType.F8_E4M3);
             assertThat(values.shape()).isEqualTo(w.shape());
             assertThat(scales.shape()).isEqualTo(new long[] {w.dim(0)});
-            assertThat(lease.weights().tensor("lm_head.qweight").dtype()).isEqualTo(DType.F8_E4M3);
+            // FP8 recipe 2: the head is not quantized; the tied fixture's head is its float embedding.
+            assertThat(lease.weights().names()).doesNotContain("lm_head.qweight", "lm_head.scales", "lm_head.weight")
+                    .contains("model.embed_tokens.weight");
+            assertThat(lease.config().weights()).isEqualTo("cuda row-major, dtype auto, weight-only fp8 (recipe "
+                    + CudaQuantizedTransform.FP8_RECIPE + ": per-tensor scales, LM head not quantized)");
             long cols = w.dim(1);
             for (long i = 0; i < w.numel(); i++) {
                 float s = scales.data().get(F32, 4L * (i / cols));
@@ -127,6 +131,40 @@ class CudaQuantizedEngineIT {
                 assertThat(err).as("element %d", i).isLessThanOrEqualTo(Math.abs(x) / 16 * 1.0001 + s * 0x1p-10 * 1.0001);
             }
         }
+    }
+
+    /**
+     * FP8 recipe 2 plans no quantized head: a tied model's embedding is planned alone (the runner uses it as the
+     * head), an untied model's {@code lm_head.weight} stays one float tensor; INT8 still quantizes both.
+     */
+    @Test
+    void fp8LeavesTheLmHeadAFloatTensorTiedOrNot() throws java.io.IOException {
+        ModelConfig tied = ModelConfig.load(model);
+        Path untiedDir = java.nio.file.Files.createDirectories(tmp.resolve("untied"));
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var config = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(model.resolve("config.json").toFile());
+        config.put("tie_word_embeddings", false);
+        java.nio.file.Files.write(untiedDir.resolve("config.json"), json.writeValueAsBytes(config));
+        ModelConfig untied = ModelConfig.load(untiedDir);
+        long[] shape = {tied.vocabSize(), tied.hiddenSize()};
+        var arena = java.lang.foreign.Arena.ofAuto();
+        var embedding = new Tensor("model.embed_tokens.weight", DType.F32, shape, arena.allocate(shape[0] * shape[1] * 4));
+        var head = new Tensor("lm_head.weight", DType.BF16, shape, arena.allocate(shape[0] * shape[1] * 2));
+        var fp8Tied = new CudaQuantizedTransform(Dtype.BFLOAT16, Quantization.FP8, tied);
+        var fp8Untied = new CudaQuantizedTransform(Dtype.BFLOAT16, Quantization.FP8, untied);
+        assertThat(fp8Tied.plan(embedding)).extracting(EngineTensor::name).containsExactly("model.embed_tokens.weight");
+        assertThat(fp8Untied.plan(embedding)).extracting(EngineTensor::name).containsExactly("model.embed_tokens.weight");
+        assertThat(fp8Untied.plan(head)).singleElement().satisfies(t -> {
+            assertThat(t.name()).isEqualTo("lm_head.weight");
+            assertThat(t.dtype()).isEqualTo("BF16");
+        });
+        assertThat(new CudaQuantizedTransform(Dtype.BFLOAT16, Quantization.INT8, tied).plan(embedding))
+                .extracting(EngineTensor::name).containsExactly("model.embed_tokens.weight", "lm_head.qweight", "lm_head.scales");
+        assertThat(new CudaQuantizedTransform(Dtype.BFLOAT16, Quantization.INT8, untied).plan(head))
+                .extracting(EngineTensor::name).containsExactly("lm_head.qweight", "lm_head.scales");
+        assertThat(fp8Untied.plan(new Tensor("model.layers.0.mlp.down_proj.weight", DType.F32, new long[] {64, 128},
+                arena.allocate(64 * 128 * 4)))).extracting(EngineTensor::name)
+                .containsExactly("model.layers.0.mlp.down_proj.qweight", "model.layers.0.mlp.down_proj.scales");
     }
 
     @Test
@@ -157,6 +195,11 @@ class CudaQuantizedEngineIT {
         assertThat(int8).isNotEqualTo(none);
         assertThat(int4).isNotEqualTo(none).isNotEqualTo(int8);
         assertThat(fp8).isNotEqualTo(none).isNotEqualTo(int8).isNotEqualTo(int4);
+        // An FP8 entry of another recipe is another key: rebuilt, never read as this recipe's.
+        assertThat(EngineCache.keyInputs(model, base.toBuilder().quantization(Quantization.FP8).build(), ANY_GPU)
+                .get("fp8_recipe").intValue()).isEqualTo(CudaQuantizedTransform.FP8_RECIPE).isEqualTo(2);
+        assertThat(EngineCache.keyInputs(model, base.toBuilder().quantization(Quantization.INT8).build(), ANY_GPU)
+                .has("fp8_recipe")).as("other keys unchanged").isFalse();
         ModelConfig config = ModelConfig.load(model);
         assertThat(EngineBuilder.defaultTransform(base.toBuilder().quantization(Quantization.INT4).build(), ANY_GPU, config)
                 .describe()).isEqualTo("cuda row-major, dtype auto, weight-only int4");

@@ -4,6 +4,7 @@ import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 
+import io.trtllm.sampling.VectorExp;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
@@ -116,31 +117,8 @@ final class VectorLanes {
         }
     }
 
-    static final float LOG2E = 1.44269504088896341f;
-    static final float LN2_HI = 0.693359375f;
-    static final float LN2_LO = -2.12194440e-4f;
-    /** 1.5 × 2^23: adding it rounds a float below 2^22 in magnitude to an integer in the low mantissa bits. */
-    static final float ROUND = 12582912f;
-
-    /**
-     * {@code e^x} lane-wise, within 2 ulp for x in [-87.3, 88.7] (Cephes' {@code expf}: x = n·ln2 + r,
-     * a degree-6 polynomial for e^r, times 2^n built in the exponent bits); below that range the result
-     * is e^-87.3 ≈ 1e-38 instead of a subnormal. The incubator's {@code lanewise(EXP)} falls back to a
-     * per-lane path on some CPUs and JDKs (the profile showed it at a fifth of a batched step).
-     */
+    /** {@code e^x} lane-wise: {@link VectorExp#exp} (within 2 ulp for x in [-87.3, 88.7]). */
     static FloatVector exp(FloatVector x) {
-        x = x.max(-87.33654f).min(88.72283f);
-        FloatVector shifted = x.fma(LOG2E, ROUND);
-        FloatVector n = shifted.sub(ROUND);
-        // n · LN2_HI is exact (9 + 8 significant bits), so r carries ln2's low part separately.
-        FloatVector r = x.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
-        FloatVector p = r.fma(1.9875691500e-4f, 1.3981999507e-3f);
-        p = p.fma(r, FloatVector.broadcast(F, 8.3334519073e-3f));
-        p = p.fma(r, FloatVector.broadcast(F, 4.1665795894e-2f));
-        p = p.fma(r, FloatVector.broadcast(F, 1.6666665459e-1f));
-        p = p.fma(r, FloatVector.broadcast(F, 5.0000001201e-1f));
-        p = p.fma(r.mul(r), r).add(1f);
-        IntVector exponent = shifted.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND)).add(127).lanewise(LSHL, 23);
-        return p.mul(exponent.reinterpretAsFloats());
+        return VectorExp.exp(x);
     }
 }

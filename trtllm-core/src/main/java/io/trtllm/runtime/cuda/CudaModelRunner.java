@@ -84,7 +84,10 @@ import org.slf4j.LoggerFactory;
  * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
  * inputs), {@code silu_mul_f8} (the down projection's), {@code quant_f8} (the attention output, the
  * o-projection's), decode rows included (measured faster than the FP8 GEMV, see {@link Projections#enableFp8Gemm}).
- * The LM head stays weight-only (FP8 weights, BF16 activations: the logits' precision).
+ * The LM head is never W8A8: engines of FP8 recipe 2 (see {@code CudaQuantizedTransform.FP8_RECIPE}) hold it in
+ * the weights' 16-bit type, as ModelOpt's FP8 checkpoints do (the logits' precision: on stories15M a BF16 head cut
+ * the top-1 flips against float32 from 75 to 61 of 2,037 positions, docs/PERFORMANCE.md "FP8 recipe"); an engine
+ * of recipe 1 keeps its FP8 head weight-only.
  *
  * <p>{@link #enqueue} is the pass; its parts each do one job and own what they allocate:
  * {@link DeviceMemory} (every allocation, the out-of-memory messages), {@link CudaWeights} (upload and
@@ -347,9 +350,10 @@ final class CudaModelRunner implements ModelRunner {
             case FLOAT -> weightType + " weights";
             case INT8 -> "weight-only INT8 (" + weightType + " activations)";
             case INT4 -> "weight-only INT4 (" + weightType + " activations)";
-            case FP8 -> projections.fp8Gemm() != null
+            case FP8 -> (projections.fp8Gemm() != null
                     ? "FP8 E4M3 weights, W8A8 through cuBLASLt (per-token activation scales)"
-                    : "FP8 E4M3 weights (" + weightType + " activations)";
+                    : "FP8 E4M3 weights (" + weightType + " activations)")
+                    + (weights.lmHead.quantized() ? ", FP8 LM head" : ", " + weightType + " LM head");
         };
         String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
         return device + ", " + weightsNote + ", " + kvNote + ", cuBLAS + kernels " + kernels.origin()

@@ -62,7 +62,8 @@ final class CudaWeights implements AutoCloseable {
         this.memory = memory;
         int dim = config.hiddenSize();
         this.embedding = uploadMatrix(weights, List.of("model.embed_tokens.weight"), config.vocabSize(), dim);
-        // A quantized engine quantizes a tied head into lm_head.qweight (the embedding keeps its dtype for lookups).
+        // An INT8 / INT4 engine (and FP8 recipe 1's) quantizes a tied head into lm_head.qweight, the embedding keeping its
+        // dtype for lookups; FP8 recipe 2 writes no head, so the embedding is the head here, in the 16-bit type.
         this.lmHead = config.tieWordEmbeddings() && !weights.contains("lm_head" + QuantizedLayout.QWEIGHT)
                 ? DeviceMatrix.floats(embedding, config.vocabSize(), dim)
                 : uploadLinear(weights, List.of("lm_head"), config.vocabSize(), dim);

@@ -22,8 +22,8 @@ import java.util.Arrays;
  * m.qweight  U8   [rows, cols / 2]        int4: byte (r, c / 2) holds q(r, c) of even c in its low nibble and
  *                                         q(r, c + 1) in its high nibble, two's complement
  * m.scales   F32  [rows, cols / group]    int4: w(r, c) ≈ q(r, c) · s(r, c / group)
- * m.qweight  F8_E4M3 [rows, cols]         fp8: w(r, c) ≈ e4m3(r, c) · s(r), s(r) = max|w(r, ·)| / 448
- * m.scales   F32  [rows]
+ * m.qweight  F8_E4M3 [rows, cols]         fp8: w(r, c) ≈ e4m3(r, c) · s(r); the builder writes one scale for the
+ * m.scales   F32  [rows]                  whole source tensor, s(r) = max|w| / 448, in every row ({@link #fp8Scales})
  * </pre>
  *
  * <p>The numbers are those of the CPU backend's {@code PanelLayout} (only the arrangement differs):
@@ -109,13 +109,23 @@ public final class QuantizedLayout {
         }
     }
 
-    /** The FP8 scales of {@code source}, one per row: {@code max|w(r, ·)| / 448} (E4M3's largest value). */
+    /**
+     * The FP8 scales of {@code source}, one per row as the layout stores them, all equal to the tensor's
+     * {@code max|w| / 448} (E4M3's largest value): NVIDIA ModelOpt's {@code FP8_DEFAULT_CFG} weight quantizer
+     * ({@code axis None}, max calibration), which TensorRT-LLM's FP8 checkpoints carry. E4M3 is a floating-point
+     * format, so a row's relative rounding error does not depend on its scale (only values below 2⁻⁶ of the scale,
+     * subnormal, lose bits): on stories15M per-row scales were no more accurate (docs/PERFORMANCE.md, "FP8 recipe").
+     * A stacked projection (q|k|v) keeps one scale per source tensor. The CUDA kernels read a scale per row, so
+     * engines of per-row scales (FP8 recipe 1) still run.
+     */
     public static float[] fp8Scales(Tensor source) {
         Matrix m = Matrix.of(source);
-        float[] s = new float[m.rows];
+        float max = 0;
         for (int r = 0; r < m.rows; r++) {
-            s[r] = m.maxAbs(r, 0, m.cols) / Fp8.MAX;
+            max = Math.max(max, m.maxAbs(r, 0, m.cols));
         }
+        float[] s = new float[m.rows];
+        Arrays.fill(s, max / Fp8.MAX);
         return s;
     }
 

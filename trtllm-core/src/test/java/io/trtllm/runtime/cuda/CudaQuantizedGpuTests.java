@@ -26,14 +26,8 @@ import io.trtllm.runtime.cpu.ArchitectureParityTests.Reference;
 import io.trtllm.runtime.cpu.CpuModelRunner;
 import io.trtllm.runtime.cuda.CudaArchitectureParityGpuTests.Diff;
 import io.trtllm.runtime.cuda.DeviceMatrix.Format;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.trtllm.model.Checkpoint;
-import io.trtllm.model.SafeTensorsWriter;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.util.ArrayList;
-import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.provider.ValueSource;
 import java.lang.foreign.Arena;
@@ -120,7 +114,7 @@ class CudaQuantizedGpuTests {
         float[] scales = switch (format) {
             case INT4 -> QuantizedLayout.int4Scales(t, group);
             case INT8 -> QuantizedLayout.int8Scales(t);
-            case FP8 -> QuantizedLayout.fp8Scales(t);
+            case FP8 -> QuantizedLayoutTests.fp8RowScales(t);  // per row: a kernel reading another row's scale fails
             case FLOAT -> throw new IllegalArgumentException("not quantized");
         };
         MemorySegment values = arena.allocate(int4 ? (long) rows * cols / 2 : (long) rows * cols, 64);
@@ -427,8 +421,8 @@ class CudaQuantizedGpuTests {
 
     /**
      * The runner on FP8 engines of the tiny fixtures (sm_89 or newer), weight-only ({@code trtllm.cuda.fp8Gemm=false}), against the CPU backend on a float32
-     * checkpoint of the very numbers the engine holds (each FP8 value times its row's scale; the head untied,
-     * since the engine quantizes a tied head beside the float embedding): prefill and one token a pass within
+     * checkpoint of the very numbers the engine holds ({@link DequantizedCheckpoint}: each FP8 value times its row's
+     * scale; the LM head, not quantized since FP8 recipe 2, the float embedding): prefill and one token a pass within
      * the BF16 bound; the distance to transformers float32 (what FP8 weights cost) recorded, and bounded
      * loosely at 0.15 rel L2 to catch a wrong decoding.
      */
@@ -445,7 +439,7 @@ class CudaQuantizedGpuTests {
         try (EngineLease lease = EngineCache.openPrebuilt(cudaEngine)) {
             ModelConfig config = lease.config().modelConfig();
             int vocab = config.vocabSize();
-            Path dequantized = dequantizedCheckpoint(lease.weights(), dir, tmp.resolve("dequantized"));
+            Path dequantized = DequantizedCheckpoint.write(lease.weights(), dir, tmp.resolve("dequantized"));
             float[][] cpu = new float[prompt.length][];
             try (var weights = Checkpoint.open(dequantized);
                  var runner = new CpuModelRunner(ModelConfig.load(dequantized), weights, new KvCacheSpec(32, 4), DType.F32, 4)) {
@@ -478,44 +472,6 @@ class CudaQuantizedGpuTests {
                 assertThat(vsHf.relL2()).isLessThan(0.15);
             }
         }
-    }
-
-    /**
-     * A float32 checkpoint of what a quantized engine holds: each module's {@code .qweight}·{@code .scales} as
-     * its {@code .weight}, the other tensors as floats, the fixture's config with the head untied.
-     */
-    private static Path dequantizedCheckpoint(Checkpoint engine, Path fixture, Path out) throws IOException {
-        List<SafeTensorsWriter.Entry> entries = new ArrayList<>();
-        for (String name : engine.names()) {
-            Tensor t = engine.tensor(name);
-            if (name.endsWith(QuantizedLayout.SCALES)) {
-                continue;
-            }
-            if (name.endsWith(QuantizedLayout.QWEIGHT)) {
-                String module = name.substring(0, name.length() - QuantizedLayout.QWEIGHT.length());
-                Tensor s = engine.tensor(module + QuantizedLayout.SCALES);
-                int rows = (int) t.dim(0);
-                int cols = (int) t.dim(1);
-                float[] w = new float[rows * cols];
-                for (int r = 0; r < rows; r++) {
-                    float scale = s.data().get(QuantizedLayoutTests.F32, 4L * r);
-                    for (int c = 0; c < cols; c++) {
-                        w[r * cols + c] = QuantizedLayoutTests.fp8(t.data(), cols, r, c) * scale;
-                    }
-                }
-                entries.add(new SafeTensorsWriter.Entry(module + ".weight", t.shape(), w));
-            } else {
-                MemorySegment f32 = Arena.ofAuto().allocate(t.numel() * Float.BYTES, 64);
-                TensorConversion.convert(t, DType.F32, f32);
-                entries.add(new SafeTensorsWriter.Entry(name, t.shape(), f32.toArray(ValueLayout.JAVA_FLOAT)));
-            }
-        }
-        Files.createDirectories(out);
-        SafeTensorsWriter.writeF32(out.resolve("model.safetensors"), entries, Map.of("format", "pt"));
-        ObjectNode config = (ObjectNode) new ObjectMapper().readTree(fixture.resolve("config.json").toFile());
-        config.put("tie_word_embeddings", false);
-        Files.write(out.resolve("config.json"), new ObjectMapper().writeValueAsBytes(config));
-        return out;
     }
 
     /**

@@ -13,6 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -161,6 +162,50 @@ class QuantizedLayoutTests {
         }
     }
 
+    /** Per-row FP8 scales, {@code max|w(r, ·)| / 448} (FP8 recipe 1's): the kernels' tests use them, so that a kernel
+     * reading another row's scale is caught. */
+    static float[] fp8RowScales(Tensor w) {
+        int rows = (int) w.dim(0);
+        int cols = (int) w.dim(1);
+        float[] s = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                s[r] = Math.max(s[r], Math.abs(get(w, r, c)));
+            }
+            s[r] /= io.trtllm.model.Fp8.MAX;
+        }
+        return s;
+    }
+
+    /** The engine's scales: one per tensor, {@code max|w| / 448}, repeated in every row; a zero tensor's is 0. */
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void fp8ScalesAreOnePerTensorMappingItsLargestValueTo448(long seed) {
+        Gen g = new Gen(seed);
+        int rows = g.intBetween(1, 24);
+        int cols = 16 * g.intBetween(1, 12);
+        Tensor w = matrix(g, "m.weight", g.oneOf(DType.F32, DType.BF16, DType.F16), rows, cols);
+        float max = 0;
+        for (float s : fp8RowScales(w)) {
+            max = Math.max(max, s);
+        }
+        float[] scales = QuantizedLayout.fp8Scales(w);
+        assertThat(scales).hasSize(rows);
+        float amax = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                amax = Math.max(amax, Math.abs(get(w, r, c)));
+            }
+        }
+        for (float s : scales) {
+            assertThat(s).isEqualTo(amax / 448);
+        }
+        Tensor zero = matrix(new Gen(seed), "z.weight", DType.F32, 3, 16);
+        zero.data().fill((byte) 0);
+        assertThat(QuantizedLayout.fp8Scales(zero)).containsExactly(0f, 0f, 0f);
+    }
+
+    /** The writer with either scales (per tensor, as engines are built; per row, as the kernel tests use). */
     @ParameterizedTest(name = "seed {0}")
     @MethodSource("seeds")
     void fp8ValuesAreTheSourceWithinHalfAStepOfTheScaledFormat(long seed) {
@@ -168,23 +213,20 @@ class QuantizedLayoutTests {
         int rows = g.intBetween(1, 24);
         int cols = 16 * g.intBetween(1, 12);
         Tensor w = matrix(g, "m.weight", g.oneOf(DType.F32, DType.BF16, DType.F16), rows, cols);
-        float[] scales = QuantizedLayout.fp8Scales(w);
-        MemorySegment values = arena.allocate((long) rows * cols);
-        QuantizedLayout.writeFp8(w, scales, values);
-        for (int r = 0; r < rows; r++) {
-            float max = 0;
-            for (int c = 0; c < cols; c++) {
-                max = Math.max(max, Math.abs(get(w, r, c)));
-            }
-            assertThat(scales[r]).isEqualTo(max / 448);
-            for (int c = 0; c < cols; c++) {
-                int code = values.get(ValueLayout.JAVA_BYTE, (long) r * cols + c) & 0xff;
-                float v = get(w, r, c);
-                assertThat(code & 0x7f).as("(%d, %d): never NaN", r, c).isNotEqualTo(0x7f);
-                assertThat(code).isEqualTo(scales[r] == 0 ? 0 : io.trtllm.model.Fp8.encode(v / scales[r]));
-                // E4M3 keeps 4 significant bits: within 1/16 of the value, or half a subnormal step of the scale.
-                double err = Math.abs(v - (double) io.trtllm.model.Fp8.decode(code) * scales[r]);
-                assertThat(err).as("(%d, %d)", r, c).isLessThanOrEqualTo(Math.abs(v) / 16 * 1.0001 + scales[r] * 0x1p-10 * 1.0001);
+        for (float[] scales : List.of(QuantizedLayout.fp8Scales(w), fp8RowScales(w))) {
+            MemorySegment values = arena.allocate((long) rows * cols);
+            QuantizedLayout.writeFp8(w, scales, values);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    int code = values.get(ValueLayout.JAVA_BYTE, (long) r * cols + c) & 0xff;
+                    float v = get(w, r, c);
+                    assertThat(code & 0x7f).as("(%d, %d): never NaN", r, c).isNotEqualTo(0x7f);
+                    assertThat(code).isEqualTo(scales[r] == 0 ? 0 : io.trtllm.model.Fp8.encode(v / scales[r]));
+                    // E4M3 keeps 4 significant bits: within 1/16 of the value, or half a subnormal step of the scale.
+                    double err = Math.abs(v - (double) io.trtllm.model.Fp8.decode(code) * scales[r]);
+                    assertThat(err).as("(%d, %d)", r, c)
+                            .isLessThanOrEqualTo(Math.abs(v) / 16 * 1.0001 + scales[r] * 0x1p-10 * 1.0001);
+                }
             }
         }
     }
