@@ -82,14 +82,14 @@ import org.slf4j.LoggerFactory;
  * candidates and times each ({@value #REPEATS} runs after a warm-up, CUDA events, into the call's own output or raw
  * scratch with β = 0, before the real run overwrites it); the fastest is kept for the bucket, and later row
  * counts of the bucket reuse it where {@code cublasLtMatmulAlgoCheck} accepts it for their layouts. Calls under
- * stream capture, accumulating calls without a separate scratch, and {@code profile = false} (system property
- * {@value #PROFILE_PROPERTY}{@code =false}) take the heuristic's first candidate, as before.
+ * stream capture, accumulating calls without a separate scratch, and {@code profile = false} (the default: system
+ * property {@value #PROFILE_PROPERTY}{@code =true} turns measuring on) take the heuristic's first candidate.
  */
 final class Fp8Gemm implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Fp8Gemm.class);
     /** Shapes kept at most; beyond, plans are made and dropped per call (prefill passes of unusual sizes). */
     private static final int MAX_PLANS = 4096;
-    /** System property turning the measured choice of algorithms off ({@link #profileByDefault}). */
+    /** System property turning the measured choice of algorithms on ({@link #profileByDefault}). */
     static final String PROFILE_PROPERTY = "trtllm.cuda.fp8.profile";
     /** Timed runs per candidate algorithm (after one warm-up run). */
     static final int REPEATS = 5;
@@ -143,11 +143,13 @@ final class Fp8Gemm implements AutoCloseable {
 
     /**
      * Whether algorithms are chosen by measurement unless a caller says otherwise: the system property
-     * {@value #PROFILE_PROPERTY} (default true). Off, a device and cuBLASLt version always run the same algorithm
-     * (measurements may pick differently from one process to the next, which can change the last bits of a result).
+     * {@value #PROFILE_PROPERTY}, default false. Measured on an H100 (2026-12-07, docs/PERFORMANCE.md) the choice
+     * gained nothing on the Llama-3.1-8B shapes (0.98–1.00× the heuristic's first on the layer, worse on o at 1–32
+     * rows: eager runs of 10 µs GEMMs time the launches more than the kernels); off, a device and cuBLASLt version
+     * always run the same algorithm.
      */
     static boolean profileByDefault() {
-        return !"false".equalsIgnoreCase(System.getProperty(PROFILE_PROPERTY, "true").strip());
+        return "true".equalsIgnoreCase(System.getProperty(PROFILE_PROPERTY, "false").strip());
     }
 
     /** As above; {@code profile} false takes the heuristic's first algorithm instead of measuring its candidates. */

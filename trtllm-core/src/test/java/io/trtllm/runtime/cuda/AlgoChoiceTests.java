@@ -51,15 +51,15 @@ class AlgoChoiceTests {
     }
 
     @Test
-    void fp8ProfilingIsOnUnlessThePropertySaysFalse() {
+    void fp8ProfilingIsOffUnlessThePropertySaysTrue() {
         String before = System.getProperty(Fp8Gemm.PROFILE_PROPERTY);
         try {
             System.clearProperty(Fp8Gemm.PROFILE_PROPERTY);
-            assertThat(Fp8Gemm.profileByDefault()).isTrue();
-            System.setProperty(Fp8Gemm.PROFILE_PROPERTY, " FALSE ");
             assertThat(Fp8Gemm.profileByDefault()).isFalse();
-            System.setProperty(Fp8Gemm.PROFILE_PROPERTY, "true");
+            System.setProperty(Fp8Gemm.PROFILE_PROPERTY, " TRUE ");
             assertThat(Fp8Gemm.profileByDefault()).isTrue();
+            System.setProperty(Fp8Gemm.PROFILE_PROPERTY, "false");
+            assertThat(Fp8Gemm.profileByDefault()).isFalse();
         } finally {
             if (before == null) {
                 System.clearProperty(Fp8Gemm.PROFILE_PROPERTY);

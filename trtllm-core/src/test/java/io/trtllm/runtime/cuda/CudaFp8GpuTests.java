@@ -369,7 +369,7 @@ class CudaFp8GpuTests {
             long workspace = d.alloc(32L << 20);
             QuantGemv qgemv = new QuantGemv(kernels);
             Gemv gemv = new Gemv(kernels);
-            try (var gemm = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true);
+            try (var gemm = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, true);
                  var firstPick = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, false)) {
                 // [qkv, o, gate_up, down]: FP8 matrices (codes 0x38 = 1, scales uploaded) and BF16 ones
                 Shape[] shapes = SHAPES.subList(5, 9).toArray(Shape[]::new);
