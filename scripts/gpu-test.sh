@@ -8,16 +8,18 @@
 #   bench-latency.txt, bench-throughput.txt, bench-throughput.json
 #   env.txt           nvidia-smi, java -version
 # Steps: GPU_TEST_STEPS="tests latency throughput" (default all). GPU_TEST_CLASSES="io.trtllm.x.ATests ..." runs only
-# those test classes (default: every class of io.trtllm tagged gpu).
+# those test classes (default: every class of io.trtllm tagged gpu); GPU_TEST_METHODS="io.trtllm.x.ATests#m ..." adds single
+# methods (parameterized ones with their parameter types, no spaces: "...#m(java.lang.String,java.nio.file.Path)").
 set -uo pipefail
 root="$(pwd)"
 out="${OUT:-$root/gpu-out}"
 work="${TRTLLM_GPU_WORK:-/tmp/trtllm-gpu}"
 steps="${GPU_TEST_STEPS:-tests latency throughput}"
 select=(--select-package io.trtllm)
-if [[ -n "${GPU_TEST_CLASSES:-}" ]]; then
+if [[ -n "${GPU_TEST_CLASSES:-}${GPU_TEST_METHODS:-}" ]]; then
   select=()
-  for c in $GPU_TEST_CLASSES; do select+=(--select-class "$c"); done
+  for c in ${GPU_TEST_CLASSES:-}; do select+=(--select-class "$c"); done
+  for m in ${GPU_TEST_METHODS:-}; do select+=(--select-method "$m"); done
 fi
 bundle_dir="${GPU_BUNDLE_DIR:-.gpu}"
 mkdir -p "$out"

@@ -17,6 +17,7 @@ import static org.bytedeco.cuda.global.cublas.CUBLAS_STATUS_NOT_SUPPORTED;
 import static org.bytedeco.cuda.global.cublas.cublasLtCreate;
 import static org.bytedeco.cuda.global.cublas.cublasLtDestroy;
 import static org.bytedeco.cuda.global.cublas.cublasLtMatmul;
+import static org.bytedeco.cuda.global.cublas.cublasLtMatmulAlgoCheck;
 import static org.bytedeco.cuda.global.cublas.cublasLtMatmulAlgoGetHeuristic;
 import static org.bytedeco.cuda.global.cublas.cublasLtMatmulDescCreate;
 import static org.bytedeco.cuda.global.cublas.cublasLtMatmulDescDestroy;
@@ -28,6 +29,13 @@ import static org.bytedeco.cuda.global.cublas.cublasLtMatrixLayoutCreate;
 import static org.bytedeco.cuda.global.cublas.cublasLtMatrixLayoutDestroy;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_8F_E4M3;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaStreamIsCapturing;
+import static io.trtllm.runtime.cuda.Cuda.check;
 
 import java.util.HashMap;
 import java.util.List;
@@ -38,6 +46,7 @@ import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
 import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
@@ -64,14 +73,26 @@ import org.slf4j.LoggerFactory;
  * <p>Layout: cuBLASLt's FP8 kernels take "TN" only: row-major {@code out = x · Wᵀ} is column-major
  * {@code outᵀ (outDim × rows) = W (k × outDim, op T) · xᵀ (k × rows, op N)}, which is that. Dimensions:
  * {@link #fits} (multiples of 16, 16-byte aligned rows); the caller takes the weight-only path otherwise.
- * Per shape {@code (outDim, inDim, rows, accumulate)}: the matrix layouts and the heuristic's algorithm, made
+ * Per shape {@code (outDim, inDim, rows, accumulate)}: the matrix layouts and the algorithm, made
  * once and kept; the workspace is the caller's (allocated before any capture), so a pass allocates nothing
  * and may be captured into a CUDA graph once its shapes have run eagerly.
+ *
+ * <p>The algorithm: chosen by measurement ({@link AlgoChoice}). The first eager call of a shape in a new
+ * {@linkplain AlgoChoice#rowBucket row bucket} asks the heuristic for up to {@value AlgoChoice#MAX_CANDIDATES}
+ * candidates and times each ({@value #REPEATS} runs after a warm-up, CUDA events, into the call's own output or raw
+ * scratch with β = 0, before the real run overwrites it); the fastest is kept for the bucket, and later row
+ * counts of the bucket reuse it where {@code cublasLtMatmulAlgoCheck} accepts it for their layouts. Calls under
+ * stream capture, accumulating calls without a separate scratch, and {@code profile = false} (the default: system
+ * property {@value #PROFILE_PROPERTY}{@code =true} turns measuring on) take the heuristic's first candidate.
  */
 final class Fp8Gemm implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Fp8Gemm.class);
     /** Shapes kept at most; beyond, plans are made and dropped per call (prefill passes of unusual sizes). */
     private static final int MAX_PLANS = 4096;
+    /** System property turning the measured choice of algorithms on ({@link #profileByDefault}). */
+    static final String PROFILE_PROPERTY = "trtllm.cuda.fp8.profile";
+    /** Timed runs per candidate algorithm (after one warm-up run). */
+    static final int REPEATS = 5;
 
     /** How a shape's scales are applied. */
     enum Scaling {
@@ -99,6 +120,12 @@ final class Fp8Gemm implements AutoCloseable {
     private @Nullable cublasLtMatmulDescOpaque_t vectorDesc;
     private @Nullable cublasLtMatmulPreferenceOpaque_t preference;
     private final Map<List<Integer>, Plan> plans = new HashMap<>();
+    /** The measured choice by (outDim, inDim, row bucket, scaling): a heuristic result holding the algorithm. */
+    private final Map<List<Integer>, cublasLtMatmulHeuristicResult_t> chosen = new HashMap<>();
+    private final boolean profile;
+    private @Nullable CUevent_st start;
+    private @Nullable CUevent_st stop;
+    private int profiled;
     private final FloatPointer one = new FloatPointer(1f);
     private final FloatPointer zero = new FloatPointer(0f);
     private final LongPointer address = new LongPointer(1);
@@ -111,6 +138,24 @@ final class Fp8Gemm implements AutoCloseable {
      * the stream's other cuBLAS calls, which run in order); {@code tryOuterVector} false forces the epilogue.
      */
     Fp8Gemm(KernelModule kernels, CUstream_st stream, long workspace, long workspaceBytes, boolean tryOuterVector) {
+        this(kernels, stream, workspace, workspaceBytes, tryOuterVector, profileByDefault());
+    }
+
+    /**
+     * Whether algorithms are chosen by measurement unless a caller says otherwise: the system property
+     * {@value #PROFILE_PROPERTY}, default false. Measured on an H100 (2026-12-07, docs/PERFORMANCE.md) the choice
+     * gained nothing on the Llama-3.1-8B shapes (0.98–1.00× the heuristic's first on the layer, worse on o at 1–32
+     * rows: eager runs of 10 µs GEMMs time the launches more than the kernels); off, a device and cuBLASLt version
+     * always run the same algorithm.
+     */
+    static boolean profileByDefault() {
+        return "true".equalsIgnoreCase(System.getProperty(PROFILE_PROPERTY, "false").strip());
+    }
+
+    /** As above; {@code profile} false takes the heuristic's first algorithm instead of measuring its candidates. */
+    Fp8Gemm(KernelModule kernels, CUstream_st stream, long workspace, long workspaceBytes, boolean tryOuterVector,
+            boolean profile) {
+        this.profile = profile;
         this.stream = stream;
         this.kernels = kernels;
         this.epilogueFn = kernels.function("f8_epilogue");
@@ -151,9 +196,18 @@ final class Fp8Gemm implements AutoCloseable {
         return calls;
     }
 
-    /** The scaling a shape uses (making its plan when new). */
+    /** Row buckets and shapes whose algorithm was chosen by timing its candidates (for tests and logs). */
+    int profiled() {
+        return profiled;
+    }
+
+    /** The scaling a shape uses (making its plan, without measuring, when new). */
     Scaling scaling(int outDim, int inDim, int rows, boolean accumulate) {
-        return plan(outDim, inDim, rows, accumulate).scaling();
+        return plan(outDim, inDim, rows, accumulate, null).scaling();
+    }
+
+    /** A call's device operands, for timing candidate algorithms on them. */
+    private record Operands(long weights, long weightScales, long in, long inScales, long out, long raw) {
     }
 
     /**
@@ -168,7 +222,8 @@ final class Fp8Gemm implements AutoCloseable {
             throw new IllegalArgumentException("the FP8 GEMM does not take " + rows + " rows through a " + w.format()
                     + " matrix of " + w.rows() + " × " + w.cols());
         }
-        Plan plan = plan(w.rows(), w.cols(), rows, accumulate);
+        Plan plan = plan(w.rows(), w.cols(), rows, accumulate,
+                new Operands(w.weights(), w.scales(), in, inScales, out, raw));
         calls++;
         if (plan.scaling() == Scaling.OUTER_VECTOR) {
             setPointer(plan.desc(), CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, w.scales());
@@ -198,17 +253,17 @@ final class Fp8Gemm implements AutoCloseable {
         checkBlas(cublasLtMatmulDescSetAttribute(desc, attribute, address, Long.BYTES), "cublasLtMatmulDescSetAttribute");
     }
 
-    private Plan plan(int outDim, int inDim, int rows, boolean accumulate) {
+    private Plan plan(int outDim, int inDim, int rows, boolean accumulate, @Nullable Operands ops) {
         List<Integer> key = List.of(outDim, inDim, rows, accumulate ? 1 : 0);
         Plan plan = plans.get(key);
         if (plan == null) {
-            plan = makePlan(outDim, inDim, rows);
+            plan = makePlan(outDim, inDim, rows, accumulate, ops);
             plans.put(key, plan);
         }
         return plan;
     }
 
-    private Plan makePlan(int outDim, int inDim, int rows) {
+    private Plan makePlan(int outDim, int inDim, int rows, boolean accumulate, @Nullable Operands ops) {
         cublasLtMatrixLayoutOpaque_t a = layout(CUDA_R_8F_E4M3, inDim, outDim, inDim);
         cublasLtMatrixLayoutOpaque_t b = layout(CUDA_R_8F_E4M3, inDim, rows, inDim);
         cublasLtMatrixLayoutOpaque_t c = layout(CUDA_R_32F, outDim, rows, outDim);
@@ -216,7 +271,8 @@ final class Fp8Gemm implements AutoCloseable {
         if (vector != null) {
             cublasLtMatmulHeuristicResult_t algo = heuristic(vector, a, b, c);
             if (algo != null) {
-                return new Plan(Scaling.OUTER_VECTOR, vector, a, b, c, algo);
+                return new Plan(Scaling.OUTER_VECTOR, vector, a, b, c,
+                        choose(Scaling.OUTER_VECTOR, vector, a, b, c, outDim, inDim, rows, accumulate, algo, ops));
             }
             if (!loggedFallback) {
                 loggedFallback = true;
@@ -229,7 +285,113 @@ final class Fp8Gemm implements AutoCloseable {
             throw new CudaException("cuBLASLt has no FP8 E4M3 algorithm for " + outDim + " × " + inDim + " × " + rows
                     + " rows on this device", CUBLAS_STATUS_NOT_SUPPORTED, false);
         }
-        return new Plan(Scaling.EPILOGUE, Objects.requireNonNull(unitDesc), a, b, c, algo);
+        return new Plan(Scaling.EPILOGUE, Objects.requireNonNull(unitDesc), a, b, c,
+                choose(Scaling.EPILOGUE, Objects.requireNonNull(unitDesc), a, b, c, outDim, inDim, rows, accumulate, algo, ops));
+    }
+
+    /**
+     * The algorithm for a new plan: {@code first} (the heuristic's pick) unless measuring applies; then the bucket's
+     * known choice if cuBLASLt accepts it for these layouts, else the fastest candidate, kept for the bucket.
+     */
+    private cublasLtMatmulHeuristicResult_t choose(Scaling scaling, cublasLtMatmulDescOpaque_t desc,
+                                                   cublasLtMatrixLayoutOpaque_t a, cublasLtMatrixLayoutOpaque_t b,
+                                                   cublasLtMatrixLayoutOpaque_t c, int outDim, int inDim, int rows,
+                                                   boolean accumulate, cublasLtMatmulHeuristicResult_t first,
+                                                   @Nullable Operands ops) {
+        if (!profile || ops == null || capturing()) {
+            return first;
+        }
+        // where candidates may write (β = 0): the raw scratch, or the output when the call overwrites it anyway
+        long dst = scaling == Scaling.EPILOGUE ? ops.raw() : accumulate ? (ops.raw() != ops.out() ? ops.raw() : 0) : ops.out();
+        if (dst == 0) {
+            return first;
+        }
+        List<Integer> bucket = List.of(outDim, inDim, AlgoChoice.rowBucket(rows), scaling.ordinal());
+        cublasLtMatmulHeuristicResult_t known = chosen.get(bucket);
+        if (known != null) {
+            cublasLtMatmulHeuristicResult_t checked = new cublasLtMatmulHeuristicResult_t();
+            int status = cublasLtMatmulAlgoCheck(lt, desc, a, b, c, c, known.algo(), checked);
+            if (status == 0 && checked.workspaceSize() <= workspaceBytes) {
+                checked.algo(known.algo());
+                first.close();
+                return checked;
+            }
+            checked.close();
+            return first;
+        }
+        if (scaling == Scaling.OUTER_VECTOR) {
+            setPointer(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, ops.weightScales());
+            setPointer(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, ops.inScales());
+        }
+        cublasLtMatmulHeuristicResult_t candidates = new cublasLtMatmulHeuristicResult_t(AlgoChoice.MAX_CANDIDATES);
+        try (IntPointer found = new IntPointer(1)) {
+            int status = cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, Objects.requireNonNull(preference),
+                    AlgoChoice.MAX_CANDIDATES, candidates, found);
+            int n = status == 0 ? Math.min(found.get(), AlgoChoice.MAX_CANDIDATES) : 0;
+            int best = AlgoChoice.fastest(n, i -> time(desc, a, b, c, candidates.getPointer(i), ops.weights(), ops.in(), dst));
+            if (best < 0) {
+                return first;
+            }
+            profiled++;
+            cublasLtMatmulHeuristicResult_t keep = copy(candidates.getPointer(best));
+            if (chosen.size() < MAX_PLANS) {
+                chosen.put(bucket, copy(keep));
+            }
+            LOG.debug("cuBLASLt FP8 {} × {} × {} rows ({}): candidate {} of {} by measurement", outDim, inDim, rows, scaling,
+                    best, n);
+            first.close();
+            return keep;
+        } finally {
+            candidates.close();
+        }
+    }
+
+    /** A heuristic result of its own (the struct's fields copied by value). */
+    private static cublasLtMatmulHeuristicResult_t copy(cublasLtMatmulHeuristicResult_t r) {
+        return new cublasLtMatmulHeuristicResult_t().algo(r.algo()).workspaceSize(r.workspaceSize()).state(r.state())
+                .wavesCount(r.wavesCount());
+    }
+
+    /** µs per run of one candidate algorithm into {@code dst} (β = 0); NaN when it does not run. */
+    private double time(cublasLtMatmulDescOpaque_t desc, cublasLtMatrixLayoutOpaque_t a, cublasLtMatrixLayoutOpaque_t b,
+                        cublasLtMatrixLayoutOpaque_t c, cublasLtMatmulHeuristicResult_t candidate, long weights, long in,
+                        long dst) {
+        if (candidate.state() != 0 || candidate.workspaceSize() > workspaceBytes) {
+            return Double.NaN;
+        }
+        CUevent_st begin = start;
+        CUevent_st end = stop;
+        if (begin == null || end == null) {
+            begin = new CUevent_st();
+            end = new CUevent_st();
+            check(cudaEventCreate(begin), "cudaEventCreate");
+            check(cudaEventCreate(end), "cudaEventCreate");
+            start = begin;
+            stop = end;
+        }
+        if (cublasLtMatmul(lt, desc, one, at(weights), a, at(in), b, zero, at(dst), c, at(dst), c, candidate.algo(),
+                at(workspace), workspaceBytes, stream) != 0) {
+            return Double.NaN;  // warm-up; a candidate that does not launch is skipped
+        }
+        check(cudaEventRecord(begin, stream), "cudaEventRecord");
+        for (int r = 0; r < REPEATS; r++) {
+            checkBlas(cublasLtMatmul(lt, desc, one, at(weights), a, at(in), b, zero, at(dst), c, at(dst), c, candidate.algo(),
+                    at(workspace), workspaceBytes, stream), "cublasLtMatmul");
+        }
+        check(cudaEventRecord(end, stream), "cudaEventRecord");
+        check(cudaEventSynchronize(end), "cudaEventSynchronize");
+        try (FloatPointer ms = new FloatPointer(1)) {
+            check(cudaEventElapsedTime(ms, begin, end), "cudaEventElapsedTime");
+            return ms.get() * 1000.0 / REPEATS;
+        }
+    }
+
+    /** Whether the stream is being captured into a graph (no synchronizing, no timing then). */
+    private boolean capturing() {
+        try (IntPointer status = new IntPointer(1)) {
+            check(cudaStreamIsCapturing(stream, status), "cudaStreamIsCapturing");
+            return status.get() != 0;
+        }
     }
 
     private @Nullable cublasLtMatmulHeuristicResult_t heuristic(cublasLtMatmulDescOpaque_t desc,
@@ -294,6 +456,16 @@ final class Fp8Gemm implements AutoCloseable {
             destroy(plan);
         }
         plans.clear();
+        for (cublasLtMatmulHeuristicResult_t r : chosen.values()) {
+            r.close();
+        }
+        chosen.clear();
+        if (start != null) {
+            cudaEventDestroy(start);
+        }
+        if (stop != null) {
+            cudaEventDestroy(stop);
+        }
         if (unitDesc != null) {
             cublasLtMatmulDescDestroy(unitDesc);
         }

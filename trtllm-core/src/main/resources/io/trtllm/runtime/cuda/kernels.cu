@@ -1303,28 +1303,57 @@ GEMV_KERNEL(8)
 // wt scratch, wt(q · s), for cuBLAS (prefill, and decode passes of more rows than the GEMV takes).
 // Grid: one block per row.
 
-// The 8 signed values of one 32-bit word of packed int4 (column order), as floats.
+// Dequantizing in registers must cost less than the bytes it saves: a 16-byte weight vector at an H100 SM's share
+// of the bandwidth (≈ 14.5 bytes a clock) leaves ≈ 9 clocks for 16 int8 / fp8 or 32 int4 values, so a conversion
+// instruction per value (I2F, at 16 a clock per SM on sm_80/90) or a dozen integer steps per FP8 code (e4m3_to_f)
+// makes the GEMV compute-bound: it ran at 0.8x BF16 on the H100 for FP8. Integers therefore go through the
+// exponent trick (TensorRT-LLM's and llama.cpp's dequantizers do the same in f16): the biased code q + 2^(b-1) ORed
+// into the mantissa of 2^23 is the float 2^23 + q + 2^(b-1), exact, and one FADD takes the offset off — a byte
+// permute or shift-and-or plus an FADD per value, all full-rate. FP8 uses sm_89's cvt.rn.f16x2.e4m3x2 (two codes
+// an instruction, exact: every E4M3 value is an f16) and f16 -> f32 (exact).
+
+// The 8 signed values of one 32-bit word of packed int4 (column order), as floats: nibble ^ 8 = q + 8.
 __device__ __forceinline__ void unpack_i4x8(unsigned u, float (&f)[8]) {
+    unsigned b = u ^ 0x88888888u;
 #pragma unroll
     for (int k = 0; k < 8; k++) {
-        f[k] = (float) (((int) (u << (28 - 4 * k))) >> 28);
+        f[k] = __uint_as_float(((b >> (4 * k)) & 0xfu) | 0x4b000000u) - 8388616.0f;  // (2^23 + q + 8) - (2^23 + 8)
     }
 }
 
 
-// The 4 FP8 E4M3 values of one 32-bit word (column order), as floats.
+// The 4 FP8 E4M3 values of one 32-bit word (column order), as floats. sm_89+: the low 16 bits (columns 0, 1) and
+// the high ones through cvt.rn.f16x2.e4m3x2 (the low byte to the low half), then f16 -> f32; below, e4m3_to_f
+// (FP8 engines are refused there, the kernels still compile).
 __device__ __forceinline__ void unpack_f8x4(unsigned u, float* f) {
+#if __CUDA_ARCH__ >= 890
+    asm("{\n\t.reg .b16 c0, c1, h0, h1, h2, h3;\n\t.reg .b32 p0, p1;\n\t"
+        "mov.b32 {c0, c1}, %4;\n\t"
+        "cvt.rn.f16x2.e4m3x2 p0, c0;\n\t"
+        "cvt.rn.f16x2.e4m3x2 p1, c1;\n\t"
+        "mov.b32 {h0, h1}, p0;\n\t"
+        "mov.b32 {h2, h3}, p1;\n\t"
+        "cvt.f32.f16 %0, h0;\n\t"
+        "cvt.f32.f16 %1, h1;\n\t"
+        "cvt.f32.f16 %2, h2;\n\t"
+        "cvt.f32.f16 %3, h3;\n\t}"
+        : "=f"(f[0]), "=f"(f[1]), "=f"(f[2]), "=f"(f[3])
+        : "r"(u));
+#else
 #pragma unroll
     for (int k = 0; k < 4; k++) {
         f[k] = e4m3_to_f((u >> (8 * k)) & 0xffu);
     }
+#endif
 }
 
-// The 4 signed values of one 32-bit word of int8 (column order), as floats.
+// The 4 signed values of one 32-bit word of int8 (column order), as floats: byte ^ 0x80 = q + 128 permuted into
+// the low byte of 0x4b000000 (2^23).
 __device__ __forceinline__ void unpack_i8x4(unsigned u, float* f) {
+    unsigned b = u ^ 0x80808080u;
 #pragma unroll
     for (int k = 0; k < 4; k++) {
-        f[k] = (float) (((int) (u << (24 - 8 * k))) >> 24);
+        f[k] = __uint_as_float(__byte_perm(b, 0x4b000000u, 0x7440u + k)) - 8388736.0f;  // (2^23 + q + 128) - (2^23 + 128)
     }
 }
 

@@ -369,7 +369,8 @@ class CudaFp8GpuTests {
             long workspace = d.alloc(32L << 20);
             QuantGemv qgemv = new QuantGemv(kernels);
             Gemv gemv = new Gemv(kernels);
-            try (var gemm = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true)) {
+            try (var gemm = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, true);
+                 var firstPick = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, false)) {
                 // [qkv, o, gate_up, down]: FP8 matrices (codes 0x38 = 1, scales uploaded) and BF16 ones
                 Shape[] shapes = SHAPES.subList(5, 9).toArray(Shape[]::new);
                 DeviceMatrix[] f8 = new DeviceMatrix[4];
@@ -418,6 +419,7 @@ class CudaFp8GpuTests {
                         boolean acc = m == 1 || m == 3;  // o and down add to the residual (raw scratch: qkv)
                         double tf8 = d.micros(i -> gemm.matmul(w, q8, q8s, gateUp, rows, acc, acc ? qkv : gateUp));
                         double tbf = d.micros(i -> d.cublas(wb, input, gateUp, out, in, rows, m == 1 || m == 3));
+                        double tfirst = d.micros(i -> firstPick.matmul(w, q8, q8s, gateUp, rows, acc, acc ? qkv : gateUp));
                         String gemvNote = "";
                         if (rows <= Gemv.MAX_ROWS) {
                             double g = d.micros(i -> qgemv.launch(w, input, gateUp, out, rows, Gemv.STORE, d.stream));
@@ -427,7 +429,8 @@ class CudaFp8GpuTests {
                         GpuResults.record("fp8 timing 8B %s %dx%d, %d rows: FP8 GEMM (%s) %.1f us (%.0f TFLOP/s), BF16 cuBLAS %.1f us "
                                         + "(%.0f TFLOP/s), x%.2f%s", shapes[m].name(), out, in, rows,
                                 gemm.scaling(out, in, rows, m == 1 || m == 3), tf8, flops / tf8 / 1e6, tbf, flops / tbf / 1e6,
-                                tbf / tf8, gemvNote);
+                                tbf / tf8, gemvNote + String.format("; FP8 GEMM with the heuristic's first algorithm %.1f us (measured"
+                                        + " choice x%.2f)", tfirst, tfirst / tf8));
                     }
                     Runnable bf16Chain = () -> {
                         kernels.args().ptr(x).ptr(0).ptr(norm).ptr(xn).launch(rmsnorm, "rmsnorm", rows, 1, 256, d.stream);

@@ -226,6 +226,110 @@ class CudaQuantizedGpuTests {
         d.free(w.device().weights(), w.device().scales(), x, residual, result);
     }
 
+    /**
+     * µs per call and GB/s of every decode GEMV kind — BF16 ({@link Gemv}), FP8, INT8 and INT4 ({@link QuantGemv}) —
+     * on Llama-3.1-8B's projections (q|k|v stored, o and down accumulating, gate|up as the fused SwiGLU) at 1, 2, 4
+     * and 8 rows, weight copies cycled through {@link CudaGemvGpuTests#TIMING_BYTES} so that L2 holds none of them;
+     * and the per-layer chain (the four projections added up) with its ratio to BF16 and, times 32 layers, the
+     * projections' share of a decode step (attention, norms, embedding and LM head excluded). A benchmark: recorded,
+     * not asserted (weight values do not change the time; scales are real). GB/s counts the weights, their scales,
+     * the activations read and the outputs written.
+     */
+    @Test
+    void recordsGemvTimesOfEveryKindOnLlama8bShapes() {
+        List<Shape> shapes = List.of(new Shape("qkv", 6144, 4096, Gemv.STORE), new Shape("o", 4096, 4096, Gemv.ACCUMULATE),
+                new Shape("gate_up", 14336, 4096, Gemv.SWIGLU), new Shape("down", 4096, 14336, Gemv.ACCUMULATE));
+        int[] rowCounts = {1, 2, 4, 8};
+        List<Format> formats = List.of(Format.FLOAT, Format.FP8, Format.INT8, Format.INT4);
+        try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(14336)) {
+            Gemv gemv = new Gemv(kernels);
+            QuantGemv qgemv = new QuantGemv(kernels);
+            long x = d.alloc(8L * 14336 * Short.BYTES);
+            long out = d.alloc(8L * 2 * 14336 * Float.BYTES);
+            d.uploadBf16(x, 8L * 14336, 5);
+            check(org.bytedeco.cuda.global.cudart.cudaMemset(at(out), 0, 8L * 2 * 14336 * Float.BYTES), "cudaMemset");
+            // µs per call by format, shape and row count
+            double[][][] micros = new double[formats.size()][shapes.size()][rowCounts.length];
+            for (int f = 0; f < formats.size(); f++) {
+                Format format = formats.get(f);
+                for (int si = 0; si < shapes.size(); si++) {
+                    Shape s = shapes.get(si);
+                    int rowsW = s.matrixRows();
+                    int in = s.inDim();
+                    int group = format == Format.INT4 ? QuantizedLayout.int4GroupSize("w", in) : in;
+                    long valueBytes = switch (format) {
+                        case FLOAT -> (long) rowsW * in * Short.BYTES;
+                        case INT4 -> (long) rowsW * in / 2;
+                        case INT8, FP8 -> (long) rowsW * in;
+                    };
+                    long scaleBytes = format == Format.FLOAT ? 0 : (long) rowsW * (in / group) * Float.BYTES;
+                    int copies = (int) Math.max(1, (CudaGemvGpuTests.TIMING_BYTES + valueBytes - 1) / valueBytes);
+                    DeviceMatrix[] w = new DeviceMatrix[copies];
+                    long values0 = d.alloc(valueBytes);
+                    // codes 0x38: int8 56, int4 3 / 3, FP8 1.0, BF16 0x3838 ≈ 4.4e-5 (the time does not depend on them)
+                    check(org.bytedeco.cuda.global.cudart.cudaMemset(at(values0), 0x38, valueBytes), "cudaMemset");
+                    long scales0 = 0;
+                    if (scaleBytes > 0) {
+                        scales0 = d.alloc(scaleBytes);
+                        d.uploadF32(scales0, scaleBytes / Float.BYTES, 40 + si);
+                    }
+                    for (int c = 0; c < copies; c++) {
+                        long v = values0;
+                        long sc = scales0;
+                        if (c > 0) {
+                            v = d.alloc(valueBytes);
+                            d.copy(v, values0, valueBytes);
+                            if (scaleBytes > 0) {
+                                sc = d.alloc(scaleBytes);
+                                d.copy(sc, scales0, scaleBytes);
+                            }
+                        }
+                        w[c] = new DeviceMatrix(v, sc, format, rowsW, in, group);
+                    }
+                    for (int ri = 0; ri < rowCounts.length; ri++) {
+                        int rows = rowCounts[ri];
+                        double t = format == Format.FLOAT
+                                ? d.micros(i -> gemv.launch(w[i % copies].weights(), x, out, s.outDim(), in, rows, s.mode(),
+                                        d.stream))
+                                : d.micros(i -> qgemv.launch(w[i % copies], x, out, s.outDim(), rows, s.mode(), d.stream));
+                        micros[f][si][ri] = t;
+                        long outBytes = s.mode() == Gemv.SWIGLU ? (long) rows * s.outDim() * Short.BYTES
+                                : (long) rows * s.outDim() * Float.BYTES * (s.mode() == Gemv.ACCUMULATE ? 2 : 1);
+                        long bytes = valueBytes + scaleBytes + (long) rows * in * Short.BYTES + outBytes;
+                        double bf16 = micros[0][si][ri];
+                        GpuResults.record("gemv kinds timing 8B %s %dx%d, %d rows: %s %.1f us (%.0f GB/s, weights %.1f MB), x%.2f vs"
+                                        + " BF16 GEMV", s.name(), rowsW, in, rows, format == Format.FLOAT ? "BF16" : format.name(), t,
+                                bytes / t / 1e3, (valueBytes + scaleBytes) / 1e6, bf16 / t);
+                    }
+                    for (DeviceMatrix m : w) {
+                        d.free(m.weights());
+                        if (m.scales() != 0) {
+                            d.free(m.scales());
+                        }
+                    }
+                }
+            }
+            for (int ri = 0; ri < rowCounts.length; ri++) {
+                StringBuilder line = new StringBuilder();
+                double bf16 = 0;
+                for (int f = 0; f < formats.size(); f++) {
+                    double layer = 0;
+                    for (int si = 0; si < shapes.size(); si++) {
+                        layer += micros[f][si][ri];
+                    }
+                    if (f == 0) {
+                        bf16 = layer;
+                    }
+                    line.append(String.format("%s%s %.1f us (x%.2f; x32 layers %.2f ms)", f == 0 ? "" : ", ",
+                            formats.get(f) == Format.FLOAT ? "BF16" : formats.get(f).name(), layer, bf16 / layer, 32 * layer / 1e3));
+                }
+                GpuResults.record("gemv kinds timing 8B layer projections (qkv + o + gate_up/silu + down), %d rows: %s",
+                        rowCounts[ri], line);
+            }
+            d.free(x, out);
+        }
+    }
+
     /** dequant_i8 / dequant_i4 write {@code bf16((float) q · s)} exactly, from any first row. */
     @Test
     void dequantizationKernelsAreExact() {
