@@ -378,7 +378,7 @@ final class CudaModelRunner implements ModelRunner {
         };
         String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
         return device + ", " + weightsNote + ", " + kvNote + ", cuBLAS + kernels " + kernels.origin()
-                + projections.gemvNote();
+                + projections.gemvNote() + (overlap ? ", overlapped decode" : "");
     }
 
     @Override
