@@ -276,7 +276,9 @@ class ExecutorOverlapTests {
         var plain = run(plainEx, List.of(request));
         AsyncRunner runner = async(4 * MAX_SEQ_LEN, 16);
         var ex = executor(runner, SchedulerConfig.defaults(), false);
-        var overlapped = run(ex, List.of(request));
+        var collector = new ExecutorTests.Collector();
+        ex.submit(request, collector);
+        var overlapped = List.of(collector.await());
         assertThat(plain.getFirst().reason()).isEqualTo(FinishReason.STOP);
         assertThat(plain.getFirst().tokens()).hasSizeLessThanOrEqualTo(6).endsWith(end);
         assertSame(overlapped, plain);
@@ -286,6 +288,9 @@ class ExecutorOverlapTests {
             Thread.sleep(5);
         }
         assertThat(runner.passes.get()).isEqualTo(generated + 1);
+        Thread.sleep(50); // the loop processes the pass past the end right after the worker ran it
+        ExecutorTests.assertNoBlocksHeld(ex);
+        assertThat(collector.tokens).as("tokens the listener got, after its finish too").isEqualTo(plain.getFirst().tokens());
         assertThat(overlapped.getFirst().stats().generatedTokens()).isEqualTo(generated);
         ExecutorTests.assertNoBlocksHeld(ex);
     }
