@@ -4,6 +4,7 @@
 # (default ./gpu-out):
 #   gpu-results.txt   measurements the tests recorded (agreement lengths, tolerances, memory)
 #   gpu-tests.log     the JUnit tree (gpu-tests-fault.log: the tests tagged gpu-fault, run in a JVM of their own)
+#   gpu-feed.txt      one line per finished test as it finishes (GpuTestFeed): what passed survives a run stopped by its limit
 #   bench-latency.txt, bench-throughput.txt, bench-throughput.json
 #   env.txt           nvidia-smi, java -version
 # Steps: GPU_TEST_STEPS="tests latency throughput" (default all). GPU_TEST_CLASSES="io.trtllm.x.ATests ..." runs only
@@ -38,12 +39,12 @@ status=0
 
 if [[ " $steps " == *" tests "* ]]; then
   # Tests tagged gpu-fault break the CUDA context of their process on purpose: they run last, in a JVM of their own.
-  "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" \
+  "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" -Dtrtllm.gpu.feed="$out/gpu-feed.txt" \
     -jar "$work/tools/junit-platform-console-standalone.jar" execute \
     --class-path "$work/test-classes:$cp" --include-tag gpu --exclude-tag gpu-fault "${select[@]}" \
     --details=tree --disable-banner --disable-ansi-colors > "$out/gpu-tests.log" 2>&1 || status=1
   grep -E "tests (successful|failed)|\[gpu\]|✘" "$out/gpu-tests.log" | head -80
-  "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" \
+  "$java" "${flags[@]}" -Dtrtllm.gpu.model="$model" -Dtrtllm.gpu.results="$out/gpu-results.txt" -Dtrtllm.gpu.feed="$out/gpu-feed.txt" \
     -jar "$work/tools/junit-platform-console-standalone.jar" execute \
     --class-path "$work/test-classes:$cp" --include-tag gpu-fault "${select[@]}" \
     --details=tree --disable-banner --disable-ansi-colors > "$out/gpu-tests-fault.log" 2>&1 || status=1

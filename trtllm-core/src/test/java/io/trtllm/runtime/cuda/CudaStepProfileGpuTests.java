@@ -59,7 +59,7 @@ class CudaStepProfileGpuTests {
 
     private static void profile(String name, ModelConfig config, Checkpoint weights) {
         int blocksPerSeq = (PROMPT + 64 + BLOCK - 1) / BLOCK;
-        for (String mode : List.of("rows", "tiles", "gqa")) {
+        for (String mode : List.of("rows", "heads", "gqa")) {
             System.setProperty(CudaModelRunner.ATTENTION_PROPERTY, mode);
             try (var runner = new CudaModelRunner(config, weights, (a, p) -> new KvCacheSpec(256 * blocksPerSeq, BLOCK), 0)) {
                 StepProfile profile = runner.profile();
