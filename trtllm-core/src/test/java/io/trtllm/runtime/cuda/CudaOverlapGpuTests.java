@@ -123,6 +123,59 @@ class CudaOverlapGpuTests {
                 overlapRate / Math.max(plainRate, plainAgain), plainAgain);
     }
 
+    @Test
+    void overlappedSoakWithPreemptionAndCancellationsEndsEachRequestOnceAndHoldsNoBlock() throws Exception {
+        RuntimeConfig jvm = RuntimeConfig.fromSystemProperties();
+        var runtime = new RuntimeConfig(jvm.cudaGraphs(), jvm.cudaDeviceSampling(), jvm.cudaGemv(), jvm.cpuHugePages(),
+                jvm.npm(), true);
+        int maxSeqLen = 128;
+        try (LLM llm = new LLM(LlmArgs.builder(MODEL).backend("cuda").maxSeqLen(maxSeqLen).maxBatchSize(32)
+                .schedulerPolicy(io.trtllm.api.config.SchedulerPolicy.MAX_UTILIZATION)
+                .kvCacheConfig(new io.trtllm.api.config.KvCacheConfig(12 * maxSeqLen, 0.25, true, 16)).runtime(runtime).build())) {
+            int freeBlocks = llm.stats().kvCache().freeBlocks();
+            int vocab = llm.modelConfig().vocabSize();
+            var rnd = new SplittableRandom(1515);
+            List<CompletableFuture<RequestOutput>> futures = new ArrayList<>();
+            for (int i = 0; i < 200; i++) {
+                int[] prompt = new int[1 + rnd.nextInt(60)];
+                for (int j = 0; j < prompt.length; j++) {
+                    prompt[j] = 3 + rnd.nextInt(vocab - 3);
+                }
+                int maxTokens = 1 + rnd.nextInt(maxSeqLen - prompt.length);
+                SamplingParams params = rnd.nextBoolean()
+                        ? SamplingParams.builder().maxTokens(maxTokens).temperature(0).build()
+                        : SamplingParams.builder().maxTokens(maxTokens).temperature(0.9f).topP(0.9f).seed((long) i).build();
+                futures.add(llm.generateAsync(prompt, params));
+                if (rnd.nextInt(5) == 0) {
+                    futures.get(rnd.nextInt(futures.size())).cancel(true);
+                }
+            }
+            int finished = 0;
+            int cancelled = 0;
+            List<Throwable> failures = new ArrayList<>();
+            for (var f : futures) {
+                try {
+                    f.get(120, TimeUnit.SECONDS);
+                    finished++;
+                } catch (java.util.concurrent.CancellationException e) {
+                    cancelled++;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    failures.add(e.getCause());
+                }
+            }
+            for (int i = 0; i < 500 && (llm.stats().running() != 0 || llm.stats().kvCache().usedBlocks() != 0); i++) {
+                Thread.sleep(10);
+            }
+            GpuResults.record("overlap soak: 200 requests (MAX_UTILIZATION, 12 sequences of KV, 32 a batch), %d finished, "
+                    + "%d cancelled, %d failed, %d preemptions; KV blocks used after: %d", finished, cancelled, failures.size(),
+                    llm.stats().preemptions(), llm.stats().kvCache().usedBlocks());
+            assertThat(failures).isEmpty();
+            assertThat(finished + cancelled).isEqualTo(200);
+            assertThat(llm.stats().kvCache().usedBlocks()).isZero();
+            assertThat(llm.stats().kvCache().freeBlocks()).isEqualTo(freeBlocks);
+        }
+    }
+
     /** Output tok/s of 128 requests of 128 random tokens in, 128 out, 64 at a time (best of 3 rounds). */
     private static double throughput(boolean overlap) throws Exception {
         try (LLM llm = llm(overlap)) {
