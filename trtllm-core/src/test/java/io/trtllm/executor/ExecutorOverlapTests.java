@@ -69,8 +69,15 @@ class ExecutorOverlapTests {
             return true;
         }
 
+        /** Launches (counted from 1) that throw as a bad batch would, leaving the runner usable; 0: none. */
+        volatile int failLaunch;
+        final AtomicInteger launches = new AtomicInteger();
+
         @Override
         public synchronized PendingPass launch(Batch batch) {
+            if (launches.incrementAndGet() == failLaunch) {
+                throw new IllegalArgumentException("injected: this pass cannot run");
+            }
             if (unawaited.size() > 1) {
                 throw new IllegalStateException("a third pass launched while two are in flight");
             }
@@ -322,6 +329,32 @@ class ExecutorOverlapTests {
         var ex = executor(runner, SchedulerConfig.defaults(), true);
         assertSame(run(ex, requests), plain);
         assertThat(runner.errors).isEmpty();
+        ExecutorTests.assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void aLaunchThatFailsWithAPassInFlightFailsOnlyItsRequestsAndLeaksNothing() throws Exception {
+        List<GenerationRequest> requests = requests(12, GREEDY);
+        var plain = run(executor(cpu(16 * MAX_SEQ_LEN, 16), SchedulerConfig.defaults(), true), requests);
+        AsyncRunner runner = async(16 * MAX_SEQ_LEN, 16);
+        runner.failLaunch = 6; // a decode pass, while the one before it is in flight
+        var ex = executor(runner, SchedulerConfig.defaults(), true);
+        var results = run(ex, requests);
+        int failed = 0;
+        for (int i = 0; i < results.size(); i++) {
+            if (results.get(i).error() != null) {
+                failed++;
+                assertThat(results.get(i).error()).hasMessageContaining("injected");
+                // what it got before the failed pass is what the plain loop gave
+                assertThat(plain.get(i).tokens()).startsWith(results.get(i).tokens().toArray(Integer[]::new));
+            } else {
+                assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(plain.get(i).tokens());
+            }
+        }
+        assertThat(failed).isPositive();
+        assertThat(runner.errors).isEmpty();
+        // the loop serves on
+        assertSame(run(ex, List.of(requests.getFirst())), List.of(plain.getFirst()));
         ExecutorTests.assertNoBlocksHeld(ex);
     }
 
