@@ -10,6 +10,8 @@
 # "load" adds bench --engine-load (one cold build against one warm load of the engine, in a temporary cache).
 # "quant" adds bench --latency (single stream, 128/128) of engines built there with each of LLAMA8B_QUANT
 # (default "int8 int4 fp8"; the build quantizes ≈8 G weights on the host, a minute or two each).
+# "overlap" adds the 256-concurrent bench with overlapped decoding (-Dtrtllm.cuda.overlap=true); run it with "ours"
+# in the same call for the baseline.
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -29,6 +31,12 @@ if [[ "$steps" == *" ours "* ]]; then
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 512 \
   --max-batch-size 256 --max-num-tokens 8192 --concurrency 256 --num-requests 512 --input-len 128 --output-len 128 \
   --json "$out/llama8b-throughput.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput.txt"
+fi
+if [[ "$steps" == *" overlap "* ]]; then
+"$java" "${flags[@]}" -Dtrtllm.cuda.overlap=true -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" \
+  --max-seq-len 512 --max-batch-size 256 --max-num-tokens 8192 --concurrency 256 --num-requests 512 --input-len 128 \
+  --output-len 128 --json "$out/llama8b-throughput-overlap.json" 2>&1 | grep -v "^WARNING" \
+  | tee "$out/llama8b-throughput-overlap.txt"
 fi
 if [[ "$steps" == *" cublas "* ]]; then
 "$java" "${flags[@]}" -Dtrtllm.cuda.gemv=false -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" \

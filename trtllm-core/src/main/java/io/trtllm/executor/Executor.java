@@ -309,9 +309,11 @@ public final class Executor implements AutoCloseable {
                         requests.takeIncoming();
                         if (System.nanoTime() >= drainDeadlineNanos || stopped) {
                             requests.cancelAll("the executor was shut down");
+                            step.drain(); // the runner is closed next: no pass may still be in flight
                             break;
                         }
                         if (!scheduler.hasWork()) {
+                            step.drain();
                             break;
                         }
                     }

@@ -6,6 +6,7 @@ import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
+import io.trtllm.sampling.TokenSampling;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -18,11 +19,46 @@ import java.util.List;
 final class Pass {
     private final List<ScheduledChunk> scheduled;
     private final List<SequenceChunk> chunks;
+    /** Per chunk: the chunk of the pass in flight whose token is its token ({@link Batch#previousChunk}), or -1. */
+    private final int[] previous;
+    /** Per chunk: its sequence's preemptions when the pass was built (a later preemption drops its KV). */
+    private final int[] preemptions;
+    private boolean chains;
     private int tokens;
 
     Pass(int capacity) {
         scheduled = new ArrayList<>(capacity);
         chunks = new ArrayList<>(capacity);
+        previous = new int[capacity];
+        preemptions = new int[capacity];
+    }
+
+    /**
+     * Whether the token chosen for chunk {@code c} can feed the next pass on the device (overlapped decoding): the
+     * runner chooses it (argmax or draw) with nothing the host must compute first (no token mask, which the
+     * chosen token advances; no beam search).
+     */
+    static boolean chainable(ScheduledChunk c) {
+        LogitsMode mode = logitsMode(c);
+        return c.sequence().group == null && c.sequence().sampling.mask() == null
+                && (mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE);
+    }
+
+    /**
+     * Whether the pass can stay in flight while the next one is scheduled and launched: nothing of it comes back
+     * but chosen tokens (no logits rows, no token masks, no beam search), so the next pass depends on the host for
+     * nothing of this one.
+     */
+    boolean overlappable() {
+        for (int i = 0; i < chunks.size(); i++) {
+            SequenceChunk chunk = chunks.get(i);
+            LogitsMode mode = chunk.logits();
+            if (scheduled.get(i).sequence().group != null || chunk.masked()
+                    || !(mode == LogitsMode.NONE || mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -58,11 +94,28 @@ final class Pass {
         Sequence s = c.sequence();
         LogitsMode mode = logitsMode(c);
         boolean chosenByRunner = mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE;
-        chunks.add(new SequenceChunk(c.tokens(), c.start(), blockTable, mode,
-                mode == LogitsMode.SAMPLE ? Sampler.tokenSampling(s.sampling) : null,
+        // Overlapped decoding: a placeholder's token comes from the pass in flight, and its draw is the step after it.
+        int chained = s.pending > 0 && c.start() == s.length() - 1 ? s.chainedChunk : -1;
+        TokenSampling sampling = null;
+        if (mode == LogitsMode.SAMPLE) {
+            sampling = Sampler.tokenSampling(s.sampling);
+            if (s.pending > 0) {
+                sampling = new TokenSampling(sampling.temperature(), sampling.topK(), sampling.topP(), sampling.minP(),
+                        sampling.key(), sampling.step() + s.pending);
+            }
+        }
+        chunks.add(new SequenceChunk(c.tokens(), c.start(), blockTable, mode, sampling,
                 chosenByRunner ? Sampler.bitmask(s.sampling, vocab) : null));
+        previous[scheduled.size()] = chained;
+        preemptions[scheduled.size()] = s.preemptions;
+        chains |= chained >= 0;
         scheduled.add(c);
         tokens += c.length();
+    }
+
+    /** Chunk {@code i}'s sequence's preemptions when it was added. */
+    int preemptionsAtLaunch(int i) {
+        return preemptions[i];
     }
 
     int size() {
@@ -79,7 +132,7 @@ final class Pass {
     }
 
     Batch batch() {
-        return new Batch(chunks);
+        return chains ? new Batch(chunks, java.util.Arrays.copyOf(previous, chunks.size())) : new Batch(chunks);
     }
 
     /**

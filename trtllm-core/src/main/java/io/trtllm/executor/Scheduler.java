@@ -121,6 +121,9 @@ final class Scheduler {
                     budget -= Math.max(used, 0);
                     continue;
                 }
+                if (s.uncomputed() == 0) {
+                    continue; // overlapped decoding: its next token is being chosen in the pass in flight
+                }
                 int n = Math.min(s.uncomputed(), budget);
                 if (n < s.uncomputed() && !config.enableChunkedPrefill()) {
                     continue; // a whole prompt does not fit this iteration; it runs when the budget allows
@@ -141,6 +144,9 @@ final class Scheduler {
         while (!waiting.isEmpty() && running.size() < config.maxBatchSize() && out.size() < config.maxBatchSize()
                 && budget > 0) {
             Sequence s = waiting.peekFirst();
+            if (s.inFlight > 0) {
+                break; // preempted while a pass in flight computes it: readmitted once that pass's result is in
+            }
             try {
                 hook.before(StepHook.Step.ADMIT, s.request.requestId());
                 int[] tokens = s.tokens();
@@ -285,6 +291,26 @@ final class Scheduler {
         preemptions++;
         s.status = Sequence.Status.WAITING;
         waiting.addFirst(s);
+    }
+
+    /**
+     * Overlapped decoding: counts a chunk's positions as computed when its pass is launched, so that the next
+     * schedule, made while the pass computes, goes on from them; {@link #committed} registers them afterwards.
+     */
+    void launched(ScheduledChunk c) {
+        c.sequence().computed = c.start() + c.length();
+    }
+
+    /**
+     * Overlapped decoding: registers the full blocks of a chunk counted by {@link #launched}, once its pass is done;
+     * nothing when the sequence was preempted since ({@code preemptions} then differs: its blocks are gone).
+     */
+    void committed(ScheduledChunk c, int preemptionsAtLaunch) {
+        Sequence s = c.sequence();
+        hook.before(StepHook.Step.COMMIT, s.request.requestId());
+        if (s.preemptions == preemptionsAtLaunch && s.status == Sequence.Status.RUNNING) {
+            kv.commit(s.id, s.tokens(), c.start() + c.length());
+        }
     }
 
     /** Records that a chunk's positions are now in the cache (and registers full blocks for reuse). */

@@ -41,6 +41,16 @@ final class Sequence {
     boolean reservedFullLength;
     /** The beams of a beam-search request (its prompt is this sequence's), or null for a sampled one. */
     final @Nullable BeamGroup group;
+    /**
+     * Overlapped decoding: placeholders at the end of the tokens for tokens a pass in flight is choosing on the
+     * device (at most two: the pass in flight and the one launched after it), resolved in order
+     * ({@link #place}). The scheduler counts them as tokens (the next pass computes them), the finish checks do not.
+     */
+    int pending;
+    /** With {@link #pending} > 0: the chunk of the last launched pass whose chosen token the last placeholder is. */
+    int chainedChunk = -1;
+    /** Overlapped decoding: passes in flight (launched, not yet postprocessed) that compute this sequence. */
+    int inFlight;
 
     Sequence(long id, GenerationRequest request, GenerationListener listener) {
         this(id, request, null, listener);
@@ -62,8 +72,9 @@ final class Sequence {
         return length;
     }
 
+    /** Tokens generated so far; placeholders of tokens still being chosen ({@link #pending}) do not count. */
     int generated() {
-        return length - promptLength;
+        return length - pending - promptLength;
     }
 
     int token(int i) {
@@ -88,17 +99,51 @@ final class Sequence {
     }
 
     /**
+     * Appends a placeholder for the token a pass in flight chooses on the device for chunk {@code chunk} of that
+     * pass: the next pass computes its position with the token the device chose ({@link #pending}).
+     */
+    void appendPending(int chunk) {
+        append(0);
+        pending++;
+        chainedChunk = chunk;
+    }
+
+    /**
+     * Records token {@code token} at position {@code position}: the oldest placeholder's ({@link #appendPending}),
+     * or a new last token.
+     *
+     * @throws IllegalStateException when {@code position} is neither (a bug of the overlapped bookkeeping)
+     */
+    void place(int position, int token) {
+        if (pending > 0 && position == length - pending) {
+            tokens[position] = token;
+            pending--;
+        } else if (pending == 0 && position == length) {
+            append(token);
+        } else {
+            throw new IllegalStateException("token for position " + position + " of a sequence of " + length
+                    + " positions with " + pending + " placeholders");
+        }
+    }
+
+    /**
      * Why the sequence ends with its last token {@code token}, or null when it goes on: an end token
-     * ({@code STOP}), or max_tokens or {@code maxSeqLen} reached ({@code LENGTH}).
+     * ({@code STOP}), or max_tokens or {@code maxSeqLen} reached ({@code LENGTH}). Placeholders ({@link #pending})
+     * do not count.
      */
     @Nullable FinishReason finishReason(int token, int maxSeqLen) {
         if (sampling.config().isEndToken(token)) {
             return FinishReason.STOP;
         }
-        if (generated() >= request.maxTokens() || length >= maxSeqLen) {
+        if (endsByLength(length - pending, maxSeqLen)) {
             return FinishReason.LENGTH;
         }
         return null;
+    }
+
+    /** Whether the sequence ends by length once it holds {@code positions} tokens (max_tokens or {@code maxSeqLen}). */
+    boolean endsByLength(int positions, int maxSeqLen) {
+        return positions - promptLength >= request.maxTokens() || positions >= maxSeqLen;
     }
 
     /** Tokens still to compute before the next token can be sampled. */

@@ -2,6 +2,7 @@ package io.trtllm.executor;
 
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.PendingPass;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
 import java.util.ArrayList;
@@ -29,6 +30,10 @@ final class Step {
     private final int maxSeqLen;
     private final int vocab;
     private final Sampler sampler = new Sampler();
+    /** Whether passes overlap ({@link ModelRunner#overlaps()}): one may stay in flight while the next is launched. */
+    private final boolean overlap;
+    /** The pass in flight (overlapped decoding), or null. */
+    private @Nullable Launched inFlight;
     // Read by Executor.stats() snapshots, which the loop's thread takes.
     private long iterations;
     private int lastBatchSize;
@@ -43,6 +48,7 @@ final class Step {
         this.requests = requests;
         this.maxSeqLen = maxSeqLen;
         this.vocab = runner.config().vocabSize();
+        this.overlap = runner.overlaps();
         scheduler.copiesBlocks(runner.copiesBlocks());
     }
 
@@ -71,10 +77,13 @@ final class Step {
         return generatedTokens;
     }
 
-    /** One iteration. False when nothing was scheduled. */
+    /** One iteration. False when nothing was scheduled (and no pass was in flight). */
     boolean run() {
         lastBatchSize = 0;
         lastBatchTokens = 0; // aborts and finishes change the counts without a pass
+        if (overlap) {
+            return runOverlapped();
+        }
         List<ScheduledChunk> scheduled = schedule();
         if (scheduled.isEmpty()) {
             return false;
@@ -89,6 +98,163 @@ final class Step {
         return true;
     }
 
+    /**
+     * One iteration of overlapped decoding (TensorRT-LLM's overlap scheduler): pass n is in flight; pass n + 1 is
+     * scheduled, staged and launched, its decodes taking their tokens from n's choices on the device; then n's
+     * tokens are read and processed (finish checks, listeners) while n + 1 computes. A sequence that n ends (an
+     * end token) has computed one more position in n + 1, whose token is dropped: its blocks were freed after n + 1
+     * was queued, so the next pass that reuses them writes after it. A pass that needs the host between passes
+     * (logits rows, token masks, beams: {@link Pass#overlappable}) is awaited as soon as the one before it is.
+     */
+    private boolean runOverlapped() {
+        List<ScheduledChunk> scheduled = schedule();
+        if (scheduled.isEmpty()) {
+            return finishInFlight();
+        }
+        if (inFlight != null && needsHostTokens(scheduled)) {
+            finishInFlight(); // a placeholder's next chunk cannot chain: its token must be on the host first
+        }
+        Pass pass = pass(scheduled);
+        Launched launched = launch(pass);
+        finishInFlight();
+        if (launched != null) {
+            lastBatchSize = pass.size();
+            lastBatchTokens = pass.tokens();
+            if (launched.kept) {
+                inFlight = launched;
+            } else {
+                complete(launched);
+            }
+        }
+        return true;
+    }
+
+    /** Whether a chunk of a sequence whose last token is still a placeholder cannot take it from the device. */
+    private static boolean needsHostTokens(List<ScheduledChunk> scheduled) {
+        for (ScheduledChunk c : scheduled) {
+            if (c.sequence().pending > 0 && !Pass.chainable(c)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** A launched pass, kept in flight ({@code kept}) or to be awaited right away. */
+    private record Launched(Pass pass, PendingPass pending, boolean kept) {
+    }
+
+    /**
+     * Launches {@code pass}; null when it is empty or its launch failed (as {@link #forward}). A pass that can stay in
+     * flight has its positions counted as computed now and a placeholder for each token it chains to the next pass.
+     */
+    private @Nullable Launched launch(Pass pass) {
+        if (pass.size() == 0) {
+            return null;
+        }
+        PendingPass pending;
+        try {
+            int[] copies = scheduler.takeBlockCopies();
+            if (copies.length > 0) {
+                runner.copyBlocks(copies);
+            }
+            pending = runner.launch(pass.batch());
+            iterations++;
+        } catch (RuntimeException e) {
+            if (runner.failure() != null) {
+                throw e;
+            }
+            LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
+            for (int i = 0; i < pass.size(); i++) {
+                requests.fail(pass.scheduled(i).sequence(), e);
+            }
+            return null;
+        }
+        boolean kept = pass.overlappable();
+        if (kept) {
+            for (int i = 0; i < pass.size(); i++) {
+                ScheduledChunk c = pass.scheduled(i);
+                Sequence s = c.sequence();
+                scheduler.launched(c);
+                s.inFlight++;
+                int end = c.start() + c.length();
+                if (c.sample() && Pass.chainable(c) && !s.endsByLength(end + 1, maxSeqLen)) {
+                    s.appendPending(i); // the next pass computes position `end` with the token this pass chooses
+                }
+            }
+        }
+        return new Launched(pass, pending, kept);
+    }
+
+    /** Awaits and processes the pass in flight, if any; false when there was none. */
+    private boolean finishInFlight() {
+        Launched l = inFlight;
+        if (l == null) {
+            return false;
+        }
+        inFlight = null;
+        complete(l);
+        return true;
+    }
+
+    /** Awaits a launched pass and processes its result; a failed pass fails its requests (as {@link #forward}). */
+    private void complete(Launched l) {
+        Pass pass = l.pass();
+        ForwardResult result;
+        try {
+            result = l.pending().await();
+        } catch (RuntimeException e) {
+            if (l.kept()) {
+                for (int i = 0; i < pass.size(); i++) {
+                    pass.scheduled(i).sequence().inFlight--;
+                }
+            }
+            if (runner.failure() != null) {
+                throw e;
+            }
+            LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
+            for (int i = 0; i < pass.size(); i++) {
+                requests.fail(pass.scheduled(i).sequence(), e);
+            }
+            return;
+        }
+        if (l.kept()) {
+            postprocessKept(pass, result);
+        } else {
+            postprocess(pass, result);
+        }
+    }
+
+    /** Awaits the pass in flight (the loop stops, or is idle); nothing when there is none. */
+    void drain() {
+        if (overlap) {
+            finishInFlight();
+        }
+    }
+
+    /**
+     * {@link #postprocess} of a pass that was in flight: its positions were counted when it was launched
+     * ({@link Scheduler#launched}), so they are only registered here; sequences that ended meanwhile (an end token
+     * in the pass before, an abort) get nothing more.
+     */
+    private void postprocessKept(Pass pass, ForwardResult result) {
+        for (int i = 0; i < pass.size(); i++) {
+            ScheduledChunk c = pass.scheduled(i);
+            Sequence s = c.sequence();
+            s.inFlight--;
+            if (s.status == Sequence.Status.FINISHED) {
+                continue; // its token is dropped
+            }
+            try {
+                scheduler.committed(c, pass.preemptionsAtLaunch(i));
+                if (c.sample()) {
+                    append(s, c.start() + c.length(), pass.nextToken(i, result, sampler, vocab));
+                }
+            } catch (RuntimeException | Error e) {
+                requests.failStep(s, "after the forward pass", e);
+            }
+        }
+    }
+
     /** The scheduler's chunks; the sequences whose admission or growth threw fail here. */
     private List<ScheduledChunk> schedule() {
         List<ScheduledChunk> scheduled = scheduler.hasWork() ? scheduler.schedule() : List.of();
@@ -101,6 +267,9 @@ final class Step {
         var pass = new Pass(scheduled.size());
         for (ScheduledChunk c : scheduled) {
             Sequence s = c.sequence();
+            if (s.status == Sequence.Status.FINISHED) {
+                continue; // overlapped decoding: ended by the pass awaited since it was scheduled
+            }
             requests.admitted(s);
             if (s.scheduledNanos == 0) {
                 s.scheduledNanos = System.nanoTime();
@@ -151,6 +320,9 @@ final class Step {
         for (int i = 0; i < pass.size(); i++) {
             ScheduledChunk c = pass.scheduled(i);
             Sequence s = c.sequence();
+            if (s.status == Sequence.Status.FINISHED) {
+                continue; // overlapped decoding: it ended in the pass before this one; its token is dropped
+            }
             try {
                 scheduler.computed(c);
                 if (s.group != null) {
@@ -166,7 +338,7 @@ final class Step {
                     if (s.request.returnGenerationLogits()) {
                         pass.reportGenerationLogits(i, result, vocab);
                     }
-                    append(s, pass.nextToken(i, result, sampler, vocab));
+                    append(s, c.start() + c.length(), pass.nextToken(i, result, sampler, vocab));
                 }
             } catch (RuntimeException | Error e) {
                 requests.failStep(s, "after the forward pass", e);
@@ -209,9 +381,12 @@ final class Step {
         }
     }
 
-    /** Appends a sequence's next token, reports it, and ends the sequence when the token does. */
-    private void append(Sequence s, SampledToken token) {
-        s.append(token.tokenId());
+    /**
+     * Records a sequence's next token at {@code position} (a new last token, or its placeholder's), reports it, and
+     * ends the sequence when the token does.
+     */
+    private void append(Sequence s, int position, SampledToken token) {
+        s.place(position, token.tokenId());
         generatedTokens++;
         if (s.firstTokenNanos == 0) {
             s.firstTokenNanos = System.nanoTime();

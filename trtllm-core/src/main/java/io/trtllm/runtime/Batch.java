@@ -7,14 +7,60 @@ import java.util.List;
  * The work of one forward pass: chunks of several sequences (prefills and decodes mixed), computed
  * together. The executor decides what goes in; a {@link ModelRunner} only computes it.
  *
- * @param chunks one entry per sequence, in the order of the pass's {@link ForwardResult}
+ * @param chunks   one entry per sequence, in the order of the pass's {@link ForwardResult}
+ * @param previous per chunk, the chunk of the previously launched pass whose chosen token is this chunk's only
+ *                 token ({@link #previousChunk}), or -1 when its tokens are the chunk's own; empty when no chunk
+ *                 takes one
  */
-public record Batch(List<SequenceChunk> chunks) {
+public record Batch(List<SequenceChunk> chunks, int[] previous) {
     public Batch {
         if (chunks.isEmpty()) {
             throw new IllegalArgumentException("a batch needs at least one sequence");
         }
         chunks = List.copyOf(chunks);
+        if (previous.length != 0 && previous.length != chunks.size()) {
+            throw new IllegalArgumentException("previous has " + previous.length + " entries for " + chunks.size()
+                    + " chunks");
+        }
+        previous = previous.clone();
+        for (int i = 0; i < previous.length; i++) {
+            if (previous[i] < -1) {
+                throw new IllegalArgumentException("previous chunk of chunk " + i + " must be >= -1, got " + previous[i]);
+            }
+            if (previous[i] >= 0 && chunks.get(i).length() != 1) {
+                throw new IllegalArgumentException("chunk " + i + " takes its token from the previous pass but has "
+                        + chunks.get(i).length() + " tokens; only a one-token chunk can");
+            }
+        }
+    }
+
+    /** A batch whose chunks' tokens are all their own. */
+    public Batch(List<SequenceChunk> chunks) {
+        this(chunks, new int[0]);
+    }
+
+    @Override
+    public int[] previous() {
+        return previous.clone();
+    }
+
+    /**
+     * The chunk of the previously launched pass ({@link ModelRunner#launch}) whose chosen token is chunk {@code i}'s
+     * only token, which then stands in {@link SequenceChunk#tokenIds()} as a placeholder (any id in the vocabulary);
+     * -1 when the chunk's tokens are its own. Only a runner that {@link ModelRunner#overlaps()} accepts one.
+     */
+    public int previousChunk(int i) {
+        return previous.length == 0 ? -1 : previous[i];
+    }
+
+    /** Whether some chunk takes its token from the previous pass. */
+    public boolean chainsTokens() {
+        for (int p : previous) {
+            if (p >= 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public static Batch of(SequenceChunk... chunks) {

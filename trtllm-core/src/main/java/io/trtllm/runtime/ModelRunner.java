@@ -37,6 +37,38 @@ public interface ModelRunner extends AutoCloseable {
     ForwardResult forward(Batch batch);
 
     /**
+     * Whether this runner overlaps passes: {@link #launch} returns once the pass is queued on the device, so the
+     * executor schedules and stages the next pass while this one computes, and a chunk of the next pass may take
+     * its token from this one's choice without a round trip through the host ({@link Batch#previousChunk}).
+     * False (the default): the executor never sets {@link Batch#previousChunk} and each pass is awaited before the
+     * next is scheduled.
+     */
+    default boolean overlaps() {
+        return false;
+    }
+
+    /**
+     * Starts one forward pass as {@link #forward} computes it and returns a handle to its result. A runner that
+     * {@link #overlaps()} returns at once and accepts the next {@code launch} before this pass is awaited (at most
+     * one pass launched and not awaited at a time; passes awaited in launch order); a chunk of the next pass whose
+     * {@link Batch#previousChunk(int)} is {@code p} takes as its only token the token this pass chose for its chunk
+     * {@code p} (an {@link SequenceChunk.LogitsMode#ARGMAX} or {@link SequenceChunk.LogitsMode#SAMPLE} chunk).
+     * The default runs {@link #forward} at once.
+     *
+     * @throws IllegalArgumentException as {@link #forward}, and for a {@link Batch#previousChunk} of a runner
+     *                                  that does not overlap or of no chosen token of the previous pass
+     * @throws IllegalStateException    when a second pass would be in flight
+     */
+    default PendingPass launch(Batch batch) {
+        if (batch.chainsTokens()) {
+            throw new IllegalArgumentException(backend() + " runner does not overlap passes: no chunk can take its "
+                    + "token from the previous pass");
+        }
+        ForwardResult result = forward(batch);
+        return () -> result;
+    }
+
+    /**
      * The greedy choice, what a runner returns for {@link SequenceChunk.LogitsMode#ARGMAX} and what the
      * sampler picks at temperature 0: the index of the largest of {@code n} logits at {@code offset}, the
      * lowest such index on ties (as {@code torch.argmax}); {@link Sampler#argmax} defines it.

@@ -6,7 +6,8 @@ package io.trtllm.api.config;
  * {@code LlmArgs} ({@code trtllm.cuda.*}, {@code trtllm.cpu.huge-pages}, {@code trtllm.npm} in Spring).
  * {@link #fromSystemProperties()} is the default, so the {@code -D} flags keep working. Each switch is
  * on unless turned off: they exist to compare against (benchmarks) or to step around a platform that
- * misbehaves.
+ * misbehaves. {@link #cudaOverlap()} is the exception: off unless turned on, until a GPU run has shown it
+ * correct and faster.
  *
  * @param cudaGraphs         whether the CUDA backend replays decode steps as CUDA graphs ({@value #CUDA_GRAPHS})
  * @param cudaDeviceSampling whether the CUDA backend samples on the device ({@value #CUDA_DEVICE_SAMPLING})
@@ -15,15 +16,20 @@ package io.trtllm.api.config;
  *                           kernel offers them ({@value #CPU_HUGE_PAGES})
  * @param npm                the npm executable that fetches builtin models ({@value #NPM}; default {@code npm} on
  *                           the PATH)
+ * @param cudaOverlap        whether the CUDA backend overlaps decode steps: the executor schedules and stages step
+ *                           n + 1 while the device computes step n, whose tokens feed n + 1 on the device
+ *                           ({@value #CUDA_OVERLAP}; off unless {@code true})
  */
 public record RuntimeConfig(boolean cudaGraphs, boolean cudaDeviceSampling, boolean cudaGemv, boolean cpuHugePages,
-                            String npm) {
+                            String npm, boolean cudaOverlap) {
     /** System property of {@link #cudaGraphs()}. */
     public static final String CUDA_GRAPHS = "trtllm.cuda.graphs";
     /** System property of {@link #cudaDeviceSampling()}. */
     public static final String CUDA_DEVICE_SAMPLING = "trtllm.cuda.deviceSampling";
     /** System property of {@link #cudaGemv()}. */
     public static final String CUDA_GEMV = "trtllm.cuda.gemv";
+    /** System property of {@link #cudaOverlap()}. */
+    public static final String CUDA_OVERLAP = "trtllm.cuda.overlap";
     /** System property of {@link #cpuHugePages()}. */
     public static final String CPU_HUGE_PAGES = "trtllm.cpu.hugePages";
     /** System property of {@link #npm()}. */
@@ -37,10 +43,19 @@ public record RuntimeConfig(boolean cudaGraphs, boolean cudaDeviceSampling, bool
         }
     }
 
-    /** Every switch as this JVM's system properties say (on unless {@code false}), npm from {@value #NPM}. */
+    /** The switches with {@link #cudaOverlap()} as this JVM's {@value #CUDA_OVERLAP} says (off unless {@code true}). */
+    public RuntimeConfig(boolean cudaGraphs, boolean cudaDeviceSampling, boolean cudaGemv, boolean cpuHugePages,
+                         String npm) {
+        this(cudaGraphs, cudaDeviceSampling, cudaGemv, cpuHugePages, npm, Boolean.getBoolean(CUDA_OVERLAP));
+    }
+
+    /**
+     * Every switch as this JVM's system properties say (on unless {@code false}; {@link #cudaOverlap()} off unless
+     * {@code true}), npm from {@value #NPM}.
+     */
     public static RuntimeConfig fromSystemProperties() {
         return new RuntimeConfig(on(CUDA_GRAPHS), on(CUDA_DEVICE_SAMPLING), on(CUDA_GEMV), on(CPU_HUGE_PAGES),
-                System.getProperty(NPM, DEFAULT_NPM));
+                System.getProperty(NPM, DEFAULT_NPM), Boolean.getBoolean(CUDA_OVERLAP));
     }
 
     private static boolean on(String property) {

@@ -3,6 +3,11 @@ package io.trtllm.runtime.cuda;
 import static io.trtllm.runtime.cuda.Cuda.check;
 
 import io.trtllm.api.config.RuntimeConfig;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
 import static org.bytedeco.cuda.global.cudart.cudaGraphLaunch;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
@@ -20,9 +25,11 @@ import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.KvCacheSpec;
 import io.trtllm.runtime.ModelRunner;
+import io.trtllm.runtime.PendingPass;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.sampling.TokenSampler;
 import java.util.List;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -178,6 +185,19 @@ final class CudaModelRunner implements ModelRunner {
     /** The activations from the previous stage and to the next, or null for the whole model and PP 1. */
     private final @Nullable DeviceExchange ppExchange;
 
+    /** Overlapped decoding is on ({@link RuntimeConfig#cudaOverlap()}, with device draws, no TP, no profile). */
+    private final boolean overlap;
+    private final CUfunc_st chainFn;
+    /** Recorded after a pass's copies out of the pinned staging buffers: the next pass may then rewrite them. */
+    private final CUevent_st uploaded = new CUevent_st();
+    /** Recorded at the end of a pass, per slot of {@link LogitsBuffers#copyBack} (passes take the slots in turn). */
+    private final CUevent_st[] done = {new CUevent_st(), new CUevent_st()};
+    private int nextSlot;
+    /** Passes launched ({@link #launch}) and not yet awaited, oldest first (at most two). */
+    private final java.util.ArrayDeque<Enqueued> unawaited = new java.util.ArrayDeque<>();
+    /** Per chunk of the last enqueued pass: the ids row of the token it chose on the device, or -1. */
+    private int[] lastChosenRows = new int[0];
+
     private @Nullable Thread boundThread;
     private @Nullable CudaException failure;
     private boolean closed;
@@ -255,6 +275,7 @@ final class CudaModelRunner implements ModelRunner {
         this.profile = Boolean.getBoolean(StepProfile.PROPERTY) ? new StepProfile(stream) : null;
         this.useGraphs = runtime.cudaGraphs() && shard == null && profile == null;
         this.deviceSampling = runtime.cudaDeviceSampling() && shard == null;
+        this.overlap = runtime.cudaOverlap() && deviceSampling && profile == null;
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
@@ -281,6 +302,10 @@ final class CudaModelRunner implements ModelRunner {
         boolean ok = false;
         try {
             check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+            check(cudaEventCreateWithFlags(uploaded, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+            for (CUevent_st event : done) {
+                check(cudaEventCreateWithFlags(event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+            }
             if (kvType == DType.F8_E4M3) {
                 CudaBackend.checkFp8KvCache(device.smArch());
             }
@@ -297,6 +322,7 @@ final class CudaModelRunner implements ModelRunner {
             this.attentionReduceFn = kernels.function("attention_reduce");
             this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
             this.spinFn = kernels.function("spin_wait");
+            this.chainFn = kernels.function("chain_tokens");
             this.siluMulFn = kernels.function("silu_mul");
             this.argmaxFn = kernels.function("argmax_rows");
             this.sampleFn = kernels.function("sample_rows");
@@ -382,7 +408,7 @@ final class CudaModelRunner implements ModelRunner {
         };
         String kvNote = kvType == DType.F8_E4M3 ? "FP8 E4M3 KV cache (scale 1)" : weightType + " KV cache";
         return device + ", " + weightsNote + ", " + kvNote + ", cuBLAS + kernels " + kernels.origin()
-                + projections.gemvNote();
+                + projections.gemvNote() + (overlap ? ", overlapped decode" : "");
     }
 
     @Override
@@ -477,6 +503,128 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     private ForwardResult run(Batch batch) {
+        finishUnawaited(); // a pass launched and not yet awaited keeps its result for its await
+        Enqueued pass = enqueuePass(batch);
+        ForwardResult result = pass.collect();
+        if (profile != null) {
+            profile.end();
+            LOG.debug("GPU time per step of a pass of {} rows:\n{}", batch.tokenCount(), profile.table());
+        }
+        return result;
+    }
+
+    @Override
+    public boolean overlaps() {
+        return overlap;
+    }
+
+    /**
+     * Overlapped decoding ({@link RuntimeConfig#cudaOverlap()}): enqueues the pass (its decodes that chain take their
+     * tokens from the ids the previous pass chose, still on the device: {@code chain_tokens}) and returns; the host
+     * stages the next pass while this one runs. Its ids come back into one of two pinned slots, so the host reads
+     * one pass's ids while the next pass's are copied.
+     */
+    @Override
+    public PendingPass launch(Batch batch) {
+        if (!overlap) {
+            return ModelRunner.super.launch(batch);
+        }
+        checkUsable();
+        batch.checkAgainst(config, kvSpec);
+        if (unawaited.size() > 1) {
+            throw new IllegalStateException("two passes are in flight; await the older before launching another");
+        }
+        bindThread();
+        try {
+            Enqueued pass = enqueuePass(batch);
+            unawaited.addLast(pass);
+            return pass;
+        } catch (CudaException e) {
+            throw failed(e);
+        }
+    }
+
+    /** Collects (waits for) every pass launched and not yet awaited; their awaits then return at once. */
+    private void finishUnawaited() {
+        for (Enqueued pass : unawaited) {
+            pass.collect();
+        }
+    }
+
+    /** A pass enqueued on the stream: its result once the device is done ({@link #collect}). */
+    private final class Enqueued implements PendingPass {
+        private final List<SequenceChunk> chunks;
+        private final boolean drawn;
+        private final int slot;
+        private @Nullable ForwardResult result;
+
+        private Enqueued(List<SequenceChunk> chunks, boolean drawn, int slot) {
+            this.chunks = chunks;
+            this.drawn = drawn;
+            this.slot = slot;
+        }
+
+        /** Waits for the pass and reads its result (once; later calls return it again). */
+        ForwardResult collect() {
+            if (result == null) {
+                check(cudaEventSynchronize(done[slot]), "cudaEventSynchronize(pass)");
+                result = outputs.collect(chunks, drawn, slot);
+            }
+            return result;
+        }
+
+        @Override
+        public ForwardResult await() {
+            if (unawaited.peekFirst() != this) {
+                throw new IllegalStateException(unawaited.contains(this)
+                        ? "passes are awaited in launch order" : "this pass was awaited already");
+            }
+            unawaited.removeFirst();
+            try {
+                return collect();
+            } catch (CudaException e) {
+                throw failed(e);
+            }
+        }
+    }
+
+    /**
+     * Per chunk of {@code batch}, the ids row of the last enqueued pass whose token is the chunk's token
+     * ({@link Batch#previousChunk}), laid out per row of the batch; null when no chunk chains.
+     *
+     * @throws IllegalArgumentException for a previous chunk whose token the last pass did not choose on the device
+     */
+    private int @Nullable [] chainedRows(Batch batch) {
+        if (!batch.chainsTokens()) {
+            return null;
+        }
+        if (!overlap) {
+            throw new IllegalArgumentException("this CUDA runner does not overlap passes: no chunk can take its token "
+                    + "from the previous pass");
+        }
+        List<SequenceChunk> chunks = batch.chunks();
+        int[] rows = new int[batch.tokenCount()];
+        java.util.Arrays.fill(rows, -1);
+        int row = 0;
+        for (int i = 0; i < chunks.size(); i++) {
+            int p = batch.previousChunk(i);
+            if (p >= 0) {
+                if (p >= lastChosenRows.length || lastChosenRows[p] < 0) {
+                    throw new IllegalArgumentException("chunk " + i + " takes the token of chunk " + p + " of the previous "
+                            + "pass, which chose none on the device");
+                }
+                rows[row] = lastChosenRows[p];
+            }
+            row += chunks.get(i).length();
+        }
+        return rows;
+    }
+
+    /** Stages and enqueues one pass, its copies back included, and records its end in {@link #done}. */
+    private Enqueued enqueuePass(Batch batch) {
+        int[] chained = chainedRows(batch);
+        // The pinned staging buffers are written below: the last pass's copies out of them must have run.
+        check(cudaEventSynchronize(uploaded), "cudaEventSynchronize(uploaded)");
         List<SequenceChunk> chunks = batch.chunks();
         int tokens = batch.tokenCount();
         int seqs = chunks.size();
@@ -497,9 +645,12 @@ final class CudaModelRunner implements ModelRunner {
                 ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
         int rows = Math.max(tokens, padded);
         int outRows = Math.max(logitRows, padded);
+        if (outputs.capacity() < outRows) {
+            finishUnawaited(); // growing the logits replaces the pinned ids a pass in flight copies into
+        }
         ensureCapacity(rows, Math.max(1, outRows), Math.max(seqs, padded), stride);
         planAttention(chunks, padded);
-        inputs.write(chunks, stride, padded, kvSpec, plan, stream);
+        inputs.write(chunks, stride, padded, kvSpec, plan, chained, stream);
 
         boolean anyArgmax = false;
         boolean anySample = false;
@@ -513,6 +664,11 @@ final class CudaModelRunner implements ModelRunner {
         }
         if (masked) {
             masks.write(chunks, Math.max(logitRows, padded), stream);
+        }
+        check(cudaEventRecord(uploaded, stream), "cudaEventRecord(uploaded)");
+        if (chained != null) {
+            kernels.args().ptr(inputs.tokens()).ptr(inputs.chained()).ptr(outputs.tokenIds).i32(tokens).i32(config.vocabSize())
+                    .launch(chainFn, "chain_tokens", Math.ceilDiv(tokens, 256), 1, 256, stream);
         }
         if (hook != null) {
             hook.beforeLaunch(chunks, kernels, stream);
@@ -533,12 +689,19 @@ final class CudaModelRunner implements ModelRunner {
                 enqueueSampling(logitRows);
             }
         }
-        ForwardResult result = outputs.results(chunks, anyArgmax, draw, stream);
-        if (profile != null) {
-            profile.end();
-            LOG.debug("GPU time per step of a pass of {} rows:\n{}", tokens, profile.table());
+        int slot = nextSlot;
+        nextSlot ^= 1;
+        outputs.copyBack(chunks, anyArgmax, draw, slot, stream);
+        check(cudaEventRecord(done[slot], stream), "cudaEventRecord(pass)");
+        int[] chosen = new int[seqs];
+        int row = 0;
+        for (int i = 0; i < seqs; i++) {
+            SequenceChunk chunk = chunks.get(i);
+            chosen[i] = chunk.logitsRows() == 1 && LogitsBuffers.idOnly(chunk, draw) ? row : -1;
+            row += chunk.logitsRows();
         }
-        return result;
+        lastChosenRows = chosen;
+        return new Enqueued(chunks, draw, slot);
     }
 
     /** Sets the pass's {@link #plan} and grows the split decode's scratch to it. */
@@ -756,7 +919,7 @@ final class CudaModelRunner implements ModelRunner {
             int padded = decode && rankGraphs && seqs <= MAX_GRAPH_BATCH ? Math.max(1, Integer.highestOneBit(seqs - 1) << 1) : 0;
             ensureCapacity(Math.max(tokens, padded), Math.max(1, Math.max(logitRows, padded)), Math.max(seqs, padded), stride);
             planAttention(chunks, padded);
-            inputs.write(chunks, stride, padded, kvSpec, plan, stream);
+            inputs.write(chunks, stride, padded, kvSpec, plan, null, stream);
             if (hook != null) {
                 hook.beforeLaunch(chunks, kernels, stream);
             }
@@ -838,6 +1001,15 @@ final class CudaModelRunner implements ModelRunner {
             cudaStreamSynchronize(stream);
         }
         graphs.close();
+        unawaited.clear();
+        if (!uploaded.isNull()) {
+            cudaEventDestroy(uploaded);
+        }
+        for (CUevent_st event : done) {
+            if (!event.isNull()) {
+                cudaEventDestroy(event);
+            }
+        }
         if (profile != null) {
             profile.close();
         }

@@ -2,7 +2,9 @@ package io.trtllm.runtime.cuda;
 
 import static io.trtllm.runtime.cuda.Cuda.at;
 import static io.trtllm.runtime.cuda.Cuda.check;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 
 import io.trtllm.model.ModelConfig;
@@ -35,7 +37,11 @@ final class LogitsBuffers implements AutoCloseable {
     /** Per row: its argmax or its draw. */
     long tokenIds;
     private MemorySegment hostLogits = MemorySegment.NULL;
-    private MemorySegment hostTokenIds = MemorySegment.NULL;
+    /**
+     * Two pinned copies of the ids, used in turn by consecutive passes ({@link #copyBack}'s slot): an overlapped pass
+     * copies its ids back while the host still reads the ids of the pass before.
+     */
+    private final MemorySegment[] hostTokenIds = {MemorySegment.NULL, MemorySegment.NULL};
     /** Logits rows copied to the host so far (SAMPLE and ARGMAX rows copy none while drawn on the device). */
     private long rowsCopied;
 
@@ -55,7 +61,10 @@ final class LogitsBuffers implements AutoCloseable {
         return rowsCopied;
     }
 
-    /** Grows the buffers to at least {@code rows} rows. */
+    /**
+     * Grows the buffers to at least {@code rows} rows. The device's token ids are kept (an overlapped pass reads
+     * the ids the pass before chose: {@code chain_tokens}); the host copies are not.
+     */
     void ensure(int rows) {
         if (rows <= capacity) {
             return;
@@ -63,14 +72,26 @@ final class LogitsBuffers implements AutoCloseable {
         ModelConfig c = config;
         int cap = Math.max(ActivationBuffers.MIN_ROWS, Integer.highestOneBit(rows - 1) << 1);
         beforeReplace.run();
+        long keptIds = tokenIds;
+        int keptRows = capacity;
+        tokenIds = 0;
         free(); // as for the activations: nothing held until the new buffers exist
-        String what = "logits of " + cap + " rows";
-        normed = memory.alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
-        logits = memory.alloc((long) cap * c.vocabSize() * Float.BYTES, what);
-        tokenIds = memory.alloc((long) cap * Integer.BYTES, what);
-        hostLogits = memory.allocHost((long) cap * c.vocabSize() * Float.BYTES);
-        hostTokenIds = memory.allocHost((long) cap * Integer.BYTES);
-        capacity = cap;
+        try {
+            String what = "logits of " + cap + " rows";
+            normed = memory.alloc((long) cap * c.hiddenSize() * Short.BYTES, what);
+            logits = memory.alloc((long) cap * c.vocabSize() * Float.BYTES, what);
+            tokenIds = memory.alloc((long) cap * Integer.BYTES, what);
+            if (keptIds != 0) {
+                check(cudaMemcpy(at(tokenIds), at(keptIds), (long) keptRows * Integer.BYTES, cudaMemcpyDeviceToDevice),
+                        "cudaMemcpy(token ids)");
+            }
+            hostLogits = memory.allocHost((long) cap * c.vocabSize() * Float.BYTES);
+            hostTokenIds[0] = memory.allocHost((long) cap * Integer.BYTES);
+            hostTokenIds[1] = memory.allocHost((long) cap * Integer.BYTES);
+            capacity = cap;
+        } finally {
+            memory.free(keptIds);
+        }
     }
 
     /**
@@ -79,6 +100,16 @@ final class LogitsBuffers implements AutoCloseable {
      * drawn here.
      */
     ForwardResult results(List<SequenceChunk> chunks, boolean argmaxDone, boolean drawn, CUstream_st stream) {
+        copyBack(chunks, argmaxDone, drawn, 0, stream);
+        Cuda.sync(stream);
+        return collect(chunks, drawn, 0);
+    }
+
+    /**
+     * Enqueues on {@code stream} the copies of what each chunk asked for (as {@link #results}), the ids into host
+     * slot {@code slot} (0 or 1); {@link #collect} hands them out once the stream has done them.
+     */
+    void copyBack(List<SequenceChunk> chunks, boolean argmaxDone, boolean drawn, int slot, CUstream_st stream) {
         int vocab = config.vocabSize();
         int logitRows = 0;
         long offset = 0;
@@ -93,17 +124,24 @@ final class LogitsBuffers implements AutoCloseable {
             logitRows += chunk.logitsRows();
         }
         if ((argmaxDone || drawn) && logitRows > 0) {
-            check(cudaMemcpyAsync(at(hostTokenIds.address()), at(tokenIds), (long) logitRows * Integer.BYTES,
+            check(cudaMemcpyAsync(at(hostTokenIds[slot].address()), at(tokenIds), (long) logitRows * Integer.BYTES,
                     cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(token ids)");
         }
-        Cuda.sync(stream);
+    }
+
+    /**
+     * The result of a pass whose {@link #copyBack} into {@code slot} the device has done (the caller waited for it);
+     * SAMPLE rows not drawn on the device are drawn here.
+     */
+    ForwardResult collect(List<SequenceChunk> chunks, boolean drawn, int slot) {
+        int vocab = config.vocabSize();
         ForwardResult.Builder result = ForwardResult.builder(chunks.size());
         int row = 0;
         for (int s = 0; s < chunks.size(); s++) {
             SequenceChunk chunk = chunks.get(s);
             int n = chunk.logitsRows();
             if (idOnly(chunk, drawn)) {
-                result.tokenId(s, hostTokenIds.getAtIndex(ValueLayout.JAVA_INT, row));
+                result.tokenId(s, hostTokenIds[slot].getAtIndex(ValueLayout.JAVA_INT, row));
             } else {
                 float[] rows = new float[n * vocab];
                 MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, (long) row * vocab * Float.BYTES, rows, 0, n * vocab);
@@ -137,7 +175,7 @@ final class LogitsBuffers implements AutoCloseable {
     }
 
     /** Whether only a token id of this chunk comes back: an argmax, or a draw made on the device. */
-    private static boolean idOnly(SequenceChunk chunk, boolean drawn) {
+    static boolean idOnly(SequenceChunk chunk, boolean drawn) {
         return chunk.logits() == SequenceChunk.LogitsMode.ARGMAX
                 || (drawn && chunk.logits() == SequenceChunk.LogitsMode.SAMPLE);
     }
@@ -147,9 +185,11 @@ final class LogitsBuffers implements AutoCloseable {
         memory.free(logits);
         memory.free(tokenIds);
         memory.freeHost(hostLogits);
-        memory.freeHost(hostTokenIds);
+        memory.freeHost(hostTokenIds[0]);
+        memory.freeHost(hostTokenIds[1]);
         hostLogits = MemorySegment.NULL;
-        hostTokenIds = MemorySegment.NULL;
+        hostTokenIds[0] = MemorySegment.NULL;
+        hostTokenIds[1] = MemorySegment.NULL;
         capacity = 0;
         normed = logits = tokenIds = 0;
     }

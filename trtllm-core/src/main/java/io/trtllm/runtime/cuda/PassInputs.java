@@ -11,6 +11,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The per-pass inputs of {@link CudaModelRunner}, staged in a pinned host buffer and copied to the
@@ -20,6 +21,8 @@ import org.bytedeco.cuda.cudart.CUstream_st;
  * tokens | positions | KV slots | row → sequence   {@code rows} each
  * decode rows                                       {@code rows}: the rows of attention_decode ({@link AttentionPlan})
  * attention tiles                                   {@code 4·rows}: attention_tc's tiles, 4 ints each (16-byte aligned)
+ * chained rows                                      {@code rows}: per row, the previous pass's ids row whose token is
+ *                                                   its token, or -1 (chain_tokens; written only when some row chains)
  * logits rows                                       {@code logitRows}: the row of each logits row
  * block-table stride                                1
  * block tables                                      sequence-major, stride entries each
@@ -65,10 +68,12 @@ final class PassInputs implements AutoCloseable {
      * Writes the pass's inputs to the pinned host buffer and copies them to the device on {@code stream};
      * with {@code padded} > 0, rows beyond the batch up to {@code padded} are padding: token 0 at position
      * 0 of a sequence of their own whose only block is the scratch block past the executor's
-     * ({@code kvSpec.numBlocks()}). {@code plan}: the pass's attention tiles and decode rows.
+     * ({@code kvSpec.numBlocks()}). {@code plan}: the pass's attention tiles and decode rows. {@code chained}: per
+     * row of the batch, the ids row of the previous pass whose token replaces the row's placeholder, or -1; null
+     * when no row chains.
      */
     void write(List<SequenceChunk> chunks, int stride, int padded, KvCacheSpec kvSpec, AttentionPlan plan,
-               CUstream_st stream) {
+               int @Nullable [] chained, CUstream_st stream) {
         MemorySegment m = host;
         int bs = kvSpec.blockSize();
         int row = 0;
@@ -103,6 +108,9 @@ final class PassInputs implements AutoCloseable {
         }
         MemorySegment.copy(plan.decodeRows(), 0, m, ValueLayout.JAVA_INT, 4 * decodeOff(), plan.decodeRows().length);
         MemorySegment.copy(plan.tiles(), 0, m, ValueLayout.JAVA_INT, 4 * tileOff(), plan.tiles().length);
+        if (chained != null) {
+            MemorySegment.copy(chained, 0, m, ValueLayout.JAVA_INT, 4 * chainOff(), chained.length);
+        }
         m.setAtIndex(ValueLayout.JAVA_INT, strideOff(), stride);
         long ints = tableOff() + (long) Math.max(chunks.size(), padded) * stride;
         check(cudaMemcpyAsync(at(device), at(m.address()), ints * Integer.BYTES, cudaMemcpyHostToDevice, stream),
@@ -147,6 +155,10 @@ final class PassInputs implements AutoCloseable {
         return device + 4 * tableOff();
     }
 
+    long chained() {
+        return device + 4 * chainOff();
+    }
+
     // Offsets in ints.
 
     private long posOff() {
@@ -170,12 +182,16 @@ final class PassInputs implements AutoCloseable {
         return 5L * rows;
     }
 
-    private long rowsOff() {
+    private long chainOff() {
         return 9L * rows;
     }
 
+    private long rowsOff() {
+        return 10L * rows;
+    }
+
     private long strideOff() {
-        return 9L * rows + logitRows;
+        return 10L * rows + logitRows;
     }
 
     private long tableOff() {

@@ -1098,6 +1098,22 @@ extern "C" __global__ void spin_wait(long long cycles) {
     }
 }
 
+// Overlapped decode (CudaModelRunner.launch): row r of this pass whose input token is the one the previous pass
+// chose takes it from that pass's ids (argmax or draw, still on the device): tokens[r] = prev_ids[from[r]] where
+// from[r] >= 0. A previous row that drew no token (-1) gives token 0: that sequence fails on the host when the
+// previous pass's ids come back, and this row's result is discarded. Grid: ceil(rows / 256) blocks of 256 threads.
+extern "C" __global__ void chain_tokens(int* __restrict__ tokens, const int* __restrict__ from,
+                                        const int* __restrict__ prev_ids, int rows, int vocab) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r < rows) {
+        int f = from[r];
+        if (f >= 0) {
+            int id = prev_ids[f];
+            tokens[r] = id >= 0 && id < vocab ? id : 0;
+        }
+    }
+}
+
 // ---- GEMV: the projections of passes of few rows (decode) ----
 //
 // out[r][n] = Σ_k in[r][k] · W[n][k] for r < rows (1..GEMV_MAX_ROWS), W wt (bf16 or f16) [out_dim × in_dim]

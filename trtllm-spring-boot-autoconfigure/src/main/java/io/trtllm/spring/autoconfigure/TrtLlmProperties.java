@@ -286,7 +286,10 @@ public class TrtLlmProperties {
         }
     }
 
-    /** The CUDA backend's fast paths ({@code trtllm.cuda.*}); each is on unless turned off to compare. */
+    /**
+     * The CUDA backend's fast paths ({@code trtllm.cuda.*}); each is on unless turned off to compare, but the
+     * overlap, which is off until turned on.
+     */
     public static class Cuda {
         /** Whether decode steps are captured once and replayed as CUDA graphs. */
         private boolean graphs = true;
@@ -313,12 +316,26 @@ public class TrtLlmProperties {
             this.deviceSampling = deviceSampling;
         }
 
+        /**
+         * Whether the next decode step is scheduled and staged while the device computes the current one, its
+         * input tokens taken from the current step's draws on the device.
+         */
+        private boolean overlap;
+
         public boolean isGemv() {
             return gemv;
         }
 
         public void setGemv(boolean gemv) {
             this.gemv = gemv;
+        }
+
+        public boolean isOverlap() {
+            return overlap;
+        }
+
+        public void setOverlap(boolean overlap) {
+            this.overlap = overlap;
         }
     }
 
