@@ -59,8 +59,8 @@ final class MaskBuffers implements AutoCloseable {
     /**
      * Stages each logits row's mask index and the masks new to the device in the pinned buffers ({@link MaskSlots})
      * and copies what changed to the device on {@code stream}; rows up to {@code rows} without a mask get -1 (a
-     * decode graph's padding rows included). The previous pass's copies must be done (the runner reads every pass's
-     * tokens back before the next).
+     * decode graph's padding rows included). The previous pass's copies must be done: the runner waits for its
+     * {@code uploaded} event, recorded after them, before staging a pass (an overlapped pass may still be computing).
      */
     void write(List<SequenceChunk> chunks, int rows, CUstream_st stream) {
         ensure(rows);
