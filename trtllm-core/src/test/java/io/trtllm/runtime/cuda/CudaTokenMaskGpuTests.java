@@ -189,18 +189,34 @@ class CudaTokenMaskGpuTests {
             }
             assertThat(batch.getFirst().join().output().tokenIds()).containsExactly(alone.output().tokenIds());
 
-            // Throughput: 32 concurrent requests of 128 tokens, free vs guided by a grammar that never ends early
-            // (2,048 characters: more than 128 tokens of these letters write, so both kinds generate 128 tokens each).
-            // Round 0 also computes the masks of the configurations reached first; later rounds show the steady state.
-            var free = SamplingParams.builder().maxTokens(128).temperature(0.8f).ignoreEos(true).build();
-            var constrained = SamplingParams.builder().maxTokens(128).temperature(0.8f)
+            // Throughput: 32 concurrent requests of 200 tokens (the engine holds 256 positions), free vs guided by a
+            // grammar that never ends early (2,048 characters: more than 200 tokens of these letters write, so both
+            // kinds generate 200 tokens each).
+            // Two untimed rounds first (the masks of the configurations reached first, the JIT); then 8 timed rounds,
+            // free and guided in turn, the order swapped every round so that neither always runs second. One round
+            // is ≈ 0.1 s: the median of the rounds' ratios, not any one round, is the figure (issue 16: ≥ 95 %).
+            var free = SamplingParams.builder().maxTokens(200).temperature(0.8f).ignoreEos(true).build();
+            var constrained = SamplingParams.builder().maxTokens(200).temperature(0.8f)
                     .guidedDecoding(GuidedDecodingParams.regex("[a-z ]{2048}")).build();
-            for (int round = 0; round < 4; round++) {
-                double freeRate = throughput(llm, free);
-                double guidedRate = throughput(llm, constrained);
-                GpuResults.record("decode, 32 concurrent, 128 tokens each: free %.0f tokens/s, guided (regex, masks on the "
-                        + "device) %.0f tokens/s (%.1f%% of free), round %d", freeRate, guidedRate, 100 * guidedRate / freeRate, round);
+            for (int round = 0; round < 2; round++) {
+                throughput(llm, free);
+                throughput(llm, constrained);
             }
+            double[] ratios = new double[8];
+            for (int round = 0; round < ratios.length; round++) {
+                boolean freeFirst = round % 2 == 0;
+                double first = throughput(llm, freeFirst ? free : constrained);
+                double second = throughput(llm, freeFirst ? constrained : free);
+                double freeRate = freeFirst ? first : second;
+                double guidedRate = freeFirst ? second : first;
+                ratios[round] = guidedRate / freeRate;
+                GpuResults.record("decode, 32 concurrent, 200 tokens each: free %.0f tokens/s, guided (regex, masks on the "
+                        + "device) %.0f tokens/s (%.1f%% of free), round %d (%s first)", freeRate, guidedRate,
+                        100 * ratios[round], round, freeFirst ? "free" : "guided");
+            }
+            java.util.Arrays.sort(ratios);
+            GpuResults.record("decode, 32 concurrent, 200 tokens each: guided at %.1f%% of free (median of %d rounds; "
+                    + "range %.1f–%.1f%%)", 50 * (ratios[3] + ratios[4]), ratios.length, 100 * ratios[0], 100 * ratios[7]);
         }
     }
 
