@@ -108,7 +108,7 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--pass", description = "Forward-pass mode (CPU runner alone, no executor): decode (one new token "
             + "for each of --pass-sequences sequences at --pass-context cached positions) or prefill (--pass-sequences "
             + "prompts of --pass-context tokens); median ms per pass of --runs runs of 10 passes, after at least 3 s "
-            + "of untimed runs and --warmup-runs of them, or without it until the last 3 agree within 5% (at most 60 s; "
+            + "of untimed runs and --warmup-runs of them, or without it until the last 3 agree within 5%% (at most 60 s; "
             + "a warning when they did not).")
     @Nullable String pass;
 
