@@ -2,6 +2,7 @@ package io.trtllm.sampling.guided;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import org.jspecify.annotations.Nullable;
 import io.trtllm.api.config.GuidedDecodingParams;
 import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.TokenBitmask;
@@ -30,16 +31,41 @@ public final class CompiledGuide implements TokenMask.Source {
     static final int MAX_STACKS = 256;
 
     private static final Cache<MaskKey, Bitmask> MASKS = Caffeine.newBuilder()
-            .maximumWeight(Long.getLong("trtllm.guided.maskCacheMiB", 256) << 20)
+            .maximumWeight(mebibytes("trtllm.guided.maskCacheMiB", System.getProperty("trtllm.guided.maskCacheMiB"), 256))
             .weigher((MaskKey k, Bitmask v) -> 64 + v.words() * Long.BYTES)
             .build();
     /** Masks by content, so that equal ones are one instance (bounded; past it, equal masks may be two). */
     private static final Cache<Bitmask, Bitmask> INTERNED = Caffeine.newBuilder()
-            .maximumWeight(Long.getLong("trtllm.guided.maskInternMiB", 64) << 20)
+            .maximumWeight(mebibytes("trtllm.guided.maskInternMiB", System.getProperty("trtllm.guided.maskInternMiB"), 64))
             .weigher((Bitmask k, Bitmask v) -> 64 + v.words() * Long.BYTES)
             .build();
 
     private record MaskKey(Config config, boolean first) {
+    }
+
+    /** Largest cache bound a property may set, in MiB (8 TiB; its bytes still fit a long). */
+    static final long MAX_CACHE_MIB = 1L << 23;
+
+    /**
+     * Bytes of a cache bound given in MiB by system property {@code key} ({@code value}, null when unset: the
+     * default). A value that is not a whole number from 0 to {@link #MAX_CACHE_MIB} is refused naming the property,
+     * rather than read as the default or shifted past a long.
+     */
+    static long mebibytes(String key, @Nullable String value, long defaultMiB) {
+        if (value == null) {
+            return defaultMiB << 20;
+        }
+        long mib;
+        try {
+            mib = Long.parseLong(value.strip());
+        } catch (NumberFormatException e) {
+            mib = -1;
+        }
+        if (mib < 0 || mib > MAX_CACHE_MIB) {
+            throw new IllegalArgumentException("-D" + key + " must be a whole number of MiB from 0 to " + MAX_CACHE_MIB
+                    + ", got '" + value + "'");
+        }
+        return mib << 20;
     }
 
     private final GuidedDecodingParams params;
