@@ -366,8 +366,9 @@ final class Step {
         float[][] logits = new float[rows.size()][];
         int[] offsets = new int[rows.size()];
         for (int r = 0; r < rows.size(); r++) {
-            logits[r] = result.logits(rows.get(r));
-            offsets[r] = pass.lastRowOffset(rows.get(r), vocab);
+            // In place: the rows of a beam pass are ranges of one array that the result keeps (no copy per beam).
+            logits[r] = result.logitsArray(rows.get(r));
+            offsets[r] = result.logitsOffset(rows.get(r)) + pass.lastRowOffset(rows.get(r), vocab);
         }
         boolean done = group.advance(logits, offsets, vocab, kv);
         if (s.firstTokenNanos == 0) {

@@ -1,6 +1,7 @@
 package io.trtllm.runtime;
 
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * What one forward pass sends back, per chunk of its {@link Batch} (same order): the token the runner chose
@@ -9,7 +10,10 @@ import java.util.Arrays;
  * ({@code rows × vocabSize} floats, row-major). A chunk may carry both, or neither
  * ({@link SequenceChunk.LogitsMode#NONE}).
  *
- * <p>The arrays belong to the result (no copies are made: one is built per pass); do not modify them.
+ * <p>The arrays belong to the result (one is built per pass); do not modify them. A runner may hand a chunk's
+ * rows as a range of a larger array of the pass ({@link Builder#logits(int, float[], int, int)}): {@link #logits}
+ * then copies the range out once, when first asked, and {@link #logitsArray} with {@link #logitsOffset} read it
+ * in place.
  */
 public final class ForwardResult {
     /** {@link #tokenId} of a chunk that has no token: none was asked for, or no token could be drawn. */
@@ -17,11 +21,19 @@ public final class ForwardResult {
     private static final float[] NO_LOGITS = new float[0];
 
     private final int[] tokenIds;
+    /** Per chunk: its rows on their own, or null until {@link #logits} copies them out of {@link #arrays}. */
     private final float[][] logits;
+    /** Per chunk: the array holding its rows, from {@link #offsets}, {@link #lengths} floats. */
+    private final float[][] arrays;
+    private final int[] offsets;
+    private final int[] lengths;
 
-    private ForwardResult(int[] tokenIds, float[][] logits) {
+    private ForwardResult(int[] tokenIds, float[][] logits, float[][] arrays, int[] offsets, int[] lengths) {
         this.tokenIds = tokenIds;
         this.logits = logits;
+        this.arrays = arrays;
+        this.offsets = offsets;
+        this.lengths = lengths;
     }
 
     /** A builder of the result of a pass of {@code chunks} chunks, each without a token or logits until set. */
@@ -44,19 +56,43 @@ public final class ForwardResult {
 
     /** The logits rows of chunk {@code chunk}, {@code rows × vocabSize} floats; empty when it asked for none. */
     public float[] logits(int chunk) {
-        return logits[chunk];
+        float[] rows = logits[chunk];
+        if (rows == null) {
+            rows = Arrays.copyOfRange(arrays[chunk], offsets[chunk], offsets[chunk] + lengths[chunk]);
+            logits[chunk] = rows;
+        }
+        return rows;
+    }
+
+    /**
+     * The array that holds chunk {@code chunk}'s logits rows from {@link #logitsOffset}, without a copy: a range of
+     * the pass's rows, or {@link #logits} itself. Read it only; it belongs to the result.
+     */
+    public float[] logitsArray(int chunk) {
+        return logits[chunk] != null ? logits[chunk] : arrays[chunk];
+    }
+
+    /** Where chunk {@code chunk}'s logits rows start in {@link #logitsArray}. */
+    public int logitsOffset(int chunk) {
+        return logits[chunk] != null ? 0 : offsets[chunk];
     }
 
     /** Fills a result chunk by chunk; {@link #build} hands it out. */
     public static final class Builder {
         private final int[] tokenIds;
         private final float[][] logits;
+        private final float[][] arrays;
+        private final int[] offsets;
+        private final int[] lengths;
 
         private Builder(int chunks) {
             tokenIds = new int[chunks];
             Arrays.fill(tokenIds, NO_TOKEN);
             logits = new float[chunks][];
             Arrays.fill(logits, NO_LOGITS);
+            arrays = new float[chunks][];
+            offsets = new int[chunks];
+            lengths = new int[chunks];
         }
 
         /** The token chosen for chunk {@code chunk}: {@code >= 0}, or {@link #NO_TOKEN} when none could be drawn. */
@@ -71,11 +107,25 @@ public final class ForwardResult {
         /** The logits rows of chunk {@code chunk} (the result keeps the array). */
         public Builder logits(int chunk, float[] rows) {
             logits[chunk] = rows;
+            arrays[chunk] = null;
+            return this;
+        }
+
+        /**
+         * The logits rows of chunk {@code chunk} as {@code length} floats of {@code array} from {@code offset}: the
+         * result keeps the array, which nothing may write afterwards (several chunks may share it).
+         */
+        public Builder logits(int chunk, float[] array, int offset, int length) {
+            Objects.checkFromIndexSize(offset, length, array.length);
+            logits[chunk] = null;
+            arrays[chunk] = array;
+            offsets[chunk] = offset;
+            lengths[chunk] = length;
             return this;
         }
 
         public ForwardResult build() {
-            return new ForwardResult(tokenIds, logits);
+            return new ForwardResult(tokenIds, logits, arrays, offsets, lengths);
         }
     }
 }
