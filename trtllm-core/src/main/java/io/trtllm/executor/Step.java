@@ -92,6 +92,7 @@ final class Step {
         ForwardResult result = forward(pass);
         if (result != null) {
             postprocess(pass, result);
+            result.release(); // nothing keeps the rows read in place: the runner may write their array again
             lastBatchSize = pass.size();
             lastBatchTokens = pass.tokens();
         }
@@ -222,6 +223,7 @@ final class Step {
         } else {
             postprocess(pass, result);
         }
+        result.release();
     }
 
     /** Awaits the pass in flight (the loop stops, or is idle); nothing when there is none. */

@@ -2,6 +2,7 @@ package io.trtllm.runtime;
 
 import java.util.Arrays;
 import java.util.Objects;
+import org.jspecify.annotations.Nullable;
 
 /**
  * What one forward pass sends back, per chunk of its {@link Batch} (same order): the token the runner chose
@@ -13,7 +14,7 @@ import java.util.Objects;
  * <p>The arrays belong to the result (one is built per pass); do not modify them. A runner may hand a chunk's
  * rows as a range of a larger array of the pass ({@link Builder#logits(int, float[], int, int)}): {@link #logits}
  * then copies the range out once, when first asked, and {@link #logitsArray} with {@link #logitsOffset} read it
- * in place.
+ * in place; a caller done with the rows may {@link #release} them, for the runner to write again.
  */
 public final class ForwardResult {
     /** {@link #tokenId} of a chunk that has no token: none was asked for, or no token could be drawn. */
@@ -27,13 +28,31 @@ public final class ForwardResult {
     private final float[][] arrays;
     private final int[] offsets;
     private final int[] lengths;
+    /** What {@link #release} hands the shared array back with, once; null when there is nothing to hand back. */
+    private @Nullable Runnable release;
 
-    private ForwardResult(int[] tokenIds, float[][] logits, float[][] arrays, int[] offsets, int[] lengths) {
+    private ForwardResult(int[] tokenIds, float[][] logits, float[][] arrays, int[] offsets, int[] lengths,
+                          @Nullable Runnable release) {
         this.tokenIds = tokenIds;
         this.logits = logits;
         this.arrays = arrays;
         this.offsets = offsets;
         this.lengths = lengths;
+        this.release = release;
+    }
+
+    /**
+     * The caller is done with the rows read in place ({@link #logitsArray}): the runner may write that array in a
+     * later pass (no new array per pass). Rows copied out by {@link #logits} before stay the caller's; after this,
+     * read no rows of this result in place or for the first time. Optional: a result never released keeps its
+     * array, which the garbage collector frees. Idempotent.
+     */
+    public void release() {
+        Runnable r = release;
+        release = null;
+        if (r != null) {
+            r.run();
+        }
     }
 
     /** A builder of the result of a pass of {@code chunks} chunks, each without a token or logits until set. */
@@ -84,6 +103,7 @@ public final class ForwardResult {
         private final float[][] arrays;
         private final int[] offsets;
         private final int[] lengths;
+        private @Nullable Runnable release;
 
         private Builder(int chunks) {
             tokenIds = new int[chunks];
@@ -124,8 +144,14 @@ public final class ForwardResult {
             return this;
         }
 
+        /** What {@link ForwardResult#release} runs, once: the runner takes back the array of its ranges. */
+        public Builder onRelease(Runnable action) {
+            release = Objects.requireNonNull(action, "action");
+            return this;
+        }
+
         public ForwardResult build() {
-            return new ForwardResult(tokenIds, logits, arrays, offsets, lengths);
+            return new ForwardResult(tokenIds, logits, arrays, offsets, lengths, release);
         }
     }
 }

@@ -36,6 +36,16 @@ class ForwardResultTests {
     }
 
     @Test
+    void releaseHandsTheArrayBackOnce() {
+        int[] released = {0};
+        ForwardResult r = ForwardResult.builder(1).logits(0, new float[4], 0, 4).onRelease(() -> released[0]++).build();
+        r.release();
+        r.release();
+        assertThat(released[0]).isEqualTo(1);
+        ForwardResult.builder(1).build().release(); // nothing to hand back
+    }
+
+    @Test
     void aRangeOutsideItsArrayIsRefused() {
         float[] pass = new float[4];
         assertThatThrownBy(() -> ForwardResult.builder(1).logits(0, pass, 2, 3)).isInstanceOf(IndexOutOfBoundsException.class);

@@ -7,13 +7,16 @@ import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.sampling.Sampler;
 import io.trtllm.sampling.TokenSampler;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The end of a {@link CpuModelRunner} pass: {@code logits = rmsnorm(x[rows]) · Wlmᵀ} over only the rows
  * whose chunks ask for logits, and what each chunk gets back: its argmax (found per thread while the
  * logits are in its cache), a token drawn as {@link TokenSampler} does, or its logits rows. Owns the
  * buffers of those rows, grown to the most rows seen, except in a pass whose every row goes back (a beam
- * step): that pass's rows are one new array, which the result keeps and hands out in ranges.
+ * step): that pass's rows are one array, which the result keeps and hands out in ranges until it is released
+ * (then the next such pass writes it again).
  */
 final class LogitsHead {
     private final ModelConfig config;
@@ -26,6 +29,8 @@ final class LogitsHead {
     /** The logits rows of a pass, and the normalized hidden rows they are computed from. */
     private float[] logitsRows = new float[0];
     private float[] logitsInput = new float[0];
+    /** The rows array of a released result ({@link ForwardResult#release}), for the next pass whose every row goes back. */
+    private final AtomicReference<float @Nullable []> spare = new AtomicReference<>();
     /** Per worker and logits row: the best value and index in the worker's part of the vocabulary. */
     private final float[][] partialMax;
     private final int[][] partialArg;
@@ -71,7 +76,7 @@ final class LogitsHead {
             logitsRows = new float[Math.multiplyExact(rows, vocab) + RunState.PAD];
         }
         float[] sel = logitsInput;
-        float[] out = allReturned ? new float[Math.multiplyExact(rows, vocab) + RunState.PAD] : logitsRows;
+        float[] out = allReturned ? returnedRows(Math.addExact(Math.multiplyExact(rows, vocab), RunState.PAD)) : logitsRows;
         // Rows whose chunk only wants the argmax: each thread finds the best of its part of the
         // vocabulary while those logits are still in its cache; the parts are then compared in order.
         boolean[] argmaxRow = new boolean[rows];
@@ -132,7 +137,19 @@ final class LogitsHead {
             }
             r += n;
         }
+        if (allReturned) {
+            result.onRelease(() -> spare.set(out));
+        }
         return result.build();
+    }
+
+    /**
+     * The array a pass whose every row goes back writes its rows into: the one the last such result released,
+     * when it is long enough, else a new one (the result keeps it until it is released).
+     */
+    private float[] returnedRows(int length) {
+        float[] a = spare.getAndSet(null);
+        return a != null && a.length >= length ? a : new float[length];
     }
 
     /** Whether chunk {@code c}'s logits rows go back to the caller, rather than its argmax or its draw. */

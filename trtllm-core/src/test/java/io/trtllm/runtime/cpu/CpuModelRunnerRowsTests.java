@@ -19,7 +19,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The logits rows a CPU pass hands back: a pass whose every row goes back (a beam step of four rows) gives each
  * chunk a range of one array, with the bits that chunk gets alone and in a pass that copies its rows out (one
- * argmax chunk beside it); {@link ForwardResult#logits} and the in-place range read the same floats.
+ * argmax chunk beside it); {@link ForwardResult#logits} and the in-place range read the same floats; a released
+ * result's array is written again by the next such pass, one never released is not.
  */
 class CpuModelRunnerRowsTests {
 
@@ -59,6 +60,13 @@ class CpuModelRunnerRowsTests {
             float[] before = beams.logitsArray(3).clone();
             runner.forward(Batch.of(decode(next[0], tables[0], LogitsMode.LAST)));
             assertThat(beams.logitsArray(3)).isEqualTo(before);
+            // Released, the array is written again by the next pass whose every row goes back, with the same bits.
+            beams.release();
+            ForwardResult again = runner.forward(new Batch(Arrays.asList(decode(next[3], tables[3], LogitsMode.LAST),
+                    decode(next[2], tables[2], LogitsMode.LAST))));
+            assertThat(again.logitsArray(0)).isSameAs(shared);
+            assertThat(again.logits(0)).isEqualTo(alone[3]);
+            assertThat(again.logits(1)).isEqualTo(alone[2]);
             // An argmax chunk beside them: the rows are copied out of the runner's buffer, with the same bits.
             ForwardResult mixed = runner.forward(new Batch(Arrays.asList(decode(next[0], tables[0], LogitsMode.ARGMAX),
                     decode(next[1], tables[1], LogitsMode.LAST), decode(next[2], tables[2], LogitsMode.LAST),
