@@ -158,20 +158,22 @@ final class Pass {
                 }
                 yield sampler.chosen(token, s.sampling);
             }
-            case LAST, ALL -> sampler.sample(result.logits(i), (chunk.logitsRows() - 1) * vocab, vocab, s.sampling);
+            case LAST, ALL -> sampler.sample(result.logitsArray(i), result.logitsOffset(i) + (chunk.logitsRows() - 1) * vocab, vocab,
+                    s.sampling);
             case NONE -> throw new IllegalStateException("chunk " + i + " of the pass asked for no logits; no token follows it");
         };
     }
 
-    /** Where chunk {@code i}'s last logits row starts in {@code result.logits(i)}. */
+    /** Where chunk {@code i}'s last logits row starts in {@code result.logits(i)} (from {@code result.logitsOffset(i)} in its array). */
     int lastRowOffset(int i, int vocab) {
         return (chunks.get(i).logitsRows() - 1) * vocab;
     }
 
     /** Hands chunk {@code i}'s listener a copy of the logits row its next token is chosen from. */
     void reportGenerationLogits(int i, ForwardResult result, int vocab) {
-        int from = (chunks.get(i).logitsRows() - 1) * vocab;
-        scheduled.get(i).sequence().listener.onGenerationLogits(java.util.Arrays.copyOfRange(result.logits(i), from, from + vocab));
+        int from = result.logitsOffset(i) + (chunks.get(i).logitsRows() - 1) * vocab;
+        scheduled.get(i).sequence().listener.onGenerationLogits(java.util.Arrays.copyOfRange(result.logitsArray(i), from,
+                from + vocab));
     }
 
     /**

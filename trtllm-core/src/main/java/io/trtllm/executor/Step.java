@@ -92,6 +92,7 @@ final class Step {
         ForwardResult result = forward(pass);
         if (result != null) {
             postprocess(pass, result);
+            result.release(); // nothing keeps the rows read in place: the runner may write their array again
             lastBatchSize = pass.size();
             lastBatchTokens = pass.tokens();
         }
@@ -222,6 +223,7 @@ final class Step {
         } else {
             postprocess(pass, result);
         }
+        result.release();
     }
 
     /** Awaits the pass in flight (the loop stops, or is idle); nothing when there is none. */
@@ -366,8 +368,9 @@ final class Step {
         float[][] logits = new float[rows.size()][];
         int[] offsets = new int[rows.size()];
         for (int r = 0; r < rows.size(); r++) {
-            logits[r] = result.logits(rows.get(r));
-            offsets[r] = pass.lastRowOffset(rows.get(r), vocab);
+            // In place: the rows of a beam pass are ranges of one array that the result keeps (no copy per beam).
+            logits[r] = result.logitsArray(rows.get(r));
+            offsets[r] = result.logitsOffset(rows.get(r)) + pass.lastRowOffset(rows.get(r), vocab);
         }
         boolean done = group.advance(logits, offsets, vocab, kv);
         if (s.firstTokenNanos == 0) {

@@ -7,12 +7,16 @@ import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.sampling.Sampler;
 import io.trtllm.sampling.TokenSampler;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The end of a {@link CpuModelRunner} pass: {@code logits = rmsnorm(x[rows]) · Wlmᵀ} over only the rows
  * whose chunks ask for logits, and what each chunk gets back: its argmax (found per thread while the
  * logits are in its cache), a token drawn as {@link TokenSampler} does, or its logits rows. Owns the
- * buffers of those rows, grown to the most rows seen.
+ * buffers of those rows, grown to the most rows seen, except in a pass whose every row goes back (a beam
+ * step): that pass's rows are one array, which the result keeps and hands out in ranges until it is released
+ * (then the next such pass writes it again).
  */
 final class LogitsHead {
     private final ModelConfig config;
@@ -25,6 +29,8 @@ final class LogitsHead {
     /** The logits rows of a pass, and the normalized hidden rows they are computed from. */
     private float[] logitsRows = new float[0];
     private float[] logitsInput = new float[0];
+    /** The rows array of a released result ({@link ForwardResult#release}), for the next pass whose every row goes back. */
+    private final AtomicReference<float @Nullable []> spare = new AtomicReference<>();
     /** Per worker and logits row: the best value and index in the worker's part of the vocabulary. */
     private final float[][] partialMax;
     private final int[][] partialArg;
@@ -54,14 +60,23 @@ final class LogitsHead {
         // Gather the rows that need logits, normalize them, and run the LM head over them only.
         if (logitsInput.length < rows * dim) {
             logitsInput = new float[rows * dim];
-            logitsRows = new float[Math.multiplyExact(rows, vocab) + RunState.PAD];
             for (int w = 0; w < partialMax.length; w++) {
                 partialMax[w] = new float[rows];
                 partialArg[w] = new int[rows];
             }
         }
+        // When every row of the pass goes back (beam steps, logits requests), the LM head writes them into an
+        // array the result keeps, each chunk's rows a range of it: no copy per chunk. Otherwise into the reused
+        // rows, a returned chunk's copied out.
+        boolean allReturned = true;
+        for (SequenceChunk c : batch.chunks()) {
+            allReturned &= c.logitsRows() == 0 || returnsRows(c);
+        }
+        if (!allReturned && logitsRows.length < rows * vocab + RunState.PAD) {
+            logitsRows = new float[Math.multiplyExact(rows, vocab) + RunState.PAD];
+        }
         float[] sel = logitsInput;
-        float[] out = logitsRows;
+        float[] out = allReturned ? returnedRows(Math.addExact(Math.multiplyExact(rows, vocab), RunState.PAD)) : logitsRows;
         // Rows whose chunk only wants the argmax: each thread finds the best of its part of the
         // vocabulary while those logits are still in its cache; the parts are then compared in order.
         boolean[] argmaxRow = new boolean[rows];
@@ -112,11 +127,34 @@ final class LogitsHead {
             switch (chunk.logits()) {
                 case ARGMAX -> result.tokenId(i, combineArgmax(r, partsUsed));
                 case SAMPLE -> result.tokenId(i, sampler.sample(out, r * vocab, vocab, chunk.sampling()));
-                default -> result.logits(i, Arrays.copyOfRange(out, r * vocab, (r + n) * vocab));
+                default -> {
+                    if (allReturned) {
+                        result.logits(i, out, r * vocab, n * vocab);
+                    } else {
+                        result.logits(i, Arrays.copyOfRange(out, r * vocab, (r + n) * vocab));
+                    }
+                }
             }
             r += n;
         }
+        if (allReturned) {
+            result.onRelease(() -> spare.set(out));
+        }
         return result.build();
+    }
+
+    /**
+     * The array a pass whose every row goes back writes its rows into: the one the last such result released,
+     * when it is long enough, else a new one (the result keeps it until it is released).
+     */
+    private float[] returnedRows(int length) {
+        float[] a = spare.getAndSet(null);
+        return a != null && a.length >= length ? a : new float[length];
+    }
+
+    /** Whether chunk {@code c}'s logits rows go back to the caller, rather than its argmax or its draw. */
+    private static boolean returnsRows(SequenceChunk c) {
+        return c.logits() != SequenceChunk.LogitsMode.ARGMAX && c.logits() != SequenceChunk.LogitsMode.SAMPLE;
     }
 
     /**
