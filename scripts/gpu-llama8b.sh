@@ -13,6 +13,10 @@
 # (default "int8 int4 fp8"; the build quantizes ≈8 G weights on the host, a minute or two each).
 # "overlap" adds the 256-concurrent bench with overlapped decoding (-Dtrtllm.cuda.overlap=true); run it with "ours"
 # in the same call for the baseline.
+# "guided" adds GuidedSampledDecodeBench on the CUDA backend (issue 16's overhead at 32 concurrent: free and guided
+# rounds interleaved, regex and the 20-property JSON schema; LLAMA8B_GUIDED_ROUNDS, default 3).
+# "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
+# 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests.
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -56,6 +60,23 @@ fi
 if [[ "$steps" == *" load "* ]]; then
 "$java" "${flags[@]}" -Djava.io.tmpdir="$stage" -cp "$cli_cp" io.trtllm.cli.Main bench --engine-load --backend cuda --model "$model" \
   --max-seq-len 512 --runs 1 --warmup-runs 0 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-engine-load.txt"
+fi
+if [[ "$steps" == *" guided "* ]]; then
+for g in regex json; do
+"$java" "${flags[@]}" -cp "$work/test-classes:$cp" io.trtllm.sampling.guided.GuidedSampledDecodeBench "$model" cuda "$g" \
+  "${LLAMA8B_GUIDED_ROUNDS:-3}" 128 32 512 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-guided-$g.txt"
+done
+fi
+if [[ "$steps" == *" long "* ]]; then
+c="${LLAMA8B_LONG_CONCURRENCY:-128}"
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 2304 \
+  --max-tokens 128 --prefill-tokens 2048 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-latency-2048.txt"
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 2304 \
+  --max-batch-size "$c" --max-num-tokens 8192 --concurrency "$c" --num-requests $((2 * c)) --input-len 2048 --output-len 128 \
+  --json "$out/llama8b-throughput-2048-128.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput-2048-128.txt"
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 2304 \
+  --max-batch-size "$c" --max-num-tokens 8192 --concurrency "$c" --num-requests "$c" --input-len 128 --output-len 2048 \
+  --json "$out/llama8b-throughput-128-2048.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput-128-2048.txt"
 fi
 if [[ "$steps" == *" hf "* ]]; then
   python3 scripts/reference/hf_generate_bench.py "$model" 128 128 256 2>&1 | grep -v Warning | tail -4 | tee "$out/llama8b-hf.txt"

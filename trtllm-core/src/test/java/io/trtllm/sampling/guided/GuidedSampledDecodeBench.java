@@ -22,8 +22,9 @@ import java.util.concurrent.CompletableFuture;
  * Warm-up rounds of both kinds come first: the JIT, and the guide's masks computed as its configurations are
  * reached (the cold cost is GuidedDecodingBench's "first pass").
  *
- * <pre>scripts/bench-guided.sh sampled [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency]</pre>
- * (docs/PERFORMANCE.md, "Guided decoding"). Defaults: stories15M, cpu, regex, 5 rounds, 128 tokens, 32 requests.
+ * <pre>scripts/bench-guided.sh sampled [model] [backend] [regex|json|FILE.json] [rounds] [tokens] [concurrency] [max_seq_len]</pre>
+ * (docs/PERFORMANCE.md, "Guided decoding"). Defaults: stories15M, cpu, regex, 5 rounds, 128 tokens, 32 requests, the
+ * model's default max_seq_len (scripts/gpu-llama8b.sh passes 512, the engine its other steps build).
  */
 public final class GuidedSampledDecodeBench {
     public static void main(String[] args) {
@@ -33,6 +34,7 @@ public final class GuidedSampledDecodeBench {
         int rounds = Integer.parseInt(arg(args, 3, "5"));
         int tokens = Integer.parseInt(arg(args, 4, "128"));
         int concurrency = Integer.parseInt(arg(args, 5, "32"));
+        String maxSeqLen = arg(args, 6, "");
         GuidedDecodingParams guide = switch (kind) {
             case "regex" -> GuidedDecodingParams.regex("[a-z ]{" + 16 * tokens + "}");
             case "json" -> GuidedDecodingParams.json(TestSchemas.twentyProperties()).withCompactWhitespace(true);
@@ -50,7 +52,9 @@ public final class GuidedSampledDecodeBench {
         };
         var free = SamplingParams.builder().maxTokens(tokens).temperature(0.8f).ignoreEos(true).build();
         var guided = SamplingParams.builder().maxTokens(tokens).temperature(0.8f).guidedDecoding(guide).build();
-        try (var llm = new LLM(LlmArgs.builder(model).backend(backend).maxBatchSize(concurrency).build())) {
+        try (var llm = new LLM(maxSeqLen.isEmpty()
+                ? LlmArgs.builder(model).backend(backend).maxBatchSize(concurrency).build()
+                : LlmArgs.builder(model).backend(backend).maxBatchSize(concurrency).maxSeqLen(Integer.parseInt(maxSeqLen)).build())) {
             System.out.printf(Locale.ROOT, "%s on %s, %d concurrent requests of up to %d tokens, guide %s, %d CPUs%n", model,
                     backend, concurrency, tokens, kind, Runtime.getRuntime().availableProcessors());
             for (int i = 0; i < 2; i++) {
