@@ -175,6 +175,13 @@ final class Step {
             masked.masks(pass.laterMasks());
             return true;
         } catch (RuntimeException e) {
+            if (runner.failure() == null) {
+                try {
+                    masked.await(); // the runner lets go of the pass (it chose nothing): the next launch may come
+                } catch (RuntimeException expected) {
+                    e.addSuppressed(expected);
+                }
+            }
             failLaunched(launched, e);
             return false;
         }
