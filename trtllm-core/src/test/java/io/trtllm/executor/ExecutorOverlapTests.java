@@ -82,6 +82,9 @@ class ExecutorOverlapTests {
         volatile boolean masksLater;
         /** Masks given after their pass was launched (not null ones). */
         final AtomicInteger laterMasks = new AtomicInteger();
+        /** Calls of {@link MaskedPass#masks} (counted from 1) that refuse the masks, leaving the runner usable; 0: none. */
+        volatile int failMasks;
+        final AtomicInteger maskCalls = new AtomicInteger();
         /** The masks of the last pass launched with masks to come (done once given). */
         private CompletableFuture<List<@Nullable Bitmask>> lastMasks = CompletableFuture.completedFuture(List.of());
 
@@ -112,6 +115,11 @@ class ExecutorOverlapTests {
             return new MaskedPass() {
                 @Override
                 public void masks(List<@Nullable Bitmask> given) {
+                    if (maskCalls.incrementAndGet() == failMasks) {
+                        var refused = new IllegalArgumentException("injected: these masks cannot be applied");
+                        masks.completeExceptionally(refused);
+                        throw refused;
+                    }
                     if (given.size() != later.length) {
                         throw new AssertionError(given.size() + " masks for " + later.length + " chunks");
                     }
@@ -144,7 +152,7 @@ class ExecutorOverlapTests {
         }
 
         private PendingPass launch(Batch batch, boolean @Nullable [] later, CompletableFuture<List<@Nullable Bitmask>> masks) {
-            if (!lastMasks.isDone()) {
+            if (!lastMasks.isDone()) { // done exceptionally too: refused masks release the pass
                 throw new AssertionError("a pass launched before the masks of the one before were given");
             }
             lastMasks = masks;
@@ -165,7 +173,13 @@ class ExecutorOverlapTests {
                     Thread.sleep(2);
                     List<SequenceChunk> chunks = new ArrayList<>(batch.chunks());
                     if (later != null) {
-                        List<@Nullable Bitmask> given = masks.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                        List<@Nullable Bitmask> given;
+                        try {
+                            given = masks.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                        } catch (java.util.concurrent.ExecutionException refused) {
+                            // the masks were refused (failMasks): the pass chooses nothing, as a device would not
+                            throw new IllegalStateException("the pass's masks were refused", refused.getCause());
+                        }
                         for (int i = 0; i < chunks.size(); i++) {
                             SequenceChunk c = chunks.get(i);
                             if (later[i] && given.get(i) != null) {
@@ -195,6 +209,11 @@ class ExecutorOverlapTests {
                     }
                     passes.incrementAndGet();
                     return real.forward(new Batch(chunks));
+                } catch (IllegalStateException refused) {
+                    if (!(refused.getCause() instanceof IllegalArgumentException)) {
+                        errors.add(refused);
+                    }
+                    throw refused;
                 } catch (Throwable t) {
                     errors.add(t);
                     throw t;
@@ -607,6 +626,33 @@ class ExecutorOverlapTests {
         // Masks late for every decode pass but the last (the sequence had ended: none given for it).
         assertThat(runner.laterMasks.get()).isEqualTo(generated - 1);
         assertThat(collector.tokens).isEqualTo(plain.getFirst().tokens());
+        ExecutorTests.assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void masksTheRunnerRefusesFailOnlyThatPassesRequestsAndTheLoopServesOn() throws Exception {
+        int vocab = config.vocabSize();
+        List<GenerationRequest> requests = requests(10, GREEDY).stream()
+                .map(r -> new GenerationRequest(r.requestId(), r.promptTokenIds(), 24, guided(GREEDY, vocab, -1))).toList();
+        var plain = run(executor(cpu(16 * MAX_SEQ_LEN, 16), SchedulerConfig.defaults(), true), requests);
+        AsyncRunner runner = async(16 * MAX_SEQ_LEN, 16);
+        runner.masksLater = true;
+        runner.failMasks = 4;
+        var ex = executor(runner, SchedulerConfig.defaults(), true);
+        var results = run(ex, requests);
+        int failed = 0;
+        for (int i = 0; i < results.size(); i++) {
+            if (results.get(i).error() != null) {
+                failed++;
+                assertThat(results.get(i).error()).hasMessageContaining("injected");
+                assertThat(plain.get(i).tokens()).startsWith(results.get(i).tokens().toArray(Integer[]::new));
+            } else {
+                assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(plain.get(i).tokens());
+            }
+        }
+        assertThat(failed).as("the requests of the pass whose masks were refused").isPositive();
+        assertThat(runner.errors).isEmpty();
+        assertSame(run(ex, List.of(requests.getFirst())), List.of(plain.getFirst()));
         ExecutorTests.assertNoBlocksHeld(ex);
     }
 }
