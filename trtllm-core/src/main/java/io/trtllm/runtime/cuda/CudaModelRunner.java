@@ -88,6 +88,7 @@ import org.slf4j.LoggerFactory;
  * {@code trtllm.cuda.fp8Gemm=true} runs an FP8 engine W8A8 through cuBLASLt ({@link Fp8Gemm}) instead of
  * weight-only (the FP8 GEMV for decode rows, the weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
  * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
+ * {@code trtllm.cuda.overlapGuided=false} keeps guided rows out of overlapped decoding ({@link #OVERLAP_GUIDED}).
  *
  * <p>FP8 engines, W8A8 (opt-in until its pending GPU run): each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
  * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
@@ -125,6 +126,12 @@ final class CudaModelRunner implements ModelRunner {
      * until a multi-GPU run has proven it (docs/GPU-TESTS.md, "Pending — tensor and pipeline parallelism").
      */
     static final String RANK_GRAPHS = "trtllm.cuda.rankGraphs";
+    /**
+     * System property: {@code false} keeps guided rows out of overlapped decoding (their passes are awaited before the
+     * next launch, as before masks could come late: {@link #launch(Batch, boolean[])}). On with overlap by default;
+     * the way back should the late-mask path fail on a device (it has not run on one yet: docs/GPU-TESTS.md).
+     */
+    static final String OVERLAP_GUIDED = "trtllm.cuda.overlapGuided";
     /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
     static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
 
@@ -189,6 +196,8 @@ final class CudaModelRunner implements ModelRunner {
 
     /** Overlapped decoding is on ({@link RuntimeConfig#cudaOverlap()}, with device draws, no TP, no profile). */
     private final boolean overlap;
+    /** Overlapped decoding takes guided rows too, their masks given after the launch ({@link #OVERLAP_GUIDED}). */
+    private final boolean masksLater;
     private final CUfunc_st chainFn;
     /** Recorded after a pass's copies out of the pinned staging buffers: the next pass may then rewrite them. */
     private final CUevent_st uploaded = new CUevent_st();
@@ -278,6 +287,7 @@ final class CudaModelRunner implements ModelRunner {
         this.useGraphs = runtime.cudaGraphs() && shard == null && profile == null;
         this.deviceSampling = runtime.cudaDeviceSampling() && shard == null;
         this.overlap = runtime.cudaOverlap() && deviceSampling && profile == null;
+        this.masksLater = overlap && !"false".equals(System.getProperty(OVERLAP_GUIDED));
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
@@ -558,8 +568,9 @@ final class CudaModelRunner implements ModelRunner {
      */
     @Override
     public MaskedPass launch(Batch batch, boolean[] masksLater) {
-        if (!overlap) {
-            throw new UnsupportedOperationException("this CUDA runner does not overlap passes (trtllm.cuda.overlap)");
+        if (!this.masksLater) {
+            throw new UnsupportedOperationException("this CUDA runner takes no token masks after the launch "
+                    + "(trtllm.cuda.overlap, trtllm.cuda.overlapGuided)");
         }
         checkUsable();
         batch.checkAgainst(config, kvSpec);
@@ -594,7 +605,7 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public boolean takesMasksLater() {
-        return overlap;
+        return masksLater;
     }
 
     /** Collects (waits for) every pass launched and not yet awaited; their awaits then return at once. */
