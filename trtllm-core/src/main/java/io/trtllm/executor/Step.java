@@ -133,7 +133,8 @@ final class Step {
         Pass pass = pass(scheduled);
         Launched launched = launch(pass);
         finishInFlight();
-        if (launched != null && launched.pending() instanceof MaskedPass masked && !giveLaterMasks(launched, masked)) {
+        // Only a pass launched with masks to come gets them (a runner's passes may all be MaskedPasses).
+        if (launched != null && launched.pass().hasLaterMasks() && !giveLaterMasks(launched)) {
             launched = null; // the masks could not be given: the pass's requests failed
         }
         if (launched != null) {
@@ -154,8 +155,12 @@ final class Step {
      * failed launch). A sequence that ended meanwhile gets none (its token is dropped); one whose guide fails here
      * fails alone.
      */
-    private boolean giveLaterMasks(Launched launched, MaskedPass masked) {
+    private boolean giveLaterMasks(Launched launched) {
         Pass pass = launched.pass();
+        if (!(launched.pending() instanceof MaskedPass masked)) {
+            throw new IllegalStateException(runner.backend() + " runner launched a pass with masks to come as a "
+                    + launched.pending().getClass().getSimpleName() + ", not a MaskedPass");
+        }
         for (int i = 0; i < pass.size(); i++) {
             if (!pass.masksLater(i)) {
                 continue;

@@ -146,9 +146,24 @@ class ExecutorOverlapTests {
             };
         }
 
+        /**
+         * A pass with its masks: a {@link MaskedPass} that refuses masks, as the CUDA runner's passes are, so that the
+         * executor must tell the passes to give masks to by their flags, not by their type.
+         */
         @Override
         public synchronized PendingPass launch(Batch batch) {
-            return launch(batch, null, CompletableFuture.completedFuture(List.of()));
+            PendingPass pending = launch(batch, null, CompletableFuture.completedFuture(List.of()));
+            return new MaskedPass() {
+                @Override
+                public void masks(List<@Nullable Bitmask> masks) {
+                    throw new AssertionError("masks given to a pass launched with its own");
+                }
+
+                @Override
+                public ForwardResult await() {
+                    return pending.await();
+                }
+            };
         }
 
         private PendingPass launch(Batch batch, boolean @Nullable [] later, CompletableFuture<List<@Nullable Bitmask>> masks) {
