@@ -123,8 +123,17 @@ final class Projections implements AutoCloseable {
      * ({@link #gemmFp8}, its input E4M3 codes and per-token scales) rather than {@link #gemm} (16-bit input).
      */
     boolean takesFp8(DeviceMatrix w, int rows) {
-        return fp8 != null && w.format() == DeviceMatrix.Format.FP8 && Fp8Gemm.fits(w.rows(), w.cols()) && rows > 0
-                && !(fp8GemvRows && quantGemv != null && gemvPass && rows <= Gemv.MAX_ROWS);
+        return takesFp8(fp8 != null, fp8GemvRows && quantGemv != null && gemvPass, w, rows);
+    }
+
+    /**
+     * The rule of {@link #takesFp8}: W8A8 {@code enabled}, {@code w} an FP8 matrix the GEMM {@link Fp8Gemm#fits}, and
+     * not a pass of at most {@link Gemv#MAX_ROWS} rows that stays with the weight-only GEMV ({@code gemvRows}: the
+     * mode leaves such decode passes to the GEMV, the GEMV is on and the pass is one it may take).
+     */
+    static boolean takesFp8(boolean enabled, boolean gemvRows, DeviceMatrix w, int rows) {
+        return enabled && w.format() == DeviceMatrix.Format.FP8 && Fp8Gemm.fits(w.rows(), w.cols()) && rows > 0
+                && !(gemvRows && rows <= Gemv.MAX_ROWS);
     }
 
     /**

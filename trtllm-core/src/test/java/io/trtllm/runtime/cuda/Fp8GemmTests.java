@@ -20,6 +20,22 @@ class Fp8GemmTests {
     }
 
     @Test
+    void autoLeavesDecodePassesOfAtMost8RowsToTheGemv() {
+        var qkv = new DeviceMatrix(256, 512, DeviceMatrix.Format.FP8, 6144, 4096, 4096);
+        assertThat(Projections.takesFp8(true, true, qkv, 1)).as("a decode row, auto").isFalse();
+        assertThat(Projections.takesFp8(true, true, qkv, Gemv.MAX_ROWS)).as("8 decode rows, auto").isFalse();
+        assertThat(Projections.takesFp8(true, true, qkv, Gemv.MAX_ROWS + 1)).as("9 decode rows, auto").isTrue();
+        assertThat(Projections.takesFp8(true, false, qkv, 1)).as("a prompt's row, or mode true").isTrue();
+        assertThat(Projections.takesFp8(true, false, qkv, 8192)).isTrue();
+        assertThat(Projections.takesFp8(false, false, qkv, 256)).as("W8A8 off").isFalse();
+        assertThat(Projections.takesFp8(true, false, qkv, 0)).isFalse();
+        var int8 = new DeviceMatrix(256, 512, DeviceMatrix.Format.INT8, 6144, 4096, 4096);
+        assertThat(Projections.takesFp8(true, false, int8, 256)).as("an INT8 matrix").isFalse();
+        var odd = new DeviceMatrix(256, 512, DeviceMatrix.Format.FP8, 1000, 4096, 4096);
+        assertThat(Projections.takesFp8(true, false, odd, 256)).as("outputs not a multiple of 16").isFalse();
+    }
+
+    @Test
     void modeDefaultsToAutoAndNamesABadValue() {
         assertThat(Fp8GemmMode.parse(null)).isEqualTo(Fp8GemmMode.AUTO);
         assertThat(Fp8GemmMode.parse("  ")).isEqualTo(Fp8GemmMode.AUTO);
