@@ -108,6 +108,28 @@ class CudaFp8GemmTimingGpuTests {
             CUfunc_st siluMulF8Raw = kernels.function("silu_mul_f8_raw");
             CUfunc_st quantF8 = kernels.function("quant_f8");
             CUfunc_st epilogue = kernels.function("f8_epilogue");
+            // The quantized prefill path's dequantization into the BF16 scratch, 4,096 rows of 4,096 (int8 / fp8 codes:
+            // the random block, 16 MiB; int4 in groups of 128): bytes read and written per µs.
+            int dqRows = BLOCK / DIM;
+            long scratch = d.alloc((long) dqRows * DIM * Short.BYTES);
+            long dqScales = d.alloc((long) dqRows * (DIM / 128) * Float.BYTES);
+            d.uploadF32(dqScales, (long) dqRows * (DIM / 128), 27);
+            StringBuilder dq = new StringBuilder();
+            for (String name : List.of("dequant_i8", "dequant_f8", "dequant_i4")) {
+                CUfunc_st fn = kernels.function(name);
+                boolean int4 = name.equals("dequant_i4");
+                double t = micros(d, 10, i -> {
+                    kernels.args().ptr(codeBlock).ptr(dqScales).ptr(scratch).i64(0).i32(DIM);
+                    if (int4) {
+                        kernels.i32(128);
+                    }
+                    kernels.launch(fn, name, dqRows, 1, 256, d.stream);
+                });
+                long bytes = (long) ((double) dqRows * DIM * (int4 ? 2.5 : 3.0));
+                dq.append(String.format("%s %.1f us (%.0f GB/s); ", name, t, gbps(bytes, t)));
+            }
+            GpuResults.record("dequantization of %d x %d weights into the BF16 scratch: %s", dqRows, DIM, dq.toString().strip());
+            d.free(scratch, dqScales);
             try (var before = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, false, false);
                  var fast = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, false, true);
                  var fastMeasured = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, true, true)) {

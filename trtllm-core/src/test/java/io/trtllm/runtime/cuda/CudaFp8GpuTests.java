@@ -325,10 +325,11 @@ class CudaFp8GpuTests {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128)) {
             long workspace = d.alloc(32L << 20);
             // With outer-vector scales where cuBLASLt has them (it had none on an H100 with CUDA 13.0: the epilogue then),
-            // with F32 promotion of the partial sums and with cuBLASLt's fast accumulation (the default).
-            for (boolean fast : new boolean[] {false, true}) {
+            // with cuBLASLt's fast accumulation (the default) on every shape, and with F32 promotion of the partial
+            // sums (measured on every shape on an H100 before fast accumulation) on the small ones.
+            for (boolean fast : new boolean[] {true, false}) {
                 try (var gemm = new Fp8Gemm(kernels, d.stream, workspace, 32L << 20, true, false, fast)) {
-                    for (Shape s : SHAPES) {
+                    for (Shape s : fast ? SHAPES : SHAPES.subList(0, 5)) {
                         try (Arena arena = Arena.ofShared()) {
                             checkShape(d, arena, gemm, s);
                         }
