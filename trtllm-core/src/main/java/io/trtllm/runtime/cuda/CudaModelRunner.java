@@ -860,12 +860,12 @@ final class CudaModelRunner implements ModelRunner {
         if (decodeRows > 0) {
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
                     .ptr(in.decodeRows()).ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale)
-                    .ptr(attentionScratch.address()).ptr(a.att)
+                    .ptr(attentionScratch.address()).ptr(a.att).i32(plan.splitKeys())
                     .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads() / decodeHeadsPerBlock,
                             plan.splitCap(), 256, stream);
             if (plan.splitCap() > 1) {
                 kernels.args().ptr(in.positions()).ptr(in.decodeRows()).ptr(attentionScratch.address()).i32(plan.splitCap())
-                        .ptr(a.att).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
+                        .ptr(a.att).i32(plan.splitKeys()).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
             }
         }
     }

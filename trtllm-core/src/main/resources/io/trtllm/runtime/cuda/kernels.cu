@@ -505,8 +505,10 @@ extern "C" __global__ void mask_rows(float* __restrict__ logits, int vocab, cons
 // mma computes each row's dot products apart from the other rows; KV tiles start at multiples of TC_N
 // (absolute positions), so a row sees the same tiles in the same order whatever tile of rows it is in; a
 // tile that is masked for a row in full leaves its m, l, o exactly as they were (corr = 1, p = 0).
-// attention_decode: the split of a row's range is a function of its length alone (decode_splits), and
-// attention_reduce merges the splits in a fixed order.
+// attention_decode: the split of a row's range is a function of its length and the pass's split_keys alone
+// (decode_splits), and attention_reduce merges the splits in a fixed order. split_keys is SPLIT_KEYS, or
+// SMALL_SPLIT_KEYS in passes of at most 8 decode rows (AttentionPlan): a row computes the same alone and in
+// any such pass, as the GEMV does.
 
 // ---- attention_tc: FlashAttention-2 on mma.sync m16n8k16 (16-bit inputs, f32 accumulation) ----
 // Grid: (tiles, N_HEADS) blocks of 32 * TC_WARPS threads; warp w takes rows [16w, 16w + 16) of the tile,
@@ -728,27 +730,29 @@ attention_tc(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, co
 #endif  // tensor-core attention
 
 // ---- attention_decode / attention_reduce: one query row per sequence, split over long contexts ----
-// A row's range [from, pos] (the window's start, or 0) of len positions runs as decode_splits(len) splits
-// of decode_chunk(len) positions (the last one shorter), each a block of its own: grid (rows, N_HEADS,
+// A row's range [from, pos] (the window's start, or 0) of len positions runs as decode_splits(len, split_keys)
+// splits of decode_chunk(len, split_keys) positions (the last one shorter), each a block of its own: grid (rows, N_HEADS,
 // S) with S >= every row's splits (blocks past a row's splits return at once). A row of one split
 // computes as `attention` does and writes its output; a row of more writes (max, sum, acc[HEAD_DIM]) per
 // split to partial[((i * N_HEADS + h) * S + split) * (HEAD_DIM + 2)], and attention_reduce merges them.
-// AttentionPlan.java mirrors decode_splits and decode_chunk.
+// AttentionPlan.java mirrors decode_splits and decode_chunk. split_keys: SPLIT_KEYS for passes of many rows (each
+// row's blocks already fill the GPU); small passes split from fewer positions (AttentionPlan.SMALL_SPLIT_KEYS),
+// since a single row of a few hundred positions would otherwise run as N_KV_HEADS blocks on a GPU of 100+ SMs.
 #define SPLIT_KEYS 256
 #define MAX_SPLITS 16
 
-// Positions per split: len over min(MAX_SPLITS, ceil(len / SPLIT_KEYS)) splits, rounded up to the block's
+// Positions per split: len over min(MAX_SPLITS, ceil(len / split_keys)) splits, rounded up to the block's
 // step (ATT_WARPS * POS_PER_WARP).
-__device__ __forceinline__ int decode_chunk(int len) {
-    int wanted = min(MAX_SPLITS, (len + SPLIT_KEYS - 1) / SPLIT_KEYS);
+__device__ __forceinline__ int decode_chunk(int len, int split_keys) {
+    int wanted = min(MAX_SPLITS, (len + split_keys - 1) / split_keys);
     int step = ATT_WARPS * POS_PER_WARP;
     int c = (len + wanted - 1) / wanted;
     return (c + step - 1) / step * step;
 }
 
 // Splits of a row of len positions: none of them empty, at most MAX_SPLITS.
-__device__ __forceinline__ int decode_splits(int len) {
-    int c = decode_chunk(len);
+__device__ __forceinline__ int decode_splits(int len, int split_keys) {
+    int c = decode_chunk(len, split_keys);
     return (len + c - 1) / c;
 }
 
@@ -756,7 +760,7 @@ extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
 attention_decode(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
                  const int* __restrict__ positions, const int* __restrict__ row_seq, const int* __restrict__ rows,
                  const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size,
-                 float scale, float* __restrict__ partial, wt* __restrict__ out) {
+                 float scale, float* __restrict__ partial, wt* __restrict__ out, int split_keys) {
     __shared__ float s_m[ATT_WARPS * POS_PER_WARP];
     __shared__ float s_l[ATT_WARPS * POS_PER_WARP];
     __shared__ float s_acc[ATT_WARPS * POS_PER_WARP][HEAD_DIM];
@@ -769,11 +773,11 @@ attention_decode(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache
     from = max(0, pos - WINDOW + 1);
 #endif
     int len = pos - from + 1;
-    int splits = decode_splits(len);
+    int splits = decode_splits(len, split_keys);
     if ((int) blockIdx.z >= splits) {
         return;
     }
-    int chunk = decode_chunk(len);
+    int chunk = decode_chunk(len, split_keys);
     int to = pos;
     if (splits > 1) {
         from += blockIdx.z * chunk;
@@ -903,7 +907,7 @@ extern "C" __global__ void __launch_bounds__(32 * ATT_WARPS)
 attention_decode_gqa(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
                      const int* __restrict__ positions, const int* __restrict__ row_seq, const int* __restrict__ rows,
                      const int* __restrict__ block_tables, const int* __restrict__ table_stride, int block_size,
-                     float scale, float* __restrict__ partial, wt* __restrict__ out) {
+                     float scale, float* __restrict__ partial, wt* __restrict__ out, int split_keys) {
     __shared__ float s_m[ATT_WARPS][GQA_HEADS];
     __shared__ float s_l[ATT_WARPS][GQA_HEADS];
     __shared__ float s_acc[ATT_WARPS][GQA_HEADS][HEAD_DIM];
@@ -916,11 +920,11 @@ attention_decode_gqa(const float* __restrict__ qkv, const kv_t* __restrict__ k_c
     from = max(0, pos - WINDOW + 1);
 #endif
     int len = pos - from + 1;
-    int splits = decode_splits(len);
+    int splits = decode_splits(len, split_keys);
     if ((int) blockIdx.z >= splits) {
         return;
     }
-    int chunk = decode_chunk(len);
+    int chunk = decode_chunk(len, split_keys);
     int to = pos;
     if (splits > 1) {
         from += blockIdx.z * chunk;
@@ -1060,7 +1064,8 @@ attention_decode_gqa(const float* __restrict__ qkv, const kv_t* __restrict__ k_c
 // splits in order, M the largest m_s. Grid: (rows, N_HEADS) blocks of any threads, `splits` = the
 // decode launch's S.
 extern "C" __global__ void attention_reduce(const int* __restrict__ positions, const int* __restrict__ rows,
-                                            const float* __restrict__ partial, int splits_cap, wt* __restrict__ out) {
+                                            const float* __restrict__ partial, int splits_cap, wt* __restrict__ out,
+                                            int split_keys) {
     int t = rows[blockIdx.x];
     int h = blockIdx.y;
     int pos = positions[t];
@@ -1068,7 +1073,7 @@ extern "C" __global__ void attention_reduce(const int* __restrict__ positions, c
 #if WINDOW > 0
     from = max(0, pos - WINDOW + 1);
 #endif
-    int splits = decode_splits(pos - from + 1);
+    int splits = decode_splits(pos - from + 1, split_keys);
     if (splits == 1) {
         return;
     }

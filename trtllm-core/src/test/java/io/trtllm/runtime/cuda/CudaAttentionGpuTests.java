@@ -229,7 +229,7 @@ class CudaAttentionGpuTests {
         for (int row = 0; row < pass.rows; row++) {
             int pos = pass.positions[row];
             int len = AttentionPlan.rangeLength(pos, shape.window());
-            boolean split = !tiled[row] && AttentionPlan.splits(len) > 1;
+            boolean split = !tiled[row] && AttentionPlan.splits(len, plan.splitKeys()) > 1;
             splitRows += split ? 1 : 0;
             for (int h = 0; h < shape.heads(); h++) {
                 double[] ref = pass.reference(row, h, false);
@@ -463,11 +463,11 @@ class CudaAttentionGpuTests {
             int n = plan.decodeRows().length;
             if (n > 0) {
                 k.module.args().ptr(qkv).ptr(kCache).ptr(vCache).ptr(posD).ptr(seqD).ptr(decodeD).ptr(tablesD).ptr(strideD)
-                        .i32(BLOCK).f32(scale).ptr(partial).ptr(out)
+                        .i32(BLOCK).f32(scale).ptr(partial).ptr(out).i32(plan.splitKeys())
                         .launch(k.gqa ? k.decodeGqa : k.decode, "attention_decode", n,
                                 shape.heads() / (k.gqa ? k.gqaHeads : 1), plan.splitCap(), 256, d.stream);
                 if (plan.splitCap() > 1) {
-                    k.module.args().ptr(posD).ptr(decodeD).ptr(partial).i32(plan.splitCap()).ptr(out)
+                    k.module.args().ptr(posD).ptr(decodeD).ptr(partial).i32(plan.splitCap()).ptr(out).i32(plan.splitKeys())
                             .launch(k.reduce, "attention_reduce", n, shape.heads(), 128, d.stream);
                 }
             }
@@ -518,7 +518,7 @@ class CudaAttentionGpuTests {
                 for (int t = 0; t < plan.tileCount(); t++) {
                     tiles[4 * t] = which.get(tiles[4 * t]);
                 }
-                AttentionPlan mapped = new AttentionPlan(tiles, plan.decodeRows(), plan.splitCap());
+                AttentionPlan mapped = new AttentionPlan(tiles, plan.decodeRows(), plan.splitCap(), plan.splitKeys());
                 upload(mapped);
                 clearOut();
                 launchNew(k, mapped);
@@ -546,7 +546,7 @@ class CudaAttentionGpuTests {
             }
             int[] decodeRows = plan.decodeRows();
             assertThat(decodeRows).as("chunks of more than one row are tiles").isEmpty();
-            AttentionPlan mapped = new AttentionPlan(tiles, decodeRows, plan.splitCap());
+            AttentionPlan mapped = new AttentionPlan(tiles, decodeRows, plan.splitCap(), plan.splitKeys());
             upload(mapped);
             clearOut();
             launchNew(k, mapped);
