@@ -165,7 +165,9 @@ class CudaAttentionGpuTests {
                 new Case("prefill 1 x 2048", List.of(new Part(0, 2048))),
                 new Case("prefill 16 x 128", nCopies(16, new Part(0, 128))),
                 new Case("prefill 64 x 128", nCopies(64, new Part(0, 128))),
+                new Case("decode 1 @ 160", nCopies(1, new Part(159, 1))),
                 new Case("decode 1 @ 256", nCopies(1, new Part(255, 1))),
+                new Case("decode 8 @ 256", nCopies(8, new Part(255, 1))),
                 new Case("decode 64 @ 256", nCopies(64, new Part(255, 1))),
                 new Case("decode 256 @ 256", nCopies(256, new Part(255, 1))),
                 new Case("decode 1 @ 8192", nCopies(1, new Part(8191, 1))),
@@ -183,9 +185,26 @@ class CudaAttentionGpuTests {
                     k.gqa = true;
                     double gqa = d.micros(i -> pass.launchNew(k, plan));
                     k.gqa = false;
+                    String large = "";
+                    if (plan.decodeRows().length > 0 && plan.splitKeys() == AttentionPlan.SMALL_SPLIT_KEYS) {
+                        // the same pass split as a pass of many rows would be (from 256 positions): before/after
+                        int most = 1;
+                        for (Part p : c.parts()) {
+                            most = Math.max(most, AttentionPlan.splits(p.start() + p.length()));
+                        }
+                        AttentionPlan wide = new AttentionPlan(plan.tiles(), plan.decodeRows(), Integer.highestOneBit(most) == most
+                                ? most : Integer.highestOneBit(most) << 1, AttentionPlan.SPLIT_KEYS);
+                        pass.upload(wide);
+                        k.gqa = true;
+                        double gqaWide = d.micros(i -> pass.launchNew(k, wide));
+                        k.gqa = false;
+                        large = String.format(java.util.Locale.ROOT, "; gqa split from %d positions %.1f us (%d splits)",
+                                AttentionPlan.SPLIT_KEYS, gqaWide, wide.splitCap());
+                    }
                     GpuResults.record("attention llama-3.1-8b shape, %s: row kernel %.1f us, new kernels %.1f us (%.2fx; "
-                            + "decode kernel gqa %.1f us; %d tiles, %d decode rows, %d splits)", c.name(), rows, perHead,
-                            rows / perHead, gqa, plan.tileCount(), plan.decodeRows().length, plan.splitCap());
+                            + "decode kernel gqa %.1f us; %d tiles, %d decode rows, %d splits from %d positions%s)", c.name(),
+                            rows, perHead, rows / perHead, gqa, plan.tileCount(), plan.decodeRows().length, plan.splitCap(),
+                            plan.splitKeys(), large);
                 }
             }
         }
