@@ -13,8 +13,8 @@ import java.util.List;
  * the pass's {@code splitKeys}; {@code attention_reduce} merges the parts. Padding rows of a captured decode
  * pass are decode rows of length 1.
  *
- * <p>{@code splitKeys} is {@link #SPLIT_KEYS}, or {@link #SMALL_SPLIT_KEYS} in passes of at most
- * {@link #SMALL_PASS_ROWS} decode rows: a single decode row of a few hundred positions otherwise runs as one block
+ * <p>{@code splitKeys} is {@link #SPLIT_KEYS}, or, where the runner asks for it, {@link #SMALL_SPLIT_KEYS} in
+ * passes of at most {@link #SMALL_PASS_ROWS} decode rows: a single decode row of a few hundred positions otherwise runs as one block
  * per KV head (8 on Llama-3.1-8B) on a GPU of 132 SMs, 19 µs a layer on the H100, a quarter of an INT4 step.
  * Every other choice depends on a row's own chunk and position, never on the rest of the batch, so a row
  * computes the same alone or in any pass of up to {@link #SMALL_PASS_ROWS} decode rows (as the GEMV does), and
@@ -113,9 +113,19 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys)
     /**
      * The plan of a pass over {@code chunks} (rows numbered chunk after chunk), with rows beyond them up to
      * {@code padded} as padding (decode rows at position 0); {@code tiles} false sends every row to
-     * {@code attention_decode}. {@code window}: the model's sliding window, 0 for none.
+     * {@code attention_decode}. {@code window}: the model's sliding window, 0 for none. Decode rows split from
+     * {@link #SPLIT_KEYS} positions.
      */
     static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window) {
+        return of(chunks, padded, tiles, window, false);
+    }
+
+    /**
+     * {@link #of(List, int, boolean, int)}, and with {@code smallSplits} passes of at most {@link #SMALL_PASS_ROWS}
+     * decode rows split them from {@link #SMALL_SPLIT_KEYS} positions (the runner's
+     * {@code -Dtrtllm.cuda.attention.smallSplits=true}, opt-in until a GPU run has measured it).
+     */
+    static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window, boolean smallSplits) {
         int rows = 0;
         int tileCount = 0;
         for (SequenceChunk c : chunks) {
@@ -129,7 +139,7 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys)
         for (SequenceChunk c : chunks) {
             decodeCount += tiles && c.length() >= TILE_MIN_ROWS ? 0 : c.length();
         }
-        int keys = decodeCount <= SMALL_PASS_ROWS ? SMALL_SPLIT_KEYS : SPLIT_KEYS;
+        int keys = smallSplits && decodeCount <= SMALL_PASS_ROWS ? SMALL_SPLIT_KEYS : SPLIT_KEYS;
         int[] tileTable = new int[4 * tileCount];
         int[] decode = new int[rows + padding];
         int nDecode = 0;

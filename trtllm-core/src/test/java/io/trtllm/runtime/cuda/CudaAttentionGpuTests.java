@@ -445,7 +445,7 @@ class CudaAttentionGpuTests {
                 Part p = parts.get(s);
                 chunks.add(new SequenceChunk(new int[p.length()], p.start(), tables[s], LogitsMode.NONE));
             }
-            return AttentionPlan.of(chunks, 0, true, shape.window());
+            return AttentionPlan.of(chunks, 0, true, shape.window(), true);  // the opt-in small-pass splits
         }
 
         /** The tiles and decode rows of {@code plan} to the device, and scratch for its splits. */
