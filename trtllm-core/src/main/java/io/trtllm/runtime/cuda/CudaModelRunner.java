@@ -119,6 +119,12 @@ final class CudaModelRunner implements ModelRunner {
     static final int SILU_F8_THREADS = 1024;
     /** System property: {@code rows} or {@code gqa} chooses other attention kernels (see the class comment). */
     static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
+    /**
+     * System property: {@code true} splits the decode attention of passes of at most 8 decode rows from 32 positions
+     * instead of 256 ({@link AttentionPlan#SMALL_SPLIT_KEYS}): a single row then runs as more than one block per KV
+     * head. Opt-in until a GPU run has checked and timed it (docs/PERFORMANCE.md, branch i15-int4).
+     */
+    static final String SMALL_SPLITS = "trtllm.cuda.attention.smallSplits";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
     /** System property: {@code auto}, {@code true} or {@code false}, see {@link Fp8GemmMode} and the class comment. */
@@ -156,6 +162,8 @@ final class CudaModelRunner implements ModelRunner {
     private final @Nullable CUfunc_st attentionTcFn;
     /** False with {@code trtllm.cuda.attention=rows}: every row through {@code attention}. */
     private final boolean attentionKernels;
+    /** Whether small decode passes split their attention from 32 positions ({@link #SMALL_SPLITS}). */
+    private final boolean smallSplits = Boolean.getBoolean(SMALL_SPLITS);
     private final AttentionScratch attentionScratch;
     /** The per-step GPU times with {@code trtllm.cuda.profile=true}, else null. */
     private final @Nullable StepProfile profile;
@@ -715,7 +723,7 @@ final class CudaModelRunner implements ModelRunner {
     /** Sets the pass's {@link #plan} and grows the split decode's scratch to it. */
     private void planAttention(List<SequenceChunk> chunks, int padded) {
         Integer window = config.slidingWindow();
-        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window);
+        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window, smallSplits);
         if (attentionKernels && plan.splitCap() > 1) {
             attentionScratch.ensure((long) plan.decodeRows().length * config.numHeads() * plan.splitCap()
                     * (config.headDim() + 2) * Float.BYTES);
@@ -868,12 +876,12 @@ final class CudaModelRunner implements ModelRunner {
         if (decodeRows > 0) {
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
                     .ptr(in.decodeRows()).ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale)
-                    .ptr(attentionScratch.address()).ptr(a.att)
+                    .ptr(attentionScratch.address()).ptr(a.att).i32(plan.splitKeys())
                     .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads() / decodeHeadsPerBlock,
                             plan.splitCap(), 256, stream);
             if (plan.splitCap() > 1) {
                 kernels.args().ptr(in.positions()).ptr(in.decodeRows()).ptr(attentionScratch.address()).i32(plan.splitCap())
-                        .ptr(a.att).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
+                        .ptr(a.att).i32(plan.splitKeys()).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
             }
         }
     }
