@@ -115,8 +115,6 @@ final class CudaModelRunner implements ModelRunner {
     /** Largest decode batch replayed as a CUDA graph (padded to a power of two); larger ones run eagerly. */
     private static final int MAX_GRAPH_BATCH = 256;
     private static final int SAMPLE_THREADS = 1024;
-    /** Block size of {@code silu_mul_f8} / {@code silu_mul_f8_raw}: kernels.cu's {@code SILU_F8_THREADS} (others trap). */
-    static final int SILU_F8_THREADS = 1024;
     /** System property: {@code rows} or {@code gqa} chooses other attention kernels (see the class comment). */
     static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
     /**
@@ -991,9 +989,9 @@ final class CudaModelRunner implements ModelRunner {
         if (projections.takesFp8(wDown, rows)) {
             if (gateUpScales != 0) {
                 kernels.args().ptr(a.gateUp).ptr(a.q8Scales).ptr(gateUpScales).ptr(a.q8).ptr(a.q8Scales)
-                        .launch(siluMulF8RawFn, "silu_mul_f8_raw", rows, 1, SILU_F8_THREADS, stream);
+                        .launch(siluMulF8RawFn, "silu_mul_f8_raw", rows, 1, 256, stream);
             } else {
-                kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, SILU_F8_THREADS, stream);
+                kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, 256, stream);
             }
             projections.gemmFp8(wDown, a.q8, a.q8Scales, a.x, rows, accumulate, a.gateUp);
         } else {

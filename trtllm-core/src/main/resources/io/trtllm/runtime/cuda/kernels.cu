@@ -2374,13 +2374,6 @@ __device__ __forceinline__ float f8_row_scale(float amax, float* __restrict__ sc
 // walks i = threadIdx.x + j · F8_THREADS, the order the strided loops had, so the sums and codes are unchanged.
 #define F8_THREADS 256
 #define F8_PER(n) (((n) + F8_THREADS - 1) / F8_THREADS)
-// silu_mul_f8 / silu_mul_f8_raw: 1,024 threads a row (CudaModelRunner.SILU_F8_THREADS). With 256, a thread held 56
-// values of an 8B row in 80 registers and the kernel ran at 1.25 TB/s at 8,192 rows, 0.09 TB/s at 16 (one block a
-// row; H100, 2026-12-07); 14 values a thread keep more loads in flight and a row on 4× the threads, two blocks an
-// SM (ptxas, sm_90: 32 registers, full occupancy). The codes do not depend on the block size (amax is a max, every
-// value is computed alone). A launch of another size traps.
-#define SILU_F8_THREADS 1024
-#define SILU_F8_PER (((INTER) + SILU_F8_THREADS - 1) / SILU_F8_THREADS)
 
 // rmsnorm's row (weight · x / rms, f32, not rounded to wt) quantized: q[r] (DIM codes), scales[r].
 extern "C" __global__ void __launch_bounds__(F8_THREADS) rmsnorm_f8(const float* __restrict__ x,
@@ -2429,15 +2422,12 @@ __device__ __forceinline__ void silu_mul_f8_row(const float* __restrict__ gate_u
                                                 float* scales) {
     int r = blockIdx.x;
     const float* row = gate_up + (long) r * 2 * INTER;
-    if (blockDim.x != SILU_F8_THREADS) {
-        __trap();
-    }
     float sa = a_scales != nullptr ? a_scales[r] : 1.0f;
-    float h[SILU_F8_PER];
+    float h[F8_PER(INTER)];
     float amax = 0.0f;
 #pragma unroll
-    for (int j = 0; j < SILU_F8_PER; j++) {
-        int i = threadIdx.x + j * SILU_F8_THREADS;
+    for (int j = 0; j < F8_PER(INTER); j++) {
+        int i = threadIdx.x + j * F8_THREADS;
         h[j] = 0.0f;
         if (i < INTER) {
             float g = row[i];
@@ -2452,22 +2442,22 @@ __device__ __forceinline__ void silu_mul_f8_row(const float* __restrict__ gate_u
     }
     float mul = f8_row_scale(block_max(amax), scales, r);
 #pragma unroll
-    for (int j = 0; j < SILU_F8_PER; j++) {
-        int i = threadIdx.x + j * SILU_F8_THREADS;
+    for (int j = 0; j < F8_PER(INTER); j++) {
+        int i = threadIdx.x + j * F8_THREADS;
         if (i < INTER) {
             q[(long) r * INTER + i] = (unsigned char) f_to_e4m3(h[j] * mul);
         }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(SILU_F8_THREADS, 2) silu_mul_f8(const float* __restrict__ gate_up,
+extern "C" __global__ void __launch_bounds__(F8_THREADS) silu_mul_f8(const float* __restrict__ gate_up,
                                                                      unsigned char* __restrict__ q,
                                                                      float* __restrict__ scales) {
     silu_mul_f8_row(gate_up, nullptr, nullptr, q, scales);
 }
 
 // silu_mul_f8 of an FP8 GEMM's raw (unit-scale) gate|up output, the scales applied on the way (see above).
-extern "C" __global__ void __launch_bounds__(SILU_F8_THREADS, 2) silu_mul_f8_raw(const float* __restrict__ raw,
+extern "C" __global__ void __launch_bounds__(F8_THREADS) silu_mul_f8_raw(const float* __restrict__ raw,
                                                                          const float* a_scales,
                                                                          const float* __restrict__ w_scales,
                                                                          unsigned char* __restrict__ q,

@@ -143,9 +143,9 @@ class CudaFp8GemmTimingGpuTests {
                     double tQuant = micros(d, calls, i -> kernels.args().ptr(att).i32(DIM).ptr(q8).ptr(q8s)
                             .launch(quantF8, "quant_f8", rows, 1, 256, d.stream));
                     double tSilu = micros(d, calls, i -> kernels.args().ptr(gateUp).ptr(q8).ptr(q8s2)
-                            .launch(siluMulF8, "silu_mul_f8", rows, 1, CudaModelRunner.SILU_F8_THREADS, d.stream));
+                            .launch(siluMulF8, "silu_mul_f8", rows, 1, 256, d.stream));
                     double tSiluRaw = micros(d, calls, i -> kernels.args().ptr(gateUp).ptr(q8s).ptr(f8[2].scales()).ptr(q8)
-                            .ptr(q8s2).launch(siluMulF8Raw, "silu_mul_f8_raw", rows, 1, CudaModelRunner.SILU_F8_THREADS, d.stream));
+                            .ptr(q8s2).launch(siluMulF8Raw, "silu_mul_f8_raw", rows, 1, 256, d.stream));
                     d.uploadF32(q8s, MAX_ROWS, 26);  // rmsnorm_f8 / quant_f8 rewrote the scales
                     GpuResults.record("fp8 pieces %d rows: rmsnorm_f8 %.1f us (%.0f GB/s), quant_f8 %.1f us (%.0f GB/s), "
                                     + "silu_mul_f8 %.1f us (%.0f GB/s), silu_mul_f8_raw %.1f us (%.0f GB/s)", rows,
@@ -196,7 +196,7 @@ class CudaFp8GemmTimingGpuTests {
                         before.matmul(f8[1], q8, q8s, x, rows, true, gateUp);
                         kernels.args().ptr(x).ptr(norm).ptr(q8).ptr(q8s).launch(rmsnormF8, "rmsnorm_f8", rows, 1, 256, d.stream);
                         before.matmul(f8[2], q8, q8s, gateUp, rows, false, gateUp);
-                        kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(siluMulF8, "silu_mul_f8", rows, 1, CudaModelRunner.SILU_F8_THREADS, d.stream);
+                        kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(siluMulF8, "silu_mul_f8", rows, 1, 256, d.stream);
                         before.matmul(f8[3], q8, q8s, x, rows, true, gateUp);
                     });
                     d.uploadF32(x, (long) rows * DIM, 21);
@@ -227,9 +227,9 @@ class CudaFp8GemmTimingGpuTests {
                 d.stream);
         if (gemm.matmulDeferred(f8[2], q8, q8s, gateUp, rows)) {
             kernels.args().ptr(gateUp).ptr(q8s).ptr(f8[2].scales()).ptr(q8).ptr(q8s)
-                    .launch(kernels.function("silu_mul_f8_raw"), "silu_mul_f8_raw", rows, 1, CudaModelRunner.SILU_F8_THREADS, d.stream);
+                    .launch(kernels.function("silu_mul_f8_raw"), "silu_mul_f8_raw", rows, 1, 256, d.stream);
         } else {
-            kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(kernels.function("silu_mul_f8"), "silu_mul_f8", rows, 1, CudaModelRunner.SILU_F8_THREADS,
+            kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(kernels.function("silu_mul_f8"), "silu_mul_f8", rows, 1, 256,
                     d.stream);
         }
         gemm.matmul(f8[3], q8, q8s, x, rows, true, gateUp);

@@ -230,7 +230,7 @@ class CudaFp8GpuTests {
         }
         double worstNorm = checkRows("rmsnorm_f8", ref, bytes(d, q, rows * dim), d.floats(scales, rows));
 
-        kernels.args().ptr(gateUp).ptr(q).ptr(scales).launch(kernels.function("silu_mul_f8"), "silu_mul_f8", rows, 1, CudaModelRunner.SILU_F8_THREADS,
+        kernels.args().ptr(gateUp).ptr(q).ptr(scales).launch(kernels.function("silu_mul_f8"), "silu_mul_f8", rows, 1, 256,
                 d.stream);
         d.sync();
         double[][] refH = new double[rows][inter];
@@ -254,10 +254,10 @@ class CudaFp8GpuTests {
         d.copy(scales2, aScales, (long) rows * Float.BYTES);
         kernels.args().ptr(gateUp).ptr(aScales).ptr(wScales).ptr(scaled).i32(2 * inter).i32(0)
                 .launch(kernels.function("f8_epilogue"), "f8_epilogue", rows, 1, 256, d.stream);
-        kernels.args().ptr(scaled).ptr(q).ptr(scales).launch(kernels.function("silu_mul_f8"), "silu_mul_f8", rows, 1, CudaModelRunner.SILU_F8_THREADS,
+        kernels.args().ptr(scaled).ptr(q).ptr(scales).launch(kernels.function("silu_mul_f8"), "silu_mul_f8", rows, 1, 256,
                 d.stream);
         kernels.args().ptr(gateUp).ptr(scales2).ptr(wScales).ptr(q2).ptr(scales2)
-                .launch(kernels.function("silu_mul_f8_raw"), "silu_mul_f8_raw", rows, 1, CudaModelRunner.SILU_F8_THREADS, d.stream);
+                .launch(kernels.function("silu_mul_f8_raw"), "silu_mul_f8_raw", rows, 1, 256, d.stream);
         d.sync();
         assertThat(bytes(d, q2, rows * inter)).as("silu_mul_f8_raw codes, %d × %d", rows, inter)
                 .isEqualTo(bytes(d, q, rows * inter));
@@ -494,7 +494,7 @@ class CudaFp8GpuTests {
                         gemm.matmul(f8[1], q8, q8s, x, rows, true, gateUp);
                         kernels.args().ptr(x).ptr(norm).ptr(q8).ptr(q8s).launch(rmsnormF8, "rmsnorm_f8", rows, 1, 256, d.stream);
                         gemm.matmul(f8[2], q8, q8s, gateUp, rows, false, gateUp);
-                        kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(siluMulF8, "silu_mul_f8", rows, 1, CudaModelRunner.SILU_F8_THREADS, d.stream);
+                        kernels.args().ptr(gateUp).ptr(q8).ptr(q8s).launch(siluMulF8, "silu_mul_f8", rows, 1, 256, d.stream);
                         gemm.matmul(f8[3], q8, q8s, x, rows, true, gateUp);
                     };
                     double tb = d.micros(i -> bf16Chain.run());
