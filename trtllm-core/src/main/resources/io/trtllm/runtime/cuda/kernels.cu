@@ -1751,42 +1751,12 @@ qgemv4_mma(const unsigned char* __restrict__ w, const float* __restrict__ scales
     }
 }
 
-// The dequantization kernels read 16 bytes of codes a thread (16 int8 / fp8 or 32 int4 values, unpacked as the
-// GEMVs do: exact) and store 16-byte vectors of wt, where the row allows it (cols a multiple of 16, or 32 for
-// int4 with groups a multiple of 32, and the codes 16-byte aligned); else one value a thread as before. Same
-// values either way: wt(q · s) of the exact float q. (One byte a thread and the software E4M3 decode made the
-// scratch path of quantized prefill slower than its GEMM: H100, 8B shape, 2026-12-07: 128-token prefill INT8
-// 4,380 tok/s against BF16's 13,290.)
-
-// 8 wt values packed into a 16-byte vector (column order, low half first).
-__device__ __forceinline__ uint4 pack_wt8(const float* f, float s) {
-    unsigned p[4];
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        p[k] = (unsigned) f2wt(f[2 * k] * s) | ((unsigned) f2wt(f[2 * k + 1] * s) << 16);
-    }
-    return make_uint4(p[0], p[1], p[2], p[3]);
-}
-
 extern "C" __global__ void dequant_i8(const signed char* __restrict__ q, const float* __restrict__ scales,
                                       wt* __restrict__ out, long first_row, int cols) {
     long n = first_row + blockIdx.x;
     const signed char* row = q + n * cols;
     float s = scales[n];
     wt* o = out + (long) blockIdx.x * cols;
-    if ((cols & 15) == 0 && ((unsigned long long) row & 15) == 0 && ((unsigned long long) o & 15) == 0) {
-        for (int v = threadIdx.x; v < cols / 16; v += blockDim.x) {
-            uint4 u = reinterpret_cast<const uint4*>(row)[v];
-            float f[16];
-            unpack_i8x4(u.x, f);
-            unpack_i8x4(u.y, f + 4);
-            unpack_i8x4(u.z, f + 8);
-            unpack_i8x4(u.w, f + 12);
-            reinterpret_cast<uint4*>(o)[2 * v] = pack_wt8(f, s);
-            reinterpret_cast<uint4*>(o)[2 * v + 1] = pack_wt8(f + 8, s);
-        }
-        return;
-    }
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         o[c] = f2wt((float) row[c] * s);
     }
@@ -1798,19 +1768,6 @@ extern "C" __global__ void dequant_f8(const unsigned char* __restrict__ q, const
     const unsigned char* row = q + n * cols;
     float s = scales[n];
     wt* o = out + (long) blockIdx.x * cols;
-    if ((cols & 15) == 0 && ((unsigned long long) row & 15) == 0 && ((unsigned long long) o & 15) == 0) {
-        for (int v = threadIdx.x; v < cols / 16; v += blockDim.x) {
-            uint4 u = reinterpret_cast<const uint4*>(row)[v];
-            float f[16];
-            unpack_f8x4(u.x, f);
-            unpack_f8x4(u.y, f + 4);
-            unpack_f8x4(u.z, f + 8);
-            unpack_f8x4(u.w, f + 12);
-            reinterpret_cast<uint4*>(o)[2 * v] = pack_wt8(f, s);
-            reinterpret_cast<uint4*>(o)[2 * v + 1] = pack_wt8(f + 8, s);
-        }
-        return;
-    }
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         o[c] = f2wt(e4m3_to_f(row[c]) * s);
     }
@@ -1822,21 +1779,6 @@ extern "C" __global__ void dequant_i4(const unsigned char* __restrict__ q, const
     const unsigned char* row = q + n * (cols / 2);
     const float* s = scales + n * (cols / group_size);
     wt* o = out + (long) blockIdx.x * cols;
-    if ((cols & 31) == 0 && (group_size & 31) == 0 && ((unsigned long long) row & 15) == 0
-            && ((unsigned long long) o & 15) == 0) {
-        for (int v = threadIdx.x; v < cols / 32; v += blockDim.x) {
-            uint4 u = reinterpret_cast<const uint4*>(row)[v];
-            float sv = s[v * 32 / group_size];  // the 32 values of a vector share their group
-            float f[8];
-            unsigned w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-            for (int k = 0; k < 4; k++) {
-                unpack_i4x8(w[k], f);
-                reinterpret_cast<uint4*>(o)[4 * v + k] = pack_wt8(f, sv);
-            }
-        }
-        return;
-    }
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         int bits = (row[c >> 1] >> ((c & 1) * 4)) & 0xf;
         o[c] = f2wt((float) (bits >= 8 ? bits - 16 : bits) * s[c / group_size]);
