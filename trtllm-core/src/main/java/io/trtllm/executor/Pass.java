@@ -4,11 +4,13 @@ import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.SequenceChunk.LogitsMode;
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
 import io.trtllm.sampling.TokenSampling;
 import java.util.ArrayList;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * One forward pass as the executor hands it to the runner: per scheduled chunk the runner's chunk, whose
@@ -23,37 +25,56 @@ final class Pass {
     private final int[] previous;
     /** Per chunk: its sequence's preemptions when the pass was built (a later preemption drops its KV). */
     private final int[] preemptions;
+    /** Whether the runner takes token masks after the launch ({@link io.trtllm.runtime.ModelRunner#takesMasksLater}). */
+    private final boolean masksLater;
+    /** Per chunk: whether its token mask is given after the launch ({@link #masksLater}), once its guide has caught up. */
+    private final boolean[] later;
+    /** Per chunk with {@link #later}: the mask given to the runner after the launch (null: none, its sequence ended). */
+    private final @Nullable Bitmask[] laterMasks;
+    private boolean anyLater;
     private boolean chains;
     private int tokens;
 
+    /** A pass of up to {@code capacity} chunks whose runner does not take token masks after the launch. */
     Pass(int capacity) {
+        this(capacity, false);
+    }
+
+    /**
+     * @param masksLater whether the runner takes token masks after the launch: a guided sequence whose last token is
+     *                   still being chosen by the pass in flight then gets its mask after that pass is awaited
+     */
+    Pass(int capacity, boolean masksLater) {
         scheduled = new ArrayList<>(capacity);
         chunks = new ArrayList<>(capacity);
         previous = new int[capacity];
         preemptions = new int[capacity];
+        this.masksLater = masksLater;
+        later = new boolean[capacity];
+        laterMasks = new Bitmask[capacity];
     }
 
     /**
      * Whether the token chosen for chunk {@code c} can feed the next pass on the device (overlapped decoding): the
-     * runner chooses it (argmax or draw) with nothing the host must compute first (no token mask, which the
-     * chosen token advances; no beam search).
+     * runner chooses it (argmax or draw) with nothing the host must compute first: no beam search, and no token mask
+     * (which the chosen token advances) unless the runner takes masks after the launch ({@code masksLater}).
      */
-    static boolean chainable(ScheduledChunk c) {
+    static boolean chainable(ScheduledChunk c, boolean masksLater) {
         LogitsMode mode = logitsMode(c);
-        return c.sequence().group == null && c.sequence().sampling.mask() == null
+        return c.sequence().group == null && (masksLater || c.sequence().sampling.mask() == null)
                 && (mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE);
     }
 
     /**
      * Whether the pass can stay in flight while the next one is scheduled and launched: nothing of it comes back
-     * but chosen tokens (no logits rows, no token masks, no beam search), so the next pass depends on the host for
-     * nothing of this one.
+     * but chosen tokens (no logits rows, no beam search; no token masks unless the runner takes them after the
+     * launch), so the next pass depends on the host for nothing of this one but what it can give late.
      */
     boolean overlappable() {
         for (int i = 0; i < chunks.size(); i++) {
             SequenceChunk chunk = chunks.get(i);
             LogitsMode mode = chunk.logits();
-            if (scheduled.get(i).sequence().group != null || chunk.masked()
+            if (scheduled.get(i).sequence().group != null || (!masksLater && (chunk.masked() || later[i]))
                     || !(mode == LogitsMode.NONE || mode == LogitsMode.ARGMAX || mode == LogitsMode.SAMPLE)) {
                 return false;
             }
@@ -88,7 +109,9 @@ final class Pass {
 
     /**
      * Adds chunk {@code c}, whose sequence's KV blocks are {@code blockTable}; a guided sequence whose token the
-     * runner chooses gets its mask's bitmask over {@code vocab} tokens.
+     * runner chooses gets its mask's bitmask over {@code vocab} tokens, now, or after the launch
+     * ({@link #giveLaterMask}) when its last token is still being chosen by the pass in flight and the runner takes
+     * masks late.
      */
     void add(ScheduledChunk c, int[] blockTable, int vocab) {
         Sequence s = c.sequence();
@@ -104,8 +127,12 @@ final class Pass {
                         sampling.key(), sampling.step() + s.pending);
             }
         }
+        // The guide must first see the token the pass in flight is choosing: the mask comes after that pass.
+        boolean maskLater = chosenByRunner && masksLater && s.pending > 0 && s.sampling.mask() != null;
         chunks.add(new SequenceChunk(c.tokens(), c.start(), blockTable, mode, sampling,
-                chosenByRunner ? Sampler.bitmask(s.sampling, vocab) : null));
+                chosenByRunner && !maskLater ? Sampler.bitmask(s.sampling, vocab) : null));
+        later[scheduled.size()] = maskLater;
+        anyLater |= maskLater;
         previous[scheduled.size()] = chained;
         preemptions[scheduled.size()] = s.preemptions;
         chains |= chained >= 0;
@@ -135,6 +162,37 @@ final class Pass {
         return chains ? new Batch(chunks, java.util.Arrays.copyOf(previous, chunks.size())) : new Batch(chunks);
     }
 
+    /** Whether some chunk's token mask is given after the launch ({@link #giveLaterMask}). */
+    boolean hasLaterMasks() {
+        return anyLater;
+    }
+
+    /** Per chunk, whether its token mask is given after the launch: {@code masksLater} of the runner's launch. */
+    boolean[] laterMaskFlags() {
+        return java.util.Arrays.copyOf(later, chunks.size());
+    }
+
+    /** Whether chunk {@code i}'s token mask is given after the launch. */
+    boolean masksLater(int i) {
+        return later[i];
+    }
+
+    /**
+     * Sets the token mask of chunk {@code i}, launched with its mask to come (null: none, for a sequence that ended
+     * meanwhile): what the runner chooses from, and what {@link #nextToken} checks the chosen token against.
+     */
+    void giveLaterMask(int i, @Nullable Bitmask mask) {
+        if (!later[i]) {
+            throw new IllegalStateException("chunk " + i + " came with its token mask");
+        }
+        laterMasks[i] = mask;
+    }
+
+    /** Per chunk, its mask given after the launch, or null: the runner's {@link io.trtllm.runtime.MaskedPass#masks}. */
+    List<@Nullable Bitmask> laterMasks() {
+        return java.util.Arrays.asList(java.util.Arrays.copyOf(laterMasks, chunks.size()));
+    }
+
     /**
      * The next token of chunk {@code i}'s sequence, recorded in its sampling state: the one the runner chose,
      * or the sampler's choice from the chunk's last logits row.
@@ -152,7 +210,7 @@ final class Pass {
                     throw new IllegalStateException("the runner chose token id " + token + ", outside the vocabulary of "
                             + vocab);
                 }
-                if (token >= 0 && !chunk.allows(token)) {
+                if (token >= 0 && !(later[i] ? laterMasks[i] == null || laterMasks[i].allows(token) : chunk.allows(token))) {
                     throw new IllegalStateException("the runner chose token id " + token
                             + ", which the sequence's token mask does not allow");
                 }

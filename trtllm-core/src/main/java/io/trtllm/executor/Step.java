@@ -1,8 +1,10 @@
 package io.trtllm.executor;
 
 import io.trtllm.runtime.ForwardResult;
+import io.trtllm.runtime.MaskedPass;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.PendingPass;
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.Sampler;
 import java.util.ArrayList;
@@ -32,6 +34,11 @@ final class Step {
     private final Sampler sampler = new Sampler();
     /** Whether passes overlap ({@link ModelRunner#overlaps()}): one may stay in flight while the next is launched. */
     private final boolean overlap;
+    /**
+     * Whether guided sequences overlap too ({@link ModelRunner#takesMasksLater()}): a pass is launched before the
+     * masks of its guided chunks are known, and gets them once the pass before it is awaited.
+     */
+    private final boolean masksLater;
     /** The pass in flight (overlapped decoding), or null. */
     private @Nullable Launched inFlight;
     // Read by Executor.stats() snapshots, which the loop's thread takes.
@@ -49,6 +56,7 @@ final class Step {
         this.maxSeqLen = maxSeqLen;
         this.vocab = runner.config().vocabSize();
         this.overlap = runner.overlaps();
+        this.masksLater = overlap && runner.takesMasksLater();
         scheduler.copiesBlocks(runner.copiesBlocks());
     }
 
@@ -105,7 +113,14 @@ final class Step {
      * tokens are read and processed (finish checks, listeners) while n + 1 computes. A sequence that n ends (an
      * end token) has computed one more position in n + 1, whose token is dropped: its blocks were freed after n + 1
      * was queued, so the next pass that reuses them writes after it. A pass that needs the host between passes
-     * (logits rows, token masks, beams: {@link Pass#overlappable}) is awaited as soon as the one before it is.
+     * (logits rows, beams, token masks where the runner cannot take them late: {@link Pass#overlappable}) is awaited
+     * as soon as the one before it is.
+     *
+     * <p>Guided sequences, with a runner that {@link ModelRunner#takesMasksLater takes masks late}: n + 1 is launched
+     * without the masks of the guided chunks whose token n is still choosing; once n is processed (each guide then
+     * knows its token), their masks are computed and given to n + 1 ({@link #giveLaterMasks}), which chooses its
+     * tokens only then. The device computes n + 1's layers meanwhile: the host's guide work no longer sits between
+     * two passes.
      */
     private boolean runOverlapped() {
         List<ScheduledChunk> scheduled = schedule();
@@ -118,6 +133,10 @@ final class Step {
         Pass pass = pass(scheduled);
         Launched launched = launch(pass);
         finishInFlight();
+        // Only a pass launched with masks to come gets them (a runner's passes may all be MaskedPasses).
+        if (launched != null && launched.pass().hasLaterMasks() && !giveLaterMasks(launched)) {
+            launched = null; // the masks could not be given: the pass's requests failed
+        }
         if (launched != null) {
             lastBatchSize = pass.size();
             lastBatchTokens = pass.tokens();
@@ -130,10 +149,53 @@ final class Step {
         return true;
     }
 
+    /**
+     * Gives the pass launched with masks to come ({@link Pass#hasLaterMasks}) the masks of its guided chunks, now that
+     * the pass before it is processed; false when the runner refused them (the pass's requests then failed, as for a
+     * failed launch). A sequence that ended meanwhile gets none (its token is dropped); one whose guide fails here
+     * fails alone.
+     */
+    private boolean giveLaterMasks(Launched launched) {
+        Pass pass = launched.pass();
+        if (!(launched.pending() instanceof MaskedPass masked)) {
+            throw new IllegalStateException(runner.backend() + " runner launched a pass with masks to come as a "
+                    + launched.pending().getClass().getSimpleName() + ", not a MaskedPass");
+        }
+        for (int i = 0; i < pass.size(); i++) {
+            if (!pass.masksLater(i)) {
+                continue;
+            }
+            Sequence s = pass.scheduled(i).sequence();
+            Bitmask mask = null;
+            if (s.status != Sequence.Status.FINISHED) {
+                try {
+                    mask = Sampler.bitmask(s.sampling, vocab);
+                } catch (RuntimeException | Error e) {
+                    requests.failStep(s, "computing its token mask", e);
+                }
+            }
+            pass.giveLaterMask(i, mask);
+        }
+        try {
+            masked.masks(pass.laterMasks());
+            return true;
+        } catch (RuntimeException e) {
+            if (runner.failure() == null) {
+                try {
+                    masked.await(); // the runner lets go of the pass (it chose nothing): the next launch may come
+                } catch (RuntimeException expected) {
+                    e.addSuppressed(expected);
+                }
+            }
+            failLaunched(launched, e);
+            return false;
+        }
+    }
+
     /** Whether a chunk of a sequence whose last token is still a placeholder cannot take it from the device. */
-    private static boolean needsHostTokens(List<ScheduledChunk> scheduled) {
+    private boolean needsHostTokens(List<ScheduledChunk> scheduled) {
         for (ScheduledChunk c : scheduled) {
-            if (c.sequence().pending > 0 && !Pass.chainable(c)) {
+            if (c.sequence().pending > 0 && !Pass.chainable(c, masksLater)) {
                 return true;
             }
         }
@@ -158,7 +220,7 @@ final class Step {
             if (copies.length > 0) {
                 runner.copyBlocks(copies);
             }
-            pending = runner.launch(pass.batch());
+            pending = pass.hasLaterMasks() ? runner.launch(pass.batch(), pass.laterMaskFlags()) : runner.launch(pass.batch());
             iterations++;
         } catch (RuntimeException e) {
             if (runner.failure() != null) {
@@ -178,7 +240,7 @@ final class Step {
                 scheduler.launched(c);
                 s.inFlight++;
                 int end = c.start() + c.length();
-                if (c.sample() && Pass.chainable(c) && !s.endsByLength(end + 1, maxSeqLen)) {
+                if (c.sample() && Pass.chainable(c, masksLater) && !s.endsByLength(end + 1, maxSeqLen)) {
                     s.appendPending(i); // the next pass computes position `end` with the token this pass chooses
                 }
             }
@@ -204,18 +266,7 @@ final class Step {
         try {
             result = l.pending().await();
         } catch (RuntimeException e) {
-            if (l.kept()) {
-                for (int i = 0; i < pass.size(); i++) {
-                    pass.scheduled(i).sequence().inFlight--;
-                }
-            }
-            if (runner.failure() != null) {
-                throw e;
-            }
-            LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
-            for (int i = 0; i < pass.size(); i++) {
-                requests.fail(pass.scheduled(i).sequence(), e);
-            }
+            failLaunched(l, e);
             return;
         }
         if (l.kept()) {
@@ -224,6 +275,26 @@ final class Step {
             postprocess(pass, result);
         }
         result.release();
+    }
+
+    /**
+     * Fails the requests of a launched pass that failed ({@code e}), its in-flight counts undone; rethrows when the
+     * runner is unusable.
+     */
+    private void failLaunched(Launched l, RuntimeException e) {
+        Pass pass = l.pass();
+        if (l.kept()) {
+            for (int i = 0; i < pass.size(); i++) {
+                pass.scheduled(i).sequence().inFlight--;
+            }
+        }
+        if (runner.failure() != null) {
+            throw e;
+        }
+        LOG.warn("Forward pass of {} sequences failed: {}", pass.size(), e.toString());
+        for (int i = 0; i < pass.size(); i++) {
+            requests.fail(pass.scheduled(i).sequence(), e);
+        }
     }
 
     /** Awaits the pass in flight (the loop stops, or is idle); nothing when there is none. */
@@ -266,7 +337,7 @@ final class Step {
 
     /** The runner's chunks of the scheduled ones; a sequence whose chunk cannot be built fails and stays out. */
     private Pass pass(List<ScheduledChunk> scheduled) {
-        var pass = new Pass(scheduled.size());
+        var pass = new Pass(scheduled.size(), masksLater);
         for (ScheduledChunk c : scheduled) {
             Sequence s = c.sequence();
             if (s.status == Sequence.Status.FINISHED) {

@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The host's half of a device runner's token masks (guided decoding): which slot of the device's mask buffer
@@ -87,6 +88,17 @@ public final class MaskSlots {
      *                                  than the buffers hold
      */
     public void stage(List<SequenceChunk> chunks, int rows) {
+        stage(chunks, null, rows);
+    }
+
+    /**
+     * As {@link #stage(List, int)}, chunk {@code i}'s mask being {@code later.get(i)} where that is not null (a mask
+     * given after the pass was launched: {@link MaskedPass#masks}), else its own.
+     */
+    public void stage(List<SequenceChunk> chunks, @Nullable List<@Nullable Bitmask> later, int rows) {
+        if (later != null && later.size() != chunks.size()) {
+            throw new IllegalArgumentException(later.size() + " later masks for " + chunks.size() + " chunks");
+        }
         if (rows > this.rows) {
             throw new IllegalArgumentException("rows " + rows + " past the mask buffers' " + this.rows);
         }
@@ -94,8 +106,10 @@ public final class MaskSlots {
         rowsChanged = false;
         dirtyCount = 0;
         int r = 0;
-        for (SequenceChunk chunk : chunks) {
-            Bitmask mask = chunk.mask();
+        for (int c = 0; c < chunks.size(); c++) {
+            SequenceChunk chunk = chunks.get(c);
+            Bitmask given = later == null ? null : later.get(c);
+            Bitmask mask = given != null ? given : chunk.mask();
             for (int i = 0; i < chunk.logitsRows(); i++, r++) {
                 if (r >= rows) {
                     throw new IllegalArgumentException("the chunks have more logits rows than " + rows);

@@ -69,6 +69,32 @@ public interface ModelRunner extends AutoCloseable {
     }
 
     /**
+     * Whether {@link #launch(Batch, boolean[])} works: a pass of an overlapping runner may be launched before the
+     * token masks of some of its chunks are known (guided decoding: a mask follows from the token the pass in
+     * flight is still choosing). The runner then computes the pass up to its logits rows and chooses those
+     * chunks' tokens only once {@link MaskedPass#masks} has given the masks. False (the default): every mask
+     * comes in its chunk.
+     */
+    default boolean takesMasksLater() {
+        return false;
+    }
+
+    /**
+     * As {@link #launch(Batch)}, but the chunks {@code i} with {@code masksLater[i]} set ({@link SequenceChunk.LogitsMode#ARGMAX}
+     * or {@link SequenceChunk.LogitsMode#SAMPLE}, without a mask of their own) choose their tokens under masks given
+     * later, to {@link MaskedPass#masks}, which must come before the pass is awaited and before the next launch.
+     * Launching, then awaiting the pass before, then giving the masks lets the device compute this pass's layers
+     * while the host advances the guides and computes the masks.
+     *
+     * @throws UnsupportedOperationException when {@link #takesMasksLater()} is false
+     * @throws IllegalArgumentException      as {@link #launch(Batch)}, for a {@code masksLater} of another length
+     *                                       than the batch, or set on a chunk that chooses no token or has a mask
+     */
+    default MaskedPass launch(Batch batch, boolean[] masksLater) {
+        throw new UnsupportedOperationException(backend() + " runner does not take token masks after the launch");
+    }
+
+    /**
      * The greedy choice, what a runner returns for {@link SequenceChunk.LogitsMode#ARGMAX} and what the
      * sampler picks at temperature 0: the index of the largest of {@code n} logits at {@code offset}, the
      * lowest such index on ties (as {@code torch.argmax}); {@link Sampler#argmax} defines it.

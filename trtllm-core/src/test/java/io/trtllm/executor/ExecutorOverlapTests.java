@@ -8,12 +8,17 @@ import io.trtllm.model.ModelConfig;
 import io.trtllm.runtime.Batch;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.MaskedPass;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.PendingPass;
 import io.trtllm.runtime.SequenceChunk;
 import io.trtllm.runtime.cpu.CpuModelRunner;
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.SampledToken;
 import io.trtllm.sampling.SamplingConfig;
+import io.trtllm.sampling.SamplingState;
+import io.trtllm.sampling.TokenBitmask;
+import io.trtllm.sampling.TokenMask;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,8 +78,99 @@ class ExecutorOverlapTests {
         volatile int failLaunch;
         final AtomicInteger launches = new AtomicInteger();
 
+        /** Whether {@link #launch(Batch, boolean[])} works ({@link ModelRunner#takesMasksLater}). */
+        volatile boolean masksLater;
+        /** Masks given after their pass was launched (not null ones). */
+        final AtomicInteger laterMasks = new AtomicInteger();
+        /** Calls of {@link MaskedPass#masks} (counted from 1) that refuse the masks, leaving the runner usable; 0: none. */
+        volatile int failMasks;
+        final AtomicInteger maskCalls = new AtomicInteger();
+        /** The masks of the last pass launched with masks to come (done once given). */
+        private CompletableFuture<List<@Nullable Bitmask>> lastMasks = CompletableFuture.completedFuture(List.of());
+
+        @Override
+        public boolean takesMasksLater() {
+            return masksLater;
+        }
+
+        /**
+         * Launches as {@link #launch(Batch)}, the pass waiting on the worker for the masks of the chunks marked in
+         * {@code later} (as a device stream waits for the choice half), which it applies as the chunks' own.
+         */
+        @Override
+        public synchronized MaskedPass launch(Batch batch, boolean[] later) {
+            if (!masksLater) {
+                throw new UnsupportedOperationException("masks later are off");
+            }
+            if (later.length != batch.chunks().size()) {
+                throw new AssertionError("masksLater has " + later.length + " entries for " + batch.chunks().size() + " chunks");
+            }
+            for (int i = 0; i < later.length; i++) {
+                if (later[i] && batch.chunks().get(i).masked()) {
+                    throw new AssertionError("chunk " + i + " has its own mask and one to come");
+                }
+            }
+            var masks = new CompletableFuture<List<@Nullable Bitmask>>();
+            PendingPass pending = launch(batch, later.clone(), masks);
+            return new MaskedPass() {
+                @Override
+                public void masks(List<@Nullable Bitmask> given) {
+                    if (maskCalls.incrementAndGet() == failMasks) {
+                        var refused = new IllegalArgumentException("injected: these masks cannot be applied");
+                        masks.completeExceptionally(refused);
+                        throw refused;
+                    }
+                    if (given.size() != later.length) {
+                        throw new AssertionError(given.size() + " masks for " + later.length + " chunks");
+                    }
+                    for (int i = 0; i < later.length; i++) {
+                        if (given.get(i) != null) {
+                            if (!later[i]) {
+                                throw new AssertionError("a mask for chunk " + i + ", which came with its own");
+                            }
+                            laterMasks.incrementAndGet();
+                        }
+                    }
+                    if (!masks.complete(given)) {
+                        throw new AssertionError("masks given twice");
+                    }
+                }
+
+                @Override
+                public ForwardResult await() {
+                    if (!masks.isDone()) {
+                        throw new AssertionError("a pass awaited before its masks were given");
+                    }
+                    return pending.await();
+                }
+            };
+        }
+
+        /**
+         * A pass with its masks: a {@link MaskedPass} that refuses masks, as the CUDA runner's passes are, so that the
+         * executor must tell the passes to give masks to by their flags, not by their type.
+         */
         @Override
         public synchronized PendingPass launch(Batch batch) {
+            PendingPass pending = launch(batch, null, CompletableFuture.completedFuture(List.of()));
+            return new MaskedPass() {
+                @Override
+                public void masks(List<@Nullable Bitmask> masks) {
+                    throw new AssertionError("masks given to a pass launched with its own");
+                }
+
+                @Override
+                public ForwardResult await() {
+                    return pending.await();
+                }
+            };
+        }
+
+        private PendingPass launch(Batch batch, boolean @Nullable [] later, CompletableFuture<List<@Nullable Bitmask>> masks) {
+            if (!lastMasks.isDone()) { // done exceptionally too: refused masks release the pass
+                throw new AssertionError("a pass launched before the masks of the one before were given");
+            }
+            lastMasks = masks;
             if (launches.incrementAndGet() == failLaunch) {
                 throw new IllegalArgumentException("injected: this pass cannot run");
             }
@@ -91,6 +187,22 @@ class ExecutorOverlapTests {
                 try {
                     Thread.sleep(2);
                     List<SequenceChunk> chunks = new ArrayList<>(batch.chunks());
+                    if (later != null) {
+                        List<@Nullable Bitmask> given;
+                        try {
+                            given = masks.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                        } catch (java.util.concurrent.ExecutionException refused) {
+                            // the masks were refused (failMasks): the pass chooses nothing, as a device would not
+                            throw new IllegalStateException("the pass's masks were refused", refused.getCause());
+                        }
+                        for (int i = 0; i < chunks.size(); i++) {
+                            SequenceChunk c = chunks.get(i);
+                            if (later[i] && given.get(i) != null) {
+                                chunks.set(i, new SequenceChunk(c.tokenIds(), c.startPosition(), c.blockTable(), c.logits(),
+                                        c.sampling(), given.get(i)));
+                            }
+                        }
+                    }
                     for (int i = 0; i < chunks.size(); i++) {
                         int p = batch.previousChunk(i);
                         if (p < 0) {
@@ -107,11 +219,16 @@ class ExecutorOverlapTests {
                         }
                         int token = previous.get().tokenId(p);
                         chunks.set(i, new SequenceChunk(new int[] {Math.max(token, 0)}, c.startPosition(), c.blockTable(),
-                                c.logits(), c.sampling(), c.tokenMask()));
+                                c.logits(), c.sampling(), c.mask()));
                         chainedChunks.incrementAndGet();
                     }
                     passes.incrementAndGet();
                     return real.forward(new Batch(chunks));
+                } catch (IllegalStateException refused) {
+                    if (!(refused.getCause() instanceof IllegalArgumentException)) {
+                        errors.add(refused);
+                    }
+                    throw refused;
                 } catch (Throwable t) {
                     errors.add(t);
                     throw t;
@@ -404,6 +521,153 @@ class ExecutorOverlapTests {
         assertThat(ends.values()).allMatch(n -> n.get() == 1);
         assertThat(tokensAfterEnd.get()).isZero();
         assertThat(runner.errors).isEmpty();
+        ExecutorTests.assertNoBlocksHeld(ex);
+    }
+
+    /**
+     * A guide stand-in whose mask follows from the sequence's last token: tokens {@code t} with {@code t % 4} equal to
+     * the last token's are banned (one shared instance per residue, as a guide shares its masks), and {@code end}, when
+     * given, only after a token {@code % 4 == 1}. A mask computed before the last token is known (the placeholder of a
+     * token still being chosen) bans other tokens, so the outputs would differ from the plain loop's.
+     */
+    static final class LastTokenMask implements TokenMask {
+        final Bitmask[] byResidue = new Bitmask[4];
+
+        LastTokenMask(int vocab, int end) {
+            for (int k = 0; k < 4; k++) {
+                long[] words = new long[TokenBitmask.words(vocab)];
+                for (int t = 0; t < vocab; t++) {
+                    if (t % 4 != k && (t != end || k == 1)) {
+                        words[t >>> 6] |= 1L << t;
+                    }
+                }
+                byResidue[k] = Bitmask.owning(words);
+            }
+        }
+
+        @Override
+        public void apply(float[] logits, int offset, int vocab, SamplingState state) {
+            bitmask(state, vocab).apply(logits, offset, vocab);
+        }
+
+        @Override
+        public boolean hasBitmask() {
+            return true;
+        }
+
+        @Override
+        public void fillBitmask(long[] words, SamplingState state) {
+            bitmask(state, words.length * 64).copyTo(words);
+        }
+
+        @Override
+        public Bitmask bitmask(SamplingState state, int vocab) {
+            return byResidue[state.token(state.length() - 1) % 4];
+        }
+    }
+
+    static SamplingConfig guided(SamplingConfig config, int vocab, int end) {
+        LastTokenMask mask = new LastTokenMask(vocab, end);
+        return config.withGuide(() -> mask);
+    }
+
+    @Test
+    void guidedSequencesOverlapWithTheirMasksGivenAfterTheLaunchAndEqualThePlainLoop() throws Exception {
+        int vocab = config.vocabSize();
+        var seeded = SamplingConfig.builder().temperature(0.9f).topK(40).topP(0.95f).seed(5L).build();
+        List<GenerationRequest> all = new ArrayList<>();
+        for (GenerationRequest r : requests(16, GREEDY)) {
+            // guided and free rows mixed in every pass
+            SamplingConfig sampling = all.size() % 2 == 0 ? guided(GREEDY, vocab, -1) : GREEDY;
+            all.add(new GenerationRequest(r.requestId(), r.promptTokenIds(), 20 + all.size(), sampling));
+        }
+        for (GenerationRequest r : requests(8, seeded)) {
+            all.add(new GenerationRequest("s" + r.requestId(), r.promptTokenIds(), 24, guided(seeded, vocab, -1)));
+        }
+        var plain = run(executor(cpu(24 * MAX_SEQ_LEN, 16), SchedulerConfig.defaults(), true), all);
+        AsyncRunner runner = async(24 * MAX_SEQ_LEN, 16);
+        runner.masksLater = true;
+        var ex = executor(runner, SchedulerConfig.defaults(), true);
+        assertSame(run(ex, all), plain);
+        assertThat(runner.laterMasks.get()).as("masks given after their pass was launched").isPositive();
+        assertThat(runner.launchesWhileInFlight.get()).as("passes launched while one computed").isPositive();
+        assertThat(runner.errors).isEmpty();
+        ExecutorTests.assertNoBlocksHeld(ex);
+        // Each guided request alone (overlapped) gives what it gave among the others.
+        for (int i : new int[] {0, 2, 17}) {
+            assertSame(run(ex, List.of(all.get(i))), List.of(plain.get(i)));
+        }
+        // Without masks late, guided passes are awaited before the next is launched: the same tokens, none given late.
+        AsyncRunner fallback = async(24 * MAX_SEQ_LEN, 16);
+        var fallbackEx = executor(fallback, SchedulerConfig.defaults(), true);
+        assertSame(run(fallbackEx, all), plain);
+        assertThat(fallback.laterMasks.get()).isZero();
+        ExecutorTests.assertNoBlocksHeld(fallbackEx);
+    }
+
+    @Test
+    void aGuidedSequenceThatEndsWithAPassInFlightDropsThatPassesTokenAndGetsNoMaskForIt() throws Exception {
+        int vocab = config.vocabSize();
+        int[] prompt = ExecutorTests.prompt(5, 12);
+        var plainEx = executor(cpu(4 * MAX_SEQ_LEN, 16), SchedulerConfig.defaults(), false);
+        // The end token: one the guided greedy output takes where the mask allows it.
+        var free = run(plainEx, List.of(new GenerationRequest("free", prompt, 30, guided(GREEDY, vocab, -1)))).getFirst();
+        int at = -1;
+        for (int i = 1; i < free.tokens().size(); i++) {
+            if (free.tokens().get(i - 1) % 4 == 1) {
+                at = i;
+                break;
+            }
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(at > 0, "no token after one of residue 1 in the output");
+        int end = free.tokens().get(at);
+        var stopping = guided(SamplingConfig.builder().temperature(0).endTokenIds(end).build(), vocab, end);
+        var request = new GenerationRequest("stop", prompt, 30, stopping);
+        var plain = run(plainEx, List.of(request));
+        assertThat(plain.getFirst().reason()).isEqualTo(FinishReason.STOP);
+        AsyncRunner runner = async(4 * MAX_SEQ_LEN, 16);
+        runner.masksLater = true;
+        var ex = executor(runner, SchedulerConfig.defaults(), false);
+        var collector = new ExecutorTests.Collector();
+        ex.submit(request, collector);
+        var overlapped = List.of(collector.await());
+        assertSame(overlapped, plain);
+        int generated = plain.getFirst().tokens().size();
+        for (int i = 0; i < 100 && runner.passes.get() < generated + 1; i++) {
+            Thread.sleep(5);
+        }
+        assertThat(runner.passes.get()).as("one pass past the end").isEqualTo(generated + 1);
+        Thread.sleep(50);
+        // Masks late for every decode pass but the last (the sequence had ended: none given for it).
+        assertThat(runner.laterMasks.get()).isEqualTo(generated - 1);
+        assertThat(collector.tokens).isEqualTo(plain.getFirst().tokens());
+        ExecutorTests.assertNoBlocksHeld(ex);
+    }
+
+    @Test
+    void masksTheRunnerRefusesFailOnlyThatPassesRequestsAndTheLoopServesOn() throws Exception {
+        int vocab = config.vocabSize();
+        List<GenerationRequest> requests = requests(10, GREEDY).stream()
+                .map(r -> new GenerationRequest(r.requestId(), r.promptTokenIds(), 24, guided(GREEDY, vocab, -1))).toList();
+        var plain = run(executor(cpu(16 * MAX_SEQ_LEN, 16), SchedulerConfig.defaults(), true), requests);
+        AsyncRunner runner = async(16 * MAX_SEQ_LEN, 16);
+        runner.masksLater = true;
+        runner.failMasks = 4;
+        var ex = executor(runner, SchedulerConfig.defaults(), true);
+        var results = run(ex, requests);
+        int failed = 0;
+        for (int i = 0; i < results.size(); i++) {
+            if (results.get(i).error() != null) {
+                failed++;
+                assertThat(results.get(i).error()).hasMessageContaining("injected");
+                assertThat(plain.get(i).tokens()).startsWith(results.get(i).tokens().toArray(Integer[]::new));
+            } else {
+                assertThat(results.get(i).tokens()).as("request %d", i).isEqualTo(plain.get(i).tokens());
+            }
+        }
+        assertThat(failed).as("the requests of the pass whose masks were refused").isPositive();
+        assertThat(runner.errors).isEmpty();
+        assertSame(run(ex, List.of(requests.getFirst())), List.of(plain.getFirst()));
         ExecutorTests.assertNoBlocksHeld(ex);
     }
 }

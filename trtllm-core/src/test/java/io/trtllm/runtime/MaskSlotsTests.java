@@ -49,7 +49,15 @@ class MaskSlotsTests {
         }
 
         void pass(List<SequenceChunk> chunks, int rows) {
-            slots.stage(chunks, rows);
+            pass(chunks, null, rows);
+        }
+
+        void pass(List<SequenceChunk> chunks, List<Bitmask> later, int rows) {
+            if (later == null) {
+                slots.stage(chunks, rows);
+            } else {
+                slots.stage(chunks, later, rows);
+            }
             if (slots.rowsChanged()) {
                 for (int r = 0; r < rows; r++) {
                     deviceMaskOf[r] = maskOf.getAtIndex(ValueLayout.JAVA_INT, r);
@@ -182,6 +190,26 @@ class MaskSlotsTests {
             assertThatThrownBy(() -> slots.stage(List.of(row(a), row(a), row(a)), 2))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("more logits rows");
             assertThatThrownBy(() -> slots.stage(List.of(row(a)), 3)).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
+    void masksGivenAfterTheLaunchStandForTheChunksOwnAndNullKeepsItsOwnOrNone() {
+        try (Arena arena = Arena.ofConfined()) {
+            var m = new Mirror(arena, 4, 8);
+            Bitmask own = mask(1, 1, 1);
+            Bitmask given = mask(2, 2, 2);
+            var plain = new SequenceChunk(new int[] {1}, 0, new int[] {0}, LogitsMode.ARGMAX);
+            // chunk 0 keeps its own mask, chunk 1 takes one given late, chunk 2 none (its sequence ended)
+            m.pass(List.of(row(own), plain, plain), java.util.Arrays.asList(null, given, null), 4);
+            assertThat(m.deviceMask(0)).containsExactly(1, 1, 1);
+            assertThat(m.deviceMask(1)).containsExactly(2, 2, 2);
+            assertThat(m.deviceMask(2)).isNull();
+            m.pass(List.of(row(own), row(given), plain), 4); // the same masks the way a whole pass brings them
+            assertThat(m.slots.stagedMasks()).as("staged once, then found in their slots").isEqualTo(2);
+            assertThat(m.slots.rowsChanged()).isFalse();
+            assertThatThrownBy(() -> m.slots.stage(List.of(plain, plain), java.util.Arrays.asList(given), 4))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("1 later masks for 2 chunks");
         }
     }
 }

@@ -24,9 +24,11 @@ import io.trtllm.runtime.Communicator;
 import io.trtllm.runtime.ForwardResult;
 import io.trtllm.runtime.KvCacheSizer;
 import io.trtllm.runtime.KvCacheSpec;
+import io.trtllm.runtime.MaskedPass;
 import io.trtllm.runtime.ModelRunner;
 import io.trtllm.runtime.PendingPass;
 import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.sampling.Bitmask;
 import io.trtllm.sampling.TokenSampler;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUevent_st;
@@ -88,6 +90,7 @@ import org.slf4j.LoggerFactory;
  * rows), {@code true} W8A8 in every pass, {@code false} weight-only everywhere (the FP8 GEMV for decode rows, the
  * weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
  * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
+ * {@code trtllm.cuda.overlapGuided=false} keeps guided rows out of overlapped decoding ({@link #OVERLAP_GUIDED}).
  *
  * <p>FP8 engines, W8A8: each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
  * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
@@ -133,6 +136,12 @@ final class CudaModelRunner implements ModelRunner {
      * until a multi-GPU run has proven it (docs/GPU-TESTS.md, "Pending — tensor and pipeline parallelism").
      */
     static final String RANK_GRAPHS = "trtllm.cuda.rankGraphs";
+    /**
+     * System property: {@code false} keeps guided rows out of overlapped decoding (their passes are awaited before the
+     * next launch, as before masks could come late: {@link #launch(Batch, boolean[])}). On with overlap by default;
+     * the way back should the late-mask path fail on a device (it has not run on one yet: docs/GPU-TESTS.md).
+     */
+    static final String OVERLAP_GUIDED = "trtllm.cuda.overlapGuided";
     /** System property: {@code false} makes the FP8 GEMMs scale in {@code f8_epilogue} instead of cuBLASLt. */
     static final String FP8_OUTER_VECTOR = "trtllm.cuda.fp8OuterVector";
 
@@ -200,6 +209,8 @@ final class CudaModelRunner implements ModelRunner {
 
     /** Overlapped decoding is on ({@link RuntimeConfig#cudaOverlap()}, with device draws, no TP, no profile). */
     private final boolean overlap;
+    /** Overlapped decoding takes guided rows too, their masks given after the launch ({@link #OVERLAP_GUIDED}). */
+    private final boolean masksLater;
     private final CUfunc_st chainFn;
     /** Recorded after a pass's copies out of the pinned staging buffers: the next pass may then rewrite them. */
     private final CUevent_st uploaded = new CUevent_st();
@@ -289,6 +300,7 @@ final class CudaModelRunner implements ModelRunner {
         this.useGraphs = runtime.cudaGraphs() && shard == null && profile == null;
         this.deviceSampling = runtime.cudaDeviceSampling() && shard == null;
         this.overlap = runtime.cudaOverlap() && deviceSampling && profile == null;
+        this.masksLater = overlap && !"false".equals(System.getProperty(OVERLAP_GUIDED));
         this.hook = installedHook;
         check(cudaSetDevice(ordinal), "cudaSetDevice");
         boundThread = Thread.currentThread();
@@ -518,7 +530,7 @@ final class CudaModelRunner implements ModelRunner {
 
     private ForwardResult run(Batch batch) {
         finishUnawaited(); // a pass launched and not yet awaited keeps its result for its await
-        Enqueued pass = enqueuePass(batch);
+        Enqueued pass = enqueuePass(batch, null);
         ForwardResult result = pass.collect();
         if (profile != null) {
             profile.end();
@@ -548,14 +560,66 @@ final class CudaModelRunner implements ModelRunner {
         if (unawaited.size() > 1) {
             throw new IllegalStateException("two passes are in flight; await the older before launching another");
         }
+        if (!unawaited.isEmpty() && unawaited.peekLast().awaitingMasks) {
+            throw new IllegalStateException("the last pass still waits for its token masks");
+        }
         bindThread();
         try {
-            Enqueued pass = enqueuePass(batch);
+            Enqueued pass = enqueuePass(batch, null);
             unawaited.addLast(pass);
             return pass;
         } catch (CudaException e) {
             throw failed(e);
         }
+    }
+
+    /**
+     * Overlapped guided decoding: as {@link #launch(Batch)}, but the pass's rows are reduced to tokens only once the
+     * masks of its chunks marked in {@code masksLater} arrive ({@link MaskedPass#masks}): the layers and the LM head
+     * are enqueued now (a decode pass: the graph of its forward half), and {@code mask_rows}, {@code argmax_rows} and
+     * {@code sample_rows} (the graph of its choice half) with the masks' upload then. The device computes the layers
+     * while the host reads the pass before, advances the guides and stages the masks.
+     */
+    @Override
+    public MaskedPass launch(Batch batch, boolean[] masksLater) {
+        if (!this.masksLater) {
+            throw new UnsupportedOperationException("this CUDA runner takes no token masks after the launch "
+                    + "(trtllm.cuda.overlap, trtllm.cuda.overlapGuided)");
+        }
+        checkUsable();
+        batch.checkAgainst(config, kvSpec);
+        List<SequenceChunk> chunks = batch.chunks();
+        if (masksLater.length != chunks.size()) {
+            throw new IllegalArgumentException("masksLater has " + masksLater.length + " entries for " + chunks.size()
+                    + " chunks");
+        }
+        for (int i = 0; i < masksLater.length; i++) {
+            SequenceChunk c = chunks.get(i);
+            if (masksLater[i] && (c.masked() || (c.logits() != SequenceChunk.LogitsMode.ARGMAX
+                    && c.logits() != SequenceChunk.LogitsMode.SAMPLE))) {
+                throw new IllegalArgumentException("chunk " + i + " cannot take its token mask later: "
+                        + (c.masked() ? "it has one" : "it chooses no token (" + c.logits() + ")"));
+            }
+        }
+        if (unawaited.size() > 1) {
+            throw new IllegalStateException("two passes are in flight; await the older before launching another");
+        }
+        if (!unawaited.isEmpty() && unawaited.peekLast().awaitingMasks) {
+            throw new IllegalStateException("the last pass still waits for its token masks");
+        }
+        bindThread();
+        try {
+            Enqueued pass = enqueuePass(batch, masksLater.clone());
+            unawaited.addLast(pass);
+            return pass;
+        } catch (CudaException e) {
+            throw failed(e);
+        }
+    }
+
+    @Override
+    public boolean takesMasksLater() {
+        return masksLater;
     }
 
     /** Collects (waits for) every pass launched and not yet awaited; their awaits then return at once. */
@@ -565,21 +629,66 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    /** A pass enqueued on the stream: its result once the device is done ({@link #collect}). */
-    private final class Enqueued implements PendingPass {
+    /**
+     * A pass enqueued on the stream: its result once the device is done ({@link #collect}). One launched with masks
+     * to come ({@link #launch(Batch, boolean[])}) has its choice half enqueued by {@link #masks}.
+     */
+    private final class Enqueued implements MaskedPass {
         private final List<SequenceChunk> chunks;
         private final boolean drawn;
         private final int slot;
+        /** Per chunk, whether its mask comes later; null when none does. */
+        private final boolean @Nullable [] later;
+        /** The decode graph's padded batch size, or 0 for an eager pass. */
+        private final int padded;
+        private final int logitRows;
+        /** Whether some chunk is an ARGMAX one (an eager pass reduces every row then). */
+        private final boolean anyArgmax;
+        /** Whether the choice half is still to be enqueued ({@link #masks}). */
+        boolean awaitingMasks;
         private @Nullable ForwardResult result;
 
-        private Enqueued(List<SequenceChunk> chunks, boolean drawn, int slot) {
+        private Enqueued(List<SequenceChunk> chunks, boolean drawn, int slot, boolean @Nullable [] later, int padded,
+                         int logitRows, boolean anyArgmax) {
             this.chunks = chunks;
             this.drawn = drawn;
             this.slot = slot;
+            this.later = later;
+            this.padded = padded;
+            this.logitRows = logitRows;
+            this.anyArgmax = anyArgmax;
+            this.awaitingMasks = later != null;
+        }
+
+        @Override
+        public void masks(List<@Nullable Bitmask> masks) {
+            if (!awaitingMasks) {
+                throw new IllegalStateException(later == null ? "this pass was launched with its masks"
+                        : "this pass's masks were given already");
+            }
+            if (masks.size() != chunks.size()) {
+                throw new IllegalArgumentException(masks.size() + " masks for " + chunks.size() + " chunks");
+            }
+            for (int i = 0; i < masks.size(); i++) {
+                if (masks.get(i) != null && !later[i]) {
+                    throw new IllegalArgumentException("chunk " + i + " came with its own token mask");
+                }
+            }
+            checkUsable();
+            bindThread();
+            try {
+                enqueueChoice(this, masks);
+                awaitingMasks = false;
+            } catch (CudaException e) {
+                throw failed(e);
+            }
         }
 
         /** Waits for the pass and reads its result (once; later calls return it again). */
         ForwardResult collect() {
+            if (awaitingMasks) {
+                throw new IllegalStateException("the pass's token masks were not given: it chose no tokens");
+            }
             if (result == null) {
                 check(cudaEventSynchronize(done[slot]), "cudaEventSynchronize(pass)");
                 result = outputs.collect(chunks, drawn, slot);
@@ -634,8 +743,12 @@ final class CudaModelRunner implements ModelRunner {
         return rows;
     }
 
-    /** Stages and enqueues one pass, its copies back included, and records its end in {@link #done}. */
-    private Enqueued enqueuePass(Batch batch) {
+    /**
+     * Stages and enqueues one pass, its copies back included, and records its end in {@link #done}; with
+     * {@code later} (the chunks whose masks come after the launch), only its layers and LM head: {@link #enqueueChoice}
+     * does the rest.
+     */
+    private Enqueued enqueuePass(Batch batch, boolean @Nullable [] later) {
         int[] chained = chainedRows(batch);
         // The pinned staging buffers are written below: the last pass's copies out of them must have run.
         check(cudaEventSynchronize(uploaded), "cudaEventSynchronize(uploaded)");
@@ -676,7 +789,7 @@ final class CudaModelRunner implements ModelRunner {
         if (draw) {
             sampling.write(chunks, Math.max(logitRows, padded), outputs.capacity(), stream);
         }
-        if (masked) {
+        if (masked && later == null) {
             masks.write(chunks, Math.max(logitRows, padded), stream);
         }
         check(cudaEventRecord(uploaded, stream), "cudaEventRecord(uploaded)");
@@ -688,15 +801,27 @@ final class CudaModelRunner implements ModelRunner {
             hook.beforeLaunch(chunks, kernels, stream);
         }
         projections.gemvPass(decode);
-        if (padded > 0) {
-            CUgraphExec_st graph = graphs.replayable(padded, draw, masked, attentionKernels ? plan.splitCap() : 0,
-                    () -> enqueueDecode(padded, draw, masked));
+        int splits = attentionKernels ? plan.splitCap() : 0;
+        if (later != null) {
+            // The layers and the LM head now; the masks, the argmax and the draws when the masks come (enqueueChoice).
+            if (padded > 0) {
+                CUgraphExec_st graph = graphs.replayable(GraphCache.Part.FORWARD, padded, false, false, splits,
+                        () -> enqueue(padded, padded, false, false));
+                if (graph != null) {
+                    check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+                } else {
+                    enqueue(padded, padded, false, false);
+                }
+            } else {
+                enqueue(tokens, logitRows, false, false);
+            }
+        } else if (padded > 0) {
+            CUgraphExec_st graph = graphs.replayable(padded, draw, masked, splits, () -> enqueueDecode(padded, draw, masked));
             if (graph != null) {
                 check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
             } else {
                 enqueueDecode(padded, draw, masked);
             }
-            anyArgmax = true;  // the graph always reduces every row
         } else {
             enqueue(tokens, logitRows, anyArgmax, masked);
             if (draw) {
@@ -705,8 +830,11 @@ final class CudaModelRunner implements ModelRunner {
         }
         int slot = nextSlot;
         nextSlot ^= 1;
-        outputs.copyBack(chunks, anyArgmax, draw, slot, stream);
-        check(cudaEventRecord(done[slot], stream), "cudaEventRecord(pass)");
+        var pass = new Enqueued(chunks, draw, slot, later, padded, logitRows, anyArgmax);
+        if (later == null) {
+            outputs.copyBack(chunks, anyArgmax || padded > 0, draw, slot, stream); // a decode graph reduces every row
+            check(cudaEventRecord(done[slot], stream), "cudaEventRecord(pass)");
+        }
         int[] chosen = new int[seqs];
         int row = 0;
         for (int i = 0; i < seqs; i++) {
@@ -715,7 +843,55 @@ final class CudaModelRunner implements ModelRunner {
             row += chunk.logitsRows();
         }
         lastChosenRows = chosen;
-        return new Enqueued(chunks, draw, slot);
+        return pass;
+    }
+
+    /**
+     * The second half of a pass launched with masks to come: the masks' upload ({@code later}: per chunk, a mask
+     * given now, or null for its own or none), then {@code mask_rows}, {@code argmax_rows} and {@code sample_rows}
+     * over the LM head's rows (a decode pass: as a graph of their own), the copies back, the pass's end event.
+     */
+    private void enqueueChoice(Enqueued pass, List<@Nullable Bitmask> later) {
+        List<SequenceChunk> chunks = pass.chunks;
+        boolean masked = MaskBuffers.anyMasked(chunks, later);
+        int padded = pass.padded;
+        boolean draw = pass.drawn;
+        if (masked) {
+            // The staging buffers' last copies ran: the pass before this one is done (the executor awaited it).
+            check(cudaEventSynchronize(uploaded), "cudaEventSynchronize(uploaded)");
+            masks.write(chunks, later, Math.max(pass.logitRows, padded), stream);
+            check(cudaEventRecord(uploaded, stream), "cudaEventRecord(uploaded)");
+        }
+        boolean argmax = pass.anyArgmax || padded > 0; // a decode graph reduces every row
+        if (padded > 0) {
+            CUgraphExec_st graph = graphs.replayable(GraphCache.Part.CHOICE, padded, draw, masked, 0,
+                    () -> enqueueChoose(padded, true, draw, masked));
+            if (graph != null) {
+                check(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+            } else {
+                enqueueChoose(padded, true, draw, masked);
+            }
+        } else {
+            enqueueChoose(pass.logitRows, argmax, draw, masked);
+        }
+        outputs.copyBack(chunks, argmax, draw, pass.slot, stream);
+        check(cudaEventRecord(done[pass.slot], stream), "cudaEventRecord(pass)");
+    }
+
+    /** Over {@code rows} logits rows: the token masks when {@code masked}, the argmax when asked, the draws when asked. */
+    private void enqueueChoose(int rows, boolean argmax, boolean draw, boolean masked) {
+        int vocab = config.vocabSize();
+        LogitsBuffers out = outputs;
+        if (masked) {
+            kernels.args().ptr(out.logits).i32(vocab).ptr(masks.words).i32(masks.wordsPerRow()).ptr(masks.maskOf)
+                    .launch(maskFn, "mask_rows", rows, 1, 256, stream);
+        }
+        if (argmax) {
+            kernels.args().ptr(out.logits).i32(vocab).ptr(out.tokenIds).launch(argmaxFn, "argmax_rows", rows, 1, 1024, stream);
+        }
+        if (draw) {
+            enqueueSampling(rows);
+        }
     }
 
     /** Sets the pass's {@link #plan} and grows the split decode's scratch to it. */

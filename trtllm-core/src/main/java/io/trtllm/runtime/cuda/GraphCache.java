@@ -43,7 +43,22 @@ final class GraphCache implements AutoCloseable {
      * the pass.
      */
     @Nullable CUgraphExec_st replayable(int batch, boolean draw, boolean masked, int splits, Runnable record) {
-        int key = key(batch, draw, masked, splits);
+        return replayable(Part.WHOLE, batch, draw, masked, splits, record);
+    }
+
+    /** What of a decode pass a graph holds. */
+    enum Part {
+        /** The pass: layers, LM head, token masks, argmax, draws. */
+        WHOLE,
+        /** The layers and the LM head: the pass of a batch whose token masks come after its launch. */
+        FORWARD,
+        /** The token masks, the argmax and the draws over the LM head's rows: that pass's second half. */
+        CHOICE
+    }
+
+    /** As {@link #replayable(int, boolean, boolean, int, Runnable)}, for {@code part} of the decode pass. */
+    @Nullable CUgraphExec_st replayable(Part part, int batch, boolean draw, boolean masked, int splits, Runnable record) {
+        int key = key(batch, draw, masked, splits) * Part.values().length + part.ordinal();
         CUgraphExec_st graph = graphs.get(key);
         if (graph == null && eagerRuns.merge(key, 1, Integer::sum) > 1) {
             graph = capture(key, batch, draw, masked, record);
@@ -76,8 +91,8 @@ final class GraphCache implements AutoCloseable {
             cudaGraphDestroy(graph);
         }
         graphs.put(key, exec);
-        LOG.debug("Captured the decode pass of {} sequences{}{} as a CUDA graph", batch, masked ? " with token masks" : "",
-                draw ? " with its draws" : "");
+        LOG.debug("Captured the decode pass of {} sequences{}{} as a CUDA graph (key {})", batch,
+                masked ? " with token masks" : "", draw ? " with its draws" : "", key);
         return exec;
     }
 

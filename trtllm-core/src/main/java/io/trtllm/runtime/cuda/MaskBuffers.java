@@ -7,9 +7,11 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 
 import io.trtllm.runtime.MaskSlots;
 import io.trtllm.runtime.SequenceChunk;
+import io.trtllm.sampling.Bitmask;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The token masks of guided decoding for the kernel {@code mask_rows}: per logits row the index of its
@@ -56,6 +58,19 @@ final class MaskBuffers implements AutoCloseable {
         return false;
     }
 
+    /** Whether any chunk has a mask of its own or one of {@code later} (given after the launch; entries may be null). */
+    static boolean anyMasked(List<SequenceChunk> chunks, List<? extends @Nullable Bitmask> later) {
+        if (anyMasked(chunks)) {
+            return true;
+        }
+        for (Bitmask mask : later) {
+            if (mask != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /**
      * Stages each logits row's mask index and the masks new to the device in the pinned buffers ({@link MaskSlots})
      * and copies what changed to the device on {@code stream}; rows up to {@code rows} without a mask get -1 (a
@@ -63,8 +78,16 @@ final class MaskBuffers implements AutoCloseable {
      * {@code uploaded} event, recorded after them, before staging a pass (an overlapped pass may still be computing).
      */
     void write(List<SequenceChunk> chunks, int rows, CUstream_st stream) {
+        write(chunks, null, rows, stream);
+    }
+
+    /**
+     * As {@link #write(List, int, CUstream_st)}, chunk {@code i}'s mask being {@code later.get(i)} where that is not
+     * null (given after the pass's launch), else its own.
+     */
+    void write(List<SequenceChunk> chunks, @Nullable List<@Nullable Bitmask> later, int rows, CUstream_st stream) {
         ensure(rows);
-        slots.stage(chunks, rows);
+        slots.stage(chunks, later, rows);
         if (slots.rowsChanged()) {
             check(cudaMemcpyAsync(at(maskOf), at(hostMaskOf.address()), (long) rows * Integer.BYTES, cudaMemcpyHostToDevice,
                     stream), "cudaMemcpyAsync(token mask rows)");
