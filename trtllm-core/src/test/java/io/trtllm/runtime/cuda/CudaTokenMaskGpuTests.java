@@ -50,6 +50,17 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("gpu")
 class CudaTokenMaskGpuTests {
+    /** The late-mask path is opt-in ({@code trtllm.cuda.overlapGuided}); these tests are what its GPU run checks. */
+    @org.junit.jupiter.api.BeforeAll
+    static void letGuidedRowsOverlap() {
+        System.setProperty(CudaModelRunner.OVERLAP_GUIDED, "true");
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void restoreTheDefault() {
+        System.clearProperty(CudaModelRunner.OVERLAP_GUIDED);
+    }
+
     private static final int ROWS = 32;
     /** "Once upon a time" in stories15M's (Llama 2's) vocabulary, after BOS. */
     private static final int[] PROMPT = {1, 9038, 2501, 263, 931};
