@@ -411,16 +411,7 @@ final class Bench implements Callable<Integer> {
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
             if (beamWidth > 1) {
-                // Steps of ≈ 1 ms: three decimals. Each run's ratio is taken against the greedy run just before it
-                // (the same minute's noise); their median is the figure to quote, the ratio of medians beside it.
-                double[] ratios = new double[runs];
-                for (int i = 0; i < runs; i++) {
-                    ratios[i] = beamStepMs[i] / greedyStepMs[i];
-                }
-                out.printf(Locale.ROOT, "beam search width %d: %s ms per step; greedy %s ms per step; %.3fx greedy "
-                        + "(median of the runs' ratios, min %.3fx, max %.3fx; ratio of the medians %.3fx; %d steps after the "
-                        + "first token)%n", beamWidth, summary(beamStepMs, 3), summary(greedyStepMs, 3), median(ratios),
-                        min(ratios), max(ratios), median(beamStepMs) / median(greedyStepMs), maxTokens - 1);
+                out.println(beamSummary(beamWidth, beamStepMs, greedyStepMs, maxTokens - 1));
             }
             double warmDecode = median(Arrays.stream(decodeRuns).mapToDouble(RequestMetrics::decodeTokensPerSecond).toArray());
             double warmPrefill = median(Arrays.stream(prefillRuns).mapToDouble(RequestMetrics::prefillTokensPerSecond).toArray());
@@ -432,6 +423,22 @@ final class Bench implements Callable<Integer> {
             EngineOptions.printMemory(out);
         }
         return 0;
+    }
+
+    /**
+     * The beam line of {@code --latency}: beam and greedy milliseconds per step (steps of ≈ 1 ms: three decimals) and
+     * their ratio, as the median of each run's ratio against the greedy run just before it (the same minute's noise),
+     * with the ratio of the medians beside it.
+     */
+    static String beamSummary(int beamWidth, double[] beamStepMs, double[] greedyStepMs, int steps) {
+        double[] ratios = new double[beamStepMs.length];
+        for (int i = 0; i < ratios.length; i++) {
+            ratios[i] = beamStepMs[i] / greedyStepMs[i];
+        }
+        return String.format(Locale.ROOT, "beam search width %d: %s ms per step; greedy %s ms per step; %.3fx greedy "
+                + "(median of the runs' ratios, min %.3fx, max %.3fx; ratio of the medians %.3fx; %d steps after the "
+                + "first token)", beamWidth, summary(beamStepMs, 3), summary(greedyStepMs, 3), median(ratios), min(ratios),
+                max(ratios), median(beamStepMs) / median(greedyStepMs), steps);
     }
 
     /** Milliseconds per decode step after the first token: every step of a beam search decodes all its beams. */
