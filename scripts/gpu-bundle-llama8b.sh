@@ -16,10 +16,16 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/base" "$tmp/tok/llama3-tok"
 tar -xJf .gpu/base.tar.xz -C "$tmp/base"
-# The Llama 3 tokenizer's chat template runs in jinjava, which needs java.beans: a base jlinked before
-# java.desktop was added cannot load it (NoClassDefFoundError, H100 run of 2026-12-07 17:04 UTC).
-grep -q 'java.desktop' "$tmp/base/jre/release" \
-  || { echo "gpu-bundle-llama8b: .gpu/base.tar.xz has no java.desktop: run scripts/gpu-bundle.sh --full" >&2; exit 1; }
+# The Llama 3 tokenizer's chat template runs in jinjava, which needs java.beans (module java.desktop): without it
+# the template failed to load (NoClassDefFoundError, H100 run of 2026-12-07 17:04 UTC). The base's runtime leaves
+# java.desktop out to fit its own call, so this bundle links the base's modules again with java.desktop added.
+export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+modules="$(sed -n 's/^MODULES="\(.*\)"$/\1/p' "$tmp/base/jre/release" | tr ' ' ',')"
+[[ -n "$modules" ]] || { echo "gpu-bundle-llama8b: no MODULES line in the base's jre/release" >&2; exit 1; }
+rm -rf "$tmp/base/jre"
+"$JAVA_HOME/bin/jlink" --add-modules "$modules,java.desktop" --strip-debug --no-header-files --no-man-pages \
+  --output "$tmp/base/jre" 2>/dev/null
+if command -v strip >/dev/null; then find "$tmp/base/jre" -name '*.so' -exec strip --strip-unneeded {} +; fi
 rm -rf "$tmp/base/stories15M-bf16"
 
 cache="${TRTLLM_CACHE_DIR:-$HOME/.cache/trtllm}/test-fixtures/$package"

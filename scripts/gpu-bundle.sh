@@ -83,7 +83,9 @@ for jar in sorted(os.listdir(lib)):
 EOF
 
 echo "gpu-bundle: jlink ..." >&2
-$nice "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management,jdk.management,java.desktop \
+# No java.desktop here (java.beans, for jinjava's chat templates, brings 18 MB of classes and java.xml: the bundle
+# would not fit a call); scripts/gpu-bundle-llama8b.sh, whose Llama 3 tokenizer has a chat template, links its own.
+$nice "$JAVA_HOME/bin/jlink" --add-modules java.base,jdk.incubator.vector,java.logging,jdk.unsupported,java.management,jdk.management \
   --strip-debug --no-header-files --no-man-pages --output "$stage/jre" 2>/dev/null
 # The JDK ships libjvm.so with its symbol table (30 MB); without it the bundle keeps a margin under 64 MiB.
 if command -v strip >/dev/null; then find "$stage/jre" -name '*.so' -exec strip --strip-unneeded {} +; fi

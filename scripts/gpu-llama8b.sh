@@ -16,7 +16,8 @@
 # "guided" adds GuidedSampledDecodeBench on the CUDA backend (issue 16's overhead at 32 concurrent: free and guided
 # rounds interleaved, regex and the 20-property JSON schema; LLAMA8B_GUIDED_ROUNDS, default 3).
 # "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
-# 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests.
+# 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests, with the KV cache given
+# LLAMA8B_KV_FRACTION (default 0.9, TensorRT-LLM's default kv_cache_free_gpu_mem_fraction) of the free device memory.
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -72,10 +73,12 @@ c="${LLAMA8B_LONG_CONCURRENCY:-128}"
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 2304 \
   --max-tokens 128 --prefill-tokens 2048 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-latency-2048.txt"
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 2304 \
-  --max-batch-size "$c" --max-num-tokens 8192 --concurrency "$c" --num-requests $((2 * c)) --input-len 2048 --output-len 128 \
+  --max-batch-size "$c" --max-num-tokens 8192 --kv-cache-memory-fraction "${LLAMA8B_KV_FRACTION:-0.9}" \
+  --concurrency "$c" --num-requests $((2 * c)) --input-len 2048 --output-len 128 \
   --json "$out/llama8b-throughput-2048-128.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput-2048-128.txt"
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 2304 \
-  --max-batch-size "$c" --max-num-tokens 8192 --concurrency "$c" --num-requests "$c" --input-len 128 --output-len 2048 \
+  --max-batch-size "$c" --max-num-tokens 8192 --kv-cache-memory-fraction "${LLAMA8B_KV_FRACTION:-0.9}" \
+  --concurrency "$c" --num-requests "$c" --input-len 128 --output-len 2048 \
   --json "$out/llama8b-throughput-128-2048.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput-128-2048.txt"
 fi
 if [[ "$steps" == *" hf "* ]]; then

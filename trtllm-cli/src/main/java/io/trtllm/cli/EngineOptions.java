@@ -63,10 +63,17 @@ final class EngineOptions {
                     + "bfloat16 or fp8 (E4M3, cuda, sm_89+) (default ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 
-    /** The KV cache config with {@code --kv-cache-dtype} and the given block reuse (other settings: defaults). */
+    @Option(names = {"--kv-cache-memory-fraction", "--kv_cache_free_gpu_mem_fraction"},
+            description = "Share of the memory the KV cache may take, in (0, 1]: of the heap on the CPU, of the device memory left "
+                    + "free after the weights on CUDA (trtllm-bench's --kv_cache_free_gpu_mem_fraction; default "
+                    + KvCacheConfig.DEFAULT_MEMORY_FRACTION + "). The cache never exceeds max-batch-size sequences of max-seq-len.")
+    Double kvCacheMemoryFraction;
+
+    /** The KV cache config with {@code --kv-cache-dtype}, {@code --kv-cache-memory-fraction} and the given block reuse. */
     KvCacheConfig kvCacheConfig(boolean enableBlockReuse) {
         var d = KvCacheConfig.defaults();
-        return new KvCacheConfig(d.maxTokens(), d.memoryFraction(), enableBlockReuse, d.tokensPerBlock()).withDtype(kvCacheDtype);
+        double fraction = kvCacheMemoryFraction == null ? d.memoryFraction() : kvCacheMemoryFraction;
+        return new KvCacheConfig(d.maxTokens(), fraction, enableBlockReuse, d.tokensPerBlock()).withDtype(kvCacheDtype);
     }
 
     LlmArgs toArgs() {

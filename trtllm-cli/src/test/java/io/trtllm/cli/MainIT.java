@@ -64,6 +64,12 @@ class MainIT {
         r = run("bench", "--latency", "--backend", "cpu", "--kv-cache-dtype", "fp8");
         assertThat(r.code()).isNotZero();
         assertThat(r.err()).contains("kv_cache_config.dtype fp8 needs the cuda backend");
+        r = run("bench", "--latency", "--kv-cache-memory-fraction", "1.5");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("kv_cache_config.memory_fraction must be in (0, 1], got 1.5");
+        r = run("bench", "--latency", "--kv_cache_free_gpu_mem_fraction", "0");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("kv_cache_config.memory_fraction must be in (0, 1], got 0.0");
     }
 
     @Test

@@ -9,25 +9,34 @@ import java.util.List;
  * alone: chunks of at least {@link #TILE_MIN_ROWS} rows (prefill, chunked prefill) go to
  * {@code attention_tc} in tiles of up to {@link #TILE_ROWS} consecutive rows of one sequence; the
  * other rows (decode) to {@code attention_decode}, which splits a row's context into
- * {@link #splits(int)} parts of {@link #chunk(int)} positions (flash-decoding) when it is longer than
- * {@link #SPLIT_KEYS}; {@code attention_reduce} merges the parts. Padding rows of a captured decode
+ * {@link #splits(int, int)} parts of {@link #chunk(int, int)} positions (flash-decoding) when it is longer than
+ * the pass's {@code splitKeys}; {@code attention_reduce} merges the parts. Padding rows of a captured decode
  * pass are decode rows of length 1.
  *
- * <p>Every choice depends on a row's own chunk and position, never on the rest of the batch, so a row
- * computes the same alone or batched (kernels.cu says why the kernels keep that).
+ * <p>{@code splitKeys} is {@link #SPLIT_KEYS}, or, where the runner asks for it, {@link #SMALL_SPLIT_KEYS} in
+ * passes of at most {@link #SMALL_PASS_ROWS} decode rows: a single decode row of a few hundred positions otherwise runs as one block
+ * per KV head (8 on Llama-3.1-8B) on a GPU of 132 SMs, 19 µs a layer on the H100, a quarter of an INT4 step.
+ * Every other choice depends on a row's own chunk and position, never on the rest of the batch, so a row
+ * computes the same alone or in any pass of up to {@link #SMALL_PASS_ROWS} decode rows (as the GEMV does), and
+ * the same in any two passes of more (kernels.cu says why the kernels keep that).
  *
  * @param tiles      {sequence, first row, rows, first position} per tile, 4 ints each
  * @param decodeRows the rows of {@code attention_decode}, in order
  * @param splitCap   the decode launch's split dimension: the largest row's splits rounded up to a power of
  *                   two (so that captured graphs come in few sizes), 1 without decode rows
+ * @param splitKeys  positions per split the kernels aim at ({@link #SPLIT_KEYS} or {@link #SMALL_SPLIT_KEYS})
  */
-record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
+record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys) {
     /** Query rows per tile of {@code attention_tc} (kernels.cu's TC_M). */
     static final int TILE_ROWS = 64;
     /** Chunks of fewer rows run as decode rows. */
     static final int TILE_MIN_ROWS = 2;
     /** Context positions per split below which a decode row is not split (kernels.cu's SPLIT_KEYS). */
     static final int SPLIT_KEYS = 256;
+    /** The same in passes of at most {@link #SMALL_PASS_ROWS} decode rows: one decode kernel step (32 positions). */
+    static final int SMALL_SPLIT_KEYS = 32;
+    /** Decode rows (padding included) of a pass that splits from {@link #SMALL_SPLIT_KEYS}: the GEMV's limit. */
+    static final int SMALL_PASS_ROWS = Gemv.MAX_ROWS;
     /** Most splits of one decode row (kernels.cu's MAX_SPLITS). */
     static final int MAX_SPLITS = 16;
     /** Positions one block of {@code attention_decode} takes per step (ATT_WARPS * POS_PER_WARP). */
@@ -40,6 +49,14 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
         if (splitCap < 1 || splitCap > MAX_SPLITS || Integer.bitCount(splitCap) != 1) {
             throw new IllegalArgumentException("splitCap must be a power of two in [1, " + MAX_SPLITS + "], got " + splitCap);
         }
+        if (splitKeys != SPLIT_KEYS && splitKeys != SMALL_SPLIT_KEYS) {
+            throw new IllegalArgumentException("splitKeys must be " + SPLIT_KEYS + " or " + SMALL_SPLIT_KEYS + ", got " + splitKeys);
+        }
+    }
+
+    /** A plan whose decode rows split from {@link #SPLIT_KEYS} positions. */
+    AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
+        this(tiles, decodeRows, splitCap, SPLIT_KEYS);
     }
 
     /**
@@ -55,25 +72,35 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
         return headDim > 0 && headDim % 16 == 0 && headDim <= 128;
     }
 
+    /** {@link #splits(int, int)} from {@link #SPLIT_KEYS}. */
+    static int splits(int len) {
+        return splits(len, SPLIT_KEYS);
+    }
+
     /**
      * Splits of a decode row that attends to {@code len} positions (kernels.cu's decode_splits): about
-     * {@code len / SPLIT_KEYS}, at most {@link #MAX_SPLITS}, none of them empty.
+     * {@code len / splitKeys}, at most {@link #MAX_SPLITS}, none of them empty.
      */
-    static int splits(int len) {
-        int c = chunk(len);
+    static int splits(int len, int splitKeys) {
+        int c = chunk(len, splitKeys);
         return (len + c - 1) / c;
+    }
+
+    /** {@link #chunk(int, int)} from {@link #SPLIT_KEYS}. */
+    static int chunk(int len) {
+        return chunk(len, SPLIT_KEYS);
     }
 
     /**
      * Positions per split (the last split may have fewer): {@code len} over
-     * {@code min(MAX_SPLITS, ceil(len / SPLIT_KEYS))} splits, rounded up to whole steps of the decode
+     * {@code min(MAX_SPLITS, ceil(len / splitKeys))} splits, rounded up to whole steps of the decode
      * kernel (kernels.cu's decode_chunk).
      */
-    static int chunk(int len) {
+    static int chunk(int len, int splitKeys) {
         if (len < 1) {
             throw new IllegalArgumentException("a decode row attends to at least 1 position, got " + len);
         }
-        int wanted = Math.min(MAX_SPLITS, (len + SPLIT_KEYS - 1) / SPLIT_KEYS);
+        int wanted = Math.min(MAX_SPLITS, (len + splitKeys - 1) / splitKeys);
         int c = (len + wanted - 1) / wanted;
         return (c + DECODE_STEP - 1) / DECODE_STEP * DECODE_STEP;
     }
@@ -86,9 +113,19 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
     /**
      * The plan of a pass over {@code chunks} (rows numbered chunk after chunk), with rows beyond them up to
      * {@code padded} as padding (decode rows at position 0); {@code tiles} false sends every row to
-     * {@code attention_decode}. {@code window}: the model's sliding window, 0 for none.
+     * {@code attention_decode}. {@code window}: the model's sliding window, 0 for none. Decode rows split from
+     * {@link #SPLIT_KEYS} positions.
      */
     static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window) {
+        return of(chunks, padded, tiles, window, false);
+    }
+
+    /**
+     * {@link #of(List, int, boolean, int)}, and with {@code smallSplits} passes of at most {@link #SMALL_PASS_ROWS}
+     * decode rows split them from {@link #SMALL_SPLIT_KEYS} positions (the runner's
+     * {@code -Dtrtllm.cuda.attention.smallSplits=true}, opt-in until a GPU run has measured it).
+     */
+    static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window, boolean smallSplits) {
         int rows = 0;
         int tileCount = 0;
         for (SequenceChunk c : chunks) {
@@ -98,6 +135,11 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
             }
         }
         int padding = Math.max(0, padded - chunks.size());
+        int decodeCount = padding;
+        for (SequenceChunk c : chunks) {
+            decodeCount += tiles && c.length() >= TILE_MIN_ROWS ? 0 : c.length();
+        }
+        int keys = smallSplits && decodeCount <= SMALL_PASS_ROWS ? SMALL_SPLIT_KEYS : SPLIT_KEYS;
         int[] tileTable = new int[4 * tileCount];
         int[] decode = new int[rows + padding];
         int nDecode = 0;
@@ -116,7 +158,7 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
             } else {
                 for (int i = 0; i < c.length(); i++) {
                     decode[nDecode++] = row + i;
-                    maxSplits = Math.max(maxSplits, splits(rangeLength(c.startPosition() + i, window)));
+                    maxSplits = Math.max(maxSplits, splits(rangeLength(c.startPosition() + i, window), keys));
                 }
             }
             row += c.length();
@@ -125,7 +167,7 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap) {
             decode[nDecode++] = row + p;
         }
         int cap = Integer.highestOneBit(maxSplits) == maxSplits ? maxSplits : Integer.highestOneBit(maxSplits) << 1;
-        return new AttentionPlan(tileTable, Arrays.copyOf(decode, nDecode), cap);
+        return new AttentionPlan(tileTable, Arrays.copyOf(decode, nDecode), cap, keys);
     }
 
     /** Tiles of {@code attention_tc}. */

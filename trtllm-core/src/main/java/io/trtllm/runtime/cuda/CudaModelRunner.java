@@ -83,14 +83,18 @@ import org.slf4j.LoggerFactory;
  * {@code attention_decode} (one block per row and query head, for comparison);
  * {@code trtllm.cuda.profile=true} measures the GPU time of each step of every pass ({@link StepProfile}, CUDA
  * graphs off), logged at debug level and read by {@link #profile()}.
- * {@code trtllm.cuda.fp8Gemm=true} runs an FP8 engine W8A8 through cuBLASLt ({@link Fp8Gemm}) instead of
- * weight-only (the FP8 GEMV for decode rows, the weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
+ * {@code trtllm.cuda.fp8Gemm} chooses how an FP8 engine multiplies ({@link Fp8GemmMode}): {@code auto} (the default)
+ * W8A8 through cuBLASLt ({@link Fp8Gemm}) except in the decode passes the weight-only FP8 GEMV takes (at most 8
+ * rows), {@code true} W8A8 in every pass, {@code false} weight-only everywhere (the FP8 GEMV for decode rows, the
+ * weights dequantized for cuBLAS in prefill); {@code trtllm.cuda.fp8OuterVector=false}
  * makes the FP8 GEMMs scale in a separate epilogue kernel even where cuBLASLt could scale (for comparison).
  *
- * <p>FP8 engines, W8A8 (opt-in until its pending GPU run): each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
+ * <p>FP8 engines, W8A8: each FP8 projection whose shape {@link Fp8Gemm#fits} takes E4M3
  * inputs with a scale per token, quantized where they are made: {@code rmsnorm_f8} (the q|k|v and gate|up
- * inputs), {@code silu_mul_f8} (the down projection's), {@code quant_f8} (the attention output, the
- * o-projection's), decode rows included (measured faster than the FP8 GEMV, see {@link Projections#enableFp8Gemm}).
+ * inputs), {@code silu_mul_f8_raw} (the down projection's, applying the gate|up GEMM's scales on the way),
+ * {@code quant_f8} (the attention output, the o-projection's). Per-token scales keep a row's arithmetic independent
+ * of the other rows of its pass (a per-tensor dynamic scale would not); a decode row computed alone (GEMV,
+ * BF16 activations) and in a pass of more than 8 rows (W8A8) differs by the activations' E4M3 rounding.
  * The LM head is never W8A8: engines of FP8 recipe 2 (see {@code CudaQuantizedTransform.FP8_RECIPE}) hold it in
  * the weights' 16-bit type, as ModelOpt's FP8 checkpoints do (the logits' precision: on stories15M a BF16 head cut
  * the top-1 flips against float32 from 75 to 61 of 2,037 positions, docs/PERFORMANCE.md "FP8 recipe"); an engine
@@ -113,9 +117,15 @@ final class CudaModelRunner implements ModelRunner {
     private static final int SAMPLE_THREADS = 1024;
     /** System property: {@code rows} or {@code gqa} chooses other attention kernels (see the class comment). */
     static final String ATTENTION_PROPERTY = "trtllm.cuda.attention";
+    /**
+     * System property: {@code true} splits the decode attention of passes of at most 8 decode rows from 32 positions
+     * instead of 256 ({@link AttentionPlan#SMALL_SPLIT_KEYS}): a single row then runs as more than one block per KV
+     * head. Opt-in until a GPU run has checked and timed it (docs/PERFORMANCE.md, branch i15-int4).
+     */
+    static final String SMALL_SPLITS = "trtllm.cuda.attention.smallSplits";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
-    /** System property: {@code true} runs FP8 engines W8A8 instead of weight-only (see the class comment). */
+    /** System property: {@code auto}, {@code true} or {@code false}, see {@link Fp8GemmMode} and the class comment. */
     static final String FP8_GEMM = "trtllm.cuda.fp8Gemm";
     /**
      * System property: {@code true} replays the decode passes of tensor-parallel ranks whose all-reduces go through
@@ -150,6 +160,8 @@ final class CudaModelRunner implements ModelRunner {
     private final @Nullable CUfunc_st attentionTcFn;
     /** False with {@code trtllm.cuda.attention=rows}: every row through {@code attention}. */
     private final boolean attentionKernels;
+    /** Whether small decode passes split their attention from 32 positions ({@link #SMALL_SPLITS}). */
+    private final boolean smallSplits = Boolean.getBoolean(SMALL_SPLITS);
     private final AttentionScratch attentionScratch;
     /** The per-step GPU times with {@code trtllm.cuda.profile=true}, else null. */
     private final @Nullable StepProfile profile;
@@ -162,6 +174,7 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st sampleFn;
     private final CUfunc_st rmsnormF8Fn;
     private final CUfunc_st siluMulF8Fn;
+    private final CUfunc_st siluMulF8RawFn;
     private final CUfunc_st quantF8Fn;
     private final Projections projections;
     private final CudaWeights weights;
@@ -329,6 +342,7 @@ final class CudaModelRunner implements ModelRunner {
             this.maskFn = kernels.function("mask_rows");
             this.rmsnormF8Fn = kernels.function("rmsnorm_f8");
             this.siluMulF8Fn = kernels.function("silu_mul_f8");
+            this.siluMulF8RawFn = kernels.function("silu_mul_f8_raw");
             this.quantF8Fn = kernels.function("quant_f8");
             if (hook != null) {
                 LOG.warn("A test's pass hook is installed: it runs before the launches of every pass");
@@ -340,10 +354,10 @@ final class CudaModelRunner implements ModelRunner {
             if (this.weights.maxQuantizedElements() > 0) {
                 projections.reserveScratch(this.weights.maxQuantizedElements(), this.weights.maxQuantizedCols());
             }
-            // Opt-in (trtllm.cuda.fp8Gemm=true) until a GPU run has measured W8A8 end to end with decode rows included
-            // (docs/GPU-TESTS.md, "Pending"); then the default flips to on (this line).
-            if (this.weights.linearFormat() == DeviceMatrix.Format.FP8 && "true".equals(System.getProperty(FP8_GEMM))) {
-                projections.enableFp8Gemm(!"false".equals(System.getProperty(FP8_OUTER_VECTOR)));
+            Fp8GemmMode fp8Mode = Fp8GemmMode.parse(System.getProperty(FP8_GEMM));
+            if (this.weights.linearFormat() == DeviceMatrix.Format.FP8 && fp8Mode != Fp8GemmMode.WEIGHT_ONLY) {
+                projections.enableFp8Gemm(!"false".equals(System.getProperty(FP8_OUTER_VECTOR)),
+                        fp8Mode == Fp8GemmMode.AUTO);
                 activations.fp8();
             }
             ensureCapacity(ActivationBuffers.MIN_ROWS, 1, 0, 1);
@@ -707,7 +721,7 @@ final class CudaModelRunner implements ModelRunner {
     /** Sets the pass's {@link #plan} and grows the split decode's scratch to it. */
     private void planAttention(List<SequenceChunk> chunks, int padded) {
         Integer window = config.slidingWindow();
-        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window);
+        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window, smallSplits);
         if (attentionKernels && plan.splitCap() > 1) {
             attentionScratch.ensure((long) plan.decodeRows().length * config.numHeads() * plan.splitCap()
                     * (config.headDim() + 2) * Float.BYTES);
@@ -799,8 +813,8 @@ final class CudaModelRunner implements ModelRunner {
             if (projections.takesFp8(w.wgateUp(), tokens)) {
                 kernels.args().ptr(a.x).ptr(w.ffnNorm()).ptr(a.q8).ptr(a.q8Scales)
                         .launch(rmsnormF8Fn, "rmsnorm_f8", tokens, 1, 256, stream);
-                projections.gemmFp8(w.wgateUp(), a.q8, a.q8Scales, a.gateUp, tokens, false, a.gateUp);
-                downFromGateUp(w.wdown(), tokens, lead);
+                boolean raw = projections.gemmFp8Deferred(w.wgateUp(), a.q8, a.q8Scales, a.gateUp, tokens);
+                downFromGateUp(w.wdown(), tokens, lead, raw ? w.wgateUp().scales() : 0);
             } else {
                 kernels.args().ptr(a.x).ptr(0).ptr(w.ffnNorm()).ptr(a.xn).launch(rmsnormFn, "rmsnorm", tokens, 1, 256, stream);
                 gateUpSilu(w.wgateUp(), tokens);
@@ -860,12 +874,12 @@ final class CudaModelRunner implements ModelRunner {
         if (decodeRows > 0) {
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.positions()).ptr(in.rowSequence())
                     .ptr(in.decodeRows()).ptr(in.tables()).ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale)
-                    .ptr(attentionScratch.address()).ptr(a.att)
+                    .ptr(attentionScratch.address()).ptr(a.att).i32(plan.splitKeys())
                     .launch(attentionDecodeFn, "attention_decode", decodeRows, c.numHeads() / decodeHeadsPerBlock,
                             plan.splitCap(), 256, stream);
             if (plan.splitCap() > 1) {
                 kernels.args().ptr(in.positions()).ptr(in.decodeRows()).ptr(attentionScratch.address()).i32(plan.splitCap())
-                        .ptr(a.att).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
+                        .ptr(a.att).i32(plan.splitKeys()).launch(attentionReduceFn, "attention_reduce", decodeRows, c.numHeads(), 128, stream);
             }
         }
     }
@@ -964,14 +978,21 @@ final class CudaModelRunner implements ModelRunner {
     /**
      * {@code x += silu(gate) * up · Wdᵀ} from the gate|up GEMM's output in {@code gateUp}: quantized to FP8 by
      * {@code silu_mul_f8} for an FP8 GEMM (whose raw output may reuse {@code gateUp}, read by then), else
-     * through {@code silu_mul} and {@link Projections#gemm}.
+     * through {@code silu_mul} and {@link Projections#gemm}. {@code gateUpScales} non-zero: {@code gateUp} holds
+     * the FP8 gate|up GEMM's unit-scale product, to be scaled by {@code a.q8Scales} (still the gate|up input's
+     * per-token scales) and these per-channel ones ({@code silu_mul_f8_raw}).
      */
-    private void downFromGateUp(DeviceMatrix wDown, int rows, boolean accumulate) {
+    private void downFromGateUp(DeviceMatrix wDown, int rows, boolean accumulate, long gateUpScales) {
         ActivationBuffers a = activations;
         int dim = config.hiddenSize();
         int inter = config.intermediateSize();
         if (projections.takesFp8(wDown, rows)) {
-            kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, 256, stream);
+            if (gateUpScales != 0) {
+                kernels.args().ptr(a.gateUp).ptr(a.q8Scales).ptr(gateUpScales).ptr(a.q8).ptr(a.q8Scales)
+                        .launch(siluMulF8RawFn, "silu_mul_f8_raw", rows, 1, 256, stream);
+            } else {
+                kernels.args().ptr(a.gateUp).ptr(a.q8).ptr(a.q8Scales).launch(siluMulF8Fn, "silu_mul_f8", rows, 1, 256, stream);
+            }
             projections.gemmFp8(wDown, a.q8, a.q8Scales, a.x, rows, accumulate, a.gateUp);
         } else {
             kernels.args().ptr(a.gateUp).ptr(a.hidden).launch(siluMulFn, "silu_mul", rows, 1, 256, stream);

@@ -6,6 +6,7 @@ import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_A_SCALE_MODE;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_A_SCALE_POINTER;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_B_SCALE_MODE;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_B_SCALE_POINTER;
+import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_FAST_ACCUM;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSA;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_DESC_TRANSB;
 import static org.bytedeco.cuda.global.cublas.CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
@@ -49,6 +50,7 @@ import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
 import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.LongPointer;
@@ -84,6 +86,14 @@ import org.slf4j.LoggerFactory;
  * counts of the bucket reuse it where {@code cublasLtMatmulAlgoCheck} accepts it for their layouts. Calls under
  * stream capture, accumulating calls without a separate scratch, and {@code profile = false} (the default: system
  * property {@value #PROFILE_PROPERTY}{@code =true} turns measuring on) take the heuristic's first candidate.
+ *
+ * <p>Accumulation: {@code CUBLASLT_MATMUL_DESC_FAST_ACCUM} on by default (system property {@value #FAST_ACCUM_PROPERTY}
+ * {@code =false} turns it off), as TensorRT-LLM's cuBLASLt wrapper sets it for FP8: Hopper's FP8 tensor cores then
+ * keep the partial sums in their own accumulator instead of promoting them to F32 registers every few k-steps, which
+ * costs the kernel time; the bound the GPU test asserts for it is looser (see {@code CudaFp8GpuTests}).
+ *
+ * <p>{@link #matmulDeferred}: a projection whose consumer kernel applies the scales itself ({@code silu_mul_f8_raw}
+ * after gate|up) gets the unit-scale product, so that the epilogue's extra pass over the output is not made.
  */
 final class Fp8Gemm implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Fp8Gemm.class);
@@ -93,6 +103,8 @@ final class Fp8Gemm implements AutoCloseable {
     static final String PROFILE_PROPERTY = "trtllm.cuda.fp8.profile";
     /** Timed runs per candidate algorithm (after one warm-up run). */
     static final int REPEATS = 5;
+    /** System property turning cuBLASLt's fast FP8 accumulation off ({@link #fastAccumByDefault}). */
+    static final String FAST_ACCUM_PROPERTY = "trtllm.cuda.fp8.fastAccum";
 
     /** How a shape's scales are applied. */
     enum Scaling {
@@ -123,6 +135,7 @@ final class Fp8Gemm implements AutoCloseable {
     /** The measured choice by (outDim, inDim, row bucket, scaling): a heuristic result holding the algorithm. */
     private final Map<List<Integer>, cublasLtMatmulHeuristicResult_t> chosen = new HashMap<>();
     private final boolean profile;
+    private final boolean fastAccum;
     private @Nullable CUevent_st start;
     private @Nullable CUevent_st stop;
     private int profiled;
@@ -138,7 +151,12 @@ final class Fp8Gemm implements AutoCloseable {
      * the stream's other cuBLAS calls, which run in order); {@code tryOuterVector} false forces the epilogue.
      */
     Fp8Gemm(KernelModule kernels, CUstream_st stream, long workspace, long workspaceBytes, boolean tryOuterVector) {
-        this(kernels, stream, workspace, workspaceBytes, tryOuterVector, profileByDefault());
+        this(kernels, stream, workspace, workspaceBytes, tryOuterVector, profileByDefault(), fastAccumByDefault());
+    }
+
+    /** Whether the FP8 GEMMs accumulate fast unless a caller says otherwise: the system property, default true. */
+    static boolean fastAccumByDefault() {
+        return !"false".equalsIgnoreCase(System.getProperty(FAST_ACCUM_PROPERTY, "true").strip());
     }
 
     /**
@@ -155,7 +173,14 @@ final class Fp8Gemm implements AutoCloseable {
     /** As above; {@code profile} false takes the heuristic's first algorithm instead of measuring its candidates. */
     Fp8Gemm(KernelModule kernels, CUstream_st stream, long workspace, long workspaceBytes, boolean tryOuterVector,
             boolean profile) {
+        this(kernels, stream, workspace, workspaceBytes, tryOuterVector, profile, fastAccumByDefault());
+    }
+
+    /** As above; {@code fastAccum}: cuBLASLt's fast FP8 accumulation (see the class comment). */
+    Fp8Gemm(KernelModule kernels, CUstream_st stream, long workspace, long workspaceBytes, boolean tryOuterVector,
+            boolean profile, boolean fastAccum) {
         this.profile = profile;
+        this.fastAccum = fastAccum;
         this.stream = stream;
         this.kernels = kernels;
         this.epilogueFn = kernels.function("f8_epilogue");
@@ -189,6 +214,11 @@ final class Fp8Gemm implements AutoCloseable {
      */
     static boolean fits(int outDim, int inDim) {
         return outDim > 0 && inDim > 0 && outDim % 16 == 0 && inDim % 16 == 0;
+    }
+
+    /** Whether this GEMM accumulates with cuBLASLt's fast FP8 accumulation. */
+    boolean fastAccum() {
+        return fastAccum;
     }
 
     /** GEMMs enqueued since construction (for tests: whether a pass took this path). */
@@ -241,6 +271,34 @@ final class Fp8Gemm implements AutoCloseable {
             plans.remove(List.of(w.rows(), w.cols(), rows, accumulate ? 1 : 0));
             destroy(plan);
         }
+    }
+
+    /**
+     * Enqueues {@code out[rows × w.rows()] = in · Wᵀ} for a consumer that can apply the scales itself: where the
+     * shape's scales would go to {@code f8_epilogue} ({@link Scaling#EPILOGUE}), writes the unit-scale product and
+     * returns true — the caller multiplies element {@code [r][c]} by {@code inScales[r] · w.scales()[c]}, in that
+     * order, as the epilogue does; where cuBLASLt scales ({@link Scaling#OUTER_VECTOR}), writes the scaled product
+     * and returns false.
+     */
+    boolean matmulDeferred(DeviceMatrix w, long in, long inScales, long out, int rows) {
+        if (w.format() != DeviceMatrix.Format.FP8 || !fits(w.rows(), w.cols()) || rows < 1 || in % 16 != 0
+                || w.weights() % 16 != 0) {
+            throw new IllegalArgumentException("the FP8 GEMM does not take " + rows + " rows through a " + w.format()
+                    + " matrix of " + w.rows() + " × " + w.cols());
+        }
+        Plan plan = plan(w.rows(), w.cols(), rows, false,
+                new Operands(w.weights(), w.scales(), in, inScales, out, out));
+        if (plan.scaling() == Scaling.OUTER_VECTOR) {
+            matmul(w, in, inScales, out, rows, false, out);
+            return false;
+        }
+        calls++;
+        run(plan, w.weights(), in, out, false);
+        if (plans.size() > MAX_PLANS) {
+            plans.remove(List.of(w.rows(), w.cols(), rows, 0));
+            destroy(plan);
+        }
+        return true;
     }
 
     private void run(Plan plan, long a, long b, long d, boolean accumulate) {
@@ -417,6 +475,10 @@ final class Fp8Gemm implements AutoCloseable {
         p.close();
         setInt(desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
         setInt(desc, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+        try (BytePointer fast = new BytePointer(1).put((byte) (fastAccum ? 1 : 0))) {  // an int8_t attribute
+            checkBlas(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, fast, 1),
+                    "cublasLtMatmulDescSetAttribute");
+        }
         if (vectorScales) {
             setInt(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F);
             setInt(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F);

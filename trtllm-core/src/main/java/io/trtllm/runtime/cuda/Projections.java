@@ -67,6 +67,8 @@ final class Projections implements AutoCloseable {
     private boolean gemvPass;
     /** FP8 W8A8 GEMMs of FP8 matrices ({@link #enableFp8Gemm}); null: FP8 matrices are weight-only. */
     private @Nullable Fp8Gemm fp8;
+    /** Whether decode passes the quantized GEMV takes stay weight-only when {@link #fp8} is on. */
+    private boolean fp8GemvRows;
     private boolean closed;
 
     /** Projections on {@code stream} over weights of {@code weightType} (BF16 or F16). */
@@ -98,16 +100,17 @@ final class Projections implements AutoCloseable {
 
     /**
      * From now on, FP8 matrices whose shape {@link Fp8Gemm#fits} are multiplied as W8A8 through cuBLASLt
-     * ({@link #takesFp8}) at every row count: on an H100 (docs/PERFORMANCE.md) cuBLASLt's E4M3 GEMM with the
-     * epilogue beat the weight-only FP8 GEMV at 1 and 8 rows on every Llama-3.1-8B projection (q|k|v 14 µs vs
-     * 25 µs at 1 row, down 34 vs 52), and a row is then computed by the same kernels alone and batched.
-     * {@code outerVector}: let cuBLASLt apply the scales where it can (else always the epilogue kernel). Call
-     * before the first pass.
+     * ({@link #takesFp8}): in every pass when {@code gemvRows} is false, else in every pass but the decode passes
+     * that the weight-only FP8 GEMV takes (at most {@link Gemv#MAX_ROWS} rows). Measured on an H100
+     * (docs/PERFORMANCE.md): in the runner's layer chain the weight-only GEMV beat W8A8 2.3× at 1 row (95 vs 217 µs)
+     * and tied it at 8, while from 16 rows the dequantizing prefill path loses to W8A8 by far. {@code outerVector}:
+     * let cuBLASLt apply the scales where it can (else always the epilogue kernel). Call before the first pass.
      */
-    void enableFp8Gemm(boolean outerVector) {
+    void enableFp8Gemm(boolean outerVector, boolean gemvRows) {
         if (fp8 == null) {
             fp8 = new Fp8Gemm(kernels, stream, workspace, WORKSPACE_BYTES, outerVector);
         }
+        fp8GemvRows = gemvRows;
     }
 
     /** The FP8 GEMM, or null when not enabled. */
@@ -120,7 +123,17 @@ final class Projections implements AutoCloseable {
      * ({@link #gemmFp8}, its input E4M3 codes and per-token scales) rather than {@link #gemm} (16-bit input).
      */
     boolean takesFp8(DeviceMatrix w, int rows) {
-        return fp8 != null && w.format() == DeviceMatrix.Format.FP8 && Fp8Gemm.fits(w.rows(), w.cols()) && rows > 0;
+        return takesFp8(fp8 != null, fp8GemvRows && quantGemv != null && gemvPass, w, rows);
+    }
+
+    /**
+     * The rule of {@link #takesFp8}: W8A8 {@code enabled}, {@code w} an FP8 matrix the GEMM {@link Fp8Gemm#fits}, and
+     * not a pass of at most {@link Gemv#MAX_ROWS} rows that stays with the weight-only GEMV ({@code gemvRows}: the
+     * mode leaves such decode passes to the GEMV, the GEMV is on and the pass is one it may take).
+     */
+    static boolean takesFp8(boolean enabled, boolean gemvRows, DeviceMatrix w, int rows) {
+        return enabled && w.format() == DeviceMatrix.Format.FP8 && Fp8Gemm.fits(w.rows(), w.cols()) && rows > 0
+                && !(gemvRows && rows <= Gemv.MAX_ROWS);
     }
 
     /**
@@ -134,6 +147,19 @@ final class Projections implements AutoCloseable {
             throw new IllegalStateException("the FP8 GEMM is not enabled");
         }
         f.matmul(w, in, inScales, out, rows, accumulate, raw);
+    }
+
+    /**
+     * {@code out = in · Wᵀ} for a consumer that applies the scales itself ({@link Fp8Gemm#matmulDeferred}): true
+     * when {@code out} holds the unit-scale product (scale element {@code [r][c]} by {@code inScales[r] ·
+     * w.scales()[c]}), false when it holds the scaled one. The caller has checked {@link #takesFp8}.
+     */
+    boolean gemmFp8Deferred(DeviceMatrix w, long in, long inScales, long out, int rows) {
+        Fp8Gemm f = fp8;
+        if (f == null) {
+            throw new IllegalStateException("the FP8 GEMM is not enabled");
+        }
+        return f.matmulDeferred(w, in, inScales, out, rows);
     }
 
     /** Lets the passes enqueued from now on use the GEMV (decode passes) or not (see {@link #gemvPass}). */

@@ -30,7 +30,12 @@ class AttentionPlanTests {
                 2, 131, 3, 500);
         assertThat(plan.tileCount()).isEqualTo(4);
         assertThat(plan.decodeRows()).containsExactly(130, 134);
+        assertThat(plan.splitKeys()).isEqualTo(AttentionPlan.SPLIT_KEYS);
         assertThat(plan.splitCap()).isEqualTo(1);
+        AttentionPlan small = AttentionPlan.of(List.of(chunk(0, 130), chunk(40, 1), chunk(500, 3), chunk(7, 1)), 0, true, 0,
+                true);
+        assertThat(small.splitKeys()).as("2 decode rows: a small pass").isEqualTo(AttentionPlan.SMALL_SPLIT_KEYS);
+        assertThat(small.splitCap()).as("41 positions from 32 a split: 2 splits").isEqualTo(2);
     }
 
     @Test
@@ -47,6 +52,35 @@ class AttentionPlanTests {
         assertThat(plan.tiles()).isEmpty();
         assertThat(plan.decodeRows()).containsExactly(0, 1, 2, 3);
         assertThat(plan.splitCap()).as("601 positions: 3 splits, rounded up").isEqualTo(4);
+        AttentionPlan small = AttentionPlan.of(List.of(chunk(10, 1), chunk(600, 1), chunk(3, 1)), 4, true, 0, true);
+        assertThat(small.splitCap()).as("601 positions in a small pass: 10 splits of 64, rounded up").isEqualTo(16);
+    }
+
+    @Test
+    void passesOfMoreThanEightDecodeRowsSplitFrom256Positions() {
+        List<SequenceChunk> nine = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            nine.add(chunk(10, 1));
+        }
+        nine.add(chunk(600, 1));
+        AttentionPlan plan = AttentionPlan.of(nine, 0, true, 0, true);
+        assertThat(plan.splitKeys()).isEqualTo(AttentionPlan.SPLIT_KEYS);
+        assertThat(plan.splitCap()).as("601 positions: 3 splits, rounded up").isEqualTo(4);
+        AttentionPlan padded = AttentionPlan.of(List.of(chunk(600, 1)), 9, true, 0, true);
+        assertThat(padded.splitKeys()).as("padding rows count: the captured pass runs them").isEqualTo(AttentionPlan.SPLIT_KEYS);
+        AttentionPlan eight = AttentionPlan.of(nine.subList(1, 9), 8, true, 0, true);
+        assertThat(eight.splitKeys()).isEqualTo(AttentionPlan.SMALL_SPLIT_KEYS);
+    }
+
+    @Test
+    void smallPassesSplitFromOneDecodeStep() {
+        assertThat(AttentionPlan.splits(32, AttentionPlan.SMALL_SPLIT_KEYS)).isEqualTo(1);
+        assertThat(AttentionPlan.splits(33, AttentionPlan.SMALL_SPLIT_KEYS)).isEqualTo(2);
+        assertThat(AttentionPlan.splits(200, AttentionPlan.SMALL_SPLIT_KEYS)).as("the 8B single stream's 128/128").isEqualTo(7);
+        assertThat(AttentionPlan.chunk(200, AttentionPlan.SMALL_SPLIT_KEYS)).isEqualTo(32);
+        assertThat(AttentionPlan.splits(4096, AttentionPlan.SMALL_SPLIT_KEYS)).isEqualTo(AttentionPlan.MAX_SPLITS);
+        assertThat(AttentionPlan.splits(200)).isEqualTo(1);
+        assertThatThrownBy(() -> new AttentionPlan(new int[0], new int[0], 1, 64)).hasMessageContaining("splitKeys");
     }
 
     @Test
@@ -86,6 +120,8 @@ class AttentionPlanTests {
         assertThat(AttentionPlan.rangeLength(9999, 4096)).isEqualTo(4096);
         AttentionPlan plan = AttentionPlan.of(List.of(chunk(9999, 1)), 0, true, 300);
         assertThat(plan.splitCap()).as("300 positions in the window: 2 splits").isEqualTo(2);
+        AttentionPlan small = AttentionPlan.of(List.of(chunk(9999, 1)), 0, true, 300, true);
+        assertThat(small.splitCap()).as("300 positions in the window, a small pass: 10 splits of 32").isEqualTo(16);
     }
 
     @Test

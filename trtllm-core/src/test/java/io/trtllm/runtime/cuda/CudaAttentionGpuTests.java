@@ -165,7 +165,9 @@ class CudaAttentionGpuTests {
                 new Case("prefill 1 x 2048", List.of(new Part(0, 2048))),
                 new Case("prefill 16 x 128", nCopies(16, new Part(0, 128))),
                 new Case("prefill 64 x 128", nCopies(64, new Part(0, 128))),
+                new Case("decode 1 @ 160", nCopies(1, new Part(159, 1))),
                 new Case("decode 1 @ 256", nCopies(1, new Part(255, 1))),
+                new Case("decode 8 @ 256", nCopies(8, new Part(255, 1))),
                 new Case("decode 64 @ 256", nCopies(64, new Part(255, 1))),
                 new Case("decode 256 @ 256", nCopies(256, new Part(255, 1))),
                 new Case("decode 1 @ 8192", nCopies(1, new Part(8191, 1))),
@@ -183,9 +185,26 @@ class CudaAttentionGpuTests {
                     k.gqa = true;
                     double gqa = d.micros(i -> pass.launchNew(k, plan));
                     k.gqa = false;
+                    String large = "";
+                    if (plan.decodeRows().length > 0 && plan.splitKeys() == AttentionPlan.SMALL_SPLIT_KEYS) {
+                        // the same pass split as a pass of many rows would be (from 256 positions): before/after
+                        int most = 1;
+                        for (Part p : c.parts()) {
+                            most = Math.max(most, AttentionPlan.splits(p.start() + p.length()));
+                        }
+                        AttentionPlan wide = new AttentionPlan(plan.tiles(), plan.decodeRows(), Integer.highestOneBit(most) == most
+                                ? most : Integer.highestOneBit(most) << 1, AttentionPlan.SPLIT_KEYS);
+                        pass.upload(wide);
+                        k.gqa = true;
+                        double gqaWide = d.micros(i -> pass.launchNew(k, wide));
+                        k.gqa = false;
+                        large = String.format(java.util.Locale.ROOT, "; gqa split from %d positions %.1f us (%d splits)",
+                                AttentionPlan.SPLIT_KEYS, gqaWide, wide.splitCap());
+                    }
                     GpuResults.record("attention llama-3.1-8b shape, %s: row kernel %.1f us, new kernels %.1f us (%.2fx; "
-                            + "decode kernel gqa %.1f us; %d tiles, %d decode rows, %d splits)", c.name(), rows, perHead,
-                            rows / perHead, gqa, plan.tileCount(), plan.decodeRows().length, plan.splitCap());
+                            + "decode kernel gqa %.1f us; %d tiles, %d decode rows, %d splits from %d positions%s)", c.name(),
+                            rows, perHead, rows / perHead, gqa, plan.tileCount(), plan.decodeRows().length, plan.splitCap(),
+                            plan.splitKeys(), large);
                 }
             }
         }
@@ -229,7 +248,7 @@ class CudaAttentionGpuTests {
         for (int row = 0; row < pass.rows; row++) {
             int pos = pass.positions[row];
             int len = AttentionPlan.rangeLength(pos, shape.window());
-            boolean split = !tiled[row] && AttentionPlan.splits(len) > 1;
+            boolean split = !tiled[row] && AttentionPlan.splits(len, plan.splitKeys()) > 1;
             splitRows += split ? 1 : 0;
             for (int h = 0; h < shape.heads(); h++) {
                 double[] ref = pass.reference(row, h, false);
@@ -426,7 +445,7 @@ class CudaAttentionGpuTests {
                 Part p = parts.get(s);
                 chunks.add(new SequenceChunk(new int[p.length()], p.start(), tables[s], LogitsMode.NONE));
             }
-            return AttentionPlan.of(chunks, 0, true, shape.window());
+            return AttentionPlan.of(chunks, 0, true, shape.window(), true);  // the opt-in small-pass splits
         }
 
         /** The tiles and decode rows of {@code plan} to the device, and scratch for its splits. */
@@ -463,11 +482,11 @@ class CudaAttentionGpuTests {
             int n = plan.decodeRows().length;
             if (n > 0) {
                 k.module.args().ptr(qkv).ptr(kCache).ptr(vCache).ptr(posD).ptr(seqD).ptr(decodeD).ptr(tablesD).ptr(strideD)
-                        .i32(BLOCK).f32(scale).ptr(partial).ptr(out)
+                        .i32(BLOCK).f32(scale).ptr(partial).ptr(out).i32(plan.splitKeys())
                         .launch(k.gqa ? k.decodeGqa : k.decode, "attention_decode", n,
                                 shape.heads() / (k.gqa ? k.gqaHeads : 1), plan.splitCap(), 256, d.stream);
                 if (plan.splitCap() > 1) {
-                    k.module.args().ptr(posD).ptr(decodeD).ptr(partial).i32(plan.splitCap()).ptr(out)
+                    k.module.args().ptr(posD).ptr(decodeD).ptr(partial).i32(plan.splitCap()).ptr(out).i32(plan.splitKeys())
                             .launch(k.reduce, "attention_reduce", n, shape.heads(), 128, d.stream);
                 }
             }
@@ -518,7 +537,7 @@ class CudaAttentionGpuTests {
                 for (int t = 0; t < plan.tileCount(); t++) {
                     tiles[4 * t] = which.get(tiles[4 * t]);
                 }
-                AttentionPlan mapped = new AttentionPlan(tiles, plan.decodeRows(), plan.splitCap());
+                AttentionPlan mapped = new AttentionPlan(tiles, plan.decodeRows(), plan.splitCap(), plan.splitKeys());
                 upload(mapped);
                 clearOut();
                 launchNew(k, mapped);
@@ -546,7 +565,7 @@ class CudaAttentionGpuTests {
             }
             int[] decodeRows = plan.decodeRows();
             assertThat(decodeRows).as("chunks of more than one row are tiles").isEmpty();
-            AttentionPlan mapped = new AttentionPlan(tiles, decodeRows, plan.splitCap());
+            AttentionPlan mapped = new AttentionPlan(tiles, decodeRows, plan.splitCap(), plan.splitKeys());
             upload(mapped);
             clearOut();
             launchNew(k, mapped);

@@ -79,7 +79,10 @@ class CudaQuantizedGpuTests {
             new Shape("stories15M gate_up", 768, 288, Gemv.SWIGLU),
             new Shape("8B qkv", 6144, 4096, Gemv.STORE), new Shape("8B down", 4096, 14336, Gemv.ACCUMULATE),
             new Shape("odd 37x4128", 37, 4128, Gemv.ACCUMULATE), new Shape("odd 1001x96", 1001, 96, Gemv.STORE),
-            new Shape("odd gate_up 5x64", 5, 64, Gemv.SWIGLU));
+            new Shape("odd gate_up 5x64", 5, 64, Gemv.SWIGLU),
+            // qgemv4_mma's tails: 37 rows (2 tiles + 5), 9 steps over 8 warps; 1000 SwiGLU pairs, 18 steps
+            new Shape("mma tails 37x1152", 37, 1152, Gemv.ACCUMULATE),
+            new Shape("mma gate_up 1000x2304", 1000, 2304, Gemv.SWIGLU));
 
     /** A quantized matrix on the host (as the engine stores it) and on the device. */
     record Quantized(DeviceMatrix device, MemorySegment values, float[] scales) {
@@ -135,15 +138,57 @@ class CudaQuantizedGpuTests {
     @Test
     void quantizedGemvMatchesAFloat64ReferenceOnEveryShape() {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128)) {
-            QuantGemv gemv = new QuantGemv(kernels);
+            QuantGemv gemv = new QuantGemv(kernels, true);
+            QuantGemv fma = new QuantGemv(kernels, false);
             for (Format format : List.of(Format.INT8, Format.INT4, Format.FP8)) {
                 for (Shape s : SHAPES) {
                     try (Arena arena = Arena.ofShared()) {  // the 8B shapes' host copies: freed shape by shape
                         checkShape(d, arena, gemv, format, s);
+                        if (format == Format.INT4 && s.inDim() % QuantGemv.MMA_STEP == 0) {
+                            checkShape(d, arena, fma, format, s);  // qgemv4_R where qgemv4_mma took it
+                        }
                     }
                 }
             }
         }
+    }
+
+    /**
+     * The F32 bound's number of roundings {@code n} ({@code |gemv − exact| ≤ n·u·Σ|w·x|}) of the kernel that takes
+     * {@code w}, and its unit roundoff u. {@code qgemv4_R}: V values a vector in each thread's sum, then the group scale,
+     * the warp's 5 shuffles, the warps and 3 more (u = 2⁻²⁴). {@code qgemv4_mma}: per step two chains of 4 mma of 16
+     * products plus the running sum each, their sum and the scale's FMA, then the warp's steps and the warps' tiles
+     * (u = 2⁻²³ throughout, and each of the mma's additions counted twice: the tensor cores align their terms to the
+     * largest and truncate, as published measurements of their F32 accumulation found, not round to nearest).
+     */
+    static double gemvBound(QuantGemv gemv, DeviceMatrix w, long in) {
+        int cols = w.cols();
+        if (gemv.kernelName(1, w, in).equals("qgemv4_mma")) {
+            int steps = cols / QuantGemv.MMA_STEP;
+            int warps = QuantGemv.mmaThreads(cols) / 32;
+            return (2 * 4 * 17 + 2 + (steps + warps - 1) / warps + warps + 1) * 0x1p-23;
+        }
+        int threads = QuantGemv.threads(w.format(), cols);
+        int vals = QuantGemv.valuesPerVector(w.format());
+        int vectors = cols / vals;
+        return (vals * ((vectors + threads - 1) / threads) + 5 + threads / 32 + 3) * 0x1p-24;
+    }
+
+    /** The raw bits of {@code n} results: F32, or BF16 (SwiGLU's output). */
+    private static int[] resultBits(CudaGemvGpuTests.Device d, long at, int n, boolean bf16) {
+        int[] bits = new int[n];
+        if (bf16) {
+            short[] h = d.shorts(at, n);
+            for (int i = 0; i < n; i++) {
+                bits[i] = h[i] & 0xffff;
+            }
+        } else {
+            float[] f = d.floats(at, n);
+            for (int i = 0; i < n; i++) {
+                bits[i] = Float.floatToRawIntBits(f[i]);
+            }
+        }
+        return bits;
     }
 
     private static void checkShape(CudaGemvGpuTests.Device d, Arena arena, QuantGemv gemv, Format format, Shape s) {
@@ -179,17 +224,29 @@ class CudaQuantizedGpuTests {
                 }
             }
         }
-        int threads = QuantGemv.threads(format, in);
-        int vals = QuantGemv.valuesPerVector(format);
-        int vectors = in / vals;
-        double bound = (vals * ((vectors + threads - 1) / threads) + 5 + threads / 32 + 3) * 0x1p-24;
+        double bound = gemvBound(gemv, w.device(), x);
+        String kernel = gemv.kernelName(1, w.device(), x);
+        boolean mma = kernel.equals("qgemv4_mma");
 
         double worst = 0;
-        for (int rows = 1; rows <= maxRows; rows++) {
+        // qgemv4_mma runs every row count through one kernel, whose 8 columns are computed apart: a row's bits are
+        // those of the same row in an 8-row pass (the FMA kernels promise this per compiled row count only)
+        int[] eightRows = null;
+        for (int rows = maxRows; rows >= 1; rows--) {
             d.copy(result, residual, (long) rows * out * Float.BYTES);
             gemv.launch(w.device(), x, result, out, rows, s.mode(), d.stream);
             d.sync();
-            String what = String.format("%s %s %dx%d, %d rows", format, s.name(), out, in, rows);
+            String what = String.format("%s %s %dx%d, %d rows (%s)", format, s.name(), out, in, rows, kernel);
+            if (mma) {
+                boolean swigluOut = s.mode() == Gemv.SWIGLU;
+                int[] bits = resultBits(d, result, rows * out, swigluOut);
+                if (eightRows == null) {
+                    eightRows = bits;
+                } else {
+                    assertThat(bits).as("%s: the first rows of the 8-row pass, bit for bit", what)
+                            .isEqualTo(Arrays.copyOf(eightRows, rows * out));
+                }
+            }
             if (swiglu) {
                 float[] h = d.floatsOfBf16(result, rows * out);
                 for (int r = 0; r < rows; r++) {
@@ -221,13 +278,16 @@ class CudaQuantizedGpuTests {
                 }
             }
         }
-        GpuResults.record("quantized GEMV %s %s %dx%d (%s): 1-8 rows within the F32 bound, worst %.2f of it", format, s.name(),
-                out, in, s.mode() == Gemv.STORE ? "store" : s.mode() == Gemv.ACCUMULATE ? "accumulate" : "swiglu", worst);
+        GpuResults.record("quantized GEMV %s %s %dx%d (%s, %s): 1-8 rows within the F32 bound (%.2e of Σ|w·x|), worst %.2f of"
+                        + " it%s", format, s.name(), out, in,
+                s.mode() == Gemv.STORE ? "store" : s.mode() == Gemv.ACCUMULATE ? "accumulate" : "swiglu", kernel, bound, worst,
+                mma ? "; rows bit-equal to the 8-row pass" : "");
         d.free(w.device().weights(), w.device().scales(), x, residual, result);
     }
 
     /**
-     * µs per call and GB/s of every decode GEMV kind — BF16 ({@link Gemv}), FP8, INT8 and INT4 ({@link QuantGemv}) —
+     * µs per call and GB/s of every decode GEMV kind — BF16 ({@link Gemv}), FP8, INT8 and INT4 ({@link QuantGemv}; INT4
+     * both through {@code qgemv4_mma}, the default, and through the FMA kernel {@code qgemv4_R}, "INT4 FMA") —
      * on Llama-3.1-8B's projections (q|k|v stored, o and down accumulating, gate|up as the fused SwiGLU) at 1, 2, 4
      * and 8 rows, weight copies cycled through {@link CudaGemvGpuTests#TIMING_BYTES} so that L2 holds none of them;
      * and the per-layer chain (the four projections added up) with its ratio to BF16 and, times 32 layers, the
@@ -238,20 +298,26 @@ class CudaQuantizedGpuTests {
     @Test
     void recordsGemvTimesOfEveryKindOnLlama8bShapes() {
         List<Shape> shapes = List.of(new Shape("qkv", 6144, 4096, Gemv.STORE), new Shape("o", 4096, 4096, Gemv.ACCUMULATE),
-                new Shape("gate_up", 14336, 4096, Gemv.SWIGLU), new Shape("down", 4096, 14336, Gemv.ACCUMULATE));
+                new Shape("gate_up", 14336, 4096, Gemv.SWIGLU), new Shape("down", 4096, 14336, Gemv.ACCUMULATE),
+                new Shape("lm head", 128256, 4096, Gemv.STORE));
+        int layerShapes = 4;  // the LM head runs once a step, not in the layer chain
         int[] rowCounts = {1, 2, 4, 8};
-        List<Format> formats = List.of(Format.FLOAT, Format.FP8, Format.INT8, Format.INT4);
+        List<Format> formats = List.of(Format.FLOAT, Format.FP8, Format.INT8, Format.INT4, Format.INT4);
+        List<String> labels = List.of("BF16", "FP8", "INT8", "INT4", "INT4 FMA");
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(14336)) {
             Gemv gemv = new Gemv(kernels);
-            QuantGemv qgemv = new QuantGemv(kernels);
+            QuantGemv mma = new QuantGemv(kernels, true);
+            QuantGemv fma = new QuantGemv(kernels, false);
             long x = d.alloc(8L * 14336 * Short.BYTES);
-            long out = d.alloc(8L * 2 * 14336 * Float.BYTES);
+            long outCapacity = 8L * 128256 * Float.BYTES;
+            long out = d.alloc(outCapacity);
             d.uploadBf16(x, 8L * 14336, 5);
-            check(org.bytedeco.cuda.global.cudart.cudaMemset(at(out), 0, 8L * 2 * 14336 * Float.BYTES), "cudaMemset");
+            check(org.bytedeco.cuda.global.cudart.cudaMemset(at(out), 0, outCapacity), "cudaMemset");
             // µs per call by format, shape and row count
             double[][][] micros = new double[formats.size()][shapes.size()][rowCounts.length];
             for (int f = 0; f < formats.size(); f++) {
                 Format format = formats.get(f);
+                QuantGemv qgemv = labels.get(f).equals("INT4 FMA") ? fma : mma;
                 for (int si = 0; si < shapes.size(); si++) {
                     Shape s = shapes.get(si);
                     int rowsW = s.matrixRows();
@@ -298,8 +364,9 @@ class CudaQuantizedGpuTests {
                         long bytes = valueBytes + scaleBytes + (long) rows * in * Short.BYTES + outBytes;
                         double bf16 = micros[0][si][ri];
                         GpuResults.record("gemv kinds timing 8B %s %dx%d, %d rows: %s %.1f us (%.0f GB/s, weights %.1f MB), x%.2f vs"
-                                        + " BF16 GEMV", s.name(), rowsW, in, rows, format == Format.FLOAT ? "BF16" : format.name(), t,
-                                bytes / t / 1e3, (valueBytes + scaleBytes) / 1e6, bf16 / t);
+                                        + " BF16 GEMV%s", s.name(), rowsW, in, rows, labels.get(f), t,
+                                bytes / t / 1e3, (valueBytes + scaleBytes) / 1e6, bf16 / t,
+                                format == Format.FLOAT ? "" : " (" + qgemv.kernelName(rows, w[0], x) + ")");
                     }
                     for (DeviceMatrix m : w) {
                         d.free(m.weights());
@@ -314,14 +381,14 @@ class CudaQuantizedGpuTests {
                 double bf16 = 0;
                 for (int f = 0; f < formats.size(); f++) {
                     double layer = 0;
-                    for (int si = 0; si < shapes.size(); si++) {
+                    for (int si = 0; si < layerShapes; si++) {
                         layer += micros[f][si][ri];
                     }
                     if (f == 0) {
                         bf16 = layer;
                     }
                     line.append(String.format("%s%s %.1f us (x%.2f; x32 layers %.2f ms)", f == 0 ? "" : ", ",
-                            formats.get(f) == Format.FLOAT ? "BF16" : formats.get(f).name(), layer, bf16 / layer, 32 * layer / 1e3));
+                            labels.get(f), layer, bf16 / layer, 32 * layer / 1e3));
                 }
                 GpuResults.record("gemv kinds timing 8B layer projections (qkv + o + gate_up/silu + down), %d rows: %s",
                         rowCounts[ri], line);

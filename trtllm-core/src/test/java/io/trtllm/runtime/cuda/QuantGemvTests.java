@@ -57,6 +57,31 @@ class QuantGemvTests {
     }
 
     @Test
+    void int4OfWholeStepsAndGroupsTakesTheTensorCoreKernel() {
+        assertThat(QuantGemv.mmaApplies(1, int4(0x1000, 6144, 4096, 128), 0x2000)).as("8B q|k|v").isTrue();
+        assertThat(QuantGemv.mmaApplies(Gemv.MAX_ROWS, int4(0x1000, 4096, 14336, 128), 0x2000)).as("8B down").isTrue();
+        assertThat(QuantGemv.mmaApplies(3, int4(0x1000, 5, 256, 256), 0x2000)).as("groups of two steps").isTrue();
+        assertThat(QuantGemv.mmaApplies(1, int4(0x1000, 864, 288, 96), 0x2000)).as("stories15M's q|k|v: 288 columns").isFalse();
+        assertThat(QuantGemv.mmaApplies(1, int4(0x1000, 64, 192, 64), 0x2000)).as("groups of 64").isFalse();
+        assertThat(QuantGemv.mmaApplies(1, int8(0x1000, 64, 128), 0x2000)).as("int8").isFalse();
+        assertThat(QuantGemv.mmaApplies(Gemv.MAX_ROWS + 1, int4(0x1000, 64, 128, 128), 0x2000)).as("too many rows").isFalse();
+        assertThat(QuantGemv.mmaApplies(1, int4(0x1000, 64, 128, 128), 0x2008)).as("input not 16-byte aligned").isFalse();
+    }
+
+    @Test
+    void tensorCoreLaunchesTakeAWarpPerStepAndSixteenRowsPerBlock() {
+        assertThat(QuantGemv.mmaThreads(128)).isEqualTo(32);
+        assertThat(QuantGemv.mmaThreads(768)).as("stories15M's down: 6 steps").isEqualTo(192);
+        assertThat(QuantGemv.mmaThreads(4096)).isEqualTo(32 * QuantGemv.MMA_WARPS);
+        assertThat(QuantGemv.mmaThreads(14336)).isEqualTo(256);
+        assertThat(QuantGemv.mmaBlocks(6144, Gemv.STORE)).isEqualTo(384);
+        assertThat(QuantGemv.mmaBlocks(37, Gemv.ACCUMULATE)).isEqualTo(3);
+        assertThat(QuantGemv.mmaBlocks(14336, Gemv.SWIGLU)).as("8 gate rows and their up rows a block").isEqualTo(1792);
+        assertThat(QuantGemv.mmaBlocks(1000, Gemv.SWIGLU)).isEqualTo(125);
+        assertThat(QuantGemv.mmaBlocks(5, Gemv.SWIGLU)).isEqualTo(1);
+    }
+
+    @Test
     void deviceMatricesAreConsistent() {
         assertThat(DeviceMatrix.floats(0x1000, 3, 8).quantized()).isFalse();
         assertThat(int4(0x1000, 3, 256, 128).quantized()).isTrue();
