@@ -411,9 +411,7 @@ final class Bench implements Callable<Integer> {
             out.printf(Locale.ROOT, "prefill: %s tok/s, %d-token prompt%n",
                     summary(prefillRuns, RequestMetrics::prefillTokensPerSecond), longPrompt.length);
             if (beamWidth > 1) {
-                out.printf(Locale.ROOT, "beam search width %d: %s ms per step; greedy %s ms per step; %.2fx greedy "
-                        + "(medians, %d steps after the first token)%n", beamWidth, summary(beamStepMs), summary(greedyStepMs),
-                        median(beamStepMs) / median(greedyStepMs), maxTokens - 1);
+                out.println(beamSummary(beamWidth, beamStepMs, greedyStepMs, maxTokens - 1));
             }
             double warmDecode = median(Arrays.stream(decodeRuns).mapToDouble(RequestMetrics::decodeTokensPerSecond).toArray());
             double warmPrefill = median(Arrays.stream(prefillRuns).mapToDouble(RequestMetrics::prefillTokensPerSecond).toArray());
@@ -425,6 +423,22 @@ final class Bench implements Callable<Integer> {
             EngineOptions.printMemory(out);
         }
         return 0;
+    }
+
+    /**
+     * The beam line of {@code --latency}: beam and greedy milliseconds per step (steps of ≈ 1 ms: three decimals) and
+     * their ratio, as the median of each run's ratio against the greedy run just before it (the same minute's noise),
+     * with the ratio of the medians beside it.
+     */
+    static String beamSummary(int beamWidth, double[] beamStepMs, double[] greedyStepMs, int steps) {
+        double[] ratios = new double[beamStepMs.length];
+        for (int i = 0; i < ratios.length; i++) {
+            ratios[i] = beamStepMs[i] / greedyStepMs[i];
+        }
+        return String.format(Locale.ROOT, "beam search width %d: %s ms per step; greedy %s ms per step; %.3fx greedy "
+                + "(median of the runs' ratios, min %.3fx, max %.3fx; ratio of the medians %.3fx; %d steps after the "
+                + "first token)", beamWidth, summary(beamStepMs, 3), summary(greedyStepMs, 3), median(ratios), min(ratios),
+                max(ratios), median(beamStepMs) / median(greedyStepMs), steps);
     }
 
     /** Milliseconds per decode step after the first token: every step of a beam search decodes all its beams. */
@@ -462,9 +476,24 @@ final class Bench implements Callable<Integer> {
     }
 
     private static String summary(double[] values) {
+        return summary(values, 1);
+    }
+
+    /** Median, count, min and max of {@code values}, each with {@code decimals} decimals. */
+    private static String summary(double[] values, int decimals) {
         double[] v = values.clone();
         Arrays.sort(v);
-        return String.format(Locale.ROOT, "median %.1f of %d runs (min %.1f, max %.1f)", median(v), v.length, v[0], v[v.length - 1]);
+        String f = "%." + decimals + "f";
+        return String.format(Locale.ROOT, "median " + f + " of %d runs (min " + f + ", max " + f + ")", median(v), v.length, v[0],
+                v[v.length - 1]);
+    }
+
+    private static double min(double[] values) {
+        return Arrays.stream(values).min().orElseThrow();
+    }
+
+    private static double max(double[] values) {
+        return Arrays.stream(values).max().orElseThrow();
     }
 
     private static double median(double[] values) {
