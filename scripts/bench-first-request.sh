@@ -4,7 +4,7 @@
 # interleave trtllm-java with the JDK's AOT cache (when the launcher has one: TRTLLM_AOT=train makes it), without it
 # (TRTLLM_AOT=off) and llama2.c, so that the three meet the same machine load.
 #
-#   scripts/bench-first-request.sh --llama2c DIR [--rounds N] [--tokens N] [--work DIR] [--nice N] [--no-aot]
+#   scripts/bench-first-request.sh --llama2c DIR [--rounds N] [--tokens N] [--work DIR] [--nice N] [--no-aot] [--also OPTS]
 #
 #   --llama2c  a directory holding llama2.c's stories15M model.bin and tokenizer.bin and its run.c or a `run` built
 #              from it; a missing `run` is built with `gcc -Ofast -fopenmp -march=native run.c -lm` (env LLAMA2C_DIR).
@@ -15,6 +15,8 @@
 #   --work     where every tool's raw output goes (default /tmp/trtllm-bench-first-request)
 #   --nice N   run both engines at this niceness (default 10, as this machine's rules ask of heavy commands)
 #   --no-aot   leave the AOT-cache runs out even where the launcher has a cache
+#   --also OPTS one more trtllm-java run per round (engine "opts", without the AOT cache), with TRTLLM_JAVA_OPTS=OPTS:
+#              e.g. --also -Dtrtllm.cpu.hostCodeC1=false, to compare a setting in the same minutes
 #
 # Both engines run on 2 threads (OMP_NUM_THREADS=2 for run.c). Each tool writes its output to a file and is parsed
 # after it exits: a reader process beside run.c's spinning OpenMP threads on a 2-core machine slows it down.
@@ -33,6 +35,7 @@ tokens=200
 work=/tmp/trtllm-bench-first-request
 niceness=10
 use_aot=1
+also=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --llama2c) dir="$2"; shift 2 ;;
@@ -41,7 +44,8 @@ while [[ $# -gt 0 ]]; do
     --work) work="$2"; shift 2 ;;
     --nice) niceness="$2"; shift 2 ;;
     --no-aot) use_aot=0; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --also) also="$2"; shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench-first-request: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -84,8 +88,10 @@ measured() {
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
                                              else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+label() { if [[ "$1" == opts ]]; then echo opts; else echo "aot-$1"; fi; }
 modes=(off)
 [[ "$use_aot" == 1 && -f "$aot" ]] && modes=(auto off)
+[[ -n "$also" ]] && modes+=(opts)
 : > "$work/ratios"
 printf '%-5s %-16s %-9s %7s %18s %12s %8s %16s %s\n' round "load (1/5 min)" engine others "ready ms (JIT)" "decode tok/s" \
   "ratio" "per token 1-20/rest" "warm-up"
@@ -93,7 +99,9 @@ for ((r = 1; r <= rounds; r++)); do
   load="$(awk '{ print $1 " " $2 }' /proc/loadavg)"
   declare -A others=()
   for mode in "${modes[@]}"; do
-    others[$mode]="$(TRTLLM_AOT="$mode" measured "trtllm-$mode-$r" "$root/trtllm" generate --model stories15M \
+    aot_mode="$mode" opts="${TRTLLM_JAVA_OPTS:-}"
+    [[ "$mode" == opts ]] && aot_mode=off opts="$also"
+    others[$mode]="$(TRTLLM_AOT="$aot_mode" TRTLLM_JAVA_OPTS="$opts" measured "trtllm-$mode-$r" "$root/trtllm" generate --model stories15M \
       --prompt "$prompt" --max-tokens "$tokens" --ignore-eos --temperature 0 --stats)"
   done
   others[l2c]="$(OMP_NUM_THREADS=2 measured "llama2c-$r" "$dir/run" "$dir/model.bin" -z "$dir/tokenizer.bin" -t 0 \
@@ -114,7 +122,7 @@ for ((r = 1; r <= rounds; r++)); do
       ratio="$(awk -v a="$decode" -v b="$l2c" 'BEGIN { printf "%.2f", a / b }')"
       echo "$mode $ratio $(( others[$mode] < 10 && others[l2c] < 10 ))" >> "$work/ratios"
     fi
-    printf '%-5s %-16s %-9s %6s%% %18s %12s %8s %16s %s\n' "$r" "$load" "aot-$mode" "${others[$mode]}" "${ready:-?}" \
+    printf '%-5s %-16s %-9s %6s%% %18s %12s %8s %16s %s\n' "$r" "$load" "$(label "$mode")" "${others[$mode]}" "${ready:-?}" \
       "${decode:-?}" "$ratio" "${gaps:--}" "${settled:-?}"
   done
   unset others
@@ -123,6 +131,6 @@ for mode in "${modes[@]}"; do
   all="$(awk -v m="$mode" '$1 == m { print $2 }' "$work/ratios" | median)"
   quiet="$(awk -v m="$mode" '$1 == m && $3 == 1 { print $2 }' "$work/ratios" | median)"
   n="$(awk -v m="$mode" '$1 == m && $3 == 1' "$work/ratios" | wc -l)"
-  echo "aot-$mode: median ratio to llama2.c $all over all rounds, $quiet over the $n quiet ones (others < 10% in both runs)"
+  echo "$(label "$mode"): median ratio to llama2.c $all over all rounds, $quiet over the $n quiet ones (others < 10% in both runs)"
 done
 echo "raw output: $work"
