@@ -47,6 +47,8 @@ final class HostCodeDirective {
             "io/trtllm/api/*.*",
             "io/trtllm/runtime/cpu/CpuModelRunner.forward",
             "io/trtllm/runtime/cpu/CpuModelRunner.gateUpSilu",
+            "io/trtllm/runtime/cpu/CpuModelRunner.rmsNormRows",
+            "io/trtllm/runtime/cpu/CpuModelRunner.addToResidual",
             "io/trtllm/runtime/cpu/CpuAttention.run",
             "io/trtllm/runtime/cpu/CpuAttention.prepare",
             "io/trtllm/runtime/cpu/LogitsHead.logits");
