@@ -26,13 +26,16 @@ import org.slf4j.LoggerFactory;
  * (docs/PERFORMANCE.md); their own share of a step is small, so C1's code for them costs next to nothing.
  * Beam search's host code ({@code BeamGroup}) and sampling are left to C2: they loop over vocabulary rows.
  *
- * <p>{@value #PROPERTY}{@code =false} leaves the JIT as it is. Where the JVM has no {@code compilerDirectivesAdd}
- * diagnostic command (not HotSpot), nothing happens.
+ * <p>Off by default, an experiment: {@value #PROPERTY}{@code =true} adds it. It removed those compiles from the first
+ * requests (JFR), but in five alternating pairs of {@code bench --latency} the first requests after load came out
+ * slower with it (first decode 0.60-0.73x the warm median, against 0.77-1.05x without), for reasons not found yet,
+ * and the main job's median against llama2.c did not move (docs/PERFORMANCE.md). Where the JVM has no
+ * {@code compilerDirectivesAdd} diagnostic command (not HotSpot), nothing happens.
  */
 final class HostCodeDirective {
     private static final Logger LOG = LoggerFactory.getLogger(HostCodeDirective.class);
 
-    /** Property: whether to add the directive (default true). */
+    /** Property: whether to add the directive (default false). */
     static final String PROPERTY = "trtllm.cpu.hostCodeC1";
 
     /** The methods kept from C2, as compiler directive patterns ({@code package/Class.method}, '*' at either end). */
@@ -58,11 +61,15 @@ final class HostCodeDirective {
     private HostCodeDirective() {
     }
 
-    /** Adds the directive, once per JVM (unless {@value #PROPERTY} is false); logs why where it cannot. */
+    /** Adds the directive once per JVM where {@value #PROPERTY} is true. */
     static void addOnce() {
-        if (!Boolean.parseBoolean(System.getProperty(PROPERTY, "true")) || !ADDED.compareAndSet(false, true)) {
-            return;
+        if (Boolean.parseBoolean(System.getProperty(PROPERTY, "false")) && ADDED.compareAndSet(false, true)) {
+            add();
         }
+    }
+
+    /** Adds the directive to this JVM's directive stack; logs why where it cannot. */
+    static void add() {
         Path file = null;
         try {
             file = Files.createTempFile("trtllm-jit-", ".json");
@@ -71,7 +78,7 @@ final class HostCodeDirective {
             Object reply = server.invoke(new ObjectName("com.sun.management:type=DiagnosticCommand"), "compilerDirectivesAdd",
                     new Object[] {new String[] {file.toString()}}, new String[] {String[].class.getName()});
             if (added(String.valueOf(reply))) {
-                LOG.debug("JIT: the request path's host code is left to C1 ({}=false to keep C2)", PROPERTY);
+                LOG.info("JIT: the request path's host code is left to C1 (-D{}=true)", PROPERTY);
             } else {
                 LOG.info("JIT: the compiler directive for the request path's host code was refused: {}",
                         String.valueOf(reply).strip().lines().findFirst().orElse(""));

@@ -46,7 +46,7 @@ class HostCodeDirectiveTests {
 
     @Test
     void thisJvmTakesTheDirective() throws Exception {
-        HostCodeDirective.addOnce();
+        HostCodeDirective.add();
         Object printed = ManagementFactory.getPlatformMBeanServer().invoke(
                 new ObjectName("com.sun.management:type=DiagnosticCommand"), "compilerDirectivesPrint",
                 new Object[] {null}, new String[] {String[].class.getName()});
