@@ -16,7 +16,7 @@
 #   --nice N   run both engines at this niceness (default 10, as this machine's rules ask of heavy commands)
 #   --no-aot   leave the AOT-cache runs out even where the launcher has a cache
 #   --also OPTS one more trtllm-java run per round (engine "opts", without the AOT cache), with TRTLLM_JAVA_OPTS=OPTS:
-#              e.g. --also -Dtrtllm.cpu.hostCodeC1=false, to compare a setting in the same minutes
+#              e.g. --also -Dtrtllm.cpu.hostCodeC1=true, to compare a setting in the same minutes
 #
 # Both engines run on 2 threads (OMP_NUM_THREADS=2 for run.c). Each tool writes its output to a file and is parsed
 # after it exits: a reader process beside run.c's spinning OpenMP threads on a 2-core machine slows it down.
