@@ -178,6 +178,10 @@ public final class Main implements Runnable {
                     var m = result.metrics();
                     out.printf(Locale.ROOT, "prefill: %.1f tok/s (%d tokens)%n", m.prefillTokensPerSecond(), m.promptTokens());
                     out.printf(Locale.ROOT, "decode: %.1f tok/s (%d tokens)%n", m.decodeTokensPerSecond(), m.generatedTokens());
+                    String gaps = TokenGaps.describe(m.interTokenNanos());
+                    if (gaps != null) {
+                        out.println(gaps);
+                    }
                     EngineOptions.printLoad(out, llm);
                     EngineOptions.printMemory(out);
                 }

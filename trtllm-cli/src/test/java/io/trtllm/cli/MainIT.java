@@ -33,6 +33,9 @@ class MainIT {
         assertThat(r.out()).startsWith(", there was a little girl named Lily.");
         assertThat(r.out()).containsPattern("(?m)^prefill: [0-9.]+ tok/s");
         assertThat(r.out()).containsPattern("(?m)^decode: [0-9.]+ tok/s");
+        // 20 tokens: 19 gaps, the first 9 apart from the last 10
+        assertThat(r.out()).containsPattern("(?m)^decode per token: median [0-9.]+ ms \\(gaps 1-9: [0-9.]+ ms, 10-19: "
+                + "[0-9.]+ ms\\), p90 [0-9.]+ ms, max [0-9.]+ ms$");
         assertThat(r.out()).containsPattern("(?m)^peak heap: [0-9.]+ MiB");
         assertThat(r.out()).containsPattern("(?m)^load: [0-9]+ ms without JIT warm-up \\(engine [a-z_]+ in [0-9]+ ms, tokenizer [0-9]+ ms, "
                 + "runner [0-9]+ ms\\), JIT warm-up [0-9]+ ms; dtype auto$");

@@ -91,6 +91,7 @@ public final class CpuModelRunner implements ModelRunner {
     CpuModelRunner(ModelConfig config, Checkpoint weights, KvCacheSpec kvSpec, DType kvType, int threads, Kernels kernels,
                    boolean allowHugePages) {
         CpuKvCache.checkType(kvType); // before the weights load, which takes a while
+        HostCodeDirective.addOnce(); // opt-in (-Dtrtllm.cpu.hostCodeC1=true), before the warm-up
         this.config = config;
         this.kvSpec = kvSpec;
         this.kernels = kernels;
