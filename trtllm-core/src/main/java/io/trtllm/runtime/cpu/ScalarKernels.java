@@ -31,8 +31,13 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public boolean quantizesActivations(PackedMatrix w) {
+        return int8Activations && W4A8.supports(w);
+    }
+
+    @Override
     public void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
-        if (int8Activations && W4A8.supports(w)) {
+        if (quantizesActivations(w)) {
             W4A8.matmul(x, t0, t1, w, p0, p1, out, outStride, outOffset);
             return;
         }

@@ -65,6 +65,11 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
+    public boolean quantizesActivations(PackedMatrix w) {
+        return int8Activations && W4A8.supports(w);
+    }
+
+    @Override
     public void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         if (w.panelRows() != 2 * L) {
             throw new IllegalArgumentException(w.name() + " is packed in panels of " + w.panelRows() + " rows; these kernels need "
@@ -72,7 +77,7 @@ final class VectorKernels implements Kernels {
         }
         int cols = w.cols();
         PackedMatrix.Format format = w.format();
-        if (int8Activations && W4A8.supports(w)) {
+        if (quantizesActivations(w)) {
             VectorW4A8.matmul(x, t0, t1, w, p0, p1, out, outStride, outOffset);
             return;
         }
