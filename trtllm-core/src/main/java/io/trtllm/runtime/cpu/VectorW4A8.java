@@ -21,12 +21,13 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * {@link W4A8} on the Vector API: INT4 weights × int8 activations in 16-bit lanes.
  *
- * <p>Why 16-bit multiplies: the Vector API has no dot-product operation (C2 emits {@code vpdpwssd} only for
- * its auto-vectorizer's {@code a[2i]·b[2i] + a[2i+1]·b[2i+1]} loops over arrays, whose reductions need a sum
- * across lanes per output), but a {@code ShortVector} multiply and add does as many products per
- * instruction as there are 16-bit lanes: a whole panel ({@code 2L} rows) per token and column, where float32
- * needs two FMAs. Measured on this Zen 4 machine (one thread, 4 tokens × 288 columns, no scaling): 122-137
- * G multiply-adds/s against float32's 53-60 (docs/PERFORMANCE.md).
+ * <p>Why 16-bit multiplies: the Vector API has no dot-product operation, and C2's auto-vectorizer (whose
+ * {@code a[2i]·b[2i] + a[2i+1]·b[2i+1]} pattern becomes {@code vpmaddwd}/{@code vpdpwssd}) left the per-output
+ * dot products of a matmul scalar here (1.6-3.6 G operations/s); but a {@code ShortVector} multiply and add
+ * does as many products per instruction as there are 16-bit lanes: a whole panel ({@code 2L} rows) per token
+ * and column, where float32 needs two FMAs. Measured on this Zen 4 machine (one thread, 4 tokens × 288
+ * columns, no scaling): 122-137 G multiply-adds/s against 46-60 for float32 FMAs of the same shape
+ * (docs/PERFORMANCE.md, "W4A8").
  *
  * <p>Each panel is widened once per call into a scratch panel of shorts: column {@code c}'s {@code 2L}
  * shorts interleave row {@code i} (lane {@code 2i}) and row {@code i + L} (lane {@code 2i + 1}), which is
