@@ -3,6 +3,7 @@
 # shapes, the formats interleaved in every round: where a quantized engine's kernels gain or lose against float32.
 #
 #   scripts/bench-quantized-matmul.sh [rounds]      (default 7; prints a Markdown table)
+#   BENCH=IntegerDotBench scripts/bench-quantized-matmul.sh [rounds]   (the W4A8 inner-loop candidates, default 8)
 #
 # Compiles trtllm-core's test classes first (Maven, offline when the dependencies are cached). A benchmark, not a
 # test: CI does not run it. The class is trtllm-core/src/test/java/io/trtllm/runtime/cpu/QuantizedMatmulBench.java.
@@ -15,4 +16,4 @@ cd "$root"
 mvn -B -q -pl trtllm-core test-compile -Dmdep.outputFile=target/bench-classpath.txt dependency:build-classpath >&2
 exec "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -cp "trtllm-core/target/test-classes:trtllm-core/target/classes:$(cat trtllm-core/target/bench-classpath.txt)" \
-  io.trtllm.runtime.cpu.QuantizedMatmulBench "$@"
+  "io.trtllm.runtime.cpu.${BENCH:-QuantizedMatmulBench}" "$@"

@@ -35,12 +35,12 @@ final class CpuKernels {
     private static Kernels choose() {
         if (!Boolean.parseBoolean(System.getProperty(SIMD_PROPERTY, "true"))) {
             LOG.info("CPU kernels: scalar (SIMD disabled by -D{}=false)", SIMD_PROPERTY);
-            return new ScalarKernels();
+            return new ScalarKernels(W4A8.enabled());
         }
         if (!vectorModulePresent()) {
             LOG.warn("CPU kernels: scalar, several times slower: module jdk.incubator.vector is not enabled; "
                     + "start the JVM with --add-modules jdk.incubator.vector");
-            return new ScalarKernels();
+            return new ScalarKernels(W4A8.enabled());
         }
         String noC2 = JitCheck.c2Missing();
         if (noC2 != null) {
@@ -48,7 +48,7 @@ final class CpuKernels {
             LOG.warn("CPU kernels: the Vector API kernels run many times slower here: {}, so they never reach C2. Fix: {}", noC2,
                     JitCheck.FIX);
         }
-        Kernels k = new VectorKernels();
+        Kernels k = new VectorKernels(W4A8.enabled());
         LOG.debug("CPU kernels: {}", k.description());
         return k;
     }

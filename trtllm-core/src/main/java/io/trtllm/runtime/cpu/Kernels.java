@@ -33,6 +33,14 @@ interface Kernels {
      */
     void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset);
 
+    /**
+     * Whether {@link #matmul} quantizes the activations for {@code w} ({@link W4A8}): each call then pays for its
+     * tokens once, so callers split such a matmul by tokens rather than into many single-panel calls.
+     */
+    default boolean quantizesActivations(PackedMatrix w) {
+        return false;
+    }
+
     /** {@link #matmul(float[], int, int, PackedMatrix, int, int, float[], int, int) matmul} of tokens {@code [0, tokens)}. */
     default void matmul(float[] x, int tokens, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         matmul(x, 0, tokens, w, p0, p1, out, outStride, outOffset);

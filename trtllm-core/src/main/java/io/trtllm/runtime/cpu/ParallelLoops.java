@@ -45,7 +45,9 @@ final class ParallelLoops implements AutoCloseable {
      * {@code out = x · wᵀ} for {@code tokens} rows, in parallel. Units of work are (block of up to 64
      * tokens, panel) pairs in block order; in a pass of one block they are panels, or, when a matrix has
      * few panels for the threads (a 288-row matrix has 9), (panel, group of 8 tokens) pairs in panel
-     * order: 9 panels × 4 groups split 18 / 18 over two threads where panels alone split 5 / 4.
+     * order: 9 panels × 4 groups split 18 / 18 over two threads where panels alone split 5 / 4; for
+     * kernels that {@link Kernels#quantizesActivations quantize the activations} of such a matrix, ranges of
+     * groups over all panels (one quantization of each token).
      */
     void matmul(float[] in, int tokens, PackedMatrix w, float[] out, int outStride, int outOffset) {
         forEachUnit(w, tokens, (t0, t1, p0, p1) -> kernels.matmul(in, t0, t1, w, p0, p1, out, outStride, outOffset));
@@ -70,6 +72,13 @@ final class ParallelLoops implements AutoCloseable {
         int groups = panels >= 8 * pool.threads() ? 1 : (tokens + TOKEN_GROUP - 1) / TOKEN_GROUP;
         if (groups <= 1) {
             pool.parallelFor(panels, (start, end, worker) -> unit.run(0, tokens, start, end));
+            return;
+        }
+        if (groups >= pool.threads() && kernels.quantizesActivations(w)) {
+            // Each call quantizes its tokens and widens its panels (W4A8): one call per thread, a range of tokens over
+            // every panel, where (panel, group) units would quantize the same tokens again for every panel.
+            pool.parallelFor(groups, (start, end, worker) -> unit.run(start * TOKEN_GROUP, Math.min(tokens, end * TOKEN_GROUP),
+                    0, panels));
             return;
         }
         pool.parallelFor(panels * groups, (start, end, worker) -> {

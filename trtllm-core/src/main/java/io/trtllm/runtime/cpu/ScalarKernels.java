@@ -6,6 +6,19 @@ import java.lang.foreign.MemorySegment;
 /** Plain-Java reference kernels; used when the Vector API module is not enabled. */
 final class ScalarKernels implements Kernels {
 
+    /** Whether INT4 matmuls of {@link W4A8#supports supported} shapes run as {@link W4A8} (its reference arithmetic). */
+    private final boolean int8Activations;
+
+    /** Kernels with float32 activations for every format (weight-only quantization). */
+    ScalarKernels() {
+        this(false);
+    }
+
+    /** @param int8Activations whether INT4 matmuls run as {@link W4A8} */
+    ScalarKernels(boolean int8Activations) {
+        this.int8Activations = int8Activations;
+    }
+
     @Override
     public int panelRows() {
         return 16;
@@ -18,7 +31,16 @@ final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public boolean quantizesActivations(PackedMatrix w) {
+        return int8Activations && W4A8.supports(w);
+    }
+
+    @Override
     public void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
+        if (quantizesActivations(w)) {
+            W4A8.matmul(x, t0, t1, w, p0, p1, out, outStride, outOffset);
+            return;
+        }
         int cols = w.cols();
         boolean quantized = w.format().quantized();
         float[] row = new float[cols];

@@ -22,7 +22,8 @@ import jdk.incubator.vector.VectorOperators;
  * time from one template (trtllm-core/src/build/GenerateVectorPanels.java). Quantized panels (INT8,
  * INT4) are converted to float lanes as they are loaded and scaled after accumulation; from
  * {@link DequantizedPanels#MIN_TOKENS} tokens on, each INT4 panel is converted once and the float32 kernel
- * multiplies it ({@link DequantizedPanels}, the same bits). Attention is
+ * multiplies it ({@link DequantizedPanels}, the same bits); or, with int8 activations ({@link W4A8}, the
+ * default engine's choice), every INT4 matmul runs {@link VectorW4A8}. Attention is
  * {@link VectorAttention} (float32 caches) and {@link VectorAttention16} (16-bit caches); the loads
  * and {@code exp} they share are {@link VectorLanes}.
  */
@@ -34,9 +35,22 @@ final class VectorKernels implements Kernels {
     static final String DEQUANTIZE_PROPERTY = "trtllm.cpu.dequantizePanels";
     private static final boolean DEQUANTIZE = !"false".equals(System.getProperty(DEQUANTIZE_PROPERTY));
 
+    /** Whether INT4 matmuls of {@link W4A8#supports supported} shapes quantize the activations to int8 ({@link VectorW4A8}). */
+    private final boolean int8Activations;
+
+    /** Kernels with float32 activations for every format (weight-only quantization). */
+    VectorKernels() {
+        this(false);
+    }
+
+    /** @param int8Activations whether INT4 matmuls run as {@link W4A8} */
+    VectorKernels(boolean int8Activations) {
+        this.int8Activations = int8Activations;
+    }
+
     @Override
     public String description() {
-        return "Vector API, " + F.vectorBitSize() + "-bit";
+        return "Vector API, " + F.vectorBitSize() + "-bit" + (int8Activations ? ", INT4 as W4A8" : "");
     }
 
     /** Two vectors of output rows per panel: 16 accumulators for eight tokens fit the 32 registers. */
@@ -51,6 +65,11 @@ final class VectorKernels implements Kernels {
     }
 
     @Override
+    public boolean quantizesActivations(PackedMatrix w) {
+        return int8Activations && W4A8.supports(w);
+    }
+
+    @Override
     public void matmul(float[] x, int t0, int t1, PackedMatrix w, int p0, int p1, float[] out, int outStride, int outOffset) {
         if (w.panelRows() != 2 * L) {
             throw new IllegalArgumentException(w.name() + " is packed in panels of " + w.panelRows() + " rows; these kernels need "
@@ -58,6 +77,10 @@ final class VectorKernels implements Kernels {
         }
         int cols = w.cols();
         PackedMatrix.Format format = w.format();
+        if (quantizesActivations(w)) {
+            VectorW4A8.matmul(x, t0, t1, w, p0, p1, out, outStride, outOffset);
+            return;
+        }
         if (format == PackedMatrix.Format.INT4 && t1 - t0 >= DequantizedPanels.MIN_TOKENS && DEQUANTIZE) {
             DequantizedPanels.matmul(x, t0, t1, w, p0, p1, out, outStride, outOffset);
             return;

@@ -230,6 +230,44 @@ class CpuModelRunnerLoadTests {
     }
 
     @Test
+    void anInt4EngineWithInt8ActivationsGivesAPromptTheSameLogitsAloneAndBatched() {
+        Path dir = ArchitectureParityTests.fixture("llama3");
+        int[] prompt = {1, 17, 200, 31, 99, 5, 250, 3, 64, 128};
+        int[] other = {1, 44, 9, 230, 17, 6};
+        for (Kernels kernels : List.of(new VectorKernels(true), new ScalarKernels(true))) {
+            Path engine = engine("engine-w4a8-" + kernels.panelRows(), Quantization.INT4, DType.F32, kernels.panelRows());
+            float[] weightOnly;
+            try (var w = Checkpoint.open(engine);
+                 var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(8, 8), DType.F32, 2,
+                         kernels instanceof VectorKernels ? new VectorKernels(false) : new ScalarKernels(false))) {
+                weightOnly = runner.forward(Batch.of(new SequenceChunk(prompt, 0, new int[] {0, 1}, LogitsMode.ALL))).logits(0);
+            }
+            try (var w = Checkpoint.open(engine);
+                 var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(8, 8), DType.F32, 2, kernels)) {
+                float[] alone = runner.forward(Batch.of(new SequenceChunk(prompt, 0, new int[] {0, 1}, LogitsMode.ALL))).logits(0);
+                // Another prompt in the same pass (its rows are quantized beside ours), then a decode row beside a chunk.
+                var batched = runner.forward(new Batch(List.of(new SequenceChunk(other, 0, new int[] {2, 3}, LogitsMode.ALL),
+                        new SequenceChunk(prompt, 0, new int[] {4, 5}, LogitsMode.ALL))));
+                assertThat(batched.logits(1)).as("%s: the prompt's logits beside another", kernels.description()).isEqualTo(alone);
+                float[] last = runner.forward(Batch.of(new SequenceChunk(new int[] {prompt[9]}, 9, new int[] {0, 1},
+                        LogitsMode.LAST))).logits(0);
+                var mixed = runner.forward(new Batch(List.of(new SequenceChunk(other, 0, new int[] {6, 7}, LogitsMode.LAST),
+                        new SequenceChunk(new int[] {prompt[9]}, 9, new int[] {4, 5}, LogitsMode.LAST))));
+                assertThat(mixed.logits(1)).as("%s: a decode row beside a prompt chunk", kernels.description()).isEqualTo(last);
+                // The integer path ran: its logits are close to, not equal to, the weight-only kernels'.
+                assertThat(alone).isNotEqualTo(weightOnly);
+                double error = 0, signal = 0;
+                for (int i = 0; i < alone.length; i++) {
+                    error += (alone[i] - weightOnly[i]) * (alone[i] - weightOnly[i]);
+                    signal += weightOnly[i] * weightOnly[i];
+                }
+                assertThat(Math.sqrt(error / signal)).as("%s: W4A8 vs weight-only relative RMS", kernels.description())
+                        .isLessThan(0.05);
+            }
+        }
+    }
+
+    @Test
     void enginesOfAnotherPanelHeightOrWithMissingTensorsAreRefusedClearly() throws IOException {
         Path dir = ArchitectureParityTests.fixture("llama3");
         int other = CpuKernels.best().panelRows() == 16 ? 32 : 16;

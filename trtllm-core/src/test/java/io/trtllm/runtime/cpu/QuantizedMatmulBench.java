@@ -11,7 +11,8 @@ import java.util.SplittableRandom;
 
 /**
  * One thread's matmul speed by weight format and token count, on stories15M's matrix shapes: F32, INT8 and INT4
- * panels through {@link VectorKernels#matmul}, the formats interleaved inside every round so that a busy machine
+ * panels through {@link VectorKernels#matmul} (INT4 twice: float32 activations, and int8 ones, {@link W4A8}),
+ * the formats interleaved inside every round so that a busy machine
  * slows all three alike. Prints, per shape and token count, the best round's nanoseconds per call and each
  * quantized format's speed relative to F32 (above 1: faster). A benchmark, not a test.
  *
@@ -28,17 +29,18 @@ public final class QuantizedMatmulBench {
 
     public static void main(String[] args) {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
-        Kernels kernels = new VectorKernels();
+        Kernels kernels = new VectorKernels(false);
+        Kernels w4a8 = new VectorKernels(true);
         var rnd = new SplittableRandom(7);
         System.out.printf(Locale.ROOT, "%s, 1 thread, best of %d rounds; ratio = F32 ns / format ns%n", kernels.description(), rounds);
-        System.out.println("| shape | tokens | F32 µs | INT8 µs | INT4 µs | INT8 vs F32 | INT4 vs F32 |");
-        System.out.println("|---|---|---|---|---|---|---|");
+        System.out.println("| shape | tokens | F32 µs | INT8 µs | INT4 µs | INT4 W4A8 µs | INT8 vs F32 | INT4 vs F32 | W4A8 vs F32 |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
         // A first pass over every case untimed: the JIT compiles each kernel before any is measured.
-        run(kernels, rnd, 1, false);
-        run(kernels, rnd, rounds, true);
+        run(kernels, w4a8, rnd, 1, false);
+        run(kernels, w4a8, rnd, rounds, true);
     }
 
-    private static void run(Kernels kernels, SplittableRandom rnd, int rounds, boolean print) {
+    private static void run(Kernels kernels, Kernels w4a8, SplittableRandom rnd, int rounds, boolean print) {
         for (int[] shape : SHAPES) {
             int rows = shape[0];
             int cols = shape[1];
@@ -57,16 +59,17 @@ public final class QuantizedMatmulBench {
                     x[i] = (float) rnd.nextGaussian();
                 }
                 float[] out = new float[tokens * rows];
-                long[] best = new long[FORMATS.length];
+                long[] best = new long[FORMATS.length + 1];
                 java.util.Arrays.fill(best, Long.MAX_VALUE);
                 long macs = (long) tokens * rows * cols;
                 int reps = (int) Math.max(3, Math.min(20_000, 40_000_000L / macs));
                 for (int r = 0; r < rounds + 2; r++) { // two rounds of warm-up
-                    for (int f = 0; f < FORMATS.length; f++) {
-                        PackedMatrix m = packed.get(f);
+                    for (int f = 0; f <= FORMATS.length; f++) {
+                        PackedMatrix m = packed.get(Math.min(f, FORMATS.length - 1)); // the last: INT4 as W4A8
+                        Kernels k = f == FORMATS.length ? w4a8 : kernels;
                         long t0 = System.nanoTime();
                         for (int i = 0; i < reps; i++) {
-                            kernels.matmul(x, tokens, m, 0, m.panels(), out, rows, 0);
+                            k.matmul(x, tokens, m, 0, m.panels(), out, rows, 0);
                         }
                         long ns = (System.nanoTime() - t0) / reps;
                         if (r >= 2) {
@@ -77,8 +80,9 @@ public final class QuantizedMatmulBench {
                 if (!print) {
                     continue;
                 }
-                System.out.printf(Locale.ROOT, "| %d × %d | %d | %.1f | %.1f | %.1f | %.2f | %.2f |%n", rows, cols, tokens,
-                        best[0] / 1e3, best[1] / 1e3, best[2] / 1e3, (double) best[0] / best[1], (double) best[0] / best[2]);
+                System.out.printf(Locale.ROOT, "| %d × %d | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f |%n", rows, cols,
+                        tokens, best[0] / 1e3, best[1] / 1e3, best[2] / 1e3, best[3] / 1e3, (double) best[0] / best[1],
+                        (double) best[0] / best[2], (double) best[0] / best[3]);
             }
         }
     }
