@@ -142,9 +142,16 @@ public final class CpuModelRunner implements ModelRunner {
         return weights;
     }
 
-    /** Which kernels this runner uses (for logs). */
+    /** Which kernels this runner uses (for logs); "INT4 as W4A8" only when this engine has matrices that run so. */
     public String kernelDescription() {
-        return kernels.description() + ", " + loops.threads() + " threads";
+        boolean w4a8 = kernels.quantizesActivations(weights.lmHead());
+        for (int l = 0; l < weights.layers() && !w4a8; l++) {
+            CpuWeights.Layer layer = weights.layer(l);
+            for (PackedMatrix m : java.util.List.of(layer.wqkv(), layer.wo(), layer.gate(), layer.up(), layer.down())) {
+                w4a8 |= kernels.quantizesActivations(m);
+            }
+        }
+        return kernels.description() + (w4a8 ? ", INT4 as W4A8" : "") + ", " + loops.threads() + " threads";
     }
 
     /** The pass, step by step as the class comment draws it: T rows, every chunk of the batch at once. */

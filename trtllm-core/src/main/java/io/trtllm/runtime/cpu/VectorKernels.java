@@ -50,7 +50,7 @@ final class VectorKernels implements Kernels {
 
     @Override
     public String description() {
-        return "Vector API, " + F.vectorBitSize() + "-bit" + (int8Activations ? ", INT4 as W4A8" : "");
+        return "Vector API, " + F.vectorBitSize() + "-bit";
     }
 
     /** Two vectors of output rows per panel: 16 accumulators for eight tokens fit the 32 registers. */

@@ -145,6 +145,9 @@ class CpuModelRunnerLoadTests {
                 System.setProperty(CpuWeights.HUGE_PAGES_PROPERTY, "false");
                 try (var runner = new CpuModelRunner(ModelConfig.load(dir), w, new KvCacheSpec(4, 8), 2)) {
                     assertThat(runner.description()).doesNotContain("huge pages");
+                    // Only an engine with INT4 matrices says how it runs them (an F32 engine said "INT4 as W4A8" too).
+                    assertThat(runner.description().contains("INT4 as W4A8")).as(source.toString())
+                            .isEqualTo(W4A8.enabled() && source.getFileName().toString().startsWith("hp-int4"));
                     inPlace = logits(runner);
                 } finally {
                     System.clearProperty(CpuWeights.HUGE_PAGES_PROPERTY);

@@ -151,8 +151,17 @@ class W4A8Tests {
     }
 
     @Test
-    void theKernelsSayWhichActivationsTheyUse() {
-        assertThat(vector.description()).contains("W4A8");
-        assertThat(weightOnly.description()).doesNotContain("W4A8");
+    void theKernelsSayWhichMatricesTheyRunWithInt8Activations() {
+        var rnd = new SplittableRandom(31);
+        PackedMatrix int4 = quantize(PackedMatrix.Format.INT4, randomMatrix(DType.F32, 37, 64, rnd), vector.panelRows());
+        PackedMatrix int8 = quantize(PackedMatrix.Format.INT8, randomMatrix(DType.F32, 37, 64, rnd), vector.panelRows());
+        PackedMatrix f32 = PackedMatrix.pack(java.lang.foreign.Arena.ofAuto(), vector.panelRows(), randomMatrix(DType.F32, 37, 64, rnd));
+        assertThat(vector.quantizesActivations(int4)).isTrue();
+        assertThat(scalar.quantizesActivations(int4)).isTrue();
+        assertThat(weightOnly.quantizesActivations(int4)).isFalse();
+        assertThat(vector.quantizesActivations(int8)).isFalse();
+        assertThat(vector.quantizesActivations(f32)).isFalse();
+        // The runner's description names W4A8 only for an engine with such matrices (CpuModelRunnerLoadTests).
+        assertThat(vector.description()).doesNotContain("W4A8");
     }
 }
