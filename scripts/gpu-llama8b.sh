@@ -16,7 +16,8 @@
 # "guided" adds GuidedSampledDecodeBench on the CUDA backend (issue 16's overhead at 32 concurrent: free and guided
 # rounds interleaved, regex and the 20-property JSON schema; LLAMA8B_GUIDED_ROUNDS, default 3).
 # "maxload" adds 128/128 at more than 256 concurrent (LLAMA8B_MAX_CONCURRENCY, default "512 1024"; max_batch_size the
-# same, twice as many requests, the KV cache at LLAMA8B_KV_FRACTION of the free memory): issue 15's "max load".
+# same, twice as many requests, the KV cache at LLAMA8B_KV_FRACTION of the free memory): issue 15's "max load";
+# LLAMA8B_MAXLOAD_QUANT=fp8 (or int8, int4) runs it on that engine instead of BF16.
 # "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
 # 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests, with the KV cache given
 # LLAMA8B_KV_FRACTION (default 0.9, TensorRT-LLM's default kv_cache_free_gpu_mem_fraction) of the free device memory.
@@ -43,11 +44,13 @@ if [[ "$steps" == *" ours "* ]]; then
   --json "$out/llama8b-throughput.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput.txt"
 fi
 if [[ "$steps" == *" maxload "* ]]; then
+mq="${LLAMA8B_MAXLOAD_QUANT:-}"
 for c in ${LLAMA8B_MAX_CONCURRENCY:-512 1024}; do
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 512 \
+  ${mq:+--quantization "$mq"} \
   --max-batch-size "$c" --max-num-tokens 8192 --kv-cache-memory-fraction "${LLAMA8B_KV_FRACTION:-0.9}" \
   --concurrency "$c" --num-requests $((2 * c)) --input-len 128 --output-len 128 \
-  --json "$out/llama8b-throughput-$c.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput-$c.txt"
+  --json "$out/llama8b-throughput-${mq:+$mq-}$c.json" 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-throughput-${mq:+$mq-}$c.txt"
 done
 fi
 if [[ "$steps" == *" overlap "* ]]; then
