@@ -101,7 +101,7 @@ final class EngineOptions {
                         + "JIT warm-up %d ms; %s%n",
                 t.withoutWarmUp().toMillis(), t.engineKind().name().toLowerCase(Locale.ROOT), t.engine().toMillis(),
                 t.tokenizer().toMillis(), t.runner().toMillis(), t.warmUp().toMillis(), llm.buildConfig().quantization() == Quantization.NONE
-                        ? "dtype " + llm.buildConfig().dtypeName() : "weight-only " + llm.buildConfig().quantization().id());
+                        ? "dtype " + llm.buildConfig().dtypeName() : "quantization " + llm.buildConfig().quantization().id());
     }
 
     /** Prints the peak heap and (on Linux) peak RSS lines of {@code --stats} and {@code bench}. */

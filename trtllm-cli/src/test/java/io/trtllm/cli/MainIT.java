@@ -46,7 +46,7 @@ class MainIT {
         Result r = run("bench", "--latency", "--runs", "3", "--warmup-runs", "0", "--max-tokens", "8", "--prefill-tokens", "16",
                 "--quantization", "int8", "--kv-cache-dtype", "float16");
         assertThat(r.code()).as(r.err()).isZero();
-        assertThat(r.out()).containsPattern("(?m)^load: .*; weight-only int8$");
+        assertThat(r.out()).containsPattern("(?m)^load: .*; quantization int8$");
         assertThat(r.out()).containsPattern("(?m)^model: stories15M \\(llama, 6 layers, hidden 288\\), backend cpu \\[.*KV cache F16\\]");
         assertThat(r.out()).containsPattern("(?m)^decode: median [0-9.]+ of 3 runs \\(min [0-9.]+, max [0-9.]+\\) tok/s, 8 tokens after a 5-token prompt");
         assertThat(r.out()).containsPattern("(?m)^prefill: median [0-9.]+ of 3 runs .* tok/s, 16-token prompt");
