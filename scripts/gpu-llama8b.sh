@@ -18,7 +18,7 @@
 # "maxload" adds 128/128 at more than 256 concurrent (LLAMA8B_MAX_CONCURRENCY, default "512 1024"; max_batch_size the
 # same, twice as many requests, the KV cache at LLAMA8B_KV_FRACTION of the free memory): issue 15's "max load";
 # LLAMA8B_MAXLOAD_QUANT=fp8 (or int8, int4) runs it on that engine instead of BF16.
-# "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
+# "ttft" runs only the first of "long"'s benchmarks. "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
 # 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests, with the KV cache given
 # LLAMA8B_KV_FRACTION (default 0.9, TensorRT-LLM's default kv_cache_free_gpu_mem_fraction) of the free device memory.
 set -uo pipefail
@@ -33,6 +33,10 @@ java="$work/jre/bin/java"
 cp="$work/classes:$(printf '%s:' "$work"/lib/*.jar)"
 cli_cp="$work/cli-classes:$cp"   # the command line (trtllm-cli) on top of trtllm-core
 flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xss4m -Xmx32g)
+# LLAMA8B_JAVA_OPTS: more JVM options for every run (e.g. a kernel switch, -Dtrtllm.cuda.attention=...); LLAMA8B_TAG: a
+# suffix for the ttft step's output file, so that runs with different options in one call keep their results apart.
+read -r -a extra <<< "${LLAMA8B_JAVA_OPTS:-}"; flags+=("${extra[@]}")
+tag="${LLAMA8B_TAG:-}"
 export TRTLLM_CACHE_DIR="$stage/cache" LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 mkdir -p "$stage" && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$bundle/llama3-tok.tar.xz" "$stage"
 [[ "$steps" == *" make "* && ! -f "$model/model.safetensors.index.json" ]] && python3 scripts/reference/make_llama8b_shape.py "$model" "$stage/llama3-tok" 2>&1 | tail -2 | tee "$out/llama8b-make.txt"
@@ -81,10 +85,12 @@ for g in regex json; do
   "${LLAMA8B_GUIDED_ROUNDS:-3}" 128 32 512 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-guided-$g.txt"
 done
 fi
+if [[ "$steps" == *" long "* || "$steps" == *" ttft "* ]]; then
+"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 2304 \
+  --max-tokens 128 --prefill-tokens 2048 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-latency-2048$tag.txt"
+fi
 if [[ "$steps" == *" long "* ]]; then
 c="${LLAMA8B_LONG_CONCURRENCY:-128}"
-"$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda --model "$model" --max-seq-len 2304 \
-  --max-tokens 128 --prefill-tokens 2048 --runs 3 --warmup-runs 1 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-latency-2048.txt"
 "$java" "${flags[@]}" -cp "$cli_cp" io.trtllm.cli.Main bench --backend cuda --model "$model" --max-seq-len 2304 \
   --max-batch-size "$c" --max-num-tokens 8192 --kv-cache-memory-fraction "${LLAMA8B_KV_FRACTION:-0.9}" \
   --concurrency "$c" --num-requests $((2 * c)) --input-len 2048 --output-len 128 \
