@@ -3,10 +3,10 @@
 # pass leaves the caches (each call in pass order) and cached (a matrix called back to back): why a beam-4 step's
 # layer matmuls cost more than greedy's.
 #
-#   scripts/bench-layer-matmuls.sh [model dir] [rounds] [passes] [engine dir]
-#       (defaults: ~/.cache/trtllm/models/stories15M, 4 rounds, 40 passes, the model's own weights; prints a Markdown
-#        table; with a CPU engine's directory, ~/.cache/trtllm/engines/<key>, its weights load onto huge pages as the
-#        runner loads them)
+#   scripts/bench-layer-matmuls.sh [model dir] [rounds] [passes] [engine dir or -] [threads]
+#       (defaults: ~/.cache/trtllm/models/stories15M, 4 rounds, 40 passes, the model's own weights, 1 thread; prints a
+#        Markdown table; with a CPU engine's directory, ~/.cache/trtllm/engines/<key>, its weights load onto huge pages
+#        as the runner loads them; with 2 threads the calls in pass order are split as a pass splits them)
 #
 # Compiles trtllm-core's test classes first (Maven, offline when the dependencies are cached). A benchmark, not a
 # test: CI does not run it. The class is trtllm-core/src/test/java/io/trtllm/runtime/cpu/LayerMatmulBench.java.

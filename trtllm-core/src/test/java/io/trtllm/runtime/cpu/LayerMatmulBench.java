@@ -24,9 +24,12 @@ import java.util.SplittableRandom;
  * the four-token kernel (checked once at start). Prints per matrix kind (summed over the layers) the median and the
  * minimum over the round's passes, in µs. Weights load as the runner loads them: from a CPU engine's directory
  * (the fourth argument; the model directory still gives the configuration) they are copied onto huge pages, from a
- * plain checkpoint packed at load on ordinary pages. A benchmark, not a test.
+ * plain checkpoint packed at load on ordinary pages. With more than one thread (the fifth argument) the 1- and
+ * 4-token calls in pass order are split over the threads as a pass splits them ({@link ParallelLoops#matmul}); the
+ * cached ones of the head and the 4 × 1 mode stay on one thread. A benchmark, not a test.
  *
- * <p>Run: {@code scripts/bench-layer-matmuls.sh [model dir] [rounds] [passes] [engine dir]} (docs/PERFORMANCE.md).
+ * <p>Run: {@code scripts/bench-layer-matmuls.sh [model dir] [rounds] [passes] [engine dir or -] [threads]}
+ * (docs/PERFORMANCE.md).
  */
 public final class LayerMatmulBench {
     private static final String[] KINDS = {"qkv", "wo", "gate", "up", "down", "LM head"};
@@ -40,10 +43,13 @@ public final class LayerMatmulBench {
         Path dir = Path.of(args.length > 0 ? args[0] : System.getProperty("user.home") + "/.cache/trtllm/models/stories15M");
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 4;
         int passes = args.length > 2 ? Integer.parseInt(args[2]) : 40;
-        Path weightsDir = args.length > 3 ? Path.of(args[3]) : dir;
+        Path weightsDir = args.length > 3 && !args[3].equals("-") ? Path.of(args[3]) : dir;
+        int threads = args.length > 4 ? Integer.parseInt(args[4]) : 1;
         ModelConfig config = ModelConfig.load(dir);
         Kernels kernels = new VectorKernels();
-        try (var checkpoint = Checkpoint.open(weightsDir); var weights = new CpuWeights(config, checkpoint, kernels, true)) {
+        try (var checkpoint = Checkpoint.open(weightsDir); var weights = new CpuWeights(config, checkpoint, kernels, true);
+             var loops = new ParallelLoops(threads, kernels)) {
+            LayerMatmulBench.loops = loops;
             int layers = weights.layers();
             int maxRows = weights.lmHead().rows();
             int maxCols = Math.max(config.hiddenSize(), config.intermediateSize());
@@ -55,8 +61,8 @@ public final class LayerMatmulBench {
             float[] out = new float[4 * maxRows + RunState.PAD];
             float[] check = new float[4 * maxRows + RunState.PAD];
             checkSameBits(kernels, weights, x, out, check);
-            System.out.printf(Locale.ROOT, "%s, %d layers, %s, %s, 1 thread; µs per pass (kind summed over layers): median / min of "
-                    + "%d passes per round%n", dir.getFileName(), layers, kernels.description(), weights.placement(), passes);
+            System.out.printf(Locale.ROOT, "%s, %d layers, %s, %s, %d thread(s); µs per pass (kind summed over layers): median / min of "
+                    + "%d passes per round%n", dir.getFileName(), layers, kernels.description(), weights.placement(), threads, passes);
             System.out.println("| round | setting | matrix | 1 token | 4 tokens | 4 × 1 token | 4 tokens / 1 (medians) | 4 × 1 / 1 |");
             System.out.println("|---|---|---|---|---|---|---|---|");
             for (int round = 0; round <= rounds; round++) {
@@ -113,6 +119,7 @@ public final class LayerMatmulBench {
     }
 
     private static double sink;
+    private static ParallelLoops loops;
 
     private static long call(Kernels kernels, int mode, float[] x, PackedMatrix m, float[] out) {
         return call(kernels, mode, x, m, m.panels(), out);
@@ -123,8 +130,14 @@ public final class LayerMatmulBench {
         int rows = m.rows();
         long t0 = System.nanoTime();
         switch (mode) {
-            case 0 -> kernels.matmul(x, 0, 1, m, 0, panels, out, rows, 0);
-            case 1 -> kernels.matmul(x, 0, 4, m, 0, panels, out, rows, 0);
+            case 0, 1 -> {
+                int tokens = mode == 0 ? 1 : 4;
+                if (panels == m.panels()) {
+                    loops.matmul(x, tokens, m, out, rows, 0); // split over the threads as a pass splits it
+                } else {
+                    kernels.matmul(x, 0, tokens, m, 0, panels, out, rows, 0);
+                }
+            }
             default -> {
                 for (int p = 0; p < panels; p++) {
                     for (int tok = 0; tok < 4; tok++) {
