@@ -3,8 +3,10 @@
 # argmax (a greedy step) against four rows asking for their logits rows (a beam-4 step) and four asking for their
 # argmax, interleaved in every round; what a beam-4 step's forward pass costs against greedy's.
 #
-#   scripts/bench-decode-pass.sh [model dir] [rounds] [steps] [threads]
-#       (defaults: ~/.cache/trtllm/models/stories15M, 5 rounds, 100 steps, 2 threads; prints a Markdown table)
+#   scripts/bench-decode-pass.sh [model dir] [rounds] [steps] [threads] [engine dir]
+#       (defaults: ~/.cache/trtllm/models/stories15M, 5 rounds, 100 steps, 2 threads, the model's own weights; prints a
+#        Markdown table; with a CPU engine's directory, ~/.cache/trtllm/engines/<key>, its weights load onto huge pages
+#        as the runner loads them for trtllm bench, where the model's own are packed at load on ordinary pages)
 #
 # Compiles trtllm-core's test classes first (Maven, offline when the dependencies are cached). A benchmark, not a
 # test: CI does not run it. The class is trtllm-core/src/test/java/io/trtllm/runtime/cpu/DecodePassBench.java.

@@ -61,6 +61,26 @@ class BeamSearchIT {
     }
 
     @Test
+    void longSearchesWhoseBeamsShareFullBlocksEqualTheOldSearch() throws InterruptedException {
+        // 72 tokens fill two or three 32-token blocks: beams descended from one ancestor then share them, and the CPU
+        // runner's attention reads those blocks once for the four (Kernels.attendShared). Each beam's logits must
+        // stay those it gets alone, as the step-by-step search computes them.
+        Set<Integer> eos = Set.copyOf(llm.modelConfig().eosTokenIds());
+        for (String prompt : List.of(PROMPTS.get(0), PROMPTS.get(2))) {
+            int[] ids = llm.tokenizer().encode(prompt, true);
+            var expected = ReferenceBeamSearch.run(llm, ids, 4, 4, 72, 1f, eos);
+            RequestOutput actual = llm.generate(prompt, beams(4, 4, 72).earlyStopping(BeamSearchConfig.NEVER).build());
+            assertThat(actual.outputs()).as(prompt).hasSize(expected.size());
+            for (int i = 0; i < expected.size(); i++) {
+                CompletionOutput o = actual.outputs().get(i);
+                assertThat(o.tokenIds()).as(prompt + " beam " + i).containsExactly(expected.get(i).tokenIds());
+                assertThat(o.cumulativeLogprob()).isCloseTo(expected.get(i).cumulativeLogprob(), within(1e-3));
+            }
+        }
+        awaitNoBlocksUsed();
+    }
+
+    @Test
     void widthOneIsGreedyTokenForToken() {
         for (String prompt : PROMPTS) {
             int[] greedy = llm.generate(prompt, SamplingParams.greedy(40)).output().tokenIds();

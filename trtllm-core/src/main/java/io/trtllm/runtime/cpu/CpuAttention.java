@@ -26,9 +26,18 @@ final class CpuAttention {
     private int scoresCapacity;
     /** Per worker, 16-bit caches only: one block's widened keys or values (odd block sizes or head dimensions). */
     private final float[][] kvTiles;
-    /** Tasks of a pass: first row and number of rows. */
+    /** Tasks of a pass: first row, number of rows, and kind ({@link #ROW}, {@link #PROMPT_TILE}, {@link #SHARED}). */
     private int[] taskRow = new int[0];
     private int[] taskRows = new int[0];
+    private byte[] taskKind = new byte[0];
+    /** A task of one row. */
+    private static final byte ROW = 0;
+    /** A task of {@link Kernels#ROW_TILE} consecutive rows of a prompt chunk ({@link Kernels#attendRows}). */
+    private static final byte PROMPT_TILE = 1;
+    /** A task of {@link Kernels#ROW_TILE} decode rows at one position whose tables share blocks ({@link Kernels#attendShared}). */
+    private static final byte SHARED = 2;
+    /** Per worker: the block tables of a {@link #SHARED} task's rows. */
+    private final int[][][] tables;
 
     CpuAttention(ModelConfig config, KvCacheSpec kvSpec, Kernels kernels, ParallelLoops loops, CpuKvCache cache, RunState state) {
         this.config = config;
@@ -40,6 +49,7 @@ final class CpuAttention {
         this.invFreq = RopeScaling.inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
         this.scores = new float[loops.threads()][0];
         this.kvTiles = new float[cache.f32() ? 0 : loops.threads()][Kernels.tileLength(config.kvDim(), blockSize)];
+        this.tables = new int[loops.threads()][Kernels.ROW_TILE][];
     }
 
     /** Grows the scratch to {@code batch}: scores as long as its longest sequence, a task per row. */
@@ -57,6 +67,7 @@ final class CpuAttention {
         if (taskRow.length < batch.tokenCount()) {
             taskRow = new int[batch.tokenCount()];
             taskRows = new int[batch.tokenCount()];
+            taskKind = new byte[batch.tokenCount()];
         }
     }
 
@@ -92,7 +103,34 @@ final class CpuAttention {
         // parallel, the stored lines still in cache when it reads them); other rows are done here first.
         int heads = c.numHeads();
         int kvHeads = c.numKvHeads();
-        int splits = Math.min(kvHeads, Math.max(1, (4 * loops.threads() + tokens - 1) / tokens));
+        boolean f32 = cache.f32();
+        // Tasks: a row (or, split, part of its heads); ROW_TILE consecutive rows of a prompt chunk, which attend
+        // together; or ROW_TILE decode rows at one position whose tables share blocks (beams), which read each
+        // shared block once (float32 caches: each cached key and value row then serves them all).
+        int rowSplits = Math.min(kvHeads, Math.max(1, (4 * loops.threads() + tokens - 1) / tokens));
+        int tasks = 0;
+        boolean groups = false;
+        for (int t = 0; t < tokens; ) {
+            int n = 1;
+            byte kind = ROW;
+            if (f32 && t + Kernels.ROW_TILE <= tokens) {
+                if (rowSplits == 1 && !singleRow[rowChunk[t]] && rowChunk[t + Kernels.ROW_TILE - 1] == rowChunk[t]) {
+                    n = Kernels.ROW_TILE;
+                    kind = PROMPT_TILE;
+                } else if (sharesBlocks(t)) {
+                    n = Kernels.ROW_TILE;
+                    kind = SHARED;
+                    groups = true;
+                }
+            }
+            taskRow[tasks] = t;
+            taskRows[tasks] = n;
+            taskKind[tasks++] = kind;
+            t += n;
+        }
+        // Small batches split a task's KV heads so that every thread has work (not with prompt tiles: long passes).
+        int splits = groups && rowSplits > 1 ? Math.min(kvHeads, Math.max(1, (4 * loops.threads() + tasks - 1) / tasks))
+                : rowSplits;
         boolean inTask = splits == 1;
         loops.forRows(tokens, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
@@ -101,33 +139,20 @@ final class CpuAttention {
                 }
             }
         });
-        // Attention of every row over its sequence's cached positions. Tasks are rows (each cached block
-        // then read once, front to back, for all heads); small batches split a row's KV heads so that
-        // every thread has work. Rows of different lengths cost differently, so threads take tasks as
-        // they finish.
+        // Attention of every row over its sequence's cached positions, task by task (each cached block then read
+        // once, front to back, for all heads of the task). Rows of different lengths cost differently, so threads
+        // take tasks as they finish.
         int group = heads / kvHeads;
-        boolean f32 = cache.f32();
         float scale = (float) (1.0 / Math.sqrt(headDim));
         Integer window = c.slidingWindow();
         float[] kc = f32 ? cache.keys(l) : null;
         float[] vc = f32 ? cache.values(l) : null;
         MemorySegment kc16 = f32 ? null : cache.keys16(l);
         MemorySegment vc16 = f32 ? null : cache.values16(l);
-        // Tasks: a row (or, split, part of its heads), or ROW_TILE consecutive rows of a prompt chunk, which
-        // attend together (each cached key and value row then serves them all; float32 caches).
-        int tasks = 0;
-        for (int t = 0; t < tokens; ) {
-            int n = 1;
-            if (f32 && splits == 1 && !singleRow[rowChunk[t]] && t + Kernels.ROW_TILE <= tokens
-                    && rowChunk[t + Kernels.ROW_TILE - 1] == rowChunk[t]) {
-                n = Kernels.ROW_TILE;
-            }
-            taskRow[tasks] = t;
-            taskRows[tasks++] = n;
-            t += n;
-        }
         int[] taskRow = this.taskRow;
         int[] taskRows = this.taskRows;
+        byte[] taskKind = this.taskKind;
+        int[][][] tables = this.tables;
         loops.parallelForDynamic(tasks * splits, 1, (start, end, worker) -> {
             float[] sc = scores[worker];
             for (int task = start; task < end; task++) {
@@ -138,12 +163,24 @@ final class CpuAttention {
                 int h1 = (b + 1) * kvHeads / splits * group;
                 int pos = rowPosition[t];
                 int[] blocks = blockTables[rowChunk[t]];
+                int from = window == null ? 0 : Math.max(0, pos - window + 1);
+                if (taskKind[task / splits] == SHARED) {
+                    int[][] rowTables = tables[worker];
+                    for (int r = 0; r < rows; r++) {
+                        if (inTask) {
+                            prepareRow(l, w, t + r);
+                        }
+                        rowTables[r] = blockTables[rowChunk[t + r]];
+                    }
+                    kernels.attendShared(qkv, t * qkvDim + h0 * headDim, qkvDim, rows, kc, vc, rowTables, bs, kvDim, h0, h1,
+                            group, headDim, from, pos + 1, scale, sc, att, t * qDim + h0 * headDim, qDim);
+                    continue;
+                }
                 if (rows > 1) {
                     kernels.attendRows(qkv, t * qkvDim + h0 * headDim, qkvDim, rows, kc, vc, blocks, bs, kvDim, h0, h1, group,
                             headDim, pos, window == null ? 0 : window, scale, sc, att, t * qDim + h0 * headDim, qDim);
                     continue;
                 }
-                int from = window == null ? 0 : Math.max(0, pos - window + 1);
                 if (inTask && singleRow[rowChunk[t]]) {
                     prepareRow(l, w, t);
                 }
@@ -156,6 +193,24 @@ final class CpuAttention {
                 }
             }
         });
+    }
+
+    /**
+     * Whether rows {@code [t, t + ROW_TILE)} are decode rows (each alone in its chunk) at one position whose block
+     * tables hold the same first block of the attended range: the beams of a beam search, which share their common
+     * prefix's blocks (copy-on-write), so that {@link Kernels#attendShared} reads those blocks once for all of them.
+     */
+    private boolean sharesBlocks(int t) {
+        int pos = s.rowPosition[t];
+        Integer window = config.slidingWindow();
+        int firstBlock = (window == null ? 0 : Math.max(0, pos - window + 1)) / blockSize;
+        int block = s.blockTables[s.rowChunk[t]][firstBlock];
+        for (int r = t; r < t + Kernels.ROW_TILE; r++) {
+            if (!s.singleRow[s.rowChunk[r]] || s.rowPosition[r] != pos || s.blockTables[s.rowChunk[r]][firstBlock] != block) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -130,6 +130,24 @@ interface Kernels {
 
     /**
      * {@link #attend(float[], int, float[], float[], int[], int, int, int, int, int, int, int, int, float, float[], float[], int)
+     * attend} for {@code rows} decode rows of different sequences at the same positions {@code [from, to)} (the beams of
+     * a beam search): row r's query at {@code q[qOff + r·qStride]}, its blocks {@code tables[r]}, its output at
+     * {@code out[outOff + r·outStride]}. Blocks that every row's table shares (the beams' common prefix, copy-on-write)
+     * may be read once for all rows. Each row gets the bits {@code attend} gives it alone. {@code scores} holds at least
+     * {@link #scoresLength(int, int, int) scoresLength(rows · (h1 - h0), to, blockSize)}. This default is the
+     * reference: one {@code attend} per row.
+     */
+    default void attendShared(float[] q, int qOff, int qStride, int rows, float[] keys, float[] values, int[][] tables,
+                              int blockSize, int kvDim, int h0, int h1, int group, int headDim, int from, int to, float scale,
+                              float[] scores, float[] out, int outOff, int outStride) {
+        for (int r = 0; r < rows; r++) {
+            attend(q, qOff + r * qStride, keys, values, tables[r], blockSize, kvDim, h0, h1, group, headDim, from, to, scale,
+                    scores, out, outOff + r * outStride);
+        }
+    }
+
+    /**
+     * {@link #attend(float[], int, float[], float[], int[], int, int, int, int, int, int, int, int, float, float[], float[], int)
      * attend} over a 16-bit cache whose elements are {@code kvType} (BF16 or F16) bits, little-endian
      * ({@link KvStore#ELEMENT}), at the same element indices. {@code tile} (at least {@link #tileLength})
      * is scratch for block sizes or head dimensions that are odd.

@@ -110,6 +110,76 @@ final class VectorAttention {
     }
 
     /**
+     * Four decode rows of different sequences (the beams of a beam search) over the same positions {@code [from, to)},
+     * row r's blocks {@code tables[r]}: a block that all four tables share (the beams' common prefix) has its keys and
+     * values loaded once for the four ({@link #blockScores4}, {@link #blockValues4}); each other block per row
+     * ({@link #blockScores}, {@link #blockValues}). Either way a row's lanes and accumulators do what {@link #attend}
+     * does for it, block by block in the same order, so its bits are those of {@code attend} alone. Scores of row r,
+     * head h: {@code scores[(r·heads + h - h0)·stride + position]}.
+     */
+    static void attendShared(float[] q, int qOff, int qStride, float[] keys, float[] values, int[][] tables, int blockSize,
+                             int kvDim, int h0, int h1, int group, int headDim, int from, int to, float scale, float[] scores,
+                             float[] out, int outOff, int outStride) {
+        int rows = Kernels.ROW_TILE;
+        int heads = h1 - h0;
+        int b0 = from / blockSize;
+        int b1 = (to - 1) / blockSize;
+        int stride = Kernels.scoresLength(to, blockSize);
+        int rowScores = heads * stride;
+        int[] t0 = tables[0], t1 = tables[1], t2 = tables[2], t3 = tables[3];
+        for (int b = b0; b <= b1; b++) {
+            int i0 = b == b0 ? from - b * blockSize : 0;
+            int i1 = b == b1 ? to - b * blockSize : blockSize;
+            boolean shared = t0[b] == t1[b] && t0[b] == t2[b] && t0[b] == t3[b];
+            for (int h = h0; h < h1; h++) {
+                int s = (h - h0) * stride + b * blockSize;
+                if (shared) {
+                    blockScores4(q, qOff + (h - h0) * headDim, qStride, headDim, keys,
+                            Kernels.keyIndex(t0[b], 0, (h / group) * headDim, blockSize, kvDim), blockSize, i0, i1, scale,
+                            scores, s, rowScores);
+                    continue;
+                }
+                for (int r = 0; r < rows; r++) {
+                    blockScores(q, qOff + r * qStride + (h - h0) * headDim, headDim, keys,
+                            Kernels.keyIndex(tables[r][b], 0, (h / group) * headDim, blockSize, kvDim), blockSize, i0, i1,
+                            scale, scores, r * rowScores + s);
+                }
+            }
+        }
+        float[] inv = new float[rows * heads];
+        for (int r = 0; r < rows; r++) {
+            for (int h = 0; h < heads; h++) {
+                int base = (r * heads + h) * stride;
+                inv[r * heads + h] = 1f / softmaxNumerators(scores, base + from, base + to);
+            }
+            java.util.Arrays.fill(out, outOff + r * outStride, outOff + r * outStride + heads * headDim, 0f);
+        }
+        for (int b = b0; b <= b1; b++) {
+            int i0 = b == b0 ? from - b * blockSize : 0;
+            int i1 = b == b1 ? to - b * blockSize : blockSize;
+            boolean shared = t0[b] == t1[b] && t0[b] == t2[b] && t0[b] == t3[b];
+            for (int h = h0; h < h1; h++) {
+                int s = (h - h0) * stride + b * blockSize;
+                int o = outOff + (h - h0) * headDim;
+                if (shared) {
+                    blockValues4(values, Kernels.valueIndex(t0[b], 0, h / group, 0, blockSize, kvDim, headDim), headDim, i0,
+                            i1, scores, s, rowScores, out, o, outStride, headDim);
+                    continue;
+                }
+                for (int r = 0; r < rows; r++) {
+                    blockValues(values, Kernels.valueIndex(tables[r][b], 0, h / group, 0, blockSize, kvDim, headDim), headDim,
+                            i0, i1, scores, r * rowScores + s, out, o + r * outStride, headDim);
+                }
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int h = 0; h < heads; h++) {
+                scaleInPlace(out, outOff + r * outStride + h * headDim, headDim, inv[r * heads + h]);
+            }
+        }
+    }
+
+    /**
      * {@link #blockScores} for four queries ({@code qStride} apart; their scores {@code rowScores} apart):
      * per key row, the same even/odd-d chains for each query.
      */

@@ -156,6 +156,23 @@ final class VectorKernels implements Kernels {
     }
 
     /**
+     * Four beams at a time ({@link Kernels#ROW_TILE}; other counts go row by row): each block that all four tables
+     * share loaded once for the four (see {@link VectorAttention#attendShared}), the bits those of four {@code attend} calls.
+     */
+    @Override
+    public void attendShared(float[] q, int qOff, int qStride, int rows, float[] keys, float[] values, int[][] tables,
+                             int blockSize, int kvDim, int h0, int h1, int group, int headDim, int from, int to, float scale,
+                             float[] scores, float[] out, int outOff, int outStride) {
+        if (rows != ROW_TILE) {
+            Kernels.super.attendShared(q, qOff, qStride, rows, keys, values, tables, blockSize, kvDim, h0, h1, group, headDim,
+                    from, to, scale, scores, out, outOff, outStride);
+            return;
+        }
+        VectorAttention.attendShared(q, qOff, qStride, keys, values, tables, blockSize, kvDim, h0, h1, group, headDim, from, to,
+                scale, scores, out, outOff, outStride);
+    }
+
+    /**
      * Four rows at a time ({@link Kernels#ROW_TILE}; other counts go row by row): each key and value row
      * loaded once for all four, the bits those of four {@code attend} calls (see {@link VectorAttention#attendRows}).
      */

@@ -14,13 +14,16 @@ import java.util.Locale;
 
 /**
  * The CPU runner's decode pass by row count, on a real checkpoint (stories15M by default): one row that asks
- * for its argmax (a greedy step), four rows that ask for their logits rows (a beam-4 step), and four rows
- * that ask for their argmax (the same matmuls without the rows coming back). Each round decodes
+ * for its argmax (a greedy step), four rows that ask for their logits rows (a beam-4 step), four rows
+ * that ask for their argmax (the same matmuls without the rows coming back), and four rows asking for their logits
+ * rows whose full blocks are shared as a beam group's common prefix is. Each round decodes
  * {@code steps} positions after a 5-token prompt in each mode, the modes interleaved, and keeps each mode's
- * median pass; prints every round and the ratio of the four-row passes to the one-row pass. A benchmark,
- * not a test.
+ * median and minimum pass; prints every round and the ratios of the four-row passes to the one-row pass (medians,
+ * minima in parentheses). The weights are the model directory's (packed at load, on ordinary pages), or a CPU
+ * engine's (the fifth argument: mapped, then copied onto huge pages as the runner does for {@code trtllm bench}).
+ * A benchmark, not a test.
  *
- * <p>Run: {@code scripts/bench-decode-pass.sh [model dir] [rounds] [steps] [threads]} (docs/PERFORMANCE.md).
+ * <p>Run: {@code scripts/bench-decode-pass.sh [model dir] [rounds] [steps] [threads] [engine dir]} (docs/PERFORMANCE.md).
  */
 public final class DecodePassBench {
     private static final int BLOCK = 32;
@@ -33,28 +36,38 @@ public final class DecodePassBench {
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 5;
         int steps = args.length > 2 ? Integer.parseInt(args[2]) : 100;
         int threads = args.length > 3 ? Integer.parseInt(args[3]) : 2;
+        Path weightsDir = args.length > 4 ? Path.of(args[4]) : dir;
         ModelConfig config = ModelConfig.load(dir);
         int blocksPerSeq = (5 + steps + BLOCK - 1) / BLOCK;
-        try (var weights = Checkpoint.open(dir);
+        try (var weights = Checkpoint.open(weightsDir);
              var runner = new CpuModelRunner(config, weights, new KvCacheSpec(4 * blocksPerSeq, BLOCK), threads)) {
-            System.out.printf(Locale.ROOT, "%s, %s, %d decode steps after a 5-token prompt, median pass per round%n", dir.getFileName(),
-                    runner.kernelDescription(), steps);
-            System.out.println("| round | 1 row, argmax (µs) | 4 rows, logits rows (µs) | 4 rows, argmax (µs) | 4 rows logits / 1 row |");
-            System.out.println("|---|---|---|---|---|");
+            System.out.printf(Locale.ROOT, "%s, %s, %s, %d decode steps after a 5-token prompt, median (minimum) pass per round%n",
+                    dir.getFileName(), runner.kernelDescription(), runner.weights().placement(), steps);
+            System.out.println("| round | 1 row, argmax (µs) | 4 rows, logits rows (µs) | 4 rows, argmax (µs) | 4 rows sharing full "
+                    + "blocks, logits rows (µs) | 4 rows logits / 1 row (minima) | sharing / 1 row (minima) |");
+            System.out.println("|---|---|---|---|---|---|---|");
             for (int round = 0; round <= rounds; round++) {
-                double one = median(decode(runner, 1, LogitsMode.ARGMAX, steps, blocksPerSeq));
-                double beam = median(decode(runner, 4, LogitsMode.LAST, steps, blocksPerSeq));
-                double four = median(decode(runner, 4, LogitsMode.ARGMAX, steps, blocksPerSeq));
+                long[] one = decode(runner, 1, LogitsMode.ARGMAX, steps, blocksPerSeq, false);
+                long[] beam = decode(runner, 4, LogitsMode.LAST, steps, blocksPerSeq, false);
+                long[] four = decode(runner, 4, LogitsMode.ARGMAX, steps, blocksPerSeq, false);
+                long[] shared = decode(runner, 4, LogitsMode.LAST, steps, blocksPerSeq, true);
                 if (round > 0) { // round 0 warms the JIT up
-                    System.out.printf(Locale.ROOT, "| %d | %.1f | %.1f | %.1f | %.2f× |%n", round, one / 1e3, beam / 1e3, four / 1e3,
-                            beam / one);
+                    System.out.printf(Locale.ROOT, "| %d | %s | %s | %s | %s | %.2f× (%.2f×) | %.2f× (%.2f×) |%n", round, cell(one),
+                            cell(beam), cell(four), cell(shared), median(beam) / median(one), (double) min(beam) / min(one),
+                            median(shared) / median(one), (double) min(shared) / min(one));
                 }
             }
         }
     }
 
-    /** Nanoseconds of each decode pass of {@code rows} sequences, each with its own blocks, after a prompt. */
-    private static long[] decode(CpuModelRunner runner, int rows, LogitsMode mode, int steps, int blocksPerSeq) {
+    /**
+     * Nanoseconds of each decode pass of {@code rows} sequences after a prompt, each with its own blocks, or, when
+     * {@code shareFullBlocks}, with the full blocks before each step's position taken from row 0's table as beams share
+     * their common prefix (here: each block as soon as it is full; the rows then read row 0's keys and values there,
+     * which changes what they compute, not what it costs).
+     */
+    private static long[] decode(CpuModelRunner runner, int rows, LogitsMode mode, int steps, int blocksPerSeq,
+                                 boolean shareFullBlocks) {
         int[][] tables = new int[rows][blocksPerSeq];
         for (int r = 0; r < rows; r++) {
             for (int b = 0; b < blocksPerSeq; b++) {
@@ -72,8 +85,14 @@ public final class DecodePassBench {
         Arrays.fill(last, prompt[prompt.length - 1]);
         for (int step = 0; step < steps; step++) {
             List<SequenceChunk> chunks = new ArrayList<>(rows);
+            int pos = prompt.length + step;
             for (int r = 0; r < rows; r++) {
-                chunks.add(new SequenceChunk(new int[] {last[r]}, prompt.length + step, tables[r], mode));
+                int[] table = tables[r];
+                if (shareFullBlocks) {
+                    table = table.clone();
+                    System.arraycopy(tables[0], 0, table, 0, pos / BLOCK);
+                }
+                chunks.add(new SequenceChunk(new int[] {last[r]}, pos, table, mode));
             }
             Batch batch = new Batch(chunks);
             long t0 = System.nanoTime();
@@ -85,6 +104,15 @@ public final class DecodePassBench {
             result.release(); // as the executor does after a step
         }
         return times;
+    }
+
+    /** "median (minimum)" in µs. */
+    private static String cell(long[] times) {
+        return String.format(Locale.ROOT, "%.1f (%.1f)", median(times) / 1e3, min(times) / 1e3);
+    }
+
+    private static long min(long[] times) {
+        return Arrays.stream(times).min().orElseThrow();
     }
 
     private static double median(long[] times) {

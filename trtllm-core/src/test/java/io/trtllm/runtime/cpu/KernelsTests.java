@@ -512,6 +512,67 @@ class KernelsTests {
     }
 
     @Test
+    void attendSharedGivesEachBeamTheBitsOfAttendAlone() {
+        // Beams share their common prefix's blocks and read them together; a beam's bits must be its own alone.
+        var rnd = new SplittableRandom(23);
+        // (heads, kv heads, head dim, position, rows, block size, window, shared leading blocks): MHA, GQA, head dims
+        // that are no multiple of the vector or odd, block sizes that are no multiple of it, windows starting inside
+        // blocks, no block shared, all but the last shared, a block shared in the middle only, three rows (row by row).
+        int[][] cases = {{6, 6, 48, 104, 4, 32, 0, 3}, {6, 6, 48, 104, 4, 32, 0, 0}, {8, 2, 64, 40, 4, 16, 0, 2},
+                {4, 2, 20, 30, 4, 7, 0, 4}, {2, 2, 9, 70, 4, 32, 0, 1}, {3, 1, 80, 150, 4, 48, 30, 3}, {6, 6, 48, 90, 4, 32, 17, 2},
+                {4, 4, 32, 40, 3, 32, 0, 1}, {6, 6, 48, 5, 4, 32, 0, 0}, {6, 6, 48, 100, 4, 32, 0, -1}};
+        for (int[] c : cases) {
+            int heads = c[0], kvHeads = c[1], headDim = c[2], pos = c[3], rows = c[4], bs = c[5], window = c[6], shared = c[7];
+            int group = heads / kvHeads;
+            int kvDim = kvHeads * headDim;
+            int to = pos + 1;
+            int from = window > 0 ? Math.max(0, pos - window + 1) : 0;
+            int blocksUsed = (to + bs - 1) / bs;
+            int poolBlocks = rows * blocksUsed + 2;
+            int[][] tables = new int[rows][blocksUsed];
+            for (int r = 0; r < rows; r++) {
+                for (int b = 0; b < blocksUsed; b++) {
+                    // shared = -1: only block 1 is common (a middle block); else the first `shared` blocks
+                    boolean common = shared < 0 ? b == 1 : b < shared;
+                    tables[r][b] = common ? poolBlocks - 1 - b : r * blocksUsed + b;
+                }
+            }
+            float[] keys = new float[poolBlocks * bs * kvDim + Kernels.CACHE_PAD];
+            float[] values = new float[keys.length];
+            for (int i = 0; i < keys.length; i++) {
+                keys[i] = (float) rnd.nextGaussian();
+                values[i] = (float) rnd.nextGaussian();
+            }
+            int qStride = heads * headDim + 5;
+            float[] q = new float[rows * qStride + 1];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (float) rnd.nextGaussian();
+            }
+            int outStride = heads * headDim + 3;
+            for (Kernels k : List.of(vector, scalar)) {
+                // all heads, and a split of the heads as a small batch's tasks make it
+                for (int[] range : new int[][] {{0, heads}, {group, heads}}) {
+                    int h0 = range[0], h1 = range[1];
+                    float[] together = new float[rows * outStride + 1];
+                    float[] alone = new float[rows * outStride + 1];
+                    java.util.Arrays.fill(together, 7f);
+                    java.util.Arrays.fill(alone, 7f);
+                    k.attendShared(q, 1 + h0 * headDim, qStride, rows, keys, values, tables, bs, kvDim, h0, h1, group, headDim,
+                            from, to, 0.125f, new float[Kernels.scoresLength(rows * (h1 - h0), to, bs)], together,
+                            1 + h0 * headDim, outStride);
+                    for (int r = 0; r < rows; r++) {
+                        k.attend(q, 1 + r * qStride + h0 * headDim, keys, values, tables[r], bs, kvDim, h0, h1, group, headDim,
+                                from, to, 0.125f, new float[Kernels.scoresLength(h1 - h0, to, bs)], alone,
+                                1 + r * outStride + h0 * headDim);
+                    }
+                    assertThat(together).as("%s, case %s, heads [%d, %d)", k.description(), java.util.Arrays.toString(c), h0, h1)
+                            .containsExactly(alone);
+                }
+            }
+        }
+    }
+
+    @Test
     void argmaxFindsTheFirstLargestAsThePlainLoop() {
         var rnd = new SplittableRandom(3);
         for (int n : new int[] {1, 5, 16, 17, 100, 32000}) {
