@@ -165,13 +165,22 @@ public final class WarmUp {
         }
     }
 
-    private static LongSupplier jitCompileMillis() {
+    /** The JIT's total compile time in ms so far, or a counter that stays 0 where the JVM does not tell. */
+    public static LongSupplier jitCompileMillis() {
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit::getTotalCompilationTime : () -> 0;
     }
 
+    /**
+     * Whether the JIT has nothing queued and nothing compiling now, through the {@code compilerQueue} diagnostic command;
+     * a probe that always answers false where the JVM has no such command.
+     */
+    public static BooleanSupplier jitIdle() {
+        return JitQueue.probe();
+    }
+
     /** The budget that {@value #BUDGET_PROPERTY} sets, or the default. */
-    static Duration budget() {
+    public static Duration budget() {
         String value = System.getProperty(BUDGET_PROPERTY);
         if (value == null || value.isBlank()) {
             return Duration.ofMillis(DEFAULT_BUDGET_MILLIS);
