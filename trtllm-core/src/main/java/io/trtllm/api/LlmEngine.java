@@ -123,8 +123,6 @@ final class LlmEngine implements AutoCloseable {
      */
     private Duration warmUpRequests(LoadedModel loaded, Executor.Config config, int[] eos, int vocab) {
         long start = System.nanoTime();
-        String backend = loaded.runner().backend();
-        boolean warmed = RequestWarmUp.warmed(backend);
         Duration budget = WarmUp.budget().compareTo(RequestWarmUp.BUDGET) < 0 ? WarmUp.budget() : RequestWarmUp.BUDGET;
         try (var scratch = new Executor(loaded.runner(), config)) {
             var scratchFanOut = new SampleFanOut(scratch, tokenizer, delivery, eos, vocab);
@@ -133,14 +131,13 @@ final class LlmEngine implements AutoCloseable {
                 return scratchFanOut.submit(id, "", ids, params, onUpdate);
             };
             var warmUp = new RequestWarmUp(submitter, warmUpText(vocab), vocab, limits.maxInputLen(), loaded.maxSeqLen(),
-                    config.maxQueueSize() >= 2, System::nanoTime, WarmUp.jitCompileMillis(), WarmUp.jitIdle());
-            RequestWarmUp.Result r = warmUp.run(warmed ? 1 : RequestWarmUp.COLD_ROUNDS, budget);
-            RequestWarmUp.markWarmed(backend);
-            LOG.info("Request warm-up through the executor {} after {} rounds in {} ms ({} in this JVM; each round a "
-                    + "{}-token greedy prompt and its decodes beside a sampled request; -D{}=false turns it off)",
-                    r.settled() ? "settled (JIT quiet)" : "stopped by its limits, the JIT still compiling", r.rounds(),
-                    r.elapsed().toMillis(), warmed ? "not the first" : "the first", r.promptTokens(),
-                    io.trtllm.api.config.RuntimeConfig.WARMUP_REQUESTS);
+                    config.maxQueueSize() >= 2, System::nanoTime, WarmUp.jitCompileMillis(), WarmUp.jitIdle(),
+                    WarmUp.compiled(RequestWarmUp.STEP_METHODS));
+            RequestWarmUp.Result r = warmUp.run(budget);
+            LOG.info("Request warm-up through the executor {} after {} rounds in {} ms (each a {}-token greedy prompt and "
+                    + "its decodes beside a sampled request; -D{}=false turns it off)", r.settled()
+                    ? "settled (step compiled, JIT quiet)" : "stopped by its limits, the JIT still compiling", r.rounds(),
+                    r.elapsed().toMillis(), r.promptTokens(), io.trtllm.api.config.RuntimeConfig.WARMUP_REQUESTS);
         } catch (RuntimeException e) {
             if (loaded.runner().failure() != null) {
                 throw e;

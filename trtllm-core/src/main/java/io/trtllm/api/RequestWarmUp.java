@@ -1,9 +1,7 @@
 package io.trtllm.api;
 
 import java.time.Duration;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -25,12 +23,12 @@ import org.jspecify.annotations.Nullable;
  * and {@value #SAMPLED_TOKENS} tokens: a prefill pass of two prompts, decodes of two rows, then of one. Each round's
  * greedy prompt starts elsewhere in the text, so that prefix reuse (when on) does not skip its prefill.
  *
- * <p>Why rounds: the JIT compiles a method with C1 once it ran about 200 times (HotSpot's
- * {@code Tier3InvocationThreshold}); the executor's per-step methods run once per step, so the first warm-up of a JVM
- * runs {@value #COLD_ROUNDS} rounds (≈ {@value #COLD_ROUNDS} × 33 steps), and then more while the JIT still compiles,
- * up to {@value #MAX_ROUNDS} rounds or its budget. Compiled code belongs to the JVM, not to an executor: a later
- * {@code LLM} on the same backend in the same JVM runs one round (its classes are loaded, its code compiled), or more
- * while the JIT compiles.
+ * <p>Why rounds, and until what: the JIT compiles a method with C1 once it ran a few hundred times (HotSpot's
+ * {@code Tier3InvocationThreshold} of 200, scaled up while its queues are long), and the executor's per-step methods
+ * run once per step (a round has ≈ 33). So the rounds go on until the JIT has compiled the {@link #STEP_METHODS} and
+ * then sat through a round quiet, up to {@value #MAX_ROUNDS} rounds or the budget. Compiled code belongs to the JVM,
+ * not to an executor: a later {@code LLM} in the same JVM finds them compiled and stops after one round (its classes
+ * loaded, a new model's shapes run once), or goes on while the JIT compiles.
  *
  * <p>Invisible to callers by construction: the scratch executor has its own KV block accounting, prefix cache, events,
  * counters and request ids ({@code warmup-N-g}, {@code warmup-N-s}), and is closed before the {@code LLM}'s own
@@ -39,10 +37,8 @@ import org.jspecify.annotations.Nullable;
  * real executor points at before it writes them.
  */
 final class RequestWarmUp {
-    /** Rounds of the first request warm-up of a backend in a JVM. */
-    static final int COLD_ROUNDS = 8;
     /** Most rounds, however busy the JIT stays. */
-    static final int MAX_ROUNDS = 24;
+    static final int MAX_ROUNDS = 32;
     /** Most time for the rounds after the first (and at most the engine's warm-up budget). */
     static final Duration BUDGET = Duration.ofSeconds(4);
     /** Prompt tokens of the greedy request: a chunk as a typical prompt's, cut to max_input_len. */
@@ -57,9 +53,14 @@ final class RequestWarmUp {
     static final long QUIET_COMPILE_MILLIS = 1;
     /** How long one round may take before the warm-up gives up (a stuck runner should not hang construction forever). */
     static final Duration ROUND_TIMEOUT = Duration.ofSeconds(120);
-    /** Backends whose request path has warmed up in this JVM. */
-    private static final Set<String> WARMED = ConcurrentHashMap.newKeySet();
-
+    /**
+     * Methods that every step of every request runs once (or once per sequence): the warm-up goes on until the JIT has
+     * compiled them. Under load HotSpot compiled them only after 300-400 steps, not at its nominal 200 calls
+     * (its thresholds grow with the compile queues), so a fixed count of rounds left some to the first request.
+     */
+    static final java.util.List<String> STEP_METHODS = java.util.List.of("io.trtllm.executor.Executor.step",
+            "io.trtllm.executor.Step.run", "io.trtllm.executor.Step.postprocess", "io.trtllm.executor.Scheduler.schedule",
+            "io.trtllm.executor.KvCacheManager.commit", "io.trtllm.api.RequestTracker.onToken");
     /** Queues one request (checked as a caller's would be) on the scratch executor. */
     @FunctionalInterface
     interface Submitter {
@@ -90,6 +91,8 @@ final class RequestWarmUp {
     private final LongSupplier clock;
     private final LongSupplier compileMillis;
     private final BooleanSupplier jitIdle;
+    /** Whether the {@link #STEP_METHODS} are compiled. */
+    private final BooleanSupplier stepCompiled;
 
     /**
      * @param text        token ids of a text to take prompts from (a BOS first, if the model has one), or empty: then
@@ -100,8 +103,9 @@ final class RequestWarmUp {
      * @param together    whether a round may queue its two requests at once (else the second after the first ended)
      */
     RequestWarmUp(Submitter submitter, int[] text, int vocab, int maxInputLen, int maxSeqLen, boolean together,
-                  LongSupplier clock, LongSupplier compileMillis, BooleanSupplier jitIdle) {
+                  LongSupplier clock, LongSupplier compileMillis, BooleanSupplier jitIdle, BooleanSupplier stepCompiled) {
         this.together = together;
+        this.stepCompiled = stepCompiled;
         this.submitter = submitter;
         this.text = text.clone();
         this.vocab = vocab;
@@ -114,22 +118,14 @@ final class RequestWarmUp {
         this.jitIdle = jitIdle;
     }
 
-    /** Whether a request warm-up of {@code backend} already ran in this JVM (later ones need a round, not many). */
-    static boolean warmed(String backend) {
-        return WARMED.contains(backend);
-    }
-
-    static void markWarmed(String backend) {
-        WARMED.add(backend);
-    }
-
     /**
-     * Rounds until at least {@code minRounds} ran and the last one saw a quiet JIT (under {@value #QUIET_COMPILE_MILLIS}
-     * ms compiled, nothing queued), or {@value #MAX_ROUNDS} ran, or {@code budget} is spent (after the first round).
+     * Rounds until the last one saw a quiet JIT (under {@value #QUIET_COMPILE_MILLIS}
+     * ms compiled, nothing queued) and the {@link #STEP_METHODS} are compiled, or {@value #MAX_ROUNDS} ran, or
+     * {@code budget} is spent (after the first round).
      *
      * @throws IllegalStateException when a request fails or a round takes longer than {@link #ROUND_TIMEOUT}
      */
-    Result run(int minRounds, Duration budget) {
+    Result run(Duration budget) {
         long start = clock.getAsLong();
         int rounds = 0;
         boolean quiet = false;
@@ -137,12 +133,13 @@ final class RequestWarmUp {
             long compiled = compileMillis.getAsLong();
             round(rounds);
             rounds++;
-            quiet = compileMillis.getAsLong() - compiled <= QUIET_COMPILE_MILLIS && jitIdle.getAsBoolean();
-            if (rounds >= minRounds && quiet) {
+            quiet = compileMillis.getAsLong() - compiled <= QUIET_COMPILE_MILLIS && jitIdle.getAsBoolean()
+                    && stepCompiled.getAsBoolean();
+            if (quiet) {
                 break;
             }
         }
-        return new Result(rounds, rounds >= minRounds && quiet, Duration.ofNanos(clock.getAsLong() - start), promptTokens);
+        return new Result(rounds, quiet, Duration.ofNanos(clock.getAsLong() - start), promptTokens);
     }
 
     /** One round: the greedy and the sampled request, queued together (where the queue allows), awaited both. */

@@ -23,6 +23,8 @@ class RequestWarmUpTests {
     private final AtomicLong now = new AtomicLong();
     private final AtomicLong compiled = new AtomicLong();
     private final AtomicBoolean idle = new AtomicBoolean(true);
+    /** Rounds after which the step methods count as compiled. */
+    private int compiledAfter = 0;
     /** JIT milliseconds each round adds, by round (the last value repeats). */
     private long[] compilePerRound = {0};
 
@@ -39,13 +41,14 @@ class RequestWarmUpTests {
     }
 
     private RequestWarmUp warmUp(int[] text, int maxInputLen, int maxSeqLen) {
-        return new RequestWarmUp(submitter(), text, 1000, maxInputLen, maxSeqLen, true, now::get, compiled::get, idle::get);
+        return new RequestWarmUp(submitter(), text, 1000, maxInputLen, maxSeqLen, true, now::get, compiled::get, idle::get,
+                () -> sent.size() / 2 >= compiledAfter);
     }
 
     @Test
-    void aColdJvmRunsItsMinimumRoundsThenStopsOnAQuietJit() {
+    void roundsGoOnUntilTheJitIsQuietAfterARound() {
         compilePerRound = new long[] {40, 30, 20, 10, 5, 5, 5, 5, 5, 5, 0};
-        var r = warmUp(new int[0], 2048, 256).run(RequestWarmUp.COLD_ROUNDS, Duration.ofSeconds(4));
+        var r = warmUp(new int[0], 2048, 256).run(Duration.ofSeconds(4));
 
         assertThat(r.rounds()).isEqualTo(11); // round 11 is the first that compiled nothing
         assertThat(r.settled()).isTrue();
@@ -54,13 +57,15 @@ class RequestWarmUpTests {
     }
 
     @Test
-    void aQuietJitStillRunsTheMinimumRounds() {
-        var r = warmUp(new int[0], 2048, 256).run(RequestWarmUp.COLD_ROUNDS, Duration.ofSeconds(4));
-        assertThat(r.rounds()).isEqualTo(RequestWarmUp.COLD_ROUNDS);
+    void aQuietJitDoesNotStopTheRoundsBeforeTheStepIsCompiled() {
+        compiledAfter = 9;
+        var r = warmUp(new int[0], 2048, 256).run(Duration.ofSeconds(4));
+        assertThat(r.rounds()).isEqualTo(9);
         assertThat(r.settled()).isTrue();
 
-        sent.clear();
-        var later = warmUp(new int[0], 2048, 256).run(1, Duration.ofSeconds(4));
+        sent.clear(); // a later LLM in the same JVM: the step is compiled, one round does
+        compiledAfter = 0;
+        var later = warmUp(new int[0], 2048, 256).run(Duration.ofSeconds(4));
         assertThat(later.rounds()).isEqualTo(1);
         assertThat(sent).hasSize(2);
     }
@@ -68,27 +73,28 @@ class RequestWarmUpTests {
     @Test
     void aBusyJitIsCutByTheBudgetOrTheRoundLimit() {
         compilePerRound = new long[] {5};
-        var byBudget = warmUp(new int[0], 2048, 256).run(1, Duration.ofMillis(120));
+        var byBudget = warmUp(new int[0], 2048, 256).run(Duration.ofMillis(120));
         assertThat(byBudget.rounds()).isEqualTo(3); // 0, 50, 100 ms < 120: three rounds start
         assertThat(byBudget.settled()).isFalse();
 
         idle.set(false); // nothing compiled, but the queue is not empty: not quiet either
         compilePerRound = new long[] {0};
-        var byLimit = warmUp(new int[0], 2048, 256).run(1, Duration.ofHours(1));
+        var byLimit = warmUp(new int[0], 2048, 256).run(Duration.ofHours(1));
         assertThat(byLimit.rounds()).isEqualTo(RequestWarmUp.MAX_ROUNDS);
         assertThat(byLimit.settled()).isFalse();
     }
 
     @Test
     void theBudgetNeverSkipsTheFirstRound() {
-        var r = warmUp(new int[0], 2048, 256).run(1, Duration.ZERO);
+        var r = warmUp(new int[0], 2048, 256).run(Duration.ZERO);
         assertThat(r.rounds()).isEqualTo(1);
         assertThat(sent).extracting(Sent::id).containsExactly("warmup-0-g", "warmup-0-s");
     }
 
     @Test
     void eachRoundIsAGreedyPromptChunkBesideAShortStreamedSampledRequest() {
-        warmUp(new int[0], 2048, 256).run(2, Duration.ofSeconds(4));
+        compiledAfter = 2;
+        warmUp(new int[0], 2048, 256).run(Duration.ofSeconds(4));
 
         Sent greedy = sent.get(0);
         Sent sampled = sent.get(1);
@@ -113,7 +119,7 @@ class RequestWarmUpTests {
         int[] text = {1, 10, 11, 12, 13};
         var w = warmUp(text, 6, 16);
         // max_seq_len 16: 8 tokens generated, a prompt of 16 - 8 = 8 cut to max_input_len 6.
-        w.run(1, Duration.ZERO);
+        w.run(Duration.ZERO);
         assertThat(sent.get(0).params().maxTokens()).isEqualTo(8);
         assertThat(sent.get(0).prompt()).containsExactly(1, 11, 12, 13, 10, 11);
         assertThat(w.prompt(3, 0)).containsExactly(1, 10, 11);
@@ -121,11 +127,20 @@ class RequestWarmUpTests {
     }
 
     @Test
+    void theStepMethodsItWaitsForExist() throws ClassNotFoundException {
+        for (String method : RequestWarmUp.STEP_METHODS) {
+            int dot = method.lastIndexOf('.');
+            Class<?> type = Class.forName(method.substring(0, dot));
+            assertThat(type.getDeclaredMethods()).as(method).anyMatch(m -> m.getName().equals(method.substring(dot + 1)));
+        }
+    }
+
+    @Test
     void aFailedRequestFailsTheWarmUpNamingIt() {
         RequestWarmUp.Submitter failing = (id, ids, params, onUpdate) ->
                 CompletableFuture.failedFuture(new IllegalArgumentException("no room"));
-        var w = new RequestWarmUp(failing, new int[0], 1000, 2048, 256, true, now::get, compiled::get, idle::get);
-        assertThatThrownBy(() -> w.run(1, Duration.ZERO)).isInstanceOf(IllegalStateException.class)
+        var w = new RequestWarmUp(failing, new int[0], 1000, 2048, 256, true, now::get, compiled::get, idle::get, () -> true);
+        assertThatThrownBy(() -> w.run(Duration.ZERO)).isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("no room");
     }
 }
