@@ -27,6 +27,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -125,12 +126,12 @@ final class LlmEngine implements AutoCloseable {
         long start = System.nanoTime();
         Duration budget = WarmUp.budget().compareTo(RequestWarmUp.BUDGET) < 0 ? WarmUp.budget() : RequestWarmUp.BUDGET;
         try (var scratch = new Executor(loaded.runner(), config)) {
+            scratch.onIteration(new StatsHistory()::record); // as the LLM's own executor reports each step
             var scratchFanOut = new SampleFanOut(scratch, tokenizer, delivery, eos, vocab);
-            RequestWarmUp.Submitter submitter = (id, ids, params, onUpdate) -> {
-                limits.check(ids, params); // as a caller's request is checked
-                return scratchFanOut.submit(id, "", ids, params, onUpdate);
-            };
-            var warmUp = new RequestWarmUp(submitter, warmUpText(vocab), vocab, limits.maxInputLen(), loaded.maxSeqLen(),
+            RequestWarmUp.Submitter submitter = (id, text, ids, params, onUpdate) ->
+                    submit(scratchFanOut, () -> id, text, ids, params, onUpdate);
+            var warmUp = new RequestWarmUp(submitter, warmUpText(vocab),
+                    tokenizer == null ? 0 : tokenizer.encode(RequestWarmUp.SAMPLED_TEXT, true).length, vocab, limits.maxInputLen(), loaded.maxSeqLen(),
                     config.maxQueueSize() >= 2, System::nanoTime, WarmUp.jitCompileMillis(), WarmUp.jitIdle(),
                     WarmUp.compiled(RequestWarmUp.STEP_METHODS));
             RequestWarmUp.Result r = warmUp.run(budget);
@@ -200,9 +201,20 @@ final class LlmEngine implements AutoCloseable {
      */
     CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate) {
+        return submit(fanOut, () -> Long.toString(requestIds.incrementAndGet()), prompt, promptIds, params, onUpdate);
+    }
+
+    /**
+     * {@link #submit(String, int[], SamplingParams, Consumer)} to {@code to}, the request named by {@code requestId}
+     * once it passed its checks: the request warm-up takes this path to its scratch executor (while the engine is
+     * built, no listener can be there to hear it).
+     */
+    private CompletableFuture<RequestOutput> submit(SampleFanOut to, Supplier<String> requestId, String prompt,
+                                                    int @Nullable [] promptIds, SamplingParams params,
+                                                    @Nullable Consumer<RequestOutput> onUpdate) {
         CompletableFuture<RequestOutput> result;
         try {
-            result = checkAndQueue(prompt, promptIds, params, onUpdate);
+            result = checkAndQueue(to, requestId, prompt, promptIds, params, onUpdate);
         } catch (QueueFullException e) {
             tell(l -> l.onRejected(e));
             throw e;
@@ -247,7 +259,8 @@ final class LlmEngine implements AutoCloseable {
     }
 
     /** Checks a request, then queues it (its samples or its beam group) with the executor. */
-    private CompletableFuture<RequestOutput> checkAndQueue(String prompt, int @Nullable [] promptIds, SamplingParams params,
+    private CompletableFuture<RequestOutput> checkAndQueue(SampleFanOut to, Supplier<String> requestId, String prompt,
+                                                           int @Nullable [] promptIds, SamplingParams params,
                                                            @Nullable Consumer<RequestOutput> onUpdate) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
@@ -264,7 +277,7 @@ final class LlmEngine implements AutoCloseable {
             ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
         }
         limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
+        return to.submit(requestId.get(), prompt, ids, params, onUpdate);
     }
 
     /** Where construction spent its time, the request warm-up included. */

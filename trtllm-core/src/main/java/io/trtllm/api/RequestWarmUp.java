@@ -47,6 +47,8 @@ final class RequestWarmUp {
     static final int GREEDY_TOKENS = 32;
     /** Prompt tokens of the sampled request. */
     static final int SAMPLED_PROMPT_TOKENS = 16;
+    /** Prompt of the sampled request where there is a tokenizer, tokenized on the way in. */
+    static final String SAMPLED_TEXT = "The little dog ran to the park";
     /** Tokens the sampled request generates. */
     static final int SAMPLED_TOKENS = 8;
     /** The most JIT compile time, in ms, a round may see and still count as quiet. */
@@ -61,11 +63,11 @@ final class RequestWarmUp {
     static final java.util.List<String> STEP_METHODS = java.util.List.of("io.trtllm.executor.Executor.step",
             "io.trtllm.executor.Step.run", "io.trtllm.executor.Step.postprocess", "io.trtllm.executor.Scheduler.schedule",
             "io.trtllm.executor.KvCacheManager.commit", "io.trtllm.api.RequestTracker.onToken");
-    /** Queues one request (checked as a caller's would be) on the scratch executor. */
+    /** Queues one request on the scratch executor as a caller's is queued: a text prompt, or token ids. */
     @FunctionalInterface
     interface Submitter {
-        CompletableFuture<RequestOutput> submit(String requestId, int[] promptIds, SamplingParams params,
-                                                @Nullable Consumer<RequestOutput> onUpdate);
+        CompletableFuture<RequestOutput> submit(String requestId, String prompt, int @Nullable [] promptIds,
+                                                SamplingParams params, @Nullable Consumer<RequestOutput> onUpdate);
     }
 
     /**
@@ -81,6 +83,8 @@ final class RequestWarmUp {
 
     private final Submitter submitter;
     private final int[] text;
+    /** Whether the sampled request's prompt goes in as text (tokenized on the way, as chat messages are). */
+    private final boolean sampledAsText;
     private final int vocab;
     private final int promptTokens;
     private final int greedyTokens;
@@ -99,10 +103,12 @@ final class RequestWarmUp {
      *                    the prompts are made of ids below {@code vocab}
      * @param vocab       the model's vocabulary size
      * @param maxInputLen longest prompt the engine takes
+     * @param sampledTextTokens tokens of {@link #SAMPLED_TEXT} in the model's tokenizer, or 0 without one: where they
+     *                    fit the limits, the sampled request's prompt goes in as that text
      * @param maxSeqLen   longest prompt + output
      * @param together    whether a round may queue its two requests at once (else the second after the first ended)
      */
-    RequestWarmUp(Submitter submitter, int[] text, int vocab, int maxInputLen, int maxSeqLen, boolean together,
+    RequestWarmUp(Submitter submitter, int[] text, int sampledTextTokens, int vocab, int maxInputLen, int maxSeqLen, boolean together,
                   LongSupplier clock, LongSupplier compileMillis, BooleanSupplier jitIdle, BooleanSupplier stepCompiled) {
         this.together = together;
         this.stepCompiled = stepCompiled;
@@ -113,6 +119,7 @@ final class RequestWarmUp {
         this.promptTokens = Math.max(1, Math.min(PROMPT_TOKENS, Math.min(maxInputLen, maxSeqLen - greedyTokens)));
         this.sampledTokens = Math.min(SAMPLED_TOKENS, greedyTokens);
         this.sampledPromptTokens = Math.min(SAMPLED_PROMPT_TOKENS, promptTokens);
+        this.sampledAsText = sampledTextTokens >= 1 && sampledTextTokens <= sampledPromptTokens;
         this.clock = clock;
         this.compileMillis = compileMillis;
         this.jitIdle = jitIdle;
@@ -147,14 +154,16 @@ final class RequestWarmUp {
         var greedyParams = SamplingParams.builder().maxTokens(greedyTokens).temperature(0).ignoreEos(true).build();
         var sampledParams = SamplingParams.builder().maxTokens(sampledTokens).temperature(0.8f).topK(40).topP(0.95f)
                 .seed((long) round).ignoreEos(true).build();
-        CompletableFuture<RequestOutput> g = submitter.submit("warmup-" + round + "-g", prompt(promptTokens, 1 + round),
+        CompletableFuture<RequestOutput> g = submitter.submit("warmup-" + round + "-g", "", prompt(promptTokens, 1 + round),
                 greedyParams, null);
         CompletableFuture<RequestOutput> s = null;
         try {
             if (!together) {
                 g.get(ROUND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             }
-            s = submitter.submit("warmup-" + round + "-s", prompt(sampledPromptTokens, 0), sampledParams, update -> { });
+            String id = "warmup-" + round + "-s";
+            s = sampledAsText ? submitter.submit(id, SAMPLED_TEXT, null, sampledParams, update -> { })
+                    : submitter.submit(id, "", prompt(sampledPromptTokens, 0), sampledParams, update -> { });
             g.get(ROUND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             s.get(ROUND_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {

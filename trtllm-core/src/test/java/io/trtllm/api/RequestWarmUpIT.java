@@ -56,7 +56,13 @@ class RequestWarmUpIT {
             assertThat(first.requestId()).isEqualTo("1");
             // The first request computes its whole prompt: nothing of the warm-up's prompts (the same kind of text) is reused.
             assertThat(first.metrics().cachedPromptTokens()).isZero();
+            // The request's own 8 passes and no more (the loop records its last one just after the output is delivered).
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (llm.stats().iterations() < 8 && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
             assertThat(llm.stats().iterations()).isEqualTo(8);
+            assertThat(llm.stats().generatedTokens()).isEqualTo(8);
             assertThat(llm.iterationStats()).hasSize(8);
             assertThat(heard).singleElement().extracting(RequestOutput::requestId).isEqualTo("1");
         }

@@ -16,7 +16,7 @@ class RequestWarmUpTests {
     private static final long MS = 1_000_000L;
 
     /** A request as the submitter saw it. */
-    private record Sent(String id, int[] prompt, SamplingParams params, boolean streamed) {
+    private record Sent(String id, String text, int[] prompt, SamplingParams params, boolean streamed) {
     }
 
     private final List<Sent> sent = new ArrayList<>();
@@ -29,8 +29,8 @@ class RequestWarmUpTests {
     private long[] compilePerRound = {0};
 
     private RequestWarmUp.Submitter submitter() {
-        return (id, ids, params, onUpdate) -> {
-            sent.add(new Sent(id, ids, params, onUpdate != null));
+        return (id, text, ids, params, onUpdate) -> {
+            sent.add(new Sent(id, text, ids == null ? new int[0] : ids, params, onUpdate != null));
             if (id.endsWith("-s")) { // a round ends with its sampled request: 50 ms and the JIT's work
                 int round = sent.size() / 2 - 1;
                 now.addAndGet(50 * MS);
@@ -41,7 +41,11 @@ class RequestWarmUpTests {
     }
 
     private RequestWarmUp warmUp(int[] text, int maxInputLen, int maxSeqLen) {
-        return new RequestWarmUp(submitter(), text, 1000, maxInputLen, maxSeqLen, true, now::get, compiled::get, idle::get,
+        return warmUp(text, 0, maxInputLen, maxSeqLen);
+    }
+
+    private RequestWarmUp warmUp(int[] text, int sampledTextTokens, int maxInputLen, int maxSeqLen) {
+        return new RequestWarmUp(submitter(), text, sampledTextTokens, 1000, maxInputLen, maxSeqLen, true, now::get, compiled::get, idle::get,
                 () -> sent.size() / 2 >= compiledAfter);
     }
 
@@ -127,6 +131,19 @@ class RequestWarmUpTests {
     }
 
     @Test
+    void theSampledPromptGoesInAsTextWhereItFits() {
+        warmUp(new int[0], 9, 2048, 256).run(Duration.ZERO);
+        assertThat(sent.get(1).text()).isEqualTo(RequestWarmUp.SAMPLED_TEXT);
+        assertThat(sent.get(1).prompt()).isEmpty(); // no ids: the engine tokenizes it
+        assertThat(sent.get(0).text()).isEmpty();
+
+        sent.clear(); // a prompt of 9 tokens does not fit max_input_len 6: ids of the length that does
+        warmUp(new int[0], 9, 6, 256).run(Duration.ZERO);
+        assertThat(sent.get(1).text()).isEmpty();
+        assertThat(sent.get(1).prompt()).hasSize(6);
+    }
+
+    @Test
     void theStepMethodsItWaitsForExist() throws ClassNotFoundException {
         for (String method : RequestWarmUp.STEP_METHODS) {
             int dot = method.lastIndexOf('.');
@@ -137,9 +154,9 @@ class RequestWarmUpTests {
 
     @Test
     void aFailedRequestFailsTheWarmUpNamingIt() {
-        RequestWarmUp.Submitter failing = (id, ids, params, onUpdate) ->
+        RequestWarmUp.Submitter failing = (id, text, ids, params, onUpdate) ->
                 CompletableFuture.failedFuture(new IllegalArgumentException("no room"));
-        var w = new RequestWarmUp(failing, new int[0], 1000, 2048, 256, true, now::get, compiled::get, idle::get, () -> true);
+        var w = new RequestWarmUp(failing, new int[0], 0, 1000, 2048, 256, true, now::get, compiled::get, idle::get, () -> true);
         assertThatThrownBy(() -> w.run(Duration.ZERO)).isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("no room");
     }
