@@ -32,7 +32,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Invisible to callers by construction: the scratch executor has its own KV block accounting, prefix cache, events,
  * counters and request ids ({@code warmup-N-g}, {@code warmup-N-s}), and is closed before the {@code LLM}'s own
- * executor is made; its requests never reach the request listeners (metrics) or the iteration stats. What stays is
+ * executor is made; its requests take the {@code LLM}'s own submit path while no request listener (metrics) can
+ * exist yet, the constructor not having returned, and its iteration stats go to a scratch history. What stays is
  * what is meant to: loaded classes, compiled code, and the runner's scratch KV contents, which no block table of the
  * real executor points at before it writes them.
  */
