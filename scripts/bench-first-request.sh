@@ -112,8 +112,9 @@ for ((r = 1; r <= rounds; r++)); do
   for mode in "${modes[@]}"; do
     out="$work/trtllm-$mode-$r.out"
     decode="$(sed -n 's/^decode: \([0-9.]*\) tok\/s.*/\1/p' "$out")"
-    # load: <without> ms without JIT warm-up (...), JIT warm-up <w> ms: ready = both.
-    ready="$(sed -n 's/^load: \([0-9]*\) ms without JIT warm-up.*JIT warm-up \([0-9]*\) ms.*/\1 \2/p' "$out" | awk '{print $1 + $2 " (" $2 ")"}')"
+    # load: <without> ms without JIT warm-up (...), JIT warm-up <w> ms, requests <q> ms: ready = all three; (w + q).
+    ready="$(sed -n 's/^load: \([0-9]*\) ms without JIT warm-up.*JIT warm-up \([0-9]*\) ms, requests \([0-9]*\) ms.*/\1 \2 \3/p' "$out" \
+      | awk '{print $1 + $2 + $3 " (" $2 " + " $3 ")"}')"
     gaps="$(sed -n 's/^decode per token: .*gaps 1-[0-9]*: \([0-9.]*\) ms, [0-9]*-[0-9]*: \([0-9.]*\) ms).*/\1\/\2 ms/p' "$out")"
     settled="$(grep -oE 'Warm-up (settled.* after [0-9]+ rounds|did NOT settle)' "$work/trtllm-$mode-$r.err" | head -1 || true)"
     settled="${settled/ (by an idle JIT, the timings still varying: a busy machine?)/ (idle JIT)}"

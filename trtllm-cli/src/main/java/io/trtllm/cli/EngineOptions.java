@@ -98,9 +98,9 @@ final class EngineOptions {
     static void printLoad(PrintWriter out, LLM llm) {
         LoadTimes t = llm.loadTimes();
         out.printf(Locale.ROOT, "load: %d ms without JIT warm-up (engine %s in %d ms, tokenizer %d ms, runner %d ms), "
-                        + "JIT warm-up %d ms; %s%n",
+                        + "JIT warm-up %d ms, requests %d ms; %s%n",
                 t.withoutWarmUp().toMillis(), t.engineKind().name().toLowerCase(Locale.ROOT), t.engine().toMillis(),
-                t.tokenizer().toMillis(), t.runner().toMillis(), t.warmUp().toMillis(), llm.buildConfig().quantization() == Quantization.NONE
+                t.tokenizer().toMillis(), t.runner().toMillis(), t.warmUp().toMillis(), t.requests().toMillis(), llm.buildConfig().quantization() == Quantization.NONE
                         ? "dtype " + llm.buildConfig().dtypeName() : "quantization " + llm.buildConfig().quantization().id());
     }
 

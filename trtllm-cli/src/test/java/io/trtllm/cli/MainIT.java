@@ -38,7 +38,7 @@ class MainIT {
                 + "[0-9.]+ ms\\), p90 [0-9.]+ ms, max [0-9.]+ ms$");
         assertThat(r.out()).containsPattern("(?m)^peak heap: [0-9.]+ MiB");
         assertThat(r.out()).containsPattern("(?m)^load: [0-9]+ ms without JIT warm-up \\(engine [a-z_]+ in [0-9]+ ms, tokenizer [0-9]+ ms, "
-                + "runner [0-9]+ ms\\), JIT warm-up [0-9]+ ms; dtype auto$");
+                + "runner [0-9]+ ms\\), JIT warm-up [0-9]+ ms, requests [0-9]+ ms; dtype auto$");
     }
 
     @Test

@@ -97,9 +97,9 @@ public final class LLM implements AutoCloseable {
         return model.engine().load();
     }
 
-    /** Where construction spent its time: engine (built or loaded), runner setup, JIT warm-up. */
+    /** Where construction spent its time: engine (built or loaded), runner setup, JIT warm-up, request warm-up. */
     public LoadTimes loadTimes() {
-        return model.loadTimes();
+        return engine.loadTimes();
     }
 
     /** What the engine was built for (its limits, dtype and quantization). */

@@ -2,10 +2,12 @@ package io.trtllm.api;
 
 import io.trtllm.api.config.Dtype;
 import io.trtllm.api.config.InvalidSettingException;
+import io.trtllm.api.config.LoadTimes;
 import io.trtllm.engine.EngineLoader;
 import io.trtllm.engine.EngineSpec;
 import io.trtllm.engine.LoadedModel;
 import io.trtllm.engine.RunnerOptions;
+import io.trtllm.engine.WarmUp;
 import io.trtllm.model.InvalidSplitException;
 import io.trtllm.model.Parallelism;
 import io.trtllm.executor.Executor;
@@ -25,6 +27,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,6 +40,12 @@ import org.slf4j.LoggerFactory;
 final class LlmEngine implements AutoCloseable {
     private static final AtomicLong DELIVERY_THREADS = new AtomicLong();
     private static final Logger LOG = LoggerFactory.getLogger(LlmEngine.class);
+    /** Prompts of the request warm-up: varied enough that each round's prompt starts on other blocks. */
+    private static final String WARM_UP_TEXT = "Once upon a time, in a small town by the sea, there lived a girl named Mia "
+            + "who loved to collect shells. Every morning she walked along the beach with her dog, Max, and a red bucket. "
+            + "One day she found a big blue shell that sang when she held it to her ear. She ran home to show her mother, "
+            + "who smiled and said that the sea had given her a gift. The next day the two of them went back together, "
+            + "and the shell sang a new song about a ship, a storm and a lighthouse far away.";
 
     final LoadedModel model;
     final Executor executor;
@@ -44,6 +53,8 @@ final class LlmEngine implements AutoCloseable {
     private final @Nullable Tokenizer tokenizer;
     private final @Nullable TransformersTokenizer apiTokenizer;
     private final RequestLimits limits;
+    /** The loader's times, with the request warm-up added. */
+    private final LoadTimes loadTimes;
     /**
      * Turns the executor's events into outputs (detokenization, stop strings) and hands them to the
      * callers: one thread, which stays awake while tokens flow. A thread per event would wake a
@@ -75,23 +86,83 @@ final class LlmEngine implements AutoCloseable {
         this.tokenizer = apiTokenizer != null ? apiTokenizer.delegate() : null;
         ModelConfig config = loaded.engine().config().modelConfig();
         int[] eos;
+        LoadTimes times = loaded.loadTimes();
         try {
             eos = eosTokenIds(config, tokenizer, loaded);
             var scheduler = new SchedulerConfig(args.schedulerPolicy(), args.maxBatchSize(), args.maxNumTokens(),
                     args.enableChunkedPrefill());
-            this.executor = new Executor(loaded.runner(), new Executor.Config(scheduler, args.maxQueueSize(),
-                    loaded.maxSeqLen(), args.kvCacheConfig().enableBlockReuse(), args.kvCacheConfig().eventBufferMaxSize()));
+            var executorConfig = new Executor.Config(scheduler, args.maxQueueSize(), loaded.maxSeqLen(),
+                    args.kvCacheConfig().enableBlockReuse(), args.kvCacheConfig().eventBufferMaxSize());
+            this.limits = new RequestLimits(loaded.maxInputLen(), loaded.maxSeqLen(), config.vocabSize(), args.maxQueueSize(),
+                    args.maxBeamWidth());
+            this.delivery = Executors.newSingleThreadExecutor(
+                    Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
+            try {
+                // On CUDA only with -Dtrtllm.warmup.requests=true: the request warm-up has not run on a GPU yet.
+                boolean onBackend = !"cuda".equals(loaded.runner().backend())
+                        || Boolean.getBoolean(io.trtllm.api.config.RuntimeConfig.WARMUP_REQUESTS);
+                if (args.runtime().warmUpRequests() && onBackend && !WarmUp.budget().isZero()) {
+                    times = times.withRequests(warmUpRequests(loaded, executorConfig, eos, config.vocabSize()));
+                }
+                this.executor = new Executor(loaded.runner(), executorConfig);
+            } catch (RuntimeException | Error e) {
+                delivery.close();
+                throw e;
+            }
         } catch (RuntimeException | Error e) {
             loaded.close();
             throw e;
         }
         this.model = loaded;
+        this.loadTimes = times;
         executor.onIteration(history::record);
-        this.limits = new RequestLimits(loaded.maxInputLen(), loaded.maxSeqLen(), config.vocabSize(), args.maxQueueSize(),
-                args.maxBeamWidth());
-        this.delivery = Executors.newSingleThreadExecutor(
-                Thread.ofPlatform().daemon().name("trtllm-delivery-", DELIVERY_THREADS.getAndIncrement()).factory());
         this.fanOut = new SampleFanOut(executor, tokenizer, delivery, eos, config.vocabSize());
+    }
+
+    /**
+     * Runs {@link RequestWarmUp}'s rounds through a scratch executor over the runner (closed before the real one is
+     * made: its blocks, prefix cache, events, counters and ids go with it) and returns the time they took. A failed
+     * warm-up is logged, not thrown, unless the runner reports itself unusable: the first requests then pay for the
+     * JIT as they would have without it.
+     */
+    private Duration warmUpRequests(LoadedModel loaded, Executor.Config config, int[] eos, int vocab) {
+        long start = System.nanoTime();
+        Duration budget = WarmUp.budget().compareTo(RequestWarmUp.BUDGET) < 0 ? WarmUp.budget() : RequestWarmUp.BUDGET;
+        try (var scratch = new Executor(loaded.runner(), config)) {
+            scratch.onIteration(new StatsHistory()::record); // as the LLM's own executor reports each step
+            var scratchFanOut = new SampleFanOut(scratch, tokenizer, delivery, eos, vocab);
+            RequestWarmUp.Submitter submitter = (id, text, ids, params, onUpdate) ->
+                    submit(scratchFanOut, () -> id, text, ids, params, onUpdate);
+            var warmUp = new RequestWarmUp(submitter, warmUpText(vocab),
+                    tokenizer == null ? 0 : tokenizer.encode(RequestWarmUp.SAMPLED_TEXT, true).length, vocab, limits.maxInputLen(), loaded.maxSeqLen(),
+                    config.maxQueueSize() >= 2, System::nanoTime, WarmUp.jitCompileMillis(), WarmUp.jitIdle(),
+                    WarmUp.compiled(RequestWarmUp.STEP_METHODS));
+            RequestWarmUp.Result r = warmUp.run(budget);
+            LOG.info("Request warm-up through the executor {} after {} rounds in {} ms (each a {}-token greedy prompt and "
+                    + "its decodes beside a sampled request; -D{}=false turns it off)", r.settled()
+                    ? "settled (step compiled, JIT quiet)" : "stopped by its limits, the JIT still compiling", r.rounds(),
+                    r.elapsed().toMillis(), r.promptTokens(), io.trtllm.api.config.RuntimeConfig.WARMUP_REQUESTS);
+        } catch (RuntimeException e) {
+            if (loaded.runner().failure() != null) {
+                throw e;
+            }
+            LOG.warn("Request warm-up failed, the first requests may run slower: {}", e.toString());
+        }
+        return Duration.ofNanos(System.nanoTime() - start);
+    }
+
+    /** Token ids of the warm-up's prompts: an English text through the tokenizer, or none (made-up ids) without one. */
+    private int[] warmUpText(int vocab) {
+        if (tokenizer == null) {
+            return new int[0];
+        }
+        int[] ids = tokenizer.encode(WARM_UP_TEXT, true);
+        for (int id : ids) {
+            if (id < 0 || id >= vocab) {
+                return new int[0];
+            }
+        }
+        return ids;
     }
 
     static EngineSpec engineSpec(LlmArgs args) {
@@ -133,9 +204,20 @@ final class LlmEngine implements AutoCloseable {
      */
     CompletableFuture<RequestOutput> submit(String prompt, int @Nullable [] promptIds, SamplingParams params,
                                             @Nullable Consumer<RequestOutput> onUpdate) {
+        return submit(fanOut, () -> Long.toString(requestIds.incrementAndGet()), prompt, promptIds, params, onUpdate);
+    }
+
+    /**
+     * {@link #submit(String, int[], SamplingParams, Consumer)} to {@code to}, the request named by {@code requestId}
+     * once it passed its checks: the request warm-up takes this path to its scratch executor (while the engine is
+     * built, no listener can be there to hear it).
+     */
+    private CompletableFuture<RequestOutput> submit(SampleFanOut to, Supplier<String> requestId, String prompt,
+                                                    int @Nullable [] promptIds, SamplingParams params,
+                                                    @Nullable Consumer<RequestOutput> onUpdate) {
         CompletableFuture<RequestOutput> result;
         try {
-            result = checkAndQueue(prompt, promptIds, params, onUpdate);
+            result = checkAndQueue(to, requestId, prompt, promptIds, params, onUpdate);
         } catch (QueueFullException e) {
             tell(l -> l.onRejected(e));
             throw e;
@@ -180,7 +262,8 @@ final class LlmEngine implements AutoCloseable {
     }
 
     /** Checks a request, then queues it (its samples or its beam group) with the executor. */
-    private CompletableFuture<RequestOutput> checkAndQueue(String prompt, int @Nullable [] promptIds, SamplingParams params,
+    private CompletableFuture<RequestOutput> checkAndQueue(SampleFanOut to, Supplier<String> requestId, String prompt,
+                                                           int @Nullable [] promptIds, SamplingParams params,
                                                            @Nullable Consumer<RequestOutput> onUpdate) {
         if (closed) {
             throw new IllegalStateException("LLM is closed");
@@ -197,7 +280,12 @@ final class LlmEngine implements AutoCloseable {
             ids = Arrays.copyOfRange(ids, ids.length - params.truncatePromptTokens(), ids.length);
         }
         limits.check(ids, params);
-        return fanOut.submit(Long.toString(requestIds.incrementAndGet()), prompt, ids, params, onUpdate);
+        return to.submit(requestId.get(), prompt, ids, params, onUpdate);
+    }
+
+    /** Where construction spent its time, the request warm-up included. */
+    LoadTimes loadTimes() {
+        return loadTimes;
     }
 
     /**

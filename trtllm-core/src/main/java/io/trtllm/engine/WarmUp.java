@@ -165,13 +165,46 @@ public final class WarmUp {
         }
     }
 
-    private static LongSupplier jitCompileMillis() {
+    /** The JIT's total compile time in ms so far, or a counter that stays 0 where the JVM does not tell. */
+    public static LongSupplier jitCompileMillis() {
         CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
         return jit != null && jit.isCompilationTimeMonitoringSupported() ? jit::getTotalCompilationTime : () -> 0;
     }
 
+    /**
+     * Whether the JIT has nothing queued and nothing compiling now, through the {@code compilerQueue} diagnostic command;
+     * a probe that always answers false where the JVM has no such command.
+     */
+    public static BooleanSupplier jitIdle() {
+        return JitQueue.probe();
+    }
+
+    /**
+     * Whether every one of {@code methods} ({@code package.Class.method}, any overload) has compiled code in use now,
+     * through the {@code compilerCodelist} diagnostic command (what {@code jcmd <pid> Compiler.codelist} prints); a
+     * probe that always answers true where the JVM has no such command (nothing to wait for that it could see).
+     */
+    public static BooleanSupplier compiled(java.util.Collection<String> methods) {
+        var wanted = java.util.Set.copyOf(methods);
+        try {
+            var server = ManagementFactory.getPlatformMBeanServer();
+            var name = new ObjectName("com.sun.management:type=DiagnosticCommand");
+            server.getMBeanInfo(name);
+            return () -> {
+                try {
+                    return CodeList.compiled(String.valueOf(server.invoke(name, "compilerCodelist", new Object[] {null},
+                            new String[] {String[].class.getName()})), wanted);
+                } catch (JMException | RuntimeException e) {
+                    return true;
+                }
+            };
+        } catch (JMException | RuntimeException | LinkageError e) {
+            return () -> true;
+        }
+    }
+
     /** The budget that {@value #BUDGET_PROPERTY} sets, or the default. */
-    static Duration budget() {
+    public static Duration budget() {
         String value = System.getProperty(BUDGET_PROPERTY);
         if (value == null || value.isBlank()) {
             return Duration.ofMillis(DEFAULT_BUDGET_MILLIS);
@@ -331,6 +364,32 @@ public final class WarmUp {
                 return false;
             }
             return sawHeader;
+        }
+    }
+
+    /** The JIT's code list: one line per compiled method, {@code <compile id> <tier> <state> <class.method(signature)> [...]}. */
+    static final class CodeList {
+        /** {@code nmethod::in_use}: the state of code that runs (not yet made not entrant). */
+        private static final String IN_USE = "0";
+
+        private CodeList() {
+        }
+
+        /** Whether each of {@code methods} has a line in {@code codeList} whose code is in use. */
+        static boolean compiled(String codeList, java.util.Set<String> methods) {
+            var found = new java.util.HashSet<String>();
+            for (String line : codeList.lines().toList()) {
+                String[] fields = line.strip().split(" ", 5);
+                if (fields.length < 4 || !fields[2].equals(IN_USE)) {
+                    continue;
+                }
+                int paren = fields[3].indexOf('(');
+                String method = paren < 0 ? fields[3] : fields[3].substring(0, paren);
+                if (methods.contains(method)) {
+                    found.add(method);
+                }
+            }
+            return found.size() == methods.size();
         }
     }
 }

@@ -222,6 +222,26 @@ class WarmUpTests {
     }
 
     @Test
+    void theCodeListTellsWhichMethodsHaveCodeInUse() {
+        String list = "1596 2 1 CodeList.work(I)I [0x00007f31a4608a88, 0x00007f31a4608b80 - 0x00007f31a4608ca0]\n"
+                + "1600 3 0 io.trtllm.executor.Step.run()Z [0x00007f31a4609708, 0x00007f31a4609800 - 0x00007f31a46099c8]\n"
+                + "1608 4 2 io.trtllm.executor.Step.postprocess(Lio/trtllm/executor/Pass;)V [0x0, 0x0 - 0x0]\n";
+        assertThat(WarmUp.CodeList.compiled(list, java.util.Set.of("io.trtllm.executor.Step.run"))).isTrue();
+        // Made not entrant (state 2) or not used (1): no code runs.
+        assertThat(WarmUp.CodeList.compiled(list, java.util.Set.of("io.trtllm.executor.Step.postprocess"))).isFalse();
+        assertThat(WarmUp.CodeList.compiled(list, java.util.Set.of("CodeList.work"))).isFalse();
+        assertThat(WarmUp.CodeList.compiled(list, java.util.Set.of("io.trtllm.executor.Step.run", "io.trtllm.Missing.method")))
+                .isFalse();
+        assertThat(WarmUp.CodeList.compiled("", java.util.Set.of("io.trtllm.executor.Step.run"))).isFalse();
+        // This JVM's own list, through the diagnostic command: a method every JVM has compiled by now, and one no JVM has.
+        for (int i = 0; i < 100_000; i++) {
+            Integer.toString(i).hashCode();
+        }
+        assertThat(WarmUp.compiled(java.util.List.of("java.lang.String.hashCode")).getAsBoolean()).isTrue();
+        assertThat(WarmUp.compiled(java.util.List.of("io.trtllm.NoSuchClass.noSuchMethod")).getAsBoolean()).isFalse();
+    }
+
+    @Test
     void everyShapeRunsOnceEvenWhenTheBudgetIsShorter() throws Exception {
         var runner = new TimedRunner(config(), new KvCacheSpec(64, 16), pass -> MS);
         var result = new WarmUp(runner, 256, 32, 8192, () -> runner.now, () -> 0).run(Duration.ofNanos(1));

@@ -5,6 +5,7 @@ import io.trtllm.api.LLM;
 import io.trtllm.api.LlmArgs;
 import io.trtllm.api.config.InvalidSettingException;
 import io.trtllm.spring.chat.TrtLlmChatModel;
+import io.trtllm.spring.chat.TrtLlmChatWarmUp;
 import io.trtllm.spring.chat.TrtLlmRequestObserver;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -91,5 +92,16 @@ public final class TrtLlmAutoConfiguration {
     @ConditionalOnMissingBean
     TrtLlmChatModel trtLlmChatModel(TrtLlmChatModel.Builder builder) {
         return builder.build();
+    }
+
+    /**
+     * Runs the chat path (template, Spring AI's request and response) once before the web server takes traffic,
+     * without the engine: see {@link TrtLlmChatWarmUp}.
+     */
+    @Bean
+    @ConditionalOnMissingBean
+    @ConditionalOnProperty(name = "trtllm.warmup.chat-model", havingValue = "true", matchIfMissing = true)
+    TrtLlmChatWarmUp trtLlmChatWarmUp(LLM llm, TrtLlmProperties properties, Environment environment) {
+        return new TrtLlmChatWarmUp(llm, TrtLlmPropertiesMapper.toChatOptions(properties.getChat(), environment::containsProperty));
     }
 }

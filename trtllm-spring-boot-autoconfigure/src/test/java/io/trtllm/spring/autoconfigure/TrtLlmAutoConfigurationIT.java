@@ -6,6 +6,7 @@ import io.micrometer.observation.ObservationRegistry;
 import io.trtllm.api.LLM;
 import io.trtllm.spring.chat.TrtLlmChatModel;
 import io.trtllm.spring.chat.TrtLlmChatOptions;
+import io.trtllm.spring.chat.TrtLlmChatWarmUp;
 import io.trtllm.spring.testing.SharedLlm;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -51,6 +52,40 @@ class TrtLlmAutoConfigurationIT {
             assertThat(context.getBean(LLM.class)).isSameAs(SharedLlm.get());
             assertThat(context.getBean(TrtLlmChatModel.class).getLlm()).isSameAs(SharedLlm.get());
         });
+    }
+
+    @Test
+    void theChatWarmUpRunsAtStartWithoutTheEngineOrObservationsAndCanBeTurnedOff(CapturedOutput output) {
+        LLM llm = SharedLlm.get();
+        long iterations = llm.stats().iterations();
+        java.util.List<String> observed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        runner.withUserConfiguration(SharedEngine.class)
+                .withBean(ObservationRegistry.class, () -> {
+                    ObservationRegistry registry = ObservationRegistry.create();
+                    registry.observationConfig().observationHandler(new io.micrometer.observation.ObservationHandler<>() {
+                        @Override
+                        public boolean supportsContext(io.micrometer.observation.Observation.Context context) {
+                            return true;
+                        }
+
+                        @Override
+                        public void onStart(io.micrometer.observation.Observation.Context context) {
+                            observed.add(context.getName());
+                        }
+                    });
+                    return registry;
+                })
+                .run(context -> {
+                    assertThat(context).hasSingleBean(TrtLlmChatWarmUp.class);
+                    assertThat(context.getBean(TrtLlmChatWarmUp.class).isRunning()).isTrue();
+                });
+        assertThat(output).contains("Chat model warm-up (template, Spring AI request and response, call and stream) in");
+        assertThat(output).doesNotContain("Chat model warm-up failed");
+        assertThat(llm.stats().iterations()).isEqualTo(iterations); // the engine ran nothing
+        assertThat(observed).isEmpty();
+
+        runner.withUserConfiguration(SharedEngine.class).withPropertyValues("trtllm.warmup.chat-model=false")
+                .run(context -> assertThat(context).doesNotHaveBean(TrtLlmChatWarmUp.class));
     }
 
     @Test

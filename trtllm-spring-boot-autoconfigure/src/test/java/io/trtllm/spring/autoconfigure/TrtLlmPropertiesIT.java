@@ -158,6 +158,12 @@ class TrtLlmPropertiesIT {
         } finally {
             System.clearProperty(RuntimeConfig.CUDA_GEMV);
         }
+        // The request warm-up: on by default, off through its property.
+        assertThat(TrtLlmPropertiesMapper.toLlmArgs(new TrtLlmProperties()).runtime().warmUpRequests()).isTrue();
+        runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.warmup.requests=false")
+                .withUserConfiguration(PropertiesOnly.class)
+                .run(context -> assertThat(TrtLlmPropertiesMapper.toLlmArgs(context.getBean(TrtLlmProperties.class)).runtime()
+                        .warmUpRequests()).isFalse());
         // The overlap is opt-in: off by default, on through the property (or the JVM's -Dtrtllm.cuda.overlap=true).
         assertThat(TrtLlmPropertiesMapper.toLlmArgs(new TrtLlmProperties()).runtime().cudaOverlap()).isFalse();
         runner.withPropertyValues("spring.ai.model.chat=none", "trtllm.cuda.overlap=true")
