@@ -1,0 +1,138 @@
+package io.trtllm.runtime.cuda;
+
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+
+/**
+ * Weight-only INT8 / INT4 projections of many rows on the tensor cores (kernels.cu's {@code mixgemm_i8_l},
+ * {@code mixgemm_i8_s}, {@code mixgemm_i4_l}, {@code mixgemm_i4_s}; TensorRT-LLM's W8A16 / W4A16 mixed-input GEMM):
+ * {@code out[rows × outDim] (f32) (+)= in[rows × inDim] (wt) · dequant(W)[outDim × inDim]ᵀ}, the weights read as
+ * stored and dequantized in registers right before the mma, instead of {@link Projections}' dequantization into a
+ * 16-bit scratch for cuBLAS (which writes and reads twice the quantized bytes again every pass).
+ *
+ * <p>Every weight is dequantized to {@code wt((float) q · s)}, what the scratch holds, so the products are the
+ * scratch path's and only the order of the F32 additions differs. A block owns whole output elements and runs the
+ * columns in order: a row's outputs do not depend on the other rows, their number or the tile (kernels.cu).
+ *
+ * <p>Opt-in while unmeasured: {@code -D}{@value #PROPERTY}{@code =true} makes {@link Projections} use it for the
+ * quantized projections that {@link #applies} and the GEMV does not take.
+ */
+final class MixedGemm {
+    /** System property: whether quantized projections of more rows than the GEMV takes run here (default false). */
+    static final String PROPERTY = "trtllm.cuda.mixedGemm";
+    /** Columns of one k step (kernels.cu's MG_BK): in_dim, and for INT4 the group size, are multiples of it. */
+    static final int STEP = 32;
+    /** Largest grid y (features tiles): CUDA's limit. */
+    static final int MAX_GRID_Y = 65_535;
+    /** Rows from which {@link Tile#LARGE} is chosen: with fewer, it leaves most SMs idle on the 8B's shapes. */
+    static final int LARGE_FROM_ROWS = 512;
+
+    /** A block's tile: {@code features} weight rows × {@code rows} activation rows, {@code threads} threads. */
+    enum Tile {
+        /** 128 × 128, 8 warps: reuse of every loaded weight over 128 activation rows. */
+        LARGE("_l", 128, 128, 256),
+        /** 64 × 64, 4 warps: four times the blocks for the passes of few rows, where the weight bytes bound the time. */
+        SMALL("_s", 64, 64, 128);
+
+        final String suffix;
+        final int features;
+        final int rows;
+        final int threads;
+
+        Tile(String suffix, int features, int rows, int threads) {
+            this.suffix = suffix;
+            this.features = features;
+            this.rows = rows;
+            this.threads = threads;
+        }
+
+        /** Blocks along x: activation-row tiles ({@code rows ≥ 1}), without int overflow. */
+        int gridX(int activationRows) {
+            return (int) (((long) activationRows + rows - 1) / rows);
+        }
+
+        /** Blocks along y: feature tiles. */
+        int gridY(int outDim) {
+            return (int) (((long) outDim + features - 1) / features);
+        }
+
+        /**
+         * Static shared memory of a block (kernels.cu's xs, ws, ss): {@code MG_STAGES × (rows × 64 + features × (32 |
+         * 16) + scales)} bytes, under the 48 KiB that needs no opt-in.
+         */
+        int sharedBytes(DeviceMatrix.Format format) {
+            int weightRow = format == DeviceMatrix.Format.INT8 ? 32 : 16;
+            int scales = format == DeviceMatrix.Format.INT4 ? features : 0;  // int8: ss unused, not allocated
+            return STAGES * (rows * 64 + features * weightRow + scales * Float.BYTES);
+        }
+    }
+
+    /** Steps in flight (kernels.cu's MG_STAGES). */
+    static final int STAGES = 3;
+
+    private final KernelModule kernels;
+    /** [int8, int4][large, small]. */
+    private final CUfunc_st[][] functions = new CUfunc_st[2][2];
+
+    MixedGemm(KernelModule kernels) {
+        this.kernels = kernels;
+        for (Tile tile : Tile.values()) {
+            functions[0][tile.ordinal()] = kernels.function(name(DeviceMatrix.Format.INT8, tile));
+            functions[1][tile.ordinal()] = kernels.function(name(DeviceMatrix.Format.INT4, tile));
+        }
+    }
+
+    /** Whether {@link Projections} turns it on: the system property {@value #PROPERTY}. */
+    static boolean enabledByProperty() {
+        return Boolean.parseBoolean(System.getProperty(PROPERTY, "false"));
+    }
+
+    /** The kernel of {@code format} and {@code tile}, e.g. {@code mixgemm_i4_l}. */
+    static String name(DeviceMatrix.Format format, Tile tile) {
+        return switch (format) {
+            case INT8 -> "mixgemm_i8";
+            case INT4 -> "mixgemm_i4";
+            case FLOAT, FP8 -> throw new IllegalArgumentException("the mixed-input GEMM takes INT8 and INT4, not " + format);
+        } + tile.suffix;
+    }
+
+    /**
+     * Whether the kernel takes {@code rows} rows of {@code in} through {@code w} into {@code out}: INT8 or INT4, at
+     * least one row, columns in whole {@value #STEP}-column steps, INT4 groups of whole steps (one scale a step),
+     * weights and input 16-byte aligned, scales and output 4-byte aligned, the feature tiles within the grid's y
+     * limit. Llama-3.1-8B's (4,096 and 14,336 columns, groups of 128) and stories15M's (288 and 768, groups of 96
+     * and 128) shapes fit.
+     */
+    static boolean applies(DeviceMatrix w, int rows, long in, long out) {
+        DeviceMatrix.Format f = w.format();
+        if ((f != DeviceMatrix.Format.INT8 && f != DeviceMatrix.Format.INT4) || rows < 1) {
+            return false;
+        }
+        return w.cols() % STEP == 0 && (f != DeviceMatrix.Format.INT4 || w.groupSize() % STEP == 0)
+                && w.weights() % 16 == 0 && in % 16 == 0 && w.scales() % 4 == 0 && out % 4 == 0
+                && Tile.SMALL.gridY(w.rows()) <= MAX_GRID_Y;
+    }
+
+    /** The tile for {@code rows} rows: {@link Tile#LARGE} from {@value #LARGE_FROM_ROWS}, else {@link Tile#SMALL}. */
+    static Tile tile(int rows) {
+        return rows >= LARGE_FROM_ROWS ? Tile.LARGE : Tile.SMALL;
+    }
+
+    /** {@code out[rows × w.rows()] (+)= in · dequant(W)ᵀ} with the tile {@link #tile} picks. */
+    void launch(DeviceMatrix w, long in, long out, int rows, boolean accumulate, CUstream_st stream) {
+        launch(w, in, out, rows, accumulate, tile(rows), stream);
+    }
+
+    /** As {@link #launch(DeviceMatrix, long, long, int, boolean, CUstream_st)} with the given tile (tests, timings). */
+    void launch(DeviceMatrix w, long in, long out, int rows, boolean accumulate, Tile tile, CUstream_st stream) {
+        if (!applies(w, rows, in, out)) {
+            throw new IllegalArgumentException("the mixed-input GEMM does not take " + rows + " rows through a " + w.format()
+                    + " matrix of " + w.rows() + " × " + w.cols() + " (groups of " + w.groupSize() + ")");
+        }
+        int f = w.format() == DeviceMatrix.Format.INT8 ? 0 : 1;
+        kernels.args().ptr(w.weights()).ptr(w.scales()).i32(w.groupSize()).ptr(in).ptr(out).i32(w.rows()).i32(w.cols())
+                .i32(rows).i32(accumulate ? 1 : 0)
+                .launch(functions[f][tile.ordinal()], name(w.format(), tile), tile.gridX(rows), tile.gridY(w.rows()),
+                        tile.threads, stream);
+    }
+}
