@@ -138,6 +138,7 @@ class MixedGemmGpuTests {
             long outMag = d.alloc(outBytes);
             long outOther = d.alloc(outBytes);
             d.uploadF32(residual, (long) MAX_ROWS * maxOut, 4);
+            List<String> failures = new java.util.ArrayList<>();  // every case runs and is recorded before the verdict
             for (Format f : List.of(Format.INT8, Format.INT4)) {
                 for (int si = 0; si < SHAPES.size(); si++) {
                     Shape s = SHAPES.get(si);
@@ -177,8 +178,10 @@ class MixedGemmGpuTests {
                                         + "the bound 2(K+1)2^-24(sum|wx| + |res|) (%.2e of sum|wx|), %d over; vs float64 on %d "
                                         + "samples: %.3f of (K+1)2^-24(...)", f, s.name(), n, k, rows, MixedGemm.tile(rows),
                                 worst, worstRel, over, SAMPLES, worstExact);
-                        assertThat(over).as("%s %s %d rows: outputs past the bound", f, s.name(), rows).isZero();
-                        assertThat(worstExact).as("%s %s %d rows vs float64", f, s.name(), rows).isLessThanOrEqualTo(1.0);
+                        if (over > 0 || !(worstExact <= 1.0)) {
+                            failures.add(String.format("%s %s %d rows: %d outputs past the bound vs scratch, %.3f of the "
+                                    + "float64 bound", f, s.name(), rows, over, worstExact));
+                        }
                         if (rows == MAX_ROWS) {
                             big = got;
                         }
@@ -205,12 +208,15 @@ class MixedGemmGpuTests {
                     GpuResults.record("mixgemm batch invariance 8B %s %s: rows 0-15 of 16 rows (small tile) vs of 2048 (large):"
                             + " %d of %d outputs differ; 128 rows small vs large tile: %d of %d differ", f, s.name(), differ16,
                             16 * n, differ128, 128 * n);
-                    assertThat(differ16).as("%s %s: 16 rows vs the first 16 of 2048", f, s.name()).isZero();
-                    assertThat(differ128).as("%s %s: 128 rows, small vs large tile", f, s.name()).isZero();
+                    if (differ16 != 0 || differ128 != 0) {
+                        failures.add(String.format("%s %s: batch invariance, %d (16 vs 2048 rows) and %d (128 rows, tiles)"
+                                + " outputs differ", f, s.name(), differ16, differ128));
+                    }
                     d.free(w.weights(), wAbs.weights(), scales);
                 }
             }
             d.free(x, xAbs, residual, outMixed, outScratch, outMag, outOther);
+            assertThat(failures).isEmpty();
         }
     }
 
