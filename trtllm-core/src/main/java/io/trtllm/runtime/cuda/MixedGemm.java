@@ -14,6 +14,10 @@ import org.bytedeco.cuda.cudart.CUstream_st;
  * scratch path's and only the order of the F32 additions differs. A block owns whole output elements and runs the
  * columns in order: a row's outputs do not depend on the other rows, their number or the tile (kernels.cu).
  *
+ * <p>Passes of at most {@value #SPLIT_MAX_ROWS} rows split the columns over several blocks ({@link #splits}) whose
+ * sums {@code mixgemm_reduce} adds in a fixed order: with few rows there are too few tiles to keep the weight bytes
+ * streaming.
+ *
  * <p>Opt-in while unmeasured: {@code -D}{@value #PROPERTY}{@code =true} makes {@link Projections} use it for the
  * quantized projections that {@link #applies} and the GEMV does not take.
  */
@@ -69,13 +73,31 @@ final class MixedGemm {
 
     /** Steps in flight (kernels.cu's MG_STAGES). */
     static final int STAGES = 3;
+    /** Passes of at most this many rows split the columns over blocks ({@link #splits}); more rows never split. */
+    static final int SPLIT_MAX_ROWS = 256;
+    /** Blocks the split aims at: ≈ 4 resident {@link Tile#SMALL} blocks on each of an H100's 132 SMs. */
+    static final int SPLIT_TARGET_BLOCKS = 512;
+    /** Most splits of a projection's columns. */
+    static final int MAX_SPLITS = 16;
+    /**
+     * The split sums' workspace: {@code splits × rows × outDim} floats, below 64 MiB for every shape ({@link #splits}:
+     * a split count s ≥ 2 needs fewer than 512 feature tiles of 64, so {@code s · outDim < 65,536}, times at most
+     * {@value #SPLIT_MAX_ROWS} rows of 4 bytes).
+     */
+    static final long WORKSPACE_BYTES = 64L << 20;
 
     private final KernelModule kernels;
     /** [int8, int4][large, small]. */
     private final CUfunc_st[][] functions = new CUfunc_st[2][2];
+    private final CUfunc_st reduce;
+    /** Device address of {@link #WORKSPACE_BYTES} for the split sums. */
+    private final long workspace;
 
-    MixedGemm(KernelModule kernels) {
+    /** The kernels of {@code kernels}, with {@code workspace} ({@link #WORKSPACE_BYTES} of device memory, not owned). */
+    MixedGemm(KernelModule kernels, long workspace) {
         this.kernels = kernels;
+        this.workspace = workspace;
+        this.reduce = kernels.function("mixgemm_reduce");
         for (Tile tile : Tile.values()) {
             functions[0][tile.ordinal()] = kernels.function(name(DeviceMatrix.Format.INT8, tile));
             functions[1][tile.ordinal()] = kernels.function(name(DeviceMatrix.Format.INT4, tile));
@@ -118,6 +140,27 @@ final class MixedGemm {
         return rows >= LARGE_FROM_ROWS ? Tile.LARGE : Tile.SMALL;
     }
 
+    /**
+     * How many blocks share a projection's {@code inDim / STEP} k steps ({@code kernels.cu}'s gridDim.z): 1 above
+     * {@value #SPLIT_MAX_ROWS} rows; else enough for {@value #SPLIT_TARGET_BLOCKS} blocks over the {@link Tile#SMALL}
+     * feature tiles, at most {@value #MAX_SPLITS} and the step count. It depends on the row count only through that
+     * limit, so that a row is computed the same at every row count on either side of it.
+     */
+    static int splits(int outDim, int inDim, int rows) {
+        if (rows > SPLIT_MAX_ROWS) {
+            return 1;
+        }
+        int tiles = Tile.SMALL.gridY(outDim);
+        int wanted = (SPLIT_TARGET_BLOCKS + tiles - 1) / tiles;
+        return Math.max(1, Math.min(Math.min(wanted, MAX_SPLITS), inDim / STEP));
+    }
+
+    /** Bytes of split sums of a launch: {@code splits × rows × outDim × 4} (0 unsplit). */
+    static long workspaceBytes(int outDim, int inDim, int rows) {
+        int s = splits(outDim, inDim, rows);
+        return s == 1 ? 0 : (long) s * rows * outDim * Float.BYTES;
+    }
+
     /** {@code out[rows × w.rows()] (+)= in · dequant(W)ᵀ} with the tile {@link #tile} picks. */
     void launch(DeviceMatrix w, long in, long out, int rows, boolean accumulate, CUstream_st stream) {
         launch(w, in, out, rows, accumulate, tile(rows), stream);
@@ -130,9 +173,19 @@ final class MixedGemm {
                     + " matrix of " + w.rows() + " × " + w.cols() + " (groups of " + w.groupSize() + ")");
         }
         int f = w.format() == DeviceMatrix.Format.INT8 ? 0 : 1;
+        int splits = splits(w.rows(), w.cols(), rows);
+        if (workspaceBytes(w.rows(), w.cols(), rows) > WORKSPACE_BYTES) {
+            throw new IllegalStateException("split sums of " + workspaceBytes(w.rows(), w.cols(), rows) + " bytes");
+        }
         kernels.args().ptr(w.weights()).ptr(w.scales()).i32(w.groupSize()).ptr(in).ptr(out).i32(w.rows()).i32(w.cols())
-                .i32(rows).i32(accumulate ? 1 : 0)
+                .i32(rows).i32(accumulate ? 1 : 0).ptr(workspace)
                 .launch(functions[f][tile.ordinal()], name(w.format(), tile), tile.gridX(rows), tile.gridY(w.rows()),
-                        tile.threads, stream);
+                        splits, tile.threads, stream);
+        if (splits > 1) {
+            long count = (long) rows * w.rows();
+            int blocks = (int) Math.min((count + 255) / 256, 4096);
+            kernels.args().ptr(workspace).ptr(out).i64(count).i32(splits).i32(accumulate ? 1 : 0)
+                    .launch(reduce, "mixgemm_reduce", blocks, 1, 256, stream);
+        }
     }
 }

@@ -55,6 +55,8 @@ final class Projections implements AutoCloseable {
     private final CUfunc_st dequantF8;
     /** The mixed-input GEMM for INT8 / INT4 passes the GEMV does not take; null: the scratch path ({@link MixedGemm#PROPERTY}). */
     private final @Nullable MixedGemm mixed;
+    /** {@link MixedGemm#WORKSPACE_BYTES} for {@link #mixed}'s split sums; 0 without it. */
+    private long mixedWorkspace;
     /** 16-bit values that quantized weights are dequantized into for cuBLAS; 0 until {@link #reserveScratch}. */
     private long scratch;
     private long scratchElements;
@@ -82,7 +84,6 @@ final class Projections implements AutoCloseable {
         this.dequantI8 = kernels.function("dequant_i8");
         this.dequantI4 = kernels.function("dequant_i4");
         this.dequantF8 = kernels.function("dequant_f8");
-        this.mixed = MixedGemm.enabledByProperty() ? new MixedGemm(kernels) : null;
         long ws = 0;
         boolean ok = false;
         try {
@@ -92,6 +93,12 @@ final class Projections implements AutoCloseable {
             checkBlas(cublasSetWorkspace_v2(blas, at(ws), WORKSPACE_BYTES), "cublasSetWorkspace");
             this.gemv = useGemv ? new Gemv(kernels) : null;
             this.quantGemv = useGemv ? new QuantGemv(kernels) : null;
+            if (MixedGemm.enabledByProperty()) {
+                mixedWorkspace = memory.alloc(MixedGemm.WORKSPACE_BYTES, "the mixed-input GEMM's split sums");
+                this.mixed = new MixedGemm(kernels, mixedWorkspace);
+            } else {
+                this.mixed = null;
+            }
             ok = true;
         } finally {
             this.workspace = ws;
@@ -293,6 +300,7 @@ final class Projections implements AutoCloseable {
         }
         memory.free(workspace);
         memory.free(scratch);
+        memory.free(mixedWorkspace);
         one.close();
         zero.close();
     }

@@ -1798,7 +1798,12 @@ extern "C" __global__ void dequant_i4(const unsigned char* __restrict__ q, const
 // is summation order only (bounded in MixedGemmGpuTests). A block owns whole output elements (no split over the
 // columns) and runs the k steps in order, so an element's additions do not depend on the tile, the block or the
 // number of rows: a row's result is the same alone or in a batch, with either tile (the mma computes each of its 8
-// columns on its own; the GPU test checks rows bit for bit across row counts and tiles).
+// columns on its own; the GPU test checks rows bit for bit across row counts and tiles). Split over the columns:
+// passes of few rows have too few tiles to keep enough weight bytes in flight (the bytes in flight are out_dim ·
+// (MG_STAGES - 1) · 32 whatever the tile), so up to MixedGemm.SPLIT_MAX_ROWS rows the k steps are split over
+// gridDim.z blocks, each storing its sums into a workspace that mixgemm_reduce adds in split order. The split count
+// depends on out_dim and in_dim only (MixedGemm.splits), so rows stay the same at any row count up to that limit;
+// across it a row's sums are ordered differently (the same F32 bound).
 //
 // Tiles: the mma's 16 rows are weight rows (output features), its 8 columns activation rows (the weights are the
 // row-major A operand as they are stored, the activations the column-major B operand). A block computes 32·WF
@@ -1884,7 +1889,7 @@ __device__ __forceinline__ void mg_i8x4(unsigned u, float* f) {
 template <int Q, int WF, int WT, int NT>
 __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, const float* __restrict__ scales,
                                         int group_size, const wt* __restrict__ in, float* __restrict__ out, int out_dim,
-                                        int in_dim, int rows, int accumulate) {
+                                        int in_dim, int rows, int accumulate, float* __restrict__ partial) {
     constexpr int BF = 32 * WF;           // features (weight rows) of a block
     constexpr int BT = 8 * NT * WT;       // activation rows of a block
     constexpr int THREADS = 32 * WF * WT;
@@ -1901,7 +1906,9 @@ __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, con
     const int t = lane & 3;
     const long m0 = (long) blockIdx.x * BT;
     const long n0 = (long) blockIdx.y * BF;
-    const int steps = in_dim / MG_BK;
+    // split over the columns (gridDim.z > 1): this block's steps, its sums to partial[z][rows][out_dim]
+    const int first = (int) ((long) blockIdx.z * (in_dim / MG_BK) / gridDim.z);
+    const int steps = (int) ((long) (blockIdx.z + 1) * (in_dim / MG_BK) / gridDim.z) - first;
     const long w_row = Q == 8 ? (long) in_dim : (long) in_dim / 2;
     const int groups = in_dim / group_size;
     float s8[2][2];  // int8: the scales of the thread's 4 weight rows
@@ -1951,7 +1958,7 @@ __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, con
 #pragma unroll
     for (int p = 0; p < MG_STAGES - 1; p++) {
         if (p < steps) {
-            load(p, p);
+            load(p, first + p);
         }
         mg_commit();
     }
@@ -1959,7 +1966,7 @@ __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, con
         mg_wait<MG_STAGES - 2>();  // step s has landed (this thread's copies) ...
         __syncthreads();           // ... everyone's, and everyone is done with step s - 1's stage
         if (s + MG_STAGES - 1 < steps) {
-            load((s + MG_STAGES - 1) % MG_STAGES, s + MG_STAGES - 1);
+            load((s + MG_STAGES - 1) % MG_STAGES, first + s + MG_STAGES - 1);
         }
         mg_commit();
         const int stage = s % MG_STAGES;
@@ -2014,8 +2021,12 @@ __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, con
                 long n = n0 + wf * 32 + mt * 16 + g + 8 * (e >> 1);  // c0, c1: row g; c2, c3: row g + 8
                 long m = m0 + (wtk * NT + nt) * 8 + 2 * t + (e & 1);  // c0, c2: column 2t; c1, c3: 2t + 1
                 if (n < out_dim && m < rows) {
-                    float* o = out + m * out_dim + n;
-                    *o = accumulate ? *o + acc[mt][nt][e] : acc[mt][nt][e];
+                    if (gridDim.z > 1) {
+                        partial[((long) blockIdx.z * rows + m) * out_dim + n] = acc[mt][nt][e];
+                    } else {
+                        float* o = out + m * out_dim + n;
+                        *o = accumulate ? *o + acc[mt][nt][e] : acc[mt][nt][e];
+                    }
                 }
             }
         }
@@ -2026,13 +2037,27 @@ __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, con
 #define MIXGEMM_KERNEL(NAME, Q, WF, WT, NT)                                                                       \
     extern "C" __global__ void __launch_bounds__(32 * WF * WT)                                                     \
     NAME(const unsigned char* __restrict__ w, const float* __restrict__ scales, int group_size,                    \
-         const wt* __restrict__ in, float* __restrict__ out, int out_dim, int in_dim, int rows, int accumulate) {  \
-        mixgemm<Q, WF, WT, NT>(w, scales, group_size, in, out, out_dim, in_dim, rows, accumulate);                \
+         const wt* __restrict__ in, float* __restrict__ out, int out_dim, int in_dim, int rows, int accumulate,   \
+         float* __restrict__ partial) {                                                                            \
+        mixgemm<Q, WF, WT, NT>(w, scales, group_size, in, out, out_dim, in_dim, rows, accumulate, partial);       \
     }
 MIXGEMM_KERNEL(mixgemm_i8_l, 8, 4, 2, 8)
 MIXGEMM_KERNEL(mixgemm_i8_s, 8, 2, 2, 4)
 MIXGEMM_KERNEL(mixgemm_i4_l, 4, 4, 2, 8)
 MIXGEMM_KERNEL(mixgemm_i4_s, 4, 2, 2, 4)
+
+// The split sums of a mixgemm launch over gridDim.z = splits (count = rows · out_dim each), added in split order,
+// then stored or added to out (one addition, as the unsplit kernel's). Grid-stride over count.
+extern "C" __global__ void mixgemm_reduce(const float* __restrict__ partial, float* __restrict__ out, long count,
+                                          int splits, int accumulate) {
+    for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < count; i += (long) gridDim.x * blockDim.x) {
+        float v = partial[i];
+        for (int z = 1; z < splits; z++) {
+            v += partial[z * count + i];
+        }
+        out[i] = accumulate ? out[i] + v : v;
+    }
+}
 
 // ---- token sampling on the device (SequenceChunk.LogitsMode.SAMPLE) ----
 //

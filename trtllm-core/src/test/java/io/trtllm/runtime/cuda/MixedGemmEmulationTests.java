@@ -22,7 +22,7 @@ class MixedGemmEmulationTests {
     @ParameterizedTest
     @CsvSource({"INT8, LARGE, 100, 96, 70, false", "INT8, SMALL, 100, 96, 70, true", "INT8, SMALL, 64, 32, 1, false",
             "INT4, SMALL, 130, 192, 9, true", "INT4, LARGE, 130, 288, 129, false", "INT4, SMALL, 288, 768, 17, true",
-            "INT8, LARGE, 288, 768, 200, true"})
+            "INT8, LARGE, 288, 768, 200, true", "INT8, LARGE, 288, 768, 300, true", "INT4, SMALL, 100, 64, 3, true"})
     void theKernelsIndexingComputesTheDequantizedProduct(Format f, MixedGemm.Tile tile, int n, int k, int rows,
                                                          boolean accumulate) {
         SplittableRandom rnd = new SplittableRandom(n * 31L + k * 7L + rows);
@@ -46,7 +46,27 @@ class MixedGemmEmulationTests {
         assertThat(MixedGemm.applies(new DeviceMatrix(0x1000, 0x2000, f, n, k, group), rows, 0x3000, 0x4000)).isTrue();
         double[] out = accumulate ? toDouble(residual) : new double[rows * n];
         int[] writes = new int[rows * n];
-        emulate(f, tile, w, scales, group, x, out, writes, n, k, rows, accumulate);
+        int splits = MixedGemm.splits(n, k, rows);
+        if (splits == 1) {
+            emulate(f, tile, w, scales, group, x, out, writes, n, k, rows, accumulate, 0, 1, null);
+        } else {
+            // mixgemm_reduce: the split sums in split order, then stored or added (one addition)
+            double[] partial = new double[splits * rows * n];
+            for (int z = 0; z < splits; z++) {
+                emulate(f, tile, w, scales, group, x, out, writes, n, k, rows, accumulate, z, splits, partial);
+            }
+            int[] once = new int[rows * n];
+            for (int i = 0; i < rows * n; i++) {
+                assertThat(writes[i]).as("split sums of output %d", i).isEqualTo(splits);
+                double v = partial[i];
+                for (int z = 1; z < splits; z++) {
+                    v += partial[z * rows * n + i];
+                }
+                out[i] = accumulate ? out[i] + v : v;
+                once[i] = 1;
+            }
+            writes = once;
+        }
         for (int m = 0; m < rows; m++) {
             for (int c = 0; c < n; c++) {
                 double exact = accumulate ? residual[m * n + c] : 0;
@@ -87,7 +107,8 @@ class MixedGemmEmulationTests {
 
     /** The kernel, block by block, warp by warp, lane by lane, one k step at a time (the stages change no offset). */
     static void emulate(Format f, MixedGemm.Tile tile, byte[] w, float[] scales, int group, short[] x, double[] out,
-                        int[] writes, int outDim, int inDim, int rows, boolean accumulate) {
+                        int[] writes, int outDim, int inDim, int rows, boolean accumulate, int z, int splits,
+                        double[] partial) {
         boolean q8 = f == Format.INT8;
         int wfCount = tile.features / 32;
         int nt = tile.rows / 8 / (tile.threads / 32 / wfCount);  // NT: rows / (8 · WT)
@@ -105,7 +126,9 @@ class MixedGemmEmulationTests {
                 long m0 = (long) bx * bt;
                 long n0 = (long) by * bf;
                 double[][][][] acc = new double[tile.threads / 32][32][2 * nt][4];  // [warp][lane][mt * nt][e]
-                for (int s = 0; s < inDim / BK; s++) {
+                int first = (int) ((long) z * (inDim / BK) / splits);
+                int last = (int) ((long) (z + 1) * (inDim / BK) / splits);
+                for (int s = first; s < last; s++) {
                     // load(stage, s): every thread's chunks, as the kernel's loops assign them
                     for (int c = 0; c < bt * 4; c++) {
                         long m = m0 + (c >> 2);
@@ -204,7 +227,11 @@ class MixedGemmEmulationTests {
                                     if (nn < outDim && m < rows) {
                                         int o = (int) (m * outDim + nn);
                                         double v = acc[warp][lane][mt * nt + n][e];
-                                        out[o] = accumulate ? out[o] + v : v;
+                                        if (splits > 1) {
+                                            partial[(int) (((long) z * rows + m) * outDim + nn)] = v;
+                                        } else {
+                                            out[o] = accumulate ? out[o] + v : v;
+                                        }
                                         writes[o]++;
                                     }
                                 }

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Test;
  * The mixed-input GEMM ({@link MixedGemm}, kernels.cu's {@code mixgemm_*}) against the scratch path it replaces
  * (dequant_i8 / dequant_i4 into the scratch, then cuBLAS: {@link Projections} with {@value MixedGemm#PROPERTY} off)
  * on Llama-3.1-8B's layer shapes at 16, 128 and 2,048 rows, INT8 and INT4; rows the same bit for bit at any row
- * count and with either tile; and µs per GEMM of both paths and of BF16 cuBLAS. Needs an NVIDIA GPU (tag {@code gpu}).
+ * count on either side of {@link MixedGemm#SPLIT_MAX_ROWS} and with either tile; and µs per GEMM of both paths and of
+ * BF16 cuBLAS. Needs an NVIDIA GPU (tag {@code gpu}).
  *
  * <p>Bound. Both paths multiply the same numbers, {@code wt((float) q · s)} by the BF16 activations, exactly in F32, and
  * sum them (plus the residual when accumulating) in F32 in different orders, so each is within {@code (K + 1)·2⁻²⁴·
@@ -117,7 +118,7 @@ class MixedGemmGpuTests {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128); Arena arena = Arena.ofShared();
              var memory = new DeviceMemory(CudaDevice.query(0));
              var projections = new Projections(DType.BF16, kernels, d.stream, memory, true)) {
-            MixedGemm mixed = new MixedGemm(kernels);
+            MixedGemm mixed = new MixedGemm(kernels, d.alloc(MixedGemm.WORKSPACE_BYTES));
             projections.reserveScratch(28672L * 4096, 14336);
             projections.gemvPass(false);
             int maxIn = 14336;
@@ -150,6 +151,8 @@ class MixedGemmGpuTests {
                     DeviceMatrix wAbs = new DeviceMatrix(upload(d, h.absValues()), scales, f, n, k, h.group());
                     float[] res = s.accumulate() ? d.floats(residual, MAX_ROWS * n) : null;
                     float[] big = null;
+                    float[] first16 = null;
+                    float[] mid = null;
                     for (int rows : ROWS) {
                         long count = (long) rows * n;
                         reset(d, s, residual, count, outMixed, outScratch);
@@ -174,43 +177,45 @@ class MixedGemmGpuTests {
                             }
                         }
                         double worstExact = sampledAgainstFloat64(f, s, h, xs, res, got, rows, mag);
-                        GpuResults.record("mixgemm vs scratch 8B %s %s %dx%d, %d rows (%s tile): worst |mixed - scratch| %.3f of "
+                        GpuResults.record("mixgemm vs scratch 8B %s %s %dx%d, %d rows (%s tile, %d splits): worst |mixed - scratch| %.3f of "
                                         + "the bound 2(K+1)2^-24(sum|wx| + |res|) (%.2e of sum|wx|), %d over; vs float64 on %d "
                                         + "samples: %.3f of (K+1)2^-24(...)", f, s.name(), n, k, rows, MixedGemm.tile(rows),
-                                worst, worstRel, over, SAMPLES, worstExact);
+                                MixedGemm.splits(n, k, rows), worst, worstRel, over, SAMPLES, worstExact);
                         if (over > 0 || !(worstExact <= 1.0)) {
                             failures.add(String.format("%s %s %d rows: %d outputs past the bound vs scratch, %.3f of the "
                                     + "float64 bound", f, s.name(), rows, over, worstExact));
                         }
                         if (rows == MAX_ROWS) {
                             big = got;
+                        } else if (rows == 128) {
+                            mid = got;
+                        } else if (rows == 16) {
+                            first16 = got;
                         }
                     }
-                    // batch invariance: rows 0..15 of 16 (small tile) and of 2,048 (large tile); 128 rows with either tile
-                    reset(d, s, residual, 16L * n, outMixed, outMixed);
-                    mixed.launch(w, x, outMixed, 16, s.accumulate(), MixedGemm.Tile.SMALL, d.stream);
+                    // batch invariance: rows 0..15 of 16 and of 128 (both split the same way); 128 rows with either tile;
+                    // rows 0..511 of 512 and of 2,048 (unsplit, large tile); 16 (split) vs 2,048 (unsplit) recorded only
+                    int differ16 = differ(first16, mid, 16 * n);
+                    int differSplit = differ(first16, big, 16 * n);
+                    reset(d, s, residual, 512L * n, outMixed, outMixed);
+                    mixed.launch(w, x, outMixed, 512, s.accumulate(), d.stream);
                     d.sync();
-                    float[] small16 = d.floats(outMixed, 16 * n);
-                    int differ16 = 0;
-                    for (int i = 0; i < 16 * n; i++) {
-                        differ16 += Float.floatToRawIntBits(small16[i]) != Float.floatToRawIntBits(big[i]) ? 1 : 0;
-                    }
+                    int differ512 = differ(d.floats(outMixed, 512 * n), big, 512 * n);
                     reset(d, s, residual, 128L * n, outMixed, outOther);
                     mixed.launch(w, x, outMixed, 128, s.accumulate(), MixedGemm.Tile.SMALL, d.stream);
                     mixed.launch(w, x, outOther, 128, s.accumulate(), MixedGemm.Tile.LARGE, d.stream);
                     d.sync();
                     float[] a = d.floats(outMixed, 128 * n);
                     float[] b = d.floats(outOther, 128 * n);
-                    int differ128 = 0;
-                    for (int i = 0; i < 128 * n; i++) {
-                        differ128 += Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i]) ? 1 : 0;
-                    }
-                    GpuResults.record("mixgemm batch invariance 8B %s %s: rows 0-15 of 16 rows (small tile) vs of 2048 (large):"
-                            + " %d of %d outputs differ; 128 rows small vs large tile: %d of %d differ", f, s.name(), differ16,
-                            16 * n, differ128, 128 * n);
-                    if (differ16 != 0 || differ128 != 0) {
-                        failures.add(String.format("%s %s: batch invariance, %d (16 vs 2048 rows) and %d (128 rows, tiles)"
-                                + " outputs differ", f, s.name(), differ16, differ128));
+                    int differ128 = differ(a, b, 128 * n);
+                    GpuResults.record("mixgemm batch invariance 8B %s %s (splits %d up to %d rows): rows 0-15 of 16 vs of 128 rows:"
+                                    + " %d of %d outputs differ; 128 rows small vs large tile: %d of %d; rows 0-511 of 512 vs of 2048:"
+                                    + " %d of %d; (not asserted: 16 split vs 2048 unsplit rows: %d of %d differ)", f, s.name(),
+                            MixedGemm.splits(n, k, 16), MixedGemm.SPLIT_MAX_ROWS, differ16, 16 * n, differ128, 128 * n,
+                            differ512, 512 * n, differSplit, 16 * n);
+                    if (differ16 != 0 || differ128 != 0 || differ512 != 0) {
+                        failures.add(String.format("%s %s: batch invariance, %d (16 vs 128 rows), %d (128 rows, tiles), %d"
+                                + " (512 vs 2048 rows) outputs differ", f, s.name(), differ16, differ128, differ512));
                     }
                     d.free(w.weights(), wAbs.weights(), scales);
                 }
@@ -218,6 +223,14 @@ class MixedGemmGpuTests {
             d.free(x, xAbs, residual, outMixed, outScratch, outMag, outOther);
             assertThat(failures).isEmpty();
         }
+    }
+
+    private static int differ(float[] a, float[] b, int count) {
+        int d = 0;
+        for (int i = 0; i < count; i++) {
+            d += Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i]) ? 1 : 0;
+        }
+        return d;
     }
 
     /** Both outputs set to the residual (accumulating shapes), or left as they are (stored ones). */
@@ -260,7 +273,7 @@ class MixedGemmGpuTests {
         try (var d = new CudaGemvGpuTests.Device(); KernelModule kernels = d.module(128); Arena arena = Arena.ofShared();
              var memory = new DeviceMemory(CudaDevice.query(0));
              var projections = new Projections(DType.BF16, kernels, d.stream, memory, true)) {
-            MixedGemm mixed = new MixedGemm(kernels);
+            MixedGemm mixed = new MixedGemm(kernels, d.alloc(MixedGemm.WORKSPACE_BYTES));
             projections.reserveScratch(28672L * 4096, 14336);
             projections.gemvPass(false);
             long x = d.alloc((long) MAX_ROWS * 14336 * Short.BYTES);
@@ -307,8 +320,9 @@ class MixedGemmGpuTests {
                         layer[ri][path] += scratch;
                         layer[ri][path + 1] += auto;
                         GpuResults.record("mixgemm timing 8B %s %s %dx%d, %d rows: scratch path %.1f us, mixed large tile %.1f us,"
-                                        + " small tile %.1f us (picked: %s, x%.2f vs scratch, %.0f TFLOPS, weights %.0f GB/s)", f,
-                                s.name(), n, k, rows, scratch, large, small, MixedGemm.tile(rows), scratch / auto,
+                                        + " small tile %.1f us (picked: %s, %d splits, x%.2f vs scratch, %.0f TFLOPS, weights %.0f GB/s)", f,
+                                s.name(), n, k, rows, scratch, large, small, MixedGemm.tile(rows), MixedGemm.splits(n, k, rows),
+                                scratch / auto,
                                 2.0 * rows * n * k / auto / 1e6, (valueBytes + h.scales().length * 4.0) / auto / 1e3);
                     }
                     for (DeviceMatrix m : w) {

@@ -76,6 +76,31 @@ class MixedGemmTests {
     }
 
     @Test
+    void splitsDependOnTheShapeAndFitTheWorkspace() {
+        assertThat(MixedGemm.splits(6144, 4096, 16)).isEqualTo(6);   // 96 tiles of 64 features
+        assertThat(MixedGemm.splits(4096, 4096, 128)).isEqualTo(8);  // 64 tiles
+        assertThat(MixedGemm.splits(28672, 4096, 256)).isEqualTo(2);  // 448 tiles
+        assertThat(MixedGemm.splits(4096, 14336, 1)).isEqualTo(8);
+        assertThat(MixedGemm.splits(64, 4096, 16)).isEqualTo(MixedGemm.MAX_SPLITS);
+        assertThat(MixedGemm.splits(64, 64, 16)).as("no more splits than steps").isEqualTo(2);
+        assertThat(MixedGemm.splits(128256, 4096, 16)).as("enough tiles").isEqualTo(1);
+        assertThat(MixedGemm.splits(4096, 4096, MixedGemm.SPLIT_MAX_ROWS + 1)).as("many rows").isEqualTo(1);
+        for (int rows : new int[] {1, 9, 100, MixedGemm.SPLIT_MAX_ROWS}) {
+            assertThat(MixedGemm.splits(4096, 4096, rows)).as("the same at %d rows", rows).isEqualTo(8);
+        }
+        long worst = 0;
+        for (int outDim = 1; outDim <= 70_000; outDim++) {
+            for (int inDim : new int[] {32, 288, 4096, 14336}) {
+                worst = Math.max(worst, MixedGemm.workspaceBytes(outDim, inDim, MixedGemm.SPLIT_MAX_ROWS));
+                assertThat(MixedGemm.splits(outDim, inDim, 16)).isBetween(1, Math.min(MixedGemm.MAX_SPLITS, inDim / 32));
+            }
+        }
+        assertThat(worst).isLessThan(MixedGemm.WORKSPACE_BYTES);
+        assertThat(MixedGemm.workspaceBytes(4096, 4096, 2048)).isZero();
+        assertThat(MixedGemm.workspaceBytes(4096, 4096, 128)).isEqualTo(8L * 128 * 4096 * 4);
+    }
+
+    @Test
     void kernelNamesAndTheSourceAgree() {
         String source = KernelSource.text();
         for (MixedGemm.Tile t : MixedGemm.Tile.values()) {
