@@ -24,6 +24,8 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 final class MixedGemm {
     /** System property: whether quantized projections of more rows than the GEMV takes run here (default false). */
     static final String PROPERTY = "trtllm.cuda.mixedGemm";
+    /** System property: the most rows of a pass that {@link Projections} gives it (default: any number). */
+    static final String MAX_ROWS_PROPERTY = "trtllm.cuda.mixedGemmMaxRows";
     /** Columns of one k step (kernels.cu's MG_BK): in_dim, and for INT4 the group size, are multiples of it. */
     static final int STEP = 32;
     /** Largest grid y (features tiles): CUDA's limit. */
@@ -33,21 +35,27 @@ final class MixedGemm {
 
     /** A block's tile: {@code features} weight rows × {@code rows} activation rows, {@code threads} threads. */
     enum Tile {
-        /** 128 × 128, 8 warps: reuse of every loaded weight over 128 activation rows. */
-        LARGE("_l", 128, 128, 256),
-        /** 64 × 64, 4 warps: four times the blocks for the passes of few rows, where the weight bytes bound the time. */
-        SMALL("_s", 64, 64, 128);
+        /** 128 × 128, 8 warps, 4 stages: reuse of every loaded weight over 128 activation rows. */
+        LARGE("_l", 128, 128, 256, 4),
+        /**
+         * 64 × 64, 4 warps, 6 stages: four times the blocks and more steps in flight for the passes of few rows, where
+         * the weight bytes bound the time.
+         */
+        SMALL("_s", 64, 64, 128, 6);
 
         final String suffix;
         final int features;
         final int rows;
         final int threads;
+        /** Steps of shared memory, all but one loading while one is computed (kernels.cu's MG_STAGES). */
+        final int stages;
 
-        Tile(String suffix, int features, int rows, int threads) {
+        Tile(String suffix, int features, int rows, int threads, int stages) {
             this.suffix = suffix;
             this.features = features;
             this.rows = rows;
             this.threads = threads;
+            this.stages = stages;
         }
 
         /** Blocks along x: activation-row tiles ({@code rows ≥ 1}), without int overflow. */
@@ -61,18 +69,16 @@ final class MixedGemm {
         }
 
         /**
-         * Static shared memory of a block (kernels.cu's xs, ws, ss): {@code MG_STAGES × (rows × 64 + features × (32 |
-         * 16) + scales)} bytes, under the 48 KiB that needs no opt-in.
+         * Static shared memory of a block (kernels.cu's xs, ws, ss): {@code stages × (rows × 64 + features × (32 |
+         * 16) + scales)} bytes, at most the 48 KiB that need no opt-in.
          */
         int sharedBytes(DeviceMatrix.Format format) {
             int weightRow = format == DeviceMatrix.Format.INT8 ? 32 : 16;
             int scales = format == DeviceMatrix.Format.INT4 ? features : 0;  // int8: ss unused, not allocated
-            return STAGES * (rows * 64 + features * weightRow + scales * Float.BYTES);
+            return stages * (rows * 64 + features * weightRow + scales * Float.BYTES);
         }
     }
 
-    /** Steps in flight (kernels.cu's MG_STAGES). */
-    static final int STAGES = 3;
     /** Passes of at most this many rows split the columns over blocks ({@link #splits}); more rows never split. */
     static final int SPLIT_MAX_ROWS = 256;
     /** Blocks the split aims at: ≈ 4 resident {@link Tile#SMALL} blocks on each of an H100's 132 SMs. */

@@ -55,6 +55,11 @@ final class Projections implements AutoCloseable {
     private final CUfunc_st dequantF8;
     /** The mixed-input GEMM for INT8 / INT4 passes the GEMV does not take; null: the scratch path ({@link MixedGemm#PROPERTY}). */
     private final @Nullable MixedGemm mixed;
+    /**
+     * Most rows a pass may have for {@link #mixed} ({@link MixedGemm#MAX_ROWS_PROPERTY}, default unlimited): cuBLAS's
+     * BF16 kernels may beat it where the GEMM is bound by the tensor cores, not by the weight bytes.
+     */
+    private final int mixedMaxRows = Integer.getInteger(MixedGemm.MAX_ROWS_PROPERTY, Integer.MAX_VALUE);
     /** {@link MixedGemm#WORKSPACE_BYTES} for {@link #mixed}'s split sums; 0 without it. */
     private long mixedWorkspace;
     /** 16-bit values that quantized weights are dequantized into for cuBLAS; 0 until {@link #reserveScratch}. */
@@ -198,7 +203,7 @@ final class Projections implements AutoCloseable {
         if (w.quantized()) {
             if (quantGemv != null && gemvPass && QuantGemv.applies(rows, w, in)) {
                 quantGemv.launch(w, in, out, outDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
-            } else if (mixed != null && MixedGemm.applies(w, rows, in, out)) {
+            } else if (mixed != null && rows <= mixedMaxRows && MixedGemm.applies(w, rows, in, out)) {
                 mixed.launch(w, in, out, rows, accumulate, stream);
             } else {
                 dequantizedGemm(w, in, out, rows, accumulate);

@@ -1806,7 +1806,8 @@ extern "C" __global__ void dequant_i4(const unsigned char* __restrict__ q, const
 // across it a row's sums are ordered differently (the same F32 bound).
 //
 // Tiles: the mma's 16 rows are weight rows (output features), its 8 columns activation rows (the weights are the
-// row-major A operand as they are stored, the activations the column-major B operand). A block computes 32·WF
+// row-major A operand as they are stored, the activations the column-major B operand), MG_STAGES - 1 steps' loads in
+// flight while one is computed. A block computes 32·WF
 // features × 8·NT·WT activation rows, warp (wf, wt) 32 features (2 mma row tiles) × 8·NT rows. A step of MG_BK = 32
 // columns: thread (g = lane / 4, t = lane % 4) reads columns 8t .. 8t + 7 of its weight rows g and g + 8 (int8: 8
 // bytes, int4: one 32-bit word) and of activation row g of every column tile (16 bytes, one shared load), and runs
@@ -1818,7 +1819,6 @@ extern "C" __global__ void dequant_i4(const unsigned char* __restrict__ q, const
 // step has one scale per row), W, in 16-byte aligned (MixedGemm.applies). Grid: (ceil(rows / (8·NT·WT)),
 // ceil(out_dim / (32·WF))), 32·WF·WT threads; activation tiles along x, so that the blocks in flight share weights.
 #define MG_BK 32
-#define MG_STAGES 3
 
 // The shared-memory address of a generic pointer into shared memory.
 __device__ __forceinline__ unsigned mg_smem(const void* p) {
@@ -1886,7 +1886,7 @@ __device__ __forceinline__ void mg_i8x4(unsigned u, float* f) {
     f[3] = __uint_as_float(__byte_perm(b, 0x4b000000u, 0x7443)) - 8388736.0f;
 }
 
-template <int Q, int WF, int WT, int NT>
+template <int Q, int WF, int WT, int NT, int MG_STAGES>
 __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, const float* __restrict__ scales,
                                         int group_size, const wt* __restrict__ in, float* __restrict__ out, int out_dim,
                                         int in_dim, int rows, int accumulate, float* __restrict__ partial) {
@@ -2033,18 +2033,20 @@ __device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, con
     }
 }
 
-// _l: 128 features × 128 rows, 8 warps (4 × 2, each 32 × 64); _s: 64 × 64, 4 warps (2 × 2, each 32 × 32).
-#define MIXGEMM_KERNEL(NAME, Q, WF, WT, NT)                                                                       \
+// _l: 128 features × 128 rows, 8 warps (4 × 2, each 32 × 64), 4 stages (48 KiB of shared memory for int8, the static
+// limit; one block an SM by its registers); _s: 64 × 64, 4 warps (2 × 2, each 32 × 32), 6 stages (36 KiB, ≈ 4 blocks
+// an SM): the more steps in flight, the more weight bytes stream while the tensor cores work.
+#define MIXGEMM_KERNEL(NAME, Q, WF, WT, NT, STAGES)                                                                       \
     extern "C" __global__ void __launch_bounds__(32 * WF * WT)                                                     \
     NAME(const unsigned char* __restrict__ w, const float* __restrict__ scales, int group_size,                    \
          const wt* __restrict__ in, float* __restrict__ out, int out_dim, int in_dim, int rows, int accumulate,   \
          float* __restrict__ partial) {                                                                            \
-        mixgemm<Q, WF, WT, NT>(w, scales, group_size, in, out, out_dim, in_dim, rows, accumulate, partial);       \
+        mixgemm<Q, WF, WT, NT, STAGES>(w, scales, group_size, in, out, out_dim, in_dim, rows, accumulate, partial);       \
     }
-MIXGEMM_KERNEL(mixgemm_i8_l, 8, 4, 2, 8)
-MIXGEMM_KERNEL(mixgemm_i8_s, 8, 2, 2, 4)
-MIXGEMM_KERNEL(mixgemm_i4_l, 4, 4, 2, 8)
-MIXGEMM_KERNEL(mixgemm_i4_s, 4, 2, 2, 4)
+MIXGEMM_KERNEL(mixgemm_i8_l, 8, 4, 2, 8, 4)
+MIXGEMM_KERNEL(mixgemm_i8_s, 8, 2, 2, 4, 6)
+MIXGEMM_KERNEL(mixgemm_i4_l, 4, 4, 2, 8, 4)
+MIXGEMM_KERNEL(mixgemm_i4_s, 4, 2, 2, 4, 6)
 
 // The split sums of a mixgemm launch over gridDim.z = splits (count = rows · out_dim each), added in split order,
 // then stored or added to out (one addition, as the unsplit kernel's). Grid-stride over count.
