@@ -173,6 +173,53 @@ class CudaQuantizedStories15MGpuTests {
         }
     }
 
+    /**
+     * The mixed-input GEMM ({@code trtllm.cuda.mixedGemm=true}: INT8 / INT4 prompts through kernels.cu's mixgemm instead
+     * of the dequantization scratch and cuBLAS; decode rows stay on the GEMV): INT8's greedy text against transformers
+     * float32 (at least 32 of 64 tokens, the bound above), INT4's recorded; both compared with the scratch-path engines'
+     * generations; the INT8 prompts generate the same tokens alone and batched (the kernel's rows do not depend on the
+     * batch).
+     */
+    @Test
+    void mixedGemmGreedyTextAndBatchInvariance() throws IOException {
+        int[] expected = CudaStories15MGpuTests.transformersGreedyIds();
+        Path checkpoint = CudaStories15MGpuTests.checkpoint(tmp.resolve("checkpoint-mixed"));
+        System.setProperty("trtllm.cuda.mixedGemm", "true");
+        LLM m8;
+        LLM m4;
+        try {
+            m8 = open(checkpoint, Quantization.INT8);
+            m4 = open(checkpoint, Quantization.INT4);
+        } finally {
+            System.clearProperty("trtllm.cuda.mixedGemm");
+        }
+        try (LLM mixed8 = m8; LLM mixed4 = m4) {
+            assertThat(mixed8.backendDescription()).contains("mixed-input GEMM").contains("weight-only INT8");
+            assertThat(mixed4.backendDescription()).contains("mixed-input GEMM").contains("weight-only INT4");
+            int[] out8 = mixed8.generate("Once upon a time", SamplingParams.greedy(64)).output().tokenIds();
+            int[] out4 = mixed4.generate("Once upon a time", SamplingParams.greedy(64)).output().tokenIds();
+            int[] scratch8 = int8.generate("Once upon a time", SamplingParams.greedy(64)).output().tokenIds();
+            int[] scratch4 = int4.generate("Once upon a time", SamplingParams.greedy(64)).output().tokenIds();
+            List<int[]> alone = new ArrayList<>();
+            for (String p : CudaStories15MGpuTests.PROMPTS) {
+                alone.add(mixed8.generate(p, SamplingParams.greedy(64)).output().tokenIds());
+            }
+            List<RequestOutput> batched = mixed8.generate(CudaStories15MGpuTests.PROMPTS, SamplingParams.greedy(64));
+            int equal = 0;
+            for (int i = 0; i < alone.size(); i++) {
+                equal += Arrays.equals(alone.get(i), batched.get(i).output().tokenIds()) ? 1 : 0;
+            }
+            int agree8 = GpuResults.agreement(out8, expected);
+            GpuResults.record("stories15M mixed-input GEMM: greedy vs transformers float32 INT8 %d/64, INT4 %d/64; vs the "
+                    + "scratch path's engines INT8 %d/64, INT4 %d/64 tokens equal; INT8 alone vs batched %d/%d prompts the same",
+                    agree8, GpuResults.agreement(out4, expected), GpuResults.agreement(out8, scratch8),
+                    GpuResults.agreement(out4, scratch4), equal, alone.size());
+            assertThat(out4).hasSize(64);
+            assertThat(agree8).isGreaterThanOrEqualTo(32);
+            assertThat(equal).isEqualTo(alone.size());
+        }
+    }
+
     @Test
     void int8GreedyTokensAreTheSameAloneAndBatched() {
         List<int[]> alone = new ArrayList<>();

@@ -28,9 +28,9 @@ import org.jspecify.annotations.Nullable;
  * bandwidth-bound {@link Gemv} kernel (gate|up and SiLU·up fused into one launch). Weight-only
  * quantized matrices ({@link DeviceMatrix.Format#INT8}, {@link DeviceMatrix.Format#INT4}) take the
  * {@link QuantGemv} in decode passes, and otherwise are dequantized to the 16-bit type into a scratch,
- * slice by slice, for the same cuBLAS GEMM (the simplest correct prefill; a GEMM that dequantizes
- * its tiles on the way into the tensor cores would not write the scratch). Owns the cuBLAS handle, its
- * workspace and the scratch.
+ * slice by slice, for the same cuBLAS GEMM (the simplest correct prefill), or, with
+ * {@code -D}{@value MixedGemm#PROPERTY}{@code =true}, go through {@link MixedGemm}, which dequantizes its tiles
+ * on the way into the tensor cores and writes no scratch. Owns the cuBLAS handle, its workspace and the scratch.
  */
 final class Projections implements AutoCloseable {
     private static final long WORKSPACE_BYTES = 32L << 20;
@@ -53,6 +53,15 @@ final class Projections implements AutoCloseable {
     private final CUfunc_st dequantI8;
     private final CUfunc_st dequantI4;
     private final CUfunc_st dequantF8;
+    /** The mixed-input GEMM for INT8 / INT4 passes the GEMV does not take; null: the scratch path ({@link MixedGemm#PROPERTY}). */
+    private final @Nullable MixedGemm mixed;
+    /**
+     * Most rows a pass may have for {@link #mixed} ({@link MixedGemm#MAX_ROWS_PROPERTY}, default unlimited): cuBLAS's
+     * BF16 kernels may beat it where the GEMM is bound by the tensor cores, not by the weight bytes.
+     */
+    private final int mixedMaxRows = Integer.getInteger(MixedGemm.MAX_ROWS_PROPERTY, Integer.MAX_VALUE);
+    /** {@link MixedGemm#WORKSPACE_BYTES} for {@link #mixed}'s split sums; 0 without it. */
+    private long mixedWorkspace;
     /** 16-bit values that quantized weights are dequantized into for cuBLAS; 0 until {@link #reserveScratch}. */
     private long scratch;
     private long scratchElements;
@@ -89,6 +98,12 @@ final class Projections implements AutoCloseable {
             checkBlas(cublasSetWorkspace_v2(blas, at(ws), WORKSPACE_BYTES), "cublasSetWorkspace");
             this.gemv = useGemv ? new Gemv(kernels) : null;
             this.quantGemv = useGemv ? new QuantGemv(kernels) : null;
+            if (MixedGemm.enabledByProperty()) {
+                mixedWorkspace = memory.alloc(MixedGemm.WORKSPACE_BYTES, "the mixed-input GEMM's split sums");
+                this.mixed = new MixedGemm(kernels, mixedWorkspace);
+            } else {
+                this.mixed = null;
+            }
             ok = true;
         } finally {
             this.workspace = ws;
@@ -167,9 +182,12 @@ final class Projections implements AutoCloseable {
         gemvPass = decode;
     }
 
-    /** For the runner's description: " (GEMV up to 8 rows)", or "" when the GEMV is off. */
+    /**
+     * For the runner's description: " (GEMV up to 8 rows)", or "" when the GEMV is off; plus ", mixed-input GEMM" when
+     * {@link MixedGemm#PROPERTY} is on.
+     */
     String gemvNote() {
-        return gemv != null ? " (GEMV up to " + Gemv.MAX_ROWS + " rows)" : "";
+        return (gemv != null ? " (GEMV up to " + Gemv.MAX_ROWS + " rows)" : "") + (mixed != null ? ", mixed-input GEMM" : "");
     }
 
     /**
@@ -185,6 +203,8 @@ final class Projections implements AutoCloseable {
         if (w.quantized()) {
             if (quantGemv != null && gemvPass && QuantGemv.applies(rows, w, in)) {
                 quantGemv.launch(w, in, out, outDim, rows, accumulate ? Gemv.ACCUMULATE : Gemv.STORE, stream);
+            } else if (mixed != null && rows <= mixedMaxRows && MixedGemm.applies(w, rows, in, out)) {
+                mixed.launch(w, in, out, rows, accumulate, stream);
             } else {
                 dequantizedGemm(w, in, out, rows, accumulate);
             }
@@ -285,6 +305,7 @@ final class Projections implements AutoCloseable {
         }
         memory.free(workspace);
         memory.free(scratch);
+        memory.free(mixedWorkspace);
         one.close();
         zero.close();
     }

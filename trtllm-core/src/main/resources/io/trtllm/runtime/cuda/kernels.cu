@@ -1785,6 +1785,282 @@ extern "C" __global__ void dequant_i4(const unsigned char* __restrict__ q, const
     }
 }
 
+// ---- mixgemm: weight-only INT8 / INT4 projections of many rows on the tensor cores (MixedGemm.java) ----
+//
+// Why: the prefill path above (dequant_i8 / dequant_i4 into a wt scratch, then cuBLAS) reads the quantized bytes,
+// writes twice as many 16-bit ones and reads them again in every pass: for Llama-3.1-8B ≈ 40 GB a pass whatever the
+// row count. Here the weights go from global memory to shared memory as they are stored (cp.async, MG_STAGES steps
+// in flight) and are dequantized in registers right before the mma (TensorRT-LLM's fpA_intB idea; the code is ours).
+//
+// out[rows × out_dim] (f32) = in[rows × in_dim] (wt) · dequant(W)[out_dim × in_dim]ᵀ, stored or added to out.
+// Numbers: every weight is dequantized exactly as dequant_i8 / dequant_i4 write it, wt((float) q · s), so the
+// products are the scratch path's; the tensor cores sum them in f32, in another order than cuBLAS: the difference
+// is summation order only (bounded in MixedGemmGpuTests). A block owns whole output elements (no split over the
+// columns) and runs the k steps in order, so an element's additions do not depend on the tile, the block or the
+// number of rows: a row's result is the same alone or in a batch, with either tile (the mma computes each of its 8
+// columns on its own; the GPU test checks rows bit for bit across row counts and tiles). Split over the columns:
+// passes of few rows have too few tiles to keep enough weight bytes in flight (the bytes in flight are out_dim ·
+// (MG_STAGES - 1) · 32 whatever the tile), so up to MixedGemm.SPLIT_MAX_ROWS rows the k steps are split over
+// gridDim.z blocks, each storing its sums into a workspace that mixgemm_reduce adds in split order. The split count
+// depends on out_dim and in_dim only (MixedGemm.splits), so rows stay the same at any row count up to that limit;
+// across it a row's sums are ordered differently (the same F32 bound).
+//
+// Tiles: the mma's 16 rows are weight rows (output features), its 8 columns activation rows (the weights are the
+// row-major A operand as they are stored, the activations the column-major B operand), MG_STAGES - 1 steps' loads in
+// flight while one is computed. A block computes 32·WF
+// features × 8·NT·WT activation rows, warp (wf, wt) 32 features (2 mma row tiles) × 8·NT rows. A step of MG_BK = 32
+// columns: thread (g = lane / 4, t = lane % 4) reads columns 8t .. 8t + 7 of its weight rows g and g + 8 (int8: 8
+// bytes, int4: one 32-bit word) and of activation row g of every column tile (16 bytes, one shared load), and runs
+// two mmas, j = 0 on columns 8t .. 8t + 3 and j = 1 on 8t + 4 .. 8t + 7: its k slots 2t, 2t + 1 hold columns
+// 8t + 4j + {0, 1}, slots 2t + 8, 2t + 9 columns 8t + 4j + {2, 3}, in A and B alike (a permutation of the 16 k
+// of each mma; the products are the same). Shared memory rows are 64 bytes (activations), 32 or 16 (weights): the
+// loads of a quarter or half warp cover consecutive bytes, no bank conflicts. Rows and features past the end are
+// loaded as zeros (cp.async's src-size 0) and not stored. Needs in_dim % 32 == 0, for int4 group_size % 32 == 0 (a
+// step has one scale per row), W, in 16-byte aligned (MixedGemm.applies). Grid: (ceil(rows / (8·NT·WT)),
+// ceil(out_dim / (32·WF))), 32·WF·WT threads; activation tiles along x, so that the blocks in flight share weights.
+#define MG_BK 32
+
+// The shared-memory address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned mg_smem(const void* p) {
+    unsigned a;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+}
+
+// 16 (or, for the int4 scales, 4) bytes from global to shared memory without passing through registers; zeros when
+// !valid (src must still be a mapped address).
+__device__ __forceinline__ void mg_cp16(void* dst, const void* src, bool valid) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(mg_smem(dst)), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+#else
+    *(uint4*) dst = valid ? *(const uint4*) src : make_uint4(0, 0, 0, 0);
+#endif
+}
+
+__device__ __forceinline__ void mg_cp4(void* dst, const void* src, bool valid) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(mg_smem(dst)), "l"(src), "r"(valid ? 4 : 0)
+                 : "memory");
+#else
+    *(unsigned*) dst = valid ? *(const unsigned*) src : 0u;
+#endif
+}
+
+__device__ __forceinline__ void mg_commit() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+// Waits until at most N of this thread's committed copy groups are still in flight.
+template <int N>
+__device__ __forceinline__ void mg_wait() {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#endif
+}
+
+// Two floats as a pair of wt (lo in the low half), rounded to nearest even as f2wt does.
+__device__ __forceinline__ unsigned mg_pack(float lo, float hi) {
+#if __CUDA_ARCH__ >= 800
+    unsigned r;
+#if WEIGHT_F16
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+#else
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+#endif
+    return r;
+#else
+    return (unsigned) f2wt(lo) | ((unsigned) f2wt(hi) << 16);
+#endif
+}
+
+// The 4 signed bytes of u (column order) as floats: the byte ^ 0x80 = q + 128 into the mantissa of 2^23, minus
+// 2^23 + 128 (exact).
+__device__ __forceinline__ void mg_i8x4(unsigned u, float* f) {
+    unsigned b = u ^ 0x80808080u;
+    f[0] = __uint_as_float(__byte_perm(b, 0x4b000000u, 0x7440)) - 8388736.0f;
+    f[1] = __uint_as_float(__byte_perm(b, 0x4b000000u, 0x7441)) - 8388736.0f;
+    f[2] = __uint_as_float(__byte_perm(b, 0x4b000000u, 0x7442)) - 8388736.0f;
+    f[3] = __uint_as_float(__byte_perm(b, 0x4b000000u, 0x7443)) - 8388736.0f;
+}
+
+template <int Q, int WF, int WT, int NT, int MG_STAGES>
+__device__ __forceinline__ void mixgemm(const unsigned char* __restrict__ w, const float* __restrict__ scales,
+                                        int group_size, const wt* __restrict__ in, float* __restrict__ out, int out_dim,
+                                        int in_dim, int rows, int accumulate, float* __restrict__ partial) {
+    constexpr int BF = 32 * WF;           // features (weight rows) of a block
+    constexpr int BT = 8 * NT * WT;       // activation rows of a block
+    constexpr int THREADS = 32 * WF * WT;
+    constexpr int WB = Q == 8 ? 32 : 16;  // bytes of a weight row in one step
+    __shared__ __align__(16) unsigned char xs[MG_STAGES][BT * 64];
+    __shared__ __align__(16) unsigned char ws[MG_STAGES][BF * WB];
+    __shared__ __align__(16) float ss[MG_STAGES][Q == 4 ? BF : 1];  // int4 scales (int8: unused)
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    const int warp = tid >> 5;
+    const int wf = warp % WF;
+    const int wtk = warp / WF;
+    const int g = lane >> 2;
+    const int t = lane & 3;
+    const long m0 = (long) blockIdx.x * BT;
+    const long n0 = (long) blockIdx.y * BF;
+    // split over the columns (gridDim.z > 1): this block's steps, its sums to partial[z][rows][out_dim]
+    const int first = (int) ((long) blockIdx.z * (in_dim / MG_BK) / gridDim.z);
+    const int steps = (int) ((long) (blockIdx.z + 1) * (in_dim / MG_BK) / gridDim.z) - first;
+    const long w_row = Q == 8 ? (long) in_dim : (long) in_dim / 2;
+    const int groups = in_dim / group_size;
+    float s8[2][2];  // int8: the scales of the thread's 4 weight rows
+    if (Q == 8) {
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                long n = n0 + wf * 32 + mt * 16 + g + 8 * h;
+                s8[mt][h] = n < out_dim ? scales[n] : 0.0f;
+            }
+        }
+    }
+    auto load = [&](int stage, int s) {
+#pragma unroll
+        for (int c = tid; c < BT * 4; c += THREADS) {
+            long m = m0 + (c >> 2);
+            bool ok = m < rows;
+            mg_cp16(&xs[stage][c * 16], in + (ok ? m : 0) * in_dim + (long) s * MG_BK + (c & 3) * 8, ok);
+        }
+#pragma unroll
+        for (int c = tid; c < BF * WB / 16; c += THREADS) {
+            long n = n0 + c / (WB / 16);
+            bool ok = n < out_dim;
+            mg_cp16(&ws[stage][c * 16], w + (ok ? n : 0) * w_row + (long) s * WB + (c % (WB / 16)) * 16, ok);
+        }
+        if (Q == 4) {
+#pragma unroll
+            for (int c = tid; c < BF; c += THREADS) {
+                long n = n0 + c;
+                bool ok = n < out_dim;
+                mg_cp4(&ss[stage][c], scales + (ok ? n : 0) * groups + (s * MG_BK) / group_size, ok);
+            }
+        }
+    };
+    float acc[2][NT][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                acc[mt][nt][e] = 0.0f;
+            }
+        }
+    }
+#pragma unroll
+    for (int p = 0; p < MG_STAGES - 1; p++) {
+        if (p < steps) {
+            load(p, first + p);
+        }
+        mg_commit();
+    }
+    for (int s = 0; s < steps; s++) {
+        mg_wait<MG_STAGES - 2>();  // step s has landed (this thread's copies) ...
+        __syncthreads();           // ... everyone's, and everyone is done with step s - 1's stage
+        if (s + MG_STAGES - 1 < steps) {
+            load((s + MG_STAGES - 1) % MG_STAGES, first + s + MG_STAGES - 1);
+        }
+        mg_commit();
+        const int stage = s % MG_STAGES;
+        unsigned a[2][2][4];  // [row tile][mma j][register]
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+            const int r = wf * 32 + mt * 16 + g;
+            float lo[8];
+            float hi[8];
+            float s_lo;
+            float s_hi;
+            if (Q == 8) {
+                uint2 vl = *reinterpret_cast<const uint2*>(&ws[stage][r * 32 + 8 * t]);
+                uint2 vh = *reinterpret_cast<const uint2*>(&ws[stage][(r + 8) * 32 + 8 * t]);
+                mg_i8x4(vl.x, lo);
+                mg_i8x4(vl.y, lo + 4);
+                mg_i8x4(vh.x, hi);
+                mg_i8x4(vh.y, hi + 4);
+                s_lo = s8[mt][0];
+                s_hi = s8[mt][1];
+            } else {
+                unpack_i4x8(*reinterpret_cast<const unsigned*>(&ws[stage][r * 16 + 4 * t]), lo);
+                unpack_i4x8(*reinterpret_cast<const unsigned*>(&ws[stage][(r + 8) * 16 + 4 * t]), hi);
+                s_lo = ss[stage][r];
+                s_hi = ss[stage][r + 8];
+            }
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+                a[mt][j][0] = mg_pack(lo[4 * j] * s_lo, lo[4 * j + 1] * s_lo);
+                a[mt][j][1] = mg_pack(hi[4 * j] * s_hi, hi[4 * j + 1] * s_hi);
+                a[mt][j][2] = mg_pack(lo[4 * j + 2] * s_lo, lo[4 * j + 3] * s_lo);
+                a[mt][j][3] = mg_pack(hi[4 * j + 2] * s_hi, hi[4 * j + 3] * s_hi);
+            }
+        }
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            uint4 x = *reinterpret_cast<const uint4*>(&xs[stage][((wtk * NT + nt) * 8 + g) * 64 + 16 * t]);
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                q4_mma(acc[mt][nt], a[mt][0][0], a[mt][0][1], a[mt][0][2], a[mt][0][3], x.x, x.y);
+                q4_mma(acc[mt][nt], a[mt][1][0], a[mt][1][1], a[mt][1][2], a[mt][1][3], x.z, x.w);
+            }
+        }
+    }
+    mg_wait<0>();
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++) {
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                long n = n0 + wf * 32 + mt * 16 + g + 8 * (e >> 1);  // c0, c1: row g; c2, c3: row g + 8
+                long m = m0 + (wtk * NT + nt) * 8 + 2 * t + (e & 1);  // c0, c2: column 2t; c1, c3: 2t + 1
+                if (n < out_dim && m < rows) {
+                    if (gridDim.z > 1) {
+                        partial[((long) blockIdx.z * rows + m) * out_dim + n] = acc[mt][nt][e];
+                    } else {
+                        float* o = out + m * out_dim + n;
+                        *o = accumulate ? *o + acc[mt][nt][e] : acc[mt][nt][e];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// _l: 128 features × 128 rows, 8 warps (4 × 2, each 32 × 64), 4 stages (48 KiB of shared memory for int8, the static
+// limit; one block an SM by its registers); _s: 64 × 64, 4 warps (2 × 2, each 32 × 32), 6 stages (36 KiB, ≈ 4 blocks
+// an SM): the more steps in flight, the more weight bytes stream while the tensor cores work.
+#define MIXGEMM_KERNEL(NAME, Q, WF, WT, NT, STAGES)                                                                       \
+    extern "C" __global__ void __launch_bounds__(32 * WF * WT)                                                     \
+    NAME(const unsigned char* __restrict__ w, const float* __restrict__ scales, int group_size,                    \
+         const wt* __restrict__ in, float* __restrict__ out, int out_dim, int in_dim, int rows, int accumulate,   \
+         float* __restrict__ partial) {                                                                            \
+        mixgemm<Q, WF, WT, NT, STAGES>(w, scales, group_size, in, out, out_dim, in_dim, rows, accumulate, partial);       \
+    }
+MIXGEMM_KERNEL(mixgemm_i8_l, 8, 4, 2, 8, 4)
+MIXGEMM_KERNEL(mixgemm_i8_s, 8, 2, 2, 4, 6)
+MIXGEMM_KERNEL(mixgemm_i4_l, 4, 4, 2, 8, 4)
+MIXGEMM_KERNEL(mixgemm_i4_s, 4, 2, 2, 4, 6)
+
+// The split sums of a mixgemm launch over gridDim.z = splits (count = rows · out_dim each), added in split order,
+// then stored or added to out (one addition, as the unsplit kernel's). Grid-stride over count.
+extern "C" __global__ void mixgemm_reduce(const float* __restrict__ partial, float* __restrict__ out, long count,
+                                          int splits, int accumulate) {
+    for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < count; i += (long) gridDim.x * blockDim.x) {
+        float v = partial[i];
+        for (int z = 1; z < splits; z++) {
+            v += partial[z * count + i];
+        }
+        out[i] = accumulate ? out[i] + v : v;
+    }
+}
+
 // ---- token sampling on the device (SequenceChunk.LogitsMode.SAMPLE) ----
 //
 // One token per row drawn from softmax(logits / temperature) after top-k, top-p and min-p, exactly as
