@@ -87,6 +87,10 @@ final class VectorLanes {
         return BYTES_MASKED ? ByteVector.fromMemorySegment(B, seg, b, LE, FIRST_L) : ByteVector.fromMemorySegment(B, seg, b, LE);
     }
 
+    static FloatVector loadI8(MemorySegment seg, long b) {
+        return (FloatVector) loadBytes(seg, b).convertShape(VectorOperators.B2F, F, 0);
+    }
+
     /** The packed int4 bytes of one column: each byte's low nibble is a row of the first vector, its high nibble of the second. */
     static IntVector loadI4(MemorySegment seg, long b) {
         return (IntVector) loadBytes(seg, b).convertShape(VectorOperators.B2I, I, 0);
