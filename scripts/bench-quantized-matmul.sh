@@ -3,7 +3,7 @@
 # shapes, the formats interleaved in every round: where a quantized engine's kernels gain or lose against float32.
 #
 #   scripts/bench-quantized-matmul.sh [rounds]      (default 7; prints a Markdown table)
-#   BENCH=IntegerDotBench scripts/bench-quantized-matmul.sh [rounds]   (the W4A8 inner-loop candidates, default 8)
+#   BENCH=IntegerDotBench scripts/bench-quantized-matmul.sh [rounds]   (the W4A8 and W8A8 inner-loop candidates, default 8)
 #
 # Compiles trtllm-core's test classes first (Maven, offline when the dependencies are cached). A benchmark, not a
 # test: CI does not run it. The class is trtllm-core/src/test/java/io/trtllm/runtime/cpu/QuantizedMatmulBench.java.

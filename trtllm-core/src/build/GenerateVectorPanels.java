@@ -106,13 +106,14 @@ public final class GenerateVectorPanels {
         emit("package io.trtllm.runtime.cpu;");
         emit("");
         for (String name : List.of("F", "L", "high", "loadBF16", "loadF16", "loadF32", "loadI4", "loadI8", "loadScales",
-                "low", "store")) {
+                "low")) {
             emit("import static io.trtllm.runtime.cpu.VectorLanes." + name + ";");
         }
         emit("");
         emit("import java.lang.foreign.MemorySegment;");
         emit("import jdk.incubator.vector.FloatVector;");
         emit("import jdk.incubator.vector.IntVector;");
+        emit("import jdk.incubator.vector.VectorMask;");
         emit("");
         emit("/**");
         emit(" * The matmul microkernels of {@link VectorKernels}: per input column, the panel's two weight vectors");
@@ -244,17 +245,37 @@ public final class GenerateVectorPanels {
             }
             indent--;
             emit("}");
-            for (int i = 0; i < tokens; i++) {
-                emit("store(" + acc("t", tokens, i, 0) + ", " + acc("t", tokens, i, 1) + ", out, " + row(i) + ", valid);");
-            }
+            stores(tokens, "t", "", "");
         } else {
             kind.scales().forEach(this::emit);
-            String mul0 = kind.scales().isEmpty() ? "" : ".mul(s0)";
-            String mul1 = kind.scales().isEmpty() ? "" : ".mul(s1)";
-            for (int i = 0; i < tokens; i++) {
-                emit("store(" + acc("a", tokens, i, 0) + mul0 + ", " + acc("a", tokens, i, 1) + mul1 + ", out, " + row(i)
-                        + ", valid);");
-            }
+            boolean scaled = !kind.scales().isEmpty();
+            stores(tokens, "a", scaled ? ".mul(s0)" : "", scaled ? ".mul(s1)" : "");
+        }
+        indent--;
+        emit("}");
+    }
+
+    /**
+     * The outputs' stores, written out: whole vectors when the panel's rows are all valid, masked ones otherwise.
+     * Not a call to a helper taking the vectors: where C2 declined to inline it (its node budget spent on an
+     * eight-token kernel, "NodeCountInliningCutoff"), the sixteen accumulators were boxed and the INT8 and INT4
+     * eight-token kernels ran 3 and 10 times slower (docs/PERFORMANCE.md, issue 21 item 4, branch i21-int8load).
+     * The Vector API methods called here are all {@code @ForceInline}, which that budget does not stop.
+     */
+    private void stores(int tokens, String prefix, String mul0, String mul1) {
+        emit("if (valid == 2 * L) {");
+        indent++;
+        for (int i = 0; i < tokens; i++) {
+            emit(acc(prefix, tokens, i, 0) + mul0 + ".intoArray(out, " + row(i) + ");");
+            emit(acc(prefix, tokens, i, 1) + mul1 + ".intoArray(out, " + row(i) + " + L);");
+        }
+        indent--;
+        emit("} else {");
+        indent++;
+        emit("VectorMask<Float> m0 = F.indexInRange(0, valid), m1 = F.indexInRange(L, valid);");
+        for (int i = 0; i < tokens; i++) {
+            emit(acc(prefix, tokens, i, 0) + mul0 + ".intoArray(out, " + row(i) + ", m0);");
+            emit(acc(prefix, tokens, i, 1) + mul1 + ".intoArray(out, " + row(i) + " + L, m1);");
         }
         indent--;
         emit("}");
