@@ -17,11 +17,11 @@
 # rounds interleaved, regex and the 20-property JSON schema; LLAMA8B_GUIDED_ROUNDS, default 3).
 # "maxload" adds 128/128 at more than 256 concurrent (LLAMA8B_MAX_CONCURRENCY, default "512 1024"; max_batch_size the
 # same, twice as many requests, the KV cache at LLAMA8B_KV_FRACTION of the free memory): issue 15's "max load".
-# "fa" adds the 2,048-token TTFT bench of "long" with prefill attention through attention_fa
-# (-Dtrtllm.cuda.attention.fa=true, branch i15-attn); run it with "long" in the same call for the baseline.
 # "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
 # 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests, with the KV cache given
 # LLAMA8B_KV_FRACTION (default 0.9, TensorRT-LLM's default kv_cache_free_gpu_mem_fraction) of the free device memory.
+# "fa" adds the 2,048-token TTFT bench of "long" with prefill attention through attention_fa
+# (-Dtrtllm.cuda.attention.fa=true, branch i15-attn); run it with "long" in the same call for the baseline.
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
