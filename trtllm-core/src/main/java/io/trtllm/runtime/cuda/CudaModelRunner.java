@@ -131,7 +131,7 @@ final class CudaModelRunner implements ModelRunner {
     static final String SMALL_SPLITS = "trtllm.cuda.attention.smallSplits";
     /**
      * System property: {@code true} runs prefill tiles through {@code attention_fa} ({@link AttentionPlan#FA_TILE_ROWS}
-     * rows a tile) instead of {@code attention_tc}. Opt-in until a GPU run has checked and timed it (docs/GPU-TESTS.md,
+     * rows a tile) instead of {@code attention_tc}, in engines whose KV cache holds the weights' 16-bit type. Opt-in until a GPU run has checked and timed it (docs/GPU-TESTS.md,
      * branch i15-attn).
      */
     static final String ATTENTION_FA = "trtllm.cuda.attention.fa";
@@ -358,7 +358,10 @@ final class CudaModelRunner implements ModelRunner {
             this.decodeHeadsPerBlock = gqa ? AttentionPlan.decodeHeadsPerBlock(config.numHeads() / config.numKvHeads()) : 1;
             this.attentionReduceFn = kernels.function("attention_reduce");
             this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
-            this.attentionFaFn = attentionTcFn != null && Boolean.getBoolean(ATTENTION_FA) ? kernels.function("attention_fa") : null;
+            // attention_fa's copies overlap the mma only where the cache holds the mma's type (cp.async); an FP8 cache
+            // would run it with synchronous copies at one block an SM, so FP8-KV engines keep attention_tc.
+            this.attentionFaFn = attentionTcFn != null && kvType == weightType && Boolean.getBoolean(ATTENTION_FA)
+                    ? kernels.function("attention_fa") : null;
             this.spinFn = kernels.function("spin_wait");
             this.chainFn = kernels.function("chain_tokens");
             this.siluMulFn = kernels.function("silu_mul");
