@@ -20,8 +20,6 @@
 # "long" adds the other shapes of issue 15: TTFT of a 2,048-token prompt at batch 1 (bench --latency), and
 # 2048/128 and 128/2048 at LLAMA8B_LONG_CONCURRENCY (default 128) concurrent requests, with the KV cache given
 # LLAMA8B_KV_FRACTION (default 0.9, TensorRT-LLM's default kv_cache_free_gpu_mem_fraction) of the free device memory.
-# "fa" adds the 2,048-token TTFT bench of "long" with prefill attention through attention_fa
-# (-Dtrtllm.cuda.attention.fa=true, branch i15-attn); run it with "long" in the same call for the baseline.
 set -uo pipefail
 steps=" ${LLAMA8B_STEPS:-make ours hf} "
 out="${OUT:-$(pwd)/gpu-out}"; mkdir -p "$out"
@@ -79,11 +77,6 @@ for g in regex json; do
 "$java" "${flags[@]}" -cp "$work/test-classes:$cp" io.trtllm.sampling.guided.GuidedSampledDecodeBench "$model" cuda "$g" \
   "${LLAMA8B_GUIDED_ROUNDS:-3}" 128 32 512 2>&1 | grep -v "^WARNING" | tee "$out/llama8b-guided-$g.txt"
 done
-fi
-if [[ "$steps" == *" fa "* ]]; then
-"$java" "${flags[@]}" -Dtrtllm.cuda.attention.fa=true -cp "$cli_cp" io.trtllm.cli.Main bench --latency --backend cuda \
-  --model "$model" --max-seq-len 2304 --max-tokens 128 --prefill-tokens 2048 --runs 3 --warmup-runs 1 2>&1 \
-  | grep -v "^WARNING" | tee "$out/llama8b-latency-2048-fa.txt"
 fi
 if [[ "$steps" == *" long "* ]]; then
 c="${LLAMA8B_LONG_CONCURRENCY:-128}"
