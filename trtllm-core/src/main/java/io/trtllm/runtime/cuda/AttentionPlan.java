@@ -29,6 +29,10 @@ import java.util.List;
 record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys) {
     /** Query rows per tile of {@code attention_tc} (kernels.cu's TC_M). */
     static final int TILE_ROWS = 64;
+    /** Query rows per tile of {@code attention_fa} (kernels.cu's FA_M with its default FA_WARPS of 8). */
+    static final int FA_TILE_ROWS = 128;
+    /** Threads per block of {@code attention_fa} with {@link #FA_TILE_ROWS} (32 per 16 rows). */
+    static final int FA_THREADS = 256;
     /** Chunks of fewer rows run as decode rows. */
     static final int TILE_MIN_ROWS = 2;
     /** Context positions per split below which a decode row is not split (kernels.cu's SPLIT_KEYS). */
@@ -126,12 +130,24 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys)
      * {@code -Dtrtllm.cuda.attention.smallSplits=true}, opt-in until a GPU run has measured it).
      */
     static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window, boolean smallSplits) {
+        return of(chunks, padded, tiles, window, smallSplits, TILE_ROWS);
+    }
+
+    /**
+     * {@link #of(List, int, boolean, int, boolean)} in tiles of up to {@code tileRows} rows: {@link #TILE_ROWS} for
+     * {@code attention_tc}, {@link #FA_TILE_ROWS} (or 64, kernels.cu's FA_WARPS=4) for {@code attention_fa}.
+     */
+    static AttentionPlan of(List<SequenceChunk> chunks, int padded, boolean tiles, int window, boolean smallSplits,
+                            int tileRows) {
+        if (tileRows != TILE_ROWS && tileRows != FA_TILE_ROWS) {
+            throw new IllegalArgumentException("tileRows must be " + TILE_ROWS + " or " + FA_TILE_ROWS + ", got " + tileRows);
+        }
         int rows = 0;
         int tileCount = 0;
         for (SequenceChunk c : chunks) {
             rows += c.length();
             if (tiles && c.length() >= TILE_MIN_ROWS) {
-                tileCount += (c.length() + TILE_ROWS - 1) / TILE_ROWS;
+                tileCount += (c.length() + tileRows - 1) / tileRows;
             }
         }
         int padding = Math.max(0, padded - chunks.size());
@@ -149,10 +165,10 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys)
         for (int s = 0; s < chunks.size(); s++) {
             SequenceChunk c = chunks.get(s);
             if (tiles && c.length() >= TILE_MIN_ROWS) {
-                for (int first = 0; first < c.length(); first += TILE_ROWS) {
+                for (int first = 0; first < c.length(); first += tileRows) {
                     tileTable[t++] = s;
                     tileTable[t++] = row + first;
-                    tileTable[t++] = Math.min(TILE_ROWS, c.length() - first);
+                    tileTable[t++] = Math.min(tileRows, c.length() - first);
                     tileTable[t++] = c.startPosition() + first;
                 }
             } else {
@@ -173,5 +189,21 @@ record AttentionPlan(int[] tiles, int[] decodeRows, int splitCap, int splitKeys)
     /** Tiles of {@code attention_tc}. */
     int tileCount() {
         return tiles.length / 4;
+    }
+
+    /**
+     * Blocks of {@code attention_fa} over {@code tileCount} tiles of {@code heads} query heads: one grid dimension
+     * (the head fastest, kernels.cu says why), whose size CUDA takes up to 2³¹ − 1.
+     */
+    static int faBlocks(int tileCount, int heads) {
+        if (tileCount < 0 || heads < 1) {
+            throw new IllegalArgumentException("attention_fa over " + tileCount + " tiles of " + heads + " heads");
+        }
+        try {
+            return Math.multiplyExact(tileCount, heads);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("attention_fa over " + tileCount + " tiles of " + heads
+                    + " heads exceeds a grid dimension (2^31 - 1 blocks)", e);
+        }
     }
 }

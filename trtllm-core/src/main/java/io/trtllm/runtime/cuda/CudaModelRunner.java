@@ -83,6 +83,8 @@ import org.slf4j.LoggerFactory;
  * which read each key and value once; H100, 2026-12-07: within the row kernel's bound, batched = alone bit for bit,
  * 8B-shape decode 256 @ 256 214 µs against 603 µs per head), {@code trtllm.cuda.attention=heads} through
  * {@code attention_decode} (one block per row and query head, for comparison);
+ * {@code trtllm.cuda.attention.fa=true} sends prefill tiles through {@code attention_fa} (128-row tiles, K/V copies
+ * overlapped with the mma) instead of {@code attention_tc} ({@link #ATTENTION_FA}; opt-in until its GPU run);
  * {@code trtllm.cuda.profile=true} measures the GPU time of each step of every pass ({@link StepProfile}, CUDA
  * graphs off), logged at debug level and read by {@link #profile()}.
  * {@code trtllm.cuda.fp8Gemm} chooses how an FP8 engine multiplies ({@link Fp8GemmMode}): {@code auto} (the default)
@@ -127,6 +129,12 @@ final class CudaModelRunner implements ModelRunner {
      * head. Opt-in until a GPU run has checked and timed it (docs/PERFORMANCE.md, branch i15-int4).
      */
     static final String SMALL_SPLITS = "trtllm.cuda.attention.smallSplits";
+    /**
+     * System property: {@code true} runs prefill tiles through {@code attention_fa} ({@link AttentionPlan#FA_TILE_ROWS}
+     * rows a tile) instead of {@code attention_tc}, in engines whose KV cache holds the weights' 16-bit type. Opt-in until a GPU run has checked and timed it (docs/GPU-TESTS.md,
+     * branch i15-attn).
+     */
+    static final String ATTENTION_FA = "trtllm.cuda.attention.fa";
     /** The hook that runners constructed from now on get (GPU tests only; see {@link PassHook}). */
     private static volatile @Nullable PassHook installedHook;
     /** System property: {@code auto}, {@code true} or {@code false}, see {@link Fp8GemmMode} and the class comment. */
@@ -168,6 +176,8 @@ final class CudaModelRunner implements ModelRunner {
     private final CUfunc_st attentionReduceFn;
     /** attention_tc, or null where the model's heads do not fit it ({@link AttentionPlan#tensorCores}). */
     private final @Nullable CUfunc_st attentionTcFn;
+    /** attention_fa with {@link #ATTENTION_FA} (where attention_tc compiles), else null: tiles through attention_tc. */
+    private final @Nullable CUfunc_st attentionFaFn;
     /** False with {@code trtllm.cuda.attention=rows}: every row through {@code attention}. */
     private final boolean attentionKernels;
     /** Whether small decode passes split their attention from 32 positions ({@link #SMALL_SPLITS}). */
@@ -348,6 +358,10 @@ final class CudaModelRunner implements ModelRunner {
             this.decodeHeadsPerBlock = gqa ? AttentionPlan.decodeHeadsPerBlock(config.numHeads() / config.numKvHeads()) : 1;
             this.attentionReduceFn = kernels.function("attention_reduce");
             this.attentionTcFn = AttentionPlan.tensorCores(config.headDim()) ? kernels.function("attention_tc") : null;
+            // attention_fa's copies overlap the mma only where the cache holds the mma's type (cp.async); an FP8 cache
+            // would run it with synchronous copies at one block an SM, so FP8-KV engines keep attention_tc.
+            this.attentionFaFn = attentionTcFn != null && kvType == weightType && Boolean.getBoolean(ATTENTION_FA)
+                    ? kernels.function("attention_fa") : null;
             this.spinFn = kernels.function("spin_wait");
             this.chainFn = kernels.function("chain_tokens");
             this.siluMulFn = kernels.function("silu_mul");
@@ -899,7 +913,8 @@ final class CudaModelRunner implements ModelRunner {
     /** Sets the pass's {@link #plan} and grows the split decode's scratch to it. */
     private void planAttention(List<SequenceChunk> chunks, int padded) {
         Integer window = config.slidingWindow();
-        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window, smallSplits);
+        plan = AttentionPlan.of(chunks, padded, attentionTcFn != null, window == null ? 0 : window, smallSplits,
+                attentionFaFn != null ? AttentionPlan.FA_TILE_ROWS : AttentionPlan.TILE_ROWS);
         if (attentionKernels && plan.splitCap() > 1) {
             attentionScratch.ensure((long) plan.decodeRows().length * config.numHeads() * plan.splitCap()
                     * (config.headDim() + 2) * Float.BYTES);
@@ -1045,8 +1060,13 @@ final class CudaModelRunner implements ModelRunner {
         }
         if (plan.tileCount() > 0) {
             kernels.args().ptr(a.qkv).ptr(kvCache.keys(l)).ptr(kvCache.values(l)).ptr(in.tiles()).ptr(in.tables())
-                    .ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att)
-                    .launch(attentionTcFn, "attention_tc", plan.tileCount(), c.numHeads(), 128, stream);
+                    .ptr(in.stride()).i32(kvSpec.blockSize()).f32(scale).ptr(a.att);
+            if (attentionFaFn != null) {
+                kernels.launch(attentionFaFn, "attention_fa", AttentionPlan.faBlocks(plan.tileCount(), c.numHeads()), 1,
+                        AttentionPlan.FA_THREADS, stream);
+            } else {
+                kernels.launch(attentionTcFn, "attention_tc", plan.tileCount(), c.numHeads(), 128, stream);
+            }
         }
         int decodeRows = plan.decodeRows().length;
         if (decodeRows > 0) {

@@ -727,6 +727,265 @@ attention_tc(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, co
         }
     }
 }
+
+// ---- attention_fa: attention_tc's math in 128-row tiles, K/V loads overlapped with the mma (-Dtrtllm.cuda.attention.fa) ----
+// FlashAttention-2's schedule on the same fragments as attention_tc: FA_WARPS warps of 16 rows each (FA_M = 128
+// query rows per block, AttentionPlan.FA_TILE_ROWS), so each K/V tile brought into shared memory serves twice the
+// rows; the V tile of a step is copied (cp.async, where kv_t is wt) while the warps compute S = Q·Kᵀ, and the next
+// step's K tile while they compute the softmax and O += P·V, so that only one K and one V tile (34.8 KB) are held.
+// K's B fragments come by ldmatrix (x4: two 8-key tiles of 16 dims), 16-bit packing by cvt.rn.bf16x2 / f16x2.
+// A warp skips a key tile that is masked in full for all its rows (past its last row, before its first row's
+// window) and masks only the tiles that cross one of its rows' bounds. Grid: tiles × N_HEADS blocks in one
+// dimension, the head fastest and the tile table taken from its end, so that the longest tiles of a prompt (the
+// last ones, most keys) start first and the query heads of one KV head run side by side (their K/V reads meet in
+// L2). Batch invariance as attention_tc: key tiles start at multiples of FA_N (absolute positions) whatever tile a
+// row is in, a skipped or masked tile leaves a row's m, l, o exactly as they were (corr = 1 or, before its first
+// key, 0 on zeros; p = 0), so a row computes the same in any tile, alone or batched.
+#ifndef FA_WARPS
+// The runner's 8 (AttentionPlan.FA_TILE_ROWS); -DFA_WARPS=4: 64-row tiles, two blocks an SM (CudaAttentionGpuTests).
+#define FA_WARPS 8
+#endif
+#if FA_WARPS != 4 && FA_WARPS != 8
+#error "FA_WARPS is 4 or 8"
+#endif
+#define FA_M (16 * FA_WARPS)
+#define FA_N 64
+#define FA_CHUNKS (FA_N * (HEAD_DIM / 8))  // 16-byte chunks of a K or V tile
+#if (KV_BF16 && !WEIGHT_F16) || (KV_F16 && WEIGHT_F16)
+#define FA_ASYNC 1
+#else
+#define FA_ASYNC 0
+#endif
+
+// Two floats as a pair of wt in one 32-bit register, the first in the low half: tc_pack in one instruction (round
+// to nearest even as f2wt; NaN as the canonical NaN).
+__device__ __forceinline__ unsigned fa_pack(float lo, float hi) {
+    unsigned r;
+#if WEIGHT_F16
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+#else
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+#endif
+    return r;
+}
+
+// The tile of keys [k0, k0 + FA_N) of cache (K or V) into dst, keys past last as zeros: cp.async (16 bytes, L2
+// only) where kv_t is wt, to be waited for by fa_wait; else converted through registers.
+__device__ __forceinline__ void fa_load(wt (*dst)[TC_PAD], const kv_t* __restrict__ cache, const int* table,
+                                        int block_size, int kvh, int k0, int last) {
+#pragma unroll
+    for (int j = 0; j < (FA_CHUNKS + 32 * FA_WARPS - 1) / (32 * FA_WARPS); j++) {
+        int i = threadIdx.x + j * 32 * FA_WARPS;
+        if (FA_CHUNKS % (32 * FA_WARPS) == 0 || i < FA_CHUNKS) {
+            int key = i / (HEAD_DIM / 8);
+            int c = (i % (HEAD_DIM / 8)) * 8;
+            int p = k0 + key;
+            wt* d = &dst[key][c];
+            if (p <= last) {
+                long off = ((long) table[p / block_size] * block_size + p % block_size) * KV_DIM + kvh * HEAD_DIM + c;
+#if FA_ASYNC
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(tc_smem(d)), "l"(cache + off) : "memory");
+#else
+                tc_copy8(d, cache + off);
+#endif
+            } else {
+                *(uint4*) d = make_uint4(0, 0, 0, 0);
+            }
+        }
+    }
+#if FA_ASYNC
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+// Waits for this thread's copies of fa_load; the caller's __syncthreads then makes every thread's visible.
+__device__ __forceinline__ void fa_wait() {
+#if FA_ASYNC
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(32 * FA_WARPS, 8 / FA_WARPS)
+attention_fa(const float* __restrict__ qkv, const kv_t* __restrict__ k_cache, const kv_t* __restrict__ v_cache,
+             const int4* __restrict__ tiles, const int* __restrict__ block_tables,
+             const int* __restrict__ table_stride, int block_size, float scale, wt* __restrict__ out) {
+    __shared__ __align__(16) wt sk[FA_N][TC_PAD];
+    __shared__ __align__(16) wt sv[FA_N][TC_PAD];
+    const int h = blockIdx.x % N_HEADS;
+    const int4 tile = tiles[gridDim.x / N_HEADS - 1 - blockIdx.x / N_HEADS];  // {sequence, first row, rows, first position}
+    const int kvh = h / GROUP;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int g = lane >> 2;  // fragment row (and column of B)
+    const int q4 = lane & 3;  // fragment column pair
+    const int* table = block_tables + (long) tile.x * *table_stride;
+    const int last = tile.w + tile.z - 1;  // the tile's last position
+    // This thread's two rows ra = 16 * warp + g and rb = ra + 8; rows past the tile's end compute on the last
+    // row's query and position and store nothing. The warp's rows: positions [wfirst, wlast], none if !rows.
+    const int ra = warp * 16 + g;
+    const int rb = ra + 8;
+    const int pa = tile.w + min(ra, tile.z - 1);
+    const int pb = tile.w + min(rb, tile.z - 1);
+    const bool rows = warp * 16 < tile.z;
+    const int wfirst = tile.w + warp * 16;
+    const int wlast = tile.w + min(warp * 16 + 15, tile.z - 1);
+
+    unsigned qf[HEAD_DIM / 16][4];
+    {
+        const float* qa = qkv + (long) (tile.y + (pa - tile.w)) * QKV_DIM + h * HEAD_DIM;
+        const float* qb = qkv + (long) (tile.y + (pb - tile.w)) * QKV_DIM + h * HEAD_DIM;
+#pragma unroll
+        for (int kk = 0; kk < HEAD_DIM / 16; kk++) {
+            int d = kk * 16 + 2 * q4;
+            qf[kk][0] = fa_pack(qa[d], qa[d + 1]);
+            qf[kk][1] = fa_pack(qb[d], qb[d + 1]);
+            qf[kk][2] = fa_pack(qa[d + 8], qa[d + 9]);
+            qf[kk][3] = fa_pack(qb[d + 8], qb[d + 9]);
+        }
+    }
+    const float sl2 = scale * 1.4426950408889634f;  // scores in log2 units: exp2f
+    float m[2] = {NEG_INF, NEG_INF};
+    float l[2] = {0.0f, 0.0f};
+    float o[HEAD_DIM / 8][4];
+#pragma unroll
+    for (int n = 0; n < HEAD_DIM / 8; n++) {
+        o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    }
+    int lo = 0;
+#if WINDOW > 0
+    lo = max(0, tile.w - WINDOW + 1);
+#endif
+    lo -= lo % FA_N;
+    fa_load(sk, k_cache, table, block_size, kvh, lo, last);
+    for (int k0 = lo; k0 <= last; k0 += FA_N) {
+        fa_wait();
+        __syncthreads();  // K of this step is in; every warp is done with the previous step's V
+        fa_load(sv, v_cache, table, block_size, kvh, k0, last);
+        bool active = rows && k0 <= wlast;
+#if WINDOW > 0
+        active = active && k0 + FA_N - 1 >= wfirst - WINDOW + 1;
+#endif
+        float s[FA_N / 8][4];
+#pragma unroll
+        for (int n = 0; n < FA_N / 8; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+        }
+        if (active) {
+#pragma unroll
+            for (int kk = 0; kk < HEAD_DIM / 16; kk++) {
+#pragma unroll
+                for (int n = 0; n < FA_N / 8; n += 2) {
+                    // Lanes 0-7: keys of tile n, dims 16kk + 0..7; 8-15: dims + 8; 16-31: the same for tile n + 1.
+                    const wt* kr = &sk[(n + (lane >> 4)) * 8 + (lane & 7)][kk * 16 + ((lane >> 3) & 1) * 8];
+                    unsigned b0, b1, b2, b3;
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                                 : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3) : "r"(tc_smem(kr)));
+                    tc_mma(s[n], qf[kk], b0, b1);
+                    tc_mma(s[n + 1], qf[kk], b2, b3);
+                }
+            }
+        }
+        fa_wait();
+        __syncthreads();  // V of this step is in; every warp is done with K
+        if (k0 + FA_N <= last) {
+            fa_load(sk, k_cache, table, block_size, kvh, k0 + FA_N, last);
+        }
+        if (!active) {
+            continue;
+        }
+        // Masks only where the tile crosses a bound of one of the warp's rows: keys past its first row's position,
+        // or (window) before its last row's window.
+        bool edge = k0 + FA_N - 1 > wfirst;
+#if WINDOW > 0
+        edge |= k0 < wlast - WINDOW + 1;
+#endif
+        float mx[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+        for (int n = 0; n < FA_N / 8; n++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float v = s[n][j] * sl2;
+                if (edge) {
+                    int key = k0 + n * 8 + 2 * q4 + (j & 1);
+                    int p = j < 2 ? pa : pb;
+                    bool out_of_range = key > p;
+#if WINDOW > 0
+                    out_of_range |= key < p - WINDOW + 1;
+#endif
+                    v = out_of_range ? NEG_INF : v;
+                }
+                s[n][j] = v;
+                mx[j >> 1] = fmaxf(mx[j >> 1], v);
+            }
+        }
+        float corr[2];
+        float base[2];
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+            mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+            float m_new = fmaxf(m[i], mx[i]);
+            base[i] = m_new == NEG_INF ? 0.0f : m_new;  // a row with nothing seen yet stays at 0
+            corr[i] = exp2f(m[i] - base[i]);
+            m[i] = m_new;
+            l[i] *= corr[i];
+        }
+#pragma unroll
+        for (int n = 0; n < HEAD_DIM / 8; n++) {
+            o[n][0] *= corr[0];
+            o[n][1] *= corr[0];
+            o[n][2] *= corr[1];
+            o[n][3] *= corr[1];
+        }
+#pragma unroll
+        for (int n = 0; n < FA_N / 8; n++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float e = exp2f(s[n][j] - base[j >> 1]);
+                s[n][j] = e;
+                l[j >> 1] += e;
+            }
+        }
+        // O += P·V as in attention_tc: S's fragments of keys [16kk, 16kk + 16) are P's A fragment for k-step kk, V's
+        // B fragments by ldmatrix.trans.
+#pragma unroll
+        for (int kk = 0; kk < FA_N / 16; kk++) {
+            unsigned a[4] = {fa_pack(s[2 * kk][0], s[2 * kk][1]), fa_pack(s[2 * kk][2], s[2 * kk][3]),
+                             fa_pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), fa_pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+            for (int n = 0; n < HEAD_DIM / 8; n += 2) {
+                const wt* row = &sv[kk * 16 + (lane & 15)][(n + (lane >> 4)) * 8];
+                unsigned b0, b1, b2, b3;
+                asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                             : "=r"(b0), "=r"(b1), "=r"(b2), "=r"(b3) : "r"(tc_smem(row)));
+                tc_mma(o[n], a, b0, b1);
+                tc_mma(o[n + 1], a, b2, b3);
+            }
+        }
+    }
+    if (!rows) {
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+        l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    }
+    float inv_a = 1.0f / l[0];
+    float inv_b = 1.0f / l[1];
+    wt* oa = out + (long) (tile.y + ra) * Q_DIM + h * HEAD_DIM;
+    wt* ob = out + (long) (tile.y + rb) * Q_DIM + h * HEAD_DIM;
+#pragma unroll
+    for (int n = 0; n < HEAD_DIM / 8; n++) {
+        int d = n * 8 + 2 * q4;
+        if (ra < tile.z) {
+            *(unsigned*) (oa + d) = fa_pack(o[n][0] * inv_a, o[n][1] * inv_a);
+        }
+        if (rb < tile.z) {
+            *(unsigned*) (ob + d) = fa_pack(o[n][2] * inv_b, o[n][3] * inv_b);
+        }
+    }
+}
 #endif  // tensor-core attention
 
 // ---- attention_decode / attention_reduce: one query row per sequence, split over long contexts ----

@@ -39,6 +39,112 @@ class AttentionPlanTests {
     }
 
     @Test
+    void attentionFaTilesHoldUpTo128RowsAndTheDecodeRowsStayTheSame() {
+        List<SequenceChunk> chunks = List.of(chunk(0, 130), chunk(40, 1), chunk(500, 3), chunk(7, 1), chunk(1536, 512));
+        AttentionPlan plan = AttentionPlan.of(chunks, 0, true, 0, false, AttentionPlan.FA_TILE_ROWS);
+        assertThat(plan.tiles()).containsExactly(
+                0, 0, 128, 0,
+                0, 128, 2, 128,
+                2, 131, 3, 500,
+                4, 135, 128, 1536,
+                4, 263, 128, 1664,
+                4, 391, 128, 1792,
+                4, 519, 128, 1920);
+        AttentionPlan tc = AttentionPlan.of(chunks, 0, true, 0, false);
+        assertThat(plan.decodeRows()).containsExactly(tc.decodeRows());
+        assertThat(plan.splitCap()).isEqualTo(tc.splitCap());
+        // every row in exactly one tile, as with attention_tc's 64-row tiles
+        boolean[] seen = new boolean[647];
+        for (int t = 0; t < plan.tileCount(); t++) {
+            for (int r = 0; r < plan.tiles()[4 * t + 2]; r++) {
+                assertThat(seen[plan.tiles()[4 * t + 1] + r]).isFalse();
+                seen[plan.tiles()[4 * t + 1] + r] = true;
+            }
+        }
+        for (int d : plan.decodeRows()) {
+            assertThat(seen[d]).isFalse();
+            seen[d] = true;
+        }
+        assertThat(seen).doesNotContain(false);
+        assertThatThrownBy(() -> AttentionPlan.of(chunks, 0, true, 0, false, 96))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("tileRows must be 64 or 128, got 96");
+    }
+
+    /**
+     * kernels.cu's attention_fa loop transcribed (its key tiles from {@code lo}, a warp's {@code active} and
+     * {@code edge}, the mask): over tiles of 128 and 64 rows of prompts and chunks, with and without a window, every
+     * row sees exactly the keys [max(0, pos - window + 1), pos], a tile a warp skips holds none of its rows' keys,
+     * and a tile it does not mask holds only keys of all of them.
+     */
+    @Test
+    void attentionFaScheduleGivesEveryRowExactlyItsRange() {
+        final int n = 64;  // FA_N
+        Random random = new Random(15);
+        for (int window : new int[] {0, 100, 300, 64}) {
+            for (int tileRows : new int[] {AttentionPlan.FA_TILE_ROWS, AttentionPlan.TILE_ROWS}) {
+                for (int trial = 0; trial < 40; trial++) {
+                    int start = trial < 4 ? 0 : random.nextInt(3000);
+                    int length = 2 + random.nextInt(trial < 20 ? 300 : 40);
+                    AttentionPlan plan = AttentionPlan.of(List.of(chunk(start, length)), 0, true, window, false, tileRows);
+                    for (int t = 0; t < plan.tileCount(); t++) {
+                        int rows = plan.tiles()[4 * t + 2];
+                        int first = plan.tiles()[4 * t + 3];
+                        int last = first + rows - 1;
+                        int lo = window > 0 ? Math.max(0, first - window + 1) : 0;
+                        lo -= lo % n;
+                        int[] seen = new int[rows];
+                        for (int warp = 0; warp < tileRows / 16; warp++) {
+                            boolean hasRows = warp * 16 < rows;
+                            int wfirst = first + warp * 16;
+                            int wlast = first + Math.min(warp * 16 + 15, rows - 1);
+                            for (int k0 = lo; k0 <= last; k0 += n) {
+                                boolean active = hasRows && k0 <= wlast && (window == 0 || k0 + n - 1 >= wfirst - window + 1);
+                                boolean edge = k0 + n - 1 > wfirst || (window > 0 && k0 < wlast - window + 1);
+                                for (int r = warp * 16; r < Math.min(warp * 16 + 16, rows); r++) {
+                                    int pos = first + r;
+                                    int from = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                                    for (int key = k0; key < k0 + n; key++) {
+                                        boolean inRange = key >= from && key <= pos;
+                                        if (!active) {
+                                            assertThat(inRange).as("skipped tile %d of warp %d holds key %d of row at %d", k0,
+                                                    warp, key, pos).isFalse();
+                                        } else if (!edge) {
+                                            assertThat(inRange).as("unmasked tile %d of warp %d: key %d of row at %d", k0, warp,
+                                                    key, pos).isTrue();
+                                        }
+                                        boolean masked = key > pos || (window > 0 && key < pos - window + 1);
+                                        if (active && !(edge && masked)) {
+                                            seen[r]++;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        for (int r = 0; r < rows; r++) {
+                            assertThat(seen[r]).as("keys of row at %d (window %d, %d-row tiles)", first + r, window, tileRows)
+                                    .isEqualTo(AttentionPlan.rangeLength(first + r, window));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void attentionFaGridsCountTilesTimesHeadsWithoutOverflow() {
+        // a 2,048-token prompt on Llama-3.1-8B: 16 tiles of 128 rows, 32 heads
+        assertThat(AttentionPlan.faBlocks(2048 / AttentionPlan.FA_TILE_ROWS, 32)).isEqualTo(512);
+        assertThat(AttentionPlan.faBlocks(0, 32)).isZero();
+        // a 1M-token pass of 2-row chunks on 128 heads still fits (2^18 · 2^7 = 2^25 blocks) ...
+        assertThat(AttentionPlan.faBlocks(1 << 18, 128)).isEqualTo(1 << 25);
+        // ... and a grid past 2^31 - 1 blocks is refused, not wrapped to a negative launch size
+        assertThatThrownBy(() -> AttentionPlan.faBlocks(1 << 24, 128)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("exceeds a grid dimension");
+        assertThatThrownBy(() -> AttentionPlan.faBlocks(-1, 32)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> AttentionPlan.faBlocks(1, 0)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void withoutTilesEveryRowIsADecodeRowSplitByItsOwnContext() {
         AttentionPlan plan = AttentionPlan.of(List.of(chunk(0, 3), chunk(4095, 1)), 0, false, 0);
         assertThat(plan.tiles()).isEmpty();
@@ -193,6 +299,10 @@ class AttentionPlanTests {
         assertThat(define(source, "TC_N") % AttentionPlan.DECODE_STEP).isZero();
         assertThat(define(source, "ATT_WARPS") * 32 / define(source, "LANES")).isEqualTo(AttentionPlan.DECODE_STEP);
         assertThat(16 * define(source, "TC_WARPS")).isEqualTo(AttentionPlan.TILE_ROWS);
+        assertThat(16 * define(source, "FA_WARPS")).isEqualTo(AttentionPlan.FA_TILE_ROWS);
+        assertThat(32 * define(source, "FA_WARPS")).isEqualTo(AttentionPlan.FA_THREADS);
+        assertThat(define(source, "FA_N")).as("attention_fa's key tiles start where attention_tc's do")
+                .isEqualTo(define(source, "TC_N"));
         assertThat(source).contains("#if HEAD_DIM % 16 == 0 && HEAD_DIM <= 128");
     }
 

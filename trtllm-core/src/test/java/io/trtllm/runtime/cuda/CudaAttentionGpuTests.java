@@ -64,7 +64,12 @@ class CudaAttentionGpuTests {
         }
 
         List<String> defines() {
-            return List.of("DIM=64", "HEAD_DIM=" + headDim, "N_HEADS=" + heads(), "N_KV_HEADS=" + kvHeads, "INTER=64",
+            return defines(8);
+        }
+
+        /** The defines with attention_fa's FA_WARPS (8: 128-row tiles, the runner's; 4: 64-row tiles). */
+        List<String> defines(int faWarps) {
+            return List.of("FA_WARPS=" + faWarps, "DIM=64", "HEAD_DIM=" + headDim, "N_HEADS=" + heads(), "N_KV_HEADS=" + kvHeads, "INTER=64",
                     "EPS=1e-5f", "WINDOW=" + window, "HAS_QKV_BIAS=0", "HAS_QK_NORM=0",
                     f16 ? "WEIGHT_F16=1" : "WEIGHT_F16=0", f16 ? "KV_F16=1" : "KV_BF16=1");
         }
@@ -124,8 +129,10 @@ class CudaAttentionGpuTests {
                     Kernels k = new Kernels(module, shape);
                     List<Part> batch = List.of(new Part(0, 200), new Part(4095, 1), new Part(300, 1), new Part(100, 37),
                             new Part(0, 1));
-                    for (boolean gqa : new boolean[] {false, true}) {
+                    for (int mode = 0; mode < 3; mode++) {
+                        boolean gqa = mode > 0;
                         k.gqa = gqa;
+                        k.fa = mode == 2;  // attention_fa's tiles (128 rows) with the gqa decode kernel
                         try (Pass pass = new Pass(d, shape, batch, 7)) {
                             short[] batched = pass.runNew(k);
                             int row = 0;
@@ -145,11 +152,13 @@ class CudaAttentionGpuTests {
                             for (int i = 0; i < n; i++) {
                                 differ += split[i] != batched[i] ? 1 : 0;
                             }
-                            GpuResults.record("attention %s (decode kernel %s): batched vs alone bit-equal; prompt of 200 as "
-                                    + "77 + 123 rows: %d of %d elements differ", shape.name(), gqa ? "gqa" : "per head", differ, n);
+                            GpuResults.record("attention %s (decode kernel %s, tiles %s): batched vs alone bit-equal; prompt of "
+                                    + "200 as 77 + 123 rows: %d of %d elements differ", shape.name(), gqa ? "gqa" : "per head",
+                                    k.fa ? "attention_fa" : "attention_tc", differ, n);
                             assertThat(differ).isZero();
                         }
                     }
+                    k.fa = false;
                 }
             }
         }
@@ -165,6 +174,7 @@ class CudaAttentionGpuTests {
                 new Case("prefill 1 x 2048", List.of(new Part(0, 2048))),
                 new Case("prefill 16 x 128", nCopies(16, new Part(0, 128))),
                 new Case("prefill 64 x 128", nCopies(64, new Part(0, 128))),
+                new Case("chunk 512 @ 1536", List.of(new Part(1536, 512))),
                 new Case("decode 1 @ 160", nCopies(1, new Part(159, 1))),
                 new Case("decode 1 @ 256", nCopies(1, new Part(255, 1))),
                 new Case("decode 8 @ 256", nCopies(8, new Part(255, 1))),
@@ -173,8 +183,11 @@ class CudaAttentionGpuTests {
                 new Case("decode 1 @ 8192", nCopies(1, new Part(8191, 1))),
                 new Case("decode 64 @ 2048", nCopies(64, new Part(2047, 1))));
         try (Device d = new Device();
-             KernelModule module = new KernelModule(CudaDevice.query(0).smArch(), shape.defines())) {
+             KernelModule module = new KernelModule(CudaDevice.query(0).smArch(), shape.defines());
+             KernelModule module4 = new KernelModule(CudaDevice.query(0).smArch(), shape.defines(4))) {
             Kernels k = new Kernels(module, shape);
+            Kernels k4 = new Kernels(module4, shape, 4);
+            k4.fa = true;
             for (Case c : cases) {
                 try (Pass pass = new Pass(d, shape, c.parts(), 3)) {
                     double rows = d.micros(i -> pass.launchRows(k));
@@ -201,12 +214,54 @@ class CudaAttentionGpuTests {
                         large = String.format(java.util.Locale.ROOT, "; gqa split from %d positions %.1f us (%d splits)",
                                 AttentionPlan.SPLIT_KEYS, gqaWide, wide.splitCap());
                     }
+                    if (plan.tileCount() > 0) {
+                        timeFa(d, pass, k, k4, c.name(), perHead);
+                    }
                     GpuResults.record("attention llama-3.1-8b shape, %s: row kernel %.1f us, new kernels %.1f us (%.2fx; "
                             + "decode kernel gqa %.1f us; %d tiles, %d decode rows, %d splits from %d positions%s)", c.name(),
                             rows, perHead, rows / perHead, gqa, plan.tileCount(), plan.decodeRows().length, plan.splitCap(),
                             plan.splitKeys(), large);
                 }
             }
+        }
+    }
+
+    /**
+     * The tiles of {@code pass} (all its parts) through attention_fa with 128-row tiles ({@code k}, the runner's) and
+     * 64-row tiles ({@code k4}, FA_WARPS=4) against attention_tc's {@code tcMicros} (with the same decode rows, if
+     * any); the two attention_fa outputs must be equal bit for bit (a row's result does not depend on its tile).
+     */
+    private static void timeFa(Device d, Pass pass, Kernels k, Kernels k4, String name, double tcMicros) {
+        k.fa = true;
+        k.gqa = false;
+        k4.gqa = false;
+        try {
+            AttentionPlan plan = pass.plan(allParts(pass.parts.size()), k.tileRows());
+            AttentionPlan plan4 = pass.plan(allParts(pass.parts.size()), k4.tileRows());
+            pass.upload(plan);
+            double fa8 = d.micros(i -> pass.launchNew(k, plan));
+            short[] out8 = pass.runNew(k);
+            pass.upload(plan4);
+            double fa4 = d.micros(i -> pass.launchNew(k4, plan4));
+            short[] out4 = pass.runNew(k4);
+            int differ = 0;
+            for (int i = 0; i < out8.length; i++) {
+                differ += out8[i] != out4[i] ? 1 : 0;
+            }
+            long flops = 0;
+            for (Part p : pass.parts) {
+                for (int r = 0; r < p.length(); r++) {
+                    flops += 4L * (p.start() + r + 1) * pass.shape.headDim() * pass.shape.heads();
+                }
+            }
+            GpuResults.record("attention llama-3.1-8b shape, %s: attention_tc %.1f us, attention_fa 128-row "
+                            + "tiles %.1f us (%.2fx, %.0f TFLOP/s causal), 64-row tiles %.1f us (%.2fx); 128 vs 64-row outputs: %d of %d "
+                            + "elements differ", name, tcMicros, fa8, tcMicros / fa8, flops / fa8 / 1e6, fa4, tcMicros / fa4, differ,
+                    out8.length);
+            assertThat(differ).as("%s: attention_fa 128-row vs 64-row tiles", name).isZero();
+        } finally {
+            k.fa = false;
+            pass.upload(pass.plan(allParts(pass.parts.size())));
         }
     }
 
@@ -231,6 +286,9 @@ class CudaAttentionGpuTests {
         short[] perHead = pass.runNew(k);
         k.gqa = true;
         short[] fresh = pass.runNew(k);
+        k.fa = true;
+        short[] fa = pass.runNew(k);
+        k.fa = false;
         boolean[] tiled = new boolean[pass.rows];
         for (int t = 0; t < plan.tileCount(); t++) {
             for (int r = 0; r < plan.tiles()[4 * t + 2]; r++) {
@@ -240,6 +298,9 @@ class CudaAttentionGpuTests {
         double rowErr = 0;
         double tcErr = 0;
         double tcVsF32q = 0;
+        double faErr = 0;
+        int tiledElements = 0;
+        int faDiffer = 0;
         double splitErr = 0;
         double gqaErr = 0;
         int splitRows = 0;
@@ -269,12 +330,22 @@ class CudaAttentionGpuTests {
                         assertThat(et).as("%s %s: attention_tc, row %d (pos %d) head %d dim %d: %s vs %s", shape.name(), name,
                                 row, pos, h, dd, f, refRounded[dd])
                                 .isLessThanOrEqualTo(Math.scalb(Math.abs(refRounded[dd]), -8) + Math.scalb(maxV, -8));
+                        double fv = shape.toFloat(fa[i]);
+                        double ef = Math.abs(fv - refRounded[dd]);
+                        faErr = Math.max(faErr, ef);
+                        tiledElements++;
+                        faDiffer += fa[i] != fresh[i] ? 1 : 0;
+                        assertThat(ef).as("%s %s: attention_fa, row %d (pos %d) head %d dim %d: %s vs %s", shape.name(), name,
+                                row, pos, h, dd, fv, refRounded[dd])
+                                .isLessThanOrEqualTo(Math.scalb(Math.abs(refRounded[dd]), -8) + Math.scalb(maxV, -8));
                     } else {
                         double ph = shape.toFloat(perHead[i]);
                         double bound = Math.scalb(Math.abs(ref[dd]), -8) + Math.scalb(maxV, -12);
                         double es = Math.abs(ph - ref[dd]);
                         double eg = Math.abs(f - ref[dd]);
                         gqaErr = Math.max(gqaErr, eg);
+                        assertThat(fa[i]).as("%s %s: decode row %d head %d dim %d in the attention_fa pass", shape.name(), name,
+                                row, h, dd).isEqualTo(fresh[i]);
                         if (split) {
                             splitErr = Math.max(splitErr, es);
                         } else {
@@ -292,9 +363,10 @@ class CudaAttentionGpuTests {
         }
         GpuResults.record("attention %s, %s: %d rows (%d tiles, %d decode rows of which %d split, max %d splits); max |err| vs "
                         + "float64: row kernel %.2e, tiles %.2e (vs f32-q reference %.2e), split decode %.2e, gqa decode %.2e; "
-                        + "max |v| %.2f; unsplit attention_decode vs row kernel: %d of %d elements differ",
+                        + "max |v| %.2f; unsplit attention_decode vs row kernel: %d of %d elements differ; attention_fa tiles "
+                        + "%.2e, %d of %d tiled elements differ from attention_tc",
                 shape.name(), name, pass.rows, plan.tileCount(), plan.decodeRows().length, splitRows, plan.splitCap(), rowErr,
-                tcErr, tcVsF32q, splitErr, gqaErr, pass.maxAbsV, unsplitDiffer, unsplit);
+                tcErr, tcVsF32q, splitErr, gqaErr, pass.maxAbsV, unsplitDiffer, unsplit, faErr, faDiffer, tiledElements);
     }
 
     /** The kernels of one module. */
@@ -307,17 +379,33 @@ class CudaAttentionGpuTests {
         final CUfunc_st reduce;
         /** Query heads per block of attention_decode_gqa. */
         final int gqaHeads;
+        final CUfunc_st faKernel;
+        /** The module's FA_WARPS: attention_fa's tiles have 16 rows a warp. */
+        final int faWarps;
         /** Whether {@link Pass#launchNew} sends decode rows to attention_decode_gqa (else attention_decode, the runner's default). */
         boolean gqa;
+        /** Whether {@link Pass#launchNew} sends tiles to attention_fa (else attention_tc). */
+        boolean fa;
 
         Kernels(KernelModule module, Shape shape) {
+            this(module, shape, 8);
+        }
+
+        Kernels(KernelModule module, Shape shape, int faWarps) {
             this.module = module;
+            this.faWarps = faWarps;
             decodeGqa = module.function("attention_decode_gqa");
             gqaHeads = AttentionPlan.decodeHeadsPerBlock(shape.group());
             rows = module.function("attention");
             tc = module.function("attention_tc");
+            faKernel = module.function("attention_fa");
             decode = module.function("attention_decode");
             reduce = module.function("attention_reduce");
+        }
+
+        /** Rows per tile of the kernel {@link Pass#launchNew} sends tiles to. */
+        int tileRows() {
+            return fa ? 16 * faWarps : AttentionPlan.TILE_ROWS;
         }
     }
 
@@ -440,12 +528,17 @@ class CudaAttentionGpuTests {
 
         /** The plan of the parts with these indices (as a pass of those parts alone, rows renumbered). */
         AttentionPlan plan(List<Integer> which) {
+            return plan(which, AttentionPlan.TILE_ROWS);
+        }
+
+        /** {@link #plan(List)} in tiles of {@code tileRows} rows. */
+        AttentionPlan plan(List<Integer> which, int tileRows) {
             List<SequenceChunk> chunks = new ArrayList<>();
             for (int s : which) {
                 Part p = parts.get(s);
                 chunks.add(new SequenceChunk(new int[p.length()], p.start(), tables[s], LogitsMode.NONE));
             }
-            return AttentionPlan.of(chunks, 0, true, shape.window(), true);  // the opt-in small-pass splits
+            return AttentionPlan.of(chunks, 0, true, shape.window(), true, tileRows);  // the opt-in small-pass splits
         }
 
         /** The tiles and decode rows of {@code plan} to the device, and scratch for its splits. */
@@ -477,7 +570,13 @@ class CudaAttentionGpuTests {
         void launchNew(Kernels k, AttentionPlan plan) {
             if (plan.tileCount() > 0) {
                 k.module.args().ptr(qkv).ptr(kCache).ptr(vCache).ptr(tilesD).ptr(tablesD).ptr(strideD).i32(BLOCK).f32(scale)
-                        .ptr(out).launch(k.tc, "attention_tc", plan.tileCount(), shape.heads(), 128, d.stream);
+                        .ptr(out);
+                if (k.fa) {
+                    k.module.launch(k.faKernel, "attention_fa", AttentionPlan.faBlocks(plan.tileCount(), shape.heads()),
+                            1, 32 * k.faWarps, d.stream);
+                } else {
+                    k.module.launch(k.tc, "attention_tc", plan.tileCount(), shape.heads(), 128, d.stream);
+                }
             }
             int n = plan.decodeRows().length;
             if (n > 0) {
@@ -531,7 +630,7 @@ class CudaAttentionGpuTests {
                 upload(qkv, MemorySegment.ofArray(q2));
                 upload(posD, MemorySegment.ofArray(pos2));
                 upload(seqD, MemorySegment.ofArray(seq2));
-                AttentionPlan plan = plan(which);
+                AttentionPlan plan = plan(which, k.tileRows());
                 // The plan numbers sequences 0.. in `which` order: map them back to this pass's tables.
                 int[] tiles = plan.tiles().clone();
                 for (int t = 0; t < plan.tileCount(); t++) {
@@ -558,7 +657,7 @@ class CudaAttentionGpuTests {
             Part p = parts.get(s0);
             List<SequenceChunk> chunks = List.of(new SequenceChunk(new int[split], p.start(), tables[s0], LogitsMode.NONE),
                     new SequenceChunk(new int[p.length() - split], p.start() + split, tables[s0], LogitsMode.NONE));
-            AttentionPlan plan = AttentionPlan.of(chunks, 0, true, shape.window());
+            AttentionPlan plan = AttentionPlan.of(chunks, 0, true, shape.window(), false, k.tileRows());
             int[] tiles = plan.tiles().clone();
             for (int t = 0; t < plan.tileCount(); t++) {
                 tiles[4 * t] = s0;
